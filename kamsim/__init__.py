@@ -1,0 +1,34 @@
+"""kamsim: a rule engine and simulation framework for key-account strategy planning.
+
+The public API is imported lazily so that ``import kamsim`` (and ``kamsim --help``) stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__", "load_scenario", "simulate", "compare", "tier_portfolio", "trace",
+    "InputError", "KamsimError",
+]
+
+_LAZY = {
+    "load_scenario": ("kamsim.spec.load", "load_scenario"),
+    "simulate": ("kamsim.experiment", "simulate"),
+    "compare": ("kamsim.experiment", "compare"),
+    "tier_portfolio": ("kamsim.tiering", "tier_portfolio"),
+    "trace": ("kamsim.trace", "trace"),
+    "InputError": ("kamsim.errors", "InputError"),
+    "KamsimError": ("kamsim.errors", "KamsimError"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        mod, attr = _LAZY[name]
+        return getattr(importlib.import_module(mod), attr)
+    raise AttributeError(f"module 'kamsim' has no attribute {name!r}")

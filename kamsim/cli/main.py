@@ -1,0 +1,229 @@
+"""``kamsim``: the command line. Every command is a thin layer over ``import kamsim``;
+heavy modules are imported inside the commands so ``kamsim --help`` answers at once."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kamsim import __version__
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=False, width=None if sys.stdout.isatty() else 140)
+
+
+def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn kamsim's typed errors into located lines on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from kamsim.errors import InputError, KamsimError
+
+        try:
+            return fn(*args, **kwargs)
+        except InputError as exc:
+            for p in exc.problems:
+                click.echo(p.format(), err=True)
+            n = len(exc.problems)
+            click.echo(f"{n} problem{'s' if n != 1 else ''} found; nothing was written.",
+                       err=True)
+            sys.exit(2)
+        except KamsimError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted; nothing was written.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def _progress(enabled: bool, label: str) -> Any:
+    """A rich progress bar with ETA, or a no-op context."""
+    import contextlib
+
+    if not enabled:
+        @contextlib.contextmanager
+        def nothing() -> Any:
+            yield None
+        return nothing()
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                    console=_console(stderr=True), transient=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kamsim")
+def cli() -> None:
+    """kamsim: rule engine and simulator for key-account strategy.
+
+    \b
+    Start with:  kamsim run scenarios/baseline.yaml
+    Compare:     kamsim compare scenarios/equal_treatment.yaml scenarios/tiered.yaml
+    Teach:       kamsim lesson list
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@handles_errors
+def validate(paths: tuple[str, ...]) -> None:
+    """Check rule files, scenarios (with the rule files they name) and portfolios.
+
+    Prints every problem as path:line:col and exits 2 if there is any."""
+    from kamsim.errors import InputError
+    from kamsim.spec.load import load_any
+
+    problems = []
+    for p in paths:
+        try:
+            kind, model = load_any(p)
+            extra = ""
+            if kind == "scenario":
+                extra = f" (with {len(model.hashes)} rule/data files)"
+            click.echo(f"{p}: ok, {kind}{extra}")
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder to write one <kind>.schema.json per file kind.")
+@click.option("--kind", type=click.Choice(["scenario", "tiering", "service_levels", "stages",
+                                           "stakeholders"]), default=None)
+@handles_errors
+def schema(out_dir: str | None, kind: str | None) -> None:
+    """Write the JSON Schema of each file kind (for editor validation and completion)."""
+    from kamsim.spec.schema import json_schemas, write_schemas
+
+    if out_dir is None:
+        schemas = json_schemas()
+        click.echo(json.dumps(schemas[kind] if kind else schemas, indent=2))
+        return
+    for path in write_schemas(Path(out_dir), [kind] if kind else None):
+        click.echo(f"wrote {path}")
+
+
+def _sets(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                        help="Override a scenario value by its dotted path (repeatable).")(fn)
+
+
+@cli.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write the per-account assignment (.csv or .parquet).")
+@_sets
+@handles_errors
+def tier(scenario: str, out: str | None, sets: tuple[str, ...]) -> None:
+    """Tier the scenario's starting portfolio and print the tier table."""
+    from kamsim.report.terminal import tier_table
+    from kamsim.spec.load import load_scenario
+    from kamsim.tiering import tier_portfolio
+
+    spec = load_scenario(scenario, list(sets))
+    result = tier_portfolio(spec)
+    _console().print(tier_table(result.summary(), spec.service.currency))
+    if out:
+        from kamsim.io import write_table
+
+        write_table(result.per_account(), Path(out))
+        click.echo(f"wrote {out}")
+
+
+def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed([
+        click.option("--replications", "-r", type=click.IntRange(1), default=None,
+                     help="Number of random futures (default: the scenario's)."),
+        click.option("--seed", type=click.IntRange(0), default=None,
+                     help="Master seed (default: the scenario's)."),
+        click.option("--workers", "-w", type=click.IntRange(1), default=None,
+                     help="Worker processes (default: all cores)."),
+        click.option("--dask", default=None, metavar="tcp://HOST:PORT",
+                     help="Run on a Dask cluster (or set KAMSIM_DASK)."),
+        _sets,
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+@cli.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@_run_options
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Write the results folder (Parquet and CSV), atomically.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--store", type=click.Path(dir_okay=False), default=None,
+              help="Run store (DuckDB file; default ./kamsim.duckdb or $KAMSIM_STORE).")
+@click.option("--no-store", is_flag=True, help="Do not record the run in the store.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handles_errors
+def run(scenario: str, replications: int | None, seed: int | None, workers: int | None,
+        dask: str | None, sets: tuple[str, ...], out: str | None, as_json: bool,
+        store: str | None, no_store: bool, quiet: bool) -> None:
+    """Run a scenario and print retention, revenue, profit, cost to serve and lifetime
+    value by tier, with confidence intervals."""
+    from kamsim.experiment import simulate
+    from kamsim.spec.load import load_scenario
+
+    spec = load_scenario(scenario, list(sets))
+    if out:
+        from kamsim.io import check_writable_target
+
+        check_writable_target(Path(out))
+    reps = replications or spec.scenario.replications
+    with _progress(not quiet and not as_json and sys.stderr.isatty(),
+                   f"{spec.name}") as prog:
+        task = prog.add_task(spec.name, total=reps) if prog else None
+        result = simulate(spec, replications=replications, seed=seed, workers=workers,
+                          dask=dask, progress=(lambda d, t: prog.update(task, completed=d))
+                          if prog else None)
+    summary = result.summary()
+    if out:
+        from kamsim.io import write_results
+
+        write_results(result, Path(out))
+    run_id = None
+    if not no_store:
+        from kamsim.store import record_run
+
+        run_id = record_run(result, store)
+        summary["run_id"] = run_id
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    from kamsim.report.terminal import summary_table
+
+    con = _console()
+    con.print(summary_table(summary))
+    extra = []
+    if run_id:
+        extra.append(f"run {run_id} recorded")
+    if out:
+        extra.append(f"results in {out}/")
+    extra.append(f"{result.elapsed:.1f} s")
+    con.print(", ".join(extra), style="dim")
+
+
+def main() -> None:
+    from kamsim.cli import commands  # noqa: F401  (registers the other command groups)
+
+    cli(prog_name="kamsim")
+
+
+if __name__ == "__main__":
+    main()

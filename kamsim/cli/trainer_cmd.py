@@ -1,0 +1,1 @@
+"""Placeholder: filled in by the trainer_cmd work."""

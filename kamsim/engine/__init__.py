@@ -1,0 +1,1 @@
+"""The simulation engine: SimPy calendar and resources over numpy account state."""

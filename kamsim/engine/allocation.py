@@ -1,0 +1,95 @@
+"""Allocating contended capacity (hours, money) among accounts, all at once.
+
+``allocate`` serves priority classes from the highest down; the class where capacity runs out
+is served pro rata; classes below it get nothing. With a distinct priority per account this
+is the greedy "best first" rule; with one class it is plain pro-rata rationing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kamsim.compile import CompiledModel
+
+__all__ = ["allocate", "Demand", "demand"]
+
+
+def allocate(asked: np.ndarray, priority: np.ndarray, capacity: float) -> np.ndarray:
+    """Delivered amounts (same shape as ``asked``), never above ``asked``, summing to at most
+    ``capacity``. Higher ``priority`` is served first; ties share pro rata."""
+    total = float(asked.sum())
+    if total <= capacity:
+        return asked.copy()
+    if capacity <= 0:
+        return np.zeros_like(asked)
+    # classes in descending priority: unique values and their total demand
+    classes, inverse = np.unique(-priority, return_inverse=True)
+    demand = np.bincount(inverse, weights=asked, minlength=classes.size)
+    before = np.cumsum(demand) - demand  # demand of the classes served before each class
+    ratio = np.clip((capacity - before) / np.where(demand > 0, demand, 1.0), 0.0, 1.0)
+    return asked * ratio[inverse]
+
+
+@dataclass
+class Demand:
+    """What each account asks for this period and in which order it is served."""
+
+    am: np.ndarray
+    exec: np.ndarray
+    specialist: np.ndarray
+    money: np.ndarray  # discount + VIP + joint development, currency per period
+    discount_rate: np.ndarray
+    level: np.ndarray  # the service level (tier index) each account receives
+    priority: np.ndarray
+
+
+def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np.ndarray,
+           list_revenue: np.ndarray, env: dict[str, np.ndarray], quadrant: np.ndarray,
+           clv_rank: np.ndarray, dt: float) -> Demand:
+    """The asked service of every account under the scenario's strategy:
+
+    - ``equal``: every account the same service level (``strategy.level``, default the middle
+      tier), one priority class: shortages are shared pro rata;
+    - ``tiered``: each tier its level; tiers served by their level's priority;
+    - ``value_based``: each tier its level; accounts served in order of expected lifetime
+      value (or score);
+    - ``cultivate``: as tiered, plus ``extra_effort`` more contact for the cultivate quadrant
+      (low volume, high loyalty), served first after the top tier;
+    - ``custom``: each tier its level; served in order of the priority expression.
+    """
+    sv = model.service
+    st = model.spec.scenario.strategy
+    tiers = model.tiers
+    if st.name == "equal":
+        level_name = st.level or tiers[len(tiers) // 2]
+        level = np.full(tier.shape[0], tiers.index(level_name), dtype=np.int64)
+    else:
+        level = tier
+    mult = model.stages.cost_to_serve[stage] * dt
+    am = sv.am_hours[level] * mult
+    ex = sv.exec_hours[level] * mult
+    sp = sv.specialist_hours[level] * mult
+    discount_rate = sv.discount[level]
+    money = (discount_rate * list_revenue + (sv.vip_cost[level] + sv.joint_dev[level]) * dt)
+    if st.name == "equal":
+        priority = np.zeros(tier.shape[0])
+    elif st.name == "tiered":
+        priority = sv.priority[level].astype(np.float64)
+    elif st.name == "value_based":
+        priority = clv_rank
+    elif st.name == "cultivate":
+        cultivate = quadrant == 2
+        boost = 1.0 + st.extra_effort * cultivate
+        am = am * boost
+        priority = sv.priority[level] + np.where(cultivate, 0.5, 0.0)
+        top = sv.priority.max()
+        priority = np.where(cultivate, np.minimum(priority, top - 0.5), priority)
+    else:
+        assert model.priority is not None
+        priority = model.priority(env, tier.shape[0], active)
+    off = ~active
+    for a in (am, ex, sp, money):
+        a[off] = 0.0
+    return Demand(am, ex, sp, money, discount_rate, level, priority)

@@ -1,0 +1,242 @@
+"""The engine: a SimPy environment drives the calendar, the contended resources and the
+scheduled events; account and stakeholder state are numpy arrays updated for all accounts
+at once each period. docs/model.md states every equation used here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+
+from kamsim.dmu import StepParams, metrics
+from kamsim.engine.complaints import FluidDesk, SupportDesk
+from kamsim.engine.prepare import Prepared
+from kamsim.engine.record import TS_FIELDS, EventLog, ReplicationOutput
+from kamsim.engine.rng import Streams
+from kamsim.spec.models import CHURN_CAUSES, Shock
+from kamsim.tiering import QUADRANTS
+
+__all__ = ["EngineOptions", "run_replication", "CAUSE"]
+
+CAUSE = {name: i for i, name in enumerate(CHURN_CAUSES)}
+_ANGRY = np.array([CAUSE["unresolved_complaints"], CAUSE["key_person_or_trust"],
+                   CAUSE["competitor_unfair"]])
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    record_events: bool = True
+    focus: int | None = None  # slot index of an account to trace period by period
+
+
+def _p(rate_per_year: float | np.ndarray, dt: float) -> np.ndarray | float:
+    """Probability of at least one event in ``dt`` months at a yearly hazard rate given as a
+    yearly probability."""
+    r = np.clip(rate_per_year, 0.0, 1.0 - 1e-12)
+    return 1.0 - (1.0 - r) ** (dt / 12.0)
+
+
+class Simulation:
+    """One replication. ``run()`` plays the whole horizon; state is in numpy arrays."""
+
+    def __init__(self, prep: Prepared, streams: Streams, options: EngineOptions,
+                 replication: int = 0):
+        self.prep = prep
+        self.model = prep.model
+        self.sc = prep.model.spec.scenario
+        self.market = self.sc.market
+        self.rng = streams
+        self.options = options
+        self.replication = replication
+        self.dt = 1.0 if self.sc.period == "month" else 12.0 / 52.0
+        self.periods = int(np.ceil(self.sc.horizon_months / self.dt - 1e-9))
+        self.env = simpy.Environment()
+        n = prep.n_slots
+        nums = prep.accounts.numbers
+        self.n = n
+        self.active = np.zeros(n, dtype=bool)
+        self.active[: prep.n_start] = True
+        self.ever = self.active.copy()
+        self.born = np.where(self.active, 0, -1).astype(np.int32)
+        self.churn_period = np.full(n, -1, dtype=np.int32)
+        self.churn_cause = np.full(n, -1, dtype=np.int8)
+        self.wallet = nums["wallet"].copy()
+        self.share = nums["share"].copy()
+        self.margin = nums["margin"]
+        self.loyalty = nums["loyalty"]
+        self.growth = nums["growth_potential"]
+        self.influence = nums["influence"]
+        self.payment_risk = nums["payment_risk"]
+        self.price_sensitivity = nums["price_sensitivity"]
+        self.tenure = nums["tenure_months"].copy()
+        self.trust = prep.trust.copy()
+        self.stage = prep.stage.copy()
+        self.initial_stage = prep.stage.copy()
+        self.months_in_stage = np.zeros(n)
+        self.tier = prep.tier.copy()
+        self.initial_tier = prep.tier.copy()
+        self.score = prep.score.copy()
+        self.quadrant = prep.quadrant.copy()
+        self.service_ratio = np.ones(n)
+        self.complaints_open = np.zeros(n)  # decays: unresolved complaints, last ~6 months
+        self.since_unresolved = np.full(n, 1e9)
+        self.since_key_person = np.full(n, 1e9)
+        self.acq_pending = np.zeros(n)
+        self.units = prep.units.copy()
+        self.dmu_threshold = prep.model.spec.stakeholders.influence_threshold
+        self.metrics = metrics(self.units, self.dmu_threshold)
+        roles = prep.model.spec.stakeholders.roles
+        self.roles = [roles[name] for name in self.units.role_names]
+        self.turnover = np.array([r.turnover_per_year for r in self.roles])
+        # event clocks drawn for every slot, whatever happens, to keep streams aligned
+        clocks = self.rng["clocks"]
+        hazard_p = self.turnover[self.units.role]  # yearly probability
+        lam = -np.log1p(-np.clip(hazard_p, 0.0, 1 - 1e-12)) / 12.0  # per month
+        self.next_departure = self._exp_times(clocks, lam, 0.0)
+        self.complaint_lam = np.full(n, self.market.complaint_rate_per_month)
+        self.next_complaint = self._exp_times(clocks, self.complaint_lam, 0.0)
+        self.dmu_params = StepParams(dt_months=self.dt,
+                                     newcomer_price_focus=self.market.newcomer_price_focus)
+        # money and results, per slot
+        self.acc = {k: np.zeros(n) for k in ("revenue", "discounts", "cogs", "cost_to_serve",
+                                              "acquisition", "bad_debt", "profit", "clv")}
+        self.d_month = (1.0 + self.sc.discount_rate) ** (1.0 / 12.0) - 1.0
+        # scenario-level multipliers changed by shocks
+        self.offer_mult = 1.0
+        self.price_gap = self.market.price_gap
+        self.capacity_mult = 1.0
+        self.budget_mult = 1.0
+        self.unfair_share = self.market.unfair_offer_share
+        self.cold_accumulator = 0.0
+        self.next_free = prep.n_start
+        # outputs
+        nt = len(self.model.tiers)
+        ns = len(self.model.stages.names)
+        self.ts = {k: np.zeros((self.periods, nt)) for k in TS_FIELDS}
+        self.stage_counts = np.zeros((self.periods, nt, ns))
+        self.transitions = np.zeros((self.periods, nt, ns + 1, ns + 1))
+        self.causes = np.zeros((self.periods, nt, len(CHURN_CAUSES)))
+        self.util = np.zeros((self.periods, 4))
+        self.log = EventLog() if options.record_events else None
+        self.trace: list[dict[str, Any]] | None = [] if options.focus is not None else None
+        team = self.sc.capacity.support
+        expected = prep.n_start * self.market.complaint_rate_per_month * self.dt
+        self.fluid = expected > team.event_level_max
+        self.desk: SupportDesk | FluidDesk
+        if self.fluid:
+            self.desk = FluidDesk(team, self.model.service.priority)
+        else:
+            self.desk = SupportDesk(self.env, team)
+        self.am_team = simpy.Container(self.env, capacity=float("inf"))
+
+    @staticmethod
+    def _exp_times(rng: np.random.Generator, lam: np.ndarray, now: float) -> np.ndarray:
+        u = rng.random(lam.shape[0])
+        with np.errstate(divide="ignore"):
+            return now + np.where(lam > 0, -np.log1p(-u) / np.where(lam > 0, lam, 1.0), np.inf)
+
+    # ------------------------------------------------------------------ expression fields
+
+    def fields(self) -> dict[str, np.ndarray]:
+        """The account fields rule expressions read (docs/model.md lists them)."""
+        m = self.metrics
+        nums = self.prep.accounts.numbers
+        st = self.model.stages
+        rev = self.wallet * self.share
+        return {
+            **nums, "wallet": self.wallet, "share": self.share, "revenue": rev,
+            "gross_profit": rev * self.margin, "tenure_months": self.tenure,
+            "segment": self.prep.accounts.segment, "industry": self.prep.accounts.industry,
+            "trust": self.trust, "stage": np.asarray(st.names, dtype=object)[self.stage],
+            "stage_index": self.stage.astype(np.float64), "months_in_stage": self.months_in_stage,
+            "service_ratio": self.service_ratio, "coverage": m.coverage,
+            "sentiment": m.sentiment, "multithreading": m.multithreading,
+            "champion": m.champion, "dm_covered": m.dm_covered, "spof_share": m.spof_share,
+            "red_flags": m.red_flags.astype(np.float64), "complaints_open": self.complaints_open,
+            "tier": np.asarray(self.model.tiers, dtype=object)[self.tier], "score": self.score,
+            "quadrant": np.asarray(QUADRANTS, dtype=object)[self.quadrant],
+        }
+
+    # ------------------------------------------------------------------ SimPy processes
+
+    def calendar(self):  # type: ignore[no-untyped-def]
+        for k in range(self.periods):
+            self.step(k)
+            yield self.env.timeout(self.dt)
+
+    def shock(self, shock: Shock):  # type: ignore[no-untyped-def]
+        yield self.env.timeout(shock.at_month)
+        self._apply_shock(shock, on=True)
+        if self.log is not None:
+            self.log.add(int(round(self.env.now / self.dt)), np.array([-1]), "shock",
+                         ["competitor_entry", "recession", "am_attrition", "price_war",
+                          "budget_cut"].index(shock.kind))
+        if shock.until_month is not None and shock.until_month > shock.at_month:
+            yield self.env.timeout(shock.until_month - shock.at_month)
+            self._apply_shock(shock, on=False)
+
+    def _apply_shock(self, s: Shock, on: bool) -> None:
+        f = 1.0 if on else -1.0
+        self.offer_mult *= s.offer_rate_multiplier ** f
+        if s.price_gap is not None:
+            self.price_gap = s.price_gap if on else self.market.price_gap
+        if s.wallet_multiplier != 1.0:
+            self.wallet *= s.wallet_multiplier ** f
+        if s.kind in ("am_attrition",):
+            self.capacity_mult *= s.capacity_multiplier ** f if s.capacity_multiplier > 0 else 1
+            if s.capacity_multiplier == 0:
+                self.capacity_mult = 0.0 if on else 1.0
+        if s.kind == "budget_cut":
+            self.budget_mult *= s.capacity_multiplier ** f if s.capacity_multiplier > 0 else 1
+        if s.kind == "price_war":
+            self.unfair_share = min(1.0, self.market.unfair_offer_share * 2) if on else \
+                self.market.unfair_offer_share
+
+    def retiering(self):  # type: ignore[no-untyped-def]
+        every = self.model.tiering.every_months
+        if every <= 0:
+            return
+        while True:
+            yield self.env.timeout(every)
+            self._pending_retier = True
+
+    _pending_retier = False
+
+    def step(self, k: int) -> None:
+        from kamsim.engine.step import period_step
+
+        period_step(self, k)
+
+    def output(self) -> ReplicationOutput:
+        ever = np.flatnonzero(self.ever)
+        accounts = {
+            "slot": ever, "born": self.born[ever], "initial_tier": self.initial_tier[ever],
+            "tier": self.tier[ever], "initial_stage": self.initial_stage[ever],
+            "stage": self.stage[ever], "active": self.active[ever],
+            "churn_period": self.churn_period[ever], "churn_cause": self.churn_cause[ever],
+            "trust": self.trust[ever], "coverage": self.metrics.coverage[ever],
+            "multithreading": self.metrics.multithreading[ever],
+            **{k: v[ever] for k, v in self.acc.items()},
+        }
+        return ReplicationOutput(
+            replication=self.replication, periods=self.periods, dt=self.dt, ts=self.ts,
+            stage_counts=self.stage_counts, transitions=self.transitions,
+            churn_causes=self.causes, utilisation=self.util, accounts=accounts,
+            events=self.log.arrays() if self.log is not None else None, trace=self.trace)
+
+    def run(self) -> ReplicationOutput:
+        for s in self.sc.shocks:
+            self.env.process(self.shock(s))
+        self.env.process(self.retiering())
+        self.env.process(self.calendar())
+        self.env.run(until=self.periods * self.dt + 1e-9)
+        return self.output()
+
+
+def run_replication(prep: Prepared, seq: np.random.SeedSequence, replication: int = 0,
+                    options: EngineOptions | None = None) -> ReplicationOutput:
+    """Play one random future of the prepared scenario."""
+    return Simulation(prep, Streams(seq), options or EngineOptions(), replication).run()

@@ -1,0 +1,426 @@
+"""One period of the model for all accounts at once (docs/model.md, "One period").
+
+Order within a period: re-tier if due; service asked and allocated; complaints answered
+since the last period; decision-unit dynamics; trust; events (competitor offers, the
+account's own strategy change, supplier consolidation, financial failure, payment default,
+trust-driven leaving); money; share and wallet; stages; word of mouth and new accounts;
+then the accounts lost this period leave.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from kamsim.dmu import StepInput, metrics, step
+from kamsim.engine.allocation import allocate, demand
+from kamsim.engine.complaints import FluidDesk, work_hours
+from kamsim.spec.models import CHURN_CAUSES
+
+if TYPE_CHECKING:
+    from kamsim.engine.core import Simulation
+
+__all__ = ["period_step"]
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.ones_like(num), where=den > 1e-12)
+
+
+def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight sequence
+    from kamsim.engine.core import CAUSE, _ANGRY, _p
+
+    m = sim.model
+    mk = sim.market
+    sv = m.service
+    st = m.stages
+    dt = sim.dt
+    t = k * dt
+    act = sim.active.copy()
+    n = sim.n
+    nt = len(m.tiers)
+    log = sim.log
+
+    # -- re-tiering on schedule (with hysteresis)
+    if sim._pending_retier:
+        sim._pending_retier = False
+        env = sim.fields()
+        new_tier, sim.score = m.tiering.assign(env, act, current=sim.tier)
+        sim.quadrant = np.where(act, m.tiering.quadrant(env, act), sim.quadrant)
+        moved = np.flatnonzero(act & (new_tier != sim.tier))
+        if log is not None:
+            log.add(k, moved, "tier_change", new_tier[moved], sim.tier[moved])
+        sim.tier = new_tier
+    tier = sim.tier
+    tier_start = tier.copy()
+    stage_start = sim.stage.copy()
+
+    # -- service asked and delivered
+    list_rev = np.where(act, sim.wallet / 12.0 * sim.share * dt, 0.0)
+    contribution = list_rev * sim.margin / dt
+    hazard = np.maximum(1e-3, 1.0 - (1.0 - mk.base_churn_per_year) ** (1 / 12)
+                        + 0.02 * (1.0 - sim.trust))
+    clv_rank = contribution / (hazard + sim.d_month)
+    if m.spec.scenario.strategy.by == "score":
+        clv_rank = sim.score
+    need_env = m.priority is not None
+    d = demand(m, tier, act, sim.stage, list_rev, sim.fields() if need_env else {},
+               sim.quadrant, clv_rank, dt)
+    cap = m.spec.scenario.capacity
+    c_am = cap.account_managers * cap.am_hours_per_month * dt * sim.capacity_mult
+    c_ex = cap.executives * cap.exec_hours_per_month * dt
+    c_sp = cap.specialists * cap.specialist_hours_per_month * dt
+    am = allocate(d.am, d.priority, c_am)
+    ex = allocate(d.exec, d.priority, c_ex)
+    sp = allocate(d.specialist, d.priority, c_sp)
+    if cap.budget_per_year is None:
+        money = d.money
+    else:
+        money = allocate(d.money, d.priority, cap.budget_per_year / 12.0 * dt * sim.budget_mult)
+    money_ratio = _ratio(money, d.money)
+    asked = d.am + d.exec + d.specialist
+    sim.service_ratio = np.where(act, _ratio(am + ex + sp, asked), sim.service_ratio)
+    sim.am_team.put(c_am) if c_am > 0 else None
+    if am.sum() > 0:
+        sim.am_team.get(min(float(am.sum()), sim.am_team.level))
+    sim.util[k, :3] = [am.sum() / c_am if c_am else 0.0, ex.sum() / c_ex if c_ex else 0.0,
+                       sp.sum() / c_sp if c_sp else 0.0]
+
+    # -- complaints: those arriving this period join the queue; outcomes answered so far
+    due = np.flatnonzero(sim.next_complaint < t + dt)
+    arrivals = sim.next_complaint[due]
+    sim.next_complaint[due] = arrivals + sim._exp_times(sim.rng["complaints"],
+                                                        sim.complaint_lam[due], 0.0)
+    # a second complaint of the same account in the same period waits for the next one
+    sim.next_complaint[due] = np.maximum(sim.next_complaint[due], t + dt)
+    u_work = sim.rng["complaint_work"].random(due.shape[0])
+    live = act[due]
+    c_acc = due[live]
+    lvl = d.level[c_acc]
+    hours = work_hours(m.spec.scenario.capacity.support, u_work[live])
+    if isinstance(sim.desk, FluidDesk):
+        sim.desk.submit(c_acc, np.clip((arrivals[live] - t) / dt, 0, 1), sv.priority[lvl],
+                        sv.response_days[lvl], hours, dt)
+    else:
+        sim.desk.submit(c_acc, np.maximum(arrivals[live], t), sv.priority[lvl],
+                        sv.response_days[lvl], hours)
+    o_acc, o_days, o_hours, o_ok = sim.desk.collect()
+    resolved = np.bincount(o_acc[o_ok], minlength=n).astype(np.float64)
+    unresolved = np.bincount(o_acc[~o_ok], minlength=n).astype(np.float64)
+    support_hours = np.bincount(o_acc, weights=o_hours, minlength=n)
+    support_cap = cap.support.agents * cap.support.hours_per_month * dt
+    sim.util[k, 3] = float(o_hours.sum()) / support_cap if support_cap else 0.0
+    if log is not None and o_acc.size:
+        log.add(k, o_acc, "complaint", o_ok.astype(np.int64), o_days)
+
+    # -- decision units: contact, attitudes, key-person departures
+    due_p = sim.next_departure < t + dt
+    u_depart = np.where(due_p, 0.0, 1.0)
+    idx_p = np.flatnonzero(due_p)
+    lam_p = -np.log1p(-np.clip(sim.turnover[sim.units.role[idx_p]], 0, 1 - 1e-12)) / 12.0
+    sim.next_departure[idx_p] = np.maximum(
+        sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p, 0.0), t + dt)
+    quality = np.clip(2.0 * sim.service_ratio - 1.0, -1.0, 1.0)
+    person_active = act[sim.units.account]
+    u_depart = np.where(person_active, u_depart, 1.0)
+    out = step(sim.units, StepInput(am_hours=am, exec_hours=ex, specialist_hours=sp,
+                                    quality=quality, complaints_resolved=resolved,
+                                    complaints_unresolved=unresolved, active=act),
+               sim.dmu_params, sim.roles, u_depart)
+    key = (out.departed_influence >= 0.5) | (out.departed_coverage >= 1 / 3 - 1e-9)
+    kp_acc = out.departed_account[key]
+    sim.since_key_person += dt
+    sim.since_key_person[kp_acc] = 0.0
+    before = sim.metrics
+    sim.metrics = mt = metrics(sim.units, sim.dmu_threshold)
+    if log is not None and out.departed.size:
+        log.add(k, out.departed_account, "key_person_left", out.departed_role,
+                out.departed_coverage)
+
+    # -- trust: toward a target set by service, the decision unit and time
+    effects = mk.churn_effects
+    if effects:
+        target = np.clip(0.10 + 0.30 * sim.service_ratio + 0.30 * (mt.sentiment + 1.0) / 2.0
+                         + 0.20 * mt.coverage + 0.10 * np.minimum(sim.tenure / 60.0, 1.0),
+                         0.0, 1.0)
+        sim.trust = sim.trust + mk.trust_speed * dt * (target - sim.trust)
+        sim.trust = sim.trust - mk.complaint_penalty * unresolved + mk.complaint_recovery * resolved
+    sim.since_unresolved += dt
+    sim.since_unresolved[unresolved > 0] = 0.0
+    sim.complaints_open = sim.complaints_open * 0.5 ** (dt / 3.0) + unresolved
+
+    # -- events: one uniform per slot; competing risks on disjoint intervals
+    u = sim.rng["events"].random(n)
+    v = sim.rng["decisions"].random(n)
+    z = sim.rng["wallet"].standard_normal(n)
+    u_ref = sim.rng["referrals"].random(n)
+    g_off = sim.rng["offers"].random(n)
+    churn = np.zeros(n, dtype=bool)
+    cause = np.full(n, -1, dtype=np.int64)
+    bad_debt = np.zeros(n)
+    trim = np.zeros(n, dtype=bool)
+    if effects:
+        p_fail = _p(mk.failure_per_year * (0.5 + 2.0 * sim.payment_risk), dt)
+        p_strat = _p(mk.strategy_change_per_year, dt)
+        p_cons = _p(mk.consolidation_per_year, dt)
+        p_offer = 1.0 - np.exp(-mk.offer_rate_per_year * sim.offer_mult * dt / 12.0)
+        p_def = _p(mk.default_per_year * (0.5 + 3.0 * sim.payment_risk), dt)
+        bounds = np.cumsum(np.vstack([np.broadcast_to(p, (n,)) for p in
+                                      (p_fail, p_strat, p_cons, p_offer, p_def)]), axis=0)
+        e_fail = u < bounds[0]
+        e_strat = (u >= bounds[0]) & (u < bounds[1])
+        e_cons = (u >= bounds[1]) & (u < bounds[2])
+        e_offer = (u >= bounds[2]) & (u < bounds[3])
+        e_def = (u >= bounds[3]) & (u < bounds[4])
+        monthly_rev = sim.wallet / 12.0 * sim.share
+        # financial failure: lost, with two months of receivables written off
+        churn |= e_fail
+        cause[e_fail] = CAUSE["financial_failure"]
+        bad_debt += np.where(e_fail, 2.0 * monthly_rev * mk.loss_given_default, 0.0)
+        # the account's own strategy changes: half leave the line, half shrink it
+        leave = e_strat & (v < 0.5)
+        churn |= leave
+        cause[leave] = CAUSE["strategy_change"]
+        sim.wallet = np.where(e_strat & ~leave, sim.wallet * 0.6, sim.wallet)
+        # supplier consolidation: dropped unless trusted, deep and covered
+        stage_frac = np.minimum(sim.stage, st.ladder - 1) / max(1, st.ladder - 1)
+        keep_logit = -1.0 + 4.0 * sim.trust + 1.5 * stage_frac + 0.5 * mt.dm_covered
+        dropped = e_cons & (v < 1.0 / (1.0 + np.exp(keep_logit)))
+        churn |= dropped
+        cause[dropped] = CAUSE["supplier_consolidation"]
+        sim.share = np.where(e_cons & ~dropped, np.minimum(1.0, sim.share * 1.25), sim.share)
+        # competitor offers: defect, trim our share, or stay (multinomial logit)
+        gap = sim.price_gap * (0.5 + g_off)
+        gap_eff = np.maximum(0.0, gap - d.discount_rate * money_ratio)
+        focus = np.bincount(sim.units.account, weights=sim.units.price_focus
+                            * sim.units.influence, minlength=n)
+        weight = np.bincount(sim.units.account, weights=sim.units.influence, minlength=n)
+        price_focus = _ratio(focus, weight)
+        ps = sim.price_sensitivity * st.price_sensitivity[sim.stage] * (0.5 + price_focus)
+        mt_frac = np.minimum(mt.multithreading, 3.0) / 3.0
+        u_defect = (1.0 + 12.0 * gap_eff * ps - 4.0 * sim.trust - 0.8 * stage_frac
+                    - 0.6 * mt_frac - 0.4 * mt.champion)
+        u_trim = u_defect + 1.0
+        denom = 1.0 + np.exp(u_defect) + np.exp(u_trim)
+        p_d = np.exp(u_defect) / denom
+        p_t = np.exp(u_trim) / denom
+        unfair = g_off > 1.0 - sim.unfair_share
+        defect = e_offer & (v < p_d) & ~churn
+        trim = e_offer & (v >= p_d) & (v < p_d + p_t)
+        churn |= defect
+        cause[defect & unfair] = CAUSE["competitor_unfair"]
+        cause[defect & ~unfair] = CAUSE["stronger_competitor"]
+        sim.share = np.where(trim, sim.share * 0.7, sim.share)
+        # payment default: a month of revenue partly lost; the account stays
+        bad_debt += np.where(e_def & act, monthly_rev * mk.loss_given_default * dt, 0.0)
+        # leaving for lack of trust (and once uncoupled): blamed on unresolved complaints or
+        # a key-person change when one happened in the last six months
+        h = _p(mk.base_churn_per_year * 4.0 * (1.0 - sim.trust) ** 2, dt)
+        h = np.where(sim.stage == st.uncoupled, 1 - (1 - st.uncoupled_churn) ** dt, h)
+        lost = (u >= bounds[4]) & (u < bounds[4] + h) & ~churn
+        churn |= lost
+        blame = np.where(sim.since_unresolved <= 6.0, CAUSE["unresolved_complaints"],
+                         CAUSE["key_person_or_trust"])
+        cause[lost] = blame[lost]
+        if log is not None:
+            offered = np.flatnonzero(e_offer & act)
+            outcome = np.where(defect[offered], 2, np.where(trim[offered], 1, 0))
+            log.add(k, offered, "offer", outcome, gap[offered])
+            dflt = np.flatnonzero(e_def & act)
+            log.add(k, dflt, "default", 0, bad_debt[dflt])
+    else:
+        # degenerate setting: a constant hazard is the only way to leave
+        h = _p(mk.base_churn_per_year, dt)
+        lost = u < h
+        churn |= lost
+        cause[lost] = CAUSE["key_person_or_trust"]
+        e_offer = np.zeros(n, dtype=bool)
+    churn &= act
+
+    # -- money of the period (accounts active at its start)
+    disc = list_rev * d.discount_rate * money_ratio
+    cogs = list_rev * (1.0 - sim.margin)
+    cts = (am * sv.rate_am + ex * sv.rate_exec + sp * sv.rate_specialist
+           + support_hours * sv.rate_support
+           + np.where(act, sv.fixed_cost[d.level] * dt, 0.0)
+           + np.where(act, (sv.vip_cost[d.level] + sv.joint_dev[d.level]) * dt * money_ratio,
+                      0.0))
+    acq = sim.acq_pending
+    sim.acq_pending = np.zeros(n)
+    bad_debt = np.where(act, bad_debt, 0.0)
+    profit = list_rev - disc - cogs - cts - acq - bad_debt
+    factor = (1.0 + sim.d_month) ** (-t)
+    for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
+                      ("cost_to_serve", cts), ("acquisition", acq), ("bad_debt", bad_debt),
+                      ("profit", profit)):
+        sim.acc[name] += val
+    sim.acc["clv"] += profit * factor
+
+    # -- share of wallet toward the stage's target; wallets move with the market
+    if effects:
+        pull = st.target_share[sim.stage] * (0.6 + 0.4 * sim.service_ratio)
+        sim.share = np.clip(sim.share + mk.share_speed * dt * (pull - sim.share), 0.0, 1.0)
+    drift = (mk.wallet_growth_per_year + sim.growth) / 12.0 * dt
+    sim.wallet = sim.wallet * np.exp(drift + mk.wallet_volatility * np.sqrt(dt) * z)
+
+    # -- stages: up or down one step after the minimum dwell; uncouple from any stage
+    sim.tenure = sim.tenure + np.where(act, dt, 0.0)
+    sim.months_in_stage = sim.months_in_stage + dt
+    if effects:
+        env = sim.fields()
+        new_stage = sim.stage.copy()
+        dwell_ok = sim.months_in_stage >= st.min_dwell[sim.stage]
+        for s in range(st.ladder):  # a loop over stages, not accounts
+            here = act & (sim.stage == s) & dwell_ok
+            if not here.any():
+                continue
+            if st.up[s] is not None and s + 1 < st.ladder:
+                up = here & st.up[s](env, n, act)  # type: ignore[misc]
+                new_stage[up] = s + 1
+                here &= ~up
+            if st.down[s] is not None and s > 0:
+                new_stage[here & st.down[s](env, n, act)] = s - 1  # type: ignore[misc]
+        unc = act & (sim.stage != st.uncoupled) & st.uncouple(env, n, act)
+        new_stage[unc] = st.uncoupled
+        if st.recover is not None:
+            rec = act & (sim.stage == st.uncoupled) & st.recover(env, n, act)
+            new_stage[rec] = 0
+        changed = np.flatnonzero(new_stage != sim.stage)
+        if log is not None:
+            log.add(k, changed, "stage_change", new_stage[changed], sim.stage[changed])
+        sim.months_in_stage[changed] = 0.0
+        sim.stage = new_stage
+
+    # -- word of mouth: leaders' satisfaction and anger reach their followers
+    new_idx = np.zeros(0, dtype=np.int64)
+    if effects and sim.prep.wom_src.size and mk.word_of_mouth > 0:
+        src, dst, w = sim.prep.wom_src, sim.prep.wom_dst, sim.prep.wom_weight
+        signal = np.where(act, sim.trust - 0.5, 0.0)
+        angry = churn & np.isin(cause, _ANGRY)
+        signal = np.where(angry, -0.5, signal)
+        signal = np.where(signal < 0, signal * mk.negative_weight, signal)
+        live_edge = act[src] | angry[src]
+        num = np.bincount(dst, weights=w * signal[src] * live_edge, minlength=n)
+        den = np.bincount(dst, weights=w * live_edge, minlength=n)
+        sim.trust = sim.trust + mk.word_of_mouth * dt * _ratio(num, den) * (den > 0)
+    sim.trust = np.clip(sim.trust, 0.0, 1.0)
+
+    # -- new accounts: referrals from satisfied accounts, and cold acquisition
+    if effects:
+        p_ref = (st.referral[sim.stage] / 12.0 * dt * 2.0 * sim.influence
+                 * np.maximum(0.0, 2.0 * sim.trust - 1.0))
+        referrals = int(np.count_nonzero(act & ~churn & (u_ref < p_ref)))
+        sim.cold_accumulator += sim.prep.n_start * mk.cold_acquisition_per_year / 12.0 * dt
+        cold = int(sim.cold_accumulator)
+        sim.cold_accumulator -= cold
+        total = min(referrals + cold, sim.n - sim.next_free)
+        if total > 0:
+            new_idx = np.arange(sim.next_free, sim.next_free + total)
+            sim.next_free += total
+            n_ref = min(referrals, total)
+            sim.acq_pending[new_idx[:n_ref]] = mk.acquisition_cost * mk.referral_cost_ratio
+            sim.acq_pending[new_idx[n_ref:]] = mk.acquisition_cost
+            sim.trust[new_idx[:n_ref]] += 0.1  # a referral arrives with some trust
+            sim.active[new_idx] = True
+            sim.ever[new_idx] = True
+            sim.born[new_idx] = k + 1
+            if log is not None:
+                log.add(k, new_idx, "new_account", np.r_[np.ones(n_ref), np.zeros(total - n_ref)]
+                        .astype(np.int64), sim.acq_pending[new_idx])
+
+    # -- the accounts lost this period leave
+    lost_idx = np.flatnonzero(churn)
+    sim.active[lost_idx] = False
+    sim.churn_period[lost_idx] = k
+    sim.churn_cause[lost_idx] = cause[lost_idx]
+    if log is not None:
+        log.add(k, lost_idx, "churn", cause[lost_idx], list_rev[lost_idx])
+
+    # -- aggregates by tier (tier at the period's start)
+    def by_tier(x: np.ndarray, mask: np.ndarray = act) -> np.ndarray:
+        return np.bincount(tier_start[mask], weights=x[mask] if x.dtype != bool else None,
+                           minlength=nt)
+
+    ts = sim.ts
+    ones = np.ones(n)
+    ts["active"][k] = by_tier(ones)
+    ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
+    ts["churned"][k] = by_tier(ones, churn)
+    for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
+                      ("cost_to_serve", cts), ("acquisition", acq), ("bad_debt", bad_debt),
+                      ("profit", profit), ("am_asked", d.am), ("am_delivered", am),
+                      ("exec_asked", d.exec), ("exec_delivered", ex),
+                      ("specialist_asked", d.specialist), ("specialist_delivered", sp),
+                      ("trust_sum", sim.trust), ("coverage_sum", mt.coverage),
+                      ("service_ratio_sum", sim.service_ratio)):
+        ts[name][k] = by_tier(val)
+    ts["complaints"][k] = by_tier(resolved + unresolved)
+    ts["complaints_unresolved"][k] = by_tier(unresolved)
+    ts["offers"][k] = by_tier(ones, e_offer & act)
+    ts["offers_defect"][k] = by_tier(ones, e_offer & act & churn & (cause >= 3) & (cause <= 4))
+    ts["offers_trim"][k] = by_tier(ones, trim & act)
+    ts["key_person_departures"][k] = np.bincount(tier_start[kp_acc], minlength=nt)
+    ns = len(st.names)
+    np.add.at(sim.stage_counts[k], (tier_start[act], stage_start[act]), 1.0)
+    # transitions: from the stage at the start (or "new") to the stage at the end (or "lost")
+    frm = np.where(act, stage_start, ns)
+    to = np.where(churn, ns, sim.stage)
+    moving = act | np.isin(np.arange(n), new_idx)
+    np.add.at(sim.transitions[k], (tier[moving], frm[moving], to[moving]), 1.0)
+    np.add.at(sim.causes[k], (tier_start[lost_idx], cause[lost_idx]), 1.0)
+
+    if sim.trace is not None:
+        _trace(sim, k, locals())
+    del before
+
+
+def _trace(sim: Simulation, k: int, ns: dict[str, Any]) -> None:
+    """Record everything about the focus account in this period (for ``kamsim trace``)."""
+    f = sim.options.focus
+    assert f is not None and sim.trace is not None
+    act = ns["act"]
+    if not act[f] and sim.churn_period[f] != k:
+        return
+    u = sim.units
+    lo, hi = int(u.offsets[f]), int(u.offsets[f + 1])
+    out = ns["out"]
+    left = np.flatnonzero(out.departed_account == f)
+    mt = sim.metrics
+    mine = (u.edge_src >= lo) & (u.edge_src < hi)
+    rec = {
+        "period": k, "month": round(k * sim.dt, 3),
+        "tier": sim.model.tiers[int(ns["tier_start"][f])],
+        "stage_start": sim.model.stages.names[int(ns["stage_start"][f])],
+        "stage": sim.model.stages.names[int(sim.stage[f])],
+        "trust": float(sim.trust[f]), "coverage": float(mt.coverage[f]),
+        "sentiment": float(mt.sentiment[f]), "multithreading": float(mt.multithreading[f]),
+        "champion": bool(mt.champion[f]), "dm_covered": bool(mt.dm_covered[f]),
+        "red_flags": int(mt.red_flags[f]),
+        "coverage_before": float(ns["before"].coverage[f]),
+        "service_ratio": float(sim.service_ratio[f]),
+        "hours_asked": float(ns["asked"][f]),
+        "hours_delivered": float(ns["am"][f] + ns["ex"][f] + ns["sp"][f]),
+        "revenue": float(ns["list_rev"][f]), "profit": float(ns["profit"][f]),
+        "cost_to_serve": float(ns["cts"][f]), "share": float(sim.share[f]),
+        "complaints_resolved": int(ns["resolved"][f]),
+        "complaints_unresolved": int(ns["unresolved"][f]),
+        "offer": bool(ns["e_offer"][f]),
+        "offer_gap": float(ns["gap"][f]) if "gap" in ns else 0.0,
+        "offer_outcome": ("defect" if ns["churn"][f] and ns["e_offer"][f] else
+                          "trim" if ns["trim"][f] else "stay") if ns["e_offer"][f] else None,
+        "departed": [{"person": str(u.person_id[int(out.departed[i])]),
+                      "role": u.role_names[int(out.departed_role[i])],
+                      "coverage": float(out.departed_coverage[i]),
+                      "influence": float(out.departed_influence[i])} for i in left],
+        "churned": bool(ns["churn"][f]),
+        "cause": CHURN_CAUSES[int(ns["cause"][f])] if ns["churn"][f] else None,
+        "people": [{"id": str(u.person_id[p]), "role": u.role_names[int(u.role[p])],
+                    "influence": float(u.influence[p]), "attitude": float(u.attitude[p]),
+                    "coverage": float(u.coverage[p]), "months_in_post": float(
+                        u.months_in_post[p])} for p in range(lo, hi)],
+        "edges": [(str(u.person_id[s]), str(u.person_id[d]), float(w), int(sg))
+                  for s, d, w, sg in zip(u.edge_src[mine], u.edge_dst[mine],
+                                         u.edge_weight[mine], u.edge_sign[mine], strict=True)],
+    }
+    sim.trace.append(rec)

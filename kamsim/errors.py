@@ -1,0 +1,66 @@
+"""Typed errors. Library code raises these; only the CLI turns them into text and exit codes.
+
+An input problem is always located: ``path:line:col: what is wrong (what was expected)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["Location", "Problem", "KamsimError", "InputError", "RunError"]
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A place in a user file; line and col are 1-based (col counts characters)."""
+
+    path: str
+    line: int = 0
+    col: int = 0
+
+    def shifted(self, chars: int) -> Location:
+        """The same line, ``chars`` characters further right (for a column inside a string)."""
+        return Location(self.path, self.line, self.col + chars)
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.path
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one place in one file."""
+
+    loc: Location
+    message: str
+    expected: str | None = None
+
+    def format(self) -> str:
+        tail = f" ({self.expected})" if self.expected else ""
+        return f"{self.loc}: {self.message}{tail}"
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+class KamsimError(Exception):
+    """Base class of every error kamsim raises on purpose."""
+
+
+class InputError(KamsimError):
+    """One or more problems in user input. ``problems`` holds all of them, in file order."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems: list[Problem] = sorted(
+            problems, key=lambda p: (p.loc.path, p.loc.line, p.loc.col, p.message)
+        )
+        if not self.problems:
+            raise ValueError("InputError needs at least one problem")
+        super().__init__("\n".join(p.format() for p in self.problems))
+
+
+class RunError(KamsimError):
+    """A run could not be done for a reason that is not a located input problem
+    (an unknown run id, an unwritable output folder, a corrupt store)."""

@@ -1,0 +1,126 @@
+"""Experiments: replications of a scenario (in worker processes or on a Dask cluster),
+and scenarios compared on the same random futures (common random numbers).
+
+Replication ``r`` always uses the r-th child of ``SeedSequence(seed)``, and results are put
+back in replication order, so the numbers do not depend on how many workers ran them or
+where.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kamsim.engine.core import EngineOptions, run_replication
+from kamsim.engine.record import ReplicationOutput
+from kamsim.engine.rng import replication_seeds
+from kamsim.results import Result
+from kamsim.spec.load import ScenarioSpec, load_scenario
+
+__all__ = ["simulate", "run_chunk", "prepared", "default_workers"]
+
+_CACHE: dict[str, Any] = {}
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+def prepared(spec: ScenarioSpec) -> Any:
+    """The compiled model and shared starting point of ``spec``, cached per process."""
+    from kamsim.compile import compile_model
+    from kamsim.engine.prepare import prepare
+
+    key = spec.digest()
+    if key not in _CACHE:
+        _CACHE.clear()  # keep one scenario: a study's workers run one at a time
+        _CACHE[key] = prepare(compile_model(spec))
+    return _CACHE[key]
+
+
+def run_chunk(spec: ScenarioSpec, seed: int, reps: Sequence[int], total: int,
+              options: EngineOptions) -> list[ReplicationOutput]:
+    """Run the replications ``reps`` of ``spec`` (out of ``total``); a pure function of its
+    arguments, so it can run in any process or on any Dask worker."""
+    prep = prepared(spec)
+    seqs = replication_seeds(seed, total)
+    return [run_replication(prep, seqs[r], r, options) for r in reps]
+
+
+def _chunks(n: int, parts: int) -> list[list[int]]:
+    parts = max(1, min(parts, n))
+    return [list(c) for c in np.array_split(np.arange(n), parts) if len(c)]
+
+
+def simulate(scenario: ScenarioSpec | str | Path, *, replications: int | None = None,
+             seed: int | None = None, workers: int | None = None, dask: str | None = None,
+             record_events: bool | None = None, focus: str | None = None,
+             progress: Callable[[int, int], None] | None = None) -> Result:
+    """Run a scenario's replications and return a :class:`~kamsim.results.Result`.
+
+    ``workers`` local processes (default: all cores; 1 runs in this process), or a Dask
+    cluster at address ``dask`` (``tcp://host:port``; also ``KAMSIM_DASK``). ``focus`` names
+    an account to trace period by period in every replication."""
+    spec = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
+    sc = spec.scenario
+    reps = replications if replications is not None else sc.replications
+    seed = sc.seed if seed is None else seed
+    if reps < 1:
+        raise ValueError(f"replications ({reps}) must be at least 1")
+    prep = prepared(spec)
+    focus_slot = None
+    if focus is not None:
+        from kamsim.errors import RunError
+
+        hits = np.flatnonzero(prep.accounts.account_id[: prep.n_start] == focus)
+        if hits.size == 0:
+            raise RunError(f"no account {focus!r} in scenario {sc.name!r} "
+                           f"(ids run from {prep.accounts.account_id[0]} to "
+                           f"{prep.accounts.account_id[prep.n_start - 1]})")
+        focus_slot = int(hits[0])
+    options = EngineOptions(record_events=sc.event_log if record_events is None
+                            else record_events, focus=focus_slot)
+    dask = dask or os.environ.get("KAMSIM_DASK") or None
+    started = time.perf_counter()
+    outputs: list[ReplicationOutput] = []
+    if dask:
+        from kamsim.cluster import run_on_dask
+
+        outputs = run_on_dask(dask, spec, seed, reps, options, progress)
+    else:
+        n_workers = default_workers() if workers is None else max(1, workers)
+        n_workers = min(n_workers, reps)
+        if n_workers == 1:
+            seqs = replication_seeds(seed, reps)
+            for r in range(reps):
+                outputs.append(run_replication(prep, seqs[r], r, options))
+                if progress:
+                    progress(r + 1, reps)
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            ctx = mp.get_context("spawn" if os.environ.get("KAMSIM_SPAWN") else "fork")
+            chunks = _chunks(reps, n_workers * 4)
+            done = 0
+            with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
+                futs = {pool.submit(run_chunk, spec, seed, c, reps, options): i
+                        for i, c in enumerate(chunks)}
+                parts: dict[int, list[ReplicationOutput]] = {}
+                for fut in as_completed(futs):
+                    parts[futs[fut]] = fut.result()
+                    done += len(parts[futs[fut]])
+                    if progress:
+                        progress(done, reps)
+            outputs = [o for i in range(len(chunks)) for o in parts[i]]
+    return Result(scenario=sc.name, seed=seed, replications=reps, tiers=prep.model.tiers,
+                  stages=prep.model.stages.names, currency=prep.model.service.currency,
+                  account_ids=prep.accounts.account_id, n_start=prep.n_start, outputs=outputs,
+                  confidence=sc.confidence, resolved=spec.resolved(),
+                  elapsed=time.perf_counter() - started)

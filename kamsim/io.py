@@ -1,0 +1,100 @@
+"""Writing results: atomically, so an interrupted run leaves nothing half-written.
+
+A results folder is written into a temporary sibling folder and renamed into place when
+complete; single files are written to a temporary file and renamed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kamsim.errors import RunError
+
+__all__ = ["atomic_write_text", "write_table", "write_results", "check_writable_target"]
+
+
+def check_writable_target(path: Path) -> None:
+    """Fail early (before a long run) if ``path`` cannot be created."""
+    parent = path.resolve().parent
+    if path.exists() and not path.is_dir():
+        raise RunError(f"--out {path}: exists and is not a folder")
+    if not parent.exists():
+        raise RunError(f"--out {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise RunError(f"--out {path}: folder {parent} is not writable")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_frame(df: Any, path: Path) -> None:
+    """CSV or Parquet by suffix (Parquet through DuckDB, which needs no pyarrow)."""
+    if path.suffix == ".parquet":
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            con.register("frame", df)
+            target = str(path).replace("'", "''")
+            con.execute(f"COPY frame TO '{target}' (FORMAT PARQUET)")
+        finally:
+            con.close()
+    else:
+        df.to_csv(path, index=False)
+
+
+def write_table(df: Any, path: Path) -> None:
+    """One table to ``path`` (.csv or .parquet), atomically."""
+    path = Path(path)
+    if path.suffix not in (".csv", ".parquet"):
+        raise RunError(f"--out {path}: use a .csv or .parquet file name")
+    if not path.resolve().parent.exists():
+        raise RunError(f"--out {path}: folder {path.resolve().parent} does not exist")
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    try:
+        _write_frame(df, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RunError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_results(result: Any, out: Path) -> Path:
+    """The results folder: every table as Parquet and CSV, ``summary.json`` and
+    ``scenario.resolved.json``. Built in a temporary folder next to ``out`` and moved into
+    place in one rename; an existing ``out`` is replaced only once the new one is complete."""
+    out = Path(out)
+    check_writable_target(out)
+    tmp = Path(tempfile.mkdtemp(dir=out.resolve().parent, prefix=f".{out.name}.partial-"))
+    try:
+        for name, df in result.to_frames().items():
+            _write_frame(df, tmp / f"{name}.parquet")
+            _write_frame(df, tmp / f"{name}.csv")
+        (tmp / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+        (tmp / "scenario.resolved.json").write_text(
+            json.dumps(result.resolved, indent=2, default=str) + "\n")
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

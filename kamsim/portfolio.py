@@ -1,0 +1,233 @@
+"""Portfolios: the accounts a scenario plays with, as columns of numpy arrays.
+
+A portfolio is either generated from the distributions declared in the scenario (wallets are
+heavy-tailed: lognormal or Pareto) or imported from a CRM export (CSV) with a column mapping.
+Bad rows of an import are reported as ``file:row:column``.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kamsim.errors import InputError, Location, Problem
+from kamsim.fields import PORTFOLIO_FIELDS
+from kamsim.spec.models import Distribution, PortfolioGenerate, PortfolioImport
+
+__all__ = ["Accounts", "ImportedTable", "generate_portfolio", "read_portfolio_csv",
+           "accounts_from_import", "build_portfolio", "sample"]
+
+#: number fields that are drawn or imported; revenue and gross_profit are derived
+DRAWN_FIELDS = [k for k, (t, _) in PORTFOLIO_FIELDS.items()
+                if t == "number" and k not in ("revenue", "gross_profit")]
+_UNIT_FIELDS = {"share", "margin", "loyalty", "purchase_regularity", "influence", "feedback",
+                "payment_risk", "strategic_fit", "price_sensitivity"}
+
+
+@dataclass
+class Accounts:
+    """The starting portfolio: one entry per account in every array."""
+
+    account_id: np.ndarray  # str
+    numbers: dict[str, np.ndarray]  # float64 arrays for DRAWN_FIELDS
+    segment: np.ndarray  # str
+    industry: np.ndarray  # str
+
+    @property
+    def n(self) -> int:
+        return int(self.account_id.shape[0])
+
+    def env(self) -> dict[str, np.ndarray]:
+        """The portfolio fields as an expression environment (derived fields included)."""
+        env = dict(self.numbers)
+        env["revenue"] = self.numbers["wallet"] * self.numbers["share"]
+        env["gross_profit"] = env["revenue"] * self.numbers["margin"]
+        env["segment"] = self.segment
+        env["industry"] = self.industry
+        return env
+
+    def take(self, idx: np.ndarray) -> Accounts:
+        return Accounts(self.account_id[idx], {k: v[idx] for k, v in self.numbers.items()},
+                        self.segment[idx], self.industry[idx])
+
+
+def sample(dist: Distribution, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` draws of one declared distribution (float64)."""
+    if dist.dist == "lognormal":
+        assert dist.median is not None and dist.sigma is not None
+        out = dist.median * np.exp(dist.sigma * rng.standard_normal(n))
+    elif dist.dist == "pareto":
+        assert dist.alpha is not None and dist.minimum is not None
+        out = dist.minimum * (1.0 + rng.pareto(dist.alpha, n))
+    elif dist.dist == "uniform":
+        out = rng.uniform(dist.minimum, dist.maximum, n)
+    elif dist.dist == "beta":
+        out = rng.beta(dist.alpha, dist.beta, n)
+    elif dist.dist == "normal":
+        out = dist.mean + (dist.sigma or 0.0) * rng.standard_normal(n)
+    else:
+        out = np.full(n, float(dist.value or 0.0))
+    if dist.clip is not None:
+        out = np.clip(out, dist.clip[0], dist.clip[1])
+    return np.asarray(out, dtype=np.float64)
+
+
+def _categorical(mix: Mapping[str, float], n: int, rng: np.random.Generator) -> np.ndarray:
+    names = np.array(list(mix), dtype=object)
+    p = np.array(list(mix.values()), dtype=np.float64)
+    return names[rng.choice(len(names), size=n, p=p / p.sum())]
+
+
+def generate_portfolio(gen: PortfolioGenerate, seed: int) -> Accounts:
+    """A synthetic portfolio; each field has its own child stream, so changing one
+    distribution does not reshuffle the others."""
+    n = gen.accounts
+    streams = np.random.SeedSequence([seed, 0x504F5254]).spawn(len(DRAWN_FIELDS) + 2)
+    numbers: dict[str, np.ndarray] = {}
+    for name, ss in zip(DRAWN_FIELDS, streams, strict=False):
+        vals = sample(getattr(gen, name), n, np.random.default_rng(ss))
+        if name in _UNIT_FIELDS:
+            vals = np.clip(vals, 0.0, 1.0)
+        if name in ("wallet", "tenure_months", "purchase_frequency"):
+            vals = np.maximum(vals, 0.0)
+        numbers[name] = vals
+    segment = _categorical(gen.segments, n, np.random.default_rng(streams[-2]))
+    industry = _categorical(gen.industries, n, np.random.default_rng(streams[-1]))
+    width = len(str(n))
+    ids = np.array([f"A{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
+    return Accounts(ids, numbers, segment, industry)
+
+
+@dataclass
+class ImportedTable:
+    """A CRM export read and checked at load time (the engine never reads files)."""
+
+    path: str
+    account_id: np.ndarray
+    numbers: dict[str, np.ndarray] = field(default_factory=dict)
+    segment: np.ndarray | None = None
+    industry: np.ndarray | None = None
+
+
+def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str | None = None,
+                       max_bytes: int = 200_000_000) -> ImportedTable:
+    """Read a CRM export. Columns are mapped by ``spec.columns`` (kamsim field -> column);
+    unmapped fields whose name is a column are taken as they are. ``account_id`` is required.
+    Every bad cell is reported at ``file:row:column``."""
+    shown = display or str(path)
+    p = Path(path)
+    if p.stat().st_size > max_bytes:
+        raise InputError([Problem(Location(shown, 1, 1), "file is too large",
+                                  f"at most {max_bytes} bytes")])
+    problems: list[Problem] = []
+    with p.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise InputError([Problem(Location(shown, 1, 1), "file is empty",
+                                      "a header row and one row per account")]) from None
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError([Problem(Location(shown, 1, 1), f"unreadable CSV: {exc}")]) from None
+        cols = {name.strip(): i for i, name in enumerate(header)}
+        mapping: dict[str, str] = {}
+        known = ["account_id", "segment", "industry", *DRAWN_FIELDS]
+        for fld, col in spec.columns.items():
+            if fld not in known:
+                near = difflib.get_close_matches(fld, known, n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                problems.append(Problem(Location(shown, 1, 1),
+                                        f"column mapping names unknown field {fld!r}",
+                                        f"{hint}one of: {', '.join(known)}"))
+                continue
+            if col not in cols:
+                near = difflib.get_close_matches(col, list(cols), n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                problems.append(Problem(Location(shown, 1, 1), f"no column {col!r} in the header",
+                                        f"{hint}one of: {', '.join(cols)}"))
+                continue
+            mapping[fld] = col
+        for fld in known:
+            if fld not in mapping and fld in cols:
+                mapping[fld] = fld
+        if "account_id" not in mapping:
+            problems.append(Problem(Location(shown, 1, 1), "no account id column",
+                                    "a column `account_id` or a mapping for it"))
+        if problems:
+            raise InputError(problems)
+        values: dict[str, list[object]] = {f: [] for f in mapping}
+        seen: dict[str, int] = {}
+        try:
+            for row in reader:
+                line = reader.line_num
+                if not any(cell.strip() for cell in row):
+                    continue
+                for fld, col in mapping.items():
+                    ci = cols[col]
+                    cell = row[ci].strip() if ci < len(row) else ""
+                    where = Location(shown, line, ci + 1)
+                    if fld in ("account_id", "segment", "industry"):
+                        if not cell:
+                            problems.append(Problem(where, f"empty {fld}", "a value"))
+                        if fld == "account_id" and cell in seen:
+                            problems.append(Problem(where, f"duplicate account id {cell!r}",
+                                                    f"unique ids (first on row {seen[cell]})"))
+                        seen.setdefault(cell, line) if fld == "account_id" else None
+                        values[fld].append(cell)
+                        continue
+                    try:
+                        num = float(cell)
+                    except ValueError:
+                        problems.append(Problem(where, f"{fld}: {cell!r} is not a number",
+                                                "a number"))
+                        num = 0.0
+                    if not np.isfinite(num) or num < 0:
+                        problems.append(Problem(where, f"{fld}: {cell!r} is out of range",
+                                                "a finite number >= 0"))
+                    elif fld in _UNIT_FIELDS and num > 1:
+                        problems.append(Problem(where, f"{fld}: {cell!r} is out of range",
+                                                "a number between 0 and 1"))
+                    values[fld].append(num)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            problems.append(Problem(Location(shown, reader.line_num, 1), f"unreadable CSV: {exc}"))
+    if not values["account_id"] and not problems:
+        problems.append(Problem(Location(shown, 2, 1), "no accounts", "one row per account"))
+    if problems:
+        raise InputError(problems[:200])
+    table = ImportedTable(path=shown, account_id=np.array(values["account_id"], dtype=object))
+    for fld, vals in values.items():
+        if fld in ("segment", "industry"):
+            setattr(table, fld, np.array(vals, dtype=object))
+        elif fld != "account_id":
+            table.numbers[fld] = np.array(vals, dtype=np.float64)
+    return table
+
+
+def accounts_from_import(table: ImportedTable, spec: PortfolioImport, seed: int) -> Accounts:
+    """Imported columns as they are; fields the export lacks are drawn from ``spec.defaults``."""
+    n = int(table.account_id.shape[0])
+    gen = spec.defaults.model_copy(update={"accounts": n})
+    drawn = generate_portfolio(gen, seed)
+    numbers = {k: table.numbers.get(k, drawn.numbers[k]) for k in DRAWN_FIELDS}
+    seg = table.segment if table.segment is not None else drawn.segment
+    ind = table.industry if table.industry is not None else drawn.industry
+    return Accounts(table.account_id, numbers, seg, ind)
+
+
+def build_portfolio(spec: object, seed: int | None = None) -> Accounts:
+    """The starting accounts of a :class:`~kamsim.spec.load.ScenarioSpec`."""
+    from kamsim.spec.load import ScenarioSpec
+
+    assert isinstance(spec, ScenarioSpec)
+    pf = spec.scenario.portfolio
+    base_seed = spec.scenario.seed if seed is None else seed
+    if pf.generate is not None:
+        return generate_portfolio(pf.generate, pf.generate.seed if pf.generate.seed is not None
+                                  else base_seed)
+    assert pf.import_ is not None and spec.portfolio_rows is not None
+    return accounts_from_import(spec.portfolio_rows, pf.import_, base_seed)

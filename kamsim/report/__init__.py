@@ -1,0 +1,1 @@
+"""Presentation: terminal tables, charts and the HTML report. Reads results, never the engine."""

@@ -1,0 +1,80 @@
+"""Terminal rendering with rich: summaries and tables a person reads, not raw dumps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["money", "pct", "interval", "summary_table", "tier_table", "print_problems"]
+
+_SYMBOL = {"EUR": "€", "USD": "$", "GBP": "£", "CNY": "¥", "JPY": "¥"}
+
+
+def money(x: float, currency: str = "EUR") -> str:
+    sym = _SYMBOL.get(currency, currency + " ")
+    a = abs(x)
+    sign = "-" if x < 0 else ""
+    if a >= 1e9:
+        return f"{sign}{sym}{a / 1e9:.2f}B"
+    if a >= 1e6:
+        return f"{sign}{sym}{a / 1e6:.2f}M"
+    if a >= 1e3:
+        return f"{sign}{sym}{a / 1e3:.1f}k"
+    return f"{sign}{sym}{a:.0f}"
+
+
+def pct(x: float, digits: int = 1) -> str:
+    return f"{100 * x:.{digits}f}%"
+
+
+def interval(stat: dict[str, float], fmt: Any) -> str:
+    """``mean (low–high)``; just the mean when there is one replication."""
+    if stat.get("n", 2) < 2 or stat["ci_low"] == stat["ci_high"]:
+        return fmt(stat["mean"])
+    return f"{fmt(stat['mean'])} ({fmt(stat['ci_low'])}–{fmt(stat['ci_high'])})"
+
+
+def summary_table(summary: dict[str, Any]) -> Any:
+    """A rich Table: one row per tier and one for the whole portfolio."""
+    from rich.table import Table
+
+    cur = summary.get("currency", "EUR")
+    conf = int(round(100 * summary.get("confidence", 0.95)))
+    title = (f"{summary['scenario']}: {summary['replications']} replications, "
+             f"{summary['horizon_months']:g} months, seed {summary['seed']} "
+             f"(mean and {conf}% interval)")
+    t = Table(title=title, title_justify="left")
+    t.add_column("tier")
+    for col in ("retention", "revenue", "profit", "cost to serve", "lifetime value / account"):
+        t.add_column(col, justify="right")
+
+    def row(name: str, s: dict[str, Any], style: str | None = None) -> None:
+        t.add_row(name, interval(s["retention"], pct),
+                  interval(s["revenue"], lambda v: money(v, cur)),
+                  interval(s["profit"], lambda v: money(v, cur)),
+                  interval(s["cost_to_serve"], lambda v: money(v, cur)),
+                  interval(s["clv"], lambda v: money(v, cur)), style=style)
+
+    for tier, s in summary["by_tier"].items():
+        row(tier, s)
+    row("all accounts", summary, style="bold")
+    return t
+
+
+def tier_table(rows: list[dict[str, Any]], currency: str = "EUR") -> Any:
+    from rich.table import Table
+
+    t = Table(title="Tiers of the starting portfolio", title_justify="left")
+    for col in ("tier", "accounts", "share", "revenue", "revenue share", "margin share",
+                "protect", "manage risk", "cultivate", "reduce"):
+        t.add_column(col, justify="left" if col == "tier" else "right")
+    for r in rows:
+        t.add_row(r["tier"], f"{r['accounts']:,}", pct(r["account_share"]),
+                  money(r["revenue"], currency), pct(r["revenue_share"]),
+                  pct(r["gross_profit_share"]), str(r["protect"]), str(r["manage_risk"]),
+                  str(r["cultivate"]), str(r["reduce"]))
+    return t
+
+
+def print_problems(problems: list[Any], err: Any) -> None:
+    for p in problems:
+        err.print(p.format(), markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,249 @@
+"""Results of a simulation: tidy tables and a summary with confidence intervals.
+
+Headline figures per replication (then mean and interval over replications):
+- ``retention``: share of the starting accounts still active at the horizon;
+- ``revenue``, ``profit``, ``cost_to_serve``: totals over the horizon, all accounts;
+- ``clv``: discounted lifetime value (over the horizon) per starting account;
+- ``equity``: customer equity, the sum of every account's discounted value.
+``by_tier`` groups accounts by the tier they started in (arrivals by their first tier).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from kamsim.engine.record import EVENT_KINDS, TS_FIELDS, ReplicationOutput
+from kamsim.spec.models import CHURN_CAUSES
+from kamsim.stats import mean_ci
+
+__all__ = ["Result", "HEADLINES"]
+
+HEADLINES = ("retention", "revenue", "profit", "cost_to_serve", "clv")
+
+
+def _per_rep(out: ReplicationOutput, n_start: int, n_tiers: int) -> dict[str, np.ndarray]:
+    """Headline figures of one replication: index 0 = portfolio, 1.. = tiers."""
+    a = out.accounts
+    start = a["slot"] < n_start
+    tier = a["initial_tier"]
+    res: dict[str, np.ndarray] = {}
+
+    def tot(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        m = np.ones_like(tier, dtype=bool) if mask is None else mask
+        return np.r_[x[m].sum(), np.bincount(tier[m], weights=x[m], minlength=n_tiers)]
+
+    ones = np.ones(tier.shape[0])
+    starts = tot(ones, start)
+    res["retention"] = np.divide(tot(a["active"].astype(float), start), starts,
+                                 out=np.zeros(n_tiers + 1), where=starts > 0)
+    for k in ("revenue", "profit", "cost_to_serve", "discounts", "bad_debt", "acquisition"):
+        res[k] = tot(a[k])
+    res["clv"] = np.divide(tot(a["clv"], start), starts, out=np.zeros(n_tiers + 1),
+                           where=starts > 0)
+    res["equity"] = tot(a["clv"])
+    res["accounts_end"] = tot(a["active"].astype(float))
+    res["new_accounts"] = tot(ones, ~start)
+    return res
+
+
+@dataclass
+class Result:
+    """What :func:`kamsim.simulate` returns."""
+
+    scenario: str
+    seed: int
+    replications: int
+    tiers: tuple[str, ...]
+    stages: tuple[str, ...]
+    currency: str
+    account_ids: np.ndarray  # per slot
+    n_start: int
+    outputs: list[ReplicationOutput]
+    confidence: float = 0.95
+    resolved: dict[str, Any] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+    # -------------------------------------------------------------- summary
+
+    def per_replication(self) -> dict[str, np.ndarray]:
+        """name -> array (replications, 1 + tiers); column 0 is the whole portfolio."""
+        reps = [_per_rep(o, self.n_start, len(self.tiers)) for o in self.outputs]
+        return {k: np.vstack([r[k] for r in reps]) for k in reps[0]}
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures with confidence intervals, overall and ``by_tier``."""
+        per = self.per_replication()
+        out: dict[str, Any] = {
+            "scenario": self.scenario, "seed": self.seed, "replications": self.replications,
+            "horizon_months": self.outputs[0].periods * self.outputs[0].dt,
+            "confidence": self.confidence, "currency": self.currency,
+        }
+        for name in (*HEADLINES, "equity", "accounts_end", "new_accounts"):
+            out[name] = mean_ci(per[name][:, 0], self.confidence)
+        out["by_tier"] = {
+            tier: {name: mean_ci(per[name][:, i + 1], self.confidence)
+                   for name in (*HEADLINES, "equity")}
+            for i, tier in enumerate(self.tiers)
+        }
+        causes = np.sum([o.churn_causes.sum(axis=(0, 1)) for o in self.outputs], axis=0)
+        out["churn_causes"] = {c: float(causes[i]) / self.replications
+                               for i, c in enumerate(CHURN_CAUSES)}
+        util = np.mean([o.utilisation.mean(axis=0) for o in self.outputs], axis=0)
+        out["utilisation"] = dict(zip(("account_managers", "executives", "specialists",
+                                       "support"), map(float, util), strict=True))
+        return out
+
+    # -------------------------------------------------------------- tables
+
+    def timeseries(self) -> Any:
+        """One row per replication x period x tier with every per-period sum, plus the mean
+        trust, coverage and service ratio of the tier's active accounts."""
+        import pandas as pd
+
+        frames = []
+        nt = len(self.tiers)
+        for o in self.outputs:
+            p = o.periods
+            data: dict[str, Any] = {
+                "replication": np.repeat(o.replication, p * nt),
+                "period": np.repeat(np.arange(p), nt),
+                "month": np.repeat(np.arange(p) * o.dt, nt),
+                "tier": np.tile(np.array(self.tiers, dtype=object), p),
+            }
+            for k in TS_FIELDS:
+                data[k] = o.ts[k].ravel()
+            frames.append(pd.DataFrame(data))
+        df = pd.concat(frames, ignore_index=True)
+        act = df["active"].where(df["active"] > 0)
+        for name in ("trust", "coverage", "service_ratio"):
+            df[f"mean_{name}"] = (df.pop(f"{name}_sum") / act).fillna(0.0)
+        return df
+
+    def stage_mix(self) -> Any:
+        import pandas as pd
+
+        rows = []
+        for o in self.outputs:
+            p, nt, ns = o.stage_counts.shape
+            idx = np.indices((p, nt, ns)).reshape(3, -1)
+            rows.append(pd.DataFrame({
+                "replication": o.replication, "period": idx[0], "month": idx[0] * o.dt,
+                "tier": np.array(self.tiers, dtype=object)[idx[1]],
+                "stage": np.array(self.stages, dtype=object)[idx[2]],
+                "accounts": o.stage_counts.ravel()}))
+        return pd.concat(rows, ignore_index=True)
+
+    def stage_flows(self) -> Any:
+        """Accounts moving between stages per period and tier (``new`` and ``lost`` are the
+        ends of the ladder); rows with no movement are left out."""
+        import pandas as pd
+
+        labels = np.array([*self.stages, "new/lost"], dtype=object)
+        rows = []
+        for o in self.outputs:
+            nz = np.nonzero(o.transitions)
+            frm = labels[nz[2]]
+            to = labels[nz[3]]
+            frm = np.where(nz[2] == len(self.stages), "new", frm)
+            to = np.where(nz[3] == len(self.stages), "lost", to)
+            rows.append(pd.DataFrame({
+                "replication": o.replication, "period": nz[0],
+                "tier": np.array(self.tiers, dtype=object)[nz[1]],
+                "from_stage": frm, "to_stage": to, "accounts": o.transitions[nz]}))
+        return pd.concat(rows, ignore_index=True)
+
+    def churn(self) -> Any:
+        import pandas as pd
+
+        rows = []
+        for o in self.outputs:
+            nz = np.nonzero(o.churn_causes)
+            rows.append(pd.DataFrame({
+                "replication": o.replication, "period": nz[0],
+                "tier": np.array(self.tiers, dtype=object)[nz[1]],
+                "cause": np.array(CHURN_CAUSES, dtype=object)[nz[2]],
+                "accounts": o.churn_causes[nz]}))
+        return pd.concat(rows, ignore_index=True)
+
+    def utilisation(self) -> Any:
+        import pandas as pd
+
+        names = ("account_managers", "executives", "specialists", "support")
+        rows = []
+        for o in self.outputs:
+            idx = np.indices(o.utilisation.shape).reshape(2, -1)
+            rows.append(pd.DataFrame({
+                "replication": o.replication, "period": idx[0], "month": idx[0] * o.dt,
+                "resource": np.array(names, dtype=object)[idx[1]],
+                "utilisation": o.utilisation.ravel()}))
+        return pd.concat(rows, ignore_index=True)
+
+    def accounts(self) -> Any:
+        """One row per replication x account that was ever active."""
+        import pandas as pd
+
+        frames = []
+        for o in self.outputs:
+            a = o.accounts
+            df = pd.DataFrame({k: v for k, v in a.items() if k != "slot"})
+            df.insert(0, "account_id", self.account_ids[a["slot"]])
+            df.insert(0, "replication", o.replication)
+            for col, names in (("initial_tier", self.tiers), ("tier", self.tiers),
+                               ("initial_stage", self.stages), ("stage", self.stages)):
+                df[col] = np.array(names, dtype=object)[a[col]]
+            cause = np.array([*CHURN_CAUSES, ""], dtype=object)
+            df["churn_cause"] = cause[np.where(a["churn_cause"] < 0, len(CHURN_CAUSES),
+                                               a["churn_cause"])]
+            df["starting"] = a["slot"] < self.n_start
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True)
+
+    def events(self) -> Any:
+        """The event log (empty when the scenario turned it off)."""
+        import pandas as pd
+
+        frames = []
+        for o in self.outputs:
+            if o.events is None:
+                continue
+            e = o.events
+            ids = np.append(self.account_ids, "-")
+            acc = np.where(e["account"] < 0, len(self.account_ids), e["account"])
+            frames.append(pd.DataFrame({
+                "replication": o.replication, "period": e["period"],
+                "account_id": ids[acc],
+                "kind": np.array(EVENT_KINDS, dtype=object)[e["kind"]],
+                "code": e["code"], "detail": _event_detail(e, self.stages),
+                "value": e["value"]}))
+        if not frames:
+            return pd.DataFrame(columns=["replication", "period", "account_id", "kind", "code",
+                                         "detail", "value"])
+        return pd.concat(frames, ignore_index=True)
+
+    def to_frames(self) -> dict[str, Any]:
+        """Every table as a pandas DataFrame, by name."""
+        return {"timeseries": self.timeseries(), "accounts": self.accounts(),
+                "events": self.events(), "stage_mix": self.stage_mix(),
+                "stage_flows": self.stage_flows(), "churn": self.churn(),
+                "utilisation": self.utilisation()}
+
+
+def _event_detail(e: dict[str, np.ndarray], stages: tuple[str, ...]) -> np.ndarray:
+    kinds = e["kind"]
+    code = e["code"]
+    out = np.full(kinds.shape[0], "", dtype=object)
+    causes = np.array(CHURN_CAUSES, dtype=object)
+    sel = kinds == EVENT_KINDS.index("churn")
+    out[sel] = causes[code[sel]]
+    sel = kinds == EVENT_KINDS.index("stage_change")
+    out[sel] = np.array(stages, dtype=object)[code[sel]]
+    sel = kinds == EVENT_KINDS.index("offer")
+    out[sel] = np.array(["stay", "trim", "defect"], dtype=object)[code[sel]]
+    sel = kinds == EVENT_KINDS.index("complaint")
+    out[sel] = np.where(code[sel] == 1, "in time", "late")
+    sel = kinds == EVENT_KINDS.index("new_account")
+    out[sel] = np.where(code[sel] == 1, "referral", "cold")
+    return out

@@ -1,0 +1,1 @@
+"""The spec layer: rule files and scenarios, loaded with positions and validated."""

@@ -1,0 +1,212 @@
+"""Safe YAML loading that keeps the ``file:line:col`` of every key and value.
+
+The document is composed with PyYAML's *safe* composer (no Python tags can construct
+anything), then walked by hand: only the core YAML tags are accepted, alias expansion is
+counted (a "billion laughs" document is an error, not a hang), nesting depth and file size
+are capped. The result is plain Python data plus a position index keyed by the value's path
+(a tuple of keys and list indices), which is exactly the shape of pydantic's error ``loc``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from kamsim.errors import InputError, Location, Problem
+
+__all__ = ["Limits", "Document", "load_yaml", "load_yaml_text", "DEFAULT_LIMITS"]
+
+PathKey = tuple[str | int, ...]
+
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 5_000_000
+    max_depth: int = 32
+    max_nodes: int = 200_000  # nodes visited, aliases included: bounds alias expansion
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass
+class Document:
+    """Plain data loaded from one YAML file, with the location of every path in it."""
+
+    path: str
+    data: Any
+    values: dict[PathKey, Location] = field(default_factory=dict)
+    keys: dict[PathKey, Location] = field(default_factory=dict)
+    # for scalars: how many characters precede the text itself (1 for a quoted string)
+    quote: dict[PathKey, int] = field(default_factory=dict)
+
+    def locate(self, path: PathKey, *, key: bool = False, offset: int = 0) -> Location:
+        """The location of ``path``: its key (``key=True``) or its value; ``offset`` moves
+        right inside a scalar's text (a column inside an expression). Unknown paths fall back
+        to the nearest located ancestor."""
+        table = self.keys if key else self.values
+        p = tuple(path)
+        while p:
+            if p in table:
+                loc = table[p]
+                if not key and offset:
+                    loc = loc.shifted(self.quote.get(p, 0) + offset)
+                return loc
+            if key and p in self.values:
+                return self.values[p]
+            p = p[:-1]
+        return self.values.get((), Location(self.path, 1, 1))
+
+
+class _Walker:
+    def __init__(self, doc: Document, limits: Limits):
+        self.doc = doc
+        self.limits = limits
+        self.nodes = 0
+        self.problems: list[Problem] = []
+        self.ctor = yaml.SafeLoader("")  # used only to construct core scalars
+        self.bombed = False
+
+    def loc(self, node: Node) -> Location:
+        m = node.start_mark
+        return Location(self.doc.path, m.line + 1, m.column + 1)
+
+    def problem(self, node: Node, message: str, expected: str | None = None) -> None:
+        self.problems.append(Problem(self.loc(node), message, expected))
+
+    def walk(self, node: Node, path: PathKey, depth: int, seen: set[int]) -> Any:
+        self.nodes += 1
+        if self.nodes > self.limits.max_nodes:
+            if not self.bombed:
+                self.bombed = True
+                self.problem(
+                    node,
+                    "document expands to too many nodes (an alias bomb?)",
+                    f"at most {self.limits.max_nodes} nodes after alias expansion",
+                )
+            return None
+        if depth > self.limits.max_depth:
+            self.problem(node, "nesting is too deep", f"at most {self.limits.max_depth} levels")
+            return None
+        if id(node) in seen:
+            self.problem(node, "recursive alias", "an alias may not contain itself")
+            return None
+        self.doc.values.setdefault(path, self.loc(node))
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, path)
+        if isinstance(node, SequenceNode):
+            if node.tag != "tag:yaml.org,2002:seq":
+                self.problem(node, f"tag {node.tag!r} is not allowed", "plain YAML lists")
+                return None
+            seen = seen | {id(node)}
+            return [self.walk(n, (*path, i), depth + 1, seen) for i, n in enumerate(node.value)]
+        if isinstance(node, MappingNode):
+            if node.tag != "tag:yaml.org,2002:map":
+                self.problem(node, f"tag {node.tag!r} is not allowed", "plain YAML mappings")
+                return None
+            seen = seen | {id(node)}
+            out: dict[str, Any] = {}
+            for knode, vnode in node.value:
+                if knode.tag == "tag:yaml.org,2002:merge":
+                    self.problem(knode, "merge keys (<<) are not supported", "explicit keys")
+                    continue
+                if not isinstance(knode, ScalarNode):
+                    self.problem(knode, "a key must be a plain scalar", "a name")
+                    continue
+                key = str(knode.value)
+                if key in out:
+                    self.problem(knode, f"duplicate key {key!r}", "each key once per mapping")
+                    continue
+                self.doc.keys[(*path, key)] = self.loc(knode)
+                out[key] = self.walk(vnode, (*path, key), depth + 1, seen)
+            return out
+        self.problem(node, "unsupported YAML node")
+        return None
+
+    def scalar(self, node: ScalarNode, path: PathKey) -> Any:
+        if node.tag not in _SCALAR_TAGS:
+            self.problem(
+                node, f"tag {node.tag!r} is not allowed", "plain strings, numbers and booleans"
+            )
+            return None
+        if node.style in ("'", '"'):
+            self.doc.quote[path] = 1
+        try:
+            value = self.ctor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:  # e.g. a malformed int
+            self.problem(node, f"bad scalar: {exc}")
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self.problem(node, f"{node.value!r} is not a finite number", "a finite number")
+            return None
+        return value
+
+
+def load_yaml_text(text: str, path: str, limits: Limits = DEFAULT_LIMITS) -> Document:
+    """Load YAML text (already read) as a located :class:`Document`; raise
+    :class:`InputError` with every problem found."""
+    doc = Document(path=path, data=None)
+    if "\x00" in text:
+        raise InputError([Problem(Location(path, 1, 1), "file is binary", "a YAML text file")])
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
+        what = exc.problem or exc.context or "YAML syntax error"
+        raise InputError([Problem(loc, f"YAML syntax error: {what}", "valid YAML")]) from None
+    except yaml.YAMLError as exc:
+        raise InputError([Problem(Location(path, 1, 1), f"YAML error: {exc}")]) from None
+    if node is None:
+        raise InputError([Problem(Location(path, 1, 1), "file is empty", "a YAML mapping")])
+    walker = _Walker(doc, limits)
+    doc.data = walker.walk(node, (), 0, set())
+    if walker.problems:
+        raise InputError(walker.problems)
+    return doc
+
+
+def load_yaml(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, display: str | None = None,
+              ) -> Document:
+    """Read and load one YAML file. ``display`` is the path shown in messages."""
+    p = Path(path)
+    shown = display or str(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise InputError([Problem(Location(shown), f"cannot read file: {exc.strerror}",
+                                  "an existing, readable file")]) from None
+    if size > limits.max_bytes:
+        raise InputError([Problem(Location(shown, 1, 1), f"file is too large ({size} bytes)",
+                                  f"at most {limits.max_bytes} bytes")])
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InputError([Problem(Location(shown), f"cannot read file: {exc.strerror}",
+                                  "an existing, readable file")]) from None
+    if b"\x00" in raw:
+        raise InputError([Problem(Location(shown, 1, 1), "file is binary", "a YAML text file")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError([Problem(Location(shown, 1, 1),
+                                  f"file is not UTF-8 text (byte {exc.start})",
+                                  "a UTF-8 YAML file")]) from None
+    return load_yaml_text(text, shown, limits)

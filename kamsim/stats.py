@@ -1,0 +1,82 @@
+"""Small statistics kamsim needs without SciPy: Student-t quantiles and confidence
+intervals of a mean over replications."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["t_ppf", "mean_ci"]
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    # continued fraction of the incomplete beta function (Lentz's method)
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c if abs(1.0 + aa / c) > tiny else tiny
+        de = d * c
+        h *= de
+        if abs(de - 1.0) < 1e-15:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    lbt = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(lbt) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(lbt) * _betacf(b, a, 1.0 - x) / b
+
+
+def t_cdf(t: float, df: float) -> float:
+    x = df / (df + t * t)
+    tail = 0.5 * _betainc(df / 2.0, 0.5, x)
+    return 1.0 - tail if t > 0 else tail
+
+
+def t_ppf(p: float, df: float) -> float:
+    """Quantile of Student's t with ``df`` degrees of freedom (bisection on the CDF)."""
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p ({p}) must be in (0, 1)")
+    if p == 0.5:
+        return 0.0
+    lo, hi = -1e3, 1e3
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if t_cdf(mid, df) < p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12:
+            break
+    return 0.5 * (lo + hi)
+
+
+def mean_ci(values: np.ndarray, confidence: float = 0.95) -> dict[str, float]:
+    """Mean over replications (axis 0) with a Student-t confidence interval; with a single
+    replication the interval is the point itself (no spread to measure)."""
+    v = np.asarray(values, dtype=np.float64)
+    n = v.shape[0]
+    mean = float(v.mean()) if n else float("nan")
+    if n < 2:
+        return {"mean": mean, "ci_low": mean, "ci_high": mean, "n": n}
+    half = t_ppf(0.5 + confidence / 2.0, n - 1) * float(v.std(ddof=1)) / math.sqrt(n)
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}

@@ -1,0 +1,203 @@
+"""Tiering: a weighted scorecard normalised across the portfolio, a decision table from
+score and indicators to tier, value-matrix quadrants, and re-tiering with hysteresis.
+
+Everything is vectorised over the accounts selected by ``mask`` (the active ones): the
+portfolio-wide helpers (ranks, cumulative shares) are computed over those accounts only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kamsim.fields import field_types
+from kamsim.rules.expr import Expr, compile_expr
+from kamsim.rules.tables import DecisionTable, Row
+from kamsim.spec.models import TieringRules
+
+__all__ = ["CompiledTiering", "compile_tiering", "QUADRANTS", "TierAssignment", "tier_portfolio"]
+
+QUADRANTS = ("protect", "manage_risk", "cultivate", "reduce")
+
+
+def _rank_pct(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Average-rank percentile of ``x`` among the masked rows; 0 outside the mask."""
+    out = np.zeros(x.shape[0])
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return out
+    v = x[idx]
+    order = np.argsort(v, kind="stable")
+    sv = v[order]
+    # average rank of ties: first and last position of each run of equal values
+    first = np.searchsorted(sv, sv, side="left")
+    last = np.searchsorted(sv, sv, side="right")
+    ranks = np.empty(idx.size)
+    ranks[order] = (first + last + 1) / 2.0
+    out[idx] = ranks / idx.size
+    return out
+
+
+def _normalise(x: np.ndarray, how: str, mask: np.ndarray) -> np.ndarray:
+    if how == "rank":
+        return _rank_pct(x, mask)
+    if not mask.any():
+        return np.zeros_like(x)
+    v = x[mask]
+    if how == "minmax":
+        lo, hi = float(v.min()), float(v.max())
+        return np.clip((x - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.full_like(x, 0.5)
+    if how == "zscore":
+        sd = float(v.std())
+        z = (x - float(v.mean())) / sd if sd > 0 else np.zeros_like(x)
+        return np.clip((z + 3.0) / 6.0, 0.0, 1.0)
+    return np.clip(x, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class CompiledTiering:
+    tiers: tuple[str, ...]
+    indicators: tuple[tuple[str, Expr, float, str], ...]
+    table: DecisionTable
+    every_months: int
+    hysteresis: float
+    volume: Expr
+    loyalty: Expr
+    volume_cut: float
+    loyalty_cut: float
+
+    def indicator_values(self, env: dict[str, np.ndarray], mask: np.ndarray
+                         ) -> dict[str, np.ndarray]:
+        """Each indicator, normalised to 0-1 across the masked accounts."""
+        n = mask.shape[0]
+        return {name: _normalise(expr(env, n, mask), how, mask)
+                for name, expr, _w, how in self.indicators}
+
+    def score(self, env: dict[str, np.ndarray], mask: np.ndarray,
+              values: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """Weighted score in 0-1: positive weights reward a high indicator, negative weights
+        reward a low one; divided by the sum of absolute weights."""
+        values = values if values is not None else self.indicator_values(env, mask)
+        total = sum(abs(w) for _n, _e, w, _h in self.indicators) or 1.0
+        s = np.zeros(mask.shape[0])
+        for name, _e, w, _h in self.indicators:
+            s += w * values[name] if w >= 0 else -w * (1.0 - values[name])
+        return np.where(mask, s / total, 0.0)
+
+    def _table(self, env: dict[str, np.ndarray], score: np.ndarray, values: dict[str, Any],
+               mask: np.ndarray) -> np.ndarray:
+        env2 = {**env, **values, "score": score}
+        out, _row = self.table.evaluate(env2, mask.shape[0], mask)
+        return np.where(np.isnan(out), len(self.tiers) - 1, out).astype(np.int64)
+
+    def assign(self, env: dict[str, np.ndarray], mask: np.ndarray,
+               current: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(tier index per account, 0 = most important; score). With ``current`` tiers,
+        hysteresis keeps an account in its tier unless the move still holds with its score
+        moved ``hysteresis`` back toward the current tier."""
+        values = self.indicator_values(env, mask)
+        score = self.score(env, mask, values)
+        tier = self._table(env, score, values, mask)
+        if current is not None and self.hysteresis > 0:
+            up = self._table(env, np.minimum(score + self.hysteresis, 1.0), values, mask)
+            down = self._table(env, np.maximum(score - self.hysteresis, 0.0), values, mask)
+            # lower index = better tier; keep the current tier if it lies between the
+            # outcomes of the nudged scores
+            keep = (current >= up) & (current <= down)
+            tier = np.where(keep, current, tier)
+        return np.where(mask, tier, current if current is not None else tier), score
+
+    def quadrant(self, env: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
+        """Index into QUADRANTS: volume x loyalty value matrix of domain.md section 2."""
+        n = mask.shape[0]
+        hi_v = self.volume(env, n, mask) >= self.volume_cut
+        hi_l = self.loyalty(env, n, mask) >= self.loyalty_cut
+        return np.select([hi_v & hi_l, hi_v & ~hi_l, ~hi_v & hi_l], [0, 1, 2], 3).astype(np.int64)
+
+
+def compile_tiering(rules: TieringRules) -> CompiledTiering:
+    """Compile once; the expressions were already checked when the file was loaded."""
+    fields = field_types()
+    indicators = tuple(
+        (name, compile_expr(ind.expr, fields, expect="number"), ind.weight, ind.normalize)
+        for name, ind in rules.indicators.items()
+    )
+    tfields = {**fields, **{name: "number" for name in rules.indicators}}
+    index = {t: i for i, t in enumerate(rules.tiers)}
+    rows = [Row(compile_expr(r.when, tfields, expect="bool"), float(index[r.tier]),  # type: ignore[arg-type]
+                r.priority, r.tier) for r in rules.table.rows]
+    table = DecisionTable(rows, rules.table.hit_policy, float(index[rules.table.default]))
+    q = rules.quadrants
+    return CompiledTiering(
+        tiers=tuple(rules.tiers), indicators=indicators, table=table,
+        every_months=rules.retier.every_months, hysteresis=rules.retier.hysteresis,
+        volume=compile_expr(q.volume, fields, expect="number"),
+        loyalty=compile_expr(q.loyalty, fields, expect="number"),
+        volume_cut=q.volume_cut, loyalty_cut=q.loyalty_cut,
+    )
+
+
+@dataclass
+class TierAssignment:
+    """The tiers of a starting portfolio, per account and summarised per tier."""
+
+    tiers: tuple[str, ...]
+    account_id: np.ndarray
+    tier: np.ndarray  # index
+    score: np.ndarray
+    quadrant: np.ndarray  # index into QUADRANTS
+    revenue: np.ndarray
+    gross_profit: np.ndarray
+
+    def per_account(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame({
+            "account_id": self.account_id,
+            "tier": np.array(self.tiers, dtype=object)[self.tier],
+            "score": self.score,
+            "quadrant": np.array(QUADRANTS, dtype=object)[self.quadrant],
+            "revenue": self.revenue,
+            "gross_profit": self.gross_profit,
+        })
+
+    def summary(self) -> list[dict[str, Any]]:
+        """One row per tier: accounts, revenue share, margin share, quadrant counts."""
+        rev_total = float(self.revenue.sum()) or 1.0
+        gp_total = float(self.gross_profit.sum()) or 1.0
+        counts = np.bincount(self.tier, minlength=len(self.tiers))
+        rev = np.bincount(self.tier, weights=self.revenue, minlength=len(self.tiers))
+        gp = np.bincount(self.tier, weights=self.gross_profit, minlength=len(self.tiers))
+        quad = np.zeros((len(self.tiers), len(QUADRANTS)), dtype=np.int64)
+        np.add.at(quad, (self.tier, self.quadrant), 1)
+        rows = []
+        for i, t in enumerate(self.tiers):
+            row: dict[str, Any] = {
+                "tier": t, "accounts": int(counts[i]),
+                "account_share": float(counts[i] / max(1, self.tier.size)),
+                "revenue": float(rev[i]), "revenue_share": float(rev[i] / rev_total),
+                "gross_profit_share": float(gp[i] / gp_total),
+                "mean_score": float(self.score[self.tier == i].mean()) if counts[i] else 0.0,
+            }
+            row.update({q: int(quad[i, j]) for j, q in enumerate(QUADRANTS)})
+            rows.append(row)
+        return rows
+
+
+def tier_portfolio(spec: Any) -> TierAssignment:
+    """Tier the starting portfolio of a scenario (a path or a loaded ScenarioSpec)."""
+    from kamsim.compile import initial_env
+    from kamsim.portfolio import build_portfolio
+    from kamsim.spec.load import ScenarioSpec, load_scenario
+
+    if not isinstance(spec, ScenarioSpec):
+        spec = load_scenario(spec)
+    accounts = build_portfolio(spec)
+    tiering = compile_tiering(spec.tiering)
+    env = initial_env(accounts)
+    mask = np.ones(accounts.n, dtype=bool)
+    tier, score = tiering.assign(env, mask)
+    return TierAssignment(tiering.tiers, accounts.account_id, tier, score,
+                          tiering.quadrant(env, mask), env["revenue"], env["gross_profit"])
