@@ -1,0 +1,584 @@
+"""The rule expression language: parse, type-check and compile to numpy closures.
+
+User text never reaches Python's code execution: it is parsed with ``ast.parse`` and only a
+whitelist of node types is turned into a tree of closures that evaluate over all accounts at
+once. Everything not on the whitelist is a located :class:`ExprProblem`. See docs/rules.md.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import io
+import tokenize
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
+
+import numpy as np
+
+from kamsim.errors import Location, Problem
+from kamsim.rules import functions as F
+from kamsim.rules.functions import FIELD_TYPES, FUNCTION_NAMES, FieldType, infer_length
+
+__all__ = [
+    "FieldType",
+    "ExprProblem",
+    "ExprErrors",
+    "Expr",
+    "compile_expr",
+    "problems_at",
+    "infer_length",
+    "MAX_SOURCE_CHARS",
+    "MAX_DEPTH",
+    "FUNCTION_NAMES",
+]
+
+MAX_SOURCE_CHARS = 2000
+#: Maximum nesting of sub-expressions and of parentheses; keeps every recursion shallow.
+MAX_DEPTH = 50
+
+# `if` is a Python keyword, so `if(` is rewritten to this reserved name of the same length
+# before parsing: every column offset stays exact.
+_IF = "IF"
+
+_GOT = {"number": "a number", "bool": "a true/false value", "str": "a string"}
+_EXPECTED = {"number": "a number", "bool": "a true/false condition", "str": "a string"}
+
+
+class ExprProblem(Exception):
+    """One problem in an expression: 0-based character ``offset`` into the source."""
+
+    def __init__(self, offset: int, message: str, expected: str | None = None) -> None:
+        super().__init__(offset, message, expected)
+        self.offset = offset
+        self.message = message
+        self.expected = expected
+
+    def __str__(self) -> str:
+        tail = f" ({self.expected})" if self.expected else ""
+        return f"column {self.offset + 1}: {self.message}{tail}"
+
+
+class ExprErrors(Exception):
+    """All problems found in one expression, ordered by offset."""
+
+    def __init__(self, problems: Iterable[ExprProblem], source: str = "") -> None:
+        self.problems: list[ExprProblem] = sorted(problems, key=lambda p: (p.offset, p.message))
+        self.source = source
+        super().__init__(self.problems, source)
+
+    def __str__(self) -> str:
+        lines = [f"in expression {self.source!r}:"] + [f"  {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def problems_at(err: ExprErrors, loc: Location) -> list[Problem]:
+    """``err``'s problems as kamsim Problems; ``loc`` is where the expression's text starts."""
+    return [Problem(loc.shifted(p.offset), p.message, p.expected) for p in err.problems]
+
+
+# --- evaluation -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Context:
+    env: Mapping[str, np.ndarray]
+    n: int
+    mask: np.ndarray | None
+
+
+Fn = Callable[[_Context], Any]
+
+
+@dataclass(frozen=True)
+class _Node:
+    kind: FieldType | None  # None: a problem was already reported inside this node
+    fn: Fn
+
+
+def _error_fn(ctx: _Context) -> Any:  # pragma: no cover - never called: errors abort compiling
+    raise AssertionError("an expression with problems was evaluated")
+
+
+_ERROR = _Node(None, _error_fn)
+
+
+_DTYPES: dict[FieldType, Any] = {"number": np.float64, "bool": np.bool_, "str": object}
+
+
+class Expr:
+    """A compiled, type-checked expression; call it to evaluate over all accounts."""
+
+    __slots__ = ("source", "kind", "names", "uses_portfolio", "_fn", "_fields", "_expect")
+
+    def __init__(
+        self,
+        source: str,
+        kind: FieldType,
+        names: frozenset[str],
+        uses_portfolio: bool,
+        fn: Fn,
+        fields: Mapping[str, FieldType],
+        expect: FieldType | None,
+    ) -> None:
+        self.source = source
+        self.kind: FieldType = kind
+        self.names = names
+        self.uses_portfolio = uses_portfolio
+        self._fn = fn
+        self._fields = {name: fields[name] for name in names}
+        self._expect = expect
+
+    def __call__(
+        self,
+        env: Mapping[str, np.ndarray],
+        n: int | None = None,
+        mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Evaluate over ``n`` accounts; returns a fresh 1-D array of length ``n``.
+
+        number -> float64, bool -> bool, str -> object. ``mask`` (bool[n]) selects the
+        accounts that portfolio helpers see. Never emits numpy warnings.
+        """
+        n = infer_length(env, n, sorted(self.names))
+        columns = {name: F.column(env, name, kind, n) for name, kind in self._fields.items()}
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.shape != (n,) or mask.dtype != np.bool_:
+                raise ValueError(f"mask must be bool[{n}], got {mask.dtype}{list(mask.shape)}")
+        # Overflow to inf and inf - inf = NaN are defined results here, not events to report.
+        with np.errstate(all="ignore"):
+            value = self._fn(_Context(columns, n, mask))
+        return np.array(np.broadcast_to(np.asarray(value), (n,)), dtype=_DTYPES[self.kind])
+
+    def __repr__(self) -> str:
+        return f"Expr({self.source!r}, kind={self.kind!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Closures do not pickle; the source and field types are enough to rebuild.
+        return (_rebuild, (self.source, dict(self._fields), self._expect))
+
+
+def _rebuild(source: str, fields: dict[str, FieldType], expect: FieldType | None) -> Expr:
+    return compile_expr(source, fields, expect=expect)
+
+
+# --- parsing ----------------------------------------------------------------------------
+
+
+class _Source:
+    """The text handed to ``ast.parse`` and the map from its columns back to the user's."""
+
+    def __init__(self, source: str) -> None:
+        # One line, so AST columns are all on line 1; newline -> space keeps every offset.
+        flat = source.replace("\r", " ").replace("\n", " ")
+        body = flat.lstrip()
+        self.lead = len(flat) - len(body)  # ast.parse rejects leading blanks as an indent
+        self.problems: list[ExprProblem] = []
+        self.text = self._scan(body)
+        self.encoded = self.text.encode("utf-8")
+
+    def offset(self, node: ast.AST) -> int:
+        """0-based character offset in the user's source of ``node`` (AST counts bytes)."""
+        col = getattr(node, "col_offset", 0)
+        return self.lead + len(self.encoded[:col].decode("utf-8", errors="ignore"))
+
+    def _scan(self, body: str) -> str:
+        """Rewrite ``if(`` to the reserved name and reject over-deep parentheses."""
+        try:
+            tokens = list(tokenize.generate_tokens(io.StringIO(body).readline))
+        except (tokenize.TokenError, SyntaxError):
+            return body  # ast.parse reports the same problem, located
+        depth = 0
+        prev: tokenize.TokenInfo | None = None
+        for tok, nxt in zip(tokens, tokens[1:], strict=False):
+            if tok.type == tokenize.OP and tok.string in "([{":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    self.problems.append(
+                        ExprProblem(
+                            self.lead + tok.start[1],
+                            f"too many nested parentheses (more than {MAX_DEPTH})",
+                        )
+                    )
+                    return body
+            elif tok.type == tokenize.OP and tok.string in ")]}":
+                depth -= 1
+            operand_position = (
+                prev is None
+                or (prev.type == tokenize.OP and prev.string not in ")]}")
+                or (prev.type == tokenize.NAME and prev.string in ("and", "or", "not", "in"))
+            )
+            if (
+                tok.type == tokenize.NAME
+                and tok.string == "if"
+                and nxt.string == "("
+                and operand_position
+            ):
+                col = tok.start[1]
+                body = body[:col] + _IF + body[col + 2 :]
+            prev = tok
+        return body
+
+
+def _deepest(tree: ast.AST) -> ast.AST | None:
+    """The first expression node nested deeper than MAX_DEPTH (iteratively: no recursion)."""
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, ast.expr):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return node
+        stack.extend((child, depth) for child in ast.iter_child_nodes(node))
+    return None
+
+
+def _parse(source: str) -> tuple[ast.expr | None, _Source, list[ExprProblem]]:
+    """Parse to an AST, or report why not. Never raises."""
+    if len(source) > MAX_SOURCE_CHARS:
+        problem = ExprProblem(
+            MAX_SOURCE_CHARS,
+            f"expression is too long ({len(source)} characters)",
+            f"at most {MAX_SOURCE_CHARS}",
+        )
+        return None, _Source(""), [problem]
+    src = _Source(source)
+    if src.problems:
+        return None, src, src.problems
+    if not src.text.strip():
+        return None, src, [ExprProblem(0, "empty expression", "a rule such as 'revenue > 1e6'")]
+    try:
+        tree = ast.parse(src.text, mode="eval")
+    except SyntaxError as e:
+        # offset is 1-based in characters; 0/None means "at the end of the input".
+        at = (e.offset - 1) if e.offset else len(src.text)
+        at = min(max(at, 0), len(src.text))
+        msg = "syntax error" if e.msg == "invalid syntax" else f"syntax error: {e.msg}"
+        if "null bytes" in str(e):
+            msg, at = "syntax error: the text contains a NUL character", 0
+        return None, src, [ExprProblem(src.lead + at, msg)]
+    except (RecursionError, MemoryError, ValueError):
+        return None, src, [ExprProblem(src.lead, "expression is nested too deeply")]
+    deep = _deepest(tree.body)
+    if deep is not None:
+        message = f"expression is nested too deeply (more than {MAX_DEPTH} levels)"
+        return None, src, [ExprProblem(src.offset(deep), message)]
+    return tree.body, src, []
+
+
+def _literal(node: ast.expr) -> tuple[Any, FieldType] | None:
+    """The value of a literal usable in an ``in`` list or as a quantile level, else None."""
+    sign = 1.0
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        sign = -1.0 if isinstance(node.op, ast.USub) else 1.0
+        node = node.operand
+        if not (isinstance(node, ast.Constant) and type(node.value) in (int, float)):
+            return None
+    if isinstance(node, ast.Name) and node.id in ("true", "false"):
+        return node.id == "true", "bool"
+    if not isinstance(node, ast.Constant):
+        return None
+    value = node.value
+    if isinstance(value, bool):
+        return value, "bool"
+    if isinstance(value, int | float):  # bool was handled above
+        try:
+            return sign * float(value), "number"
+        except OverflowError:
+            return None
+    if isinstance(value, str):
+        return value, "str"
+    return None
+
+
+# --- type checking and compiling ----------------------------------------------------------
+
+
+class _Compiler:
+    """Walks a parsed AST once: type-checks, collects every problem, builds closures."""
+
+    def __init__(self, src: _Source, fields: Mapping[str, FieldType]) -> None:
+        self.src = src
+        self.fields = fields
+        self.problems: list[ExprProblem] = []
+        self.names: set[str] = set()
+        self.portfolio = False
+
+    def fail(self, node: ast.AST, message: str, expected: str | None = None) -> _Node:
+        self.problems.append(ExprProblem(self.src.offset(node), message, expected))
+        return _ERROR
+
+    def need(self, node: ast.AST, got: _Node, kind: FieldType, message: str) -> bool:
+        """True if ``got`` has ``kind``; reports ``message`` (+ what it got) otherwise."""
+        if got.kind is None or got.kind == kind:
+            return got.kind is not None
+        self.fail(node, f"{message}, got {_GOT[got.kind]}")
+        return False
+
+    def visit(self, node: ast.expr) -> _Node:
+        method = getattr(self, f"visit_{type(node).__name__}", None)
+        if method is not None:
+            result: _Node = method(node)
+            return result
+        bad = F.FORBIDDEN_NODES.get(type(node), f"{type(node).__name__} is not allowed in a rule")
+        return self.fail(node, bad)
+
+    def visit_Constant(self, node: ast.Constant) -> _Node:
+        literal = _literal(node)
+        if literal is None:
+            if isinstance(node.value, int | float):
+                return self.fail(node, "number literal is too large")
+            what = "complex numbers" if isinstance(node.value, complex) else repr(node.value)
+            return self.fail(node, f"{what} cannot be used in a rule")
+        value, kind = literal
+        constant = np.float64(value) if kind == "number" else value
+        return _Node(kind, lambda ctx: constant)
+
+    def visit_Name(self, node: ast.Name) -> _Node:
+        name = node.id
+        if name in ("true", "false"):
+            value = name == "true"
+            return _Node("bool", lambda ctx: value)
+        if name.startswith("__"):
+            return self.fail(node, f"names starting with '__' are not allowed, got {name!r}")
+        if name in self.fields:
+            self.names.add(name)
+            return _Node(self.fields[name], lambda ctx: ctx.env[name])
+        if name in F.FUNCTIONS or name == _IF:
+            shown = "if" if name == _IF else name
+            return self.fail(node, f"{shown!r} is a function; call it like {shown}(...)")
+        return self.unknown(node, name, "name", [*self.fields, *FUNCTION_NAMES])
+
+    def unknown(self, node: ast.AST, name: str, what: str, candidates: list[str]) -> _Node:
+        close = difflib.get_close_matches(name, candidates, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        fields = ", ".join(sorted(self.fields)[:12]) or "none"
+        expected = f"fields: {fields}" if what == "name" else None
+        return self.fail(node, f"unknown {what} {name!r}{hint}", expected)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> _Node:
+        if type(node.op) in F.BAD_OPERATORS:
+            return self.fail(node, F.BAD_OPERATORS[type(node.op)])
+        operand = self.visit(node.operand)
+        f = operand.fn
+        if isinstance(node.op, ast.Not):
+            if not self.need(node.operand, operand, "bool", "`not` needs a true/false operand"):
+                return _ERROR
+            return _Node("bool", lambda ctx: np.logical_not(f(ctx)))
+        sym = "-" if isinstance(node.op, ast.USub) else "+"
+        if not self.need(node.operand, operand, "number", f"`{sym}` needs a number"):
+            return _ERROR
+        if sym == "-":
+            return _Node("number", lambda ctx: np.negative(f(ctx)))
+        return operand
+
+    def visit_BinOp(self, node: ast.BinOp) -> _Node:
+        if type(node.op) in F.BAD_OPERATORS:
+            return self.fail(node, F.BAD_OPERATORS[type(node.op)])
+        sym, op = F.ARITHMETIC[type(node.op)]
+        left, right = self.visit(node.left), self.visit(node.right)
+        ok_left = self.need(node.left, left, "number", f"`{sym}` needs numbers")
+        ok_right = self.need(node.right, right, "number", f"`{sym}` needs numbers")
+        if not (ok_left and ok_right):
+            return _ERROR
+        lf, rf = left.fn, right.fn
+        return _Node("number", lambda ctx: op(lf(ctx), rf(ctx)))
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> _Node:
+        word = "and" if isinstance(node.op, ast.And) else "or"
+        parts = [self.visit(value) for value in node.values]
+        oks = [
+            self.need(value, part, "bool", f"`{word}` needs true/false operands")
+            for value, part in zip(node.values, parts, strict=True)
+        ]
+        if not all(oks):
+            return _ERROR
+        fns = [part.fn for part in parts]
+        combine = np.logical_and if word == "and" else np.logical_or
+        return _Node("bool", lambda ctx: reduce(combine, (f(ctx) for f in fns)))
+
+    def visit_Compare(self, node: ast.Compare) -> _Node:
+        for op in node.ops:
+            if type(op) in F.BAD_OPERATORS:
+                return self.fail(node, F.BAD_OPERATORS[type(op)])
+        if any(isinstance(op, ast.In | ast.NotIn) for op in node.ops):
+            if len(node.ops) > 1:
+                return self.fail(node, "`in` cannot be chained; combine with `and`")
+            return self.compare_in(node)
+        operands = [node.left, *node.comparators]
+        parts = [self.visit(operand) for operand in operands]
+        ok = True
+        for i, op in enumerate(node.ops):
+            sym, _ = F.COMPARISONS[type(op)]
+            a, b = parts[i], parts[i + 1]
+            if sym in ("==", "!="):
+                if a.kind is not None and b.kind is not None and a.kind != b.kind:
+                    ok = False
+                    self.fail(
+                        operands[i + 1],
+                        f"cannot compare {_GOT[a.kind]} with {_GOT[b.kind]} using `{sym}`",
+                    )
+            else:
+                for operand, part in ((operands[i], a), (operands[i + 1], b)):
+                    ok &= self.need(operand, part, "number", f"`{sym}` needs numbers")
+        if not ok or any(part.kind is None for part in parts):
+            return _ERROR
+        ops = [F.COMPARISONS[type(op)][1] for op in node.ops]
+        fns = [part.fn for part in parts]
+
+        def compare(ctx: _Context) -> Any:
+            values = [f(ctx) for f in fns]  # each operand once, as in Python's chaining
+            pairs = (op(values[i], values[i + 1]) for i, op in enumerate(ops))
+            return reduce(np.logical_and, pairs)
+
+        return _Node("bool", compare)
+
+    def compare_in(self, node: ast.Compare) -> _Node:
+        negate = isinstance(node.ops[0], ast.NotIn)
+        left = self.visit(node.left)
+        items = node.comparators[0]
+        if not isinstance(items, ast.List):
+            return self.fail(items, "`in` needs a list of literals on its right, like [1, 2]")
+        values: list[Any] = []
+        for item in items.elts:
+            literal = _literal(item)
+            if literal is None:
+                self.fail(item, "`in` lists may only hold literal numbers, strings or true/false")
+            elif left.kind is not None and literal[1] != left.kind:
+                self.fail(
+                    item,
+                    f"this list item is {_GOT[literal[1]]} but the left side is {_GOT[left.kind]}",
+                )
+            else:
+                values.append(literal[0])
+        if left.kind is None or len(values) != len(items.elts):
+            return _ERROR
+        f = left.fn
+
+        def member(ctx: _Context) -> Any:
+            x = f(ctx)
+            hit = reduce(np.logical_or, (np.equal(x, v) for v in values), np.zeros_like(x, bool))
+            return np.logical_not(hit) if negate else hit
+
+        return _Node("bool", member)
+
+    def visit_Call(self, node: ast.Call) -> _Node:
+        if not isinstance(node.func, ast.Name):
+            return (
+                self.visit(node.func)
+                if isinstance(node.func, ast.Attribute)
+                else self.fail(node, "only the built-in functions can be called")
+            )
+        name = node.func.id
+        shown = "if" if name == _IF else name
+        for kw in node.keywords:
+            self.fail(kw, f"keyword arguments are not allowed in {shown}(...)")
+        if name.startswith("__"):
+            return self.fail(node, f"names starting with '__' are not allowed, got {name!r}")
+        if name in self.fields:
+            return self.fail(node, f"{name!r} is a field, not a function")
+        if name != _IF and name not in F.FUNCTIONS:
+            for arg in node.args:  # report unknown names inside, too
+                self.visit(arg)
+            return self.unknown(node, name, "function", sorted(FUNCTION_NAMES))
+        if node.keywords:
+            return _ERROR
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                return self.fail(arg, F.FORBIDDEN_NODES[ast.Starred])
+        if name == _IF:
+            return self.call_if(node)
+        spec = F.FUNCTIONS[name]
+        count = len(node.args)
+        if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
+            return self.fail(node, f"{spec.signature} cannot take {count} argument(s)")
+        if name == "quantile":
+            return self.call_quantile(node)
+        args = [self.visit(arg) for arg in node.args]
+        oks = [
+            self.need(arg, part, "number", f"{name}(...) needs numbers")
+            for arg, part in zip(node.args, args, strict=True)
+        ]
+        if not all(oks):
+            return _ERROR
+        fns = [part.fn for part in args]
+        impl = spec.impl
+        if spec.portfolio:
+            self.portfolio = True
+            (g,) = fns
+            return _Node("number", lambda ctx: impl(g(ctx), ctx.n, ctx.mask))
+        return _Node("number", lambda ctx: impl(*(g(ctx) for g in fns)))
+
+    def call_if(self, node: ast.Call) -> _Node:
+        if len(node.args) != 3:
+            return self.fail(node, f"if(cond, a, b) cannot take {len(node.args)} argument(s)")
+        cond, a, b = (self.visit(arg) for arg in node.args)
+        ok = self.need(node.args[0], cond, "bool", "if(...) needs a true/false condition")
+        if a.kind is not None and b.kind is not None and a.kind != b.kind:
+            self.fail(
+                node.args[2],
+                f"if(...) branches must have the same type: {_GOT[a.kind]} and {_GOT[b.kind]}",
+            )
+            return _ERROR
+        if not ok or a.kind is None or b.kind is None:
+            return _ERROR
+        fc, fa, fb = cond.fn, a.fn, b.fn
+        if a.kind == "str":  # object arrays, so strings of any length mix and compare alike
+            return _Node(
+                "str",
+                lambda ctx: np.where(
+                    fc(ctx), np.asarray(fa(ctx), dtype=object), np.asarray(fb(ctx), dtype=object)
+                ),
+            )
+        return _Node(a.kind, lambda ctx: np.where(fc(ctx), fa(ctx), fb(ctx)))
+
+    def call_quantile(self, node: ast.Call) -> _Node:
+        x = self.visit(node.args[0])
+        ok = self.need(node.args[0], x, "number", "quantile(...) needs numbers")
+        literal = _literal(node.args[1])
+        if literal is None or literal[1] != "number" or not 0.0 <= literal[0] <= 1.0:
+            got = ast.get_source_segment(self.src.text, node.args[1]) or "?"
+            self.fail(
+                node.args[1],
+                f"quantile level must be a number literal between 0 and 1, got {got!r}",
+            )
+            return _ERROR
+        if not ok:
+            return _ERROR
+        q, g = float(literal[0]), x.fn
+        self.portfolio = True
+        return _Node("number", lambda ctx: F.quantile(g(ctx), q, ctx.n, ctx.mask))
+
+
+def compile_expr(
+    source: str, fields: Mapping[str, FieldType], *, expect: FieldType | None = None
+) -> Expr:
+    """Parse, type-check and compile ``source`` over ``fields``; raises ExprErrors.
+
+    With ``expect``, a result of another type is a problem at offset 0 of the expression.
+    """
+    for name, kind in fields.items():
+        if kind not in FIELD_TYPES:
+            raise ValueError(f"field {name!r} has type {kind!r}, expected one of {FIELD_TYPES}")
+    body, src, problems = _parse(source)
+    if body is None:
+        raise ExprErrors(problems, source)
+    compiler = _Compiler(src, fields)
+    node = compiler.visit(body)
+    if expect is not None and node.kind is not None and node.kind != expect:
+        message = f"expected {_EXPECTED[expect]}, got {_GOT[node.kind]}"
+        compiler.problems.append(ExprProblem(src.lead, message))
+    if compiler.problems or node.kind is None:
+        raise ExprErrors(compiler.problems, source)
+    return Expr(
+        source,
+        node.kind,
+        frozenset(compiler.names),
+        compiler.portfolio,
+        node.fn,
+        fields,
+        expect,
+    )

@@ -1,0 +1,154 @@
+"""Decision tables: ordered rows of (condition, output), resolved by a hit policy.
+
+Each row's condition is evaluated once over all accounts (a loop over rows, never over
+accounts). See the "Decision tables" section of docs/rules.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import numpy as np
+
+from kamsim.rules.expr import Expr, infer_length
+
+__all__ = ["HitPolicy", "HIT_POLICIES", "Row", "TableHitError", "DecisionTable"]
+
+HitPolicy = Literal["first", "unique", "priority", "collect_sum"]
+HIT_POLICIES: tuple[str, ...] = get_args(HitPolicy)
+
+#: How many offending accounts a TableHitError names in its message.
+_NAMED_ACCOUNTS = 10
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row: where ``when`` is true the row matches and contributes ``output``."""
+
+    when: Expr
+    output: float
+    priority: float = 0.0
+    label: str = ""
+
+
+class TableHitError(Exception):
+    """A ``unique`` table in which some accounts match more than one row.
+
+    ``rows``: indices of the rows involved; ``accounts``: indices of the accounts that match
+    more than one row (all of them; the message names the first 10).
+    """
+
+    def __init__(self, rows: list[int], accounts: np.ndarray, labels: Sequence[str] = ()) -> None:
+        self.rows = rows
+        self.accounts = accounts
+        shown = ", ".join(str(int(a)) for a in accounts[:_NAMED_ACCOUNTS])
+        more = (
+            f" and {len(accounts) - _NAMED_ACCOUNTS} more"
+            if len(accounts) > _NAMED_ACCOUNTS
+            else ""
+        )
+        names = ", ".join(
+            f"{r} ({labels[r]!r})" if r < len(labels) and labels[r] else str(r) for r in rows
+        )
+        super().__init__(
+            f"hit policy 'unique' but {len(accounts)} account(s) match more than one row "
+            f"(rows {names}): accounts {shown}{more}"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (TableHitError, (self.rows, self.accounts))
+
+
+class DecisionTable:
+    """An ordered list of rows, a hit policy and an optional default output."""
+
+    def __init__(self, rows: Sequence[Row], hit_policy: HitPolicy, default: float | None) -> None:
+        if hit_policy not in HIT_POLICIES:
+            raise ValueError(f"unknown hit policy {hit_policy!r}, expected one of {HIT_POLICIES}")
+        for i, row in enumerate(rows):
+            if row.when.kind != "bool":
+                raise TypeError(
+                    f"row {i} condition {row.when.source!r} is a {row.when.kind}, "
+                    f"expected a true/false condition"
+                )
+            if np.isnan(row.priority):
+                raise ValueError(f"row {i} has a NaN priority")
+        self.rows: tuple[Row, ...] = tuple(rows)
+        self.hit_policy: HitPolicy = hit_policy
+        self.default = None if default is None else float(default)
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The fields any row's condition reads."""
+        return frozenset().union(*(row.when.names for row in self.rows))
+
+    @property
+    def uses_portfolio(self) -> bool:
+        """True if any row's condition uses a portfolio-wide helper."""
+        return any(row.when.uses_portfolio for row in self.rows)
+
+    def evaluate(
+        self,
+        env: Mapping[str, np.ndarray],
+        n: int | None = None,
+        mask: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Resolve the table for every account.
+
+        Returns ``(output float64[n], matched_row int64[n])``. ``matched_row`` is -1 where
+        no row matched; there the output is ``default``, or NaN if there is none. ``mask``
+        is passed to every condition (portfolio helpers) and limits the ``unique`` check.
+        For ``collect_sum`` the output is the sum of all matching rows' outputs and
+        ``matched_row`` the first matching row.
+        """
+        n = infer_length(env, n, sorted(self.names))
+        matches = [row.when(env, n, mask) for row in self.rows]
+        if self.hit_policy == "unique":
+            self._check_unique(matches, mask)
+        if self.hit_policy == "collect_sum":
+            return self._collect_sum(matches, n)
+        order = list(range(len(self.rows)))
+        if self.hit_policy == "priority":
+            # sorted() is stable: among equal priorities the earlier row wins.
+            order.sort(key=lambda i: -self.rows[i].priority)
+        return self._first(matches, order, n)
+
+    def _fallback(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        fill = np.nan if self.default is None else self.default
+        return np.full(n, fill, dtype=np.float64), np.full(n, -1, dtype=np.int64)
+
+    def _first(
+        self, matches: list[np.ndarray], order: list[int], n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        output, matched = self._fallback(n)
+        taken = np.zeros(n, dtype=bool)
+        for i in order:
+            new = matches[i] & ~taken
+            output[new] = self.rows[i].output
+            matched[new] = i
+            taken |= new
+        return output, matched
+
+    def _collect_sum(self, matches: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+        output, matched = self._fallback(n)
+        total = np.zeros(n)
+        for i, hit in enumerate(matches):
+            total[hit] += self.rows[i].output
+            matched[hit & (matched < 0)] = i
+        any_hit = matched >= 0
+        output[any_hit] = total[any_hit]
+        return output, matched
+
+    def _check_unique(self, matches: list[np.ndarray], mask: np.ndarray | None) -> None:
+        if not matches:
+            return
+        counts = np.sum(matches, axis=0)
+        overlap = counts > 1
+        if mask is not None:
+            overlap &= np.asarray(mask, dtype=bool)
+        if overlap.any():
+            rows = [i for i, hit in enumerate(matches) if (hit & overlap).any()]
+            labels = [row.label for row in self.rows]
+            raise TableHitError(rows, np.flatnonzero(overlap), labels)
