@@ -1,0 +1,242 @@
+"""The flat array form of all decision units of a portfolio, and the value encodings.
+
+Encodings (docs/dmu.md, "Encodings"):
+
+* attitude: float in [-1, 1]; enemy = -1, non_supporter = -0.5, neutral = 0, supporter = 0.5,
+  mentor = 1. It is continuous during a simulation; its label is the nearest level.
+* coverage: float in [0, 1]; none = 0, brief = 1/3, multiple = 2/3, in_depth = 1 (label = nearest).
+* role: int8 index into ``Units.role_names`` (the order of ``StakeholderRules.roles``).
+* held_by: int8 index into :data:`HOLDERS` (who on our side holds the contact).
+
+People of account ``a`` are ``offsets[a]:offsets[a+1]``. Influence edges are kept sorted by
+(target, source), so they form a CSR by target person (see :meth:`Units.edge_indptr`); reports_to
+edges are sorted by (person, boss).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from kamsim.spec.models import ATTITUDES, COVERAGE_LEVELS, HOLDERS
+
+__all__ = [
+    "ATTITUDE_VALUES", "COVERAGE_VALUES", "HOLDERS", "EPS", "Units", "attitude_value",
+    "coverage_value", "attitude_label", "coverage_label", "holder_index", "empty_units",
+    "concat_units", "select_accounts", "per_account_sum",
+]
+
+#: value of each attitude label, in the order of ``ATTITUDES``
+ATTITUDE_VALUES = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+#: value of each coverage label, in the order of ``COVERAGE_LEVELS``
+COVERAGE_VALUES = np.array([0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0])
+#: tolerance of every ">= level" comparison (levels like 1/3 are not exact in binary)
+EPS = 1e-9
+
+_ATT = dict(zip(ATTITUDES, ATTITUDE_VALUES.tolist(), strict=True))
+_COV = dict(zip(COVERAGE_LEVELS, COVERAGE_VALUES.tolist(), strict=True))
+
+
+def attitude_value(label: str) -> float:
+    """The number of an attitude label (KeyError for an unknown label)."""
+    return _ATT[label]
+
+
+def coverage_value(label: str) -> float:
+    """The number of a coverage label (KeyError for an unknown label)."""
+    return _COV[label]
+
+
+def _nearest(values: np.ndarray | float, levels: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    idx = np.abs(v[..., None] - levels).argmin(axis=-1)  # ties go to the lower level
+    return np.asarray(names, dtype=object)[idx]
+
+
+def attitude_label(values: np.ndarray | float) -> np.ndarray:
+    """Nearest attitude label of each value (object array; 0-d for a scalar)."""
+    return _nearest(values, ATTITUDE_VALUES, ATTITUDES)
+
+
+def coverage_label(values: np.ndarray | float) -> np.ndarray:
+    """Nearest coverage label of each value (object array; 0-d for a scalar)."""
+    return _nearest(values, COVERAGE_VALUES, COVERAGE_LEVELS)
+
+
+def holder_index(name: str) -> int:
+    """Index of a holder name in :data:`HOLDERS` (ValueError if unknown)."""
+    return HOLDERS.index(name)
+
+
+@dataclass
+class Units:
+    """All decision units of a portfolio, flat: one entry per person, accounts by offsets."""
+
+    role_names: tuple[str, ...]
+    offsets: np.ndarray  # int64[n_accounts+1]
+    account: np.ndarray  # int64[n_people]
+    role: np.ndarray  # int8[n_people]
+    influence: np.ndarray  # float64, 0..1
+    attitude: np.ndarray  # float64, -1..1
+    coverage: np.ndarray  # float64, 0..1
+    held_by: np.ndarray  # int8 index into HOLDERS
+    seniority: np.ndarray  # int8
+    months_in_post: np.ndarray  # float64
+    price_focus: np.ndarray  # float64, 0..1
+    person_id: np.ndarray  # object (str)
+    edge_src: np.ndarray  # int64, influence edges sorted by (dst, src)
+    edge_dst: np.ndarray  # int64
+    edge_weight: np.ndarray  # float64, 0..1
+    edge_sign: np.ndarray  # int8, +1 support / -1 conflict
+    reports_src: np.ndarray  # int64, person
+    reports_dst: np.ndarray  # int64, boss
+
+    @property
+    def n_accounts(self) -> int:
+        return int(self.offsets.shape[0] - 1)
+
+    @property
+    def n_people(self) -> int:
+        return int(self.account.shape[0])
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Number of people of each account (int64[n_accounts])."""
+        return np.diff(self.offsets)
+
+    def edge_indptr(self) -> np.ndarray:
+        """CSR row pointer by target: in-edges of person p are ``indptr[p]:indptr[p+1]``."""
+        counts = np.bincount(self.edge_dst, minlength=self.n_people)
+        return np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+
+    def role_index(self, name: str) -> int:
+        """Index of a role name, or -1 if the rules have no such role."""
+        return self.role_names.index(name) if name in self.role_names else -1
+
+    def copy(self) -> Units:
+        """A deep copy (every array copied)."""
+        kw: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            kw[f.name] = v.copy() if isinstance(v, np.ndarray) else v
+        return Units(**kw)
+
+    def check(self) -> None:
+        """Raise ValueError if the arrays are inconsistent (lengths, offsets, edge ends)."""
+        n, a = self.n_people, self.n_accounts
+        if self.offsets[0] != 0 or self.offsets[-1] != n or np.any(np.diff(self.offsets) < 0):
+            raise ValueError("offsets must start at 0, rise, and end at n_people")
+        for f in ("role", "influence", "attitude", "coverage", "held_by", "seniority",
+                  "months_in_post", "price_focus", "person_id"):
+            if getattr(self, f).shape != (n,):
+                raise ValueError(f"{f} has shape {getattr(self, f).shape}, expected ({n},)")
+        if not np.array_equal(self.account, np.repeat(np.arange(a), self.sizes)):
+            raise ValueError("account does not match offsets")
+        for s, d in ((self.edge_src, self.edge_dst), (self.reports_src, self.reports_dst)):
+            if s.shape != d.shape or (s.size and (min(s.min(), d.min()) < 0
+                                                  or max(s.max(), d.max()) >= n)):
+                raise ValueError("edge ends out of range")
+            if s.size and np.any(self.account[s] != self.account[d]):
+                raise ValueError("an edge joins people of two accounts")
+        if self.edge_weight.shape != self.edge_src.shape or \
+                self.edge_sign.shape != self.edge_src.shape:
+            raise ValueError("edge_weight / edge_sign do not match edge_src")
+
+
+def empty_units(role_names: Sequence[str], n_accounts: int = 0) -> Units:
+    """Units of ``n_accounts`` accounts with nobody in them."""
+    z64, zf, z8 = (np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.int8))
+    return Units(
+        role_names=tuple(role_names), offsets=np.zeros(n_accounts + 1, np.int64),
+        account=z64.copy(), role=z8.copy(), influence=zf.copy(), attitude=zf.copy(),
+        coverage=zf.copy(), held_by=z8.copy(), seniority=z8.copy(), months_in_post=zf.copy(),
+        price_focus=zf.copy(), person_id=np.zeros(0, object), edge_src=z64.copy(),
+        edge_dst=z64.copy(), edge_weight=zf.copy(), edge_sign=z8.copy(),
+        reports_src=z64.copy(), reports_dst=z64.copy(),
+    )
+
+
+_PERSON_FIELDS = ("role", "influence", "attitude", "coverage", "held_by", "seniority",
+                  "months_in_post", "price_focus", "person_id")
+
+
+def sort_edges(src: np.ndarray, dst: np.ndarray, *extra: np.ndarray, by_dst: bool = True,
+               dedupe: bool = True) -> tuple[np.ndarray, ...]:
+    """Edges sorted by (dst, src) (or (src, dst)); with ``dedupe`` the first of equal pairs is kept.
+
+    "First" means first in the given order, so earlier rules win over later duplicates.
+    """
+    src = np.asarray(src, np.int64)
+    dst = np.asarray(dst, np.int64)
+    if src.size == 0:
+        return (src, dst, *extra)
+    major, minor = (dst, src) if by_dst else (src, dst)
+    order = np.lexsort((np.arange(src.size), minor, major))  # stable: ties keep given order
+    src, dst = src[order], dst[order]
+    extra = tuple(e[order] for e in extra)
+    if dedupe:
+        keep = np.ones(src.size, bool)
+        keep[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
+        src, dst = src[keep], dst[keep]
+        extra = tuple(e[keep] for e in extra)
+    return (src, dst, *extra)
+
+
+def concat_units(first: Units, second: Units) -> Units:
+    """The accounts of ``first`` followed by those of ``second`` (indices of ``second`` shifted)."""
+    if tuple(first.role_names) != tuple(second.role_names):
+        raise ValueError(f"role names differ: {first.role_names} vs {second.role_names}")
+    n0, a0 = first.n_people, first.n_accounts
+    cat = np.concatenate
+    kw = {f: cat((getattr(first, f), getattr(second, f))) for f in _PERSON_FIELDS}
+    return Units(
+        role_names=first.role_names,
+        offsets=cat((first.offsets, second.offsets[1:] + n0)),
+        account=cat((first.account, second.account + a0)),
+        edge_src=cat((first.edge_src, second.edge_src + n0)),
+        edge_dst=cat((first.edge_dst, second.edge_dst + n0)),
+        edge_weight=cat((first.edge_weight, second.edge_weight)),
+        edge_sign=cat((first.edge_sign, second.edge_sign)),
+        reports_src=cat((first.reports_src, second.reports_src + n0)),
+        reports_dst=cat((first.reports_dst, second.reports_dst + n0)),
+        **kw,
+    )
+
+
+def select_accounts(units: Units, order: np.ndarray) -> Units:
+    """The accounts ``order`` (indices, each at most once) as a new Units, in that order.
+
+    Edges whose ends are both kept are kept; edge order is restored (by target for influence).
+    """
+    order = np.asarray(order, np.int64)
+    sizes = units.sizes[order]
+    new_off = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+    total = int(new_off[-1])
+    old = np.repeat(units.offsets[:-1][order] - new_off[:-1], sizes) + np.arange(total)
+    new_of_old = np.full(units.n_people, -1, np.int64)
+    new_of_old[old] = np.arange(total)
+    kw = {f: getattr(units, f)[old] for f in _PERSON_FIELDS}
+
+    def remap(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s, d = new_of_old[src], new_of_old[dst]
+        keep = (s >= 0) & (d >= 0)
+        return s[keep], d[keep], keep
+
+    es, ed, keep = remap(units.edge_src, units.edge_dst)
+    es, ed, ew, eg = sort_edges(es, ed, units.edge_weight[keep], units.edge_sign[keep])
+    rs, rd, _ = remap(units.reports_src, units.reports_dst)
+    rs, rd = sort_edges(rs, rd, by_dst=False)
+    return Units(
+        role_names=units.role_names, offsets=new_off,
+        account=np.repeat(np.arange(order.size, dtype=np.int64), sizes),
+        edge_src=es, edge_dst=ed, edge_weight=ew, edge_sign=eg, reports_src=rs, reports_dst=rd,
+        **kw,
+    )
+
+
+def per_account_sum(units: Units, values: np.ndarray) -> np.ndarray:
+    """Sum of a per-person array over each account (float64[n_accounts]; 0 for empty units)."""
+    return np.bincount(units.account, weights=values, minlength=units.n_accounts)

@@ -1,0 +1,180 @@
+"""Read decision units from a CRM contact export (CSV), with located errors.
+
+Columns (header row, names case-insensitive, in any order; extra columns are ignored):
+
+========== ======== ==========================================================================
+column     required meaning
+========== ======== ==========================================================================
+account_id yes      the account the person belongs to (matches the portfolio's account id)
+person     yes      the person's id, unique within the account (at most 64 characters)
+role       yes      a role name of the stakeholder rules
+reports_to yes      the id of the person's boss in the same account, or blank
+attitude   yes      enemy, non_supporter, neutral, supporter, mentor (blank = neutral)
+coverage   yes      none, brief, multiple, in_depth (blank = none)
+influence  no       0..1 (blank = the role's influence)
+held_by    no       account_manager, executive, specialist (blank = the role's holder)
+months_in_post no   whole months >= 0 (blank = 24)
+========== ======== ==========================================================================
+
+Labels are matched case-insensitively and ``-`` or a space count as ``_`` ("Non-Supporter").
+Every bad cell is reported at ``file:line:column`` (the CSV line, the 1-based column index);
+all problems of the file are raised together as one :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kamsim.errors import InputError, Location, Problem
+from kamsim.spec.models import (
+    ATTITUDES,
+    COVERAGE_LEVELS,
+    HOLDERS,
+    ExplicitUnit,
+    StakeholderPerson,
+)
+
+__all__ = ["read_contacts_csv", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS"]
+
+REQUIRED_COLUMNS = ("account_id", "person", "role", "reports_to", "attitude", "coverage")
+OPTIONAL_COLUMNS = ("influence", "held_by", "months_in_post")
+
+
+def _norm(text: str) -> str:
+    return text.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def _choice(value: str, known: Sequence[str], what: str, loc: Location,
+            problems: list[Problem]) -> str | None:
+    v = _norm(value)
+    if v in known:
+        return v
+    near = difflib.get_close_matches(v, list(known), n=1)
+    hint = f"did you mean {near[0]!r}? " if near else ""
+    problems.append(Problem(loc, f"unknown {what} {value.strip()!r}",
+                            f"{hint}one of: {', '.join(known)}"))
+    return None
+
+
+def _number(value: str, what: str, lo: float, hi: float | None, loc: Location,
+            problems: list[Problem]) -> float | None:
+    try:
+        x = float(value)
+    except ValueError:
+        x = float("nan")
+    if not (x >= lo and (hi is None or x <= hi)):
+        rng = f"a number from {lo:g} to {hi:g}" if hi is not None else f"a number >= {lo:g}"
+        problems.append(Problem(loc, f"bad {what} {value.strip()!r}", rng))
+        return None
+    return x
+
+
+def read_contacts_csv(path: str | Path, role_names: Sequence[str], *,
+                      display: str | None = None) -> dict[str, ExplicitUnit]:
+    """The explicit decision units in a CRM export, keyed by account id (file order).
+
+    The result feeds ``build_units(..., explicit=...)``. Raises InputError listing every bad
+    cell, missing column, repeated person and dangling ``reports_to`` of the file at once.
+    """
+    where = display if display is not None else str(path)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            rows = _read_rows(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise InputError([Problem(Location(where), f"cannot read the contact file: {err}")]
+                         ) from None
+    problems: list[Problem] = []
+    if not rows:
+        raise InputError([Problem(Location(where, 1, 1), "the file is empty",
+                                  f"a header row with: {', '.join(REQUIRED_COLUMNS)}")])
+    head_line, header = rows[0]
+    col: dict[str, int] = {}
+    for i, name in enumerate(header):
+        col.setdefault(_norm(name), i)
+    for name in REQUIRED_COLUMNS:
+        if name not in col:
+            near = difflib.get_close_matches(name, [_norm(h) for h in header], n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            problems.append(Problem(Location(where, head_line, 1), f"missing column {name!r}",
+                                    f"{hint}columns: {', '.join(REQUIRED_COLUMNS)}"))
+    roles = tuple(role_names)
+    units: dict[str, list[tuple[int, StakeholderPerson | None, dict[str, object]]]] = {}
+    for line, cells in rows[1:]:
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            problems.append(Problem(Location(where, line, min(len(cells), len(header)) + 1),
+                                    f"the row has {len(cells)} fields",
+                                    f"{len(header)}, like the header"))
+            continue
+
+        def cell(name: str, cells: list[str] = cells) -> str:
+            return cells[col[name]].strip() if name in col else ""
+
+        def loc(name: str, line: int = line) -> Location:
+            return Location(where, line, col.get(name, 0) + 1)
+
+        before = len(problems)
+        acc, pid = cell("account_id"), cell("person")
+        for name, value in (("account_id", acc), ("person", pid), ("role", cell("role"))):
+            if name in col and not value:
+                problems.append(Problem(loc(name), f"empty {name}", "a value"))
+        if len(pid) > 64:
+            problems.append(Problem(loc("person"), "person id is too long", "<= 64 characters"))
+        role = _choice(cell("role"), roles, "role", loc("role"), problems) \
+            if cell("role") else None
+        att = _choice(cell("attitude"), ATTITUDES, "attitude", loc("attitude"), problems) \
+            if cell("attitude") else "neutral"
+        cov = _choice(cell("coverage"), COVERAGE_LEVELS, "coverage", loc("coverage"),
+                      problems) if cell("coverage") else "none"
+        infl = _number(cell("influence"), "influence", 0.0, 1.0, loc("influence"), problems) \
+            if cell("influence") else None
+        held = _choice(cell("held_by"), HOLDERS, "held_by", loc("held_by"), problems) \
+            if cell("held_by") else None
+        months = _number(cell("months_in_post"), "months_in_post", 0.0, None,
+                         loc("months_in_post"), problems) if cell("months_in_post") else 24.0
+        person = None
+        if len(problems) == before and role is not None and acc and pid:
+            person = StakeholderPerson(
+                id=pid, role=role, influence=infl, attitude=att, coverage=cov,  # type: ignore
+                held_by=held, months_in_post=round(months or 0.0),  # type: ignore
+                reports_to=cell("reports_to") or None)
+        units.setdefault(acc, []).append(
+            (line, person, {"id": pid, "reports_to": cell("reports_to")}))
+
+    out: dict[str, ExplicitUnit] = {}
+    for acc, people in units.items():
+        seen: set[str] = set()
+        ids = {str(p["id"]) for _, _, p in people}
+        for line, _, p in people:
+            pid, boss = str(p["id"]), str(p["reports_to"])
+            if pid and pid in seen:
+                problems.append(Problem(Location(where, line, col.get("person", 0) + 1),
+                                        f"person {pid!r} repeats in account {acc!r}",
+                                        "one row per person"))
+            seen.add(pid)
+            if boss and (boss not in ids or boss == pid):
+                near = difflib.get_close_matches(boss, sorted(ids - {pid}), n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                problems.append(Problem(Location(where, line, col.get("reports_to", 0) + 1),
+                                        f"reports_to {boss!r} is not another person of "
+                                        f"account {acc!r}", f"{hint}a person id or blank"))
+        if not problems:
+            out[acc] = ExplicitUnit(people=[p for _, p, _ in people if p is not None])
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def _read_rows(reader: Any) -> list[tuple[int, list[str]]]:
+    """Rows with the CSV line each starts on (a quoted field may span lines)."""
+    rows = []
+    last = 0
+    for cells in reader:
+        rows.append((last + 1, cells))
+        last = reader.line_num
+    return rows

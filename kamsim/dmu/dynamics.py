@@ -1,0 +1,194 @@
+"""One period of decision-unit dynamics for all accounts at once (docs/dmu.md, "Dynamics").
+
+Order within a period: 1. key-person departures (replaced in place by a neutral, uncovered
+newcomer), 2. contact raises coverage of the people who get hours and the others' coverage
+decays, 3. attitudes drift toward a target set by service quality and contact, complaints move
+them, then in-neighbours pull them. Randomness is an argument: ``u_depart`` is drawn by the
+caller. Rates given "per period" are for a one-month period; other ``dt_months`` compound them
+(``1-(1-r)**dt``) so that a year of weeks and a year of months agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from kamsim.dmu.arrays import Units
+from kamsim.spec.models import RoleArchetype
+
+__all__ = ["StepInput", "StepParams", "StepOutcome", "step", "QUALITY_WEIGHT", "CONTACT_BONUS"]
+
+#: attitude target = QUALITY_WEIGHT * quality + CONTACT_BONUS * effort (assumption)
+QUALITY_WEIGHT = 0.6
+CONTACT_BONUS = 0.2
+#: tiny weight added to influence when splitting hours, so zero-influence people still get an
+#: equal share when everyone in their group has influence 0
+_SPLIT_EPS = 1e-9
+
+
+@dataclass
+class StepInput:
+    """What happened to each account this period (arrays of length n_accounts)."""
+
+    am_hours: np.ndarray
+    exec_hours: np.ndarray
+    specialist_hours: np.ndarray
+    quality: np.ndarray  # service quality signal in [-1, 1]
+    complaints_resolved: np.ndarray
+    complaints_unresolved: np.ndarray
+    active: np.ndarray  # bool; inactive accounts are not updated
+
+    @classmethod
+    def idle(cls, n_accounts: int) -> StepInput:
+        """No contact, neutral quality, no complaints, every account active."""
+        z = np.zeros(n_accounts)
+        return cls(z, z.copy(), z.copy(), z.copy(), z.copy(), z.copy(),
+                   np.ones(n_accounts, bool))
+
+
+@dataclass
+class StepParams:
+    """Parameters of the dynamics; every default is an assumption (docs/dmu.md)."""
+
+    dt_months: float = 1.0
+    hours_for_full_coverage: float = 6.0
+    coverage_gain: float = 0.35
+    coverage_decay: float = 0.06
+    attitude_speed: float = 0.1
+    neighbour_weight: float = 0.3
+    complaint_attitude_hit: float = 0.25
+    resolved_attitude_gain: float = 0.05
+    newcomer_price_focus: float = 0.15
+
+
+@dataclass
+class StepOutcome:
+    """Who left this period (already replaced in place), with what they held."""
+
+    departed: np.ndarray  # int64 person indices
+    departed_account: np.ndarray
+    departed_role: np.ndarray
+    departed_coverage: np.ndarray  # coverage before leaving
+    departed_influence: np.ndarray
+
+
+def _role_arrays(units: Units, roles: Sequence[RoleArchetype] | Mapping[str, RoleArchetype]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(roles, Mapping):
+        missing = [r for r in units.role_names if r not in roles]
+        if missing:
+            raise ValueError(f"no archetype for roles: {', '.join(missing)}")
+        seq = [roles[r] for r in units.role_names]
+    else:
+        seq = list(roles)
+        if len(seq) != len(units.role_names):
+            raise ValueError(f"{len(seq)} archetypes for {len(units.role_names)} roles")
+    return (np.array([a.turnover_per_year for a in seq]),
+            np.array([a.price_focus for a in seq]))
+
+
+def _per_period(rate: float, dt: float) -> float:
+    return 1.0 - (1.0 - rate) ** dt
+
+
+def _hours_per_person(units: Units, inp: StepInput) -> np.ndarray:
+    """Hours each person got: by holder, split by influence; orphan hours go to the AM group.
+
+    Executive/specialist hours of an account with nobody of that holder go to its
+    account_manager people; if it has no account_manager people either, those hours are split
+    over the whole unit.
+    """
+    na, acc = units.n_accounts, units.account
+    wt = units.influence + _SPLIT_EPS
+    key = np.multiply(acc, 3)  # (account, holder) group, holders in HOLDERS order
+    key += units.held_by
+    group_w = np.bincount(key, weights=wt, minlength=3 * na)
+    has = (group_w > 0).reshape(na, 3)  # a group has people iff its weight is positive
+    hours = np.empty((na, 3))
+    hours[:, 0] = inp.am_hours
+    hours[:, 1] = inp.exec_hours
+    hours[:, 2] = inp.specialist_hours
+    for h in (1, 2):  # a loop over holder kinds
+        miss = ~has[:, h]
+        hours[miss, 0] += hours[miss, h]
+        hours[miss, h] = 0.0
+    no_am = ~has[:, 0]
+    # hours per unit of weight in each group (a group with people has positive weight)
+    rate = np.zeros(3 * na)
+    np.divide(hours.ravel(), group_w, out=rate, where=group_w > 0)
+    per = rate[key]
+    per *= wt
+    if no_am.any() and hours[no_am, 0].any():
+        orphan = np.where(no_am, hours[:, 0], 0.0)
+        all_w = np.bincount(acc, weights=wt, minlength=na)
+        per += orphan[acc] * wt / all_w[acc]
+    return per
+
+
+def step(units: Units, inp: StepInput, params: StepParams,
+         roles: Sequence[RoleArchetype] | Mapping[str, RoleArchetype],
+         u_depart: np.ndarray) -> StepOutcome:
+    """Advance all decision units one period IN PLACE; inactive accounts' people are untouched.
+
+    ``roles`` are the archetypes in ``units.role_names`` order (or a mapping by name);
+    ``u_depart`` is one uniform(0, 1) number per person (a person leaves if it is below the
+    period's leaving probability of their role).
+    """
+    n, dt = units.n_people, params.dt_months
+    if u_depart.shape != (n,):
+        raise ValueError(f"u_depart has shape {u_depart.shape}, expected ({n},)")
+    turnover, role_pf = _role_arrays(units, roles)
+    acc, role = units.account, units.role
+    live = np.asarray(inp.active, bool)[acc]
+
+    # 1. departures: the post is refilled at once by a newcomer (same id, same role)
+    p_leave = 1.0 - (1.0 - turnover) ** (dt / 12.0)
+    dep = np.flatnonzero(live & (u_depart < p_leave[role]))
+    out = StepOutcome(departed=dep, departed_account=acc[dep].copy(),
+                      departed_role=role[dep].copy(),
+                      departed_coverage=units.coverage[dep].copy(),
+                      departed_influence=units.influence[dep].copy())
+    units.attitude[dep] = 0.0
+    units.coverage[dep] = 0.0
+    units.months_in_post[dep] = 0.0
+    units.price_focus[dep] = np.minimum(1.0, role_pf[role[dep]] + params.newcomer_price_focus)
+
+    # 2. contact
+    hours = _hours_per_person(units, inp)
+    effort = np.clip(hours / (params.hours_for_full_coverage * dt), 0.0, 1.0)
+    cov = units.coverage
+    gain = _per_period(params.coverage_gain, dt)
+    decay = _per_period(params.coverage_decay, dt)
+    contacted = hours > 0.0
+    new_cov = cov * (1.0 - decay)  # no contact: decay
+    np.copyto(new_cov, cov + gain * effort * (1.0 - cov), where=contacted)
+    np.clip(new_cov, 0.0, 1.0, out=new_cov)
+
+    # 3. attitudes: drift toward the target, complaints, then one Jacobi step of neighbours
+    speed = _per_period(params.attitude_speed, dt)
+    att = units.attitude
+    acc_target = QUALITY_WEIGHT * np.asarray(inp.quality, float)
+    # people we are close to hear more of the complaint story (exposure 0.5..1)
+    kick = (params.resolved_attitude_gain * np.asarray(inp.complaints_resolved, float)
+            - params.complaint_attitude_hit * np.asarray(inp.complaints_unresolved, float))
+    new_att = att + speed * (acc_target[acc] + CONTACT_BONUS * effort - att)
+    if kick.any():
+        new_att += (0.5 + 0.5 * new_cov) * kick[acc]
+    src, dst, w = units.edge_src, units.edge_dst, units.edge_weight
+    in_w = np.bincount(dst, weights=w, minlength=n)
+    signed = w * units.edge_sign.astype(np.float64)
+    in_s = np.bincount(dst, weights=signed * new_att[src], minlength=n)
+    has = in_w > 0
+    pull = np.zeros(n)
+    np.divide(in_s, in_w, out=pull, where=has)
+    pull -= new_att
+    pull *= has  # people without in-edges are not pulled
+    new_att += params.neighbour_weight * speed * pull
+    np.clip(new_att, -1.0, 1.0, out=new_att)
+
+    np.copyto(units.coverage, new_cov, where=live)
+    np.copyto(units.attitude, new_att, where=live)
+    np.add(units.months_in_post, dt, out=units.months_in_post, where=live)
+    return out
