@@ -43,6 +43,7 @@ class Demand:
     discount_rate: np.ndarray
     level: np.ndarray  # the service level (tier index) each account receives
     priority: np.ndarray
+    need: np.ndarray  # hours the account's own tier's level asks for: what it needs
 
 
 def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np.ndarray,
@@ -89,7 +90,11 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
     else:
         assert model.priority is not None
         priority = model.priority(env, tier.shape[0], active)
+    # what the account needs is its own tier's level, whatever the strategy offers it: an
+    # equal-treatment key account offered the middle level is underserved
+    need = (sv.am_hours[tier] + sv.exec_hours[tier] + sv.specialist_hours[tier]) * \
+        model.stages.cost_to_serve[stage] * dt
     off = ~active
-    for a in (am, ex, sp, money):
+    for a in (am, ex, sp, money, need):
         a[off] = 0.0
-    return Demand(am, ex, sp, money, discount_rate, level, priority)
+    return Demand(am, ex, sp, money, discount_rate, level, priority, need)

@@ -90,8 +90,10 @@ def prepare(model: CompiledModel) -> Prepared:
     accounts.numbers["tenure_months"][start.n:] = 0.0
     accounts.numbers["share"][start.n:] *= 0.5
     seeds = np.random.SeedSequence([sc.seed, 0x444D55]).spawn(2)
+    # explicit maps: the stakeholder rules' named accounts, then the CRM contacts export
+    explicit = {**spec.stakeholders.accounts, **(spec.contacts or {})}
     units = build_units(spec.stakeholders, accounts.segment, accounts.account_id,
-                        np.random.default_rng(seeds[0]), explicit=spec.stakeholders.accounts)
+                        np.random.default_rng(seeds[0]), explicit=explicit)
     env = initial_env(accounts)
     mask = np.zeros(n, dtype=bool)
     mask[: start.n] = True

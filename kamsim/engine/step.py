@@ -80,7 +80,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         money = allocate(d.money, d.priority, cap.budget_per_year / 12.0 * dt * sim.budget_mult)
     money_ratio = _ratio(money, d.money)
     asked = d.am + d.exec + d.specialist
-    sim.service_ratio = np.where(act, _ratio(am + ex + sp, asked), sim.service_ratio)
+    # service ratio: delivered against the account's need (its own tier's level), capped at 1
+    sim.service_ratio = np.where(act, np.minimum(1.0, _ratio(am + ex + sp, d.need)),
+                                 sim.service_ratio)
     sim.am_team.put(c_am) if c_am > 0 else None
     if am.sum() > 0:
         sim.am_team.get(min(float(am.sum()), sim.am_team.level))

@@ -47,6 +47,7 @@ class ScenarioSpec:
     hashes: dict[str, str] = field(default_factory=dict)
     overrides: tuple[str, ...] = ()
     portfolio_rows: Any = None  # an imported portfolio (kamsim.portfolio.ImportedTable)
+    contacts: Any = None  # decision units from a CRM contacts export: {account id: ExplicitUnit}
 
     @property
     def name(self) -> str:
@@ -391,6 +392,21 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
                 hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
             except InputError as exc:
                 problems += exc.problems
+    contacts = None
+    if scenario.contacts is not None:
+        target, probs = _resolve_ref(doc, ("contacts",), scenario.contacts, p.resolve().parent,
+                                     root)
+        problems += probs
+        if target is not None and "stakeholders" in rules:
+            from kamsim.dmu import read_contacts_csv
+
+            shown = str(Path(path).parent / scenario.contacts)
+            try:
+                contacts = read_contacts_csv(target, list(rules["stakeholders"].roles),
+                                             display=shown)
+                hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
+            except InputError as exc:
+                problems += exc.problems
     if not problems:
         problems += _cross_check(doc, scenario, rules)
     if problems:
@@ -398,7 +414,8 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     return ScenarioSpec(scenario=scenario, tiering=rules["tiering"], service=rules["service"],
                         stages=rules["stages"], stakeholders=rules["stakeholders"],
                         path=str(path), root=str(root), hashes=hashes,
-                        overrides=tuple(overrides), portfolio_rows=imported)
+                        overrides=tuple(overrides), portfolio_rows=imported,
+                        contacts=contacts)
 
 
 def _cross_check(doc: Document, sc: m.Scenario, rules: dict[str, Any]) -> list[Problem]:

@@ -463,6 +463,8 @@ class Scenario(Model):
     seed: int = Field(20261123, ge=0)
     discount_rate: float = Field(0.10, ge=0.0, le=1.0, description="yearly, for lifetime value")
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    contacts: str | None = Field(
+        None, description="CRM contacts export (CSV) whose maps override the templates")
     event_log: bool = Field(True, description="keep the per-account event log")
 
 

@@ -52,6 +52,10 @@ class Document:
     keys: dict[PathKey, Location] = field(default_factory=dict)
     # for scalars: how many characters precede the text itself (1 for a quoted string)
     quote: dict[PathKey, int] = field(default_factory=dict)
+    # for string scalars: (start, end) character indices in ``source`` and the YAML style,
+    # so a column inside a multi-line or escaped string can be mapped back to the file
+    spans: dict[PathKey, tuple[int, int, str | None]] = field(default_factory=dict)
+    source: str = ""
 
     def locate(self, path: PathKey, *, key: bool = False, offset: int = 0) -> Location:
         """The location of ``path``: its key (``key=True``) or its value; ``offset`` moves
@@ -69,6 +73,70 @@ class Document:
                 return self.values[p]
             p = p[:-1]
         return self.values.get((), Location(self.path, 1, 1))
+
+    def locate_text(self, path: PathKey, offset: int) -> Location:
+        """The location of character ``offset`` of the string at ``path``, following the
+        text across lines (block and folded scalars) and escapes (quoted scalars). Falls back
+        to shifting the scalar's start when the text cannot be followed."""
+        p = tuple(path)
+        span = self.spans.get(p)
+        value = self.data
+        try:
+            for part in p:
+                value = value[part]
+        except (KeyError, IndexError, TypeError):
+            value = None
+        if span is None or not isinstance(value, str):
+            return self.locate(p).shifted(self.quote.get(p, 0) + offset)
+        index = _follow(self.source, span, value, offset)
+        if index is None:
+            return self.locate(p).shifted(self.quote.get(p, 0) + offset)
+        line = self.source.count("\n", 0, index) + 1
+        col = index - (self.source.rfind("\n", 0, index) + 1) + 1
+        return Location(self.path, line, col)
+
+
+_ESCAPE_WIDTH = {"x": 4, "u": 6, "U": 10}
+
+
+def _follow(source: str, span: tuple[int, int, str | None], value: str, offset: int
+            ) -> int | None:
+    """Index in ``source`` of character ``offset`` of the scalar ``value`` whose text spans
+    ``span``: runs of blanks in the value match any run of blanks and line breaks in the
+    file (YAML folds lines), other characters must match one to one. None if they do not."""
+    start, end, style = span
+    i = start
+    if style in ("|", ">"):  # the text starts on the line after the block indicator
+        i = source.find("\n", start, end) + 1
+        if i <= 0:
+            return None
+    elif style in ("'", '"'):
+        i += 1
+    j = 0
+    while j < offset and j < len(value) and i < end:
+        if value[j].isspace():
+            while j < offset and j < len(value) and value[j].isspace():
+                j += 1
+            while i < end:
+                if source[i].isspace():
+                    i += 1
+                elif style == '"' and source[i] == "\\" and source[i + 1:i + 2] in "tn \n":
+                    i += 2  # an escaped blank or line break
+                else:
+                    break
+            continue
+        if style == '"' and source[i] == "\\":
+            i += _ESCAPE_WIDTH.get(source[i + 1:i + 2], 2)
+        elif style == "'" and source.startswith("''", i):
+            i += 2
+        elif source[i] == value[j]:
+            i += 1
+        else:
+            return None
+        j += 1
+    while i < end and source[i].isspace() and j < len(value) and not value[j].isspace():
+        i += 1  # the offset is the first character of a folded line: skip the indentation
+    return i if j == offset else None
 
 
 class _Walker:
@@ -144,6 +212,8 @@ class _Walker:
             return None
         if node.style in ("'", '"'):
             self.doc.quote[path] = 1
+        if node.tag == "tag:yaml.org,2002:str":
+            self.doc.spans[path] = (node.start_mark.index, node.end_mark.index, node.style)
         try:
             value = self.ctor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:  # e.g. a malformed int
@@ -158,7 +228,7 @@ class _Walker:
 def load_yaml_text(text: str, path: str, limits: Limits = DEFAULT_LIMITS) -> Document:
     """Load YAML text (already read) as a located :class:`Document`; raise
     :class:`InputError` with every problem found."""
-    doc = Document(path=path, data=None)
+    doc = Document(path=path, data=None, source=text)
     if "\x00" in text:
         raise InputError([Problem(Location(path, 1, 1), "file is binary", "a YAML text file")])
     try:
