@@ -10,22 +10,31 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__", "load_scenario", "simulate", "compare", "tier_portfolio", "trace",
+    "__version__", "load_scenario", "simulate", "compare", "tier_portfolio", "trace", "store",
+    "lessons",
     "InputError", "KamsimError",
 ]
 
 _LAZY = {
     "load_scenario": ("kamsim.spec.load", "load_scenario"),
     "simulate": ("kamsim.experiment", "simulate"),
-    "compare": ("kamsim.experiment", "compare"),
+    "compare": ("kamsim.compare", "compare"),
     "tier_portfolio": ("kamsim.tiering", "tier_portfolio"),
-    "trace": ("kamsim.trace", "trace"),
     "InputError": ("kamsim.errors", "InputError"),
     "KamsimError": ("kamsim.errors", "KamsimError"),
 }
 
 
+#: submodules reachable as attributes (``kamsim.store.open(...)``, ``kamsim.trace.trace(...)``)
+_SUBMODULES = {"store", "report", "experiment", "results", "dmu", "rules", "spec", "engine",
+               "trace", "lessons", "tiering"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"kamsim.{name}")
     if name in _LAZY:
         import importlib
 

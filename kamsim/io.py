@@ -73,13 +73,34 @@ def write_table(df: Any, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _remove_stale(out: Path) -> None:
+    """Remove temporary folders that a killed writer left next to ``out`` (their pid is
+    part of the name; only folders of processes that no longer exist are removed)."""
+    parent = out.resolve().parent
+    for pattern in (f".{out.name}.partial-*", f".{out.name}.old-*"):
+        for stale in parent.glob(pattern):
+            try:
+                pid = int(stale.name.rsplit("-", 2)[-2] if ".partial-" in stale.name
+                          else stale.name.rsplit("-", 1)[-1])
+            except (ValueError, IndexError):
+                continue
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                shutil.rmtree(stale, ignore_errors=True)
+            except PermissionError:
+                pass
+
+
 def write_results(result: Any, out: Path) -> Path:
     """The results folder: every table as Parquet and CSV, ``summary.json`` and
     ``scenario.resolved.json``. Built in a temporary folder next to ``out`` and moved into
     place in one rename; an existing ``out`` is replaced only once the new one is complete."""
     out = Path(out)
     check_writable_target(out)
-    tmp = Path(tempfile.mkdtemp(dir=out.resolve().parent, prefix=f".{out.name}.partial-"))
+    _remove_stale(out)
+    tmp = Path(tempfile.mkdtemp(dir=out.resolve().parent,
+                                prefix=f".{out.name}.partial-{os.getpid()}-"))
     try:
         for name, df in result.to_frames().items():
             _write_frame(df, tmp / f"{name}.parquet")

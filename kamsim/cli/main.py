@@ -193,16 +193,18 @@ def run(scenario: str, replications: int | None, seed: int | None, workers: int 
                           dask=dask, progress=(lambda d, t: prog.update(task, completed=d))
                           if prog else None)
     summary = result.summary()
-    if out:
-        from kamsim.io import write_results
-
-        write_results(result, Path(out))
     run_id = None
+    # the store first: a run killed while its folder is written is still recorded (and
+    # `kamsim runs export` rebuilds the folder), never a folder for a run the store lacks
     if not no_store:
         from kamsim.store import record_run
 
         run_id = record_run(result, store)
         summary["run_id"] = run_id
+    if out:
+        from kamsim.io import write_results
+
+        write_results(result, Path(out))
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
@@ -226,4 +228,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m kamsim.cli.main` loads this file as __main__: use the package's copy so the
+    # command groups register on the same `cli`
+    from kamsim.cli.main import main as _main
+
+    _main()

@@ -114,7 +114,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     support_cap = cap.support.agents * cap.support.hours_per_month * dt
     sim.util[k, 3] = float(o_hours.sum()) / support_cap if support_cap else 0.0
     if log is not None and o_acc.size:
-        log.add(k, o_acc, "complaint", o_ok.astype(np.int64), o_days)
+        # only late complaints: the in-time ones are counted in the time series and would
+        # make most of the log
+        late = ~o_ok
+        log.add(k, o_acc[late], "complaint", 0, np.minimum(o_days[late], 1e6))
 
     # -- decision units: contact, attitudes, key-person departures
     due_p = sim.next_departure < t + dt

@@ -1,0 +1,5 @@
+"""``python -m kamsim.cli``: the command line."""
+
+from kamsim.cli.main import main
+
+main()

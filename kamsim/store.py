@@ -1,0 +1,505 @@
+"""The run store: every run recorded in an embedded DuckDB database.
+
+One file (default ``./kamsim.duckdb``, or ``$KAMSIM_STORE``, or an explicit path) holds:
+
+- ``kamsim_schema``: one row, the store's schema version (so a later kamsim can migrate);
+- ``runs``: one row per run (id, time, scenario, hash of the resolved scenario, seed, ...,
+  the summary and the resolved scenario as JSON, headline means as plain columns);
+- one table per results table of :meth:`kamsim.results.Result.to_frames` (``timeseries``,
+  ``accounts``, ``events``, ...), each with a leading ``run_id`` column.
+
+A run is written in one transaction: a crash part-way leaves the store as it was.
+DuckDB lets one process write a file at a time; a locked store is retried for a few seconds.
+
+Test hook: when ``KAMSIM_TEST_PAUSE_IN_STORE_WRITE`` is set to a number of seconds,
+:func:`record_run` prints ``kamsim: paused in store write`` to stderr and sleeps that long
+inside the open transaction, just before COMMIT, so a test can kill the process there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from kamsim.errors import RunError
+
+__all__ = ["SCHEMA_VERSION", "RESULT_TABLES", "default_store_path", "scenario_hash",
+           "record_run", "open", "Store", "RunRecord"]
+
+SCHEMA_VERSION = 1
+#: the results tables a run may have, in the order :meth:`Result.to_frames` gives them
+RESULT_TABLES = ("timeseries", "accounts", "events", "stage_mix", "stage_flows", "churn",
+                 "utilisation")
+#: seconds to keep retrying a store another process holds (overridable for tests)
+LOCK_WAIT_S = float(os.environ.get("KAMSIM_STORE_LOCK_WAIT", "5"))
+PAUSE_ENV = "KAMSIM_TEST_PAUSE_IN_STORE_WRITE"
+
+_RUNS_DDL = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY,
+    created_at VARCHAR NOT NULL,
+    scenario VARCHAR NOT NULL,
+    scenario_hash VARCHAR NOT NULL,
+    seed BIGINT,
+    replications INTEGER,
+    kamsim_version VARCHAR,
+    group_id VARCHAR,
+    label VARCHAR,
+    elapsed_s DOUBLE,
+    retention_mean DOUBLE,
+    revenue_mean DOUBLE,
+    profit_mean DOUBLE,
+    table_rows VARCHAR,
+    summary VARCHAR NOT NULL,
+    resolved VARCHAR NOT NULL
+)"""
+_META_COLS = ("run_id", "created_at", "scenario", "scenario_hash", "seed", "replications",
+              "kamsim_version", "group_id", "label", "elapsed_s", "retention_mean",
+              "revenue_mean", "profit_mean")
+
+
+def default_store_path() -> Path:
+    """``$KAMSIM_STORE`` if set, else ``kamsim.duckdb`` in the current folder."""
+    return Path(os.environ.get("KAMSIM_STORE") or "kamsim.duckdb")
+
+
+def scenario_hash(resolved: dict[str, Any]) -> str:
+    """First 16 hex digits of the sha256 of the resolved scenario as sorted JSON: two runs
+    with the same hash ran the same model, rules and overrides."""
+    text = json.dumps(resolved, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def new_run_id() -> str:
+    """``r`` + 8 hex digits: short enough to type, random enough not to collide in a store."""
+    return "r" + uuid.uuid4().hex[:8]
+
+
+# ------------------------------------------------------------------ connections
+
+
+def _resolve(path: str | Path | None) -> Path:
+    return Path(path) if path is not None else default_store_path()
+
+
+def _connect(path: Path, read_only: bool, create: bool = False) -> Any:
+    """A DuckDB connection to ``path`` (created only if ``create``), retrying while another
+    process holds the lock; every failure becomes a RunError that names the file."""
+    import duckdb
+
+    if not create and not path.exists():
+        raise RunError(f"no run store at {path} (run `kamsim run` first, or pass --store)")
+    if not read_only and not path.resolve().parent.is_dir():
+        raise RunError(f"run store {path}: folder {path.resolve().parent} does not exist")
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            msg = str(exc)
+            if "lock" in msg.lower():
+                if time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                raise RunError(f"run store {path} is in use by another process "
+                               f"(waited {LOCK_WAIT_S:g} s; try again when it has finished)"
+                               ) from None
+            if "not a valid DuckDB database" in msg:
+                raise RunError(f"not a kamsim run store: {path} "
+                               "(the file is not a DuckDB database)") from None
+            raise RunError(f"cannot open run store {path}: {msg}") from None
+        except duckdb.Error as exc:
+            raise RunError(f"cannot open run store {path}: {exc}") from None
+
+
+def _tables(con: Any) -> set[str]:
+    rows = con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
+                       ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _schema_state(con: Any, path: Path) -> bool:
+    """True if ``con`` holds a kamsim store, False if the database is empty; a RunError if
+    it holds something else or a newer schema than this kamsim reads."""
+    names = _tables(con)
+    if "kamsim_schema" not in names:
+        if names:
+            raise RunError(f"not a kamsim run store: {path} (a DuckDB database without a "
+                           "kamsim_schema table)")
+        return False
+    version = con.execute("SELECT max(version) FROM kamsim_schema").fetchone()[0]
+    if version is None or version > SCHEMA_VERSION:
+        raise RunError(f"run store {path} has schema version {version}; this kamsim reads "
+                       f"version {SCHEMA_VERSION} (upgrade kamsim)")
+    return True
+
+
+def _ensure_schema(con: Any, path: Path) -> None:
+    """Create the store's tables in an empty database (inside the caller's transaction)."""
+    from kamsim import __version__
+
+    if _schema_state(con, path):
+        # Later schema versions add their migrations here, keyed by the version found.
+        return
+    con.execute("CREATE TABLE kamsim_schema (version INTEGER NOT NULL, created_at VARCHAR, "
+                "kamsim_version VARCHAR)")
+    con.execute("INSERT INTO kamsim_schema VALUES (?, ?, ?)",
+                [SCHEMA_VERSION, _now(), __version__])
+    con.execute(_RUNS_DDL)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _insert_frame(con: Any, table: str, df: Any, run_id: str) -> None:
+    """Append ``df`` to ``table`` under ``run_id``; the table is created from the frame's
+    schema on first use, and columns a newer model adds are added to it."""
+    con.register("_kamsim_frame", df)
+    try:
+        described = con.execute("DESCRIBE SELECT * FROM _kamsim_frame").fetchall()
+        # A column with no values at all has DuckDB type NULL; store it as text.
+        cols = [(c[0], "VARCHAR" if c[1] == '"NULL"' else c[1]) for c in described]
+        if table not in _tables(con):
+            body = ", ".join(f"{_quote(n)} {t}" for n, t in [("run_id", "VARCHAR"), *cols])
+            con.execute(f"CREATE TABLE {_quote(table)} ({body})")
+        else:
+            have = {r[0] for r in con.execute(f"DESCRIBE {_quote(table)}").fetchall()}
+            for n, t in cols:
+                if n not in have:
+                    con.execute(f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(n)} {t}")
+        con.execute(f"INSERT INTO {_quote(table)} BY NAME "
+                    "SELECT CAST($run_id AS VARCHAR) AS run_id, * FROM _kamsim_frame",
+                    {"run_id": run_id})
+    finally:
+        con.unregister("_kamsim_frame")
+
+
+# ------------------------------------------------------------------ writing
+
+
+def record_run(result: Any, path: str | Path | None = None, *, group: str | None = None,
+               label: str | None = None) -> str:
+    """Record ``result`` (a :class:`kamsim.results.Result`) in the store at ``path`` and
+    return its new run id. All of it is written in one transaction, or none of it."""
+    from kamsim import __version__
+
+    path = _resolve(path)
+    # The tables are built before the store is opened, so the lock is held only to write.
+    summary = result.summary()
+    frames = result.to_frames()
+    run_id = new_run_id()
+
+    def headline(name: str) -> float | None:
+        v = summary.get(name)
+        return float(v["mean"]) if isinstance(v, dict) and "mean" in v else None
+
+    row = {
+        "run_id": run_id, "created_at": _now(), "scenario": result.scenario,
+        "scenario_hash": scenario_hash(result.resolved), "seed": int(result.seed),
+        "replications": int(result.replications), "kamsim_version": __version__,
+        "group_id": group, "label": label, "elapsed_s": float(result.elapsed),
+        "retention_mean": headline("retention"), "revenue_mean": headline("revenue"),
+        "profit_mean": headline("profit"),
+        "table_rows": json.dumps({k: int(len(df)) for k, df in frames.items()}),
+        "summary": json.dumps(summary, default=str),
+        "resolved": json.dumps(result.resolved, default=str),
+    }
+    con = _connect(path, read_only=False, create=True)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            _ensure_schema(con, path)
+            names = ", ".join(row)
+            con.execute(f"INSERT INTO runs ({names}) VALUES ({', '.join('?' * len(row))})",
+                        list(row.values()))
+            for table, df in frames.items():
+                # An empty frame has no column types to create a table from; nothing to keep.
+                if len(df):
+                    _insert_frame(con, table, df, run_id)
+            pause = os.environ.get(PAUSE_ENV)
+            if pause:
+                print("kamsim: paused in store write", file=sys.stderr, flush=True)
+                time.sleep(float(pause))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    except RunError:
+        raise
+    except Exception as exc:
+        import duckdb
+
+        if isinstance(exc, duckdb.Error):
+            raise RunError(f"cannot record the run in {path}: {exc}") from None
+        raise
+    finally:
+        con.close()
+    return run_id
+
+
+# ------------------------------------------------------------------ reading
+
+
+@dataclass
+class RunRecord:
+    """One stored run: its metadata, summary and resolved scenario; the results tables are
+    read from the store only when :meth:`tables` is called."""
+
+    run_id: str
+    meta: dict[str, Any]
+    summary: dict[str, Any]
+    resolved: dict[str, Any]
+    _loader: Callable[[str], dict[str, Any]] = field(repr=False, compare=False,
+                                                     default=lambda _rid: {})
+
+    def tables(self) -> dict[str, Any]:
+        """Every results table of this run as a pandas DataFrame, by name (without the
+        ``run_id`` column; tables the run had no rows in are empty)."""
+        return self._loader(self.run_id)
+
+
+class Store:
+    """An open run store. Use :func:`open`; close it (or use ``with``) when done."""
+
+    def __init__(self, path: Path, read_only: bool = True):
+        self.path = path
+        self.read_only = read_only
+        self._con: Any = None
+        self._con = self._open()
+
+    # -- connection handling
+
+    def _open(self) -> Any:
+        con = _connect(self.path, self.read_only)
+        try:
+            self._initialised = _schema_state(con, self.path)
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    def _c(self) -> Any:
+        if self._con is None:
+            self._con = self._open()
+        return self._con
+
+    def close(self) -> None:
+        """Release the file (and its lock)."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}, read_only={self.read_only})"
+
+    # -- reading
+
+    def runs(self) -> Any:
+        """One row per run, oldest first: id, created_at, scenario, hash, seed, replications,
+        version, group, label, profit and retention (headline means)."""
+        import pandas as pd
+
+        cols = ["id", "created_at", "scenario", "hash", "seed", "replications", "version",
+                "group", "label", "profit", "retention"]
+        if not self._initialised:
+            return pd.DataFrame(columns=cols)
+        return self._c().execute(
+            "SELECT run_id AS id, created_at, scenario, scenario_hash AS hash, seed, "
+            "replications, kamsim_version AS version, group_id AS \"group\", label, "
+            "profit_mean AS profit, retention_mean AS retention FROM runs "
+            "ORDER BY created_at, run_id").df()
+
+    def resolve_id(self, run_id: str) -> str:
+        """The full id of the run ``run_id`` names (an id or a unique prefix of one)."""
+        ids: list[str] = []
+        if self._initialised:
+            ids = [r[0] for r in self._c().execute(
+                "SELECT run_id FROM runs WHERE starts_with(run_id, ?) ORDER BY run_id",
+                [run_id]).fetchall()] if run_id else []
+        if run_id in ids:
+            return run_id
+        if len(ids) == 1:
+            return ids[0]
+        if len(ids) > 1:
+            raise RunError(f"run id {run_id!r} is ambiguous in store {self.path} "
+                           f"(matches {', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})")
+        raise RunError(f"no run {run_id!r} in store {self.path} "
+                       "(kamsim runs list shows the runs)")
+
+    def get(self, run_id: str) -> RunRecord:
+        """The run ``run_id`` (or a unique prefix of it); a RunError if there is none."""
+        rid = self.resolve_id(run_id)
+        cur = self._c().execute(
+            f"SELECT {', '.join(_META_COLS)}, table_rows, summary, resolved FROM runs "
+            "WHERE run_id = ?", [rid])
+        values = cur.fetchone()
+        meta = dict(zip(_META_COLS, values[: len(_META_COLS)], strict=True))
+        meta["table_rows"] = json.loads(values[-3] or "{}")
+        return RunRecord(rid, meta, json.loads(values[-2]), json.loads(values[-1]),
+                         self._load_tables)
+
+    def group(self, group_id: str) -> list[RunRecord]:
+        """The runs recorded under ``group_id`` (one comparison), oldest first."""
+        rows = []
+        if self._initialised:
+            rows = self._c().execute(
+                "SELECT run_id FROM runs WHERE group_id = ? ORDER BY created_at, run_id",
+                [group_id]).fetchall()
+        if not rows:
+            raise RunError(f"no group {group_id!r} in store {self.path} "
+                           "(kamsim runs list shows each run's group)")
+        return [self.get(r[0]) for r in rows]
+
+    def _table_names(self, rid: str) -> list[str]:
+        rows = self._c().execute("SELECT table_rows FROM runs WHERE run_id = ?",
+                                 [rid]).fetchone()
+        listed = list(json.loads(rows[0] or "{}")) if rows else []
+        return listed or [t for t in RESULT_TABLES if t in _tables(self._c())]
+
+    def _load_tables(self, rid: str) -> dict[str, Any]:
+        import pandas as pd
+
+        # A record outliving its closed store opens the file just for this read, so the
+        # process does not keep holding it (a later write in this process would conflict).
+        was_closed = self._con is None
+        try:
+            con = self._c()
+            present = _tables(con)
+            out: dict[str, Any] = {}
+            for name in self._table_names(rid):
+                if name in present:
+                    out[name] = con.execute(
+                        f"SELECT * EXCLUDE (run_id) FROM {_quote(name)} WHERE run_id = ?",
+                        [rid]).df()
+                else:
+                    out[name] = pd.DataFrame()
+            return out
+        finally:
+            if was_closed:
+                self.close()
+
+    def query(self, sql: str) -> Any:
+        """The result of ``sql`` as a DataFrame. The store is opened read-only for it, so a
+        statement that would change it (INSERT, DELETE, DROP, ...) fails with a RunError."""
+        import duckdb
+
+        reopened = False
+        if not self.read_only:
+            # One process may not hold the same file read-write and read-only at once.
+            self.close()
+            con = _connect(self.path, read_only=True)
+            reopened = True
+        else:
+            con = self._c()
+        try:
+            cur = con.execute(sql)
+            if cur.description is None:
+                import pandas as pd
+
+                return pd.DataFrame()
+            return cur.df()
+        except duckdb.Error as exc:
+            msg = str(exc).splitlines()[0]
+            if "read-only" in msg:
+                raise RunError(f"query refused: the run store {self.path} is read-only here; "
+                               f"only queries that read are allowed ({msg})") from None
+            raise RunError(f"query failed: {msg}") from None
+        finally:
+            if reopened:
+                con.close()
+
+    # -- writing
+
+    def delete(self, run_id: str) -> str:
+        """Remove a run and all its rows, in one transaction; returns the full id removed."""
+        if self.read_only:
+            raise RunError(f"run store {self.path} is open read-only; "
+                           "open(path, read_only=False) to delete")
+        rid = self.resolve_id(run_id)
+        con = self._c()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for name in RESULT_TABLES + tuple(sorted(_tables(con) - set(RESULT_TABLES))):
+                if name in ("runs", "kamsim_schema") or name not in _tables(con):
+                    continue
+                con.execute(f"DELETE FROM {_quote(name)} WHERE run_id = ?", [rid])
+            con.execute("DELETE FROM runs WHERE run_id = ?", [rid])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return rid
+
+    def export(self, run_id: str, fmt: Literal["parquet", "csv"], out: str | Path) -> Path:
+        """Write the run's tables as ``<table>.<fmt>`` plus ``summary.json``,
+        ``scenario.resolved.json`` and ``run.json`` into the folder ``out``, atomically:
+        built in a temporary sibling folder and renamed into place when complete."""
+        from kamsim.io import check_writable_target
+
+        if fmt not in ("parquet", "csv"):
+            raise RunError(f"export format {fmt!r}: use 'parquet' or 'csv'")
+        out = Path(out)
+        rec = self.get(run_id)
+        check_writable_target(out)
+        con = self._c()
+        present = _tables(con)
+        tmp = Path(tempfile.mkdtemp(dir=out.resolve().parent, prefix=f".{out.name}.partial-"))
+        try:
+            for name in self._table_names(rec.run_id):
+                target = str(tmp / f"{name}.{fmt}").replace("'", "''")
+                options = "FORMAT PARQUET" if fmt == "parquet" else "FORMAT CSV, HEADER"
+                # A table no run ever had rows in does not exist yet: no file for it.
+                if name in present:
+                    # run ids are ours (resolved above), so quoting them inline is safe
+                    con.execute(f"COPY (SELECT * EXCLUDE (run_id) FROM {_quote(name)} "
+                                f"WHERE run_id = '{rec.run_id}') TO '{target}' ({options})")
+            (tmp / "summary.json").write_text(json.dumps(rec.summary, indent=2) + "\n")
+            (tmp / "scenario.resolved.json").write_text(
+                json.dumps(rec.resolved, indent=2, default=str) + "\n")
+            (tmp / "run.json").write_text(json.dumps(rec.meta, indent=2, default=str) + "\n")
+            if out.exists():
+                old = out.with_name(f".{out.name}.old-{os.getpid()}")
+                os.replace(out, old)
+                os.replace(tmp, out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, out)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise RunError(f"cannot export to {out}: {exc.strerror or exc}") from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+
+def open(path: str | Path | None = None, *, read_only: bool = True) -> Store:  # noqa: A001
+    """Open the run store at ``path`` (default :func:`default_store_path`).
+
+    Opening never creates a file (only :func:`record_run` does): a missing store, a file
+    that is not a DuckDB database, or a database that is not a kamsim store are RunErrors
+    that name the path. ``read_only=False`` is needed only for :meth:`Store.delete`."""
+    return Store(_resolve(path), read_only=read_only)
+
