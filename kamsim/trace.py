@@ -1,0 +1,455 @@
+"""The story of one account, month by month, in sentences a class can follow.
+
+:func:`trace` plays one replication of a scenario with one account in focus (the engine
+records its state every period) and returns a :class:`Trace`. ``Trace.sentences()`` narrates
+what happened: the start, stage changes with the rule that moved them, service shortfalls,
+complaints, competitor offers, key-person departures, trust moves, champions and red flags,
+a yearly money line and the end. Quiet months are skipped. The same scenario, seed and
+replication always give the same text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kamsim.dmu.metrics import FLAG_TEXT, KEY_INFLUENCE, NEWCOMER_MONTHS
+from kamsim.spec.load import ScenarioSpec, load_scenario
+
+__all__ = ["Trace", "Moment", "trace", "CAUSE_TEXT", "ROLE_TEXT", "TRUST_STEP",
+           "SERVICE_SHORT"]
+
+#: a move of trust at least this large since it was last mentioned is narrated
+TRUST_STEP = 0.05
+#: a service ratio below this is "short" (a tenth of the asked contact missing)
+SERVICE_SHORT = 0.9
+_COVERED = 1.0 / 3.0 - 1e-9  # "brief" or better
+_ATT_LEVELS = ((-1.0, "an enemy"), (-0.5, "a non-supporter"), (0.0, "neutral"),
+               (0.5, "a supporter"), (1.0, "a mentor"))
+_COV_LEVELS = ((0.0, "not covered"), (1 / 3, "briefly covered"),
+               (2 / 3, "covered by several contacts"), (1.0, "covered in depth"))
+
+#: the seven causes of key-account loss (domain.md section 6), in words
+CAUSE_TEXT = {
+    "strategy_change": "the account's own strategy changed (it left the line)",
+    "supplier_consolidation": "it consolidated its suppliers and dropped us",
+    "unresolved_complaints": "complaints went unresolved and it lost patience",
+    "competitor_unfair": "a competitor squeezed us out by unfair means",
+    "stronger_competitor": "a stronger competitor won it with a lower price",
+    "key_person_or_trust": "trust ran out (a key-person change or a lack of mutual trust)",
+    "financial_failure": "it failed financially (bankruptcy)",
+}
+#: how a role is named in a sentence
+ROLE_TEXT = {
+    "economic_buyer": "the economic buyer", "technical_evaluator": "the technical evaluator",
+    "user": "a user", "purchaser": "the purchaser", "influencer": "the influencer",
+    "champion": "the champion",
+}
+_FIELD = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _nearest(value: float, levels: Sequence[tuple[float, str]]) -> str:
+    # ties go to the lower level, as in kamsim.dmu.arrays
+    return min(levels, key=lambda lv: (abs(value - lv[0]), lv[0]))[1]
+
+
+def attitude_words(value: float) -> str:
+    """The nearest attitude level of ``value`` in words ("a supporter")."""
+    return _nearest(value, _ATT_LEVELS)
+
+
+def coverage_words(value: float) -> str:
+    """The nearest coverage level of ``value`` in words ("briefly covered")."""
+    return _nearest(value, _COV_LEVELS)
+
+
+def _role(role: str) -> str:
+    return ROLE_TEXT.get(role, "the " + role.replace("_", " "))
+
+
+def _num(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def _value(x: float | bool) -> str:
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    return f"{x:g}" if float(x).is_integer() else _num(x)
+
+
+def _a(word: str) -> str:
+    vowel = word[:1] in "aeio" or (word[:1] == "u" and not word.startswith("us"))
+    return ("an " if vowel else "a ") + word
+
+
+def _money(x: float, currency: str) -> str:
+    return f"{currency} {x:,.0f}"
+
+
+def _month(m: float) -> str:
+    return f"{m:g}"
+
+
+def _is_champion(p: dict[str, Any]) -> bool:
+    """A supportive champion or a mentor of any role (as kamsim.dmu.metrics counts one)."""
+    return p["attitude"] >= 1.0 - 1e-9 or (p["role"] == "champion"
+                                            and p["attitude"] >= 0.5 - 1e-9)
+
+
+def _flags(rec: dict[str, Any]) -> set[str]:
+    """The decision unit's red flags, read off one record (as kamsim.dmu.metrics sets them)."""
+    people = rec.get("people", [])
+    key = [p for p in people if p["influence"] >= KEY_INFLUENCE - 1e-9]
+    out = set()
+    if not rec.get("champion", False):
+        out.add("no_champion")
+    if not rec.get("dm_covered", False):
+        out.add("eb_uncovered")
+    if any(p["attitude"] <= -0.5 + 1e-9 for p in key):
+        out.add("hostile_influencer")
+    if any(p["months_in_post"] < NEWCOMER_MONTHS for p in key):
+        out.add("newcomer_in_key_role")
+    if rec.get("multithreading", 0.0) <= 1.0:
+        out.add("single_threaded")
+    return out
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One narrated month: what happened (``events``, plain data), the state at its end and
+    the sentence."""
+
+    period: int
+    month: float
+    events: list[dict[str, Any]]
+    state: dict[str, Any]
+    sentence: str
+
+
+@dataclass
+class Trace:
+    """Everything recorded about one account in one replication, and its narration.
+
+    ``records`` are the engine's per-period records (kamsim.engine.step._trace); ``rules``
+    holds each stage's up/down conditions so a stage change can be explained."""
+
+    scenario: str
+    account: str
+    seed: int
+    replication: int
+    records: list[dict[str, Any]]
+    stages: tuple[str, ...]
+    rules: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    uncoupled: str = "uncoupled"
+    currency: str = "EUR"
+    horizon_months: float = 0.0
+    dt: float = 1.0
+
+    # ------------------------------------------------------------------ narration
+
+    def timeline(self) -> list[Moment]:
+        """Every narrated month, in order (quiet months are left out)."""
+        out: list[Moment] = []
+        trust_anchor: float | None = None
+        short_anchor: float | None = None
+        prev: dict[str, Any] | None = None
+        year_rev = year_profit = 0.0
+        for i, rec in enumerate(self.records):
+            events: list[dict[str, Any]] = []
+            if prev is None:
+                events.append(self._start(rec))
+                trust_anchor = rec["trust"]
+            else:
+                events += self._stage(prev, rec)
+            events += self._departures(rec)
+            short_anchor, ev = self._service(rec, short_anchor)
+            events += ev
+            events += self._complaints(rec)
+            events += self._offer(rec)
+            if prev is not None:
+                events += self._champion_and_flags(prev, rec)
+            if prev is not None and trust_anchor is not None \
+                    and abs(rec["trust"] - trust_anchor) >= TRUST_STEP - 1e-12:
+                events.append({"kind": "trust", "before": trust_anchor, "after": rec["trust"]})
+                trust_anchor = rec["trust"]
+            year_rev += rec["revenue"]
+            year_profit += rec["profit"]
+            months_done = (rec["period"] + 1) * self.dt
+            if abs(months_done / 12.0 - round(months_done / 12.0)) < 1e-9 \
+                    and not rec["churned"]:
+                events.append({"kind": "year", "year": int(round(months_done / 12.0)),
+                               "revenue": year_rev, "profit": year_profit})
+                year_rev = year_profit = 0.0
+            if i == len(self.records) - 1:
+                events.append(self._end(rec))
+            prev = rec
+            if events:
+                out.append(Moment(period=rec["period"], month=rec["month"], events=events,
+                                  state=_state(rec), sentence=self._sentence(rec, events)))
+        return out
+
+    def sentences(self) -> list[str]:
+        """The narrated timeline: one sentence per month in which something happened."""
+        return [m.sentence for m in self.timeline()]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The same timeline as data: ``[{month, period, events, state, sentence}, ...]``."""
+        return [{"month": m.month, "period": m.period, "events": m.events, "state": m.state,
+                 "sentence": m.sentence} for m in self.timeline()]
+
+    def text(self) -> str:
+        """The sentences, one per line (what the golden file holds)."""
+        return "".join(s + "\n" for s in self.sentences())
+
+    # ------------------------------------------------------------------ event readers
+
+    def _start(self, rec: dict[str, Any]) -> dict[str, Any]:
+        # people are recorded after the month's step: who left shows as the newcomer, so
+        # the start describes the person who was there, with their coverage before leaving
+        gone = {d["person"]: d for d in rec.get("departed", [])}
+        return {"kind": "start", "tier": rec["tier"], "stage": rec["stage_start"],
+                "trust": rec["trust"], "coverage": rec["coverage_before"],
+                "multithreading": rec["multithreading"], "champion": rec["champion"],
+                "people": [{"id": p["id"], "role": p["role"],
+                            "attitude": None if p["id"] in gone else p["attitude"],
+                            "coverage": gone[p["id"]]["coverage"] if p["id"] in gone
+                            else p["coverage"]} for p in rec["people"]]}
+
+    def _stage(self, prev: dict[str, Any], rec: dict[str, Any]) -> list[dict[str, Any]]:
+        before, after = rec["stage_start"], rec["stage"]
+        if before == after:
+            return []
+        if after == self.uncoupled:
+            direction, rule = "uncoupled", self.rules.get(self.uncoupled, {}).get("when")
+        elif before == self.uncoupled:
+            direction, rule = "recovered", self.rules.get(self.uncoupled, {}).get("recover")
+        elif self._rank(after) > self._rank(before):
+            direction, rule = "up", self.rules.get(before, {}).get("up")
+        else:
+            direction, rule = "down", self.rules.get(before, {}).get("down")
+        values = {}
+        for name in dict.fromkeys(_FIELD.findall(rule or "")):
+            if name in rec and isinstance(rec[name], int | float | bool):
+                values[name] = rec[name]
+        return [{"kind": "stage", "direction": direction, "from": before, "to": after,
+                 "rule": rule, "values": values}]
+
+    def _rank(self, stage: str) -> int:
+        return self.stages.index(stage) if stage in self.stages else -1
+
+    def _departures(self, rec: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for d in rec.get("departed", []):
+            covered = d["coverage"] >= _COVERED
+            others = sum(1 for p in rec["people"]
+                         if p["id"] != d["person"] and p["coverage"] >= _COVERED)
+            out.append({"kind": "departure", "person": d["person"], "role": d["role"],
+                        "covered": covered, "only_covered": covered and others == 0,
+                        "coverage_person": d["coverage"],
+                        "coverage_before": rec["coverage_before"],
+                        "coverage_after": rec["coverage"], "others_covered": others})
+        return out
+
+    def _service(self, rec: dict[str, Any], anchor: float | None
+                 ) -> tuple[float | None, list[dict[str, Any]]]:
+        ratio = rec["service_ratio"]
+        if rec["hours_asked"] <= 1e-12:
+            return anchor, []
+        if ratio < SERVICE_SHORT:
+            if anchor is None or abs(ratio - anchor) >= 0.1:
+                return ratio, [{"kind": "service_short", "ratio": ratio,
+                                "asked": rec["hours_asked"],
+                                "delivered": rec["hours_delivered"]}]
+            return anchor, []
+        if anchor is not None:
+            return None, [{"kind": "service_restored", "ratio": ratio}]
+        return None, []
+
+    def _complaints(self, rec: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        if rec["complaints_resolved"]:
+            out.append({"kind": "complaint", "in_time": True, "count": rec["complaints_resolved"]})
+        if rec["complaints_unresolved"]:
+            out.append({"kind": "complaint", "in_time": False,
+                        "count": rec["complaints_unresolved"]})
+        return out
+
+    def _offer(self, rec: dict[str, Any]) -> list[dict[str, Any]]:
+        if not rec.get("offer"):
+            return []
+        return [{"kind": "offer", "gap": rec["offer_gap"], "outcome": rec["offer_outcome"],
+                 "share": rec["share"]}]
+
+    def _champion_and_flags(self, prev: dict[str, Any], rec: dict[str, Any]
+                            ) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if rec["champion"] != prev["champion"]:
+            side = rec if rec["champion"] else prev
+            who = [p for p in side["people"] if _is_champion(p)]
+            person = who[0] if who else None
+            now = ({p["id"]: p for p in rec["people"]}.get(person["id"]) if person else None)
+            left = person is not None and any(d["person"] == person["id"]
+                                              for d in rec.get("departed", []))
+            out.append({"kind": "champion", "gained": bool(rec["champion"]),
+                        "person": person["id"] if person else None,
+                        "role": person["role"] if person else None, "left": left,
+                        "attitude": now["attitude"] if now else None})
+        new = sorted(_flags(rec) - _flags(prev))
+        if new:
+            out.append({"kind": "red_flags", "new": new, "count": rec["red_flags"]})
+        return out
+
+    def _end(self, rec: dict[str, Any]) -> dict[str, Any]:
+        if rec["churned"]:
+            return {"kind": "lost", "cause": rec["cause"], "stage": rec["stage_start"],
+                    "trust": rec["trust"]}
+        return {"kind": "active_at_end", "stage": rec["stage"], "trust": rec["trust"],
+                "share": rec["share"], "horizon": self.horizon_months}
+
+    # ------------------------------------------------------------------ words
+
+    def _sentence(self, rec: dict[str, Any], events: list[dict[str, Any]]) -> str:
+        parts = [self._words(e) for e in events]
+        return f"month {_month(rec['month'])}: " + "; ".join(p for p in parts if p)
+
+    def _words(self, e: dict[str, Any]) -> str:  # noqa: C901 - one case per event kind
+        k = e["kind"]
+        if k == "start":
+            covered = [p for p in e["people"] if p["coverage"] >= _COVERED]
+            count: dict[str, int] = {}
+            for p in e["people"]:
+                count[p["role"]] = count.get(p["role"], 0) + 1
+            who = ", ".join(
+                f"{_role(p['role']) if count[p['role']] == 1 else _a(p['role'].replace('_', ' '))}"
+                f" ({'leaving this month' if p['attitude'] is None else attitude_words(p['attitude'])}"
+                f", {coverage_words(p['coverage'])})"
+                for p in e["people"])
+            champ = "with a champion" if e["champion"] else "without a champion"
+            return (f"{self.account} starts as {_a(e['tier'])} account at the {e['stage']} "
+                    f"stage, trust {_num(e['trust'])}, {champ}; its decision unit has "
+                    f"{len(e['people'])} people: {who}; we cover {len(covered)} of them "
+                    f"(coverage {_num(e['coverage'])}, {e['multithreading']:g} "
+                    f"influential thread{'s' if e['multithreading'] != 1 else ''})")
+        if k == "stage":
+            vals = ", ".join(f"{n} {_value(v)}" for n, v in e["values"].items())
+            why = f" ({e['rule']}: {vals})" if e["rule"] and vals else ""
+            verb = {"up": "moved up from", "down": "fell back from",
+                    "uncoupled": "uncoupled: the relationship broke down from",
+                    "recovered": "recovered from"}[e["direction"]]
+            return f"{verb} {e['from']} to {e['to']}{why}"
+        if k == "departure":
+            if e["only_covered"]:
+                tag = ", our only covered contact,"
+            elif e["covered"]:
+                tag = f", one of {e['others_covered'] + 1} people we cover,"
+            else:
+                tag = ", someone we did not cover,"
+            before, after = _num(e["coverage_before"]), _num(e["coverage_after"])
+            if float(after) < float(before):
+                cov = f"coverage fell from {before} to {after}"
+            else:
+                cov = f"coverage {before} → {after}" if before != after else f"coverage {after}"
+            return (f"{_role(e['role'])} ({e['person']}){tag} left and a neutral newcomer "
+                    f"took the post; {cov}")
+        if k == "service_short":
+            return (f"received {e['ratio']:.0%} of the contact its tier asks for "
+                    f"({e['delivered']:.1f} of {e['asked']:.1f} hours): the team is stretched")
+        if k == "service_restored":
+            return f"back to {min(e['ratio'], 1.0):.0%} of the contact its tier asks for"
+        if k == "complaint":
+            n = e["count"]
+            what = "a complaint was" if n == 1 else f"{n} complaints were"
+            if e["in_time"]:
+                return f"{what} answered in time"
+            return f"{what} answered late, past the tier's target"
+        if k == "offer":
+            head = f"a competitor offered a price {e['gap']:.0%} lower"
+            tail = {"stay": "the account stayed",
+                    "trim": f"the account moved part of its buying away (our share now "
+                            f"{_num(e['share'])})",
+                    "defect": "the account defected to the competitor"}.get(
+                e["outcome"] or "stay", "")
+            return f"{head}; {tail}"
+        if k == "champion":
+            who = f"{_role(e['role'])} ({e['person']})" if e["person"] else "someone"
+            if e["gained"] and e["role"] == "champion":
+                return (f"{who} warmed to {attitude_words(e['attitude'] or 0.5)} and now sells "
+                        f"for us inside the account")
+            if e["gained"]:
+                return f"{who} became a mentor who sells for us inside the account"
+            if e["left"]:
+                return "we no longer have a champion: our champion left"
+            if e["attitude"] is not None:
+                return (f"we no longer have a champion: {who} cooled to "
+                        f"{attitude_words(e['attitude'])}")
+            return "we no longer have a champion"
+        if k == "red_flags":
+            return "red flag: " + "; red flag: ".join(FLAG_TEXT[f] for f in e["new"])
+        if k == "trust":
+            verb = "rose" if e["after"] > e["before"] else "fell"
+            return f"trust {verb} {_num(e['before'])} → {_num(e['after'])}"
+        if k == "year":
+            first = (e["year"] - 1) * 12
+            return (f"year {e['year']} (months {first}-{first + 11}): revenue {_money(e['revenue'], self.currency)}, "
+                    f"profit {_money(e['profit'], self.currency)}")
+        if k == "lost":
+            return (f"the account was lost at the {e['stage']} stage: "
+                    f"{CAUSE_TEXT.get(e['cause'], str(e['cause']))}")
+        if k == "active_at_end":
+            return (f"still active at the end, at the {e['stage']} stage, trust "
+                    f"{_num(e['trust'])}, share of wallet {_num(e['share'])}")
+        return ""
+
+
+def _state(rec: dict[str, Any]) -> dict[str, Any]:
+    keys = ("tier", "stage", "trust", "coverage", "sentiment", "multithreading", "champion",
+            "dm_covered", "red_flags", "service_ratio", "share", "revenue", "profit")
+    return {k: rec[k] for k in keys if k in rec}
+
+
+def stage_rules(spec: ScenarioSpec) -> tuple[dict[str, dict[str, str | None]], str]:
+    """Each stage's up/down condition text, and the uncoupled stage's (``when``,
+    ``recover``), keyed by stage name; and the uncoupled stage's name."""
+    st = spec.stages
+    rules: dict[str, dict[str, str | None]] = {
+        s.name: {"up": s.up_when, "down": s.down_when} for s in st.stages}
+    rules[st.uncoupled.name] = {"when": st.uncoupled.when, "recover": st.uncoupled.recover_when}
+    return rules, st.uncoupled.name
+
+
+def trace(scenario: ScenarioSpec | str | Path, account: str, *, seed: int | None = None,
+          replication: int = 0, overrides: Sequence[str] = ()) -> Trace:
+    """Play replication ``replication`` of ``scenario`` (the same random future as replication
+    r of ``kamsim run`` with that seed) with ``account`` in focus, and return its
+    :class:`Trace`. Raises :class:`~kamsim.errors.RunError` for an unknown account (the
+    message gives the id range) or a negative replication."""
+    import numpy as np
+
+    from kamsim.engine.core import EngineOptions, run_replication
+    from kamsim.engine.rng import replication_seeds
+    from kamsim.errors import RunError
+    from kamsim.experiment import prepared
+
+    spec = (scenario if isinstance(scenario, ScenarioSpec)
+            else load_scenario(scenario, list(overrides)))
+    sc = spec.scenario
+    seed = sc.seed if seed is None else seed
+    if replication < 0:
+        raise RunError(f"replication ({replication}) must be 0 or more")
+    prep = prepared(spec)
+    ids = prep.accounts.account_id[: prep.n_start]
+    hits = np.flatnonzero(ids == account)
+    if hits.size == 0:
+        raise RunError(f"no account {account!r} in scenario {sc.name!r} "
+                       f"(ids run from {ids[0]} to {ids[-1]}, {len(ids)} accounts)")
+    seq = replication_seeds(seed, replication + 1)[replication]
+    out = run_replication(prep, seq, replication,
+                          EngineOptions(record_events=False, focus=int(hits[0])))
+    rules, uncoupled = stage_rules(spec)
+    return Trace(scenario=sc.name, account=account, seed=seed, replication=replication,
+                 records=list(out.trace or []), stages=tuple(s.name for s in spec.stages.stages),
+                 rules=rules, uncoupled=uncoupled, currency=spec.service.currency,
+                 horizon_months=float(sc.horizon_months), dt=out.dt)

@@ -1,0 +1,100 @@
+"""The interactive lesson page, in a real headless Chromium (Playwright), offline: the page
+must load no other URL than its own file, log no console errors, and respond to the month
+controls. Chromium missing is a failure, not a skip. A screenshot goes to
+test-artifacts/lesson.png."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kamsim.lessons import run_lesson
+from kamsim.report.lesson_page import render_lesson_page, write_lesson_page
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = ROOT / "scenarios" / "lessons"
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = run_lesson("champion_leaves", replications=3, workers=1, folder=LESSONS)
+    return write_lesson_page(run, tmp_path_factory.mktemp("page") / "lesson.html")
+
+
+def test_page_is_self_contained(page_file: Path) -> None:
+    html = page_file.read_text(encoding="utf-8")
+    for ident in ("month-label", "step-forward", "step-back", "month-slider", "dmu-map",
+                  "trust-chart", "stage-flow", "narrative"):
+        assert f'id="{ident}"' in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
+    assert "@import" not in html and "url(http" not in html
+    blob = re.search(r'<script type="application/json" id="lesson-data">(.*?)</script>',
+                     html, re.S)
+    assert blob is not None
+    data = json.loads(blob.group(1))
+    assert data["account"] == "A004" and data["months"] and data["story"]
+    assert len(data["flows"]["up"]) == data["periods"]
+
+
+def test_page_escapes_script_end(page_file: Path) -> None:
+    """A sentence holding "</script>" must not end the data block early."""
+    run = run_lesson("champion_leaves", replications=2, workers=1, folder=LESSONS)
+    run.lesson.__dict__["answer"] = "beware </script><script>alert(1)</script>"
+    html = render_lesson_page(run)
+    assert html.count("<script") == 2
+
+
+@pytest.mark.slow
+def test_page_in_headless_chromium(page_file: Path) -> None:
+    assert Path(CHROMIUM).exists() or shutil.which("chromium"), (
+        f"Chromium not found at {CHROMIUM}: install the Debian package `chromium` to run "
+        "the browser test")
+    from playwright.sync_api import sync_playwright
+
+    url = page_file.resolve().as_uri()
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(url)
+            page.wait_for_selector("#dmu-map circle")
+            label0 = page.inner_text("#month-label")
+            map0 = page.inner_html("#dmu-map")
+            story0 = page.inner_text("#narrative")
+            assert label0.startswith("month 0")
+            for _ in range(10):
+                page.click("#step-forward")
+            label1 = page.inner_text("#month-label")
+            map1 = page.inner_html("#dmu-map")
+            assert label1 != label0 and label1.startswith("month 10")
+            assert map1 != map0
+            assert page.inner_text("#narrative") != story0
+            assert page.eval_on_selector("#month-slider", "e => e.value") == "10"
+            page.click("#step-back")
+            assert page.inner_text("#month-label").startswith("month 9")
+            assert page.locator("#trust-chart polyline").count() == 2
+            assert page.locator("#stage-flow rect").count() >= 5
+            page.eval_on_selector("#month-slider",
+                                  "e => { e.value = 30; e.dispatchEvent(new Event('input')); }")
+            assert page.inner_text("#month-label").startswith("month 30")
+            page.eval_on_selector("#month-slider",
+                                  "e => { e.value = 10; e.dispatchEvent(new Event('input')); }")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "lesson.png"), full_page=True)
+        finally:
+            browser.close()
+    assert errors == [], errors
+    assert set(requests) <= {url}, requests

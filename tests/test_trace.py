@@ -1,0 +1,194 @@
+"""The narrated trace of one account.
+
+The golden test compares the story of ``scenarios/trainer_single_account.yaml``, account A03,
+seed 7, replication 0, with ``tests/golden/trace_trainer_single_account.txt``. When the model
+or the wording changes on purpose, regenerate it with::
+
+    KAMSIM_UPDATE_GOLDEN=1 pytest tests/test_trace.py
+
+and review the diff; without the variable the test fails on any difference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kamsim.errors import RunError
+from kamsim.trace import CAUSE_TEXT, Trace, trace
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = ROOT / "scenarios" / "trainer_single_account.yaml"
+GOLDEN = ROOT / "tests" / "golden" / "trace_trainer_single_account.txt"
+
+
+def test_golden_story() -> None:
+    text = trace(SCENARIO, "A03", seed=7).text()
+    if os.environ.get("KAMSIM_UPDATE_GOLDEN") == "1":
+        GOLDEN.write_text(text, encoding="utf-8")
+    assert GOLDEN.is_file(), f"{GOLDEN} missing: run with KAMSIM_UPDATE_GOLDEN=1"
+    assert text == GOLDEN.read_text(encoding="utf-8"), (
+        "the story differs from the golden file; if the change is intended, rerun with "
+        "KAMSIM_UPDATE_GOLDEN=1 and review the diff")
+
+
+def test_same_seed_same_story_and_replications_differ() -> None:
+    a = trace(SCENARIO, "A03", seed=7)
+    b = trace(SCENARIO, "A03", seed=7)
+    assert a.sentences() == b.sentences()
+    assert a.to_json() == b.to_json()
+    c = trace(SCENARIO, "A03", seed=7, replication=1)
+    assert c.records != a.records
+
+
+def test_replication_matches_simulate() -> None:
+    """Replication r of trace is replication r of a run with the same seed."""
+    from kamsim.experiment import simulate
+
+    res = simulate(SCENARIO, replications=3, seed=11, workers=1, focus="A05")
+    t = trace(SCENARIO, "A05", seed=11, replication=2)
+    assert json.dumps(t.records) == json.dumps(res.outputs[2].trace)
+
+
+def test_unknown_account_lists_range() -> None:
+    with pytest.raises(RunError, match=r"A01 to A12"):
+        trace(SCENARIO, "B99")
+
+
+def test_to_json_is_data_of_the_sentences() -> None:
+    t = trace(SCENARIO, "A03", seed=7)
+    data = json.loads(json.dumps(t.to_json()))
+    assert [d["sentence"] for d in data] == t.sentences()
+    assert data[0]["events"][0]["kind"] == "start"
+    assert data[-1]["events"][-1]["kind"] in ("lost", "active_at_end")
+    months = [d["month"] for d in data]
+    assert months == sorted(months) and len(set(months)) == len(months)
+
+
+# ---------------------------------------------------------------- narration rules
+
+
+def _person(pid: str, role: str, att: float = 0.0, cov: float = 0.0, infl: float = 0.5,
+            months: float = 24.0) -> dict[str, Any]:
+    return {"id": pid, "role": role, "influence": infl, "attitude": att, "coverage": cov,
+            "months_in_post": months}
+
+
+def _rec(period: int, **kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "period": period, "month": float(period), "tier": "key", "stage_start": "basic",
+        "stage": "basic", "trust": 0.6, "coverage": 0.4, "coverage_before": 0.4,
+        "sentiment": 0.1, "multithreading": 2.0, "champion": True, "dm_covered": True,
+        "red_flags": 0, "service_ratio": 1.0, "hours_asked": 6.0, "hours_delivered": 6.0,
+        "revenue": 1000.0, "profit": 200.0, "cost_to_serve": 50.0, "share": 0.3,
+        "complaints_resolved": 0, "complaints_unresolved": 0, "offer": False,
+        "offer_gap": 0.0, "offer_outcome": None, "departed": [], "churned": False,
+        "cause": None,
+        "people": [_person("X-economic_buyer-1", "economic_buyer", 0.5, 2 / 3, 0.9),
+                   _person("X-champion-1", "champion", 0.5, 2 / 3, 0.6)],
+        "edges": [("X-champion-1", "X-economic_buyer-1", 0.6, 1)]}
+    base.update(kw)
+    return base
+
+
+def _trace(records: list[dict[str, Any]]) -> Trace:
+    return Trace(scenario="s", account="X", seed=1, replication=0, records=records,
+                 stages=("exploratory", "basic", "cooperative"),
+                 rules={"exploratory": {"up": "trust >= 0.45", "down": None},
+                        "basic": {"up": "trust >= 0.55 and coverage >= 0.3",
+                                  "down": "trust < 0.35"},
+                        "cooperative": {"up": None, "down": "trust < 0.45"},
+                        "uncoupled": {"when": "trust < 0.2", "recover": "trust >= 0.4"}},
+                 horizon_months=36.0)
+
+
+def test_only_covered_contact_departure() -> None:
+    people = [_person("X-economic_buyer-1", "economic_buyer", 0.0, 0.0, 0.9),
+              _person("X-purchaser-1", "purchaser", 0.0, 0.0, 0.5, months=0.0)]
+    left = _rec(3, departed=[{"person": "X-purchaser-1", "role": "purchaser",
+                              "coverage": 2 / 3, "influence": 0.5}],
+                coverage_before=0.62, coverage=0.18, people=people)
+    s = _trace([_rec(0), _rec(1), _rec(2), left]).sentences()
+    line = next(x for x in s if x.startswith("month 3:"))
+    assert "the purchaser (X-purchaser-1), our only covered contact, left" in line
+    assert "coverage fell from 0.62 to 0.18" in line
+
+
+def test_departure_of_one_of_several_and_of_uncovered() -> None:
+    people = [_person("X-economic_buyer-1", "economic_buyer", 0.5, 2 / 3, 0.9),
+              _person("X-champion-1", "champion", 0.0, 0.0, 0.6, months=0.0),
+              _person("X-user-1", "user", 0.0, 0.0, 0.3, months=0.0)]
+    left = _rec(2, people=people, departed=[
+        {"person": "X-champion-1", "role": "champion", "coverage": 2 / 3, "influence": 0.6},
+        {"person": "X-user-1", "role": "user", "coverage": 0.0, "influence": 0.3}])
+    line = _trace([_rec(0), _rec(1), left]).sentences()[1]
+    assert "the champion (X-champion-1), one of 2 people we cover, left" in line
+    assert "a user (X-user-1), someone we did not cover, left" in line
+    assert "only covered" not in line
+
+
+def test_quiet_months_are_skipped() -> None:
+    recs = [_rec(k) for k in range(5)]
+    s = _trace(recs).sentences()
+    assert [x.split(":")[0] for x in s] == ["month 0", "month 4"]
+    assert "still active at the end, at the basic stage" in s[-1]
+
+
+def test_stage_change_gives_rule_and_values() -> None:
+    up = _rec(1, stage_start="basic", stage="cooperative", trust=0.62, coverage=0.35)
+    line = _trace([_rec(0), up]).sentences()[1]
+    assert "moved up from basic to cooperative" in line
+    assert "(trust >= 0.55 and coverage >= 0.3: trust 0.62, coverage 0.35)" in line
+    down = _rec(1, stage_start="basic", stage="exploratory", trust=0.30)
+    assert "fell back from basic to exploratory (trust < 0.35: trust 0.30)" in \
+        _trace([_rec(0), down]).sentences()[1]
+    unc = _rec(1, stage_start="basic", stage="uncoupled", trust=0.15)
+    assert "uncoupled: the relationship broke down from basic to uncoupled (trust < 0.2" in \
+        _trace([_rec(0), unc]).sentences()[1]
+
+
+def test_offer_complaint_service_and_loss() -> None:
+    recs = [_rec(0),
+            _rec(1, service_ratio=0.6, hours_delivered=3.6),
+            _rec(2, service_ratio=0.62, hours_delivered=3.7),  # still short: not repeated
+            _rec(3, complaints_unresolved=1, complaints_resolved=1),
+            _rec(4, offer=True, offer_gap=0.12, offer_outcome="stay"),
+            _rec(5, offer=True, offer_gap=0.15, offer_outcome="defect", churned=True,
+                 cause="stronger_competitor")]
+    s = _trace(recs).sentences()
+    assert any("received 60% of the contact its tier asks for" in x for x in s)
+    assert not any(x.startswith("month 2:") for x in s)
+    m3 = next(x for x in s if x.startswith("month 3:"))
+    assert "a complaint was answered in time" in m3 and "answered late" in m3
+    assert any("a competitor offered a price 12% lower; the account stayed" in x for x in s)
+    assert "defected to the competitor" in s[-1]
+    assert CAUSE_TEXT["stronger_competitor"] in s[-1]
+
+
+def test_every_cause_has_words() -> None:
+    from kamsim.spec.models import CHURN_CAUSES
+
+    assert set(CAUSE_TEXT) == set(CHURN_CAUSES)
+    for cause in CHURN_CAUSES:
+        s = _trace([_rec(0), _rec(1, churned=True, cause=cause)]).sentences()
+        assert CAUSE_TEXT[cause] in s[-1]
+
+
+def test_trust_moves_champion_flags_and_yearly_line() -> None:
+    recs = [_rec(k, trust=0.6 + 0.02 * k) for k in range(12)]
+    recs[6] = _rec(6, trust=0.72, champion=False,
+                   people=[_person("X-economic_buyer-1", "economic_buyer", 0.5, 2 / 3, 0.9),
+                           _person("X-champion-1", "champion", 0.1, 2 / 3, 0.6)])
+    s = _trace(recs).sentences()
+    assert any("trust rose 0.60 → 0.66" in x for x in s)  # drift adds up, then is told
+    m6 = next(x for x in s if x.startswith("month 6:"))
+    assert "we no longer have a champion: the champion (X-champion-1) cooled to neutral" in m6
+    assert "red flag: no champion" in m6
+    assert any("we no longer" not in x and "warmed to a supporter" in x for x in s)
+    last = s[-1]
+    assert last.startswith("month 11:")
+    assert "year 1 (months 0-11): revenue EUR 12,000, profit EUR 2,400" in last
