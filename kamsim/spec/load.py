@@ -200,7 +200,10 @@ def _kind_of(doc: Document) -> tuple[str | None, list[Problem]]:
         return None, [Problem(doc.locate(()), "the file must be a mapping of keys to values",
                               "a YAML mapping with a `kind` key")]
     kind = doc.data.get("kind")
-    if kind not in ALL_KINDS:
+    if "kind" not in doc.data:
+        return None, [Problem(doc.locate(()), "missing key 'kind'",
+                              f"one of: {', '.join(ALL_KINDS)}")]
+    if not isinstance(kind, str) or kind not in ALL_KINDS:
         near = difflib.get_close_matches(str(kind), list(ALL_KINDS), n=1)
         hint = f"did you mean {near[0]!r}? " if near else ""
         where = doc.locate(("kind",)) if "kind" in doc.data else doc.locate(())
@@ -242,12 +245,14 @@ def _check(doc: Document, path: tuple[Any, ...], text: str | None, fields: dict[
            expect: str | None) -> list[Problem]:
     if text is None:
         return []
-    from kamsim.rules.expr import ExprErrors, compile_expr, problems_at
+    from kamsim.rules.expr import ExprErrors, compile_expr
 
     try:
         compile_expr(text, fields, expect=expect)  # type: ignore[arg-type]
     except ExprErrors as exc:
-        return problems_at(exc, doc.locate(path))
+        # locate_text follows the text past an opening quote and across folded lines
+        return [Problem(doc.locate_text(path, e.offset), e.message, e.expected)
+                for e in exc.problems]
     return []
 
 
@@ -318,29 +323,42 @@ def _parse_override(item: str, index: int) -> tuple[list[str], Any, Location]:
 
 def apply_overrides(data: dict[str, Any], doc: Document, overrides: list[str]) -> None:
     """Apply ``--set key.path=value`` to the raw scenario data in place; each override's
-    value is parsed as YAML (safely) and located as ``--set[i]`` in messages."""
+    value is parsed as YAML (safely) and located as ``--set[i]`` in messages. Every bad
+    override is reported, not only the first."""
+    problems: list[Problem] = []
     for i, item in enumerate(overrides):
-        parts, value, where = _parse_override(item, i)
-        cur: Any = data
-        for depth, part in enumerate(parts[:-1]):
-            if isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
-                cur = cur[int(part)]
-                continue
-            if not isinstance(cur, dict):
-                raise InputError([Problem(where, f"{'.'.join(parts[:depth + 1])} is not a mapping",
-                                          "a path to a scenario value")])
-            cur = cur.setdefault(part, {})
-        last = parts[-1]
-        if isinstance(cur, list) and last.isdigit() and int(last) < len(cur):
-            cur[int(last)] = value
-        elif isinstance(cur, dict):
-            cur[last] = value
-        else:
-            raise InputError([Problem(where, f"{'.'.join(parts[:-1])} is not a mapping",
+        try:
+            _apply_override(data, doc, item, i)
+        except InputError as exc:
+            problems += exc.problems
+    if problems:
+        raise InputError(problems)
+
+
+def _apply_override(data: dict[str, Any], doc: Document, item: str, i: int) -> None:
+    parts, value, where = _parse_override(item, i)
+    cur: Any = data
+    for depth, part in enumerate(parts[:-1]):
+        if isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+            continue
+        if not isinstance(cur, dict):
+            raise InputError([Problem(where, f"{'.'.join(parts[:depth + 1])} is not a mapping",
                                       "a path to a scenario value")])
-        path = tuple(int(p) if p.isdigit() else p for p in parts)
-        doc.values[path] = where
-        doc.keys[path] = where
+        cur = cur.setdefault(part, {})
+    last = parts[-1]
+    if isinstance(cur, list) and last.isdigit() and int(last) < len(cur):
+        cur[int(last)] = value
+    elif isinstance(cur, dict):
+        cur[last] = value
+    else:
+        raise InputError([Problem(where, f"{'.'.join(parts[:-1])} is not a mapping",
+                                  "a path to a scenario value")])
+    path = tuple(int(p) if p.isdigit() else p for p in parts)
+    doc.values[path] = where
+    doc.keys[path] = where
+    doc.spans.pop(path, None)  # the value no longer comes from the file
+    doc.quote.pop(path, None)
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ScenarioSpec:
@@ -446,7 +464,20 @@ def _cross_check(doc: Document, sc: m.Scenario, rules: dict[str, Any]) -> list[P
 def load_any(path: str | Path) -> tuple[str, Any]:
     """Validate any kamsim file by its ``kind``: a scenario (with its rule files) or one rule
     file. Returns ``(kind, model)``."""
+    if Path(path).suffix.lower() == ".csv":  # a portfolio (CRM export)
+        from kamsim.portfolio import read_portfolio_csv
+
+        if not Path(path).is_file():
+            raise InputError([Problem(Location(str(path)), "cannot read file",
+                                      "an existing, readable file")])
+        return "portfolio", read_portfolio_csv(path, m.PortfolioImport(path=str(path)),
+                                               display=str(path))
     doc = load_yaml(path, display=str(path))
+    if isinstance(doc.data, dict) and doc.data.get("kind") == "lesson":
+        # a trainer's lesson: its loader checks the scenario and every variant
+        from kamsim.lessons import load_lesson
+
+        return "lesson", load_lesson(path)
     kind, problems = _kind_of(doc)
     if problems:
         raise InputError(problems)

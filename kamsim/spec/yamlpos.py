@@ -110,6 +110,8 @@ def _follow(source: str, span: tuple[int, int, str | None], value: str, offset: 
         i = source.find("\n", start, end) + 1
         if i <= 0:
             return None
+        while i < end and source[i] == " " and not value[:1].isspace():
+            i += 1  # the block's indentation
     elif style in ("'", '"'):
         i += 1
     j = 0

@@ -1,0 +1,77 @@
+"""`kamsim validate`: ok lines on stdout for good files, located problems on stderr and exit 2
+for bad ones (all files checked, all problems listed), and `kamsim schema`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kamsim.cli.main import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+BAD = Path(__file__).parent / "bad"
+
+
+def test_validate_all_shipped_files() -> None:
+    files = sorted(str(p) for p in (ROOT / "rules").glob("*.yaml"))
+    files += sorted(str(p) for p in (ROOT / "scenarios").glob("*.yaml"))
+    result = CliRunner().invoke(cli, ["validate", *files])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(files)
+    assert all(": ok, " in ln for ln in lines)
+    assert any("ok, scenario (with 4 rule/data files)" in ln for ln in lines)
+
+
+def test_validate_subprocess_exit_codes(tmp_path: Path) -> None:
+    good = subprocess.run([sys.executable, "-m", "kamsim.cli.main", "validate",
+                           str(ROOT / "scenarios" / "baseline.yaml")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert good.returncode == 0 and "ok, scenario" in good.stdout
+    bad = subprocess.run([sys.executable, "-m", "kamsim.cli.main", "validate",
+                          str(BAD / "unknown_key.yaml"), str(BAD / "nonfinite.yaml")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 4 + 1  # 1 + 3 problems, then the closing line
+    assert bad.stderr.splitlines()[-1] == "4 problems found; nothing was written."
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_validate_every_file_even_after_a_bad_one() -> None:
+    result = CliRunner().invoke(cli, ["validate", str(BAD / "missing_kind.yaml"),
+                                      str(ROOT / "rules" / "stages.yaml")])
+    assert result.exit_code == 2
+    assert "stages.yaml: ok, stages" in result.stdout
+    assert "missing_kind.yaml:3:1: missing key 'kind'" in result.stderr
+
+
+def test_validate_missing_file() -> None:
+    result = CliRunner().invoke(cli, ["validate", "no/such/file.yaml"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("no/such/file.yaml: cannot read file")
+    assert "Traceback" not in result.output
+
+
+def test_validate_a_portfolio_csv(tmp_path: Path) -> None:
+    f = tmp_path / "accounts.csv"
+    f.write_text("account_id,wallet,share\nA1,100,0.5\nA2,200,0.25\n")
+    result = CliRunner().invoke(cli, ["validate", str(f)])
+    assert result.exit_code == 0, result.output
+    assert f"{f}: ok, portfolio" in result.stdout
+
+
+def test_validate_needs_a_path() -> None:
+    result = CliRunner().invoke(cli, ["validate"])
+    assert result.exit_code == 2
+    assert "Missing argument" in result.output
+
+
+def test_schema_out_writes_one_file_per_kind(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["schema", "--out", str(tmp_path / "s"),
+                                      "--kind", "stages"])
+    assert result.exit_code == 0
+    assert [p.name for p in (tmp_path / "s").iterdir()] == ["stages.schema.json"]

@@ -1,0 +1,185 @@
+"""Loading: every shipped file validates, positions are exact for nested values and inside
+expressions, --set overrides are applied and validated, and the JSON Schemas accept every
+shipped file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kamsim.errors import InputError
+from kamsim.spec.load import load_any, load_rule_file, load_scenario
+from kamsim.spec.yamlpos import load_yaml_text
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES = sorted((ROOT / "rules").glob("*.yaml"))
+SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml")) + sorted(
+    (ROOT / "scenarios" / "lessons").glob("*.yaml"))
+SHIPPED = RULES + [p for p in SCENARIOS if not p.name.endswith(".lesson.yaml")] + sorted(
+    (ROOT / "scenarios" / "lessons" / "maps").glob("*.yaml"))
+LESSONS = sorted((ROOT / "scenarios" / "lessons").glob("*.lesson.yaml"))
+SMALL = ["portfolio.generate.accounts=200", "horizon_months=24", "replications=3"]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_every_shipped_file_validates(path: Path) -> None:
+    kind, model = load_any(path)
+    assert kind == (model.scenario.kind if kind == "scenario" else model.kind)
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=[p.name for p in LESSONS])
+def test_lesson_files_validate(path: Path) -> None:
+    """`kamsim validate scenarios/lessons/*.yaml` passes: lesson files (kind: lesson) are
+    checked by the trainer's loader, scenario and variants included."""
+    kind, _ = load_any(path)
+    assert kind in ("lesson", "scenario", "stakeholders")
+
+
+def test_shipped_files_cover_every_rule_kind() -> None:
+    kinds = {load_any(p)[0] for p in SHIPPED}
+    assert kinds == {"scenario", "tiering", "service_levels", "stages", "stakeholders"}
+
+
+# ------------------------------------------------------------------ positions
+
+
+def _problems(text: str, kind: str | None = None) -> list[str]:
+    """Validate YAML text as a rule file (through a temporary file) and return its lines."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "f.yaml"
+        f.write_text(text)
+        with pytest.raises(InputError) as exc:
+            load_rule_file(f, kind, display="f.yaml")
+    return [p.format() for p in exc.value.problems]
+
+
+def test_locations_of_nested_values() -> None:
+    doc = load_yaml_text("a:\n  b:\n    - x: 1\n    - {y: 'two', z: [3, 4]}\n", "t.yaml")
+    assert str(doc.locate(("a", "b", 0, "x"))) == "t.yaml:3:10"
+    assert str(doc.locate(("a", "b", 0, "x"), key=True)) == "t.yaml:3:7"
+    assert str(doc.locate(("a", "b", 1, "y"))) == "t.yaml:4:11"
+    assert str(doc.locate(("a", "b", 1, "z", 1))) == "t.yaml:4:25"
+    # an unknown path falls back to the nearest located ancestor
+    assert str(doc.locate(("a", "b", 1, "nope"))) == "t.yaml:4:7"
+
+
+STAGES = "kamsim: 1\nkind: stages\nstages:\n  - name: a\n"
+
+
+@pytest.mark.parametrize("scalar, col", [
+    ("trust > 0.5 and stgae == 'x'", 30),           # plain
+    ('"trust > 0.5 and stgae == \'x\'"', 31),       # double-quoted: one more for the quote
+    ("'trust > 0.5 and stgae == ''x'''", 31),       # single-quoted
+    ("  trust > 0.5 and stgae == 'x'", 32),         # YAML drops the leading blanks
+])
+def test_expression_columns_plain_and_quoted(scalar: str, col: int) -> None:
+    lines = _problems(STAGES + f"    up_when: {scalar}\n")
+    assert len(lines) == 1
+    assert lines[0].startswith(f"f.yaml:5:{col}: unknown name 'stgae'"), lines
+
+
+def test_expression_columns_in_block_scalars() -> None:
+    text = STAGES + "    up_when: >\n      trust > 0.5\n      and stgae == 'x'\n"
+    assert _problems(text)[0].startswith("f.yaml:7:11: unknown name 'stgae'")
+    text = STAGES + "    up_when: |-\n      trust > 0.5 and\n        stgae == 'x'\n"
+    assert _problems(text)[0].startswith("f.yaml:7:9: unknown name 'stgae'")
+
+
+def test_two_problems_in_one_expression_are_both_located() -> None:
+    lines = _problems(STAGES + "    up_when: trst > 0.5 and covrage > 1\n")
+    assert [ln.split(": ")[0] for ln in lines] == ["f.yaml:5:14", "f.yaml:5:29"]
+
+
+def test_kind_mismatch_is_located() -> None:
+    lines = _problems(STAGES, kind="tiering")
+    assert lines == ["f.yaml:2:7: this file is a 'stages' file (a 'tiering' file)"]
+
+
+# ------------------------------------------------------------------ overrides
+
+
+def test_overrides_are_applied() -> None:
+    spec = load_scenario(ROOT / "scenarios" / "baseline.yaml",
+                         [*SMALL, "market.price_gap=0.2", "capacity.support.agents=3",
+                          "strategy.name=equal", "strategy.level=important"])
+    sc = spec.scenario
+    assert sc.portfolio.generate is not None and sc.portfolio.generate.accounts == 200
+    assert (sc.horizon_months, sc.replications) == (24, 3)
+    assert sc.market.price_gap == 0.2 and sc.capacity.support.agents == 3
+    assert (sc.strategy.name, sc.strategy.level) == ("equal", "important")
+    assert spec.overrides == (*SMALL, "market.price_gap=0.2", "capacity.support.agents=3",
+                              "strategy.name=equal", "strategy.level=important")
+    assert spec.resolved()["overrides"] == list(spec.overrides)
+
+
+def test_override_values_are_yaml() -> None:
+    spec = load_scenario(ROOT / "scenarios" / "baseline.yaml",
+                         [*SMALL, "shocks=[{at_month: 3, kind: recession}]", "event_log=false"])
+    assert spec.scenario.shocks[0].kind == "recession"
+    assert spec.scenario.event_log is False
+
+
+def test_overrides_are_validated_and_located() -> None:
+    with pytest.raises(InputError) as exc:
+        load_scenario(ROOT / "scenarios" / "baseline.yaml",
+                      ["replications=0", "confidence=2", "strategy.level=gold"])
+    text = str(exc.value)
+    assert "--set[0]:1:1: replications:" in text
+    assert "--set[1]:1:1: confidence:" in text
+
+
+def test_override_does_not_change_the_file() -> None:
+    path = ROOT / "scenarios" / "baseline.yaml"
+    before = path.read_bytes()
+    load_scenario(path, SMALL)
+    assert path.read_bytes() == before
+
+
+# ------------------------------------------------------------------ JSON Schemas
+
+
+def test_schema_command_writes_valid_schemas(tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+    from click.testing import CliRunner
+
+    from kamsim.cli.main import cli
+
+    out = tmp_path / "schemas"
+    result = CliRunner().invoke(cli, ["schema", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    kinds = {"scenario", "tiering", "service_levels", "stages", "stakeholders"}
+    assert {p.name for p in out.iterdir()} == {f"{k}.schema.json" for k in kinds}
+    schemas = {k: json.loads((out / f"{k}.schema.json").read_text()) for k in kinds}
+    for schema in schemas.values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+    for path in SHIPPED:
+        data = yaml.safe_load(path.read_text())
+        jsonschema.validate(data, schemas[data["kind"]],
+                            cls=jsonschema.Draft202012Validator)
+
+
+def test_schema_rejects_an_unknown_key() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    from kamsim.spec.schema import json_schemas
+
+    data = yaml.safe_load((ROOT / "rules" / "stages.yaml").read_text())
+    data["stages"][0]["min_dwel_months"] = 3
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, json_schemas()["stages"])
+
+
+def test_schema_to_stdout_for_one_kind() -> None:
+    from click.testing import CliRunner
+
+    from kamsim.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["schema", "--kind", "tiering"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["title"] == "kamsim tiering file"

@@ -1,0 +1,246 @@
+"""Tiering: the weighted score (by hand on four accounts), the decision table's hit policies,
+hysteresis, value-matrix quadrants, the Pareto cut, and the `kamsim tier` command."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from kamsim.cli.main import cli
+from kamsim.rules.tables import TableHitError
+from kamsim.spec.models import TieringRules
+from kamsim.tiering import QUADRANTS, compile_tiering
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = str(ROOT / "scenarios" / "baseline.yaml")
+SMALL = ["--set", "portfolio.generate.accounts=300"]
+
+# four accounts with known indicator values
+ENV: dict[str, np.ndarray] = {
+    "loyalty": np.array([0.2, 0.4, 0.6, 0.8]),
+    "payment_risk": np.array([0.1, 0.5, 0.0, 1.0]),
+    "revenue": np.array([10.0, 40.0, 30.0, 20.0]),
+    "segment": np.array(["small", "enterprise", "small", "midmarket"], dtype=object),
+}
+ALL = np.ones(4, dtype=bool)
+
+
+def rules(rows: list[dict[str, Any]], hit_policy: str = "first", **extra: Any) -> TieringRules:
+    return TieringRules.model_validate({
+        "kind": "tiering", "tiers": ["key", "important", "general"],
+        "indicators": {
+            "loyal": {"expr": "loyalty", "weight": 2, "normalize": "none"},
+            "risk": {"expr": "payment_risk", "weight": -1, "normalize": "none"},
+            "volume": {"expr": "revenue", "weight": 1, "normalize": "rank"},
+        },
+        "table": {"hit_policy": hit_policy, "rows": rows, "default": "general"},
+        **extra,
+    })
+
+
+def test_score_by_hand() -> None:
+    t = compile_tiering(rules([{"when": "score > 2", "tier": "key"}]))
+    # rank of revenue [10, 40, 30, 20] -> [0.25, 1.0, 0.75, 0.5]; a negative weight rewards a
+    # low value: -1 contributes 1 * (1 - risk); the sum is divided by sum |w| = 4
+    expected = np.array([
+        (2 * 0.2 + (1 - 0.1) + 0.25) / 4,
+        (2 * 0.4 + (1 - 0.5) + 1.00) / 4,
+        (2 * 0.6 + (1 - 0.0) + 0.75) / 4,
+        (2 * 0.8 + (1 - 1.0) + 0.50) / 4,
+    ])
+    np.testing.assert_allclose(t.score(ENV, ALL), expected)
+    # outside the mask the score is 0 and the ranks are over the masked accounts only
+    mask = np.array([True, True, False, True])
+    s = t.score(ENV, mask)
+    assert s[2] == 0.0
+    np.testing.assert_allclose(s[1], (0.8 + 0.5 + 1.0) / 4)  # still the largest revenue
+    np.testing.assert_allclose(s[3], (1.6 + 0.0 + 2 / 3) / 4)
+
+
+@pytest.mark.parametrize("how, expected", [
+    ("minmax", [0.0, 1.0, 2 / 3, 1 / 3]),
+    ("rank", [0.25, 1.0, 0.75, 0.5]),
+    ("none", [1.0, 1.0, 1.0, 1.0]),  # clipped to 0-1
+])
+def test_normalisations(how: str, expected: list[float]) -> None:
+    r = TieringRules.model_validate({
+        "kind": "tiering", "tiers": ["a"],
+        "indicators": {"v": {"expr": "revenue", "weight": 1, "normalize": how}},
+        "table": {"rows": [{"when": "score > 2", "tier": "a"}], "default": "a"}})
+    np.testing.assert_allclose(compile_tiering(r).score(ENV, ALL), expected)
+
+
+def test_zscore_is_centred() -> None:
+    r = TieringRules.model_validate({
+        "kind": "tiering", "tiers": ["a"],
+        "indicators": {"v": {"expr": "revenue", "weight": 1, "normalize": "zscore"}},
+        "table": {"rows": [{"when": "score > 2", "tier": "a"}], "default": "a"}})
+    s = compile_tiering(r).score(ENV, ALL)
+    assert abs(s.mean() - 0.5) < 1e-12 and s.argmax() == 1 and s.argmin() == 0
+
+
+# scores: [0.3875, 0.575, 0.7375, 0.525]
+ROWS = [
+    {"when": "score >= 0.5", "tier": "important", "priority": 1},
+    {"when": "score >= 0.7", "tier": "key", "priority": 5},
+]
+
+
+def test_hit_policy_first() -> None:
+    tier, _ = compile_tiering(rules(ROWS, "first")).assign(ENV, ALL)
+    # the first matching row wins: nobody reaches `key`; no row -> default `general`
+    assert list(tier) == [2, 1, 1, 1]
+
+
+def test_hit_policy_priority() -> None:
+    tier, _ = compile_tiering(rules(ROWS, "priority")).assign(ENV, ALL)
+    assert list(tier) == [2, 1, 0, 1]
+
+
+def test_hit_policy_unique_refuses_overlaps() -> None:
+    t = compile_tiering(rules(ROWS, "unique"))
+    with pytest.raises(TableHitError) as exc:
+        t.assign(ENV, ALL)
+    assert list(exc.value.accounts) == [2]
+    ok = compile_tiering(rules([{"when": "score >= 0.7", "tier": "key"},
+                                {"when": "score >= 0.5 and score < 0.7", "tier": "important"}],
+                               "unique"))
+    assert list(ok.assign(ENV, ALL)[0]) == [2, 1, 0, 1]
+
+
+def test_rows_may_use_indicators_and_fields() -> None:
+    t = compile_tiering(rules([{"when": "segment == 'enterprise'", "tier": "key"},
+                               {"when": "risk > 0.4 and volume >= 0.5", "tier": "important"}]))
+    # `risk` and `volume` are the normalised indicators: risk = payment_risk (none)
+    assert list(t.assign(ENV, ALL)[0]) == [2, 0, 2, 1]
+
+
+def _single(hysteresis: float) -> Any:
+    return compile_tiering(TieringRules.model_validate({
+        "kind": "tiering", "tiers": ["key", "general"],
+        "indicators": {"l": {"expr": "loyalty", "weight": 1, "normalize": "none"}},
+        "table": {"rows": [{"when": "score >= 0.5", "tier": "key"}], "default": "general"},
+        "retier": {"hysteresis": hysteresis}}))
+
+
+def test_hysteresis_keeps_a_tier_for_a_small_change_only() -> None:
+    t = _single(0.05)
+    env = {"loyalty": np.array([0.48, 0.40, 0.53, 0.60])}
+    mask = np.ones(4, dtype=bool)
+    current = np.array([0, 0, 1, 1])  # key, key, general, general
+    fresh, _ = t.assign(env, mask)
+    assert list(fresh) == [1, 1, 0, 0]  # without history: by the boundary alone
+    tier, _ = t.assign(env, mask, current)
+    # 0.48 and 0.53 are within 0.05 of the boundary: they keep their tier;
+    # 0.40 and 0.60 are beyond it: they move
+    assert list(tier) == [0, 1, 1, 0]
+    # no hysteresis: everybody moves
+    assert list(_single(0.0).assign(env, mask, current)[0]) == [1, 1, 0, 0]
+
+
+def test_hysteresis_leaves_inactive_accounts_alone() -> None:
+    t = _single(0.05)
+    env = {"loyalty": np.array([0.9, 0.1])}
+    tier, _ = t.assign(env, np.array([True, False]), np.array([1, 0]))
+    assert list(tier) == [0, 0]
+
+
+def test_quadrants() -> None:
+    r = rules([{"when": "score > 2", "tier": "key"}],
+              quadrants={"volume": "rank_pct(revenue)", "loyalty": "loyalty",
+                         "volume_cut": 0.6, "loyalty_cut": 0.5})
+    q = compile_tiering(r).quadrant(ENV, ALL)
+    # volume rank [0.25, 1, 0.75, 0.5] >= 0.6: [F, T, T, F]; loyalty >= 0.5: [F, F, T, T]
+    names = [QUADRANTS[i] for i in q]
+    assert names == ["reduce", "manage_risk", "protect", "cultivate"]
+
+
+def test_pareto_cut_picks_exactly_the_accounts_making_80_percent() -> None:
+    env = {"revenue": np.array([5.0, 50.0, 10.0, 30.0, 5.0]),
+           "loyalty": np.full(5, 0.5), "payment_risk": np.zeros(5)}
+    t = compile_tiering(rules([{"when": "cum_share(revenue) <= 0.8", "tier": "key"}]))
+    tier, _ = t.assign(env, np.ones(5, dtype=bool))
+    picked = np.flatnonzero(tier == 0)
+    assert list(picked) == [1, 3]
+    assert env["revenue"][picked].sum() / env["revenue"].sum() == pytest.approx(0.8)
+
+
+def test_pareto_cut_on_a_generated_portfolio() -> None:
+    from kamsim.compile import initial_env
+    from kamsim.portfolio import generate_portfolio
+    from kamsim.spec.models import PortfolioGenerate
+
+    acc = generate_portfolio(PortfolioGenerate(accounts=3000), 4)
+    env = initial_env(acc)
+    t = compile_tiering(rules([{"when": "cum_share(revenue) <= 0.8", "tier": "key"}]))
+    picked = t.assign(env, np.ones(acc.n, dtype=bool))[0] == 0
+    rev = env["revenue"]
+    share = rev[picked].sum() / rev.sum()
+    assert 0.8 - rev.max() / rev.sum() < share <= 0.8
+    # they are the largest accounts
+    assert rev[picked].min() >= rev[~picked].max()
+    assert picked.mean() < 0.5  # heavy tail: a minority makes up 80%
+
+
+# ------------------------------------------------------------------ kamsim tier
+
+
+def test_tier_command_prints_the_tier_table() -> None:
+    result = CliRunner().invoke(cli, ["tier", BASELINE])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Tiers of the starting portfolio" in out
+    for word in ("key", "important", "general", "revenue share", "protect"):
+        assert word in out
+
+
+def test_tier_summary_is_consistent() -> None:
+    from kamsim.spec.load import load_scenario
+    from kamsim.tiering import tier_portfolio
+
+    res = tier_portfolio(load_scenario(BASELINE))
+    rows = res.summary()
+    assert [r["tier"] for r in rows] == ["key", "important", "general"]
+    assert sum(r["accounts"] for r in rows) == 2000
+    assert sum(r["revenue_share"] for r in rows) == pytest.approx(1.0)
+    key, important, general = rows
+    # key accounts are few and carry a disproportionate share of revenue
+    assert key["account_share"] < key["revenue_share"]
+    assert key["mean_score"] > important["mean_score"] > general["mean_score"]
+    assert sum(r[q] for r in rows for q in QUADRANTS) == 2000
+
+
+def test_tier_out_csv(tmp_path: Path) -> None:
+    out = tmp_path / "tiers.csv"
+    result = CliRunner().invoke(cli, ["tier", BASELINE, *SMALL, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 300
+    assert set(rows[0]) == {"account_id", "tier", "score", "quadrant", "revenue", "gross_profit"}
+    assert {r["tier"] for r in rows} <= {"key", "important", "general"}
+    assert [p.name for p in tmp_path.iterdir()] == ["tiers.csv"]  # no temporary left
+
+
+def test_tier_out_parquet(tmp_path: Path) -> None:
+    import duckdb
+
+    out = tmp_path / "tiers.parquet"
+    result = CliRunner().invoke(cli, ["tier", BASELINE, *SMALL, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    df = duckdb.sql(f"select * from read_parquet('{out}')").df()
+    assert len(df) == 300 and df["score"].between(0, 1).all()
+
+
+@pytest.mark.parametrize("target", ["missing/tiers.csv", "tiers.xlsx"])
+def test_tier_out_bad_target(tmp_path: Path, target: str) -> None:
+    result = CliRunner().invoke(cli, ["tier", BASELINE, *SMALL, "--out",
+                                      str(tmp_path / target)])
+    assert result.exit_code == 2
+    assert "--out" in result.stderr and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
