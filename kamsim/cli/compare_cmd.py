@@ -1,1 +1,111 @@
-"""Placeholder: filled in by the compare_cmd work."""
+"""``kamsim compare``: scenarios side by side on the same random futures."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from kamsim.cli.main import _console, _progress, _sets, cli, handles_errors
+
+
+def difference_table(cmp: Any) -> Any:
+    """A rich Table of the paired differences: one row per scenario x tier x headline."""
+    from rich.table import Table
+
+    from kamsim.report.terminal import money
+
+    cur = cmp.runs[0].currency
+    conf = int(round(100 * cmp.confidence))
+    t = Table(title=f"Differences against {cmp.names[0]} (mean and {conf}% interval, "
+                    "paired by replication)", title_justify="left")
+    for col in ("scenario", "tier", "measure", "reference", "scenario value", "difference",
+                "relative"):
+        t.add_column(col, justify="left" if col in ("scenario", "tier", "measure") else "right")
+
+    def signed_money(v: float) -> str:
+        return ("+" if v >= 0 else "-") + money(abs(v), cur)
+
+    for r in cmp.table().itertuples(index=False):
+        if r.metric == "retention":
+            vals = (f"{100 * r.reference_mean:.1f}%", f"{100 * r.mean:.1f}%",
+                    f"{100 * r.diff:+.1f} pts ({100 * r.diff_low:+.1f} to "
+                    f"{100 * r.diff_high:+.1f})")
+        else:
+            vals = (money(r.reference_mean, cur), money(r.mean, cur),
+                    f"{signed_money(r.diff)} ({signed_money(r.diff_low)} to "
+                    f"{signed_money(r.diff_high)})")
+        rel = "" if r.rel != r.rel else f"{r.rel:+.1f}% ({r.rel_low:+.1f} to {r.rel_high:+.1f})"
+        clear = r.diff_low > 0 or r.diff_high < 0
+        style = None if clear else "dim"
+        t.add_row(r.scenario, r.tier, r.metric.replace("_", " "), *vals, rel, style=style,
+                  end_section=(r.metric == "clv"))
+    return t
+
+
+@cli.command()
+@click.argument("scenarios", nargs=-1, required=True)
+@click.option("--replications", "-r", type=click.IntRange(1), default=None,
+              help="Random futures per scenario (default: the first scenario's).")
+@click.option("--seed", type=click.IntRange(0), default=None,
+              help="Master seed shared by every scenario (default: the first scenario's).")
+@click.option("--workers", "-w", type=click.IntRange(1), default=None,
+              help="Worker processes (default: all cores).")
+@click.option("--dask", default=None, metavar="tcp://HOST:PORT",
+              help="Run on a Dask cluster (or set KAMSIM_DASK).")
+@_sets
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option("--store", type=click.Path(dir_okay=False), default=None,
+              help="Run store (DuckDB file; default ./kamsim.duckdb or $KAMSIM_STORE).")
+@click.option("--no-store", is_flag=True, help="Do not record the runs in the store.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@handles_errors
+def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | None,
+            workers: int | None, dask: str | None, sets: tuple[str, ...], as_json: bool,
+            store: str | None, no_store: bool, quiet: bool) -> None:
+    """Compare scenarios (files or stored run ids) on the same random futures.
+
+    The first is the reference; every other is compared with it replication by
+    replication, per headline and per starting tier, and summed up in a verdict."""
+    from kamsim.compare import compare as run_compare
+    from kamsim.errors import RunError
+
+    if len(scenarios) < 2:
+        raise RunError("compare needs at least two scenarios or run ids")
+    with _progress(not quiet and not as_json and sys.stderr.isatty(), "compare") as prog:
+        task = prog.add_task("compare", total=None) if prog else None
+        cmp = run_compare(list(scenarios), replications=replications, seed=seed,
+                          workers=workers, dask=dask, overrides=list(sets), store=store,
+                          progress=(lambda d, t: prog.update(task, completed=d, total=t))
+                          if prog else None)
+    group = None
+    if not no_store:
+        group = _record(cmp, store)
+    if as_json:
+        out = cmp.to_json()
+        out["group"] = group
+        click.echo(json.dumps(out, indent=2))
+        return
+    con = _console()
+    con.print(difference_table(cmp))
+    for line in cmp.verdict():
+        con.print(line, markup=False, highlight=False)
+    if group:
+        con.print(f"runs recorded as group {group} (kamsim report {group})", style="dim")
+
+
+def _record(cmp: Any, store: str | None) -> str | None:
+    """Record every fresh run under one new group id; stored runs are already there."""
+    import uuid
+
+    from kamsim.store import record_run
+
+    fresh = [r for r in cmp.runs if r.run_id is None and hasattr(r.source, "per_replication")]
+    if not fresh:
+        return None
+    group = "g" + uuid.uuid4().hex[:8]
+    for r in fresh:
+        r.run_id = record_run(r.source, store, group=group, label=None)
+    return group

@@ -1,0 +1,362 @@
+"""Scenarios compared on the same random futures: paired differences with intervals, and a
+verdict in words.
+
+Every scenario runs with the same seed and number of replications, so replication ``r`` of
+each scenario sees the same random futures (common random numbers). The difference between a
+scenario and the reference (the first one) is then taken replication by replication, and its
+mean gets a Student-t interval over those paired differences: far narrower than comparing two
+independent intervals, because the shared luck cancels out.
+
+The relative difference is ``diff / |reference mean|`` (in %), and its interval is the
+interval of the difference divided by the same ``|reference mean|``: the reference mean is
+treated as a known constant, which is slightly optimistic but keeps the relative figure a
+plain rescaling of the absolute one (the absolute value keeps its sign that of the
+difference when the reference loses money; it is NaN when the reference mean is 0).
+
+When the runs cannot be paired (different portfolios, seeds or replication counts) the
+difference is still reported, with a Welch interval of two independent means, and the verdict
+says so.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kamsim.results import HEADLINES
+from kamsim.stats import mean_ci, t_ppf
+
+__all__ = ["compare", "compare_runs", "Comparison", "RunFigures", "per_replication_from_accounts",
+           "unique_names"]
+
+#: the tier label used for the whole portfolio in tables
+ALL = "all"
+
+
+def per_replication_from_accounts(accounts: Any, tiers: Sequence[str]) -> dict[str, np.ndarray]:
+    """The headline figures of :meth:`Result.per_replication` rebuilt from an ``accounts``
+    table (replication x account rows): name -> array (replications, 1 + tiers), column 0 the
+    portfolio. Money totals count every account (arrivals by their first tier); retention and
+    lifetime value per account count the starting accounts only, as in ``Result``."""
+    df = accounts
+    reps = np.sort(df["replication"].unique())
+    rep_ix = np.searchsorted(reps, df["replication"].to_numpy())
+    tier_pos = {t: i for i, t in enumerate(tiers)}
+    tier_ix = df["initial_tier"].map(tier_pos).to_numpy()
+    if np.isnan(tier_ix.astype(float)).any():
+        unknown = sorted(set(df["initial_tier"]) - set(tiers))
+        raise ValueError(f"accounts table has tiers {unknown} not in {list(tiers)}")
+    tier_ix = tier_ix.astype(np.int64)
+    nr, nt = reps.shape[0], len(tiers)
+    start = df["starting"].to_numpy(dtype=bool)
+
+    def tot(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        m = np.ones(x.shape[0], dtype=bool) if mask is None else mask
+        out = np.zeros((nr, nt + 1))
+        np.add.at(out, (rep_ix[m], tier_ix[m] + 1), x[m])
+        out[:, 0] = out[:, 1:].sum(axis=1)
+        return out
+
+    def share(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+    starts = tot(np.ones(len(df)), start)
+    res = {"retention": share(tot(df["active"].to_numpy(dtype=float), start), starts)}
+    for k in ("revenue", "profit", "cost_to_serve"):
+        res[k] = tot(df[k].to_numpy(dtype=float))
+    res["clv"] = share(tot(df["clv"].to_numpy(dtype=float), start), starts)
+    return res
+
+
+@dataclass
+class RunFigures:
+    """What a comparison needs of one run, whether fresh or loaded from the store."""
+
+    name: str
+    seed: int
+    replications: int
+    tiers: tuple[str, ...]
+    per_rep: dict[str, np.ndarray]
+    starting_ids: tuple[str, ...]
+    confidence: float = 0.95
+    currency: str = "EUR"
+    run_id: str | None = None
+    source: Any = None  # the Result or the store's RunRecord
+
+    @classmethod
+    def from_result(cls, result: Any, run_id: str | None = None) -> RunFigures:
+        per = result.per_replication()
+        return cls(name=result.scenario, seed=int(result.seed),
+                   replications=int(result.replications), tiers=tuple(result.tiers),
+                   per_rep={k: per[k] for k in HEADLINES},
+                   starting_ids=tuple(map(str, result.account_ids[: result.n_start])),
+                   confidence=result.confidence, currency=result.currency, run_id=run_id,
+                   source=result)
+
+    @classmethod
+    def from_tables(cls, summary: dict[str, Any], accounts: Any, *, run_id: str | None = None,
+                    source: Any = None) -> RunFigures:
+        """From a run's ``summary`` dict and ``accounts`` table (a stored run, a folder)."""
+        tiers = tuple(summary["by_tier"])
+        start = accounts[accounts["replication"] == accounts["replication"].min()]
+        ids = tuple(sorted(map(str, start.loc[start["starting"].astype(bool), "account_id"])))
+        return cls(name=str(summary["scenario"]), seed=int(summary["seed"]),
+                   replications=int(summary["replications"]), tiers=tiers,
+                   per_rep=per_replication_from_accounts(accounts, tiers), starting_ids=ids,
+                   confidence=float(summary.get("confidence", 0.95)),
+                   currency=str(summary.get("currency", "EUR")), run_id=run_id, source=source)
+
+
+def _welch(a: np.ndarray, b: np.ndarray, confidence: float) -> dict[str, float]:
+    """Mean of ``b - a`` for independent samples, with a Welch t-interval."""
+    diff = float(b.mean() - a.mean())
+    na, nb = a.shape[0], b.shape[0]
+    if na < 2 or nb < 2:
+        return {"mean": diff, "ci_low": diff, "ci_high": diff, "n": min(na, nb)}
+    va, vb = a.var(ddof=1) / na, b.var(ddof=1) / nb
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return {"mean": diff, "ci_low": diff, "ci_high": diff, "n": min(na, nb)}
+    dof = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+    half = t_ppf(0.5 + confidence / 2.0, dof) * se
+    return {"mean": diff, "ci_low": diff - half, "ci_high": diff + half, "n": min(na, nb)}
+
+
+def _num(v: float, sign: bool = False) -> str:
+    """One decimal, with a typographic minus (and a plus when ``sign``)."""
+    return (f"{v:+.1f}" if sign else f"{v:.1f}").replace("-", "\u2212")
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n} #{seen[n]}")
+    return out
+
+
+@dataclass
+class Comparison:
+    """Runs side by side, each against the first (the reference)."""
+
+    runs: list[RunFigures]
+    paired: list[bool] = field(default_factory=list)  # per run: paired with the reference?
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return unique_names([r.name for r in self.runs])
+
+    @property
+    def results(self) -> list[Any]:
+        """The Result (fresh run) or stored record behind each run, in order."""
+        return [r.source for r in self.runs]
+
+    @property
+    def confidence(self) -> float:
+        return self.runs[0].confidence
+
+    def table(self) -> Any:
+        """One row per scenario (not the reference) x tier (``all`` first) x headline."""
+        import pandas as pd
+
+        cols = ["scenario", "tier", "metric", "reference_mean", "mean", "diff", "diff_low",
+                "diff_high", "rel", "rel_low", "rel_high"]
+        return pd.DataFrame(self.rows, columns=cols)
+
+    def _row(self, scenario: str, tier: str, metric: str) -> dict[str, Any]:
+        for r in self.rows:
+            if r["scenario"] == scenario and r["tier"] == tier and r["metric"] == metric:
+                return r
+        raise KeyError((scenario, tier, metric))
+
+    def verdict(self) -> list[str]:
+        """One sentence per scenario against the reference: profit in % (or money when the
+        reference loses money), retention of the first tier in percentage points."""
+        names = self.names
+        ref = names[0]
+        conf = int(round(100 * self.confidence))
+        lines = []
+        for i, name in enumerate(names[1:], start=1):
+            p = self._row(name, ALL, "profit")
+            if p["reference_mean"] > 0:
+                lo, hi, d = p["rel_low"], p["rel_high"], p["rel"]
+                fmt: Callable[[float], str] = lambda v: f"{abs(v):.1f}%"  # noqa: E731
+                bare: Callable[[float], str] = lambda v: f"{abs(v):.1f}"  # noqa: E731
+                signed: Callable[[float], str] = lambda v: _num(v, True) + "%"  # noqa: E731
+            else:
+                from kamsim.report.terminal import money
+
+                cur = self.runs[0].currency
+                lo, hi, d = p["diff_low"], p["diff_high"], p["diff"]
+                fmt = bare = lambda v, c=cur: money(abs(v), c)  # noqa: E731
+                signed = lambda v, c=cur: ("+" if v >= 0 else "\u2212") + money(abs(v), c)  # noqa: E731
+            if lo > 0 or hi < 0:
+                word = "more" if d > 0 else "less"
+                a, b = sorted((abs(lo), abs(hi)))
+                text = (f"{name} earns {fmt(d)} {word} profit than {ref} "
+                        f"({conf}% CI {bare(a)}–{fmt(b)})")
+            else:
+                text = (f"{name} vs {ref}: no clear difference in profit "
+                        f"({signed(lo)} to {signed(hi)})")
+            tier = self.runs[0].tiers[0]
+            r = self._row(name, tier, "retention")
+            d, lo, hi = (100 * r[k] for k in ("diff", "diff_low", "diff_high"))
+            if lo > 0 or hi < 0:
+                text += (f"; {tier}-account retention {_num(d, True)} points "
+                         f"({_num(lo)}–{_num(hi)})")
+            else:
+                text += (f"; {tier}-account retention: no clear difference "
+                         f"({_num(lo, True)} to {_num(hi, True)} points)")
+            if not self.paired[i]:
+                text += f" [{self._why_unpaired(i)}: differences are not paired]"
+            lines.append(text)
+        return lines
+
+    def _why_unpaired(self, i: int) -> str:
+        a, b = self.runs[0], self.runs[i]
+        if a.starting_ids != b.starting_ids:
+            return "portfolios differ"
+        if a.seed != b.seed:
+            return "seeds differ"
+        return "replication counts differ"
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for scripts: the runs, the difference rows and the verdict."""
+        names = self.names
+        return {
+            "reference": names[0],
+            "confidence": self.confidence,
+            "runs": [{"scenario": n, "run_id": r.run_id, "seed": r.seed,
+                      "replications": r.replications, "paired": p}
+                     for n, r, p in zip(names, self.runs, self.paired, strict=True)],
+            "rows": [dict(r) for r in self.rows],
+            "verdict": self.verdict(),
+        }
+
+
+def compare_runs(runs: Sequence[RunFigures]) -> Comparison:
+    """Differences of every run against the first, per headline and per starting tier."""
+    if len(runs) < 2:
+        raise ValueError(f"a comparison needs at least two runs (got {len(runs)})")
+    ref = runs[0]
+    names = unique_names([r.name for r in runs])
+    paired = [True]
+    rows: list[dict[str, Any]] = []
+    for name, run in zip(names[1:], runs[1:], strict=True):
+        is_paired = (run.starting_ids == ref.starting_ids and run.seed == ref.seed
+                     and run.replications == ref.replications)
+        paired.append(is_paired)
+        # tiers are matched by name; a tier missing on one side is left out
+        tiers = [(ALL, 0, 0)] + [(t, i + 1, run.tiers.index(t) + 1)
+                                 for i, t in enumerate(ref.tiers) if t in run.tiers]
+        for tier, ci, cj in tiers:
+            for metric in HEADLINES:
+                a = ref.per_rep[metric][:, ci]
+                b = run.per_rep[metric][:, cj]
+                d = (mean_ci(b - a, ref.confidence) if is_paired
+                     else _welch(a, b, ref.confidence))
+                base = float(a.mean())
+                if base != 0:
+                    # over |base|, so the sign of rel is the sign of the difference
+                    rel = 100 * d["mean"] / abs(base)
+                    rl, rh = 100 * d["ci_low"] / abs(base), 100 * d["ci_high"] / abs(base)
+                else:
+                    rel = rl = rh = float("nan")
+                rows.append({"scenario": name, "tier": tier, "metric": metric,
+                             "reference_mean": base, "mean": float(b.mean()),
+                             "diff": d["mean"], "diff_low": d["ci_low"],
+                             "diff_high": d["ci_high"], "rel": rel, "rel_low": rl,
+                             "rel_high": rh})
+    return Comparison(runs=list(runs), paired=paired, rows=rows)
+
+
+def _load_stored(run_id: str, store: str | Path | None) -> RunFigures:
+    """A run from the store by id; the store module is imported only when needed."""
+    from kamsim import store as store_mod
+
+    st = store_mod.open(store, read_only=True)
+    try:
+        rec = st.get(run_id)
+        tables = rec.tables()
+        return RunFigures.from_tables(rec.summary, tables["accounts"], run_id=run_id,
+                                      source=rec)
+    finally:
+        close = getattr(st, "close", None)
+        if close:
+            close()
+
+
+def compare(scenarios: Sequence[Any], *, replications: int | None = None,
+            seed: int | None = None, workers: int | None = None, dask: str | None = None,
+            overrides: Sequence[str] = (), progress: Callable[[int, int], None] | None = None,
+            store: str | Path | None = None) -> Comparison:
+    """Run (or load) every scenario and compare each with the first.
+
+    ``scenarios`` are ScenarioSpecs, scenario files, or run ids from the store at ``store``
+    (a string that is not an existing file). Fresh runs all use the same ``seed`` and
+    ``replications`` (default: those of the first scenario, or of the first stored run), so
+    their differences are paired. ``overrides`` (``key=value``) apply to scenario files.
+    ``progress(done, total)`` counts replications over all fresh runs."""
+    from kamsim.errors import RunError
+    from kamsim.experiment import simulate
+    from kamsim.spec.load import ScenarioSpec, load_scenario
+
+    if len(scenarios) < 2:
+        raise RunError(f"compare needs at least two scenarios or runs (got {len(scenarios)})")
+    items: list[Any] = []
+    for s in scenarios:
+        if isinstance(s, ScenarioSpec):
+            items.append(s)
+        elif Path(s).is_file():
+            items.append(load_scenario(s, list(overrides)))
+        elif isinstance(s, str | Path) and Path(s).suffix in (".yaml", ".yml"):
+            raise RunError(f"{s}: no such scenario file")
+        else:
+            items.append(_load_stored(str(s), store))
+    first = items[0]
+    if isinstance(first, RunFigures):
+        seed = first.seed if seed is None else seed
+        replications = first.replications if replications is None else replications
+    else:
+        seed = first.scenario.seed if seed is None else seed
+        replications = first.scenario.replications if replications is None else replications
+    fresh = [i for i in items if not isinstance(i, RunFigures)]
+    total = replications * len(fresh)
+    runs: list[RunFigures] = []
+    done = 0
+    for item in items:
+        if isinstance(item, RunFigures):
+            runs.append(item)
+            continue
+        offset = done
+
+        def step(d: int, _t: int, offset: int = offset) -> None:
+            if progress:
+                progress(offset + d, total)
+
+        result = simulate(item, replications=replications, seed=seed, workers=workers,
+                          dask=dask, progress=step)
+        done += replications
+        runs.append(RunFigures.from_result(result))
+    return compare_runs(runs)
+
+
+class _CallableModule(types.ModuleType):
+    """Importing ``kamsim.compare`` binds the module over the lazy ``kamsim.compare``
+    function on the package; calling the module runs :func:`compare`, so
+    ``kamsim.compare([...])`` works whichever was imported first."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

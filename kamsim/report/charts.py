@@ -1,0 +1,473 @@
+"""Charts a strategist reads: each function takes results tables (one set per run, keyed by
+the run's label) and returns a matplotlib Figure drawn with the Agg canvas (no pyplot, no
+global state). Several runs are drawn side by side: one line (or bar group) per scenario.
+
+Bands and error bars are Student-t intervals of the mean over replications.
+matplotlib and pandas are imported inside the functions so importing kamsim stays fast."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from kamsim.stats import t_ppf
+
+__all__ = ["CHARTS", "retention", "profit_over_time", "whale_curve", "cost_vs_profit",
+           "churn_causes", "stage_mix", "stage_flows", "utilisation", "all_charts",
+           "stage_flow_table", "inputs_table"]
+
+Frames = Mapping[str, Any]  # table name -> DataFrame, for one run
+_COLORS = ("#1f5f99", "#d9731a", "#2e8b57", "#9b3b8c", "#b8860b", "#5f6f7f")
+_TIER_COLORS = ("#1f5f99", "#6fa8dc", "#b7c9d9", "#d9731a", "#f0b27a", "#888888")
+_RESOURCES = ("account_managers", "executives", "specialists", "support")
+FLOW_KINDS = ("up", "down", "lost", "new")
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _style(ax: Any) -> None:
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(True, color="#e5e5e5", linewidth=0.6)
+    ax.set_axisbelow(True)
+
+
+def _money_axis(ax: Any, currency: str = "EUR") -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    from kamsim.report.terminal import money
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: money(v, currency)))
+
+
+def _pct_axis(ax: Any) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+
+
+def _mean_band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, ...]:
+    """Mean over axis 0 and its t-interval (the mean itself with one replication)."""
+    mean = values.mean(axis=0)
+    n = values.shape[0]
+    if n < 2:
+        return mean, mean, mean
+    half = t_ppf(0.5 + confidence / 2, n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def _tiers(frames: Frames) -> list[str]:
+    # the timeseries holds the tiers in rule order within each period
+    return list(dict.fromkeys(frames["timeseries"]["tier"]))
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = min(n, 2) if n > 1 else 1
+    return math.ceil(n / cols), cols
+
+
+def _legend(fig: Any, ax: Any, runs: Sequence[str]) -> None:
+    if len(runs) > 1:
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(runs), 4),
+                   frameon=False)
+
+
+def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
+                   months: dict[str, np.ndarray], title: str, money: bool) -> Any:
+    """One panel per tier (and one for all accounts); one line with a band per run.
+    ``values[run]`` is (replications, periods, 1 + tiers)."""
+    first = next(iter(runs))
+    panels = ["all accounts", *_tiers(runs[first])]
+    rows, cols = _grid(len(panels))
+    fig = _figure(10, 3.0 * rows + 0.6)
+    fig.suptitle(title, x=0.02, ha="left", fontsize=12)
+    axes = fig.subplots(rows, cols, sharex=True, squeeze=False).ravel()
+    for k, panel in enumerate(panels):
+        ax = axes[k]
+        _style(ax)
+        for i, name in enumerate(runs):
+            mean, lo, hi = _mean_band(values[name][:, :, k])
+            color = _COLORS[i % len(_COLORS)]
+            ax.plot(months[name], mean, color=color, linewidth=1.8, label=name)
+            if not money:  # shares: the interval of a few replications may leave [0, 1]
+                lo, hi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
+            ax.fill_between(months[name], lo, hi, color=color, alpha=0.18, linewidth=0)
+        ax.set_title(panel, loc="left", fontsize=10)
+        if money:
+            _money_axis(ax)
+        else:
+            _pct_axis(ax)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[-cols:]:
+        ax.set_xlabel("month")
+    _legend(fig, axes[0], list(runs))
+    return fig
+
+
+def retention(runs: Mapping[str, Frames]) -> Any:
+    """Share of the starting accounts still active at the end of each month, by starting
+    tier, from the ``accounts`` table (``churn_period`` < 0: never churned)."""
+    values, months = {}, {}
+    for name, f in runs.items():
+        ts, acc = f["timeseries"], f["accounts"]
+        tiers = _tiers(f)
+        periods = int(ts["period"].max()) + 1
+        dt = float(ts["month"].max()) / max(periods - 1, 1) if periods > 1 else 1.0
+        start = acc[acc["starting"].astype(bool)]
+        reps = np.sort(start["replication"].unique())
+        r_ix = np.searchsorted(reps, start["replication"].to_numpy())
+        t_ix = start["initial_tier"].map({t: i + 1 for i, t in enumerate(tiers)}).to_numpy(int)
+        churn = start["churn_period"].to_numpy(int)
+        churn = np.where(churn < 0, periods, churn)  # never churned: past the horizon
+        lost = np.zeros((len(reps), periods + 1, len(tiers) + 1))
+        np.add.at(lost, (r_ix, churn, t_ix), 1.0)
+        lost[:, :, 0] = lost[:, :, 1:].sum(axis=2)
+        n = np.zeros((len(reps), len(tiers) + 1))
+        np.add.at(n, (r_ix, t_ix), 1.0)
+        n[:, 0] = n[:, 1:].sum(axis=1)
+        alive = n[:, None, :] - np.cumsum(lost[:, :periods, :], axis=1)
+        share = np.divide(alive, n[:, None, :], out=np.zeros_like(alive),
+                          where=n[:, None, :] > 0)
+        values[name] = np.concatenate([np.ones((len(reps), 1, len(tiers) + 1)), share], axis=1)
+        months[name] = np.arange(periods + 1) * dt
+    return _lines_by_tier(runs, values, months, "Retention of the starting accounts",
+                          money=False)
+
+
+def _per_period(ts: Any, column: str, tiers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(replications, periods, 1 + tiers) of a timeseries column, and the months."""
+    piv = ts.pivot_table(index=["replication", "period"], columns="tier", values=column,
+                         aggfunc="sum").reindex(columns=tiers).fillna(0.0).sort_index()
+    reps = piv.index.get_level_values(0).unique()
+    arr = piv.to_numpy().reshape(len(reps), -1, len(tiers))
+    arr = np.concatenate([arr.sum(axis=2, keepdims=True), arr], axis=2)
+    months = ts.groupby("period")["month"].first().sort_index().to_numpy()
+    return arr, months
+
+
+def profit_over_time(runs: Mapping[str, Frames]) -> Any:
+    """Profit per month by starting tier, mean over replications with its interval."""
+    values, months = {}, {}
+    for name, f in runs.items():
+        values[name], months[name] = _per_period(f["timeseries"], "profit", _tiers(f))
+    return _lines_by_tier(runs, values, months, "Profit per month", money=True)
+
+
+def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
+    """Cumulative share of total profit against share of accounts, most profitable first;
+    the curve rises above 100% when some accounts lose money. Averaged over replications
+    on a common grid of account shares."""
+    fig = _figure(10, 4.2)
+    ax = fig.add_subplot()
+    _style(ax)
+    grid = np.linspace(0.0, 1.0, points)
+    for i, (name, f) in enumerate(runs.items()):
+        acc = f["accounts"]
+        curves = []
+        for _rep, g in acc.groupby("replication"):
+            p = np.sort(g["profit"].to_numpy(float))[::-1]
+            total = p.sum()
+            if total == 0 or p.size == 0:
+                continue
+            x = np.arange(p.size + 1) / p.size
+            curves.append(np.interp(grid, x, np.r_[0.0, np.cumsum(p)] / total))
+        if not curves:
+            continue
+        mean = np.mean(curves, axis=0)
+        color = _COLORS[i % len(_COLORS)]
+        ax.plot(grid, mean, color=color, linewidth=1.8, label=name)
+        k = int(np.argmax(mean))
+        ax.annotate(f"peak {mean[k]:.0%} at {grid[k]:.0%} of accounts", (grid[k], mean[k]),
+                    textcoords="offset points", xytext=(8, 6 + 14 * i), fontsize=8,
+                    color=color)
+    ax.axhline(1.0, color="#555555", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("share of accounts, most profitable first")
+    ax.set_ylabel("cumulative share of total profit")
+    _pct_axis(ax)
+    from matplotlib.ticker import PercentFormatter
+
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    fig.suptitle("Where the profit comes from (whale curve)", x=0.02, ha="left", fontsize=12)
+    if len(runs) > 1:
+        ax.legend(frameon=False)
+    return fig
+
+
+def _tier_totals(acc: Any, column: str, tiers: list[str]) -> np.ndarray:
+    """(replications, tiers) totals of an accounts column by starting tier."""
+    piv = acc.pivot_table(index="replication", columns="initial_tier", values=column,
+                          aggfunc="sum").reindex(columns=tiers).fillna(0.0)
+    return piv.to_numpy()
+
+
+def cost_vs_profit(runs: Mapping[str, Frames]) -> Any:
+    """Cost to serve and profit over the horizon per starting tier, one bar per run."""
+    first = next(iter(runs))
+    tiers = _tiers(runs[first])
+    fig = _figure(10, 3.8)
+    axes = fig.subplots(1, 2)
+    width = 0.8 / len(runs)
+    x = np.arange(len(tiers))
+    for ax, column, title in zip(axes, ("cost_to_serve", "profit"),
+                                 ("Cost to serve", "Profit"), strict=True):
+        _style(ax)
+        for i, (name, f) in enumerate(runs.items()):
+            mean, lo, hi = _mean_band(_tier_totals(f["accounts"], column, tiers))
+            ax.bar(x + (i - (len(runs) - 1) / 2) * width, mean, width * 0.92,
+                   yerr=[mean - lo, hi - mean], capsize=3, label=name,
+                   color=_COLORS[i % len(_COLORS)], error_kw={"linewidth": 0.8})
+        ax.set_xticks(x, tiers)
+        ax.set_title(f"{title} over the horizon", loc="left", fontsize=10)
+        ax.axhline(0, color="#555555", linewidth=0.6)
+        _money_axis(ax)
+    fig.suptitle("Cost to serve against profit, by starting tier", x=0.02, ha="left",
+                 fontsize=12)
+    _legend(fig, axes[0], list(runs))
+    return fig
+
+
+def churn_causes(runs: Mapping[str, Frames]) -> Any:
+    """Accounts lost per replication by cause, stacked by tier; one panel per run."""
+    fig = _figure(10, 1.0 + 2.8 * len(runs))
+    axes = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel())
+    causes_all: list[str] = []
+    for f in runs.values():
+        causes_all += [c for c in f["churn"].get("cause", []) if c not in causes_all]
+    for ax, (name, f) in zip(axes, runs.items(), strict=True):
+        _style(ax)
+        tiers = _tiers(f)
+        ch = f["churn"]
+        n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
+        left = np.zeros(len(causes_all))
+        for j, tier in enumerate(tiers):
+            sub = ch[ch["tier"] == tier] if len(ch) else ch
+            counts = (sub.groupby("cause")["accounts"].sum().reindex(causes_all).fillna(0.0)
+                      .to_numpy() / n_reps) if len(sub) else np.zeros(len(causes_all))
+            ax.barh([c.replace("_", " ") for c in causes_all], counts, left=left, color=_TIER_COLORS[j % 6], label=tier)
+            left += counts
+        ax.set_title(name, loc="left", fontsize=10)
+        ax.invert_yaxis()
+    axes[-1].set_xlabel("accounts lost over the horizon (mean per replication)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=6, frameon=False)
+    fig.suptitle("Why accounts were lost", x=0.02, ha="left", fontsize=12)
+    return fig
+
+
+def stage_mix(runs: Mapping[str, Frames], stages: Sequence[str] | None = None) -> Any:
+    """Active accounts per relationship stage over time (all tiers, mean over
+    replications), as a stacked area; one panel per run."""
+    fig = _figure(10, 1.0 + 2.8 * len(runs))
+    axes = fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel()
+    for ax, (name, f) in zip(axes, runs.items(), strict=True):
+        mix = f["stage_mix"]
+        order = list(stages) if stages else list(dict.fromkeys(mix["stage"]))
+        n_reps = max(int(mix["replication"].nunique()), 1)
+        piv = (mix.pivot_table(index="month", columns="stage", values="accounts",
+                               aggfunc="sum").reindex(columns=order).fillna(0.0) / n_reps)
+        import matplotlib
+
+        cmap = matplotlib.colormaps["viridis"]
+        colors = [cmap(0.1 + 0.8 * i / max(len(order) - 1, 1)) for i in range(len(order))]
+        ax.stackplot(piv.index.to_numpy(), piv.to_numpy().T, labels=order, colors=colors,
+                     alpha=0.9)
+        _style(ax)
+        ax.set_title(name, loc="left", fontsize=10)
+        ax.set_ylabel("accounts")
+    axes[-1].set_xlabel("month")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6),
+               frameon=False)
+    fig.suptitle("Relationship stages over time", x=0.02, ha="left", fontsize=12)
+    return fig
+
+
+def _flows(flows: Any, stages: Sequence[str]) -> Any:
+    """Stage-flow rows labelled up / down / lost / new (staying put is dropped)."""
+    pos = {s: i for i, s in enumerate(stages)}
+    f = flows.copy()
+    a = f["from_stage"].map(pos)
+    b = f["to_stage"].map(pos)
+    kind = np.where(f["from_stage"] == "new", "new",
+                    np.where(f["to_stage"] == "lost", "lost",
+                             np.where(b > a, "up", np.where(b < a, "down", ""))))
+    f["kind"] = kind
+    return f[f["kind"] != ""]
+
+
+def stage_flow_table(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]]) -> Any:
+    """Accounts moving up, down, lost and new over the horizon, mean per replication, per
+    run and tier: columns scenario, tier, up, down, lost, new."""
+    import pandas as pd
+
+    rows = []
+    for name, f in runs.items():
+        fl = _flows(f["stage_flows"], stages[name])
+        n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
+        piv = fl.pivot_table(index="tier", columns="kind", values="accounts", aggfunc="sum")
+        piv = piv.reindex(index=_tiers(f), columns=list(FLOW_KINDS)).fillna(0.0) / n_reps
+        for tier, r in piv.iterrows():
+            rows.append({"scenario": name, "tier": tier, **{k: float(r[k]) for k in FLOW_KINDS}})
+    return pd.DataFrame(rows, columns=["scenario", "tier", *FLOW_KINDS])
+
+
+def stage_flows(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]]) -> Any:
+    """Accounts moving up, down, lost and new each month (mean over replications): one
+    line per tier for a single run, one line per run (all tiers) for several."""
+    fig = _figure(10, 5.6)
+    axes = fig.subplots(2, 2, sharex=True).ravel()
+    single = len(runs) == 1
+    for k, kind in enumerate(FLOW_KINDS):
+        ax = axes[k]
+        _style(ax)
+        for i, (name, f) in enumerate(runs.items()):
+            fl = _flows(f["stage_flows"], stages[name])
+            fl = fl[fl["kind"] == kind]
+            n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
+            periods = np.arange(int(f["timeseries"]["period"].max()) + 1)
+            groups = [(t, fl[fl["tier"] == t]) for t in _tiers(f)] if single else [(name, fl)]
+            for j, (label, sub) in enumerate(groups):
+                y = (sub.groupby("period")["accounts"].sum().reindex(periods).fillna(0.0)
+                     .to_numpy() / n_reps)
+                color = _TIER_COLORS[j % 6] if single else _COLORS[i % len(_COLORS)]
+                ax.plot(periods, y, color=color, linewidth=1.4, label=label)
+        ax.set_title(f"moving {kind}" if kind in ("up", "down") else f"{kind} accounts",
+                     loc="left", fontsize=10)
+    for ax in axes[2:]:
+        ax.set_xlabel("month")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6),
+               frameon=False)
+    fig.suptitle("Stage flows per month", x=0.02, ha="left", fontsize=12)
+    return fig
+
+
+def utilisation(runs: Mapping[str, Frames]) -> Any:
+    """Share of each team's hours in use per month, mean over replications with its
+    interval; one panel per resource, one line per run."""
+    fig = _figure(10, 5.6)
+    axes = fig.subplots(2, 2, sharex=True, sharey=True).ravel()
+    for k, res in enumerate(_RESOURCES):
+        ax = axes[k]
+        _style(ax)
+        for i, (name, f) in enumerate(runs.items()):
+            u = f["utilisation"]
+            u = u[u["resource"] == res]
+            piv = u.pivot_table(index="replication", columns="month", values="utilisation",
+                                aggfunc="mean").sort_index(axis=1)
+            mean, lo, hi = _mean_band(piv.to_numpy())
+            color = _COLORS[i % len(_COLORS)]
+            ax.plot(piv.columns.to_numpy(), mean, color=color, linewidth=1.6, label=name)
+            ax.fill_between(piv.columns.to_numpy(), lo, hi, color=color, alpha=0.18,
+                            linewidth=0)
+        ax.axhline(1.0, color="#555555", linewidth=0.8, linestyle="--")
+        ax.set_title(res.replace("_", " "), loc="left", fontsize=10)
+        _pct_axis(ax)
+    for ax in axes[2:]:
+        ax.set_xlabel("month")
+    _legend(fig, axes[0], list(runs))
+    fig.suptitle("Team utilisation (hours used / hours available)", x=0.02, ha="left",
+                 fontsize=12)
+    return fig
+
+
+#: chart name -> (title, how to read it)
+CHARTS = {
+    "retention": ("Retention by tier",
+                  "Each line is the share of the accounts we started with that are still "
+                  "customers; the band is the 95% interval over the random futures."),
+    "profit_over_time": ("Profit over time by tier",
+                         "Monthly profit after cost to serve, by the tier accounts started "
+                         "in; a higher line earns more, the band shows the uncertainty."),
+    "whale_curve": ("Whale curve",
+                    "Accounts ranked from most to least profitable: where the curve peaks "
+                    "above 100%, the accounts to its right lose money together."),
+    "cost_vs_profit": ("Cost to serve against profit",
+                       "For each tier, what serving it cost (left) and what it earned "
+                       "(right) over the horizon; whiskers are 95% intervals."),
+    "churn_causes": ("Churn causes",
+                     "Why accounts left, averaged per random future; longer bars are the "
+                     "causes to act on, colours show which tiers they hit."),
+    "stage_mix": ("Relationship stages over time",
+                  "How many active accounts sit at each stage of the relationship; growth "
+                  "of the upper bands means relationships are deepening."),
+    "stage_flows": ("Stage flows",
+                    "Accounts per month moving up or down the relationship ladder, lost, "
+                    "and newly won; the table below totals them per tier."),
+    "utilisation": ("Team utilisation",
+                    "Share of each team's available hours in use; at the dashed 100% line "
+                    "the team is fully booked and some accounts get less than planned."),
+}
+
+
+def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] | None = None
+               ) -> dict[str, Any]:
+    """Every chart of :data:`CHARTS` for the runs (label -> tables), in that order.
+    ``stages`` gives each run's stage order (default: as first seen in ``stage_mix``)."""
+    if not runs:
+        raise ValueError("all_charts needs at least one run")
+    stages = dict(stages or {})
+    for name, f in runs.items():
+        stages.setdefault(name, list(dict.fromkeys(f["stage_mix"]["stage"])))
+    first = next(iter(stages.values()))
+    return {
+        "retention": retention(runs),
+        "profit_over_time": profit_over_time(runs),
+        "whale_curve": whale_curve(runs),
+        "cost_vs_profit": cost_vs_profit(runs),
+        "churn_causes": churn_causes(runs),
+        "stage_mix": stage_mix(runs, first),
+        "stage_flows": stage_flows(runs, stages),
+        "utilisation": utilisation(runs),
+    }
+
+
+def inputs_table(resolved: Mapping[str, dict[str, Any]],
+                 summaries: Mapping[str, dict[str, Any]] | None = None) -> Any:
+    """The inputs of each run, one column per run: strategy, capacity, portfolio, horizon,
+    replications and seed (as run), and a short hash of every rule file."""
+    import pandas as pd
+
+    cols = {}
+    for name, res in resolved.items():
+        sc = res.get("scenario", {})
+        summ = (summaries or {}).get(name, {})
+        strat = sc.get("strategy", {}) or {}
+        cap = sc.get("capacity", {}) or {}
+        sup = cap.get("support", {}) or {}
+        port = sc.get("portfolio", {}) or {}
+        size = (f"{port['generate']['accounts']:,} generated accounts" if port.get("generate")
+                else str(port.get("file") or port.get("accounts") or "from file"))
+        detail = ", ".join(f"{k} {v}" for k, v in strat.items()
+                           if k != "name" and v is not None)
+        col = {
+            "strategy": f"{strat.get('name', '?')}" + (f" ({detail})" if detail else ""),
+            "account managers": f"{cap.get('account_managers', 0):g} × "
+                                f"{cap.get('am_hours_per_month', 0):g} h/month",
+            "executives": f"{cap.get('executives', 0):g} × "
+                          f"{cap.get('exec_hours_per_month', 0):g} h/month",
+            "specialists": f"{cap.get('specialists', 0):g} × "
+                           f"{cap.get('specialist_hours_per_month', 0):g} h/month",
+            "support": f"{sup.get('agents', 0)} agents × {sup.get('hours_per_month', 0):g} h",
+            "budget per year": str(cap.get("budget_per_year") or "not limited"),
+            "portfolio": size,
+            "horizon": f"{sc.get('horizon_months', '?')} months",
+            "replications": str(summ.get("replications", sc.get("replications", "?"))),
+            "seed": str(summ.get("seed", sc.get("seed", "?"))),
+            "shocks": str(len(sc.get("shocks") or [])),
+        }
+        for path, digest in sorted((res.get("rule_hashes") or {}).items()):
+            col[f"rules: {path.rsplit('/', 1)[-1]}"] = str(digest)[:12]
+        cols[name] = col
+    return pd.DataFrame(cols)

@@ -1,0 +1,164 @@
+"""The HTML report: one self-contained file (inline CSS and SVG charts, no scripts, no
+fonts, no requests), readable offline and printable for a board.
+
+It reads runs (fresh Results, stored runs or results folders, see
+:mod:`kamsim.report.runs`) and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kamsim import __version__
+from kamsim.report.runs import ReportRun, from_record, from_result
+from kamsim.report.terminal import interval, money, pct
+
+__all__ = ["as_report_runs", "render_report", "write_report", "report_context"]
+
+_METRICS = (("retention", "retention"), ("revenue", "revenue"), ("profit", "profit"),
+            ("cost_to_serve", "cost to serve"), ("clv", "lifetime value / account"))
+
+
+def as_report_runs(records: Sequence[Any]) -> list[ReportRun]:
+    """ReportRuns from Results, stored RunRecords or ReportRuns (in that order)."""
+    out = []
+    for r in records:
+        if isinstance(r, ReportRun):
+            out.append(r)
+        elif hasattr(r, "per_replication"):
+            out.append(from_result(r))
+        elif hasattr(r, "tables") and hasattr(r, "meta"):
+            out.append(from_record(r))
+        else:
+            raise TypeError(f"cannot report on {type(r).__name__} (expected a Result, a "
+                            "stored run or a ReportRun)")
+    if not out:
+        raise ValueError("a report needs at least one run")
+    return out
+
+
+def _summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    cur = summary.get("currency", "EUR")
+    fmts = {"retention": pct, "clv": lambda v: money(v, cur)}
+
+    def row(name: str, s: dict[str, Any], total: bool) -> dict[str, Any]:
+        # a share cannot leave [0, 1]: the t-interval of a few replications can, so clip it
+        ret = dict(s["retention"])
+        ret["ci_low"], ret["ci_high"] = max(ret["ci_low"], 0.0), min(ret["ci_high"], 1.0)
+        s = {**s, "retention": ret}
+        cells = [interval(s[k], fmts.get(k, lambda v: money(v, cur))) for k, _ in _METRICS]
+        return {"tier": name, "cells": cells, "total": total}
+
+    rows = [row(t, s, False) for t, s in summary["by_tier"].items()]
+    rows.append(row("all accounts", summary, True))
+    return rows
+
+
+def _signed_money(v: float, currency: str) -> str:
+    return ("+" if v >= 0 else "-") + money(abs(v), currency)
+
+
+def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
+    rows = []
+    for r in table.itertuples(index=False):
+        if r.metric == "retention":
+            d = f"{100 * r.diff:+.1f} pts ({100 * r.diff_low:+.1f} to {100 * r.diff_high:+.1f})"
+        else:
+            d = (f"{_signed_money(r.diff, currency)} ({_signed_money(r.diff_low, currency)} "
+                 f"to {_signed_money(r.diff_high, currency)})")
+        rel = ("" if r.rel != r.rel
+               else f"{r.rel:+.1f}% ({r.rel_low:+.1f}% to {r.rel_high:+.1f}%)")
+        clear = r.diff_low > 0 or r.diff_high < 0
+        # colour says good or bad news: more cost to serve is bad news
+        good = (r.diff > 0) != (r.metric == "cost_to_serve")
+        rows.append({"scenario": r.scenario, "tier": r.tier,
+                     "metric": dict(_METRICS)[r.metric], "diff": d, "rel": rel,
+                     "clear": clear, "good": good})
+    return rows
+
+
+def report_context(records: Sequence[Any]) -> dict[str, Any]:
+    """Everything the template shows, as plain data (charts as inline SVG strings)."""
+    from kamsim.compare import RunFigures, compare_runs, unique_names
+    from kamsim.report import charts
+    from kamsim.report.figfiles import figure_svg
+
+    runs = as_report_runs(records)
+    labels = unique_names([r.name for r in runs])
+    frames = {lab: r.frames for lab, r in zip(labels, runs, strict=True)}
+    stages = {lab: r.stages for lab, r in zip(labels, runs, strict=True)}
+    figs = charts.all_charts(frames, stages)
+    chart_list = []
+    for name, fig in figs.items():
+        title, how = charts.CHARTS[name]
+        chart_list.append({"name": name, "title": title, "how": how,
+                           "svg": figure_svg(fig, name)})
+    first = runs[0].summary
+    comparison = None
+    if len(runs) > 1:
+        cmp = compare_runs([RunFigures.from_tables(r.summary, r.frames["accounts"],
+                                                   run_id=r.run_id) for r in runs])
+        comparison = {"verdict": cmp.verdict(), "reference": labels[0],
+                      "rows": _diff_rows(cmp.table(), first.get("currency", "EUR"))}
+    inputs = charts.inputs_table({lab: r.resolved for lab, r in zip(labels, runs, strict=True)},
+                                 {lab: r.summary for lab, r in zip(labels, runs, strict=True)})
+    flows = charts.stage_flow_table(frames, stages)
+    conf = int(round(100 * first.get("confidence", 0.95)))
+    return {
+        "title": ("Comparison: " + " vs ".join(labels)) if len(runs) > 1
+        else f"Scenario report: {labels[0]}",
+        "version": __version__, "confidence": conf,
+        "runs": [{"label": lab, "origin": r.origin, "run_id": r.run_id,
+                  "replications": r.summary.get("replications"),
+                  "horizon": f"{r.summary.get('horizon_months', 0):g}", "seed": r.summary.get("seed"),
+                  "description": str(r.resolved.get("scenario", {}).get("description") or ""),
+                  "rows": _summary_rows(r.summary)}
+                 for lab, r in zip(labels, runs, strict=True)],
+        "metric_names": [m for _, m in _METRICS],
+        "comparison": comparison,
+        "charts": chart_list,
+        "flows": [{"scenario": f.scenario, "tier": f.tier,
+                   "values": [f"{getattr(f, k):.1f}" for k in charts.FLOW_KINDS]}
+                  for f in flows.itertuples(index=False)],
+        "flow_kinds": list(charts.FLOW_KINDS),
+        "inputs_cols": list(inputs.columns),
+        "inputs": [{"name": idx, "values": list(row)} for idx, row in inputs.iterrows()],
+    }
+
+
+def render_report(records: Sequence[Any]) -> str:
+    """The report on ``records`` (one run, or several side by side with the first as the
+    reference) as one HTML string that loads nothing from anywhere."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+        autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True)
+    ctx = report_context(records)
+    for c in ctx["charts"]:
+        c["svg"] = jinja2.utils.markupsafe.Markup(c["svg"])  # our own SVG, ids escaped
+    return env.get_template("report.html.j2").render(**ctx)
+
+
+def write_report(records: Sequence[Any], path: str | Path) -> Path:
+    """Render the report and write it to ``path`` atomically; returns the path."""
+    from kamsim.errors import RunError
+    from kamsim.io import atomic_write_text
+
+    path = Path(path)
+    if not path.resolve().parent.is_dir():
+        raise RunError(f"--out {path}: folder {path.resolve().parent} does not exist")
+    html = render_report(records)
+    try:
+        atomic_write_text(path, html)
+        # the temporary file was private (0600); a report is meant to be shared
+        import os
+
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(path, 0o666 & ~umask)
+    except OSError as exc:
+        raise RunError(f"cannot write {path}: {exc.strerror}") from None
+    return path

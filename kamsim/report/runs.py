@@ -1,0 +1,131 @@
+"""Runs as the report sees them: a summary, the resolved scenario and the results tables,
+whether they come from a fresh Result, the run store or a results folder.
+
+Presentation reads these tables and nothing else (never the engine)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kamsim.errors import RunError
+
+__all__ = ["ReportRun", "from_result", "from_record", "from_folder", "load_runs",
+           "tier_order", "stage_order"]
+
+_FOLDER_TABLES = ("timeseries", "accounts", "stage_mix", "stage_flows", "churn", "utilisation")
+
+
+@dataclass
+class ReportRun:
+    """One run: ``summary`` (as :meth:`Result.summary`), ``resolved`` scenario, ``frames``
+    (table name -> DataFrame), and where it came from."""
+
+    name: str
+    summary: dict[str, Any]
+    resolved: dict[str, Any]
+    frames: dict[str, Any]
+    run_id: str | None = None
+    group: str | None = None
+    origin: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        return tier_order(self)
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return stage_order(self)
+
+
+def tier_order(run: ReportRun) -> tuple[str, ...]:
+    """Tiers in rule order (the summary keeps them in that order)."""
+    return tuple(run.summary.get("by_tier", {}))
+
+
+def stage_order(run: ReportRun) -> tuple[str, ...]:
+    """Stages bottom to top, from the resolved stage rules (else as first seen in the data)."""
+    stages = run.resolved.get("rules", {}).get("stages", {}).get("stages")
+    if stages:
+        return tuple(s["name"] if isinstance(s, dict) else str(s) for s in stages)
+    mix = run.frames.get("stage_mix")
+    return tuple(dict.fromkeys(mix["stage"])) if mix is not None and len(mix) else ()
+
+
+def from_result(result: Any, run_id: str | None = None, group: str | None = None) -> ReportRun:
+    """A fresh :class:`kamsim.results.Result`."""
+    return ReportRun(name=result.scenario, summary=result.summary(), resolved=result.resolved,
+                     frames=result.to_frames(), run_id=run_id, group=group,
+                     origin="this session")
+
+
+def from_record(record: Any) -> ReportRun:
+    """A stored run (:class:`kamsim.store.RunRecord`); reads its tables now."""
+    return ReportRun(name=str(record.summary.get("scenario", record.run_id)),
+                     summary=record.summary, resolved=record.resolved,
+                     frames=record.tables(), run_id=record.run_id,
+                     group=record.meta.get("group_id"), origin=f"run {record.run_id}")
+
+
+def _read_parquet(path: Path) -> Any:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        return con.execute("SELECT * FROM read_parquet(?)", [str(path)]).df()
+    finally:
+        con.close()
+
+
+def from_folder(folder: str | Path) -> ReportRun:
+    """A results folder written by ``kamsim run --out`` (Parquet, summary.json and
+    scenario.resolved.json); a RunError names what is missing."""
+    folder = Path(folder)
+    need = [folder / "summary.json", folder / "scenario.resolved.json",
+            *(folder / f"{t}.parquet" for t in _FOLDER_TABLES)]
+    missing = [p.name for p in need if not p.is_file()]
+    if missing:
+        raise RunError(f"{folder}: not a kamsim results folder (missing {', '.join(missing)})")
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+        resolved = json.loads((folder / "scenario.resolved.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunError(f"{folder}: cannot read the summary ({exc})") from None
+    frames = {t: _read_parquet(folder / f"{t}.parquet") for t in _FOLDER_TABLES}
+    return ReportRun(name=str(summary.get("scenario", folder.name)), summary=summary,
+                     resolved=resolved, frames=frames, origin=f"folder {folder}")
+
+
+def load_runs(refs: Sequence[str], store: str | Path | None = None) -> list[ReportRun]:
+    """Each ref is a results folder, a run id (or unique prefix) or a group id (all the
+    runs of one comparison, oldest first). Unknown refs raise a RunError naming them."""
+    runs: list[ReportRun] = []
+    st = None
+    try:
+        for ref in refs:
+            if Path(ref).is_dir():
+                runs.append(from_folder(ref))
+                continue
+            if st is None:
+                from kamsim import store as store_mod
+
+                path = Path(store) if store is not None else store_mod.default_store_path()
+                if not path.exists():
+                    raise RunError(f"{ref}: not a results folder, and there is no run store "
+                                   f"at {path} to look it up in")
+                st = store_mod.open(path, read_only=True)
+            try:
+                runs.append(from_record(st.get(ref)))
+            except RunError as no_run:
+                try:
+                    runs.extend(from_record(r) for r in st.group(ref))
+                except RunError:
+                    raise no_run from None
+    finally:
+        if st is not None:
+            st.close()
+    return runs
