@@ -16,7 +16,7 @@ edges are sorted by (person, boss).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -93,6 +93,10 @@ class Units:
     edge_sign: np.ndarray  # int8, +1 support / -1 conflict
     reports_src: np.ndarray  # int64, person
     reports_dst: np.ndarray  # int64, boss
+    # what step/metrics derive from the structural arrays (kamsim.dmu.structure), and the
+    # version that invalidate() moves; neither is part of the value of the units
+    _version: int = field(default=0, init=False, repr=False, compare=False)
+    _cache: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_accounts(self) -> int:
@@ -117,12 +121,26 @@ class Units:
         return self.role_names.index(name) if name in self.role_names else -1
 
     def copy(self) -> Units:
-        """A deep copy (every array copied)."""
+        """A deep copy (every array copied); a valid structure cache is shared, not recomputed
+        (its arrays are read-only and describe the copy just as well)."""
         kw: dict[str, Any] = {}
         for f in fields(self):
+            if not f.init:
+                continue
             v = getattr(self, f.name)
             kw[f.name] = v.copy() if isinstance(v, np.ndarray) else v
-        return Units(**kw)
+        new = Units(**kw)
+        cached = self._cache
+        if cached is not None and cached.valid_for(self):
+            new._cache = cached.rebound(new)
+        return new
+
+    def invalidate(self) -> None:
+        """Drop the structure cache. Call it after writing INTO role, influence, held_by,
+        offsets, account or an influence-edge array in place (assigning a new array to one of
+        those fields is noticed without it)."""
+        self._version += 1
+        self._cache = None
 
     def check(self) -> None:
         """Raise ValueError if the arrays are inconsistent (lengths, offsets, edge ends)."""
@@ -144,6 +162,22 @@ class Units:
         if self.edge_weight.shape != self.edge_src.shape or \
                 self.edge_sign.shape != self.edge_src.shape:
             raise ValueError("edge_weight / edge_sign do not match edge_src")
+        self._check_cache()
+
+    def _check_cache(self) -> None:
+        """Raise ValueError if a cached structure differs from one computed afresh (someone
+        wrote into a structural array in place without calling invalidate())."""
+        from kamsim.dmu.structure import compute_structure
+
+        cached = self._cache
+        if cached is None or not cached.valid_for(self):
+            return
+        fresh = compute_structure(self)
+        for f in fields(fresh):
+            a, b = getattr(cached, f.name), getattr(fresh, f.name)
+            if isinstance(a, np.ndarray) and not np.array_equal(a, b):
+                raise ValueError(f"the structure cache is stale ({f.name} differs): call "
+                                 "Units.invalidate() after changing a structural array")
 
 
 def empty_units(role_names: Sequence[str], n_accounts: int = 0) -> Units:

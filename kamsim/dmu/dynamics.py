@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kamsim.dmu.arrays import Units
+from kamsim.dmu.structure import SPLIT_EPS, structure
 from kamsim.spec.models import RoleArchetype
 
 __all__ = ["StepInput", "StepParams", "StepOutcome", "step", "QUALITY_WEIGHT", "CONTACT_BONUS"]
@@ -23,9 +24,7 @@ __all__ = ["StepInput", "StepParams", "StepOutcome", "step", "QUALITY_WEIGHT", "
 #: attitude target = QUALITY_WEIGHT * quality + CONTACT_BONUS * effort (assumption)
 QUALITY_WEIGHT = 0.6
 CONTACT_BONUS = 0.2
-#: tiny weight added to influence when splitting hours, so zero-influence people still get an
-#: equal share when everyone in their group has influence 0
-_SPLIT_EPS = 1e-9
+_SPLIT_EPS = SPLIT_EPS  # kept for callers of the old private name
 
 
 @dataclass
@@ -101,11 +100,8 @@ def _hours_per_person(units: Units, inp: StepInput) -> np.ndarray:
     over the whole unit.
     """
     na, acc = units.n_accounts, units.account
-    wt = units.influence + _SPLIT_EPS
-    key = np.multiply(acc, 3)  # (account, holder) group, holders in HOLDERS order
-    key += units.held_by
-    group_w = np.bincount(key, weights=wt, minlength=3 * na)
-    has = (group_w > 0).reshape(na, 3)  # a group has people iff its weight is positive
+    st = structure(units)  # groups and their weights do not change between periods
+    wt, key, group_w, has = st.split_weight, st.group_key, st.group_weight, st.group_has
     hours = np.empty((na, 3))
     hours[:, 0] = inp.am_hours
     hours[:, 1] = inp.exec_hours
@@ -122,8 +118,7 @@ def _hours_per_person(units: Units, inp: StepInput) -> np.ndarray:
     per *= wt
     if no_am.any() and hours[no_am, 0].any():
         orphan = np.where(no_am, hours[:, 0], 0.0)
-        all_w = np.bincount(acc, weights=wt, minlength=na)
-        per += orphan[acc] * wt / all_w[acc]
+        per += orphan[acc] * wt / st.all_split_weight[acc]
     return per
 
 
@@ -141,11 +136,13 @@ def step(units: Units, inp: StepInput, params: StepParams,
         raise ValueError(f"u_depart has shape {u_depart.shape}, expected ({n},)")
     turnover, role_pf = _role_arrays(units, roles)
     acc, role = units.account, units.role
+    st = structure(units)
     live = np.asarray(inp.active, bool)[acc]
 
     # 1. departures: the post is refilled at once by a newcomer (same id, same role)
-    p_leave = 1.0 - (1.0 - turnover) ** (dt / 12.0)
-    dep = np.flatnonzero(live & (u_depart < p_leave[role]))
+    p_leave = st.extra(("p_leave", turnover.tobytes(), float(dt)),
+                       lambda: (1.0 - (1.0 - turnover) ** (dt / 12.0))[role])
+    dep = np.flatnonzero(live & (u_depart < p_leave))
     out = StepOutcome(departed=dep, departed_account=acc[dep].copy(),
                       departed_role=role[dep].copy(),
                       departed_coverage=units.coverage[dep].copy(),
@@ -157,13 +154,18 @@ def step(units: Units, inp: StepInput, params: StepParams,
 
     # 2. contact
     hours = _hours_per_person(units, inp)
-    effort = np.clip(hours / (params.hours_for_full_coverage * dt), 0.0, 1.0)
+    # in-place arithmetic below keeps the same operations (and results) with fewer temporaries
+    effort = hours / (params.hours_for_full_coverage * dt)
+    np.clip(effort, 0.0, 1.0, out=effort)
     cov = units.coverage
     gain = _per_period(params.coverage_gain, dt)
     decay = _per_period(params.coverage_decay, dt)
     contacted = hours > 0.0
     new_cov = cov * (1.0 - decay)  # no contact: decay
-    np.copyto(new_cov, cov + gain * effort * (1.0 - cov), where=contacted)
+    raised = effort * gain
+    raised *= 1.0 - cov
+    raised += cov  # cov + gain * effort * (1 - cov)
+    np.copyto(new_cov, raised, where=contacted)
     np.clip(new_cov, 0.0, 1.0, out=new_cov)
 
     # 3. attitudes: drift toward the target, complaints, then one Jacobi step of neighbours
@@ -173,16 +175,21 @@ def step(units: Units, inp: StepInput, params: StepParams,
     # people we are close to hear more of the complaint story (exposure 0.5..1)
     kick = (params.resolved_attitude_gain * np.asarray(inp.complaints_resolved, float)
             - params.complaint_attitude_hit * np.asarray(inp.complaints_unresolved, float))
-    new_att = att + speed * (acc_target[acc] + CONTACT_BONUS * effort - att)
+    new_att = acc_target[acc]
+    new_att += CONTACT_BONUS * effort
+    new_att -= att
+    new_att *= speed
+    new_att += att  # att + speed * (target + CONTACT_BONUS * effort - att)
     if kick.any():
-        new_att += (0.5 + 0.5 * new_cov) * kick[acc]
-    src, dst, w = units.edge_src, units.edge_dst, units.edge_weight
-    in_w = np.bincount(dst, weights=w, minlength=n)
-    signed = w * units.edge_sign.astype(np.float64)
-    in_s = np.bincount(dst, weights=signed * new_att[src], minlength=n)
-    has = in_w > 0
+        exposure = 0.5 * new_cov
+        exposure += 0.5
+        exposure *= kick[acc]
+        new_att += exposure
+    in_s = np.bincount(units.edge_dst, weights=st.signed_weight * new_att[units.edge_src],
+                       minlength=n)
+    has = st.has_in
     pull = np.zeros(n)
-    np.divide(in_s, in_w, out=pull, where=has)
+    np.divide(in_s, st.in_weight, out=pull, where=has)
     pull -= new_att
     pull *= has  # people without in-edges are not pulled
     new_att += params.neighbour_weight * speed * pull

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kamsim.dmu.arrays import EPS, Units
+from kamsim.dmu.structure import KEY_INFLUENCE, Structure, structure
 
 __all__ = ["Metrics", "metrics", "propagated_attitude", "FLAG_NAMES", "FLAG_TEXT",
            "PROPAGATION_LAMBDA", "BRIEF", "MULTIPLE", "KEY_INFLUENCE", "NEWCOMER_MONTHS"]
@@ -19,8 +20,6 @@ __all__ = ["Metrics", "metrics", "propagated_attitude", "FLAG_NAMES", "FLAG_TEXT
 PROPAGATION_LAMBDA = 0.3
 BRIEF = 1.0 / 3.0
 MULTIPLE = 2.0 / 3.0
-#: a person at or above this influence is a key person (assumption)
-KEY_INFLUENCE = 0.5
 #: a person in post for less than this many months is a newcomer (assumption)
 NEWCOMER_MONTHS = 6.0
 
@@ -65,31 +64,37 @@ def propagated_attitude(units: Units, lam: float = PROPAGATION_LAMBDA) -> np.nda
     ``s_p = (1-lam)*att_p + lam * sum_in(w*sign*att_src) / sum_in(w)`` for a person with
     in-edges of positive total weight, else ``s_p = att_p``.
     """
+    st = structure(units)
     n = units.n_people
-    src, dst, w = units.edge_src, units.edge_dst, units.edge_weight
-    signed = w * units.edge_sign.astype(np.float64)
-    in_w = np.bincount(dst, weights=w, minlength=n)
-    in_s = np.bincount(dst, weights=signed * units.attitude[src], minlength=n)
+    in_s = np.bincount(units.edge_dst, weights=st.signed_weight * units.attitude[units.edge_src],
+                       minlength=n)
     # mean of the in-neighbours, 0 where there are none (the step below then leaves s = att)
     mean = np.zeros(n)
-    np.divide(in_s, in_w, out=mean, where=in_w > 0)
+    np.divide(in_s, st.in_weight, out=mean, where=st.has_in)
     mean -= units.attitude
-    mean *= lam * (in_w > 0)
+    mean *= lam * st.has_in
     return units.attitude + mean
 
 
-def _any_bits(units: Units, masks: list[np.ndarray]) -> list[np.ndarray]:
+def _any_bits(units: Units, st: Structure, masks: list[np.ndarray]) -> list[np.ndarray]:
     """Per account, whether any person has each mask set (one reduceat for up to 8 masks)."""
     bits = np.zeros(units.n_people, np.uint8)
     for i, m in enumerate(masks):
         bits |= m.astype(np.uint8) << np.uint8(i)
     acc_bits = np.zeros(units.n_accounts, np.uint8)
-    nonempty = np.flatnonzero(units.sizes > 0)
-    if nonempty.size:
+    if st.nonempty.size:
         # reduceat over non-empty accounts only: an empty segment would yield the next
         # account's first element
-        acc_bits[nonempty] = np.bitwise_or.reduceat(bits, units.offsets[:-1][nonempty])
+        acc_bits[st.nonempty] = np.bitwise_or.reduceat(bits, st.starts)
     return [(acc_bits >> np.uint8(i)) & np.uint8(1) > 0 for i in range(len(masks))]
+
+
+def _strength(ic: np.ndarray, att: np.ndarray) -> np.ndarray:
+    """``ic * (1 + att) / 2`` per person, with one temporary array."""
+    out = att + 1.0
+    out *= ic
+    out *= 0.5
+    return out
 
 
 def metrics(units: Units, threshold: float) -> Metrics:
@@ -100,32 +105,31 @@ def metrics(units: Units, threshold: float) -> Metrics:
     """
     na, acc = units.n_accounts, units.account
     infl, cov, att = units.influence, units.coverage, units.attitude
+    st = structure(units)  # what does not change between periods (kamsim.dmu.structure)
 
     def total(v: np.ndarray) -> np.ndarray:
         return np.bincount(acc, weights=v, minlength=na)
 
-    sum_infl = total(infl)
+    sum_infl = st.sum_influence
     ic = infl * cov
     sum_ic = total(ic)
     coverage = _ratio(sum_ic, sum_infl, 0.0)
     sentiment = _ratio(total(infl * propagated_attitude(units)), sum_infl, 0.0)
     covered = cov >= BRIEF - EPS
-    multithreading = total((covered & (infl >= threshold - EPS)).astype(np.float64))
+    thread = st.extra(("thread", float(threshold)), lambda: infl >= threshold - EPS)
+    multithreading = total((covered & thread).astype(np.float64))
 
-    eb, ch = units.role_index("economic_buyer"), units.role_index("champion")
-    # role -1 (absent from the rules) matches nobody
-    is_champ = (att >= 1.0 - EPS) | ((units.role == ch) & (att >= 0.5 - EPS))  # mentor / champ
-    key = infl >= KEY_INFLUENCE - EPS
-    dm_covered, champion, hostile, newcomer = _any_bits(units, [
-        (units.role == eb) & covered, is_champ, (att <= -0.5 + EPS) & key,
+    is_champ = (att >= 1.0 - EPS) | (st.is_champion_role & (att >= 0.5 - EPS))  # mentor/champ
+    key = st.key_person
+    dm_covered, champion, hostile, newcomer = _any_bits(units, st, [
+        st.is_economic_buyer & covered, is_champ, (att <= -0.5 + EPS) & key,
         (units.months_in_post < NEWCOMER_MONTHS) & key])
 
     # largest single contribution per account; reduceat over non-empty accounts only, since an
     # empty segment would yield the next account's first element
     max_ic = np.zeros(na)
-    nonempty = np.flatnonzero(units.sizes > 0)
-    if nonempty.size:
-        max_ic[nonempty] = np.maximum.reduceat(ic, units.offsets[:-1][nonempty])
+    if st.nonempty.size:
+        max_ic[st.nonempty] = np.maximum.reduceat(ic, st.starts)
     spof_share = _ratio(max_ic, sum_ic, 1.0)
 
     flags = {
@@ -141,5 +145,5 @@ def metrics(units: Units, threshold: float) -> Metrics:
     return Metrics(
         coverage=coverage, sentiment=sentiment, multithreading=multithreading,
         dm_covered=dm_covered, champion=champion, spof_share=spof_share, red_flags=red_flags,
-        flags=flags, strength=total(ic * (1.0 + att) / 2.0),
+        flags=flags, strength=total(_strength(ic, att)),
     )

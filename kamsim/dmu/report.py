@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -49,8 +50,13 @@ def describe_unit(units: Units, metrics: Metrics, account_index: int, account_id
             "metrics": values, "flags": flags}
 
 
-def portfolio_stats(metrics: Metrics, tiers: np.ndarray) -> list[dict[str, Any]]:
+def portfolio_stats(metrics: Metrics, tiers: np.ndarray, order: Sequence[str] | None = None
+                    ) -> list[dict[str, Any]]:
     """One row per tier (in order of first appearance in ``tiers``) and a last row ``all``.
+
+    With ``order``, the rows are exactly the tiers of ``order`` in that order (a tier with no
+    account gets a row with 0 accounts and zero means) and ValueError is raised if ``tiers``
+    holds a name that ``order`` lacks.
 
     Each row: tier, accounts, mean_coverage, mean_multithreading, share_dm_covered,
     share_champion, share_single_threaded, mean_red_flags, and ``share_<flag>`` per flag.
@@ -59,8 +65,18 @@ def portfolio_stats(metrics: Metrics, tiers: np.ndarray) -> list[dict[str, Any]]
     tiers = np.asarray(tiers).astype(str)
     if tiers.shape != metrics.coverage.shape:
         raise ValueError(f"tiers {tiers.shape} do not match {metrics.coverage.shape} accounts")
-    names, first, inverse = np.unique(tiers, return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
+    if order is None:
+        names, first, inverse = np.unique(tiers, return_index=True, return_inverse=True)
+        rows_of = np.argsort(first, kind="stable")
+    else:
+        names = np.asarray([str(t) for t in order], dtype=str)
+        unknown = sorted(set(tiers.tolist()) - set(names.tolist()))
+        if unknown:
+            raise ValueError(f"tiers {unknown} are not in the order {list(names)}")
+        sorter = np.argsort(names, kind="stable")
+        inverse = sorter[np.searchsorted(names, tiers, sorter=sorter)] if tiers.size else \
+            np.zeros(0, np.int64)
+        rows_of = np.arange(names.size)
     k = names.size
     counts = np.bincount(inverse, minlength=k).astype(np.float64)
 
@@ -80,7 +96,7 @@ def portfolio_stats(metrics: Metrics, tiers: np.ndarray) -> list[dict[str, Any]]
     }
     per_tier = {c: mean(v) for c, v in cols.items()}
     rows: list[dict[str, Any]] = []
-    for i in order:
+    for i in rows_of:
         row: dict[str, Any] = {"tier": str(names[i]), "accounts": int(counts[i])}
         row.update({c: float(per_tier[c][i]) for c in cols})
         rows.append(row)

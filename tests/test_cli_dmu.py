@@ -1,0 +1,149 @@
+"""``kamsim dmu show`` and ``kamsim dmu stats`` on a small baseline portfolio."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kamsim.cli import commands  # noqa: F401  (registers the command groups)
+from kamsim.cli.main import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = str(ROOT / "scenarios" / "baseline.yaml")
+SMALL = ["--set", "portfolio.generate.accounts=120", "--set", "horizon_months=24",
+         "--set", "replications=2"]
+ACCOUNT = "A007"
+
+
+def invoke(*args: str) -> object:
+    return CliRunner().invoke(cli, ["dmu", *args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def prep():
+    from kamsim.experiment import prepared
+    from kamsim.spec.load import load_scenario
+
+    sets = [s for s in SMALL if s != "--set"]
+    return prepared(load_scenario(BASELINE, sets))
+
+
+def people_of(prep, account_id: str) -> list[str]:
+    a = int(list(prep.accounts.account_id[: prep.n_start]).index(account_id))
+    return [str(p) for p in prep.units.person_id[prep.units.offsets[a]:prep.units.offsets[a + 1]]]
+
+
+def test_show_lists_people_metrics_and_flags(prep):
+    from kamsim.dmu.metrics import FLAG_TEXT
+    from kamsim.dmu_maps import account_map
+    from kamsim.spec.load import load_scenario
+
+    res = invoke("show", BASELINE, "--account", ACCOUNT, *SMALL)
+    assert res.exit_code == 0, res.output
+    for person in people_of(prep, ACCOUNT):
+        assert person in res.output
+    for word in ("coverage", "multithreading", "sentiment", "champion",
+                 "single-point-of-failure"):
+        assert word in res.output
+    # the flags printed are exactly the account's flags, in words
+    amap = account_map(load_scenario(BASELINE, [s for s in SMALL if s != "--set"]), ACCOUNT)
+    flags = [f["flag"] for f in amap.description["flags"]]
+    for name, text in FLAG_TEXT.items():
+        assert (text in res.output) == (name in flags), name
+    if not flags:
+        assert "red flags: none" in res.output
+
+
+def test_show_attitude_and_coverage_labels_match_values():
+    res = invoke("show", BASELINE, "--account", ACCOUNT, *SMALL)
+    pairs = re.findall(r"(enemy|non_supporter|neutral|supporter|mentor) \(([+-]\d\.\d\d)\)",
+                       res.output)
+    assert pairs
+    levels = {"enemy": -1.0, "non_supporter": -0.5, "neutral": 0.0, "supporter": 0.5,
+              "mentor": 1.0}
+    for label, value in pairs:
+        nearest = min(levels, key=lambda k: (abs(levels[k] - float(value)), levels[k]))
+        assert abs(levels[nearest] - float(value)) <= abs(levels[label] - float(value)) + 0.006
+
+
+def test_show_draws_svg(tmp_path):
+    out = tmp_path / "map.svg"
+    res = invoke("show", BASELINE, "--account", ACCOUNT, *SMALL, "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_size > 0
+    assert ET.parse(out).getroot().tag.endswith("svg")
+    assert str(out) in res.output
+    assert not list(tmp_path.glob(".map-*"))  # no temporary file left behind
+
+
+def test_show_draws_png(tmp_path):
+    out = tmp_path / "map.png"
+    res = invoke("show", BASELINE, "--account", ACCOUNT, *SMALL, "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_show_bad_out_suffix_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "map.pdf"
+    res = invoke("show", BASELINE, "--account", ACCOUNT, *SMALL, "--out", str(out))
+    assert res.exit_code == 2
+    assert ".svg or .png" in res.stderr
+    assert not out.exists()
+
+
+def test_show_month_12_shows_the_unit_later(prep):
+    from kamsim.dmu_maps import account_map
+    from kamsim.spec.load import load_scenario
+
+    res = invoke("show", BASELINE, "--account", ACCOUNT, *SMALL, "--month", "12")
+    assert res.exit_code == 0, res.output
+    assert "month 12" in res.output or "left in month" in res.output
+    spec = load_scenario(BASELINE, [s for s in SMALL if s != "--set"])
+    start, later = account_map(spec, ACCOUNT), account_map(spec, ACCOUNT, month=12)
+    # the same posts (newcomers keep the id), but a year of contact has moved the people
+    assert [p["id"] for p in later.description["people"]] == people_of(prep, ACCOUNT)
+    assert [p["role"] for p in later.description["people"]] == \
+        [p["role"] for p in start.description["people"]]
+    moved = [abs(a["coverage"] - b["coverage"]) + abs(a["attitude"] - b["attitude"])
+             for a, b in zip(start.description["people"], later.description["people"],
+                             strict=True)]
+    assert max(moved) > 0
+    if later.note is None:
+        assert later.month == 12
+
+
+def test_show_month_beyond_horizon_exits_2():
+    res = invoke("show", BASELINE, "--account", ACCOUNT, *SMALL, "--month", "99")
+    assert res.exit_code == 2
+    assert "horizon" in res.stderr
+
+
+def test_show_unknown_account_exits_2_cleanly():
+    res = invoke("show", BASELINE, "--account", "NOPE-1", *SMALL)
+    assert res.exit_code == 2
+    assert "no account 'NOPE-1'" in res.stderr
+    assert "Traceback" not in res.stderr + res.output
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_stats_has_every_tier(prep):
+    res = invoke("stats", BASELINE, *SMALL)
+    assert res.exit_code == 0, res.output
+    rows = {line.split("│")[1].strip(): line for line in res.output.splitlines()
+            if line.startswith("│")}
+    assert set(prep.model.tiers) | {"all"} == set(rows)
+    # tier account counts add up to the portfolio
+    counts = {t: int(r.split("│")[2]) for t, r in rows.items()}
+    assert sum(v for t, v in counts.items() if t != "all") == counts["all"] == prep.n_start
+
+
+def test_stats_bad_scenario_exits_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kamsim: 1\nkind: scenario\nname: x\n")
+    res = invoke("stats", str(bad))
+    assert res.exit_code == 2
+    assert str(bad) in res.stderr

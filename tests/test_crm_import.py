@@ -1,0 +1,207 @@
+"""The CRM import end to end: scenarios/crm_import.yaml with data/accounts.csv and
+data/contacts.csv validates, runs, puts the CRM's people in the units, and bad files are
+reported at file:row:col."""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from kamsim.cli import commands  # noqa: F401  (registers the command groups)
+from kamsim.cli.main import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "crm_import.yaml"
+DATA = ROOT / "scenarios" / "data"
+LOCATED = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): \S")
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def spec():
+    from kamsim.spec.load import load_scenario
+
+    return load_scenario(SCENARIO)
+
+
+@pytest.fixture(scope="module")
+def prep(spec):
+    from kamsim.experiment import prepared
+
+    return prepared(spec)
+
+
+def test_shipped_files_are_realistic():
+    accounts = csv_rows(DATA / "accounts.csv")
+    contacts = csv_rows(DATA / "contacts.csv")
+    assert 30 <= len(accounts) <= 60
+    ids = [a["account_id"] for a in accounts]
+    assert len(set(ids)) == len(ids)
+    with_contacts = {c["account_id"] for c in contacts}
+    assert 3 <= len(with_contacts) < len(accounts) and with_contacts <= set(ids)
+
+
+def test_scenario_validates():
+    res = CliRunner().invoke(cli, ["validate", str(SCENARIO)])
+    assert res.exit_code == 0, res.output + res.stderr
+    assert "ok, scenario" in res.output
+
+
+def test_import_maps_columns(spec, prep):
+    accounts = csv_rows(DATA / "accounts.csv")
+    n = prep.n_start
+    assert n == len(accounts)
+    assert list(prep.accounts.account_id[:n]) == [a["account_id"] for a in accounts]
+    wallet = np.array([float(a["annual_spend"]) for a in accounts])
+    share = np.array([float(a["our_share"]) for a in accounts])
+    np.testing.assert_allclose(prep.accounts.numbers["wallet"][:n], wallet)
+    np.testing.assert_allclose(prep.accounts.numbers["share"][:n], share)
+    assert list(prep.accounts.segment[:n]) == [a["segment"] for a in accounts]
+
+
+def test_scenario_runs(spec):
+    from kamsim.experiment import simulate
+
+    result = simulate(spec, replications=2, workers=1)
+    s = result.summary()
+    assert s["scenario"] == "crm_import" and s["replications"] == 2
+    assert s["horizon_months"] == 24
+    assert 0.0 <= s["retention"]["mean"] <= 1.0
+    assert s["revenue"]["mean"] > 0
+    assert set(s["by_tier"]) == set(result.tiers)
+
+
+def test_contact_accounts_have_exactly_the_csv_people(spec, prep):
+    from kamsim.dmu import to_graph
+
+    contacts = csv_rows(DATA / "contacts.csv")
+    ids = list(prep.accounts.account_id[: prep.n_start])
+    checked = 0
+    for acc in sorted({c["account_id"] for c in contacts}):
+        rows = [c for c in contacts if c["account_id"] == acc]
+        g = to_graph(prep.units, ids.index(acc))
+        assert list(g.nodes) == [r["person"] for r in rows]
+        for r in rows:
+            node = g.nodes[r["person"]]
+            assert node["role"] == r["role"]
+            want = r["attitude"].strip().lower().replace("-", "_").replace(" ", "_")
+            assert node["attitude_label"] == (want or "neutral")
+            assert node["coverage_label"] == (r["coverage"] or "none")
+            if r["reports_to"]:
+                assert "reports_to" in g.edges[r["person"], r["reports_to"]]["kind"]
+        bosses = {(a, b) for a, b, k in g.edges(data="kind") if "reports_to" in k}
+        assert bosses == {(r["person"], r["reports_to"]) for r in rows if r["reports_to"]}
+        checked += 1
+    assert checked >= 3
+
+
+def test_accounts_without_contacts_keep_the_template(prep):
+    contacts = {c["account_id"] for c in csv_rows(DATA / "contacts.csv")}
+    ids = [str(x) for x in prep.accounts.account_id[: prep.n_start]]
+    other = next(i for i, a in enumerate(ids) if a not in contacts)
+    lo, hi = prep.units.offsets[other], prep.units.offsets[other + 1]
+    assert hi > lo
+    assert all(str(p).startswith(f"{ids[other]}-") for p in prep.units.person_id[lo:hi])
+
+
+def test_dmu_show_lists_the_crm_people():
+    contacts = csv_rows(DATA / "contacts.csv")
+    acc = contacts[0]["account_id"]
+    res = CliRunner().invoke(cli, ["dmu", "show", str(SCENARIO), "--account", acc])
+    assert res.exit_code == 0, res.output + res.stderr
+    for c in contacts:
+        assert (c["person"] in res.output) == (c["account_id"] == acc), c["person"]
+
+
+# ----------------------------------------------------------------- broken files
+
+
+def workspace(tmp_path: Path) -> Path:
+    """A copy of the scenario, its data and the rules; returns the scenario path."""
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    (tmp_path / "scenarios").mkdir()
+    shutil.copytree(DATA, tmp_path / "scenarios" / "data")
+    shutil.copy(SCENARIO, tmp_path / "scenarios" / "crm_import.yaml")
+    return tmp_path / "scenarios" / "crm_import.yaml"
+
+
+def rewrite(path: Path, edit) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(edit(lines)) + "\n", encoding="utf-8")
+
+
+def validate(path: Path) -> tuple[int, list[re.Match[str]], str]:
+    res = CliRunner().invoke(cli, ["validate", str(path)])
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    located = [m for m in (LOCATED.match(ln) for ln in lines) if m]
+    return res.exit_code, located, res.stderr
+
+
+def test_copied_workspace_is_valid(tmp_path):
+    code, _, err = validate(workspace(tmp_path))
+    assert code == 0, err
+
+
+def test_broken_contacts_csv_is_located(tmp_path):
+    scenario = workspace(tmp_path)
+    contacts = scenario.parent / "data" / "contacts.csv"
+    header = contacts.read_text().splitlines()[0].split(",")
+
+    def edit(lines: list[str]) -> list[str]:
+        row = lines[2].split(",")  # CSV line 3
+        row[header.index("role")] = "economic_byer"
+        lines[2] = ",".join(row)
+        row = lines[4].split(",")  # CSV line 5
+        row[header.index("reports_to")] = "nobody.here"
+        lines[4] = ",".join(row)
+        return lines
+
+    rewrite(contacts, edit)
+    code, located, err = validate(scenario)
+    assert code == 2
+    assert "Traceback" not in err
+    where = {(Path(m["path"]).name, int(m["line"]), int(m["col"])) for m in located}
+    assert ("contacts.csv", 3, header.index("role") + 1) in where
+    assert ("contacts.csv", 5, header.index("reports_to") + 1) in where
+    assert "did you mean 'economic_buyer'" in err
+    assert err.strip().splitlines()[-1].endswith("nothing was written.")
+
+
+def test_broken_accounts_csv_is_located(tmp_path):
+    scenario = workspace(tmp_path)
+    accounts = scenario.parent / "data" / "accounts.csv"
+    header = accounts.read_text().splitlines()[0].split(",")
+    spend = header.index("annual_spend")
+
+    def edit(lines: list[str]) -> list[str]:
+        row = next(csv.reader([lines[6]]))  # CSV line 7
+        row[spend] = "lots"
+        lines[6] = ",".join(f'"{c}"' if "," in c else c for c in row)
+        return lines
+
+    rewrite(accounts, edit)
+    code, located, err = validate(scenario)
+    assert code == 2
+    assert "Traceback" not in err
+    where = {(Path(m["path"]).name, int(m["line"]), int(m["col"])) for m in located}
+    assert ("accounts.csv", 7, spend + 1) in where, err
+
+
+def test_broken_mapping_names_the_missing_column(tmp_path):
+    scenario = workspace(tmp_path)
+    rewrite(scenario, lambda ls: [ln.replace("wallet: annual_spend", "wallet: annual_spnd")
+                                  for ln in ls])
+    code, located, err = validate(scenario)
+    assert code == 2
+    assert "annual_spnd" in err and "annual_spend" in err  # names it and suggests the fix
+    assert located
