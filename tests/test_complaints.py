@@ -1,0 +1,181 @@
+"""The complaint queue against queueing theory (docs/model.md, "Complaints").
+
+- the event-level ``SupportDesk`` (a SimPy PriorityResource) with one agent, exponential work
+  and Poisson arrivals is an M/M/1 queue: mean response time 1/(mu - lambda);
+- with two priority classes it is a non-preemptive priority M/M/1 queue (Cobham's formula),
+  and the high class waits less;
+- the ``FluidDesk`` (used above ``event_level_max`` complaints per period) agrees with the
+  event-level desk on the share of complaints answered within target at moderate load;
+- a team of size 0 answers nothing in time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import simpy
+
+from kamsim.engine.complaints import DAYS_PER_MONTH, FluidDesk, SupportDesk, work_hours
+from kamsim.experiment import simulate
+from kamsim.spec.load import load_scenario
+from kamsim.spec.models import SupportTeam
+
+ROOT = Path(__file__).resolve().parents[1]
+ONE_AGENT = SupportTeam(agents=1, hours_per_month=140.0, service_time="exponential",
+                        mean_hours=6.0)
+
+
+def _event_level(team: SupportTeam, arrivals: np.ndarray, priority: np.ndarray,
+                 target_days: np.ndarray, hours: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Response time (months) and in-target flag of every complaint, in submission order."""
+    env = simpy.Environment()
+    desk = SupportDesk(env, team)
+    n = arrivals.shape[0]
+    desk.submit(np.arange(n), arrivals, priority, target_days, hours)
+    env.run()
+    acc, days, _, ok = desk.collect()
+    assert acc.shape[0] == n  # every complaint answered once the queue runs dry
+    response = np.empty(n)
+    in_time = np.empty(n, dtype=bool)
+    response[acc] = days / DAYS_PER_MONTH
+    in_time[acc] = ok
+    return response, in_time
+
+
+def _poisson(rng: np.random.Generator, rate: float, n: int) -> np.ndarray:
+    return np.cumsum(rng.exponential(1.0 / rate, n))
+
+
+def test_one_agent_is_an_mm1_queue() -> None:
+    rng = np.random.default_rng(20261123)
+    mu = ONE_AGENT.hours_per_month / ONE_AGENT.mean_hours  # complaints per month
+    lam = 0.5 * mu
+    batches = []
+    for _ in range(20):  # independent busy periods: a t-interval over batch means
+        n = 2000
+        hours = work_hours(ONE_AGENT, rng.random(n))
+        response, _ = _event_level(ONE_AGENT, _poisson(rng, lam, n), np.zeros(n),
+                                   np.full(n, 10.0), hours)
+        batches.append(response.mean())
+    b = np.array(batches)
+    theory = 1.0 / (mu - lam)
+    se = b.std(ddof=1) / np.sqrt(b.size)
+    # 4 standard errors, plus 3% for the empty-queue start of each batch
+    assert abs(b.mean() - theory) < 4 * se + 0.03 * theory, (b.mean(), theory, se)
+
+
+def test_mm1_response_grows_with_load() -> None:
+    rng = np.random.default_rng(7)
+    mu = ONE_AGENT.hours_per_month / ONE_AGENT.mean_hours
+    means = []
+    for rho in (0.3, 0.6, 0.8):
+        n = 20000
+        hours = work_hours(ONE_AGENT, rng.random(n))
+        response, _ = _event_level(ONE_AGENT, _poisson(rng, rho * mu, n), np.zeros(n),
+                                   np.full(n, 10.0), hours)
+        means.append(response.mean())
+        assert abs(response.mean() * (mu - rho * mu) - 1.0) < 0.15  # within 15% of M/M/1
+    assert means[0] < means[1] < means[2]
+
+
+def test_priority_classes_follow_cobham() -> None:
+    """Non-preemptive priority M/M/1, two classes of equal load and the same work: mean wait
+    of class i is W0 / ((1 - sigma_{i-1})(1 - sigma_i)), W0 = lambda E[S^2] / 2."""
+    rng = np.random.default_rng(11)
+    mu = ONE_AGENT.hours_per_month / ONE_AGENT.mean_hours
+    lam = 0.6 * mu
+    n = 40000
+    arrivals = _poisson(rng, lam, n)
+    high = rng.random(n) < 0.5
+    priority = np.where(high, 3.0, 1.0)
+    hours = work_hours(ONE_AGENT, rng.random(n))
+    response, _ = _event_level(ONE_AGENT, arrivals, priority, np.full(n, 10.0), hours)
+    service = hours / ONE_AGENT.hours_per_month
+    wait = response - service
+    assert np.all(wait >= -1e-12)
+    w0 = lam * (2.0 / mu**2) / 2.0
+    rho1 = 0.5 * lam / mu
+    rho = lam / mu
+    theory_high = w0 / (1.0 - rho1)
+    theory_low = w0 / ((1.0 - rho1) * (1.0 - rho))
+    assert wait[high].mean() < wait[~high].mean()
+    assert abs(wait[high].mean() / theory_high - 1.0) < 0.12, (wait[high].mean(), theory_high)
+    assert abs(wait[~high].mean() / theory_low - 1.0) < 0.12, (wait[~high].mean(), theory_low)
+
+
+def _shares_in_time(agents: int, rho: float, months: int = 120, seed: int = 3
+                    ) -> tuple[float, float]:
+    """Share answered within target, event-level vs fluid, on the same complaints (two
+    classes: priority 3 with a 2-day target, priority 1 with a 5-day target)."""
+    rng = np.random.default_rng(seed)
+    team = SupportTeam(agents=agents, hours_per_month=140.0, mean_hours=6.0)
+    lam = rho * agents * team.hours_per_month / team.mean_hours
+    n = int(rng.poisson(lam * months))
+    arrivals = np.sort(rng.uniform(0.0, months, n))
+    cls = rng.integers(0, 2, n)
+    priority = np.where(cls == 0, 3.0, 1.0)
+    target = np.where(cls == 0, 2.0, 5.0)
+    hours = work_hours(team, rng.random(n))
+    _, event_ok = _event_level(team, arrivals, priority, target, hours)
+    fluid = FluidDesk(team, np.array([3.0, 1.0]))
+    fluid_ok = np.zeros(n, dtype=bool)
+    period = np.floor(arrivals).astype(np.int64)
+    for k in range(months):  # the engine's use: one submit and collect per period
+        idx = np.flatnonzero(period == k)
+        fluid.submit(idx, arrivals[idx] - k, priority[idx], target[idx], hours[idx], 1.0)
+        acc, _, _, ok = fluid.collect()
+        fluid_ok[acc] = ok
+    return float(event_ok.mean()), float(fluid_ok.mean())
+
+
+def test_fluid_desk_agrees_with_event_level_at_moderate_load() -> None:
+    """The documented check of the aggregated treatment: at utilisation 0.5 with 8 agents the
+    shares answered within target agree within 0.02. The fluid desk has no random queueing
+    delay below capacity, so it is never less optimistic than the real queue."""
+    event, fluid = _shares_in_time(agents=8, rho=0.5)
+    assert abs(event - fluid) < 0.02, (event, fluid)
+    event4, fluid4 = _shares_in_time(agents=4, rho=0.5)
+    assert abs(event4 - fluid4) < 0.02, (event4, fluid4)
+    assert fluid >= event - 0.005 and fluid4 >= event4 - 0.005
+
+
+def test_fluid_desk_backlog_under_overload() -> None:
+    """Above capacity the fluid backlog grows and late complaints pile up."""
+    event, fluid = _shares_in_time(agents=2, rho=1.3, months=24)
+    assert fluid < 0.5 and event < 0.5
+
+
+def test_no_support_team_answers_nothing_in_time() -> None:
+    team = SupportTeam(agents=0)
+    n = 50
+    rng = np.random.default_rng(0)
+    response, in_time = _event_level(team, np.sort(rng.uniform(0, 3, n)), np.ones(n),
+                                     np.full(n, 10.0), np.full(n, 6.0))
+    assert not in_time.any()
+    assert np.all(np.isinf(response))
+    fluid = FluidDesk(team, np.array([1.0]))
+    fluid.submit(np.arange(n), rng.random(n), np.ones(n), np.full(n, 10.0), np.full(n, 6.0), 1.0)
+    _, days, _, ok = fluid.collect()
+    assert not ok.any() and np.all(np.isinf(days))
+
+
+def test_engine_without_support_team_leaves_every_complaint_unresolved() -> None:
+    spec = load_scenario(ROOT / "scenarios" / "baseline.yaml", [
+        "portfolio.generate.accounts=150", "horizon_months=12", "replications=2",
+        "capacity.support.agents=0", "market.complaint_rate_per_month=0.2"])
+    ts = simulate(spec, workers=1).timeseries()
+    assert ts["complaints"].sum() > 0
+    assert (ts["complaints_unresolved"] == ts["complaints"]).all()
+
+
+def test_engine_with_a_big_team_answers_most_in_time() -> None:
+    spec = load_scenario(ROOT / "scenarios" / "baseline.yaml", [
+        "portfolio.generate.accounts=150", "horizon_months=12", "replications=2",
+        "capacity.support.agents=50", "market.complaint_rate_per_month=0.2"])
+    ts = simulate(spec, workers=1).timeseries()
+    assert ts["complaints"].sum() > 0
+    # no queue: only the work itself (exponential, mean 6 h at 140 h/month, ~1.3 days) can
+    # overrun the 2-10 day targets
+    assert ts["complaints_unresolved"].sum() < 0.35 * ts["complaints"].sum()
