@@ -37,7 +37,7 @@ STATE_FIELDS: dict[str, tuple[FieldType, str]] = {
     "stage": ("str", "relationship stage name"),
     "stage_index": ("number", "position of the stage in the ordered list (0 = first)"),
     "months_in_stage": ("number", "months since the last stage change"),
-    "service_ratio": ("number", "delivered / asked service last period (0-1)"),
+    "service_ratio": ("number", "delivered service / what its own tier needs, last period (0-1)"),
     "coverage": ("number", "influence-weighted coverage of the decision unit (0-1)"),
     "sentiment": ("number", "influence-weighted attitude of the decision unit (-1..1)"),
     "multithreading": ("number", "covered people with influence above the threshold"),

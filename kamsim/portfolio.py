@@ -25,6 +25,7 @@ __all__ = ["Accounts", "ImportedTable", "generate_portfolio", "read_portfolio_cs
 #: number fields that are drawn or imported; revenue and gross_profit are derived
 DRAWN_FIELDS = [k for k, (t, _) in PORTFOLIO_FIELDS.items()
                 if t == "number" and k not in ("revenue", "gross_profit")]
+_SIGNED_FIELDS = {"growth_potential"}  # a shrinking wallet is a real forecast
 _UNIT_FIELDS = {"share", "margin", "loyalty", "purchase_regularity", "influence", "feedback",
                 "payment_risk", "strategic_fit", "price_sensitivity"}
 
@@ -186,7 +187,7 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                         problems.append(Problem(where, f"{fld}: {cell!r} is not a number",
                                                 "a number"))
                         num = 0.0
-                    if not np.isfinite(num) or num < 0:
+                    if not np.isfinite(num) or (num < 0 and fld not in _SIGNED_FIELDS):
                         problems.append(Problem(where, f"{fld}: {cell!r} is out of range",
                                                 "a finite number >= 0"))
                     elif fld in _UNIT_FIELDS and num > 1:

@@ -167,13 +167,6 @@ def test_replication_r_is_the_same_whatever_the_count() -> None:
     _outputs_equal(few, few_copy)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "model bug: with the event-level desk a complaint raised in the period an account is lost "
-    "is answered in a later period; its support hours are then booked to the lost account "
-    "(accounts table) and logged as its activity, but the timeseries only sums active "
-    "accounts, so per-account and per-period profit totals differ (baseline 200 accounts, "
-    "24 months, 2 replications, one support agent, 0.2 complaints a month: 15 late-complaint "
-    "events after churn; accounts-table profit below the timeseries by 2,881 and 2,463 EUR)"))
 def test_nothing_is_booked_to_an_account_after_it_is_lost() -> None:
     result = simulate(_spec(200, "tiered", 8, 20261123, horizon=24), workers=1)
     f = result.to_frames()

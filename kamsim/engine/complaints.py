@@ -60,7 +60,7 @@ class SupportDesk:
                    hours: float):  # type: ignore[no-untyped-def]
         yield self.env.timeout(max(0.0, arrival - self.env.now))
         if self.rate <= 0:  # no support team: never answered in time
-            self._done.append((account, float("inf"), hours, False))
+            self._done.append((account, float("inf"), 0.0, False))  # no one works on it
             return
         with self.agents.request(priority=-priority) as req:
             yield req
@@ -111,7 +111,8 @@ class FluidDesk:
         served = np.clip(capacity - before, 0.0, demand)
         self.busy_hours += float(served.sum())
         self.backlog = demand - served
-        self._pending = (account, days, hours, days <= target_days)
+        worked = hours if self.rate > 0 else np.zeros_like(hours)  # no team: no one works
+        self._pending = (account, days, worked, days <= target_days)
 
     def collect(self) -> Outcomes:
         out = self._pending

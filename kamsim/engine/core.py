@@ -83,7 +83,6 @@ class Simulation:
         self.service_ratio = np.ones(n)
         self.complaints_open = np.zeros(n)  # decays: unresolved complaints, last ~6 months
         self.since_unresolved = np.full(n, 1e9)
-        self.since_key_person = np.full(n, 1e9)
         self.acq_pending = np.zeros(n)
         self.units = prep.units.copy()
         self.dmu_threshold = prep.model.spec.stakeholders.influence_threshold
@@ -130,7 +129,6 @@ class Simulation:
             self.desk = FluidDesk(team, self.model.service.priority)
         else:
             self.desk = SupportDesk(self.env, team)
-        self.am_team = simpy.Container(self.env, capacity=float("inf"))
 
     @staticmethod
     def _exp_times(rng: np.random.Generator, lam: np.ndarray, now: float) -> np.ndarray:

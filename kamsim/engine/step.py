@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kamsim.dmu import StepInput, metrics, step
+from kamsim.dmu.structure import structure
 from kamsim.engine.allocation import allocate, demand
 from kamsim.engine.complaints import FluidDesk, work_hours
 from kamsim.spec.models import CHURN_CAUSES
@@ -29,7 +30,7 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight sequence
-    from kamsim.engine.core import CAUSE, _ANGRY, _p
+    from kamsim.engine.core import _ANGRY, CAUSE, _p
 
     m = sim.model
     mk = sim.market
@@ -38,6 +39,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     dt = sim.dt
     t = k * dt
     act = sim.active.copy()
+    trust_start = sim.trust.copy()
     n = sim.n
     nt = len(m.tiers)
     log = sim.log
@@ -83,9 +85,6 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # service ratio: delivered against the account's need (its own tier's level), capped at 1
     sim.service_ratio = np.where(act, np.minimum(1.0, _ratio(am + ex + sp, d.need)),
                                  sim.service_ratio)
-    sim.am_team.put(c_am) if c_am > 0 else None
-    if am.sum() > 0:
-        sim.am_team.get(min(float(am.sum()), sim.am_team.level))
     sim.util[k, :3] = [am.sum() / c_am if c_am else 0.0, ex.sum() / c_ex if c_ex else 0.0,
                        sp.sum() / c_sp if c_sp else 0.0]
 
@@ -108,6 +107,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         sim.desk.submit(c_acc, np.maximum(arrivals[live], t), sv.priority[lvl],
                         sv.response_days[lvl], hours)
     o_acc, o_days, o_hours, o_ok = sim.desk.collect()
+    # an account lost since its complaint was raised no longer counts (nor costs) anything
+    keep = act[o_acc]
+    o_acc, o_days, o_hours, o_ok = o_acc[keep], o_days[keep], o_hours[keep], o_ok[keep]
     resolved = np.bincount(o_acc[o_ok], minlength=n).astype(np.float64)
     unresolved = np.bincount(o_acc[~o_ok], minlength=n).astype(np.float64)
     support_hours = np.bincount(o_acc, weights=o_hours, minlength=n)
@@ -135,8 +137,6 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                sim.dmu_params, sim.roles, u_depart)
     key = (out.departed_influence >= 0.5) | (out.departed_coverage >= 1 / 3 - 1e-9)
     kp_acc = out.departed_account[key]
-    sim.since_key_person += dt
-    sim.since_key_person[kp_acc] = 0.0
     before = sim.metrics
     sim.metrics = mt = metrics(sim.units, sim.dmu_threshold)
     if log is not None and out.departed.size:
@@ -151,6 +151,12 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                          0.0, 1.0)
         sim.trust = sim.trust + mk.trust_speed * dt * (target - sim.trust)
         sim.trust = sim.trust - mk.complaint_penalty * unresolved + mk.complaint_recovery * resolved
+        # a relationship that hung on the person who just left breaks [003]: the account had
+        # a thread before the departures and has none after
+        orphaned = np.zeros(n, dtype=bool)
+        orphaned[out.departed_account] = True
+        orphaned &= (before.multithreading > 0) & (mt.multithreading == 0)
+        sim.trust = sim.trust - mk.orphaned_trust_hit * orphaned
     sim.since_unresolved += dt
     sim.since_unresolved[unresolved > 0] = 0.0
     sim.complaints_open = sim.complaints_open * 0.5 ** (dt / 3.0) + unresolved
@@ -189,7 +195,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         cause[leave] = CAUSE["strategy_change"]
         sim.wallet = np.where(e_strat & ~leave, sim.wallet * 0.6, sim.wallet)
         # supplier consolidation: dropped unless trusted, deep and covered
-        stage_frac = np.minimum(sim.stage, st.ladder - 1) / max(1, st.ladder - 1)
+        # how far up the ladder (an uncoupled relationship counts as the bottom)
+        stage_frac = np.where(sim.stage == st.uncoupled, 0.0,
+                              np.minimum(sim.stage, st.ladder - 1) / max(1, st.ladder - 1))
         keep_logit = -1.0 + 4.0 * sim.trust + 1.5 * stage_frac + 0.5 * mt.dm_covered
         dropped = e_cons & (v < 1.0 / (1.0 + np.exp(keep_logit)))
         churn |= dropped
@@ -200,7 +208,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         gap_eff = np.maximum(0.0, gap - d.discount_rate * money_ratio)
         focus = np.bincount(sim.units.account, weights=sim.units.price_focus
                             * sim.units.influence, minlength=n)
-        weight = np.bincount(sim.units.account, weights=sim.units.influence, minlength=n)
+        weight = structure(sim.units).sum_influence
         price_focus = _ratio(focus, weight)
         ps = sim.price_sensitivity * st.price_sensitivity[sim.stage] * (0.5 + price_focus)
         mt_frac = np.minimum(mt.multithreading, 3.0) / 3.0
@@ -309,7 +317,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         num = np.bincount(dst, weights=w * signal[src] * live_edge, minlength=n)
         den = np.bincount(dst, weights=w * live_edge, minlength=n)
         sim.trust = sim.trust + mk.word_of_mouth * dt * _ratio(num, den) * (den > 0)
-    sim.trust = np.clip(sim.trust, 0.0, 1.0)
+    # only accounts in the portfolio this period move: the lost keep the trust they left
+    # with, and those yet to arrive start from their own starting trust
+    sim.trust = np.where(act, np.clip(sim.trust, 0.0, 1.0), trust_start)
 
     # -- new accounts: referrals from satisfied accounts, and cold acquisition
     if effects:

@@ -8,7 +8,7 @@ names at their column. Defaults are documented in ``docs/model.md`` with their s
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -75,13 +75,13 @@ class TierTable(Model):
 
 
 class Retier(Model):
-    every_months: int = Field(12, ge=0, description="0 = tiers never change")
-    hysteresis: float = Field(0.05, ge=0.0, le=0.5, description="score margin to change tier")
+    every_months: int = Field(default=12, ge=0, description="0 = tiers never change")
+    hysteresis: float = Field(default=0.05, ge=0.0, le=0.5, description="score margin to change tier")
 
 
 class QuadrantRule(Model):
-    volume: ExprText = Field("rank_pct(revenue)", description="volume axis, 0-1")
-    loyalty: ExprText = Field("loyalty", description="loyalty axis, 0-1")
+    volume: ExprText = Field(default="rank_pct(revenue)", description="volume axis, 0-1")
+    loyalty: ExprText = Field(default="loyalty", description="loyalty axis, 0-1")
     volume_cut: Prob = 0.5
     loyalty_cut: Prob = 0.5
 
@@ -157,9 +157,9 @@ class Stage(Model):
 
 class Uncoupling(Model):
     name: Name = "uncoupled"
-    when: ExprText = Field("trust < 0.2", description="condition to break down, from any stage")
-    recover_when: ExprText | None = Field(None, description="condition to return to the first stage")
-    churn_per_month: Prob = Field(0.15, description="monthly hazard of leaving once uncoupled")
+    when: ExprText = Field(default="trust < 0.2", description="condition to break down, from any stage")
+    recover_when: ExprText | None = Field(default=None, description="condition to return to the first stage")
+    churn_per_month: Prob = Field(default=0.15, description="monthly hazard of leaving once uncoupled")
     target_share: Prob = 0.05
     price_sensitivity: NonNeg = 1.5
 
@@ -183,7 +183,7 @@ class StageRules(RuleFile):
 # ---------------------------------------------------------------- stakeholders
 
 
-def _dist(**kw: float) -> dict[str, float]:
+def _dist(**kw: float) -> dict[Any, float]:  # keys: the Literal of the field it fills
     return dict(kw)
 
 
@@ -326,7 +326,7 @@ class PortfolioGenerate(Model):
         default_factory=lambda: {"manufacturing": 0.35, "retail": 0.25, "telecom": 0.15,
                                  "utilities": 0.1, "services": 0.15}
     )
-    seed: int | None = Field(None, ge=0, description="portfolio seed (default: scenario seed)")
+    seed: int | None = Field(default=None, ge=0, description="portfolio seed (default: scenario seed)")
 
     @model_validator(mode="after")
     def _mixes(self) -> PortfolioGenerate:
@@ -377,25 +377,25 @@ class Strategy(Model):
 
 
 class SupportTeam(Model):
-    agents: int = Field(4, ge=0)
+    agents: int = Field(default=4, ge=0)
     hours_per_month: NonNeg = 140.0
     service_time: Literal["exponential", "lognormal", "fixed"] = "exponential"
-    mean_hours: Pos = Field(6.0, description="mean hours of work per complaint")
-    sigma: NonNeg = Field(0.5, description="lognormal shape")
+    mean_hours: Pos = Field(default=6.0, description="mean hours of work per complaint")
+    sigma: NonNeg = Field(default=0.5, description="lognormal shape")
     event_level_max: int = Field(
-        20_000, ge=0, description="complaints per period above which the queue is aggregated"
+        default=20_000, ge=0, description="complaints per period above which the queue is aggregated"
     )
 
 
 class Capacity(Model):
     account_managers: NonNeg = 10
-    am_hours_per_month: NonNeg = Field(100.0, description="client-facing hours each")
+    am_hours_per_month: NonNeg = Field(default=100.0, description="client-facing hours each")
     executives: NonNeg = 2
     exec_hours_per_month: NonNeg = 16.0
     specialists: NonNeg = 2
     specialist_hours_per_month: NonNeg = 100.0
     budget_per_year: NonNeg | None = Field(
-        None, description="money for discounts, VIP and joint development (none = unlimited)"
+        default=None, description="money for discounts, VIP and joint development (none = unlimited)"
     )
     support: SupportTeam = SupportTeam()
 
@@ -407,25 +407,29 @@ class Market(Model):
     wallet_volatility: NonNeg = 0.03
     complaint_rate_per_month: NonNeg = 0.08
     offer_rate_per_year: NonNeg = 0.6
-    price_gap: Prob = Field(0.08, description="competitor's typical price advantage")
+    price_gap: Prob = Field(default=0.08, description="competitor's typical price advantage")
     unfair_offer_share: Prob = 0.15
     strategy_change_per_year: Prob = 0.02
     consolidation_per_year: Prob = 0.03
     failure_per_year: Prob = 0.01
     default_per_year: Prob = 0.02
     loss_given_default: Prob = 0.6
-    base_churn_per_year: Prob = Field(0.04, description="trust-driven leaving at trust 0")
-    trust_speed: Prob = Field(0.15, description="monthly speed of trust toward its target")
-    share_speed: Prob = Field(0.08, description="monthly speed of share toward its target")
+    base_churn_per_year: Prob = Field(
+        default=0.04, description="trust-driven leaving: yearly hazard 4 x this x (1 - trust)^2, so this "
+        "at trust 0.5; with churn_effects false, the constant yearly hazard")
+    trust_speed: Prob = Field(default=0.15, description="monthly speed of trust toward its target")
+    share_speed: Prob = Field(default=0.08, description="monthly speed of share toward its target")
     complaint_penalty: Prob = 0.12
     complaint_recovery: Prob = 0.02
-    word_of_mouth: Prob = Field(0.05, description="strength of leaders' influence on followers")
-    negative_weight: NonNeg = Field(2.0, description="anger spreads this many times further")
-    cold_acquisition_per_year: NonNeg = Field(0.0, description="new accounts per year, share")
-    acquisition_cost: NonNeg = Field(25_000, description="cost of winning a new account cold")
-    referral_cost_ratio: Prob = Field(0.2, description="a referral costs this share of cold")
+    word_of_mouth: Prob = Field(default=0.05, description="strength of leaders' influence on followers")
+    negative_weight: NonNeg = Field(default=2.0, description="anger spreads this many times further")
+    cold_acquisition_per_year: NonNeg = Field(default=0.0, description="new accounts per year, share")
+    acquisition_cost: NonNeg = Field(default=25_000, description="cost of winning a new account cold")
+    referral_cost_ratio: Prob = Field(default=0.2, description="a referral costs this share of cold")
     newcomer_price_focus: Prob = 0.15
-    churn_effects: bool = Field(True, description="false: only base churn (degenerate tests)")
+    orphaned_trust_hit: Prob = Field(
+        0.15, description="trust lost at once when a departure leaves no covered thread [003]")
+    churn_effects: bool = Field(default=True, description="false: only base churn (degenerate tests)")
 
 
 class Shock(Model):
