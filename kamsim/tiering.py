@@ -29,13 +29,13 @@ def _rank_pct(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if idx.size == 0:
         return out
     v = x[idx]
-    order = np.argsort(v, kind="stable")
+    order = np.argsort(v)  # ties are averaged below, so the sort need not be stable
     sv = v[order]
-    # average rank of ties: first and last position of each run of equal values
-    first = np.searchsorted(sv, sv, side="left")
-    last = np.searchsorted(sv, sv, side="right")
+    # average 1-based rank of each run of equal values
+    starts = np.flatnonzero(np.r_[True, sv[1:] != sv[:-1]])
+    ends = np.r_[starts[1:], sv.size]
     ranks = np.empty(idx.size)
-    ranks[order] = (first + last + 1) / 2.0
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
     out[idx] = ranks / idx.size
     return out
 
