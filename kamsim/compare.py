@@ -26,7 +26,7 @@ import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -197,8 +197,9 @@ class Comparison:
 
                 cur = self.runs[0].currency
                 lo, hi, d = p["diff_low"], p["diff_high"], p["diff"]
-                fmt = bare = lambda v, c=cur: money(abs(v), c)  # noqa: E731
-                signed = lambda v, c=cur: ("+" if v >= 0 else "\u2212") + money(abs(v), c)  # noqa: E731
+                fmt = bare = cast(Callable[[float], str], lambda v, c=cur: money(abs(v), c))
+                signed = cast(Callable[[float], str],
+                              lambda v, c=cur: ("+" if v >= 0 else "\u2212") + money(abs(v), c))
             if lo > 0 or hi < 0:
                 word = "more" if d > 0 else "less"
                 a, b = sorted((abs(lo), abs(hi)))

@@ -6,6 +6,7 @@ Nothing here reads files: the input is a :class:`~kamsim.spec.load.ScenarioSpec`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,9 +109,9 @@ def _stages(spec: ScenarioSpec) -> StageArrays:
     u = spec.stages.uncoupled
 
     def c(text: str | None) -> Expr | None:
-        return compile_expr(text, f, expect="bool") if text else None  # type: ignore[arg-type]
+        return compile_expr(text, f, expect="bool") if text else None
 
-    def arr(values: list[float]) -> np.ndarray:
+    def arr(values: Sequence[float]) -> np.ndarray:
         return np.array(values, dtype=np.float64)
 
     uncouple = c(u.when)

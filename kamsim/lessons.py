@@ -109,6 +109,7 @@ class Lesson(_Model):
     @model_validator(mode="after")
     def _refs(self) -> Lesson:
         names = [f.name for f in self.figures]
+        pairs: list[tuple[str, str | None, list[str]]]
         if self.main not in self.variants:
             raise ValueError(f"main {self.main!r} is not a variant "
                              f"(expected one of: {', '.join(self.variants)})")

@@ -66,10 +66,13 @@ def sample(dist: Distribution, n: int, rng: np.random.Generator) -> np.ndarray:
         assert dist.alpha is not None and dist.minimum is not None
         out = dist.minimum * (1.0 + rng.pareto(dist.alpha, n))
     elif dist.dist == "uniform":
+        assert dist.minimum is not None and dist.maximum is not None
         out = rng.uniform(dist.minimum, dist.maximum, n)
     elif dist.dist == "beta":
+        assert dist.alpha is not None and dist.beta is not None
         out = rng.beta(dist.alpha, dist.beta, n)
     elif dist.dist == "normal":
+        assert dist.mean is not None
         out = dist.mean + (dist.sigma or 0.0) * rng.standard_normal(n)
     else:
         out = np.full(n, float(dist.value or 0.0))

@@ -152,7 +152,7 @@ def tier(scenario: str, out: str | None, sets: tuple[str, ...]) -> None:
 
 
 def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    for opt in reversed([
+    opts: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option("--replications", "-r", type=click.IntRange(1), default=None,
                      help="Number of random futures (default: the scenario's)."),
         click.option("--seed", type=click.IntRange(0), default=None,
@@ -162,7 +162,8 @@ def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--dask", default=None, metavar="tcp://HOST:PORT",
                      help="Run on a Dask cluster (or set KAMSIM_DASK)."),
         _sets,
-    ]):
+    ]
+    for opt in reversed(opts):
         fn = opt(fn)
     return fn
 

@@ -140,8 +140,8 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str], *,
         person = None
         if len(problems) == before and role is not None and acc and pid:
             person = StakeholderPerson(
-                id=pid, role=role, influence=infl, attitude=att, coverage=cov,  # type: ignore
-                held_by=held, months_in_post=round(months or 0.0),  # type: ignore
+                id=pid, role=role, influence=infl, attitude=att, coverage=cov,
+                held_by=held, months_in_post=round(months or 0.0),
                 reports_to=cell("reports_to") or None)
         units.setdefault(acc, []).append(
             (line, person, {"id": pid, "reports_to": cell("reports_to")}))

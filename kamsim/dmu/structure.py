@@ -116,7 +116,8 @@ def compute_structure(units: Units) -> Structure:
         "is_economic_buyer": units.role == eb,
         "is_champion_role": units.role == ch,
     }
-    return Structure(token=_token(units), **{k: _frozen(v) for k, v in arrays.items()})
+    frozen: dict[str, Any] = {k: _frozen(v) for k, v in arrays.items()}
+    return Structure(token=_token(units), **frozen)
 
 
 def structure(units: Units) -> Structure:

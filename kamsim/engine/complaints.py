@@ -57,12 +57,13 @@ class SupportDesk:
                                              float(hours[i])))
 
     def _complaint(self, account: int, arrival: float, priority: float, target: float,
-                   hours: float):  # type: ignore[no-untyped-def]
+                   hours: float):
         yield self.env.timeout(max(0.0, arrival - self.env.now))
         if self.rate <= 0:  # no support team: never answered in time
             self._done.append((account, float("inf"), 0.0, False))  # no one works on it
             return
-        with self.agents.request(priority=-priority) as req:
+        # simpy annotates priority as int, but any orderable works (ours may be fractional)
+        with self.agents.request(priority=-priority) as req:  # type: ignore[arg-type]
             yield req
             yield self.env.timeout(hours / self.rate)
             self.busy_hours += hours

@@ -160,12 +160,12 @@ class Simulation:
 
     # ------------------------------------------------------------------ SimPy processes
 
-    def calendar(self):  # type: ignore[no-untyped-def]
+    def calendar(self):
         for k in range(self.periods):
             self.step(k)
             yield self.env.timeout(self.dt)
 
-    def shock(self, shock: Shock):  # type: ignore[no-untyped-def]
+    def shock(self, shock: Shock):
         yield self.env.timeout(shock.at_month)
         self._apply_shock(shock, on=True)
         if self.log is not None:
@@ -193,7 +193,7 @@ class Simulation:
             self.unfair_share = min(1.0, self.market.unfair_offer_share * 2) if on else \
                 self.market.unfair_offer_share
 
-    def retiering(self):  # type: ignore[no-untyped-def]
+    def retiering(self):
         every = self.model.tiering.every_months
         if every <= 0:
             return
@@ -210,7 +210,7 @@ class Simulation:
 
     def output(self) -> ReplicationOutput:
         ever = np.flatnonzero(self.ever)
-        accounts = {
+        accounts: dict[str, np.ndarray] = {
             "slot": ever, "born": self.born[ever], "initial_tier": self.initial_tier[ever],
             "tier": self.tier[ever], "initial_stage": self.initial_stage[ever],
             "stage": self.stage[ever], "active": self.active[ever],

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from kamsim.errors import InputError, Location, Problem
 from kamsim.spec import models as m
@@ -121,7 +122,7 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return None
 
 
-def _expected_from(err: dict[str, Any]) -> str | None:
+def _expected_from(err: ErrorDetails) -> str | None:
     t = err["type"]
     ctx = err.get("ctx") or {}
     if t in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
