@@ -27,10 +27,12 @@ def pct(x: float, digits: int = 1) -> str:
 
 
 def interval(stat: dict[str, float], fmt: Any) -> str:
-    """``mean (low–high)``; just the mean when there is one replication."""
+    """``mean ± half-width`` of the (symmetric) interval; just the mean when there is one
+    replication."""
     if stat.get("n", 2) < 2 or stat["ci_low"] == stat["ci_high"]:
         return fmt(stat["mean"])
-    return f"{fmt(stat['mean'])} ({fmt(stat['ci_low'])}–{fmt(stat['ci_high'])})"
+    half = (stat["ci_high"] - stat["ci_low"]) / 2.0
+    return f"{fmt(stat['mean'])} ± {fmt(half)}"
 
 
 def summary_table(summary: dict[str, Any]) -> Any:
