@@ -55,7 +55,7 @@ def run_chunk(spec: ScenarioSpec, seed: int, reps: Sequence[int], total: int,
 
 def _chunks(n: int, parts: int) -> list[list[int]]:
     parts = max(1, min(parts, n))
-    return [list(c) for c in np.array_split(np.arange(n), parts) if len(c)]
+    return [c.tolist() for c in np.array_split(np.arange(n), parts) if len(c)]
 
 
 def simulate(scenario: ScenarioSpec | str | Path, *, replications: int | None = None,

@@ -1,0 +1,120 @@
+"""One benchmark case, run in a fresh interpreter by bench/run.py so that its peak memory
+(``ru_maxrss``) and its imports are its own. Prints one JSON line:
+``{"seconds": ..., "work": ..., "maxrss_mb": ..., "note": ...}``; ``seconds`` is the timed
+part only (what the case's name says), ``work`` the account-months it played.
+
+``python bench/cases.py model ACCOUNTS MONTHS [KEY=VALUE ...]``
+``python bench/cases.py study REPLICATIONS ACCOUNTS MONTHS WORKERS [KEY=VALUE ...]``
+``python bench/cases.py naive ACCOUNTS MONTHS`` / ``floor ACCOUNTS MONTHS``
+``python bench/cases.py tiering ACCOUNTS``
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+BASELINE = REPO / "scenarios" / "baseline.yaml"
+
+
+def _maxrss_mb() -> float:
+    """Peak resident memory of this process and of any worker it waited for (Linux: KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024.0
+
+
+def _spec(accounts: int, months: int, replications: int, extra: list[str]):  # type: ignore[no-untyped-def]
+    from kamsim.spec.load import load_scenario
+
+    # the team grows with the portfolio (the baseline's team serves 2,000 accounts), so every
+    # size runs the same regime rather than an ever more overloaded one
+    f = accounts / 2000.0
+    team = [f"capacity.account_managers={30 * f}", f"capacity.executives={10 * f}",
+            f"capacity.specialists={30 * f}", f"capacity.support.agents={max(1, round(8 * f))}"]
+    return load_scenario(BASELINE, [f"portfolio.generate.accounts={accounts}",
+                                    f"horizon_months={months}",
+                                    f"replications={replications}", "event_log=false",
+                                    *team, *extra])
+
+
+def model(accounts: int, months: int, extra: list[str]) -> dict[str, object]:
+    """One replication of the full default model; timed: prepare + simulate (the scenario
+    file is loaded before the clock starts)."""
+    from kamsim.experiment import prepared, simulate
+
+    spec = _spec(accounts, months, 1, extra)
+    t0 = time.perf_counter()
+    prepared(spec)
+    t1 = time.perf_counter()
+    simulate(spec, replications=1, workers=1, record_events=False)
+    t2 = time.perf_counter()
+    return {"seconds": t2 - t0, "work": accounts * months,
+            "note": f"prepare {t1 - t0:.2f} s + run {t2 - t1:.2f} s"}
+
+
+def study(reps: int, accounts: int, months: int, workers: int,
+          extra: list[str]) -> dict[str, object]:
+    """A study of ``reps`` replications on ``workers`` local processes, prepare included."""
+    from kamsim.experiment import simulate
+
+    spec = _spec(accounts, months, reps, extra)
+    t0 = time.perf_counter()
+    simulate(spec, workers=workers, record_events=False)
+    return {"seconds": time.perf_counter() - t0, "work": reps * accounts * months}
+
+
+def naive(accounts: int, months: int) -> dict[str, object]:
+    sys.path.insert(0, str(HERE))
+    from naive_simpy import run
+    from reduced import Reduced
+
+    t0 = time.perf_counter()
+    run(Reduced(accounts=accounts, months=months))
+    return {"seconds": time.perf_counter() - t0, "work": accounts * months}
+
+
+def floor(accounts: int, months: int) -> dict[str, object]:
+    sys.path.insert(0, str(HERE))
+    from numpy_floor import run
+    from reduced import Reduced
+
+    t0 = time.perf_counter()
+    run(Reduced(accounts=accounts, months=months))
+    return {"seconds": time.perf_counter() - t0, "work": accounts * months}
+
+
+def tiering(accounts: int) -> dict[str, object]:
+    sys.path.insert(0, str(HERE))
+    from bench_tiering import time_tiering
+
+    return time_tiering(accounts)
+
+
+def main(argv: list[str]) -> None:
+    kind, args = argv[0], argv[1:]
+    ints = [int(a) for a in args if "=" not in a]
+    extra = [a for a in args if "=" in a]
+    if kind == "model":
+        out = model(ints[0], ints[1], extra)
+    elif kind == "study":
+        out = study(ints[0], ints[1], ints[2], ints[3], extra)
+    elif kind == "naive":
+        out = naive(ints[0], ints[1])
+    elif kind == "floor":
+        out = floor(ints[0], ints[1])
+    elif kind == "tiering":
+        out = tiering(ints[0])
+    else:
+        raise SystemExit(f"unknown case kind {kind!r}")
+    out["maxrss_mb"] = _maxrss_mb()
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,283 @@
+"""kamsim's speed and scale benchmark (a script, not a test): every case runs in a fresh
+interpreter, several times; the table shows the median, the peak memory of the slowest-
+memory run, the target and PASS/MISS. Figures are whatever this machine measures today.
+
+    python bench/run.py            # the full bench (can take half an hour on 2 cores)
+    python bench/run.py --quick    # one run per slow case, shorter time limits
+    python bench/run.py --only model_10k --only naive_10k
+    python bench/run.py --set capacity.support.event_level_max=0   # extra overrides for
+                                                                    # the full-model cases
+
+A case that runs past its time limit is reported as "> limit" and counts as a MISS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CASES = HERE / "cases.py"
+
+
+@dataclass
+class Case:
+    name: str
+    what: str
+    argv: list[str]  # a command; "{py}" is this interpreter
+    runs: int = 5
+    limit: float = 120.0  # seconds per run
+    target_s: float | None = None
+    target_mb: float | None = None
+    timed_here: bool = False  # the wall time of the whole process is the figure
+    model: bool = False  # receives --set overrides
+    seconds: list[float] = field(default_factory=list)
+    maxrss_mb: float = 0.0
+    work: int = 0
+    note: str = ""
+    timed_out: bool = False
+    error: str = ""
+
+
+def _run_once(argv: list[str], limit: float) -> tuple[float, dict[str, object] | None, float,
+                                                       str]:
+    """(wall seconds, the case's JSON line or None, peak RSS in MB, error text). The child's
+    own rusage (``wait4``) gives its peak memory; a timer kills it at ``limit``."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
+                            start_new_session=True)
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        os.killpg(proc.pid, signal.SIGKILL)
+
+    timer = threading.Timer(limit, kill)
+    timer.start()
+    # read the pipes in threads so a chatty child never blocks; wait4 returns at exit
+    chunks: dict[str, bytes] = {}
+    readers = [threading.Thread(target=lambda n=n, s=s: chunks.__setitem__(n, s.read()))
+               for n, s in (("out", proc.stdout), ("err", proc.stderr))]
+    for r in readers:
+        r.start()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for r in readers:
+        r.join()
+    mb = usage.ru_maxrss / 1024.0
+    if killed.is_set():
+        return wall, None, mb, "timeout"
+    if proc.returncode != 0:
+        err = chunks.get("err", b"").decode(errors="replace").strip().splitlines()
+        return wall, None, mb, (err[-1] if err else f"exit {proc.returncode}")
+    lines = chunks.get("out", b"").decode().strip().splitlines()
+    data = None
+    if lines and lines[-1].startswith("{"):
+        data = json.loads(lines[-1])
+    return wall, data, mb, ""
+
+
+def measure(case: Case, budget: float) -> None:
+    """Run ``case`` up to ``case.runs`` times, stopping early once ``budget`` seconds were
+    spent on it (the table says how many runs the median is of)."""
+    py = sys.executable
+    argv = [py if a == "{py}" else a for a in case.argv]
+    spent = 0.0
+    for _ in range(case.runs):
+        wall, data, mb, err = _run_once(argv, case.limit)
+        spent += wall
+        case.maxrss_mb = max(case.maxrss_mb, mb)
+        if err:
+            case.timed_out = err == "timeout"
+            case.error = err
+            return
+        if case.timed_here or data is None:
+            case.seconds.append(wall)
+        else:
+            case.seconds.append(float(data["seconds"]))  # type: ignore[arg-type]
+            case.work = int(data.get("work", 0))  # type: ignore[call-overload]
+            case.note = str(data.get("note", ""))
+            case.maxrss_mb = max(case.maxrss_mb, float(data.get("maxrss_mb", 0.0)))  # type: ignore[arg-type]
+        if spent > budget:
+            return
+
+
+def cases(quick: bool, sets: list[str]) -> list[Case]:
+    c = ["{py}", str(CASES)]
+    # the console script next to this interpreter (a pyenv/asdf shim on PATH would add its
+    # own start-up, which is not kamsim's)
+    script = Path(sys.executable).with_name("kamsim")
+    kamsim = [str(script)] if script.exists() else \
+        ["{py}", "-c", "from kamsim.cli.main import main; main()"]
+    slow = 1 if quick else 5
+    lim = (lambda s: min(s, 60.0)) if quick else (lambda s: s)
+    out = [
+        Case("model_10k", "full model, 10k accounts x 60 months, 1 rep",
+             [*c, "model", "10000", "60"], slow, lim(180), model=True),
+        Case("model_100k", "full model, 100k accounts x 60 months, 1 rep",
+             [*c, "model", "100000", "60"], slow if quick else 3, lim(300), model=True),
+        Case("model_1m", "full model, 1M accounts x 60 months, 1 rep",
+             [*c, "model", "1000000", "60"], 1, lim(300), model=True),
+        Case("model_1m_120", "full model, 1M accounts x 120 months, 1 rep",
+             [*c, "model", "1000000", "120"], 1, lim(300), target_s=20.0,
+             target_mb=4096.0, model=True),
+        Case("study_100x10k", "100 reps x 10k accounts x 60 months, workers=2",
+             [*c, "study", "100", "10000", "60", "2"], 1 if quick else 3, lim(300),
+             target_s=15.0, model=True),
+        Case("cli_baseline", "kamsim run scenarios/baseline.yaml --no-store --quiet",
+             [*kamsim, "run", "scenarios/baseline.yaml", "--no-store", "--quiet"],
+             slow, lim(120), target_s=3.0, timed_here=True),
+        Case("cli_help", "kamsim --help (process start to exit)",
+             [*kamsim, "--help"], 7, 30, target_s=0.3, timed_here=True),
+        Case("tiering_1m", "compile_tiering + assign + quadrant, 1M accounts",
+             [*c, "tiering", "1000000"], 5, lim(120), target_s=1.0),
+        Case("naive_10k", "naive SimPy reduced model, 10k x 60 (bench/naive_simpy.py)",
+             [*c, "naive", "10000", "60"], slow, lim(120)),
+        Case("floor_10k", "numpy floor of the reduced model, 10k x 60",
+             [*c, "floor", "10000", "60"], 7, lim(60)),
+    ]
+    for case in out:
+        if case.model and sets:
+            case.argv = case.argv + sets
+            case.what += " + " + " ".join(sets)
+    return out
+
+
+def _fmt_s(case: Case) -> str:
+    if case.timed_out:
+        return f"> {case.limit:.0f} s"
+    if case.error:
+        return "error"
+    return f"{statistics.median(case.seconds):.3f} s"
+
+
+def _median(case: Case) -> float | None:
+    return None if not case.seconds else statistics.median(case.seconds)
+
+
+def verdict(case: Case) -> str:
+    if case.target_s is None and case.target_mb is None:
+        return ""
+    if case.error:
+        return "MISS"
+    ok = (case.target_s is None or (_median(case) or 1e99) < case.target_s) and \
+        (case.target_mb is None or case.maxrss_mb < case.target_mb)
+    return "PASS" if ok else "MISS"
+
+
+def _target(case: Case) -> str:
+    parts = []
+    if case.target_s is not None:
+        parts.append(f"< {case.target_s:g} s")
+    if case.target_mb is not None:
+        parts.append(f"< {case.target_mb / 1024:g} GB")
+    return ", ".join(parts)
+
+
+def ratios(by: dict[str, Case]) -> list[tuple[str, str, str, str]]:
+    """Full model vs the naive SimPy version (target: at least 100x faster per
+    account-month) and vs the numpy floor (target: within 8x)."""
+    full, naive, floor = by.get("model_10k"), by.get("naive_10k"), by.get("floor_10k")
+    rows = []
+
+    def per_am(c: Case) -> float | None:  # seconds per account-month; None if unknown
+        m = _median(c)
+        return None if m is None or not c.work else m / c.work
+
+    if full and naive:
+        f, n = per_am(full), per_am(naive)
+        if f is None and full.timed_out and n is not None:
+            bound = n / (full.limit / (10_000 * 60))
+            rows.append(("speed-up over naive SimPy (10k x 60)", f"< {bound:.2f}x",
+                         ">= 100x", "MISS"))
+        elif f and n:
+            r = n / f
+            rows.append(("speed-up over naive SimPy (10k x 60)", f"{r:.2f}x", ">= 100x",
+                         "PASS" if r >= 100 else "MISS"))
+    if full and floor:
+        f, fl = per_am(full), per_am(floor)
+        if f is None and full.timed_out and fl is not None:
+            rows.append(("full model / numpy floor (10k x 60)",
+                         f"> {(full.limit / (10_000 * 60)) / fl:.0f}x", "<= 8x", "MISS"))
+        elif f and fl:
+            r = f / fl
+            rows.append(("full model / numpy floor (10k x 60)", f"{r:.1f}x", "<= 8x",
+                         "PASS" if r <= 8 else "MISS"))
+    return rows
+
+
+def table(done: list[Case], quick: bool) -> str:
+    head = ("case", "runs", "median", "acct-months/s", "peak RSS", "target", "result")
+    rows = []
+    for c in done:
+        m = _median(c)
+        rate = f"{c.work / m:,.0f}" if m and c.work and c.name.startswith(
+            ("model", "study", "naive", "floor")) else ""
+        if c.timed_out and c.name.startswith(("model", "study")):
+            work = _work_of(c)
+            rate = f"< {work / c.limit:,.0f}" if work else ""
+        runs = f"{len(c.seconds)}" + ("" if not c.timed_out else "+timeout")
+        rows.append((c.name, runs, _fmt_s(c), rate, f"{c.maxrss_mb:,.0f} MB", _target(c),
+                     verdict(c)))
+    rows += [(n, "", v, "", "", t, r) for n, v, t, r in ratios({c.name: c for c in done})]
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [line.format(*head), line.format(*["-" * w for w in widths])]
+    out += [line.format(*r) for r in rows]
+    out.append("")
+    out += [f"{c.name}: {c.what}" + (f" [{c.note}]" if c.note else "")
+            + (f" ERROR: {c.error}" if c.error and not c.timed_out else "") for c in done]
+    out.append("median of the runs shown; slow cases stop repeating after their time budget"
+               + (" (--quick: one run per slow case)" if quick else ""))
+    return "\n".join(out)
+
+
+def _work_of(c: Case) -> int:
+    """Account-months of a model/study case from its command line (when it timed out)."""
+    nums = [int(a) for a in c.argv if a.isdigit()]
+    if "model" in c.argv:
+        return nums[0] * nums[1]
+    if "study" in c.argv:
+        return nums[0] * nums[1] * nums[2]
+    return 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer runs, shorter limits")
+    ap.add_argument("--only", action="append", default=[], help="run only these cases")
+    ap.add_argument("--set", dest="sets", action="append", default=[],
+                    help="extra scenario override for the full-model cases")
+    ap.add_argument("--json", dest="json_out", default=None, help="also write figures here")
+    args = ap.parse_args()
+    todo = [c for c in cases(args.quick, args.sets) if not args.only or c.name in args.only]
+    budget = 20.0 if args.quick else 90.0
+    done = []
+    for c in todo:
+        print(f"... {c.name}: {c.what}", file=sys.stderr, flush=True)
+        measure(c, budget)
+        done.append(c)
+    print(f"kamsim bench ({'quick' if args.quick else 'full'}), python "
+          f"{sys.version.split()[0]}, {os.cpu_count()} cores")
+    print(table(done, args.quick))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(
+            [{"name": c.name, "seconds": c.seconds, "maxrss_mb": c.maxrss_mb,
+              "work": c.work, "timed_out": c.timed_out, "error": c.error,
+              "verdict": verdict(c)} for c in done], indent=2))
+
+
+if __name__ == "__main__":
+    main()

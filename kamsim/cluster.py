@@ -1,0 +1,110 @@
+"""Running a study's replications on a Dask cluster (``dask scheduler`` / ``dask worker``).
+
+Each chunk of replications is one task: ``kamsim.experiment.run_chunk`` is a pure function
+of (scenario, seed, replication numbers), and replication ``r`` always draws from the r-th
+child of ``SeedSequence(seed)``, so the results are bit-identical to a local run whatever
+the number of workers, and whichever worker ran (or re-ran) a chunk.
+
+Workers must be able to import the same version of kamsim (same environment); see
+docs/scale.md. ``distributed`` is imported only when a cluster is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kamsim.errors import RunError
+
+if TYPE_CHECKING:
+    from kamsim.engine.core import EngineOptions
+    from kamsim.engine.record import ReplicationOutput
+    from kamsim.spec.load import ScenarioSpec
+
+__all__ = ["run_on_dask", "CONNECT_TIMEOUT", "RETRIES"]
+
+#: seconds to wait for the scheduler before giving up
+CONNECT_TIMEOUT = 10.0
+#: times a chunk is re-run after it raised on a worker (a lost worker is rescheduled anyway)
+RETRIES = 3
+
+
+def chunk_plan(reps: int, n_workers: int) -> list[list[int]]:
+    """Replication numbers per task: about four tasks per worker (so a slow or lost worker
+    costs little), never more tasks than replications, in replication order."""
+    from kamsim.experiment import _chunks
+
+    # plain ints: the replication numbers end up in ReplicationOutput.replication
+    return [[int(r) for r in chunk] for chunk in _chunks(reps, max(1, n_workers) * 4)]
+
+
+def _connect(address: str) -> Any:
+    """A ``distributed.Client`` on ``address``, or a RunError that names it."""
+    try:
+        from distributed import Client
+    except ImportError as exc:  # an optional dependency: say how to get it
+        raise RunError(f"running on a Dask cluster ({address}) needs the 'distributed' "
+                       "package: pip install 'dask[distributed]'") from exc
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise RunError(f"cannot reach the Dask scheduler at {address} within "
+                       f"{CONNECT_TIMEOUT:.0f} s ({type(exc).__name__}: {exc}); start it with "
+                       "`dask scheduler` and point --dask / KAMSIM_DASK at its tcp:// "
+                       "address") from exc
+
+
+def run_on_dask(address: str, spec: ScenarioSpec, seed: int, reps: int,
+                options: EngineOptions,
+                progress: Callable[[int, int], None] | None = None
+                ) -> list[ReplicationOutput]:
+    """Run replications ``0 .. reps-1`` of ``spec`` on the cluster at ``address`` and return
+    their outputs in replication order, identical to a local run with the same seed.
+
+    Chunks are submitted with ``pure=False`` (never served from a cache of another study)
+    and ``retries=RETRIES``; a worker that dies mid-study has its chunks rescheduled by the
+    scheduler. ``progress(done, reps)`` is called as chunks finish, in any order.
+    Raises RunError if the scheduler cannot be reached or the cluster has no workers left
+    to run a chunk."""
+    from kamsim.experiment import run_chunk
+
+    client = _connect(address)
+    try:
+        n_workers = len(client.scheduler_info().get("workers", {})) or 1
+        chunks = chunk_plan(reps, n_workers)
+        # the scenario is sent once and shared by every task instead of pickled per chunk
+        [spec_f] = client.scatter([spec], broadcast=False, hash=False)
+        futures = [client.submit(run_chunk, spec_f, seed, chunk, reps, options,
+                                 pure=False, retries=RETRIES,
+                                 key=f"kamsim-chunk-{i}-{_token()}")
+                   for i, chunk in enumerate(chunks)]
+        index = {f.key: i for i, f in enumerate(futures)}
+        parts: dict[int, list[ReplicationOutput]] = {}
+        done = 0
+        from concurrent.futures import CancelledError
+
+        from distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        try:
+            for fut in as_completed(futures, loop=client.loop):
+                i = index[fut.key]
+                parts[i] = fut.result()
+                done += len(parts[i])
+                if progress:
+                    progress(done, reps)
+        # a chunk that raised inside kamsim propagates as it would locally; these are the
+        # cluster's own failures (workers dying repeatedly, the scheduler going away)
+        except (KilledWorker, CancelledError, OSError, TimeoutError) as exc:
+            raise RunError(f"the study on the Dask cluster at {address} failed: "
+                           f"{type(exc).__name__}: {exc}") from exc
+        return [out for i in range(len(chunks)) for out in parts[i]]
+    finally:
+        client.close()
+
+
+def _token() -> str:
+    """A unique suffix: two studies on one cluster never share task keys."""
+    import uuid
+
+    return uuid.uuid4().hex[:12]
