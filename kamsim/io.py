@@ -14,7 +14,8 @@ from typing import Any
 
 from kamsim.errors import RunError
 
-__all__ = ["atomic_write_text", "write_table", "write_results", "check_writable_target"]
+__all__ = ["atomic_write_text", "write_table", "write_results", "check_writable_target",
+           "move_into_place"]
 
 
 def check_writable_target(path: Path) -> None:
@@ -92,6 +93,18 @@ def _remove_stale(out: Path) -> None:
                 pass
 
 
+def move_into_place(tmp: Path, out: Path) -> None:
+    """Put the complete folder ``tmp`` at ``out`` by renaming; an existing ``out`` is set
+    aside first and removed only once the new one is in place."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
 def write_results(result: Any, out: Path) -> Path:
     """The results folder: every table as Parquet and CSV, ``summary.json`` and
     ``scenario.resolved.json``. Built in a temporary folder next to ``out`` and moved into
@@ -108,13 +121,7 @@ def write_results(result: Any, out: Path) -> Path:
         (tmp / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
         (tmp / "scenario.resolved.json").write_text(
             json.dumps(result.resolved, indent=2, default=str) + "\n")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -456,7 +456,7 @@ class Store:
         """Write the run's tables as ``<table>.<fmt>`` plus ``summary.json``,
         ``scenario.resolved.json`` and ``run.json`` into the folder ``out``, atomically:
         built in a temporary sibling folder and renamed into place when complete."""
-        from kamsim.io import check_writable_target
+        from kamsim.io import check_writable_target, move_into_place
 
         if fmt not in ("parquet", "csv"):
             raise RunError(f"export format {fmt!r}: use 'parquet' or 'csv'")
@@ -479,13 +479,7 @@ class Store:
             (tmp / "scenario.resolved.json").write_text(
                 json.dumps(rec.resolved, indent=2, default=str) + "\n")
             (tmp / "run.json").write_text(json.dumps(rec.meta, indent=2, default=str) + "\n")
-            if out.exists():
-                old = out.with_name(f".{out.name}.old-{os.getpid()}")
-                os.replace(out, old)
-                os.replace(tmp, out)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, out)
+            move_into_place(tmp, out)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             raise RunError(f"cannot export to {out}: {exc.strerror or exc}") from None
