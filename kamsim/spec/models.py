@@ -383,7 +383,7 @@ class SupportTeam(Model):
     mean_hours: Pos = Field(default=6.0, description="mean hours of work per complaint")
     sigma: NonNeg = Field(default=0.5, description="lognormal shape")
     event_level_max: int = Field(
-        default=20_000, ge=0, description="complaints per period above which the queue is aggregated"
+        default=2_000, ge=0, description="complaints per period above which the queue is aggregated"
     )
 
 
