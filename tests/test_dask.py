@@ -14,12 +14,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import distributed  # noqa: F401  (a test dependency: fail, never skip, when missing)
 import pytest
 from _identical import assert_identical_results, differences
 
-pytest.importorskip("distributed")
-
-from kamsim.experiment import simulate  # noqa: E402
+from kamsim.experiment import simulate
 from kamsim.spec.load import load_scenario  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
