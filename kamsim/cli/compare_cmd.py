@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from kamsim.cli.main import _console, _progress, _sets, cli, handles_errors
+from kamsim.cli.main import _console, _progress, _sets, _store_options, cli, handles_errors
 
 
 def difference_table(cmp: Any) -> Any:
@@ -57,10 +57,7 @@ def difference_table(cmp: Any) -> Any:
               help="Run on a Dask cluster (or set KAMSIM_DASK).")
 @_sets
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@click.option("--store", type=click.Path(dir_okay=False), default=None,
-              help="Run store (DuckDB file; default ./kamsim.duckdb or $KAMSIM_STORE).")
-@click.option("--no-store", is_flag=True, help="Do not record the runs in the store.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_store_options
 @handles_errors
 def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | None,
             workers: int | None, dask: str | None, sets: tuple[str, ...], as_json: bool,

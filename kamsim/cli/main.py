@@ -168,16 +168,25 @@ def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--store, --no-store and --quiet, shared by the commands that run simulations."""
+    for opt in reversed([
+        click.option("--store", type=click.Path(dir_okay=False), default=None,
+                     help="Run store (DuckDB file; default ./kamsim.duckdb or $KAMSIM_STORE)."),
+        click.option("--no-store", is_flag=True, help="Do not record runs in the store."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
 @cli.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Write the results folder (Parquet and CSV), atomically.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-@click.option("--store", type=click.Path(dir_okay=False), default=None,
-              help="Run store (DuckDB file; default ./kamsim.duckdb or $KAMSIM_STORE).")
-@click.option("--no-store", is_flag=True, help="Do not record the run in the store.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_store_options
 @handles_errors
 def run(scenario: str, replications: int | None, seed: int | None, workers: int | None,
         dask: str | None, sets: tuple[str, ...], out: str | None, as_json: bool,

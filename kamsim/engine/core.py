@@ -59,7 +59,6 @@ class Simulation:
         self.n = n
         self.active = np.zeros(n, dtype=bool)
         self.active[: prep.n_start] = True
-        self.ever = self.active.copy()
         self.born = np.where(self.active, 0, -1).astype(np.int32)
         self.churn_period = np.full(n, -1, dtype=np.int32)
         self.churn_cause = np.full(n, -1, dtype=np.int8)
@@ -209,7 +208,7 @@ class Simulation:
         period_step(self, k)
 
     def output(self) -> ReplicationOutput:
-        ever = np.flatnonzero(self.ever)
+        ever = np.flatnonzero(self.born >= 0)  # every slot that was ever in the portfolio
         accounts: dict[str, np.ndarray] = {
             "slot": ever, "born": self.born[ever], "initial_tier": self.initial_tier[ever],
             "tier": self.tier[ever], "initial_stage": self.initial_stage[ever],

@@ -338,7 +338,6 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             sim.acq_pending[new_idx[n_ref:]] = mk.acquisition_cost
             sim.trust[new_idx[:n_ref]] += 0.1  # a referral arrives with some trust
             sim.active[new_idx] = True
-            sim.ever[new_idx] = True
             sim.born[new_idx] = k + 1
             if log is not None:
                 log.add(k, new_idx, "new_account", np.r_[np.ones(n_ref), np.zeros(total - n_ref)]
