@@ -380,7 +380,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # transitions: from the stage at the start (or "new") to the stage at the end (or "lost")
     frm = np.where(act, stage_start, ns)
     to = np.where(churn, ns, sim.stage)
-    moving = act | np.isin(np.arange(n), new_idx)
+    moving = act.copy()
+    moving[new_idx] = True
     np.add.at(sim.transitions[k], (tier[moving], frm[moving], to[moving]), 1.0)
     np.add.at(sim.causes[k], (tier_start[lost_idx], cause[lost_idx]), 1.0)
 

@@ -318,6 +318,14 @@ class _Compiler:
         self.fail(node, f"{message}, got {_GOT[got.kind]}")
         return False
 
+    def operands(self, nodes: list[ast.expr], kind: FieldType, message: str
+                 ) -> list[Any] | None:
+        """Compile every operand and check each has ``kind`` (all problems reported); their
+        functions, or None if any was wrong."""
+        parts = [self.visit(n) for n in nodes]
+        oks = [self.need(n, part, kind, message) for n, part in zip(nodes, parts, strict=True)]
+        return [part.fn for part in parts] if all(oks) else None
+
     def visit(self, node: ast.expr) -> _Node:
         method = getattr(self, f"visit_{type(node).__name__}", None)
         if method is not None:
@@ -389,14 +397,9 @@ class _Compiler:
 
     def visit_BoolOp(self, node: ast.BoolOp) -> _Node:
         word = "and" if isinstance(node.op, ast.And) else "or"
-        parts = [self.visit(value) for value in node.values]
-        oks = [
-            self.need(value, part, "bool", f"`{word}` needs true/false operands")
-            for value, part in zip(node.values, parts, strict=True)
-        ]
-        if not all(oks):
+        fns = self.operands(node.values, "bool", f"`{word}` needs true/false operands")
+        if fns is None:
             return _ERROR
-        fns = [part.fn for part in parts]
         combine = np.logical_and if word == "and" else np.logical_or
         return _Node("bool", lambda ctx: reduce(combine, (f(ctx) for f in fns)))
 
@@ -497,14 +500,9 @@ class _Compiler:
             return self.fail(node, f"{spec.signature} cannot take {count} argument(s)")
         if name == "quantile":
             return self.call_quantile(node)
-        args = [self.visit(arg) for arg in node.args]
-        oks = [
-            self.need(arg, part, "number", f"{name}(...) needs numbers")
-            for arg, part in zip(node.args, args, strict=True)
-        ]
-        if not all(oks):
+        fns = self.operands(node.args, "number", f"{name}(...) needs numbers")
+        if fns is None:
             return _ERROR
-        fns = [part.fn for part in args]
         impl = spec.impl
         if spec.portfolio:
             self.portfolio = True
