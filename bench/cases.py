@@ -7,6 +7,7 @@ part only (what the case's name says), ``work`` the account-months it played.
 ``python bench/cases.py study REPLICATIONS ACCOUNTS MONTHS WORKERS [KEY=VALUE ...]``
 ``python bench/cases.py naive ACCOUNTS MONTHS`` / ``floor ACCOUNTS MONTHS``
 ``python bench/cases.py tiering ACCOUNTS``
+``python bench/cases.py dmu ACCOUNTS`` (one decision-unit step + metrics, median of 7)
 """
 
 from __future__ import annotations
@@ -96,6 +97,42 @@ def tiering(accounts: int) -> dict[str, object]:
     return time_tiering(accounts)
 
 
+def dmu(accounts: int) -> dict[str, object]:
+    """One decision-unit update (``step`` + ``metrics``) for every account of a portfolio
+    built from the shipped stakeholder rules, median of 7 after one warm-up period (the
+    engine's steady state: structure cache built)."""
+    import statistics
+
+    import numpy as np
+
+    from kamsim.dmu import StepInput, StepParams, build_units, metrics, step
+    from kamsim.spec.load import load_rule_file
+
+    rules, _ = load_rule_file(REPO / "rules" / "stakeholders.yaml", "stakeholders")
+    roles = list(rules.roles.values())
+    rng = np.random.default_rng(1)
+    segs = rng.choice(np.array(["enterprise", "midmarket", "small", "other"]), accounts,
+                      p=[0.2, 0.5, 0.2, 0.1])
+    units = build_units(rules, segs, np.arange(accounts), np.random.default_rng(2))
+    inp = StepInput.idle(accounts)
+    inp.am_hours[:] = rng.uniform(0, 12, accounts)
+    inp.exec_hours[:] = rng.uniform(0, 2, accounts)
+    inp.specialist_hours[:] = rng.uniform(0, 4, accounts)
+    inp.quality[:] = rng.uniform(-0.2, 0.8, accounts)
+    inp.complaints_unresolved[:] = rng.random(accounts) < 0.03
+    params = StepParams()
+    times = []
+    for i in range(8):
+        u = rng.random(units.n_people)
+        t0 = time.perf_counter()
+        step(units, inp, params, roles, u)
+        metrics(units, rules.influence_threshold)
+        if i:  # the first period builds the structure cache
+            times.append(time.perf_counter() - t0)
+    return {"seconds": statistics.median(times), "work": accounts,
+            "note": f"{units.n_people:,} people"}
+
+
 def main(argv: list[str]) -> None:
     kind, args = argv[0], argv[1:]
     ints = [int(a) for a in args if "=" not in a]
@@ -110,6 +147,8 @@ def main(argv: list[str]) -> None:
         out = floor(ints[0], ints[1])
     elif kind == "tiering":
         out = tiering(ints[0])
+    elif kind == "dmu":
+        out = dmu(ints[0])
     else:
         raise SystemExit(f"unknown case kind {kind!r}")
     out["maxrss_mb"] = _maxrss_mb()
