@@ -149,12 +149,12 @@ def step(units: Units, inp: StepInput, params: StepParams,
     ppl = sp.people
     buf = scratch(units)
     acc, role = units.account[ppl], units.role
-    live = np.take(active, acc, out=buf.get("live", sp, np.bool_))
+    live = np.take(active, acc, out=buf.get("b0", sp, np.bool_))
 
     # 1. departures: the post is refilled at once by a newcomer (same id, same role)
     p_leave = st.extra(("p_leave", turnover.tobytes(), float(dt)),
                        lambda: (1.0 - (1.0 - turnover) ** (dt / 12.0))[role])
-    leaving = np.less(u_depart[ppl], p_leave[ppl], out=buf.get("leaving", sp, np.bool_))
+    leaving = np.less(u_depart[ppl], p_leave[ppl], out=buf.get("b1", sp, np.bool_))
     leaving &= live
     dep = np.flatnonzero(leaving)
     dep += sp.p0
@@ -167,16 +167,16 @@ def step(units: Units, inp: StepInput, params: StepParams,
     units.price_focus[dep] = np.minimum(1.0, role_pf[role[dep]] + params.newcomer_price_focus)
 
     # 2. contact; every per-person temporary is a reused buffer (no fresh pages to fault in)
-    effort = _hours_per_person(units, inp, sp, buf.get("effort", sp))
-    contacted = np.greater(effort, 0.0, out=buf.get("contacted", sp, np.bool_))
+    effort = _hours_per_person(units, inp, sp, buf.get("f0", sp))
+    contacted = np.greater(effort, 0.0, out=buf.get("b2", sp, np.bool_))
     effort /= params.hours_for_full_coverage * dt  # hours -> effort
     np.clip(effort, 0.0, 1.0, out=effort)
     cov = units.coverage[ppl]
     gain = _per_period(params.coverage_gain, dt)
     decay = _per_period(params.coverage_decay, dt)
-    new_cov = np.multiply(cov, 1.0 - decay, out=buf.get("new_cov", sp))  # no contact: decay
-    raised = np.multiply(effort, gain, out=buf.get("tmp", sp))
-    raised *= np.subtract(1.0, cov, out=buf.get("tmp2", sp))
+    new_cov = np.multiply(cov, 1.0 - decay, out=buf.get("f1", sp))  # no contact: decay
+    raised = np.multiply(effort, gain, out=buf.get("f3", sp))  # new_att's, till then
+    raised *= np.subtract(1.0, cov, out=buf.get("f2", sp))
     raised += cov  # cov + gain * effort * (1 - cov)
     np.copyto(new_cov, raised, where=contacted)
     np.clip(new_cov, 0.0, 1.0, out=new_cov)
@@ -188,27 +188,28 @@ def step(units: Units, inp: StepInput, params: StepParams,
     # people we are close to hear more of the complaint story (exposure 0.5..1)
     kick = (params.resolved_attitude_gain * np.asarray(inp.complaints_resolved, float)
             - params.complaint_attitude_hit * np.asarray(inp.complaints_unresolved, float))
-    new_att = np.take(acc_target, acc, out=buf.get("new_att", sp))
-    new_att += np.multiply(effort, CONTACT_BONUS, out=raised)
+    new_att = np.take(acc_target, acc, out=buf.get("f3", sp))
+    new_att += np.multiply(effort, CONTACT_BONUS, out=buf.get("f2", sp))
     new_att -= att
     new_att *= speed
     new_att += att  # att + speed * (target + CONTACT_BONUS * effort - att)
     if kick[sp.accounts].any():
-        exposure = np.multiply(new_cov, 0.5, out=raised)
+        exposure = np.multiply(new_cov, 0.5, out=buf.get("f2", sp))
         exposure += 0.5
-        exposure *= np.take(kick, acc, out=buf.get("tmp2", sp))
+        exposure *= np.take(kick, acc, out=effort)  # effort is used up
         new_att += exposure
     # edges into the span's people come from them too: gather from the whole buffer
     src, dst = units.edge_src[sp.edges], units.edge_dst[sp.edges]
-    pulled = buf.whole("new_att")[src]
+    pulled = buf.whole("f3")[src]
     pulled *= st.signed_weight[sp.edges]
     in_s = np.bincount(dst, weights=pulled, minlength=sp.p1)[ppl]
     has = st.has_in[ppl]
-    pull = buf.get("tmp", sp)
+    pull = buf.get("f2", sp)
     pull.fill(0.0)
     np.divide(in_s, st.in_weight[ppl], out=pull, where=has)
     pull -= new_att
-    pull *= st.extra("has_in_f", lambda: st.has_in.astype(np.float64))[ppl]  # no pull without in-edges
+    # people without in-edges are not pulled
+    pull *= st.extra("has_in_f", lambda: st.has_in.astype(np.float64))[ppl]
     pull *= params.neighbour_weight * speed
     new_att += pull
     np.clip(new_att, -1.0, 1.0, out=new_att)

@@ -140,15 +140,15 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
     starts = st.starts[i0:i1] - sp.p0
 
     sum_infl = st.sum_influence[a0:a1]
-    ic = np.multiply(infl, cov, out=buf.get("m_ic", sp))
+    ic = np.multiply(infl, cov, out=buf.get("f0", sp))
     sum_ic = total(ic)
     coverage = _ratio(sum_ic, sum_infl, 0.0)
-    weighted = _propagated(units, st, sp, PROPAGATION_LAMBDA, buf.get("m_tmp", sp))
+    weighted = _propagated(units, st, sp, PROPAGATION_LAMBDA, buf.get("f1", sp))
     weighted *= infl  # infl * propagated attitude
     sentiment = _ratio(total(weighted), sum_infl, 0.0)
-    covered = np.greater_equal(cov, BRIEF - EPS, out=buf.get("m_covered", sp, np.bool_))
+    covered = np.greater_equal(cov, BRIEF - EPS, out=buf.get("b0", sp, np.bool_))
     thread = st.extra(("thread", float(threshold)), lambda: units.influence >= threshold - EPS)
-    threads = np.logical_and(covered, thread[ppl], out=buf.get("m_b1", sp, np.bool_))
+    threads = np.logical_and(covered, thread[ppl], out=buf.get("b1", sp, np.bool_))
     # a count of people: exact in any order of summation
     multithreading = np.zeros(a1 - a0)
     if nonempty.size:
@@ -156,18 +156,18 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
                                                    dtype=np.float64)
 
     key = st.key_person[ppl]
-    is_champ = np.greater_equal(att, 0.5 - EPS, out=buf.get("m_b2", sp, np.bool_))
+    is_champ = np.greater_equal(att, 0.5 - EPS, out=buf.get("b2", sp, np.bool_))
     is_champ &= st.is_champion_role[ppl]
-    is_champ |= np.greater_equal(att, 1.0 - EPS, out=buf.get("m_b3", sp, np.bool_))  # mentor
+    is_champ |= np.greater_equal(att, 1.0 - EPS, out=buf.get("b3", sp, np.bool_))  # mentor
     eb_cov = np.logical_and(st.is_economic_buyer[ppl], covered, out=threads)
-    hostile = np.less_equal(att, -0.5 + EPS, out=buf.get("m_b3", sp, np.bool_))
+    hostile = np.less_equal(att, -0.5 + EPS, out=buf.get("b3", sp, np.bool_))
     hostile &= key
     newcomer = np.less(units.months_in_post[ppl], NEWCOMER_MONTHS,
-                       out=buf.get("m_b4", sp, np.bool_))
+                       out=buf.get("b4", sp, np.bool_))
     newcomer &= key
     dm_covered, champion, hostile_acc, newcomer_acc = _any_bits(
         sp, starts, nonempty, [eb_cov, is_champ, hostile, newcomer],
-        buf.get("m_bits", sp, np.uint8))
+        buf.get("bits", sp, np.uint8))
 
     # largest single contribution per account; reduceat over non-empty accounts only, since an
     # empty segment would yield the next account's first element
@@ -186,7 +186,7 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
     red_flags = np.zeros(a1 - a0, np.int64)
     for f in flags.values():
         red_flags += f
-    strength = total(_strength(ic, att, buf.get("m_tmp", sp)))
+    strength = total(_strength(ic, att, buf.get("f1", sp)))
     part = Metrics(
         coverage=coverage, sentiment=sentiment, multithreading=multithreading,
         dm_covered=dm_covered, champion=champion, spof_share=spof_share, red_flags=red_flags,
