@@ -149,11 +149,11 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
     covered = np.greater_equal(cov, BRIEF - EPS, out=buf.get("b0", sp, np.bool_))
     thread = st.extra(("thread", float(threshold)), lambda: units.influence >= threshold - EPS)
     threads = np.logical_and(covered, thread[ppl], out=buf.get("b1", sp, np.bool_))
-    # a count of people: exact in any order of summation
-    multithreading = np.zeros(a1 - a0)
-    if nonempty.size:
-        multithreading[nonempty] = np.add.reduceat(threads.view(np.uint8), starts,
-                                                   dtype=np.float64)
+    # a count of people (exact in any order): differences of a running count at the offsets
+    running = np.zeros(sp.p1 - sp.p0 + 1, np.int64)
+    np.cumsum(threads, out=running[1:])
+    off = units.offsets[a0:a1 + 1] - sp.p0
+    multithreading = (running[off[1:]] - running[off[:-1]]).astype(np.float64)
 
     key = st.key_person[ppl]
     is_champ = np.greater_equal(att, 0.5 - EPS, out=buf.get("b2", sp, np.bool_))
