@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -93,6 +94,10 @@ def _per_period(rate: float, dt: float) -> float:
     return 1.0 - (1.0 - rate) ** dt
 
 
+def _lacking(group_has: np.ndarray, h: int) -> np.ndarray:
+    return np.flatnonzero(~group_has[:, h])
+
+
 def _hours_per_person(units: Units, inp: StepInput, sp: Span, out: np.ndarray) -> np.ndarray:
     """Hours each person of the span got (into ``out``): by holder, split by influence; orphan
     hours go to the AM group.
@@ -111,7 +116,9 @@ def _hours_per_person(units: Units, inp: StepInput, sp: Span, out: np.ndarray) -
     hours[:, 1] = inp.exec_hours[a0:a1]
     hours[:, 2] = inp.specialist_hours[a0:a1]
     for h in (1, 2):  # a loop over holder kinds
-        miss = ~has[:, h]
+        # the span's accounts with nobody of holder h (fixed: kept as indices, not a mask)
+        lacking = st.extra(("lacking", h), partial(_lacking, st.group_has, h))
+        miss = lacking[slice(*np.searchsorted(lacking, (a0, a1)))] - a0
         hours[miss, 0] += hours[miss, h]
         hours[miss, h] = 0.0
     no_am = ~has[:, 0]
