@@ -181,37 +181,43 @@ def step(units: Units, inp: StepInput, params: StepParams,
     cov = units.coverage[ppl]
     gain = _per_period(params.coverage_gain, dt)
     decay = _per_period(params.coverage_decay, dt)
-    new_cov = np.multiply(cov, 1.0 - decay, out=buf.get("f1", sp))  # no contact: decay
-    raised = np.multiply(effort, gain, out=buf.get("f3", sp))  # new_att's, till then
+    raised = np.multiply(effort, gain, out=buf.get("f1", sp))
     raised *= np.subtract(1.0, cov, out=buf.get("f2", sp))
     raised += cov  # cov + gain * effort * (1 - cov)
+    new_cov = np.multiply(cov, 1.0 - decay, out=buf.get("f2", sp))  # no contact: decay
     np.copyto(new_cov, raised, where=contacted)
     np.clip(new_cov, 0.0, 1.0, out=new_cov)
+    np.copyto(cov, new_cov, where=live)  # coverage is final; new_cov is kept for exposure
 
     # 3. attitudes: drift toward the target, complaints, then one Jacobi step of neighbours
     speed = _per_period(params.attitude_speed, dt)
     att = units.attitude[ppl]
     acc_target = QUALITY_WEIGHT * np.asarray(inp.quality, float)
-    # people we are close to hear more of the complaint story (exposure 0.5..1)
+    # people we are close to hear more of the complaint story (exposure 0.5..1); made first,
+    # in new_cov's buffer, so that three buffers do
     kick = (params.resolved_attitude_gain * np.asarray(inp.complaints_resolved, float)
             - params.complaint_attitude_hit * np.asarray(inp.complaints_unresolved, float))
-    new_att = np.take(acc_target, acc, out=buf.get("f3", sp))
-    new_att += np.multiply(effort, CONTACT_BONUS, out=buf.get("f2", sp))
+    exposure = None
+    if kick[sp.accounts].any():
+        exposure = new_cov
+        exposure *= 0.5
+        exposure += 0.5
+        exposure *= np.take(kick, acc, out=buf.get("f1", sp))
+    new_att = np.take(acc_target, acc, out=buf.get("f1", sp))
+    effort *= CONTACT_BONUS  # effort is used up
+    new_att += effort
     new_att -= att
     new_att *= speed
     new_att += att  # att + speed * (target + CONTACT_BONUS * effort - att)
-    if kick[sp.accounts].any():
-        exposure = np.multiply(new_cov, 0.5, out=buf.get("f2", sp))
-        exposure += 0.5
-        exposure *= np.take(kick, acc, out=effort)  # effort is used up
+    if exposure is not None:
         new_att += exposure
     # edges into the span's people come from them too: gather from the whole buffer
     src, dst = units.edge_src[sp.edges], units.edge_dst[sp.edges]
-    pulled = buf.whole("f3")[src]
+    pulled = buf.whole("f1")[src]
     pulled *= st.signed_weight[sp.edges]
     in_s = np.bincount(dst, weights=pulled, minlength=sp.p1)[ppl]
     has = st.has_in[ppl]
-    pull = buf.get("f2", sp)
+    pull = buf.get("f0", sp)
     pull.fill(0.0)
     np.divide(in_s, st.in_weight[ppl], out=pull, where=has)
     pull -= new_att
@@ -221,7 +227,6 @@ def step(units: Units, inp: StepInput, params: StepParams,
     new_att += pull
     np.clip(new_att, -1.0, 1.0, out=new_att)
 
-    np.copyto(cov, new_cov, where=live)
     np.copyto(att, new_att, where=live)
     mip = units.months_in_post[ppl]
     np.add(mip, dt, out=mip, where=live)

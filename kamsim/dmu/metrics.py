@@ -143,7 +143,7 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
     ic = np.multiply(infl, cov, out=buf.get("f0", sp))
     sum_ic = total(ic)
     coverage = _ratio(sum_ic, sum_infl, 0.0)
-    weighted = _propagated(units, st, sp, PROPAGATION_LAMBDA, buf.get("f1", sp))
+    weighted = _propagated(units, st, sp, PROPAGATION_LAMBDA, buf.get("f2", sp))
     weighted *= infl  # infl * propagated attitude
     sentiment = _ratio(total(weighted), sum_infl, 0.0)
     covered = np.greater_equal(cov, BRIEF - EPS, out=buf.get("b0", sp, np.bool_))
@@ -186,7 +186,7 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
     red_flags = np.zeros(a1 - a0, np.int64)
     for f in flags.values():
         red_flags += f
-    strength = total(_strength(ic, att, buf.get("f1", sp)))
+    strength = total(_strength(ic, att, buf.get("f2", sp)))
     part = Metrics(
         coverage=coverage, sentiment=sentiment, multithreading=multithreading,
         dm_covered=dm_covered, champion=champion, spof_share=spof_share, red_flags=red_flags,

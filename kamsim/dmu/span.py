@@ -78,8 +78,8 @@ def span(units: Units, st: Structure, active: np.ndarray | None) -> Span:
 class Scratch:
     """Named full-length (n_people) buffers, made on first use and reused.
 
-    ``step`` and ``metrics`` share them (``f0``..``f3`` float, ``b0``..``b4`` bool, ``bits``):
-    a name is a slot, not a meaning, so that the buffers cost at most ~38 bytes a person.
+    ``step`` and ``metrics`` share them (``f0``..``f2`` float, ``b0``..``b4`` bool, ``bits``):
+    a name is a slot, not a meaning, so that the buffers cost at most 30 bytes a person.
     """
 
     def __init__(self, n: int) -> None:
