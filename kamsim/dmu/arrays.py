@@ -97,6 +97,8 @@ class Units:
     # version that invalidate() moves; neither is part of the value of the units
     _version: int = field(default=0, init=False, repr=False, compare=False)
     _cache: Any = field(default=None, init=False, repr=False, compare=False)
+    # reusable per-person buffers of step/metrics (kamsim.dmu.span); never copied or shared
+    _scratch: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_accounts(self) -> int:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from kamsim.dmu.arrays import Units
+from kamsim.dmu.span import Span, scratch, span
 from kamsim.dmu.structure import SPLIT_EPS, structure
 from kamsim.spec.models import RoleArchetype
 
@@ -92,32 +94,44 @@ def _per_period(rate: float, dt: float) -> float:
     return 1.0 - (1.0 - rate) ** dt
 
 
-def _hours_per_person(units: Units, inp: StepInput) -> np.ndarray:
-    """Hours each person got: by holder, split by influence; orphan hours go to the AM group.
+def _lacking(group_has: np.ndarray, h: int) -> np.ndarray:
+    return np.flatnonzero(~group_has[:, h])
+
+
+def _hours_per_person(units: Units, inp: StepInput, sp: Span, out: np.ndarray) -> np.ndarray:
+    """Hours each person of the span got (into ``out``): by holder, split by influence; orphan
+    hours go to the AM group.
 
     Executive/specialist hours of an account with nobody of that holder go to its
     account_manager people; if it has no account_manager people either, those hours are split
     over the whole unit.
     """
-    na, acc = units.n_accounts, units.account
+    a0, a1 = sp.a0, sp.a1
     st = structure(units)  # groups and their weights do not change between periods
-    wt, key, group_w, has = st.split_weight, st.group_key, st.group_weight, st.group_has
-    hours = np.empty((na, 3))
-    hours[:, 0] = inp.am_hours
-    hours[:, 1] = inp.exec_hours
-    hours[:, 2] = inp.specialist_hours
+    wt, key = st.split_weight[sp.people], st.group_key[sp.people]
+    has = st.group_has[a0:a1]
+    group_w = st.group_weight[3 * a0:3 * a1]
+    hours = np.empty((a1 - a0, 3))
+    hours[:, 0] = inp.am_hours[a0:a1]
+    hours[:, 1] = inp.exec_hours[a0:a1]
+    hours[:, 2] = inp.specialist_hours[a0:a1]
     for h in (1, 2):  # a loop over holder kinds
-        miss = ~has[:, h]
+        # the span's accounts with nobody of holder h (fixed: kept as indices, not a mask)
+        lacking = st.extra(("lacking", h), partial(_lacking, st.group_has, h))
+        miss = lacking[slice(*np.searchsorted(lacking, (a0, a1)))] - a0
         hours[miss, 0] += hours[miss, h]
         hours[miss, h] = 0.0
     no_am = ~has[:, 0]
-    # hours per unit of weight in each group (a group with people has positive weight)
-    rate = np.zeros(3 * na)
-    np.divide(hours.ravel(), group_w, out=rate, where=group_w > 0)
-    per = rate[key]
+    # hours per unit of weight in each group (a group with people has positive weight); the
+    # groups of the span's accounts are 3*a0 .. 3*a1 of a full-length array
+    rate = np.zeros(3 * units.n_accounts)
+    np.divide(hours.ravel(), group_w, out=rate[3 * a0:3 * a1], where=group_w > 0)
+    per = np.take(rate, key, out=out)
     per *= wt
     if no_am.any() and hours[no_am, 0].any():
-        orphan = np.where(no_am, hours[:, 0], 0.0)
+        acc = units.account[sp.people]
+        orphan = np.zeros(units.n_accounts)
+        orphan[a0:a1] = np.where(no_am, hours[:, 0], 0.0)
         per += orphan[acc] * wt / st.all_split_weight[acc]
     return per
 
@@ -135,67 +149,85 @@ def step(units: Units, inp: StepInput, params: StepParams,
     if u_depart.shape != (n,):
         raise ValueError(f"u_depart has shape {u_depart.shape}, expected ({n},)")
     turnover, role_pf = _role_arrays(units, roles)
-    acc, role = units.account, units.role
     st = structure(units)
-    live = np.asarray(inp.active, bool)[acc]
+    active = np.asarray(inp.active, bool)
+    # only the stretch from the first to the last active account is worked on (kamsim.dmu.span)
+    sp = span(units, st, active)
+    ppl = sp.people
+    buf = scratch(units)
+    acc, role = units.account[ppl], units.role
+    live = np.take(active, acc, out=buf.get("b0", sp, np.bool_))
 
     # 1. departures: the post is refilled at once by a newcomer (same id, same role)
     p_leave = st.extra(("p_leave", turnover.tobytes(), float(dt)),
                        lambda: (1.0 - (1.0 - turnover) ** (dt / 12.0))[role])
-    dep = np.flatnonzero(live & (u_depart < p_leave))
-    out = StepOutcome(departed=dep, departed_account=acc[dep].copy(),
-                      departed_role=role[dep].copy(),
-                      departed_coverage=units.coverage[dep].copy(),
-                      departed_influence=units.influence[dep].copy())
+    leaving = np.less(u_depart[ppl], p_leave[ppl], out=buf.get("b1", sp, np.bool_))
+    leaving &= live
+    dep = np.flatnonzero(leaving)
+    dep += sp.p0
+    out = StepOutcome(departed=dep, departed_account=units.account[dep],
+                      departed_role=role[dep], departed_coverage=units.coverage[dep],
+                      departed_influence=units.influence[dep])
     units.attitude[dep] = 0.0
     units.coverage[dep] = 0.0
     units.months_in_post[dep] = 0.0
     units.price_focus[dep] = np.minimum(1.0, role_pf[role[dep]] + params.newcomer_price_focus)
 
-    # 2. contact
-    hours = _hours_per_person(units, inp)
-    # in-place arithmetic below keeps the same operations (and results) with fewer temporaries
-    effort = hours / (params.hours_for_full_coverage * dt)
+    # 2. contact; every per-person temporary is a reused buffer (no fresh pages to fault in)
+    effort = _hours_per_person(units, inp, sp, buf.get("f0", sp))
+    contacted = np.greater(effort, 0.0, out=buf.get("b2", sp, np.bool_))
+    effort /= params.hours_for_full_coverage * dt  # hours -> effort
     np.clip(effort, 0.0, 1.0, out=effort)
-    cov = units.coverage
+    cov = units.coverage[ppl]
     gain = _per_period(params.coverage_gain, dt)
     decay = _per_period(params.coverage_decay, dt)
-    contacted = hours > 0.0
-    new_cov = cov * (1.0 - decay)  # no contact: decay
-    raised = effort * gain
-    raised *= 1.0 - cov
+    raised = np.multiply(effort, gain, out=buf.get("f1", sp))
+    raised *= np.subtract(1.0, cov, out=buf.get("f2", sp))
     raised += cov  # cov + gain * effort * (1 - cov)
+    new_cov = np.multiply(cov, 1.0 - decay, out=buf.get("f2", sp))  # no contact: decay
     np.copyto(new_cov, raised, where=contacted)
     np.clip(new_cov, 0.0, 1.0, out=new_cov)
+    np.copyto(cov, new_cov, where=live)  # coverage is final; new_cov is kept for exposure
 
     # 3. attitudes: drift toward the target, complaints, then one Jacobi step of neighbours
     speed = _per_period(params.attitude_speed, dt)
-    att = units.attitude
+    att = units.attitude[ppl]
     acc_target = QUALITY_WEIGHT * np.asarray(inp.quality, float)
-    # people we are close to hear more of the complaint story (exposure 0.5..1)
+    # people we are close to hear more of the complaint story (exposure 0.5..1); made first,
+    # in new_cov's buffer, so that three buffers do
     kick = (params.resolved_attitude_gain * np.asarray(inp.complaints_resolved, float)
             - params.complaint_attitude_hit * np.asarray(inp.complaints_unresolved, float))
-    new_att = acc_target[acc]
-    new_att += CONTACT_BONUS * effort
+    exposure = None
+    if kick[sp.accounts].any():
+        exposure = new_cov
+        exposure *= 0.5
+        exposure += 0.5
+        exposure *= np.take(kick, acc, out=buf.get("f1", sp))
+    new_att = np.take(acc_target, acc, out=buf.get("f1", sp))
+    effort *= CONTACT_BONUS  # effort is used up
+    new_att += effort
     new_att -= att
     new_att *= speed
     new_att += att  # att + speed * (target + CONTACT_BONUS * effort - att)
-    if kick.any():
-        exposure = 0.5 * new_cov
-        exposure += 0.5
-        exposure *= kick[acc]
+    if exposure is not None:
         new_att += exposure
-    in_s = np.bincount(units.edge_dst, weights=st.signed_weight * new_att[units.edge_src],
-                       minlength=n)
-    has = st.has_in
-    pull = np.zeros(n)
-    np.divide(in_s, st.in_weight, out=pull, where=has)
+    # edges into the span's people come from them too: gather from the whole buffer
+    src, dst = units.edge_src[sp.edges], units.edge_dst[sp.edges]
+    pulled = buf.whole("f1")[src]
+    pulled *= st.signed_weight[sp.edges]
+    in_s = np.bincount(dst, weights=pulled, minlength=sp.p1)[ppl]
+    has = st.has_in[ppl]
+    pull = buf.get("f0", sp)
+    pull.fill(0.0)
+    np.divide(in_s, st.in_weight[ppl], out=pull, where=has)
     pull -= new_att
-    pull *= has  # people without in-edges are not pulled
-    new_att += params.neighbour_weight * speed * pull
+    # people without in-edges are not pulled
+    pull *= st.extra("has_in_f", lambda: st.has_in.astype(np.float64))[ppl]
+    pull *= params.neighbour_weight * speed
+    new_att += pull
     np.clip(new_att, -1.0, 1.0, out=new_att)
 
-    np.copyto(units.coverage, new_cov, where=live)
-    np.copyto(units.attitude, new_att, where=live)
-    np.add(units.months_in_post, dt, out=units.months_in_post, where=live)
+    np.copyto(att, new_att, where=live)
+    mip = units.months_in_post[ppl]
+    np.add(mip, dt, out=mip, where=live)
     return out

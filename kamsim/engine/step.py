@@ -138,7 +138,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     key = (out.departed_influence >= 0.5) | (out.departed_coverage >= 1 / 3 - 1e-9)
     kp_acc = out.departed_account[key]
     before = sim.metrics
-    sim.metrics = mt = metrics(sim.units, sim.dmu_threshold)
+    sim.metrics = mt = metrics(sim.units, sim.dmu_threshold, active=act, previous=before)
     if log is not None and out.departed.size:
         log.add(k, out.departed_account, "key_person_left", out.departed_role,
                 out.departed_coverage)

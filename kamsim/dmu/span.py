@@ -1,0 +1,106 @@
+"""The part of the units one period works on, and reusable per-person buffers.
+
+Accounts are filled in slot order and never come back once lost, so the accounts in the
+portfolio lie between the first and the last active slot; the slots not yet filled (a third of
+a run's slots at the start) are all after it. :func:`span` is that stretch of accounts, of
+their people (``offsets``) and of their influence edges (sorted by target, so the edges into
+those people are one stretch too). ``step`` and ``metrics`` work on views of it only: people
+outside it belong to inactive accounts, which a period does not change.
+
+:class:`Scratch` holds full-length per-person buffers that ``step`` and ``metrics`` reuse from
+period to period instead of allocating (and page-faulting) fresh temporaries. It belongs to one
+:class:`~kamsim.dmu.arrays.Units` (not shared by its copies, which may run in other threads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kamsim.dmu.arrays import Units
+from kamsim.dmu.structure import Structure
+
+__all__ = ["Span", "span", "Scratch", "scratch"]
+
+
+@dataclass(frozen=True)
+class Span:
+    """Accounts ``a0:a1``, their people ``p0:p1`` and the edges into them ``e0:e1``."""
+
+    a0: int
+    a1: int
+    p0: int
+    p1: int
+    e0: int
+    e1: int
+
+    @property
+    def people(self) -> slice:
+        return slice(self.p0, self.p1)
+
+    @property
+    def accounts(self) -> slice:
+        return slice(self.a0, self.a1)
+
+    @property
+    def edges(self) -> slice:
+        return slice(self.e0, self.e1)
+
+    @property
+    def full(self) -> bool:
+        return self.a0 == 0 and self.p0 == 0 and self.e0 == 0
+
+
+def _edges_sorted(units: Units) -> np.ndarray:
+    d = units.edge_dst
+    return np.array(bool(d.size < 2 or np.all(d[1:] >= d[:-1])))
+
+
+def span(units: Units, st: Structure, active: np.ndarray | None) -> Span:
+    """The stretch from the first to the last active account (everything if ``active`` is None,
+    nothing if no account is active). Influence edges must join people of one account, as
+    :meth:`Units.check` requires."""
+    na, n, ne = units.n_accounts, units.n_people, units.edge_dst.shape[0]
+    if active is None:
+        return Span(0, na, 0, n, 0, ne)
+    on = np.flatnonzero(active)
+    if on.size == 0:
+        return Span(0, 0, 0, 0, 0, 0)
+    a0, a1 = int(on[0]), int(on[-1]) + 1
+    p0, p1 = int(units.offsets[a0]), int(units.offsets[a1])
+    if not st.extra("edges_sorted", lambda: _edges_sorted(units)):
+        return Span(a0, a1, 0, n, 0, ne)  # edges not by target: every person, every edge
+    e0, e1 = np.searchsorted(units.edge_dst, (p0, p1))
+    return Span(a0, a1, p0, p1, int(e0), int(e1))
+
+
+class Scratch:
+    """Named full-length (n_people) buffers, made on first use and reused.
+
+    ``step`` and ``metrics`` share them (``f0``..``f2`` float, ``b0``..``b4`` bool, ``bits``):
+    a name is a slot, not a meaning, so that the buffers cost at most 30 bytes a person.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, sp: Span, dtype: type = np.float64) -> np.ndarray:
+        """The buffer ``name``'s view of the span's people (contents undefined)."""
+        buf = self._arrays.get(name)
+        if buf is None or buf.dtype != dtype:
+            buf = self._arrays[name] = np.empty(self.n, dtype)
+        return buf[sp.people]
+
+    def whole(self, name: str) -> np.ndarray:
+        """The whole buffer ``name`` (made by :meth:`get` before)."""
+        return self._arrays[name]
+
+
+def scratch(units: Units) -> Scratch:
+    """The scratch buffers of ``units`` (new ones if it has none or its size changed)."""
+    s = units._scratch
+    if not isinstance(s, Scratch) or s.n != units.n_people:
+        s = units._scratch = Scratch(units.n_people)
+    return s

@@ -1,0 +1,119 @@
+"""step and metrics work only on the stretch of active accounts (kamsim.dmu.span), with reused
+buffers: the results are exactly those of working on every account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kamsim.dmu import StepInput, StepParams, build_units, metrics, select_accounts, step
+from kamsim.spec.models import StakeholderRules
+
+ROOT = Path(__file__).resolve().parents[1]
+PERSON = ("attitude", "coverage", "months_in_post", "price_focus")
+METRICS = ("coverage", "sentiment", "multithreading", "dm_covered", "champion", "spof_share",
+           "red_flags", "strength")
+
+
+@pytest.fixture(scope="module")
+def rules() -> StakeholderRules:
+    from kamsim.spec.yamlpos import load_yaml
+
+    return StakeholderRules.model_validate(load_yaml(ROOT / "rules/stakeholders.yaml").data)
+
+
+def make_units(rules: StakeholderRules, n: int, seed: int = 5):
+    rng = np.random.default_rng(seed)
+    segs = rng.choice(np.array(["enterprise", "midmarket", "small", "other"]), n)
+    return build_units(rules, segs, np.arange(n), np.random.default_rng(seed + 1))
+
+
+def period_input(n: int, active: np.ndarray, rng: np.random.Generator) -> StepInput:
+    inp = StepInput.idle(n)
+    inp.am_hours[:] = rng.uniform(0, 10, n) * (rng.random(n) < 0.8)
+    inp.exec_hours[:] = rng.uniform(0, 3, n) * (rng.random(n) < 0.3)
+    inp.specialist_hours[:] = rng.uniform(0, 4, n) * (rng.random(n) < 0.4)
+    inp.quality[:] = rng.uniform(-1, 1, n)
+    inp.complaints_resolved[:] = rng.random(n) < 0.1
+    inp.complaints_unresolved[:] = rng.random(n) < 0.05
+    inp.active = active.copy()
+    return inp
+
+
+def portfolio_periods(n: int, periods: int, rng: np.random.Generator):
+    """Active masks as in a run: slots fill in order, lost accounts never come back."""
+    active = np.zeros(n, bool)
+    active[: n // 2] = True
+    for _ in range(periods):
+        active &= rng.random(n) > 0.05
+        last = int(np.flatnonzero(active).max()) if active.any() else -1
+        active[last + 1: last + 1 + n // 20] = True
+        yield active.copy()
+
+
+def test_metrics_from_previous_equal_a_full_recomputation(rules):
+    roles = list(rules.roles.values())
+    units = make_units(rules, 300)
+    rng = np.random.default_rng(7)
+    prev = metrics(units, 0.3)
+    for active in portfolio_periods(units.n_accounts, 12, rng):
+        step(units, period_input(units.n_accounts, active, rng), StepParams(), roles,
+             rng.random(units.n_people) * 0.5)
+        got = metrics(units, 0.3, active=active, previous=prev)
+        full = metrics(units, 0.3)
+        for k in METRICS:
+            a, b = getattr(got, k), getattr(full, k)
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), k
+        for k, v in full.flags.items():
+            assert np.array_equal(got.flags[k], v), k
+        prev = got
+
+
+def test_step_on_a_stretch_equals_step_on_the_active_accounts_alone(rules):
+    roles = list(rules.roles.values())
+    units = make_units(rules, 200)
+    rng = np.random.default_rng(8)
+    for active in portfolio_periods(units.n_accounts, 6, rng):
+        inp = period_input(units.n_accounts, active, rng)
+        u_depart = rng.random(units.n_people) * 0.5
+        on = np.flatnonzero(active)
+        alone = select_accounts(units, on)
+        who = np.concatenate([np.arange(units.offsets[a], units.offsets[a + 1]) for a in on])
+        before = {f: getattr(units, f).copy() for f in PERSON}
+        sub = StepInput(*(np.asarray(getattr(inp, f))[on] for f in (
+            "am_hours", "exec_hours", "specialist_hours", "quality", "complaints_resolved",
+            "complaints_unresolved", "active")))
+        out_alone = step(alone, sub, StepParams(), roles, u_depart[who])
+        out = step(units, inp, StepParams(), roles, u_depart)
+        assert np.array_equal(out.departed, who[out_alone.departed])
+        idle = np.ones(units.n_people, bool)
+        idle[who] = False
+        for f in PERSON:
+            v = getattr(units, f)
+            assert v[who].tobytes() == getattr(alone, f).tobytes(), f
+            assert np.array_equal(v[idle], before[f][idle]), f  # inactive: untouched
+
+
+def test_no_active_account_changes_nothing(rules):
+    roles = list(rules.roles.values())
+    units = make_units(rules, 50)
+    before = units.copy()
+    inp = period_input(units.n_accounts, np.zeros(units.n_accounts, bool),
+                       np.random.default_rng(1))
+    out = step(units, inp, StepParams(), roles, np.zeros(units.n_people))
+    assert out.departed.size == 0
+    for f in PERSON:
+        assert np.array_equal(getattr(units, f), getattr(before, f))
+    prev = metrics(before, 0.3)
+    again = metrics(units, 0.3, active=inp.active, previous=prev)
+    assert np.array_equal(again.coverage, prev.coverage)
+    assert again.coverage is not prev.coverage  # a new array: the caller keeps the old one
+
+
+def test_copies_do_not_share_scratch_buffers(rules):
+    units = make_units(rules, 20)
+    metrics(units, 0.3)
+    assert units._scratch is not None
+    assert units.copy()._scratch is None
