@@ -163,7 +163,7 @@ def _row_numbers(m: int) -> NDArray[np.uint64]:
     if hit is None:
         hit = (np.arange(m, dtype=np.uint64),)
         shared[("row_numbers", m)] = hit
-    return hit[0]  # type: ignore[no-any-return]
+    return hit[0]
 
 
 def _sort_keys(population: FloatArray) -> NDArray[np.uint64]:
@@ -292,7 +292,7 @@ def _sorted_population(x: Any, n: int, mask: BoolArray | None) -> _SortedPopulat
         hit = shared.get(key)
         # the entry holds x and mask, so their ids cannot be reused inside the block
         if hit is not None and hit[0] is x and hit[1] is mask:
-            return hit[2]  # type: ignore[no-any-return]
+            return hit[2]
     values, selected = _population(x, n, mask)
     result = _SortedPopulation.sort(values, selected)
     if shared is not None and isinstance(x, np.ndarray):
