@@ -154,25 +154,31 @@ def shared_sorts() -> Iterator[None]:
         _SHARED.reset(token)
 
 
-def _row_numbers(m: int) -> NDArray[np.uint64]:
-    """``arange(m)`` as uint64, made once per shared_sorts block (read-only)."""
+def _block_array(kind: str, m: int) -> NDArray[np.uint64]:
+    """A uint64[m] kept for the shared_sorts block (fresh outside one): ``"row numbers"`` is
+    ``arange(m)``, read-only; ``"scratch"`` is overwritten by every sort. A fresh array of a
+    million rows costs more in page faults than the arithmetic done on it."""
     shared = _SHARED.get()
-    if shared is None:
-        return np.arange(m, dtype=np.uint64)
-    hit = shared.get(("row_numbers", m))
-    if hit is None:
-        hit = (np.arange(m, dtype=np.uint64),)
-        shared[("row_numbers", m)] = hit
-    return hit[0]
+    hit = None if shared is None else shared.get((kind, m))
+    if hit is not None:
+        return hit[0]
+    made = np.arange(m, dtype=np.uint64) if kind == "row numbers" else np.empty(m, np.uint64)
+    if shared is not None:
+        shared[(kind, m)] = (made,)
+    return made
 
 
-def _sort_keys(population: FloatArray) -> NDArray[np.uint64]:
-    """Unsigned keys in the order of the (NaN-free) values, -0.0 and 0.0 one key."""
-    keys = (population + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
+def _sort_keys(population: FloatArray, keys: NDArray[np.uint64] | None = None,
+               spare: NDArray[np.uint64] | None = None) -> NDArray[np.uint64]:
+    """Unsigned keys in the order of the (NaN-free) values, -0.0 and 0.0 one key; into
+    ``keys`` if given, with ``spare`` (same size) overwritten on the way."""
+    keys = np.empty(population.shape, np.uint64) if keys is None else keys
+    spare = np.empty(population.shape, np.uint64) if spare is None else spare
+    np.add(population, 0.0, out=keys.view(np.float64))  # + 0.0 turns -0.0 into 0.0
     # negative: flip every bit; positive: set the sign bit
-    flip = (keys.view(np.int64) >> 63).view(np.uint64)
-    flip |= _SIGN_BIT
-    keys ^= flip
+    np.right_shift(keys.view(np.int64), 63, out=spare.view(np.int64))
+    spare |= _SIGN_BIT
+    keys ^= spare
     return keys
 
 
@@ -196,11 +202,12 @@ def _ascending(population: FloatArray) -> tuple[NDArray[np.intp], NDArray[np.int
         return order, _ties(population[order])
     bits = np.uint64(max(1, (m - 1).bit_length()))
     low = np.uint64((1 << int(bits)) - 1)
-    packed = _sort_keys(population)
+    order_bits = np.empty(m, np.uint64)  # the one new array: it becomes the order
+    packed = _sort_keys(population, _block_array("scratch", m), order_bits)
     packed &= ~low
-    packed |= _row_numbers(m)
+    packed |= _block_array("row numbers", m)
     packed.sort()
-    order_bits = np.bitwise_and(packed, low)
+    np.bitwise_and(packed, low, out=order_bits)
     order = order_bits.view(np.intp)
     packed >>= bits
     clash = packed[1:] == packed[:-1]
@@ -243,7 +250,6 @@ class _SortedPopulation:
             new_run[ties + 1] = False
             self.run_start = np.flatnonzero(new_run)
             self.run_end = np.r_[self.run_start[1:], self.size]
-        self._rank: FloatArray | None = None
 
     @classmethod
     def sort(cls, values: FloatArray, selected: BoolArray) -> _SortedPopulation:
@@ -262,15 +268,13 @@ class _SortedPopulation:
 
     def average_rank(self) -> FloatArray:
         """The average 1-based rank of each value along ``rows``, divided by the size."""
-        if self._rank is None:
-            if self.run_start is None or self.run_end is None:
-                rank = np.arange(1, self.size + 1, dtype=np.float64)
-            else:
-                counts = self.run_end - self.run_start
-                rank = np.repeat(self.run_start + (counts + 1) / 2.0, counts)
-            rank /= max(self.size, 1)
-            self._rank = rank
-        return self._rank
+        if self.run_start is None or self.run_end is None:
+            rank = np.arange(1, self.size + 1, dtype=np.float64)
+        else:
+            counts = self.run_end - self.run_start
+            rank = np.repeat(self.run_start + (counts + 1) / 2.0, counts)
+        rank /= max(self.size, 1)
+        return rank
 
     def descending_rows(self) -> NDArray[np.intp]:
         """Selected rows by descending value, equal values by ascending row index."""
