@@ -129,6 +129,14 @@ class CompiledTiering:
             tier = np.where(keep, current, tier)
         return np.where(mask, tier, current if current is not None else tier), score
 
+    def classify(self, env: dict[str, np.ndarray], mask: np.ndarray,
+                 current: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``assign`` and ``quadrant`` in one go: (tier, score, quadrant). The same figures,
+        but a field both rank (e.g. revenue) is sorted once."""
+        with shared_sorts():
+            tier, score = self._assign(env, mask, current)
+            return tier, score, self.quadrant(env, mask)
+
     def quadrant(self, env: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
         """Index into QUADRANTS: volume x loyalty value matrix of domain.md section 2."""
         n = mask.shape[0]
@@ -218,6 +226,6 @@ def tier_portfolio(spec: Any) -> TierAssignment:
     tiering = compile_tiering(spec.tiering)
     env = initial_env(accounts)
     mask = np.ones(accounts.n, dtype=bool)
-    tier, score = tiering.assign(env, mask)
-    return TierAssignment(tiering.tiers, accounts.account_id, tier, score,
-                          tiering.quadrant(env, mask), env["revenue"], env["gross_profit"])
+    tier, score, quadrant = tiering.classify(env, mask)
+    return TierAssignment(tiering.tiers, accounts.account_id, tier, score, quadrant,
+                          env["revenue"], env["gross_profit"])
