@@ -156,13 +156,19 @@ def shared_sorts() -> Iterator[None]:
 
 def _block_array(kind: str, m: int) -> NDArray[np.uint64]:
     """A uint64[m] kept for the shared_sorts block (fresh outside one): ``"row numbers"`` is
-    ``arange(m)``, read-only; ``"scratch"`` is overwritten by every sort. A fresh array of a
-    million rows costs more in page faults than the arithmetic done on it."""
+    ``arange(m)`` and ``"one to m"`` ``arange(1, m + 1)``, both read-only; ``"scratch"`` and
+    ``"ranks"`` are overwritten by every sort and every rank. A fresh array of a million rows
+    costs more in page faults than the arithmetic done on it."""
     shared = _SHARED.get()
     hit = None if shared is None else shared.get((kind, m))
     if hit is not None:
         return hit[0]
-    made = np.arange(m, dtype=np.uint64) if kind == "row numbers" else np.empty(m, np.uint64)
+    if kind == "row numbers":
+        made = np.arange(m, dtype=np.uint64)
+    elif kind == "one to m":
+        made = np.arange(1, m + 1, dtype=np.uint64)
+    else:
+        made = np.empty(m, np.uint64)
     if shared is not None:
         shared[(kind, m)] = (made,)
     return made
@@ -267,12 +273,15 @@ class _SortedPopulation:
         return twin
 
     def average_rank(self) -> FloatArray:
-        """The average 1-based rank of each value along ``rows``, divided by the size."""
+        """The average 1-based rank of each value along ``rows``, divided by the size (in a
+        buffer the next call may overwrite)."""
         if self.run_start is None or self.run_end is None:
-            rank = np.arange(1, self.size + 1, dtype=np.float64)
-        else:
-            counts = self.run_end - self.run_start
-            rank = np.repeat(self.run_start + (counts + 1) / 2.0, counts)
+            # the integers 1..m are exact as doubles: the same quotients as arange(1.0, m + 1)
+            rank = _block_array("ranks", self.size).view(np.float64)
+            return np.divide(_block_array("one to m", self.size), float(max(self.size, 1)),
+                             out=rank)
+        counts = self.run_end - self.run_start
+        rank = np.repeat(self.run_start + (counts + 1) / 2.0, counts)
         rank /= max(self.size, 1)
         return rank
 
