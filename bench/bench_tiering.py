@@ -28,8 +28,7 @@ def time_tiering(accounts: int) -> dict[str, object]:
     t0 = time.perf_counter()
     tiering = compile_tiering(spec.tiering)
     t1 = time.perf_counter()
-    tier, _score = tiering.assign(env, mask)
-    tiering.quadrant(env, mask)
+    tier, _score, _quadrant = tiering.classify(env, mask)  # assign + quadrant
     t2 = time.perf_counter()
     counts = np.bincount(tier, minlength=len(tiering.tiers)).tolist()
     return {"seconds": t2 - t0, "work": accounts,

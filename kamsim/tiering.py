@@ -14,6 +14,7 @@ import numpy as np
 
 from kamsim.fields import field_types
 from kamsim.rules.expr import Expr, compile_expr
+from kamsim.rules.functions import column, rank_pct, shared_sorts
 from kamsim.rules.tables import DecisionTable, Row
 from kamsim.spec.models import TieringRules
 
@@ -24,6 +25,10 @@ QUADRANTS = ("protect", "manage_risk", "cultivate", "reduce")
 
 def _rank_pct(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Average-rank percentile of ``x`` among the masked rows; 0 outside the mask."""
+    if not np.isnan(x).any():
+        # the rule language's rank_pct: the same figures, and a sort a table may reuse
+        return rank_pct(x, x.shape[0], mask)
+    # NaN ranks last here, each NaN on its own (rank_pct leaves NaN out)
     out = np.zeros(x.shape[0])
     idx = np.flatnonzero(mask)
     if idx.size == 0:
@@ -38,6 +43,15 @@ def _rank_pct(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
     out[idx] = ranks / idx.size
     return out
+
+
+def _evaluate(expr: Expr, env: dict[str, np.ndarray], n: int, mask: np.ndarray) -> np.ndarray:
+    """The value of ``expr``; a bare number field is the env's own array rather than a copy,
+    so that a table's ``rank_pct``/``cum_share`` of the same field reuse its sort."""
+    name = expr.source.strip()
+    if name in expr.names:
+        return column(env, name, "number", n)
+    return expr(env, n, mask)
 
 
 def _normalise(x: np.ndarray, how: str, mask: np.ndarray) -> np.ndarray:
@@ -72,8 +86,9 @@ class CompiledTiering:
                          ) -> dict[str, np.ndarray]:
         """Each indicator, normalised to 0-1 across the masked accounts."""
         n = mask.shape[0]
-        return {name: _normalise(expr(env, n, mask), how, mask)
-                for name, expr, _w, how in self.indicators}
+        with shared_sorts():
+            return {name: _normalise(_evaluate(expr, env, n, mask), how, mask)
+                    for name, expr, _w, how in self.indicators}
 
     def score(self, env: dict[str, np.ndarray], mask: np.ndarray,
               values: dict[str, np.ndarray] | None = None) -> np.ndarray:
@@ -97,6 +112,11 @@ class CompiledTiering:
         """(tier index per account, 0 = most important; score). With ``current`` tiers,
         hysteresis keeps an account in its tier unless the move still holds with its score
         moved ``hysteresis`` back toward the current tier."""
+        with shared_sorts():  # the indicators, the table and the nudged tables sort once
+            return self._assign(env, mask, current)
+
+    def _assign(self, env: dict[str, np.ndarray], mask: np.ndarray, current: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray]:
         values = self.indicator_values(env, mask)
         score = self.score(env, mask, values)
         tier = self._table(env, score, values, mask)
@@ -108,6 +128,14 @@ class CompiledTiering:
             keep = (current >= up) & (current <= down)
             tier = np.where(keep, current, tier)
         return np.where(mask, tier, current if current is not None else tier), score
+
+    def classify(self, env: dict[str, np.ndarray], mask: np.ndarray,
+                 current: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``assign`` and ``quadrant`` in one go: (tier, score, quadrant). The same figures,
+        but a field both rank (e.g. revenue) is sorted once."""
+        with shared_sorts():
+            tier, score = self._assign(env, mask, current)
+            return tier, score, self.quadrant(env, mask)
 
     def quadrant(self, env: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
         """Index into QUADRANTS: volume x loyalty value matrix of domain.md section 2."""
@@ -198,6 +226,6 @@ def tier_portfolio(spec: Any) -> TierAssignment:
     tiering = compile_tiering(spec.tiering)
     env = initial_env(accounts)
     mask = np.ones(accounts.n, dtype=bool)
-    tier, score = tiering.assign(env, mask)
-    return TierAssignment(tiering.tiers, accounts.account_id, tier, score,
-                          tiering.quadrant(env, mask), env["revenue"], env["gross_profit"])
+    tier, score, quadrant = tiering.classify(env, mask)
+    return TierAssignment(tiering.tiers, accounts.account_id, tier, score, quadrant,
+                          env["revenue"], env["gross_profit"])

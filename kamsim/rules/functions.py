@@ -15,7 +15,9 @@ every row.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any, Literal
@@ -48,6 +50,7 @@ __all__ = [
     "zscore",
     "portfolio_mean",
     "portfolio_sum",
+    "shared_sorts",
 ]
 
 FieldType = Literal["number", "bool", "str"]
@@ -122,20 +125,212 @@ def _per_row_result(values: FloatArray, n: int, mask: BoolArray | None) -> Float
     return out
 
 
+# --- sorting a population, shared between helpers --------------------------------------
+
+_SIGN_BIT = np.uint64(1 << 63)
+#: Above this many rows the row index does not fit beside the value's key (see _ascending).
+_PACKED_MAX_ROWS = 1 << 32
+
+_SHARED: ContextVar[dict[tuple[Any, ...], tuple[Any, ...]] | None] = ContextVar(
+    "kamsim_shared_sorts", default=None)
+
+
+@contextmanager
+def shared_sorts() -> Iterator[None]:
+    """Within this block a portfolio helper given the same array object and mask object again
+    reuses its sort (e.g. ``rank_pct(score)`` in two rows of a decision table), and so does a
+    helper given the array ``rank_pct`` returned (its order is the same).
+
+    Neither those arrays nor the helpers' results may be changed in place until the block
+    ends. Nested blocks share the outermost block's sorts.
+    """
+    if _SHARED.get() is not None:
+        yield
+        return
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _block_array(kind: str, m: int) -> NDArray[np.uint64]:
+    """A uint64[m] kept for the shared_sorts block (fresh outside one): ``"row numbers"`` is
+    ``arange(m)`` and ``"one to m"`` ``arange(1, m + 1)``, both read-only; ``"scratch"`` and
+    ``"ranks"`` are overwritten by every sort and every rank. A fresh array of a million rows
+    costs more in page faults than the arithmetic done on it."""
+    shared = _SHARED.get()
+    hit = None if shared is None else shared.get((kind, m))
+    if hit is not None:
+        return hit[0]
+    if kind == "row numbers":
+        made = np.arange(m, dtype=np.uint64)
+    elif kind == "one to m":
+        made = np.arange(1, m + 1, dtype=np.uint64)
+    else:
+        made = np.empty(m, np.uint64)
+    if shared is not None:
+        shared[(kind, m)] = (made,)
+    return made
+
+
+def _sort_keys(population: FloatArray, keys: NDArray[np.uint64] | None = None,
+               spare: NDArray[np.uint64] | None = None) -> NDArray[np.uint64]:
+    """Unsigned keys in the order of the (NaN-free) values, -0.0 and 0.0 one key; into
+    ``keys`` if given, with ``spare`` (same size) overwritten on the way."""
+    keys = np.empty(population.shape, np.uint64) if keys is None else keys
+    spare = np.empty(population.shape, np.uint64) if spare is None else spare
+    np.add(population, 0.0, out=keys.view(np.float64))  # + 0.0 turns -0.0 into 0.0
+    # negative: flip every bit; positive: set the sign bit
+    np.right_shift(keys.view(np.int64), 63, out=spare.view(np.int64))
+    spare |= _SIGN_BIT
+    keys ^= spare
+    return keys
+
+
+def _ties(ascending: FloatArray) -> NDArray[np.intp] | None:
+    """Positions p of a sorted array with ``ascending[p] == ascending[p + 1]``, or None."""
+    same = np.flatnonzero(ascending[1:] == ascending[:-1])
+    return same if same.size else None
+
+
+def _ascending(population: FloatArray) -> tuple[NDArray[np.intp], NDArray[np.intp] | None]:
+    """The permutation that sorts ``population`` (no NaN) ascending, equal values by index,
+    and the positions along it whose value equals the next one (None if all differ).
+
+    One sort of the value keys with the index packed into their low bits, cheaper than an
+    argsort. Keys that differ only in those low bits clash; the few clashing runs are then
+    put in order by their full keys. Equal values can only be found among them.
+    """
+    m = population.size
+    if m > _PACKED_MAX_ROWS:
+        order = np.argsort(population, kind="stable")
+        return order, _ties(population[order])
+    bits = np.uint64(max(1, (m - 1).bit_length()))
+    low = np.uint64((1 << int(bits)) - 1)
+    order_bits = np.empty(m, np.uint64)  # the one new array: it becomes the order
+    packed = _sort_keys(population, _block_array("scratch", m), order_bits)
+    packed &= ~low
+    packed |= _block_array("row numbers", m)
+    packed.sort()
+    np.bitwise_and(packed, low, out=order_bits)
+    order = order_bits.view(np.intp)
+    packed >>= bits
+    clash = packed[1:] == packed[:-1]
+    if not clash.any():
+        return order, None
+    runs = np.zeros(m, dtype=bool)
+    runs[1:] = clash
+    runs[:-1] |= clash
+    at = np.flatnonzero(runs)
+    if at.size > m // 8:  # many equal values: one stable sort is cheaper
+        order = np.argsort(_sort_keys(population), kind="stable")
+        return order, _ties(population[order])
+    # lexsort is stable: equal keys keep their index order
+    sub = order[at]
+    sub = sub[np.lexsort((_sort_keys(population[sub]), packed[at]))]
+    order[at] = sub
+    value = population[sub]
+    same = (value[1:] == value[:-1]) & (at[1:] == at[:-1] + 1)
+    return order, (at[:-1][same] if same.any() else None)
+
+
+class _SortedPopulation:
+    """A portfolio helper's population (``values`` on the ``selected`` rows) sorted once.
+
+    ``rows`` are the selected row indices by ascending value, equal values by row index;
+    ``run_start``/``run_end`` the runs of equal values along ``rows``, or None if every value
+    is distinct.
+    """
+
+    def __init__(self, values: FloatArray, selected: BoolArray, rows: NDArray[np.intp],
+                 ties: NDArray[np.intp] | None) -> None:
+        self.values = values
+        self.selected = selected
+        self.rows = rows
+        self.size = rows.size
+        self.run_start: NDArray[np.intp] | None = None
+        self.run_end: NDArray[np.intp] | None = None
+        if ties is not None:
+            new_run = np.ones(self.size, dtype=bool)
+            new_run[ties + 1] = False
+            self.run_start = np.flatnonzero(new_run)
+            self.run_end = np.r_[self.run_start[1:], self.size]
+
+    @classmethod
+    def sort(cls, values: FloatArray, selected: BoolArray) -> _SortedPopulation:
+        everyone = bool(selected.all())
+        population = values if everyone else values[selected]
+        order, ties = _ascending(population)
+        rows = order if everyone else np.flatnonzero(selected)[order]
+        return cls(values, selected, rows, ties)
+
+    def same_order(self, values: FloatArray) -> _SortedPopulation:
+        """This sort for other ``values`` on the same rows, in the same order, equal where
+        these are equal (the average ranks of these)."""
+        twin = _SortedPopulation(values, self.selected, self.rows, None)
+        twin.run_start, twin.run_end = self.run_start, self.run_end
+        return twin
+
+    def average_rank(self) -> FloatArray:
+        """The average 1-based rank of each value along ``rows``, divided by the size (in a
+        buffer the next call may overwrite)."""
+        if self.run_start is None or self.run_end is None:
+            # the integers 1..m are exact as doubles: the same quotients as arange(1.0, m + 1)
+            rank = _block_array("ranks", self.size).view(np.float64)
+            return np.divide(_block_array("one to m", self.size), float(max(self.size, 1)),
+                             out=rank)
+        counts = self.run_end - self.run_start
+        rank = np.repeat(self.run_start + (counts + 1) / 2.0, counts)
+        rank /= max(self.size, 1)
+        return rank
+
+    def descending_rows(self) -> NDArray[np.intp]:
+        """Selected rows by descending value, equal values by ascending row index."""
+        rows = self.rows[::-1]
+        if self.run_start is None or self.run_end is None:
+            return rows
+        # reversing put each run of equal values in descending row order: turn it back
+        start = self.size - self.run_end[::-1]
+        counts = (self.run_end - self.run_start)[::-1]
+        last = np.repeat(2 * start + counts - 1, counts)  # first + last position of the run
+        return rows[last - np.arange(self.size)]
+
+
+def _sorted_population(x: Any, n: int, mask: BoolArray | None) -> _SortedPopulation:
+    """The population of ``x`` sorted, or the sort remembered for this very ``x`` and mask."""
+    shared = _SHARED.get()
+    key = ("sorted", id(x), id(mask))
+    if shared is not None:
+        hit = shared.get(key)
+        # the entry holds x and mask, so their ids cannot be reused inside the block
+        if hit is not None and hit[0] is x and hit[1] is mask:
+            return hit[2]
+    values, selected = _population(x, n, mask)
+    result = _SortedPopulation.sort(values, selected)
+    if shared is not None and isinstance(x, np.ndarray):
+        shared[key] = (x, mask, result)
+    return result
+
+
+def _remember(result: FloatArray, sort: _SortedPopulation, mask: BoolArray | None) -> None:
+    """Inside shared_sorts: ``result`` (a rank_pct) sorts as its argument did."""
+    shared = _SHARED.get()
+    if shared is not None:
+        # NaN where the argument was NaN inside the mask, so the same rows are selected
+        shared[("sorted", id(result), id(mask))] = (result, mask, sort.same_order(result))
+
+
 def rank_pct(x: Any, n: int, mask: BoolArray | None) -> FloatArray:
     """Percentile rank in (0, 1]: (number of smaller values + (ties incl. itself + 1) / 2) / m.
 
     This is ``pandas.Series.rank(pct=True, method="average")`` over the population of size m.
     """
-    values, selected = _population(x, n, mask)
-    out = _per_row_result(values, n, mask)
-    population = values[selected]
-    if population.size:
-        # -0.0 == 0.0, so np.unique puts them in one tie group, as == does.
-        _, inverse, counts = np.unique(population, return_inverse=True, return_counts=True)
-        smaller = np.cumsum(counts) - counts
-        average_rank = smaller + (counts + 1) / 2.0
-        out[selected] = average_rank[inverse.reshape(-1)] / population.size
+    pop = _sorted_population(x, n, mask)
+    out = _per_row_result(pop.values, n, mask)
+    if pop.size:
+        out[pop.rows] = pop.average_rank()
+    _remember(out, pop, mask)
     return out
 
 
@@ -145,17 +340,13 @@ def cum_share(x: Any, n: int, mask: BoolArray | None) -> FloatArray:
     Ties are ordered by row index (a stable sort). If the population's total is not
     positive every population row gets 1.0.
     """
-    values, selected = _population(x, n, mask)
-    out = _per_row_result(values, n, mask)
-    population = values[selected]
-    if population.size:
-        order = np.argsort(-population, kind="stable")
-        running = np.cumsum(population[order])
+    pop = _sorted_population(x, n, mask)
+    out = _per_row_result(pop.values, n, mask)
+    if pop.size:
+        rows = pop.descending_rows()
+        running = np.cumsum(pop.values[rows])
         total = running[-1]  # the same additions, in the same order: the largest share is 1.0
-        shares = np.ones(population.size)
-        if total > 0:
-            shares[order] = running / total
-        out[selected] = shares
+        out[rows] = running / total if total > 0 else 1.0
     return out
 
 

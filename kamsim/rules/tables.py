@@ -13,6 +13,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from kamsim.rules.expr import Expr, infer_length
+from kamsim.rules.functions import shared_sorts
 
 __all__ = ["HitPolicy", "HIT_POLICIES", "Row", "TableHitError", "DecisionTable"]
 
@@ -104,7 +105,8 @@ class DecisionTable:
         ``matched_row`` the first matching row.
         """
         n = infer_length(env, n, sorted(self.names))
-        matches = [row.when(env, n, mask) for row in self.rows]
+        with shared_sorts():  # e.g. rank_pct(score) in several rows: one sort
+            matches = [row.when(env, n, mask) for row in self.rows]
         if self.hit_policy == "unique":
             self._check_unique(matches, mask)
         if self.hit_policy == "collect_sum":
