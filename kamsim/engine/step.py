@@ -29,6 +29,13 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.ones_like(num), where=den > 1e-12)
 
 
+def _count(index: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """How many times each cell of an array of ``shape`` is named by ``index`` (one array
+    per axis), as ``np.add.at(np.zeros(shape), index, 1.0)`` would count."""
+    flat = np.ravel_multi_index(index, shape)
+    return np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
+
+
 def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight sequence
     from kamsim.engine.core import _ANGRY, CAUSE, _p
 
@@ -352,38 +359,37 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         log.add(k, lost_idx, "churn", cause[lost_idx], list_rev[lost_idx])
 
     # -- aggregates by tier (tier at the period's start)
-    def by_tier(x: np.ndarray, mask: np.ndarray = act) -> np.ndarray:
-        return np.bincount(tier_start[mask], weights=x[mask] if x.dtype != bool else None,
-                           minlength=nt)
-
+    # the accounts active at the period's start and their tiers, gathered once for all sums;
+    # each sum adds the same values in the same (slot) order as a bincount over a mask would
+    live = np.flatnonzero(act)
+    tier_live = tier_start[live]
     ts = sim.ts
-    ones = np.ones(n)
-    ts["active"][k] = by_tier(ones)
-    ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
-    ts["churned"][k] = by_tier(ones, churn)
     for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
                       ("cost_to_serve", cts), ("acquisition", acq), ("bad_debt", bad_debt),
                       ("profit", profit), ("am_asked", d.am), ("am_delivered", am),
                       ("exec_asked", d.exec), ("exec_delivered", ex),
                       ("specialist_asked", d.specialist), ("specialist_delivered", sp),
                       ("trust_sum", sim.trust), ("coverage_sum", mt.coverage),
-                      ("service_ratio_sum", sim.service_ratio)):
-        ts[name][k] = by_tier(val)
-    ts["complaints"][k] = by_tier(resolved + unresolved)
-    ts["complaints_unresolved"][k] = by_tier(unresolved)
-    ts["offers"][k] = by_tier(ones, e_offer & act)
-    ts["offers_defect"][k] = by_tier(ones, e_offer & act & churn & (cause >= 3) & (cause <= 4))
-    ts["offers_trim"][k] = by_tier(ones, trim & act)
+                      ("service_ratio_sum", sim.service_ratio),
+                      ("complaints", resolved + unresolved),
+                      ("complaints_unresolved", unresolved)):
+        ts[name][k] = np.bincount(tier_live, weights=val[live], minlength=nt)
+    ts["active"][k] = np.bincount(tier_live, minlength=nt)
+    ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
+    # churn, offers and trims are of accounts active at the period's start
+    offer_defect = e_offer & churn & (cause >= 3) & (cause <= 4)
+    for name, mask in (("churned", churn), ("offers", e_offer & act),
+                       ("offers_defect", offer_defect), ("offers_trim", trim & act)):
+        ts[name][k] = np.bincount(tier_start[mask], minlength=nt)
     ts["key_person_departures"][k] = np.bincount(tier_start[kp_acc], minlength=nt)
     ns = len(st.names)
-    np.add.at(sim.stage_counts[k], (tier_start[act], stage_start[act]), 1.0)
+    sim.stage_counts[k] += _count((tier_live, stage_start[live]), (nt, ns))
     # transitions: from the stage at the start (or "new") to the stage at the end (or "lost")
-    frm = np.where(act, stage_start, ns)
-    to = np.where(churn, ns, sim.stage)
-    moving = act.copy()
-    moving[new_idx] = True
-    np.add.at(sim.transitions[k], (tier[moving], frm[moving], to[moving]), 1.0)
-    np.add.at(sim.causes[k], (tier_start[lost_idx], cause[lost_idx]), 1.0)
+    moving = live if new_idx.size == 0 else np.concatenate([live, new_idx])
+    frm = np.where(act[moving], stage_start[moving], ns)
+    to = np.where(churn[moving], ns, sim.stage[moving])
+    sim.transitions[k] += _count((tier[moving], frm, to), (nt, ns + 1, ns + 1))
+    sim.causes[k] += _count((tier_start[lost_idx], cause[lost_idx]), (nt, len(CHURN_CAUSES)))
 
     if sim.trace is not None:
         _trace(sim, k, locals())
