@@ -13,10 +13,39 @@ import numpy as np
 
 from kamsim.compile import CompiledModel
 
-__all__ = ["allocate", "Demand", "demand"]
+__all__ = ["allocate", "ServiceOrder", "Demand", "demand"]
 
 
-def allocate(asked: np.ndarray, priority: np.ndarray, capacity: float) -> np.ndarray:
+class ServiceOrder:
+    """The priority classes of the accounts, from the highest priority down: which class each
+    account is in. Sorting the priorities is the costly part of ``allocate``, so a period
+    computes its order once (on first use) and shares it among the resources it allocates.
+
+    Only the accounts in ``among`` (default: all) are ranked; the others form one class served
+    after all of them (in a period they are the accounts out of the portfolio, asking nothing).
+    """
+
+    def __init__(self, priority: np.ndarray, among: np.ndarray | None = None):
+        self.priority = priority
+        self.among = among
+        self._classes: tuple[np.ndarray, int] | None = None
+
+    def classes(self) -> tuple[np.ndarray, int]:
+        """(class of each account, number of classes); class 0 is served first."""
+        if self._classes is None:
+            if self.among is None:
+                ranks, inverse = np.unique(-self.priority, return_inverse=True)
+                self._classes = inverse, ranks.size
+            else:
+                ranks, inverse = np.unique(-self.priority[self.among], return_inverse=True)
+                full = np.full(self.priority.shape[0], ranks.size, dtype=inverse.dtype)
+                full[self.among] = inverse
+                self._classes = full, ranks.size + 1
+        return self._classes
+
+
+def allocate(asked: np.ndarray, priority: np.ndarray | ServiceOrder,
+             capacity: float) -> np.ndarray:
     """Delivered amounts (same shape as ``asked``), never above ``asked``, summing to at most
     ``capacity``. Higher ``priority`` is served first; ties share pro rata."""
     total = float(asked.sum())
@@ -24,9 +53,10 @@ def allocate(asked: np.ndarray, priority: np.ndarray, capacity: float) -> np.nda
         return asked.copy()
     if capacity <= 0:
         return np.zeros_like(asked)
-    # classes in descending priority: unique values and their total demand
-    classes, inverse = np.unique(-priority, return_inverse=True)
-    demand = np.bincount(inverse, weights=asked, minlength=classes.size)
+    order = priority if isinstance(priority, ServiceOrder) else ServiceOrder(priority)
+    # classes in descending priority and their total demand
+    inverse, n_classes = order.classes()
+    demand = np.bincount(inverse, weights=asked, minlength=n_classes)
     before = np.cumsum(demand) - demand  # demand of the classes served before each class
     ratio = np.clip((capacity - before) / np.where(demand > 0, demand, 1.0), 0.0, 1.0)
     return asked * ratio[inverse]

@@ -15,7 +15,7 @@ import numpy as np
 
 from kamsim.dmu import StepInput, metrics, step
 from kamsim.dmu.structure import structure
-from kamsim.engine.allocation import allocate, demand
+from kamsim.engine.allocation import ServiceOrder, allocate, demand
 from kamsim.engine.complaints import FluidDesk, work_hours
 from kamsim.spec.models import CHURN_CAUSES
 
@@ -67,11 +67,14 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
 
     # -- service asked and delivered
     list_rev = np.where(act, sim.wallet / 12.0 * sim.share * dt, 0.0)
-    contribution = list_rev * sim.margin / dt
-    hazard = np.maximum(1e-3, 1.0 - (1.0 - mk.base_churn_per_year) ** (1 / 12)
-                        + 0.02 * (1.0 - sim.trust))
-    clv_rank = contribution / (hazard + sim.d_month)
-    if m.spec.scenario.strategy.by == "score":
+    strategy = m.spec.scenario.strategy
+    if strategy.name == "value_based" and strategy.by != "score":
+        # the expected lifetime value ranks the accounts (only the value-based strategy reads it)
+        contribution = list_rev * sim.margin / dt
+        hazard = np.maximum(1e-3, 1.0 - (1.0 - mk.base_churn_per_year) ** (1 / 12)
+                            + 0.02 * (1.0 - sim.trust))
+        clv_rank = contribution / (hazard + sim.d_month)
+    else:
         clv_rank = sim.score
     need_env = m.priority is not None
     d = demand(m, tier, act, sim.stage, list_rev, sim.fields() if need_env else {},
@@ -80,13 +83,15 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     c_am = cap.account_managers * cap.am_hours_per_month * dt * sim.capacity_mult
     c_ex = cap.executives * cap.exec_hours_per_month * dt
     c_sp = cap.specialists * cap.specialist_hours_per_month * dt
-    am = allocate(d.am, d.priority, c_am)
-    ex = allocate(d.exec, d.priority, c_ex)
-    sp = allocate(d.specialist, d.priority, c_sp)
+    # one order of service for all four resources; accounts out of the portfolio ask nothing
+    order = ServiceOrder(d.priority, among=act)
+    am = allocate(d.am, order, c_am)
+    ex = allocate(d.exec, order, c_ex)
+    sp = allocate(d.specialist, order, c_sp)
     if cap.budget_per_year is None:
         money = d.money
     else:
-        money = allocate(d.money, d.priority, cap.budget_per_year / 12.0 * dt * sim.budget_mult)
+        money = allocate(d.money, order, cap.budget_per_year / 12.0 * dt * sim.budget_mult)
     money_ratio = _ratio(money, d.money)
     asked = d.am + d.exec + d.specialist
     # service ratio: delivered against the account's need (its own tier's level), capped at 1
