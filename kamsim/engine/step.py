@@ -189,8 +189,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         p_cons = _p(mk.consolidation_per_year, dt)
         p_offer = 1.0 - np.exp(-mk.offer_rate_per_year * sim.offer_mult * dt / 12.0)
         p_def = _p(mk.default_per_year * (0.5 + 3.0 * sim.payment_risk), dt)
-        bounds = np.cumsum(np.vstack([np.broadcast_to(p, (n,)) for p in
-                                      (p_fail, p_strat, p_cons, p_offer, p_def)]), axis=0)
+        # upper bounds of the five intervals (the running sum of their probabilities)
+        bounds = [np.broadcast_to(p_fail, (n,))]
+        for p in (p_strat, p_cons, p_offer, p_def):
+            bounds.append(bounds[-1] + p)
         e_fail = u < bounds[0]
         e_strat = (u >= bounds[0]) & (u < bounds[1])
         e_cons = (u >= bounds[1]) & (u < bounds[2])
@@ -227,9 +229,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         u_defect = (1.0 + 12.0 * gap_eff * ps - 4.0 * sim.trust - 0.8 * stage_frac
                     - 0.6 * mt_frac - 0.4 * mt.champion)
         u_trim = u_defect + 1.0
-        denom = 1.0 + np.exp(u_defect) + np.exp(u_trim)
-        p_d = np.exp(u_defect) / denom
-        p_t = np.exp(u_trim) / denom
+        exp_defect, exp_trim = np.exp(u_defect), np.exp(u_trim)
+        denom = 1.0 + exp_defect + exp_trim
+        p_d = exp_defect / denom
+        p_t = exp_trim / denom
         unfair = g_off > 1.0 - sim.unfair_share
         defect = e_offer & (v < p_d) & ~churn
         trim = e_offer & (v >= p_d) & (v < p_d + p_t)
@@ -322,11 +325,14 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if effects and sim.prep.wom_src.size and mk.word_of_mouth > 0:
         src, dst, w = sim.prep.wom_src, sim.prep.wom_dst, sim.prep.wom_weight
         signal = np.where(act, sim.trust - 0.5, 0.0)
-        angry = churn & np.isin(cause, _ANGRY)
+        angry = np.zeros(n, dtype=bool)
+        lost_now = np.flatnonzero(churn)
+        angry[lost_now] = np.isin(cause[lost_now], _ANGRY)
         signal = np.where(angry, -0.5, signal)
         signal = np.where(signal < 0, signal * mk.negative_weight, signal)
-        live_edge = act[src] | angry[src]
-        num = np.bincount(dst, weights=w * signal[src] * live_edge, minlength=n)
+        # only leaders in the portfolio or leaving angry speak; the others' signal is 0
+        live_edge = (act | angry)[src]
+        num = np.bincount(dst, weights=w * signal[src], minlength=n)
         den = np.bincount(dst, weights=w * live_edge, minlength=n)
         sim.trust = sim.trust + mk.word_of_mouth * dt * _ratio(num, den) * (den > 0)
     # only accounts in the portfolio this period move: the lost keep the trust they left
