@@ -98,7 +98,8 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
         level = np.full(tier.shape[0], tiers.index(level_name), dtype=np.int64)
     else:
         level = tier
-    mult = model.stages.cost_to_serve[stage] * dt
+    stage_cost = model.stages.cost_to_serve[stage]
+    mult = stage_cost * dt
     am = sv.am_hours[level] * mult
     ex = sv.exec_hours[level] * mult
     sp = sv.specialist_hours[level] * mult
@@ -122,8 +123,7 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
         priority = model.priority(env, tier.shape[0], active)
     # what the account needs is its own tier's level, whatever the strategy offers it: an
     # equal-treatment key account offered the middle level is underserved
-    need = (sv.am_hours[tier] + sv.exec_hours[tier] + sv.specialist_hours[tier]) * \
-        model.stages.cost_to_serve[stage] * dt
+    need = (sv.am_hours + sv.exec_hours + sv.specialist_hours)[tier] * stage_cost * dt
     off = ~active
     for a in (am, ex, sp, money, need):
         a[off] = 0.0

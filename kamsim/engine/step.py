@@ -93,7 +93,6 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     else:
         money = allocate(d.money, order, cap.budget_per_year / 12.0 * dt * sim.budget_mult)
     money_ratio = _ratio(money, d.money)
-    asked = d.am + d.exec + d.specialist
     # service ratio: delivered against the account's need (its own tier's level), capped at 1
     sim.service_ratio = np.where(act, np.minimum(1.0, _ratio(am + ex + sp, d.need)),
                                  sim.service_ratio)
@@ -135,14 +134,13 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
 
     # -- decision units: contact, attitudes, key-person departures
     due_p = sim.next_departure < t + dt
-    u_depart = np.where(due_p, 0.0, 1.0)
     idx_p = np.flatnonzero(due_p)
     lam_p = -np.log1p(-np.clip(sim.turnover[sim.units.role[idx_p]], 0, 1 - 1e-12)) / 12.0
     sim.next_departure[idx_p] = np.maximum(
         sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p, 0.0), t + dt)
     quality = np.clip(2.0 * sim.service_ratio - 1.0, -1.0, 1.0)
-    person_active = act[sim.units.account]
-    u_depart = np.where(person_active, u_depart, 1.0)
+    # the people due to leave this period (of accounts in the portfolio) draw 0: they leave
+    u_depart = np.where(due_p & act[sim.units.account], 0.0, 1.0)
     out = step(sim.units, StepInput(am_hours=am, exec_hours=ex, specialist_hours=sp,
                                     quality=quality, complaints_resolved=resolved,
                                     complaints_unresolved=unresolved, active=act),
@@ -431,7 +429,7 @@ def _trace(sim: Simulation, k: int, ns: dict[str, Any]) -> None:
         "red_flags": int(mt.red_flags[f]),
         "coverage_before": float(ns["before"].coverage[f]),
         "service_ratio": float(sim.service_ratio[f]),
-        "hours_asked": float(ns["asked"][f]),
+        "hours_asked": float(ns["d"].am[f] + ns["d"].exec[f] + ns["d"].specialist[f]),
         "hours_delivered": float(ns["am"][f] + ns["ex"][f] + ns["sp"][f]),
         "revenue": float(ns["list_rev"][f]), "profit": float(ns["profit"][f]),
         "cost_to_serve": float(ns["cts"][f]), "share": float(sim.share[f]),
