@@ -210,30 +210,39 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         # how far up the ladder (an uncoupled relationship counts as the bottom)
         stage_frac = np.where(sim.stage == st.uncoupled, 0.0,
                               np.minimum(sim.stage, st.ladder - 1) / max(1, st.ladder - 1))
-        keep_logit = -1.0 + 4.0 * sim.trust + 1.5 * stage_frac + 0.5 * mt.dm_covered
-        dropped = e_cons & (v < 1.0 / (1.0 + np.exp(keep_logit)))
+        # (worked out for the accounts consolidating this period only)
+        cons = np.flatnonzero(e_cons)
+        keep_logit = (-1.0 + 4.0 * sim.trust[cons] + 1.5 * stage_frac[cons]
+                      + 0.5 * mt.dm_covered[cons])
+        dropped = np.zeros(n, dtype=bool)
+        dropped[cons] = v[cons] < 1.0 / (1.0 + np.exp(keep_logit))
         churn |= dropped
         cause[dropped] = CAUSE["supplier_consolidation"]
         sim.share = np.where(e_cons & ~dropped, np.minimum(1.0, sim.share * 1.25), sim.share)
-        # competitor offers: defect, trim our share, or stay (multinomial logit)
+        # competitor offers: defect, trim our share, or stay (multinomial logit); the logit
+        # is worked out for the accounts offered this period only (indices ``off``)
         gap = sim.price_gap * (0.5 + g_off)
-        gap_eff = np.maximum(0.0, gap - d.discount_rate * money_ratio)
+        off = np.flatnonzero(e_offer)
+        gap_eff = np.maximum(0.0, gap[off] - d.discount_rate[off] * money_ratio[off])
         focus = np.bincount(sim.units.account, weights=sim.units.price_focus
                             * sim.units.influence, minlength=n)
         weight = structure(sim.units).sum_influence
-        price_focus = _ratio(focus, weight)
-        ps = sim.price_sensitivity * st.price_sensitivity[sim.stage] * (0.5 + price_focus)
-        mt_frac = np.minimum(mt.multithreading, 3.0) / 3.0
-        u_defect = (1.0 + 12.0 * gap_eff * ps - 4.0 * sim.trust - 0.8 * stage_frac
-                    - 0.6 * mt_frac - 0.4 * mt.champion)
+        price_focus = _ratio(focus[off], weight[off])
+        ps = (sim.price_sensitivity[off] * st.price_sensitivity[sim.stage[off]]
+              * (0.5 + price_focus))
+        mt_frac = np.minimum(mt.multithreading[off], 3.0) / 3.0
+        u_defect = (1.0 + 12.0 * gap_eff * ps - 4.0 * sim.trust[off] - 0.8 * stage_frac[off]
+                    - 0.6 * mt_frac - 0.4 * mt.champion[off])
         u_trim = u_defect + 1.0
         exp_defect, exp_trim = np.exp(u_defect), np.exp(u_trim)
         denom = 1.0 + exp_defect + exp_trim
         p_d = exp_defect / denom
         p_t = exp_trim / denom
         unfair = g_off > 1.0 - sim.unfair_share
-        defect = e_offer & (v < p_d) & ~churn
-        trim = e_offer & (v >= p_d) & (v < p_d + p_t)
+        v_off = v[off]
+        defect = np.zeros(n, dtype=bool)
+        defect[off] = (v_off < p_d) & ~churn[off]
+        trim[off] = (v_off >= p_d) & (v_off < p_d + p_t)
         churn |= defect
         cause[defect & unfair] = CAUSE["competitor_unfair"]
         cause[defect & ~unfair] = CAUSE["stronger_competitor"]
