@@ -20,6 +20,7 @@ from kamsim.engine.complaints import FluidDesk, work_hours
 from kamsim.spec.models import CHURN_CAUSES
 
 if TYPE_CHECKING:
+    from kamsim.dmu import Units
     from kamsim.engine.core import Simulation
 
 __all__ = ["period_step"]
@@ -34,6 +35,18 @@ def _count(index: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> np.ndarray:
     per axis), as ``np.add.at(np.zeros(shape), index, 1.0)`` would count."""
     flat = np.ravel_multi_index(index, shape)
     return np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
+
+
+def _people_of(units: Units, accounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The people of ``accounts`` in person order (people are grouped by account, in account
+    order, see ``Units.offsets``) and, for each, the position of their account in
+    ``accounts``: a bincount over them sums each account's people in the same order as one
+    over every person would."""
+    lo = units.offsets[accounts]
+    sizes = units.offsets[accounts + 1] - lo
+    starts = np.cumsum(sizes) - sizes
+    people = np.repeat(lo - starts, sizes) + np.arange(int(sizes.sum()))
+    return people, np.repeat(np.arange(accounts.size), sizes)
 
 
 def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight sequence
@@ -224,10 +237,11 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         gap = sim.price_gap * (0.5 + g_off)
         off = np.flatnonzero(e_offer)
         gap_eff = np.maximum(0.0, gap[off] - d.discount_rate[off] * money_ratio[off])
-        focus = np.bincount(sim.units.account, weights=sim.units.price_focus
-                            * sim.units.influence, minlength=n)
+        people, owner = _people_of(sim.units, off)
+        focus = np.bincount(owner, weights=sim.units.price_focus[people]
+                            * sim.units.influence[people], minlength=off.size)
         weight = structure(sim.units).sum_influence
-        price_focus = _ratio(focus[off], weight[off])
+        price_focus = _ratio(focus, weight[off])
         ps = (sim.price_sensitivity[off] * st.price_sensitivity[sim.stage[off]]
               * (0.5 + price_focus))
         mt_frac = np.minimum(mt.multithreading[off], 3.0) / 3.0
@@ -279,7 +293,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     cts = (am * sv.rate_am + ex * sv.rate_exec + sp * sv.rate_specialist
            + support_hours * sv.rate_support
            + np.where(act, sv.fixed_cost[d.level] * dt, 0.0)
-           + np.where(act, (sv.vip_cost[d.level] + sv.joint_dev[d.level]) * dt * money_ratio,
+           + np.where(act, (sv.vip_cost + sv.joint_dev)[d.level] * dt * money_ratio,
                       0.0))
     acq = sim.acq_pending
     sim.acq_pending = np.zeros(n)
