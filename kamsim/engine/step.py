@@ -252,14 +252,15 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         denom = 1.0 + exp_defect + exp_trim
         p_d = exp_defect / denom
         p_t = exp_trim / denom
-        unfair = g_off > 1.0 - sim.unfair_share
         v_off = v[off]
-        defect = np.zeros(n, dtype=bool)
-        defect[off] = (v_off < p_d) & ~churn[off]
+        defect_off = (v_off < p_d) & ~churn[off]
         trim[off] = (v_off >= p_d) & (v_off < p_d + p_t)
+        defect = np.zeros(n, dtype=bool)
+        defect[off] = defect_off
         churn |= defect
-        cause[defect & unfair] = CAUSE["competitor_unfair"]
-        cause[defect & ~unfair] = CAUSE["stronger_competitor"]
+        unfair = g_off[off[defect_off]] > 1.0 - sim.unfair_share
+        cause[off[defect_off]] = np.where(unfair, CAUSE["competitor_unfair"],
+                                          CAUSE["stronger_competitor"])
         sim.share = np.where(trim, sim.share * 0.7, sim.share)
         # payment default: a month of revenue partly lost; the account stays
         bad_debt += np.where(e_def & act, monthly_rev * mk.loss_given_default * dt, 0.0)
