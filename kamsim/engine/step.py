@@ -240,6 +240,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         people, owner = _people_of(sim.units, off)
         focus = np.bincount(owner, weights=sim.units.price_focus[people]
                             * sim.units.influence[people], minlength=off.size)
+        focus = focus.astype(np.float64, copy=False)  # bincount of nothing gives integers
         weight = structure(sim.units).sum_influence
         price_focus = _ratio(focus, weight[off])
         ps = (sim.price_sensitivity[off] * st.price_sensitivity[sim.stage[off]]
