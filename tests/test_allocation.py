@@ -107,3 +107,20 @@ def test_shared_order_gives_the_same_allocation(asked: np.ndarray, data: st.Data
         assert np.array_equal(allocate(asked * scale, order, capacity), expected)
         assert np.array_equal(allocate(asked * scale, ServiceOrder(priority), capacity),
                               expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(asked=_asked, data=st.data(), capacity=st.floats(0.0, 2000.0))
+def test_order_by_level_gives_the_same_allocation(asked: np.ndarray, data: st.DataObject,
+                                                 capacity: float) -> None:
+    """Priorities looked up from a table by service level: the order built from the table
+    (levels nobody is at included) serves everyone exactly as sorting the accounts would."""
+    n = asked.shape[0]
+    table = np.array([3.0, 1.0, 1.0, 0.5, 2.0])
+    level = np.array(data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n)))
+    among = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    asked = np.where(among, asked, 0.0)
+    expected = allocate(asked, table[level], capacity)
+    for order in (ServiceOrder.by_level(table, level, among=among),
+                  ServiceOrder.by_level(table, level)):
+        assert np.array_equal(allocate(asked, order, capacity), expected)

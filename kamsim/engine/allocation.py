@@ -30,6 +30,21 @@ class ServiceOrder:
         self.among = among
         self._classes: tuple[np.ndarray, int] | None = None
 
+    @classmethod
+    def by_level(cls, table: np.ndarray, level: np.ndarray,
+                 among: np.ndarray | None = None) -> ServiceOrder:
+        """The order when each account's priority is ``table[level]``: the classes come from
+        the few values of the table, without sorting the accounts (a class nobody is in asks
+        nothing, which changes no one's share)."""
+        order = cls(table[level], among)
+        ranks, table_class = np.unique(-table, return_inverse=True)
+        inverse = table_class[level]
+        if among is None:
+            order._classes = inverse, ranks.size
+        else:
+            order._classes = np.where(among, inverse, ranks.size), ranks.size + 1
+        return order
+
     def classes(self) -> tuple[np.ndarray, int]:
         """(class of each account, number of classes); class 0 is served first."""
         if self._classes is None:
@@ -74,6 +89,7 @@ class Demand:
     level: np.ndarray  # the service level (tier index) each account receives
     priority: np.ndarray
     need: np.ndarray  # hours the account's own tier's level asks for: what it needs
+    order: ServiceOrder  # of the accounts in the portfolio by ``priority``, for ``allocate``
 
 
 def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np.ndarray,
@@ -108,7 +124,8 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
     if st.name == "equal":
         priority = np.zeros(tier.shape[0])
     elif st.name == "tiered":
-        priority = sv.priority[level].astype(np.float64)
+        order = ServiceOrder.by_level(sv.priority.astype(np.float64), level, among=active)
+        priority = order.priority
     elif st.name == "value_based":
         priority = clv_rank
     elif st.name == "cultivate":
@@ -127,4 +144,6 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
     off = ~active
     for a in (am, ex, sp, money, need):
         a[off] = 0.0
-    return Demand(am, ex, sp, money, discount_rate, level, priority, need)
+    if st.name != "tiered":
+        order = ServiceOrder(priority, among=active)
+    return Demand(am, ex, sp, money, discount_rate, level, priority, need, order)

@@ -15,7 +15,7 @@ import numpy as np
 
 from kamsim.dmu import StepInput, metrics, step
 from kamsim.dmu.structure import structure
-from kamsim.engine.allocation import ServiceOrder, allocate, demand
+from kamsim.engine.allocation import allocate, demand
 from kamsim.engine.complaints import FluidDesk, work_hours
 from kamsim.spec.models import CHURN_CAUSES
 
@@ -97,7 +97,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     c_ex = cap.executives * cap.exec_hours_per_month * dt
     c_sp = cap.specialists * cap.specialist_hours_per_month * dt
     # one order of service for all four resources; accounts out of the portfolio ask nothing
-    order = ServiceOrder(d.priority, among=act)
+    order = d.order
     am = allocate(d.am, order, c_am)
     ex = allocate(d.exec, order, c_ex)
     sp = allocate(d.specialist, order, c_sp)
