@@ -153,7 +153,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p, 0.0), t + dt)
     quality = np.clip(2.0 * sim.service_ratio - 1.0, -1.0, 1.0)
     # the people due to leave this period (of accounts in the portfolio) draw 0: they leave
-    u_depart = np.where(due_p & act[sim.units.account], 0.0, 1.0)
+    u_depart = np.ones(due_p.shape[0])
+    u_depart[idx_p[act[sim.units.account[idx_p]]]] = 0.0
     out = step(sim.units, StepInput(am_hours=am, exec_hours=ex, specialist_hours=sp,
                                     quality=quality, complaints_resolved=resolved,
                                     complaints_unresolved=unresolved, active=act),
