@@ -13,10 +13,54 @@ import numpy as np
 
 from kamsim.compile import CompiledModel
 
-__all__ = ["allocate", "Demand", "demand"]
+__all__ = ["allocate", "ServiceOrder", "Demand", "demand"]
 
 
-def allocate(asked: np.ndarray, priority: np.ndarray, capacity: float) -> np.ndarray:
+class ServiceOrder:
+    """The priority classes of the accounts, from the highest priority down: which class each
+    account is in. Sorting the priorities is the costly part of ``allocate``, so a period
+    computes its order once (on first use) and shares it among the resources it allocates.
+
+    Only the accounts in ``among`` (default: all) are ranked; the others form one class served
+    after all of them (in a period they are the accounts out of the portfolio, asking nothing).
+    """
+
+    def __init__(self, priority: np.ndarray, among: np.ndarray | None = None):
+        self.priority = priority
+        self.among = among
+        self._classes: tuple[np.ndarray, int] | None = None
+
+    @classmethod
+    def by_level(cls, table: np.ndarray, level: np.ndarray,
+                 among: np.ndarray | None = None) -> ServiceOrder:
+        """The order when each account's priority is ``table[level]``: the classes come from
+        the few values of the table, without sorting the accounts (a class nobody is in asks
+        nothing, which changes no one's share)."""
+        order = cls(table[level], among)
+        ranks, table_class = np.unique(-table, return_inverse=True)
+        inverse = table_class[level]
+        if among is None:
+            order._classes = inverse, ranks.size
+        else:
+            order._classes = np.where(among, inverse, ranks.size), ranks.size + 1
+        return order
+
+    def classes(self) -> tuple[np.ndarray, int]:
+        """(class of each account, number of classes); class 0 is served first."""
+        if self._classes is None:
+            if self.among is None:
+                ranks, inverse = np.unique(-self.priority, return_inverse=True)
+                self._classes = inverse, ranks.size
+            else:
+                ranks, inverse = np.unique(-self.priority[self.among], return_inverse=True)
+                full = np.full(self.priority.shape[0], ranks.size, dtype=inverse.dtype)
+                full[self.among] = inverse
+                self._classes = full, ranks.size + 1
+        return self._classes
+
+
+def allocate(asked: np.ndarray, priority: np.ndarray | ServiceOrder,
+             capacity: float) -> np.ndarray:
     """Delivered amounts (same shape as ``asked``), never above ``asked``, summing to at most
     ``capacity``. Higher ``priority`` is served first; ties share pro rata."""
     total = float(asked.sum())
@@ -24,9 +68,10 @@ def allocate(asked: np.ndarray, priority: np.ndarray, capacity: float) -> np.nda
         return asked.copy()
     if capacity <= 0:
         return np.zeros_like(asked)
-    # classes in descending priority: unique values and their total demand
-    classes, inverse = np.unique(-priority, return_inverse=True)
-    demand = np.bincount(inverse, weights=asked, minlength=classes.size)
+    order = priority if isinstance(priority, ServiceOrder) else ServiceOrder(priority)
+    # classes in descending priority and their total demand
+    inverse, n_classes = order.classes()
+    demand = np.bincount(inverse, weights=asked, minlength=n_classes)
     before = np.cumsum(demand) - demand  # demand of the classes served before each class
     ratio = np.clip((capacity - before) / np.where(demand > 0, demand, 1.0), 0.0, 1.0)
     return asked * ratio[inverse]
@@ -44,6 +89,7 @@ class Demand:
     level: np.ndarray  # the service level (tier index) each account receives
     priority: np.ndarray
     need: np.ndarray  # hours the account's own tier's level asks for: what it needs
+    order: ServiceOrder  # of the accounts in the portfolio by ``priority``, for ``allocate``
 
 
 def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np.ndarray,
@@ -68,7 +114,8 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
         level = np.full(tier.shape[0], tiers.index(level_name), dtype=np.int64)
     else:
         level = tier
-    mult = model.stages.cost_to_serve[stage] * dt
+    stage_cost = model.stages.cost_to_serve[stage]
+    mult = stage_cost * dt
     am = sv.am_hours[level] * mult
     ex = sv.exec_hours[level] * mult
     sp = sv.specialist_hours[level] * mult
@@ -77,7 +124,8 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
     if st.name == "equal":
         priority = np.zeros(tier.shape[0])
     elif st.name == "tiered":
-        priority = sv.priority[level].astype(np.float64)
+        order = ServiceOrder.by_level(sv.priority.astype(np.float64), level, among=active)
+        priority = order.priority
     elif st.name == "value_based":
         priority = clv_rank
     elif st.name == "cultivate":
@@ -92,9 +140,10 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
         priority = model.priority(env, tier.shape[0], active)
     # what the account needs is its own tier's level, whatever the strategy offers it: an
     # equal-treatment key account offered the middle level is underserved
-    need = (sv.am_hours[tier] + sv.exec_hours[tier] + sv.specialist_hours[tier]) * \
-        model.stages.cost_to_serve[stage] * dt
+    need = (sv.am_hours + sv.exec_hours + sv.specialist_hours)[tier] * stage_cost * dt
     off = ~active
     for a in (am, ex, sp, money, need):
         a[off] = 0.0
-    return Demand(am, ex, sp, money, discount_rate, level, priority, need)
+    if st.name != "tiered":
+        order = ServiceOrder(priority, among=active)
+    return Demand(am, ex, sp, money, discount_rate, level, priority, need, order)

@@ -20,6 +20,7 @@ from kamsim.engine.complaints import FluidDesk, work_hours
 from kamsim.spec.models import CHURN_CAUSES
 
 if TYPE_CHECKING:
+    from kamsim.dmu import Units
     from kamsim.engine.core import Simulation
 
 __all__ = ["period_step"]
@@ -27,6 +28,25 @@ __all__ = ["period_step"]
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.ones_like(num), where=den > 1e-12)
+
+
+def _count(index: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """How many times each cell of an array of ``shape`` is named by ``index`` (one array
+    per axis), as ``np.add.at(np.zeros(shape), index, 1.0)`` would count."""
+    flat = np.ravel_multi_index(index, shape)
+    return np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
+
+
+def _people_of(units: Units, accounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The people of ``accounts`` in person order (people are grouped by account, in account
+    order, see ``Units.offsets``) and, for each, the position of their account in
+    ``accounts``: a bincount over them sums each account's people in the same order as one
+    over every person would."""
+    lo = units.offsets[accounts]
+    sizes = units.offsets[accounts + 1] - lo
+    starts = np.cumsum(sizes) - sizes
+    people = np.repeat(lo - starts, sizes) + np.arange(int(sizes.sum()))
+    return people, np.repeat(np.arange(accounts.size), sizes)
 
 
 def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight sequence
@@ -60,11 +80,14 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
 
     # -- service asked and delivered
     list_rev = np.where(act, sim.wallet / 12.0 * sim.share * dt, 0.0)
-    contribution = list_rev * sim.margin / dt
-    hazard = np.maximum(1e-3, 1.0 - (1.0 - mk.base_churn_per_year) ** (1 / 12)
-                        + 0.02 * (1.0 - sim.trust))
-    clv_rank = contribution / (hazard + sim.d_month)
-    if m.spec.scenario.strategy.by == "score":
+    strategy = m.spec.scenario.strategy
+    if strategy.name == "value_based" and strategy.by != "score":
+        # the expected lifetime value ranks the accounts (only the value-based strategy reads it)
+        contribution = list_rev * sim.margin / dt
+        hazard = np.maximum(1e-3, 1.0 - (1.0 - mk.base_churn_per_year) ** (1 / 12)
+                            + 0.02 * (1.0 - sim.trust))
+        clv_rank = contribution / (hazard + sim.d_month)
+    else:
         clv_rank = sim.score
     need_env = m.priority is not None
     d = demand(m, tier, act, sim.stage, list_rev, sim.fields() if need_env else {},
@@ -73,15 +96,16 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     c_am = cap.account_managers * cap.am_hours_per_month * dt * sim.capacity_mult
     c_ex = cap.executives * cap.exec_hours_per_month * dt
     c_sp = cap.specialists * cap.specialist_hours_per_month * dt
-    am = allocate(d.am, d.priority, c_am)
-    ex = allocate(d.exec, d.priority, c_ex)
-    sp = allocate(d.specialist, d.priority, c_sp)
+    # one order of service for all four resources; accounts out of the portfolio ask nothing
+    order = d.order
+    am = allocate(d.am, order, c_am)
+    ex = allocate(d.exec, order, c_ex)
+    sp = allocate(d.specialist, order, c_sp)
     if cap.budget_per_year is None:
         money = d.money
     else:
-        money = allocate(d.money, d.priority, cap.budget_per_year / 12.0 * dt * sim.budget_mult)
+        money = allocate(d.money, order, cap.budget_per_year / 12.0 * dt * sim.budget_mult)
     money_ratio = _ratio(money, d.money)
-    asked = d.am + d.exec + d.specialist
     # service ratio: delivered against the account's need (its own tier's level), capped at 1
     sim.service_ratio = np.where(act, np.minimum(1.0, _ratio(am + ex + sp, d.need)),
                                  sim.service_ratio)
@@ -123,14 +147,14 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
 
     # -- decision units: contact, attitudes, key-person departures
     due_p = sim.next_departure < t + dt
-    u_depart = np.where(due_p, 0.0, 1.0)
     idx_p = np.flatnonzero(due_p)
     lam_p = -np.log1p(-np.clip(sim.turnover[sim.units.role[idx_p]], 0, 1 - 1e-12)) / 12.0
     sim.next_departure[idx_p] = np.maximum(
         sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p, 0.0), t + dt)
     quality = np.clip(2.0 * sim.service_ratio - 1.0, -1.0, 1.0)
-    person_active = act[sim.units.account]
-    u_depart = np.where(person_active, u_depart, 1.0)
+    # the people due to leave this period (of accounts in the portfolio) draw 0: they leave
+    u_depart = np.ones(due_p.shape[0])
+    u_depart[idx_p[act[sim.units.account[idx_p]]]] = 0.0
     out = step(sim.units, StepInput(am_hours=am, exec_hours=ex, specialist_hours=sp,
                                     quality=quality, complaints_resolved=resolved,
                                     complaints_unresolved=unresolved, active=act),
@@ -177,8 +201,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         p_cons = _p(mk.consolidation_per_year, dt)
         p_offer = 1.0 - np.exp(-mk.offer_rate_per_year * sim.offer_mult * dt / 12.0)
         p_def = _p(mk.default_per_year * (0.5 + 3.0 * sim.payment_risk), dt)
-        bounds = np.cumsum(np.vstack([np.broadcast_to(p, (n,)) for p in
-                                      (p_fail, p_strat, p_cons, p_offer, p_def)]), axis=0)
+        # upper bounds of the five intervals (the running sum of their probabilities)
+        bounds = [np.broadcast_to(p_fail, (n,))]
+        for p in (p_strat, p_cons, p_offer, p_def):
+            bounds.append(bounds[-1] + p)
         e_fail = u < bounds[0]
         e_strat = (u >= bounds[0]) & (u < bounds[1])
         e_cons = (u >= bounds[1]) & (u < bounds[2])
@@ -198,32 +224,45 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         # how far up the ladder (an uncoupled relationship counts as the bottom)
         stage_frac = np.where(sim.stage == st.uncoupled, 0.0,
                               np.minimum(sim.stage, st.ladder - 1) / max(1, st.ladder - 1))
-        keep_logit = -1.0 + 4.0 * sim.trust + 1.5 * stage_frac + 0.5 * mt.dm_covered
-        dropped = e_cons & (v < 1.0 / (1.0 + np.exp(keep_logit)))
+        # (worked out for the accounts consolidating this period only)
+        cons = np.flatnonzero(e_cons)
+        keep_logit = (-1.0 + 4.0 * sim.trust[cons] + 1.5 * stage_frac[cons]
+                      + 0.5 * mt.dm_covered[cons])
+        dropped = np.zeros(n, dtype=bool)
+        dropped[cons] = v[cons] < 1.0 / (1.0 + np.exp(keep_logit))
         churn |= dropped
         cause[dropped] = CAUSE["supplier_consolidation"]
         sim.share = np.where(e_cons & ~dropped, np.minimum(1.0, sim.share * 1.25), sim.share)
-        # competitor offers: defect, trim our share, or stay (multinomial logit)
+        # competitor offers: defect, trim our share, or stay (multinomial logit); the logit
+        # is worked out for the accounts offered this period only (indices ``off``)
         gap = sim.price_gap * (0.5 + g_off)
-        gap_eff = np.maximum(0.0, gap - d.discount_rate * money_ratio)
-        focus = np.bincount(sim.units.account, weights=sim.units.price_focus
-                            * sim.units.influence, minlength=n)
+        off = np.flatnonzero(e_offer)
+        gap_eff = np.maximum(0.0, gap[off] - d.discount_rate[off] * money_ratio[off])
+        people, owner = _people_of(sim.units, off)
+        focus = np.bincount(owner, weights=sim.units.price_focus[people]
+                            * sim.units.influence[people], minlength=off.size)
+        focus = focus.astype(np.float64, copy=False)  # bincount of nothing gives integers
         weight = structure(sim.units).sum_influence
-        price_focus = _ratio(focus, weight)
-        ps = sim.price_sensitivity * st.price_sensitivity[sim.stage] * (0.5 + price_focus)
-        mt_frac = np.minimum(mt.multithreading, 3.0) / 3.0
-        u_defect = (1.0 + 12.0 * gap_eff * ps - 4.0 * sim.trust - 0.8 * stage_frac
-                    - 0.6 * mt_frac - 0.4 * mt.champion)
+        price_focus = _ratio(focus, weight[off])
+        ps = (sim.price_sensitivity[off] * st.price_sensitivity[sim.stage[off]]
+              * (0.5 + price_focus))
+        mt_frac = np.minimum(mt.multithreading[off], 3.0) / 3.0
+        u_defect = (1.0 + 12.0 * gap_eff * ps - 4.0 * sim.trust[off] - 0.8 * stage_frac[off]
+                    - 0.6 * mt_frac - 0.4 * mt.champion[off])
         u_trim = u_defect + 1.0
-        denom = 1.0 + np.exp(u_defect) + np.exp(u_trim)
-        p_d = np.exp(u_defect) / denom
-        p_t = np.exp(u_trim) / denom
-        unfair = g_off > 1.0 - sim.unfair_share
-        defect = e_offer & (v < p_d) & ~churn
-        trim = e_offer & (v >= p_d) & (v < p_d + p_t)
+        exp_defect, exp_trim = np.exp(u_defect), np.exp(u_trim)
+        denom = 1.0 + exp_defect + exp_trim
+        p_d = exp_defect / denom
+        p_t = exp_trim / denom
+        v_off = v[off]
+        defect_off = (v_off < p_d) & ~churn[off]
+        trim[off] = (v_off >= p_d) & (v_off < p_d + p_t)
+        defect = np.zeros(n, dtype=bool)
+        defect[off] = defect_off
         churn |= defect
-        cause[defect & unfair] = CAUSE["competitor_unfair"]
-        cause[defect & ~unfair] = CAUSE["stronger_competitor"]
+        unfair = g_off[off[defect_off]] > 1.0 - sim.unfair_share
+        cause[off[defect_off]] = np.where(unfair, CAUSE["competitor_unfair"],
+                                          CAUSE["stronger_competitor"])
         sim.share = np.where(trim, sim.share * 0.7, sim.share)
         # payment default: a month of revenue partly lost; the account stays
         bad_debt += np.where(e_def & act, monthly_rev * mk.loss_given_default * dt, 0.0)
@@ -257,7 +296,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     cts = (am * sv.rate_am + ex * sv.rate_exec + sp * sv.rate_specialist
            + support_hours * sv.rate_support
            + np.where(act, sv.fixed_cost[d.level] * dt, 0.0)
-           + np.where(act, (sv.vip_cost[d.level] + sv.joint_dev[d.level]) * dt * money_ratio,
+           + np.where(act, (sv.vip_cost + sv.joint_dev)[d.level] * dt * money_ratio,
                       0.0))
     acq = sim.acq_pending
     sim.acq_pending = np.zeros(n)
@@ -310,11 +349,14 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if effects and sim.prep.wom_src.size and mk.word_of_mouth > 0:
         src, dst, w = sim.prep.wom_src, sim.prep.wom_dst, sim.prep.wom_weight
         signal = np.where(act, sim.trust - 0.5, 0.0)
-        angry = churn & np.isin(cause, _ANGRY)
+        angry = np.zeros(n, dtype=bool)
+        lost_now = np.flatnonzero(churn)
+        angry[lost_now] = np.isin(cause[lost_now], _ANGRY)
         signal = np.where(angry, -0.5, signal)
         signal = np.where(signal < 0, signal * mk.negative_weight, signal)
-        live_edge = act[src] | angry[src]
-        num = np.bincount(dst, weights=w * signal[src] * live_edge, minlength=n)
+        # only leaders in the portfolio or leaving angry speak; the others' signal is 0
+        live_edge = (act | angry)[src]
+        num = np.bincount(dst, weights=w * signal[src], minlength=n)
         den = np.bincount(dst, weights=w * live_edge, minlength=n)
         sim.trust = sim.trust + mk.word_of_mouth * dt * _ratio(num, den) * (den > 0)
     # only accounts in the portfolio this period move: the lost keep the trust they left
@@ -352,38 +394,37 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         log.add(k, lost_idx, "churn", cause[lost_idx], list_rev[lost_idx])
 
     # -- aggregates by tier (tier at the period's start)
-    def by_tier(x: np.ndarray, mask: np.ndarray = act) -> np.ndarray:
-        return np.bincount(tier_start[mask], weights=x[mask] if x.dtype != bool else None,
-                           minlength=nt)
-
+    # the accounts active at the period's start and their tiers, gathered once for all sums;
+    # each sum adds the same values in the same (slot) order as a bincount over a mask would
+    live = np.flatnonzero(act)
+    tier_live = tier_start[live]
     ts = sim.ts
-    ones = np.ones(n)
-    ts["active"][k] = by_tier(ones)
-    ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
-    ts["churned"][k] = by_tier(ones, churn)
     for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
                       ("cost_to_serve", cts), ("acquisition", acq), ("bad_debt", bad_debt),
                       ("profit", profit), ("am_asked", d.am), ("am_delivered", am),
                       ("exec_asked", d.exec), ("exec_delivered", ex),
                       ("specialist_asked", d.specialist), ("specialist_delivered", sp),
                       ("trust_sum", sim.trust), ("coverage_sum", mt.coverage),
-                      ("service_ratio_sum", sim.service_ratio)):
-        ts[name][k] = by_tier(val)
-    ts["complaints"][k] = by_tier(resolved + unresolved)
-    ts["complaints_unresolved"][k] = by_tier(unresolved)
-    ts["offers"][k] = by_tier(ones, e_offer & act)
-    ts["offers_defect"][k] = by_tier(ones, e_offer & act & churn & (cause >= 3) & (cause <= 4))
-    ts["offers_trim"][k] = by_tier(ones, trim & act)
+                      ("service_ratio_sum", sim.service_ratio),
+                      ("complaints", resolved + unresolved),
+                      ("complaints_unresolved", unresolved)):
+        ts[name][k] = np.bincount(tier_live, weights=val[live], minlength=nt)
+    ts["active"][k] = np.bincount(tier_live, minlength=nt)
+    ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
+    # churn, offers and trims are of accounts active at the period's start
+    offer_defect = e_offer & churn & (cause >= 3) & (cause <= 4)
+    for name, mask in (("churned", churn), ("offers", e_offer & act),
+                       ("offers_defect", offer_defect), ("offers_trim", trim & act)):
+        ts[name][k] = np.bincount(tier_start[mask], minlength=nt)
     ts["key_person_departures"][k] = np.bincount(tier_start[kp_acc], minlength=nt)
     ns = len(st.names)
-    np.add.at(sim.stage_counts[k], (tier_start[act], stage_start[act]), 1.0)
+    sim.stage_counts[k] += _count((tier_live, stage_start[live]), (nt, ns))
     # transitions: from the stage at the start (or "new") to the stage at the end (or "lost")
-    frm = np.where(act, stage_start, ns)
-    to = np.where(churn, ns, sim.stage)
-    moving = act.copy()
-    moving[new_idx] = True
-    np.add.at(sim.transitions[k], (tier[moving], frm[moving], to[moving]), 1.0)
-    np.add.at(sim.causes[k], (tier_start[lost_idx], cause[lost_idx]), 1.0)
+    moving = live if new_idx.size == 0 else np.concatenate([live, new_idx])
+    frm = np.where(act[moving], stage_start[moving], ns)
+    to = np.where(churn[moving], ns, sim.stage[moving])
+    sim.transitions[k] += _count((tier[moving], frm, to), (nt, ns + 1, ns + 1))
+    sim.causes[k] += _count((tier_start[lost_idx], cause[lost_idx]), (nt, len(CHURN_CAUSES)))
 
     if sim.trace is not None:
         _trace(sim, k, locals())
@@ -414,7 +455,7 @@ def _trace(sim: Simulation, k: int, ns: dict[str, Any]) -> None:
         "red_flags": int(mt.red_flags[f]),
         "coverage_before": float(ns["before"].coverage[f]),
         "service_ratio": float(sim.service_ratio[f]),
-        "hours_asked": float(ns["asked"][f]),
+        "hours_asked": float(ns["d"].am[f] + ns["d"].exec[f] + ns["d"].specialist[f]),
         "hours_delivered": float(ns["am"][f] + ns["ex"][f] + ns["sp"][f]),
         "revenue": float(ns["list_rev"][f]), "profit": float(ns["profit"][f]),
         "cost_to_serve": float(ns["cts"][f]), "share": float(sim.share[f]),
