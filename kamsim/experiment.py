@@ -53,6 +53,49 @@ def run_chunk(spec: ScenarioSpec, seed: int, reps: Sequence[int], total: int,
     return [run_replication(prep, seqs[r], r, options) for r in reps]
 
 
+#: the scenario of this worker process (set once by the pool's initializer)
+_WORKER_SPEC: ScenarioSpec | None = None
+
+
+def _init_worker(spec: ScenarioSpec) -> None:
+    global _WORKER_SPEC
+    _WORKER_SPEC = spec
+
+
+def _run_one(seq: np.random.SeedSequence, r: int, options: EngineOptions) -> ReplicationOutput:
+    """Replication ``r`` of the worker's scenario, from its seed sequence (one task of the
+    local pool)."""
+    assert _WORKER_SPEC is not None, "worker started without its scenario"
+    return run_replication(prepared(_WORKER_SPEC), seq, r, options)
+
+
+def _run_local_pool(spec: ScenarioSpec, seed: int, reps: int, options: EngineOptions,
+                    n_workers: int, progress: Callable[[int, int], None] | None
+                    ) -> list[ReplicationOutput]:
+    """Replications on ``n_workers`` local processes, one replication per task.
+
+    Single-replication tasks keep both workers busy to the end (with chunks of several
+    replications one worker could sit idle while the other finished its last chunk: up to
+    a chunk's time lost at the end of every study) and hold one output per worker at a
+    time. The scenario goes to each worker once, with its start (with fork, the prepared
+    starting point built in this process before the pool started is shared copy-on-write;
+    spawned workers build their own)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = mp.get_context("spawn" if os.environ.get("KAMSIM_SPAWN") else "fork")
+    outputs: list[ReplicationOutput | None] = [None] * reps
+    with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(spec,)) as pool:
+        futs = {pool.submit(_run_one, seq, r, options): r
+                for r, seq in enumerate(replication_seeds(seed, reps))}
+        for done, fut in enumerate(as_completed(futs), start=1):
+            outputs[futs[fut]] = fut.result()
+            if progress:
+                progress(done, reps)
+    return [o for o in outputs if o is not None]
+
+
 def _chunks(n: int, parts: int) -> list[list[int]]:
     parts = max(1, min(parts, n))
     return [c.tolist() for c in np.array_split(np.arange(n), parts) if len(c)]
@@ -103,22 +146,7 @@ def simulate(scenario: ScenarioSpec | str | Path, *, replications: int | None = 
                 if progress:
                     progress(r + 1, reps)
         else:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            ctx = mp.get_context("spawn" if os.environ.get("KAMSIM_SPAWN") else "fork")
-            chunks = _chunks(reps, n_workers * 4)
-            done = 0
-            with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
-                futs = {pool.submit(run_chunk, spec, seed, c, reps, options): i
-                        for i, c in enumerate(chunks)}
-                parts: dict[int, list[ReplicationOutput]] = {}
-                for fut in as_completed(futs):
-                    parts[futs[fut]] = fut.result()
-                    done += len(parts[futs[fut]])
-                    if progress:
-                        progress(done, reps)
-            outputs = [o for i in range(len(chunks)) for o in parts[i]]
+            outputs = _run_local_pool(spec, seed, reps, options, n_workers, progress)
     return Result(scenario=sc.name, seed=seed, replications=reps, tiers=prep.model.tiers,
                   stages=prep.model.stages.names, currency=prep.model.service.currency,
                   account_ids=prep.accounts.account_id, n_start=prep.n_start, outputs=outputs,

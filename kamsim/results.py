@@ -97,131 +97,157 @@ class Result:
         return out
 
     # -------------------------------------------------------------- tables
+    #
+    # Each table is built as plain numpy columns (``table_columns``), which the run store
+    # hands to DuckDB without pandas; the DataFrame methods wrap the same columns.
+
+    def _timeseries_columns(self) -> dict[str, np.ndarray]:
+        nt = len(self.tiers)
+        tiers = np.array(self.tiers, dtype=object)
+        parts = []
+        for o in self.outputs:
+            p = o.periods
+            data: dict[str, np.ndarray] = {
+                "replication": np.repeat(o.replication, p * nt),
+                "period": np.repeat(np.arange(p), nt),
+                "month": np.repeat(np.arange(p) * o.dt, nt),
+                "tier": np.tile(tiers, p),
+            }
+            for k in TS_FIELDS:
+                data[k] = o.ts[k].ravel()
+            parts.append(data)
+        cols = _concat(parts)
+        act = cols["active"]
+        for name in ("trust", "coverage", "service_ratio"):
+            total = cols.pop(f"{name}_sum")
+            cols[f"mean_{name}"] = np.divide(total, act, out=np.zeros(act.shape[0]),
+                                             where=act > 0)
+        return cols
 
     def timeseries(self) -> Any:
         """One row per replication x period x tier with every per-period sum, plus the mean
         trust, coverage and service ratio of the tier's active accounts."""
-        import pandas as pd
+        return _frame(self._timeseries_columns())
 
-        frames = []
-        nt = len(self.tiers)
-        for o in self.outputs:
-            p = o.periods
-            data: dict[str, Any] = {
-                "replication": np.repeat(o.replication, p * nt),
-                "period": np.repeat(np.arange(p), nt),
-                "month": np.repeat(np.arange(p) * o.dt, nt),
-                "tier": np.tile(np.array(self.tiers, dtype=object), p),
-            }
-            for k in TS_FIELDS:
-                data[k] = o.ts[k].ravel()
-            frames.append(pd.DataFrame(data))
-        df = pd.concat(frames, ignore_index=True)
-        act = df["active"].where(df["active"] > 0)
-        for name in ("trust", "coverage", "service_ratio"):
-            df[f"mean_{name}"] = (df.pop(f"{name}_sum") / act).fillna(0.0)
-        return df
-
-    def stage_mix(self) -> Any:
-        import pandas as pd
-
-        rows = []
+    def _stage_mix_columns(self) -> dict[str, np.ndarray]:
+        parts = []
         for o in self.outputs:
             p, nt, ns = o.stage_counts.shape
             idx = np.indices((p, nt, ns)).reshape(3, -1)
-            rows.append(pd.DataFrame({
-                "replication": o.replication, "period": idx[0], "month": idx[0] * o.dt,
-                "tier": np.array(self.tiers, dtype=object)[idx[1]],
+            parts.append({
+                "replication": _full(o.replication, idx.shape[1]), "period": idx[0],
+                "month": idx[0] * o.dt, "tier": np.array(self.tiers, dtype=object)[idx[1]],
                 "stage": np.array(self.stages, dtype=object)[idx[2]],
-                "accounts": o.stage_counts.ravel()}))
-        return pd.concat(rows, ignore_index=True)
+                "accounts": o.stage_counts.ravel()})
+        return _concat(parts)
 
-    def stage_flows(self) -> Any:
-        """Accounts moving between stages per period and tier (``new`` and ``lost`` are the
-        ends of the ladder); rows with no movement are left out."""
-        import pandas as pd
+    def stage_mix(self) -> Any:
+        return _frame(self._stage_mix_columns())
 
+    def _stage_flows_columns(self) -> dict[str, np.ndarray]:
         labels = np.array([*self.stages, "new/lost"], dtype=object)
-        rows = []
+        parts = []
         for o in self.outputs:
             nz = np.nonzero(o.transitions)
             frm = labels[nz[2]]
             to = labels[nz[3]]
             frm = np.where(nz[2] == len(self.stages), "new", frm)
             to = np.where(nz[3] == len(self.stages), "lost", to)
-            rows.append(pd.DataFrame({
-                "replication": o.replication, "period": nz[0],
+            parts.append({
+                "replication": _full(o.replication, nz[0].shape[0]), "period": nz[0],
                 "tier": np.array(self.tiers, dtype=object)[nz[1]],
-                "from_stage": frm, "to_stage": to, "accounts": o.transitions[nz]}))
-        return pd.concat(rows, ignore_index=True)
+                "from_stage": frm, "to_stage": to, "accounts": o.transitions[nz]})
+        return _concat(parts)
 
-    def churn(self) -> Any:
-        import pandas as pd
+    def stage_flows(self) -> Any:
+        """Accounts moving between stages per period and tier (``new`` and ``lost`` are the
+        ends of the ladder); rows with no movement are left out."""
+        return _frame(self._stage_flows_columns())
 
-        rows = []
+    def _churn_columns(self) -> dict[str, np.ndarray]:
+        parts = []
         for o in self.outputs:
             nz = np.nonzero(o.churn_causes)
-            rows.append(pd.DataFrame({
-                "replication": o.replication, "period": nz[0],
+            parts.append({
+                "replication": _full(o.replication, nz[0].shape[0]), "period": nz[0],
                 "tier": np.array(self.tiers, dtype=object)[nz[1]],
                 "cause": np.array(CHURN_CAUSES, dtype=object)[nz[2]],
-                "accounts": o.churn_causes[nz]}))
-        return pd.concat(rows, ignore_index=True)
+                "accounts": o.churn_causes[nz]})
+        return _concat(parts)
 
-    def utilisation(self) -> Any:
-        import pandas as pd
+    def churn(self) -> Any:
+        return _frame(self._churn_columns())
 
+    def _utilisation_columns(self) -> dict[str, np.ndarray]:
         names = ("account_managers", "executives", "specialists", "support")
-        rows = []
+        parts = []
         for o in self.outputs:
             idx = np.indices(o.utilisation.shape).reshape(2, -1)
-            rows.append(pd.DataFrame({
-                "replication": o.replication, "period": idx[0], "month": idx[0] * o.dt,
-                "resource": np.array(names, dtype=object)[idx[1]],
-                "utilisation": o.utilisation.ravel()}))
-        return pd.concat(rows, ignore_index=True)
+            parts.append({
+                "replication": _full(o.replication, idx.shape[1]), "period": idx[0],
+                "month": idx[0] * o.dt, "resource": np.array(names, dtype=object)[idx[1]],
+                "utilisation": o.utilisation.ravel()})
+        return _concat(parts)
+
+    def utilisation(self) -> Any:
+        return _frame(self._utilisation_columns())
+
+    def _accounts_columns(self) -> dict[str, np.ndarray]:
+        parts = []
+        cause = np.array([*CHURN_CAUSES, ""], dtype=object)
+        for o in self.outputs:
+            a = o.accounts
+            cols: dict[str, np.ndarray] = {
+                "replication": _full(o.replication, a["slot"].shape[0]),
+                "account_id": self.account_ids[a["slot"]],
+                **{k: v for k, v in a.items() if k != "slot"}}
+            for col, names in (("initial_tier", self.tiers), ("tier", self.tiers),
+                               ("initial_stage", self.stages), ("stage", self.stages)):
+                cols[col] = np.array(names, dtype=object)[a[col]]
+            cols["churn_cause"] = cause[np.where(a["churn_cause"] < 0, len(CHURN_CAUSES),
+                                                 a["churn_cause"])]
+            cols["starting"] = a["slot"] < self.n_start
+            parts.append(cols)
+        return _concat(parts)
 
     def accounts(self) -> Any:
         """One row per replication x account that was ever active."""
-        import pandas as pd
+        return _frame(self._accounts_columns())
 
-        frames = []
-        for o in self.outputs:
-            a = o.accounts
-            df = pd.DataFrame({k: v for k, v in a.items() if k != "slot"})
-            df.insert(0, "account_id", self.account_ids[a["slot"]])
-            df.insert(0, "replication", o.replication)
-            for col, names in (("initial_tier", self.tiers), ("tier", self.tiers),
-                               ("initial_stage", self.stages), ("stage", self.stages)):
-                df[col] = np.array(names, dtype=object)[a[col]]
-            cause = np.array([*CHURN_CAUSES, ""], dtype=object)
-            df["churn_cause"] = cause[np.where(a["churn_cause"] < 0, len(CHURN_CAUSES),
-                                               a["churn_cause"])]
-            df["starting"] = a["slot"] < self.n_start
-            frames.append(df)
-        return pd.concat(frames, ignore_index=True)
-
-    def events(self) -> Any:
-        """The event log (empty when the scenario turned it off)."""
-        import pandas as pd
-
-        frames = []
+    def _events_columns(self) -> dict[str, np.ndarray] | None:
+        parts = []
+        ids = np.append(self.account_ids, "-")
+        kinds = np.array(EVENT_KINDS, dtype=object)
         for o in self.outputs:
             if o.events is None:
                 continue
             e = o.events
-            ids = np.append(self.account_ids, "-")
             acc = np.where(e["account"] < 0, len(self.account_ids), e["account"])
-            frames.append(pd.DataFrame({
-                "replication": o.replication, "period": e["period"],
-                "account_id": ids[acc],
-                "kind": np.array(EVENT_KINDS, dtype=object)[e["kind"]],
+            parts.append({
+                "replication": _full(o.replication, e["period"].shape[0]),
+                "period": e["period"], "account_id": ids[acc], "kind": kinds[e["kind"]],
                 "code": e["code"], "detail": _event_detail(e, self.stages),
-                "value": e["value"]}))
-        if not frames:
+                "value": e["value"]})
+        return _concat(parts) if parts else None
+
+    def events(self) -> Any:
+        """The event log (empty when the scenario turned it off)."""
+        cols = self._events_columns()
+        if cols is None:
+            import pandas as pd
+
             return pd.DataFrame(columns=["replication", "period", "account_id", "kind", "code",
                                          "detail", "value"])
-        return pd.concat(frames, ignore_index=True)
+        return _frame(cols)
+
+    def table_columns(self) -> dict[str, dict[str, np.ndarray] | None]:
+        """Every table of :meth:`to_frames` as numpy columns by name (the same values, no
+        pandas); ``None`` for a table with no rows (the events when the log was off)."""
+        return {"timeseries": self._timeseries_columns(),
+                "accounts": self._accounts_columns(), "events": self._events_columns(),
+                "stage_mix": self._stage_mix_columns(),
+                "stage_flows": self._stage_flows_columns(), "churn": self._churn_columns(),
+                "utilisation": self._utilisation_columns()}
 
     def to_frames(self) -> dict[str, Any]:
         """Every table as a pandas DataFrame, by name."""
@@ -229,6 +255,23 @@ class Result:
                 "events": self.events(), "stage_mix": self.stage_mix(),
                 "stage_flows": self.stage_flows(), "churn": self.churn(),
                 "utilisation": self.utilisation()}
+
+
+def _full(value: Any, n: int) -> np.ndarray:
+    """A column of ``n`` copies of ``value`` with the dtype pandas gave a broadcast scalar
+    (a replication number: int64)."""
+    return np.full(n, value, dtype=np.asarray(value).dtype)
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The columns of several replications stacked (every part has the same columns)."""
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _frame(cols: dict[str, np.ndarray]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(cols)
 
 
 def _event_detail(e: dict[str, np.ndarray], stages: tuple[str, ...]) -> np.ndarray:

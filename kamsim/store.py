@@ -167,9 +167,19 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _n_rows(table: Any) -> int:
+    """Rows of a DataFrame, of a dict of equal-length numpy columns, or 0 for None."""
+    if table is None:
+        return 0
+    if isinstance(table, dict):
+        return len(next(iter(table.values()))) if table else 0
+    return len(table)
+
+
 def _insert_frame(con: Any, table: str, df: Any, run_id: str) -> None:
-    """Append ``df`` to ``table`` under ``run_id``; the table is created from the frame's
-    schema on first use, and columns a newer model adds are added to it."""
+    """Append ``df`` (a DataFrame, or a dict of numpy columns: DuckDB reads either without
+    a copy) to ``table`` under ``run_id``; the table is created from the frame's schema on
+    first use, and columns a newer model adds are added to it."""
     con.register("_kamsim_frame", df)
     try:
         described = con.execute("DESCRIBE SELECT * FROM _kamsim_frame").fetchall()
@@ -201,8 +211,11 @@ def record_run(result: Any, path: str | Path | None = None, *, group: str | None
 
     path = _resolve(path)
     # The tables are built before the store is opened, so the lock is held only to write.
+    # A Result gives them as numpy columns, which DuckDB scans directly: no pandas import
+    # and no DataFrames to build (about half of the time of a write).
     summary = result.summary()
-    frames = result.to_frames()
+    columns = getattr(result, "table_columns", None)
+    frames = columns() if columns is not None else result.to_frames()
     run_id = new_run_id()
 
     def headline(name: str) -> float | None:
@@ -216,7 +229,7 @@ def record_run(result: Any, path: str | Path | None = None, *, group: str | None
         "group_id": group, "label": label, "elapsed_s": float(result.elapsed),
         "retention_mean": headline("retention"), "revenue_mean": headline("revenue"),
         "profit_mean": headline("profit"),
-        "table_rows": json.dumps({k: int(len(df)) for k, df in frames.items()}),
+        "table_rows": json.dumps({k: _n_rows(df) for k, df in frames.items()}),
         "summary": json.dumps(summary, default=str),
         "resolved": json.dumps(result.resolved, default=str),
     }
@@ -230,7 +243,7 @@ def record_run(result: Any, path: str | Path | None = None, *, group: str | None
                         list(row.values()))
             for table, df in frames.items():
                 # An empty frame has no column types to create a table from; nothing to keep.
-                if len(df):
+                if _n_rows(df):
                     _insert_frame(con, table, df, run_id)
             pause = os.environ.get(PAUSE_ENV)
             if pause:

@@ -209,6 +209,14 @@ def run(scenario: str, replications: int | None, seed: int | None, workers: int 
                           dask=dask, progress=(lambda d, t: prog.update(task, completed=d))
                           if prog else None)
     summary = result.summary()
+    con = None
+    if not as_json:
+        # the table as soon as the numbers exist; recording the run and writing the folder
+        # follow (about a second for the baseline's event log), then the line naming the run
+        from kamsim.report.terminal import summary_table
+
+        con = _console()
+        con.print(summary_table(summary))
     run_id = None
     # the store first: a run killed while its folder is written is still recorded (and
     # `kamsim runs export` rebuilds the folder), never a folder for a run the store lacks
@@ -221,13 +229,9 @@ def run(scenario: str, replications: int | None, seed: int | None, workers: int 
         from kamsim.io import write_results
 
         write_results(result, Path(out))
-    if as_json:
+    if con is None:
         click.echo(json.dumps(summary, indent=2))
         return
-    from kamsim.report.terminal import summary_table
-
-    con = _console()
-    con.print(summary_table(summary))
     extra = []
     if run_id:
         extra.append(f"run {run_id} recorded")

@@ -5,13 +5,14 @@ at once each period. docs/model.md states every equation used here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import simpy
 
-from kamsim.dmu import StepParams, metrics
+from kamsim.dmu import StepParams, Units, metrics
+from kamsim.dmu.structure import STRUCTURAL_FIELDS, structure
 from kamsim.engine.complaints import FluidDesk, SupportDesk
 from kamsim.engine.prepare import Prepared
 from kamsim.engine.record import TS_FIELDS, EventLog, ReplicationOutput
@@ -30,6 +31,37 @@ _ANGRY = np.array([CAUSE["unresolved_complaints"], CAUSE["key_person_or_trust"],
 class EngineOptions:
     record_events: bool = True
     focus: int | None = None  # slot index of an account to trace period by period
+
+
+#: Units fields a run never writes into (see kamsim.dmu.structure: a newcomer keeps the post's
+#: role, influence and holder): every replication shares the prepared arrays, read-only,
+#: instead of copying them (at 1M accounts the copy was ~460 MB of the peak). A field not
+#: listed here is copied, so a new mutable field is safe by default.
+SHARED_UNIT_FIELDS = frozenset(STRUCTURAL_FIELDS) | {"seniority", "person_id", "reports_src",
+                                                     "reports_dst"}
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def replication_units(shared: Units) -> Units:
+    """The decision units one replication plays with: its own copy of what changes
+    (attitudes, coverage, time in post, price focus), read-only views of the structure, and
+    the structure cache computed once for ``shared`` (the prepared starting point)."""
+    kw: dict[str, Any] = {}
+    for f in fields(shared):
+        if not f.init:
+            continue
+        v = getattr(shared, f.name)
+        if isinstance(v, np.ndarray):
+            v = _readonly(v) if f.name in SHARED_UNIT_FIELDS else v.copy()
+        kw[f.name] = v
+    units = Units(**kw)
+    units._cache = structure(shared).rebound(units)
+    return units
 
 
 def _p(rate_per_year: float | np.ndarray, dt: float) -> np.ndarray | float:
@@ -73,17 +105,17 @@ class Simulation:
         self.tenure = nums["tenure_months"].copy()
         self.trust = prep.trust.copy()
         self.stage = prep.stage.copy()
-        self.initial_stage = prep.stage.copy()
+        self.initial_stage = _readonly(prep.stage)
         self.months_in_stage = np.zeros(n)
         self.tier = prep.tier.copy()
-        self.initial_tier = prep.tier.copy()
+        self.initial_tier = _readonly(prep.tier)
         self.score = prep.score.copy()
         self.quadrant = prep.quadrant.copy()
         self.service_ratio = np.ones(n)
         self.complaints_open = np.zeros(n)  # decays: unresolved complaints, last ~6 months
         self.since_unresolved = np.full(n, 1e9)
         self.acq_pending = np.zeros(n)
-        self.units = prep.units.copy()
+        self.units = replication_units(prep.units)
         self.dmu_threshold = prep.model.spec.stakeholders.influence_threshold
         self.metrics = metrics(self.units, self.dmu_threshold)
         roles = prep.model.spec.stakeholders.roles

@@ -10,6 +10,7 @@ import numpy as np
 
 from kamsim.compile import CompiledModel, initial_env, initial_stage, initial_trust
 from kamsim.dmu import Units, build_units
+from kamsim.dmu.structure import structure
 from kamsim.portfolio import Accounts, build_portfolio, generate_portfolio
 
 __all__ = ["Prepared", "prepare", "industry_network"]
@@ -105,6 +106,9 @@ def prepare(model: CompiledModel) -> Prepared:
     stage = initial_stage(st.target_share, env["tenure_months"], env["share"], trust,
                           st.ladder, spec.stages.initial == "by_tenure")
     stage[start.n:] = 0
+    # the decision units' structure (fixed during a run) is derived once here, so every
+    # replication, and every worker process forked after this, shares it
+    structure(units)
     src, dst, w, leader = industry_network(accounts.industry, env["influence"], start.n,
                                            np.random.default_rng(seeds[1]))
     return Prepared(model, accounts, start.n, units, tier, score, quadrant, trust, stage,

@@ -26,6 +26,13 @@ EVENT_KINDS = (
 )
 
 
+def _column(x: np.ndarray | float, n: int, dtype: Any) -> np.ndarray:
+    """``x`` (a scalar or ``n`` values) as a fresh array of ``n`` values of ``dtype``."""
+    if np.ndim(x) == 0:
+        return np.full(n, x, dtype=dtype)  # most events carry one code or value for all
+    return np.broadcast_to(np.asarray(x, dtype=dtype), (n,)).copy()
+
+
 @dataclass
 class EventLog:
     period: list[np.ndarray] = field(default_factory=list)
@@ -42,8 +49,8 @@ class EventLog:
         self.period.append(np.full(n, period, dtype=np.int32))
         self.account.append(account.astype(np.int64))
         self.kind.append(np.full(n, EVENT_KINDS.index(kind), dtype=np.int8))
-        self.code.append(np.broadcast_to(np.asarray(code, dtype=np.int64), (n,)).copy())
-        self.value.append(np.broadcast_to(np.asarray(value, dtype=np.float64), (n,)).copy())
+        self.code.append(_column(code, n, np.int64))
+        self.value.append(_column(value, n, np.float64))
 
     def arrays(self) -> dict[str, np.ndarray]:
         def cat(xs: list[np.ndarray], dtype: Any) -> np.ndarray:
