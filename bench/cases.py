@@ -36,8 +36,8 @@ def _spec(accounts: int, months: int, replications: int, extra: list[str]):  # t
     # the team grows with the portfolio (the baseline's team serves 2,000 accounts), so every
     # size runs the same regime rather than an ever more overloaded one
     f = accounts / 2000.0
-    team = [f"capacity.account_managers={30 * f}", f"capacity.executives={10 * f}",
-            f"capacity.specialists={30 * f}", f"capacity.support.agents={max(1, round(8 * f))}"]
+    team = [f"capacity.account_managers={22 * f}", f"capacity.executives={7 * f}",
+            f"capacity.specialists={21 * f}", f"capacity.support.agents={max(1, round(8 * f))}"]
     return load_scenario(BASELINE, [f"portfolio.generate.accounts={accounts}",
                                     f"horizon_months={months}",
                                     f"replications={replications}", "event_log=false",

@@ -264,6 +264,12 @@ def check_expressions(kind: str, model: Any, doc: Document,
     f = _fields()
     if kind == "tiering":
         for name, ind in model.indicators.items():
+            if name in f:  # the table sees indicators over fields: `revenue` would be a rank
+                out.append(Problem(
+                    doc.locate((*prefix, "indicators", name), key=True),
+                    f"indicator '{name}' has the name of an account field, so the table "
+                    f"could not tell its 0-1 value from the field's",
+                    f"another name, e.g. '{name}_score'"))
             out += _check(doc, (*prefix, "indicators", name, "expr"), ind.expr, f, "number")
         ft = _fields({name: "number" for name in model.indicators})
         for i, row in enumerate(model.table.rows):
