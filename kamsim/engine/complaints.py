@@ -51,9 +51,10 @@ class SupportDesk:
     ``submit`` is called) wait in a list sorted by arrival, those that have arrived while
     every agent is busy in a heap keyed (-priority, arrival, order of arrival). An agent that
     comes free takes the best waiting one; if none waits it claims the next arrival and sleeps
-    until it comes. This is the order a SimPy ``PriorityResource`` with one request per
-    complaint would give (it did, and ``tests/test_complaints.py`` pins it), at one or two
-    SimPy events per complaint instead of about six.
+    until that one's work is done (one timeout: nothing can happen to the agent before).
+    This is the order a SimPy ``PriorityResource`` with one request per complaint would give
+    (it did, and ``tests/test_complaints.py`` pins it), at one SimPy event per complaint
+    (rarely two, see ``_delay_to``) instead of about six.
     """
 
     def __init__(self, env: simpy.Environment, team: SupportTeam):
@@ -111,7 +112,7 @@ class SupportDesk:
         self._done.append((account, float("inf"), 0.0, False))  # no one works on it
 
     def _agent(self):
-        env, rate, waiting = self.env, self.rate, self._waiting
+        env, rate, waiting, timeout = self.env, self.rate, self._waiting, self.env.timeout
         while True:
             # free (at the start, or after a service): first those that arrived while every
             # agent was busy, best first
@@ -123,16 +124,20 @@ class SupportDesk:
             self._next = j
             if waiting:
                 item = heapq.heappop(waiting)
-            else:  # idle: claim the next arrival (in order of arrival) and wait for it
+                yield timeout(item[6] / rate)
+            else:  # idle: claim the next arrival (in order of arrival), start it when it comes
                 while self._next >= len(self._times):
                     yield self._wake
                 j = self._next
                 self._next = j + 1
                 item = self._items[j]
-                while env.now < item[1]:  # usually once; see _delay_to
-                    yield env.timeout(_delay_to(env.now, item[1]))
+                if item[1] <= env.now:
+                    yield timeout(item[6] / rate)
+                else:  # one timeout to the end of its work: nothing happens to us before
+                    finish = item[1] + item[6] / rate  # as a timeout at its arrival gives
+                    while env.now < finish:  # usually once; see _delay_to
+                        yield timeout(_delay_to(env.now, finish))
             hours = item[6]
-            yield env.timeout(hours / rate)
             self.busy_hours += hours
             days = (env.now - item[4]) * DAYS_PER_MONTH
             self._done.append((item[3], days, hours, days <= item[5]))
@@ -150,7 +155,7 @@ class SupportDesk:
 def _delay_to(now: float, t: float) -> float:
     """The longest delay that SimPy adds to ``now`` without passing ``t``.
 
-    A complaint must start at the very time its own SimPy timeout would have given, but
+    A complaint must end at the very time a timeout started on its arrival would give, but
     ``now + (t - now)`` can round one ulp past ``t`` and sometimes no delay lands on ``t``
     exactly. Then the agent wakes an ulp or so early, and from there ``t - now`` is exact
     (Sterbenz), so a second timeout lands on ``t``."""
