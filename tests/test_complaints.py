@@ -1,6 +1,9 @@
 """The complaint queue against queueing theory (docs/model.md, "Complaints").
 
-- the event-level ``SupportDesk`` (a SimPy PriorityResource) with one agent, exponential work
+- the event-level ``SupportDesk`` keeps its discipline on a hand-worked case (two agents:
+  priority first, first come first served within a priority, an idle agent starts an
+  arriving complaint at once, each complaint starts at the very time it arrives);
+- the event-level ``SupportDesk`` with one agent, exponential work
   and Poisson arrivals is an M/M/1 queue: mean response time 1/(mu - lambda);
 - with two priority classes it is a non-preemptive priority M/M/1 queue (Cobham's formula),
   and the high class waits less;
@@ -42,6 +45,60 @@ def _event_level(team: SupportTeam, arrivals: np.ndarray, priority: np.ndarray,
     response[acc] = days / DAYS_PER_MONTH
     in_time[acc] = ok
     return response, in_time
+
+
+def _starts_and_finishes(team: SupportTeam, arrivals: list[float], priority: list[float],
+                         hours: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Finish and start times (months) of every complaint, and the order they were answered."""
+    env = simpy.Environment()
+    desk = SupportDesk(env, team)
+    n = len(arrivals)
+    arr, work = np.array(arrivals), np.array(hours)
+    desk.submit(np.arange(n), arr, np.array(priority), np.full(n, 100.0), work)
+    env.run()
+    acc, days, done_hours, _ = desk.collect()
+    assert np.array_equal(done_hours, work[acc])
+    # exact: every time and duration below is a binary fraction
+    finish = np.empty(n)
+    finish[acc] = arr[acc] + days / DAYS_PER_MONTH
+    return finish - work / team.hours_per_month, finish, acc
+
+
+def test_event_desk_discipline_by_hand() -> None:
+    """Two agents, one hour of work a month each (so a month per hour of work).
+
+    0: arrives 0, agent A works 0-3.     1: arrives 1, agent B works 1-5.25.
+    2 (low), 3 (high), 4 (high), 5 (low) arrive at 1.5, 2, 2.5, 2.75 while both are busy.
+    At 3 A takes 3 (high, first), 3-5; at 5 A takes 4 (high), 5-6; at 5.25 B takes 2 (low,
+    first), 5.25-6.25; at 6 A takes 5, 6-6.5. At 8 both are idle: 6 (low) and 7 (high) arrive
+    together and start at once in order of arrival, 8-9; 8 (high) waits for one, 9-10.
+    """
+    team = SupportTeam(agents=2, hours_per_month=1.0, service_time="fixed", mean_hours=1.0)
+    start, finish, order = _starts_and_finishes(
+        team,
+        arrivals=[0.0, 1.0, 1.5, 2.0, 2.5, 2.75, 8.0, 8.0, 8.0],
+        priority=[1.0, 1.0, 1.0, 3.0, 3.0, 1.0, 1.0, 3.0, 3.0],
+        hours=[3.0, 4.25, 1.0, 2.0, 1.0, 0.5, 1.0, 1.0, 1.0])
+    assert start.tolist() == [0.0, 1.0, 5.25, 3.0, 5.0, 6.0, 8.0, 8.0, 9.0]
+    assert finish.tolist() == [3.0, 5.25, 6.25, 5.0, 6.0, 6.5, 9.0, 9.0, 10.0]
+    assert order[:6].tolist() == [0, 3, 1, 4, 2, 5]  # in order of finishing
+    assert sorted(order[6:8].tolist()) == [6, 7] and order[8] == 8
+
+
+def test_event_desk_starts_a_complaint_exactly_on_arrival() -> None:
+    """An idle agent waits for the next arrival; ``free + (arrival - free)`` can miss the
+    arrival by an ulp, and the complaint must start at its own arrival time all the same."""
+    free, arrival = 0.19601960889828834, 0.7160746296035653
+    assert free + (arrival - free) != arrival  # the case at hand
+    team = SupportTeam(agents=1, hours_per_month=1.0, service_time="fixed", mean_hours=1.0)
+    env = simpy.Environment()
+    desk = SupportDesk(env, team)
+    desk.submit(np.arange(2), np.array([0.0, arrival]), np.ones(2), np.full(2, 100.0),
+                np.array([free, 0.25]))
+    env.run()
+    acc, days, _, _ = desk.collect()
+    assert acc.tolist() == [0, 1]
+    assert days[1] == ((arrival + 0.25) - arrival) * DAYS_PER_MONTH
 
 
 def _poisson(rng: np.random.Generator, rate: float, n: int) -> np.ndarray:

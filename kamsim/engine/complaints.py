@@ -14,12 +14,11 @@ plus its own work. ``tests/test_complaints.py`` checks the two against each othe
 
 from __future__ import annotations
 
-import bisect
-from typing import Any
+import heapq
+import math
 
 import numpy as np
 import simpy
-from simpy.resources.resource import PriorityResource, SortedQueue
 
 from kamsim.engine.rng import norm_ppf
 from kamsim.spec.models import SupportTeam
@@ -41,53 +40,107 @@ def work_hours(team: SupportTeam, u: np.ndarray) -> np.ndarray:
     return team.mean_hours * np.exp(s * norm_ppf(u) - 0.5 * s * s)
 
 
-class _InsortQueue(SortedQueue):
-    """SimPy's SortedQueue re-sorts the whole list on every request, so a backlog of q
-    complaints costs O(q^2 log q); inserting in place keeps the same order (after equal keys,
-    as the stable sort did) at O(log q) comparisons."""
-
-    def append(self, item: Any) -> None:
-        if self.maxlen is not None and len(self) >= self.maxlen:
-            raise RuntimeError("Cannot append event. Queue is full.")
-        bisect.insort_right(self, item, key=lambda e: e.key)
-
-
-class _Agents(PriorityResource):
-    PutQueue = _InsortQueue
-
-
 class SupportDesk:
-    """Event-level queue: one SimPy process per complaint."""
+    """Event-level queue: ``c`` agents serve complaints in priority order.
+
+    The discipline is a non-preemptive priority queue with ``c`` identical agents: a higher
+    tier's priority first, first come first served within a priority, an idle agent starts an
+    arriving complaint at once, and a complaint takes ``hours / rate`` months of one agent.
+    The agents are SimPy processes and every service is one SimPy timeout, so SimPy stays the
+    clock, but a complaint is not a process of its own: the period's arrivals (all known when
+    ``submit`` is called) wait in a list sorted by arrival, those that have arrived while
+    every agent is busy in a heap keyed (-priority, arrival, order of arrival). An agent that
+    comes free takes the best waiting one; if none waits it claims the next arrival and sleeps
+    until that one's work is done (one timeout: nothing can happen to the agent before).
+    This is the order a SimPy ``PriorityResource`` with one request per complaint would give
+    (it did, and ``tests/test_complaints.py`` pins it), at one SimPy event per complaint
+    (rarely two, see ``_delay_to``) instead of about six.
+    """
 
     def __init__(self, env: simpy.Environment, team: SupportTeam):
         self.env = env
         self.team = team
-        self.agents = _Agents(env, capacity=max(1, team.agents))
+        self.agents = max(1, team.agents)
         self.rate = team.hours_per_month if team.agents > 0 else 0.0
         self._done: list[tuple[int, float, float, bool]] = []
         self.busy_hours = 0.0
+        # arrivals not yet claimed, sorted by (time, seq): their SimPy times, and the items
+        # (-priority, time, seq, account, arrival, target, hours) that wait in ``_waiting``
+        self._times: list[float] = []
+        self._items: list[tuple[float, float, int, int, float, float, float]] = []
+        self._next = 0  # first unclaimed arrival
+        self._waiting: list[tuple[float, float, int, int, float, float, float]] = []
+        self._seq = 0
+        self._wake = env.event()  # succeeds when new complaints come for idle agents
+        if self.rate > 0:
+            for _ in range(self.agents):
+                env.process(self._agent())
 
     def submit(self, account: np.ndarray, arrival: np.ndarray, priority: np.ndarray,
                target_days: np.ndarray, hours: np.ndarray) -> None:
         """Queue complaints arriving at absolute times ``arrival`` (months)."""
-        for i in np.argsort(arrival, kind="stable"):
-            self.env.process(self._complaint(int(account[i]), float(arrival[i]),
-                                             float(priority[i]), float(target_days[i]),
-                                             float(hours[i])))
-
-    def _complaint(self, account: int, arrival: float, priority: float, target: float,
-                   hours: float):
-        yield self.env.timeout(max(0.0, arrival - self.env.now))
-        if self.rate <= 0:  # no support team: never answered in time
-            self._done.append((account, float("inf"), 0.0, False))  # no one works on it
+        order = np.argsort(arrival, kind="stable")
+        if self.rate <= 0:  # no support team: each is recorded, unanswered, on arrival
+            for i in order:
+                self.env.process(self._unanswered(int(account[i]), float(arrival[i])))
             return
-        # simpy annotates priority as int, but any orderable works (ours may be fractional)
-        with self.agents.request(priority=-priority) as req:  # type: ignore[arg-type]
-            yield req
-            yield self.env.timeout(hours / self.rate)
+        now = self.env.now
+        arr = arrival[order].astype(np.float64)
+        times = (now + np.maximum(0.0, arr - now)).tolist()  # as a SimPy timeout would land
+        seq = range(self._seq, self._seq + order.size)
+        self._seq += order.size
+        items = list(zip((-priority[order].astype(np.float64)).tolist(), times, seq,
+                         account[order].astype(np.int64).tolist(), arr.tolist(),
+                         target_days[order].astype(np.float64).tolist(),
+                         hours[order].astype(np.float64).tolist(), strict=True))
+        del self._times[:self._next], self._items[:self._next]
+        self._next = 0
+        if self._times and times and times[0] < self._times[-1]:
+            # an earlier arrival than some still pending: keep the order of arrival
+            merged = sorted(self._items + items, key=lambda it: (it[1], it[2]))
+            self._items = merged
+            self._times = [it[1] for it in merged]
+        else:
+            self._items += items
+            self._times += times
+        if self._wake.callbacks:
+            self._wake.succeed()
+            self._wake = self.env.event()
+
+    def _unanswered(self, account: int, arrival: float):
+        yield self.env.timeout(max(0.0, arrival - self.env.now))
+        self._done.append((account, float("inf"), 0.0, False))  # no one works on it
+
+    def _agent(self):
+        env, rate, waiting, timeout = self.env, self.rate, self._waiting, self.env.timeout
+        while True:
+            # free (at the start, or after a service): first those that arrived while every
+            # agent was busy, best first
+            times = self._times
+            now, j, n = env.now, self._next, len(times)
+            while j < n and times[j] <= now:
+                heapq.heappush(waiting, self._items[j])
+                j += 1
+            self._next = j
+            if waiting:
+                item = heapq.heappop(waiting)
+                yield timeout(item[6] / rate)
+            else:  # idle: claim the next arrival (in order of arrival), start it when it comes
+                while self._next >= len(self._times):
+                    yield self._wake
+                j = self._next
+                self._next = j + 1
+                item = self._items[j]
+                if item[1] <= env.now:
+                    yield timeout(item[6] / rate)
+                else:  # one timeout to the end of its work: nothing happens to us before
+                    finish = item[1] + item[6] / rate  # as a timeout at its arrival gives
+                    while env.now < finish:  # usually once; see _delay_to
+                        yield timeout(_delay_to(env.now, finish))
+            hours = item[6]
             self.busy_hours += hours
-        days = (self.env.now - arrival) * DAYS_PER_MONTH
-        self._done.append((account, days, hours, days <= target))
+            days = (env.now - item[4]) * DAYS_PER_MONTH
+            self._done.append((item[3], days, hours, days <= item[5]))
 
     def collect(self) -> Outcomes:
         """Complaints answered since the last call."""
@@ -97,6 +150,19 @@ class SupportDesk:
             return e.astype(np.int64), e, e, e.astype(bool)
         a, d, h, ok = zip(*done, strict=True)
         return (np.array(a, dtype=np.int64), np.array(d), np.array(h), np.array(ok, dtype=bool))
+
+
+def _delay_to(now: float, t: float) -> float:
+    """The longest delay that SimPy adds to ``now`` without passing ``t``.
+
+    A complaint must end at the very time a timeout started on its arrival would give, but
+    ``now + (t - now)`` can round one ulp past ``t`` and sometimes no delay lands on ``t``
+    exactly. Then the agent wakes an ulp or so early, and from there ``t - now`` is exact
+    (Sterbenz), so a second timeout lands on ``t``."""
+    d = t - now
+    while d > 0 and now + d > t:
+        d = math.nextafter(d, 0.0)
+    return d
 
 
 class FluidDesk:
