@@ -235,3 +235,27 @@ def test_read_contacts_csv_bad_numbers_and_lengths(tmp_path, rules):
     locs = [(pr.loc.line, pr.loc.col) for pr in err.value.problems]
     assert (2, 7) in locs and (3, 7) in locs and (4, 6) in locs and (4, 2) in locs
     assert all(pr.loc.path == str(p) for pr in err.value.problems)
+
+
+def test_person_ids_compact_and_as_documented(rules):
+    """Ids are "<account>-<role>-<k>" (k = 1.. within the role), kept as codes, and survive
+    appending and selecting accounts unchanged."""
+    segs, ids = portfolio(12)
+    u = build_units(rules, segs, ids, np.random.default_rng(3))
+    want = []
+    for a in range(u.n_accounts):
+        seen: dict[str, int] = {}
+        for p in range(u.offsets[a], u.offsets[a + 1]):
+            r = u.role_names[int(u.role[p])]
+            seen[r] = seen.get(r, 0) + 1
+            want.append(f"{ids[a]}-{r}-{seen[r]}")
+    assert list(u.person_id) == want
+    assert all(type(x) is str for x in u.person_id)
+    assert u.person_id[np.int64(5)] == want[5] and u.person_id.shape == (len(want),)
+    assert u.person_id.pcode.itemsize + u.person_id.scode.itemsize == 8  # no str per person
+    sel = select_accounts(u, np.array([7, 2]))
+    lo, hi = u.offsets[7], u.offsets[8]
+    assert list(sel.person_id)[: hi - lo] == want[lo:hi]
+    both = append_units(sel, from_graphs([to_graph(u, 0)], u.role_names))
+    both.check()
+    assert list(both.person_id)[sel.n_people:] == want[: u.offsets[1]]

@@ -26,7 +26,7 @@ from kamsim.spec.models import ATTITUDES, COVERAGE_LEVELS, HOLDERS
 __all__ = [
     "ATTITUDE_VALUES", "COVERAGE_VALUES", "HOLDERS", "EPS", "Units", "attitude_value",
     "coverage_value", "attitude_label", "coverage_label", "holder_index", "empty_units",
-    "concat_units", "select_accounts", "per_account_sum",
+    "concat_units", "select_accounts", "per_account_sum", "PersonIds",
 ]
 
 #: value of each attitude label, in the order of ``ATTITUDES``
@@ -71,6 +71,76 @@ def holder_index(name: str) -> int:
     return HOLDERS.index(name)
 
 
+class PersonIds:
+    """The person ids of Units, stored compactly: id ``p`` is ``prefixes[pcode[p]] +
+    suffixes[scode[p]]`` (a generated person is account id + ``"-role-k"``, an imported one
+    has prefix ``""`` and its own id as suffix). 8.5M ids as Python strings were ~630 MB at
+    1M accounts; the codes are 8 bytes a person. Read-only; an id is built when asked for.
+
+    ``ids[i]`` is a ``str``; ``ids[slice or index array]`` is a PersonIds; iterating yields
+    strs; ``np.asarray(ids)`` is an object array of the strs.
+    """
+
+    __slots__ = ("prefixes", "pcode", "suffixes", "scode")
+
+    def __init__(self, prefixes: np.ndarray, pcode: np.ndarray, suffixes: np.ndarray,
+                 scode: np.ndarray):
+        self.prefixes, self.suffixes = prefixes, suffixes
+        self.pcode = np.asarray(pcode, np.int32)
+        self.scode = np.asarray(scode, np.int32)
+
+    @classmethod
+    def of(cls, ids: Any) -> PersonIds:
+        """PersonIds of the given strings (or the PersonIds itself)."""
+        if isinstance(ids, PersonIds):
+            return ids
+        strs = np.empty(len(ids), object)
+        strs[:] = [str(x) for x in ids]
+        return cls(np.array([""], object), np.zeros(strs.size, np.int32), strs,
+                   np.arange(strs.size, dtype=np.int32))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.pcode.shape)
+
+    @property
+    def size(self) -> int:
+        return int(self.pcode.size)
+
+    def __len__(self) -> int:
+        return int(self.pcode.shape[0])
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, (int, np.integer)):
+            return str(self.prefixes[self.pcode[key]]) + str(self.suffixes[self.scode[key]])
+        return PersonIds(self.prefixes, self.pcode[key], self.suffixes, self.scode[key])
+
+    def __iter__(self) -> Any:
+        pre, suf = self.prefixes, self.suffixes
+        for a, b in zip(self.pcode.tolist(), self.scode.tolist(), strict=True):
+            yield str(pre[a]) + str(suf[b])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = np.empty(len(self), object)
+        out[:] = list(self)
+        return out if dtype is None else out.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"PersonIds({len(self)} ids)"
+
+    def copy(self) -> PersonIds:
+        return self  # read-only
+
+    @staticmethod
+    def concat(first: Any, second: Any) -> PersonIds:
+        """The ids of ``first`` followed by those of ``second``."""
+        a, b = PersonIds.of(first), PersonIds.of(second)
+        pre = np.concatenate((a.prefixes.astype(object), b.prefixes.astype(object)))
+        suf = np.concatenate((a.suffixes.astype(object), b.suffixes.astype(object)))
+        return PersonIds(pre, np.concatenate((a.pcode, b.pcode + a.prefixes.size)), suf,
+                         np.concatenate((a.scode, b.scode + a.suffixes.size)))
+
+
 @dataclass
 class Units:
     """All decision units of a portfolio, flat: one entry per person, accounts by offsets."""
@@ -86,7 +156,7 @@ class Units:
     seniority: np.ndarray  # int8
     months_in_post: np.ndarray  # float64
     price_focus: np.ndarray  # float64, 0..1
-    person_id: np.ndarray  # object (str)
+    person_id: PersonIds  # (an array of str is converted)
     edge_src: np.ndarray  # int64, influence edges sorted by (dst, src)
     edge_dst: np.ndarray  # int64
     edge_weight: np.ndarray  # float64, 0..1
@@ -99,6 +169,10 @@ class Units:
     _cache: Any = field(default=None, init=False, repr=False, compare=False)
     # reusable per-person buffers of step/metrics (kamsim.dmu.span); never copied or shared
     _scratch: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.person_id, PersonIds):
+            self.person_id = PersonIds.of(self.person_id)
 
     @property
     def n_accounts(self) -> int:
@@ -189,14 +263,14 @@ def empty_units(role_names: Sequence[str], n_accounts: int = 0) -> Units:
         role_names=tuple(role_names), offsets=np.zeros(n_accounts + 1, np.int64),
         account=z64.copy(), role=z8.copy(), influence=zf.copy(), attitude=zf.copy(),
         coverage=zf.copy(), held_by=z8.copy(), seniority=z8.copy(), months_in_post=zf.copy(),
-        price_focus=zf.copy(), person_id=np.zeros(0, object), edge_src=z64.copy(),
+        price_focus=zf.copy(), person_id=PersonIds.of([]), edge_src=z64.copy(),
         edge_dst=z64.copy(), edge_weight=zf.copy(), edge_sign=z8.copy(),
         reports_src=z64.copy(), reports_dst=z64.copy(),
     )
 
 
 _PERSON_FIELDS = ("role", "influence", "attitude", "coverage", "held_by", "seniority",
-                  "months_in_post", "price_focus", "person_id")
+                  "months_in_post", "price_focus")
 
 
 def sort_edges(src: np.ndarray, dst: np.ndarray, *extra: np.ndarray, by_dst: bool = True,
@@ -227,7 +301,9 @@ def concat_units(first: Units, second: Units) -> Units:
         raise ValueError(f"role names differ: {first.role_names} vs {second.role_names}")
     n0, a0 = first.n_people, first.n_accounts
     cat = np.concatenate
-    kw = {f: cat((getattr(first, f), getattr(second, f))) for f in _PERSON_FIELDS}
+    kw: dict[str, Any] = {f: cat((getattr(first, f), getattr(second, f)))
+                          for f in _PERSON_FIELDS}
+    kw["person_id"] = PersonIds.concat(first.person_id, second.person_id)
     return Units(
         role_names=first.role_names,
         offsets=cat((first.offsets, second.offsets[1:] + n0)),
@@ -254,7 +330,7 @@ def select_accounts(units: Units, order: np.ndarray) -> Units:
     old = np.repeat(units.offsets[:-1][order] - new_off[:-1], sizes) + np.arange(total)
     new_of_old = np.full(units.n_people, -1, np.int64)
     new_of_old[old] = np.arange(total)
-    kw = {f: getattr(units, f)[old] for f in _PERSON_FIELDS}
+    kw = {f: getattr(units, f)[old] for f in (*_PERSON_FIELDS, "person_id")}
 
     def remap(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         s, d = new_of_old[src], new_of_old[dst]

@@ -6,7 +6,8 @@ template's roles in the template's order, each repeated by its count. Per person
 * attitude and coverage are drawn from the role's distributions (one ``rng.choice`` per role);
 * influence = role influence + uniform(-0.05, 0.05) noise, clipped to [0, 1];
 * months_in_post ~ uniform(0, 60); held_by, seniority, price_focus come from the role;
-* person_id = ``f"{account_id}-{role}-{k}"`` with k = 1.. within the role.
+* person_id = ``f"{account_id}-{role}-{k}"`` with k = 1.. within the role (kept compactly as
+  account id + suffix codes, see :class:`~kamsim.dmu.arrays.PersonIds`).
 
 Edges come from ``rules.edges`` between people of the same account: every person of the source
 role gets an edge to the FIRST person of the target role (no self-loops). If two rules give the
@@ -23,15 +24,15 @@ accounts only); everything else is array operations over all accounts at once.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from kamsim.dmu.arrays import (
     ATTITUDE_VALUES,
     COVERAGE_VALUES,
     HOLDERS,
+    PersonIds,
     Units,
     attitude_value,
     concat_units,
@@ -42,6 +43,9 @@ from kamsim.dmu.arrays import (
 from kamsim.dmu.graph import INFLUENCES, REPORTS, from_graphs
 from kamsim.errors import InputError, Location, Problem
 from kamsim.spec.models import ATTITUDES, COVERAGE_LEVELS, ExplicitUnit, StakeholderRules
+
+if TYPE_CHECKING:  # networkx is imported where a graph is built (0.1-0.2 s of start-up)
+    import networkx as nx
 
 __all__ = ["build_units", "append_units", "explicit_graph", "INFLUENCE_NOISE",
            "MONTHS_IN_POST_MAX"]
@@ -85,11 +89,13 @@ def _template_units(rules: StakeholderRules, segments: np.ndarray, ids: np.ndarr
     lengths = np.array([len(p) for p in pats], np.int64)
     width = max(1, int(lengths.max()))
     pat_role = np.zeros((len(tnames), width), np.int8)
-    suffix = np.empty((len(tnames), width), object)
+    suffixes: list[str] = []
+    suffix = np.zeros((len(tnames), width), np.int32)  # index into suffixes
     for k, pr in enumerate(pats):
         for slot, (r, j) in enumerate(pr):
             pat_role[k, slot] = r
-            suffix[k, slot] = f"-{role_names[r]}-{j + 1}"
+            suffix[k, slot] = len(suffixes)
+            suffixes.append(f"-{role_names[r]}-{j + 1}")
 
     sizes = lengths[tmpl]
     offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
@@ -98,7 +104,7 @@ def _template_units(rules: StakeholderRules, segments: np.ndarray, ids: np.ndarr
     pos = np.arange(n_people, dtype=np.int64) - offsets[account]
     tp = tmpl[account]
     role = pat_role[tp, pos]
-    person_id = ids.astype(object)[account] + suffix[tp, pos]
+    person_id = PersonIds(ids, account, np.array(suffixes, object), suffix[tp, pos])
 
     attitude = np.empty(n_people)
     coverage = np.empty(n_people)
@@ -157,6 +163,8 @@ def explicit_graph(rules: StakeholderRules, account_id: str, unit: ExplicitUnit)
     Raises InputError (located at ``accounts.<id>...``) for an unknown role, a repeated person id,
     or a ``reports_to``/influence end that names nobody in the unit; all problems at once.
     """
+    import networkx as nx
+
     problems: list[Problem] = []
     where = f"accounts.{account_id}"
     g = nx.DiGraph()

@@ -17,13 +17,13 @@ pure reports_to edge).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from kamsim.dmu.arrays import (
     HOLDERS,
+    PersonIds,
     Units,
     attitude_label,
     attitude_value,
@@ -31,6 +31,9 @@ from kamsim.dmu.arrays import (
     coverage_value,
     sort_edges,
 )
+
+if TYPE_CHECKING:  # networkx is imported where a graph is built (0.1-0.2 s of start-up)
+    import networkx as nx
 
 __all__ = ["to_graph", "from_graphs", "REPORTS", "INFLUENCES"]
 
@@ -46,6 +49,8 @@ _DEFAULTS: dict[str, Any] = {
 
 def to_graph(units: Units, account: int) -> nx.DiGraph:
     """The decision unit of account index ``account`` as a DiGraph (graph attr ``account``)."""
+    import networkx as nx
+
     lo, hi = int(units.offsets[account]), int(units.offsets[account + 1])
     g = nx.DiGraph(account=int(account))
     people = np.arange(lo, hi)
@@ -155,8 +160,7 @@ def from_graphs(graphs: Sequence[nx.DiGraph], role_names: Sequence[str]) -> Unit
     src, dst, w, sg = sort_edges(np.array(es, np.int64), np.array(ed, np.int64),
                                  np.array(ew, np.float64), np.array(eg, np.int8))
     r_src, r_dst = sort_edges(np.array(rs, np.int64), np.array(rd, np.int64), by_dst=False)
-    pid = np.empty(len(cols["person_id"]), dtype=object)
-    pid[:] = cols["person_id"]
+    pid = PersonIds.of(cols["person_id"])
     return Units(
         role_names=role_names, offsets=offsets,
         account=np.repeat(np.arange(len(sizes), dtype=np.int64), sizes),

@@ -159,6 +159,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                                     quality=quality, complaints_resolved=resolved,
                                     complaints_unresolved=unresolved, active=act),
                sim.dmu_params, sim.roles, u_depart)
+    # (the big temporaries are dropped once dead, to keep the peak low at 1M accounts)
+    del u_depart, due_p, idx_p, lam_p, quality
     key = (out.departed_influence >= 0.5) | (out.departed_coverage >= 1 / 3 - 1e-9)
     kp_acc = out.departed_account[key]
     before = sim.metrics
@@ -181,6 +183,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         orphaned[out.departed_account] = True
         orphaned &= (before.multithreading > 0) & (mt.multithreading == 0)
         sim.trust = sim.trust - mk.orphaned_trust_hit * orphaned
+        del target, orphaned
     sim.since_unresolved += dt
     sim.since_unresolved[unresolved > 0] = 0.0
     sim.complaints_open = sim.complaints_open * 0.5 ** (dt / 3.0) + unresolved
@@ -281,6 +284,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             log.add(k, offered, "offer", outcome, gap[offered])
             dflt = np.flatnonzero(e_def & act)
             log.add(k, dflt, "default", 0, bad_debt[dflt])
+        del (p_fail, p_strat, p_cons, p_offer, p_def, bounds, e_fail, e_strat, e_cons, e_def,
+             leave, stage_frac, dropped, defect, monthly_rev, h, blame, lost)
     else:
         # degenerate setting: a constant hazard is the only way to leave
         h = _p(mk.base_churn_per_year, dt)
@@ -289,6 +294,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         cause[lost] = CAUSE["key_person_or_trust"]
         e_offer = np.zeros(n, dtype=bool)
     churn &= act
+    del u, v, g_off
 
     # -- money of the period (accounts active at its start)
     disc = list_rev * d.discount_rate * money_ratio
@@ -302,6 +308,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     sim.acq_pending = np.zeros(n)
     bad_debt = np.where(act, bad_debt, 0.0)
     profit = list_rev - disc - cogs - cts - acq - bad_debt
+    del money_ratio
     factor = (1.0 + sim.d_month) ** (-t)
     for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
                       ("cost_to_serve", cts), ("acquisition", acq), ("bad_debt", bad_debt),
@@ -315,6 +322,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         sim.share = np.clip(sim.share + mk.share_speed * dt * (pull - sim.share), 0.0, 1.0)
     drift = (mk.wallet_growth_per_year + sim.growth) / 12.0 * dt
     sim.wallet = sim.wallet * np.exp(drift + mk.wallet_volatility * np.sqrt(dt) * z)
+    del z
 
     # -- stages: up or down one step after the minimum dwell; uncouple from any stage
     sim.tenure = sim.tenure + np.where(act, dt, 0.0)
@@ -343,6 +351,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             log.add(k, changed, "stage_change", new_stage[changed], sim.stage[changed])
         sim.months_in_stage[changed] = 0.0
         sim.stage = new_stage
+        del env, new_stage, dwell_ok
 
     # -- word of mouth: leaders' satisfaction and anger reach their followers
     new_idx = np.zeros(0, dtype=np.int64)
@@ -359,6 +368,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         num = np.bincount(dst, weights=w * signal[src], minlength=n)
         den = np.bincount(dst, weights=w * live_edge, minlength=n)
         sim.trust = sim.trust + mk.word_of_mouth * dt * _ratio(num, den) * (den > 0)
+        del signal, angry, live_edge, num, den
     # only accounts in the portfolio this period move: the lost keep the trust they left
     # with, and those yet to arrive start from their own starting trust
     sim.trust = np.where(act, np.clip(sim.trust, 0.0, 1.0), trust_start)
