@@ -98,9 +98,8 @@ def prepare(model: CompiledModel) -> Prepared:
     env = initial_env(accounts)
     mask = np.zeros(n, dtype=bool)
     mask[: start.n] = True
-    tier, score = model.tiering.assign(env, mask)
+    tier, score, quadrant = model.tiering.classify(env, mask)
     tier[start.n:] = len(model.tiers) - 1  # arrivals start in the lowest tier
-    quadrant = model.tiering.quadrant(env, mask)
     trust = initial_trust(env["loyalty"], env["tenure_months"])
     st = model.stages
     stage = initial_stage(st.target_share, env["tenure_months"], env["share"], trust,

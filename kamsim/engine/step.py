@@ -68,8 +68,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if sim._pending_retier:
         sim._pending_retier = False
         env = sim.fields()
-        new_tier, sim.score = m.tiering.assign(env, act, current=sim.tier)
-        sim.quadrant = np.where(act, m.tiering.quadrant(env, act), sim.quadrant)
+        new_tier, sim.score, quadrant = m.tiering.classify(env, act, current=sim.tier)
+        sim.quadrant = np.where(act, quadrant, sim.quadrant)
         moved = np.flatnonzero(act & (new_tier != sim.tier))
         if log is not None:
             log.add(k, moved, "tier_change", new_tier[moved], sim.tier[moved])
