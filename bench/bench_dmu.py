@@ -26,30 +26,35 @@ from kamsim.dmu import StepInput, StepParams, build_units, metrics, step  # noqa
 from kamsim.spec.load import load_rule_file  # noqa: E402
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=15)
-    runs = ap.parse_args().runs
+def busy_units(n: int, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+    """(units, rules, roles, a busy month's StepInput) for ``n`` accounts built from the
+    shipped stakeholder rules: the set-up shared by this script and ``bench/cases.py dmu``."""
     rules, _ = load_rule_file(ROOT / "rules" / "stakeholders.yaml", "stakeholders")
-    roles = list(rules.roles.values())
-    for n in (10_000, 100_000):
-        rng = np.random.default_rng(1)
-        segs = rng.choice(np.array(["enterprise", "midmarket", "small", "other"]), n,
-                          p=[0.2, 0.5, 0.2, 0.1])
-        ids = np.arange(n)
-        t0 = time.process_time()
-        units = build_units(rules, segs, ids, np.random.default_rng(2))
-        t1 = time.process_time()
-        metrics(units, rules.influence_threshold)
-        t2 = time.process_time()
-        print(f"{n:>7} accounts, {units.n_people:>7} people: build {t1 - t0:.3f} s, "
-              f"metrics (first call, builds the cache) {1000 * (t2 - t1):.1f} ms")
+    segs = rng.choice(np.array(["enterprise", "midmarket", "small", "other"]), n,
+                      p=[0.2, 0.5, 0.2, 0.1])
+    units = build_units(rules, segs, np.arange(n), np.random.default_rng(2))
     inp = StepInput.idle(n)
     inp.am_hours[:] = rng.uniform(0, 12, n)
     inp.exec_hours[:] = rng.uniform(0, 2, n)
     inp.specialist_hours[:] = rng.uniform(0, 4, n)
     inp.quality[:] = rng.uniform(-0.2, 0.8, n)
     inp.complaints_unresolved[:] = rng.random(n) < 0.03
+    return units, rules, list(rules.roles.values()), inp
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=15)
+    runs = ap.parse_args().runs
+    for n in (10_000, 100_000):
+        rng = np.random.default_rng(1)
+        t0 = time.process_time()
+        units, rules, roles, inp = busy_units(n, rng)
+        t1 = time.process_time()
+        metrics(units, rules.influence_threshold)
+        t2 = time.process_time()
+        print(f"{n:>7} accounts, {units.n_people:>7} people: build {t1 - t0:.3f} s, "
+              f"metrics (first call, builds the cache) {1000 * (t2 - t1):.1f} ms")
     params = StepParams()
     times: dict[str, list[float]] = {"cached": [], "uncached": []}
     for _ in range(runs):

@@ -105,21 +105,13 @@ def dmu(accounts: int) -> dict[str, object]:
 
     import numpy as np
 
-    from kamsim.dmu import StepInput, StepParams, build_units, metrics, step
-    from kamsim.spec.load import load_rule_file
+    sys.path.insert(0, str(HERE))
+    from bench_dmu import busy_units
 
-    rules, _ = load_rule_file(REPO / "rules" / "stakeholders.yaml", "stakeholders")
-    roles = list(rules.roles.values())
+    from kamsim.dmu import StepParams, metrics, step
+
     rng = np.random.default_rng(1)
-    segs = rng.choice(np.array(["enterprise", "midmarket", "small", "other"]), accounts,
-                      p=[0.2, 0.5, 0.2, 0.1])
-    units = build_units(rules, segs, np.arange(accounts), np.random.default_rng(2))
-    inp = StepInput.idle(accounts)
-    inp.am_hours[:] = rng.uniform(0, 12, accounts)
-    inp.exec_hours[:] = rng.uniform(0, 2, accounts)
-    inp.specialist_hours[:] = rng.uniform(0, 4, accounts)
-    inp.quality[:] = rng.uniform(-0.2, 0.8, accounts)
-    inp.complaints_unresolved[:] = rng.random(accounts) < 0.03
+    units, rules, roles, inp = busy_units(accounts, rng)
     params = StepParams()
     times = []
     for i in range(8):
