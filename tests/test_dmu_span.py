@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_dmu_cache import make_units as _make_units
+from test_dmu_cache import period_input as _busy_input
 
-from kamsim.dmu import StepInput, StepParams, build_units, metrics, select_accounts, step
+from kamsim.dmu import StepInput, StepParams, metrics, select_accounts, step
 from kamsim.spec.models import StakeholderRules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,19 +27,12 @@ def rules() -> StakeholderRules:
 
 
 def make_units(rules: StakeholderRules, n: int, seed: int = 5):
-    rng = np.random.default_rng(seed)
-    segs = rng.choice(np.array(["enterprise", "midmarket", "small", "other"]), n)
-    return build_units(rules, segs, np.arange(n), np.random.default_rng(seed + 1))
+    return _make_units(rules, n, seed)
 
 
 def period_input(n: int, active: np.ndarray, rng: np.random.Generator) -> StepInput:
-    inp = StepInput.idle(n)
-    inp.am_hours[:] = rng.uniform(0, 10, n) * (rng.random(n) < 0.8)
-    inp.exec_hours[:] = rng.uniform(0, 3, n) * (rng.random(n) < 0.3)
-    inp.specialist_hours[:] = rng.uniform(0, 4, n) * (rng.random(n) < 0.4)
-    inp.quality[:] = rng.uniform(-1, 1, n)
-    inp.complaints_resolved[:] = rng.random(n) < 0.1
-    inp.complaints_unresolved[:] = rng.random(n) < 0.05
+    """A busy month's input (test_dmu_cache's), for the given active accounts."""
+    inp = _busy_input(n, rng)
     inp.active = active.copy()
     return inp
 
