@@ -351,7 +351,8 @@ class LessonRun:
             out[f.name] = {}
             for v in self.lesson.variants:
                 x = self.values[v][f.name]
-                out[f.name][v] = mean_ci(x[~np.isnan(x)], conf)
+                out[f.name][v] = mean_ci(x[~np.isnan(x)], conf,
+                                         (0.0, 1.0) if MEASURES[f.measure] == "pct" else None)
         return out
 
     def sentences(self) -> list[str]:

@@ -22,6 +22,8 @@ from kamsim.stats import mean_ci
 __all__ = ["Result", "HEADLINES"]
 
 HEADLINES = ("retention", "revenue", "profit", "cost_to_serve", "clv")
+#: the range a headline cannot leave, which bounds its interval (a share of accounts)
+BOUNDS: dict[str, tuple[float, float]] = {"retention": (0.0, 1.0)}
 
 
 def _per_rep(out: ReplicationOutput, n_start: int, n_tiers: int) -> dict[str, np.ndarray]:
@@ -82,9 +84,9 @@ class Result:
             "confidence": self.confidence, "currency": self.currency,
         }
         for name in (*HEADLINES, "equity", "accounts_end", "new_accounts"):
-            out[name] = mean_ci(per[name][:, 0], self.confidence)
+            out[name] = mean_ci(per[name][:, 0], self.confidence, BOUNDS.get(name))
         out["by_tier"] = {
-            tier: {name: mean_ci(per[name][:, i + 1], self.confidence)
+            tier: {name: mean_ci(per[name][:, i + 1], self.confidence, BOUNDS.get(name))
                    for name in (*HEADLINES, "equity")}
             for i, tier in enumerate(self.tiers)
         }

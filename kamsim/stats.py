@@ -70,13 +70,22 @@ def t_ppf(p: float, df: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def mean_ci(values: np.ndarray, confidence: float = 0.95) -> dict[str, float]:
+def mean_ci(values: np.ndarray, confidence: float = 0.95,
+            bounds: tuple[float, float] | None = None) -> dict[str, float]:
     """Mean over replications (axis 0) with a Student-t confidence interval; with a single
-    replication the interval is the point itself (no spread to measure)."""
+    replication the interval is the point itself (no spread to measure).
+
+    ``bounds`` is the range the quantity cannot leave (a share: ``(0, 1)``). The t-interval
+    of a few replications of a share near 0 or 1 can reach past it (93% ± 11% of a small
+    tier), which no reader should be shown: the interval is cut at the bounds, and is then
+    no longer symmetric about the mean."""
     v = np.asarray(values, dtype=np.float64)
     n = v.shape[0]
     mean = float(v.mean()) if n else float("nan")
     if n < 2:
         return {"mean": mean, "ci_low": mean, "ci_high": mean, "n": n}
     half = t_ppf(0.5 + confidence / 2.0, n - 1) * float(v.std(ddof=1)) / math.sqrt(n)
-    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"mean": mean, "ci_low": low, "ci_high": high, "n": n}

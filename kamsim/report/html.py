@@ -43,10 +43,6 @@ def _summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     fmts = {"retention": pct, "clv": lambda v: money(v, cur)}
 
     def row(name: str, s: dict[str, Any], total: bool) -> dict[str, Any]:
-        # a share cannot leave [0, 1]: the t-interval of a few replications can, so clip it
-        ret = dict(s["retention"])
-        ret["ci_low"], ret["ci_high"] = max(ret["ci_low"], 0.0), min(ret["ci_high"], 1.0)
-        s = {**s, "retention": ret}
         cells = [interval(s[k], fmts.get(k, lambda v: money(v, cur))) for k, _ in _METRICS]
         return {"tier": name, "cells": cells, "total": total}
 

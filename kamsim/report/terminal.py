@@ -27,12 +27,15 @@ def pct(x: float, digits: int = 1) -> str:
 
 
 def interval(stat: dict[str, float], fmt: Any) -> str:
-    """``mean ± half-width`` of the (symmetric) interval; just the mean when there is one
-    replication."""
-    if stat.get("n", 2) < 2 or stat["ci_low"] == stat["ci_high"]:
-        return fmt(stat["mean"])
-    half = (stat["ci_high"] - stat["ci_low"]) / 2.0
-    return f"{fmt(stat['mean'])} ± {fmt(half)}"
+    """``mean ± half-width`` of a symmetric interval, ``mean (low–high)`` of one cut at a
+    bound (a share's interval stops at 100%); just the mean when there is one replication."""
+    mean, low, high = stat["mean"], stat["ci_low"], stat["ci_high"]
+    if stat.get("n", 2) < 2 or low == high:
+        return fmt(mean)
+    above, below = high - mean, mean - low
+    if abs(above - below) > 1e-9 * max(abs(above), abs(below)):
+        return f"{fmt(mean)} ({fmt(low)}–{fmt(high)})"
+    return f"{fmt(mean)} ± {fmt((high - low) / 2.0)}"
 
 
 def summary_table(summary: dict[str, Any]) -> Any:

@@ -1,0 +1,56 @@
+"""Confidence intervals a reader is shown: a share's interval never leaves [0, 1], and a cut
+interval is written with its ends, not as a misleading ``± half-width``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+import kamsim
+from kamsim.report.terminal import interval, pct
+from kamsim.stats import mean_ci, t_ppf
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def test_unbounded_interval_is_the_student_t_one():
+    v = np.array([0.90, 1.0, 1.0, 0.8, 1.0])
+    s = mean_ci(v)
+    half = t_ppf(0.975, 4) * v.std(ddof=1) / math.sqrt(5)
+    assert s["ci_high"] == s["mean"] + half and s["ci_low"] == s["mean"] - half
+    assert s["ci_high"] > 1.0  # the case that needs bounds: 94% ± 11%
+
+
+def test_bounded_interval_is_cut_at_the_bound_only():
+    v = np.array([0.90, 1.0, 1.0, 0.8, 1.0])
+    free, cut = mean_ci(v), mean_ci(v, bounds=(0.0, 1.0))
+    assert cut["ci_high"] == 1.0
+    assert cut["ci_low"] == free["ci_low"] and cut["mean"] == free["mean"]
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30))
+def test_a_share_interval_stays_in_range_and_holds_the_mean(xs):
+    s = mean_ci(np.array(xs), bounds=(0.0, 1.0))
+    assert 0.0 <= s["ci_low"] <= s["mean"] + 1e-12
+    assert s["mean"] - 1e-12 <= s["ci_high"] <= 1.0
+
+
+def test_interval_text_symmetric_and_cut():
+    assert interval({"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 5}, pct) == "50.0% ± 10.0%"
+    assert (interval({"mean": 0.933, "ci_low": 0.82, "ci_high": 1.0, "n": 5}, pct)
+            == "93.3% (82.0%–100.0%)")
+    assert interval({"mean": 0.7, "ci_low": 0.7, "ci_high": 0.7, "n": 1}, pct) == "70.0%"
+
+
+def test_small_tiers_retention_interval_within_0_and_1():
+    # three accounts over 5 replications: the t-interval of the key tier's retention reaches
+    # well past 100%; what the run reports must not
+    res = kamsim.simulate(SCENARIOS / "trainer_single_account.yaml", replications=5, workers=1)
+    s = res.summary()
+    stats = [s["retention"], *(t["retention"] for t in s["by_tier"].values())]
+    assert all(0.0 <= x["ci_low"] <= x["mean"] <= x["ci_high"] <= 1.0 for x in stats)
+    assert any(x["ci_high"] == 1.0 for x in stats)  # at least one was cut
