@@ -194,9 +194,13 @@ def step(units: Units, inp: StepInput, params: StepParams,
     raised += cov  # cov + gain * effort * (1 - cov)
     new_cov = np.multiply(cov, 1.0 - decay, out=buf.get("f2", sp))  # no contact: decay
     np.copyto(new_cov, raised, where=contacted)
-    np.clip(new_cov, 0.0, 1.0, out=new_cov)
-    # coverage is final; new_cov is kept for exposure
-    np.copyto(cov, new_cov, where=True if live is None else live)
+    # coverage is final (clipped straight into it when every person is live); new_cov is kept
+    # for exposure
+    if live is None:
+        new_cov = np.clip(new_cov, 0.0, 1.0, out=cov)
+    else:
+        np.clip(new_cov, 0.0, 1.0, out=new_cov)
+        np.copyto(cov, new_cov, where=live)
 
     # 3. attitudes: drift toward the target, complaints, then one Jacobi step of neighbours
     speed = _per_period(params.attitude_speed, dt)
@@ -212,11 +216,10 @@ def step(units: Units, inp: StepInput, params: StepParams,
                         np.asarray(inp.complaints_unresolved, float)[a0:a1],
                         out=buf.accounts("kick_hit", sp))
     # people we are close to hear more of the complaint story (exposure 0.5..1); made first,
-    # in new_cov's buffer, so that three buffers do
+    # in the f2 buffer (new_cov's), so that three buffers do
     exposure = None
     if kick.any():
-        exposure = new_cov
-        exposure *= 0.5
+        exposure = np.multiply(new_cov, 0.5, out=buf.get("f2", sp))
         exposure += 0.5
         exposure *= np.take(buf.whole("kick"), acc, out=buf.get("f1", sp), mode="clip")
     new_att = np.take(buf.whole("target"), acc, out=buf.get("f1", sp), mode="clip")
@@ -240,9 +243,12 @@ def step(units: Units, inp: StepInput, params: StepParams,
     rate = params.neighbour_weight * speed
     pull *= st.extra(("pull_rate", rate), lambda: st.has_in * rate)[ppl]
     new_att += pull
-    np.clip(new_att, -1.0, 1.0, out=new_att)
-
-    np.copyto(att, new_att, where=True if live is None else live)
     mip = units.months_in_post[ppl]
-    np.add(mip, dt, out=mip, where=True if live is None else live)
+    if live is None:
+        np.clip(new_att, -1.0, 1.0, out=att)
+        mip += dt
+    else:
+        np.clip(new_att, -1.0, 1.0, out=new_att)
+        np.copyto(att, new_att, where=live)
+        np.add(mip, dt, out=mip, where=live)
     return out

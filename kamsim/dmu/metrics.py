@@ -175,12 +175,15 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
     infl, cov, att = units.influence[ppl], units.coverage[ppl], units.attitude[ppl]
     buf = scratch(units)
 
-    # the results are new arrays: a copy of ``previous`` outside the span; the span's part
+    # the results are new arrays, ``previous``'s values outside the span; the span's part
     # (``part``) is computed straight into them
     def result(name: str, dtype: type) -> np.ndarray:
-        if previous is None or (a0 == 0 and a1 == na):
-            return np.empty(na, dtype)
-        return (previous.flags[name] if name in _FLAGS else getattr(previous, name)).copy()
+        new: np.ndarray = np.empty(na, dtype)
+        if previous is not None and (a0 > 0 or a1 < na):
+            old = previous.flags[name] if name in _FLAGS else getattr(previous, name)
+            new[:a0] = old[:a0]
+            new[a1:] = old[a1:]
+        return new
 
     res = {name: result(name, dtype) for name, dtype in (*_FIELDS.items(), *_FLAGS.items())}
     part = {name: v[a0:a1] for name, v in res.items()}
