@@ -115,42 +115,41 @@ def _strength(ic: np.ndarray, att: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mark_tables(units: Units) -> np.ndarray:
-    """Tables from a person's marks (a byte, bit i = ``_MARKS[i]``) to integer codes whose sum
-    over an account holds the count of each mark: one field per mark, ``width`` bits each,
-    wide enough for the largest account. Row 0 of the result is ``[width, 0, ...]``, then one
-    table per code: one code unless an account has thousands of people."""
-    width = max(1, int(units.sizes.max(initial=0)).bit_length())
-    per_code = max(1, 63 // width)
-    marks = np.arange(1 << len(_MARKS), dtype=np.int64)
-    rows = [np.zeros(marks.size, np.int64)]
-    rows[0][0] = width
-    for first in range(0, len(_MARKS), per_code):
-        table = np.zeros(marks.size, np.int64)
-        for j, i in enumerate(range(first, min(first + per_code, len(_MARKS)))):
-            table += ((marks >> i) & 1) << (width * j)
-        rows.append(table)
-    return np.stack(rows)
+def _mark_width(units: Units) -> np.ndarray:
+    # bits of a mark's count: enough for the largest account, and at least 6 (see below)
+    return np.array(max(6, int(units.sizes.max(initial=0)).bit_length()))
 
 
 def _mark_counts(units: Units, st: Structure, sp: Span,
                  marks: np.ndarray) -> dict[str, np.ndarray]:
-    """Per account of the span, how many of its people have each mark (int64 arrays): the
-    differences, at the accounts' offsets, of a running sum of the people's codes (integer
-    sums are exact in any order; a wrap-around of the running sum cancels out)."""
-    tables = st.extra("mark_tables", lambda: _mark_tables(units))
-    width = int(tables[0, 0])
-    per_code = max(1, 63 // width)
+    """Per account of the span, how many of its people have each mark (int64 arrays).
+
+    ``marks`` holds a person's marks as a byte (bit i = ``_MARKS[i]``). Multiplying the byte
+    by ``sum(2**(j*(width-1)))`` puts a copy of bit j at ``j*width`` (no two bits of the
+    product land together, as ``width - 1`` is more than the byte's 5 bits, so nothing
+    carries); masking keeps those. The result, a code with one ``width``-bit field per mark,
+    sums over an account's people without a field spilling into the next. The counts are the
+    differences, at the accounts' offsets, of a running sum of the codes: integer sums, exact
+    in any order (a wrap-around of the running sum cancels out). One code holds 63 // width
+    marks: all five unless an account has thousands of people.
+    """
+    width = int(st.extra("mark_width", lambda: _mark_width(units)))
+    per_code = 63 // width
     buf = scratch(units)
     off = units.offsets[sp.a0:sp.a1 + 1] - sp.p0
     running = buf.array("running", units.n_people + 1, np.int64)[:sp.p1 - sp.p0 + 1]
     running[0] = 0
+    code = buf.get("i0", sp, np.int64)
     counts: dict[str, np.ndarray] = {}
-    for c, table in enumerate(tables[1:]):
-        code = np.take(table, marks, out=buf.get("i0", sp, np.int64), mode="clip")
+    for first in range(0, len(_MARKS), per_code):
+        names = _MARKS[first:first + per_code]
+        np.copyto(code, marks)
+        code >>= first
+        code *= sum(1 << (j * (width - 1)) for j in range(len(names)))
+        code &= sum(1 << (j * width) for j in range(len(names)))
         np.cumsum(code, out=running[1:])
         summed = running[off[1:]] - running[off[:-1]]
-        for j, name in enumerate(_MARKS[c * per_code:(c + 1) * per_code]):
+        for j, name in enumerate(names):
             counts[name] = (summed >> (width * j)) & ((1 << width) - 1)
     return counts
 
