@@ -111,7 +111,7 @@ def _hours_per_person(units: Units, inp: StepInput, sp: Span, out: np.ndarray) -
     wt, key = st.split_weight[sp.people], st.group_key[sp.people]
     # hours of each (account, holder) group of the span, in a full-length per-group buffer
     # (groups 3*a0 .. 3*a1) so that a person's group key indexes it directly
-    hours = scratch(units).accounts("hours", sp, np.float64, 3).reshape(a1 - a0, 3)
+    hours = scratch(units).accounts("a3", sp, np.float64, 3).reshape(a1 - a0, 3)
     hours[:, 0] = inp.am_hours[a0:a1]
     hours[:, 1] = inp.exec_hours[a0:a1]
     hours[:, 2] = inp.specialist_hours[a0:a1]
@@ -128,10 +128,12 @@ def _hours_per_person(units: Units, inp: StepInput, sp: Span, out: np.ndarray) -
     if no_am.size and hours[no_am, 0].any():
         orphan = np.zeros(units.n_accounts)
         orphan[no_am + a0] = hours[no_am, 0]
-    # hours per unit of weight in each group (in place: ``hours`` becomes the rate)
-    hours /= st.group_weight_or_1[3 * a0:3 * a1].reshape(a1 - a0, 3)
+    # hours per unit of weight in each group (in place: ``hours`` becomes the rate); a group
+    # with nobody has weight 0 and a rate nobody reads
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hours /= st.group_weight[3 * a0:3 * a1].reshape(a1 - a0, 3)
     # (mode="clip": the keys are in range, and take() buffers ``out`` under the default mode)
-    per = np.take(scratch(units).whole("hours"), key, out=out, mode="clip")
+    per = np.take(scratch(units).whole("a3"), key, out=out, mode="clip")
     per *= wt
     if orphan is not None:
         acc = units.account[sp.people]
@@ -205,24 +207,22 @@ def step(units: Units, inp: StepInput, params: StepParams,
     # 3. attitudes: drift toward the target, complaints, then one Jacobi step of neighbours
     speed = _per_period(params.attitude_speed, dt)
     att = units.attitude[ppl]
-    # per-account target and complaint kick of the span's accounts, in full-length account
-    # buffers so that a person's account indexes them
-    np.multiply(QUALITY_WEIGHT, np.asarray(inp.quality, float)[a0:a1],
-                out=buf.accounts("target", sp))
+    # per-account complaint kick and target of the span's accounts, in rows of the account
+    # buffer the hours are done with, so that a person's account indexes them
+    rows = buf.array("a3", 3 * units.n_accounts).reshape(3, units.n_accounts)
     kick = np.multiply(params.resolved_attitude_gain,
-                       np.asarray(inp.complaints_resolved, float)[a0:a1],
-                       out=buf.accounts("kick", sp))
+                       np.asarray(inp.complaints_resolved, float)[a0:a1], out=rows[0, a0:a1])
     kick -= np.multiply(params.complaint_attitude_hit,
-                        np.asarray(inp.complaints_unresolved, float)[a0:a1],
-                        out=buf.accounts("kick_hit", sp))
+                        np.asarray(inp.complaints_unresolved, float)[a0:a1], out=rows[1, a0:a1])
+    np.multiply(QUALITY_WEIGHT, np.asarray(inp.quality, float)[a0:a1], out=rows[1, a0:a1])
     # people we are close to hear more of the complaint story (exposure 0.5..1); made first,
     # in the f2 buffer (new_cov's), so that three buffers do
     exposure = None
     if kick.any():
         exposure = np.multiply(new_cov, 0.5, out=buf.get("f2", sp))
         exposure += 0.5
-        exposure *= np.take(buf.whole("kick"), acc, out=buf.get("f1", sp), mode="clip")
-    new_att = np.take(buf.whole("target"), acc, out=buf.get("f1", sp), mode="clip")
+        exposure *= np.take(rows[0], acc, out=buf.get("f1", sp), mode="clip")
+    new_att = np.take(rows[1], acc, out=buf.get("f1", sp), mode="clip")
     effort *= CONTACT_BONUS  # effort is used up
     new_att += effort
     new_att -= att

@@ -80,8 +80,10 @@ class Scratch:
     """Named full-length buffers, made on first use and reused: per person (``get``), per
     account (``accounts``, ``width`` values an account) and per influence edge (``edges``).
 
-    ``step`` and ``metrics`` share them (``f0``..``f2`` float, ``b0``..``b4`` bool, ``bits``,
-    ...): a name is a slot, not a meaning, so that the buffers cost at most ~30 bytes a person.
+    ``step`` and ``metrics`` share them: per person ``f0``..``f2`` float (metrics also uses
+    f1 as int64), ``b0``..``b2`` bool and ``bits``; per edge ``e0``; per account ``a3``
+    (3 an account). A name is a slot, not a meaning, so that the buffers cost ~28 bytes a
+    person, 8 an edge and 24 an account.
     """
 
     def __init__(self, n: int, n_accounts: int = 0, n_edges: int = 0) -> None:

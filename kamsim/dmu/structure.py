@@ -59,12 +59,9 @@ class Structure:
     key_person: np.ndarray  # bool per person: influence >= KEY_INFLUENCE
     is_economic_buyer: np.ndarray  # bool per person
     is_champion_role: np.ndarray  # bool per person
-    # the divisors of step and metrics with 1 where they are 0: the quotients there are never
-    # used (a group with nobody has no rate to read, a person without in-edges is not
-    # pulled), and a plain division is much cheaper than a masked one
-    group_weight_or_1: np.ndarray  # per (account, holder)
+    # in_weight with 1 where it is 0: the quotient there is 0/1 = 0 (a person without in-edges
+    # is not pulled), and a plain division is much cheaper than a masked one
     in_weight_or_1: np.ndarray  # per person
-    sum_influence_or_1: np.ndarray  # per account
     no_influence: np.ndarray  # int64 indices of the accounts with sum_influence <= 0
     # arrays that also depend on a parameter (a threshold, a dt), keyed by it
     extras: dict[Hashable, np.ndarray] = field(default_factory=dict)
@@ -123,9 +120,7 @@ def compute_structure(units: Units) -> Structure:
         # role -1 (absent from the rules) matches nobody
         "is_economic_buyer": units.role == eb,
         "is_champion_role": units.role == ch,
-        "group_weight_or_1": np.where(group_weight > 0, group_weight, 1.0),
         "in_weight_or_1": np.where(in_weight > 0, in_weight, 1.0),
-        "sum_influence_or_1": np.where(sum_influence > 0, sum_influence, 1.0),
         "no_influence": np.flatnonzero(~(sum_influence > 0)),
     }
     frozen: dict[str, Any] = {k: _frozen(v) for k, v in arrays.items()}
