@@ -165,3 +165,36 @@ def test_champion_departure_raises_red_flags():
     after = metrics(units, 0.3)
     assert not after.champion[0]
     assert after.red_flags[0] > before
+
+
+def test_counts_in_an_account_of_thousands_of_people():
+    """The per-account counts share one running sum with a field per mark; an account of
+    thousands of people needs wider fields than five fit in one integer, so the marks are
+    then counted in two sums. Checked against plain per-account counts."""
+    rng = np.random.default_rng(4)
+    sizes = [3, 5000, 2, 0, 40]
+    graphs = []
+    for k, size in enumerate(sizes):
+        g = nx.DiGraph()
+        for i in range(size):
+            person(g, f"a{k}-{i}", ROLES[int(rng.integers(len(ROLES)))],
+                   float(rng.choice([0.1, 0.3, 0.6, 0.9])),
+                   float(rng.choice([-1.0, -0.5, 0.0, 0.5, 1.0])),
+                   float(rng.choice([0.0, 1 / 3, 2 / 3, 1.0])), months=float(rng.integers(0, 12)))
+        graphs.append(g)
+    units = from_graphs(graphs, ROLES)
+    m = metrics(units, 0.3)
+    eps = 1e-9
+    for a in range(len(sizes)):
+        s = slice(units.offsets[a], units.offsets[a + 1])
+        infl, cov, att = units.influence[s], units.coverage[s], units.attitude[s]
+        role, key = units.role[s], units.influence[s] >= 0.5 - eps
+        covered = cov >= 1 / 3 - eps
+        assert m.multithreading[a] == np.count_nonzero(covered & (infl >= 0.3 - eps))
+        assert m.dm_covered[a] == bool(np.any(covered & (role == ROLES.index("economic_buyer"))))
+        champ = ((att >= 0.5 - eps) & (role == ROLES.index("champion"))) | (att >= 1 - eps)
+        assert m.champion[a] == bool(champ.any())
+        assert m.flags["hostile_influencer"][a] == bool(np.any((att <= -0.5 + eps) & key))
+        assert m.flags["newcomer_in_key_role"][a] == bool(
+            np.any((units.months_in_post[s] < 6) & key))
+    assert m.multithreading[1] > 63  # a count wider than 6 bits

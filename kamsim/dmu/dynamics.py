@@ -109,9 +109,9 @@ def _hours_per_person(units: Units, inp: StepInput, sp: Span, out: np.ndarray) -
     a0, a1 = sp.a0, sp.a1
     st = structure(units)  # groups and their weights do not change between periods
     wt, key = st.split_weight[sp.people], st.group_key[sp.people]
-    has = st.group_has[a0:a1]
-    group_w = st.group_weight[3 * a0:3 * a1]
-    hours = np.empty((a1 - a0, 3))
+    # hours of each (account, holder) group of the span, in a full-length per-group buffer
+    # (groups 3*a0 .. 3*a1) so that a person's group key indexes it directly
+    hours = scratch(units).accounts("a3", sp, np.float64, 3).reshape(a1 - a0, 3)
     hours[:, 0] = inp.am_hours[a0:a1]
     hours[:, 1] = inp.exec_hours[a0:a1]
     hours[:, 2] = inp.specialist_hours[a0:a1]
@@ -121,17 +121,22 @@ def _hours_per_person(units: Units, inp: StepInput, sp: Span, out: np.ndarray) -
         miss = lacking[slice(*np.searchsorted(lacking, (a0, a1)))] - a0
         hours[miss, 0] += hours[miss, h]
         hours[miss, h] = 0.0
-    no_am = ~has[:, 0]
-    # hours per unit of weight in each group (a group with people has positive weight); the
-    # groups of the span's accounts are 3*a0 .. 3*a1 of a full-length array
-    rate = np.zeros(3 * units.n_accounts)
-    np.divide(hours.ravel(), group_w, out=rate[3 * a0:3 * a1], where=group_w > 0)
-    per = np.take(rate, key, out=out)
-    per *= wt
-    if no_am.any() and hours[no_am, 0].any():
-        acc = units.account[sp.people]
+    # accounts with no account_manager people: their AM hours are split over everyone
+    lacking = st.extra(("lacking", 0), partial(_lacking, st.group_has, 0))
+    no_am = lacking[slice(*np.searchsorted(lacking, (a0, a1)))] - a0
+    orphan = None
+    if no_am.size and hours[no_am, 0].any():
         orphan = np.zeros(units.n_accounts)
-        orphan[a0:a1] = np.where(no_am, hours[:, 0], 0.0)
+        orphan[no_am + a0] = hours[no_am, 0]
+    # hours per unit of weight in each group (in place: ``hours`` becomes the rate); a group
+    # with nobody has weight 0 and a rate nobody reads
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hours /= st.group_weight[3 * a0:3 * a1].reshape(a1 - a0, 3)
+    # (mode="clip": the keys are in range, and take() buffers ``out`` under the default mode)
+    per = np.take(scratch(units).whole("a3"), key, out=out, mode="clip")
+    per *= wt
+    if orphan is not None:
+        acc = units.account[sp.people]
         per += orphan[acc] * wt / st.all_split_weight[acc]
     return per
 
@@ -153,16 +158,21 @@ def step(units: Units, inp: StepInput, params: StepParams,
     active = np.asarray(inp.active, bool)
     # only the stretch from the first to the last active account is worked on (kamsim.dmu.span)
     sp = span(units, st, active)
-    ppl = sp.people
+    ppl, a0, a1 = sp.people, sp.a0, sp.a1
     buf = scratch(units)
     acc, role = units.account[ppl], units.role
-    live = np.take(active, acc, out=buf.get("b0", sp, np.bool_))
+    # the people of lost accounts inside the stretch must not change; ``live`` marks the
+    # others, and is None when every account of the stretch is active (no masks needed)
+    live = None
+    if not active[a0:a1].all():
+        live = np.take(active, acc, out=buf.get("b0", sp, np.bool_), mode="clip")
 
     # 1. departures: the post is refilled at once by a newcomer (same id, same role)
     p_leave = st.extra(("p_leave", turnover.tobytes(), float(dt)),
                        lambda: (1.0 - (1.0 - turnover) ** (dt / 12.0))[role])
     leaving = np.less(u_depart[ppl], p_leave[ppl], out=buf.get("b1", sp, np.bool_))
-    leaving &= live
+    if live is not None:
+        leaving &= live
     dep = np.flatnonzero(leaving)
     dep += sp.p0
     out = StepOutcome(departed=dep, departed_account=units.account[dep],
@@ -173,7 +183,7 @@ def step(units: Units, inp: StepInput, params: StepParams,
     units.months_in_post[dep] = 0.0
     units.price_focus[dep] = np.minimum(1.0, role_pf[role[dep]] + params.newcomer_price_focus)
 
-    # 2. contact; every per-person temporary is a reused buffer (no fresh pages to fault in)
+    # 2. contact; every temporary is a reused buffer (no fresh pages to fault in)
     effort = _hours_per_person(units, inp, sp, buf.get("f0", sp))
     contacted = np.greater(effort, 0.0, out=buf.get("b2", sp, np.bool_))
     effort /= params.hours_for_full_coverage * dt  # hours -> effort
@@ -186,24 +196,33 @@ def step(units: Units, inp: StepInput, params: StepParams,
     raised += cov  # cov + gain * effort * (1 - cov)
     new_cov = np.multiply(cov, 1.0 - decay, out=buf.get("f2", sp))  # no contact: decay
     np.copyto(new_cov, raised, where=contacted)
-    np.clip(new_cov, 0.0, 1.0, out=new_cov)
-    np.copyto(cov, new_cov, where=live)  # coverage is final; new_cov is kept for exposure
+    # coverage is final (clipped straight into it when every person is live); new_cov is kept
+    # for exposure
+    if live is None:
+        new_cov = np.clip(new_cov, 0.0, 1.0, out=cov)
+    else:
+        np.clip(new_cov, 0.0, 1.0, out=new_cov)
+        np.copyto(cov, new_cov, where=live)
 
     # 3. attitudes: drift toward the target, complaints, then one Jacobi step of neighbours
     speed = _per_period(params.attitude_speed, dt)
     att = units.attitude[ppl]
-    acc_target = QUALITY_WEIGHT * np.asarray(inp.quality, float)
+    # per-account complaint kick and target of the span's accounts, in rows of the account
+    # buffer the hours are done with, so that a person's account indexes them
+    rows = buf.array("a3", 3 * units.n_accounts).reshape(3, units.n_accounts)
+    kick = np.multiply(params.resolved_attitude_gain,
+                       np.asarray(inp.complaints_resolved, float)[a0:a1], out=rows[0, a0:a1])
+    kick -= np.multiply(params.complaint_attitude_hit,
+                        np.asarray(inp.complaints_unresolved, float)[a0:a1], out=rows[1, a0:a1])
+    np.multiply(QUALITY_WEIGHT, np.asarray(inp.quality, float)[a0:a1], out=rows[1, a0:a1])
     # people we are close to hear more of the complaint story (exposure 0.5..1); made first,
-    # in new_cov's buffer, so that three buffers do
-    kick = (params.resolved_attitude_gain * np.asarray(inp.complaints_resolved, float)
-            - params.complaint_attitude_hit * np.asarray(inp.complaints_unresolved, float))
+    # in the f2 buffer (new_cov's), so that three buffers do
     exposure = None
-    if kick[sp.accounts].any():
-        exposure = new_cov
-        exposure *= 0.5
+    if kick.any():
+        exposure = np.multiply(new_cov, 0.5, out=buf.get("f2", sp))
         exposure += 0.5
-        exposure *= np.take(kick, acc, out=buf.get("f1", sp))
-    new_att = np.take(acc_target, acc, out=buf.get("f1", sp))
+        exposure *= np.take(rows[0], acc, out=buf.get("f1", sp), mode="clip")
+    new_att = np.take(rows[1], acc, out=buf.get("f1", sp), mode="clip")
     effort *= CONTACT_BONUS  # effort is used up
     new_att += effort
     new_att -= att
@@ -213,21 +232,23 @@ def step(units: Units, inp: StepInput, params: StepParams,
         new_att += exposure
     # edges into the span's people come from them too: gather from the whole buffer
     src, dst = units.edge_src[sp.edges], units.edge_dst[sp.edges]
-    pulled = buf.whole("f1")[src]
+    pulled = np.take(buf.whole("f1"), src, out=buf.edges("e0", sp), mode="clip")
     pulled *= st.signed_weight[sp.edges]
     in_s = np.bincount(dst, weights=pulled, minlength=sp.p1)[ppl]
-    has = st.has_in[ppl]
-    pull = buf.get("f0", sp)
-    pull.fill(0.0)
-    np.divide(in_s, st.in_weight[ppl], out=pull, where=has)
+    # mean of the in-neighbours; people without in-edges have in_s = 0 and divide by 1
+    pull = np.divide(in_s, st.in_weight_or_1[ppl], out=buf.get("f0", sp))
     pull -= new_att
-    # people without in-edges are not pulled
-    pull *= st.extra("has_in_f", lambda: st.has_in.astype(np.float64))[ppl]
-    pull *= params.neighbour_weight * speed
+    # people without in-edges are not pulled: one product by has_in * weight * speed, which
+    # is exactly the two products by has_in (0 or 1) and by weight * speed in turn
+    rate = params.neighbour_weight * speed
+    pull *= st.extra(("pull_rate", rate), lambda: st.has_in * rate)[ppl]
     new_att += pull
-    np.clip(new_att, -1.0, 1.0, out=new_att)
-
-    np.copyto(att, new_att, where=live)
     mip = units.months_in_post[ppl]
-    np.add(mip, dt, out=mip, where=live)
+    if live is None:
+        np.clip(new_att, -1.0, 1.0, out=att)
+        mip += dt
+    else:
+        np.clip(new_att, -1.0, 1.0, out=new_att)
+        np.copyto(att, new_att, where=live)
+        np.add(mip, dt, out=mip, where=live)
     return out

@@ -7,8 +7,9 @@ their people (``offsets``) and of their influence edges (sorted by target, so th
 those people are one stretch too). ``step`` and ``metrics`` work on views of it only: people
 outside it belong to inactive accounts, which a period does not change.
 
-:class:`Scratch` holds full-length per-person buffers that ``step`` and ``metrics`` reuse from
-period to period instead of allocating (and page-faulting) fresh temporaries. It belongs to one
+:class:`Scratch` holds full-length per-person (and per-account, per-edge) buffers that ``step``
+and ``metrics`` reuse from period to period instead of allocating (and page-faulting) fresh
+temporaries. It belongs to one
 :class:`~kamsim.dmu.arrays.Units` (not shared by its copies, which may run in other threads).
 """
 
@@ -58,8 +59,8 @@ def _edges_sorted(units: Units) -> np.ndarray:
 
 
 def span(units: Units, st: Structure, active: np.ndarray | None) -> Span:
-    """The stretch from the first to the last active account (everything if ``active`` is None,
-    nothing if no account is active). Influence edges must join people of one account, as
+    """The stretch from the first to the last active account (everything if ``active`` is None
+    or the influence edges are not sorted by target, nothing if no account is active). Influence edges must join people of one account, as
     :meth:`Units.check` requires."""
     na, n, ne = units.n_accounts, units.n_people, units.edge_dst.shape[0]
     if active is None:
@@ -70,37 +71,56 @@ def span(units: Units, st: Structure, active: np.ndarray | None) -> Span:
     a0, a1 = int(on[0]), int(on[-1]) + 1
     p0, p1 = int(units.offsets[a0]), int(units.offsets[a1])
     if not st.extra("edges_sorted", lambda: _edges_sorted(units)):
-        return Span(a0, a1, 0, n, 0, ne)  # edges not by target: every person, every edge
+        return Span(0, na, 0, n, 0, ne)  # edges not by target: everything
     e0, e1 = np.searchsorted(units.edge_dst, (p0, p1))
     return Span(a0, a1, p0, p1, int(e0), int(e1))
 
 
 class Scratch:
-    """Named full-length (n_people) buffers, made on first use and reused.
+    """Named full-length buffers, made on first use and reused: per person (``get``), per
+    account (``accounts``, ``width`` values an account) and per influence edge (``edges``).
 
-    ``step`` and ``metrics`` share them (``f0``..``f2`` float, ``b0``..``b4`` bool, ``bits``):
-    a name is a slot, not a meaning, so that the buffers cost at most 30 bytes a person.
+    ``step`` and ``metrics`` share them: per person ``f0``..``f2`` float (metrics also uses
+    f1 as int64), ``b0``..``b2`` bool and ``bits``; per edge ``e0``; per account ``a3``
+    (3 an account). A name is a slot, not a meaning, so that the buffers cost ~28 bytes a
+    person, 8 an edge and 24 an account.
     """
 
-    def __init__(self, n: int) -> None:
-        self.n = n
+    def __init__(self, n: int, n_accounts: int = 0, n_edges: int = 0) -> None:
+        self.n, self.n_accounts, self.n_edges = n, n_accounts, n_edges
         self._arrays: dict[str, np.ndarray] = {}
 
-    def get(self, name: str, sp: Span, dtype: type = np.float64) -> np.ndarray:
-        """The buffer ``name``'s view of the span's people (contents undefined)."""
+    def array(self, name: str, size: int, dtype: type = np.float64) -> np.ndarray:
+        """The buffer ``name`` of ``size`` values (contents undefined)."""
         buf = self._arrays.get(name)
-        if buf is None or buf.dtype != dtype:
-            buf = self._arrays[name] = np.empty(self.n, dtype)
-        return buf[sp.people]
+        if buf is None or buf.dtype != dtype or buf.shape[0] != size:
+            buf = self._arrays[name] = np.empty(size, dtype)
+        return buf
+
+    def get(self, name: str, sp: Span, dtype: type = np.float64) -> np.ndarray:
+        """The person buffer ``name``'s view of the span's people (contents undefined)."""
+        return self.array(name, self.n, dtype)[sp.people]
+
+    def accounts(self, name: str, sp: Span, dtype: type = np.float64,
+                 width: int = 1) -> np.ndarray:
+        """The account buffer ``name``'s view of the span's accounts, ``width`` values each
+        (accounts ``a0:a1`` are ``width*a0:width*a1``; contents undefined)."""
+        buf = self.array(name, width * self.n_accounts, dtype)
+        return buf[width * sp.a0:width * sp.a1]
+
+    def edges(self, name: str, sp: Span, dtype: type = np.float64) -> np.ndarray:
+        """The edge buffer ``name``'s view of the edges into the span's people."""
+        return self.array(name, self.n_edges, dtype)[sp.edges]
 
     def whole(self, name: str) -> np.ndarray:
-        """The whole buffer ``name`` (made by :meth:`get` before)."""
+        """The whole buffer ``name`` (made by :meth:`get` or :meth:`accounts` before)."""
         return self._arrays[name]
 
 
 def scratch(units: Units) -> Scratch:
-    """The scratch buffers of ``units`` (new ones if it has none or its size changed)."""
+    """The scratch buffers of ``units`` (new ones if it has none or its sizes changed)."""
     s = units._scratch
-    if not isinstance(s, Scratch) or s.n != units.n_people:
-        s = units._scratch = Scratch(units.n_people)
+    sizes = (units.n_people, units.n_accounts, int(units.edge_dst.shape[0]))
+    if not isinstance(s, Scratch) or (s.n, s.n_accounts, s.n_edges) != sizes:
+        s = units._scratch = Scratch(*sizes)
     return s

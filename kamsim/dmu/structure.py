@@ -59,6 +59,10 @@ class Structure:
     key_person: np.ndarray  # bool per person: influence >= KEY_INFLUENCE
     is_economic_buyer: np.ndarray  # bool per person
     is_champion_role: np.ndarray  # bool per person
+    # in_weight with 1 where it is 0: the quotient there is 0/1 = 0 (a person without in-edges
+    # is not pulled), and a plain division is much cheaper than a masked one
+    in_weight_or_1: np.ndarray  # per person
+    no_influence: np.ndarray  # int64 indices of the accounts with sum_influence <= 0
     # arrays that also depend on a parameter (a threshold, a dt), keyed by it
     extras: dict[Hashable, np.ndarray] = field(default_factory=dict)
 
@@ -97,11 +101,12 @@ def compute_structure(units: Units) -> Structure:
     group_key += units.held_by
     group_weight = np.bincount(group_key, weights=split_weight, minlength=3 * na)
     in_weight = np.bincount(units.edge_dst, weights=units.edge_weight, minlength=n)
+    sum_influence = np.bincount(acc, weights=units.influence, minlength=na)
     eb, ch = units.role_index("economic_buyer"), units.role_index("champion")
     arrays = {
         "nonempty": nonempty,
         "starts": units.offsets[:-1][nonempty],
-        "sum_influence": np.bincount(acc, weights=units.influence, minlength=na),
+        "sum_influence": sum_influence,
         "group_key": group_key,
         "split_weight": split_weight,
         "group_weight": group_weight,
@@ -115,6 +120,8 @@ def compute_structure(units: Units) -> Structure:
         # role -1 (absent from the rules) matches nobody
         "is_economic_buyer": units.role == eb,
         "is_champion_role": units.role == ch,
+        "in_weight_or_1": np.where(in_weight > 0, in_weight, 1.0),
+        "no_influence": np.flatnonzero(~(sum_influence > 0)),
     }
     frozen: dict[str, Any] = {k: _frozen(v) for k, v in arrays.items()}
     return Structure(token=_token(units), **frozen)
