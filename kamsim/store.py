@@ -160,7 +160,9 @@ def _ensure_schema(con: Any, path: Path) -> None:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    # microseconds: runs are listed in order of ``created_at``, and two runs recorded within
+    # the same second (a fast study, a script) must still list in the order they were made
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _quote(name: str) -> str:

@@ -124,6 +124,14 @@ def test_group_and_prefix(result: Any, store_path: Path) -> None:
             st.get("r")
 
 
+def test_runs_list_in_the_order_they_were_recorded(result: Any, store_path: Path) -> None:
+    # several runs within one second (a script, a fast study): ids are random, so only the
+    # recording time can order them, and it must tell them apart
+    ids = [record_run(result, store_path) for _ in range(6)]
+    with store_mod.open(store_path) as st:
+        assert list(st.runs()["id"]) == ids
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_export_reads_back_equal(result: Any, store_path: Path, tmp_path: Path,
                                  fmt: str) -> None:

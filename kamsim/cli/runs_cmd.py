@@ -60,7 +60,7 @@ def list_runs(store: str | None) -> None:
         click.echo(f"no runs in {path}")
         return
     df = df.assign(
-        created_at=df["created_at"].str.replace("T", " ").str.removesuffix("+00:00") + "Z",
+        created_at=df["created_at"].str.slice(0, 19).str.replace("T", " ") + "Z",
         retention=df["retention"].map(lambda v: "" if v != v else f"{100 * v:.1f}%"))
     _console().print(_frame_table(df, title=f"runs in {path}"))
 
