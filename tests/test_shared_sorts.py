@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kamsim.rules.functions import cum_share, rank_pct, shared_sorts
+from kamsim.rules.functions import cum_share, forget, rank_pct, shared_sorts
 from kamsim.spec.models import TieringRules
 from kamsim.tiering import _rank_pct, compile_tiering
 
@@ -124,3 +124,30 @@ def test_classify_is_assign_and_quadrant() -> None:
         got = tiering.classify(env, mask, cur)
         for a, b in zip((tier, score, quadrant), got, strict=True):
             same(a, b)
+
+
+def test_a_helper_called_again_in_a_block_returns_its_first_result() -> None:
+    x = np.array([3.0, 1.0, 2.0, 1.0])
+    mask = np.array([True, True, True, False])
+    with shared_sorts():
+        first, share = rank_pct(x, 4, mask), cum_share(x, 4, mask)
+        assert rank_pct(x, 4, mask) is first and cum_share(x, 4, mask) is share
+        other = np.ones(4, dtype=bool)  # another mask object: computed afresh
+        same(rank_pct(x, 4, other), plain_rank_pct(x, other))
+    same(first, plain_rank_pct(x, mask))
+    same(share, plain_cum_share(x, mask))
+    assert rank_pct(x, 4, mask) is not rank_pct(x, 4, mask)  # outside a block: fresh
+
+
+def test_a_forgotten_array_is_sorted_afresh() -> None:
+    x = np.array([3.0, 1.0, 2.0, 1.0])
+    mask = np.ones(4, dtype=bool)
+    with shared_sorts():
+        first = rank_pct(x, 4, mask)
+        cum_share(x, 4, mask)
+        forget(x, 4, mask)
+        again = rank_pct(x, 4, mask)
+        assert again is not first
+        same(again, first)
+        same(cum_share(first, 4, mask), plain_cum_share(first, mask))
+    forget(x, 4, mask)  # outside a block: nothing to forget

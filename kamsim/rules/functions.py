@@ -51,6 +51,7 @@ __all__ = [
     "portfolio_mean",
     "portfolio_sum",
     "shared_sorts",
+    "forget",
 ]
 
 FieldType = Literal["number", "bool", "str"]
@@ -139,7 +140,8 @@ _SHARED: ContextVar[dict[tuple[Any, ...], tuple[Any, ...]] | None] = ContextVar(
 def shared_sorts() -> Iterator[None]:
     """Within this block a portfolio helper given the same array object and mask object again
     reuses its sort (e.g. ``rank_pct(score)`` in two rows of a decision table), and so does a
-    helper given the array ``rank_pct`` returned (its order is the same).
+    helper given the array ``rank_pct`` returned (its order is the same); ``rank_pct`` and
+    ``cum_share`` called again that way return the very array they returned the first time.
 
     Neither those arrays nor the helpers' results may be changed in place until the block
     ends. Nested blocks share the outermost block's sorts.
@@ -156,22 +158,41 @@ def shared_sorts() -> Iterator[None]:
 
 def _block_array(kind: str, m: int) -> NDArray[np.uint64]:
     """A uint64[m] kept for the shared_sorts block (fresh outside one): ``"row numbers"`` is
-    ``arange(m)`` and ``"one to m"`` ``arange(1, m + 1)``, both read-only; ``"scratch"`` and
-    ``"ranks"`` are overwritten by every sort and every rank. A fresh array of a million rows
-    costs more in page faults than the arithmetic done on it."""
+    ``arange(m)`` and ``"distinct ranks"`` the bits of the float64 ``arange(1, m + 1) / m``,
+    both read-only; ``"scratch"`` is overwritten by every sort. A fresh array of a million rows costs more in page faults than the arithmetic done on
+    it."""
     shared = _SHARED.get()
-    hit = None if shared is None else shared.get((kind, m))
-    if hit is not None:
-        return hit[0]
+    if shared is None:
+        return _new_block_array(kind, m)
+    hit = shared.get((kind, m))
+    if hit is None:
+        hit = shared[(kind, m)] = (_new_block_array(kind, m),)
+    return hit[0]
+
+
+def _new_block_array(kind: str, m: int) -> NDArray[np.uint64]:
     if kind == "row numbers":
-        made = np.arange(m, dtype=np.uint64)
-    elif kind == "one to m":
-        made = np.arange(1, m + 1, dtype=np.uint64)
-    else:
-        made = np.empty(m, np.uint64)
-    if shared is not None:
-        shared[(kind, m)] = (made,)
-    return made
+        return np.arange(m, dtype=np.uint64)
+    if kind == "distinct ranks":
+        # the integers 1..m are exact as doubles: the same quotients as arange(1.0, m + 1) / m
+        ranks: FloatArray = np.arange(1, m + 1, dtype=np.uint64) / float(max(m, 1))
+        return ranks.view(np.uint64)
+    return np.empty(m, np.uint64)
+
+
+def forget(x: Any, n: int, mask: BoolArray | None) -> None:
+    """Inside shared_sorts: drop the sort and the results the block remembers for this very
+    ``x`` and mask, and the sort of the rank_pct it gave, so that their memory serves the
+    next arrays (a later helper on ``x`` sorts afresh). Outside a block: nothing to do."""
+    shared = _SHARED.get()
+    if shared is None:
+        return
+    # an entry holds its array and mask alive, so an entry under these ids is for these
+    rank = shared.pop(("rank_pct", id(x), id(mask), n), None)
+    if rank is not None:
+        shared.pop(("sorted", id(rank[2]), id(mask)), None)
+    shared.pop(("cum_share", id(x), id(mask), n), None)
+    shared.pop(("sorted", id(x), id(mask)), None)
 
 
 def _sort_keys(population: FloatArray, keys: NDArray[np.uint64] | None = None,
@@ -273,13 +294,10 @@ class _SortedPopulation:
         return twin
 
     def average_rank(self) -> FloatArray:
-        """The average 1-based rank of each value along ``rows``, divided by the size (in a
-        buffer the next call may overwrite)."""
+        """The average 1-based rank of each value along ``rows``, divided by the size
+        (read-only: without ties it is the same array for every population of this size)."""
         if self.run_start is None or self.run_end is None:
-            # the integers 1..m are exact as doubles: the same quotients as arange(1.0, m + 1)
-            rank = _block_array("ranks", self.size).view(np.float64)
-            return np.divide(_block_array("one to m", self.size), float(max(self.size, 1)),
-                             out=rank)
+            return _block_array("distinct ranks", self.size).view(np.float64)
         counts = self.run_end - self.run_start
         rank = np.repeat(self.run_start + (counts + 1) / 2.0, counts)
         rank /= max(self.size, 1)
@@ -321,16 +339,44 @@ def _remember(result: FloatArray, sort: _SortedPopulation, mask: BoolArray | Non
         shared[("sorted", id(result), id(mask))] = (result, mask, sort.same_order(result))
 
 
+def _result_of(helper: str, x: Any, n: int, mask: BoolArray | None
+               ) -> tuple[FloatArray | None, tuple[Any, ...] | None]:
+    """Inside shared_sorts: the result ``helper`` already gave for this very ``x`` and mask
+    (None if none), and the key to remember a new one under (None outside a block)."""
+    shared = _SHARED.get()
+    if shared is None or not isinstance(x, np.ndarray):
+        return None, None
+    key = (helper, id(x), id(mask), n)
+    hit = shared.get(key)
+    # the entry holds x and mask, so their ids cannot be reused inside the block
+    if hit is not None and hit[0] is x and hit[1] is mask:
+        return hit[2], key
+    return None, key
+
+
+def _result_array(pop: _SortedPopulation, n: int, mask: BoolArray | None) -> FloatArray:
+    """The array a per-row helper fills on ``pop.rows``: _per_row_result, or uninitialised
+    when the population is every row (the helper then writes each row)."""
+    if pop.size == n:
+        return np.empty(n)
+    return _per_row_result(pop.values, n, mask)
+
+
 def rank_pct(x: Any, n: int, mask: BoolArray | None) -> FloatArray:
     """Percentile rank in (0, 1]: (number of smaller values + (ties incl. itself + 1) / 2) / m.
 
     This is ``pandas.Series.rank(pct=True, method="average")`` over the population of size m.
     """
+    out, key = _result_of("rank_pct", x, n, mask)
+    if out is not None:
+        return out
     pop = _sorted_population(x, n, mask)
-    out = _per_row_result(pop.values, n, mask)
+    out = _result_array(pop, n, mask)
     if pop.size:
         out[pop.rows] = pop.average_rank()
     _remember(out, pop, mask)
+    if key is not None:
+        _SHARED.get()[key] = (x, mask, out)  # type: ignore[index]
     return out
 
 
@@ -340,13 +386,18 @@ def cum_share(x: Any, n: int, mask: BoolArray | None) -> FloatArray:
     Ties are ordered by row index (a stable sort). If the population's total is not
     positive every population row gets 1.0.
     """
+    out, key = _result_of("cum_share", x, n, mask)
+    if out is not None:
+        return out
     pop = _sorted_population(x, n, mask)
-    out = _per_row_result(pop.values, n, mask)
+    out = _result_array(pop, n, mask)
     if pop.size:
         rows = pop.descending_rows()
         running = np.cumsum(pop.values[rows])
         total = running[-1]  # the same additions, in the same order: the largest share is 1.0
         out[rows] = running / total if total > 0 else 1.0
+    if key is not None:
+        _SHARED.get()[key] = (x, mask, out)  # type: ignore[index]
     return out
 
 
