@@ -15,7 +15,7 @@ import numpy as np
 
 from kamsim.fields import field_types
 from kamsim.rules.expr import Expr, compile_expr
-from kamsim.rules.functions import column, forget, rank_pct, shared_sorts
+from kamsim.rules.functions import column, forget, rank_pct, shared_sorts, side_by_side
 from kamsim.rules.tables import DecisionTable, Row
 from kamsim.spec.models import TieringRules
 
@@ -95,10 +95,11 @@ class CompiledTiering:
                     reread: frozenset[str] | None) -> Iterator[tuple[str, np.ndarray]]:
         """(name, normalised value) of each indicator in order, inside a shared_sorts block.
 
-        ``reread``: the fields and indicators read after these (None: any may be); the block
-        forgets the sorts of the others as soon as their rank is known, so that a
-        million-account portfolio does not hold a dozen sorts it will not use again (their
-        memory serves the next ones instead of fresh pages).
+        The ranks are independent sorts: two at a time on a big portfolio. ``reread``: the
+        fields and indicators read after these (None: any may be); the block forgets the
+        sorts of the others as soon as their rank is known, so that a million-account
+        portfolio does not hold a dozen sorts it will not use again (their memory serves the
+        next ones instead of fresh pages).
         """
         n = mask.shape[0]
         raw = []
@@ -115,7 +116,7 @@ class CompiledTiering:
             return value
 
         names = (name for name, _e, _w, _h in self.indicators)
-        return zip(names, map(normalise, raw), strict=True)
+        return zip(names, side_by_side(normalise, raw, n), strict=True)
 
     def _weigh(self, values: Iterator[tuple[str, np.ndarray]], mask: np.ndarray,
                keep: frozenset[str] = frozenset()) -> tuple[np.ndarray, dict[str, np.ndarray]]:

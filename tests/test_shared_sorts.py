@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kamsim.rules.functions import cum_share, forget, rank_pct, shared_sorts
+from kamsim.rules import functions
+from kamsim.rules.functions import (
+    cum_share,
+    forget,
+    rank_pct,
+    shared_sorts,
+    side_by_side,
+)
 from kamsim.spec.models import TieringRules
 from kamsim.tiering import _rank_pct, compile_tiering
 
@@ -151,3 +158,69 @@ def test_a_forgotten_array_is_sorted_afresh() -> None:
         same(again, first)
         same(cum_share(first, 4, mask), plain_cum_share(first, mask))
     forget(x, 4, mask)  # outside a block: nothing to forget
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_side_by_side_gives_the_figures_of_one_thread(monkeypatch: pytest.MonkeyPatch,
+                                                      masked: bool) -> None:
+    # the threads run here even on a one-core machine and on small arrays
+    monkeypatch.setattr(functions, "_THREADS", 2)
+    monkeypatch.setattr(functions, "_SIDE_BY_SIDE_MIN_ROWS", 0)
+    rng = np.random.default_rng(6)
+    xs = [x for x in samples() if x.size == 5000]
+    mask = rng.random(5000) < 0.7 if masked else np.ones(5000, dtype=bool)
+    with np.errstate(all="ignore"), shared_sorts():
+        ranks = side_by_side(lambda x: rank_pct(x, 5000, mask), xs, 5000)
+        shares = side_by_side(lambda x: cum_share(x, 5000, mask), xs, 5000)  # shared sorts
+        again = [rank_pct(x, 5000, mask) for x in xs]  # the threads filled the block
+        for x, r, s, a in zip(xs, ranks, shares, again, strict=True):
+            same(r, plain_rank_pct(x, mask))
+            same(s, plain_cum_share(x, mask))
+            assert a is r
+
+
+def test_tiering_on_threads_is_tiering_on_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = TieringRules.model_validate({
+        "kind": "tiering", "tiers": ["key", "other"],
+        "indicators": {"revenue": {"expr": "revenue", "weight": 0.5},
+                       "loyalty": {"expr": "loyalty * 2", "weight": 0.3},
+                       "risk": {"expr": "payment_risk", "weight": -0.2,
+                                "normalize": "minmax"}},
+        "table": {"hit_policy": "first", "default": "other", "rows": [
+            {"when": "rank_pct(score) >= 0.7 or cum_share(revenue) <= 0.5", "tier": "key"}]},
+        "retier": {"every_months": 12, "hysteresis": 0.05},
+    })
+    rng = np.random.default_rng(8)
+    n = 3000
+    env = {"revenue": np.round(rng.lognormal(8, 1, n), -2), "loyalty": rng.random(n),
+           "payment_risk": rng.random(n)}
+    mask = rng.random(n) < 0.8
+    current = rng.integers(0, 2, n)
+    tiering = compile_tiering(rules)
+    alone = [tiering.classify(env, mask, cur) for cur in (None, current)]
+    monkeypatch.setattr(functions, "_THREADS", 2)
+    monkeypatch.setattr(functions, "_SIDE_BY_SIDE_MIN_ROWS", 0)
+    threaded = [tiering.classify(env, mask, cur) for cur in (None, current)]
+    for a, b in zip(alone, threaded, strict=True):
+        for x, y in zip(a, b, strict=True):
+            same(x, y)
+
+
+def test_side_by_side_raises_in_order_and_may_stop_early(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.setattr(functions, "_THREADS", 2)
+    monkeypatch.setattr(functions, "_SIDE_BY_SIDE_MIN_ROWS", 0)
+
+    def half(k: int) -> float:
+        if k == 3:
+            raise ValueError("three")
+        return k / 2
+
+    got = []
+    with pytest.raises(ValueError, match="three"):
+        for value in side_by_side(half, range(8), 10):
+            got.append(value)
+    assert got == [0.0, 0.5, 1.0]
+    results = side_by_side(half, range(3), 10)
+    assert next(results) == 0.0
+    results.close()  # the helper thread finishes what it took and stops

@@ -15,12 +15,15 @@ every row.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, copy_context
 from dataclasses import dataclass
 from functools import reduce
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,6 +54,7 @@ __all__ = [
     "portfolio_mean",
     "portfolio_sum",
     "shared_sorts",
+    "side_by_side",
     "forget",
 ]
 
@@ -134,6 +138,20 @@ _PACKED_MAX_ROWS = 1 << 32
 
 _SHARED: ContextVar[dict[tuple[Any, ...], tuple[Any, ...]] | None] = ContextVar(
     "kamsim_shared_sorts", default=None)
+#: Which of side_by_side's threads runs this code (0: the caller's): the scratch buffers of a
+#: shared_sorts block are kept per lane, so that two threads never write into the same one.
+_LANE: ContextVar[int] = ContextVar("kamsim_sort_lane", default=0)
+#: Guards the creation of a block's buffers (two lanes may ask for the same one at once).
+_BLOCK_LOCK = threading.Lock()
+
+#: side_by_side uses this many threads at most, the caller's included (numpy sorts one
+#: array on one core).
+_THREADS = min(2, os.cpu_count() or 1)
+#: ... and only from this many rows up: below, starting threads costs more than it saves.
+_SIDE_BY_SIDE_MIN_ROWS = 100_000
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 @contextmanager
@@ -159,14 +177,18 @@ def shared_sorts() -> Iterator[None]:
 def _block_array(kind: str, m: int) -> NDArray[np.uint64]:
     """A uint64[m] kept for the shared_sorts block (fresh outside one): ``"row numbers"`` is
     ``arange(m)`` and ``"distinct ranks"`` the bits of the float64 ``arange(1, m + 1) / m``,
-    both read-only; ``"scratch"`` is overwritten by every sort. A fresh array of a million rows costs more in page faults than the arithmetic done on
+    both read-only; ``"scratch"`` is overwritten by every sort (one per side_by_side lane).
+    A fresh array of a million rows costs more in page faults than the arithmetic done on
     it."""
     shared = _SHARED.get()
     if shared is None:
         return _new_block_array(kind, m)
-    hit = shared.get((kind, m))
-    if hit is None:
-        hit = shared[(kind, m)] = (_new_block_array(kind, m),)
+    # the read-only arrays serve every lane; each lane overwrites its own scratch
+    key = (kind, m) if kind in ("row numbers", "distinct ranks") else (kind, m, _LANE.get())
+    with _BLOCK_LOCK:
+        hit = shared.get(key)
+        if hit is None:
+            hit = shared[key] = (_new_block_array(kind, m),)
     return hit[0]
 
 
@@ -178,6 +200,71 @@ def _new_block_array(kind: str, m: int) -> NDArray[np.uint64]:
         ranks: FloatArray = np.arange(1, m + 1, dtype=np.uint64) / float(max(m, 1))
         return ranks.view(np.uint64)
     return np.empty(m, np.uint64)
+
+
+def side_by_side(fn: Callable[[_T], _R], items: Sequence[_T], rows: int) -> Iterator[_R]:
+    """``fn(item) for item in items``, worked off by this thread and a second one when the
+    portfolio has ``rows`` rows or more (and the machine two cores).
+
+    For independent portfolio helpers on big arrays, e.g. the rank of each tiering indicator:
+    numpy lets go of the GIL while it sorts, gathers and computes, so the other thread's
+    sort runs on the other core. Each thread takes the next item not yet taken; this one
+    also takes the items whose result is asked for next, so it never waits while there is
+    work. The second thread runs in a copy of the caller's context, so it uses and fills the
+    caller's shared_sorts block, with scratch buffers of its own. Each result is the one
+    ``fn(item)`` gives alone and they come in the order of ``items``, so the figures never
+    depend on the threads; a result is let go of as soon as the caller has taken it. The
+    big arrays this thread makes come from memory the process already has, where a new
+    thread's would be fresh pages: one helper thread rather than a pool of two.
+    """
+    count = len(items)
+    threads = min(_THREADS, count)
+    if threads < 2 or rows < _SIDE_BY_SIDE_MIN_ROWS:
+        yield from map(fn, items)
+        return
+    results: list[tuple[bool, Any] | None] = [None] * count
+    done = [threading.Event() for _ in items]
+    claim = itertools.count()  # next() is atomic under the GIL: each index goes to one thread
+
+    def run(i: int) -> None:
+        try:
+            results[i] = (True, fn(items[i]))
+        except BaseException as error:  # raised again in the caller, at its place
+            results[i] = (False, error)
+        done[i].set()
+
+    def work(lane: int) -> None:
+        _LANE.set(lane)
+        for i in claim:
+            if i >= count:
+                return
+            run(i)
+
+    # the copies are taken here, in the caller's thread: a new thread has an empty context
+    helpers = [threading.Thread(target=copy_context().run, args=(work, lane),
+                                name=f"kamsim-sort-{lane}", daemon=True)
+               for lane in range(1, threads)]
+    for helper in helpers:
+        helper.start()
+    try:
+        for i in range(count):
+            while not done[i].is_set():
+                j = next(claim)
+                if j < count:
+                    run(j)
+                else:
+                    done[i].wait()
+            ok, value = results[i]  # type: ignore[misc]
+            results[i] = None
+            if not ok:
+                raise value
+            yield value
+    finally:
+        for j in claim:  # take what is left, so that the helpers stop
+            if j >= count:
+                break
+        for helper in helpers:
+            helper.join()
 
 
 def forget(x: Any, n: int, mask: BoolArray | None) -> None:
