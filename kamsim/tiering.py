@@ -15,7 +15,14 @@ import numpy as np
 
 from kamsim.fields import field_types
 from kamsim.rules.expr import Expr, compile_expr
-from kamsim.rules.functions import column, forget, rank_pct, shared_sorts, side_by_side
+from kamsim.rules.functions import (
+    column,
+    forget,
+    rank_pct,
+    shared_sorts,
+    side_by_side,
+    sorts_like,
+)
 from kamsim.rules.tables import DecisionTable, Row
 from kamsim.spec.models import TieringRules
 
@@ -172,8 +179,14 @@ class CompiledTiering:
                                     keep=self.table.names)
         tier = self._table(env, score, values, mask)
         if current is not None and self.hysteresis > 0:
-            up = self._table(env, np.minimum(score + self.hysteresis, 1.0), values, mask)
-            down = self._table(env, np.maximum(score - self.hysteresis, 0.0), values, mask)
+            n = mask.shape[0]
+            up_score = np.minimum(score + self.hysteresis, 1.0)
+            down_score = np.maximum(score - self.hysteresis, 0.0)
+            # both keep the score's order: a table's rank_pct of them need not sort again
+            sorts_like(up_score, score, n, mask)
+            sorts_like(down_score, score, n, mask)
+            up = self._table(env, up_score, values, mask)
+            down = self._table(env, down_score, values, mask)
             # lower index = better tier; keep the current tier if it lies between the
             # outcomes of the nudged scores
             keep = (current >= up) & (current <= down)

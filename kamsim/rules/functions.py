@@ -56,6 +56,7 @@ __all__ = [
     "shared_sorts",
     "side_by_side",
     "forget",
+    "sorts_like",
 ]
 
 FieldType = Literal["number", "bool", "str"]
@@ -416,6 +417,43 @@ def _sorted_population(x: Any, n: int, mask: BoolArray | None) -> _SortedPopulat
     if shared is not None and isinstance(x, np.ndarray):
         shared[key] = (x, mask, result)
     return result
+
+
+def sorts_like(new: Any, old: Any, n: int, mask: BoolArray | None) -> None:
+    """Inside shared_sorts: ``new`` is a non-decreasing function of ``old``, row by row (e.g.
+    ``minimum(old + h, 1.0)``; NaN where ``old`` is NaN), so a helper later given ``new``
+    takes its order from the sort the block holds for ``old`` instead of sorting again.
+
+    Only the runs of equal values are found again: a function may make equal what was not
+    (it never puts in the wrong order what was), and such a new run is put back in row
+    order, as a sort gives it. Nothing happens without a held sort of ``old`` or if ``new``
+    is NaN on other rows.
+    """
+    shared = _SHARED.get()
+    if shared is None or not isinstance(new, np.ndarray):
+        return
+    hit = shared.get(("sorted", id(old), id(mask)))
+    if hit is None or hit[0] is not old or hit[1] is not mask:
+        return
+    sort: _SortedPopulation = hit[2]
+    values, selected = _population(new, n, mask)
+    if not np.array_equal(selected, sort.selected):
+        return
+    rows = sort.rows
+    ascending = values[rows]
+    same = ascending[1:] == ascending[:-1]
+    ties = np.flatnonzero(same) if same.any() else None
+    if ties is not None:
+        # the rows of each run in ascending order: lexsort is by run, then by row
+        runs = np.zeros(rows.size, dtype=bool)
+        runs[1:] = same
+        runs[:-1] |= same
+        at = np.flatnonzero(runs)
+        run = np.cumsum(np.r_[True, ~same])[at]
+        rows = rows.copy()  # the sort of ``old`` keeps its own
+        rows[at] = rows[at][np.lexsort((rows[at], run))]
+    shared[("sorted", id(new), id(mask))] = (
+        new, mask, _SortedPopulation(values, selected, rows, ties))
 
 
 def _remember(result: FloatArray, sort: _SortedPopulation, mask: BoolArray | None) -> None:
