@@ -147,7 +147,8 @@ _BLOCK_LOCK = threading.Lock()
 
 #: side_by_side uses this many threads at most, the caller's included (numpy sorts one
 #: array on one core).
-_THREADS = min(2, os.cpu_count() or 1)
+_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)  # the cores this process may run on
 #: ... and only from this many rows up: below, starting threads costs more than it saves.
 _SIDE_BY_SIDE_MIN_ROWS = 100_000
 
