@@ -7,6 +7,7 @@ portfolio-wide helpers (ranks, cumulative shares) are computed over those accoun
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,14 @@ import numpy as np
 
 from kamsim.fields import field_types
 from kamsim.rules.expr import Expr, compile_expr
-from kamsim.rules.functions import column, rank_pct, shared_sorts
+from kamsim.rules.functions import (
+    column,
+    forget,
+    rank_pct,
+    shared_sorts,
+    side_by_side,
+    sorts_like,
+)
 from kamsim.rules.tables import DecisionTable, Row
 from kamsim.spec.models import TieringRules
 
@@ -45,13 +53,15 @@ def _rank_pct(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _evaluate(expr: Expr, env: dict[str, np.ndarray], n: int, mask: np.ndarray) -> np.ndarray:
-    """The value of ``expr``; a bare number field is the env's own array rather than a copy,
-    so that a table's ``rank_pct``/``cum_share`` of the same field reuse its sort."""
+def _evaluate(expr: Expr, env: dict[str, np.ndarray], n: int, mask: np.ndarray
+              ) -> tuple[np.ndarray, str | None]:
+    """The value of ``expr`` and, if it is a bare number field, the field's name: then the
+    value is the env's own array rather than a copy, so that a table's
+    ``rank_pct``/``cum_share`` of the same field reuse its sort."""
     name = expr.source.strip()
     if name in expr.names:
-        return column(env, name, "number", n)
-    return expr(env, n, mask)
+        return column(env, name, "number", n), name
+    return expr(env, n, mask), None
 
 
 def _normalise(x: np.ndarray, how: str, mask: np.ndarray) -> np.ndarray:
@@ -85,21 +95,66 @@ class CompiledTiering:
     def indicator_values(self, env: dict[str, np.ndarray], mask: np.ndarray
                          ) -> dict[str, np.ndarray]:
         """Each indicator, normalised to 0-1 across the masked accounts."""
-        n = mask.shape[0]
         with shared_sorts():
-            return {name: _normalise(_evaluate(expr, env, n, mask), how, mask)
-                    for name, expr, _w, how in self.indicators}
+            return dict(self._normalised(env, mask, reread=None))
+
+    def _normalised(self, env: dict[str, np.ndarray], mask: np.ndarray,
+                    reread: frozenset[str] | None) -> Iterator[tuple[str, np.ndarray]]:
+        """(name, normalised value) of each indicator in order, inside a shared_sorts block.
+
+        The ranks are independent sorts: two at a time on a big portfolio. ``reread``: the
+        fields and indicators read after these (None: any may be); the block forgets the
+        sorts of the others as soon as their rank is known, so that a million-account
+        portfolio does not hold a dozen sorts it will not use again (their memory serves the
+        next ones instead of fresh pages).
+        """
+        n = mask.shape[0]
+        raw = []
+        for name, expr, _w, how in self.indicators:
+            x, field = _evaluate(expr, env, n, mask)
+            keep = reread is None or name in reread or (field is not None and field in reread)
+            raw.append((x, how, keep))
+
+        def normalise(item: tuple[np.ndarray, str, bool]) -> np.ndarray:
+            x, how, keep = item
+            value = _normalise(x, how, mask)
+            if not keep:
+                forget(x, n, mask)
+            return value
+
+        names = (name for name, _e, _w, _h in self.indicators)
+        return zip(names, side_by_side(normalise, raw, n), strict=True)
+
+    def _weigh(self, values: Iterator[tuple[str, np.ndarray]], mask: np.ndarray,
+               keep: frozenset[str] = frozenset()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The score of these indicator values (score's figures) and the values named in
+        ``keep``; each other value is let go of once added."""
+        weights = {name: w for name, _e, w, _h in self.indicators}
+        total = sum(abs(w) for w in weights.values()) or 1.0
+        n = mask.shape[0]
+        s, term = np.zeros(n), np.empty(n)
+        kept = {}
+        for name, value in values:
+            w = weights[name]
+            # s += w * v, or -w * (1 - v): the same roundings, into one reused buffer
+            if w >= 0:
+                np.multiply(value, w, out=term)
+            else:
+                np.subtract(1.0, value, out=term)
+                term *= -w
+            s += term
+            if name in keep:
+                kept[name] = value
+        s /= total
+        return (s if mask.all() else np.where(mask, s, 0.0)), kept
 
     def score(self, env: dict[str, np.ndarray], mask: np.ndarray,
               values: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """Weighted score in 0-1: positive weights reward a high indicator, negative weights
         reward a low one; divided by the sum of absolute weights."""
         values = values if values is not None else self.indicator_values(env, mask)
-        total = sum(abs(w) for _n, _e, w, _h in self.indicators) or 1.0
-        s = np.zeros(mask.shape[0])
-        for name, _e, w, _h in self.indicators:
-            s += w * values[name] if w >= 0 else -w * (1.0 - values[name])
-        return np.where(mask, s / total, 0.0)
+        return self._weigh(((name, values[name]) for name, _e, _w, _h in self.indicators),
+                           mask)[0]
 
     def _table(self, env: dict[str, np.ndarray], score: np.ndarray, values: dict[str, Any],
                mask: np.ndarray) -> np.ndarray:
@@ -117,12 +172,21 @@ class CompiledTiering:
 
     def _assign(self, env: dict[str, np.ndarray], mask: np.ndarray, current: np.ndarray | None
                 ) -> tuple[np.ndarray, np.ndarray]:
-        values = self.indicator_values(env, mask)
-        score = self.score(env, mask, values)
+        # the table reads the score, some fields and maybe some indicators; classify's
+        # quadrant then reads its own fields
+        reread = self.table.names | self.volume.names | self.loyalty.names
+        score, values = self._weigh(self._normalised(env, mask, reread), mask,
+                                    keep=self.table.names)
         tier = self._table(env, score, values, mask)
         if current is not None and self.hysteresis > 0:
-            up = self._table(env, np.minimum(score + self.hysteresis, 1.0), values, mask)
-            down = self._table(env, np.maximum(score - self.hysteresis, 0.0), values, mask)
+            n = mask.shape[0]
+            up_score = np.minimum(score + self.hysteresis, 1.0)
+            down_score = np.maximum(score - self.hysteresis, 0.0)
+            # both keep the score's order: a table's rank_pct of them need not sort again
+            sorts_like(up_score, score, n, mask)
+            sorts_like(down_score, score, n, mask)
+            up = self._table(env, up_score, values, mask)
+            down = self._table(env, down_score, values, mask)
             # lower index = better tier; keep the current tier if it lies between the
             # outcomes of the nudged scores
             keep = (current >= up) & (current <= down)
@@ -140,9 +204,13 @@ class CompiledTiering:
     def quadrant(self, env: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
         """Index into QUADRANTS: volume x loyalty value matrix of domain.md section 2."""
         n = mask.shape[0]
-        hi_v = self.volume(env, n, mask) >= self.volume_cut
-        hi_l = self.loyalty(env, n, mask) >= self.loyalty_cut
-        return np.select([hi_v & hi_l, hi_v & ~hi_l, ~hi_v & hi_l], [0, 1, 2], 3).astype(np.int64)
+        lo_v = ~(self.volume(env, n, mask) >= self.volume_cut)  # NaN is not high
+        lo_l = ~(self.loyalty(env, n, mask) >= self.loyalty_cut)
+        # protect (high, high) 0, manage_risk (high, low) 1, cultivate (low, high) 2, reduce 3
+        quadrant = lo_v.astype(np.int64)
+        quadrant <<= 1
+        quadrant += lo_l
+        return quadrant
 
 
 def compile_tiering(rules: TieringRules) -> CompiledTiering:

@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kamsim.rules.functions import cum_share, rank_pct, shared_sorts
+from kamsim.rules import functions
+from kamsim.rules.functions import (
+    cum_share,
+    forget,
+    rank_pct,
+    shared_sorts,
+    side_by_side,
+    sorts_like,
+)
 from kamsim.spec.models import TieringRules
 from kamsim.tiering import _rank_pct, compile_tiering
 
@@ -124,3 +132,135 @@ def test_classify_is_assign_and_quadrant() -> None:
         got = tiering.classify(env, mask, cur)
         for a, b in zip((tier, score, quadrant), got, strict=True):
             same(a, b)
+
+
+def test_a_helper_called_again_in_a_block_returns_its_first_result() -> None:
+    x = np.array([3.0, 1.0, 2.0, 1.0])
+    mask = np.array([True, True, True, False])
+    with shared_sorts():
+        first, share = rank_pct(x, 4, mask), cum_share(x, 4, mask)
+        assert rank_pct(x, 4, mask) is first and cum_share(x, 4, mask) is share
+        other = np.ones(4, dtype=bool)  # another mask object: computed afresh
+        same(rank_pct(x, 4, other), plain_rank_pct(x, other))
+    same(first, plain_rank_pct(x, mask))
+    same(share, plain_cum_share(x, mask))
+    assert rank_pct(x, 4, mask) is not rank_pct(x, 4, mask)  # outside a block: fresh
+
+
+def test_a_forgotten_array_is_sorted_afresh() -> None:
+    x = np.array([3.0, 1.0, 2.0, 1.0])
+    mask = np.ones(4, dtype=bool)
+    with shared_sorts():
+        first = rank_pct(x, 4, mask)
+        cum_share(x, 4, mask)
+        forget(x, 4, mask)
+        again = rank_pct(x, 4, mask)
+        assert again is not first
+        same(again, first)
+        same(cum_share(first, 4, mask), plain_cum_share(first, mask))
+    forget(x, 4, mask)  # outside a block: nothing to forget
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_side_by_side_gives_the_figures_of_one_thread(monkeypatch: pytest.MonkeyPatch,
+                                                      masked: bool) -> None:
+    # the threads run here even on a one-core machine and on small arrays
+    monkeypatch.setattr(functions, "_THREADS", 2)
+    monkeypatch.setattr(functions, "_SIDE_BY_SIDE_MIN_ROWS", 0)
+    rng = np.random.default_rng(6)
+    xs = [x for x in samples() if x.size == 5000]
+    mask = rng.random(5000) < 0.7 if masked else np.ones(5000, dtype=bool)
+    with np.errstate(all="ignore"), shared_sorts():
+        ranks = side_by_side(lambda x: rank_pct(x, 5000, mask), xs, 5000)
+        shares = side_by_side(lambda x: cum_share(x, 5000, mask), xs, 5000)  # shared sorts
+        again = [rank_pct(x, 5000, mask) for x in xs]  # the threads filled the block
+        for x, r, s, a in zip(xs, ranks, shares, again, strict=True):
+            same(r, plain_rank_pct(x, mask))
+            same(s, plain_cum_share(x, mask))
+            assert a is r
+
+
+def test_tiering_on_threads_is_tiering_on_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = TieringRules.model_validate({
+        "kind": "tiering", "tiers": ["key", "other"],
+        "indicators": {"revenue": {"expr": "revenue", "weight": 0.5},
+                       "loyalty": {"expr": "loyalty * 2", "weight": 0.3},
+                       "risk": {"expr": "payment_risk", "weight": -0.2,
+                                "normalize": "minmax"}},
+        "table": {"hit_policy": "first", "default": "other", "rows": [
+            {"when": "rank_pct(score) >= 0.7 or cum_share(revenue) <= 0.5", "tier": "key"}]},
+        "retier": {"every_months": 12, "hysteresis": 0.05},
+    })
+    rng = np.random.default_rng(8)
+    n = 3000
+    env = {"revenue": np.round(rng.lognormal(8, 1, n), -2), "loyalty": rng.random(n),
+           "payment_risk": rng.random(n)}
+    mask = rng.random(n) < 0.8
+    current = rng.integers(0, 2, n)
+    tiering = compile_tiering(rules)
+    alone = [tiering.classify(env, mask, cur) for cur in (None, current)]
+    monkeypatch.setattr(functions, "_THREADS", 2)
+    monkeypatch.setattr(functions, "_SIDE_BY_SIDE_MIN_ROWS", 0)
+    threaded = [tiering.classify(env, mask, cur) for cur in (None, current)]
+    for a, b in zip(alone, threaded, strict=True):
+        for x, y in zip(a, b, strict=True):
+            same(x, y)
+
+
+def test_side_by_side_raises_in_order_and_may_stop_early(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.setattr(functions, "_THREADS", 2)
+    monkeypatch.setattr(functions, "_SIDE_BY_SIDE_MIN_ROWS", 0)
+
+    def half(k: int) -> float:
+        if k == 3:
+            raise ValueError("three")
+        return k / 2
+
+    got = []
+    with pytest.raises(ValueError, match="three"):
+        for value in side_by_side(half, range(8), 10):
+            got.append(value)
+    assert got == [0.0, 0.5, 1.0]
+    results = side_by_side(half, range(3), 10)
+    assert next(results) == 0.0
+    results.close()  # the helper thread finishes what it took and stops
+
+
+def test_a_nondecreasing_function_takes_the_sort_of_its_argument(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(9)
+    sort = functions._ascending
+    functions_of = [
+        lambda x: np.minimum(x + 0.03, 1.0),  # the hysteresis nudges
+        lambda x: np.maximum(x - 0.03, 0.0),
+        lambda x: np.floor(x * 3.0),  # many new runs of equal values
+        lambda x: np.clip(x, 0.0, 0.0),  # one run
+        lambda x: x + 1e300,  # equal values, some overflowing to inf
+    ]
+    with np.errstate(all="ignore"):
+        for x in samples():
+            mask = rng.random(x.size) < 0.7
+            for f in functions_of:
+                with shared_sorts():
+                    monkeypatch.setattr(functions, "_ascending", sort)
+                    rank_pct(x, x.size, mask)  # the block holds the sort of x
+                    y = f(x)
+                    sorts_like(y, x, x.size, mask)
+                    monkeypatch.setattr(functions, "_ascending", None)  # no sort from here
+                    rank, share = rank_pct(y, x.size, mask), cum_share(y, x.size, mask)
+                    same(rank, plain_rank_pct(y, mask))
+                    same(share, plain_cum_share(y, mask))
+
+
+def test_sorts_like_needs_a_held_sort_and_the_same_rows() -> None:
+    x = np.array([3.0, 1.0, 2.0])
+    mask = np.ones(3, dtype=bool)
+    with shared_sorts():
+        y = x + 1.0
+        sorts_like(y, x, 3, mask)  # no sort of x yet: y is sorted when asked
+        same(rank_pct(y, 3, mask), plain_rank_pct(y, mask))
+        rank_pct(x, 3, mask)
+        z = np.array([4.0, np.nan, 3.0])  # NaN on another row: sorted afresh
+        sorts_like(z, x, 3, mask)
+        same(rank_pct(z, 3, mask), plain_rank_pct(z, mask))

@@ -15,12 +15,15 @@ every row.
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, copy_context
 from dataclasses import dataclass
 from functools import reduce
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,6 +54,9 @@ __all__ = [
     "portfolio_mean",
     "portfolio_sum",
     "shared_sorts",
+    "side_by_side",
+    "forget",
+    "sorts_like",
 ]
 
 FieldType = Literal["number", "bool", "str"]
@@ -133,13 +139,29 @@ _PACKED_MAX_ROWS = 1 << 32
 
 _SHARED: ContextVar[dict[tuple[Any, ...], tuple[Any, ...]] | None] = ContextVar(
     "kamsim_shared_sorts", default=None)
+#: Which of side_by_side's threads runs this code (0: the caller's): the scratch buffers of a
+#: shared_sorts block are kept per lane, so that two threads never write into the same one.
+_LANE: ContextVar[int] = ContextVar("kamsim_sort_lane", default=0)
+#: Guards the creation of a block's buffers (two lanes may ask for the same one at once).
+_BLOCK_LOCK = threading.Lock()
+
+#: side_by_side uses this many threads at most, the caller's included (numpy sorts one
+#: array on one core).
+_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else os.cpu_count() or 1)  # the cores this process may run on
+#: ... and only from this many rows up: below, starting threads costs more than it saves.
+_SIDE_BY_SIDE_MIN_ROWS = 100_000
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 @contextmanager
 def shared_sorts() -> Iterator[None]:
     """Within this block a portfolio helper given the same array object and mask object again
     reuses its sort (e.g. ``rank_pct(score)`` in two rows of a decision table), and so does a
-    helper given the array ``rank_pct`` returned (its order is the same).
+    helper given the array ``rank_pct`` returned (its order is the same); ``rank_pct`` and
+    ``cum_share`` called again that way return the very array they returned the first time.
 
     Neither those arrays nor the helpers' results may be changed in place until the block
     ends. Nested blocks share the outermost block's sorts.
@@ -156,22 +178,110 @@ def shared_sorts() -> Iterator[None]:
 
 def _block_array(kind: str, m: int) -> NDArray[np.uint64]:
     """A uint64[m] kept for the shared_sorts block (fresh outside one): ``"row numbers"`` is
-    ``arange(m)`` and ``"one to m"`` ``arange(1, m + 1)``, both read-only; ``"scratch"`` and
-    ``"ranks"`` are overwritten by every sort and every rank. A fresh array of a million rows
-    costs more in page faults than the arithmetic done on it."""
+    ``arange(m)`` and ``"distinct ranks"`` the bits of the float64 ``arange(1, m + 1) / m``,
+    both read-only; ``"scratch"`` is overwritten by every sort (one per side_by_side lane).
+    A fresh array of a million rows costs more in page faults than the arithmetic done on
+    it."""
     shared = _SHARED.get()
-    hit = None if shared is None else shared.get((kind, m))
-    if hit is not None:
-        return hit[0]
+    if shared is None:
+        return _new_block_array(kind, m)
+    # the read-only arrays serve every lane; each lane overwrites its own scratch
+    key = (kind, m) if kind in ("row numbers", "distinct ranks") else (kind, m, _LANE.get())
+    with _BLOCK_LOCK:
+        hit = shared.get(key)
+        if hit is None:
+            hit = shared[key] = (_new_block_array(kind, m),)
+    return hit[0]
+
+
+def _new_block_array(kind: str, m: int) -> NDArray[np.uint64]:
     if kind == "row numbers":
-        made = np.arange(m, dtype=np.uint64)
-    elif kind == "one to m":
-        made = np.arange(1, m + 1, dtype=np.uint64)
-    else:
-        made = np.empty(m, np.uint64)
-    if shared is not None:
-        shared[(kind, m)] = (made,)
-    return made
+        return np.arange(m, dtype=np.uint64)
+    if kind == "distinct ranks":
+        # the integers 1..m are exact as doubles: the same quotients as arange(1.0, m + 1) / m
+        ranks: FloatArray = np.arange(1, m + 1, dtype=np.uint64) / float(max(m, 1))
+        return ranks.view(np.uint64)
+    return np.empty(m, np.uint64)
+
+
+def side_by_side(fn: Callable[[_T], _R], items: Sequence[_T], rows: int) -> Iterator[_R]:
+    """``fn(item) for item in items``, worked off by this thread and a second one when the
+    portfolio has ``rows`` rows or more (and the machine two cores).
+
+    For independent portfolio helpers on big arrays, e.g. the rank of each tiering indicator:
+    numpy lets go of the GIL while it sorts, gathers and computes, so the other thread's
+    sort runs on the other core. Each thread takes the next item not yet taken; this one
+    also takes the items whose result is asked for next, so it never waits while there is
+    work. The second thread runs in a copy of the caller's context, so it uses and fills the
+    caller's shared_sorts block, with scratch buffers of its own. Each result is the one
+    ``fn(item)`` gives alone and they come in the order of ``items``, so the figures never
+    depend on the threads; a result is let go of as soon as the caller has taken it. The
+    big arrays this thread makes come from memory the process already has, where a new
+    thread's would be fresh pages: one helper thread rather than a pool of two.
+    """
+    count = len(items)
+    threads = min(_THREADS, count)
+    if threads < 2 or rows < _SIDE_BY_SIDE_MIN_ROWS:
+        yield from map(fn, items)
+        return
+    results: list[tuple[bool, Any] | None] = [None] * count
+    done = [threading.Event() for _ in items]
+    claim = itertools.count()  # next() is atomic under the GIL: each index goes to one thread
+
+    def run(i: int) -> None:
+        try:
+            results[i] = (True, fn(items[i]))
+        except BaseException as error:  # raised again in the caller, at its place
+            results[i] = (False, error)
+        done[i].set()
+
+    def work(lane: int) -> None:
+        _LANE.set(lane)
+        for i in claim:
+            if i >= count:
+                return
+            run(i)
+
+    # the copies are taken here, in the caller's thread: a new thread has an empty context
+    helpers = [threading.Thread(target=copy_context().run, args=(work, lane),
+                                name=f"kamsim-sort-{lane}", daemon=True)
+               for lane in range(1, threads)]
+    for helper in helpers:
+        helper.start()
+    try:
+        for i in range(count):
+            while not done[i].is_set():
+                j = next(claim)
+                if j < count:
+                    run(j)
+                else:
+                    done[i].wait()
+            ok, value = results[i]  # type: ignore[misc]
+            results[i] = None
+            if not ok:
+                raise value
+            yield value
+    finally:
+        for j in claim:  # take what is left, so that the helpers stop
+            if j >= count:
+                break
+        for helper in helpers:
+            helper.join()
+
+
+def forget(x: Any, n: int, mask: BoolArray | None) -> None:
+    """Inside shared_sorts: drop the sort and the results the block remembers for this very
+    ``x`` and mask, and the sort of the rank_pct it gave, so that their memory serves the
+    next arrays (a later helper on ``x`` sorts afresh). Outside a block: nothing to do."""
+    shared = _SHARED.get()
+    if shared is None:
+        return
+    # an entry holds its array and mask alive, so an entry under these ids is for these
+    rank = shared.pop(("rank_pct", id(x), id(mask), n), None)
+    if rank is not None:
+        shared.pop(("sorted", id(rank[2]), id(mask)), None)
+    shared.pop(("cum_share", id(x), id(mask), n), None)
+    shared.pop(("sorted", id(x), id(mask)), None)
 
 
 def _sort_keys(population: FloatArray, keys: NDArray[np.uint64] | None = None,
@@ -273,13 +383,10 @@ class _SortedPopulation:
         return twin
 
     def average_rank(self) -> FloatArray:
-        """The average 1-based rank of each value along ``rows``, divided by the size (in a
-        buffer the next call may overwrite)."""
+        """The average 1-based rank of each value along ``rows``, divided by the size
+        (read-only: without ties it is the same array for every population of this size)."""
         if self.run_start is None or self.run_end is None:
-            # the integers 1..m are exact as doubles: the same quotients as arange(1.0, m + 1)
-            rank = _block_array("ranks", self.size).view(np.float64)
-            return np.divide(_block_array("one to m", self.size), float(max(self.size, 1)),
-                             out=rank)
+            return _block_array("distinct ranks", self.size).view(np.float64)
         counts = self.run_end - self.run_start
         rank = np.repeat(self.run_start + (counts + 1) / 2.0, counts)
         rank /= max(self.size, 1)
@@ -313,6 +420,43 @@ def _sorted_population(x: Any, n: int, mask: BoolArray | None) -> _SortedPopulat
     return result
 
 
+def sorts_like(new: Any, old: Any, n: int, mask: BoolArray | None) -> None:
+    """Inside shared_sorts: ``new`` is a non-decreasing function of ``old``, row by row (e.g.
+    ``minimum(old + h, 1.0)``; NaN where ``old`` is NaN), so a helper later given ``new``
+    takes its order from the sort the block holds for ``old`` instead of sorting again.
+
+    Only the runs of equal values are found again: a function may make equal what was not
+    (it never puts in the wrong order what was), and such a new run is put back in row
+    order, as a sort gives it. Nothing happens without a held sort of ``old`` or if ``new``
+    is NaN on other rows.
+    """
+    shared = _SHARED.get()
+    if shared is None or not isinstance(new, np.ndarray):
+        return
+    hit = shared.get(("sorted", id(old), id(mask)))
+    if hit is None or hit[0] is not old or hit[1] is not mask:
+        return
+    sort: _SortedPopulation = hit[2]
+    values, selected = _population(new, n, mask)
+    if not np.array_equal(selected, sort.selected):
+        return
+    rows = sort.rows
+    ascending = values[rows]
+    same = ascending[1:] == ascending[:-1]
+    ties = np.flatnonzero(same) if same.any() else None
+    if ties is not None:
+        # the rows of each run in ascending order: lexsort is by run, then by row
+        runs = np.zeros(rows.size, dtype=bool)
+        runs[1:] = same
+        runs[:-1] |= same
+        at = np.flatnonzero(runs)
+        run = np.cumsum(np.r_[True, ~same])[at]
+        rows = rows.copy()  # the sort of ``old`` keeps its own
+        rows[at] = rows[at][np.lexsort((rows[at], run))]
+    shared[("sorted", id(new), id(mask))] = (
+        new, mask, _SortedPopulation(values, selected, rows, ties))
+
+
 def _remember(result: FloatArray, sort: _SortedPopulation, mask: BoolArray | None) -> None:
     """Inside shared_sorts: ``result`` (a rank_pct) sorts as its argument did."""
     shared = _SHARED.get()
@@ -321,16 +465,44 @@ def _remember(result: FloatArray, sort: _SortedPopulation, mask: BoolArray | Non
         shared[("sorted", id(result), id(mask))] = (result, mask, sort.same_order(result))
 
 
+def _result_of(helper: str, x: Any, n: int, mask: BoolArray | None
+               ) -> tuple[FloatArray | None, tuple[Any, ...] | None]:
+    """Inside shared_sorts: the result ``helper`` already gave for this very ``x`` and mask
+    (None if none), and the key to remember a new one under (None outside a block)."""
+    shared = _SHARED.get()
+    if shared is None or not isinstance(x, np.ndarray):
+        return None, None
+    key = (helper, id(x), id(mask), n)
+    hit = shared.get(key)
+    # the entry holds x and mask, so their ids cannot be reused inside the block
+    if hit is not None and hit[0] is x and hit[1] is mask:
+        return hit[2], key
+    return None, key
+
+
+def _result_array(pop: _SortedPopulation, n: int, mask: BoolArray | None) -> FloatArray:
+    """The array a per-row helper fills on ``pop.rows``: _per_row_result, or uninitialised
+    when the population is every row (the helper then writes each row)."""
+    if pop.size == n:
+        return np.empty(n)
+    return _per_row_result(pop.values, n, mask)
+
+
 def rank_pct(x: Any, n: int, mask: BoolArray | None) -> FloatArray:
     """Percentile rank in (0, 1]: (number of smaller values + (ties incl. itself + 1) / 2) / m.
 
     This is ``pandas.Series.rank(pct=True, method="average")`` over the population of size m.
     """
+    out, key = _result_of("rank_pct", x, n, mask)
+    if out is not None:
+        return out
     pop = _sorted_population(x, n, mask)
-    out = _per_row_result(pop.values, n, mask)
+    out = _result_array(pop, n, mask)
     if pop.size:
         out[pop.rows] = pop.average_rank()
     _remember(out, pop, mask)
+    if key is not None:
+        _SHARED.get()[key] = (x, mask, out)  # type: ignore[index]
     return out
 
 
@@ -340,13 +512,18 @@ def cum_share(x: Any, n: int, mask: BoolArray | None) -> FloatArray:
     Ties are ordered by row index (a stable sort). If the population's total is not
     positive every population row gets 1.0.
     """
+    out, key = _result_of("cum_share", x, n, mask)
+    if out is not None:
+        return out
     pop = _sorted_population(x, n, mask)
-    out = _per_row_result(pop.values, n, mask)
+    out = _result_array(pop, n, mask)
     if pop.size:
         rows = pop.descending_rows()
         running = np.cumsum(pop.values[rows])
         total = running[-1]  # the same additions, in the same order: the largest share is 1.0
         out[rows] = running / total if total > 0 else 1.0
+    if key is not None:
+        _SHARED.get()[key] = (x, mask, out)  # type: ignore[index]
     return out
 
 
