@@ -179,12 +179,63 @@ def _shares_in_time(agents: int, rho: float, months: int = 120, seed: int = 3
     fluid = FluidDesk(team, np.array([3.0, 1.0]))
     fluid_ok = np.zeros(n, dtype=bool)
     period = np.floor(arrivals).astype(np.int64)
-    for k in range(months):  # the engine's use: one submit and collect per period
-        idx = np.flatnonzero(period == k)
+    for k in range(months + 12):  # the engine's use: one submit and collect per period
+        idx = np.flatnonzero(period == k)  # (then empty periods, for the last answers)
         fluid.submit(idx, arrivals[idx] - k, priority[idx], target[idx], hours[idx], 1.0)
         acc, _, _, ok = fluid.collect()
         fluid_ok[acc] = ok
     return float(event_ok.mean()), float(fluid_ok.mean())
+
+
+def _collected_in(desk: str, team: SupportTeam, arrivals: np.ndarray, priority: np.ndarray,
+                  hours: np.ndarray, months: int) -> np.ndarray:
+    """The period at whose start each complaint's outcome is handed to the engine, driving
+    the desk as the engine does (at each period start: this period's arrivals, then collect);
+    -1 if never within ``months``."""
+    n = arrivals.shape[0]
+    period = np.floor(arrivals).astype(np.int64)
+    target = np.full(n, 5.0)
+    got = np.full(n, -1)
+    env = simpy.Environment()
+    queue = SupportDesk(env, team) if desk == "event" else FluidDesk(team, np.unique(priority))
+
+    def periods():  # type: ignore[no-untyped-def]
+        for k in range(months):
+            idx = np.flatnonzero(period == k)
+            if isinstance(queue, FluidDesk):
+                queue.submit(idx, arrivals[idx] - k, priority[idx], target[idx], hours[idx],
+                             1.0)
+            else:
+                queue.submit(idx, arrivals[idx], priority[idx], target[idx], hours[idx])
+            acc = queue.collect()[0]
+            assert (got[acc] == -1).all()  # each handed out once
+            got[acc] = k
+            yield env.timeout(1.0)
+
+    env.process(periods())
+    env.run()
+    return got
+
+
+def test_both_desks_hand_out_an_answer_when_it_is_done() -> None:
+    """The engine learns of a complaint at the first period start after its work ends, from
+    either desk: never in the period it arrives, and at a light load (no queue, both desks
+    give the same response times) at the same period, so a portfolio that crosses
+    ``event_level_max`` does not see its complaints counted a period earlier."""
+    rng = np.random.default_rng(11)
+    team = SupportTeam(agents=40, hours_per_month=140.0, mean_hours=30.0)
+    n, months = 400, 24
+    arrivals = np.sort(rng.uniform(0.0, months - 4, n))
+    priority = np.ones(n)
+    hours = work_hours(team, rng.random(n))
+    event = _collected_in("event", team, arrivals, priority, hours, months)
+    fluid = _collected_in("fluid", team, arrivals, priority, hours, months)
+    arrived = np.floor(arrivals).astype(np.int64)
+    assert (event > arrived).all() and (fluid > arrived).all()
+    done = np.ceil(arrivals + hours / team.hours_per_month)  # no wait at this load
+    assert (event == done).mean() > 0.99 and (fluid == done).mean() > 0.99
+    assert (event == fluid).mean() > 0.99
+    assert (fluid - arrived > 1).sum() > 20  # long jobs do cross a second period start
 
 
 def test_fluid_desk_agrees_with_event_level_at_moderate_load() -> None:
@@ -214,8 +265,11 @@ def test_no_support_team_answers_nothing_in_time() -> None:
     assert np.all(np.isinf(response))
     fluid = FluidDesk(team, np.array([1.0]))
     fluid.submit(np.arange(n), rng.random(n), np.ones(n), np.full(n, 10.0), np.full(n, 6.0), 1.0)
-    _, days, _, ok = fluid.collect()
-    assert not ok.any() and np.all(np.isinf(days))
+    assert fluid.collect()[0].size == 0  # handed out once arrived: from the next period
+    e = np.zeros(0)
+    fluid.submit(e.astype(np.int64), e, e, e, e, 1.0)
+    acc, days, _, ok = fluid.collect()
+    assert acc.size == n and not ok.any() and np.all(np.isinf(days))
 
 
 def test_engine_without_support_team_leaves_every_complaint_unresolved() -> None:

@@ -166,14 +166,24 @@ def _delay_to(now: float, t: float) -> float:
 
 
 class FluidDesk:
-    """The same queue as a fluid, for very large portfolios (documented approximation)."""
+    """The same queue as a fluid, for very large portfolios (documented approximation).
+
+    Response times are known as soon as complaints are submitted, but an outcome is only
+    handed out (``collect``) at the first period start at or after the complaint's work
+    ends, as the event-level desk does: the engine learns about a complaint when it has been
+    answered, whichever desk answers it, so results do not jump when a growing portfolio
+    crosses ``event_level_max``."""
 
     def __init__(self, team: SupportTeam, classes: np.ndarray):
         self.team = team
         self.rate = team.agents * team.hours_per_month  # team hours per month
         self.classes = np.unique(classes)[::-1]  # priorities, highest first
         self.backlog = np.zeros(self.classes.size)  # hours waiting per class
-        self._pending: Outcomes | None = None
+        self._period = 0  # periods submitted so far
+        e = np.zeros(0)
+        # outcomes not yet handed out, with the period (count of submits) that releases them
+        self._pending: Outcomes = (e.astype(np.int64), e, e, e.astype(bool))
+        self._release = np.zeros(0, dtype=np.int64)
         self.busy_hours = 0.0
 
     def submit(self, account: np.ndarray, offset: np.ndarray, priority: np.ndarray,
@@ -198,12 +208,21 @@ class FluidDesk:
         self.busy_hours += float(served.sum())
         self.backlog = demand - served
         worked = hours if self.rate > 0 else np.zeros_like(hours)  # no team: no one works
-        self._pending = (account, days, worked, days <= target_days)
+        # the period start at or after the end of the work (in periods from this one's
+        # start); unanswered ones (no team) are recorded once they have arrived
+        ends = offset + np.where(np.isfinite(days), days, 0.0) / (DAYS_PER_MONTH * dt)
+        release = self._period + np.maximum(1, np.ceil(ends)).astype(np.int64)
+        new = (account, days, worked, days <= target_days)
+        self._pending = tuple(np.concatenate([old, x]) for old, x in  # type: ignore[assignment]
+                              zip(self._pending, new, strict=True))
+        self._release = np.concatenate([self._release, release])
+        self._period += 1
 
     def collect(self) -> Outcomes:
-        out = self._pending
-        self._pending = None
-        if out is None:
-            e = np.zeros(0)
-            return e.astype(np.int64), e, e, e.astype(bool)
-        return out
+        """Complaints answered by the start of the current period (the last ``submit``'s
+        period starts after it, so this period's own arrivals come out from the next)."""
+        now = self._release < self._period  # released at a start already reached
+        out = tuple(x[now] for x in self._pending)
+        self._pending = tuple(x[~now] for x in self._pending)  # type: ignore[assignment]
+        self._release = self._release[~now]
+        return out  # type: ignore[return-value]
