@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from kamsim.engine.record import ReplicationOutput
     from kamsim.spec.load import ScenarioSpec
 
-__all__ = ["run_on_dask", "CONNECT_TIMEOUT", "RETRIES"]
+__all__ = ["run_on_dask", "platform", "CONNECT_TIMEOUT", "RETRIES"]
 
 #: seconds to wait for the scheduler before giving up
 CONNECT_TIMEOUT = 10.0
@@ -54,6 +54,46 @@ def _connect(address: str) -> Any:
                        "address") from exc
 
 
+def platform() -> tuple[str, ...]:
+    """What fixes the last bits of this process's figures: the numpy version and the SIMD
+    kernel sets numpy dispatches to on this CPU (``exp``, ``log`` and sorts are picked by
+    instruction set, and round differently)."""
+    import importlib
+
+    import numpy as np
+
+    um = importlib.import_module("numpy._core._multiarray_umath")
+    features = getattr(um, "__cpu_features__", {})
+    kernels = [f for f in getattr(um, "__cpu_dispatch__", ()) if features.get(f)]
+    return (f"numpy {np.__version__}", *kernels)
+
+
+def _check_platforms(client: Any, address: str) -> None:
+    """Warn when the workers cannot give reproducible figures: workers that differ among
+    themselves (a chunk's figures would depend on which worker ran it), or that all differ
+    from this machine (identical from run to run, but not bit for bit to a local run)."""
+    import warnings
+
+    from kamsim.errors import KamsimWarning
+
+    theirs = client.run(platform)  # worker address -> platform
+    kinds = sorted(set(theirs.values()))
+    here = platform()
+    if len(kinds) > 1:
+        counts = {k: sum(v == k for v in theirs.values()) for k in kinds}
+        listed = "; ".join(f"{' '.join(k)} ({c} worker{'s' if c > 1 else ''})"
+                           for k, c in counts.items())
+        warnings.warn(f"the Dask workers at {address} differ in numpy build or CPU kernels "
+                      f"({listed}): a replication's figures depend on the worker that runs it, "
+                      "so this study is not reproducible bit for bit", KamsimWarning,
+                      stacklevel=3)
+    elif kinds and kinds[0] != here:
+        warnings.warn(f"the Dask workers at {address} use {' '.join(kinds[0])}, this machine "
+                      f"{' '.join(here)}: the figures repeat from run to run on this cluster "
+                      "but differ in the last bits from a local run", KamsimWarning,
+                      stacklevel=3)
+
+
 def run_on_dask(address: str, spec: ScenarioSpec, seed: int, reps: int,
                 options: EngineOptions,
                 progress: Callable[[int, int], None] | None = None
@@ -70,6 +110,7 @@ def run_on_dask(address: str, spec: ScenarioSpec, seed: int, reps: int,
 
     client = _connect(address)
     try:
+        _check_platforms(client, address)
         n_workers = len(client.scheduler_info().get("workers", {})) or 1
         chunks = chunk_plan(reps, n_workers)
         # the scenario is sent once and shared by every task instead of pickled per chunk

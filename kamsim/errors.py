@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Location", "Problem", "KamsimError", "InputError", "RunError"]
+__all__ = ["Location", "Problem", "KamsimError", "InputError", "RunError", "KamsimWarning"]
 
 
 @dataclass(frozen=True, order=True)
@@ -64,3 +64,8 @@ class InputError(KamsimError):
 class RunError(KamsimError):
     """A run could not be done for a reason that is not a located input problem
     (an unknown run id, an unwritable output folder, a corrupt store)."""
+
+
+class KamsimWarning(UserWarning):
+    """Something the user should know about a run that still went ahead (the CLI prints it
+    as one line, ``warning: ...``)."""

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import distributed  # noqa: F401  (a test dependency: fail, never skip, when mis
 import pytest
 from _identical import assert_identical_results, differences
 
+from kamsim.errors import KamsimWarning
 from kamsim.experiment import simulate
 from kamsim.spec.load import load_scenario  # noqa: E402
 
@@ -89,8 +91,11 @@ def test_cluster_matches_local_run(cluster: Cluster) -> None:
     spec = load_scenario(BASELINE, SMALL)
     local = simulate(spec, workers=1, record_events=True)
     seen: list[int] = []
-    remote = simulate(spec, dask=cluster.address, record_events=True,
-                      progress=lambda d, t: seen.append(d))
+    with warnings.catch_warnings():
+        # workers on this machine: the platform check must find nothing to warn about
+        warnings.simplefilter("error", KamsimWarning)
+        remote = simulate(spec, dask=cluster.address, record_events=True,
+                          progress=lambda d, t: seen.append(d))
     assert seen and seen[-1] == 5
     assert_identical_results(local, remote)
     # and the check is able to fail: another seed on the cluster is another future
@@ -144,3 +149,36 @@ def test_unreachable_scheduler_is_a_clear_error() -> None:
     address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
     with pytest.raises(RunError, match=r"cannot reach the Dask scheduler at tcp://127"):
         simulate(load_scenario(BASELINE, SMALL), dask=address)
+
+
+class _FakeClient:
+    """Answers ``client.run(platform)`` with given worker platforms."""
+
+    def __init__(self, platforms: dict[str, tuple[str, ...]]):
+        self.platforms = platforms
+
+    def run(self, fn: object) -> dict[str, tuple[str, ...]]:
+        return self.platforms
+
+
+def test_platform_check_warns_when_figures_cannot_repeat() -> None:
+    from kamsim.cluster import _check_platforms, platform
+
+    here = platform()
+    assert here[0].startswith("numpy ")
+    other = (here[0], "X86_V3")  # the same numpy without its AVX-512 kernels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", KamsimWarning)
+        _check_platforms(_FakeClient({"a": here, "b": here}), "tcp://x:1")  # silent
+    with pytest.warns(KamsimWarning, match="depend on the worker that runs it"):
+        _check_platforms(_FakeClient({"a": here, "b": other}), "tcp://x:1")
+    if other != here:
+        with pytest.warns(KamsimWarning, match="differ in the last bits from a local run"):
+            _check_platforms(_FakeClient({"a": other, "b": other}), "tcp://x:1")
+
+
+def test_cli_prints_a_kamsim_warning_as_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from kamsim.cli.main import _show_warning
+
+    _show_warning(KamsimWarning("the workers differ"), KamsimWarning, "x.py", 1)
+    assert capsys.readouterr().err == "warning: the workers differ\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -241,9 +242,25 @@ def run(scenario: str, replications: int | None, seed: int | None, workers: int 
     con.print(", ".join(extra), style="dim")
 
 
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """kamsim's own warnings as one line on stderr (no source location: it is the user's run,
+    not our code, that the warning is about); others as Python shows them."""
+    from kamsim.errors import KamsimWarning
+
+    if issubclass(category, KamsimWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
 def main() -> None:
     from kamsim.cli import commands  # noqa: F401  (registers the other command groups)
 
+    warnings.showwarning = _show_warning
     cli(prog_name="kamsim")
 
 
