@@ -25,8 +25,10 @@ __all__ = ["EngineOptions", "run_replication", "CAUSE"]
 
 CAUSE = {name: i for i, name in enumerate(CHURN_CAUSES)}
 _QUADRANT_NAMES = np.asarray(QUADRANTS, dtype=object)
-_ANGRY = np.array([CAUSE["unresolved_complaints"], CAUSE["key_person_or_trust"],
-                   CAUSE["competitor_unfair"]])
+#: by churn cause: does the account leave angry (and tell its followers)?
+_ANGRY = np.isin(np.arange(len(CHURN_CAUSES)), [CAUSE["unresolved_complaints"],
+                                                CAUSE["key_person_or_trust"],
+                                                CAUSE["competitor_unfair"]])
 
 
 @dataclass(frozen=True)
@@ -192,13 +194,25 @@ class Simulation:
         self.turnover = np.array([r.turnover_per_year for r in self.roles])
         # event clocks drawn for every slot, whatever happens, to keep streams aligned
         clocks = self.rng["clocks"]
-        hazard_p = self.turnover[self.units.role]  # yearly probability
-        lam = -np.log1p(-np.clip(hazard_p, 0.0, 1 - 1e-12)) / 12.0  # per month
-        self.next_departure = self._exp_times(clocks, lam, 0.0)
-        self.complaint_lam = np.full(n, self.market.complaint_rate_per_month)
-        self.next_complaint = self._exp_times(clocks, self.complaint_lam, 0.0)
+        # departures per month by role, from the yearly probability (looked up per person:
+        # the same values as working each person's out)
+        self.departure_lam = -np.log1p(-np.clip(self.turnover, 0.0, 1 - 1e-12)) / 12.0
+        self.next_departure = self._exp_times(clocks, self.departure_lam[self.units.role], 0.0)
+        self.complaint_rate = self.market.complaint_rate_per_month
+        self.next_complaint = self._exp_times(clocks, np.full(n, self.complaint_rate), 0.0)
         self.dmu_params = StepParams(dt_months=self.dt,
                                      newcomer_price_focus=self.market.newcomer_price_focus)
+        # what the period step reads that no period changes (worked out once, in the same
+        # operations, so the values are the same): the bounds of the competing risks that do
+        # not depend on the state (failure, strategy change, consolidation), the default
+        # probability, each stage's monthly referral rate, the wallet drift
+        mk = self.market
+        p_fail = _p(mk.failure_per_year * (0.5 + 2.0 * self.payment_risk), self.dt)
+        b_strat = p_fail + _p(mk.strategy_change_per_year, self.dt)
+        self.event_bounds = (p_fail, b_strat, b_strat + _p(mk.consolidation_per_year, self.dt))
+        self.p_default = _p(mk.default_per_year * (0.5 + 3.0 * self.payment_risk), self.dt)
+        self.referral_rate = self.model.stages.referral / 12.0 * self.dt * 2.0
+        self.wallet_drift = (mk.wallet_growth_per_year + self.growth) / 12.0 * self.dt
         # money and results, per slot
         self.acc = {k: np.zeros(n) for k in ("revenue", "discounts", "cogs", "cost_to_serve",
                                               "acquisition", "bad_debt", "profit", "clv")}
@@ -229,6 +243,14 @@ class Simulation:
             self.desk = FluidDesk(team, self.model.service.priority)
         else:
             self.desk = SupportDesk(self.env, team)
+
+    def complaint_gaps(self, size: int) -> np.ndarray:
+        """Months to each of ``size`` accounts' next complaint (every account has the same
+        rate; as ``_exp_times`` gives from time 0)."""
+        u = self.rng["complaints"].random(size)
+        if self.complaint_rate > 0:
+            return -np.log1p(-u) / self.complaint_rate
+        return np.full(size, np.inf)
 
     @staticmethod
     def _exp_times(rng: np.random.Generator, lam: np.ndarray, now: float) -> np.ndarray:
