@@ -4,6 +4,7 @@ intervals of a mean over replications."""
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -52,8 +53,10 @@ def t_cdf(t: float, df: float) -> float:
     return 1.0 - tail if t > 0 else tail
 
 
+@lru_cache(maxsize=64)
 def t_ppf(p: float, df: float) -> float:
-    """Quantile of Student's t with ``df`` degrees of freedom (bisection on the CDF)."""
+    """Quantile of Student's t with ``df`` degrees of freedom (bisection on the CDF; ~2 ms,
+    and a summary asks for the same one for every figure: kept per (p, df))."""
     if not 0.0 < p < 1.0:
         raise ValueError(f"p ({p}) must be in (0, 1)")
     if p == 0.5:

@@ -71,6 +71,37 @@ def _progress(enabled: bool, label: str) -> Any:
                     console=_console(stderr=True), transient=True)
 
 
+class _Preload:
+    """Imports what follows a run (rich for the table, DuckDB for the store: ~0.1 s) in a
+    background thread while the replications run, started once the first one is done: by
+    then the worker processes exist (forking while a thread imports could leave a child with
+    an import lock held by no one) and this process is only waiting for them."""
+
+    def __init__(self, table: bool, store: bool):
+        self.modules = [m for m, wanted in (("rich.console", table), ("rich.table", table),
+                                            ("kamsim.report.terminal", table),
+                                            ("duckdb", store), ("kamsim.store", store))
+                        if wanted]
+        self.started = False
+
+    def start(self) -> None:
+        if self.started or not self.modules:
+            return
+        self.started = True
+        import threading
+
+        threading.Thread(target=self._run, name="kamsim-preload", daemon=True).start()
+
+    def _run(self) -> None:
+        import importlib
+
+        for name in self.modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the real import later reports any problem
+                return
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kamsim")
 def cli() -> None:
@@ -203,12 +234,18 @@ def run(scenario: str, replications: int | None, seed: int | None, workers: int 
 
         check_writable_target(Path(out))
     reps = replications or spec.scenario.replications
+    preload = _Preload(table=not as_json, store=not no_store)
     with _progress(not quiet and not as_json and sys.stderr.isatty(),
                    f"{spec.name}") as prog:
         task = prog.add_task(spec.name, total=reps) if prog else None
+
+        def progress(done: int, total: int) -> None:
+            preload.start()
+            if prog:
+                prog.update(task, completed=done)
+
         result = simulate(spec, replications=replications, seed=seed, workers=workers,
-                          dask=dask, progress=(lambda d, t: prog.update(task, completed=d))
-                          if prog else None)
+                          dask=dask, progress=progress)
     summary = result.summary()
     con = None
     if not as_json:

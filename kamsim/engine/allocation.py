@@ -37,12 +37,12 @@ class ServiceOrder:
         the few values of the table, without sorting the accounts (a class nobody is in asks
         nothing, which changes no one's share)."""
         order = cls(table[level], among)
-        ranks, table_class = np.unique(-table, return_inverse=True)
+        n_ranks, table_class = _table_classes(table)
         inverse = table_class[level]
         if among is None:
-            order._classes = inverse, ranks.size
+            order._classes = inverse, n_ranks
         else:
-            order._classes = np.where(among, inverse, ranks.size), ranks.size + 1
+            order._classes = np.where(among, inverse, n_ranks), n_ranks + 1
         return order
 
     def classes(self) -> tuple[np.ndarray, int]:
@@ -57,6 +57,25 @@ class ServiceOrder:
                 full[self.among] = inverse
                 self._classes = full, ranks.size + 1
         return self._classes
+
+
+#: the classes of a few priority tables (those of a run's service levels), by the table's
+#: bytes: every period of every replication asks for the same table's, and ``np.unique``
+#: costs more than all the rest of ``by_level``
+_TABLE_CLASSES: dict[bytes, tuple[int, np.ndarray]] = {}
+
+
+def _table_classes(table: np.ndarray) -> tuple[int, np.ndarray]:
+    """(number of distinct priorities, class of each entry of ``table``), highest first."""
+    key = table.astype(np.float64, copy=False).tobytes()
+    hit = _TABLE_CLASSES.get(key)
+    if hit is None:
+        ranks, table_class = np.unique(-table, return_inverse=True)
+        table_class.flags.writeable = False
+        if len(_TABLE_CLASSES) > 64:  # a few tables in any one process; never grows unbounded
+            _TABLE_CLASSES.clear()
+        hit = _TABLE_CLASSES[key] = ranks.size, table_class
+    return hit
 
 
 def allocate(asked: np.ndarray, priority: np.ndarray | ServiceOrder,

@@ -62,15 +62,21 @@ class SupportDesk:
         self.team = team
         self.agents = max(1, team.agents)
         self.rate = team.hours_per_month if team.agents > 0 else 0.0
-        self._done: list[tuple[int, float, float, bool]] = []
         self.busy_hours = 0.0
         # arrivals not yet claimed, sorted by (time, seq): their SimPy times, and the items
-        # (-priority, time, seq, account, arrival, target, hours) that wait in ``_waiting``
+        # (-priority, time, seq, months of work, account, arrival, target, hours) that wait
+        # in the heap ``_waiting`` (only the first three fields are ever compared: seq is
+        # unique). The agents hold these lists, so they are only ever changed in place.
         self._times: list[float] = []
-        self._items: list[tuple[float, float, int, int, float, float, float]] = []
+        self._items: list[tuple[float, float, int, float, int, float, float, float]] = []
         self._next = 0  # first unclaimed arrival
-        self._waiting: list[tuple[float, float, int, int, float, float, float]] = []
+        self._waiting: list[tuple[float, float, int, float, int, float, float, float]] = []
         self._seq = 0
+        # answered since the last ``collect``: the items and the times their work ended (the
+        # response time and the in-time flag are worked out for all of them there)
+        self._served: list[tuple[float, float, int, float, int, float, float, float]] = []
+        self._ended: list[float] = []
+        self._unanswered_accounts: list[int] = []  # no support team
         self._wake = env.event()  # succeeds when new complaints come for idle agents
         if self.rate > 0:
             for _ in range(self.agents):
@@ -89,17 +95,19 @@ class SupportDesk:
         times = (now + np.maximum(0.0, arr - now)).tolist()  # as a SimPy timeout would land
         seq = range(self._seq, self._seq + order.size)
         self._seq += order.size
+        work = hours[order].astype(np.float64)
+        # months of an agent's work: ``hours / rate`` for all at once (the same IEEE division
+        # the agent would do one by one)
         items = list(zip((-priority[order].astype(np.float64)).tolist(), times, seq,
-                         account[order].astype(np.int64).tolist(), arr.tolist(),
-                         target_days[order].astype(np.float64).tolist(),
-                         hours[order].astype(np.float64).tolist(), strict=True))
+                         (work / self.rate).tolist(), account[order].astype(np.int64).tolist(),
+                         arr.tolist(), target_days[order].astype(np.float64).tolist(),
+                         work.tolist(), strict=True))
         del self._times[:self._next], self._items[:self._next]
         self._next = 0
         if self._times and times and times[0] < self._times[-1]:
             # an earlier arrival than some still pending: keep the order of arrival
-            merged = sorted(self._items + items, key=lambda it: (it[1], it[2]))
-            self._items = merged
-            self._times = [it[1] for it in merged]
+            self._items[:] = sorted(self._items + items, key=lambda it: (it[1], it[2]))
+            self._times[:] = [it[1] for it in self._items]
         else:
             self._items += items
             self._times += times
@@ -109,47 +117,61 @@ class SupportDesk:
 
     def _unanswered(self, account: int, arrival: float):
         yield self.env.timeout(max(0.0, arrival - self.env.now))
-        self._done.append((account, float("inf"), 0.0, False))  # no one works on it
+        self._unanswered_accounts.append(account)  # no one works on it
 
     def _agent(self):
-        env, rate, waiting, timeout = self.env, self.rate, self._waiting, self.env.timeout
+        # the per-complaint path: everything it touches is bound to a local name once
+        env, timeout = self.env, self.env.timeout
+        times, items, waiting = self._times, self._items, self._waiting
+        served, ended = self._served.append, self._ended.append
+        push, pop = heapq.heappush, heapq.heappop
         while True:
             # free (at the start, or after a service): first those that arrived while every
             # agent was busy, best first
-            times = self._times
             now, j, n = env.now, self._next, len(times)
             while j < n and times[j] <= now:
-                heapq.heappush(waiting, self._items[j])
+                push(waiting, items[j])
                 j += 1
             self._next = j
             if waiting:
-                item = heapq.heappop(waiting)
-                yield timeout(item[6] / rate)
+                item = pop(waiting)
+                yield timeout(item[3])
             else:  # idle: claim the next arrival (in order of arrival), start it when it comes
-                while self._next >= len(self._times):
+                while self._next >= len(times):
                     yield self._wake
                 j = self._next
                 self._next = j + 1
-                item = self._items[j]
+                item = items[j]
                 if item[1] <= env.now:
-                    yield timeout(item[6] / rate)
+                    yield timeout(item[3])
                 else:  # one timeout to the end of its work: nothing happens to us before
-                    finish = item[1] + item[6] / rate  # as a timeout at its arrival gives
-                    while env.now < finish:  # usually once; see _delay_to
-                        yield timeout(_delay_to(env.now, finish))
-            hours = item[6]
-            self.busy_hours += hours
-            days = (env.now - item[4]) * DAYS_PER_MONTH
-            self._done.append((item[3], days, hours, days <= item[5]))
+                    finish = item[1] + item[3]  # as a timeout at its arrival gives
+                    now = env.now
+                    if now + (finish - now) == finish:  # lands on it (nearly always)
+                        yield timeout(finish - now)
+                    else:  # see _delay_to
+                        while env.now < finish:
+                            yield timeout(_delay_to(env.now, finish))
+            served(item)
+            ended(env.now)
 
     def collect(self) -> Outcomes:
         """Complaints answered since the last call."""
-        done, self._done = self._done, []
-        if not done:
+        if self._unanswered_accounts:
+            a = np.array(self._unanswered_accounts, dtype=np.int64)
+            self._unanswered_accounts.clear()
+            return a, np.full(a.size, np.inf), np.zeros(a.size), np.zeros(a.size, dtype=bool)
+        if not self._served:
             e = np.zeros(0)
             return e.astype(np.int64), e, e, e.astype(bool)
-        a, d, h, ok = zip(*done, strict=True)
-        return (np.array(a, dtype=np.int64), np.array(d), np.array(h), np.array(ok, dtype=bool))
+        _, _, _, _, acc, arrival, target, hours = zip(*self._served, strict=True)
+        # response time in days, as ``(end - arrival) * DAYS_PER_MONTH`` one by one would give
+        days = (np.array(self._ended) - np.array(arrival)) * DAYS_PER_MONTH
+        self._served.clear()
+        self._ended.clear()
+        h = np.array(hours)
+        self.busy_hours += float(h.sum())
+        return np.array(acc, dtype=np.int64), days, h, days <= np.array(target)
 
 
 def _delay_to(now: float, t: float) -> float:

@@ -5,6 +5,7 @@ at once each period. docs/model.md states every equation used here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -23,8 +24,11 @@ from kamsim.tiering import QUADRANTS
 __all__ = ["EngineOptions", "run_replication", "CAUSE"]
 
 CAUSE = {name: i for i, name in enumerate(CHURN_CAUSES)}
-_ANGRY = np.array([CAUSE["unresolved_complaints"], CAUSE["key_person_or_trust"],
-                   CAUSE["competitor_unfair"]])
+_QUADRANT_NAMES = np.asarray(QUADRANTS, dtype=object)
+#: by churn cause: does the account leave angry (and tell its followers)?
+_ANGRY = np.isin(np.arange(len(CHURN_CAUSES)), [CAUSE["unresolved_complaints"],
+                                                CAUSE["key_person_or_trust"],
+                                                CAUSE["competitor_unfair"]])
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,73 @@ def replication_units(shared: Units) -> Units:
     units = Units(**kw)
     units._cache = structure(shared).rebound(units)
     return units
+
+
+class Fields(dict[str, np.ndarray]):
+    """The account fields rule expressions read, as a dict whose derived fields are worked
+    out on first read (then kept): a period's stage rules read four fields, while the name
+    fields (``stage``, ``tier``, ``quadrant``: object arrays of 3k strings) cost ~15 us each.
+
+    Anything that lists or copies the fields (``in``, iteration, ``keys``, ``{**env}``,
+    ``dict(env)``, ``len``, ...) sees every field: listing them works all of them out first.
+    A derived field is computed from the arrays it closed over when the fields were built.
+    """
+
+    def __init__(self, eager: dict[str, np.ndarray],
+                 lazy: dict[str, Callable[[], np.ndarray]]) -> None:
+        super().__init__(eager)
+        self._lazy = lazy
+
+    def __missing__(self, key: str) -> np.ndarray:
+        make = self._lazy.pop(key)  # a KeyError for a field that does not exist
+        value = self[key] = make()
+        return value
+
+    def _every(self) -> None:
+        for key in list(self._lazy):
+            self[key]  # noqa: B018 - works the field out
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self._lazy
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def __iter__(self) -> Iterator[str]:
+        self._every()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        return dict.__len__(self) + len(self._lazy)
+
+    def keys(self) -> Any:  # dict's own views, of every field
+        self._every()
+        return dict.keys(self)
+
+    def values(self) -> Any:  # dict's own views, of every field
+        self._every()
+        return dict.values(self)
+
+    def items(self) -> Any:  # dict's own views, of every field
+        self._every()
+        return dict.items(self)
+
+    def copy(self) -> dict[str, np.ndarray]:
+        self._every()
+        return dict(dict.items(self))
+
+    def __eq__(self, other: object) -> bool:
+        self._every()
+        return dict.__eq__(self, other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        self._every()
+        return dict.__repr__(self)
+
+    def __reduce__(self) -> Any:
+        return dict, (self.copy(),)
 
 
 def _p(rate_per_year: float | np.ndarray, dt: float) -> np.ndarray | float:
@@ -123,13 +194,25 @@ class Simulation:
         self.turnover = np.array([r.turnover_per_year for r in self.roles])
         # event clocks drawn for every slot, whatever happens, to keep streams aligned
         clocks = self.rng["clocks"]
-        hazard_p = self.turnover[self.units.role]  # yearly probability
-        lam = -np.log1p(-np.clip(hazard_p, 0.0, 1 - 1e-12)) / 12.0  # per month
-        self.next_departure = self._exp_times(clocks, lam, 0.0)
-        self.complaint_lam = np.full(n, self.market.complaint_rate_per_month)
-        self.next_complaint = self._exp_times(clocks, self.complaint_lam, 0.0)
+        # departures per month by role, from the yearly probability (looked up per person:
+        # the same values as working each person's out)
+        self.departure_lam = -np.log1p(-np.clip(self.turnover, 0.0, 1 - 1e-12)) / 12.0
+        self.next_departure = self._exp_times(clocks, self.departure_lam[self.units.role], 0.0)
+        self.complaint_rate = self.market.complaint_rate_per_month
+        self.next_complaint = self._exp_times(clocks, np.full(n, self.complaint_rate), 0.0)
         self.dmu_params = StepParams(dt_months=self.dt,
                                      newcomer_price_focus=self.market.newcomer_price_focus)
+        # what the period step reads that no period changes (worked out once, in the same
+        # operations, so the values are the same): the bounds of the competing risks that do
+        # not depend on the state (failure, strategy change, consolidation), the default
+        # probability, each stage's monthly referral rate, the wallet drift
+        mk = self.market
+        p_fail = _p(mk.failure_per_year * (0.5 + 2.0 * self.payment_risk), self.dt)
+        b_strat = p_fail + _p(mk.strategy_change_per_year, self.dt)
+        self.event_bounds = (p_fail, b_strat, b_strat + _p(mk.consolidation_per_year, self.dt))
+        self.p_default = _p(mk.default_per_year * (0.5 + 3.0 * self.payment_risk), self.dt)
+        self.referral_rate = self.model.stages.referral / 12.0 * self.dt * 2.0
+        self.wallet_drift = (mk.wallet_growth_per_year + self.growth) / 12.0 * self.dt
         # money and results, per slot
         self.acc = {k: np.zeros(n) for k in ("revenue", "discounts", "cogs", "cost_to_serve",
                                               "acquisition", "bad_debt", "profit", "clv")}
@@ -161,6 +244,14 @@ class Simulation:
         else:
             self.desk = SupportDesk(self.env, team)
 
+    def complaint_gaps(self, size: int) -> np.ndarray:
+        """Months to each of ``size`` accounts' next complaint (every account has the same
+        rate; as ``_exp_times`` gives from time 0)."""
+        u = self.rng["complaints"].random(size)
+        if self.complaint_rate > 0:
+            return -np.log1p(-u) / self.complaint_rate
+        return np.full(size, np.inf)
+
     @staticmethod
     def _exp_times(rng: np.random.Generator, lam: np.ndarray, now: float) -> np.ndarray:
         u = rng.random(lam.shape[0])
@@ -169,25 +260,39 @@ class Simulation:
 
     # ------------------------------------------------------------------ expression fields
 
-    def fields(self) -> dict[str, np.ndarray]:
-        """The account fields rule expressions read (docs/model.md lists them)."""
+    def fields(self) -> Fields:
+        """The account fields rule expressions read (docs/model.md lists them), as of now:
+        the derived ones are worked out on first read, from the arrays of this moment."""
         m = self.metrics
         nums = self.prep.accounts.numbers
-        st = self.model.stages
-        rev = self.wallet * self.share
-        return {
-            **nums, "wallet": self.wallet, "share": self.share, "revenue": rev,
-            "gross_profit": rev * self.margin, "tenure_months": self.tenure,
+        wallet, share, margin, stage = self.wallet, self.share, self.margin, self.stage
+        tier, quadrant, red_flags = self.tier, self.quadrant, m.red_flags
+        stage_names, tier_names = self._stage_names, self._tier_names
+        return Fields({
+            **nums, "wallet": wallet, "share": share, "tenure_months": self.tenure,
             "segment": self.prep.accounts.segment, "industry": self.prep.accounts.industry,
-            "trust": self.trust, "stage": np.asarray(st.names, dtype=object)[self.stage],
-            "stage_index": self.stage.astype(np.float64), "months_in_stage": self.months_in_stage,
+            "trust": self.trust, "months_in_stage": self.months_in_stage,
             "service_ratio": self.service_ratio, "coverage": m.coverage,
             "sentiment": m.sentiment, "multithreading": m.multithreading,
             "champion": m.champion, "dm_covered": m.dm_covered, "spof_share": m.spof_share,
-            "red_flags": m.red_flags.astype(np.float64), "complaints_open": self.complaints_open,
-            "tier": np.asarray(self.model.tiers, dtype=object)[self.tier], "score": self.score,
-            "quadrant": np.asarray(QUADRANTS, dtype=object)[self.quadrant],
-        }
+            "complaints_open": self.complaints_open, "score": self.score,
+        }, {
+            "revenue": lambda: wallet * share,
+            "gross_profit": lambda: wallet * share * margin,
+            "stage": lambda: stage_names[stage],
+            "stage_index": lambda: stage.astype(np.float64),
+            "red_flags": lambda: red_flags.astype(np.float64),
+            "tier": lambda: tier_names[tier],
+            "quadrant": lambda: _QUADRANT_NAMES[quadrant],
+        })
+
+    @property
+    def _stage_names(self) -> np.ndarray:
+        return np.asarray(self.model.stages.names, dtype=object)
+
+    @property
+    def _tier_names(self) -> np.ndarray:
+        return np.asarray(self.model.tiers, dtype=object)
 
     # ------------------------------------------------------------------ SimPy processes
 

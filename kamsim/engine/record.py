@@ -28,6 +28,8 @@ EVENT_KINDS = (
 
 def _column(x: np.ndarray | float, n: int, dtype: Any) -> np.ndarray:
     """``x`` (a scalar or ``n`` values) as a fresh array of ``n`` values of ``dtype``."""
+    if isinstance(x, np.ndarray) and x.shape == (n,):  # the usual case: copied directly
+        return np.array(x, dtype=dtype)
     if np.ndim(x) == 0:
         return np.full(n, x, dtype=dtype)  # most events carry one code or value for all
     return np.broadcast_to(np.asarray(x, dtype=dtype), (n,)).copy()

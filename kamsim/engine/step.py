@@ -115,10 +115,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # -- complaints: those arriving this period join the queue; outcomes answered so far
     due = np.flatnonzero(sim.next_complaint < t + dt)
     arrivals = sim.next_complaint[due]
-    sim.next_complaint[due] = arrivals + sim._exp_times(sim.rng["complaints"],
-                                                        sim.complaint_lam[due], 0.0)
-    # a second complaint of the same account in the same period waits for the next one
-    sim.next_complaint[due] = np.maximum(sim.next_complaint[due], t + dt)
+    # the next one; a second complaint of the same account in the same period waits for the
+    # next period
+    sim.next_complaint[due] = np.maximum(arrivals + sim.complaint_gaps(due.shape[0]), t + dt)
     u_work = sim.rng["complaint_work"].random(due.shape[0])
     live = act[due]
     c_acc = due[live]
@@ -148,7 +147,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # -- decision units: contact, attitudes, key-person departures
     due_p = sim.next_departure < t + dt
     idx_p = np.flatnonzero(due_p)
-    lam_p = -np.log1p(-np.clip(sim.turnover[sim.units.role[idx_p]], 0, 1 - 1e-12)) / 12.0
+    lam_p = sim.departure_lam[sim.units.role[idx_p]]
     sim.next_departure[idx_p] = np.maximum(
         sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p, 0.0), t + dt)
     quality = np.clip(2.0 * sim.service_ratio - 1.0, -1.0, 1.0)
@@ -199,15 +198,12 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     bad_debt = np.zeros(n)
     trim = np.zeros(n, dtype=bool)
     if effects:
-        p_fail = _p(mk.failure_per_year * (0.5 + 2.0 * sim.payment_risk), dt)
-        p_strat = _p(mk.strategy_change_per_year, dt)
-        p_cons = _p(mk.consolidation_per_year, dt)
         p_offer = 1.0 - np.exp(-mk.offer_rate_per_year * sim.offer_mult * dt / 12.0)
-        p_def = _p(mk.default_per_year * (0.5 + 3.0 * sim.payment_risk), dt)
-        # upper bounds of the five intervals (the running sum of their probabilities)
-        bounds = [np.broadcast_to(p_fail, (n,))]
-        for p in (p_strat, p_cons, p_offer, p_def):
-            bounds.append(bounds[-1] + p)
+        # upper bounds of the five intervals (the running sum of their probabilities); those
+        # of failure, strategy change and consolidation do not change from period to period
+        bounds = [*sim.event_bounds]
+        bounds.append(bounds[-1] + p_offer)
+        bounds.append(bounds[-1] + sim.p_default)
         e_fail = u < bounds[0]
         e_strat = (u >= bounds[0]) & (u < bounds[1])
         e_cons = (u >= bounds[1]) & (u < bounds[2])
@@ -284,7 +280,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             log.add(k, offered, "offer", outcome, gap[offered])
             dflt = np.flatnonzero(e_def & act)
             log.add(k, dflt, "default", 0, bad_debt[dflt])
-        del (p_fail, p_strat, p_cons, p_offer, p_def, bounds, e_fail, e_strat, e_cons, e_def,
+        del (p_offer, bounds, e_fail, e_strat, e_cons, e_def,
              leave, stage_frac, dropped, defect, monthly_rev, h, blame, lost)
     else:
         # degenerate setting: a constant hazard is the only way to leave
@@ -320,8 +316,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if effects:
         pull = st.target_share[sim.stage] * (0.6 + 0.4 * sim.service_ratio)
         sim.share = np.clip(sim.share + mk.share_speed * dt * (pull - sim.share), 0.0, 1.0)
-    drift = (mk.wallet_growth_per_year + sim.growth) / 12.0 * dt
-    sim.wallet = sim.wallet * np.exp(drift + mk.wallet_volatility * np.sqrt(dt) * z)
+    sim.wallet = sim.wallet * np.exp(sim.wallet_drift + mk.wallet_volatility * np.sqrt(dt) * z)
     del z
 
     # -- stages: up or down one step after the minimum dwell; uncouple from any stage
@@ -330,9 +325,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if effects:
         env = sim.fields()
         new_stage = sim.stage.copy()
-        dwell_ok = sim.months_in_stage >= st.min_dwell[sim.stage]
+        may_move = act & (sim.months_in_stage >= st.min_dwell[sim.stage])
         for s in range(st.ladder):  # a loop over stages, not accounts
-            here = act & (sim.stage == s) & dwell_ok
+            here = may_move & (sim.stage == s)
             if not here.any():
                 continue
             if st.up[s] is not None and s + 1 < st.ladder:
@@ -351,7 +346,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             log.add(k, changed, "stage_change", new_stage[changed], sim.stage[changed])
         sim.months_in_stage[changed] = 0.0
         sim.stage = new_stage
-        del env, new_stage, dwell_ok
+        del env, new_stage, may_move
 
     # -- word of mouth: leaders' satisfaction and anger reach their followers
     new_idx = np.zeros(0, dtype=np.int64)
@@ -360,7 +355,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         signal = np.where(act, sim.trust - 0.5, 0.0)
         angry = np.zeros(n, dtype=bool)
         lost_now = np.flatnonzero(churn)
-        angry[lost_now] = np.isin(cause[lost_now], _ANGRY)
+        angry[lost_now] = _ANGRY[cause[lost_now]]  # (every lost account has a cause)
         signal = np.where(angry, -0.5, signal)
         signal = np.where(signal < 0, signal * mk.negative_weight, signal)
         # only leaders in the portfolio or leaving angry speak; the others' signal is 0
@@ -375,7 +370,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
 
     # -- new accounts: referrals from satisfied accounts, and cold acquisition
     if effects:
-        p_ref = (st.referral[sim.stage] / 12.0 * dt * 2.0 * sim.influence
+        p_ref = (sim.referral_rate[sim.stage] * sim.influence
                  * np.maximum(0.0, 2.0 * sim.trust - 1.0))
         referrals = int(np.count_nonzero(act & ~churn & (u_ref < p_ref)))
         sim.cold_accumulator += sim.prep.n_start * mk.cold_acquisition_per_year / 12.0 * dt

@@ -82,11 +82,16 @@ def problems_at(err: ExprErrors, loc: Location) -> list[Problem]:
 # --- evaluation -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _Context:
-    env: Mapping[str, np.ndarray]
-    n: int
-    mask: np.ndarray | None
+    """What the closures of one evaluation read (a plain class with slots: it is built on
+    every call of an expression, so it must cost little)."""
+
+    __slots__ = ("env", "n", "mask")
+
+    def __init__(self, env: Mapping[str, np.ndarray], n: int, mask: np.ndarray | None) -> None:
+        self.env = env
+        self.n = n
+        self.mask = mask
 
 
 Fn = Callable[[_Context], Any]
@@ -111,7 +116,8 @@ _DTYPES: dict[FieldType, Any] = {"number": np.float64, "bool": np.bool_, "str": 
 class Expr:
     """A compiled, type-checked expression; call it to evaluate over all accounts."""
 
-    __slots__ = ("source", "kind", "names", "uses_portfolio", "_fn", "_fields", "_expect")
+    __slots__ = ("source", "kind", "names", "uses_portfolio", "_fn", "_fields", "_expect",
+                 "_sorted_names", "_dtype")
 
     def __init__(
         self,
@@ -130,6 +136,8 @@ class Expr:
         self._fn = fn
         self._fields = {name: fields[name] for name in names}
         self._expect = expect
+        self._sorted_names = sorted(names)
+        self._dtype = _DTYPES[kind]
 
     def __call__(
         self,
@@ -142,7 +150,7 @@ class Expr:
         number -> float64, bool -> bool, str -> object. ``mask`` (bool[n]) selects the
         accounts that portfolio helpers see. Never emits numpy warnings.
         """
-        n = infer_length(env, n, sorted(self.names))
+        n = infer_length(env, n, self._sorted_names)
         columns = {name: F.column(env, name, kind, n) for name, kind in self._fields.items()}
         if mask is not None:
             mask = np.asarray(mask)
@@ -151,7 +159,9 @@ class Expr:
         # Overflow to inf and inf - inf = NaN are defined results here, not events to report.
         with np.errstate(all="ignore"):
             value = self._fn(_Context(columns, n, mask))
-        return np.array(np.broadcast_to(np.asarray(value), (n,)), dtype=_DTYPES[self.kind])
+        if isinstance(value, np.ndarray) and value.shape == (n,):
+            return np.array(value, dtype=self._dtype)  # a copy: it may be a field's own array
+        return np.array(np.broadcast_to(np.asarray(value), (n,)), dtype=self._dtype)
 
     def __repr__(self) -> str:
         return f"Expr({self.source!r}, kind={self.kind!r})"
@@ -401,6 +411,9 @@ class _Compiler:
         if fns is None:
             return _ERROR
         combine = np.logical_and if word == "and" else np.logical_or
+        if len(fns) == 2:  # the usual case, without the generator and reduce
+            f0, f1 = fns
+            return _Node("bool", lambda ctx: combine(f0(ctx), f1(ctx)))
         return _Node("bool", lambda ctx: reduce(combine, (f(ctx) for f in fns)))
 
     def visit_Compare(self, node: ast.Compare) -> _Node:
@@ -431,6 +444,9 @@ class _Compiler:
             return _ERROR
         ops = [F.COMPARISONS[type(op)][1] for op in node.ops]
         fns = [part.fn for part in parts]
+        if len(ops) == 1:  # one comparison (the usual case): no list, generator or reduce
+            (cmp,), (lf, rf) = ops, fns
+            return _Node("bool", lambda ctx: cmp(lf(ctx), rf(ctx)))
 
         def compare(ctx: _Context) -> Any:
             values = [f(ctx) for f in fns]  # each operand once, as in Python's chaining
