@@ -63,8 +63,9 @@ class Structure:
     # is not pulled), and a plain division is much cheaper than a masked one
     in_weight_or_1: np.ndarray  # per person
     no_influence: np.ndarray  # int64 indices of the accounts with sum_influence <= 0
-    # arrays that also depend on a parameter (a threshold, a dt), keyed by it
-    extras: dict[Hashable, np.ndarray] = field(default_factory=dict)
+    # arrays (and other fixed values) that also depend on a parameter (a threshold, a dt),
+    # keyed by it
+    extras: dict[Hashable, Any] = field(default_factory=dict)
 
     def valid_for(self, units: Units) -> bool:
         """Whether this was computed from exactly ``units``' current structural arrays."""
@@ -75,6 +76,13 @@ class Structure:
         got = self.extras.get(key)
         if got is None:
             got = self.extras[key] = _frozen(np.asarray(make()))
+        return got
+
+    def value(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """The object under ``key`` (made and kept on first use; it must not be changed)."""
+        got = self.extras.get(key)
+        if got is None:
+            got = self.extras[key] = make()
         return got
 
     def rebound(self, units: Units) -> Structure:
