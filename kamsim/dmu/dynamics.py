@@ -174,14 +174,14 @@ def _hours_per_person(units: Units, st: Structure, inp: StepInput, sp: Span, buf
     hours[:, 2] = inp.specialist_hours[a0:a1]
     for lacking, h in ((lack_ex, 1), (lack_sp, 2)):  # a loop over holder kinds
         # the span's accounts with nobody of holder h (fixed: kept as indices, not a mask)
-        miss = lacking[slice(*np.searchsorted(lacking, (a0, a1)))]
+        miss = lacking[slice(*lacking.searchsorted((a0, a1)))]
         if miss.size:
             miss = miss - a0
             hours[miss, 0] += hours[miss, h]
             if not clean:
                 hours[miss, h] = 0.0
     # accounts with no account_manager people: their AM hours are split over everyone
-    no_am = lack_am[slice(*np.searchsorted(lack_am, (a0, a1)))] - a0
+    no_am = lack_am[slice(*lack_am.searchsorted((a0, a1)))] - a0
     orphan = None
     if no_am.size and hours[no_am, 0].any():
         orphan = np.zeros(units.n_accounts)
@@ -195,7 +195,7 @@ def _hours_per_person(units: Units, st: Structure, inp: StepInput, sp: Span, buf
     # (mode="clip": the keys are in range, and take() buffers ``out`` under the default mode)
     ppl = sp.people
     wt = st.split_weight[ppl]
-    per = np.take(buf.whole("a3"), st.group_key[ppl], out=out, mode="clip")
+    per = buf.whole("a3").take(st.group_key[ppl], out=out, mode="clip")
     per *= wt
     if orphan is not None:
         acc = units.account[ppl]
@@ -207,10 +207,10 @@ def _people_of(units: Units, accounts: np.ndarray) -> np.ndarray:
     """The people of ``accounts`` (int64 indices, ascending accounts give ascending people)."""
     first = units.offsets[accounts]
     sizes = units.offsets[accounts + 1] - first
-    before = np.cumsum(sizes)
+    before = sizes.cumsum()
     before -= sizes
     first -= before  # the first person's index less the people of the accounts before
-    return np.repeat(first, sizes) + np.arange(int(before[-1] + sizes[-1]))
+    return first.repeat(sizes) + np.arange(int(before[-1] + sizes[-1]))
 
 
 def step(units: Units, inp: StepInput, params: StepParams,
@@ -242,14 +242,14 @@ def step(units: Units, inp: StepInput, params: StepParams,
     # at the end. Nobody else reads them: influence edges stay inside an account.
     lost = kept = None
     if not active[a0:a1].all():
-        lost_accounts = np.flatnonzero(~active[a0:a1])
+        lost_accounts = (~active[a0:a1]).nonzero()[0]
         lost_accounts += a0
         lost = _people_of(units, lost_accounts)
         kept = (units.coverage[lost], units.attitude[lost], units.months_in_post[lost])
 
     # 1. departures: the post is refilled at once by a newcomer (same id, same role)
     leaving = np.less(u_depart[ppl], c.p_leave[ppl], out=buf.get("b1", sp, np.bool_))
-    dep = np.flatnonzero(leaving)
+    dep = leaving.nonzero()[0]
     dep += p0
     if lost is not None and dep.size:
         dep = dep[active[units.account[dep]]]
@@ -289,8 +289,8 @@ def step(units: Units, inp: StepInput, params: StepParams,
     if kick.any():
         exposure = np.multiply(new_cov, 0.5, out=f2)
         exposure += 0.5
-        exposure *= np.take(rows[0], acc, out=f1, mode="clip")
-    new_att = np.take(rows[1], acc, out=f1, mode="clip")
+        exposure *= rows[0].take(acc, out=f1, mode="clip")
+    new_att = rows[1].take(acc, out=f1, mode="clip")
     effort *= CONTACT_BONUS  # effort is used up
     new_att += effort
     new_att -= att
@@ -300,7 +300,7 @@ def step(units: Units, inp: StepInput, params: StepParams,
         new_att += exposure
     # edges into the span's people come from them too: gather from the whole buffer
     src, dst = units.edge_src[sp.edges], units.edge_dst[sp.edges]
-    pulled = np.take(buf.whole("f")[1], src, out=buf.edges("e0", sp), mode="clip")
+    pulled = buf.whole("f")[1].take(src, out=buf.edges("e0", sp), mode="clip")
     pulled *= st.signed_weight[sp.edges]
     in_s = np.bincount(dst, weights=pulled, minlength=sp.p1)[ppl]
     # mean of the in-neighbours; people without in-edges have in_s = 0 and divide by 1

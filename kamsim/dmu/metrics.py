@@ -7,7 +7,6 @@ value that is a level in decimal is counted as that level.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 from operator import is_
 from typing import Any
 
@@ -119,8 +118,8 @@ def _propagated(units: Units, st: Structure, sp: Span, lam: float,
     """:func:`propagated_attitude` of the span's people, into ``out``."""
     ppl, att = sp.people, units.attitude[sp.people]
     # (mode="clip": the sources are in range, and take() buffers ``out`` under the default)
-    pulled = np.take(units.attitude, units.edge_src[sp.edges],
-                     out=scratch(units).edges("e0", sp), mode="clip")
+    pulled = units.attitude.take(units.edge_src[sp.edges], out=scratch(units).edges("e0", sp),
+                                 mode="clip")
     pulled *= st.signed_weight[sp.edges]
     in_s = np.bincount(units.edge_dst[sp.edges], weights=pulled, minlength=sp.p1)[ppl]
     # mean of the in-neighbours; a person without in-edges has in_s = +0 (bincount's start)
@@ -158,8 +157,18 @@ def _mark_bytes(units: Units, st: Structure, threshold: float) -> np.ndarray:
     return out
 
 
-def _shifts(width: int, k: int) -> np.ndarray:
-    return np.arange(0, width * k, width).reshape(k, 1)
+def _mark_groups(units: Units) -> tuple[tuple[int, int, int, int, int, np.ndarray], ...]:
+    # for each code (see _mark_counts): its first mark, how many, the multiplier, the mask,
+    # the field width and the (k, 1) shifts that take the fields apart
+    width = int(_mark_width(units))
+    per_code = 63 // width
+    groups = []
+    for first in range(0, len(_MARKS), per_code):
+        k = len(_MARKS[first:first + per_code])
+        groups.append((first, k, sum(1 << (j * (width - 1)) for j in range(k)),
+                       sum(1 << (j * width) for j in range(k)), width,
+                       np.arange(0, width * k, width).reshape(k, 1)))
+    return tuple(groups)
 
 
 def _mark_counts(units: Units, st: Structure, sp: Span, marks: np.ndarray,
@@ -178,25 +187,22 @@ def _mark_counts(units: Units, st: Structure, sp: Span, marks: np.ndarray,
     one more value than the span has people: its first value stays 0, so that the running sum
     before each account's first person is at that person's place in it.
     """
-    width = int(st.extra("mark_width", lambda: _mark_width(units)))
-    per_code = 63 // width
     starts = units.offsets[sp.a0:sp.a1 + 1]
     if sp.p0:
         starts = starts - sp.p0
     counts = np.empty((len(_MARKS), sp.a1 - sp.a0), np.int64)
     code[0] = 0
     codes = code[1:]
-    for first in range(0, len(_MARKS), per_code):
-        k = len(_MARKS[first:first + per_code])
+    for first, k, spread, mask, width, shifts in st.value("mark_groups",
+                                                          lambda: _mark_groups(units)):
         np.copyto(codes, marks)
         if first:
             codes >>= first
-        codes *= sum(1 << (j * (width - 1)) for j in range(k))
-        codes &= sum(1 << (j * width) for j in range(k))
-        np.cumsum(code, out=code)
+        codes *= spread
+        codes &= mask
+        code.cumsum(out=code)
         running = code[starts]
         summed = running[1:] - running[:-1]
-        shifts = st.extra(("mark_shifts", width, k), partial(_shifts, width, k))
         np.right_shift(summed, shifts, out=counts[first:first + k])
         counts[first:first + k] &= (1 << width) - 1
         code[0] = 0
@@ -241,8 +247,7 @@ def _by_rank(units: Units, st: Structure, sp: Span, buf: Scratch, sums: np.ndarr
         return False
     rows[:, units.n_people] = 0.0  # what the index past the end points at
     laid = buf.array("by_rank", 3 * m * units.n_accounts)[:3 * m * (a1 - a0)]
-    laid = np.take(rows, index[:, a0:a1], axis=1, out=laid.reshape(3, m, a1 - a0),
-                   mode="clip")
+    laid = rows.take(index[:, a0:a1], axis=1, out=laid.reshape(3, m, a1 - a0), mode="clip")
     np.add.reduce(laid, axis=1, initial=0.0, out=sums)
     if m:
         np.maximum.reduce(laid[0], axis=0, out=max_ic)
@@ -306,7 +311,7 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
             sums[k] = np.bincount(acc, weights=v, minlength=a1)[a0:]
         # reduceat over non-empty accounts only, since an empty segment would yield the next
         # account's first element (an empty account's value is never read: its sum of ic is 0)
-        i0, i1 = np.searchsorted(st.nonempty, (a0, a1))
+        i0, i1 = st.nonempty.searchsorted((a0, a1))
         if i1 - i0 == a1 - a0:
             if i1 > i0:
                 np.maximum.reduceat(ic, st.starts[i0:i1] - p0, out=max_ic)
@@ -319,7 +324,7 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
                        lambda: np.where(st.sum_influence > 0, st.sum_influence, 1.0))[a0:a1]
     np.divide(res_f[0:2], by_infl, out=res_f[0:2])
     zero = st.no_influence
-    zero = zero[slice(*np.searchsorted(zero, (a0, a1)))]
+    zero = zero[slice(*zero.searchsorted((a0, a1)))]
     if zero.size:
         res_f[0:2, zero - a0] = 0.0
 

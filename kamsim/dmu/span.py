@@ -60,19 +60,24 @@ def _edges_sorted(units: Units) -> np.ndarray:
 
 def span(units: Units, st: Structure, active: np.ndarray | None) -> Span:
     """The stretch from the first to the last active account (everything if ``active`` is None
-    or the influence edges are not sorted by target, nothing if no account is active). Influence edges must join people of one account, as
-    :meth:`Units.check` requires."""
+    or the influence edges are not sorted by target, nothing if no account is active). Influence
+    edges must join people of one account, as :meth:`Units.check` requires."""
     na, n, ne = units.n_accounts, units.n_people, units.edge_dst.shape[0]
     if active is None:
         return Span(0, na, 0, n, 0, ne)
-    on = np.flatnonzero(active)
-    if on.size == 0:
+    # (argmax of a bool array stops at the first True: cheaper than listing them all)
+    active = np.asarray(active, np.bool_)
+    a0 = int(active.argmax()) if na else 0
+    if not na or not active[a0]:
         return Span(0, 0, 0, 0, 0, 0)
-    a0, a1 = int(on[0]), int(on[-1]) + 1
+    a1 = na - int(active[::-1].argmax())
     p0, p1 = int(units.offsets[a0]), int(units.offsets[a1])
-    if not st.extra("edges_sorted", lambda: _edges_sorted(units)):
+    ok = st.extras.get("edges_sorted")
+    if ok is None:
+        ok = st.extra("edges_sorted", lambda: _edges_sorted(units))
+    if not ok:
         return Span(0, na, 0, n, 0, ne)  # edges not by target: everything
-    e0, e1 = np.searchsorted(units.edge_dst, (p0, p1))
+    e0, e1 = units.edge_dst.searchsorted((p0, p1))
     return Span(a0, a1, p0, p1, int(e0), int(e1))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
+from operator import attrgetter, is_
 from typing import Any
 
 import numpy as np
@@ -90,14 +91,18 @@ class Structure:
         return replace(self, token=_token(units))
 
 
+_structural = attrgetter(*STRUCTURAL_FIELDS)
+
+
 def _token(units: Units) -> tuple[Any, ...]:
-    return (units._version, tuple(units.role_names),
-            *(getattr(units, f) for f in STRUCTURAL_FIELDS))
+    return (units._version, tuple(units.role_names), *_structural(units))
 
 
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    # arrays by identity (an equality test would cost as much as recomputing)
-    return a[0] == b[0] and a[1] == b[1] and all(x is y for x, y in zip(a[2:], b[2:], strict=True))
+    # arrays by identity (an equality test would cost as much as recomputing); this runs a few
+    # times a period, hence C-level helpers (attrgetter, map) rather than generator loops
+    return (len(a) == len(b) and a[0] == b[0] and a[1] == b[1]
+            and all(map(is_, a[2:], b[2:])))
 
 
 def compute_structure(units: Units) -> Structure:
