@@ -142,10 +142,14 @@ def _lacking(group_has: np.ndarray, h: int) -> np.ndarray:
 
 
 def _hours_fixed(units: Units, st: Structure) -> tuple[Any, ...]:
-    # the accounts lacking each holder (indices), the group weights with 1 for the groups
-    # that have nobody (their rate is never read), and whether "nobody" and "weight not
+    # per holder, the accounts lacking it (ascending) as (account, holder) group keys: their
+    # own group's and their account_manager group's; the group weights with 1 for the groups
+    # that have nobody (their rate is never read); and whether "nobody" and "weight not
     # positive" are the same groups (always, unless influences are negative)
-    lacking = tuple(_lacking(st.group_has, h) for h in range(3))
+    lacking = []
+    for h in range(3):
+        accounts = _lacking(st.group_has, h)
+        lacking.append((accounts, 3 * accounts + h, 3 * accounts))
     people = np.bincount(st.group_key, minlength=st.group_weight.size) > 0
     clean = bool(np.array_equal(people, st.group_has.ravel()))
     weight = np.where(st.group_weight > 0, st.group_weight, 1.0)
@@ -168,24 +172,26 @@ def _hours_per_person(units: Units, st: Structure, inp: StepInput, sp: Span, buf
                                                         lambda: _hours_fixed(units, st))
     # hours of each (account, holder) group of the span, in a full-length per-group buffer
     # (groups 3*a0 .. 3*a1) so that a person's group key indexes it directly
-    hours = buf.accounts("a3", sp, np.float64, 3).reshape(a1 - a0, 3)
+    groups = buf.array("a3", 3 * units.n_accounts)
+    hours = groups[3 * a0:3 * a1].reshape(a1 - a0, 3)
     hours[:, 0] = inp.am_hours[a0:a1]
     hours[:, 1] = inp.exec_hours[a0:a1]
     hours[:, 2] = inp.specialist_hours[a0:a1]
-    for lacking, h in ((lack_ex, 1), (lack_sp, 2)):  # a loop over holder kinds
-        # the span's accounts with nobody of holder h (fixed: kept as indices, not a mask)
-        miss = lacking[slice(*lacking.searchsorted((a0, a1)))]
-        if miss.size:
-            miss = miss - a0
-            hours[miss, 0] += hours[miss, h]
+    for accounts, own, am in (lack_ex, lack_sp):  # a loop over holder kinds
+        # the span's accounts with nobody of that holder (fixed: kept as group keys)
+        i0, i1 = accounts.searchsorted((a0, a1))
+        if i1 > i0:
+            own, am = own[i0:i1], am[i0:i1]
+            groups.put(am, groups.take(am) + groups.take(own))
             if not clean:
-                hours[miss, h] = 0.0
+                groups[own] = 0.0
     # accounts with no account_manager people: their AM hours are split over everyone
-    no_am = lack_am[slice(*lack_am.searchsorted((a0, a1)))] - a0
+    accounts, _, am = lack_am
+    i0, i1 = accounts.searchsorted((a0, a1))
     orphan = None
-    if no_am.size and hours[no_am, 0].any():
+    if i1 > i0 and groups.take(am[i0:i1]).any():
         orphan = np.zeros(units.n_accounts)
-        orphan[no_am + a0] = hours[no_am, 0]
+        orphan[accounts[i0:i1]] = groups.take(am[i0:i1])
     # hours per unit of weight in each group (in place: ``hours`` becomes the rate)
     if clean:
         hours /= weight[3 * a0:3 * a1].reshape(a1 - a0, 3)
@@ -195,7 +201,7 @@ def _hours_per_person(units: Units, st: Structure, inp: StepInput, sp: Span, buf
     # (mode="clip": the keys are in range, and take() buffers ``out`` under the default mode)
     ppl = sp.people
     wt = st.split_weight[ppl]
-    per = buf.whole("a3").take(st.group_key[ppl], out=out, mode="clip")
+    per = groups.take(st.group_key[ppl], out=out, mode="clip")
     per *= wt
     if orphan is not None:
         acc = units.account[ppl]
