@@ -276,7 +276,8 @@ def step(units: Units, inp: StepInput, params: StepParams,
     raised *= np.subtract(1.0, cov, out=f2)
     raised += cov  # cov + gain * effort * (1 - cov)
     new_cov = np.multiply(cov, c.keep, out=f2)  # no contact: decay
-    np.copyto(new_cov, raised, where=contacted)
+    # (putmask, not copyto(where=): a masked copy runs value-run by value-run, 2-3x slower)
+    np.putmask(new_cov, contacted, raised)
     # coverage is final (kept for exposure)
     new_cov = _clip(new_cov, 0.0, 1.0, out=cov)
 

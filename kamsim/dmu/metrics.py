@@ -97,8 +97,11 @@ class _Blocks:
 
 def _ratio(num: np.ndarray, den: np.ndarray, empty: float, out: np.ndarray) -> np.ndarray:
     """num/den where den > 0, else ``empty`` (no division warnings), into ``out``."""
-    out.fill(empty)
-    np.divide(num, den, out=out, where=den > 0)
+    # a plain division, then ``empty`` where den is not positive: a masked division runs
+    # value-run by value-run, several times slower
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(num, den, out=out)
+    np.putmask(out, np.logical_not(den > 0), empty)
     return out
 
 
