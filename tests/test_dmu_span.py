@@ -112,3 +112,63 @@ def test_copies_do_not_share_scratch_buffers(rules):
     metrics(units, 0.3)
     assert units._scratch is not None
     assert units.copy()._scratch is None
+
+
+def _same_metrics(a, b):
+    for k in METRICS:
+        x, y = getattr(a, k), getattr(b, k)
+        assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), k
+    assert list(a.flags) == list(b.flags)
+    for k, v in b.flags.items():
+        assert a.flags[k].tobytes() == v.tobytes(), k
+
+
+def test_rank_layout_gives_bincounts_sums_to_the_bit(rules, monkeypatch):
+    """Small portfolios sum per account through a (rank, account) layout, larger ones with
+    bincount: the two give the same bits, period after period."""
+    import importlib
+
+    mod = importlib.import_module("kamsim.dmu.metrics")
+    roles = list(rules.roles.values())
+    units = make_units(rules, 300)
+    rng = np.random.default_rng(11)
+    prev = metrics(units, 0.3)
+    for active in portfolio_periods(units.n_accounts, 8, rng):
+        step(units, period_input(units.n_accounts, active, rng), StepParams(), roles,
+             rng.random(units.n_people) * 0.5)
+        by_rank = metrics(units, 0.3, active=active, previous=prev)
+        assert units._cache.extras["rank_index"].size  # the layout was used
+        twin = units.copy()  # (a fresh structure: the limit is read when it is made)
+        with monkeypatch.context() as m:
+            m.setattr(mod, "RANK_LAYOUT_MAX", 0)
+            twin._cache = None
+            by_bincount = metrics(twin, 0.3, active=active, previous=prev)
+            assert twin._cache.extras["rank_index"].size == 0
+        _same_metrics(by_rank, by_bincount)
+        prev = by_rank
+
+
+def test_previous_metrics_copied_or_rebuilt_give_the_same_results(rules):
+    """The values outside the stretch come block by block from metrics' own results, or
+    array by array from any other Metrics (a copy, one whose arrays were replaced)."""
+    import copy
+    import pickle
+
+    roles = list(rules.roles.values())
+    units = make_units(rules, 200)
+    rng = np.random.default_rng(12)
+    prev = metrics(units, 0.3)
+    for active in portfolio_periods(units.n_accounts, 5, rng):
+        step(units, period_input(units.n_accounts, active, rng), StepParams(), roles,
+             rng.random(units.n_people) * 0.5)
+        got = metrics(units, 0.3, active=active, previous=prev)
+        replaced = copy.copy(prev)
+        replaced.coverage = prev.coverage.copy()
+        replaced.coverage[:] = -7.0  # noticed: its coverage is no longer the block's row
+        for other in (copy.deepcopy(prev), pickle.loads(pickle.dumps(prev))):
+            _same_metrics(metrics(units, 0.3, active=active, previous=other), got)
+        moved = metrics(units, 0.3, active=active, previous=replaced)
+        outside = ~np.isin(np.arange(units.n_accounts),
+                           np.arange(np.flatnonzero(active)[0], np.flatnonzero(active)[-1] + 1))
+        assert np.all(moved.coverage[outside] == -7.0)
+        prev = got

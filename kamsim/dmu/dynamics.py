@@ -11,14 +11,20 @@ caller. Rates given "per period" are for a one-month period; other ``dt_months``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, fields
+from operator import attrgetter
+from typing import Any
 
 import numpy as np
 
 from kamsim.dmu.arrays import Units
-from kamsim.dmu.span import Span, scratch, span
-from kamsim.dmu.structure import SPLIT_EPS, structure
+from kamsim.dmu.span import Scratch, Span, scratch, span
+from kamsim.dmu.structure import SPLIT_EPS, Structure, structure
+
+try:  # the ufunc behind np.clip, without its Python wrapper (a few microseconds a call)
+    from numpy._core.umath import clip as _clip  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - other numpy layouts
+    _clip = np.clip
 from kamsim.spec.models import RoleArchetype
 
 __all__ = ["StepInput", "StepParams", "StepOutcome", "step", "QUALITY_WEIGHT", "CONTACT_BONUS"]
@@ -75,8 +81,13 @@ class StepOutcome:
     departed_influence: np.ndarray
 
 
-def _role_arrays(units: Units, roles: Sequence[RoleArchetype] | Mapping[str, RoleArchetype]
-                 ) -> tuple[np.ndarray, np.ndarray]:
+#: the values of a StepParams, as one tuple (a key of the constants derived from them)
+_PARAM_VALUES = attrgetter(*(f.name for f in fields(StepParams)))
+
+
+def _role_values(units: Units, roles: Sequence[RoleArchetype] | Mapping[str, RoleArchetype]
+                 ) -> tuple[tuple[float, float], ...]:
+    """(turnover per year, price focus) of each role, in ``units.role_names`` order."""
     if isinstance(roles, Mapping):
         missing = [r for r in units.role_names if r not in roles]
         if missing:
@@ -86,19 +97,68 @@ def _role_arrays(units: Units, roles: Sequence[RoleArchetype] | Mapping[str, Rol
         seq = list(roles)
         if len(seq) != len(units.role_names):
             raise ValueError(f"{len(seq)} archetypes for {len(units.role_names)} roles")
-    return (np.array([a.turnover_per_year for a in seq]),
-            np.array([a.price_focus for a in seq]))
+    return tuple((a.turnover_per_year, a.price_focus) for a in seq)
 
 
 def _per_period(rate: float, dt: float) -> float:
     return 1.0 - (1.0 - rate) ** dt
 
 
+@dataclass(frozen=True)
+class _Constants:
+    """What a step derives from the roles, the parameters and the structure alone (made once,
+    kept with the structure)."""
+
+    p_leave: np.ndarray  # per person: the period's leaving probability of their role
+    newcomer_price_focus: np.ndarray  # per role
+    hours_per_effort: float  # hours of a period that make full effort
+    gain: float
+    keep: float  # 1 - the period's coverage decay
+    speed: float
+    pull_rate: np.ndarray  # per person: has in-edges * neighbour weight * speed
+
+
+def _constants(units: Units, st: Structure, role_values: tuple[tuple[float, float], ...],
+               params: StepParams) -> _Constants:
+    dt = params.dt_months
+    turnover = np.array([t for t, _ in role_values])
+    role_pf = np.array([pf for _, pf in role_values])
+    speed = _per_period(params.attitude_speed, dt)
+    rate = params.neighbour_weight * speed
+    p_leave = st.extra(("p_leave", turnover.tobytes(), float(dt)),
+                       lambda: (1.0 - (1.0 - turnover) ** (dt / 12.0))[units.role])
+    # people without in-edges are not pulled: one product by has_in * weight * speed is
+    # exactly the two products by has_in (0 or 1) and by weight * speed in turn
+    pull_rate = st.extra(("pull_rate", rate), lambda: st.has_in * rate)
+    newcomer = np.minimum(1.0, role_pf + params.newcomer_price_focus)
+    newcomer.flags.writeable = False
+    return _Constants(p_leave, newcomer, params.hours_for_full_coverage * dt,
+                      _per_period(params.coverage_gain, dt),
+                      1.0 - _per_period(params.coverage_decay, dt), speed, pull_rate)
+
+
 def _lacking(group_has: np.ndarray, h: int) -> np.ndarray:
     return np.flatnonzero(~group_has[:, h])
 
 
-def _hours_per_person(units: Units, inp: StepInput, sp: Span, out: np.ndarray) -> np.ndarray:
+def _hours_fixed(units: Units, st: Structure) -> tuple[Any, ...]:
+    # per holder, the accounts lacking it (ascending) as (account, holder) group keys: their
+    # own group's and their account_manager group's; the group weights with 1 for the groups
+    # that have nobody (their rate is never read); and whether "nobody" and "weight not
+    # positive" are the same groups (always, unless influences are negative)
+    lacking = []
+    for h in range(3):
+        accounts = _lacking(st.group_has, h)
+        lacking.append((accounts, 3 * accounts + h, 3 * accounts))
+    people = np.bincount(st.group_key, minlength=st.group_weight.size) > 0
+    clean = bool(np.array_equal(people, st.group_has.ravel()))
+    weight = np.where(st.group_weight > 0, st.group_weight, 1.0)
+    weight.flags.writeable = False
+    return (*lacking, weight, clean)
+
+
+def _hours_per_person(units: Units, st: Structure, inp: StepInput, sp: Span, buf: Scratch,
+                      out: np.ndarray) -> np.ndarray:
     """Hours each person of the span got (into ``out``): by holder, split by influence; orphan
     hours go to the AM group.
 
@@ -107,38 +167,56 @@ def _hours_per_person(units: Units, inp: StepInput, sp: Span, out: np.ndarray) -
     over the whole unit.
     """
     a0, a1 = sp.a0, sp.a1
-    st = structure(units)  # groups and their weights do not change between periods
-    wt, key = st.split_weight[sp.people], st.group_key[sp.people]
+    # groups and their weights do not change between periods
+    lack_am, lack_ex, lack_sp, weight, clean = st.value("hours_fixed",
+                                                        lambda: _hours_fixed(units, st))
     # hours of each (account, holder) group of the span, in a full-length per-group buffer
     # (groups 3*a0 .. 3*a1) so that a person's group key indexes it directly
-    hours = scratch(units).accounts("a3", sp, np.float64, 3).reshape(a1 - a0, 3)
+    groups = buf.array("a3", 3 * units.n_accounts)
+    hours = groups[3 * a0:3 * a1].reshape(a1 - a0, 3)
     hours[:, 0] = inp.am_hours[a0:a1]
     hours[:, 1] = inp.exec_hours[a0:a1]
     hours[:, 2] = inp.specialist_hours[a0:a1]
-    for h in (1, 2):  # a loop over holder kinds
-        # the span's accounts with nobody of holder h (fixed: kept as indices, not a mask)
-        lacking = st.extra(("lacking", h), partial(_lacking, st.group_has, h))
-        miss = lacking[slice(*np.searchsorted(lacking, (a0, a1)))] - a0
-        hours[miss, 0] += hours[miss, h]
-        hours[miss, h] = 0.0
+    for accounts, own, am in (lack_ex, lack_sp):  # a loop over holder kinds
+        # the span's accounts with nobody of that holder (fixed: kept as group keys)
+        i0, i1 = accounts.searchsorted((a0, a1))
+        if i1 > i0:
+            own, am = own[i0:i1], am[i0:i1]
+            groups.put(am, groups.take(am) + groups.take(own))
+            if not clean:
+                groups[own] = 0.0
     # accounts with no account_manager people: their AM hours are split over everyone
-    lacking = st.extra(("lacking", 0), partial(_lacking, st.group_has, 0))
-    no_am = lacking[slice(*np.searchsorted(lacking, (a0, a1)))] - a0
+    accounts, _, am = lack_am
+    i0, i1 = accounts.searchsorted((a0, a1))
     orphan = None
-    if no_am.size and hours[no_am, 0].any():
+    if i1 > i0 and groups.take(am[i0:i1]).any():
         orphan = np.zeros(units.n_accounts)
-        orphan[no_am + a0] = hours[no_am, 0]
-    # hours per unit of weight in each group (in place: ``hours`` becomes the rate); a group
-    # with nobody has weight 0 and a rate nobody reads
-    with np.errstate(divide="ignore", invalid="ignore"):
-        hours /= st.group_weight[3 * a0:3 * a1].reshape(a1 - a0, 3)
+        orphan[accounts[i0:i1]] = groups.take(am[i0:i1])
+    # hours per unit of weight in each group (in place: ``hours`` becomes the rate)
+    if clean:
+        hours /= weight[3 * a0:3 * a1].reshape(a1 - a0, 3)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hours /= st.group_weight[3 * a0:3 * a1].reshape(a1 - a0, 3)
     # (mode="clip": the keys are in range, and take() buffers ``out`` under the default mode)
-    per = np.take(scratch(units).whole("a3"), key, out=out, mode="clip")
+    ppl = sp.people
+    wt = st.split_weight[ppl]
+    per = groups.take(st.group_key[ppl], out=out, mode="clip")
     per *= wt
     if orphan is not None:
-        acc = units.account[sp.people]
+        acc = units.account[ppl]
         per += orphan[acc] * wt / st.all_split_weight[acc]
     return per
+
+
+def _people_of(units: Units, accounts: np.ndarray) -> np.ndarray:
+    """The people of ``accounts`` (int64 indices, ascending accounts give ascending people)."""
+    first = units.offsets[accounts]
+    sizes = units.offsets[accounts + 1] - first
+    before = sizes.cumsum()
+    before -= sizes
+    first -= before  # the first person's index less the people of the accounts before
+    return first.repeat(sizes) + np.arange(int(before[-1] + sizes[-1]))
 
 
 def step(units: Units, inp: StepInput, params: StepParams,
@@ -153,60 +231,57 @@ def step(units: Units, inp: StepInput, params: StepParams,
     n, dt = units.n_people, params.dt_months
     if u_depart.shape != (n,):
         raise ValueError(f"u_depart has shape {u_depart.shape}, expected ({n},)")
-    turnover, role_pf = _role_arrays(units, roles)
     st = structure(units)
+    role_values = _role_values(units, roles)
+    c = st.value(("step", role_values, _PARAM_VALUES(params)),
+                 lambda: _constants(units, st, role_values, params))
     active = np.asarray(inp.active, bool)
     # only the stretch from the first to the last active account is worked on (kamsim.dmu.span)
     sp = span(units, st, active)
-    ppl, a0, a1 = sp.people, sp.a0, sp.a1
+    ppl, p0, a0, a1 = sp.people, sp.p0, sp.a0, sp.a1
     buf = scratch(units)
+    f0, f1, f2 = buf.rows("f", 3, sp)
     acc, role = units.account[ppl], units.role
-    # the people of lost accounts inside the stretch must not change; ``live`` marks the
-    # others, and is None when every account of the stretch is active (no masks needed)
-    live = None
+    cov, att, mip = units.coverage[ppl], units.attitude[ppl], units.months_in_post[ppl]
+    # the people of lost accounts inside the stretch must not change: they are worked on with
+    # the others (no masks: a masked pass costs several plain ones) and put back as they were
+    # at the end. Nobody else reads them: influence edges stay inside an account.
+    lost = kept = None
     if not active[a0:a1].all():
-        live = np.take(active, acc, out=buf.get("b0", sp, np.bool_), mode="clip")
+        lost_accounts = (~active[a0:a1]).nonzero()[0]
+        lost_accounts += a0
+        lost = _people_of(units, lost_accounts)
+        kept = (units.coverage[lost], units.attitude[lost], units.months_in_post[lost])
 
     # 1. departures: the post is refilled at once by a newcomer (same id, same role)
-    p_leave = st.extra(("p_leave", turnover.tobytes(), float(dt)),
-                       lambda: (1.0 - (1.0 - turnover) ** (dt / 12.0))[role])
-    leaving = np.less(u_depart[ppl], p_leave[ppl], out=buf.get("b1", sp, np.bool_))
-    if live is not None:
-        leaving &= live
-    dep = np.flatnonzero(leaving)
-    dep += sp.p0
+    leaving = np.less(u_depart[ppl], c.p_leave[ppl], out=buf.get("b1", sp, np.bool_))
+    dep = leaving.nonzero()[0]
+    dep += p0
+    if lost is not None and dep.size:
+        dep = dep[active[units.account[dep]]]
     out = StepOutcome(departed=dep, departed_account=units.account[dep],
                       departed_role=role[dep], departed_coverage=units.coverage[dep],
                       departed_influence=units.influence[dep])
     units.attitude[dep] = 0.0
     units.coverage[dep] = 0.0
     units.months_in_post[dep] = 0.0
-    units.price_focus[dep] = np.minimum(1.0, role_pf[role[dep]] + params.newcomer_price_focus)
+    units.price_focus[dep] = c.newcomer_price_focus[out.departed_role]
 
     # 2. contact; every temporary is a reused buffer (no fresh pages to fault in)
-    effort = _hours_per_person(units, inp, sp, buf.get("f0", sp))
+    effort = _hours_per_person(units, st, inp, sp, buf, f0)
     contacted = np.greater(effort, 0.0, out=buf.get("b2", sp, np.bool_))
-    effort /= params.hours_for_full_coverage * dt  # hours -> effort
-    np.clip(effort, 0.0, 1.0, out=effort)
-    cov = units.coverage[ppl]
-    gain = _per_period(params.coverage_gain, dt)
-    decay = _per_period(params.coverage_decay, dt)
-    raised = np.multiply(effort, gain, out=buf.get("f1", sp))
-    raised *= np.subtract(1.0, cov, out=buf.get("f2", sp))
+    effort /= c.hours_per_effort  # hours -> effort
+    _clip(effort, 0.0, 1.0, out=effort)
+    raised = np.multiply(effort, c.gain, out=f1)
+    raised *= np.subtract(1.0, cov, out=f2)
     raised += cov  # cov + gain * effort * (1 - cov)
-    new_cov = np.multiply(cov, 1.0 - decay, out=buf.get("f2", sp))  # no contact: decay
-    np.copyto(new_cov, raised, where=contacted)
-    # coverage is final (clipped straight into it when every person is live); new_cov is kept
-    # for exposure
-    if live is None:
-        new_cov = np.clip(new_cov, 0.0, 1.0, out=cov)
-    else:
-        np.clip(new_cov, 0.0, 1.0, out=new_cov)
-        np.copyto(cov, new_cov, where=live)
+    new_cov = np.multiply(cov, c.keep, out=f2)  # no contact: decay
+    # (putmask, not copyto(where=): a masked copy runs value-run by value-run, 2-3x slower)
+    np.putmask(new_cov, contacted, raised)
+    # coverage is final (kept for exposure)
+    new_cov = _clip(new_cov, 0.0, 1.0, out=cov)
 
     # 3. attitudes: drift toward the target, complaints, then one Jacobi step of neighbours
-    speed = _per_period(params.attitude_speed, dt)
-    att = units.attitude[ppl]
     # per-account complaint kick and target of the span's accounts, in rows of the account
     # buffer the hours are done with, so that a person's account indexes them
     rows = buf.array("a3", 3 * units.n_accounts).reshape(3, units.n_accounts)
@@ -219,36 +294,29 @@ def step(units: Units, inp: StepInput, params: StepParams,
     # in the f2 buffer (new_cov's), so that three buffers do
     exposure = None
     if kick.any():
-        exposure = np.multiply(new_cov, 0.5, out=buf.get("f2", sp))
+        exposure = np.multiply(new_cov, 0.5, out=f2)
         exposure += 0.5
-        exposure *= np.take(rows[0], acc, out=buf.get("f1", sp), mode="clip")
-    new_att = np.take(rows[1], acc, out=buf.get("f1", sp), mode="clip")
+        exposure *= rows[0].take(acc, out=f1, mode="clip")
+    new_att = rows[1].take(acc, out=f1, mode="clip")
     effort *= CONTACT_BONUS  # effort is used up
     new_att += effort
     new_att -= att
-    new_att *= speed
+    new_att *= c.speed
     new_att += att  # att + speed * (target + CONTACT_BONUS * effort - att)
     if exposure is not None:
         new_att += exposure
     # edges into the span's people come from them too: gather from the whole buffer
     src, dst = units.edge_src[sp.edges], units.edge_dst[sp.edges]
-    pulled = np.take(buf.whole("f1"), src, out=buf.edges("e0", sp), mode="clip")
+    pulled = buf.whole("f")[1].take(src, out=buf.edges("e0", sp), mode="clip")
     pulled *= st.signed_weight[sp.edges]
     in_s = np.bincount(dst, weights=pulled, minlength=sp.p1)[ppl]
     # mean of the in-neighbours; people without in-edges have in_s = 0 and divide by 1
-    pull = np.divide(in_s, st.in_weight_or_1[ppl], out=buf.get("f0", sp))
+    pull = np.divide(in_s, st.in_weight_or_1[ppl], out=f0)
     pull -= new_att
-    # people without in-edges are not pulled: one product by has_in * weight * speed, which
-    # is exactly the two products by has_in (0 or 1) and by weight * speed in turn
-    rate = params.neighbour_weight * speed
-    pull *= st.extra(("pull_rate", rate), lambda: st.has_in * rate)[ppl]
+    pull *= c.pull_rate[ppl]
     new_att += pull
-    mip = units.months_in_post[ppl]
-    if live is None:
-        np.clip(new_att, -1.0, 1.0, out=att)
-        mip += dt
-    else:
-        np.clip(new_att, -1.0, 1.0, out=new_att)
-        np.copyto(att, new_att, where=live)
-        np.add(mip, dt, out=mip, where=live)
+    _clip(new_att, -1.0, 1.0, out=att)
+    mip += dt
+    if lost is not None and kept is not None:
+        units.coverage[lost], units.attitude[lost], units.months_in_post[lost] = kept
     return out

@@ -7,11 +7,13 @@ value that is a level in decimal is counted as that level.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import is_
+from typing import Any
 
 import numpy as np
 
 from kamsim.dmu.arrays import EPS, Units
-from kamsim.dmu.span import Span, scratch, span
+from kamsim.dmu.span import Scratch, Span, scratch, span
 from kamsim.dmu.structure import KEY_INFLUENCE, Structure, structure
 
 __all__ = ["Metrics", "metrics", "propagated_attitude", "FLAG_NAMES", "FLAG_TEXT",
@@ -50,33 +52,56 @@ class Metrics:
     red_flags: np.ndarray
     flags: dict[str, np.ndarray] = field(default_factory=dict)
     strength: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # the blocks :func:`metrics` made the arrays as rows of (see _Blocks); not part of the value
+    _blocks: Any = field(default=None, init=False, repr=False, compare=False)
 
 
-#: the Metrics arrays (besides ``flags``) and the flags, with their dtypes
-_FIELDS = {"coverage": np.float64, "sentiment": np.float64, "multithreading": np.float64,
-           "dm_covered": np.bool_, "champion": np.bool_, "spof_share": np.float64,
-           "red_flags": np.int64, "strength": np.float64}
-_FLAGS = {name: np.bool_ for name in FLAG_NAMES}
 #: the per-person marks counted per account in one running sum; mark i is bit i of a byte
 _MARKS = ("thread", "dm_covered", "champion", "hostile", "newcomer")
+#: the float results and the bool ones, as rows of one block each (plus red_flags, int64):
+#: one call then updates several of them. The bool rows are ordered so that rows 0-3 are
+#: "count > 0" of _MARKS[1:], rows 4-5 the negations of rows 0-1 and rows 2-6 the red flags.
+_FLOAT_ROWS = ("coverage", "sentiment", "strength", "multithreading", "spof_share")
+_BOOL_ROWS = ("dm_covered", "champion", "hostile_influencer", "newcomer_in_key_role",
+              "eb_uncovered", "no_champion", "single_threaded")
+_ROWS = (*_FLOAT_ROWS, *_BOOL_ROWS, "red_flags")
+
+
+class _Blocks:
+    """The result blocks of one :func:`metrics` call: floats (5, n_accounts), bools
+    (7, n_accounts), red flags (n_accounts), and the row arrays handed out (by identity, so
+    that a Metrics whose arrays were replaced, copied or unpickled is not taken for one)."""
+
+    __slots__ = ("f", "b", "red", "rows")
+
+    def __init__(self, na: int) -> None:
+        self.f = np.empty((len(_FLOAT_ROWS), na))
+        self.b = np.empty((len(_BOOL_ROWS), na), np.bool_)
+        self.red = np.empty(na, np.int64)
+        self.rows = (*self.f, *self.b, self.red)
+
+    def of(self, m: Metrics) -> bool:
+        """Whether ``m``'s arrays are still exactly these rows."""
+        return self.rows[0].base is self.f and all(map(is_, _rows_of(m), self.rows))
+
+    def metrics(self) -> Metrics:
+        r = dict(zip(_ROWS, self.rows, strict=True))
+        m = Metrics(coverage=r["coverage"], sentiment=r["sentiment"],
+                    multithreading=r["multithreading"], dm_covered=r["dm_covered"],
+                    champion=r["champion"], spof_share=r["spof_share"],
+                    red_flags=r["red_flags"], flags={name: r[name] for name in FLAG_NAMES},
+                    strength=r["strength"])
+        m._blocks = self
+        return m
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, empty: float, out: np.ndarray) -> np.ndarray:
     """num/den where den > 0, else ``empty`` (no division warnings), into ``out``."""
-    out.fill(empty)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
-
-
-def _by_influence(st: Structure, a0: int, a1: int, num: np.ndarray,
-                  out: np.ndarray) -> np.ndarray:
-    """``num`` / the total influence of accounts ``a0:a1``, 0 where that is not positive, into
-    ``out``: :func:`_ratio`'s numbers, with the fixed divisor's zeros found once (a plain
-    division, then 0 there, is much cheaper than a masked one)."""
+    # a plain division, then ``empty`` where den is not positive: a masked division runs
+    # value-run by value-run, several times slower
     with np.errstate(divide="ignore", invalid="ignore"):
-        np.divide(num, st.sum_influence[a0:a1], out=out)
-    zero = st.no_influence
-    out[zero[slice(*np.searchsorted(zero, (a0, a1)))] - a0] = 0.0
+        np.divide(num, den, out=out)
+    np.putmask(out, np.logical_not(den > 0), empty)
     return out
 
 
@@ -96,8 +121,8 @@ def _propagated(units: Units, st: Structure, sp: Span, lam: float,
     """:func:`propagated_attitude` of the span's people, into ``out``."""
     ppl, att = sp.people, units.attitude[sp.people]
     # (mode="clip": the sources are in range, and take() buffers ``out`` under the default)
-    pulled = np.take(units.attitude, units.edge_src[sp.edges],
-                     out=scratch(units).edges("e0", sp), mode="clip")
+    pulled = units.attitude.take(units.edge_src[sp.edges], out=scratch(units).edges("e0", sp),
+                                 mode="clip")
     pulled *= st.signed_weight[sp.edges]
     in_s = np.bincount(units.edge_dst[sp.edges], weights=pulled, minlength=sp.p1)[ppl]
     # mean of the in-neighbours; a person without in-edges has in_s = +0 (bincount's start)
@@ -122,9 +147,37 @@ def _mark_width(units: Units) -> np.ndarray:
     return np.array(max(6, int(units.sizes.max(initial=0)).bit_length()))
 
 
-def _mark_counts(units: Units, st: Structure, sp: Span,
-                 marks: np.ndarray) -> dict[str, np.ndarray]:
-    """Per account of the span, how many of its people have each mark (int64 arrays).
+def _mark_bytes(units: Units, st: Structure, threshold: float) -> np.ndarray:
+    # per person, the bits of the marks that hang on the role and influence alone, each at its
+    # mark's place: (covered) thread, economic buyer; (supportive) champion role; (hostile,
+    # newcomer) key person. One multiply by these then sets a mark from its condition.
+    thread = units.influence >= threshold - EPS
+    out = np.zeros((3, units.n_people), np.uint8)
+    out[0] = thread
+    out[0] |= st.is_economic_buyer.view(np.uint8) << 1
+    out[1] = st.is_champion_role.view(np.uint8) << 2
+    out[2] = st.key_person.view(np.uint8) << 3
+    return out
+
+
+def _mark_groups(units: Units) -> tuple[tuple[int, int, int, int, int, np.ndarray], ...]:
+    # for each code (see _mark_counts): its first mark, how many, the multiplier, the mask,
+    # the field width and the (k, 1) shifts that take the fields apart
+    width = int(_mark_width(units))
+    per_code = 63 // width
+    groups = []
+    for first in range(0, len(_MARKS), per_code):
+        k = len(_MARKS[first:first + per_code])
+        groups.append((first, k, sum(1 << (j * (width - 1)) for j in range(k)),
+                       sum(1 << (j * width) for j in range(k)), width,
+                       np.arange(0, width * k, width).reshape(k, 1)))
+    return tuple(groups)
+
+
+def _mark_counts(units: Units, st: Structure, sp: Span, marks: np.ndarray,
+                 code: np.ndarray) -> np.ndarray:
+    """Per account of the span, how many of its people have each mark: int64 (5, accounts),
+    rows in ``_MARKS`` order.
 
     ``marks`` holds a person's marks as a byte (bit i = ``_MARKS[i]``). Multiplying the byte
     by ``sum(2**(j*(width-1)))`` puts a copy of bit j at ``j*width`` (no two bits of the
@@ -133,31 +186,83 @@ def _mark_counts(units: Units, st: Structure, sp: Span,
     sums over an account's people without a field spilling into the next. The counts are the
     differences, at the accounts' offsets, of a running sum of the codes: integer sums, exact
     in any order (a wrap-around of the running sum cancels out). One code holds 63 // width
-    marks: all five unless an account has thousands of people.
+    marks: all five unless an account has thousands of people. ``code`` is an int64 buffer of
+    one more value than the span has people: its first value stays 0, so that the running sum
+    before each account's first person is at that person's place in it.
     """
-    width = int(st.extra("mark_width", lambda: _mark_width(units)))
-    per_code = 63 // width
-    # the codes, then (in place) their running sum, in the f1 buffer (free during metrics)
-    code = scratch(units).get("f1", sp).view(np.int64)
-    # the running sum before each account's first person: at the person before it (none
-    # before the span's first person: 0)
-    before = units.offsets[sp.a0:sp.a1 + 1] - (sp.p0 + 1)
-    at_start = before < 0
-    before[at_start] = 0
-    counts: dict[str, np.ndarray] = {}
-    for first in range(0, len(_MARKS), per_code):
-        names = _MARKS[first:first + per_code]
-        np.copyto(code, marks)
-        code >>= first
-        code *= sum(1 << (j * (width - 1)) for j in range(len(names)))
-        code &= sum(1 << (j * width) for j in range(len(names)))
-        np.cumsum(code, out=code)
-        running = code[before] if code.size else np.zeros(before.size, np.int64)
-        running[at_start] = 0
+    starts = units.offsets[sp.a0:sp.a1 + 1]
+    if sp.p0:
+        starts = starts - sp.p0
+    counts = np.empty((len(_MARKS), sp.a1 - sp.a0), np.int64)
+    code[0] = 0
+    codes = code[1:]
+    for first, k, spread, mask, width, shifts in st.value("mark_groups",
+                                                          lambda: _mark_groups(units)):
+        np.copyto(codes, marks)
+        if first:
+            codes >>= first
+        codes *= spread
+        codes &= mask
+        code.cumsum(out=code)
+        running = code[starts]
         summed = running[1:] - running[:-1]
-        for j, name in enumerate(names):
-            counts[name] = (summed >> (width * j)) & ((1 << width) - 1)
+        np.right_shift(summed, shifts, out=counts[first:first + k])
+        counts[first:first + k] &= (1 << width) - 1
+        code[0] = 0
     return counts
+
+
+#: the largest rank layout (values) :func:`_by_rank` uses: 4 MB, so that it stays in cache
+#: (larger portfolios add value by value: there the layout's gather costs as much as it saves)
+RANK_LAYOUT_MAX = 1 << 19
+
+
+def _rank_index(units: Units) -> np.ndarray:
+    # (largest unit, n_accounts): person ``offsets[a] + r`` at [r, a], n_people past the end;
+    # empty (0, 0) when the layout of all accounts would be too big or mostly padding
+    sizes = units.sizes
+    m, na = int(sizes.max(initial=0)), units.n_accounts
+    if 3 * m * na > RANK_LAYOUT_MAX or m * na > 2 * units.n_people + 64:
+        return np.zeros((0, 0), np.int64)
+    rank = np.arange(m)[:, None]
+    return np.where(rank < sizes, units.offsets[:-1] + rank, units.n_people)
+
+
+def _by_rank(units: Units, st: Structure, sp: Span, buf: Scratch, sums: np.ndarray,
+             max_ic: np.ndarray) -> bool:
+    """Per account of the span, the sums of the person rows f0-f2 (into ``sums``) and the
+    largest of f0 (into ``max_ic``), from the rows laid out by rank in the unit: (3, largest
+    unit, accounts), 0 past an account's people. Adding the ranks in turn to 0 adds each
+    account's values in their order, as ``bincount`` does (and the zeros past the end leave
+    a sum as it is: no sum of bincount's is -0), so the sums are bincount's to the bit; and
+    the rows are a few long calls, where bincount and ``maximum.reduceat`` work value by value
+    or account by account. False (nothing done) when the units are too many (see
+    RANK_LAYOUT_MAX) or too uneven for the padding to pay, or when f0 has a negative value or a
+    NaN (the zeros could then change a maximum).
+    """
+    a0, a1 = sp.a0, sp.a1
+    index = st.extra("rank_index", lambda: _rank_index(units))
+    m = index.shape[0]
+    if index.shape[1] != units.n_accounts or m * (a1 - a0) > 2 * (sp.p1 - sp.p0) + 64:
+        return False
+    rows = buf.whole("f")
+    if not rows[0, sp.people].min(initial=0.0) >= 0.0:
+        return False
+    rows[:, units.n_people] = 0.0  # what the index past the end points at
+    laid = buf.array("by_rank", 3 * m * units.n_accounts)[:3 * m * (a1 - a0)]
+    laid = rows.take(index[:, a0:a1], axis=1, out=laid.reshape(3, m, a1 - a0), mode="clip")
+    np.add.reduce(laid, axis=1, initial=0.0, out=sums)
+    if m:
+        np.maximum.reduce(laid[0], axis=0, out=max_ic)
+    return True
+
+
+def _rows_of(m: Metrics) -> tuple[np.ndarray, ...]:
+    """``m``'s arrays in ``_ROWS`` order."""
+    fl = m.flags
+    return (m.coverage, m.sentiment, m.strength, m.multithreading, m.spof_share,
+            m.dm_covered, m.champion, fl["hostile_influencer"], fl["newcomer_in_key_role"],
+            fl["eb_uncovered"], fl["no_champion"], fl["single_threaded"], m.red_flags)
 
 
 def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
@@ -175,81 +280,86 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
     na = units.n_accounts
     st = structure(units)  # what does not change between periods (kamsim.dmu.structure)
     sp = span(units, st, active if previous is not None else None)
-    ppl, a0, a1 = sp.people, sp.a0, sp.a1
+    p0, p1, a0, a1 = sp.p0, sp.p1, sp.a0, sp.a1
+    ppl = slice(p0, p1)
     acc = units.account[ppl]
     infl, cov, att = units.influence[ppl], units.coverage[ppl], units.attitude[ppl]
     buf = scratch(units)
+    f0, f1, f2 = buf.rows("f", 3, sp)
 
-    # the results are new arrays, ``previous``'s values outside the span; the span's part
-    # (``part``) is computed straight into them
-    def result(name: str, dtype: type) -> np.ndarray:
-        new: np.ndarray = np.empty(na, dtype)
-        if previous is not None and (a0 > 0 or a1 < na):
-            old = previous.flags[name] if name in _FLAGS else getattr(previous, name)
-            new[:a0] = old[:a0]
-            new[a1:] = old[a1:]
-        return new
+    # the results are rows of new blocks, ``previous``'s values outside the span (copied
+    # block by block when ``previous`` is made of such rows); the span's part is computed
+    # straight into them
+    blocks = _Blocks(na)
+    if previous is not None and (a0 > 0 or a1 < na):
+        old = previous._blocks
+        pairs: Any = ((blocks.f, old.f), (blocks.b, old.b), (blocks.red, old.red)) \
+            if isinstance(old, _Blocks) and old.red.shape == (na,) and old.of(previous) \
+            else zip(blocks.rows, _rows_of(previous), strict=True)
+        for new, prev in pairs:
+            new[..., :a0] = prev[..., :a0]
+            new[..., a1:] = prev[..., a1:]
+    res_f, res_b, red = blocks.f[:, a0:a1], blocks.b[:, a0:a1], blocks.red[a0:a1]
 
-    res = {name: result(name, dtype) for name, dtype in (*_FIELDS.items(), *_FLAGS.items())}
-    part = {name: v[a0:a1] for name, v in res.items()}
-
-    def total(v: np.ndarray) -> np.ndarray:
-        return np.bincount(acc, weights=v, minlength=a1)[a0:]
-
-    ic = np.multiply(infl, cov, out=buf.get("f0", sp))
-    sum_ic = total(ic)
-    _by_influence(st, a0, a1, sum_ic, part["coverage"])
-    weighted = _propagated(units, st, sp, PROPAGATION_LAMBDA, buf.get("f2", sp))
+    # per account: sums of ic, influence-weighted propagated attitude and strength (into the
+    # coverage, sentiment and strength rows), and the largest ic
+    ic = np.multiply(infl, cov, out=f0)
+    weighted = _propagated(units, st, sp, PROPAGATION_LAMBDA, f1)
     weighted *= infl  # infl * propagated attitude
-    _by_influence(st, a0, a1, total(weighted), part["sentiment"])
-    part["strength"][:] = total(_strength(ic, att, buf.get("f2", sp)))
+    _strength(ic, att, f2)
+    max_ic = np.empty(a1 - a0)
+    sums = res_f[0:3]
+    if not _by_rank(units, st, sp, buf, sums, max_ic):
+        for k, v in enumerate((ic, weighted, f2)):
+            sums[k] = np.bincount(acc, weights=v, minlength=a1)[a0:]
+        # reduceat over non-empty accounts only, since an empty segment would yield the next
+        # account's first element (an empty account's value is never read: its sum of ic is 0)
+        i0, i1 = st.nonempty.searchsorted((a0, a1))
+        if i1 - i0 == a1 - a0:
+            if i1 > i0:
+                np.maximum.reduceat(ic, st.starts[i0:i1] - p0, out=max_ic)
+        else:
+            max_ic[st.nonempty[i0:i1] - a0] = np.maximum.reduceat(ic, st.starts[i0:i1] - p0)
+    _ratio(max_ic, sums[0], 1.0, res_f[4])  # spof_share
+    # coverage and sentiment: per unit of the account's total influence, 0 where that is not
+    # positive (a plain division by it, 1 there, then 0 there: cheaper than a masked one)
+    by_infl = st.extra("sum_influence_or_1",
+                       lambda: np.where(st.sum_influence > 0, st.sum_influence, 1.0))[a0:a1]
+    np.divide(res_f[0:2], by_infl, out=res_f[0:2])
+    zero = st.no_influence
+    zero = zero[slice(*zero.searchsorted((a0, a1)))]
+    if zero.size:
+        res_f[0:2, zero - a0] = 0.0
 
-    # largest single contribution per account; reduceat over non-empty accounts only, since an
-    # empty segment would yield the next account's first element
-    i0, i1 = np.searchsorted(st.nonempty, (a0, a1))
-    max_ic = np.zeros(a1 - a0)
-    if i1 > i0:
-        max_ic[st.nonempty[i0:i1] - a0] = np.maximum.reduceat(ic, st.starts[i0:i1] - sp.p0)
-    _ratio(max_ic, sum_ic, 1.0, part["spof_share"])
-
-    # each person's marks, a byte with bit i = _MARKS[i]: built from the highest bit down by
-    # doubling the byte and or-ing in the next mark (0 or 1)
+    # each person's marks, a byte with bit i = _MARKS[i]: a condition (0 or 1) times the
+    # person's fixed bits of that mark (see _mark_bytes), or-ed together
+    fixed = st.extra(("mark_bytes", float(threshold)),
+                     lambda: _mark_bytes(units, st, threshold))
+    on_cov, on_champ, on_key = fixed[0, ppl], fixed[1, ppl], fixed[2, ppl]
     marks = buf.get("bits", sp, np.uint8)
-    mark = buf.get("b0", sp, np.bool_)
-    key = st.key_person[ppl]
+    mark = buf.get("b0", sp, np.bool_).view(np.uint8)
     np.less(units.months_in_post[ppl], NEWCOMER_MONTHS, out=marks.view(np.bool_))
-    marks &= key.view(np.uint8)  # a newcomer in a key role
-    marks += marks
-    np.less_equal(att, -0.5 + EPS, out=mark)
-    mark &= key  # a hostile key person
-    marks |= mark.view(np.uint8)
-    marks += marks
-    np.greater_equal(att, 0.5 - EPS, out=mark)
-    mark &= st.is_champion_role[ppl]  # a supportive champion...
-    marks |= mark.view(np.uint8)
-    np.greater_equal(att, 1.0 - EPS, out=mark)  # ... or a mentor in any role
-    marks |= mark.view(np.uint8)
-    marks += marks
-    covered = np.greater_equal(cov, BRIEF - EPS, out=buf.get("b1", sp, np.bool_))
-    np.logical_and(covered, st.is_economic_buyer[ppl], out=mark)
-    marks |= mark.view(np.uint8)
-    marks += marks
-    thread = st.extra(("thread", float(threshold)), lambda: units.influence >= threshold - EPS)
-    np.logical_and(covered, thread[ppl], out=mark)  # a covered, influential contact
-    marks |= mark.view(np.uint8)
-    counts = _mark_counts(units, st, sp, marks)
+    marks *= on_key
+    marks += marks  # a newcomer in a key role (bit 4)
+    np.less_equal(att, -0.5 + EPS, out=mark.view(np.bool_))
+    mark *= on_key  # a hostile key person (bit 3)
+    marks |= mark
+    np.greater_equal(att, 0.5 - EPS, out=mark.view(np.bool_))
+    mark *= on_champ  # a supportive champion (bit 2)...
+    marks |= mark
+    np.greater_equal(att, 1.0 - EPS, out=mark.view(np.bool_))
+    mark <<= 2  # ... or a mentor in any role
+    marks |= mark
+    np.greater_equal(cov, BRIEF - EPS, out=mark.view(np.bool_))
+    mark *= on_cov  # a covered economic buyer (bit 1), a covered influential contact (bit 0)
+    marks |= mark
+    counts = _mark_counts(units, st, sp, marks, buf.rows("f", 3, sp, extra=1)[1].view(np.int64))
 
-    part["multithreading"][:] = counts["thread"]
-    np.greater(counts["dm_covered"], 0, out=part["dm_covered"])
-    np.greater(counts["champion"], 0, out=part["champion"])
-    np.logical_not(part["champion"], out=part["no_champion"])
-    np.logical_not(part["dm_covered"], out=part["eb_uncovered"])
-    np.greater(counts["hostile"], 0, out=part["hostile_influencer"])
-    np.greater(counts["newcomer"], 0, out=part["newcomer_in_key_role"])
-    np.less_equal(part["multithreading"], 1.0, out=part["single_threaded"])
-    red = part["red_flags"]
-    red.fill(0)
-    for name in FLAG_NAMES:
-        red += part[name]
-    return Metrics(**{name: res[name] for name in _FIELDS},
-                   flags={name: res[name] for name in FLAG_NAMES})
+    np.copyto(res_f[3], counts[0])  # multithreading
+    # dm_covered, champion, hostile_influencer, newcomer_in_key_role; then eb_uncovered,
+    # no_champion; single_threaded; red_flags = rows 2-6
+    np.greater(counts[1:], 0, out=res_b[0:4])
+    np.logical_not(res_b[0:2], out=res_b[4:6])
+    np.less_equal(res_f[3], 1.0, out=res_b[6])
+    np.add.reduce(res_b[2:7], axis=0, dtype=np.int64, out=red)
+    return blocks.metrics()

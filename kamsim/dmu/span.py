@@ -60,19 +60,24 @@ def _edges_sorted(units: Units) -> np.ndarray:
 
 def span(units: Units, st: Structure, active: np.ndarray | None) -> Span:
     """The stretch from the first to the last active account (everything if ``active`` is None
-    or the influence edges are not sorted by target, nothing if no account is active). Influence edges must join people of one account, as
-    :meth:`Units.check` requires."""
+    or the influence edges are not sorted by target, nothing if no account is active). Influence
+    edges must join people of one account, as :meth:`Units.check` requires."""
     na, n, ne = units.n_accounts, units.n_people, units.edge_dst.shape[0]
     if active is None:
         return Span(0, na, 0, n, 0, ne)
-    on = np.flatnonzero(active)
-    if on.size == 0:
+    # (argmax of a bool array stops at the first True: cheaper than listing them all)
+    active = np.asarray(active, np.bool_)
+    a0 = int(active.argmax()) if na else 0
+    if not na or not active[a0]:
         return Span(0, 0, 0, 0, 0, 0)
-    a0, a1 = int(on[0]), int(on[-1]) + 1
+    a1 = na - int(active[::-1].argmax())
     p0, p1 = int(units.offsets[a0]), int(units.offsets[a1])
-    if not st.extra("edges_sorted", lambda: _edges_sorted(units)):
+    ok = st.extras.get("edges_sorted")
+    if ok is None:
+        ok = st.extra("edges_sorted", lambda: _edges_sorted(units))
+    if not ok:
         return Span(0, na, 0, n, 0, ne)  # edges not by target: everything
-    e0, e1 = np.searchsorted(units.edge_dst, (p0, p1))
+    e0, e1 = units.edge_dst.searchsorted((p0, p1))
     return Span(a0, a1, p0, p1, int(e0), int(e1))
 
 
@@ -80,10 +85,11 @@ class Scratch:
     """Named full-length buffers, made on first use and reused: per person (``get``), per
     account (``accounts``, ``width`` values an account) and per influence edge (``edges``).
 
-    ``step`` and ``metrics`` share them: per person ``f0``..``f2`` float (metrics also uses
-    f1 as int64), ``b0``..``b2`` bool and ``bits``; per edge ``e0``; per account ``a3``
-    (3 an account). A name is a slot, not a meaning, so that the buffers cost ~28 bytes a
-    person, 8 an edge and 24 an account.
+    ``step`` and ``metrics`` share them: per person the float block ``f`` (3 rows, see
+    :meth:`rows`; metrics also uses row 1 as int64), ``b0``..``b2`` bool and ``bits``; per edge
+    ``e0``; per account ``a3`` (3 an account) and, for small portfolios, metrics' ``by_rank``.
+    A name is a slot, not a meaning, so that the buffers cost ~28 bytes a person, 8 an edge
+    and 24 an account.
     """
 
     def __init__(self, n: int, n_accounts: int = 0, n_edges: int = 0) -> None:
@@ -100,6 +106,17 @@ class Scratch:
     def get(self, name: str, sp: Span, dtype: type = np.float64) -> np.ndarray:
         """The person buffer ``name``'s view of the span's people (contents undefined)."""
         return self.array(name, self.n, dtype)[sp.people]
+
+    def rows(self, name: str, k: int, sp: Span, dtype: type = np.float64,
+             extra: int = 0) -> np.ndarray:
+        """The span's people in the ``k`` rows of the person block ``name`` (k, n + 1), with
+        ``extra`` (0 or 1) values more after them (contents undefined). One call hands out
+        several buffers (unpack the rows); the spare value at the end of each row is room for
+        one value more than the people (a running sum's leading 0, a padding value)."""
+        buf = self._arrays.get(name)
+        if buf is None or buf.dtype != dtype or buf.shape != (k, self.n + 1):
+            buf = self._arrays[name] = np.empty((k, self.n + 1), dtype)
+        return buf[:, sp.p0:sp.p1 + extra]
 
     def accounts(self, name: str, sp: Span, dtype: type = np.float64,
                  width: int = 1) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
+from operator import attrgetter, is_
 from typing import Any
 
 import numpy as np
@@ -63,8 +64,9 @@ class Structure:
     # is not pulled), and a plain division is much cheaper than a masked one
     in_weight_or_1: np.ndarray  # per person
     no_influence: np.ndarray  # int64 indices of the accounts with sum_influence <= 0
-    # arrays that also depend on a parameter (a threshold, a dt), keyed by it
-    extras: dict[Hashable, np.ndarray] = field(default_factory=dict)
+    # arrays (and other fixed values) that also depend on a parameter (a threshold, a dt),
+    # keyed by it
+    extras: dict[Hashable, Any] = field(default_factory=dict)
 
     def valid_for(self, units: Units) -> bool:
         """Whether this was computed from exactly ``units``' current structural arrays."""
@@ -77,19 +79,30 @@ class Structure:
             got = self.extras[key] = _frozen(np.asarray(make()))
         return got
 
+    def value(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """The object under ``key`` (made and kept on first use; it must not be changed)."""
+        got = self.extras.get(key)
+        if got is None:
+            got = self.extras[key] = make()
+        return got
+
     def rebound(self, units: Units) -> Structure:
         """The same derived arrays for ``units``, a copy whose structure equals the original's."""
         return replace(self, token=_token(units))
 
 
+_structural = attrgetter(*STRUCTURAL_FIELDS)
+
+
 def _token(units: Units) -> tuple[Any, ...]:
-    return (units._version, tuple(units.role_names),
-            *(getattr(units, f) for f in STRUCTURAL_FIELDS))
+    return (units._version, tuple(units.role_names), *_structural(units))
 
 
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    # arrays by identity (an equality test would cost as much as recomputing)
-    return a[0] == b[0] and a[1] == b[1] and all(x is y for x, y in zip(a[2:], b[2:], strict=True))
+    # arrays by identity (an equality test would cost as much as recomputing); this runs a few
+    # times a period, hence C-level helpers (attrgetter, map) rather than generator loops
+    return (len(a) == len(b) and a[0] == b[0] and a[1] == b[1]
+            and all(map(is_, a[2:], b[2:])))
 
 
 def compute_structure(units: Units) -> Structure:
