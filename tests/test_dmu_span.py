@@ -48,14 +48,21 @@ def portfolio_periods(n: int, periods: int, rng: np.random.Generator):
         yield active.copy()
 
 
-def test_metrics_from_previous_equal_a_full_recomputation(rules):
+def stepped_periods(rules, units, periods: int, seed: int):
+    """Step ``units`` through ``periods`` periods of a run-like portfolio; yields each
+    period's active mask once the step is done."""
     roles = list(rules.roles.values())
-    units = make_units(rules, 300)
-    rng = np.random.default_rng(7)
-    prev = metrics(units, 0.3)
-    for active in portfolio_periods(units.n_accounts, 12, rng):
+    rng = np.random.default_rng(seed)
+    for active in portfolio_periods(units.n_accounts, periods, rng):
         step(units, period_input(units.n_accounts, active, rng), StepParams(), roles,
              rng.random(units.n_people) * 0.5)
+        yield active
+
+
+def test_metrics_from_previous_equal_a_full_recomputation(rules):
+    units = make_units(rules, 300)
+    prev = metrics(units, 0.3)
+    for active in stepped_periods(rules, units, 12, seed=7):
         got = metrics(units, 0.3, active=active, previous=prev)
         full = metrics(units, 0.3)
         for k in METRICS:
@@ -129,13 +136,9 @@ def test_rank_layout_gives_bincounts_sums_to_the_bit(rules, monkeypatch):
     import importlib
 
     mod = importlib.import_module("kamsim.dmu.metrics")
-    roles = list(rules.roles.values())
     units = make_units(rules, 300)
-    rng = np.random.default_rng(11)
     prev = metrics(units, 0.3)
-    for active in portfolio_periods(units.n_accounts, 8, rng):
-        step(units, period_input(units.n_accounts, active, rng), StepParams(), roles,
-             rng.random(units.n_people) * 0.5)
+    for active in stepped_periods(rules, units, 8, seed=11):
         by_rank = metrics(units, 0.3, active=active, previous=prev)
         assert units._cache.extras["rank_index"].size  # the layout was used
         twin = units.copy()  # (a fresh structure: the limit is read when it is made)
