@@ -10,7 +10,6 @@ Headline figures per replication (then mean and interval over replications):
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,15 +76,7 @@ class Result:
         return {k: np.vstack([r[k] for r in reps]) for k in reps[0]}
 
     def summary(self) -> dict[str, Any]:
-        """Headline figures with confidence intervals, overall and ``by_tier`` (a fresh copy
-        each call: the command line prints it, then the run store records it)."""
-        key = (id(self.outputs), len(self.outputs), self.replications, self.confidence)
-        cached = self.__dict__.get("_summary")  # not a dataclass field: not compared or shown
-        if cached is None or cached[0] != key:
-            cached = self.__dict__["_summary"] = key, self._summary()
-        return copy.deepcopy(cached[1])
-
-    def _summary(self) -> dict[str, Any]:
+        """Headline figures with confidence intervals, overall and ``by_tier``."""
         per = self.per_replication()
         out: dict[str, Any] = {
             "scenario": self.scenario, "seed": self.seed, "replications": self.replications,
