@@ -34,6 +34,10 @@ class ServiceArrays:
     joint_dev: np.ndarray
     fixed_cost: np.ndarray
     priority: np.ndarray
+    #: class of each level's priority, 0 for the highest (``np.unique`` of ``-priority``),
+    #: and how many distinct priorities: what allocation's ServiceOrder.by_level needs
+    priority_class: np.ndarray
+    n_priority_classes: int
     rate_am: float
     rate_exec: float
     rate_specialist: float
@@ -87,6 +91,8 @@ def _service(spec: ScenarioSpec, tiers: tuple[str, ...]) -> ServiceArrays:
         return np.array([f(x) for x in lv], dtype=np.float64)  # type: ignore[operator]
 
     r = spec.service.rates
+    priority = arr(lambda x: x.priority)
+    ranks, priority_class = np.unique(-priority, return_inverse=True)
     return ServiceArrays(
         am_hours=arr(lambda x: x.visits_per_month * x.hours_per_visit),
         exec_hours=arr(lambda x: x.exec_meetings_per_year / 12.0 * x.exec_hours_per_meeting),
@@ -97,7 +103,7 @@ def _service(spec: ScenarioSpec, tiers: tuple[str, ...]) -> ServiceArrays:
         vip_cost=arr(lambda x: x.vip_cost_per_month if x.vip else 0.0),
         joint_dev=arr(lambda x: x.joint_development_per_year / 12.0),
         fixed_cost=arr(lambda x: x.fixed_cost_per_month),
-        priority=arr(lambda x: x.priority),
+        priority=priority, priority_class=priority_class, n_priority_classes=int(ranks.size),
         rate_am=r.account_manager, rate_exec=r.executive, rate_specialist=r.specialist,
         rate_support=r.support, currency=spec.service.currency,
     )

@@ -31,13 +31,18 @@ class ServiceOrder:
         self._classes: tuple[np.ndarray, int] | None = None
 
     @classmethod
-    def by_level(cls, table: np.ndarray, level: np.ndarray,
-                 among: np.ndarray | None = None) -> ServiceOrder:
+    def by_level(cls, table: np.ndarray, level: np.ndarray, among: np.ndarray | None = None,
+                 classes: tuple[int, np.ndarray] | None = None) -> ServiceOrder:
         """The order when each account's priority is ``table[level]``: the classes come from
         the few values of the table, without sorting the accounts (a class nobody is in asks
-        nothing, which changes no one's share)."""
+        nothing, which changes no one's share). ``classes``: the table's (number of distinct
+        priorities, class of each entry), if already known (the compiled service levels keep
+        them: ``ServiceArrays.priority_class``)."""
         order = cls(table[level], among)
-        n_ranks, table_class = _table_classes(table)
+        if classes is None:
+            ranks, table_class = np.unique(-table, return_inverse=True)
+            classes = ranks.size, table_class
+        n_ranks, table_class = classes
         inverse = table_class[level]
         if among is None:
             order._classes = inverse, n_ranks
@@ -57,25 +62,6 @@ class ServiceOrder:
                 full[self.among] = inverse
                 self._classes = full, ranks.size + 1
         return self._classes
-
-
-#: the classes of a few priority tables (those of a run's service levels), by the table's
-#: bytes: every period of every replication asks for the same table's, and ``np.unique``
-#: costs more than all the rest of ``by_level``
-_TABLE_CLASSES: dict[bytes, tuple[int, np.ndarray]] = {}
-
-
-def _table_classes(table: np.ndarray) -> tuple[int, np.ndarray]:
-    """(number of distinct priorities, class of each entry of ``table``), highest first."""
-    key = table.astype(np.float64, copy=False).tobytes()
-    hit = _TABLE_CLASSES.get(key)
-    if hit is None:
-        ranks, table_class = np.unique(-table, return_inverse=True)
-        table_class.flags.writeable = False
-        if len(_TABLE_CLASSES) > 64:  # a few tables in any one process; never grows unbounded
-            _TABLE_CLASSES.clear()
-        hit = _TABLE_CLASSES[key] = ranks.size, table_class
-    return hit
 
 
 def allocate(asked: np.ndarray, priority: np.ndarray | ServiceOrder,
@@ -143,7 +129,8 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
     if st.name == "equal":
         priority = np.zeros(tier.shape[0])
     elif st.name == "tiered":
-        order = ServiceOrder.by_level(sv.priority.astype(np.float64), level, among=active)
+        order = ServiceOrder.by_level(sv.priority, level, among=active,
+                                      classes=(sv.n_priority_classes, sv.priority_class))
         priority = order.priority
     elif st.name == "value_based":
         priority = clv_rank
