@@ -26,7 +26,7 @@ from kamsim.spec.models import ATTITUDES, COVERAGE_LEVELS, HOLDERS
 __all__ = [
     "ATTITUDE_VALUES", "COVERAGE_VALUES", "HOLDERS", "EPS", "Units", "attitude_value",
     "coverage_value", "attitude_label", "coverage_label", "holder_index", "empty_units",
-    "concat_units", "select_accounts", "per_account_sum", "PersonIds",
+    "concat_units", "select_accounts", "per_account_sum", "people_of", "PersonIds",
 ]
 
 #: value of each attitude label, in the order of ``ATTITUDES``
@@ -352,3 +352,13 @@ def select_accounts(units: Units, order: np.ndarray) -> Units:
 def per_account_sum(units: Units, values: np.ndarray) -> np.ndarray:
     """Sum of a per-person array over each account (float64[n_accounts]; 0 for empty units)."""
     return np.bincount(units.account, weights=values, minlength=units.n_accounts)
+
+
+def people_of(units: Units, accounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The people of ``accounts`` (int64 indices; people are grouped by account in account
+    order, see ``Units.offsets``, so ascending accounts give ascending people) and the number
+    of people of each account."""
+    lo = units.offsets[accounts]
+    sizes = units.offsets[accounts + 1] - lo
+    starts = np.cumsum(sizes) - sizes
+    return np.repeat(lo - starts, sizes) + np.arange(int(sizes.sum())), sizes

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from kamsim.dmu.arrays import Units
+from kamsim.dmu.arrays import Units, people_of
 from kamsim.dmu.span import Scratch, Span, scratch, span
 from kamsim.dmu.structure import SPLIT_EPS, Structure, structure
 
@@ -209,16 +209,6 @@ def _hours_per_person(units: Units, st: Structure, inp: StepInput, sp: Span, buf
     return per
 
 
-def _people_of(units: Units, accounts: np.ndarray) -> np.ndarray:
-    """The people of ``accounts`` (int64 indices, ascending accounts give ascending people)."""
-    first = units.offsets[accounts]
-    sizes = units.offsets[accounts + 1] - first
-    before = sizes.cumsum()
-    before -= sizes
-    first -= before  # the first person's index less the people of the accounts before
-    return first.repeat(sizes) + np.arange(int(before[-1] + sizes[-1]))
-
-
 def step(units: Units, inp: StepInput, params: StepParams,
          roles: Sequence[RoleArchetype] | Mapping[str, RoleArchetype],
          u_depart: np.ndarray) -> StepOutcome:
@@ -250,7 +240,7 @@ def step(units: Units, inp: StepInput, params: StepParams,
     if not active[a0:a1].all():
         lost_accounts = (~active[a0:a1]).nonzero()[0]
         lost_accounts += a0
-        lost = _people_of(units, lost_accounts)
+        lost = people_of(units, lost_accounts)[0]
         kept = (units.coverage[lost], units.attitude[lost], units.months_in_post[lost])
 
     # 1. departures: the post is refilled at once by a newcomer (same id, same role)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kamsim.dmu import StepInput, metrics, step
+from kamsim.dmu.arrays import people_of
 from kamsim.dmu.structure import structure
 from kamsim.engine.allocation import allocate, demand
 from kamsim.engine.complaints import FluidDesk, work_hours
@@ -42,10 +43,7 @@ def _people_of(units: Units, accounts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     order, see ``Units.offsets``) and, for each, the position of their account in
     ``accounts``: a bincount over them sums each account's people in the same order as one
     over every person would."""
-    lo = units.offsets[accounts]
-    sizes = units.offsets[accounts + 1] - lo
-    starts = np.cumsum(sizes) - sizes
-    people = np.repeat(lo - starts, sizes) + np.arange(int(sizes.sum()))
+    people, sizes = people_of(units, accounts)
     return people, np.repeat(np.arange(accounts.size), sizes)
 
 
