@@ -146,18 +146,14 @@ class SupportDesk:
                     yield timeout(item[3])
                 else:  # one timeout to the end of its work: nothing happens to us before
                     finish = item[1] + item[3]  # as a timeout at its arrival gives
-                    now = env.now
-                    if now + (finish - now) == finish:  # lands on it (nearly always)
-                        yield timeout(finish - now)
-                    else:  # see _delay_to
-                        while env.now < finish:
-                            yield timeout(_delay_to(env.now, finish))
+                    while env.now < finish:  # usually once; see _delay_to
+                        yield timeout(_delay_to(env.now, finish))
             served(item)
             ended(env.now)
 
     def collect(self) -> Outcomes:
         """Complaints answered since the last call."""
-        if self._unanswered_accounts:
+        if self.rate <= 0:  # no team: only unanswered ones (no agent serves any)
             a = np.array(self._unanswered_accounts, dtype=np.int64)
             self._unanswered_accounts.clear()
             return a, np.full(a.size, np.inf), np.zeros(a.size), np.zeros(a.size, dtype=bool)
