@@ -142,9 +142,9 @@ def _strength(ic: np.ndarray, att: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mark_width(units: Units) -> np.ndarray:
+def _mark_width(units: Units) -> int:
     # bits of a mark's count: enough for the largest account, and at least 6 (see below)
-    return np.array(max(6, int(units.sizes.max(initial=0)).bit_length()))
+    return max(6, int(units.sizes.max(initial=0)).bit_length())
 
 
 def _mark_bytes(units: Units, st: Structure, threshold: float) -> np.ndarray:
@@ -163,7 +163,7 @@ def _mark_bytes(units: Units, st: Structure, threshold: float) -> np.ndarray:
 def _mark_groups(units: Units) -> tuple[tuple[int, int, int, int, int, np.ndarray], ...]:
     # for each code (see _mark_counts): its first mark, how many, the multiplier, the mask,
     # the field width and the (k, 1) shifts that take the fields apart
-    width = int(_mark_width(units))
+    width = _mark_width(units)
     per_code = 63 // width
     groups = []
     for first in range(0, len(_MARKS), per_code):
@@ -323,9 +323,7 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
     _ratio(max_ic, sums[0], 1.0, res_f[4])  # spof_share
     # coverage and sentiment: per unit of the account's total influence, 0 where that is not
     # positive (a plain division by it, 1 there, then 0 there: cheaper than a masked one)
-    by_infl = st.extra("sum_influence_or_1",
-                       lambda: np.where(st.sum_influence > 0, st.sum_influence, 1.0))[a0:a1]
-    np.divide(res_f[0:2], by_infl, out=res_f[0:2])
+    np.divide(res_f[0:2], st.sum_influence_or_1[a0:a1], out=res_f[0:2])
     zero = st.no_influence
     zero = zero[slice(*zero.searchsorted((a0, a1)))]
     if zero.size:

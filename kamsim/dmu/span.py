@@ -72,10 +72,7 @@ def span(units: Units, st: Structure, active: np.ndarray | None) -> Span:
         return Span(0, 0, 0, 0, 0, 0)
     a1 = na - int(active[::-1].argmax())
     p0, p1 = int(units.offsets[a0]), int(units.offsets[a1])
-    ok = st.extras.get("edges_sorted")
-    if ok is None:
-        ok = st.extra("edges_sorted", lambda: _edges_sorted(units))
-    if not ok:
+    if not st.extra("edges_sorted", lambda: _edges_sorted(units)):
         return Span(0, na, 0, n, 0, ne)  # edges not by target: everything
     e0, e1 = units.edge_dst.searchsorted((p0, p1))
     return Span(a0, a1, p0, p1, int(e0), int(e1))

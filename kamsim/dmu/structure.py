@@ -63,6 +63,7 @@ class Structure:
     # in_weight with 1 where it is 0: the quotient there is 0/1 = 0 (a person without in-edges
     # is not pulled), and a plain division is much cheaper than a masked one
     in_weight_or_1: np.ndarray  # per person
+    sum_influence_or_1: np.ndarray  # per account, the same for sum_influence
     no_influence: np.ndarray  # int64 indices of the accounts with sum_influence <= 0
     # arrays (and other fixed values) that also depend on a parameter (a threshold, a dt),
     # keyed by it
@@ -134,6 +135,7 @@ def compute_structure(units: Units) -> Structure:
         "is_economic_buyer": units.role == eb,
         "is_champion_role": units.role == ch,
         "in_weight_or_1": np.where(in_weight > 0, in_weight, 1.0),
+        "sum_influence_or_1": np.where(sum_influence > 0, sum_influence, 1.0),
         "no_influence": np.flatnonzero(~(sum_influence > 0)),
     }
     frozen: dict[str, Any] = {k: _frozen(v) for k, v in arrays.items()}
