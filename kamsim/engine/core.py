@@ -157,6 +157,9 @@ class Simulation:
         self.dt = 1.0 if self.sc.period == "month" else 12.0 / 52.0
         self.periods = int(np.ceil(self.sc.horizon_months / self.dt - 1e-9))
         self.env = simpy.Environment()
+        # the names rule expressions see for the stage and tier indices
+        self._stage_names = np.asarray(self.model.stages.names, dtype=object)
+        self._tier_names = np.asarray(self.model.tiers, dtype=object)
         n = prep.n_slots
         nums = prep.accounts.numbers
         self.n = n
@@ -285,14 +288,6 @@ class Simulation:
             "tier": lambda: tier_names[tier],
             "quadrant": lambda: _QUADRANT_NAMES[quadrant],
         })
-
-    @property
-    def _stage_names(self) -> np.ndarray:
-        return np.asarray(self.model.stages.names, dtype=object)
-
-    @property
-    def _tier_names(self) -> np.ndarray:
-        return np.asarray(self.model.tiers, dtype=object)
 
     # ------------------------------------------------------------------ SimPy processes
 
