@@ -126,6 +126,8 @@ def dmu(accounts: int) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> None:
+    if not argv or argv[0] in ("-h", "--help"):
+        raise SystemExit(__doc__)
     kind, args = argv[0], argv[1:]
     ints = [int(a) for a in args if "=" not in a]
     extra = [a for a in args if "=" in a]
