@@ -150,14 +150,15 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p, 0.0), t + dt)
     quality = np.clip(2.0 * sim.service_ratio - 1.0, -1.0, 1.0)
     # the people due to leave this period (of accounts in the portfolio) draw 0: they leave
-    u_depart = np.ones(due_p.shape[0])
-    u_depart[idx_p[act[sim.units.account[idx_p]]]] = 0.0
+    leave_now = idx_p[act[sim.units.account[idx_p]]]
+    sim.u_depart[leave_now] = 0.0
     out = step(sim.units, StepInput(am_hours=am, exec_hours=ex, specialist_hours=sp,
                                     quality=quality, complaints_resolved=resolved,
                                     complaints_unresolved=unresolved, active=act),
-               sim.dmu_params, sim.roles, u_depart)
+               sim.dmu_params, sim.roles, sim.u_depart)
+    sim.u_depart[leave_now] = 1.0
     # (the big temporaries are dropped once dead, to keep the peak low at 1M accounts)
-    del u_depart, due_p, idx_p, lam_p, quality
+    del leave_now, due_p, idx_p, lam_p, quality
     key = (out.departed_influence >= 0.5) | (out.departed_coverage >= 1 / 3 - 1e-9)
     kp_acc = out.departed_account[key]
     before = sim.metrics
@@ -211,7 +212,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         # financial failure: lost, with two months of receivables written off
         churn |= e_fail
         cause[e_fail] = CAUSE["financial_failure"]
-        bad_debt += np.where(e_fail, 2.0 * monthly_rev * mk.loss_given_default, 0.0)
+        # (worked out for the failing accounts only: rare, and the others add nothing)
+        fail = np.flatnonzero(e_fail)
+        bad_debt[fail] += 2.0 * monthly_rev[fail] * mk.loss_given_default
         # the account's own strategy changes: half leave the line, half shrink it
         leave = e_strat & (v < 0.5)
         churn |= leave
@@ -262,7 +265,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                                           CAUSE["stronger_competitor"])
         sim.share = np.where(trim, sim.share * 0.7, sim.share)
         # payment default: a month of revenue partly lost; the account stays
-        bad_debt += np.where(e_def & act, monthly_rev * mk.loss_given_default * dt, 0.0)
+        dflt = np.flatnonzero(e_def & act)
+        bad_debt[dflt] += monthly_rev[dflt] * mk.loss_given_default * dt
         # leaving for lack of trust (and once uncoupled): blamed on unresolved complaints or
         # a key-person change when one happened in the last six months
         h = _p(mk.base_churn_per_year * 4.0 * (1.0 - sim.trust) ** 2, dt)
@@ -276,9 +280,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             offered = np.flatnonzero(e_offer & act)
             outcome = np.where(defect[offered], 2, np.where(trim[offered], 1, 0))
             log.add(k, offered, "offer", outcome, gap[offered])
-            dflt = np.flatnonzero(e_def & act)
             log.add(k, dflt, "default", 0, bad_debt[dflt])
-        del (p_offer, bounds, e_fail, e_strat, e_cons, e_def,
+        del (p_offer, bounds, e_fail, e_strat, e_cons, e_def, fail, dflt,
              leave, stage_frac, dropped, defect, monthly_rev, h, blame, lost)
     else:
         # degenerate setting: a constant hazard is the only way to leave
@@ -397,10 +400,13 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         log.add(k, lost_idx, "churn", cause[lost_idx], list_rev[lost_idx])
 
     # -- aggregates by tier (tier at the period's start)
-    # the accounts active at the period's start and their tiers, gathered once for all sums;
-    # each sum adds the same values in the same (slot) order as a bincount over a mask would
+    # the accounts active at the period's start and their tiers. The sums by tier go over
+    # every slot, with the inactive ones in a bin of their own (nt) that is dropped: a bin's
+    # values are added in slot order either way, so the sums are those of a bincount over
+    # the active slots only, without gathering each array's active values first
     live = np.flatnonzero(act)
     tier_live = tier_start[live]
+    bins = np.where(act, tier_start, nt)
     ts = sim.ts
     for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
                       ("cost_to_serve", cts), ("acquisition", acq), ("bad_debt", bad_debt),
@@ -411,7 +417,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                       ("service_ratio_sum", sim.service_ratio),
                       ("complaints", resolved + unresolved),
                       ("complaints_unresolved", unresolved)):
-        ts[name][k] = np.bincount(tier_live, weights=val[live], minlength=nt)
+        ts[name][k] = np.bincount(bins, weights=val, minlength=nt + 1)[:nt]
     ts["active"][k] = np.bincount(tier_live, minlength=nt)
     ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
     # churn, offers and trims are of accounts active at the period's start
