@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -140,9 +141,12 @@ def simulate(scenario: ScenarioSpec | str | Path, *, replications: int | None = 
         n_workers = default_workers() if workers is None else max(1, workers)
         n_workers = min(n_workers, reps)
         if n_workers == 1:
+            # in this process, one replication at a time: a second core, if there is one,
+            # works on half of a large portfolio's decision units (same results)
+            inline = replace(options, threads=min(2, default_workers()))
             seqs = replication_seeds(seed, reps)
             for r in range(reps):
-                outputs.append(run_replication(prep, seqs[r], r, options))
+                outputs.append(run_replication(prep, seqs[r], r, inline))
                 if progress:
                     progress(r + 1, reps)
         else:

@@ -175,3 +175,69 @@ def test_previous_metrics_copied_or_rebuilt_give_the_same_results(rules):
                            np.arange(np.flatnonzero(active)[0], np.flatnonzero(active)[-1] + 1))
         assert np.all(moved.coverage[outside] == -7.0)
         prev = got
+
+
+@pytest.fixture
+def lanes_always(monkeypatch):
+    """Split every stretch over two threads, however small (the engine only splits large
+    ones: LANE_MIN_PEOPLE)."""
+    from kamsim.dmu import span as span_module
+
+    monkeypatch.setattr(span_module, "LANE_MIN_PEOPLE", 0)
+
+
+def test_split_parts_cover_the_stretch_at_account_boundaries(rules, lanes_always):
+    from kamsim.dmu.span import span, split
+    from kamsim.dmu.structure import structure
+
+    units = make_units(rules, 300)
+    st = structure(units)
+    rng = np.random.default_rng(3)
+    for active in portfolio_periods(units.n_accounts, 8, rng):
+        sp = span(units, st, active)
+        parts = split(units, st, sp, 2)
+        assert len(parts) == 2
+        assert (parts[0].a0, parts[-1].a1, parts[0].p0, parts[-1].p1, parts[0].e0,
+                parts[-1].e1) == (sp.a0, sp.a1, sp.p0, sp.p1, sp.e0, sp.e1)
+        for a, b in zip(parts, parts[1:], strict=False):
+            assert (a.a1, a.p1, a.e1) == (b.a0, b.p0, b.e0)
+        for p in parts:
+            assert p.a1 > p.a0
+            assert (p.p0, p.p1) == (units.offsets[p.a0], units.offsets[p.a1])
+            dst = units.edge_dst[p.e0:p.e1]
+            assert np.all((dst >= p.p0) & (dst < p.p1))  # the edges into the part's people
+        # the halves hold about as many people each (cut at the account nearest the middle)
+        assert abs((parts[0].p1 - parts[0].p0) - (parts[1].p1 - parts[1].p0)) \
+            <= 2 * int(units.sizes.max())
+    # one part only below the threshold, or when asked for one
+    assert split(units, st, span(units, st, None), 1) == [span(units, st, None)]
+
+
+def test_two_threads_give_exactly_what_one_gives(rules, lanes_always):
+    """step and metrics on two threads (each half of the stretch in its own thread, with its
+    own buffers) change the same people the same way and give the same metrics, bit for bit,
+    over periods with lost and new accounts."""
+    roles = list(rules.roles.values())
+    one = make_units(rules, 300)
+    two = one.copy()
+    rng = np.random.default_rng(21)
+    prev1 = metrics(one, 0.3)
+    prev2 = metrics(two, 0.3, threads=2)
+    _same_metrics(prev1, prev2)
+    departed = 0
+    for active in portfolio_periods(one.n_accounts, 8, rng):
+        inp = period_input(one.n_accounts, active, rng)
+        u = rng.random(one.n_people) * 0.5
+        out1 = step(one, inp, StepParams(), roles, u)
+        out2 = step(two, inp, StepParams(), roles, u, threads=2)
+        for f in ("departed", "departed_account", "departed_role", "departed_coverage",
+                  "departed_influence"):
+            a, b = getattr(out1, f), getattr(out2, f)
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), f
+        departed += out1.departed.size
+        for f in PERSON:
+            assert getattr(one, f).tobytes() == getattr(two, f).tobytes(), f
+        prev1 = metrics(one, 0.3, active=active, previous=prev1)
+        prev2 = metrics(two, 0.3, active=active, previous=prev2, threads=2)
+        _same_metrics(prev1, prev2)
+    assert departed > 0  # the departures path was exercised

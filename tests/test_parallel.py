@@ -79,3 +79,28 @@ def test_replication_r_does_not_depend_on_the_study_size(spec, serial) -> None: 
     """Replication r is the r-th child of the seed: a shorter study is a prefix."""
     short = simulate(spec, workers=2, replications=3, record_events=True)
     assert not differences(serial.outputs[:3], short.outputs)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_threads_in_a_replication_do_not_change_results(spec, serial, monkeypatch,
+                                                        threads: int) -> None:  # type: ignore[no-untyped-def]
+    """A replication run in this process may work on its decision units in two threads
+    (large portfolios only; here every portfolio, LANE_MIN_PEOPLE 0): the same results, event
+    log included, as the serial run made before (which, far below the threshold, split
+    nothing), with one thread or two."""
+    from kamsim.dmu import span as span_module
+    from kamsim.engine import core
+
+    monkeypatch.setattr(span_module, "LANE_MIN_PEOPLE", 0)
+    used: list[int] = []
+    real = core.Simulation.__init__
+
+    def spy(self, prep, streams, options, *args):  # type: ignore[no-untyped-def]
+        used.append(options.threads)
+        real(self, prep, streams, options, *args)
+
+    monkeypatch.setattr(core.Simulation, "__init__", spy)
+    monkeypatch.setattr("kamsim.experiment.default_workers", lambda: threads)
+    threaded = simulate(spec, workers=1, record_events=True)
+    assert used == [threads] * 5
+    assert_identical_results(serial, threaded)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from kamsim.dmu.arrays import Units, people_of
-from kamsim.dmu.span import Scratch, Span, scratch, span
+from kamsim.dmu.span import Scratch, Span, on_lanes, scratch, span, split
 from kamsim.dmu.structure import SPLIT_EPS, Structure, structure
 
 try:  # the ufunc behind np.clip, without its Python wrapper (a few microseconds a call)
@@ -211,14 +211,16 @@ def _hours_per_person(units: Units, st: Structure, inp: StepInput, sp: Span, buf
 
 def step(units: Units, inp: StepInput, params: StepParams,
          roles: Sequence[RoleArchetype] | Mapping[str, RoleArchetype],
-         u_depart: np.ndarray) -> StepOutcome:
+         u_depart: np.ndarray, *, threads: int = 1) -> StepOutcome:
     """Advance all decision units one period IN PLACE; inactive accounts' people are untouched.
 
     ``roles`` are the archetypes in ``units.role_names`` order (or a mapping by name);
     ``u_depart`` is one uniform(0, 1) number per person (a person leaves if it is below the
-    period's leaving probability of their role).
+    period's leaving probability of their role). With ``threads`` 2, a large stretch of
+    accounts is worked on in two halves at once (decision units do not reach across
+    accounts, so every value is the one a single pass gives).
     """
-    n, dt = units.n_people, params.dt_months
+    n = units.n_people
     if u_depart.shape != (n,):
         raise ValueError(f"u_depart has shape {u_depart.shape}, expected ({n},)")
     st = structure(units)
@@ -227,9 +229,23 @@ def step(units: Units, inp: StepInput, params: StepParams,
                  lambda: _constants(units, st, role_values, params))
     active = np.asarray(inp.active, bool)
     # only the stretch from the first to the last active account is worked on (kamsim.dmu.span)
-    sp = span(units, st, active)
+    parts = split(units, st, span(units, st, active), threads)
+    outs = on_lanes(lambda part, lane: _step_part(units, st, c, inp, params, u_depart, active,
+                                                  part, scratch(units, lane)), parts)
+    if len(outs) == 1:
+        return outs[0]
+    # people are in account order and the parts in turn: one after the other is the order
+    # a single pass lists them in
+    return StepOutcome(*(np.concatenate([getattr(o, f.name) for o in outs])
+                         for f in fields(StepOutcome)))
+
+
+def _step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, params: StepParams,
+               u_depart: np.ndarray, active: np.ndarray, sp: Span, buf: Scratch
+               ) -> StepOutcome:
+    """:func:`step` of the accounts of ``sp``, with the scratch buffers ``buf``."""
+    dt = params.dt_months
     ppl, p0, a0, a1 = sp.people, sp.p0, sp.a0, sp.a1
-    buf = scratch(units)
     f0, f1, f2 = buf.rows("f", 3, sp)
     acc, role = units.account[ppl], units.role
     cov, att, mip = units.coverage[ppl], units.attitude[ppl], units.months_in_post[ppl]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from kamsim.dmu.arrays import EPS, Units
-from kamsim.dmu.span import Scratch, Span, scratch, span
+from kamsim.dmu.span import Scratch, Span, on_lanes, scratch, span, split
 from kamsim.dmu.structure import KEY_INFLUENCE, Structure, structure
 
 __all__ = ["Metrics", "metrics", "propagated_attitude", "FLAG_NAMES", "FLAG_TEXT",
@@ -113,15 +113,15 @@ def propagated_attitude(units: Units, lam: float = PROPAGATION_LAMBDA) -> np.nda
     """
     st = structure(units)
     sp = span(units, st, None)
-    return _propagated(units, st, sp, lam, np.empty(units.n_people))
+    return _propagated(units, st, sp, lam, np.empty(units.n_people), scratch(units))
 
 
 def _propagated(units: Units, st: Structure, sp: Span, lam: float,
-                out: np.ndarray) -> np.ndarray:
+                out: np.ndarray, buf: Scratch) -> np.ndarray:
     """:func:`propagated_attitude` of the span's people, into ``out``."""
     ppl, att = sp.people, units.attitude[sp.people]
     # (mode="clip": the sources are in range, and take() buffers ``out`` under the default)
-    pulled = units.attitude.take(units.edge_src[sp.edges], out=scratch(units).edges("e0", sp),
+    pulled = units.attitude.take(units.edge_src[sp.edges], out=buf.edges("e0", sp),
                                  mode="clip")
     pulled *= st.signed_weight[sp.edges]
     in_s = np.bincount(units.edge_dst[sp.edges], weights=pulled, minlength=sp.p1)[ppl]
@@ -266,7 +266,7 @@ def _rows_of(m: Metrics) -> tuple[np.ndarray, ...]:
 
 
 def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
-            previous: Metrics | None = None) -> Metrics:
+            previous: Metrics | None = None, *, threads: int = 1) -> Metrics:
     """Decision-unit metrics of every account; ``threshold`` is the influence of a "thread".
 
     Accounts with nobody in them get coverage 0, sentiment 0, multithreading 0, strength 0 and
@@ -275,17 +275,14 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
     Given ``active`` (bool per account) and ``previous`` (these units' metrics from before,
     with no change since then to the people of the accounts inactive now, as :func:`step`
     guarantees), only the accounts from the first to the last active one are computed; the
-    others keep their values from ``previous``, which recomputing would give again.
+    others keep their values from ``previous``, which recomputing would give again. With
+    ``threads`` 2, a large stretch is worked on in two halves at once (every value is an
+    account's own: the same as one pass gives).
     """
     na = units.n_accounts
     st = structure(units)  # what does not change between periods (kamsim.dmu.structure)
     sp = span(units, st, active if previous is not None else None)
-    p0, p1, a0, a1 = sp.p0, sp.p1, sp.a0, sp.a1
-    ppl = slice(p0, p1)
-    acc = units.account[ppl]
-    infl, cov, att = units.influence[ppl], units.coverage[ppl], units.attitude[ppl]
-    buf = scratch(units)
-    f0, f1, f2 = buf.rows("f", 3, sp)
+    a0, a1 = sp.a0, sp.a1
 
     # the results are rows of new blocks, ``previous``'s values outside the span (copied
     # block by block when ``previous`` is made of such rows); the span's part is computed
@@ -299,12 +296,26 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
         for new, prev in pairs:
             new[..., :a0] = prev[..., :a0]
             new[..., a1:] = prev[..., a1:]
+    on_lanes(lambda part, lane: _metrics_part(units, st, threshold, part, scratch(units, lane),
+                                              blocks), split(units, st, sp, threads))
+    return blocks.metrics()
+
+
+def _metrics_part(units: Units, st: Structure, threshold: float, sp: Span, buf: Scratch,
+                  blocks: _Blocks) -> None:
+    """The metrics of the accounts of ``sp`` into their columns of ``blocks``, with the
+    scratch buffers ``buf``."""
+    p0, p1, a0, a1 = sp.p0, sp.p1, sp.a0, sp.a1
+    ppl = slice(p0, p1)
+    acc = units.account[ppl]
+    infl, cov, att = units.influence[ppl], units.coverage[ppl], units.attitude[ppl]
+    f0, f1, f2 = buf.rows("f", 3, sp)
     res_f, res_b, red = blocks.f[:, a0:a1], blocks.b[:, a0:a1], blocks.red[a0:a1]
 
     # per account: sums of ic, influence-weighted propagated attitude and strength (into the
     # coverage, sentiment and strength rows), and the largest ic
     ic = np.multiply(infl, cov, out=f0)
-    weighted = _propagated(units, st, sp, PROPAGATION_LAMBDA, f1)
+    weighted = _propagated(units, st, sp, PROPAGATION_LAMBDA, f1, buf)
     weighted *= infl  # infl * propagated attitude
     _strength(ic, att, f2)
     max_ic = np.empty(a1 - a0)
@@ -360,4 +371,3 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
     np.logical_not(res_b[0:2], out=res_b[4:6])
     np.less_equal(res_f[3], 1.0, out=res_b[6])
     np.add.reduce(res_b[2:7], axis=0, dtype=np.int64, out=red)
-    return blocks.metrics()

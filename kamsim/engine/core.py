@@ -35,6 +35,9 @@ _ANGRY = np.isin(np.arange(len(CHURN_CAUSES)), [CAUSE["unresolved_complaints"],
 class EngineOptions:
     record_events: bool = True
     focus: int | None = None  # slot index of an account to trace period by period
+    # threads a replication may use: with 2, the decision units of a large portfolio are
+    # worked on in two halves at once (kamsim.dmu.span.on_lanes; the results do not change)
+    threads: int = 1
 
 
 #: Units fields a run never writes into (see kamsim.dmu.structure: a newcomer keeps the post's
@@ -191,7 +194,7 @@ class Simulation:
         self.acq_pending = np.zeros(n)
         self.units = replication_units(prep.units)
         self.dmu_threshold = prep.model.spec.stakeholders.influence_threshold
-        self.metrics = metrics(self.units, self.dmu_threshold)
+        self.metrics = metrics(self.units, self.dmu_threshold, threads=options.threads)
         roles = prep.model.spec.stakeholders.roles
         self.roles = [roles[name] for name in self.units.role_names]
         self.turnover = np.array([r.turnover_per_year for r in self.roles])
