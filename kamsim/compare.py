@@ -298,7 +298,7 @@ def _load_stored(run_id: str, store: str | Path | None) -> RunFigures:
 
 def compare(scenarios: Sequence[Any], *, replications: int | None = None,
             seed: int | None = None, workers: int | None = None, dask: str | None = None,
-            overrides: Sequence[str] = (), progress: Callable[[int, int], None] | None = None,
+            overrides: Sequence[str] = (), progress: Callable[[float, int], None] | None = None,
             store: str | Path | None = None) -> Comparison:
     """Run (or load) every scenario and compare each with the first.
 
@@ -306,7 +306,8 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
     (a string that is not an existing file). Fresh runs all use the same ``seed`` and
     ``replications`` (default: those of the first scenario, or of the first stored run), so
     their differences are paired. ``overrides`` (``key=value``) apply to scenario files.
-    ``progress(done, total)`` counts replications over all fresh runs."""
+    ``progress(done, total)`` counts replications over all fresh runs (see
+    :func:`kamsim.simulate` for the fractions of one in progress)."""
     from kamsim.errors import RunError
     from kamsim.experiment import simulate
     from kamsim.spec.load import ScenarioSpec, load_scenario
@@ -340,7 +341,7 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
             continue
         offset = done
 
-        def step(d: int, _t: int, offset: int = offset) -> None:
+        def step(d: float, _t: int, offset: int = offset) -> None:
             if progress:
                 progress(offset + d, total)
 

@@ -105,12 +105,15 @@ def _chunks(n: int, parts: int) -> list[list[int]]:
 def simulate(scenario: ScenarioSpec | str | Path, *, replications: int | None = None,
              seed: int | None = None, workers: int | None = None, dask: str | None = None,
              record_events: bool | None = None, focus: str | None = None,
-             progress: Callable[[int, int], None] | None = None) -> Result:
+             progress: Callable[[float, int], None] | None = None) -> Result:
     """Run a scenario's replications and return a :class:`~kamsim.results.Result`.
 
     ``workers`` local processes (default: all cores; 1 runs in this process), or a Dask
     cluster at address ``dask`` (``tcp://host:port``; also ``KAMSIM_DASK``). ``focus`` names
-    an account to trace period by period in every replication."""
+    an account to trace period by period in every replication. ``progress(done, total)``
+    counts finished replications; in this process (one worker, or one replication) it also
+    counts the periods of the running one, as fractions (``done`` 2.5: two replications and
+    half of the third), so that a long single replication shows it is moving."""
     spec = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
     sc = spec.scenario
     reps = replications if replications is not None else sc.replications
@@ -146,7 +149,12 @@ def simulate(scenario: ScenarioSpec | str | Path, *, replications: int | None = 
             inline = replace(options, threads=min(2, default_workers()))
             seqs = replication_seeds(seed, reps)
             for r in range(reps):
-                outputs.append(run_replication(prep, seqs[r], r, inline))
+                tick = None
+                if progress:
+                    def tick(k: int, periods: int, r: int = r) -> None:
+                        if k < periods:  # (the whole replication is told below)
+                            progress(r + k / periods, reps)
+                outputs.append(run_replication(prep, seqs[r], r, inline, on_period=tick))
                 if progress:
                     progress(r + 1, reps)
         else:

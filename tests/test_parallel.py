@@ -62,6 +62,20 @@ def test_progress_counts_every_replication(spec) -> None:  # type: ignore[no-unt
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
+def test_progress_in_this_process_moves_period_by_period(spec) -> None:  # type: ignore[no-untyped-def]
+    """Run in this process, a replication tells its periods as fractions, so that one long
+    replication (1M accounts: minutes) does not sit at 0 of 1 until it is done."""
+    seen: list[tuple[float, int]] = []
+    simulate(spec, workers=1, replications=2, record_events=False,
+             progress=lambda d, t: seen.append((d, t)))
+    months = spec.scenario.horizon_months
+    done = [d for d, _ in seen]
+    assert all(t == 2 for _, t in seen)
+    assert done == sorted(done) and len(set(done)) == len(done)  # always forward
+    assert done == [*(k / months for k in range(1, months)), 1,
+                    *(1 + k / months for k in range(1, months)), 2]
+
+
 def test_same_seed_twice_is_identical(spec, serial) -> None:  # type: ignore[no-untyped-def]
     assert_identical_results(serial, simulate(spec, workers=1, record_events=True))
 

@@ -239,7 +239,7 @@ def run(scenario: str, replications: int | None, seed: int | None, workers: int 
                    f"{spec.name}") as prog:
         task = prog.add_task(spec.name, total=reps) if prog else None
 
-        def progress(done: int, total: int) -> None:
+        def progress(done: float, total: int) -> None:
             preload.start()
             if prog:
                 prog.update(task, completed=done)

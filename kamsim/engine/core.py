@@ -149,8 +149,9 @@ class Simulation:
     """One replication. ``run()`` plays the whole horizon; state is in numpy arrays."""
 
     def __init__(self, prep: Prepared, streams: Streams, options: EngineOptions,
-                 replication: int = 0):
+                 replication: int = 0, on_period: Callable[[int, int], None] | None = None):
         self.prep = prep
+        self.on_period = on_period  # told (periods done, periods) after each period
         self.model = prep.model
         self.sc = prep.model.spec.scenario
         self.market = self.sc.market
@@ -302,6 +303,8 @@ class Simulation:
     def calendar(self):
         for k in range(self.periods):
             self.step(k)
+            if self.on_period is not None:
+                self.on_period(k + 1, self.periods)
             yield self.env.timeout(self.dt)
 
     def shock(self, shock: Shock):
@@ -374,6 +377,9 @@ class Simulation:
 
 
 def run_replication(prep: Prepared, seq: np.random.SeedSequence, replication: int = 0,
-                    options: EngineOptions | None = None) -> ReplicationOutput:
-    """Play one random future of the prepared scenario."""
-    return Simulation(prep, Streams(seq), options or EngineOptions(), replication).run()
+                    options: EngineOptions | None = None,
+                    on_period: Callable[[int, int], None] | None = None) -> ReplicationOutput:
+    """Play one random future of the prepared scenario; ``on_period(done, periods)`` is
+    called after each period (e.g. to move a progress bar through a long replication)."""
+    return Simulation(prep, Streams(seq), options or EngineOptions(), replication,
+                      on_period).run()
