@@ -19,7 +19,7 @@ from kamsim.errors import InputError, Location, Problem
 from kamsim.fields import PORTFOLIO_FIELDS
 from kamsim.spec.models import Distribution, PortfolioGenerate, PortfolioImport
 
-__all__ = ["Accounts", "ImportedTable", "generate_portfolio", "read_portfolio_csv",
+__all__ = ["Accounts", "ImportedTable", "generate_portfolio", "numbered_ids", "read_portfolio_csv",
            "accounts_from_import", "build_portfolio", "sample"]
 
 #: number fields that are drawn or imported; revenue and gross_profit are derived
@@ -52,7 +52,7 @@ class Accounts:
         env["industry"] = self.industry
         return env
 
-    def take(self, idx: np.ndarray) -> Accounts:
+    def take(self, idx: np.ndarray | slice) -> Accounts:
         return Accounts(self.account_id[idx], {k: v[idx] for k, v in self.numbers.items()},
                         self.segment[idx], self.industry[idx])
 
@@ -87,9 +87,25 @@ def _categorical(mix: Mapping[str, float], n: int, rng: np.random.Generator) -> 
     return names[rng.choice(len(names), size=n, p=p / p.sum())]
 
 
-def generate_portfolio(gen: PortfolioGenerate, seed: int) -> Accounts:
+def numbered_ids(prefix: str, n: int) -> np.ndarray:
+    """The object array of ``f"{prefix}{i:0{width}d}"`` for i = 1..n, ``width`` the digits of n.
+
+    Written digit by digit into a fixed-width str array, then made Python strs in one
+    conversion: a format call per id cost 0.3 s per 1M accounts, this ~0.1 s."""
+    width = len(str(n))
+    chars = np.empty((n, len(prefix) + width), np.uint32)  # one code point per character
+    chars[:, :len(prefix)] = [ord(c) for c in prefix]
+    rest = np.arange(1, n + 1, dtype=np.int64)
+    for k in range(1, width + 1):  # a loop over digits, the last first
+        chars[:, -k] = rest % 10 + ord("0")
+        rest //= 10
+    return chars.view(np.dtype(f"U{chars.shape[1]}"))[:, 0].astype(object)
+
+
+def generate_portfolio(gen: PortfolioGenerate, seed: int, id_prefix: str = "A") -> Accounts:
     """A synthetic portfolio; each field has its own child stream, so changing one
-    distribution does not reshuffle the others."""
+    distribution does not reshuffle the others. Accounts are named ``id_prefix`` + their
+    number, zero-padded to the digits of the portfolio's size."""
     n = gen.accounts
     streams = np.random.SeedSequence([seed, 0x504F5254]).spawn(len(DRAWN_FIELDS) + 2)
     numbers: dict[str, np.ndarray] = {}
@@ -102,9 +118,7 @@ def generate_portfolio(gen: PortfolioGenerate, seed: int) -> Accounts:
         numbers[name] = vals
     segment = _categorical(gen.segments, n, np.random.default_rng(streams[-2]))
     industry = _categorical(gen.industries, n, np.random.default_rng(streams[-1]))
-    width = len(str(n))
-    ids = np.array([f"A{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
-    return Accounts(ids, numbers, segment, industry)
+    return Accounts(numbered_ids(id_prefix, n), numbers, segment, industry)
 
 
 @dataclass
