@@ -60,12 +60,38 @@ def append_units(units: Units, more: Units) -> Units:
     return concat_units(units, more)
 
 
-def _draw(rng: np.random.Generator, dist: Mapping[Any, float], names: tuple[str, ...],
-          values: np.ndarray, default: float, size: int) -> np.ndarray:
+def _draw_into(out: np.ndarray, who: np.ndarray, rng: np.random.Generator,
+               dist: Mapping[Any, float], names: tuple[str, ...], values: np.ndarray,
+               default: float, scratch: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    """``out[who]`` = ``who.size`` draws of ``values`` with the probabilities ``dist`` gives
+    their ``names`` (``default`` without a dist), through reused buffers (``scratch``: float64,
+    int8 and bool, at least ``who.size`` long each).
+
+    It draws what ``rng.choice(values, size, p=p / p.sum())`` draws and picks the same
+    values: numpy's choice takes ``cdf = p.cumsum(); cdf /= cdf[-1]``, ``u =
+    rng.random(size)`` and the index ``cdf.searchsorted(u, side="right")``, i.e. the number
+    of cdf entries <= u (the cdf rises), counted here one entry at a time into an int8
+    buffer. Building 8.5M people called choice 12 times, and its three fresh arrays per
+    draw were the cost (tests/test_prepare_identity.py checks this against choice)."""
+    m = who.size
     if not dist:
-        return np.full(size, default)
+        out[who] = default
+        return
     p = np.array([dist.get(n, 0.0) for n in names], dtype=np.float64)
-    return rng.choice(values, size=size, p=p / p.sum())
+    p = p / p.sum()
+    if not (np.isfinite(p).all() and (p >= 0).all()) or values.shape != p.shape:
+        out[who] = rng.choice(values, size=m, p=p)  # let numpy say what is wrong
+        return
+    cdf = p.cumsum()
+    cdf /= cdf[-1]
+    u, index, above = scratch[0][:m], scratch[1][:m], scratch[2][:m]
+    rng.random(out=u)
+    index[...] = 0
+    for c in cdf:  # a loop over the (few) levels
+        np.greater_equal(u, c, out=above)
+        index += above
+    np.take(values, index, out=u)
+    out[who] = u
 
 
 def _template_index(rules: StakeholderRules, segments: np.ndarray) -> np.ndarray:
@@ -102,16 +128,23 @@ def _local_edges(pats: list[list[tuple[int, int]]], rules: StakeholderRules,
     return out
 
 
-def _repeat_pattern(counts: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For accounts with ``counts[a]`` items each: the account of every item and the item's
-    index into a table of per-template patterns, where account ``a``'s items are
-    ``starts[a], starts[a] + 1, ...`` (people or edges in template order)."""
-    total = int(counts.sum())
-    owner = np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts)
-    first = np.cumsum(counts) - counts  # the first item of each account
-    index = np.arange(total, dtype=np.int64)
-    index += (starts - first)[owner]
-    return owner, index
+def _entries(counts: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """For accounts with ``counts[a]`` items each (people or edges, in template order): the
+    index of every item into a table of per-template patterns, where account ``a``'s items
+    are entries ``starts[a], starts[a] + 1, ...`` (int32).
+
+    A running sum of +1 steps with a jump at each account's first item: one int32 array,
+    where arange + a per-item gather needed three int64 ones (fresh memory is the dearest
+    part of building units for 1M accounts)."""
+    step = np.ones(int(counts.sum()), np.int32)
+    filled = np.flatnonzero(counts)
+    if filled.size:
+        first = (np.cumsum(counts) - counts)[filled]
+        jump = starts[filled]  # a copy (fancy indexing)
+        jump[1:] -= starts[filled[:-1]] + counts[filled[:-1]] - 1  # from the previous last
+        step[first] = jump
+        np.cumsum(step, dtype=np.int32, out=step)
+    return step
 
 
 def _template_units(rules: StakeholderRules, segments: np.ndarray, ids: np.ndarray,
@@ -137,16 +170,21 @@ def _template_units(rules: StakeholderRules, segments: np.ndarray, ids: np.ndarr
     offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     n_people = int(offsets[-1])
     # people are built from the table, not by sorting: each account's people in template order
-    account, entry = _repeat_pattern(sizes, pat_start[tmpl])
+    account = np.repeat(np.arange(tmpl.shape[0], dtype=np.int64), sizes)
+    entry = _entries(sizes, pat_start[tmpl])
     role = table_role[entry]
     person_id = PersonIds(ids, account, suffixes, entry)
 
     attitude = np.empty(n_people)
     coverage = np.empty(n_people)
+    most = int(np.bincount(role, minlength=1).max()) if n_people else 0
+    scratch = (np.empty(most), np.empty(most, np.int8), np.empty(most, bool))
     for r, a in enumerate(arche):  # a loop over roles
         who = np.flatnonzero(role == r)
-        attitude[who] = _draw(rng, a.attitude, ATTITUDES, ATTITUDE_VALUES, 0.0, who.size)
-        coverage[who] = _draw(rng, a.coverage, COVERAGE_LEVELS, COVERAGE_VALUES, 0.0, who.size)
+        _draw_into(attitude, who, rng, a.attitude, ATTITUDES, ATTITUDE_VALUES, 0.0, scratch)
+        _draw_into(coverage, who, rng, a.coverage, COVERAGE_LEVELS, COVERAGE_VALUES, 0.0,
+                   scratch)
+    del scratch
     r_infl = np.array([a.influence for a in arche])
     influence = r_infl[role]
     influence += rng.uniform(-INFLUENCE_NOISE, INFLUENCE_NOISE, n_people)
@@ -164,18 +202,20 @@ def _template_units(rules: StakeholderRules, segments: np.ndarray, ids: np.ndarr
         t_src = np.array([s for s, _, _ in flat], np.int64)
         t_dst = np.array([d for _, d, _ in flat], np.int64)
         t_rule = np.array([i for _, _, i in flat], np.intp)
-        owner, entry = _repeat_pattern(count[tmpl], (np.cumsum(count) - count)[tmpl])
-        base = offsets[owner]
+        entry = _entries(count[tmpl], (np.cumsum(count) - count)[tmpl])
+        base = np.repeat(offsets[:-1], count[tmpl])  # first person of each edge's account
         src = t_src[entry]
         src += base
         dst = t_dst[entry]
         dst += base
-        return src, dst, t_rule[entry]
+        return src, dst, entry, t_rule  # entry: of each edge, into the table of rules t_rule
 
-    src, dst, rule_of = edges(False)
-    weight = np.array([e.weight for e in rules.edges], np.float64)
-    sign = np.array([1 if e.sign == "support" else -1 for e in rules.edges], np.int8)
-    r_src, r_dst, _ = edges(True)
+    src, dst, entry, t_rule = edges(False)
+    rule_weight = np.array([e.weight for e in rules.edges], np.float64)
+    rule_sign = np.array([1 if e.sign == "support" else -1 for e in rules.edges], np.int8)
+    weight, sign = rule_weight[t_rule][entry], rule_sign[t_rule][entry]
+    del entry
+    r_src, r_dst, _, _ = edges(True)
     return Units(
         role_names=role_names, offsets=offsets, account=account, role=role,
         influence=influence, attitude=attitude, coverage=coverage,
@@ -183,8 +223,8 @@ def _template_units(rules: StakeholderRules, segments: np.ndarray, ids: np.ndarr
         seniority=np.array([a.seniority for a in arche], np.int8)[role],
         months_in_post=months,
         price_focus=np.array([a.price_focus for a in arche], np.float64)[role],
-        person_id=person_id, edge_src=src, edge_dst=dst, edge_weight=weight[rule_of],
-        edge_sign=sign[rule_of], reports_src=r_src, reports_dst=r_dst,
+        person_id=person_id, edge_src=src, edge_dst=dst, edge_weight=weight,
+        edge_sign=sign, reports_src=r_src, reports_dst=r_dst,
     )
 
 
