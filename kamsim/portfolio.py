@@ -58,13 +58,22 @@ class Accounts:
 
 
 def sample(dist: Distribution, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` draws of one declared distribution (float64)."""
+    """``n`` draws of one declared distribution (float64, a fresh array).
+
+    The arithmetic is done in place on the drawn array (the same operations on the same
+    numbers: ``a * x`` and ``x * a`` are the same float); a 1M-account portfolio draws 26
+    fields, and every temporary was another fresh 8 MB."""
     if dist.dist == "lognormal":
         assert dist.median is not None and dist.sigma is not None
-        out = dist.median * np.exp(dist.sigma * rng.standard_normal(n))
+        out = rng.standard_normal(n)
+        out *= dist.sigma
+        np.exp(out, out=out)
+        out *= dist.median
     elif dist.dist == "pareto":
         assert dist.alpha is not None and dist.minimum is not None
-        out = dist.minimum * (1.0 + rng.pareto(dist.alpha, n))
+        out = rng.pareto(dist.alpha, n)
+        out += 1.0
+        out *= dist.minimum
     elif dist.dist == "uniform":
         assert dist.minimum is not None and dist.maximum is not None
         out = rng.uniform(dist.minimum, dist.maximum, n)
@@ -73,12 +82,15 @@ def sample(dist: Distribution, n: int, rng: np.random.Generator) -> np.ndarray:
         out = rng.beta(dist.alpha, dist.beta, n)
     elif dist.dist == "normal":
         assert dist.mean is not None
-        out = dist.mean + (dist.sigma or 0.0) * rng.standard_normal(n)
+        out = rng.standard_normal(n)
+        out *= dist.sigma or 0.0
+        out += dist.mean
     else:
         out = np.full(n, float(dist.value or 0.0))
+    out = np.asarray(out, dtype=np.float64)
     if dist.clip is not None:
-        out = np.clip(out, dist.clip[0], dist.clip[1])
-    return np.asarray(out, dtype=np.float64)
+        np.clip(out, dist.clip[0], dist.clip[1], out=out)
+    return out
 
 
 def _categorical(mix: Mapping[str, float], n: int, rng: np.random.Generator) -> np.ndarray:
@@ -112,9 +124,9 @@ def generate_portfolio(gen: PortfolioGenerate, seed: int, id_prefix: str = "A") 
     for name, ss in zip(DRAWN_FIELDS, streams, strict=False):
         vals = sample(getattr(gen, name), n, np.random.default_rng(ss))
         if name in _UNIT_FIELDS:
-            vals = np.clip(vals, 0.0, 1.0)
+            np.clip(vals, 0.0, 1.0, out=vals)
         if name in ("wallet", "tenure_months", "purchase_frequency"):
-            vals = np.maximum(vals, 0.0)
+            np.maximum(vals, 0.0, out=vals)
         numbers[name] = vals
     segment = _categorical(gen.segments, n, np.random.default_rng(streams[-2]))
     industry = _categorical(gen.industries, n, np.random.default_rng(streams[-1]))
