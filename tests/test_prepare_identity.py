@@ -18,7 +18,7 @@ import pytest
 from kamsim.dmu import build_units
 from kamsim.dmu.arrays import ATTITUDE_VALUES, COVERAGE_VALUES, HOLDERS, sort_edges
 from kamsim.dmu.build import INFLUENCE_NOISE, MONTHS_IN_POST_MAX, _draw_into
-from kamsim.engine.prepare import industry_network
+from kamsim.engine.prepare import _first_k, industry_network
 from kamsim.portfolio import numbered_ids
 from kamsim.spec.models import ATTITUDES, COVERAGE_LEVELS, StakeholderRules
 
@@ -212,3 +212,13 @@ def test_numbered_ids_are_the_formatted_ones(prefix, n) -> None:
     got = numbered_ids(prefix, n)
     assert _same(got, want)
     assert all(type(x) is str for x in got.tolist())
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 50, 199, 200, 250])
+def test_first_k_is_the_head_of_the_stable_argsort(k) -> None:
+    g = np.random.default_rng(k)
+    key = -np.round(g.random(200), 1)  # many ties, and -0.0 beside 0.0
+    key[g.integers(0, 200, 20)] = 0.0
+    assert np.array_equal(_first_k(key, k), np.argsort(key, kind="stable")[:k])
+    key[:150] = np.nan  # fewer numbers than k
+    assert np.array_equal(_first_k(key, k), np.argsort(key, kind="stable")[:k])

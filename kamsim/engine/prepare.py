@@ -37,6 +37,19 @@ class Prepared:
         return self.accounts.n
 
 
+def _first_k(key: np.ndarray, k: int) -> np.ndarray:
+    """``np.argsort(key, kind="stable")[:k]`` (the k smallest, equal keys by position, in that
+    order) without sorting all of ``key``: only the keys up to the k-th smallest are sorted.
+    A few hundred thousand accounts per industry, 5% of them leaders."""
+    if k >= key.size:
+        return np.argsort(key, kind="stable")[:k]
+    kth = np.partition(key, k - 1)[k - 1]
+    if np.isnan(kth):  # NaNs sort last: fewer than k numbers
+        return np.argsort(key, kind="stable")[:k]
+    cand = np.flatnonzero(key <= kth)  # every key below the k-th, and the ties at it
+    return cand[np.argsort(key[cand], kind="stable")[:k]]
+
+
 def industry_network(industry: np.ndarray, influence: np.ndarray, n_start: int,
                      rng: np.random.Generator, leader_share: float = 0.05, links: int = 3
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -60,7 +73,7 @@ def industry_network(industry: np.ndarray, influence: np.ndarray, n_start: int,
         if starting.size == 0:
             continue
         m = max(1, int(round(leader_share * starting.size)))
-        leaders = starting[np.argsort(-influence[starting], kind="stable")[:m]]
+        leaders = starting[_first_k(-influence[starting], m)]
         leader[leaders] = True
         groups.append((leaders, members))
     # followers are picked after every industry's leaders are marked, as before: an account
