@@ -278,11 +278,13 @@ def explicit_graph(rules: StakeholderRules, account_id: str, unit: ExplicitUnit)
     return g
 
 
-def _as_text(values: Any) -> np.ndarray:
-    """``values`` as an array of str, or as the object array it is (of strs, or of objects
-    whose str() is meant)."""
+def _as_text(values: Any, copy: bool = False) -> np.ndarray:
+    """``values`` as an array of str, or as an object array (of strs, or of objects whose
+    str() is meant): the one given, or with ``copy`` a copy of it (the same objects)."""
     arr = np.asarray(values)
-    return arr if arr.dtype == object else arr.astype(str)
+    if arr.dtype != object:
+        return arr.astype(str)
+    return arr.copy() if copy else arr
 
 
 def build_units(rules: StakeholderRules, segments: np.ndarray, account_ids: np.ndarray,
@@ -297,7 +299,7 @@ def build_units(rules: StakeholderRules, segments: np.ndarray, account_ids: np.n
     # the template names and become the person ids' prefixes (through str()), which is what
     # converting it to a fixed-width str array first gave, at a cost of 0.2 s per 1M accounts
     segments = _as_text(segments)
-    ids = _as_text(account_ids)
+    ids = _as_text(account_ids, copy=True)  # kept by the person ids: not the caller's array
     if segments.shape != ids.shape or segments.ndim != 1:
         raise ValueError(f"segments {segments.shape} and account_ids {ids.shape} must be 1-d "
                          "and of equal length")
