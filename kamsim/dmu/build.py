@@ -3,7 +3,8 @@
 Each account gets the unit template of its segment (``default`` for unknown segments): the
 template's roles in the template's order, each repeated by its count. Per person:
 
-* attitude and coverage are drawn from the role's distributions (one ``rng.choice`` per role);
+* attitude and coverage are drawn from the role's distributions (role by role, the numbers
+  ``rng.choice`` would draw);
 * influence = role influence + uniform(-0.05, 0.05) noise, clipped to [0, 1];
 * months_in_post ~ uniform(0, 60); held_by, seniority, price_focus come from the role;
 * person_id = ``f"{account_id}-{role}-{k}"`` with k = 1.. within the role (kept compactly as
