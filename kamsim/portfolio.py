@@ -19,7 +19,7 @@ from kamsim.errors import InputError, Location, Problem
 from kamsim.fields import PORTFOLIO_FIELDS
 from kamsim.spec.models import Distribution, PortfolioGenerate, PortfolioImport
 
-__all__ = ["Accounts", "ImportedTable", "generate_portfolio", "read_portfolio_csv",
+__all__ = ["Accounts", "ImportedTable", "generate_portfolio", "numbered_ids", "read_portfolio_csv",
            "accounts_from_import", "build_portfolio", "sample"]
 
 #: number fields that are drawn or imported; revenue and gross_profit are derived
@@ -52,19 +52,28 @@ class Accounts:
         env["industry"] = self.industry
         return env
 
-    def take(self, idx: np.ndarray) -> Accounts:
+    def take(self, idx: np.ndarray | slice) -> Accounts:
         return Accounts(self.account_id[idx], {k: v[idx] for k, v in self.numbers.items()},
                         self.segment[idx], self.industry[idx])
 
 
 def sample(dist: Distribution, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` draws of one declared distribution (float64)."""
+    """``n`` draws of one declared distribution (float64, a fresh array).
+
+    The arithmetic is done in place on the drawn array (the same operations on the same
+    numbers: ``a * x`` and ``x * a`` are the same float); a 1M-account portfolio draws 26
+    fields, and every temporary was another fresh 8 MB."""
     if dist.dist == "lognormal":
         assert dist.median is not None and dist.sigma is not None
-        out = dist.median * np.exp(dist.sigma * rng.standard_normal(n))
+        out = rng.standard_normal(n)
+        out *= dist.sigma
+        np.exp(out, out=out)
+        out *= dist.median
     elif dist.dist == "pareto":
         assert dist.alpha is not None and dist.minimum is not None
-        out = dist.minimum * (1.0 + rng.pareto(dist.alpha, n))
+        out = rng.pareto(dist.alpha, n)
+        out += 1.0
+        out *= dist.minimum
     elif dist.dist == "uniform":
         assert dist.minimum is not None and dist.maximum is not None
         out = rng.uniform(dist.minimum, dist.maximum, n)
@@ -73,12 +82,15 @@ def sample(dist: Distribution, n: int, rng: np.random.Generator) -> np.ndarray:
         out = rng.beta(dist.alpha, dist.beta, n)
     elif dist.dist == "normal":
         assert dist.mean is not None
-        out = dist.mean + (dist.sigma or 0.0) * rng.standard_normal(n)
+        out = rng.standard_normal(n)
+        out *= dist.sigma or 0.0
+        out += dist.mean
     else:
         out = np.full(n, float(dist.value or 0.0))
+    out = np.asarray(out, dtype=np.float64)
     if dist.clip is not None:
-        out = np.clip(out, dist.clip[0], dist.clip[1])
-    return np.asarray(out, dtype=np.float64)
+        np.clip(out, dist.clip[0], dist.clip[1], out=out)
+    return out
 
 
 def _categorical(mix: Mapping[str, float], n: int, rng: np.random.Generator) -> np.ndarray:
@@ -87,24 +99,38 @@ def _categorical(mix: Mapping[str, float], n: int, rng: np.random.Generator) -> 
     return names[rng.choice(len(names), size=n, p=p / p.sum())]
 
 
-def generate_portfolio(gen: PortfolioGenerate, seed: int) -> Accounts:
+def numbered_ids(prefix: str, n: int) -> np.ndarray:
+    """The object array of ``f"{prefix}{i:0{width}d}"`` for i = 1..n, ``width`` the digits of n.
+
+    Written digit by digit into a fixed-width str array, then made Python strs in one
+    conversion: a format call per id cost 0.3 s per 1M accounts, this ~0.1 s."""
+    width = len(str(n))
+    chars = np.empty((n, len(prefix) + width), np.uint32)  # one code point per character
+    chars[:, :len(prefix)] = [ord(c) for c in prefix]
+    rest = np.arange(1, n + 1, dtype=np.int64)
+    for k in range(1, width + 1):  # a loop over digits, the last first
+        chars[:, -k] = rest % 10 + ord("0")
+        rest //= 10
+    return chars.view(np.dtype(f"U{chars.shape[1]}"))[:, 0].astype(object)
+
+
+def generate_portfolio(gen: PortfolioGenerate, seed: int, id_prefix: str = "A") -> Accounts:
     """A synthetic portfolio; each field has its own child stream, so changing one
-    distribution does not reshuffle the others."""
+    distribution does not reshuffle the others. Accounts are named ``id_prefix`` + their
+    number, zero-padded to the digits of the portfolio's size."""
     n = gen.accounts
     streams = np.random.SeedSequence([seed, 0x504F5254]).spawn(len(DRAWN_FIELDS) + 2)
     numbers: dict[str, np.ndarray] = {}
     for name, ss in zip(DRAWN_FIELDS, streams, strict=False):
         vals = sample(getattr(gen, name), n, np.random.default_rng(ss))
         if name in _UNIT_FIELDS:
-            vals = np.clip(vals, 0.0, 1.0)
+            np.clip(vals, 0.0, 1.0, out=vals)
         if name in ("wallet", "tenure_months", "purchase_frequency"):
-            vals = np.maximum(vals, 0.0)
+            np.maximum(vals, 0.0, out=vals)
         numbers[name] = vals
     segment = _categorical(gen.segments, n, np.random.default_rng(streams[-2]))
     industry = _categorical(gen.industries, n, np.random.default_rng(streams[-1]))
-    width = len(str(n))
-    ids = np.array([f"A{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
-    return Accounts(ids, numbers, segment, industry)
+    return Accounts(numbered_ids(id_prefix, n), numbers, segment, industry)
 
 
 @dataclass

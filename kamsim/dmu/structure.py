@@ -115,6 +115,7 @@ def compute_structure(units: Units) -> Structure:
     group_key += units.held_by
     group_weight = np.bincount(group_key, weights=split_weight, minlength=3 * na)
     in_weight = np.bincount(units.edge_dst, weights=units.edge_weight, minlength=n)
+    has_in = in_weight > 0
     sum_influence = np.bincount(acc, weights=units.influence, minlength=na)
     eb, ch = units.role_index("economic_buyer"), units.role_index("champion")
     arrays = {
@@ -128,13 +129,14 @@ def compute_structure(units: Units) -> Structure:
         "group_has": (group_weight > 0).reshape(na, 3),
         "all_split_weight": np.bincount(acc, weights=split_weight, minlength=na),
         "in_weight": in_weight,
-        "has_in": in_weight > 0,
-        "signed_weight": units.edge_weight * units.edge_sign.astype(np.float64),
+        "has_in": has_in,
+        # the int8 sign is cast by the multiplication itself (no float copy of it first)
+        "signed_weight": np.multiply(units.edge_weight, units.edge_sign),
         "key_person": units.influence >= KEY_INFLUENCE - EPS,
         # role -1 (absent from the rules) matches nobody
         "is_economic_buyer": units.role == eb,
         "is_champion_role": units.role == ch,
-        "in_weight_or_1": np.where(in_weight > 0, in_weight, 1.0),
+        "in_weight_or_1": np.where(has_in, in_weight, 1.0),
         "sum_influence_or_1": np.where(sum_influence > 0, sum_influence, 1.0),
         "no_influence": np.flatnonzero(~(sum_influence > 0)),
     }

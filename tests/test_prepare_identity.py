@@ -1,0 +1,224 @@
+"""The fast paths of building a scenario's starting point give exactly what the plain ones
+gave: the same random draws consumed in the same order, the same arrays.
+
+Each test compares a vectorised builder with a straightforward version of it (kept here as
+the reference): decision units from templates against per-rule edges sorted by
+``sort_edges`` and one ``rng.choice`` per role, the decision draws against ``rng.choice``,
+the industry network against its loop over ``np.unique`` industries, account ids against a
+format call per id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kamsim.dmu import build_units
+from kamsim.dmu.arrays import ATTITUDE_VALUES, COVERAGE_VALUES, HOLDERS, sort_edges
+from kamsim.dmu.build import INFLUENCE_NOISE, MONTHS_IN_POST_MAX, _draw_into
+from kamsim.engine.prepare import _first_k, industry_network
+from kamsim.portfolio import numbered_ids
+from kamsim.spec.models import ATTITUDES, COVERAGE_LEVELS, StakeholderRules
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def rules() -> StakeholderRules:
+    from kamsim.spec.load import load_rule_file
+
+    r, _ = load_rule_file(ROOT / "rules" / "stakeholders.yaml", "stakeholders")
+    return r
+
+
+def _choice(rng: np.random.Generator, dist: dict[str, float], names: tuple[str, ...],
+            values: np.ndarray, size: int) -> np.ndarray:
+    if not dist:
+        return np.full(size, 0.0)
+    p = np.array([dist.get(n, 0.0) for n in names], dtype=np.float64)
+    return rng.choice(values, size=size, p=p / p.sum())
+
+
+def _reference_units(rules: StakeholderRules, segments: np.ndarray, ids: np.ndarray,
+                     rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Units the plain way: every account's people and edges one by one, edges sorted and
+    deduplicated by sort_edges, one rng.choice per role and draw."""
+    role_names = list(rules.roles)
+    arche = [rules.roles[r] for r in role_names]
+    people_role, account, pid = [], [], []
+    offsets = [0]
+    es, ed, ew, eg, rs, rd = ([] for _ in range(6))
+    for a, seg in enumerate(segments.tolist()):
+        unit = rules.units.get(seg, rules.units["default"])
+        roles = [role_names.index(r) for r, c in unit.roles.items() for _ in range(c)]
+        first = offsets[-1]
+        pid += [f"{ids[a]}-{r}-{j + 1}" for r, c in unit.roles.items() for j in range(c)]
+        people_role += roles
+        account += [a] * len(roles)
+        offsets.append(first + len(roles))
+    for e in rules.edges:  # rule by rule, as the template builder's order of precedence
+        s_role, t_role = role_names.index(e.source), role_names.index(e.target)
+        for a in range(len(offsets) - 1):
+            roles = people_role[offsets[a]:offsets[a + 1]]
+            if t_role not in roles:
+                continue
+            tgt = offsets[a] + roles.index(t_role)
+            for pos, r in enumerate(roles):
+                if r == s_role and offsets[a] + pos != tgt:
+                    if e.kind == "reports_to":
+                        rs.append(offsets[a] + pos)
+                        rd.append(tgt)
+                    else:
+                        es.append(offsets[a] + pos)
+                        ed.append(tgt)
+                        ew.append(e.weight)
+                        eg.append(1 if e.sign == "support" else -1)
+    role = np.array(people_role, np.int8)
+    n = role.size
+    attitude, coverage = np.empty(n), np.empty(n)
+    for r, arc in enumerate(arche):
+        who = np.flatnonzero(role == r)
+        attitude[who] = _choice(rng, arc.attitude, ATTITUDES, ATTITUDE_VALUES, who.size)
+        coverage[who] = _choice(rng, arc.coverage, COVERAGE_LEVELS, COVERAGE_VALUES, who.size)
+    r_infl = np.array([arc.influence for arc in arche])
+    influence = np.clip(r_infl[role] + rng.uniform(-INFLUENCE_NOISE, INFLUENCE_NOISE, n),
+                        0.0, 1.0)
+    months = rng.uniform(0.0, MONTHS_IN_POST_MAX, n)
+    src, dst, w, sg = sort_edges(np.array(es, np.int64), np.array(ed, np.int64),
+                                 np.array(ew, np.float64), np.array(eg, np.int8))
+    r_src, r_dst = sort_edges(np.array(rs, np.int64), np.array(rd, np.int64), by_dst=False)
+    return {
+        "offsets": np.array(offsets, np.int64), "account": np.array(account, np.int64),
+        "role": role, "attitude": attitude, "coverage": coverage, "influence": influence,
+        "months_in_post": months,
+        "held_by": np.array([HOLDERS.index(arc.held_by) for arc in arche], np.int8)[role],
+        "seniority": np.array([arc.seniority for arc in arche], np.int8)[role],
+        "price_focus": np.array([arc.price_focus for arc in arche])[role],
+        "edge_src": src, "edge_dst": dst, "edge_weight": w, "edge_sign": sg,
+        "reports_src": r_src, "reports_dst": r_dst, "person_id": np.array(pid, object),
+    }
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and (
+        a.tolist() == b.tolist() if a.dtype == object else a.tobytes() == b.tobytes())
+
+
+@pytest.mark.parametrize("as_object", [True, False])
+def test_units_from_templates_equal_the_plain_build(rules, as_object) -> None:
+    rng = np.random.default_rng(3)
+    segs = rng.choice(np.array(["enterprise", "midmarket", "small", "public_sector"]), 300)
+    ids = np.array([f"A{i:03d}" for i in range(300)])
+    if as_object:
+        segs, ids = segs.astype(object), ids.astype(object)
+    got = build_units(rules, segs, ids, np.random.default_rng(11))
+    want = _reference_units(rules, segs, ids, np.random.default_rng(11))
+    for name, arr in want.items():
+        mine = np.asarray(getattr(got, name))
+        assert _same(mine, arr), name
+
+
+def test_units_of_odd_rules_equal_the_plain_build() -> None:
+    """Rules with repeated pairs (the earlier rule wins), a role linked to itself, an empty
+    template and a role without draws."""
+    roles = {r: {"influence": 0.4 + 0.1 * i, "attitude": {"neutral": 0.3, "supporter": 0.7},
+                 "coverage": {"none": 0.5, "brief": 0.5}, "held_by": "account_manager",
+                 "seniority": 1, "price_focus": 0.2}
+             for i, r in enumerate(["boss", "user", "buyer"])}
+    roles["buyer"]["coverage"] = {}
+    rules = StakeholderRules.model_validate({
+        "kamsim": 1, "kind": "stakeholders", "roles": roles,
+        "units": {"default": {"roles": {"user": 3, "boss": 2, "buyer": 1}},
+                  "tiny": {"roles": {"boss": 0}}, "flat": {"roles": {"user": 2}}},
+        "edges": [
+            {"source": "user", "target": "boss", "kind": "influences", "weight": 0.3},
+            {"source": "user", "target": "user", "kind": "influences", "weight": 0.2,
+             "sign": "conflict"},
+            {"source": "user", "target": "boss", "kind": "influences", "weight": 0.9},
+            {"source": "buyer", "target": "boss", "kind": "reports_to"},
+            {"source": "boss", "target": "boss", "kind": "reports_to"},
+            {"source": "user", "target": "buyer", "kind": "reports_to"},
+        ]})
+    rng = np.random.default_rng(5)
+    segs = rng.choice(np.array(["default", "tiny", "flat", "other"], object), 80)
+    ids = np.array([f"X{i}" for i in range(80)], object)
+    got = build_units(rules, segs, ids, np.random.default_rng(2))
+    want = _reference_units(rules, segs, ids, np.random.default_rng(2))
+    for name, arr in want.items():
+        assert _same(np.asarray(getattr(got, name)), arr), name
+
+
+@pytest.mark.parametrize("dist", [
+    {"enemy": 0.05, "non_supporter": 0.2, "neutral": 0.4, "supporter": 0.3, "mentor": 0.05},
+    {"supporter": 0.6, "mentor": 0.4},  # zeros before and between
+    {"neutral": 1.0},
+    {"enemy": 0.5, "mentor": 0.5},
+])
+@pytest.mark.parametrize("size", [0, 1, 7, 5000])
+def test_draws_are_those_of_rng_choice(dist, size) -> None:
+    ref, mine = np.random.default_rng(9), np.random.default_rng(9)
+    want = _choice(ref, dist, ATTITUDES, ATTITUDE_VALUES, size)
+    out = np.full(size + 3, np.nan)
+    who = np.arange(size) + 2 if size else np.zeros(0, np.int64)
+    scratch = (np.empty(size + 1), np.empty(size + 1, np.int8), np.empty(size + 1, bool))
+    _draw_into(out, who, mine, dist, ATTITUDES, ATTITUDE_VALUES, 0.0, scratch)
+    assert out[who].tobytes() == want.tobytes()
+    assert ref.random() == mine.random()  # as many numbers drawn
+
+
+def _reference_network(industry: np.ndarray, influence: np.ndarray, n_start: int,
+                       rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    n = industry.shape[0]
+    leader = np.zeros(n, dtype=bool)
+    src, dst = [], []
+    for ind in np.unique(industry):
+        members = np.flatnonzero(industry == ind)
+        starting = members[members < n_start]
+        if starting.size == 0:
+            continue
+        k = max(1, int(round(0.05 * starting.size)))
+        leaders = starting[np.argsort(-influence[starting], kind="stable")[:k]]
+        leader[leaders] = True
+        followers = members[~leader[members]]
+        if followers.size == 0:
+            continue
+        pick = rng.integers(0, leaders.size, size=(followers.size, min(3, leaders.size)))
+        src.append(leaders[pick].ravel())
+        dst.append(np.repeat(followers, pick.shape[1]))
+    s = np.concatenate(src) if src else np.zeros(0, dtype=np.int64)
+    d = np.concatenate(dst) if dst else np.zeros(0, dtype=np.int64)
+    return s, d, influence[s], leader
+
+
+@pytest.mark.parametrize("n, n_start", [(0, 0), (1, 1), (30, 20), (2000, 1500), (500, 0)])
+def test_industry_network_equals_the_loop_over_np_unique(n, n_start) -> None:
+    g = np.random.default_rng(n)
+    names = np.array(["utilities", "retail", "telecom", "b", "a_few"], object)
+    industry = names[g.integers(0, 5, n)]
+    influence = np.round(g.random(n), 1)  # ties among leaders
+    got = industry_network(industry, influence, n_start, np.random.default_rng(4))
+    want = _reference_network(industry, influence, n_start, np.random.default_rng(4))
+    for a, b in zip(got, want, strict=True):
+        assert _same(a, b)
+
+
+@pytest.mark.parametrize("prefix", ["A", "N", "", "acc-"])
+@pytest.mark.parametrize("n", [0, 1, 9, 10, 99, 100, 1234])
+def test_numbered_ids_are_the_formatted_ones(prefix, n) -> None:
+    width = len(str(n))
+    want = np.array([f"{prefix}{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
+    got = numbered_ids(prefix, n)
+    assert _same(got, want)
+    assert all(type(x) is str for x in got.tolist())
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 50, 199, 200, 250])
+def test_first_k_is_the_head_of_the_stable_argsort(k) -> None:
+    g = np.random.default_rng(k)
+    key = -np.round(g.random(200), 1)  # many ties, and -0.0 beside 0.0
+    key[g.integers(0, 200, 20)] = 0.0
+    assert np.array_equal(_first_k(key, k), np.argsort(key, kind="stable")[:k])
+    key[:150] = np.nan  # fewer numbers than k
+    assert np.array_equal(_first_k(key, k), np.argsort(key, kind="stable")[:k])
