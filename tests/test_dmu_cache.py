@@ -96,7 +96,7 @@ def test_copy_shares_a_valid_cache_and_stays_independent(rules):
     metrics(units, 0.3)
     twin = units.copy()
     assert twin._cache is not None and twin._cache.valid_for(twin)
-    assert twin._cache.in_weight is units._cache.in_weight  # shared, not recomputed
+    assert twin._cache.in_weight_or_1 is units._cache.in_weight_or_1  # shared, not recomputed
     twin.check()
     twin.attitude[:] = -1.0
     assert not np.array_equal(units.attitude, twin.attitude)
@@ -109,7 +109,7 @@ def test_copy_shares_a_valid_cache_and_stays_independent(rules):
 def test_derived_arrays_are_read_only(rules):
     st = structure(make_units(rules))
     with pytest.raises(ValueError):
-        st.in_weight[0] = 5.0
+        st.in_weight_or_1[0] = 5.0
     with pytest.raises(ValueError):
         st.group_weight[0] = 5.0
 
@@ -158,4 +158,6 @@ def test_compute_structure_matches_definitions(rules):
             assert st.group_has[a, h] == mine.any()
     for p in range(units.n_people):
         incoming = units.edge_dst == p
-        assert st.in_weight[p] == pytest.approx(units.edge_weight[incoming].sum())
+        total = units.edge_weight[incoming].sum()
+        assert st.has_in[p] == (total > 0)
+        assert st.in_weight_or_1[p] == pytest.approx(total if total > 0 else 1.0)

@@ -54,15 +54,16 @@ class Structure:
     group_weight: np.ndarray  # per (account, holder): sum of split_weight
     group_has: np.ndarray  # bool (n_accounts, 3): the account has people of that holder
     all_split_weight: np.ndarray  # per account: sum of split_weight
-    in_weight: np.ndarray  # per person: total weight of influence edges coming in
-    has_in: np.ndarray  # bool per person: in_weight > 0
+    has_in: np.ndarray  # bool per person: the influence edges coming in weigh more than 0
     signed_weight: np.ndarray  # per edge: weight * sign
     key_person: np.ndarray  # bool per person: influence >= KEY_INFLUENCE
     is_economic_buyer: np.ndarray  # bool per person
     is_champion_role: np.ndarray  # bool per person
-    # in_weight with 1 where it is 0: the quotient there is 0/1 = 0 (a person without in-edges
-    # is not pulled), and a plain division is much cheaper than a masked one
-    in_weight_or_1: np.ndarray  # per person
+    # per person, the total weight of the influence edges coming in, 1 where that is 0: the
+    # quotient there is 0/1 = 0 (a person without in-edges is not pulled), and a plain
+    # division is much cheaper than a masked one. (The plain total is not kept: nothing in a
+    # run reads it, and at 1M accounts it is 48 MB of the peak)
+    in_weight_or_1: np.ndarray
     sum_influence_or_1: np.ndarray  # per account, the same for sum_influence
     no_influence: np.ndarray  # int64 indices of the accounts with sum_influence <= 0
     # arrays (and other fixed values) that also depend on a parameter (a threshold, a dt),
@@ -128,7 +129,6 @@ def compute_structure(units: Units) -> Structure:
         # a group has people iff its weight is positive (every weight is at least SPLIT_EPS)
         "group_has": (group_weight > 0).reshape(na, 3),
         "all_split_weight": np.bincount(acc, weights=split_weight, minlength=na),
-        "in_weight": in_weight,
         "has_in": has_in,
         # the int8 sign is cast by the multiplication itself (no float copy of it first)
         "signed_weight": np.multiply(units.edge_weight, units.edge_sign),
