@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from kamsim import lanes
 from kamsim.engine.core import EngineOptions, run_replication
 from kamsim.engine.record import ReplicationOutput
 from kamsim.engine.rng import replication_seeds
@@ -29,8 +30,8 @@ _CACHE: dict[str, Any] = {}
 
 
 def default_workers() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else (os.cpu_count() or 1))
+    """Worker processes when none are asked for: one per core this process may run on."""
+    return lanes.CORES
 
 
 def prepared(spec: ScenarioSpec) -> Any:

@@ -180,10 +180,12 @@ def test_previous_metrics_copied_or_rebuilt_give_the_same_results(rules):
 @pytest.fixture
 def lanes_always(monkeypatch):
     """Split every stretch over two threads, however small (the engine only splits large
-    ones: LANE_MIN_PEOPLE)."""
+    ones: LANE_MIN_PEOPLE), even on a one-core machine."""
+    from kamsim import lanes
     from kamsim.dmu import span as span_module
 
     monkeypatch.setattr(span_module, "LANE_MIN_PEOPLE", 0)
+    monkeypatch.setattr(lanes, "CORES", 2)
 
 
 def test_split_parts_cover_the_stretch_at_account_boundaries(rules, lanes_always):

@@ -106,6 +106,7 @@ def test_threads_in_a_replication_do_not_change_results(spec, serial, monkeypatc
     from kamsim.engine import core
 
     monkeypatch.setattr(span_module, "LANE_MIN_PEOPLE", 0)
+    monkeypatch.setattr("kamsim.lanes.CORES", 2)  # two threads even on a one-core machine
     used: list[int] = []
     real = core.Simulation.__init__
 

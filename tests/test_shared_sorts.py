@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kamsim import lanes
 from kamsim.rules import functions
 from kamsim.rules.functions import (
     cum_share,
@@ -165,7 +166,7 @@ def test_a_forgotten_array_is_sorted_afresh() -> None:
 def test_side_by_side_gives_the_figures_of_one_thread(monkeypatch: pytest.MonkeyPatch,
                                                       masked: bool) -> None:
     # the threads run here even on a one-core machine and on small arrays
-    monkeypatch.setattr(functions, "_THREADS", 2)
+    monkeypatch.setattr(lanes, "CORES", 2)
     monkeypatch.setattr(functions, "_SIDE_BY_SIDE_MIN_ROWS", 0)
     rng = np.random.default_rng(6)
     xs = [x for x in samples() if x.size == 5000]
@@ -199,7 +200,7 @@ def test_tiering_on_threads_is_tiering_on_one(monkeypatch: pytest.MonkeyPatch) -
     current = rng.integers(0, 2, n)
     tiering = compile_tiering(rules)
     alone = [tiering.classify(env, mask, cur) for cur in (None, current)]
-    monkeypatch.setattr(functions, "_THREADS", 2)
+    monkeypatch.setattr(lanes, "CORES", 2)
     monkeypatch.setattr(functions, "_SIDE_BY_SIDE_MIN_ROWS", 0)
     threaded = [tiering.classify(env, mask, cur) for cur in (None, current)]
     for a, b in zip(alone, threaded, strict=True):
@@ -209,7 +210,7 @@ def test_tiering_on_threads_is_tiering_on_one(monkeypatch: pytest.MonkeyPatch) -
 
 def test_side_by_side_raises_in_order_and_may_stop_early(monkeypatch: pytest.MonkeyPatch
                                                          ) -> None:
-    monkeypatch.setattr(functions, "_THREADS", 2)
+    monkeypatch.setattr(lanes, "CORES", 2)
     monkeypatch.setattr(functions, "_SIDE_BY_SIDE_MIN_ROWS", 0)
 
     def half(k: int) -> float:

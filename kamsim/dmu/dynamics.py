@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from kamsim.dmu.arrays import Units, people_of
-from kamsim.dmu.span import Scratch, Span, on_lanes, scratch, span, split
+from kamsim.dmu.span import Scratch, Span, scratch, span, split
 from kamsim.dmu.structure import SPLIT_EPS, Structure, structure
+from kamsim.lanes import lane, side_by_side
 
 try:  # the ufunc behind np.clip, without its Python wrapper (a few microseconds a call)
     from numpy._core.umath import clip as _clip  # type: ignore[attr-defined]
@@ -230,8 +231,9 @@ def step(units: Units, inp: StepInput, params: StepParams,
     active = np.asarray(inp.active, bool)
     # only the stretch from the first to the last active account is worked on (kamsim.dmu.span)
     parts = split(units, st, span(units, st, active), threads)
-    outs = on_lanes(lambda part, lane: _step_part(units, st, c, inp, params, u_depart, active,
-                                                  part, scratch(units, lane)), parts)
+    outs = list(side_by_side(lambda part: _step_part(units, st, c, inp, params, u_depart,
+                                                     active, part, scratch(units, lane())),
+                             parts, threads))
     if len(outs) == 1:
         return outs[0]
     # people are in account order and the parts in turn: one after the other is the order

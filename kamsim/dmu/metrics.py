@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from kamsim.dmu.arrays import EPS, Units
-from kamsim.dmu.span import Scratch, Span, on_lanes, scratch, span, split
+from kamsim.dmu.span import Scratch, Span, scratch, span, split
 from kamsim.dmu.structure import KEY_INFLUENCE, Structure, structure
+from kamsim.lanes import lane, side_by_side
 
 __all__ = ["Metrics", "metrics", "propagated_attitude", "FLAG_NAMES", "FLAG_TEXT",
            "PROPAGATION_LAMBDA", "BRIEF", "MULTIPLE", "KEY_INFLUENCE", "NEWCOMER_MONTHS"]
@@ -296,8 +297,10 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
         for new, prev in pairs:
             new[..., :a0] = prev[..., :a0]
             new[..., a1:] = prev[..., a1:]
-    on_lanes(lambda part, lane: _metrics_part(units, st, threshold, part, scratch(units, lane),
-                                              blocks), split(units, st, sp, threads))
+    for _ in side_by_side(lambda part: _metrics_part(units, st, threshold, part,
+                                                     scratch(units, lane()), blocks),
+                          split(units, st, sp, threads), threads):
+        pass  # each part writes its accounts' columns of the blocks
     return blocks.metrics()
 
 

@@ -15,25 +15,19 @@ temporaries. It belongs to one
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 
 from kamsim.dmu.arrays import Units
 from kamsim.dmu.structure import Structure
 
-__all__ = ["Span", "span", "Scratch", "scratch", "split", "on_lanes", "LANE_MIN_PEOPLE"]
+__all__ = ["Span", "span", "Scratch", "scratch", "split", "LANE_MIN_PEOPLE"]
 
 #: ``step`` and ``metrics`` split their stretch over threads (``threads`` > 1) only from this
 #: many people on: below, handing half to another thread costs more than it saves (at 100k
 #: accounts, ~600k people, a step takes ~11 instead of ~14 ms; at 1M, ~86 instead of ~150 ms)
 LANE_MIN_PEOPLE = 400_000
-
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -143,8 +137,8 @@ class Scratch:
 
 
 def scratch(units: Units, lane: int = 0) -> Scratch:
-    """The scratch buffers of ``units`` for the thread ``lane`` (new ones if it has none or
-    its sizes changed). Each lane has its own full-length buffers, so that two threads never
+    """The scratch buffers of ``units`` for the thread ``lane`` (:func:`kamsim.lanes.lane`;
+    new ones if it has none or its sizes changed). Each lane has its own full-length buffers, so that two threads never
     write into the same one (a block's spare value past a span's people would be the next
     span's first); a lane only touches the part of its stretch, so only those pages are
     ever made resident."""
@@ -180,30 +174,3 @@ def split(units: Units, st: Structure, sp: Span, parts: int) -> list[Span]:
         e = [sp.e0] + [sp.e1] * (len(a) - 1)
     return [Span(a[i], a[i + 1], p[i], p[i + 1], int(e[i]), int(e[i + 1]))
             for i in range(len(a) - 1) if a[i + 1] > a[i]]
-
-
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _pool() -> ThreadPoolExecutor:
-    # one helper thread per process (a pool made before a fork has no thread in the child)
-    global _POOL
-    if _POOL is None or _POOL[0] != os.getpid():
-        _POOL = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="kamsim-lane"))
-    return _POOL[1]
-
-
-def on_lanes(work: Callable[[Span, int], _T], parts: Sequence[Span]) -> list[_T]:
-    """``work(part, lane)`` for each part, the first in this thread and the second in a helper
-    thread at the same time (numpy lets go of the GIL inside its loops); results in order.
-    Only used with one or two parts."""
-    if len(parts) == 1:
-        return [work(parts[0], 0)]
-    if len(parts) != 2:
-        raise ValueError(f"on_lanes runs one or two parts, not {len(parts)}")
-    other = _pool().submit(work, parts[1], 1)
-    try:
-        first = work(parts[0], 0)
-    finally:
-        second = other.result()  # (waited for even if the first failed: it writes our arrays)
-    return [first, second]

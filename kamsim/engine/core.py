@@ -36,7 +36,7 @@ class EngineOptions:
     record_events: bool = True
     focus: int | None = None  # slot index of an account to trace period by period
     # threads a replication may use: with 2, the decision units of a large portfolio are
-    # worked on in two halves at once (kamsim.dmu.span.on_lanes; the results do not change)
+    # worked on in two halves at once (kamsim.lanes.side_by_side; the results do not change)
     threads: int = 1
 
 

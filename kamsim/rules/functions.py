@@ -15,18 +15,18 @@ every row.
 from __future__ import annotations
 
 import ast
-import itertools
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar, copy_context
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
+
+from kamsim import lanes
 
 __all__ = [
     "FieldType",
@@ -139,17 +139,11 @@ _PACKED_MAX_ROWS = 1 << 32
 
 _SHARED: ContextVar[dict[tuple[Any, ...], tuple[Any, ...]] | None] = ContextVar(
     "kamsim_shared_sorts", default=None)
-#: Which of side_by_side's threads runs this code (0: the caller's): the scratch buffers of a
-#: shared_sorts block are kept per lane, so that two threads never write into the same one.
-_LANE: ContextVar[int] = ContextVar("kamsim_sort_lane", default=0)
 #: Guards the creation of a block's buffers (two lanes may ask for the same one at once).
 _BLOCK_LOCK = threading.Lock()
 
-#: side_by_side uses this many threads at most, the caller's included (numpy sorts one
-#: array on one core).
-_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else os.cpu_count() or 1)  # the cores this process may run on
-#: ... and only from this many rows up: below, starting threads costs more than it saves.
+#: side_by_side runs two threads only from this many rows up: below, starting a thread costs
+#: more than it saves.
 _SIDE_BY_SIDE_MIN_ROWS = 100_000
 
 _T = TypeVar("_T")
@@ -185,8 +179,9 @@ def _block_array(kind: str, m: int) -> NDArray[np.uint64]:
     shared = _SHARED.get()
     if shared is None:
         return _new_block_array(kind, m)
-    # the read-only arrays serve every lane; each lane overwrites its own scratch
-    key = (kind, m) if kind in ("row numbers", "distinct ranks") else (kind, m, _LANE.get())
+    # the read-only arrays serve every lane; each lane (side_by_side thread) overwrites its
+    # own scratch
+    key = (kind, m) if kind in ("row numbers", "distinct ranks") else (kind, m, lanes.lane())
     with _BLOCK_LOCK:
         hit = shared.get(key)
         if hit is None:
@@ -205,68 +200,9 @@ def _new_block_array(kind: str, m: int) -> NDArray[np.uint64]:
 
 
 def side_by_side(fn: Callable[[_T], _R], items: Sequence[_T], rows: int) -> Iterator[_R]:
-    """``fn(item) for item in items``, worked off by this thread and a second one when the
-    portfolio has ``rows`` rows or more (and the machine two cores).
-
-    For independent portfolio helpers on big arrays, e.g. the rank of each tiering indicator:
-    numpy lets go of the GIL while it sorts, gathers and computes, so the other thread's
-    sort runs on the other core. Each thread takes the next item not yet taken; this one
-    also takes the items whose result is asked for next, so it never waits while there is
-    work. The second thread runs in a copy of the caller's context, so it uses and fills the
-    caller's shared_sorts block, with scratch buffers of its own. Each result is the one
-    ``fn(item)`` gives alone and they come in the order of ``items``, so the figures never
-    depend on the threads; a result is let go of as soon as the caller has taken it. The
-    big arrays this thread makes come from memory the process already has, where a new
-    thread's would be fresh pages: one helper thread rather than a pool of two.
-    """
-    count = len(items)
-    threads = min(_THREADS, count)
-    if threads < 2 or rows < _SIDE_BY_SIDE_MIN_ROWS:
-        yield from map(fn, items)
-        return
-    results: list[tuple[bool, Any] | None] = [None] * count
-    done = [threading.Event() for _ in items]
-    claim = itertools.count()  # next() is atomic under the GIL: each index goes to one thread
-
-    def run(i: int) -> None:
-        try:
-            results[i] = (True, fn(items[i]))
-        except BaseException as error:  # raised again in the caller, at its place
-            results[i] = (False, error)
-        done[i].set()
-
-    def work(lane: int) -> None:
-        _LANE.set(lane)
-        for i in claim:
-            if i >= count:
-                return
-            run(i)
-
-    # the copies are taken here, in the caller's thread: a new thread has an empty context
-    helpers = [threading.Thread(target=copy_context().run, args=(work, lane),
-                                name=f"kamsim-sort-{lane}", daemon=True)
-               for lane in range(1, threads)]
-    for helper in helpers:
-        helper.start()
-    try:
-        for i in range(count):
-            while not done[i].is_set():
-                j = next(claim)
-                if j < count:
-                    run(j)
-                else:
-                    done[i].wait()
-            ok, value = results[i]  # type: ignore[misc]
-            results[i] = None
-            if not ok:
-                raise value
-            yield value
-    finally:
-        for j in claim:  # take what is left, so that the helpers stop
-            if j >= count:
-                break
-        for helper in helpers:
-            helper.join()
+    """:func:`kamsim.lanes.side_by_side` on two threads when the portfolio has ``rows`` rows
+    or more (below, starting a thread costs more than it saves)."""
+    return lanes.side_by_side(fn, items, 2 if rows >= _SIDE_BY_SIDE_MIN_ROWS else 1)
 
 
 def forget(x: Any, n: int, mask: BoolArray | None) -> None:

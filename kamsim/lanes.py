@@ -1,0 +1,101 @@
+"""Work on two cores from one process: threads that numpy lets run side by side.
+
+numpy lets go of the GIL inside its loops (sorts, gathers, arithmetic on big arrays), so a
+second thread working on other arrays runs on the other core. Two users: the tiering
+indicators' ranks (kamsim.rules.functions) and the two halves of a large portfolio's decision
+units (kamsim.dmu). Both keep per-thread scratch buffers, keyed by :func:`lane`. Each result
+is the one the work gives alone, so figures never depend on the threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar, copy_context
+from typing import Any, TypeVar
+
+__all__ = ["CORES", "lane", "side_by_side"]
+
+#: The cores this process may run on.
+CORES = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1)
+
+#: Which of side_by_side's threads runs this code (0: the caller's).
+_LANE: ContextVar[int] = ContextVar("kamsim_lane", default=0)
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def lane() -> int:
+    """The side_by_side thread running this code (0: the caller's): the key of its scratch
+    buffers, so that two threads never write into the same one."""
+    return _LANE.get()
+
+
+def side_by_side(fn: Callable[[_T], _R], items: Sequence[_T], threads: int = 2
+                 ) -> Iterator[_R]:
+    """``fn(item) for item in items``, worked off by this thread and up to ``threads`` - 1
+    more (no more than the machine has cores).
+
+    For independent work on big arrays, e.g. the rank of each tiering indicator: numpy lets
+    go of the GIL while it sorts, gathers and computes, so the other thread's sort runs on
+    the other core. Each thread takes the next item not yet taken; this one
+    also takes the items whose result is asked for next, so it never waits while there is
+    work. The second thread runs in a copy of the caller's context (so it uses and fills the
+    caller's shared_sorts block, for one), with scratch buffers of its own (:func:`lane`). Each result is the one
+    ``fn(item)`` gives alone and they come in the order of ``items``, so the figures never
+    depend on the threads; a result is let go of as soon as the caller has taken it. The
+    big arrays this thread makes come from memory the process already has, where a new
+    thread's would be fresh pages: one helper thread rather than a pool of two.
+    """
+    count = len(items)
+    threads = min(threads, CORES, count)
+    if threads < 2:
+        yield from map(fn, items)
+        return
+    results: list[tuple[bool, Any] | None] = [None] * count
+    done = [threading.Event() for _ in items]
+    claim = itertools.count()  # next() is atomic under the GIL: each index goes to one thread
+
+    def run(i: int) -> None:
+        try:
+            results[i] = (True, fn(items[i]))
+        except BaseException as error:  # raised again in the caller, at its place
+            results[i] = (False, error)
+        done[i].set()
+
+    def work(lane: int) -> None:
+        _LANE.set(lane)
+        for i in claim:
+            if i >= count:
+                return
+            run(i)
+
+    # the copies are taken here, in the caller's thread: a new thread has an empty context
+    helpers = [threading.Thread(target=copy_context().run, args=(work, lane),
+                                name=f"kamsim-lane-{lane}", daemon=True)
+               for lane in range(1, threads)]
+    for helper in helpers:
+        helper.start()
+    try:
+        for i in range(count):
+            while not done[i].is_set():
+                j = next(claim)
+                if j < count:
+                    run(j)
+                else:
+                    done[i].wait()
+            ok, value = results[i]  # type: ignore[misc]
+            results[i] = None
+            if not ok:
+                raise value
+            yield value
+    finally:
+        for j in claim:  # take what is left, so that the helpers stop
+            if j >= count:
+                break
+        for helper in helpers:
+            helper.join()
