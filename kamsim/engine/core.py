@@ -204,14 +204,14 @@ class Simulation:
         # departures per month by role, from the yearly probability (looked up per person:
         # the same values as working each person's out)
         self.departure_lam = -np.log1p(-np.clip(self.turnover, 0.0, 1 - 1e-12)) / 12.0
-        self.next_departure = self._exp_times(clocks, self.departure_lam[self.units.role], 0.0)
+        self.next_departure = self._exp_times(clocks, self.departure_lam[self.units.role])
         # the decision units' leaving draws: 1 (stays) for everyone but the people due to
         # leave this period, who get 0 for the period and 1 back after it. One reused array:
         # a fresh one is a page-faulted 48 MB a month at 1M accounts (~50 ms). float32 holds
         # 0 and 1 exactly and halves what the array adds to the peak memory
         self.u_depart = np.ones(self.units.n_people, dtype=np.float32)
         self.complaint_rate = self.market.complaint_rate_per_month
-        self.next_complaint = self._exp_times(clocks, np.full(n, self.complaint_rate), 0.0)
+        self.next_complaint = self._exp_times(clocks, self.complaint_rate, n)
         self.dmu_params = StepParams(dt_months=self.dt,
                                      newcomer_price_focus=self.market.newcomer_price_focus)
         # what the period step reads that no period changes (worked out once, in the same
@@ -258,17 +258,22 @@ class Simulation:
 
     def complaint_gaps(self, size: int) -> np.ndarray:
         """Months to each of ``size`` accounts' next complaint (every account has the same
-        rate; as ``_exp_times`` gives from time 0)."""
-        u = self.rng["complaints"].random(size)
-        if self.complaint_rate > 0:
-            return -np.log1p(-u) / self.complaint_rate
-        return np.full(size, np.inf)
+        rate)."""
+        return self._exp_times(self.rng["complaints"], self.complaint_rate, size)
 
     @staticmethod
-    def _exp_times(rng: np.random.Generator, lam: np.ndarray, now: float) -> np.ndarray:
-        u = rng.random(lam.shape[0])
-        with np.errstate(divide="ignore"):
-            return now + np.where(lam > 0, -np.log1p(-u) / np.where(lam > 0, lam, 1.0), np.inf)
+    def _exp_times(rng: np.random.Generator, lam: np.ndarray | float,
+                   size: int | None = None) -> np.ndarray:
+        """Exponential waiting times (months) at the rates ``lam`` per month, one uniform
+        each: one rate per value, or one rate for ``size`` values (no per-value arrays to
+        build); inf where the rate is 0."""
+        if isinstance(lam, np.ndarray):
+            u = rng.random(lam.shape[0])
+            with np.errstate(divide="ignore"):
+                return np.where(lam > 0, -np.log1p(-u) / np.where(lam > 0, lam, 1.0), np.inf)
+        assert size is not None, "one rate needs a size"
+        gaps = -np.log1p(-rng.random(size))
+        return gaps / lam if lam > 0 else np.full(size, np.inf)
 
     # ------------------------------------------------------------------ expression fields
 

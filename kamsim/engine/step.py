@@ -147,7 +147,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     idx_p = np.flatnonzero(due_p)
     lam_p = sim.departure_lam[sim.units.role[idx_p]]
     sim.next_departure[idx_p] = np.maximum(
-        sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p, 0.0), t + dt)
+        sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p), t + dt)
     quality = np.clip(2.0 * sim.service_ratio - 1.0, -1.0, 1.0)
     # the people due to leave this period (of accounts in the portfolio) draw 0: they leave
     leave_now = idx_p[act[sim.units.account[idx_p]]]
