@@ -73,9 +73,10 @@ def _progress(enabled: bool, label: str) -> Any:
 
 class _Preload:
     """Imports what follows a run (rich for the table, DuckDB for the store: ~0.1 s) in a
-    background thread while the replications run, started once the first one is done: by
-    then the worker processes exist (forking while a thread imports could leave a child with
-    an import lock held by no one) and this process is only waiting for them."""
+    background thread while the replications run, started at the first progress report (a
+    finished replication, or in this process a finished period): by then any worker
+    processes exist (forking while a thread imports could leave a child with an import lock
+    held by no one) and this process is only waiting for them."""
 
     def __init__(self, table: bool, store: bool):
         self.modules = [m for m, wanted in (("rich.console", table), ("rich.table", table),
