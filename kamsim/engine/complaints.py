@@ -1,7 +1,7 @@
 """Complaints: a real queue in front of the support team.
 
-Complaints arrive at random times and wait for an agent of the support team, a SimPy
-``PriorityResource`` (a higher tier's service-level priority is served first). Each takes a
+Complaints arrive at random times and wait for an agent of the support team, served as a
+SimPy ``PriorityResource`` serves requests (a higher tier's service-level priority first). Each takes a
 random amount of work (exponential, lognormal or fixed hours). Response time is the time
 from arrival to the end of the work; a complaint answered later than its tier's target
 counts as unresolved. So response times come out of the load and the team's size.
