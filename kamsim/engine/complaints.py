@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 import math
 from functools import partial
+from operator import itemgetter
 
 import numpy as np
 import simpy
@@ -50,7 +51,7 @@ class _Agent:
     __slots__ = ("item", "finish", "end", "woken")
 
     def __init__(self, desk: SupportDesk):
-        self.item = -1  # number of the complaint in hand
+        self.item = -1  # number of the complaint in hand (-1: idle)
         self.finish = 0.0  # when its work ends
         self.end = partial(desk._end, self)
         self.woken = partial(desk._woken, self)
@@ -89,23 +90,21 @@ class SupportDesk:
         self._base = 0
         self._next = 0
         self._waiting: list[tuple[float, int, float]] = []  # (-priority, number, months)
-        # every complaint from number ``_first`` on: account, arrival, target and hours, in
-        # numpy arrays; and each submit's first number and how many of it are still to collect
-        # (a submit's complaints are dropped once all are collected)
+        # account, arrival, target and hours of every complaint from number ``_first`` on (the
+        # oldest still in hand at the last ``collect``), in numpy arrays
         self._first = 0
         self._acc = np.zeros(0, dtype=np.int64)
         self._arrival = np.zeros(0)
         self._target = np.zeros(0)
         self._hours = np.zeros(0)
-        self._batch_first: list[int] = []
-        self._batch_left: list[int] = []
         # answered since the last ``collect``: numbers and the times their work ended
         self._served: list[int] = []
         self._ended: list[float] = []
         self._unanswered_accounts: list[int] = []  # no support team
         self._wake = env.event()  # succeeds when new complaints come for idle agents
-        if self.rate > 0:
-            env.process(self._open([_Agent(self) for _ in range(self.agents)]))
+        self._agents = [_Agent(self) for _ in range(self.agents if self.rate > 0 else 0)]
+        if self._agents:
+            env.process(self._open())
 
     def submit(self, account: np.ndarray, arrival: np.ndarray, priority: np.ndarray,
                target_days: np.ndarray, hours: np.ndarray) -> None:
@@ -134,9 +133,7 @@ class SupportDesk:
             # an arrival earlier than some not yet claimed: those are queued again with the
             # new ones, in order of arrival (time, then order of submission), under new
             # numbers (nothing holds their old ones)
-            old = np.arange(self._base, end)
-            self._drop(old)
-            i = old - self._first
+            i = np.arange(self._base - self._first, end - self._first)
             by = np.argsort(np.concatenate([self._times, at]), kind="stable")
             arr, at, work, acc, target, negp, months = (
                 np.concatenate([o, x])[by] for o, x in (
@@ -148,37 +145,23 @@ class SupportDesk:
         self._times += at.tolist()
         self._months += months.tolist()
         self._negp += negp.tolist()
-        # the submits fully collected are dropped from the arrays
-        live = next((b for b, left in enumerate(self._batch_left) if left), len(self._batch_left))
-        del self._batch_first[:live], self._batch_left[:live]
-        first = self._batch_first[0] if self._batch_first else end
-        cut = first - self._first
-        self._acc = np.concatenate([self._acc[cut:], acc])
-        self._arrival = np.concatenate([self._arrival[cut:], arr])
-        self._target = np.concatenate([self._target[cut:], target])
-        self._hours = np.concatenate([self._hours[cut:], work])
-        self._first = first
-        self._batch_first.append(end)
-        self._batch_left.append(acc.size)
+        self._acc = np.concatenate([self._acc, acc])
+        self._arrival = np.concatenate([self._arrival, arr])
+        self._target = np.concatenate([self._target, target])
+        self._hours = np.concatenate([self._hours, work])
         if self._wake.callbacks:
             self._wake.succeed()
             self._wake = self.env.event()
-
-    def _drop(self, numbers: np.ndarray) -> None:
-        """Count complaints ``numbers`` off their submits' complaints still to collect."""
-        b = np.searchsorted(self._batch_first, numbers, side="right") - 1
-        for k, c in enumerate(np.bincount(b, minlength=len(self._batch_left)).tolist()):
-            self._batch_left[k] -= c
 
     def _unanswered(self, account: int, arrival: float):
         yield self.env.timeout(max(0.0, arrival - self.env.now))
         self._unanswered_accounts.append(account)  # no one works on it
 
-    def _open(self, agents: list[_Agent]):
+    def _open(self):
         """The agents' first free moment (a process: SimPy starts processes before the
         other events of the same time, as it started each agent's own process before)."""
         now = self.env.now
-        for agent in agents:
+        for agent in self._agents:
             self._free(agent, now)
         yield from ()
 
@@ -201,6 +184,7 @@ class SupportDesk:
         elif j < n:
             self._claim(agent, now)
         else:
+            agent.item = -1
             self._wake.callbacks.append(agent.woken)
 
     def _claim(self, agent: _Agent, now: float) -> None:
@@ -243,13 +227,20 @@ class SupportDesk:
         ended = np.array(self._ended, dtype=np.float64)
         self._served.clear()
         self._ended.clear()
-        self._drop(numbers)
         i = numbers - self._first
         # response time in days, as ``(end - arrival) * DAYS_PER_MONTH`` one by one would give
         days = (ended - self._arrival[i]) * DAYS_PER_MONTH
         h = self._hours[i]
         self.busy_hours += float(h.sum())
-        return self._acc[i], days, h, days <= self._target[i]
+        out = self._acc[i], days, h, days <= self._target[i]
+        # the arrays keep the complaints still in hand: not yet claimed, waiting, in service
+        oldest = min([self._base + self._next, *(a.item for a in self._agents if a.item >= 0),
+                      *map(itemgetter(1), self._waiting)])
+        cut = oldest - self._first
+        self._acc, self._arrival = self._acc[cut:], self._arrival[cut:]
+        self._target, self._hours = self._target[cut:], self._hours[cut:]
+        self._first = oldest
+        return out
 
 
 def _delay_to(now: float, t: float) -> float:
