@@ -2,7 +2,9 @@
 
 - the event-level ``SupportDesk`` keeps its discipline on a hand-worked case (two agents:
   priority first, first come first served within a priority, an idle agent starts an
-  arriving complaint at once, each complaint starts at the very time it arrives);
+  arriving complaint at once, each complaint starts at the very time it arrives), and
+  answers random complaints in the order and at the times a SimPy ``PriorityResource`` with
+  one request per complaint does;
 - the event-level ``SupportDesk`` with one agent, exponential work
   and Poisson arrivals is an M/M/1 queue: mean response time 1/(mu - lambda);
 - with two priority classes it is a non-preemptive priority M/M/1 queue (Cobham's formula),
@@ -99,6 +101,62 @@ def test_event_desk_starts_a_complaint_exactly_on_arrival() -> None:
     acc, days, _, _ = desk.collect()
     assert acc.tolist() == [0, 1]
     assert days[1] == ((arrival + 0.25) - arrival) * DAYS_PER_MONTH
+
+
+def _answered(team: SupportTeam, arrivals: np.ndarray, priority: np.ndarray,
+              hours: np.ndarray, by: str) -> list[tuple[int, float]]:
+    """(complaint, response days) in the order answered, driven as the engine does (at each
+    month's start: that month's arrivals, then what was answered so far), by the
+    ``SupportDesk`` or by a SimPy ``PriorityResource`` with one process and one request per
+    complaint (the discipline the desk reproduces at one event per complaint)."""
+    env = simpy.Environment()
+    answered: list[tuple[int, float]] = []
+    desk = SupportDesk(env, team)
+    agents = simpy.PriorityResource(env, capacity=team.agents)
+
+    def complaint(i: int):  # type: ignore[no-untyped-def]
+        yield env.timeout(arrivals[i] - env.now)
+        with agents.request(priority=-priority[i]) as req:
+            yield req
+            yield env.timeout(hours[i] / team.hours_per_month)
+        answered.append((i, (env.now - arrivals[i]) * DAYS_PER_MONTH))
+
+    month = np.floor(arrivals).astype(np.int64)
+
+    def months():  # type: ignore[no-untyped-def]
+        for k in range(int(month.max()) + 60):
+            idx = np.flatnonzero(month == k)
+            if by == "desk":
+                desk.submit(idx, arrivals[idx], priority[idx], np.full(idx.size, 5.0),
+                            hours[idx])
+                acc, days, _, _ = desk.collect()
+                answered.extend(zip(acc.tolist(), days.tolist(), strict=True))
+            else:
+                for i in idx[np.argsort(arrivals[idx], kind="stable")]:
+                    env.process(complaint(int(i)))
+            yield env.timeout(1.0)
+
+    env.process(months())
+    env.run()
+    return answered
+
+
+def test_event_desk_serves_as_a_priority_resource_does() -> None:
+    """Same order of answers and the same response times to the last bit as a SimPy
+    ``PriorityResource`` with a request per complaint: 1-5 agents, three priorities, the
+    three laws of work, loads from 0.6 to 1.1 (so complaints do wait, and across months)."""
+    for seed in range(15):
+        rng = np.random.default_rng(seed)
+        team = SupportTeam(agents=1 + seed % 5, hours_per_month=140.0, mean_hours=6.0,
+                           service_time=("exponential", "lognormal", "fixed")[seed % 3])
+        rho = 0.6 + 0.5 * rng.random()
+        n = int(rng.poisson(rho * team.agents * team.hours_per_month / team.mean_hours * 8))
+        arrivals = np.sort(rng.uniform(0.0, 8.0, n))
+        priority = rng.integers(1, 4, n).astype(np.float64)
+        hours = work_hours(team, rng.random(n))
+        desk = _answered(team, arrivals, priority, hours, "desk")
+        assert len(desk) == n
+        assert desk == _answered(team, arrivals, priority, hours, "resource"), seed
 
 
 def _poisson(rng: np.random.Generator, rate: float, n: int) -> np.ndarray:

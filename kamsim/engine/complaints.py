@@ -1,7 +1,7 @@
 """Complaints: a real queue in front of the support team.
 
-Complaints arrive at random times and wait for an agent of the support team, a SimPy
-``PriorityResource`` (a higher tier's service-level priority is served first). Each takes a
+Complaints arrive at random times and wait for an agent of the support team, served as a
+SimPy ``PriorityResource`` serves requests (a higher tier's service-level priority first). Each takes a
 random amount of work (exponential, lognormal or fixed hours). Response time is the time
 from arrival to the end of the work; a complaint answered later than its tier's target
 counts as unresolved. So response times come out of the load and the team's size.
@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import heapq
 import math
+from functools import partial
+from operator import itemgetter
 
 import numpy as np
 import simpy
+from simpy.events import Timeout
 
 from kamsim.engine.rng import norm_ppf
 from kamsim.spec.models import SupportTeam
@@ -40,21 +43,37 @@ def work_hours(team: SupportTeam, u: np.ndarray) -> np.ndarray:
     return team.mean_hours * np.exp(s * norm_ppf(u) - 0.5 * s * s)
 
 
+class _Agent:
+    """One agent of a ``SupportDesk``: what it is working on, and the callbacks that the SimPy
+    events ending its services (or waking it) call. Bound once, so a service costs no new
+    callable."""
+
+    __slots__ = ("item", "finish", "end", "woken")
+
+    def __init__(self, desk: SupportDesk):
+        self.item = -1  # number of the complaint in hand (-1: idle)
+        self.finish = 0.0  # when its work ends
+        self.end = partial(desk._end, self)
+        self.woken = partial(desk._woken, self)
+
+
 class SupportDesk:
     """Event-level queue: ``c`` agents serve complaints in priority order.
 
     The discipline is a non-preemptive priority queue with ``c`` identical agents: a higher
     tier's priority first, first come first served within a priority, an idle agent starts an
     arriving complaint at once, and a complaint takes ``hours / rate`` months of one agent.
-    The agents are SimPy processes and every service is one SimPy timeout, so SimPy stays the
-    clock, but a complaint is not a process of its own: the period's arrivals (all known when
-    ``submit`` is called) wait in a list sorted by arrival, those that have arrived while
-    every agent is busy in a heap keyed (-priority, arrival, order of arrival). An agent that
-    comes free takes the best waiting one; if none waits it claims the next arrival and sleeps
-    until that one's work is done (one timeout: nothing can happen to the agent before).
-    This is the order a SimPy ``PriorityResource`` with one request per complaint would give
-    (it did, and ``tests/test_complaints.py`` pins it), at one SimPy event per complaint
-    (rarely two, see ``_delay_to``) instead of about six.
+    SimPy stays the clock: every service ends at a SimPy timeout, whose callback is the agent
+    (``_Agent``) taking its next complaint. A complaint is neither a process nor a request of
+    its own: the period's arrivals (all known when ``submit`` is called) wait in lists sorted
+    by arrival, those that have arrived while every agent is busy in a heap keyed
+    (-priority, number), the number being the order of arrival (time, then order of
+    submission). An agent that comes free takes the best waiting one; if none waits it claims
+    the next arrival and its timeout runs to the end of that one's work (nothing can happen to
+    the agent before). This is the order a SimPy ``PriorityResource`` with one request per
+    complaint gives (``tests/test_complaints.py`` checks it), at one SimPy event per complaint
+    (rarely two, see ``_delay_to``) instead of about six. Accounts, arrivals, targets and
+    hours stay in numpy arrays, looked up by number when ``collect`` hands the answers out.
     """
 
     def __init__(self, env: simpy.Environment, team: SupportTeam):
@@ -63,24 +82,29 @@ class SupportDesk:
         self.agents = max(1, team.agents)
         self.rate = team.hours_per_month if team.agents > 0 else 0.0
         self.busy_hours = 0.0
-        # arrivals not yet claimed, sorted by (time, seq): their SimPy times, and the items
-        # (-priority, time, seq, months of work, account, arrival, target, hours) that wait
-        # in the heap ``_waiting`` (only the first three fields are ever compared: seq is
-        # unique). The agents hold these lists, so they are only ever changed in place.
+        # arrivals not yet claimed, in order of arrival: SimPy times, months of work and
+        # -priority; index i is complaint number ``_base + i``, ``_next`` the first unclaimed
         self._times: list[float] = []
-        self._items: list[tuple[float, float, int, float, int, float, float, float]] = []
-        self._next = 0  # first unclaimed arrival
-        self._waiting: list[tuple[float, float, int, float, int, float, float, float]] = []
-        self._seq = 0
-        # answered since the last ``collect``: the items and the times their work ended (the
-        # response time and the in-time flag are worked out for all of them there)
-        self._served: list[tuple[float, float, int, float, int, float, float, float]] = []
+        self._months: list[float] = []
+        self._negp: list[float] = []
+        self._base = 0
+        self._next = 0
+        self._waiting: list[tuple[float, int, float]] = []  # (-priority, number, months)
+        # account, arrival, target and hours of every complaint from number ``_first`` on (the
+        # oldest still in hand at the last ``collect``), in numpy arrays
+        self._first = 0
+        self._acc = np.zeros(0, dtype=np.int64)
+        self._arrival = np.zeros(0)
+        self._target = np.zeros(0)
+        self._hours = np.zeros(0)
+        # answered since the last ``collect``: numbers and the times their work ended
+        self._served: list[int] = []
         self._ended: list[float] = []
         self._unanswered_accounts: list[int] = []  # no support team
         self._wake = env.event()  # succeeds when new complaints come for idle agents
-        if self.rate > 0:
-            for _ in range(self.agents):
-                env.process(self._agent())
+        self._agents = [_Agent(self) for _ in range(self.agents if self.rate > 0 else 0)]
+        if self._agents:
+            env.process(self._open())
 
     def submit(self, account: np.ndarray, arrival: np.ndarray, priority: np.ndarray,
                target_days: np.ndarray, hours: np.ndarray) -> None:
@@ -91,26 +115,40 @@ class SupportDesk:
                 self.env.process(self._unanswered(int(account[i]), float(arrival[i])))
             return
         now = self.env.now
-        arr = arrival[order].astype(np.float64)
-        times = (now + np.maximum(0.0, arr - now)).tolist()  # as a SimPy timeout would land
-        seq = range(self._seq, self._seq + order.size)
-        self._seq += order.size
-        work = hours[order].astype(np.float64)
+        # (``[order]`` copies already)
+        arr = arrival[order].astype(np.float64, copy=False)
+        at = now + np.maximum(0.0, arr - now)  # as a SimPy timeout would land
+        work = hours[order].astype(np.float64, copy=False)
+        acc = account[order].astype(np.int64, copy=False)
+        target = target_days[order].astype(np.float64, copy=False)
+        negp = -priority[order].astype(np.float64, copy=False)
         # months of an agent's work: ``hours / rate`` for all at once (the same IEEE division
         # the agent would do one by one)
-        items = list(zip((-priority[order].astype(np.float64)).tolist(), times, seq,
-                         (work / self.rate).tolist(), account[order].astype(np.int64).tolist(),
-                         arr.tolist(), target_days[order].astype(np.float64).tolist(),
-                         work.tolist(), strict=True))
-        del self._times[:self._next], self._items[:self._next]
+        months = work / self.rate
+        del self._times[:self._next], self._months[:self._next], self._negp[:self._next]
+        self._base += self._next
         self._next = 0
-        if self._times and times and times[0] < self._times[-1]:
-            # an earlier arrival than some still pending: keep the order of arrival
-            self._items[:] = sorted(self._items + items, key=lambda it: (it[1], it[2]))
-            self._times[:] = [it[1] for it in self._items]
-        else:
-            self._items += items
-            self._times += times
+        end = self._first + self._acc.size  # the next number
+        if self._times and at.size and at[0] < self._times[-1]:
+            # an arrival earlier than some not yet claimed: those are queued again with the
+            # new ones, in order of arrival (time, then order of submission), under new
+            # numbers (nothing holds their old ones)
+            i = np.arange(self._base - self._first, end - self._first)
+            by = np.argsort(np.concatenate([self._times, at]), kind="stable")
+            arr, at, work, acc, target, negp, months = (
+                np.concatenate([o, x])[by] for o, x in (
+                    (self._arrival[i], arr), (np.array(self._times), at),
+                    (self._hours[i], work), (self._acc[i], acc), (self._target[i], target),
+                    (np.array(self._negp), negp), (np.array(self._months), months)))
+            del self._times[:], self._months[:], self._negp[:]
+            self._base = end
+        self._times += at.tolist()
+        self._months += months.tolist()
+        self._negp += negp.tolist()
+        self._acc = np.concatenate([self._acc, acc])
+        self._arrival = np.concatenate([self._arrival, arr])
+        self._target = np.concatenate([self._target, target])
+        self._hours = np.concatenate([self._hours, work])
         if self._wake.callbacks:
             self._wake.succeed()
             self._wake = self.env.event()
@@ -119,37 +157,65 @@ class SupportDesk:
         yield self.env.timeout(max(0.0, arrival - self.env.now))
         self._unanswered_accounts.append(account)  # no one works on it
 
-    def _agent(self):
-        # the per-complaint path: everything it touches is bound to a local name once
-        env, timeout = self.env, self.env.timeout
-        times, items, waiting = self._times, self._items, self._waiting
-        served, ended = self._served.append, self._ended.append
-        push, pop = heapq.heappush, heapq.heappop
-        while True:
-            # free (at the start, or after a service): first those that arrived while every
-            # agent was busy, best first
-            now, j, n = env.now, self._next, len(times)
+    def _open(self):
+        """The agents' first free moment (a process: SimPy starts processes before the
+        other events of the same time, as it started each agent's own process before)."""
+        now = self.env.now
+        for agent in self._agents:
+            self._free(agent, now)
+        yield from ()
+
+    def _free(self, agent: _Agent, now: float) -> None:
+        """``agent`` is free at ``now``: it takes the best of those waiting, first adding
+        those that arrived while every agent was busy; if none waits it claims the next
+        arrival, else it waits for new complaints."""
+        times, j = self._times, self._next
+        n = len(times)
+        if j < n and times[j] <= now:
+            waiting, negp, months, base = self._waiting, self._negp, self._months, self._base
             while j < n and times[j] <= now:
-                push(waiting, items[j])
+                heapq.heappush(waiting, (negp[j], base + j, months[j]))
                 j += 1
             self._next = j
-            if waiting:
-                item = pop(waiting)
-                yield timeout(item[3])
-            else:  # idle: claim the next arrival (in order of arrival), start it when it comes
-                while self._next >= len(times):
-                    yield self._wake
-                j = self._next
-                self._next = j + 1
-                item = items[j]
-                if item[1] <= env.now:
-                    yield timeout(item[3])
-                else:  # one timeout to the end of its work: nothing happens to us before
-                    finish = item[1] + item[3]  # as a timeout at its arrival gives
-                    while env.now < finish:  # usually once; see _delay_to
-                        yield timeout(_delay_to(env.now, finish))
-            served(item)
-            ended(env.now)
+        if self._waiting:
+            _, agent.item, work = heapq.heappop(self._waiting)
+            agent.finish = now + work  # where SimPy puts the timeout
+            Timeout(self.env, work).callbacks.append(agent.end)
+        elif j < n:
+            self._claim(agent, now)
+        else:
+            agent.item = -1
+            self._wake.callbacks.append(agent.woken)
+
+    def _claim(self, agent: _Agent, now: float) -> None:
+        """``agent`` takes the next arrival (in order of arrival), now or ahead of it."""
+        j = self._next
+        self._next = j + 1
+        agent.item = self._base + j
+        at, work = self._times[j], self._months[j]
+        if at <= now:
+            agent.finish = now + work
+            Timeout(self.env, work).callbacks.append(agent.end)
+        else:  # one timeout to the end of its work: nothing happens to the agent before
+            agent.finish = finish = at + work  # as a timeout at its arrival gives
+            Timeout(self.env, _delay_to(now, finish)).callbacks.append(agent.end)
+
+    def _end(self, agent: _Agent, event: simpy.Event) -> None:
+        now = self.env.now
+        if now < agent.finish:  # an ulp or so early (rare): see _delay_to
+            Timeout(self.env, _delay_to(now, agent.finish)).callbacks.append(agent.end)
+            return
+        self._served.append(agent.item)
+        self._ended.append(now)
+        self._free(agent, now)
+
+    def _woken(self, agent: _Agent, event: simpy.Event) -> None:
+        # new complaints: claim the next, without first queueing the arrived ones by priority
+        # (each arrival finds this agent idle at its arrival)
+        if self._next < len(self._times):
+            self._claim(agent, self.env.now)
+        else:
+            self._wake.callbacks.append(agent.woken)
 
     def collect(self) -> Outcomes:
         """Complaints answered since the last call."""
@@ -157,17 +223,24 @@ class SupportDesk:
             a = np.array(self._unanswered_accounts, dtype=np.int64)
             self._unanswered_accounts.clear()
             return a, np.full(a.size, np.inf), np.zeros(a.size), np.zeros(a.size, dtype=bool)
-        if not self._served:
-            e = np.zeros(0)
-            return e.astype(np.int64), e, e, e.astype(bool)
-        _, _, _, _, acc, arrival, target, hours = zip(*self._served, strict=True)
-        # response time in days, as ``(end - arrival) * DAYS_PER_MONTH`` one by one would give
-        days = (np.array(self._ended) - np.array(arrival)) * DAYS_PER_MONTH
+        numbers = np.array(self._served, dtype=np.int64)
+        ended = np.array(self._ended, dtype=np.float64)
         self._served.clear()
         self._ended.clear()
-        h = np.array(hours)
+        i = numbers - self._first
+        # response time in days, as ``(end - arrival) * DAYS_PER_MONTH`` one by one would give
+        days = (ended - self._arrival[i]) * DAYS_PER_MONTH
+        h = self._hours[i]
         self.busy_hours += float(h.sum())
-        return np.array(acc, dtype=np.int64), days, h, days <= np.array(target)
+        out = self._acc[i], days, h, days <= self._target[i]
+        # the arrays keep the complaints still in hand: not yet claimed, waiting, in service
+        oldest = min([self._base + self._next, *(a.item for a in self._agents if a.item >= 0),
+                      *map(itemgetter(1), self._waiting)])
+        cut = oldest - self._first
+        self._acc, self._arrival = self._acc[cut:], self._arrival[cut:]
+        self._target, self._hours = self._target[cut:], self._hours[cut:]
+        self._first = oldest
+        return out
 
 
 def _delay_to(now: float, t: float) -> float:
