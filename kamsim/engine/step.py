@@ -33,8 +33,14 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def _count(index: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> np.ndarray:
     """How many times each cell of an array of ``shape`` is named by ``index`` (one array
-    per axis), as ``np.add.at(np.zeros(shape), index, 1.0)`` would count."""
-    flat = np.ravel_multi_index(index, shape)
+    per axis, each within its axis), as ``np.add.at(np.zeros(shape), index, 1.0)`` would
+    count."""
+    # the flat cell worked out by hand (the callers' indices are within their axes by
+    # construction): ravel_multi_index checks every index and costs twice as much
+    flat = index[0].astype(np.intp)
+    for i, size in zip(index[1:], shape[1:], strict=True):
+        flat *= size
+        flat += i
     return np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
 
 
@@ -402,12 +408,15 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
 
     # -- aggregates by tier (tier at the period's start)
     # the accounts active at the period's start and their tiers. The sums by tier go over
-    # every slot, with the inactive ones in a bin of their own (nt) that is dropped: a bin's
-    # values are added in slot order either way, so the sums are those of a bincount over
-    # the active slots only, without gathering each array's active values first
+    # the slots up to the last active one (the slots after it are all inactive: accounts are
+    # filled in slot order; a third of the slots are never filled in a default run), with the
+    # inactive ones in a bin of their own (nt) that is dropped: a bin's values are added in
+    # slot order either way, so the sums are those of a bincount over the active slots only,
+    # without gathering each array's active values first
     live = np.flatnonzero(act)
+    top = int(live[-1]) + 1 if live.size else 0
     tier_live = tier_start[live]
-    bins = np.where(act, tier_start, nt)
+    bins = np.where(act[:top], tier_start[:top], nt)
     ts = sim.ts
     for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
                       ("cost_to_serve", cts), ("acquisition", acq), ("bad_debt", bad_debt),
@@ -416,16 +425,19 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                       ("specialist_asked", d.specialist), ("specialist_delivered", sp),
                       ("trust_sum", sim.trust), ("coverage_sum", mt.coverage),
                       ("service_ratio_sum", sim.service_ratio),
-                      ("complaints", resolved + unresolved),
+                      ("complaints", resolved[:top] + unresolved[:top]),
                       ("complaints_unresolved", unresolved)):
-        ts[name][k] = np.bincount(bins, weights=val, minlength=nt + 1)[:nt]
+        ts[name][k] = np.bincount(bins, weights=val[:top], minlength=nt + 1)[:nt]
     ts["active"][k] = np.bincount(tier_live, minlength=nt)
     ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
-    # churn, offers and trims are of accounts active at the period's start
-    offer_defect = e_offer & churn & (cause >= 3) & (cause <= 4)
-    for name, mask in (("churned", churn), ("offers", e_offer & act),
-                       ("offers_defect", offer_defect), ("offers_trim", trim & act)):
-        ts[name][k] = np.bincount(tier_start[mask], minlength=nt)
+    # churn, offers and trims are of accounts active at the period's start (churn already
+    # only of those, so below ``top`` too)
+    act_top, churn_top, cause_top = act[:top], churn[:top], cause[:top]
+    offer_defect = e_offer[:top] & churn_top & (cause_top >= 3) & (cause_top <= 4)
+    tier_top = tier_start[:top]
+    for name, mask in (("churned", churn_top), ("offers", e_offer[:top] & act_top),
+                       ("offers_defect", offer_defect), ("offers_trim", trim[:top] & act_top)):
+        ts[name][k] = np.bincount(tier_top[mask], minlength=nt)
     ts["key_person_departures"][k] = np.bincount(tier_start[kp_acc], minlength=nt)
     ns = len(st.names)
     sim.stage_counts[k] += _count((tier_live, stage_start[live]), (nt, ns))
