@@ -92,6 +92,18 @@ def test_result_is_a_fresh_array() -> None:
     out = compile_expr("revenue", FIELDS)(e)
     out[0] = -1
     assert e["revenue"][0] == 100.0
+    # a field, or what a portfolio helper keeps for a shared_sorts block, is copied; the
+    # result of an operation is handed out as it is (nobody else holds it)
+    from kamsim.rules.functions import rank_pct, shared_sorts
+
+    mask = np.ones(5, dtype=bool)
+    for source in ("+revenue", "vip", "region", "rank_pct(revenue)", "if(vip, revenue, 0)",
+                   "revenue > 20", "min(revenue, growth)"):
+        with shared_sorts():
+            out = compile_expr(source, FIELDS)(e, mask=mask)
+            held = rank_pct(e["revenue"], 5, mask)
+            assert all(not np.shares_memory(out, a) for a in (*e.values(), held)), source
+            assert compile_expr(source, FIELDS)(e, mask=mask) is not out
 
 
 def test_int_columns_are_numbers_and_bad_columns_are_rejected() -> None:
