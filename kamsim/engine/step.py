@@ -44,13 +44,34 @@ def _count(index: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> np.ndarray:
     return np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
 
 
+def _event_reach(sim: Simulation, p_offer: float, h_uncoupled: float) -> float:
+    """A value above every slot's upper bound of the five events (see ``period_step``) plus
+    its hazard of leaving for lack of trust this period (NaN if a trust or a bound is NaN):
+    a slot whose uniform is at or above it has no event and does not leave."""
+    mk = sim.market
+    # the highest trust hazard is that of the trust farthest from 1 (a hazard grows with
+    # ``(1 - trust)**2``; trust is not yet clipped to 0-1 here); worked out as _p does, in
+    # plain floats, with a margin far above any rounding
+    t_lo, t_hi = float(sim.trust.min(initial=1.0)), float(sim.trust.max(initial=1.0))
+    r_top = min(max(mk.base_churn_per_year * 4.0 * max(1.0 - t_lo, t_hi - 1.0) ** 2, 0.0),
+                1.0 - 1e-12)
+    h_top = 1.0 - (1.0 - r_top) ** (sim.dt / 12.0)
+    return float(sim.event_reach + p_offer + max(h_top, h_uncoupled) + 1e-9)
+
+
+def _stage_frac(st: Any, stage: np.ndarray) -> np.ndarray:
+    """How far up the ladder each of ``stage`` is, 0 to 1 (uncoupled counts as the bottom)."""
+    return np.where(stage == st.uncoupled, 0.0,
+                    np.minimum(stage, st.ladder - 1) / max(1, st.ladder - 1))
+
+
 def _people_of(units: Units, accounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The people of ``accounts`` in person order (people are grouped by account, in account
     order, see ``Units.offsets``) and, for each, the position of their account in
     ``accounts``: a bincount over them sums each account's people in the same order as one
     over every person would."""
     people, sizes = people_of(units, accounts)
-    return people, np.repeat(np.arange(accounts.size), sizes)
+    return people, np.arange(accounts.size).repeat(sizes)
 
 
 def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight sequence
@@ -205,45 +226,49 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     trim = np.zeros(n, dtype=bool)
     if effects:
         p_offer = 1.0 - np.exp(-mk.offer_rate_per_year * sim.offer_mult * dt / 12.0)
-        # upper bounds of the five intervals (the running sum of their probabilities); those
-        # of failure, strategy change and consolidation do not change from period to period
-        bounds = [*sim.event_bounds]
+        h_unc = 1 - (1 - st.uncoupled_churn) ** dt  # the uncoupled accounts' hazard
+        # The five events take up the bottom of a slot's uniform, up to their running sum of
+        # probabilities (``bounds``), and leaving for lack of trust the hazard above it: all
+        # of it is a few in a hundred, so the intervals are worked out only for the slots
+        # whose uniform lies below a bound of all of it (one comparison each), with the same
+        # operations as over every slot, so the same values
+        reach = _event_reach(sim, p_offer, h_unc)
+        c = np.flatnonzero(u < reach) if np.isfinite(reach) else np.arange(n)
+        uc = u[c]
+        # upper bounds of the five intervals for the slots ``c``; those of failure, strategy
+        # change and consolidation do not change from period to period
+        bounds = [b[c] for b in sim.event_bounds]
         bounds.append(bounds[-1] + p_offer)
-        bounds.append(bounds[-1] + sim.p_default)
-        e_fail = u < bounds[0]
-        e_strat = (u >= bounds[0]) & (u < bounds[1])
-        e_cons = (u >= bounds[1]) & (u < bounds[2])
-        e_offer = (u >= bounds[2]) & (u < bounds[3])
-        e_def = (u >= bounds[3]) & (u < bounds[4])
-        monthly_rev = sim.wallet / 12.0 * sim.share
+        bounds.append(bounds[-1] + sim.p_default[c])
+        monthly_rev = sim.wallet[c] / 12.0 * sim.share[c]
         # financial failure: lost, with two months of receivables written off
-        churn |= e_fail
-        cause[e_fail] = CAUSE["financial_failure"]
-        # (worked out for the failing accounts only: rare, and the others add nothing)
-        fail = np.flatnonzero(e_fail)
-        bad_debt[fail] += 2.0 * monthly_rev[fail] * mk.loss_given_default
+        at = uc < bounds[0]
+        fail = c[at]
+        churn[fail] = True
+        cause[fail] = CAUSE["financial_failure"]
+        bad_debt[fail] += 2.0 * monthly_rev[at] * mk.loss_given_default
         # the account's own strategy changes: half leave the line, half shrink it
-        leave = e_strat & (v < 0.5)
-        churn |= leave
+        strat = c[(uc >= bounds[0]) & (uc < bounds[1])]
+        at = v[strat] < 0.5
+        leave = strat[at]
+        churn[leave] = True
         cause[leave] = CAUSE["strategy_change"]
-        sim.wallet = np.where(e_strat & ~leave, sim.wallet * 0.6, sim.wallet)
+        sim.wallet[strat[~at]] *= 0.6
         # supplier consolidation: dropped unless trusted, deep and covered
-        # how far up the ladder (an uncoupled relationship counts as the bottom)
-        stage_frac = np.where(sim.stage == st.uncoupled, 0.0,
-                              np.minimum(sim.stage, st.ladder - 1) / max(1, st.ladder - 1))
-        # (worked out for the accounts consolidating this period only)
-        cons = np.flatnonzero(e_cons)
-        keep_logit = (-1.0 + 4.0 * sim.trust[cons] + 1.5 * stage_frac[cons]
+        cons = c[(uc >= bounds[1]) & (uc < bounds[2])]
+        keep_logit = (-1.0 + 4.0 * sim.trust[cons] + 1.5 * _stage_frac(st, sim.stage[cons])
                       + 0.5 * mt.dm_covered[cons])
-        dropped = np.zeros(n, dtype=bool)
-        dropped[cons] = v[cons] < 1.0 / (1.0 + np.exp(keep_logit))
-        churn |= dropped
+        at = v[cons] < 1.0 / (1.0 + np.exp(keep_logit))
+        dropped = cons[at]
+        churn[dropped] = True
         cause[dropped] = CAUSE["supplier_consolidation"]
-        sim.share = np.where(e_cons & ~dropped, np.minimum(1.0, sim.share * 1.25), sim.share)
-        # competitor offers: defect, trim our share, or stay (multinomial logit); the logit
-        # is worked out for the accounts offered this period only (indices ``off``)
+        kept = cons[~at]
+        sim.share[kept] = np.minimum(1.0, sim.share[kept] * 1.25)
+        # competitor offers: defect, trim our share, or stay (multinomial logit)
         gap = sim.price_gap * (0.5 + g_off)
-        off = np.flatnonzero(e_offer)
+        off = c[(uc >= bounds[2]) & (uc < bounds[3])]
+        e_offer = np.zeros(n, dtype=bool)
+        e_offer[off] = True
         gap_eff = np.maximum(0.0, gap[off] - d.discount_rate[off] * money_ratio[off])
         people, owner = _people_of(sim.units, off)
         focus = np.bincount(owner, weights=sim.units.price_focus[people]
@@ -254,8 +279,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         ps = (sim.price_sensitivity[off] * st.price_sensitivity[sim.stage[off]]
               * (0.5 + price_focus))
         mt_frac = np.minimum(mt.multithreading[off], 3.0) / 3.0
-        u_defect = (1.0 + 12.0 * gap_eff * ps - 4.0 * sim.trust[off] - 0.8 * stage_frac[off]
-                    - 0.6 * mt_frac - 0.4 * mt.champion[off])
+        u_defect = (1.0 + 12.0 * gap_eff * ps - 4.0 * sim.trust[off]
+                    - 0.8 * _stage_frac(st, sim.stage[off]) - 0.6 * mt_frac
+                    - 0.4 * mt.champion[off])
         u_trim = u_defect + 1.0
         exp_defect, exp_trim = np.exp(u_defect), np.exp(u_trim)
         denom = 1.0 + exp_defect + exp_trim
@@ -263,33 +289,34 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         p_t = exp_trim / denom
         v_off = v[off]
         defect_off = (v_off < p_d) & ~churn[off]
-        trim[off] = (v_off >= p_d) & (v_off < p_d + p_t)
+        trim_off = (v_off >= p_d) & (v_off < p_d + p_t)
+        trim[off] = trim_off
         defect = np.zeros(n, dtype=bool)
         defect[off] = defect_off
         churn |= defect
         unfair = g_off[off[defect_off]] > 1.0 - sim.unfair_share
         cause[off[defect_off]] = np.where(unfair, CAUSE["competitor_unfair"],
                                           CAUSE["stronger_competitor"])
-        sim.share = np.where(trim, sim.share * 0.7, sim.share)
+        sim.share[off[trim_off]] *= 0.7
         # payment default: a month of revenue partly lost; the account stays
-        dflt = np.flatnonzero(e_def & act)
-        bad_debt[dflt] += monthly_rev[dflt] * mk.loss_given_default * dt
+        at = (uc >= bounds[3]) & (uc < bounds[4]) & act[c]
+        dflt = c[at]
+        bad_debt[dflt] += monthly_rev[at] * mk.loss_given_default * dt
         # leaving for lack of trust (and once uncoupled): blamed on unresolved complaints or
         # a key-person change when one happened in the last six months
-        h = _p(mk.base_churn_per_year * 4.0 * (1.0 - sim.trust) ** 2, dt)
-        h = np.where(sim.stage == st.uncoupled, 1 - (1 - st.uncoupled_churn) ** dt, h)
-        lost = (u >= bounds[4]) & (u < bounds[4] + h) & ~churn
-        churn |= lost
-        blame = np.where(sim.since_unresolved <= 6.0, CAUSE["unresolved_complaints"],
-                         CAUSE["key_person_or_trust"])
-        cause[lost] = blame[lost]
+        h = _p(mk.base_churn_per_year * 4.0 * (1.0 - sim.trust[c]) ** 2, dt)
+        h = np.where(sim.stage[c] == st.uncoupled, h_unc, h)
+        lost = c[(uc >= bounds[4]) & (uc < bounds[4] + h) & ~churn[c]]
+        churn[lost] = True
+        cause[lost] = np.where(sim.since_unresolved[lost] <= 6.0,
+                               CAUSE["unresolved_complaints"], CAUSE["key_person_or_trust"])
         if log is not None:
             offered = np.flatnonzero(e_offer & act)
             outcome = np.where(defect[offered], 2, np.where(trim[offered], 1, 0))
             log.add(k, offered, "offer", outcome, gap[offered])
             log.add(k, dflt, "default", 0, bad_debt[dflt])
-        del (p_offer, bounds, e_fail, e_strat, e_cons, e_def, fail, dflt,
-             leave, stage_frac, dropped, defect, monthly_rev, h, blame, lost)
+        del (p_offer, c, uc, bounds, at, fail, strat, leave, cons, dropped, kept, dflt,
+             defect, monthly_rev, h, lost)
     else:
         # degenerate setting: a constant hazard is the only way to leave
         h = _p(mk.base_churn_per_year, dt)
