@@ -121,7 +121,7 @@ class Expr:
     """A compiled, type-checked expression; call it to evaluate over all accounts."""
 
     __slots__ = ("source", "kind", "names", "uses_portfolio", "_fn", "_fields", "_expect",
-                 "_sorted_names", "_dtype", "_result_dtype", "_columns", "_fresh")
+                 "_sorted_names", "_dtype", "_result_dtype", "_columns", "_fresh", "_quiet")
 
     def __init__(
         self,
@@ -133,6 +133,7 @@ class Expr:
         fields: Mapping[str, FieldType],
         expect: FieldType | None,
         fresh: bool = False,
+        quiet: bool = False,
     ) -> None:
         self.source = source
         self.kind: FieldType = kind
@@ -148,6 +149,8 @@ class Expr:
         # array of that dtype and length is used as it is (what F.column would give)
         self._columns = tuple((name, k, np.dtype(_DTYPES[k])) for name, k in self._fields.items())
         self._fresh = fresh  # see _Node.fresh
+        # no arithmetic or function: nothing to silence (np.errstate costs ~1 us a call)
+        self._quiet = quiet
 
     def __call__(
         self,
@@ -181,8 +184,11 @@ class Expr:
             if mask.shape != shape or mask.dtype != np.bool_:
                 raise ValueError(f"mask must be bool[{n}], got {mask.dtype}{list(mask.shape)}")
         # Overflow to inf and inf - inf = NaN are defined results here, not events to report.
-        with np.errstate(all="ignore"):
+        if self._quiet:
             value = self._fn(_Context(columns, n, mask))
+        else:
+            with np.errstate(all="ignore"):
+                value = self._fn(_Context(columns, n, mask))
         if isinstance(value, np.ndarray) and value.shape == shape:
             if self._fresh and value.dtype is self._result_dtype:
                 return value  # a new array: nobody else holds it
@@ -342,6 +348,9 @@ class _Compiler:
         self.problems: list[ExprProblem] = []
         self.names: set[str] = set()
         self.portfolio = False
+        # whether an operation that may raise a floating-point warning (arithmetic or a
+        # function) occurs: comparisons, logic, `in` and if() never do, even on NaN
+        self.arithmetic = False
 
     def fail(self, node: ast.AST, message: str, expected: str | None = None) -> _Node:
         self.problems.append(ExprProblem(self.src.offset(node), message, expected))
@@ -423,6 +432,7 @@ class _Compiler:
         if type(node.op) in F.BAD_OPERATORS:
             return self.fail(node, F.BAD_OPERATORS[type(node.op)])
         sym, op = F.ARITHMETIC[type(node.op)]
+        self.arithmetic = True
         left, right = self.visit(node.left), self.visit(node.right)
         ok_left = self.need(node.left, left, "number", f"`{sym}` needs numbers")
         ok_right = self.need(node.right, right, "number", f"`{sym}` needs numbers")
@@ -536,6 +546,7 @@ class _Compiler:
                 return self.fail(arg, F.FORBIDDEN_NODES[ast.Starred])
         if name == _IF:
             return self.call_if(node)
+        self.arithmetic = True
         spec = F.FUNCTIONS[name]
         count = len(node.args)
         if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
@@ -624,4 +635,5 @@ def compile_expr(
         fields,
         expect,
         node.fresh,
+        not compiler.arithmetic,
     )
