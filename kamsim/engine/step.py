@@ -337,7 +337,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
 
     # -- money of the period (accounts active at its start)
     disc = list_rev * d.discount_rate * money_ratio
-    cogs = list_rev * (1.0 - sim.margin)
+    cogs = list_rev * sim.cost_share
     cts = (am * sv.rate_am + ex * sv.rate_exec + sp * sv.rate_specialist
            + support_hours * sv.rate_support
            + np.where(act, sv.fixed_cost[d.level] * dt, 0.0)
@@ -460,10 +460,12 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                       ("exec_asked", d.exec), ("exec_delivered", ex),
                       ("specialist_asked", d.specialist), ("specialist_delivered", sp),
                       ("trust_sum", sim.trust), ("coverage_sum", mt.coverage),
-                      ("service_ratio_sum", sim.service_ratio),
-                      ("complaints", resolved[:top] + unresolved[:top]),
-                      ("complaints_unresolved", unresolved)):
+                      ("service_ratio_sum", sim.service_ratio)):
         ts[name][k] = np.bincount(bins, weights=val[:top], minlength=nt + 1)[:nt]
+    # the complaints answered this period, of accounts active at its start (o_acc): counted
+    # by tier, the integer sums of the per-account counts
+    ts["complaints"][k] = np.bincount(tier_start[o_acc], minlength=nt)
+    ts["complaints_unresolved"][k] = np.bincount(tier_start[o_acc[~o_ok]], minlength=nt)
     ts["active"][k] = np.bincount(tier_live, minlength=nt)
     ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
     # churn, offers and trims are of accounts active at the period's start (churn already
