@@ -306,6 +306,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         cause[off[defect_off]] = np.where(unfair, CAUSE["competitor_unfair"],
                                           CAUSE["stronger_competitor"])
         sim.share[off[trim_off]] *= 0.7
+        # the offers to accounts active at the period's start, and which of them defected or
+        # trimmed (for the log and the aggregates)
+        off_act = act[off]
+        offered, defected, trimmed = off[off_act], off[defect_off & off_act], off[trim_off & off_act]
         # payment default: a month of revenue partly lost; the account stays
         at = (uc >= bounds[3]) & (uc < bounds[4]) & act[c]
         dflt = c[at]
@@ -319,7 +323,6 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         cause[lost] = np.where(sim.since_unresolved[lost] <= 6.0,
                                CAUSE["unresolved_complaints"], CAUSE["key_person_or_trust"])
         if log is not None:
-            offered = np.flatnonzero(e_offer & act)
             outcome = np.where(defect[offered], 2, np.where(trim[offered], 1, 0))
             log.add(k, offered, "offer", outcome, gap[offered])
             log.add(k, dflt, "default", 0, bad_debt[dflt])
@@ -332,6 +335,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         churn |= lost
         cause[lost] = CAUSE["key_person_or_trust"]
         e_offer = np.zeros(n, dtype=bool)
+        offered = defected = trimmed = np.zeros(0, dtype=np.intp)
     churn &= act
     del u, v, g_off
 
@@ -468,14 +472,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     ts["complaints_unresolved"][k] = np.bincount(tier_start[o_acc[~o_ok]], minlength=nt)
     ts["active"][k] = np.bincount(tier_live, minlength=nt)
     ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
-    # churn, offers and trims are of accounts active at the period's start (churn already
-    # only of those, so below ``top`` too)
-    act_top, churn_top, cause_top = act[:top], churn[:top], cause[:top]
-    offer_defect = e_offer[:top] & churn_top & (cause_top >= 3) & (cause_top <= 4)
-    tier_top = tier_start[:top]
-    for name, mask in (("churned", churn_top), ("offers", e_offer[:top] & act_top),
-                       ("offers_defect", offer_defect), ("offers_trim", trim[:top] & act_top)):
-        ts[name][k] = np.bincount(tier_top[mask], minlength=nt)
+    # churn, offers and trims are of accounts active at the period's start
+    for name, accounts in (("churned", lost_idx), ("offers", offered),
+                           ("offers_defect", defected), ("offers_trim", trimmed)):
+        ts[name][k] = np.bincount(tier_start[accounts], minlength=nt)
     ts["key_person_departures"][k] = np.bincount(tier_start[kp_acc], minlength=nt)
     ns = len(st.names)
     sim.stage_counts[k] += _count((tier_live, stage_start[live]), (nt, ns))
