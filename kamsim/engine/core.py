@@ -281,8 +281,11 @@ class Simulation:
         build); inf where the rate is 0."""
         if isinstance(lam, np.ndarray):
             u = rng.random(lam.shape[0])
+            positive = lam > 0
+            if positive.all():  # (the usual case: the same values without the np.where)
+                return -np.log1p(-u) / lam
             with np.errstate(divide="ignore"):
-                return np.where(lam > 0, -np.log1p(-u) / np.where(lam > 0, lam, 1.0), np.inf)
+                return np.where(positive, -np.log1p(-u) / np.where(positive, lam, 1.0), np.inf)
         assert size is not None, "one rate needs a size"
         gaps = -np.log1p(-rng.random(size))
         return gaps / lam if lam > 0 else np.full(size, np.inf)

@@ -212,12 +212,12 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         sim.trust = sim.trust + mk.trust_speed * dt * (target - sim.trust)
         sim.trust = sim.trust - mk.complaint_penalty * unresolved + mk.complaint_recovery * resolved
         # a relationship that hung on the person who just left breaks [003]: the account had
-        # a thread before the departures and has none after
-        orphaned = np.zeros(n, dtype=bool)
-        orphaned[out.departed_account] = True
-        orphaned &= (before.multithreading > 0) & (mt.multithreading == 0)
-        sim.trust = sim.trust - mk.orphaned_trust_hit * orphaned
-        del target, orphaned
+        # a thread before the departures and has none after (the others lose hit * 0 = +0.0,
+        # which leaves them as they are; sim.trust is this period's own array by now)
+        left = out.departed_account
+        orphaned = left[(before.multithreading[left] > 0) & (mt.multithreading[left] == 0)]
+        sim.trust[orphaned] = sim.trust[orphaned] - mk.orphaned_trust_hit * 1.0
+        del target, left, orphaned
     sim.since_unresolved += dt
     sim.since_unresolved[unresolved > 0] = 0.0
     sim.complaints_open = sim.complaints_open * 0.5 ** (dt / 3.0) + unresolved
