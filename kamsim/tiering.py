@@ -158,7 +158,11 @@ class CompiledTiering:
 
     def _table(self, env: dict[str, np.ndarray], score: np.ndarray, values: dict[str, Any],
                mask: np.ndarray) -> np.ndarray:
-        env2 = {**env, **values, "score": score}
+        # the fields the table reads, an indicator's value or the score in place of a field
+        # of the same name (copying the whole env would work out every derived field of an
+        # engine's Fields, names included)
+        env2 = {name: score if name == "score" else values[name] if name in values else env[name]
+                for name in self.table.names if name == "score" or name in values or name in env}
         out, _row = self.table.evaluate(env2, mask.shape[0], mask)
         return np.where(np.isnan(out), len(self.tiers) - 1, out).astype(np.int64)
 

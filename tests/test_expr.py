@@ -92,6 +92,34 @@ def test_result_is_a_fresh_array() -> None:
     out = compile_expr("revenue", FIELDS)(e)
     out[0] = -1
     assert e["revenue"][0] == 100.0
+    # a field, or what a portfolio helper keeps for a shared_sorts block, is copied; the
+    # result of an operation is handed out as it is (nobody else holds it)
+    from kamsim.rules.functions import rank_pct, shared_sorts
+
+    mask = np.ones(5, dtype=bool)
+    for source in ("+revenue", "vip", "region", "rank_pct(revenue)", "if(vip, revenue, 0)",
+                   "revenue > 20", "min(revenue, growth)"):
+        with shared_sorts():
+            out = compile_expr(source, FIELDS)(e, mask=mask)
+            held = rank_pct(e["revenue"], 5, mask)
+            assert all(not np.shares_memory(out, a) for a in (*e.values(), held)), source
+            assert compile_expr(source, FIELDS)(e, mask=mask) is not out
+
+
+def test_comparisons_and_logic_run_without_errstate_and_never_warn() -> None:
+    # no arithmetic and no function: evaluated without np.errstate (the fixture turns any
+    # warning into an error), NaN and infinities included
+    e = env()
+    e["growth"] = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0])
+    for source in ("loyalty > 0.5 and not vip", "loyalty == loyalty or growth <= -1e308",
+                   "region in ['north', 'west'] and growth != growth",
+                   "if(loyalty < 1, vip, churned)", "0 < growth < loyalty"):
+        expr = compile_expr(source, FIELDS)
+        assert expr._quiet, source
+        expr(e)
+    for source in ("loyalty * 2 > 1", "abs(growth) > 1", "if(vip, growth - growth, 0) > 0"):
+        assert not compile_expr(source, FIELDS)._quiet, source
+        compile_expr(source, FIELDS)(e)
 
 
 def test_int_columns_are_numbers_and_bad_columns_are_rejected() -> None:

@@ -199,10 +199,11 @@ def _hours_per_person(units: Units, st: Structure, inp: StepInput, sp: Span, buf
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             hours /= st.group_weight[3 * a0:3 * a1].reshape(a1 - a0, 3)
-    # (mode="clip": the keys are in range, and take() buffers ``out`` under the default mode)
+    # (mode="wrap": the keys are in range, so any mode gathers the same; take() buffers
+    # ``out`` under the default mode, and "wrap" runs a little faster than "clip")
     ppl = sp.people
     wt = st.split_weight[ppl]
-    per = groups.take(st.group_key[ppl], out=out, mode="clip")
+    per = groups.take(st.group_key[ppl], out=out, mode="wrap")
     per *= wt
     if orphan is not None:
         acc = units.account[ppl]
@@ -304,8 +305,8 @@ def _step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, param
     if kick.any():
         exposure = np.multiply(new_cov, 0.5, out=f2)
         exposure += 0.5
-        exposure *= rows[0].take(acc, out=f1, mode="clip")
-    new_att = rows[1].take(acc, out=f1, mode="clip")
+        exposure *= rows[0].take(acc, out=f1, mode="wrap")
+    new_att = rows[1].take(acc, out=f1, mode="wrap")
     effort *= CONTACT_BONUS  # effort is used up
     new_att += effort
     new_att -= att
@@ -315,7 +316,7 @@ def _step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, param
         new_att += exposure
     # edges into the span's people come from them too: gather from the whole buffer
     src, dst = units.edge_src[sp.edges], units.edge_dst[sp.edges]
-    pulled = buf.whole("f")[1].take(src, out=buf.edges("e0", sp), mode="clip")
+    pulled = buf.whole("f")[1].take(src, out=buf.edges("e0", sp), mode="wrap")
     pulled *= st.signed_weight[sp.edges]
     in_s = np.bincount(dst, weights=pulled, minlength=sp.p1)[ppl]
     # mean of the in-neighbours; people without in-edges have in_s = 0 and divide by 1

@@ -121,9 +121,10 @@ def _propagated(units: Units, st: Structure, sp: Span, lam: float,
                 out: np.ndarray, buf: Scratch) -> np.ndarray:
     """:func:`propagated_attitude` of the span's people, into ``out``."""
     ppl, att = sp.people, units.attitude[sp.people]
-    # (mode="clip": the sources are in range, and take() buffers ``out`` under the default)
+    # (mode="wrap": the sources are in range, so any mode gathers the same; take() buffers
+    # ``out`` under the default mode, and "wrap" runs a little faster than "clip")
     pulled = units.attitude.take(units.edge_src[sp.edges], out=buf.edges("e0", sp),
-                                 mode="clip")
+                                 mode="wrap")
     pulled *= st.signed_weight[sp.edges]
     in_s = np.bincount(units.edge_dst[sp.edges], weights=pulled, minlength=sp.p1)[ppl]
     # mean of the in-neighbours; a person without in-edges has in_s = +0 (bincount's start)
@@ -251,7 +252,7 @@ def _by_rank(units: Units, st: Structure, sp: Span, buf: Scratch, sums: np.ndarr
         return False
     rows[:, units.n_people] = 0.0  # what the index past the end points at
     laid = buf.array("by_rank", 3 * m * units.n_accounts)[:3 * m * (a1 - a0)]
-    laid = rows.take(index[:, a0:a1], axis=1, out=laid.reshape(3, m, a1 - a0), mode="clip")
+    laid = rows.take(index[:, a0:a1], axis=1, out=laid.reshape(3, m, a1 - a0), mode="wrap")
     np.add.reduce(laid, axis=1, initial=0.0, out=sums)
     if m:
         np.maximum.reduce(laid[0], axis=0, out=max_ic)

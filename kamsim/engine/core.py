@@ -23,6 +23,11 @@ from kamsim.tiering import QUADRANTS
 
 __all__ = ["EngineOptions", "run_replication", "CAUSE"]
 
+try:  # the ufunc behind np.clip, without its Python wrapper (a few microseconds a call)
+    from numpy._core.umath import clip as _clip  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - other numpy layouts
+    _clip = np.clip
+
 CAUSE = {name: i for i, name in enumerate(CHURN_CAUSES)}
 _QUADRANT_NAMES = np.asarray(QUADRANTS, dtype=object)
 #: by churn cause: does the account leave angry (and tell its followers)?
@@ -141,7 +146,7 @@ class Fields(dict[str, np.ndarray]):
 def _p(rate_per_year: float | np.ndarray, dt: float) -> np.ndarray | float:
     """Probability of at least one event in ``dt`` months at a yearly hazard rate given as a
     yearly probability."""
-    r = np.clip(rate_per_year, 0.0, 1.0 - 1e-12)
+    r = _clip(rate_per_year, 0.0, 1.0 - 1e-12)
     return 1.0 - (1.0 - r) ** (dt / 12.0)
 
 
@@ -221,10 +226,17 @@ class Simulation:
         mk = self.market
         p_fail = _p(mk.failure_per_year * (0.5 + 2.0 * self.payment_risk), self.dt)
         b_strat = p_fail + _p(mk.strategy_change_per_year, self.dt)
-        self.event_bounds = (p_fail, b_strat, b_strat + _p(mk.consolidation_per_year, self.dt))
-        self.p_default = _p(mk.default_per_year * (0.5 + 3.0 * self.payment_risk), self.dt)
+        self.event_bounds: tuple[np.ndarray, ...] = tuple(
+            np.asarray(b) for b in (p_fail, b_strat,
+                                    b_strat + _p(mk.consolidation_per_year, self.dt)))
+        self.p_default = np.asarray(
+            _p(mk.default_per_year * (0.5 + 3.0 * self.payment_risk), self.dt))
+        # the highest running sum of the events' probabilities but that of an offer (the
+        # events can only happen to a slot whose uniform lies below it plus an offer's)
+        self.event_reach = float(np.max(self.event_bounds[2] + self.p_default, initial=0.0))
         self.referral_rate = self.model.stages.referral / 12.0 * self.dt * 2.0
         self.wallet_drift = (mk.wallet_growth_per_year + self.growth) / 12.0 * self.dt
+        self.cost_share = 1.0 - self.margin  # of the revenue: the cost of goods sold
         # money and results, per slot
         self.acc = {k: np.zeros(n) for k in ("revenue", "discounts", "cogs", "cost_to_serve",
                                               "acquisition", "bad_debt", "profit", "clv")}
@@ -269,8 +281,11 @@ class Simulation:
         build); inf where the rate is 0."""
         if isinstance(lam, np.ndarray):
             u = rng.random(lam.shape[0])
+            positive = lam > 0
+            if positive.all():  # (the usual case: the same values without the np.where)
+                return -np.log1p(-u) / lam
             with np.errstate(divide="ignore"):
-                return np.where(lam > 0, -np.log1p(-u) / np.where(lam > 0, lam, 1.0), np.inf)
+                return np.where(positive, -np.log1p(-u) / np.where(positive, lam, 1.0), np.inf)
         assert size is not None, "one rate needs a size"
         gaps = -np.log1p(-rng.random(size))
         return gaps / lam if lam > 0 else np.full(size, np.inf)

@@ -9,6 +9,7 @@ then the accounts lost this period leave.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,14 +29,47 @@ __all__ = ["period_step"]
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.ones_like(num), where=den > 1e-12)
+    """``num / den`` where ``den > 1e-12``, else 1."""
+    # a plain division, then 1 where den is not above 1e-12: a masked division (where=)
+    # runs value-run by value-run, about twice as slow
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.divide(num, den)
+    np.putmask(out, np.logical_not(den > 1e-12), 1.0)
+    return out
 
 
 def _count(index: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> np.ndarray:
     """How many times each cell of an array of ``shape`` is named by ``index`` (one array
-    per axis), as ``np.add.at(np.zeros(shape), index, 1.0)`` would count."""
-    flat = np.ravel_multi_index(index, shape)
-    return np.bincount(flat, minlength=int(np.prod(shape))).reshape(shape)
+    per axis, each within its axis), as ``np.add.at(np.zeros(shape), index, 1.0)`` would
+    count."""
+    # the flat cell worked out by hand (the callers' indices are within their axes by
+    # construction): ravel_multi_index checks every index and costs twice as much
+    flat = index[0].astype(np.intp)
+    for i, size in zip(index[1:], shape[1:], strict=True):
+        flat *= size
+        flat += i
+    return np.bincount(flat, minlength=math.prod(shape)).reshape(shape)
+
+
+def _event_reach(sim: Simulation, p_offer: float, h_uncoupled: float) -> float:
+    """A value above every slot's upper bound of the five events (see ``period_step``) plus
+    its hazard of leaving for lack of trust this period (NaN if a trust or a bound is NaN):
+    a slot whose uniform is at or above it has no event and does not leave."""
+    mk = sim.market
+    # the highest trust hazard is that of the trust farthest from 1 (a hazard grows with
+    # ``(1 - trust)**2``; trust is not yet clipped to 0-1 here); worked out as _p does, in
+    # plain floats, with a margin far above any rounding
+    t_lo, t_hi = float(sim.trust.min(initial=1.0)), float(sim.trust.max(initial=1.0))
+    r_top = min(max(mk.base_churn_per_year * 4.0 * max(1.0 - t_lo, t_hi - 1.0) ** 2, 0.0),
+                1.0 - 1e-12)
+    h_top = 1.0 - (1.0 - r_top) ** (sim.dt / 12.0)
+    return float(sim.event_reach + p_offer + max(h_top, h_uncoupled) + 1e-9)
+
+
+def _stage_frac(st: Any, stage: np.ndarray) -> np.ndarray:
+    """How far up the ladder each of ``stage`` is, 0 to 1 (uncoupled counts as the bottom)."""
+    return np.where(stage == st.uncoupled, 0.0,
+                    np.minimum(stage, st.ladder - 1) / max(1, st.ladder - 1))
 
 
 def _people_of(units: Units, accounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,11 +78,11 @@ def _people_of(units: Units, accounts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     ``accounts``: a bincount over them sums each account's people in the same order as one
     over every person would."""
     people, sizes = people_of(units, accounts)
-    return people, np.repeat(np.arange(accounts.size), sizes)
+    return people, np.arange(accounts.size).repeat(sizes)
 
 
 def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight sequence
-    from kamsim.engine.core import _ANGRY, CAUSE, _p
+    from kamsim.engine.core import _ANGRY, CAUSE, _clip, _p
 
     m = sim.model
     mk = sim.market
@@ -144,11 +178,12 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
 
     # -- decision units: contact, attitudes, key-person departures
     due_p = sim.next_departure < t + dt
-    idx_p = np.flatnonzero(due_p)
+    idx_p = due_p.nonzero()[0]
     lam_p = sim.departure_lam[sim.units.role[idx_p]]
     sim.next_departure[idx_p] = np.maximum(
         sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p), t + dt)
-    quality = np.clip(2.0 * sim.service_ratio - 1.0, -1.0, 1.0)
+    quality = 2.0 * sim.service_ratio - 1.0
+    _clip(quality, -1.0, 1.0, out=quality)
     # the people due to leave this period (of accounts in the portfolio) draw 0: they leave
     leave_now = idx_p[act[sim.units.account[idx_p]]]
     sim.u_depart[leave_now] = 0.0
@@ -171,18 +206,18 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # -- trust: toward a target set by service, the decision unit and time
     effects = mk.churn_effects
     if effects:
-        target = np.clip(0.10 + 0.30 * sim.service_ratio + 0.30 * (mt.sentiment + 1.0) / 2.0
-                         + 0.20 * mt.coverage + 0.10 * np.minimum(sim.tenure / 60.0, 1.0),
-                         0.0, 1.0)
+        target = (0.10 + 0.30 * sim.service_ratio + 0.30 * (mt.sentiment + 1.0) / 2.0
+                  + 0.20 * mt.coverage + 0.10 * np.minimum(sim.tenure / 60.0, 1.0))
+        _clip(target, 0.0, 1.0, out=target)
         sim.trust = sim.trust + mk.trust_speed * dt * (target - sim.trust)
         sim.trust = sim.trust - mk.complaint_penalty * unresolved + mk.complaint_recovery * resolved
         # a relationship that hung on the person who just left breaks [003]: the account had
-        # a thread before the departures and has none after
-        orphaned = np.zeros(n, dtype=bool)
-        orphaned[out.departed_account] = True
-        orphaned &= (before.multithreading > 0) & (mt.multithreading == 0)
-        sim.trust = sim.trust - mk.orphaned_trust_hit * orphaned
-        del target, orphaned
+        # a thread before the departures and has none after (the others lose hit * 0 = +0.0,
+        # which leaves them as they are; sim.trust is this period's own array by now)
+        left = out.departed_account
+        orphaned = left[(before.multithreading[left] > 0) & (mt.multithreading[left] == 0)]
+        sim.trust[orphaned] = sim.trust[orphaned] - mk.orphaned_trust_hit * 1.0
+        del target, left, orphaned
     sim.since_unresolved += dt
     sim.since_unresolved[unresolved > 0] = 0.0
     sim.complaints_open = sim.complaints_open * 0.5 ** (dt / 3.0) + unresolved
@@ -199,45 +234,49 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     trim = np.zeros(n, dtype=bool)
     if effects:
         p_offer = 1.0 - np.exp(-mk.offer_rate_per_year * sim.offer_mult * dt / 12.0)
-        # upper bounds of the five intervals (the running sum of their probabilities); those
-        # of failure, strategy change and consolidation do not change from period to period
-        bounds = [*sim.event_bounds]
+        h_unc = 1 - (1 - st.uncoupled_churn) ** dt  # the uncoupled accounts' hazard
+        # The five events take up the bottom of a slot's uniform, up to their running sum of
+        # probabilities (``bounds``), and leaving for lack of trust the hazard above it: all
+        # of it is a few in a hundred, so the intervals are worked out only for the slots
+        # whose uniform lies below a bound of all of it (one comparison each), with the same
+        # operations as over every slot, so the same values
+        reach = _event_reach(sim, p_offer, h_unc)
+        c = (u < reach).nonzero()[0] if np.isfinite(reach) else np.arange(n)
+        uc = u[c]
+        # upper bounds of the five intervals for the slots ``c``; those of failure, strategy
+        # change and consolidation do not change from period to period
+        bounds = [b[c] for b in sim.event_bounds]
         bounds.append(bounds[-1] + p_offer)
-        bounds.append(bounds[-1] + sim.p_default)
-        e_fail = u < bounds[0]
-        e_strat = (u >= bounds[0]) & (u < bounds[1])
-        e_cons = (u >= bounds[1]) & (u < bounds[2])
-        e_offer = (u >= bounds[2]) & (u < bounds[3])
-        e_def = (u >= bounds[3]) & (u < bounds[4])
-        monthly_rev = sim.wallet / 12.0 * sim.share
+        bounds.append(bounds[-1] + sim.p_default[c])
+        monthly_rev = sim.wallet[c] / 12.0 * sim.share[c]
         # financial failure: lost, with two months of receivables written off
-        churn |= e_fail
-        cause[e_fail] = CAUSE["financial_failure"]
-        # (worked out for the failing accounts only: rare, and the others add nothing)
-        fail = np.flatnonzero(e_fail)
-        bad_debt[fail] += 2.0 * monthly_rev[fail] * mk.loss_given_default
+        at = uc < bounds[0]
+        fail = c[at]
+        churn[fail] = True
+        cause[fail] = CAUSE["financial_failure"]
+        bad_debt[fail] += 2.0 * monthly_rev[at] * mk.loss_given_default
         # the account's own strategy changes: half leave the line, half shrink it
-        leave = e_strat & (v < 0.5)
-        churn |= leave
+        strat = c[(uc >= bounds[0]) & (uc < bounds[1])]
+        at = v[strat] < 0.5
+        leave = strat[at]
+        churn[leave] = True
         cause[leave] = CAUSE["strategy_change"]
-        sim.wallet = np.where(e_strat & ~leave, sim.wallet * 0.6, sim.wallet)
+        sim.wallet[strat[~at]] *= 0.6
         # supplier consolidation: dropped unless trusted, deep and covered
-        # how far up the ladder (an uncoupled relationship counts as the bottom)
-        stage_frac = np.where(sim.stage == st.uncoupled, 0.0,
-                              np.minimum(sim.stage, st.ladder - 1) / max(1, st.ladder - 1))
-        # (worked out for the accounts consolidating this period only)
-        cons = np.flatnonzero(e_cons)
-        keep_logit = (-1.0 + 4.0 * sim.trust[cons] + 1.5 * stage_frac[cons]
+        cons = c[(uc >= bounds[1]) & (uc < bounds[2])]
+        keep_logit = (-1.0 + 4.0 * sim.trust[cons] + 1.5 * _stage_frac(st, sim.stage[cons])
                       + 0.5 * mt.dm_covered[cons])
-        dropped = np.zeros(n, dtype=bool)
-        dropped[cons] = v[cons] < 1.0 / (1.0 + np.exp(keep_logit))
-        churn |= dropped
+        at = v[cons] < 1.0 / (1.0 + np.exp(keep_logit))
+        dropped = cons[at]
+        churn[dropped] = True
         cause[dropped] = CAUSE["supplier_consolidation"]
-        sim.share = np.where(e_cons & ~dropped, np.minimum(1.0, sim.share * 1.25), sim.share)
-        # competitor offers: defect, trim our share, or stay (multinomial logit); the logit
-        # is worked out for the accounts offered this period only (indices ``off``)
+        kept = cons[~at]
+        sim.share[kept] = np.minimum(1.0, sim.share[kept] * 1.25)
+        # competitor offers: defect, trim our share, or stay (multinomial logit)
         gap = sim.price_gap * (0.5 + g_off)
-        off = np.flatnonzero(e_offer)
+        off = c[(uc >= bounds[2]) & (uc < bounds[3])]
+        e_offer = np.zeros(n, dtype=bool)
+        e_offer[off] = True
         gap_eff = np.maximum(0.0, gap[off] - d.discount_rate[off] * money_ratio[off])
         people, owner = _people_of(sim.units, off)
         focus = np.bincount(owner, weights=sim.units.price_focus[people]
@@ -248,8 +287,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         ps = (sim.price_sensitivity[off] * st.price_sensitivity[sim.stage[off]]
               * (0.5 + price_focus))
         mt_frac = np.minimum(mt.multithreading[off], 3.0) / 3.0
-        u_defect = (1.0 + 12.0 * gap_eff * ps - 4.0 * sim.trust[off] - 0.8 * stage_frac[off]
-                    - 0.6 * mt_frac - 0.4 * mt.champion[off])
+        u_defect = (1.0 + 12.0 * gap_eff * ps - 4.0 * sim.trust[off]
+                    - 0.8 * _stage_frac(st, sim.stage[off]) - 0.6 * mt_frac
+                    - 0.4 * mt.champion[off])
         u_trim = u_defect + 1.0
         exp_defect, exp_trim = np.exp(u_defect), np.exp(u_trim)
         denom = 1.0 + exp_defect + exp_trim
@@ -257,33 +297,37 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         p_t = exp_trim / denom
         v_off = v[off]
         defect_off = (v_off < p_d) & ~churn[off]
-        trim[off] = (v_off >= p_d) & (v_off < p_d + p_t)
+        trim_off = (v_off >= p_d) & (v_off < p_d + p_t)
+        trim[off] = trim_off
         defect = np.zeros(n, dtype=bool)
         defect[off] = defect_off
         churn |= defect
         unfair = g_off[off[defect_off]] > 1.0 - sim.unfair_share
         cause[off[defect_off]] = np.where(unfair, CAUSE["competitor_unfair"],
                                           CAUSE["stronger_competitor"])
-        sim.share = np.where(trim, sim.share * 0.7, sim.share)
+        sim.share[off[trim_off]] *= 0.7
+        # the offers to accounts active at the period's start, and which of them defected or
+        # trimmed (for the log and the aggregates)
+        off_act = act[off]
+        offered, defected, trimmed = off[off_act], off[defect_off & off_act], off[trim_off & off_act]
         # payment default: a month of revenue partly lost; the account stays
-        dflt = np.flatnonzero(e_def & act)
-        bad_debt[dflt] += monthly_rev[dflt] * mk.loss_given_default * dt
+        at = (uc >= bounds[3]) & (uc < bounds[4]) & act[c]
+        dflt = c[at]
+        bad_debt[dflt] += monthly_rev[at] * mk.loss_given_default * dt
         # leaving for lack of trust (and once uncoupled): blamed on unresolved complaints or
         # a key-person change when one happened in the last six months
-        h = _p(mk.base_churn_per_year * 4.0 * (1.0 - sim.trust) ** 2, dt)
-        h = np.where(sim.stage == st.uncoupled, 1 - (1 - st.uncoupled_churn) ** dt, h)
-        lost = (u >= bounds[4]) & (u < bounds[4] + h) & ~churn
-        churn |= lost
-        blame = np.where(sim.since_unresolved <= 6.0, CAUSE["unresolved_complaints"],
-                         CAUSE["key_person_or_trust"])
-        cause[lost] = blame[lost]
+        h = _p(mk.base_churn_per_year * 4.0 * (1.0 - sim.trust[c]) ** 2, dt)
+        h = np.where(sim.stage[c] == st.uncoupled, h_unc, h)
+        lost = c[(uc >= bounds[4]) & (uc < bounds[4] + h) & ~churn[c]]
+        churn[lost] = True
+        cause[lost] = np.where(sim.since_unresolved[lost] <= 6.0,
+                               CAUSE["unresolved_complaints"], CAUSE["key_person_or_trust"])
         if log is not None:
-            offered = np.flatnonzero(e_offer & act)
             outcome = np.where(defect[offered], 2, np.where(trim[offered], 1, 0))
             log.add(k, offered, "offer", outcome, gap[offered])
             log.add(k, dflt, "default", 0, bad_debt[dflt])
-        del (p_offer, bounds, e_fail, e_strat, e_cons, e_def, fail, dflt,
-             leave, stage_frac, dropped, defect, monthly_rev, h, blame, lost)
+        del (p_offer, c, uc, bounds, at, fail, strat, leave, cons, dropped, kept, dflt,
+             defect, monthly_rev, h, lost)
     else:
         # degenerate setting: a constant hazard is the only way to leave
         h = _p(mk.base_churn_per_year, dt)
@@ -291,12 +335,13 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         churn |= lost
         cause[lost] = CAUSE["key_person_or_trust"]
         e_offer = np.zeros(n, dtype=bool)
+        offered = defected = trimmed = np.zeros(0, dtype=np.intp)
     churn &= act
     del u, v, g_off
 
     # -- money of the period (accounts active at its start)
     disc = list_rev * d.discount_rate * money_ratio
-    cogs = list_rev * (1.0 - sim.margin)
+    cogs = list_rev * sim.cost_share
     cts = (am * sv.rate_am + ex * sv.rate_exec + sp * sv.rate_specialist
            + support_hours * sv.rate_support
            + np.where(act, sv.fixed_cost[d.level] * dt, 0.0)
@@ -317,7 +362,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # -- share of wallet toward the stage's target; wallets move with the market
     if effects:
         pull = st.target_share[sim.stage] * (0.6 + 0.4 * sim.service_ratio)
-        sim.share = np.clip(sim.share + mk.share_speed * dt * (pull - sim.share), 0.0, 1.0)
+        sim.share = sim.share + mk.share_speed * dt * (pull - sim.share)
+        _clip(sim.share, 0.0, 1.0, out=sim.share)
     sim.wallet = sim.wallet * np.exp(sim.wallet_drift + mk.wallet_volatility * np.sqrt(dt) * z)
     del z
 
@@ -343,7 +389,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         if st.recover is not None:
             rec = act & (sim.stage == st.uncoupled) & st.recover(env, n, act)
             new_stage[rec] = 0
-        changed = np.flatnonzero(new_stage != sim.stage)
+        changed = (new_stage != sim.stage).nonzero()[0]
         if log is not None:
             log.add(k, changed, "stage_change", new_stage[changed], sim.stage[changed])
         sim.months_in_stage[changed] = 0.0
@@ -356,7 +402,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         src, dst, w = sim.prep.wom_src, sim.prep.wom_dst, sim.prep.wom_weight
         signal = np.where(act, sim.trust - 0.5, 0.0)
         angry = np.zeros(n, dtype=bool)
-        lost_now = np.flatnonzero(churn)
+        lost_now = churn.nonzero()[0]
         angry[lost_now] = _ANGRY[cause[lost_now]]  # (every lost account has a cause)
         signal = np.where(angry, -0.5, signal)
         signal = np.where(signal < 0, signal * mk.negative_weight, signal)
@@ -368,7 +414,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         del signal, angry, live_edge, num, den
     # only accounts in the portfolio this period move: the lost keep the trust they left
     # with, and those yet to arrive start from their own starting trust
-    sim.trust = np.where(act, np.clip(sim.trust, 0.0, 1.0), trust_start)
+    sim.trust = np.where(act, _clip(sim.trust, 0.0, 1.0), trust_start)
 
     # -- new accounts: referrals from satisfied accounts, and cold acquisition
     if effects:
@@ -393,7 +439,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                         .astype(np.int64), sim.acq_pending[new_idx])
 
     # -- the accounts lost this period leave
-    lost_idx = np.flatnonzero(churn)
+    lost_idx = churn.nonzero()[0]
     sim.active[lost_idx] = False
     sim.churn_period[lost_idx] = k
     sim.churn_cause[lost_idx] = cause[lost_idx]
@@ -402,12 +448,15 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
 
     # -- aggregates by tier (tier at the period's start)
     # the accounts active at the period's start and their tiers. The sums by tier go over
-    # every slot, with the inactive ones in a bin of their own (nt) that is dropped: a bin's
-    # values are added in slot order either way, so the sums are those of a bincount over
-    # the active slots only, without gathering each array's active values first
-    live = np.flatnonzero(act)
+    # the slots up to the last active one (the slots after it are all inactive: accounts are
+    # filled in slot order; a third of the slots are never filled in a default run), with the
+    # inactive ones in a bin of their own (nt) that is dropped: a bin's values are added in
+    # slot order either way, so the sums are those of a bincount over the active slots only,
+    # without gathering each array's active values first
+    live = act.nonzero()[0]
+    top = int(live[-1]) + 1 if live.size else 0
     tier_live = tier_start[live]
-    bins = np.where(act, tier_start, nt)
+    bins = np.where(act[:top], tier_start[:top], nt)
     ts = sim.ts
     for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
                       ("cost_to_serve", cts), ("acquisition", acq), ("bad_debt", bad_debt),
@@ -415,17 +464,18 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                       ("exec_asked", d.exec), ("exec_delivered", ex),
                       ("specialist_asked", d.specialist), ("specialist_delivered", sp),
                       ("trust_sum", sim.trust), ("coverage_sum", mt.coverage),
-                      ("service_ratio_sum", sim.service_ratio),
-                      ("complaints", resolved + unresolved),
-                      ("complaints_unresolved", unresolved)):
-        ts[name][k] = np.bincount(bins, weights=val, minlength=nt + 1)[:nt]
+                      ("service_ratio_sum", sim.service_ratio)):
+        ts[name][k] = np.bincount(bins, weights=val[:top], minlength=nt + 1)[:nt]
+    # the complaints answered this period, of accounts active at its start (o_acc): counted
+    # by tier, the integer sums of the per-account counts
+    ts["complaints"][k] = np.bincount(tier_start[o_acc], minlength=nt)
+    ts["complaints_unresolved"][k] = np.bincount(tier_start[o_acc[~o_ok]], minlength=nt)
     ts["active"][k] = np.bincount(tier_live, minlength=nt)
     ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
     # churn, offers and trims are of accounts active at the period's start
-    offer_defect = e_offer & churn & (cause >= 3) & (cause <= 4)
-    for name, mask in (("churned", churn), ("offers", e_offer & act),
-                       ("offers_defect", offer_defect), ("offers_trim", trim & act)):
-        ts[name][k] = np.bincount(tier_start[mask], minlength=nt)
+    for name, accounts in (("churned", lost_idx), ("offers", offered),
+                           ("offers_defect", defected), ("offers_trim", trimmed)):
+        ts[name][k] = np.bincount(tier_start[accounts], minlength=nt)
     ts["key_person_departures"][k] = np.bincount(tier_start[kp_acc], minlength=nt)
     ns = len(st.names)
     sim.stage_counts[k] += _count((tier_live, stage_start[live]), (nt, ns))

@@ -101,6 +101,9 @@ Fn = Callable[[_Context], Any]
 class _Node:
     kind: FieldType | None  # None: a problem was already reported inside this node
     fn: Fn
+    # the array ``fn`` gives is always a new one that nothing else holds (the result of a
+    # numpy operation), so an expression can hand it out without copying it
+    fresh: bool = False
 
 
 def _error_fn(ctx: _Context) -> Any:  # pragma: no cover - never called: errors abort compiling
@@ -111,13 +114,14 @@ _ERROR = _Node(None, _error_fn)
 
 
 _DTYPES: dict[FieldType, Any] = {"number": np.float64, "bool": np.bool_, "str": object}
+_BOOL = np.dtype(np.bool_)
 
 
 class Expr:
     """A compiled, type-checked expression; call it to evaluate over all accounts."""
 
     __slots__ = ("source", "kind", "names", "uses_portfolio", "_fn", "_fields", "_expect",
-                 "_sorted_names", "_dtype")
+                 "_sorted_names", "_dtype", "_result_dtype", "_columns", "_fresh", "_quiet")
 
     def __init__(
         self,
@@ -128,6 +132,8 @@ class Expr:
         fn: Fn,
         fields: Mapping[str, FieldType],
         expect: FieldType | None,
+        fresh: bool = False,
+        quiet: bool = False,
     ) -> None:
         self.source = source
         self.kind: FieldType = kind
@@ -138,6 +144,13 @@ class Expr:
         self._expect = expect
         self._sorted_names = sorted(names)
         self._dtype = _DTYPES[kind]
+        self._result_dtype = np.dtype(self._dtype)
+        # (name, kind, the dtype a column of that kind has): a field that is already a plain
+        # array of that dtype and length is used as it is (what F.column would give)
+        self._columns = tuple((name, k, np.dtype(_DTYPES[k])) for name, k in self._fields.items())
+        self._fresh = fresh  # see _Node.fresh
+        # no arithmetic or function: nothing to silence (np.errstate costs ~1 us a call)
+        self._quiet = quiet
 
     def __call__(
         self,
@@ -150,18 +163,37 @@ class Expr:
         number -> float64, bool -> bool, str -> object. ``mask`` (bool[n]) selects the
         accounts that portfolio helpers see. Never emits numpy warnings.
         """
-        n = infer_length(env, n, self._sorted_names)
-        columns = {name: F.column(env, name, kind, n) for name, kind in self._fields.items()}
-        if mask is not None:
+        # (the checks and conversions cost more than a small portfolio's arithmetic: the
+        # usual case, plain arrays of the right dtype and length, is told apart first)
+        if type(n) is not int or n < 0:
+            n = infer_length(env, n, self._sorted_names)
+        shape = (n,)
+        columns: dict[str, np.ndarray] = {}
+        for name, kind, dtype in self._columns:
+            try:
+                arr = env[name]
+            except KeyError:
+                arr = None
+            if type(arr) is np.ndarray and arr.dtype is dtype and arr.shape == shape:
+                columns[name] = arr
+            else:  # converted, or the reason why not
+                columns[name] = F.column(env, name, kind, n)
+        if mask is not None and not (type(mask) is np.ndarray and mask.dtype is _BOOL
+                                     and mask.shape == shape):
             mask = np.asarray(mask)
-            if mask.shape != (n,) or mask.dtype != np.bool_:
+            if mask.shape != shape or mask.dtype != np.bool_:
                 raise ValueError(f"mask must be bool[{n}], got {mask.dtype}{list(mask.shape)}")
         # Overflow to inf and inf - inf = NaN are defined results here, not events to report.
-        with np.errstate(all="ignore"):
+        if self._quiet:
             value = self._fn(_Context(columns, n, mask))
-        if isinstance(value, np.ndarray) and value.shape == (n,):
+        else:
+            with np.errstate(all="ignore"):
+                value = self._fn(_Context(columns, n, mask))
+        if isinstance(value, np.ndarray) and value.shape == shape:
+            if self._fresh and value.dtype is self._result_dtype:
+                return value  # a new array: nobody else holds it
             return np.array(value, dtype=self._dtype)  # a copy: it may be a field's own array
-        return np.array(np.broadcast_to(np.asarray(value), (n,)), dtype=self._dtype)
+        return np.array(np.broadcast_to(np.asarray(value), shape), dtype=self._dtype)
 
     def __repr__(self) -> str:
         return f"Expr({self.source!r}, kind={self.kind!r})"
@@ -316,6 +348,9 @@ class _Compiler:
         self.problems: list[ExprProblem] = []
         self.names: set[str] = set()
         self.portfolio = False
+        # whether an operation that may raise a floating-point warning (arithmetic or a
+        # function) occurs: comparisons, logic, `in` and if() never do, even on NaN
+        self.arithmetic = False
 
     def fail(self, node: ast.AST, message: str, expected: str | None = None) -> _Node:
         self.problems.append(ExprProblem(self.src.offset(node), message, expected))
@@ -385,25 +420,26 @@ class _Compiler:
         if isinstance(node.op, ast.Not):
             if not self.need(node.operand, operand, "bool", "`not` needs a true/false operand"):
                 return _ERROR
-            return _Node("bool", lambda ctx: np.logical_not(f(ctx)))
+            return _Node("bool", lambda ctx: np.logical_not(f(ctx)), fresh=True)
         sym = "-" if isinstance(node.op, ast.USub) else "+"
         if not self.need(node.operand, operand, "number", f"`{sym}` needs a number"):
             return _ERROR
         if sym == "-":
-            return _Node("number", lambda ctx: np.negative(f(ctx)))
+            return _Node("number", lambda ctx: np.negative(f(ctx)), fresh=True)
         return operand
 
     def visit_BinOp(self, node: ast.BinOp) -> _Node:
         if type(node.op) in F.BAD_OPERATORS:
             return self.fail(node, F.BAD_OPERATORS[type(node.op)])
         sym, op = F.ARITHMETIC[type(node.op)]
+        self.arithmetic = True
         left, right = self.visit(node.left), self.visit(node.right)
         ok_left = self.need(node.left, left, "number", f"`{sym}` needs numbers")
         ok_right = self.need(node.right, right, "number", f"`{sym}` needs numbers")
         if not (ok_left and ok_right):
             return _ERROR
         lf, rf = left.fn, right.fn
-        return _Node("number", lambda ctx: op(lf(ctx), rf(ctx)))
+        return _Node("number", lambda ctx: op(lf(ctx), rf(ctx)), fresh=True)
 
     def visit_BoolOp(self, node: ast.BoolOp) -> _Node:
         word = "and" if isinstance(node.op, ast.And) else "or"
@@ -413,8 +449,8 @@ class _Compiler:
         combine = np.logical_and if word == "and" else np.logical_or
         if len(fns) == 2:  # the usual case, without the generator and reduce
             f0, f1 = fns
-            return _Node("bool", lambda ctx: combine(f0(ctx), f1(ctx)))
-        return _Node("bool", lambda ctx: reduce(combine, (f(ctx) for f in fns)))
+            return _Node("bool", lambda ctx: combine(f0(ctx), f1(ctx)), fresh=True)
+        return _Node("bool", lambda ctx: reduce(combine, (f(ctx) for f in fns)), fresh=True)
 
     def visit_Compare(self, node: ast.Compare) -> _Node:
         for op in node.ops:
@@ -446,14 +482,14 @@ class _Compiler:
         fns = [part.fn for part in parts]
         if len(ops) == 1:  # one comparison (the usual case): no list, generator or reduce
             (cmp,), (lf, rf) = ops, fns
-            return _Node("bool", lambda ctx: cmp(lf(ctx), rf(ctx)))
+            return _Node("bool", lambda ctx: cmp(lf(ctx), rf(ctx)), fresh=True)
 
         def compare(ctx: _Context) -> Any:
             values = [f(ctx) for f in fns]  # each operand once, as in Python's chaining
             pairs = (op(values[i], values[i + 1]) for i, op in enumerate(ops))
             return reduce(np.logical_and, pairs)
 
-        return _Node("bool", compare)
+        return _Node("bool", compare, fresh=True)
 
     def compare_in(self, node: ast.Compare) -> _Node:
         negate = isinstance(node.ops[0], ast.NotIn)
@@ -482,7 +518,7 @@ class _Compiler:
             hit = reduce(np.logical_or, (np.equal(x, v) for v in values), np.zeros_like(x, bool))
             return np.logical_not(hit) if negate else hit
 
-        return _Node("bool", member)
+        return _Node("bool", member, fresh=True)
 
     def visit_Call(self, node: ast.Call) -> _Node:
         if not isinstance(node.func, ast.Name):
@@ -510,6 +546,7 @@ class _Compiler:
                 return self.fail(arg, F.FORBIDDEN_NODES[ast.Starred])
         if name == _IF:
             return self.call_if(node)
+        self.arithmetic = True
         spec = F.FUNCTIONS[name]
         count = len(node.args)
         if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
@@ -524,7 +561,8 @@ class _Compiler:
             self.portfolio = True
             (g,) = fns
             return _Node("number", lambda ctx: impl(g(ctx), ctx.n, ctx.mask))
-        return _Node("number", lambda ctx: impl(*(g(ctx) for g in fns)))
+        # (min, max, abs, log, exp, clip: each gives a new array)
+        return _Node("number", lambda ctx: impl(*(g(ctx) for g in fns)), fresh=True)
 
     def call_if(self, node: ast.Call) -> _Node:
         if len(node.args) != 3:
@@ -546,8 +584,9 @@ class _Compiler:
                 lambda ctx: np.where(
                     fc(ctx), np.asarray(fa(ctx), dtype=object), np.asarray(fb(ctx), dtype=object)
                 ),
+                fresh=True,
             )
-        return _Node(a.kind, lambda ctx: np.where(fc(ctx), fa(ctx), fb(ctx)))
+        return _Node(a.kind, lambda ctx: np.where(fc(ctx), fa(ctx), fb(ctx)), fresh=True)
 
     def call_quantile(self, node: ast.Call) -> _Node:
         x = self.visit(node.args[0])
@@ -595,4 +634,6 @@ def compile_expr(
         node.fn,
         fields,
         expect,
+        node.fresh,
+        not compiler.arithmetic,
     )

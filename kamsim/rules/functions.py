@@ -113,8 +113,12 @@ def clip(x: Any, lo: Any, hi: Any) -> FloatArray:
 
 
 def _population(x: Any, n: int, mask: BoolArray | None) -> tuple[FloatArray, BoolArray]:
-    """``x`` as a float array of length ``n`` and the rows that form the population."""
-    values = np.broadcast_to(_float(x), (n,))
+    """``x`` as a float array of length ``n`` (not to be written to) and the rows that form
+    the population."""
+    if type(x) is np.ndarray and x.dtype == np.float64 and x.shape == (n,):
+        values = x  # (what broadcast_to gives, without its cost: ~3 us a call)
+    else:
+        values = np.broadcast_to(_float(x), (n,))
     selected = ~np.isnan(values)
     if mask is not None:
         selected &= mask
