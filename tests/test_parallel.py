@@ -119,3 +119,30 @@ def test_threads_in_a_replication_do_not_change_results(spec, serial, monkeypatc
     threaded = simulate(spec, workers=1, record_events=True)
     assert used == [threads] * 5
     assert_identical_results(serial, threaded)
+
+
+def test_a_finished_replication_is_freed_without_the_cycle_collector(spec) -> None:  # type: ignore[no-untyped-def]
+    """A worker runs replication after replication: each one's simulation (all its arrays)
+    must go as soon as its output is made, not wait for Python's cycle collector (SimPy's
+    processes, still waiting past the horizon, held it in a reference cycle)."""
+    import gc
+    import weakref
+
+    from kamsim.engine.core import EngineOptions, Simulation
+    from kamsim.engine.rng import Streams, replication_seeds
+    from kamsim.experiment import prepared
+
+    prep = prepared(spec)
+    (seq,) = replication_seeds(1, 1)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        sim = Simulation(prep, Streams(seq), EngineOptions(), 0, None)
+        out = sim.run()
+        gone = weakref.ref(sim)
+        del sim
+        assert gone() is None, "the simulation outlives its run until a cycle collection"
+        assert out.ts["revenue"].shape[0] == spec.scenario.horizon_months
+    finally:
+        if was_enabled:
+            gc.enable()

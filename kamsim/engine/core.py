@@ -388,11 +388,18 @@ class Simulation:
             events=self.log.arrays() if self.log is not None else None, trace=self.trace)
 
     def run(self) -> ReplicationOutput:
-        for s in self.sc.shocks:
-            self.env.process(self.shock(s))
-        self.env.process(self.retiering())
-        self.env.process(self.calendar())
+        processes = [*(self.shock(s) for s in self.sc.shocks), self.retiering(),
+                     self.calendar()]
+        for p in processes:
+            self.env.process(p)
         self.env.run(until=self.periods * self.dt + 1e-9)
+        # The processes still wait on events past the horizon, and their frames hold this
+        # simulation: a cycle (simulation -> environment -> events -> processes -> frames)
+        # that only the cycle collector frees, so a worker running replication after
+        # replication held several replications' arrays at a time (+30 MB at 10k accounts).
+        # Closed, they let the simulation go as soon as its output is made.
+        for p in processes:
+            p.close()
         return self.output()
 
 
