@@ -216,7 +216,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         # which leaves them as they are; sim.trust is this period's own array by now)
         left = out.departed_account
         orphaned = left[(before.multithreading[left] > 0) & (mt.multithreading[left] == 0)]
-        sim.trust[orphaned] = sim.trust[orphaned] - mk.orphaned_trust_hit * 1.0
+        sim.trust[orphaned] = sim.trust[orphaned] - mk.orphaned_trust_hit
         del target, left, orphaned
     sim.since_unresolved += dt
     sim.since_unresolved[unresolved > 0] = 0.0
@@ -231,7 +231,6 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     churn = np.zeros(n, dtype=bool)
     cause = np.full(n, -1, dtype=np.int64)
     bad_debt = np.zeros(n)
-    trim = np.zeros(n, dtype=bool)
     if effects:
         p_offer = 1.0 - np.exp(-mk.offer_rate_per_year * sim.offer_mult * dt / 12.0)
         h_unc = 1 - (1 - st.uncoupled_churn) ** dt  # the uncoupled accounts' hazard
@@ -275,8 +274,6 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         # competitor offers: defect, trim our share, or stay (multinomial logit)
         gap = sim.price_gap * (0.5 + g_off)
         off = c[(uc >= bounds[2]) & (uc < bounds[3])]
-        e_offer = np.zeros(n, dtype=bool)
-        e_offer[off] = True
         gap_eff = np.maximum(0.0, gap[off] - d.discount_rate[off] * money_ratio[off])
         people, owner = _people_of(sim.units, off)
         focus = np.bincount(owner, weights=sim.units.price_focus[people]
@@ -298,10 +295,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         v_off = v[off]
         defect_off = (v_off < p_d) & ~churn[off]
         trim_off = (v_off >= p_d) & (v_off < p_d + p_t)
-        trim[off] = trim_off
-        defect = np.zeros(n, dtype=bool)
-        defect[off] = defect_off
-        churn |= defect
+        churn[off[defect_off]] = True
         unfair = g_off[off[defect_off]] > 1.0 - sim.unfair_share
         cause[off[defect_off]] = np.where(unfair, CAUSE["competitor_unfair"],
                                           CAUSE["stronger_competitor"])
@@ -323,18 +317,17 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         cause[lost] = np.where(sim.since_unresolved[lost] <= 6.0,
                                CAUSE["unresolved_complaints"], CAUSE["key_person_or_trust"])
         if log is not None:
-            outcome = np.where(defect[offered], 2, np.where(trim[offered], 1, 0))
+            outcome = np.where(defect_off, 2, np.where(trim_off, 1, 0))[off_act]
             log.add(k, offered, "offer", outcome, gap[offered])
             log.add(k, dflt, "default", 0, bad_debt[dflt])
         del (p_offer, c, uc, bounds, at, fail, strat, leave, cons, dropped, kept, dflt,
-             defect, monthly_rev, h, lost)
+             monthly_rev, h, lost)
     else:
         # degenerate setting: a constant hazard is the only way to leave
         h = _p(mk.base_churn_per_year, dt)
         lost = u < h
         churn |= lost
         cause[lost] = CAUSE["key_person_or_trust"]
-        e_offer = np.zeros(n, dtype=bool)
         offered = defected = trimmed = np.zeros(0, dtype=np.intp)
     churn &= act
     del u, v, g_off
@@ -504,6 +497,8 @@ def _trace(sim: Simulation, k: int, ns: dict[str, Any]) -> None:
     left = np.flatnonzero(out.departed_account == f)
     mt = sim.metrics
     mine = (u.edge_src >= lo) & (u.edge_src < hi)
+    # (the account is active at the period's start here: its offers are among ``offered``)
+    offered = bool((ns["offered"] == f).any())
     rec = {
         "period": k, "month": round(k * sim.dt, 3),
         "tier": sim.model.tiers[int(ns["tier_start"][f])],
@@ -521,10 +516,10 @@ def _trace(sim: Simulation, k: int, ns: dict[str, Any]) -> None:
         "cost_to_serve": float(ns["cts"][f]), "share": float(sim.share[f]),
         "complaints_resolved": int(ns["resolved"][f]),
         "complaints_unresolved": int(ns["unresolved"][f]),
-        "offer": bool(ns["e_offer"][f]),
+        "offer": bool(offered),
         "offer_gap": float(ns["gap"][f]) if "gap" in ns else 0.0,
-        "offer_outcome": ("defect" if ns["churn"][f] and ns["e_offer"][f] else
-                          "trim" if ns["trim"][f] else "stay") if ns["e_offer"][f] else None,
+        "offer_outcome": ("defect" if ns["churn"][f] else "trim" if (ns["trimmed"] == f).any()
+                          else "stay") if offered else None,
         "departed": [{"person": str(u.person_id[int(out.departed[i])]),
                       "role": u.role_names[int(out.departed_role[i])],
                       "coverage": float(out.departed_coverage[i]),
