@@ -21,12 +21,8 @@ from kamsim.dmu.arrays import Units, people_of
 from kamsim.dmu.span import Scratch, Span, scratch, span, split
 from kamsim.dmu.structure import SPLIT_EPS, Structure, structure
 from kamsim.lanes import lane, side_by_side
-
-try:  # the ufunc behind np.clip, without its Python wrapper (a few microseconds a call)
-    from numpy._core.umath import clip as _clip  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - other numpy layouts
-    _clip = np.clip
 from kamsim.spec.models import RoleArchetype
+from kamsim.ufuncs import clip as _clip
 
 __all__ = ["StepInput", "StepParams", "StepOutcome", "step", "QUALITY_WEIGHT", "CONTACT_BONUS"]
 

@@ -20,13 +20,10 @@ from kamsim.engine.record import TS_FIELDS, EventLog, ReplicationOutput
 from kamsim.engine.rng import Streams
 from kamsim.spec.models import CHURN_CAUSES, Shock
 from kamsim.tiering import QUADRANTS
+from kamsim.ufuncs import clip as _clip
 
 __all__ = ["EngineOptions", "run_replication", "CAUSE"]
 
-try:  # the ufunc behind np.clip, without its Python wrapper (a few microseconds a call)
-    from numpy._core.umath import clip as _clip  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - other numpy layouts
-    _clip = np.clip
 
 CAUSE = {name: i for i, name in enumerate(CHURN_CAUSES)}
 _QUADRANT_NAMES = np.asarray(QUADRANTS, dtype=object)

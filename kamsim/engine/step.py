@@ -20,6 +20,7 @@ from kamsim.dmu.structure import structure
 from kamsim.engine.allocation import allocate, demand
 from kamsim.engine.complaints import FluidDesk, work_hours
 from kamsim.spec.models import CHURN_CAUSES
+from kamsim.ufuncs import clip as _clip
 
 if TYPE_CHECKING:
     from kamsim.dmu import Units
@@ -82,7 +83,7 @@ def _people_of(units: Units, accounts: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight sequence
-    from kamsim.engine.core import _ANGRY, CAUSE, _clip, _p
+    from kamsim.engine.core import _ANGRY, CAUSE, _p
 
     m = sim.model
     mk = sim.market
