@@ -243,3 +243,42 @@ def test_two_threads_give_exactly_what_one_gives(rules, lanes_always):
         prev2 = metrics(two, 0.3, active=active, previous=prev2, threads=2)
         _same_metrics(prev1, prev2)
     assert departed > 0  # the departures path was exercised
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_context_steps_and_measures_exactly_as_the_functions_do(rules, lanes_always,
+                                                                   threads):
+    """A Context (set-up once, the step's stretch reused by the metrics that follow it) gives
+    the departures, people and metrics of step() and metrics(active=, previous=), bit for bit,
+    over periods with lost and new accounts (on one thread and on two)."""
+    from kamsim.dmu.context import Context
+
+    roles = list(rules.roles.values())
+    one = make_units(rules, 300)
+    two = one.copy()
+    ctx = Context(two, StepParams(), {r: rules.roles[r] for r in two.role_names}, 0.3,
+                  threads=threads)
+    with pytest.raises(ValueError, match="follow a step"):
+        ctx.metrics(metrics(two, 0.3))
+    rng = np.random.default_rng(22)
+    prev1, prev2 = metrics(one, 0.3), ctx.metrics()
+    _same_metrics(prev1, prev2)
+    departed = 0
+    for active in portfolio_periods(one.n_accounts, 10, rng):
+        inp = period_input(one.n_accounts, active, rng)
+        u = rng.random(one.n_people) * 0.5
+        out1 = step(one, inp, StepParams(), roles, u)
+        out2 = ctx.step(inp, u)
+        for f in ("departed", "departed_account", "departed_role", "departed_coverage",
+                  "departed_influence"):
+            a, b = getattr(out1, f), getattr(out2, f)
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), f
+        departed += out1.departed.size
+        for f in PERSON:
+            assert getattr(one, f).tobytes() == getattr(two, f).tobytes(), f
+        prev1 = metrics(one, 0.3, active=active, previous=prev1)
+        prev2 = ctx.metrics(prev2)
+        _same_metrics(prev1, prev2)
+    assert departed > 0
+    with pytest.raises(ValueError, match="u_depart"):
+        ctx.step(inp, u[:-1])

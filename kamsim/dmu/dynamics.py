@@ -216,18 +216,37 @@ def step(units: Units, inp: StepInput, params: StepParams,
     ``u_depart`` is one uniform(0, 1) number per person (a person leaves if it is below the
     period's leaving probability of their role). With ``threads`` 2, a large stretch of
     accounts is worked on in two halves at once (decision units do not reach across
-    accounts, so every value is the one a single pass gives).
+    accounts, so every value is the one a single pass gives). A simulation that steps the
+    same units period after period can use a :class:`kamsim.dmu.context.Context` instead,
+    which does the set-up once.
     """
+    _check_draws(units, u_depart)
+    st = structure(units)
+    c = _step_constants(units, st, _role_values(units, roles), params)
+    active = np.asarray(inp.active, bool)
+    # only the stretch from the first to the last active account is worked on (kamsim.dmu.span)
+    return _step_span(units, st, c, inp, params, u_depart, active, span(units, st, active),
+                      threads)
+
+
+def _check_draws(units: Units, u_depart: np.ndarray) -> None:
     n = units.n_people
     if u_depart.shape != (n,):
         raise ValueError(f"u_depart has shape {u_depart.shape}, expected ({n},)")
-    st = structure(units)
-    role_values = _role_values(units, roles)
-    c = st.value(("step", role_values, _PARAM_VALUES(params)),
-                 lambda: _constants(units, st, role_values, params))
-    active = np.asarray(inp.active, bool)
-    # only the stretch from the first to the last active account is worked on (kamsim.dmu.span)
-    parts = split(units, st, span(units, st, active), threads)
+
+
+def _step_constants(units: Units, st: Structure, role_values: tuple[tuple[float, float], ...],
+                    params: StepParams) -> _Constants:
+    """The step's constants for these roles and parameters (made once, kept with ``st``)."""
+    return st.value(("step", role_values, _PARAM_VALUES(params)),
+                    lambda: _constants(units, st, role_values, params))
+
+
+def _step_span(units: Units, st: Structure, c: _Constants, inp: StepInput,
+               params: StepParams, u_depart: np.ndarray, active: np.ndarray, sp: Span,
+               threads: int) -> StepOutcome:
+    """:func:`step` of the accounts of the stretch ``sp`` (in parts with ``threads`` > 1)."""
+    parts = split(units, st, sp, threads)
     outs = list(side_by_side(lambda part: _step_part(units, st, c, inp, params, u_depart,
                                                      active, part, scratch(units, lane())),
                              parts, threads))

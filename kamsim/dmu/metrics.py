@@ -281,11 +281,16 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
     ``threads`` 2, a large stretch is worked on in two halves at once (every value is an
     account's own: the same as one pass gives).
     """
-    na = units.n_accounts
     st = structure(units)  # what does not change between periods (kamsim.dmu.structure)
     sp = span(units, st, active if previous is not None else None)
-    a0, a1 = sp.a0, sp.a1
+    return _metrics_span(units, st, threshold, sp, previous, threads)
 
+
+def _metrics_span(units: Units, st: Structure, threshold: float, sp: Span,
+                  previous: Metrics | None, threads: int) -> Metrics:
+    """:func:`metrics` of the accounts of the stretch ``sp``, ``previous``'s values elsewhere
+    (in parts with ``threads`` > 1)."""
+    na, a0, a1 = units.n_accounts, sp.a0, sp.a1
     # the results are rows of new blocks, ``previous``'s values outside the span (copied
     # block by block when ``previous`` is made of such rows); the span's part is computed
     # straight into them
