@@ -148,7 +148,39 @@ def test_rank_layout_gives_bincounts_sums_to_the_bit(rules, monkeypatch):
             by_bincount = metrics(twin, 0.3, active=active, previous=prev)
             assert twin._cache.extras["rank_index"].size == 0
         _same_metrics(by_rank, by_bincount)
+        # and gathered rank by rank (what stretches of many accounts do)
+        twin = units.copy()
+        with monkeypatch.context() as m:
+            m.setattr(mod, "RANK_BY_RANK_FROM", 0)
+            rank_by_rank = metrics(twin, 0.3, active=active, previous=prev)
+        _same_metrics(by_rank, rank_by_rank)
         prev = by_rank
+
+
+def test_rank_layout_with_negative_and_nan_coverage_matches_bincount(rules, monkeypatch):
+    """The layout's zero padding can change the largest ic of an account whose values are
+    all negative; its spof_share is 1 either way, so every metric stays the plain path's."""
+    import importlib
+
+    mod = importlib.import_module("kamsim.dmu.metrics")
+    units = make_units(rules, 300)
+    sizes = units.sizes
+    assert sizes.min() < sizes.max()  # some accounts are padded
+    units.coverage[::3] = -0.4
+    small = np.flatnonzero(sizes < sizes.max())[:5]  # all-negative, padded accounts
+    for a in small:
+        units.coverage[units.offsets[a]:units.offsets[a + 1]] = -0.25
+    units.coverage[units.offsets[small[-1] + 1]] = -0.0
+    units.coverage[7] = np.nan
+    by_rank = metrics(units, 0.3)
+    assert units._cache.extras["rank_index"].size  # the layout was used
+    twin = units.copy()
+    with monkeypatch.context() as m:
+        m.setattr(mod, "RANK_LAYOUT_MAX", 0)
+        twin._cache = None
+        by_bincount = metrics(twin, 0.3)
+        assert twin._cache.extras["rank_index"].size == 0
+    _same_metrics(by_rank, by_bincount)
 
 
 def test_previous_metrics_copied_or_rebuilt_give_the_same_results(rules):
