@@ -85,6 +85,38 @@ def test_departure_probability_matches_turnover():
     assert out.departed.size == int(np.sum(ud < p))
 
 
+def test_departures_are_the_people_below_their_own_roles_probability():
+    """Roles leave at different rates: exactly the people whose number is below their own
+    role's probability leave (not the highest role's), in person order."""
+    u = units_of(*[unit((0.5,) * 4) for _ in range(300)])
+    turnover = {r: 0.05 + 0.9 * i / len(ROLE_NAMES) for i, r in enumerate(ROLE_NAMES)}
+    roles = {r: RoleArchetype(turnover_per_year=t, price_focus=0.2) for r, t in turnover.items()}
+    per_role = np.array([1 - (1 - turnover[r]) ** (1 / 12) for r in u.role_names])
+    ud = np.random.default_rng(5).random(u.n_people) * per_role.max() * 1.5
+    out = step(u, StepInput.idle(300), StepParams(), roles, ud)
+    expected = np.flatnonzero(ud < per_role[u.role])
+    assert 0 < expected.size < np.sum(ud < per_role.max())  # the roles' rates do differ
+    assert out.departed.tolist() == expected.tolist()
+
+
+def test_float32_draws_just_below_the_highest_probability_leave():
+    """The engine draws float32 numbers: one that lies below the highest leaving probability
+    in float64 but not below that probability rounded to float32 still leaves (the
+    candidates are found with a float64 comparison, as each person's own one is made)."""
+    u = units_of(*[unit((0.5,) * 4) for _ in range(3)])
+    roles = {r: RoleArchetype(turnover_per_year=0.5, price_focus=0.2) for r in ROLE_NAMES}
+    p = 1 - (1 - 0.5) ** (1 / 12)
+    below = np.float32(p)
+    while float(below) >= p:  # the float32 just below p (float32(p) may round up)
+        below = np.nextafter(below, np.float32(0))
+    ud = np.ones(u.n_people, np.float32)
+    ud[[1, 7]] = below
+    ud[4] = np.nextafter(below, np.float32(1))  # the next float32: not below p
+    assert float(ud[4]) >= p
+    out = step(u, StepInput.idle(3), StepParams(), roles, ud)
+    assert out.departed.tolist() == [1, 7]
+
+
 def test_inactive_accounts_untouched():
     u = units_of(unit((0.5,) * 4), unit((0.5,) * 4))
     before = u.copy()

@@ -148,7 +148,39 @@ def test_rank_layout_gives_bincounts_sums_to_the_bit(rules, monkeypatch):
             by_bincount = metrics(twin, 0.3, active=active, previous=prev)
             assert twin._cache.extras["rank_index"].size == 0
         _same_metrics(by_rank, by_bincount)
+        # and gathered rank by rank (what stretches of many accounts do)
+        twin = units.copy()
+        with monkeypatch.context() as m:
+            m.setattr(mod, "RANK_BY_RANK_FROM", 0)
+            rank_by_rank = metrics(twin, 0.3, active=active, previous=prev)
+        _same_metrics(by_rank, rank_by_rank)
         prev = by_rank
+
+
+def test_rank_layout_with_negative_and_nan_coverage_matches_bincount(rules, monkeypatch):
+    """The layout's zero padding can change the largest ic of an account whose values are
+    all negative; its spof_share is 1 either way, so every metric stays the plain path's."""
+    import importlib
+
+    mod = importlib.import_module("kamsim.dmu.metrics")
+    units = make_units(rules, 300)
+    sizes = units.sizes
+    assert sizes.min() < sizes.max()  # some accounts are padded
+    units.coverage[::3] = -0.4
+    small = np.flatnonzero(sizes < sizes.max())[:5]  # all-negative, padded accounts
+    for a in small:
+        units.coverage[units.offsets[a]:units.offsets[a + 1]] = -0.25
+    units.coverage[units.offsets[small[-1] + 1]] = -0.0
+    units.coverage[7] = np.nan
+    by_rank = metrics(units, 0.3)
+    assert units._cache.extras["rank_index"].size  # the layout was used
+    twin = units.copy()
+    with monkeypatch.context() as m:
+        m.setattr(mod, "RANK_LAYOUT_MAX", 0)
+        twin._cache = None
+        by_bincount = metrics(twin, 0.3)
+        assert twin._cache.extras["rank_index"].size == 0
+    _same_metrics(by_rank, by_bincount)
 
 
 def test_previous_metrics_copied_or_rebuilt_give_the_same_results(rules):
@@ -243,3 +275,42 @@ def test_two_threads_give_exactly_what_one_gives(rules, lanes_always):
         prev2 = metrics(two, 0.3, active=active, previous=prev2, threads=2)
         _same_metrics(prev1, prev2)
     assert departed > 0  # the departures path was exercised
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_context_steps_and_measures_exactly_as_the_functions_do(rules, lanes_always,
+                                                                   threads):
+    """A Context (set-up once, the step's stretch reused by the metrics that follow it) gives
+    the departures, people and metrics of step() and metrics(active=, previous=), bit for bit,
+    over periods with lost and new accounts (on one thread and on two)."""
+    from kamsim.dmu.context import Context
+
+    roles = list(rules.roles.values())
+    one = make_units(rules, 300)
+    two = one.copy()
+    ctx = Context(two, StepParams(), {r: rules.roles[r] for r in two.role_names}, 0.3,
+                  threads=threads)
+    with pytest.raises(ValueError, match="follow a step"):
+        ctx.metrics(metrics(two, 0.3))
+    rng = np.random.default_rng(22)
+    prev1, prev2 = metrics(one, 0.3), ctx.metrics()
+    _same_metrics(prev1, prev2)
+    departed = 0
+    for active in portfolio_periods(one.n_accounts, 10, rng):
+        inp = period_input(one.n_accounts, active, rng)
+        u = rng.random(one.n_people) * 0.5
+        out1 = step(one, inp, StepParams(), roles, u)
+        out2 = ctx.step(inp, u)
+        for f in ("departed", "departed_account", "departed_role", "departed_coverage",
+                  "departed_influence"):
+            a, b = getattr(out1, f), getattr(out2, f)
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), f
+        departed += out1.departed.size
+        for f in PERSON:
+            assert getattr(one, f).tobytes() == getattr(two, f).tobytes(), f
+        prev1 = metrics(one, 0.3, active=active, previous=prev1)
+        prev2 = ctx.metrics(prev2)
+        _same_metrics(prev1, prev2)
+    assert departed > 0
+    with pytest.raises(ValueError, match="u_depart"):
+        ctx.step(inp, u[:-1])

@@ -89,9 +89,9 @@ class Scratch:
 
     ``step`` and ``metrics`` share them: per person the float block ``f`` (3 rows, see
     :meth:`rows`; metrics also uses row 1 as int64), ``b0``..``b2`` bool and ``bits``; per edge
-    ``e0``; per account ``a3`` (3 an account) and, for small portfolios, metrics' ``by_rank``.
-    A name is a slot, not a meaning, so that the buffers cost ~28 bytes a person, 8 an edge
-    and 24 an account.
+    ``e0``; per account ``a3`` (3 an account), metrics' ``red8`` (a byte) and, for small
+    portfolios, metrics' ``by_rank``. A name is a slot, not a meaning, so that the buffers
+    cost ~28 bytes a person, 8 an edge and 25 an account.
     """
 
     def __init__(self, n: int, n_accounts: int = 0, n_edges: int = 0) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import simpy
 
-from kamsim.dmu import StepParams, Units, metrics
+from kamsim.dmu import StepParams, Units
+from kamsim.dmu.context import Context
 from kamsim.dmu.structure import STRUCTURAL_FIELDS, structure
 from kamsim.engine.complaints import FluidDesk, SupportDesk
 from kamsim.engine.prepare import Prepared
@@ -197,9 +198,14 @@ class Simulation:
         self.acq_pending = np.zeros(n)
         self.units = replication_units(prep.units)
         self.dmu_threshold = prep.model.spec.stakeholders.influence_threshold
-        self.metrics = metrics(self.units, self.dmu_threshold, threads=options.threads)
         roles = prep.model.spec.stakeholders.roles
         self.roles = [roles[name] for name in self.units.role_names]
+        self.dmu_params = StepParams(dt_months=self.dt,
+                                     newcomer_price_focus=self.market.newcomer_price_focus)
+        # the decision units' step and metrics, their set-up done once for the replication
+        self.dmu = Context(self.units, self.dmu_params, self.roles, self.dmu_threshold,
+                           threads=options.threads)
+        self.metrics = self.dmu.metrics()
         self.turnover = np.array([r.turnover_per_year for r in self.roles])
         # event clocks drawn for every slot, whatever happens, to keep streams aligned
         clocks = self.rng["clocks"]
@@ -214,8 +220,6 @@ class Simulation:
         self.u_depart = np.ones(self.units.n_people, dtype=np.float32)
         self.complaint_rate = self.market.complaint_rate_per_month
         self.next_complaint = self._exp_times(clocks, self.complaint_rate, n)
-        self.dmu_params = StepParams(dt_months=self.dt,
-                                     newcomer_price_focus=self.market.newcomer_price_focus)
         # what the period step reads that no period changes (worked out once, in the same
         # operations, so the values are the same): the bounds of the competing risks that do
         # not depend on the state (failure, strategy change, consolidation), the default

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kamsim.dmu import StepInput, metrics, step
+from kamsim.dmu import StepInput
 from kamsim.dmu.arrays import people_of
 from kamsim.dmu.structure import structure
 from kamsim.engine.allocation import allocate, demand
@@ -188,18 +188,17 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # the people due to leave this period (of accounts in the portfolio) draw 0: they leave
     leave_now = idx_p[act[sim.units.account[idx_p]]]
     sim.u_depart[leave_now] = 0.0
-    out = step(sim.units, StepInput(am_hours=am, exec_hours=ex, specialist_hours=sp,
-                                    quality=quality, complaints_resolved=resolved,
-                                    complaints_unresolved=unresolved, active=act),
-               sim.dmu_params, sim.roles, sim.u_depart, threads=sim.options.threads)
+    out = sim.dmu.step(StepInput(am_hours=am, exec_hours=ex, specialist_hours=sp,
+                                 quality=quality, complaints_resolved=resolved,
+                                 complaints_unresolved=unresolved, active=act), sim.u_depart)
     sim.u_depart[leave_now] = 1.0
     # (the big temporaries are dropped once dead, to keep the peak low at 1M accounts)
     del leave_now, due_p, idx_p, lam_p, quality
     key = (out.departed_influence >= 0.5) | (out.departed_coverage >= 1 / 3 - 1e-9)
     kp_acc = out.departed_account[key]
     before = sim.metrics
-    sim.metrics = mt = metrics(sim.units, sim.dmu_threshold, active=act, previous=before,
-                               threads=sim.options.threads)
+    # (the metrics of the step's stretch of active accounts, the others kept from before)
+    sim.metrics = mt = sim.dmu.metrics(before)
     if log is not None and out.departed.size:
         log.add(k, out.departed_account, "key_person_left", out.departed_role,
                 out.departed_coverage)

@@ -1,0 +1,82 @@
+"""One simulation's decision-unit step and metrics, with the set-up done once.
+
+:func:`kamsim.dmu.step` and :func:`kamsim.dmu.metrics` take everything as arguments and work
+out, on every call, what does not change from one period to the next: the roles' values, the
+constants derived from them and from the parameters, the stretch of active accounts (once
+for the step and again for the metrics of the same period). A :class:`Context` is made once
+per simulation of one :class:`~kamsim.dmu.arrays.Units` (the engine makes one per
+replication) and keeps those: the step finds the stretch, and the metrics that follow it
+work on that same stretch. The values are those of the two functions, to the bit: both run
+the same code on the same stretch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from kamsim.dmu.arrays import Units
+from kamsim.dmu.dynamics import (
+    StepInput,
+    StepOutcome,
+    StepParams,
+    _check_draws,
+    _role_values,
+    _step_constants,
+    _step_span,
+)
+from kamsim.dmu.metrics import Metrics, _metrics_span
+from kamsim.dmu.span import Span, span
+from kamsim.dmu.structure import structure
+from kamsim.spec.models import RoleArchetype
+
+__all__ = ["Context"]
+
+
+class Context:
+    """The step and metrics of ``units`` period after period (see the module docstring).
+
+    ``params`` and ``roles`` are read as :func:`kamsim.dmu.step` reads them (the roles' values
+    once, here: change a role and make a new context); ``threshold`` is the influence of a
+    "thread" for :func:`kamsim.dmu.metrics`. The structure is still looked up on every call
+    (one identity check), so that units whose structure changed are never worked on with the
+    old one.
+    """
+
+    __slots__ = ("units", "params", "threshold", "threads", "_roles", "_span")
+
+    def __init__(self, units: Units, params: StepParams,
+                 roles: Sequence[RoleArchetype] | Mapping[str, RoleArchetype],
+                 threshold: float, *, threads: int = 1) -> None:
+        self.units = units
+        self.params = params
+        self.threshold = threshold
+        self.threads = threads
+        self._roles = _role_values(units, roles)
+        self._span: Span | None = None  # the stretch of the last step
+
+    def step(self, inp: StepInput, u_depart: np.ndarray) -> StepOutcome:
+        """:func:`kamsim.dmu.step` of this context's units, parameters and roles."""
+        units, params = self.units, self.params
+        _check_draws(units, u_depart)
+        st = structure(units)
+        active = np.asarray(inp.active, bool)
+        self._span = sp = span(units, st, active)
+        return _step_span(units, st, _step_constants(units, st, self._roles, params), inp,
+                          params, u_depart, active, sp, self.threads)
+
+    def metrics(self, previous: Metrics | None = None) -> Metrics:
+        """:func:`kamsim.dmu.metrics` of the units as they are now: every account if
+        ``previous`` is None; else, after a step, only the accounts of that step's stretch
+        (the others keep ``previous``'s values: nothing changed their people since), which is
+        ``metrics(units, threshold, active=that step's active, previous=previous)``."""
+        units = self.units
+        st = structure(units)
+        if previous is None:
+            sp = span(units, st, None)
+        elif self._span is None:
+            raise ValueError("metrics with previous values follow a step")
+        else:
+            sp = self._span
+        return _metrics_span(units, st, self.threshold, sp, previous, self.threads)
