@@ -10,9 +10,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__", "load_scenario", "simulate", "compare", "tier_portfolio", "trace", "store",
-    "lessons",
+    "__version__", "load_scenario", "simulate", "compare", "tier_portfolio",
     "InputError", "KamsimError",
+    # modules: kamsim.trace.trace(...), kamsim.store.open(...), kamsim.lessons.run_lesson(...)
+    "trace", "store", "lessons",
 ]
 
 _LAZY = {
@@ -41,3 +42,8 @@ def __getattr__(name: str) -> Any:
         mod, attr = _LAZY[name]
         return getattr(importlib.import_module(mod), attr)
     raise AttributeError(f"module 'kamsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # the lazy names too, so that dir(kamsim) and tab completion show the API
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)
