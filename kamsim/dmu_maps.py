@@ -17,26 +17,33 @@ from kamsim.dmu.report import describe_unit, portfolio_stats
 from kamsim.errors import RunError
 from kamsim.spec.load import ScenarioSpec
 
-__all__ = ["AccountMap", "account_map", "starting_stats", "unit_from_trace"]
+__all__ = ["AccountMap", "START", "account_map", "last_month", "starting_stats",
+           "unit_from_trace"]
+
+#: how a map of the unit before any month is played is named (``month=None``)
+START = "start of the run (before month 0)"
 
 
 @dataclass
 class AccountMap:
-    """One account's decision unit at one month.
+    """One account's decision unit at one point of a run.
 
     ``description`` is :func:`kamsim.dmu.report.describe_unit`'s plain data (people, metrics,
     flags); ``units`` holds that one account (index 0) and ``graph`` is its DiGraph.
-    ``month`` is the month shown; ``note`` says why it differs from the month asked, if it does.
+    ``month`` is the month shown, at its end (None = the start of the run, before month 0 is
+    played); ``when`` says it in words for headers; ``note`` says why it differs from the month
+    asked, if it does.
     """
 
     account_id: str
     tier: str
-    month: float
+    month: float | None
     description: dict[str, Any]
     units: Units
     graph: Any  # networkx.DiGraph
     note: str | None = None
     scenario: str = ""
+    when: str = START
 
 
 def _account_index(prep: Any, account_id: str, scenario: str) -> int:
@@ -46,6 +53,15 @@ def _account_index(prep: Any, account_id: str, scenario: str) -> int:
         raise RunError(f"no account {account_id!r} in scenario {scenario!r} "
                        f"(ids run from {ids[0]} to {ids[-1]})")
     return int(hits[0])
+
+
+def last_month(spec: ScenarioSpec) -> int:
+    """The last month of the horizon that is played (35 for 36 months): the engine plays
+    ceil(horizon / dt) periods, period k starting at month k·dt (docs/model.md, Time)."""
+    sc = spec.scenario
+    dt = 1.0 if sc.period == "month" else 12.0 / 52.0
+    periods = int(np.ceil(sc.horizon_months / dt - 1e-9))
+    return int(np.floor((periods - 1) * dt + 1e-9))
 
 
 def unit_from_trace(units: Units, account_index: int, record: dict[str, Any]) -> Units:
@@ -67,47 +83,59 @@ def unit_from_trace(units: Units, account_index: int, record: dict[str, Any]) ->
     return one
 
 
-def account_map(spec: ScenarioSpec, account_id: str, *, month: float = 0) -> AccountMap:
-    """The decision unit of starting account ``account_id`` at ``month`` (0 = the start).
+def account_map(spec: ScenarioSpec, account_id: str, *, month: int | None = None) -> AccountMap:
+    """The decision unit of starting account ``account_id`` at the start of the run
+    (``month=None``) or at the end of month ``month``.
 
-    For ``month > 0`` one replication is run (in this process) with the account traced, and
-    the unit is shown as it is at the end of that month; if the account left earlier, its last
-    month is shown and ``note`` says so. Raises RunError for an unknown account or a month
-    outside the horizon.
+    "Month M" means what ``kamsim trace`` means by it (its "month M: ..." sentences, the
+    accounts table's ``churn_period``, the lesson page's slider): the period that starts at
+    month M. So ``month=M`` shows the unit after month M's departures and contact, and month 0
+    is already a month played, not the start. For a month the account is traced through one
+    replication (:func:`kamsim.trace.trace`: the scenario's seed, replication 0, the same
+    future as ``kamsim trace``); if it was lost before month M, the unit at the end of the
+    month it was lost is shown and ``note`` says so. With weekly periods, the end of month M is
+    the end of the last week that starts in it. Raises RunError for an unknown account or a
+    month that is not played.
     """
-    from kamsim.experiment import prepared, simulate
+    from kamsim.experiment import prepared
 
     sc = spec.scenario
-    if month < 0 or month > sc.horizon_months:
+    last = last_month(spec)
+    if month is not None and not 0 <= month <= last:
         raise RunError(f"month {month:g} is outside the horizon of scenario {sc.name!r} "
-                       f"(0 to {sc.horizon_months})")
+                       f"(its months run from 0 to {last})")
     prep = prepared(spec)
     a = _account_index(prep, account_id, sc.name)
     tier = str(prep.model.tiers[int(prep.tier[a])])
     threshold = prep.model.spec.stakeholders.influence_threshold
     note = None
-    shown = 0.0
-    if month == 0:
+    shown: float | None = None
+    when = START
+    if month is None:
         one = select_accounts(prep.units, np.array([a]))
     else:
-        result = simulate(spec, replications=1, workers=1, focus=str(account_id))
-        trace = result.outputs[0].trace or []
-        if not trace:
-            raise RunError(f"account {account_id!r} left before month {month:g}: no trace")
-        # the record of a period holds the unit at the end of that period
-        ends = np.array([float(r["month"]) + result.outputs[0].dt for r in trace])
-        k = int(np.searchsorted(ends, float(month) - 1e-9))
-        if k >= len(trace):
-            k = len(trace) - 1
-            note = (f"the account left in month {ends[k]:g}; showing its last month "
+        from kamsim.trace import trace
+
+        records = trace(spec, str(account_id)).records
+        if not records:
+            raise RunError(f"account {account_id!r} has no trace in scenario {sc.name!r}")
+        # record k holds the unit at the end of period k, which starts at month record["month"]
+        starts = np.array([float(r["month"]) for r in records])
+        k = int(np.searchsorted(starts, float(month) + 1.0 - 1e-9)) - 1
+        record = records[k]
+        shown = float(month)
+        if k == len(records) - 1 and record.get("churned") \
+                and int(np.floor(starts[k] + 1e-9)) < month:
+            shown = float(record["month"])
+            note = (f"the account was lost in month {shown:g}; showing the end of that month "
                     f"instead of month {month:g}")
-        record = trace[k]
+        when = f"end of month {shown:g}"
         one = unit_from_trace(prep.units, a, record)
         tier = str(record.get("tier", tier))
-        shown = float(ends[k])
     desc = describe_unit(one, metrics(one, threshold), 0, str(account_id))
     return AccountMap(account_id=str(account_id), tier=tier, month=shown, description=desc,
-                      units=one, graph=to_graph(one, 0), note=note, scenario=sc.name)
+                      units=one, graph=to_graph(one, 0), note=note, scenario=sc.name,
+                      when=when)
 
 
 def starting_stats(spec: ScenarioSpec) -> list[dict[str, Any]]:

@@ -101,7 +101,7 @@ def test_show_month_12_shows_the_unit_later(prep):
 
     res = invoke("show", BASELINE, "--account", ACCOUNT, *SMALL, "--month", "12")
     assert res.exit_code == 0, res.output
-    assert "month 12" in res.output or "left in month" in res.output
+    assert "end of month 12" in res.output or "lost in month" in res.output
     spec = load_scenario(BASELINE, [s for s in SMALL if s != "--set"])
     start, later = account_map(spec, ACCOUNT), account_map(spec, ACCOUNT, month=12)
     # the same posts (newcomers keep the id), but a year of contact has moved the people
@@ -120,6 +120,131 @@ def test_show_month_beyond_horizon_exits_2():
     res = invoke("show", BASELINE, "--account", ACCOUNT, *SMALL, "--month", "99")
     assert res.exit_code == 2
     assert "horizon" in res.stderr
+
+
+# ---------------------------------------------------------------- one meaning of "month M"
+# `kamsim trace` says "month M: ..." of the period that starts at month M, the accounts table's
+# churn_period is that period, and the lesson page's slider shows that period's record; `dmu
+# show --month M` must show the same state: the unit at the end of month M.
+
+TRAINER = str(ROOT / "scenarios" / "trainer_single_account.yaml")
+
+
+@pytest.fixture(scope="module")
+def trainer():
+    from kamsim.experiment import simulate
+    from kamsim.spec.load import load_scenario
+    from kamsim.trace import trace
+
+    spec = load_scenario(TRAINER, [])
+    accounts = simulate(spec, replications=1, workers=1).outputs[0].accounts
+    ids = ("A01", "A03")
+    return spec, {a: trace(spec, a).records for a in ids}, accounts
+
+
+def _people(records_people):
+    return [(p["id"], round(p["attitude"], 9), round(p["coverage"], 9),
+             round(p["months_in_post"], 9)) for p in records_people]
+
+
+@pytest.mark.parametrize("account", ["A01", "A03"])
+def test_month_m_is_the_end_of_the_traces_month_m(trainer, account):
+    from kamsim.dmu_maps import account_map
+
+    spec, records, accounts = trainer
+    recs = records[account]
+    by_month = {int(r["month"]): r for r in recs}
+    slot = int(account[1:]) - 1
+    churn = int(accounts["churn_period"][list(accounts["slot"]).index(slot)])
+    for month in (0, 1, 4, 5, 6, 7, 12, 20, 35):
+        amap = account_map(spec, account, month=month)
+        rec = by_month.get(month, recs[-1])
+        people = [(p["id"], round(p["attitude"], 9), round(p["coverage"], 9),
+                   round(p["months_in_post"], 9)) for p in amap.description["people"]]
+        assert people == _people(rec["people"]), (account, month)
+        assert amap.description["metrics"]["coverage"] == pytest.approx(rec["coverage"])
+        assert amap.description["metrics"]["multithreading"] == rec["multithreading"]
+        if 0 <= churn < month:
+            assert amap.note is not None and f"lost in month {churn};" in amap.note
+            assert amap.month == churn and amap.when == f"end of month {churn}"
+        else:
+            assert amap.note is None and amap.month == month
+            assert amap.when == f"end of month {month}"
+
+
+def test_trainer_accounts_lost_and_left_as_the_trace_says(trainer):
+    """The QA repro: A01 is lost in month 7 (churn_period 7), A03's purchaser leaves in month 5."""
+    _, records, accounts = trainer
+    slot = list(accounts["slot"]).index(0)
+    assert int(accounts["churn_period"][slot]) == 7 == records["A01"][-1]["month"]
+    assert records["A01"][-1]["churned"]
+    left = [r["month"] for r in records["A03"]
+            if any(d["person"] == "A03-purchaser-1" for d in r.get("departed", []))]
+    assert left[:1] == [5]
+
+
+def test_show_month_5_shows_the_newcomer_of_month_5(trainer):
+    _, records, _ = trainer
+    rec = records["A03"][5]
+    res = invoke("show", TRAINER, "--account", "A03", "--month", "5")
+    assert res.exit_code == 0, res.output
+    assert "A03 (general), end of month 5" in res.output
+    assert f"coverage {rec['coverage']:.2f} " in res.output
+    row = next(line for line in res.output.splitlines() if "A03-purchaser-1" in line)
+    assert row.rstrip(" │").split()[-1] == "1"  # a month in post: the newcomer of month 5
+
+
+def test_show_lost_account_note_names_the_churn_month():
+    res = invoke("show", TRAINER, "--account", "A01", "--month", "20")
+    assert res.exit_code == 0, res.output
+    assert "A01 (general), end of month 7" in res.output
+    assert "note: the account was lost in month 7;" in res.output
+
+
+def test_show_without_month_is_the_start_and_month_0_is_a_month_played(trainer):
+    from kamsim.dmu_maps import account_map
+
+    spec, records, _ = trainer
+    start = invoke("show", TRAINER, "--account", "A03")
+    assert start.exit_code == 0, start.output
+    assert "A03 (general), start of the run (before month 0)" in start.output
+    month0 = invoke("show", TRAINER, "--account", "A03", "--month", "0")
+    assert month0.exit_code == 0, month0.output
+    assert "A03 (general), end of month 0" in month0.output
+    assert account_map(spec, "A03").month is None
+    rec = records["A03"][0]
+    assert f"coverage {rec['coverage']:.2f} " in month0.output
+    # month 0 has been played: a month of contact has moved the people since the start
+    assert start.output.split("\n", 1)[1] != month0.output.split("\n", 1)[1]
+
+
+def test_show_last_month_is_the_horizons_last_and_the_next_exits_2():
+    from kamsim.dmu_maps import last_month
+    from kamsim.spec.load import load_scenario
+
+    assert last_month(load_scenario(TRAINER, [])) == 35
+    assert last_month(load_scenario(TRAINER, ["period=week"])) == 35
+    res = invoke("show", TRAINER, "--account", "A03", "--month", "36")
+    assert res.exit_code == 2
+    assert "months run from 0 to 35" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_weekly_month_m_ends_with_the_last_week_starting_in_it():
+    from kamsim.dmu_maps import account_map
+    from kamsim.spec.load import load_scenario
+    from kamsim.trace import trace
+
+    spec = load_scenario(TRAINER, ["period=week", "horizon_months=12"])
+    recs = trace(spec, "A03").records
+    for month in (0, 4, 11):
+        amap = account_map(spec, "A03", month=month)
+        inside = [r for r in recs if int(r["month"] + 1e-9) == month]
+        if not inside:
+            continue  # lost before
+        assert _people(inside[-1]["people"]) == [
+            (p["id"], round(p["attitude"], 9), round(p["coverage"], 9),
+             round(p["months_in_post"], 9)) for p in amap.description["people"]]
 
 
 def test_show_unknown_account_exits_2_cleanly():

@@ -36,10 +36,15 @@ def _load(scenario: str, sets: tuple[str, ...], seed: int | None) -> Any:
     return load_scenario(scenario, overrides)
 
 
+def _title(amap: Any) -> str:
+    # "start of the run" or "end of month M": month 0 is a month played, not the start
+    return f"{amap.account_id} ({amap.tier}), {amap.when}"
+
+
 def _people_table(amap: Any) -> Any:
     from rich.table import Table
 
-    table = Table(title=f"{amap.account_id} ({amap.tier}), month {amap.month:g}")
+    table = Table(title=_title(amap))
     for col, justify in (("person", "left"), ("role", "left"), ("influence", "right"),
                          ("attitude", "left"), ("coverage", "left"), ("held by", "left"),
                          ("months in post", "right")):
@@ -69,16 +74,19 @@ def _metrics_lines(values: dict[str, Any]) -> list[str]:
 @dmu.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--account", "account_id", required=True, help="The account id to show.")
-@click.option("--month", type=click.IntRange(0), default=0, show_default=True,
-              help="Show the unit at the end of this month (runs one replication if > 0).")
+@click.option("--month", type=click.IntRange(0), default=None, metavar="M",
+              help="Show the unit at the end of month M, after that month's departures and "
+                   "contact: month M as `kamsim trace` tells it (month 0 is the first month "
+                   "played). Traces the account through one replication. Without it: the "
+                   "start of the run, before month 0.")
 @click.option("--seed", type=click.IntRange(0), default=None,
               help="Scenario seed (default: the scenario's).")
 @_sets
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Also draw the map to this file (.svg or .png).")
 @handles_errors
-def show(scenario: str, account_id: str, month: int, seed: int | None, sets: tuple[str, ...],
-         out: str | None) -> None:
+def show(scenario: str, account_id: str, month: int | None, seed: int | None,
+         sets: tuple[str, ...], out: str | None) -> None:
     """Print one account's decision unit: people, metrics and red flags."""
     from kamsim.dmu_maps import account_map
     from kamsim.errors import RunError
@@ -102,8 +110,7 @@ def show(scenario: str, account_id: str, month: int, seed: int | None, sets: tup
     if out is not None:
         from kamsim.dmu.draw import draw_unit
 
-        path = draw_unit(amap.graph, out,
-                         title=f"{amap.account_id} ({amap.tier}), month {amap.month:g}")
+        path = draw_unit(amap.graph, out, title=_title(amap))
         click.echo(f"wrote {path}")
 
 
