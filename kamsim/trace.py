@@ -424,14 +424,13 @@ def trace(scenario: ScenarioSpec | str | Path, account: str, *, seed: int | None
           replication: int = 0, overrides: Sequence[str] = ()) -> Trace:
     """Play replication ``replication`` of ``scenario`` (the same random future as replication
     r of ``kamsim run`` with that seed) with ``account`` in focus, and return its
-    :class:`Trace`. Raises :class:`~kamsim.errors.RunError` for an unknown account (the
-    message gives the id range) or a negative replication."""
-    import numpy as np
-
+    :class:`Trace`. Raises :class:`~kamsim.errors.RunError` for an account not in the
+    starting portfolio (the message gives the id range, and says so for the id of an account
+    won during the run) or a negative replication."""
     from kamsim.engine.core import EngineOptions, run_replication
     from kamsim.engine.rng import replication_seeds
     from kamsim.errors import RunError
-    from kamsim.experiment import prepared
+    from kamsim.experiment import prepared, starting_account
 
     spec = (scenario if isinstance(scenario, ScenarioSpec)
             else load_scenario(scenario, list(overrides)))
@@ -440,14 +439,10 @@ def trace(scenario: ScenarioSpec | str | Path, account: str, *, seed: int | None
     if replication < 0:
         raise RunError(f"replication ({replication}) must be 0 or more")
     prep = prepared(spec)
-    ids = prep.accounts.account_id[: prep.n_start]
-    hits = np.flatnonzero(ids == account)
-    if hits.size == 0:
-        raise RunError(f"no account {account!r} in scenario {sc.name!r} "
-                       f"(ids run from {ids[0]} to {ids[-1]}, {len(ids)} accounts)")
+    focus = starting_account(prep, account, sc.name)
     seq = replication_seeds(seed, replication + 1)[replication]
     out = run_replication(prep, seq, replication,
-                          EngineOptions(record_events=False, focus=int(hits[0])))
+                          EngineOptions(record_events=False, focus=focus))
     rules, uncoupled = stage_rules(spec)
     return Trace(scenario=sc.name, account=account, seed=seed, replication=replication,
                  records=list(out.trace or []), stages=tuple(s.name for s in spec.stages.stages),

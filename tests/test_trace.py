@@ -192,3 +192,21 @@ def test_trust_moves_champion_flags_and_yearly_line() -> None:
     last = s[-1]
     assert last.startswith("month 11:")
     assert "year 1 (months 0-11): revenue EUR 12,000, profit EUR 2,400" in last
+
+
+def test_account_won_during_the_run_is_named_as_such() -> None:
+    from kamsim.dmu_maps import account_map
+    from kamsim.experiment import simulate
+    from kamsim.spec.load import load_scenario
+
+    spec = load_scenario(SCENARIO, ["market.cold_acquisition_per_year=1.0"])
+    msg = (r"'N2' in scenario 'trainer_single_account' names an account won during the run "
+           r".*only the starting accounts \(A01 to A12, 12 accounts\) can be followed")
+    with pytest.raises(RunError, match=msg):
+        trace(spec, "N2")
+    with pytest.raises(RunError, match=msg):
+        account_map(spec, "N2")
+    with pytest.raises(RunError, match=msg):
+        simulate(spec, replications=1, workers=1, focus="N2")
+    with pytest.raises(RunError, match=r"no account 'B99' .*\(ids run from A01 to A12, 12 "):
+        account_map(spec, "B99")
