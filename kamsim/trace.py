@@ -2,10 +2,16 @@
 
 :func:`trace` plays one replication of a scenario with one account in focus (the engine
 records its state every period) and returns a :class:`Trace`. ``Trace.sentences()`` narrates
-what happened: the start, stage changes with the rule that moved them, service shortfalls,
-complaints, competitor offers, key-person departures, trust moves, champions and red flags,
-a yearly money line and the end. Quiet months are skipped. The same scenario, seed and
-replication always give the same text.
+what happened: the start, tier and stage changes (with the rule that moved the stage), service
+shortfalls, complaints, competitor offers, key-person departures, trust moves, champions and
+red flags, a yearly money line and the end. Quiet months are skipped. The same scenario, seed
+and replication always give the same text.
+
+* A service shortfall is the contact delivered against what the account's own tier asks for
+  (its service ratio), and says whose it is: the strategy's when it offers a lower level than
+  the tier's (``equal``), the team's when it delivered less than was asked, or both.
+* Only accounts of the starting portfolio can be followed: whether and when an account is won
+  during the run (and so what it is) depends on the replication.
 """
 
 from __future__ import annotations
@@ -89,6 +95,12 @@ def _money(x: float, currency: str) -> str:
     return f"{currency} {x:,.0f}"
 
 
+def _hours(x: float) -> str:
+    # (rounded first: the tier's need and the level asked are the same sums in another
+    # order, 3.7499999 and 3.75 must both read 3.8)
+    return f"{round(x, 9):.1f}"
+
+
 def _month(m: float) -> str:
     return f"{m:g}"
 
@@ -147,6 +159,7 @@ class Trace:
     currency: str = "EUR"
     horizon_months: float = 0.0
     dt: float = 1.0
+    strategy: str = "tiered"
 
     # ------------------------------------------------------------------ narration
 
@@ -154,7 +167,7 @@ class Trace:
         """Every narrated month, in order (quiet months are left out)."""
         out: list[Moment] = []
         trust_anchor: float | None = None
-        short_anchor: float | None = None
+        short_anchor: tuple[float, str] | None = None
         prev: dict[str, Any] | None = None
         year_rev = year_profit = 0.0
         for i, rec in enumerate(self.records):
@@ -163,9 +176,11 @@ class Trace:
                 events.append(self._start(rec))
                 trust_anchor = rec["trust"]
             else:
+                events += self._tier(prev, rec)
                 events += self._stage(prev, rec)
             events += self._departures(rec)
-            short_anchor, ev = self._service(rec, short_anchor)
+            short_anchor, ev = self._service(rec, short_anchor, retiered=prev is not None
+                                             and rec["tier"] != prev["tier"])
             events += ev
             events += self._complaints(rec)
             events += self._offer(rec)
@@ -218,6 +233,13 @@ class Trace:
                             "coverage": gone[p["id"]]["coverage"] if p["id"] in gone
                             else p["coverage"]} for p in rec["people"]]}
 
+    def _tier(self, prev: dict[str, Any], rec: dict[str, Any]) -> list[dict[str, Any]]:
+        # re-tiering happens at a period's start: the record's tier is the one it was served as
+        if rec["tier"] == prev["tier"]:
+            return []
+        return [{"kind": "tier", "from": prev["tier"], "to": rec["tier"],
+                 "needed": rec.get("hours_needed", rec["hours_asked"])}]
+
     def _stage(self, prev: dict[str, Any], rec: dict[str, Any]) -> list[dict[str, Any]]:
         before, after = rec["stage_start"], rec["stage"]
         if before == after:
@@ -253,16 +275,28 @@ class Trace:
                         "coverage_after": rec["coverage"], "others_covered": others})
         return out
 
-    def _service(self, rec: dict[str, Any], anchor: float | None
-                 ) -> tuple[float | None, list[dict[str, Any]]]:
+    def _service(self, rec: dict[str, Any], anchor: tuple[float, str] | None,
+                 retiered: bool = False
+                 ) -> tuple[tuple[float, str] | None, list[dict[str, Any]]]:
+        """A shortfall against the tier's need, and whose it is: the strategy's (it offers a
+        lower level than the tier's), the team's (it delivered less than was asked) or both.
+        Told again when the ratio moves by a tenth, the reason changes or the tier changed."""
         ratio = rec["service_ratio"]
-        if rec["hours_asked"] <= 1e-12:
+        needed = rec.get("hours_needed", rec["hours_asked"])
+        asked, delivered = rec["hours_asked"], rec["hours_delivered"]
+        if needed <= 1e-12:
             return anchor, []
         if ratio < SERVICE_SHORT:
-            if anchor is None or abs(ratio - anchor) >= 0.1:
-                return ratio, [{"kind": "service_short", "ratio": ratio,
-                                "asked": rec["hours_asked"],
-                                "delivered": rec["hours_delivered"]}]
+            by_strategy = asked < needed * (1.0 - 1e-9)
+            by_team = delivered < asked * (1.0 - 1e-9)
+            why = ("both" if by_strategy and by_team else "strategy" if by_strategy
+                   else "team")
+            if anchor is None or abs(ratio - anchor[0]) >= 0.1 or why != anchor[1] \
+                    or retiered:
+                return (ratio, why), [{"kind": "service_short", "ratio": ratio, "why": why,
+                                       "needed": needed, "asked": asked,
+                                       "delivered": delivered, "tier": rec["tier"],
+                                       "level": rec.get("level", rec["tier"])}]
             return anchor, []
         if anchor is not None:
             return None, [{"kind": "service_restored", "ratio": ratio}]
@@ -354,9 +388,21 @@ class Trace:
                 cov = f"coverage {before} → {after}" if before != after else f"coverage {after}"
             return (f"{_role(e['role'])} ({e['person']}){tag} left and a neutral newcomer "
                     f"took the post; {cov}")
+        if k == "tier":
+            return (f"re-tiered from {e['from']} to {e['to']} (its tier now asks for "
+                    f"{_hours(e['needed'])} hours of contact this month)")
         if k == "service_short":
-            return (f"received {e['ratio']:.0%} of the contact its tier asks for "
-                    f"({e['delivered']:.1f} of {e['asked']:.1f} hours): the team is stretched")
+            head = (f"received {e['ratio']:.0%} of the contact its tier asks for "
+                    f"({_hours(e['delivered'])} of {_hours(e['needed'])} hours)")
+            offer = (f"the {self.strategy} strategy offers it only the {e['level']} level "
+                     f"({_hours(e['asked'])} hours)")
+            if e["why"] == "strategy":
+                return (f"{head}: {offer}, all of it delivered: the shortfall is the "
+                        f"strategy's choice, not the team's capacity")
+            if e["why"] == "both":
+                return (f"{head}: {offer}, and the team is stretched: it delivered "
+                        f"{_hours(e['delivered'])} of those")
+            return f"{head}: the team is stretched"
         if k == "service_restored":
             return f"back to {min(e['ratio'], 1.0):.0%} of the contact its tier asks for"
         if k == "complaint":
@@ -447,4 +493,5 @@ def trace(scenario: ScenarioSpec | str | Path, account: str, *, seed: int | None
     return Trace(scenario=sc.name, account=account, seed=seed, replication=replication,
                  records=list(out.trace or []), stages=tuple(s.name for s in spec.stages.stages),
                  rules=rules, uncoupled=uncoupled, currency=spec.service.currency,
-                 horizon_months=float(sc.horizon_months), dt=out.dt)
+                 horizon_months=float(sc.horizon_months), dt=out.dt,
+                 strategy=sc.strategy.name)

@@ -194,6 +194,59 @@ def test_trust_moves_champion_flags_and_yearly_line() -> None:
     assert "year 1 (months 0-11): revenue EUR 12,000, profit EUR 2,400" in last
 
 
+# ---------------------------------------------------------------- the QA review's findings
+
+
+def test_service_shortfall_says_whose_it_is() -> None:
+    """The hours shown are the tier's need and what was delivered (as the percentage); a
+    strategy that offers less than the need is not a stretched team."""
+    base = [_rec(0, tier="key", hours_needed=15.0, level="key", hours_asked=15.0,
+                 hours_delivered=15.0)]
+    by_choice = _rec(1, tier="key", service_ratio=0.28, hours_needed=15.0, level="important",
+                     hours_asked=4.2, hours_delivered=4.2)
+    line = _trace(base + [by_choice]).sentences()[1]
+    assert "received 28% of the contact its tier asks for (4.2 of 15.0 hours)" in line
+    assert "the tiered strategy offers it only the important level (4.2 hours)" in line
+    assert "the strategy's choice, not the team's capacity" in line
+    assert "stretched" not in line
+    by_team = _rec(1, tier="key", service_ratio=0.4, hours_needed=15.0, level="key",
+                   hours_asked=15.0, hours_delivered=6.0)
+    line = _trace(base + [by_team]).sentences()[1]
+    assert "received 40% of the contact its tier asks for (6.0 of 15.0 hours): the team is " \
+        "stretched" in line
+    both = _rec(1, tier="key", service_ratio=0.14, hours_needed=13.5, level="important",
+                hours_asked=3.8, hours_delivered=1.9)
+    line = _trace(base + [both]).sentences()[1]
+    assert "(1.9 of 13.5 hours): the tiered strategy offers it only the important level " \
+        "(3.8 hours), and the team is stretched: it delivered 1.9 of those" in line
+    # the same ratio for another reason is told again
+    s = _trace(base + [by_choice, _rec(2, tier="key", service_ratio=0.28, hours_needed=15.0,
+                                        level="key", hours_asked=15.0,
+                                        hours_delivered=4.2)]).sentences()
+    assert "the team is stretched" in s[-1]
+
+
+def test_equal_strategy_with_ample_capacity_is_not_a_stretched_team() -> None:
+    t = trace(ROOT / "scenarios" / "equal_treatment.yaml", "A0007",
+              overrides=["capacity.account_managers=1000", "capacity.executives=1000",
+                         "capacity.specialists=1000", "horizon_months=12"])
+    text = t.text()
+    assert "stretched" not in text
+    first = t.sentences()[0]
+    assert "received 28% of the contact its tier asks for (4.2 of 15.0 hours): the equal " \
+        "strategy offers it only the important level (4.2 hours)" in first
+
+
+def test_tier_change_is_told_with_the_new_need() -> None:
+    recs = [_rec(0, tier="important", hours_needed=3.8, hours_asked=3.8, level="important",
+                 hours_delivered=3.8),
+            _rec(1, tier="key", service_ratio=0.14, hours_needed=13.5, level="important",
+                 hours_asked=3.8, hours_delivered=1.9)]
+    line = _trace(recs).sentences()[1]
+    assert line.startswith("month 1: re-tiered from important to key (its tier now asks for "
+                           "13.5 hours of contact this month); received 14%")
+
+
 def test_account_won_during_the_run_is_named_as_such() -> None:
     from kamsim.dmu_maps import account_map
     from kamsim.experiment import simulate
