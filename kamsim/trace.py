@@ -7,9 +7,13 @@ shortfalls, complaints, competitor offers, key-person departures, trust moves, c
 red flags, a yearly money line and the end. Quiet months are skipped. The same scenario, seed
 and replication always give the same text.
 
+* The opening is the account at the start of the run, before month 0's events (as ``kamsim dmu
+  show`` shows it at month 0); what happens in month 0 follows as events, like any month's.
 * A service shortfall is the contact delivered against what the account's own tier asks for
   (its service ratio), and says whose it is: the strategy's when it offers a lower level than
   the tier's (``equal``), the team's when it delivered less than was asked, or both.
+* Attitudes are told as the nearest level, "almost a supporter" when short of it: nobody called
+  a supporter (a mentor) falls short of what kamsim.dmu.metrics counts a champion by.
 * Only accounts of the starting portfolio can be followed: whether and when an account is won
   during the run (and so what it is) depends on the replication.
 """
@@ -32,7 +36,8 @@ __all__ = ["Trace", "Moment", "trace", "CAUSE_TEXT", "ROLE_TEXT", "TRUST_STEP",
 TRUST_STEP = 0.05
 #: a service ratio below this is "short" (a tenth of the asked contact missing)
 SERVICE_SHORT = 0.9
-_COVERED = 1.0 / 3.0 - 1e-9  # "brief" or better
+_EPS = 1e-9  # as kamsim.dmu.arrays.EPS: the slack of every comparison with a level
+_COVERED = 1.0 / 3.0 - _EPS  # "brief" or better
 _ATT_LEVELS = ((-1.0, "an enemy"), (-0.5, "a non-supporter"), (0.0, "neutral"),
                (0.5, "a supporter"), (1.0, "a mentor"))
 _COV_LEVELS = ((0.0, "not covered"), (1 / 3, "briefly covered"),
@@ -63,8 +68,15 @@ def _nearest(value: float, levels: Sequence[tuple[float, str]]) -> str:
 
 
 def attitude_words(value: float) -> str:
-    """The nearest attitude level of ``value`` in words ("a supporter")."""
-    return _nearest(value, _ATT_LEVELS)
+    """The nearest attitude level of ``value`` in words ("a supporter"); "almost a supporter"
+    when ``value`` is nearest a level off neutral but short of it, so that nobody the story
+    calls a supporter (a mentor, a non-supporter) fails the threshold kamsim.dmu.metrics counts
+    a champion (a mentor, a hostile person) by."""
+    word = _nearest(value, _ATT_LEVELS)
+    level = next(lv for lv, w in _ATT_LEVELS if w == word)
+    if (level > 0 and value < level - _EPS) or (level < 0 and value > level + _EPS):
+        return "almost " + word
+    return word
 
 
 def coverage_words(value: float) -> str:
@@ -166,28 +178,27 @@ class Trace:
     def timeline(self) -> list[Moment]:
         """Every narrated month, in order (quiet months are left out)."""
         out: list[Moment] = []
-        trust_anchor: float | None = None
         short_anchor: tuple[float, str] | None = None
         prev: dict[str, Any] | None = None
         year_rev = year_profit = 0.0
         for i, rec in enumerate(self.records):
             events: list[dict[str, Any]] = []
             if prev is None:
-                events.append(self._start(rec))
-                trust_anchor = rec["trust"]
-            else:
-                events += self._tier(prev, rec)
-                events += self._stage(prev, rec)
-            events += self._departures(rec)
-            short_anchor, ev = self._service(rec, short_anchor, retiered=prev is not None
-                                             and rec["tier"] != prev["tier"])
+                # the opening is the account before the month's events; they follow as
+                # events, measured against it
+                prev = _start_state(rec)
+                events.append(self._start(prev))
+                trust_anchor = prev["trust"]
+            events += self._tier(prev, rec)
+            events += self._stage(prev, rec)
+            events += self._departures(prev, rec)
+            short_anchor, ev = self._service(rec, short_anchor,
+                                             retiered=rec["tier"] != prev["tier"])
             events += ev
             events += self._complaints(rec)
             events += self._offer(rec)
-            if prev is not None:
-                events += self._champion_and_flags(prev, rec)
-            if prev is not None and trust_anchor is not None \
-                    and abs(rec["trust"] - trust_anchor) >= TRUST_STEP - 1e-12:
+            events += self._champion_and_flags(prev, rec)
+            if abs(rec["trust"] - trust_anchor) >= TRUST_STEP - 1e-12:
                 events.append({"kind": "trust", "before": trust_anchor, "after": rec["trust"]})
                 trust_anchor = rec["trust"]
             year_rev += rec["revenue"]
@@ -221,17 +232,12 @@ class Trace:
 
     # ------------------------------------------------------------------ event readers
 
-    def _start(self, rec: dict[str, Any]) -> dict[str, Any]:
-        # people are recorded after the month's step: who left shows as the newcomer, so
-        # the start describes the person who was there, with their coverage before leaving
-        gone = {d["person"]: d for d in rec.get("departed", [])}
-        return {"kind": "start", "tier": rec["tier"], "stage": rec["stage_start"],
-                "trust": rec["trust"], "coverage": rec["coverage_before"],
-                "multithreading": rec["multithreading"], "champion": rec["champion"],
-                "people": [{"id": p["id"], "role": p["role"],
-                            "attitude": None if p["id"] in gone else p["attitude"],
-                            "coverage": gone[p["id"]]["coverage"] if p["id"] in gone
-                            else p["coverage"]} for p in rec["people"]]}
+    def _start(self, start: dict[str, Any]) -> dict[str, Any]:
+        return {"kind": "start", "tier": start["tier"], "stage": start["stage"],
+                "trust": start["trust"], "coverage": start["coverage"],
+                "multithreading": start["multithreading"], "champion": start["champion"],
+                "people": [{"id": p["id"], "role": p["role"], "attitude": p["attitude"],
+                            "coverage": p["coverage"]} for p in start["people"]]}
 
     def _tier(self, prev: dict[str, Any], rec: dict[str, Any]) -> list[dict[str, Any]]:
         # re-tiering happens at a period's start: the record's tier is the one it was served as
@@ -262,11 +268,14 @@ class Trace:
     def _rank(self, stage: str) -> int:
         return self.stages.index(stage) if stage in self.stages else -1
 
-    def _departures(self, rec: dict[str, Any]) -> list[dict[str, Any]]:
+    def _departures(self, prev: dict[str, Any], rec: dict[str, Any]
+                    ) -> list[dict[str, Any]]:
+        # whom else we covered is counted as the month began (``prev``), as the coverage
+        # before is: the opening's "we cover N" and "one of N people we cover" agree
         out = []
         for d in rec.get("departed", []):
             covered = d["coverage"] >= _COVERED
-            others = sum(1 for p in rec["people"]
+            others = sum(1 for p in prev["people"]
                          if p["id"] != d["person"] and p["coverage"] >= _COVERED)
             out.append({"kind": "departure", "person": d["person"], "role": d["role"],
                         "covered": covered, "only_covered": covered and others == 0,
@@ -358,7 +367,7 @@ class Trace:
                 count[p["role"]] = count.get(p["role"], 0) + 1
             who = ", ".join(
                 f"{_role(p['role']) if count[p['role']] == 1 else _a(p['role'].replace('_', ' '))}"
-                f" ({'leaving this month' if p['attitude'] is None else attitude_words(p['attitude'])}"
+                f" ({attitude_words(p['attitude'])}"
                 f", {coverage_words(p['coverage'])})"
                 for p in e["people"])
             champ = "with a champion" if e["champion"] else "without a champion"
@@ -448,6 +457,17 @@ class Trace:
             return (f"still active at the end, at the {e['stage']} stage, trust "
                     f"{_num(e['trust'])}, share of wallet {_num(e['share'])}")
         return ""
+
+
+def _start_state(rec: dict[str, Any]) -> dict[str, Any]:
+    """The account before the first recorded period's events (the record's ``start``, see
+    kamsim.engine.step._trace); a record without one stands for itself."""
+    if "start" in rec:
+        return dict(rec["start"])
+    return {"tier": rec["tier"], "stage": rec["stage_start"], "trust": rec["trust"],
+            "coverage": rec["coverage_before"], "multithreading": rec["multithreading"],
+            "champion": rec["champion"], "dm_covered": rec["dm_covered"],
+            "red_flags": rec["red_flags"], "people": rec["people"]}
 
 
 def _state(rec: dict[str, Any]) -> dict[str, Any]:

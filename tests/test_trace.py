@@ -112,7 +112,10 @@ def test_only_covered_contact_departure() -> None:
     left = _rec(3, departed=[{"person": "X-purchaser-1", "role": "purchaser",
                               "coverage": 2 / 3, "influence": 0.5}],
                 coverage_before=0.62, coverage=0.18, people=people)
-    s = _trace([_rec(0), _rec(1), _rec(2), left]).sentences()
+    # (whom else we cover is counted as the month began)
+    was = [people[0], _person("X-purchaser-1", "purchaser", 0.0, 2 / 3, 0.5)]
+    s = _trace([_rec(0, people=was), _rec(1, people=was), _rec(2, people=was),
+                left]).sentences()
     line = next(x for x in s if x.startswith("month 3:"))
     assert "the purchaser (X-purchaser-1), our only covered contact, left" in line
     assert "coverage fell from 0.62 to 0.18" in line
@@ -245,6 +248,47 @@ def test_tier_change_is_told_with_the_new_need() -> None:
     line = _trace(recs).sentences()[1]
     assert line.startswith("month 1: re-tiered from important to key (its tier now asks for "
                            "13.5 hours of contact this month); received 14%")
+
+
+def test_opening_is_the_unit_at_the_start_of_the_run() -> None:
+    """The opening agrees with ``dmu show`` at month 0; month 0's events follow as events."""
+    from kamsim.dmu_maps import account_map
+    from kamsim.spec.load import load_scenario
+
+    for path, account, seed in ((ROOT / "scenarios" / "lessons" / "champion_leaves.yaml",
+                                 "A004", None), (SCENARIO, "A03", 7)):
+        spec = load_scenario(path)
+        m = account_map(spec, account).description["metrics"]
+        t = trace(spec, account, seed=seed)
+        start = t.timeline()[0].events[0]
+        assert start["kind"] == "start"
+        assert start["champion"] == bool(m["champion"])
+        assert start["multithreading"] == m["multithreading"]
+        assert round(start["coverage"], 9) == round(m["coverage"], 9)
+        first = t.sentences()[0]
+        assert "with a champion" in first and "leaving this month" not in first
+        threads = int(m["multithreading"])
+        assert f"{threads} influential thread" in first
+        # the champion leaving in month 0 is told as an event of month 0
+        assert "we no longer have a champion: our champion left" in first
+    first = trace(SCENARIO, "A03", seed=7).sentences()[0]
+    assert "we cover 8 of them" in first and "one of 8 people we cover, left" in first
+
+
+def test_attitude_words_agree_with_the_metrics_thresholds() -> None:
+    from kamsim.trace import attitude_words
+
+    assert attitude_words(0.5) == attitude_words(0.5 - 1e-12) == "a supporter"
+    assert attitude_words(0.49) == "almost a supporter"
+    assert attitude_words(0.9) == "almost a mentor" and attitude_words(1.0) == "a mentor"
+    assert attitude_words(-0.45) == "almost a non-supporter"
+    assert attitude_words(-0.5) == "a non-supporter" and attitude_words(0.2) == "neutral"
+    cooled = _rec(1, champion=False,
+                  people=[_person("X-economic_buyer-1", "economic_buyer", 0.5, 2 / 3, 0.9),
+                          _person("X-champion-1", "champion", 0.49, 2 / 3, 0.6)])
+    line = _trace([_rec(0), cooled]).sentences()[1]
+    assert "the champion (X-champion-1) cooled to almost a supporter; red flag: no champion" \
+        in line
 
 
 def test_account_won_during_the_run_is_named_as_such() -> None:

@@ -188,6 +188,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # the people due to leave this period (of accounts in the portfolio) draw 0: they leave
     leave_now = idx_p[act[sim.units.account[idx_p]]]
     sim.u_depart[leave_now] = 0.0
+    # the trace's opening tells the focus account's unit as it was before the run's first
+    # step (the step changes attitudes and coverage and replaces who leaves, in place)
+    people_start = (_people(sim, sim.options.focus) if sim.trace is not None and not sim.trace
+                    and sim.options.focus is not None else None)
     out = sim.dmu.step(StepInput(am_hours=am, exec_hours=ex, specialist_hours=sp,
                                  quality=quality, complaints_resolved=resolved,
                                  complaints_unresolved=unresolved, active=act), sim.u_depart)
@@ -537,6 +541,17 @@ def _trace(sim: Simulation, k: int, ns: dict[str, Any]) -> None:
                   for s, d, w, sg in zip(u.edge_src[mine], u.edge_dst[mine],
                                          u.edge_weight[mine], u.edge_sign[mine], strict=True)],
     }
+    if ns["people_start"] is not None:
+        # the first record: the account before this period's events, one moment for the
+        # opening sentence (the metrics, trust, stage and tier at the period's start)
+        before = ns["before"]
+        rec["start"] = {
+            "tier": rec["tier"], "stage": rec["stage_start"],
+            "trust": float(ns["trust_start"][f]), "coverage": float(before.coverage[f]),
+            "sentiment": float(before.sentiment[f]),
+            "multithreading": float(before.multithreading[f]),
+            "champion": bool(before.champion[f]), "dm_covered": bool(before.dm_covered[f]),
+            "red_flags": int(before.red_flags[f]), "people": ns["people_start"]}
     sim.trace.append(rec)
 
 
