@@ -14,6 +14,8 @@ and replication always give the same text.
   the tier's (``equal``), the team's when it delivered less than was asked, or both.
 * Attitudes are told as the nearest level, "almost a supporter" when short of it: nobody called
   a supporter (a mentor) falls short of what kamsim.dmu.metrics counts a champion by.
+* The yearly money lines cover every month, the year of a loss and a last part-year included,
+  so they add up to the account's total.
 * Only accounts of the starting portfolio can be followed: whether and when an account is won
   during the run (and so what it is) depends on the replication.
 """
@@ -181,6 +183,7 @@ class Trace:
         short_anchor: tuple[float, str] | None = None
         prev: dict[str, Any] | None = None
         year_rev = year_profit = 0.0
+        year_first: float | None = None
         for i, rec in enumerate(self.records):
             events: list[dict[str, Any]] = []
             if prev is None:
@@ -201,15 +204,23 @@ class Trace:
             if abs(rec["trust"] - trust_anchor) >= TRUST_STEP - 1e-12:
                 events.append({"kind": "trust", "before": trust_anchor, "after": rec["trust"]})
                 trust_anchor = rec["trust"]
+            # the money by year: every month counted once, the year of a loss and a last
+            # part-year included, so the yearly lines add up to the account's total
+            if year_first is None:
+                year_first = rec["month"]
             year_rev += rec["revenue"]
             year_profit += rec["profit"]
             months_done = (rec["period"] + 1) * self.dt
-            if abs(months_done / 12.0 - round(months_done / 12.0)) < 1e-9 \
-                    and not rec["churned"]:
-                events.append({"kind": "year", "year": int(round(months_done / 12.0)),
-                               "revenue": year_rev, "profit": year_profit})
+            year_end = abs(months_done / 12.0 - round(months_done / 12.0)) < 1e-9
+            last = i == len(self.records) - 1
+            if year_end or last:
+                events.append({"kind": "year", "year": int(year_first // 12) + 1,
+                               "first": year_first, "last": rec["month"],
+                               "part": not year_end, "revenue": year_rev,
+                               "profit": year_profit})
                 year_rev = year_profit = 0.0
-            if i == len(self.records) - 1:
+                year_first = None
+            if last:
                 events.append(self._end(rec))
             prev = rec
             if events:
@@ -447,8 +458,11 @@ class Trace:
             verb = "rose" if e["after"] > e["before"] else "fell"
             return f"trust {verb} {_num(e['before'])} → {_num(e['after'])}"
         if k == "year":
-            first = (e["year"] - 1) * 12
-            return (f"year {e['year']} (months {first}-{first + 11}): revenue {_money(e['revenue'], self.currency)}, "
+            months = f"months {_month(e['first'])}-{_month(e['last'])}"
+            if e["part"]:
+                months += ", part of the year"
+            return (f"year {e['year']} ({months}): revenue "
+                    f"{_money(e['revenue'], self.currency)}, "
                     f"profit {_money(e['profit'], self.currency)}")
         if k == "lost":
             return (f"the account was lost at the {e['stage']} stage: "

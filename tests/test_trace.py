@@ -307,3 +307,23 @@ def test_account_won_during_the_run_is_named_as_such() -> None:
         simulate(spec, replications=1, workers=1, focus="N2")
     with pytest.raises(RunError, match=r"no account 'B99' .*\(ids run from A01 to A12, 12 "):
         account_map(spec, "B99")
+
+
+def test_yearly_lines_add_up_to_the_account_total() -> None:
+    """The last part-year and the year of a loss have their line too."""
+    import re
+
+    def years(t: Trace) -> tuple[float, float]:
+        ev = [e for m in t.timeline() for e in m.events if e["kind"] == "year"]
+        return sum(e["revenue"] for e in ev), sum(e["profit"] for e in ev)
+
+    t = trace(SCENARIO, "A03", seed=7, overrides=["horizon_months=30"])
+    total = (sum(r["revenue"] for r in t.records), sum(r["profit"] for r in t.records))
+    assert years(t) == pytest.approx(total)
+    assert "year 3 (months 24-29, part of the year): revenue" in t.sentences()[-1]
+    lost = [_rec(k) for k in range(16)] + [_rec(16, churned=True, cause="strategy_change")]
+    s = _trace(lost).sentences()
+    assert "year 2 (months 12-16, part of the year): revenue EUR 5,000, profit EUR 1,000; " \
+        "the account was lost" in s[-1]
+    assert sum(int(re.sub(",", "", x)) for line in s
+               for x in re.findall(r"revenue EUR ([\d,]+)", line)) == 17_000
