@@ -47,12 +47,10 @@ class AccountMap:
 
 
 def _account_index(prep: Any, account_id: str, scenario: str) -> int:
-    ids = prep.accounts.account_id[: prep.n_start]
-    hits = np.flatnonzero(ids.astype(str) == str(account_id))
-    if hits.size == 0:
-        raise RunError(f"no account {account_id!r} in scenario {scenario!r} "
-                       f"(ids run from {ids[0]} to {ids[-1]})")
-    return int(hits[0])
+    # (the same lookup and message as kamsim trace: starting accounts only)
+    from kamsim.experiment import starting_account
+
+    return starting_account(prep, account_id, scenario)
 
 
 def last_month(spec: ScenarioSpec) -> int:

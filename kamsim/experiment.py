@@ -24,7 +24,7 @@ from kamsim.engine.rng import replication_seeds
 from kamsim.results import Result
 from kamsim.spec.load import ScenarioSpec, load_scenario
 
-__all__ = ["simulate", "run_chunk", "prepared", "default_workers"]
+__all__ = ["simulate", "run_chunk", "prepared", "default_workers", "starting_account"]
 
 _CACHE: dict[str, Any] = {}
 
@@ -44,6 +44,30 @@ def prepared(spec: ScenarioSpec) -> Any:
         _CACHE.clear()  # keep one scenario: a study's workers run one at a time
         _CACHE[key] = prepare(compile_model(spec))
     return _CACHE[key]
+
+
+def starting_account(prep: Any, account: str, scenario: str) -> int:
+    """The slot of ``account`` in the starting portfolio of ``prep`` (what ``kamsim trace``,
+    a run's ``focus`` and ``kamsim dmu show`` follow). Raises RunError naming the starting ids
+    otherwise, and saying so when ``account`` is the slot of an account won during the run:
+    whether and when that one is won (and so what it is) depends on the replication, so it
+    has no story or map of its own to show."""
+    from kamsim.errors import RunError
+
+    ids = prep.accounts.account_id.astype(str)
+    hits = np.flatnonzero(ids[: prep.n_start] == str(account))
+    if hits.size:
+        return int(hits[0])
+    first, last = ids[0], ids[prep.n_start - 1]
+    if (ids[prep.n_start:] == str(account)).any():
+        raise RunError(f"{account!r} in scenario {scenario!r} names an account won during "
+                       f"the run (new accounts take the ids from {ids[prep.n_start]} on as they "
+                       f"arrive; whether "
+                       f"and when this one arrives depends on the replication), not one of the "
+                       f"starting portfolio: only the starting accounts ({first} to {last}, "
+                       f"{prep.n_start} accounts) can be followed")
+    raise RunError(f"no account {account!r} in scenario {scenario!r} (ids run from {first} "
+                   f"to {last}, {prep.n_start} accounts)")
 
 
 def run_chunk(spec: ScenarioSpec, seed: int, reps: Sequence[int], total: int,
@@ -124,14 +148,7 @@ def simulate(scenario: ScenarioSpec | str | Path, *, replications: int | None = 
     prep = prepared(spec)
     focus_slot = None
     if focus is not None:
-        from kamsim.errors import RunError
-
-        hits = np.flatnonzero(prep.accounts.account_id[: prep.n_start] == focus)
-        if hits.size == 0:
-            raise RunError(f"no account {focus!r} in scenario {sc.name!r} "
-                           f"(ids run from {prep.accounts.account_id[0]} to "
-                           f"{prep.accounts.account_id[prep.n_start - 1]})")
-        focus_slot = int(hits[0])
+        focus_slot = starting_account(prep, focus, sc.name)
     options = EngineOptions(record_events=sc.event_log if record_events is None
                             else record_events, focus=focus_slot)
     dask = dask or os.environ.get("KAMSIM_DASK") or None

@@ -2,10 +2,22 @@
 
 :func:`trace` plays one replication of a scenario with one account in focus (the engine
 records its state every period) and returns a :class:`Trace`. ``Trace.sentences()`` narrates
-what happened: the start, stage changes with the rule that moved them, service shortfalls,
-complaints, competitor offers, key-person departures, trust moves, champions and red flags,
-a yearly money line and the end. Quiet months are skipped. The same scenario, seed and
-replication always give the same text.
+what happened: the start, tier and stage changes (with the rule that moved the stage), service
+shortfalls, complaints, competitor offers, key-person departures, trust moves, champions and
+red flags, a yearly money line and the end. Quiet months are skipped. The same scenario, seed
+and replication always give the same text.
+
+* The opening is the account at the start of the run, before month 0's events (as ``kamsim dmu
+  show`` shows it at month 0); what happens in month 0 follows as events, like any month's.
+* A service shortfall is the contact delivered against what the account's own tier asks for
+  (its service ratio), and says whose it is: the strategy's when it offers a lower level than
+  the tier's (``equal``), the team's when it delivered less than was asked, or both.
+* Attitudes are told as the nearest level, "almost a supporter" when short of it: nobody called
+  a supporter (a mentor) falls short of what kamsim.dmu.metrics counts a champion by.
+* The yearly money lines cover every month, the year of a loss and a last part-year included,
+  so they add up to the account's total.
+* Only accounts of the starting portfolio can be followed: whether and when an account is won
+  during the run (and so what it is) depends on the replication.
 """
 
 from __future__ import annotations
@@ -26,7 +38,8 @@ __all__ = ["Trace", "Moment", "trace", "CAUSE_TEXT", "ROLE_TEXT", "TRUST_STEP",
 TRUST_STEP = 0.05
 #: a service ratio below this is "short" (a tenth of the asked contact missing)
 SERVICE_SHORT = 0.9
-_COVERED = 1.0 / 3.0 - 1e-9  # "brief" or better
+_EPS = 1e-9  # as kamsim.dmu.arrays.EPS: the slack of every comparison with a level
+_COVERED = 1.0 / 3.0 - _EPS  # "brief" or better
 _ATT_LEVELS = ((-1.0, "an enemy"), (-0.5, "a non-supporter"), (0.0, "neutral"),
                (0.5, "a supporter"), (1.0, "a mentor"))
 _COV_LEVELS = ((0.0, "not covered"), (1 / 3, "briefly covered"),
@@ -57,8 +70,15 @@ def _nearest(value: float, levels: Sequence[tuple[float, str]]) -> str:
 
 
 def attitude_words(value: float) -> str:
-    """The nearest attitude level of ``value`` in words ("a supporter")."""
-    return _nearest(value, _ATT_LEVELS)
+    """The nearest attitude level of ``value`` in words ("a supporter"); "almost a supporter"
+    when ``value`` is nearest a level off neutral but short of it, so that nobody the story
+    calls a supporter (a mentor, a non-supporter) fails the threshold kamsim.dmu.metrics counts
+    a champion (a mentor, a hostile person) by."""
+    word = _nearest(value, _ATT_LEVELS)
+    level = next(lv for lv, w in _ATT_LEVELS if w == word)
+    if (level > 0 and value < level - _EPS) or (level < 0 and value > level + _EPS):
+        return "almost " + word
+    return word
 
 
 def coverage_words(value: float) -> str:
@@ -87,6 +107,12 @@ def _a(word: str) -> str:
 
 def _money(x: float, currency: str) -> str:
     return f"{currency} {x:,.0f}"
+
+
+def _hours(x: float) -> str:
+    # (rounded first: the tier's need and the level asked are the same sums in another
+    # order, 3.7499999 and 3.75 must both read 3.8)
+    return f"{round(x, 9):.1f}"
 
 
 def _month(m: float) -> str:
@@ -147,43 +173,54 @@ class Trace:
     currency: str = "EUR"
     horizon_months: float = 0.0
     dt: float = 1.0
+    strategy: str = "tiered"
 
     # ------------------------------------------------------------------ narration
 
     def timeline(self) -> list[Moment]:
         """Every narrated month, in order (quiet months are left out)."""
         out: list[Moment] = []
-        trust_anchor: float | None = None
-        short_anchor: float | None = None
+        short_anchor: tuple[float, str] | None = None
         prev: dict[str, Any] | None = None
         year_rev = year_profit = 0.0
+        year_first: float | None = None
         for i, rec in enumerate(self.records):
             events: list[dict[str, Any]] = []
             if prev is None:
-                events.append(self._start(rec))
-                trust_anchor = rec["trust"]
-            else:
-                events += self._stage(prev, rec)
-            events += self._departures(rec)
-            short_anchor, ev = self._service(rec, short_anchor)
+                # the opening is the account before the month's events; they follow as
+                # events, measured against it
+                prev = _start_state(rec)
+                events.append(self._start(prev))
+                trust_anchor = prev["trust"]
+            events += self._tier(prev, rec)
+            events += self._stage(prev, rec)
+            events += self._departures(prev, rec)
+            short_anchor, ev = self._service(rec, short_anchor,
+                                             retiered=rec["tier"] != prev["tier"])
             events += ev
             events += self._complaints(rec)
             events += self._offer(rec)
-            if prev is not None:
-                events += self._champion_and_flags(prev, rec)
-            if prev is not None and trust_anchor is not None \
-                    and abs(rec["trust"] - trust_anchor) >= TRUST_STEP - 1e-12:
+            events += self._champion_and_flags(prev, rec)
+            if abs(rec["trust"] - trust_anchor) >= TRUST_STEP - 1e-12:
                 events.append({"kind": "trust", "before": trust_anchor, "after": rec["trust"]})
                 trust_anchor = rec["trust"]
+            # the money by year: every month counted once, the year of a loss and a last
+            # part-year included, so the yearly lines add up to the account's total
+            if year_first is None:
+                year_first = rec["month"]
             year_rev += rec["revenue"]
             year_profit += rec["profit"]
             months_done = (rec["period"] + 1) * self.dt
-            if abs(months_done / 12.0 - round(months_done / 12.0)) < 1e-9 \
-                    and not rec["churned"]:
-                events.append({"kind": "year", "year": int(round(months_done / 12.0)),
-                               "revenue": year_rev, "profit": year_profit})
+            year_end = abs(months_done / 12.0 - round(months_done / 12.0)) < 1e-9
+            last = i == len(self.records) - 1
+            if year_end or last:
+                events.append({"kind": "year", "year": int(year_first // 12) + 1,
+                               "first": year_first, "last": rec["month"],
+                               "part": not year_end, "revenue": year_rev,
+                               "profit": year_profit})
                 year_rev = year_profit = 0.0
-            if i == len(self.records) - 1:
+                year_first = None
+            if last:
                 events.append(self._end(rec))
             prev = rec
             if events:
@@ -206,17 +243,19 @@ class Trace:
 
     # ------------------------------------------------------------------ event readers
 
-    def _start(self, rec: dict[str, Any]) -> dict[str, Any]:
-        # people are recorded after the month's step: who left shows as the newcomer, so
-        # the start describes the person who was there, with their coverage before leaving
-        gone = {d["person"]: d for d in rec.get("departed", [])}
-        return {"kind": "start", "tier": rec["tier"], "stage": rec["stage_start"],
-                "trust": rec["trust"], "coverage": rec["coverage_before"],
-                "multithreading": rec["multithreading"], "champion": rec["champion"],
-                "people": [{"id": p["id"], "role": p["role"],
-                            "attitude": None if p["id"] in gone else p["attitude"],
-                            "coverage": gone[p["id"]]["coverage"] if p["id"] in gone
-                            else p["coverage"]} for p in rec["people"]]}
+    def _start(self, start: dict[str, Any]) -> dict[str, Any]:
+        return {"kind": "start", "tier": start["tier"], "stage": start["stage"],
+                "trust": start["trust"], "coverage": start["coverage"],
+                "multithreading": start["multithreading"], "champion": start["champion"],
+                "people": [{"id": p["id"], "role": p["role"], "attitude": p["attitude"],
+                            "coverage": p["coverage"]} for p in start["people"]]}
+
+    def _tier(self, prev: dict[str, Any], rec: dict[str, Any]) -> list[dict[str, Any]]:
+        # re-tiering happens at a period's start: the record's tier is the one it was served as
+        if rec["tier"] == prev["tier"]:
+            return []
+        return [{"kind": "tier", "from": prev["tier"], "to": rec["tier"],
+                 "needed": rec.get("hours_needed", rec["hours_asked"])}]
 
     def _stage(self, prev: dict[str, Any], rec: dict[str, Any]) -> list[dict[str, Any]]:
         before, after = rec["stage_start"], rec["stage"]
@@ -240,11 +279,14 @@ class Trace:
     def _rank(self, stage: str) -> int:
         return self.stages.index(stage) if stage in self.stages else -1
 
-    def _departures(self, rec: dict[str, Any]) -> list[dict[str, Any]]:
+    def _departures(self, prev: dict[str, Any], rec: dict[str, Any]
+                    ) -> list[dict[str, Any]]:
+        # whom else we covered is counted as the month began (``prev``), as the coverage
+        # before is: the opening's "we cover N" and "one of N people we cover" agree
         out = []
         for d in rec.get("departed", []):
             covered = d["coverage"] >= _COVERED
-            others = sum(1 for p in rec["people"]
+            others = sum(1 for p in prev["people"]
                          if p["id"] != d["person"] and p["coverage"] >= _COVERED)
             out.append({"kind": "departure", "person": d["person"], "role": d["role"],
                         "covered": covered, "only_covered": covered and others == 0,
@@ -253,16 +295,28 @@ class Trace:
                         "coverage_after": rec["coverage"], "others_covered": others})
         return out
 
-    def _service(self, rec: dict[str, Any], anchor: float | None
-                 ) -> tuple[float | None, list[dict[str, Any]]]:
+    def _service(self, rec: dict[str, Any], anchor: tuple[float, str] | None,
+                 retiered: bool = False
+                 ) -> tuple[tuple[float, str] | None, list[dict[str, Any]]]:
+        """A shortfall against the tier's need, and whose it is: the strategy's (it offers a
+        lower level than the tier's), the team's (it delivered less than was asked) or both.
+        Told again when the ratio moves by a tenth, the reason changes or the tier changed."""
         ratio = rec["service_ratio"]
-        if rec["hours_asked"] <= 1e-12:
+        needed = rec.get("hours_needed", rec["hours_asked"])
+        asked, delivered = rec["hours_asked"], rec["hours_delivered"]
+        if needed <= 1e-12:
             return anchor, []
         if ratio < SERVICE_SHORT:
-            if anchor is None or abs(ratio - anchor) >= 0.1:
-                return ratio, [{"kind": "service_short", "ratio": ratio,
-                                "asked": rec["hours_asked"],
-                                "delivered": rec["hours_delivered"]}]
+            by_strategy = asked < needed * (1.0 - 1e-9)
+            by_team = delivered < asked * (1.0 - 1e-9)
+            why = ("both" if by_strategy and by_team else "strategy" if by_strategy
+                   else "team")
+            if anchor is None or abs(ratio - anchor[0]) >= 0.1 or why != anchor[1] \
+                    or retiered:
+                return (ratio, why), [{"kind": "service_short", "ratio": ratio, "why": why,
+                                       "needed": needed, "asked": asked,
+                                       "delivered": delivered, "tier": rec["tier"],
+                                       "level": rec.get("level", rec["tier"])}]
             return anchor, []
         if anchor is not None:
             return None, [{"kind": "service_restored", "ratio": ratio}]
@@ -324,7 +378,7 @@ class Trace:
                 count[p["role"]] = count.get(p["role"], 0) + 1
             who = ", ".join(
                 f"{_role(p['role']) if count[p['role']] == 1 else _a(p['role'].replace('_', ' '))}"
-                f" ({'leaving this month' if p['attitude'] is None else attitude_words(p['attitude'])}"
+                f" ({attitude_words(p['attitude'])}"
                 f", {coverage_words(p['coverage'])})"
                 for p in e["people"])
             champ = "with a champion" if e["champion"] else "without a champion"
@@ -354,9 +408,21 @@ class Trace:
                 cov = f"coverage {before} → {after}" if before != after else f"coverage {after}"
             return (f"{_role(e['role'])} ({e['person']}){tag} left and a neutral newcomer "
                     f"took the post; {cov}")
+        if k == "tier":
+            return (f"re-tiered from {e['from']} to {e['to']} (its tier now asks for "
+                    f"{_hours(e['needed'])} hours of contact this month)")
         if k == "service_short":
-            return (f"received {e['ratio']:.0%} of the contact its tier asks for "
-                    f"({e['delivered']:.1f} of {e['asked']:.1f} hours): the team is stretched")
+            head = (f"received {e['ratio']:.0%} of the contact its tier asks for "
+                    f"({_hours(e['delivered'])} of {_hours(e['needed'])} hours)")
+            offer = (f"the {self.strategy} strategy offers it only the {e['level']} level "
+                     f"({_hours(e['asked'])} hours)")
+            if e["why"] == "strategy":
+                return (f"{head}: {offer}, all of it delivered: the shortfall is the "
+                        f"strategy's choice, not the team's capacity")
+            if e["why"] == "both":
+                return (f"{head}: {offer}, and the team is stretched: it delivered "
+                        f"{_hours(e['delivered'])} of those")
+            return f"{head}: the team is stretched"
         if k == "service_restored":
             return f"back to {min(e['ratio'], 1.0):.0%} of the contact its tier asks for"
         if k == "complaint":
@@ -392,8 +458,11 @@ class Trace:
             verb = "rose" if e["after"] > e["before"] else "fell"
             return f"trust {verb} {_num(e['before'])} → {_num(e['after'])}"
         if k == "year":
-            first = (e["year"] - 1) * 12
-            return (f"year {e['year']} (months {first}-{first + 11}): revenue {_money(e['revenue'], self.currency)}, "
+            months = f"months {_month(e['first'])}-{_month(e['last'])}"
+            if e["part"]:
+                months += ", part of the year"
+            return (f"year {e['year']} ({months}): revenue "
+                    f"{_money(e['revenue'], self.currency)}, "
                     f"profit {_money(e['profit'], self.currency)}")
         if k == "lost":
             return (f"the account was lost at the {e['stage']} stage: "
@@ -402,6 +471,17 @@ class Trace:
             return (f"still active at the end, at the {e['stage']} stage, trust "
                     f"{_num(e['trust'])}, share of wallet {_num(e['share'])}")
         return ""
+
+
+def _start_state(rec: dict[str, Any]) -> dict[str, Any]:
+    """The account before the first recorded period's events (the record's ``start``, see
+    kamsim.engine.step._trace); a record without one stands for itself."""
+    if "start" in rec:
+        return dict(rec["start"])
+    return {"tier": rec["tier"], "stage": rec["stage_start"], "trust": rec["trust"],
+            "coverage": rec["coverage_before"], "multithreading": rec["multithreading"],
+            "champion": rec["champion"], "dm_covered": rec["dm_covered"],
+            "red_flags": rec["red_flags"], "people": rec["people"]}
 
 
 def _state(rec: dict[str, Any]) -> dict[str, Any]:
@@ -424,14 +504,13 @@ def trace(scenario: ScenarioSpec | str | Path, account: str, *, seed: int | None
           replication: int = 0, overrides: Sequence[str] = ()) -> Trace:
     """Play replication ``replication`` of ``scenario`` (the same random future as replication
     r of ``kamsim run`` with that seed) with ``account`` in focus, and return its
-    :class:`Trace`. Raises :class:`~kamsim.errors.RunError` for an unknown account (the
-    message gives the id range) or a negative replication."""
-    import numpy as np
-
+    :class:`Trace`. Raises :class:`~kamsim.errors.RunError` for an account not in the
+    starting portfolio (the message gives the id range, and says so for the id of an account
+    won during the run) or a negative replication."""
     from kamsim.engine.core import EngineOptions, run_replication
     from kamsim.engine.rng import replication_seeds
     from kamsim.errors import RunError
-    from kamsim.experiment import prepared
+    from kamsim.experiment import prepared, starting_account
 
     spec = (scenario if isinstance(scenario, ScenarioSpec)
             else load_scenario(scenario, list(overrides)))
@@ -440,16 +519,13 @@ def trace(scenario: ScenarioSpec | str | Path, account: str, *, seed: int | None
     if replication < 0:
         raise RunError(f"replication ({replication}) must be 0 or more")
     prep = prepared(spec)
-    ids = prep.accounts.account_id[: prep.n_start]
-    hits = np.flatnonzero(ids == account)
-    if hits.size == 0:
-        raise RunError(f"no account {account!r} in scenario {sc.name!r} "
-                       f"(ids run from {ids[0]} to {ids[-1]}, {len(ids)} accounts)")
+    focus = starting_account(prep, account, sc.name)
     seq = replication_seeds(seed, replication + 1)[replication]
     out = run_replication(prep, seq, replication,
-                          EngineOptions(record_events=False, focus=int(hits[0])))
+                          EngineOptions(record_events=False, focus=focus))
     rules, uncoupled = stage_rules(spec)
     return Trace(scenario=sc.name, account=account, seed=seed, replication=replication,
                  records=list(out.trace or []), stages=tuple(s.name for s in spec.stages.stages),
                  rules=rules, uncoupled=uncoupled, currency=spec.service.currency,
-                 horizon_months=float(sc.horizon_months), dt=out.dt)
+                 horizon_months=float(sc.horizon_months), dt=out.dt,
+                 strategy=sc.strategy.name)

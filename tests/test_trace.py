@@ -112,7 +112,10 @@ def test_only_covered_contact_departure() -> None:
     left = _rec(3, departed=[{"person": "X-purchaser-1", "role": "purchaser",
                               "coverage": 2 / 3, "influence": 0.5}],
                 coverage_before=0.62, coverage=0.18, people=people)
-    s = _trace([_rec(0), _rec(1), _rec(2), left]).sentences()
+    # (whom else we cover is counted as the month began)
+    was = [people[0], _person("X-purchaser-1", "purchaser", 0.0, 2 / 3, 0.5)]
+    s = _trace([_rec(0, people=was), _rec(1, people=was), _rec(2, people=was),
+                left]).sentences()
     line = next(x for x in s if x.startswith("month 3:"))
     assert "the purchaser (X-purchaser-1), our only covered contact, left" in line
     assert "coverage fell from 0.62 to 0.18" in line
@@ -192,3 +195,135 @@ def test_trust_moves_champion_flags_and_yearly_line() -> None:
     last = s[-1]
     assert last.startswith("month 11:")
     assert "year 1 (months 0-11): revenue EUR 12,000, profit EUR 2,400" in last
+
+
+# ---------------------------------------------------------------- the QA review's findings
+
+
+def test_service_shortfall_says_whose_it_is() -> None:
+    """The hours shown are the tier's need and what was delivered (as the percentage); a
+    strategy that offers less than the need is not a stretched team."""
+    base = [_rec(0, tier="key", hours_needed=15.0, level="key", hours_asked=15.0,
+                 hours_delivered=15.0)]
+    by_choice = _rec(1, tier="key", service_ratio=0.28, hours_needed=15.0, level="important",
+                     hours_asked=4.2, hours_delivered=4.2)
+    line = _trace(base + [by_choice]).sentences()[1]
+    assert "received 28% of the contact its tier asks for (4.2 of 15.0 hours)" in line
+    assert "the tiered strategy offers it only the important level (4.2 hours)" in line
+    assert "the strategy's choice, not the team's capacity" in line
+    assert "stretched" not in line
+    by_team = _rec(1, tier="key", service_ratio=0.4, hours_needed=15.0, level="key",
+                   hours_asked=15.0, hours_delivered=6.0)
+    line = _trace(base + [by_team]).sentences()[1]
+    assert "received 40% of the contact its tier asks for (6.0 of 15.0 hours): the team is " \
+        "stretched" in line
+    both = _rec(1, tier="key", service_ratio=0.14, hours_needed=13.5, level="important",
+                hours_asked=3.8, hours_delivered=1.9)
+    line = _trace(base + [both]).sentences()[1]
+    assert "(1.9 of 13.5 hours): the tiered strategy offers it only the important level " \
+        "(3.8 hours), and the team is stretched: it delivered 1.9 of those" in line
+    # the same ratio for another reason is told again
+    s = _trace(base + [by_choice, _rec(2, tier="key", service_ratio=0.28, hours_needed=15.0,
+                                        level="key", hours_asked=15.0,
+                                        hours_delivered=4.2)]).sentences()
+    assert "the team is stretched" in s[-1]
+
+
+def test_equal_strategy_with_ample_capacity_is_not_a_stretched_team() -> None:
+    t = trace(ROOT / "scenarios" / "equal_treatment.yaml", "A0007",
+              overrides=["capacity.account_managers=1000", "capacity.executives=1000",
+                         "capacity.specialists=1000", "horizon_months=12"])
+    text = t.text()
+    assert "stretched" not in text
+    first = t.sentences()[0]
+    assert "received 28% of the contact its tier asks for (4.2 of 15.0 hours): the equal " \
+        "strategy offers it only the important level (4.2 hours)" in first
+
+
+def test_tier_change_is_told_with_the_new_need() -> None:
+    recs = [_rec(0, tier="important", hours_needed=3.8, hours_asked=3.8, level="important",
+                 hours_delivered=3.8),
+            _rec(1, tier="key", service_ratio=0.14, hours_needed=13.5, level="important",
+                 hours_asked=3.8, hours_delivered=1.9)]
+    line = _trace(recs).sentences()[1]
+    assert line.startswith("month 1: re-tiered from important to key (its tier now asks for "
+                           "13.5 hours of contact this month); received 14%")
+
+
+def test_opening_is_the_unit_at_the_start_of_the_run() -> None:
+    """The opening agrees with ``dmu show`` at month 0; month 0's events follow as events."""
+    from kamsim.dmu_maps import account_map
+    from kamsim.spec.load import load_scenario
+
+    for path, account, seed in ((ROOT / "scenarios" / "lessons" / "champion_leaves.yaml",
+                                 "A004", None), (SCENARIO, "A03", 7)):
+        spec = load_scenario(path)
+        m = account_map(spec, account).description["metrics"]
+        t = trace(spec, account, seed=seed)
+        start = t.timeline()[0].events[0]
+        assert start["kind"] == "start"
+        assert start["champion"] == bool(m["champion"])
+        assert start["multithreading"] == m["multithreading"]
+        assert round(start["coverage"], 9) == round(m["coverage"], 9)
+        first = t.sentences()[0]
+        assert "with a champion" in first and "leaving this month" not in first
+        threads = int(m["multithreading"])
+        assert f"{threads} influential thread" in first
+        # the champion leaving in month 0 is told as an event of month 0
+        assert "we no longer have a champion: our champion left" in first
+    first = trace(SCENARIO, "A03", seed=7).sentences()[0]
+    assert "we cover 8 of them" in first and "one of 8 people we cover, left" in first
+
+
+def test_attitude_words_agree_with_the_metrics_thresholds() -> None:
+    from kamsim.trace import attitude_words
+
+    assert attitude_words(0.5) == attitude_words(0.5 - 1e-12) == "a supporter"
+    assert attitude_words(0.49) == "almost a supporter"
+    assert attitude_words(0.9) == "almost a mentor" and attitude_words(1.0) == "a mentor"
+    assert attitude_words(-0.45) == "almost a non-supporter"
+    assert attitude_words(-0.5) == "a non-supporter" and attitude_words(0.2) == "neutral"
+    cooled = _rec(1, champion=False,
+                  people=[_person("X-economic_buyer-1", "economic_buyer", 0.5, 2 / 3, 0.9),
+                          _person("X-champion-1", "champion", 0.49, 2 / 3, 0.6)])
+    line = _trace([_rec(0), cooled]).sentences()[1]
+    assert "the champion (X-champion-1) cooled to almost a supporter; red flag: no champion" \
+        in line
+
+
+def test_account_won_during_the_run_is_named_as_such() -> None:
+    from kamsim.dmu_maps import account_map
+    from kamsim.experiment import simulate
+    from kamsim.spec.load import load_scenario
+
+    spec = load_scenario(SCENARIO, ["market.cold_acquisition_per_year=1.0"])
+    msg = (r"'N2' in scenario 'trainer_single_account' names an account won during the run "
+           r".*only the starting accounts \(A01 to A12, 12 accounts\) can be followed")
+    with pytest.raises(RunError, match=msg):
+        trace(spec, "N2")
+    with pytest.raises(RunError, match=msg):
+        account_map(spec, "N2")
+    with pytest.raises(RunError, match=msg):
+        simulate(spec, replications=1, workers=1, focus="N2")
+    with pytest.raises(RunError, match=r"no account 'B99' .*\(ids run from A01 to A12, 12 "):
+        account_map(spec, "B99")
+
+
+def test_yearly_lines_add_up_to_the_account_total() -> None:
+    """The last part-year and the year of a loss have their line too."""
+    import re
+
+    def years(t: Trace) -> tuple[float, float]:
+        ev = [e for m in t.timeline() for e in m.events if e["kind"] == "year"]
+        return sum(e["revenue"] for e in ev), sum(e["profit"] for e in ev)
+
+    t = trace(SCENARIO, "A03", seed=7, overrides=["horizon_months=30"])
+    total = (sum(r["revenue"] for r in t.records), sum(r["profit"] for r in t.records))
+    assert years(t) == pytest.approx(total)
+    assert "year 3 (months 24-29, part of the year): revenue" in t.sentences()[-1]
+    lost = [_rec(k) for k in range(16)] + [_rec(16, churned=True, cause="strategy_change")]
+    s = _trace(lost).sentences()
+    assert "year 2 (months 12-16, part of the year): revenue EUR 5,000, profit EUR 1,000; " \
+        "the account was lost" in s[-1]
+    assert sum(int(re.sub(",", "", x)) for line in s
+               for x in re.findall(r"revenue EUR ([\d,]+)", line)) == 17_000

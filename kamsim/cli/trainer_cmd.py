@@ -33,7 +33,8 @@ def _print_story(sentences: list[str]) -> None:
 
 @cli.command("trace")
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--account", "-a", required=True, help="Account id to follow (e.g. A01).")
+@click.option("--account", "-a", required=True,
+              help="Account id to follow (e.g. A01), of the starting portfolio.")
 @click.option("--seed", type=click.IntRange(0), default=None,
               help="Master seed (default: the scenario's).")
 @click.option("--replication", "-r", type=click.IntRange(0), default=0,

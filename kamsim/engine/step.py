@@ -188,6 +188,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # the people due to leave this period (of accounts in the portfolio) draw 0: they leave
     leave_now = idx_p[act[sim.units.account[idx_p]]]
     sim.u_depart[leave_now] = 0.0
+    # the trace's opening tells the focus account's unit as it was before the run's first
+    # step (the step changes attitudes and coverage and replaces who leaves, in place)
+    people_start = (_people(sim, sim.options.focus) if sim.trace is not None and not sim.trace
+                    and sim.options.focus is not None else None)
     out = sim.dmu.step(StepInput(am_hours=am, exec_hours=ex, specialist_hours=sp,
                                  quality=quality, complaints_resolved=resolved,
                                  complaints_unresolved=unresolved, active=act), sim.u_depart)
@@ -499,6 +503,7 @@ def _trace(sim: Simulation, k: int, ns: dict[str, Any]) -> None:
     mine = (u.edge_src >= lo) & (u.edge_src < hi)
     # (the account is active at the period's start here: its offers are among ``offered``)
     offered = bool((ns["offered"] == f).any())
+    dem = ns["d"]
     rec = {
         "period": k, "month": round(k * sim.dt, 3),
         "tier": sim.model.tiers[int(ns["tier_start"][f])],
@@ -510,7 +515,12 @@ def _trace(sim: Simulation, k: int, ns: dict[str, Any]) -> None:
         "red_flags": int(mt.red_flags[f]),
         "coverage_before": float(ns["before"].coverage[f]),
         "service_ratio": float(sim.service_ratio[f]),
-        "hours_asked": float(ns["d"].am[f] + ns["d"].exec[f] + ns["d"].specialist[f]),
+        # the contact the account's own tier needs (what service_ratio is measured against),
+        # what the strategy asks for it (at the level it offers) and what the team delivered:
+        # the narration tells a strategy that offers less than the need from a stretched team
+        "hours_needed": float(dem.need[f]),
+        "level": sim.model.tiers[int(dem.level[f])],
+        "hours_asked": float(dem.am[f] + dem.exec[f] + dem.specialist[f]),
         "hours_delivered": float(ns["am"][f] + ns["ex"][f] + ns["sp"][f]),
         "revenue": float(ns["list_rev"][f]), "profit": float(ns["profit"][f]),
         "cost_to_serve": float(ns["cts"][f]), "share": float(sim.share[f]),
@@ -526,12 +536,29 @@ def _trace(sim: Simulation, k: int, ns: dict[str, Any]) -> None:
                       "influence": float(out.departed_influence[i])} for i in left],
         "churned": bool(ns["churn"][f]),
         "cause": CHURN_CAUSES[int(ns["cause"][f])] if ns["churn"][f] else None,
-        "people": [{"id": str(u.person_id[p]), "role": u.role_names[int(u.role[p])],
-                    "influence": float(u.influence[p]), "attitude": float(u.attitude[p]),
-                    "coverage": float(u.coverage[p]), "months_in_post": float(
-                        u.months_in_post[p])} for p in range(lo, hi)],
+        "people": _people(sim, f),
         "edges": [(str(u.person_id[s]), str(u.person_id[d]), float(w), int(sg))
                   for s, d, w, sg in zip(u.edge_src[mine], u.edge_dst[mine],
                                          u.edge_weight[mine], u.edge_sign[mine], strict=True)],
     }
+    if ns["people_start"] is not None:
+        # the first record: the account before this period's events, one moment for the
+        # opening sentence (the metrics, trust, stage and tier at the period's start)
+        before = ns["before"]
+        rec["start"] = {
+            "tier": rec["tier"], "stage": rec["stage_start"],
+            "trust": float(ns["trust_start"][f]), "coverage": float(before.coverage[f]),
+            "sentiment": float(before.sentiment[f]),
+            "multithreading": float(before.multithreading[f]),
+            "champion": bool(before.champion[f]), "dm_covered": bool(before.dm_covered[f]),
+            "red_flags": int(before.red_flags[f]), "people": ns["people_start"]}
     sim.trace.append(rec)
+
+
+def _people(sim: Simulation, f: int) -> list[dict[str, Any]]:
+    """The people of account ``f``'s decision unit as they are now."""
+    u = sim.units
+    return [{"id": str(u.person_id[p]), "role": u.role_names[int(u.role[p])],
+             "influence": float(u.influence[p]), "attitude": float(u.attitude[p]),
+             "coverage": float(u.coverage[p]), "months_in_post": float(u.months_in_post[p])}
+            for p in range(int(u.offsets[f]), int(u.offsets[f + 1]))]
