@@ -2,7 +2,8 @@
 
 A portfolio is either generated from the distributions declared in the scenario (wallets are
 heavy-tailed: lognormal or Pareto) or imported from a CRM export (CSV) with a column mapping.
-Bad rows of an import are reported as ``file:row:column``.
+Bad rows of an import are reported as ``file:row:column``; a repeated column name or a row
+with more or fewer fields than the header is refused, never guessed at.
 """
 
 from __future__ import annotations
@@ -164,7 +165,18 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                                       "a header row and one row per account")]) from None
         except (csv.Error, UnicodeDecodeError) as exc:
             raise InputError([Problem(Location(shown, 1, 1), f"unreadable CSV: {exc}")]) from None
-        cols = {name.strip(): i for i, name in enumerate(header)}
+        # a repeated column name would make the mapping pick one of the two silently (and a
+        # ragged row would shift its values into the neighbouring fields): both are refused,
+        # every instance reported, the rows still checked so all problems come at once
+        cols: dict[str, int] = {}
+        repeated: list[Problem] = []
+        for i, raw in enumerate(header):
+            name = raw.strip()
+            if name and name in cols:
+                repeated.append(Problem(Location(shown, 1, i + 1),
+                                        f"column {name!r} repeats (first in column "
+                                        f"{cols[name] + 1})", "each column name once"))
+            cols.setdefault(name, i)
         mapping: dict[str, str] = {}
         known = ["account_id", "segment", "industry", *DRAWN_FIELDS]
         for fld, col in spec.columns.items():
@@ -189,7 +201,8 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
             problems.append(Problem(Location(shown, 1, 1), "no account id column",
                                     "a column `account_id` or a mapping for it"))
         if problems:
-            raise InputError(problems)
+            raise InputError(problems + repeated)
+        problems = repeated
         values: dict[str, list[object]] = {f: [] for f in mapping}
         seen: dict[str, int] = {}
         try:
@@ -197,9 +210,14 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                 line = reader.line_num
                 if not any(cell.strip() for cell in row):
                     continue
+                if len(row) != len(header):
+                    problems.append(Problem(Location(shown, line, min(len(row), len(header)) + 1),
+                                            f"the row has {len(row)} fields",
+                                            f"{len(header)}, like the header"))
+                    continue
                 for fld, col in mapping.items():
                     ci = cols[col]
-                    cell = row[ci].strip() if ci < len(row) else ""
+                    cell = row[ci].strip()
                     where = Location(shown, line, ci + 1)
                     if fld in ("account_id", "segment", "industry"):
                         if not cell:

@@ -16,6 +16,7 @@ held_by    no       account_manager, executive, specialist (blank = the role's h
 months_in_post no   whole months >= 0 (blank = 24)
 ========== ======== ==========================================================================
 
+A column name may appear only once (compared like the labels below).
 Labels are matched case-insensitively and ``-`` or a space count as ``_`` ("Non-Supporter").
 Every bad cell is reported at ``file:line:column`` (the CSV line, the 1-based column index);
 all problems of the file are raised together as one :class:`InputError`.
@@ -94,7 +95,12 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str], *,
     head_line, header = rows[0]
     col: dict[str, int] = {}
     for i, name in enumerate(header):
-        col.setdefault(_norm(name), i)
+        key = _norm(name)
+        if key and key in col:  # which of the two is meant cannot be told: refuse both
+            problems.append(Problem(Location(where, head_line, i + 1),
+                                    f"column {name.strip()!r} repeats (first in column "
+                                    f"{col[key] + 1})", "each column name once"))
+        col.setdefault(key, i)
     for name in REQUIRED_COLUMNS:
         if name not in col:
             near = difflib.get_close_matches(name, [_norm(h) for h in header], n=1)
