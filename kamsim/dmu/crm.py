@@ -74,12 +74,14 @@ def _number(value: str, what: str, lo: float, hi: float | None, loc: Location,
     return x
 
 
-def read_contacts_csv(path: str | Path, role_names: Sequence[str], *,
+def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
                       display: str | None = None) -> dict[str, ExplicitUnit]:
     """The explicit decision units in a CRM export, keyed by account id (file order).
 
     The result feeds ``build_units(..., explicit=...)``. Raises InputError listing every bad
     cell, missing column, repeated person and dangling ``reports_to`` of the file at once.
+    ``role_names`` None accepts any role: ``kamsim validate contacts.csv`` checks the file
+    on its own, without the stakeholder rules a scenario would pair it with.
     """
     where = display if display is not None else str(path)
     try:
@@ -107,7 +109,7 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str], *,
             hint = f"did you mean {near[0]!r}? " if near else ""
             problems.append(Problem(Location(where, head_line, 1), f"missing column {name!r}",
                                     f"{hint}columns: {', '.join(REQUIRED_COLUMNS)}"))
-    roles = tuple(role_names)
+    roles = tuple(role_names) if role_names is not None else None
     units: dict[str, list[tuple[int, StakeholderPerson | None, dict[str, object]]]] = {}
     for line, cells in rows[1:]:
         if not any(c.strip() for c in cells):
@@ -131,8 +133,8 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str], *,
                 problems.append(Problem(loc(name), f"empty {name}", "a value"))
         if len(pid) > 64:
             problems.append(Problem(loc("person"), "person id is too long", "<= 64 characters"))
-        role = _choice(cell("role"), roles, "role", loc("role"), problems) \
-            if cell("role") else None
+        role = (None if not cell("role") else _norm(cell("role")) if roles is None
+                else _choice(cell("role"), roles, "role", loc("role"), problems))
         att = _choice(cell("attitude"), ATTITUDES, "attitude", loc("attitude"), problems) \
             if cell("attitude") else "neutral"
         cov = _choice(cell("coverage"), COVERAGE_LEVELS, "coverage", loc("coverage"),
