@@ -108,11 +108,14 @@ class Lesson(_Model):
 
     @model_validator(mode="after")
     def _refs(self) -> Lesson:
+        # a RefError carries the path of the bad name, so it is reported at the name itself
+        # (a plain ValueError here is located at the top of the file)
+        from kamsim.spec.models import RefError
+
         names = [f.name for f in self.figures]
         pairs: list[tuple[str, str | None, list[str]]]
         if self.main not in self.variants:
-            raise ValueError(f"main {self.main!r} is not a variant "
-                             f"(expected one of: {', '.join(self.variants)})")
+            raise RefError(("main",), self.main, list(self.variants), key=False)
         for i, c in enumerate(self.checks):
             if c.figure is not None:
                 pairs = [("figure", c.figure, names), ("higher", c.higher, list(self.variants)),
@@ -122,8 +125,7 @@ class Lesson(_Model):
                          ("higher", c.higher, names), ("lower", c.lower, names)]
             for key, value, known in pairs:
                 if value not in known:
-                    raise ValueError(f"checks[{i}].{key}: unknown name {value!r} "
-                                     f"(expected one of: {', '.join(known)})")
+                    raise RefError(("checks", i, key), str(value), known, key=False)
         return self
 
     def scenario_path(self) -> Path:
