@@ -21,7 +21,7 @@ from kamsim.fields import PORTFOLIO_FIELDS
 from kamsim.spec.models import Distribution, PortfolioGenerate, PortfolioImport
 
 __all__ = ["Accounts", "ImportedTable", "generate_portfolio", "numbered_ids", "read_portfolio_csv",
-           "accounts_from_import", "build_portfolio", "sample"]
+           "accounts_from_import", "build_portfolio", "sample", "starting_ids"]
 
 #: number fields that are drawn or imported; revenue and gross_profit are derived
 DRAWN_FIELDS = [k for k, (t, _) in PORTFOLIO_FIELDS.items()
@@ -265,6 +265,19 @@ def accounts_from_import(table: ImportedTable, spec: PortfolioImport, seed: int)
     seg = table.segment if table.segment is not None else drawn.segment
     ind = table.industry if table.industry is not None else drawn.industry
     return Accounts(table.account_id, numbers, seg, ind)
+
+
+def starting_ids(spec: object) -> np.ndarray:
+    """The ids of a scenario's starting accounts, as :func:`build_portfolio` names them, without
+    drawing the portfolio: a lesson checks its focus account when it loads, before any run."""
+    from kamsim.spec.load import ScenarioSpec
+
+    assert isinstance(spec, ScenarioSpec)
+    pf = spec.scenario.portfolio
+    if pf.generate is not None:
+        return numbered_ids("A", pf.generate.accounts)
+    assert spec.portfolio_rows is not None
+    return spec.portfolio_rows.account_id
 
 
 def build_portfolio(spec: object, seed: int | None = None) -> Accounts:

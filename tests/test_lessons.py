@@ -103,6 +103,34 @@ def _line_col(path: Path, text: str) -> tuple[int, int]:
     raise AssertionError(text)
 
 
+def test_unknown_focus_is_located_before_anything_runs(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # it passed `lesson list`; `lesson run` ran every variant, then failed unlocated
+    from kamsim.cli import commands  # noqa: F401  (registers the commands)
+    from kamsim.cli.main import cli
+
+    bad = _copy(tmp_path, "champion_leaves", ("focus: A004", "focus: Z999"))
+    line, col = _line_col(bad, "Z999")
+    expected = (f"{bad}:{line}:{col}: focus: no account 'Z999' in "
+                f"'{LESSONS / 'champion_leaves.yaml'}' (an account of variant "
+                "'single_threaded': A001 to A200, 200 accounts)")
+    with pytest.raises(InputError) as exc:
+        load_lesson(bad)
+    assert [p.format() for p in exc.value.problems] == [expected]
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a variant ran")
+
+    monkeypatch.setattr("kamsim.experiment.simulate", no_run)
+    runner = CliRunner()
+    for args in (["list"], ["run", "champion_leaves"],
+                 ["page", "champion_leaves", "--out", str(tmp_path / "p.html")]):
+        res = runner.invoke(cli, ["lesson", *args, "--dir", str(tmp_path)])
+        assert res.exit_code == 2, res.output
+        assert res.stderr.splitlines()[0] == expected
+    assert not (tmp_path / "p.html").exists()
+
+
 @pytest.mark.parametrize("old, new, name", [
     ("higher: multi_threaded, lower: single_threaded}",
      "higher: multi_threded, lower: single_threaded}", "multi_threded"),

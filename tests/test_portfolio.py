@@ -216,3 +216,16 @@ def test_repeated_column_and_ragged_rows_are_refused_all_at_once(tmp_path: Path)
         "crm.csv:3:6: the row has 6 fields (5, like the header)",
         "crm.csv:4:4: the row has 3 fields (5, like the header)",
     ]
+
+
+@pytest.mark.parametrize("scenario, sets", [
+    ("baseline.yaml", ["portfolio.generate.accounts=1234"]),
+    ("crm_import.yaml", []),
+])
+def test_starting_ids_are_the_built_portfolios(scenario: str, sets: list[str]) -> None:
+    # a lesson checks its focus account with them before anything runs
+    from kamsim.portfolio import build_portfolio, starting_ids
+    from kamsim.spec.load import load_scenario
+
+    spec = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / scenario, sets)
+    assert list(starting_ids(spec)) == list(build_portfolio(spec).account_id)
