@@ -170,9 +170,11 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
         # every instance reported, the rows still checked so all problems come at once
         cols: dict[str, int] = {}
         repeated: list[Problem] = []
+        ambiguous: set[str] = set()
         for i, raw in enumerate(header):
             name = raw.strip()
             if name and name in cols:
+                ambiguous.add(name)
                 repeated.append(Problem(Location(shown, 1, i + 1),
                                         f"column {name!r} repeats (first in column "
                                         f"{cols[name] + 1})", "each column name once"))
@@ -216,6 +218,8 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                                             f"{len(header)}, like the header"))
                     continue
                 for fld, col in mapping.items():
+                    if col in ambiguous:  # its cells would be guesses: reported once, above
+                        continue
                     ci = cols[col]
                     cell = row[ci].strip()
                     where = Location(shown, line, ci + 1)

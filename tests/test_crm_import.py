@@ -239,3 +239,18 @@ def test_repeated_columns_and_extra_fields_are_located(tmp_path):
     role = contacts.read_text().splitlines()[0].split(",").index("Role")
     assert ("contacts.csv", 1, role + 1) in where, err
     assert "column 'Role' repeats (first in column 3)" in err
+
+
+def test_a_repeated_contact_column_is_reported_once_not_per_row(tmp_path):
+    from kamsim.dmu.crm import read_contacts_csv
+    from kamsim.errors import InputError
+
+    f = tmp_path / "contacts.csv"
+    f.write_text("account_id,person,role,reports_to,attitude,coverage,Attitude,note,note\n"
+                 "A1,ann,champion,,fan,brief,supporter,x,y\n"
+                 "A1,bob,user,ann,hostile,none,enemy,x,y\n")
+    with pytest.raises(InputError) as exc:
+        read_contacts_csv(f, ["champion", "user"], display="c.csv")
+    assert [p.format() for p in exc.value.problems] == [
+        "c.csv:1:7: column 'Attitude' repeats (first in column 5) (each column name once)",
+        "c.csv:1:9: column 'note' repeats (first in column 8) (each column name once)"]

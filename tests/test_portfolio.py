@@ -229,3 +229,14 @@ def test_starting_ids_are_the_built_portfolios(scenario: str, sets: list[str]) -
 
     spec = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / scenario, sets)
     assert list(starting_ids(spec)) == list(build_portfolio(spec).account_id)
+
+
+def test_a_repeated_mapped_column_is_reported_once_not_per_row(tmp_path: Path) -> None:
+    # its cells were checked against the first of the two columns: one false problem per row
+    f = tmp_path / "crm.csv"
+    f.write_text("id,spend,name,spend\nC1,Nordwerk,100,1\nC2,Halvorsen,200,2\n")
+    spec = PortfolioImport(path="crm.csv", columns={"account_id": "id", "wallet": "spend"})
+    with pytest.raises(InputError) as exc:
+        read_portfolio_csv(f, spec, display="crm.csv")
+    assert [p.format() for p in exc.value.problems] == [
+        "crm.csv:1:4: column 'spend' repeats (first in column 2) (each column name once)"]

@@ -96,9 +96,11 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
                                   f"a header row with: {', '.join(REQUIRED_COLUMNS)}")])
     head_line, header = rows[0]
     col: dict[str, int] = {}
+    ambiguous: set[str] = set()
     for i, name in enumerate(header):
         key = _norm(name)
         if key and key in col:  # which of the two is meant cannot be told: refuse both
+            ambiguous.add(key)
             problems.append(Problem(Location(where, head_line, i + 1),
                                     f"column {name.strip()!r} repeats (first in column "
                                     f"{col[key] + 1})", "each column name once"))
@@ -109,6 +111,8 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
             hint = f"did you mean {near[0]!r}? " if near else ""
             problems.append(Problem(Location(where, head_line, 1), f"missing column {name!r}",
                                     f"{hint}columns: {', '.join(REQUIRED_COLUMNS)}"))
+    if ambiguous & {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS}:
+        raise InputError(problems)  # every row's check would be a guess at which column counts
     roles = tuple(role_names) if role_names is not None else None
     units: dict[str, list[tuple[int, StakeholderPerson | None, dict[str, object]]]] = {}
     for line, cells in rows[1:]:
