@@ -1,7 +1,9 @@
 """Writing results: atomically, so an interrupted run leaves nothing half-written.
 
 A results folder is written into a temporary sibling folder and renamed into place when
-complete; single files are written to a temporary file and renamed."""
+complete; single files are written to a temporary file and renamed. Every writer goes through
+:func:`atomic_path` or :func:`shareable`, so what kamsim writes gets the mode a plain
+``open()``/``mkdir`` would give (the umask decides), not the private mode of a temporary."""
 
 from __future__ import annotations
 
@@ -9,13 +11,62 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from kamsim.errors import RunError
 
-__all__ = ["atomic_write_text", "write_table", "write_results", "check_writable_target",
-           "move_into_place"]
+__all__ = ["atomic_path", "atomic_write_text", "write_table", "write_results",
+           "check_writable_target", "require_folder", "move_into_place", "shareable"]
+
+
+def _umask() -> int:
+    """The process's umask. Read from /proc where there is one: setting it to read it back
+    would leave it at 0 for a moment for every thread of the process."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def shareable(path: Path, *, folder: bool = False) -> None:
+    """Give ``path`` the mode ``open()`` (0666) or ``mkdir`` (0777) would, less the umask.
+
+    mkstemp and mkdtemp make their files 0600 and folders 0700, and the rename that puts them
+    in place keeps that: results, figures and pages are meant to be read by others."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+
+
+def require_folder(path: Path) -> None:
+    """Refuse an output file whose folder does not exist (never create it: a mistyped
+    ``--out`` should not leave a new folder behind)."""
+    if not Path(path).resolve().parent.is_dir():
+        raise RunError(f"--out {path}: folder {Path(path).parent} does not exist")
+
+
+@contextmanager
+def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary file next to ``path`` to write to; when the block ends without error it
+    gets the shareable mode and is renamed onto ``path``, otherwise it is removed."""
+    path = Path(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        shareable(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def check_writable_target(path: Path) -> None:
@@ -30,15 +81,8 @@ def check_writable_target(path: Path) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _write_frame(df: Any, path: Path) -> None:
@@ -115,6 +159,7 @@ def write_results(result: Any, out: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=out.resolve().parent,
                                 prefix=f".{out.name}.partial-{os.getpid()}-"))
     try:
+        shareable(tmp, folder=True)
         for name, df in result.to_frames().items():
             _write_frame(df, tmp / f"{name}.parquet")
             _write_frame(df, tmp / f"{name}.csv")

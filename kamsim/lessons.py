@@ -20,8 +20,9 @@ normal scenario that ``kamsim validate`` and ``kamsim run`` accept)::
       - {figure: kept, higher: multi_threaded, lower: single_threaded}
     answer: Multi-threaded accounts keep ...
 
-Trainers write lessons without touching Python; :func:`list_lessons` validates them all and
-reports every problem at ``path:line:col``.
+Trainers write lessons without touching Python; :func:`list_lessons` validates them all (the
+names the lesson uses, every variant's scenario, the focus account in the main variant) and
+reports every problem at ``path:line:col``, before anything runs.
 """
 
 from __future__ import annotations
@@ -108,11 +109,14 @@ class Lesson(_Model):
 
     @model_validator(mode="after")
     def _refs(self) -> Lesson:
+        # a RefError carries the path of the bad name, so it is reported at the name itself
+        # (a plain ValueError here is located at the top of the file)
+        from kamsim.spec.models import RefError
+
         names = [f.name for f in self.figures]
         pairs: list[tuple[str, str | None, list[str]]]
         if self.main not in self.variants:
-            raise ValueError(f"main {self.main!r} is not a variant "
-                             f"(expected one of: {', '.join(self.variants)})")
+            raise RefError(("main",), self.main, list(self.variants), key=False)
         for i, c in enumerate(self.checks):
             if c.figure is not None:
                 pairs = [("figure", c.figure, names), ("higher", c.higher, list(self.variants)),
@@ -122,8 +126,7 @@ class Lesson(_Model):
                          ("higher", c.higher, names), ("lower", c.lower, names)]
             for key, value, known in pairs:
                 if value not in known:
-                    raise ValueError(f"checks[{i}].{key}: unknown name {value!r} "
-                                     f"(expected one of: {', '.join(known)})")
+                    raise RefError(("checks", i, key), str(value), known, key=False)
         return self
 
     def scenario_path(self) -> Path:
@@ -187,6 +190,8 @@ def load_lesson(path: str | Path) -> Lesson:
                              for p in exc.problems]
                 continue
             problems += _check_names(doc, model, spec, label)
+            if label == model.main:
+                problems += _check_focus(doc, model, spec)
     if problems:
         raise InputError(problems)
     return model
@@ -205,6 +210,20 @@ def _check_names(doc: Any, lesson: Lesson, spec: Any, label: str) -> list[Proble
                                    f"unknown {key} {value!r} in variant {label!r}",
                                    f"one of: {', '.join(names)}"))
     return out
+
+
+def _check_focus(doc: Any, lesson: Lesson, spec: Any) -> list[Problem]:
+    """The focus account is a starting account of the main variant (whose story is told):
+    found now, not after every variant has run."""
+    from kamsim.portfolio import starting_ids
+
+    ids = starting_ids(spec)
+    if (ids == lesson.focus).any():
+        return []
+    span = f"{ids[0]} to {ids[-1]}, " if ids.size else ""
+    return [Problem(doc.locate(("focus",)),
+                    f"focus: no account {lesson.focus!r} in {lesson.scenario!r}",
+                    f"an account of variant {lesson.main!r}: {span}{ids.size} accounts")]
 
 
 def list_lessons(folder: str | Path | None = None) -> list[Lesson]:

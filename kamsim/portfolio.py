@@ -2,7 +2,8 @@
 
 A portfolio is either generated from the distributions declared in the scenario (wallets are
 heavy-tailed: lognormal or Pareto) or imported from a CRM export (CSV) with a column mapping.
-Bad rows of an import are reported as ``file:row:column``.
+Bad rows of an import are reported as ``file:row:column``; a repeated column name or a row
+with more or fewer fields than the header is refused, never guessed at.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from kamsim.fields import PORTFOLIO_FIELDS
 from kamsim.spec.models import Distribution, PortfolioGenerate, PortfolioImport
 
 __all__ = ["Accounts", "ImportedTable", "generate_portfolio", "numbered_ids", "read_portfolio_csv",
-           "accounts_from_import", "build_portfolio", "sample"]
+           "accounts_from_import", "build_portfolio", "sample", "starting_ids"]
 
 #: number fields that are drawn or imported; revenue and gross_profit are derived
 DRAWN_FIELDS = [k for k, (t, _) in PORTFOLIO_FIELDS.items()
@@ -164,7 +165,20 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                                       "a header row and one row per account")]) from None
         except (csv.Error, UnicodeDecodeError) as exc:
             raise InputError([Problem(Location(shown, 1, 1), f"unreadable CSV: {exc}")]) from None
-        cols = {name.strip(): i for i, name in enumerate(header)}
+        # a repeated column name would make the mapping pick one of the two silently (and a
+        # ragged row would shift its values into the neighbouring fields): both are refused,
+        # every instance reported, the rows still checked so all problems come at once
+        cols: dict[str, int] = {}
+        repeated: list[Problem] = []
+        ambiguous: set[str] = set()
+        for i, raw in enumerate(header):
+            name = raw.strip()
+            if name and name in cols:
+                ambiguous.add(name)
+                repeated.append(Problem(Location(shown, 1, i + 1),
+                                        f"column {name!r} repeats (first in column "
+                                        f"{cols[name] + 1})", "each column name once"))
+            cols.setdefault(name, i)
         mapping: dict[str, str] = {}
         known = ["account_id", "segment", "industry", *DRAWN_FIELDS]
         for fld, col in spec.columns.items():
@@ -189,7 +203,8 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
             problems.append(Problem(Location(shown, 1, 1), "no account id column",
                                     "a column `account_id` or a mapping for it"))
         if problems:
-            raise InputError(problems)
+            raise InputError(problems + repeated)
+        problems = repeated
         values: dict[str, list[object]] = {f: [] for f in mapping}
         seen: dict[str, int] = {}
         try:
@@ -197,9 +212,16 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                 line = reader.line_num
                 if not any(cell.strip() for cell in row):
                     continue
+                if len(row) != len(header):
+                    problems.append(Problem(Location(shown, line, min(len(row), len(header)) + 1),
+                                            f"the row has {len(row)} fields",
+                                            f"{len(header)}, like the header"))
+                    continue
                 for fld, col in mapping.items():
+                    if col in ambiguous:  # its cells would be guesses: reported once, above
+                        continue
                     ci = cols[col]
-                    cell = row[ci].strip() if ci < len(row) else ""
+                    cell = row[ci].strip()
                     where = Location(shown, line, ci + 1)
                     if fld in ("account_id", "segment", "industry"):
                         if not cell:
@@ -247,6 +269,19 @@ def accounts_from_import(table: ImportedTable, spec: PortfolioImport, seed: int)
     seg = table.segment if table.segment is not None else drawn.segment
     ind = table.industry if table.industry is not None else drawn.industry
     return Accounts(table.account_id, numbers, seg, ind)
+
+
+def starting_ids(spec: object) -> np.ndarray:
+    """The ids of a scenario's starting accounts, as :func:`build_portfolio` names them, without
+    drawing the portfolio: a lesson checks its focus account when it loads, before any run."""
+    from kamsim.spec.load import ScenarioSpec
+
+    assert isinstance(spec, ScenarioSpec)
+    pf = spec.scenario.portfolio
+    if pf.generate is not None:
+        return numbered_ids("A", pf.generate.accounts)
+    assert spec.portfolio_rows is not None
+    return spec.portfolio_rows.account_id
 
 
 def build_portfolio(spec: object, seed: int | None = None) -> Accounts:

@@ -474,7 +474,7 @@ class Store:
         """Write the run's tables as ``<table>.<fmt>`` plus ``summary.json``,
         ``scenario.resolved.json`` and ``run.json`` into the folder ``out``, atomically:
         built in a temporary sibling folder and renamed into place when complete."""
-        from kamsim.io import check_writable_target, move_into_place
+        from kamsim.io import check_writable_target, move_into_place, shareable
 
         if fmt not in ("parquet", "csv"):
             raise RunError(f"export format {fmt!r}: use 'parquet' or 'csv'")
@@ -485,6 +485,7 @@ class Store:
         present = _tables(con)
         tmp = Path(tempfile.mkdtemp(dir=out.resolve().parent, prefix=f".{out.name}.partial-"))
         try:
+            shareable(tmp, folder=True)  # mkdtemp's folder is private (0700)
             for name in self._table_names(rec.run_id):
                 target = str(tmp / f"{name}.{fmt}").replace("'", "''")
                 options = "FORMAT PARQUET" if fmt == "parquet" else "FORMAT CSV, HEADER"

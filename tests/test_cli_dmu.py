@@ -77,7 +77,7 @@ def test_show_draws_svg(tmp_path):
     assert out.stat().st_size > 0
     assert ET.parse(out).getroot().tag.endswith("svg")
     assert str(out) in res.output
-    assert not list(tmp_path.glob(".map-*"))  # no temporary file left behind
+    assert not list(tmp_path.glob(".map*"))  # no temporary file left behind
 
 
 def test_show_draws_png(tmp_path):
@@ -93,6 +93,14 @@ def test_show_bad_out_suffix_exits_2_and_writes_nothing(tmp_path):
     assert res.exit_code == 2
     assert ".svg or .png" in res.stderr
     assert not out.exists()
+
+
+def test_show_out_in_a_missing_folder_exits_2_and_creates_nothing(tmp_path):
+    out = tmp_path / "nonexist" / "a.svg"
+    res = invoke("show", BASELINE, "--account", ACCOUNT, *SMALL, "--out", str(out))
+    assert res.exit_code == 2
+    assert res.stderr == f"error: --out {out}: folder {out.parent} does not exist\n"
+    assert not out.parent.exists()
 
 
 def test_show_month_12_shows_the_unit_later(prep):

@@ -75,3 +75,32 @@ def test_schema_out_writes_one_file_per_kind(tmp_path: Path) -> None:
                                       "--kind", "stages"])
     assert result.exit_code == 0
     assert [p.name for p in (tmp_path / "s").iterdir()] == ["stages.schema.json"]
+
+
+def test_validate_recognises_a_contact_export() -> None:
+    # the shipped contacts file was read as a portfolio: 31 false problems, exit 2
+    contacts = Path(__file__).resolve().parents[1] / "scenarios" / "data" / "contacts.csv"
+    result = CliRunner().invoke(cli, ["validate", str(contacts)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{contacts}: ok, contacts")
+
+
+def test_validate_locates_a_bad_contact_export(tmp_path: Path) -> None:
+    f = tmp_path / "contacts.csv"
+    f.write_text("account_id,person,role,reports_to,attitude,coverage\n"
+                 "A1,ann,champion,,fan,brief\n")
+    result = CliRunner().invoke(cli, ["validate", str(f)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{f}:2:5: unknown attitude 'fan'")
+
+
+def test_validate_refuses_a_csv_of_unknown_kind(tmp_path: Path) -> None:
+    f = tmp_path / "numbers.csv"
+    f.write_text("a,b\n1,2\n")
+    result = CliRunner().invoke(cli, ["validate", str(f)])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == (f"{f}:1:1: cannot tell which kind of CSV this is (a portfolio (CRM "
+                        "accounts export) with an account_id column, or a contact export "
+                        "with account_id and person columns)")
+    assert len(lines) == 2 and "Traceback" not in result.output

@@ -205,3 +205,52 @@ def test_broken_mapping_names_the_missing_column(tmp_path):
     assert code == 2
     assert "annual_spnd" in err and "annual_spend" in err  # names it and suggests the fix
     assert located
+
+
+def test_repeated_columns_and_extra_fields_are_located(tmp_path):
+    # the accounts reader took the last of two same-named columns, the contacts reader the
+    # first, and an accounts row with a field too many shifted its values silently
+    scenario = workspace(tmp_path)
+    accounts = scenario.parent / "data" / "accounts.csv"
+    contacts = scenario.parent / "data" / "contacts.csv"
+    header = accounts.read_text().splitlines()[0].split(",")
+    fit = header.index("strategic_fit")
+
+    def edit_accounts(lines: list[str]) -> list[str]:
+        lines[0] = lines[0].replace(",name,", ",annual_spend,")
+        row = next(csv.reader([lines[1]]))  # CSV line 2, C1001
+        row.insert(fit + 1, "0.35")
+        lines[1] = ",".join(f'"{c}"' if "," in c else c for c in row)
+        return lines
+
+    def edit_contacts(lines: list[str]) -> list[str]:
+        lines[0] = lines[0].replace(",title,", ",Role,")
+        return lines
+
+    rewrite(accounts, edit_accounts)
+    rewrite(contacts, edit_contacts)
+    code, located, err = validate(scenario)
+    assert code == 2
+    assert "Traceback" not in err
+    where = {(Path(m["path"]).name, int(m["line"]), int(m["col"])) for m in located}
+    assert ("accounts.csv", 1, header.index("annual_spend") + 1) in where, err
+    assert ("accounts.csv", 2, len(header) + 1) in where, err
+    assert "the row has 15 fields (14, like the header)" in err
+    role = contacts.read_text().splitlines()[0].split(",").index("Role")
+    assert ("contacts.csv", 1, role + 1) in where, err
+    assert "column 'Role' repeats (first in column 3)" in err
+
+
+def test_a_repeated_contact_column_is_reported_once_not_per_row(tmp_path):
+    from kamsim.dmu.crm import read_contacts_csv
+    from kamsim.errors import InputError
+
+    f = tmp_path / "contacts.csv"
+    f.write_text("account_id,person,role,reports_to,attitude,coverage,Attitude,note,note\n"
+                 "A1,ann,champion,,fan,brief,supporter,x,y\n"
+                 "A1,bob,user,ann,hostile,none,enemy,x,y\n")
+    with pytest.raises(InputError) as exc:
+        read_contacts_csv(f, ["champion", "user"], display="c.csv")
+    assert [p.format() for p in exc.value.problems] == [
+        "c.csv:1:7: column 'Attitude' repeats (first in column 5) (each column name once)",
+        "c.csv:1:9: column 'note' repeats (first in column 8) (each column name once)"]

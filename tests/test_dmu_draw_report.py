@@ -9,6 +9,7 @@ import pytest
 from kamsim.dmu import from_graphs, metrics, to_graph
 from kamsim.dmu.draw import draw_unit
 from kamsim.dmu.report import describe_unit, portfolio_stats
+from kamsim.errors import RunError
 from kamsim.spec.models import ROLE_NAMES
 
 
@@ -28,11 +29,19 @@ def graphs() -> list[nx.DiGraph]:
 @pytest.mark.parametrize("suffix,magic", [(".svg", b"<?xml"), (".png", b"\x89PNG")])
 def test_draw_unit_writes_file(tmp_path, suffix, magic):
     u = from_graphs(graphs(), ROLE_NAMES)
-    out = draw_unit(to_graph(u, 0), tmp_path / "sub" / f"unit{suffix}", title="ACME")
+    out = draw_unit(to_graph(u, 0), tmp_path / f"unit{suffix}", title="ACME")
     assert out.read_bytes().startswith(magic)
     assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temp file left
     with pytest.raises(ValueError):
         draw_unit(to_graph(u, 0), tmp_path / "unit.pdf")
+
+
+def test_draw_unit_refuses_a_missing_folder(tmp_path):
+    # it created the folder silently, where `lesson page` refuses: a typo made a new folder
+    u = from_graphs(graphs(), ROLE_NAMES)
+    with pytest.raises(RunError, match=r"^--out .*unit\.svg: folder .*sub does not exist$"):
+        draw_unit(to_graph(u, 0), tmp_path / "sub" / "unit.svg")
+    assert not (tmp_path / "sub").exists()
 
 
 def test_draw_is_deterministic(tmp_path):

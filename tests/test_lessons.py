@@ -83,6 +83,72 @@ def test_bad_variant_override_is_reported(tmp_path: Path) -> None:
         load_lesson(bad)
 
 
+def _copy(tmp_path: Path, name: str, *edits: tuple[str, str]) -> Path:
+    """The shipped lesson ``name`` in ``tmp_path`` (its scenario named by absolute path),
+    with each (old, new) text replaced once."""
+    src = (LESSONS / f"{name}.lesson.yaml").read_text()
+    src = src.replace(f"scenario: {name}.yaml", f"scenario: {LESSONS / f'{name}.yaml'}")
+    for old, new in edits:
+        assert old in src
+        src = src.replace(old, new, 1)
+    path = tmp_path / f"{name}.lesson.yaml"
+    path.write_text(src)
+    return path
+
+
+def _line_col(path: Path, text: str) -> tuple[int, int]:
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if text in line:
+            return i, line.index(text) + 1
+    raise AssertionError(text)
+
+
+def test_unknown_focus_is_located_before_anything_runs(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # it passed `lesson list`; `lesson run` ran every variant, then failed unlocated
+    from kamsim.cli import commands  # noqa: F401  (registers the commands)
+    from kamsim.cli.main import cli
+
+    bad = _copy(tmp_path, "champion_leaves", ("focus: A004", "focus: Z999"))
+    line, col = _line_col(bad, "Z999")
+    expected = (f"{bad}:{line}:{col}: focus: no account 'Z999' in "
+                f"'{LESSONS / 'champion_leaves.yaml'}' (an account of variant "
+                "'single_threaded': A001 to A200, 200 accounts)")
+    with pytest.raises(InputError) as exc:
+        load_lesson(bad)
+    assert [p.format() for p in exc.value.problems] == [expected]
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a variant ran")
+
+    monkeypatch.setattr("kamsim.experiment.simulate", no_run)
+    runner = CliRunner()
+    for args in (["list"], ["run", "champion_leaves"],
+                 ["page", "champion_leaves", "--out", str(tmp_path / "p.html")]):
+        res = runner.invoke(cli, ["lesson", *args, "--dir", str(tmp_path)])
+        assert res.exit_code == 2, res.output
+        assert res.stderr.splitlines()[0] == expected
+    assert not (tmp_path / "p.html").exists()
+
+
+@pytest.mark.parametrize("old, new, name", [
+    ("higher: multi_threaded, lower: single_threaded}",
+     "higher: multi_threded, lower: single_threaded}", "multi_threded"),
+    ("main: single_threaded", "main: single_thread", "single_thread"),
+    ("{figure: trust,", "{figure: trst,", "trst"),
+])
+def test_unknown_name_is_located_at_the_name(tmp_path: Path, old: str, new: str,
+                                             name: str) -> None:
+    # it was reported at the top of the file (2:1, "file: checks[0].higher: ...")
+    bad = _copy(tmp_path, "champion_leaves", (old, new))
+    line, col = _line_col(bad, name)  # each typo is the first use of its text in the file
+    with pytest.raises(InputError) as exc:
+        load_lesson(bad)
+    (problem,) = exc.value.problems
+    assert (problem.loc.line, problem.loc.col) == (line, col)
+    assert problem.message.startswith(f"unknown name {name!r} (did you mean")
+
+
 def test_unknown_lesson() -> None:
     with pytest.raises(RunError, match="champion_leaves"):
         find_lesson("no_such_lesson", LESSONS)

@@ -197,3 +197,46 @@ def test_degenerate_csv_files(tmp_path: Path, content: bytes, message: str) -> N
         read_portfolio_csv(f, PortfolioImport(path="crm.csv"), display="crm.csv")
     assert message in str(exc.value)
     assert str(exc.value).startswith("crm.csv:")
+
+
+def test_repeated_column_and_ragged_rows_are_refused_all_at_once(tmp_path: Path) -> None:
+    # a repeated name made the last column win; an extra field shifted the row's values into
+    # the next fields: both were accepted silently
+    f = tmp_path / "crm.csv"
+    f.write_text("account_id,wallet,share,wallet,loyalty\n"
+                 "A1,100,0.5,1,0.3\n"
+                 "A2,200,0.5,2,0.3,0.9\n"
+                 "A3,300,0.5\n"
+                 "A4,400,0.5,4,0.3\n")
+    with pytest.raises(InputError) as exc:
+        read_portfolio_csv(f, PortfolioImport(path="crm.csv"), display="crm.csv")
+    got = [p.format() for p in exc.value.problems]
+    assert got == [
+        "crm.csv:1:4: column 'wallet' repeats (first in column 2) (each column name once)",
+        "crm.csv:3:6: the row has 6 fields (5, like the header)",
+        "crm.csv:4:4: the row has 3 fields (5, like the header)",
+    ]
+
+
+@pytest.mark.parametrize("scenario, sets", [
+    ("baseline.yaml", ["portfolio.generate.accounts=1234"]),
+    ("crm_import.yaml", []),
+])
+def test_starting_ids_are_the_built_portfolios(scenario: str, sets: list[str]) -> None:
+    # a lesson checks its focus account with them before anything runs
+    from kamsim.portfolio import build_portfolio, starting_ids
+    from kamsim.spec.load import load_scenario
+
+    spec = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / scenario, sets)
+    assert list(starting_ids(spec)) == list(build_portfolio(spec).account_id)
+
+
+def test_a_repeated_mapped_column_is_reported_once_not_per_row(tmp_path: Path) -> None:
+    # its cells were checked against the first of the two columns: one false problem per row
+    f = tmp_path / "crm.csv"
+    f.write_text("id,spend,name,spend\nC1,Nordwerk,100,1\nC2,Halvorsen,200,2\n")
+    spec = PortfolioImport(path="crm.csv", columns={"account_id": "id", "wallet": "spend"})
+    with pytest.raises(InputError) as exc:
+        read_portfolio_csv(f, spec, display="crm.csv")
+    assert [p.format() for p in exc.value.problems] == [
+        "crm.csv:1:4: column 'spend' repeats (first in column 2) (each column name once)"]

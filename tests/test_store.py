@@ -4,7 +4,9 @@ delete; and the ways a store can be wrong (unknown id, missing file, corrupt fil
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import subprocess
 import sys
 import textwrap
@@ -153,6 +155,19 @@ def test_export_reads_back_equal(result: Any, store_path: Path, tmp_path: Path,
                 else pd.read_csv(path, keep_default_na=False))
         _same_frames(back, df)
     assert not list(tmp_path.glob(".export.partial-*"))
+
+
+def test_export_folder_gets_the_umask_mode(result: Any, store_path: Path,
+                                           tmp_path: Path) -> None:
+    # the folder was mkdtemp's private 0700 whatever the umask
+    rid = record_run(result, store_path)
+    old = os.umask(0o022)
+    try:
+        with store_mod.open(store_path) as st:
+            st.export(rid, "csv", tmp_path / "export")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "export").stat().st_mode) == 0o755
 
 
 def test_export_to_missing_folder_is_a_run_error(result: Any, store_path: Path,

@@ -93,6 +93,10 @@ def show(scenario: str, account_id: str, month: int | None, seed: int | None,
 
     if out is not None and Path(out).suffix.lower() not in (".svg", ".png"):
         raise RunError(f"cannot draw to {out!r}: use a .svg or .png file name")
+    if out is not None:  # before the map is computed, not after
+        from kamsim.io import require_folder
+
+        require_folder(Path(out))
     amap = account_map(_load(scenario, sets, seed), account_id, month=month)
     con = _console()
     con.print(_people_table(amap))

@@ -119,7 +119,8 @@ def cli() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @handles_errors
 def validate(paths: tuple[str, ...]) -> None:
-    """Check rule files, scenarios (with the rule files they name) and portfolios.
+    """Check rule files, scenarios (with the rule files they name), lessons, portfolios and
+    contact exports (CSV, told apart by their header).
 
     Prints every problem as path:line:col and exits 2 if there is any."""
     from kamsim.errors import InputError
@@ -132,6 +133,8 @@ def validate(paths: tuple[str, ...]) -> None:
             extra = ""
             if kind == "scenario":
                 extra = f" (with {len(model.hashes)} rule/data files)"
+            elif kind == "contacts":
+                extra = " (roles are checked against the scenario that names it)"
             click.echo(f"{p}: ok, {kind}{extra}")
         except InputError as exc:
             problems.extend(exc.problems)

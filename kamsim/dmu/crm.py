@@ -16,6 +16,7 @@ held_by    no       account_manager, executive, specialist (blank = the role's h
 months_in_post no   whole months >= 0 (blank = 24)
 ========== ======== ==========================================================================
 
+A column name may appear only once (compared like the labels below).
 Labels are matched case-insensitively and ``-`` or a space count as ``_`` ("Non-Supporter").
 Every bad cell is reported at ``file:line:column`` (the CSV line, the 1-based column index);
 all problems of the file are raised together as one :class:`InputError`.
@@ -73,12 +74,14 @@ def _number(value: str, what: str, lo: float, hi: float | None, loc: Location,
     return x
 
 
-def read_contacts_csv(path: str | Path, role_names: Sequence[str], *,
+def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
                       display: str | None = None) -> dict[str, ExplicitUnit]:
     """The explicit decision units in a CRM export, keyed by account id (file order).
 
     The result feeds ``build_units(..., explicit=...)``. Raises InputError listing every bad
     cell, missing column, repeated person and dangling ``reports_to`` of the file at once.
+    ``role_names`` None accepts any role: ``kamsim validate contacts.csv`` checks the file
+    on its own, without the stakeholder rules a scenario would pair it with.
     """
     where = display if display is not None else str(path)
     try:
@@ -93,15 +96,24 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str], *,
                                   f"a header row with: {', '.join(REQUIRED_COLUMNS)}")])
     head_line, header = rows[0]
     col: dict[str, int] = {}
+    ambiguous: set[str] = set()
     for i, name in enumerate(header):
-        col.setdefault(_norm(name), i)
+        key = _norm(name)
+        if key and key in col:  # which of the two is meant cannot be told: refuse both
+            ambiguous.add(key)
+            problems.append(Problem(Location(where, head_line, i + 1),
+                                    f"column {name.strip()!r} repeats (first in column "
+                                    f"{col[key] + 1})", "each column name once"))
+        col.setdefault(key, i)
     for name in REQUIRED_COLUMNS:
         if name not in col:
             near = difflib.get_close_matches(name, [_norm(h) for h in header], n=1)
             hint = f"did you mean {near[0]!r}? " if near else ""
             problems.append(Problem(Location(where, head_line, 1), f"missing column {name!r}",
                                     f"{hint}columns: {', '.join(REQUIRED_COLUMNS)}"))
-    roles = tuple(role_names)
+    if ambiguous & {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS}:
+        raise InputError(problems)  # every row's check would be a guess at which column counts
+    roles = tuple(role_names) if role_names is not None else None
     units: dict[str, list[tuple[int, StakeholderPerson | None, dict[str, object]]]] = {}
     for line, cells in rows[1:]:
         if not any(c.strip() for c in cells):
@@ -125,8 +137,8 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str], *,
                 problems.append(Problem(loc(name), f"empty {name}", "a value"))
         if len(pid) > 64:
             problems.append(Problem(loc("person"), "person id is too long", "<= 64 characters"))
-        role = _choice(cell("role"), roles, "role", loc("role"), problems) \
-            if cell("role") else None
+        role = (None if not cell("role") else _norm(cell("role")) if roles is None
+                else _choice(cell("role"), roles, "role", loc("role"), problems))
         att = _choice(cell("attitude"), ATTITUDES, "attitude", loc("attitude"), problems) \
             if cell("attitude") else "neutral"
         cov = _choice(cell("coverage"), COVERAGE_LEVELS, "coverage", loc("coverage"),

@@ -8,12 +8,12 @@ senior on top), so the same graph always gives the same picture.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
+
+from kamsim.io import atomic_path, require_folder
 
 __all__ = ["draw_unit", "layout"]
 
@@ -43,12 +43,14 @@ def _attitude_colour(value: float) -> tuple[float, float, float]:
 def draw_unit(graph: nx.DiGraph, path: str | Path, title: str = "") -> Path:
     """Write the picture of ``graph`` to ``path`` (format by suffix: .svg or .png), atomically.
 
-    Returns the path written. Raises ValueError for another suffix.
+    Returns the path written. Raises ValueError for another suffix, RunError if the folder
+    does not exist.
     """
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in ("svg", "png"):
         raise ValueError(f"cannot draw to {path.name!r}: use a .svg or .png file name")
+    require_folder(path)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -100,16 +102,9 @@ def draw_unit(graph: nx.DiGraph, path: str | Path, title: str = "") -> Path:
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
               title="border width = coverage", title_fontsize=7, frameon=False)
     ax.margins(0.15)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            meta = {"Date": None} if fmt == "svg" else {}  # no timestamp: same graph, same file
-            # a fixed salt makes the SVG's element ids, hence the file, reproducible
-            with matplotlib.rc_context({"svg.hashsalt": "kamsim"}):
-                fig.savefig(fh, format=fmt, bbox_inches="tight", metadata=meta, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    meta = {"Date": None} if fmt == "svg" else {}  # no timestamp: same graph, same file
+    # a fixed salt makes the SVG's element ids, hence the file, reproducible
+    with atomic_path(path, suffix=path.suffix) as tmp, \
+            matplotlib.rc_context({"svg.hashsalt": "kamsim"}):
+        fig.savefig(tmp, format=fmt, bbox_inches="tight", metadata=meta, dpi=120)
     return path

@@ -36,20 +36,14 @@ def figure_svg(fig: Any, prefix: str) -> str:
 
 def save_figure(fig: Any, path: Any, fmt: str) -> None:
     """Write the figure to ``path`` in ``fmt`` (png or svg) atomically."""
-    import os
-    import tempfile
     from pathlib import Path
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".{fmt}")
-    os.close(fd)
     import matplotlib
 
-    try:
-        with matplotlib.rc_context({"svg.hashsalt": path.stem}):
-            fig.savefig(tmp, format=fmt, dpi=150,
-                        metadata={"Software": None} if fmt == "png" else {"Date": None})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from kamsim.io import atomic_path
+
+    path = Path(path)
+    with atomic_path(path, suffix=f".{fmt}") as tmp, \
+            matplotlib.rc_context({"svg.hashsalt": path.stem}):
+        fig.savefig(tmp, format=fmt, dpi=150,
+                    metadata={"Software": None} if fmt == "png" else {"Date": None})

@@ -148,13 +148,7 @@ def write_report(records: Sequence[Any], path: str | Path) -> Path:
         raise RunError(f"--out {path}: folder {path.resolve().parent} does not exist")
     html = render_report(records)
     try:
-        atomic_write_text(path, html)
-        # the temporary file was private (0600); a report is meant to be shared
-        import os
-
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(path, 0o666 & ~umask)
+        atomic_write_text(path, html)  # readable by others as the umask allows: it is shared
     except OSError as exc:
         raise RunError(f"cannot write {path}: {exc.strerror}") from None
     return path

@@ -101,16 +101,9 @@ def render_lesson_page(run: Any) -> str:
 
 def write_lesson_page(run: Any, out: Path) -> Path:
     """Write the page to ``out`` atomically (temp file + rename) and return ``out``."""
-    from kamsim.errors import RunError
-    from kamsim.io import atomic_write_text
+    from kamsim.io import atomic_write_text, require_folder
 
     out = Path(out)
-    if not out.parent.resolve().is_dir():
-        raise RunError(f"--out {out}: folder {out.parent} does not exist")
-    atomic_write_text(out, render_lesson_page(run))
-    import os
-
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(out, 0o666 & ~umask)  # a page to share: the temp file was private (0600)
+    require_folder(out)
+    atomic_write_text(out, render_lesson_page(run))  # a page to share: mode by the umask
     return out

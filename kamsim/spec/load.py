@@ -468,17 +468,43 @@ def _cross_check(doc: Document, sc: m.Scenario, rules: dict[str, Any]) -> list[P
     return out
 
 
-def load_any(path: str | Path) -> tuple[str, Any]:
-    """Validate any kamsim file by its ``kind``: a scenario (with its rule files) or one rule
-    file. Returns ``(kind, model)``."""
-    if Path(path).suffix.lower() == ".csv":  # a portfolio (CRM export)
-        from kamsim.portfolio import read_portfolio_csv
+def _csv_kind(path: Path) -> str | None:
+    """``contacts`` or ``portfolio`` by the CSV's header (a ``person`` column makes a contact
+    export; else an ``account_id`` column a portfolio), None if neither. A header that cannot
+    be read counts as a portfolio, whose reader reports why at ``file:1:1``."""
+    import csv
 
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            header = next(csv.reader(fh))
+    except (StopIteration, csv.Error, UnicodeDecodeError):
+        return "portfolio"
+    names = {h.strip().lower().replace("-", "_").replace(" ", "_") for h in header}
+    return "contacts" if "person" in names else "portfolio" if "account_id" in names else None
+
+
+def load_any(path: str | Path) -> tuple[str, Any]:
+    """Validate any kamsim file by its ``kind``: a scenario (with its rule files), one rule
+    file, a lesson, or a CSV (a portfolio or a contact export, told apart by the header).
+    Returns ``(kind, model)``."""
+    if Path(path).suffix.lower() == ".csv":
         if not Path(path).is_file():
             raise InputError([Problem(Location(str(path)), "cannot read file",
                                       "an existing, readable file")])
-        return "portfolio", read_portfolio_csv(path, m.PortfolioImport(path=str(path)),
-                                               display=str(path))
+        kind = _csv_kind(Path(path))
+        if kind == "contacts":  # roles are checked when a scenario names the file
+            from kamsim.dmu.crm import read_contacts_csv
+
+            return kind, read_contacts_csv(path, None, display=str(path))
+        if kind is None:
+            raise InputError([Problem(
+                Location(str(path), 1, 1), "cannot tell which kind of CSV this is",
+                "a portfolio (CRM accounts export) with an account_id column, or a contact "
+                "export with account_id and person columns")])
+        from kamsim.portfolio import read_portfolio_csv
+
+        return kind, read_portfolio_csv(path, m.PortfolioImport(path=str(path)),
+                                        display=str(path))
     doc = load_yaml(path, display=str(path))
     if isinstance(doc.data, dict) and doc.data.get("kind") == "lesson":
         # a trainer's lesson: its loader checks the scenario and every variant
