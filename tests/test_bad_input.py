@@ -166,6 +166,14 @@ def test_good_and_bad_together_report_only_the_bad(tmp_path: Path) -> None:
     # a value that cannot be read does not hide the range errors of the others
     (["seed=[", "market.price_gap=2"],
      ["--set[0]:1:", "--set[1]:1:1: market.price_gap: Input should be less than or equal to 1"]),
+    (["portfolio.generate.wallet.median=-1"],
+     ["--set[0]:1:1: portfolio.generate.wallet.median: Input should be greater than 0"]),
+    (["portfolio.generate.wallet.median=0"],
+     ["--set[0]:1:1: portfolio.generate.wallet.median: Input should be greater than 0"]),
+    (["portfolio.generate.wallet={dist: pareto, alpha: 2, minimum: 0}"],
+     ["--set[0]:1:1: portfolio.generate.wallet: pareto needs minimum > 0"]),
+    (["portfolio.generate.share={dist: beta, alpha: 2, beta: 3, clip: [0.9, 0.1]}"],
+     ["--set[0]:1:1: portfolio.generate.share: clip must be (low, high) with low <= high"]),
     (["rules.stages=../rules"], ["--set[0]:1:1: '../rules' is a folder, not a file"]),
 ])
 def test_set_errors_are_located(sets: list[str], expected: list[str], tmp_path: Path,

@@ -261,7 +261,7 @@ class Distribution(Model):
     """A random distribution for a generated portfolio attribute."""
 
     dist: Literal["lognormal", "pareto", "uniform", "beta", "normal", "fixed"]
-    median: float | None = None  # lognormal
+    median: Pos | None = None  # lognormal: a median <= 0 would make every value 0
     sigma: NonNeg | None = None  # lognormal, normal
     alpha: Pos | None = None  # pareto shape, beta a
     beta: Pos | None = None  # beta b
@@ -284,6 +284,11 @@ class Distribution(Model):
         if self.dist == "uniform" and self.maximum is not None and self.minimum is not None:
             if self.maximum < self.minimum:
                 raise ValueError("maximum must be >= minimum")
+        if self.dist == "pareto" and self.minimum is not None and self.minimum <= 0:
+            # the pareto scale: at or below 0 every value would be 0 or negative
+            raise ValueError("pareto needs minimum > 0")
+        if self.clip is not None and self.clip[0] > self.clip[1]:
+            raise ValueError("clip must be (low, high) with low <= high")
         return self
 
 
