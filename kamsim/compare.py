@@ -308,22 +308,28 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
     their differences are paired. ``overrides`` (``key=value``) apply to scenario files.
     ``progress(done, total)`` counts replications over all fresh runs (see
     :func:`kamsim.simulate` for the fractions of one in progress)."""
-    from kamsim.errors import RunError
+    from kamsim.errors import InputError, Problem, RunError
     from kamsim.experiment import simulate
     from kamsim.spec.load import ScenarioSpec, load_scenario
 
     if len(scenarios) < 2:
         raise RunError(f"compare needs at least two scenarios or runs (got {len(scenarios)})")
     items: list[Any] = []
+    problems: list[Problem] = []  # of every scenario file, reported together
     for s in scenarios:
         if isinstance(s, ScenarioSpec):
             items.append(s)
         elif Path(s).is_file():
-            items.append(load_scenario(s, list(overrides)))
+            try:
+                items.append(load_scenario(s, list(overrides)))
+            except InputError as exc:
+                problems += exc.problems
         elif isinstance(s, str | Path) and Path(s).suffix in (".yaml", ".yml"):
             raise RunError(f"{s}: no such scenario file")
         else:
             items.append(_load_stored(str(s), store))
+    if problems:  # a rule file two scenarios share is reported once
+        raise InputError(dict.fromkeys(problems))
     first = items[0]
     if isinstance(first, RunFigures):
         seed = first.seed if seed is None else seed

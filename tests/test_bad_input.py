@@ -157,6 +157,24 @@ def test_good_and_bad_together_report_only_the_bad(tmp_path: Path) -> None:
      ["--set[1]:1:1: override 'foo' has no '='", "--set[2]:1:", "YAML syntax error"]),
     (["strategy.name=custom", "strategy.priority=revenu * 2"],
      ["--set[1]:1:1: unknown name 'revenu'; did you mean 'revenue'?"]),
+    # a part the override created is the override's: located there, not in the file
+    (["nokey.x=1"], ["--set[0]:1:1: unknown key 'nokey'"]),
+    # a number after a missing key starts a list; the new shock then lacks its kind
+    (["shocks.0.at_month=3"], ["--set[0]:1:1: missing key 'kind'"]),
+    (["shocks.0.at_month=3", "shocks.0.kind=recession", "shocks.2.kind=recession"],
+     ["--set[2]:1:1: shocks has 1 entry, so there is no entry 2"]),
+    # a value that cannot be read does not hide the range errors of the others
+    (["seed=[", "market.price_gap=2"],
+     ["--set[0]:1:", "--set[1]:1:1: market.price_gap: Input should be less than or equal to 1"]),
+    (["portfolio.generate.wallet.median=-1"],
+     ["--set[0]:1:1: portfolio.generate.wallet.median: Input should be greater than 0"]),
+    (["portfolio.generate.wallet.median=0"],
+     ["--set[0]:1:1: portfolio.generate.wallet.median: Input should be greater than 0"]),
+    (["portfolio.generate.wallet={dist: pareto, alpha: 2, minimum: 0}"],
+     ["--set[0]:1:1: portfolio.generate.wallet: pareto needs minimum > 0"]),
+    (["portfolio.generate.share={dist: beta, alpha: 2, beta: 3, clip: [0.9, 0.1]}"],
+     ["--set[0]:1:1: portfolio.generate.share: clip must be (low, high) with low <= high"]),
+    (["rules.stages=../rules"], ["--set[0]:1:1: '../rules' is a folder, not a file"]),
 ])
 def test_set_errors_are_located(sets: list[str], expected: list[str], tmp_path: Path,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,4 +199,38 @@ def test_set_error_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("--set[0]:1:1: portfolio.generate.accounts:")
     assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ several kinds of mistakes
+
+
+@pytest.mark.parametrize("name, count", [
+    ("several_kinds_tiering.yaml", 9), ("several_kinds_stakeholders.yaml", 4),
+    ("several_kinds_scenario.yaml", 5),
+])
+def test_several_kinds_without_follow_on_noise(name: str, count: int) -> None:
+    """Every expected line is there (the corpus tests check which) and nothing more: a name
+    with a schema problem of its own is not reported again as an unknown name."""
+    result = CliRunner().invoke(cli, ["validate", str(BAD / name)])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()[:-1]
+    assert len(lines) == count, result.stderr
+    assert len({ln.split(": ")[0] for ln in lines}) == count, result.stderr
+
+
+def test_compare_reports_every_bad_scenario(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    from kamsim.cli import commands  # noqa: F401  (registers `compare`)
+
+    monkeypatch.chdir(tmp_path)
+    good = ROOT / "scenarios" / "baseline.yaml"
+    bad1, bad2 = BAD / "several_kinds_scenario.yaml", BAD / "unknown_key_top.yaml"
+    result = CliRunner().invoke(cli, ["compare", str(good), str(bad1), str(bad2), "--no-store"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for case in (bad1, bad2):
+        for exp in expectations(case):
+            assert any(ln.startswith(exp.prefix) and exp.text in ln
+                       for ln in result.stderr.splitlines()), (exp, result.stderr)
     assert list(tmp_path.iterdir()) == []

@@ -52,7 +52,7 @@ def test_validate_every_file_even_after_a_bad_one() -> None:
 def test_validate_missing_file() -> None:
     result = CliRunner().invoke(cli, ["validate", "no/such/file.yaml"])
     assert result.exit_code == 2
-    assert result.stderr.startswith("no/such/file.yaml: cannot read file")
+    assert result.stderr.startswith("no/such/file.yaml:1:1: cannot read file")
     assert "Traceback" not in result.output
 
 

@@ -422,6 +422,17 @@ def test_errors_are_located(source: str, offset: int, text: str) -> None:
     assert any(p.offset == offset and text in p.message for p in ps), [str(p) for p in ps]
 
 
+def test_a_comparison_of_two_strings_is_one_problem() -> None:
+    """The mistake is the comparison (docs/rules.md shows one message at col 1), and the
+    middle operand of a chain is not told twice."""
+    (p,) = problems("region < 'b'", expect="bool")
+    assert (p.offset, p.message) == (0, "`<` needs numbers, got a string")
+    (p,) = problems("revenue < region < 3", expect="bool")
+    assert p.offset == 10
+    ps = problems("vipp < region", expect="bool")  # an unknown name hides nothing
+    assert [p.offset for p in ps] == [0, 7]
+
+
 def test_expect_number_and_str() -> None:
     (p,) = problems("vip", expect="number")
     assert p.message == "expected a number, got a true/false value"

@@ -183,3 +183,11 @@ def test_schema_to_stdout_for_one_kind() -> None:
     result = CliRunner().invoke(cli, ["schema", "--kind", "tiering"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["title"] == "kamsim tiering file"
+
+
+def test_override_numbers_start_and_extend_lists() -> None:
+    spec = load_scenario(ROOT / "scenarios" / "baseline.yaml",
+                         ["shocks.0.at_month=3", "shocks.0.kind=recession",
+                          "shocks.1={at_month: 5, kind: price_war}"])
+    assert [(s.at_month, s.kind) for s in spec.scenario.shocks] == [
+        (3, "recession"), (5, "price_war")]

@@ -463,6 +463,7 @@ class _Compiler:
         operands = [node.left, *node.comparators]
         parts = [self.visit(operand) for operand in operands]
         ok = True
+        told: set[int] = set()  # operands already reported (a middle one of a < b < c)
         for i, op in enumerate(node.ops):
             sym, _ = F.COMPARISONS[type(op)]
             a, b = parts[i], parts[i + 1]
@@ -474,8 +475,16 @@ class _Compiler:
                         f"cannot compare {_GOT[a.kind]} with {_GOT[b.kind]} using `{sym}`",
                     )
             else:
-                for operand, part in ((operands[i], a), (operands[i + 1], b)):
-                    ok &= self.need(operand, part, "number", f"`{sym}` needs numbers")
+                # one problem per comparison: in `region < 'b'` both sides are text, but the
+                # mistake is the one comparison, told at its first wrong operand
+                for j in (i, i + 1):
+                    if j in told or (j == i + 1 and i in told):
+                        ok &= parts[j].kind == "number"
+                        continue
+                    if not self.need(operands[j], parts[j], "number", f"`{sym}` needs numbers"):
+                        ok = False
+                        if parts[j].kind is not None:  # None: its own problem is told
+                            told.add(j)
         if not ok or any(part.kind is None for part in parts):
             return _ERROR
         ops = [F.COMPARISONS[type(op)][1] for op in node.ops]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,16 +155,32 @@ def _expected_from(err: ErrorDetails) -> str | None:
 def validate_model(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
                    ) -> tuple[BaseModel | None, list[Problem]]:
     """Validate ``doc.data`` (or the part at ``base``) against ``model``; locate each error."""
+    found, problems, _bad = _validate(doc, model, base)
+    return found, problems
+
+
+#: checks of names that refer to other parts of the same file, run on the raw data when the
+#: schema check fails elsewhere (pydantic skips a model's own checks when a field fails)
+_NAME_CHECKS: dict[type[BaseModel], Callable[[Any], list[m.RefError]]] = {
+    m.TieringRules: m.tier_refs, m.StakeholderRules: m.role_refs}
+
+
+def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
+              ) -> tuple[BaseModel | None, list[Problem], set[tuple[Any, ...]]]:
+    """:func:`validate_model`, also returning the paths (from the file's top) that have a
+    schema error, so later checks can leave those places alone."""
     data = doc.data
     for k in base:
         data = data[k]
     try:
-        return model.model_validate(data), []
+        return model.model_validate(data), [], set()
     except ValidationError as exc:
         problems: list[Problem] = []
+        bad: set[tuple[Any, ...]] = set()
         for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
             full = (*base, *loc)
+            bad.add(full)
             t = err["type"]
             if t == "extra_forbidden":
                 owner = _model_at(model, loc)
@@ -180,9 +197,13 @@ def validate_model(doc: Document, model: type[BaseModel], base: tuple[Any, ...] 
                                         "required"))
                 continue
             cause = (err.get("ctx") or {}).get("error")
-            if isinstance(cause, m.RefError):
-                sub = (*full, *cause.path)
-                problems.append(Problem(doc.locate(sub, key=cause.key), str(cause)))
+            causes = cause.errors if isinstance(cause, m.RefErrors) else [cause]
+            refs = [c for c in causes if isinstance(c, m.RefError)]
+            if refs and len(refs) == len(causes):
+                for c in refs:
+                    sub = (*full, *c.path)
+                    bad.add(sub)
+                    problems.append(Problem(doc.locate(sub, key=c.key), str(c)))
                 continue
             where = ".".join(str(p) for p in full) or "file"
             msg = err["msg"].removeprefix("Value error, ")
@@ -190,7 +211,22 @@ def validate_model(doc: Document, model: type[BaseModel], base: tuple[Any, ...] 
             shown = "" if isinstance(got, dict | list) or got is None else f", got {got!r}"
             problems.append(Problem(doc.locate(full), f"{where}: {msg}{shown}",
                                     _expected_from(err)))
-        return None, problems
+        check = _NAME_CHECKS.get(model)
+        if check is not None:
+            # the model's own name check did not run if a field failed: run it on the raw
+            # data, leaving out names that already have a problem of their own
+            for c in check(data):
+                sub = (*base, *c.path)
+                if not _touches(sub, bad):
+                    bad.add(sub)
+                    problems.append(Problem(doc.locate(sub, key=c.key), str(c)))
+        return None, list(dict.fromkeys(problems)), bad
+
+
+def _touches(path: tuple[Any, ...], bad: set[tuple[Any, ...]]) -> bool:
+    """True if the value at ``path`` or a part inside it has a schema error (a problem there
+    is already reported; a second one about the same text would be noise)."""
+    return any(b[:len(path)] == path for b in bad)
 
 
 # ---------------------------------------------------------------- single files
@@ -224,8 +260,8 @@ def load_rule_file(path: str | Path, kind: str | None = None, *, display: str | 
         raise InputError([Problem(doc.locate(("kind",)),
                                   f"this file is a {found!r} file", f"a {kind!r} file")])
     assert found is not None
-    model, problems = validate_model(doc, ALL_KINDS[found])
-    problems += check_expressions(found, model, doc) if model is not None else []
+    model, problems, bad = _validate(doc, ALL_KINDS[found])
+    problems += check_expressions(found, doc.data, doc, skip=bad)
     if problems:
         raise InputError(problems)
     return model, doc
@@ -257,36 +293,69 @@ def _check(doc: Document, path: tuple[Any, ...], text: str | None, fields: dict[
     return []
 
 
-def check_expressions(kind: str, model: Any, doc: Document,
-                      prefix: tuple[Any, ...] = ()) -> list[Problem]:
-    """Compile every rule expression in one validated file against the account fields."""
+def _at(data: Any, *path: Any) -> Any:
+    """The raw value at ``path``, or None where the data has another shape."""
+    for part in path:
+        if isinstance(data, dict) and isinstance(part, str):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _items(value: Any) -> list[tuple[Any, Any]]:
+    if isinstance(value, dict):
+        return list(value.items())
+    if isinstance(value, list):
+        return list(enumerate(value))
+    return []
+
+
+def check_expressions(kind: str, data: Any, doc: Document, prefix: tuple[Any, ...] = (),
+                      skip: set[tuple[Any, ...]] | frozenset[tuple[Any, ...]] = frozenset()
+                      ) -> list[Problem]:
+    """Compile every rule expression in one file's raw ``data`` against the account fields.
+
+    Each expression is checked on its own, so this runs even when the schema check failed
+    elsewhere in the file; places in ``skip`` (paths with a schema error, from the file's
+    top) are left out, and so are values that are not text (the schema check reports them).
+    Expressions a file leaves out take their defaults, which are valid."""
     out: list[Problem] = []
     f = _fields()
+
+    def check(path: tuple[Any, ...], text: Any, fields: dict[str, Any], expect: str
+              ) -> list[Problem]:
+        full = (*prefix, *path)
+        if not isinstance(text, str) or _touches(full, set(skip)):
+            return []
+        return _check(doc, full, text, fields, expect)
+
     if kind == "tiering":
-        for name, ind in model.indicators.items():
+        indicators = [(n, ind) for n, ind in _items(_at(data, "indicators"))
+                      if isinstance(n, str)]
+        for name, ind in indicators:
             if name in f:  # the table sees indicators over fields: `revenue` would be a rank
                 out.append(Problem(
                     doc.locate((*prefix, "indicators", name), key=True),
                     f"indicator '{name}' has the name of an account field, so the table "
                     f"could not tell its 0-1 value from the field's",
                     f"another name, e.g. '{name}_score'"))
-            out += _check(doc, (*prefix, "indicators", name, "expr"), ind.expr, f, "number")
-        ft = _fields({name: "number" for name in model.indicators})
-        for i, row in enumerate(model.table.rows):
-            out += _check(doc, (*prefix, "table", "rows", i, "when"), row.when, ft, "bool")
-        q = model.quadrants
-        out += _check(doc, (*prefix, "quadrants", "volume"), q.volume, f, "number")
-        out += _check(doc, (*prefix, "quadrants", "loyalty"), q.loyalty, f, "number")
+            out += check(("indicators", name, "expr"), _at(ind, "expr"), f, "number")
+        ft = _fields({name: "number" for name, _ in indicators})
+        for i, row in _items(_at(data, "table", "rows")):
+            out += check(("table", "rows", i, "when"), _at(row, "when"), ft, "bool")
+        for axis in ("volume", "loyalty"):
+            out += check(("quadrants", axis), _at(data, "quadrants", axis), f, "number")
     elif kind == "stages":
-        for i, st in enumerate(model.stages):
-            out += _check(doc, (*prefix, "stages", i, "up_when"), st.up_when, f, "bool")
-            out += _check(doc, (*prefix, "stages", i, "down_when"), st.down_when, f, "bool")
-        u = model.uncoupled
-        out += _check(doc, (*prefix, "uncoupled", "when"), u.when, f, "bool")
-        out += _check(doc, (*prefix, "uncoupled", "recover_when"), u.recover_when, f, "bool")
+        for i, st in _items(_at(data, "stages")):
+            for key in ("up_when", "down_when"):
+                out += check(("stages", i, key), _at(st, key), f, "bool")
+        for key in ("when", "recover_when"):
+            out += check(("uncoupled", key), _at(data, "uncoupled", key), f, "bool")
     elif kind == "scenario":
-        out += _check(doc, (*prefix, "strategy", "priority"), model.strategy.priority, f,
-                      "number")
+        out += check(("strategy", "priority"), _at(data, "strategy", "priority"), f, "number")
     return out
 
 
@@ -310,6 +379,9 @@ def _resolve_ref(doc: Document, path_key: tuple[Any, ...], ref: str, base: Path,
     except ValueError:
         return None, [Problem(doc.locate(path_key), f"path {ref!r} leads outside {root}",
                               "a path inside the scenario's folder tree")]
+    if target.is_dir():
+        return None, [Problem(doc.locate(path_key), f"{ref!r} is a folder, not a file",
+                              f"a file relative to {base}")]
     if not target.is_file():
         return None, [Problem(doc.locate(path_key), f"file {ref!r} does not exist",
                               f"a file relative to {base}")]
@@ -332,36 +404,68 @@ def apply_overrides(data: dict[str, Any], doc: Document, overrides: list[str]) -
     """Apply ``--set key.path=value`` to the raw scenario data in place; each override's
     value is parsed as YAML (safely) and located as ``--set[i]`` in messages. Every bad
     override is reported, not only the first."""
+    problems = _apply_all(data, doc, overrides)
+    if problems:
+        raise InputError(problems)
+
+
+def _apply_all(data: dict[str, Any], doc: Document, overrides: list[str]) -> list[Problem]:
+    """Apply every override that can be applied; the problems of the others."""
     problems: list[Problem] = []
     for i, item in enumerate(overrides):
         try:
             _apply_override(data, doc, item, i)
         except InputError as exc:
             problems += exc.problems
-    if problems:
-        raise InputError(problems)
+    return problems
 
 
 def _apply_override(data: dict[str, Any], doc: Document, item: str, i: int) -> None:
     parts, value, where = _parse_override(item, i)
+    path = tuple(int(p) if p.isdigit() else p for p in parts)
+
+    def created(depth: int) -> None:
+        # a part the override made is the override's, so a problem there is located at it
+        sub = path[:depth + 1]
+        for table in (doc.values, doc.keys):
+            table[sub] = where
+
+    def fail(depth: int, what: str) -> None:
+        raise InputError([Problem(where, f"{'.'.join(parts[:depth + 1])} {what}",
+                                  "a path to a scenario value")])
+
+    def new(depth: int) -> Any:  # a number after a missing key makes a list
+        return [] if depth + 1 < len(parts) and parts[depth + 1].isdigit() else {}
+
     cur: Any = data
-    for depth, part in enumerate(parts[:-1]):
-        if isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
-            cur = cur[int(part)]
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(cur, list):
+            if not part.isdigit():
+                fail(depth - 1, "is a list (a number picks an entry)")
+            index = int(part)
+            if index > len(cur):
+                raise InputError([Problem(
+                    where, f"{'.'.join(parts[:depth])} has {len(cur)} "
+                    f"entr{'y' if len(cur) == 1 else 'ies'}, so there is no entry {index}",
+                    f"an entry from 0 to {len(cur)}; {len(cur)} adds one")])
+            if index == len(cur):
+                cur.append(None if last else new(depth))
+                created(depth)
+            if last:
+                cur[index] = value
+            else:
+                cur = cur[index]
             continue
         if not isinstance(cur, dict):
-            raise InputError([Problem(where, f"{'.'.join(parts[:depth + 1])} is not a mapping",
-                                      "a path to a scenario value")])
-        cur = cur.setdefault(part, {})
-    last = parts[-1]
-    if isinstance(cur, list) and last.isdigit() and int(last) < len(cur):
-        cur[int(last)] = value
-    elif isinstance(cur, dict):
-        cur[last] = value
-    else:
-        raise InputError([Problem(where, f"{'.'.join(parts[:-1])} is not a mapping",
-                                  "a path to a scenario value")])
-    path = tuple(int(p) if p.isdigit() else p for p in parts)
+            fail(depth - 1, "is not a mapping")
+        if last:
+            cur[part] = value
+        else:
+            if part not in cur:
+                cur[part] = new(depth)
+                created(depth)
+            cur = cur[part]
     doc.values[path] = where
     doc.keys[path] = where
     doc.spans.pop(path, None)  # the value no longer comes from the file
@@ -370,7 +474,10 @@ def _apply_override(data: dict[str, Any], doc: Document, item: str, i: int) -> N
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ScenarioSpec:
     """Load a scenario and every rule file it names; raise :class:`InputError` with all the
-    problems found in all of them."""
+    problems found in all of them.
+
+    The rule and data files are read even when the scenario itself has problems (wherever
+    their paths can be read), so one run of ``kamsim validate`` shows everything to fix."""
     p = Path(path)
     doc = load_yaml(p, display=str(path))
     kind, problems = _kind_of(doc)
@@ -379,24 +486,32 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     if kind != "scenario":
         raise InputError([Problem(doc.locate(("kind",)), f"this is a {kind!r} file",
                                   "a scenario file (kind: scenario)")])
-    apply_overrides(doc.data, doc, list(overrides))
-    scenario, problems = validate_model(doc, m.Scenario)
-    if scenario is None:
-        raise InputError(problems)
-    assert isinstance(scenario, m.Scenario)
-    problems += check_expressions("scenario", scenario, doc)
+    data = doc.data
+    problems = _apply_all(data, doc, list(overrides))
+    scenario, probs, bad = _validate(doc, m.Scenario)
+    problems += probs
+    problems += check_expressions("scenario", data, doc, skip=bad)
+
+    def ref(*key: str) -> str | None:
+        """A file path the scenario gives at ``key`` (None if absent or broken there)."""
+        value = _at(data, *key)
+        return value if isinstance(value, str) and not _touches(key, bad) else None
+
     root = _workspace_root(p.resolve())
+    here = p.resolve().parent
     rules: dict[str, Any] = {}
     hashes: dict[str, str] = {}
     wanted = {"tiering": "tiering", "service": "service_levels", "stages": "stages",
               "stakeholders": "stakeholders"}
     for slot, kind_name in wanted.items():
-        ref = getattr(scenario.rules, slot)
-        target, probs = _resolve_ref(doc, ("rules", slot), ref, p.resolve().parent, root)
+        rel = ref("rules", slot)
+        if rel is None:
+            continue
+        target, probs = _resolve_ref(doc, ("rules", slot), rel, here, root)
         problems += probs
         if target is None:
             continue
-        shown = str(Path(path).parent / ref)
+        shown = str(Path(path).parent / rel)
         try:
             model, _ = load_rule_file(target, kind_name, display=shown)
             rules[slot] = model
@@ -404,38 +519,39 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
         except InputError as exc:
             problems += exc.problems
     imported = None
-    if scenario.portfolio.import_ is not None:
-        target, probs = _resolve_ref(doc, ("portfolio", "import", "path"),
-                                     scenario.portfolio.import_.path, p.resolve().parent, root)
+    rel = ref("portfolio", "import", "path")
+    if rel is not None:
+        target, probs = _resolve_ref(doc, ("portfolio", "import", "path"), rel, here, root)
         problems += probs
-        if target is not None:
+        spec = _import_spec(scenario, _at(data, "portfolio", "import"))
+        if target is not None and spec is not None:
             from kamsim.portfolio import read_portfolio_csv
 
-            shown = str(Path(path).parent / scenario.portfolio.import_.path)
+            shown = str(Path(path).parent / rel)
             try:
-                imported = read_portfolio_csv(target, scenario.portfolio.import_, display=shown)
+                imported = read_portfolio_csv(target, spec, display=shown)
                 hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
             except InputError as exc:
                 problems += exc.problems
     contacts = None
-    if scenario.contacts is not None:
-        target, probs = _resolve_ref(doc, ("contacts",), scenario.contacts, p.resolve().parent,
-                                     root)
+    rel = ref("contacts")
+    if rel is not None:
+        target, probs = _resolve_ref(doc, ("contacts",), rel, here, root)
         problems += probs
         if target is not None and "stakeholders" in rules:
             from kamsim.dmu import read_contacts_csv
 
-            shown = str(Path(path).parent / scenario.contacts)
+            shown = str(Path(path).parent / rel)
             try:
                 contacts = read_contacts_csv(target, list(rules["stakeholders"].roles),
                                              display=shown)
                 hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
             except InputError as exc:
                 problems += exc.problems
-    if not problems:
-        problems += _cross_check(doc, scenario, rules)
-    if problems:
-        raise InputError(problems)
+    problems += _cross_check(doc, ref("strategy", "level"), rules)
+    if problems or scenario is None:
+        raise InputError(dict.fromkeys(problems))
+    assert isinstance(scenario, m.Scenario)
     return ScenarioSpec(scenario=scenario, tiering=rules["tiering"], service=rules["service"],
                         stages=rules["stages"], stakeholders=rules["stakeholders"],
                         path=str(path), root=str(root), hashes=hashes,
@@ -443,27 +559,43 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
                         contacts=contacts)
 
 
-def _cross_check(doc: Document, sc: m.Scenario, rules: dict[str, Any]) -> list[Problem]:
+def _import_spec(scenario: BaseModel | None, raw: Any) -> m.PortfolioImport | None:
+    """How to read an imported portfolio: from the valid scenario, else from the raw
+    ``portfolio.import`` part if that part alone is valid (its own problems are already
+    reported by the scenario's schema check)."""
+    if isinstance(scenario, m.Scenario):
+        return scenario.portfolio.import_
+    try:
+        return m.PortfolioImport.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def _cross_check(doc: Document, level: str | None, rules: dict[str, Any]) -> list[Problem]:
     """References between files: every tier has a service level and no level names an
-    unknown tier; the `equal` strategy's level exists."""
+    unknown tier; the `equal` strategy's level exists. Each check runs when the files it
+    needs were loaded (a file with problems of its own is not checked against others)."""
     out: list[Problem] = []
+    if "tiering" not in rules:
+        return out
     tiers = list(rules["tiering"].tiers)
-    levels = rules["service"].levels
-    missing = [t for t in tiers if t not in levels]
-    if missing:
-        out.append(Problem(doc.locate(("rules", "service")),
-                           f"service levels missing for tier(s) {', '.join(missing)}",
-                           "a service level for every tier in the tiering file"))
-    for name in levels:
-        if name not in tiers:
-            near = difflib.get_close_matches(name, tiers, n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
+    if "service" in rules:
+        levels = rules["service"].levels
+        missing = [t for t in tiers if t not in levels]
+        if missing:
             out.append(Problem(doc.locate(("rules", "service")),
-                               f"service level {name!r} names no tier of the tiering file",
-                               f"{hint}one of: {', '.join(tiers)}"))
-    if sc.strategy.level is not None and sc.strategy.level not in tiers:
+                               f"service levels missing for tier(s) {', '.join(missing)}",
+                               "a service level for every tier in the tiering file"))
+        for name in levels:
+            if name not in tiers:
+                near = difflib.get_close_matches(name, tiers, n=1)
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                out.append(Problem(doc.locate(("rules", "service")),
+                                   f"service level {name!r} names no tier of the tiering file",
+                                   f"{hint}one of: {', '.join(tiers)}"))
+    if level is not None and level not in tiers:
         out.append(Problem(doc.locate(("strategy", "level")),
-                           f"unknown service level {sc.strategy.level!r}",
+                           f"unknown service level {level!r}",
                            f"one of: {', '.join(tiers)}"))
     return out
 
@@ -489,7 +621,7 @@ def load_any(path: str | Path) -> tuple[str, Any]:
     Returns ``(kind, model)``."""
     if Path(path).suffix.lower() == ".csv":
         if not Path(path).is_file():
-            raise InputError([Problem(Location(str(path)), "cannot read file",
+            raise InputError([Problem(Location(str(path), 1, 1), "cannot read file",
                                       "an existing, readable file")])
         kind = _csv_kind(Path(path))
         if kind == "contacts":  # roles are checked when a scenario names the file

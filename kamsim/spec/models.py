@@ -96,14 +96,9 @@ class TieringRules(RuleFile):
 
     @model_validator(mode="after")
     def _tiers_exist(self) -> TieringRules:
-        known = set(self.tiers)
-        if len(known) != len(self.tiers):
+        if len(set(self.tiers)) != len(self.tiers):
             raise ValueError("tier names must be unique")
-        for i, row in enumerate(self.table.rows):
-            if row.tier not in known:
-                raise _ref_error(("table", "rows", i, "tier"), row.tier, self.tiers)
-        if self.table.default not in known:
-            raise _ref_error(("table", "default"), self.table.default, self.tiers)
+        _raise_refs(tier_refs(self.model_dump()))
         return self
 
 
@@ -253,15 +248,7 @@ class StakeholderRules(RuleFile):
 
     @model_validator(mode="after")
     def _refs(self) -> StakeholderRules:
-        known = list(self.roles)
-        for seg, unit in self.units.items():
-            for role in unit.roles:
-                if role not in self.roles:
-                    raise _ref_error(("units", seg, "roles", role), role, known, key=True)
-        for i, e in enumerate(self.edges):
-            for end in ("source", "target"):
-                if getattr(e, end) not in self.roles:
-                    raise _ref_error(("edges", i, end), getattr(e, end), known)
+        _raise_refs(role_refs(self.model_dump()))
         if "default" not in self.units:
             raise ValueError("units must include a `default` template")
         return self
@@ -274,7 +261,7 @@ class Distribution(Model):
     """A random distribution for a generated portfolio attribute."""
 
     dist: Literal["lognormal", "pareto", "uniform", "beta", "normal", "fixed"]
-    median: float | None = None  # lognormal
+    median: Pos | None = None  # lognormal: a median <= 0 would make every value 0
     sigma: NonNeg | None = None  # lognormal, normal
     alpha: Pos | None = None  # pareto shape, beta a
     beta: Pos | None = None  # beta b
@@ -297,6 +284,11 @@ class Distribution(Model):
         if self.dist == "uniform" and self.maximum is not None and self.minimum is not None:
             if self.maximum < self.minimum:
                 raise ValueError("maximum must be >= minimum")
+        if self.dist == "pareto" and self.minimum is not None and self.minimum <= 0:
+            # the pareto scale: at or below 0 every value would be 0 or negative
+            raise ValueError("pareto needs minimum > 0")
+        if self.clip is not None and self.clip[0] > self.clip[1]:
+            raise ValueError("clip must be (low, high) with low <= high")
         return self
 
 
@@ -488,6 +480,69 @@ class RefError(ValueError):
         super().__init__(f"unknown name {value!r} ({hint}expected one of: {', '.join(known)})")
 
 
-def _ref_error(path: tuple[str | int, ...], value: str, known: list[str],
-               key: bool = False) -> RefError:
-    return RefError(path, value, known, key)
+class RefErrors(ValueError):
+    """Several :class:`RefError` found by one check: each is reported at its own name."""
+
+    def __init__(self, errors: list[RefError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def _raise_refs(errors: list[RefError]) -> None:
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise RefErrors(errors)
+
+
+def _names(value: Any) -> list[str] | None:
+    """The names a list or a mapping's keys give, or None if ``value`` is neither."""
+    if isinstance(value, dict):
+        return [k for k in value if isinstance(k, str)]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return None
+
+
+# The name checks below read plain data (a model's dump or the raw file), so the loader can
+# run them on a file whose schema check failed elsewhere and still report every bad name.
+# Parts of the wrong shape are skipped: the schema check reports those.
+
+
+def tier_refs(data: Any) -> list[RefError]:
+    """Every tier named by the decision table that is not in ``tiers``."""
+    known = _names(data.get("tiers")) if isinstance(data, dict) else None
+    table = data.get("table") if isinstance(data, dict) else None
+    if known is None or not isinstance(table, dict):
+        return []
+    out: list[RefError] = []
+    rows = table.get("rows")
+    for i, row in enumerate(rows if isinstance(rows, list) else []):
+        tier = row.get("tier") if isinstance(row, dict) else None
+        if isinstance(tier, str) and tier not in known:
+            out.append(RefError(("table", "rows", i, "tier"), tier, known, key=False))
+    default = table.get("default")
+    if isinstance(default, str) and default not in known:
+        out.append(RefError(("table", "default"), default, known, key=False))
+    return out
+
+
+def role_refs(data: Any) -> list[RefError]:
+    """Every role named by a unit template or an edge that is not in ``roles``."""
+    known = _names(data.get("roles")) if isinstance(data, dict) else None
+    if known is None or not isinstance(data.get("roles"), dict):
+        return []
+    out: list[RefError] = []
+    units = data.get("units")
+    for seg, unit in (units.items() if isinstance(units, dict) else ()):
+        roles = unit.get("roles") if isinstance(unit, dict) else None
+        for role in (roles if isinstance(roles, dict) else ()):
+            if isinstance(role, str) and role not in known:
+                out.append(RefError(("units", seg, "roles", role), role, known, key=True))
+    edges = data.get("edges")
+    for i, e in enumerate(edges if isinstance(edges, list) else []):
+        for end in ("source", "target"):
+            name = e.get(end) if isinstance(e, dict) else None
+            if isinstance(name, str) and name not in known:
+                out.append(RefError(("edges", i, end), name, known, key=False))
+    return out

@@ -263,7 +263,7 @@ def load_yaml(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, display: str
     try:
         size = p.stat().st_size
     except OSError as exc:
-        raise InputError([Problem(Location(shown), f"cannot read file: {exc.strerror}",
+        raise InputError([Problem(Location(shown, 1, 1), f"cannot read file: {exc.strerror}",
                                   "an existing, readable file")]) from None
     if size > limits.max_bytes:
         raise InputError([Problem(Location(shown, 1, 1), f"file is too large ({size} bytes)",
@@ -271,14 +271,18 @@ def load_yaml(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, display: str
     try:
         raw = p.read_bytes()
     except OSError as exc:
-        raise InputError([Problem(Location(shown), f"cannot read file: {exc.strerror}",
+        raise InputError([Problem(Location(shown, 1, 1), f"cannot read file: {exc.strerror}",
                                   "an existing, readable file")]) from None
     if b"\x00" in raw:
         raise InputError([Problem(Location(shown, 1, 1), "file is binary", "a YAML text file")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError([Problem(Location(shown, 1, 1),
-                                  f"file is not UTF-8 text (byte {exc.start})",
-                                  "a UTF-8 YAML file")]) from None
+        # located at the bad byte: the text before it is valid, so lines and columns count
+        before = raw[:exc.start].decode("utf-8")
+        line = before.count("\n") + 1
+        col = len(before) - (before.rfind("\n") + 1) + 1
+        raise InputError([Problem(Location(shown, line, col),
+                                  f"file is not UTF-8 text (byte {exc.start}, "
+                                  f"0x{raw[exc.start]:02x})", "a UTF-8 YAML file")]) from None
     return load_yaml_text(text, shown, limits)
