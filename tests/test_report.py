@@ -82,6 +82,9 @@ def test_report_from_stored_run_and_group(pair_results, store_path, tmp_path):
     assert_self_contained(html)
     assert_every_chart(html)
     assert ids[1] in html
+    # the run's line says where it came from and its id once ("run r… · run r…" before)
+    assert f"the run store · run {ids[1]} · seed" in html
+    assert f"run {ids[1]} · run" not in html
 
     out = tmp_path / "group.html"
     res = CliRunner().invoke(_cli(), ["report", "gtest1", "--store", str(store_path),
@@ -142,3 +145,4 @@ def test_report_needs_an_existing_folder(small_baseline_result, tmp_path):
 
     with pytest.raises(RunError, match="does not exist"):
         write_report([small_baseline_result], tmp_path / "missing" / "r.html")
+
