@@ -16,6 +16,10 @@ difference when the reference loses money; it is NaN when the reference mean is 
 When the runs cannot be paired (different portfolios, seeds or replication counts) the
 difference is still reported, with a Welch interval of two independent means, and the verdict
 says so.
+
+Degenerate cases (docs/model.md): with one replication there is no interval (NaN in the rows,
+null in JSON) and the verdict tells the difference without calling it clear; a share of a tier
+with no starting accounts is NaN, so its differences are NaN and the verdict says n/a.
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from typing import Any, cast
 
 import numpy as np
 
-from kamsim.results import HEADLINES
-from kamsim.stats import mean_ci, t_ppf
+from kamsim.results import BOUNDS, HEADLINES
+from kamsim.stats import defined_mean, mean_ci, t_ppf
 
 __all__ = ["compare", "compare_runs", "Comparison", "RunFigures", "per_replication_from_accounts",
            "unique_names"]
@@ -44,7 +48,8 @@ def per_replication_from_accounts(accounts: Any, tiers: Sequence[str]) -> dict[s
     """The headline figures of :meth:`Result.per_replication` rebuilt from an ``accounts``
     table (replication x account rows): name -> array (replications, 1 + tiers), column 0 the
     portfolio. Money totals count every account (arrivals by their first tier); retention and
-    lifetime value per account count the starting accounts only, as in ``Result``."""
+    lifetime value per account count the starting accounts only, as in ``Result``, and are
+    NaN (undefined, not 0) where a tier has no starting accounts."""
     df = accounts
     reps = np.sort(df["replication"].unique())
     rep_ix = np.searchsorted(reps, df["replication"].to_numpy())
@@ -65,7 +70,7 @@ def per_replication_from_accounts(accounts: Any, tiers: Sequence[str]) -> dict[s
         return out
 
     def share(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-        return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+        return np.divide(num, den, out=np.full_like(num, np.nan), where=den > 0)
 
     starts = tot(np.ones(len(df)), start)
     res = {"retention": share(tot(df["active"].to_numpy(dtype=float), start), starts)}
@@ -114,19 +119,30 @@ class RunFigures:
                    currency=str(summary.get("currency", "EUR")), run_id=run_id, source=source)
 
 
-def _welch(a: np.ndarray, b: np.ndarray, confidence: float) -> dict[str, float]:
-    """Mean of ``b - a`` for independent samples, with a Welch t-interval."""
-    diff = float(b.mean() - a.mean())
+def _welch(a: np.ndarray, b: np.ndarray, confidence: float,
+           bounds: tuple[float, float] | None = None) -> dict[str, float]:
+    """Mean of ``b - a`` for independent samples, with a Welch t-interval.
+
+    As in :func:`mean_ci`, NaN (undefined) values are left out, ``n`` is the smaller count
+    of defined values, and with fewer than two on a side there is no interval (NaN): one
+    replication says nothing of its spread. When both sides vary not at all the interval
+    is the difference itself (nothing to be uncertain about in what was measured)."""
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     na, nb = a.shape[0], b.shape[0]
+    nan = float("nan")
+    diff = float(b.mean() - a.mean()) if na and nb else nan
     if na < 2 or nb < 2:
-        return {"mean": diff, "ci_low": diff, "ci_high": diff, "n": min(na, nb)}
+        return {"mean": diff, "ci_low": nan, "ci_high": nan, "n": min(na, nb)}
     va, vb = a.var(ddof=1) / na, b.var(ddof=1) / nb
     se = math.sqrt(va + vb)
     if se == 0:
         return {"mean": diff, "ci_low": diff, "ci_high": diff, "n": min(na, nb)}
     dof = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
     half = t_ppf(0.5 + confidence / 2.0, dof) * se
-    return {"mean": diff, "ci_low": diff - half, "ci_high": diff + half, "n": min(na, nb)}
+    low, high = diff - half, diff + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"mean": diff, "ci_low": low, "ci_high": high, "n": min(na, nb)}
 
 
 def _num(v: float, sign: bool = False) -> str:
@@ -169,7 +185,7 @@ class Comparison:
         import pandas as pd
 
         cols = ["scenario", "tier", "metric", "reference_mean", "mean", "diff", "diff_low",
-                "diff_high", "rel", "rel_low", "rel_high"]
+                "diff_high", "rel", "rel_low", "rel_high", "n"]
         return pd.DataFrame(self.rows, columns=cols)
 
     def _row(self, scenario: str, tier: str, metric: str) -> dict[str, Any]:
@@ -180,7 +196,12 @@ class Comparison:
 
     def verdict(self) -> list[str]:
         """One sentence per scenario against the reference: profit in % (or money when the
-        reference loses money), retention of the first tier in percentage points."""
+        reference loses money), retention of the first tier in percentage points.
+
+        A difference is called clear only when its interval excludes zero. Without an
+        interval (one replication) the difference is told as measured, with a note that it
+        has none; a retention that is undefined (no accounts of the tier at the start, on
+        either side) is said to be so, and not compared."""
         names = self.names
         ref = names[0]
         conf = int(round(100 * self.confidence))
@@ -200,7 +221,15 @@ class Comparison:
                 fmt = bare = cast(Callable[[float], str], lambda v, c=cur: money(abs(v), c))
                 signed = cast(Callable[[float], str],
                               lambda v, c=cur: ("+" if v >= 0 else "\u2212") + money(abs(v), c))
-            if lo > 0 or hi < 0:
+            no_interval = []  # what is told without an interval
+            if lo != lo:  # NaN: fewer than two replications
+                no_interval.append("profit")
+                if d == 0:
+                    text = f"{name} earns the same profit as {ref}"
+                else:
+                    text = (f"{name} earns {fmt(d)} {'more' if d > 0 else 'less'} profit "
+                            f"than {ref}")
+            elif lo > 0 or hi < 0:
                 word = "more" if d > 0 else "less"
                 a, b = sorted((abs(lo), abs(hi)))
                 text = (f"{name} earns {fmt(d)} {word} profit than {ref} "
@@ -209,14 +238,34 @@ class Comparison:
                 text = (f"{name} vs {ref}: no clear difference in profit "
                         f"({signed(lo)} to {signed(hi)})")
             tier = self.runs[0].tiers[0]
-            r = self._row(name, tier, "retention")
-            d, lo, hi = (100 * r[k] for k in ("diff", "diff_low", "diff_high"))
-            if lo > 0 or hi < 0:
-                text += (f"; {tier}-account retention {_num(d, True)} points "
-                         f"({_num(lo)}–{_num(hi)})")
-            else:
-                text += (f"; {tier}-account retention: no clear difference "
-                         f"({_num(lo, True)} to {_num(hi, True)} points)")
+            try:
+                r = self._row(name, tier, "retention")
+            except KeyError:  # the scenario has no tier of that name: nothing to compare
+                r = None
+            if r is not None:
+                d, lo, hi = (100 * r[k] for k in ("diff", "diff_low", "diff_high"))
+                if d != d:
+                    none = [n for n, m in ((ref, r["reference_mean"]), (name, r["mean"]))
+                            if m != m]
+                    why = (f"no {tier} accounts at the start in {' and '.join(none)}" if none
+                           else f"never {tier} accounts in both in the same replication")
+                    text += f"; {tier}-account retention: n/a ({why})"
+                elif lo != lo:
+                    no_interval.append(f"{tier}-account retention")
+                    text += f"; {tier}-account retention {_num(d, True)} points"
+                elif lo > 0 or hi < 0:
+                    text += (f"; {tier}-account retention {_num(d, True)} points "
+                             f"({_num(lo)}–{_num(hi)})")
+                else:
+                    text += (f"; {tier}-account retention: no clear difference "
+                             f"({_num(lo, True)} to {_num(hi, True)} points)")
+            if no_interval:
+                if p["n"] < 2:
+                    text += (f" ({p['n']} replication: no confidence interval; run more "
+                             "replications)")
+                else:  # the tier had starting accounts in one replication only
+                    text += (f" ({' and '.join(no_interval)} measured in 1 replication: no "
+                             "confidence interval)")
             if not self.paired[i]:
                 text += f" [{self._why_unpaired(i)}: differences are not paired]"
             lines.append(text)
@@ -239,7 +288,9 @@ class Comparison:
             "runs": [{"scenario": n, "run_id": r.run_id, "seed": r.seed,
                       "replications": r.replications, "paired": p}
                      for n, r, p in zip(names, self.runs, self.paired, strict=True)],
-            "rows": [dict(r) for r in self.rows],
+            # JSON has no NaN: an undefined figure or a missing interval is null
+            "rows": [{k: (None if isinstance(v, float) and v != v else v)
+                      for k, v in r.items()} for r in self.rows],
             "verdict": self.verdict(),
         }
 
@@ -263,20 +314,22 @@ def compare_runs(runs: Sequence[RunFigures]) -> Comparison:
             for metric in HEADLINES:
                 a = ref.per_rep[metric][:, ci]
                 b = run.per_rep[metric][:, cj]
-                d = (mean_ci(b - a, ref.confidence) if is_paired
-                     else _welch(a, b, ref.confidence))
-                base = float(a.mean())
-                if base != 0:
+                # a share's difference cannot leave [-1, 1]
+                lim = (-1.0, 1.0) if metric in BOUNDS else None
+                d = (mean_ci(b - a, ref.confidence, lim) if is_paired
+                     else _welch(a, b, ref.confidence, lim))
+                base = defined_mean(a)
+                if base != 0:  # NaN (no reference accounts) gives NaN too
                     # over |base|, so the sign of rel is the sign of the difference
                     rel = 100 * d["mean"] / abs(base)
                     rl, rh = 100 * d["ci_low"] / abs(base), 100 * d["ci_high"] / abs(base)
                 else:
                     rel = rl = rh = float("nan")
                 rows.append({"scenario": name, "tier": tier, "metric": metric,
-                             "reference_mean": base, "mean": float(b.mean()),
+                             "reference_mean": base, "mean": defined_mean(b),
                              "diff": d["mean"], "diff_low": d["ci_low"],
                              "diff_high": d["ci_high"], "rel": rel, "rel_low": rl,
-                             "rel_high": rh})
+                             "rel_high": rh, "n": d["n"]})
     return Comparison(runs=list(runs), paired=paired, rows=rows)
 
 

@@ -6,6 +6,11 @@ Headline figures per replication (then mean and interval over replications):
 - ``clv``: discounted lifetime value (over the horizon) per starting account;
 - ``equity``: customer equity, the sum of every account's discounted value.
 ``by_tier`` groups accounts by the tier they started in (arrivals by their first tier).
+
+A share of a tier with no starting accounts (retention, lifetime value per account) is
+undefined: NaN per replication, left out of the mean and interval (``n`` counts the
+replications where it is defined), and ``None`` in the summary when it has no mean or
+interval, as JSON has no NaN.
 """
 
 from __future__ import annotations
@@ -39,11 +44,12 @@ def _per_rep(out: ReplicationOutput, n_start: int, n_tiers: int) -> dict[str, np
 
     ones = np.ones(tier.shape[0])
     starts = tot(ones, start)
+    # a share of no accounts is undefined (NaN), not 0: 0% retention would be a finding
     res["retention"] = np.divide(tot(a["active"].astype(float), start), starts,
-                                 out=np.zeros(n_tiers + 1), where=starts > 0)
+                                 out=np.full(n_tiers + 1, np.nan), where=starts > 0)
     for k in ("revenue", "profit", "cost_to_serve", "discounts", "bad_debt", "acquisition"):
         res[k] = tot(a[k])
-    res["clv"] = np.divide(tot(a["clv"], start), starts, out=np.zeros(n_tiers + 1),
+    res["clv"] = np.divide(tot(a["clv"], start), starts, out=np.full(n_tiers + 1, np.nan),
                            where=starts > 0)
     res["equity"] = tot(a["clv"])
     res["accounts_end"] = tot(a["active"].astype(float))
@@ -76,7 +82,9 @@ class Result:
         return {k: np.vstack([r[k] for r in reps]) for k in reps[0]}
 
     def summary(self) -> dict[str, Any]:
-        """Headline figures with confidence intervals, overall and ``by_tier``."""
+        """Headline figures with confidence intervals, overall and ``by_tier``: per figure
+        ``mean``, ``ci_low``, ``ci_high`` and ``n`` (the replications where it is defined);
+        ``None`` where there is no value (no accounts) or no interval (one replication)."""
         per = self.per_replication()
         out: dict[str, Any] = {
             "scenario": self.scenario, "seed": self.seed, "replications": self.replications,
@@ -84,9 +92,9 @@ class Result:
             "confidence": self.confidence, "currency": self.currency,
         }
         for name in (*HEADLINES, "equity", "accounts_end", "new_accounts"):
-            out[name] = mean_ci(per[name][:, 0], self.confidence, BOUNDS.get(name))
+            out[name] = _stat(per[name][:, 0], self.confidence, BOUNDS.get(name))
         out["by_tier"] = {
-            tier: {name: mean_ci(per[name][:, i + 1], self.confidence, BOUNDS.get(name))
+            tier: {name: _stat(per[name][:, i + 1], self.confidence, BOUNDS.get(name))
                    for name in (*HEADLINES, "equity")}
             for i, tier in enumerate(self.tiers)
         }
@@ -257,6 +265,13 @@ class Result:
                 "events": self.events(), "stage_mix": self.stage_mix(),
                 "stage_flows": self.stage_flows(), "churn": self.churn(),
                 "utilisation": self.utilisation()}
+
+
+def _stat(values: np.ndarray, confidence: float,
+          bounds: tuple[float, float] | None) -> dict[str, Any]:
+    """:func:`mean_ci` as plain data for a summary: ``None`` for NaN."""
+    return {k: None if isinstance(v, float) and v != v else v
+            for k, v in mean_ci(values, confidence, bounds).items()}
 
 
 def _full(value: Any, n: int) -> np.ndarray:

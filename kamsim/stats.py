@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["t_ppf", "mean_ci"]
+__all__ = ["t_ppf", "mean_ci", "defined_mean"]
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -73,20 +73,35 @@ def t_ppf(p: float, df: float) -> float:
     return 0.5 * (lo + hi)
 
 
+def defined_mean(values: np.ndarray) -> float:
+    """Mean of the defined (not NaN) values; NaN when there are none (without the warning
+    ``np.nanmean`` gives for an empty slice)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if v.shape[0] else float("nan")
+
+
 def mean_ci(values: np.ndarray, confidence: float = 0.95,
             bounds: tuple[float, float] | None = None) -> dict[str, float]:
-    """Mean over replications (axis 0) with a Student-t confidence interval; with a single
-    replication the interval is the point itself (no spread to measure).
+    """Mean of ``values`` (one per replication) with a Student-t confidence interval.
+
+    NaN values are replications where the figure is undefined (a share of a tier that had no
+    accounts to take it of) and are left out: ``n`` counts the defined ones, and the mean
+    and interval are over those. With no defined value the mean is NaN; with one, the
+    interval is NaN, not the point: one replication measures no spread, and a zero-width
+    interval would read as certainty.
 
     ``bounds`` is the range the quantity cannot leave (a share: ``(0, 1)``). The t-interval
     of a few replications of a share near 0 or 1 can reach past it (93% ± 11% of a small
     tier), which no reader should be shown: the interval is cut at the bounds, and is then
     no longer symmetric about the mean."""
     v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
     n = v.shape[0]
-    mean = float(v.mean()) if n else float("nan")
+    nan = float("nan")
+    mean = defined_mean(v)
     if n < 2:
-        return {"mean": mean, "ci_low": mean, "ci_high": mean, "n": n}
+        return {"mean": mean, "ci_low": nan, "ci_high": nan, "n": n}
     half = t_ppf(0.5 + confidence / 2.0, n - 1) * float(v.std(ddof=1)) / math.sqrt(n)
     low, high = mean - half, mean + half
     if bounds is not None:

@@ -4,6 +4,7 @@ headline model verdict (tiered vs equal treatment)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +150,7 @@ def test_cli_json_keys_and_store_group(store_path):
     assert data["reference"] == "equal_treatment"
     assert set(data["rows"][0]) == {"scenario", "tier", "metric", "reference_mean", "mean",
                                     "diff", "diff_low", "diff_high", "rel", "rel_low",
-                                    "rel_high"}
+                                    "rel_high", "n"}
     from kamsim import store
 
     with store.open(store_path) as st:
@@ -161,6 +162,113 @@ def test_cli_json_keys_and_store_group(store_path):
     np.testing.assert_allclose(again.table()["diff"], [r["diff"] for r in data["rows"]],
                                rtol=1e-9, atol=1e-6)
     assert again.verdict() == data["verdict"]
+
+
+TINY = ["portfolio.generate.accounts=80", "horizon_months=12"]
+NO_KEY = ["rules.tiering=../tests/rules_degenerate/tiering_no_key.yaml"]
+
+
+def test_one_replication_has_no_interval_and_no_verdict_of_significance():
+    # -r 1 used to print "(95% CI 3.6–3.6%)" and "(x to x)" in every cell: a zero-width
+    # interval read as certainty from a single random future
+    args = ["compare", EQUAL, TIERED, "-r", "1", "--no-store", "-w", "1",
+            *sum((["--set", s] for s in TINY), [])]
+    res = CliRunner().invoke(_cli(), args, terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "CI" not in res.output and not re.search(r"\([+-]", res.output)  # no "(x to x)"
+    out = " ".join(res.output.split())  # the console wraps the verdict
+    assert "1 replication: no confidence interval; run more replications" in out
+    assert "1 replication: no interval" in out  # the table's note
+
+    res = CliRunner().invoke(_cli(), [*args, "--json"])
+    data = json.loads(res.output)  # strict JSON: NaN is no JSON
+    assert all(r["diff_low"] is None and r["diff_high"] is None and r["n"] == 1
+               for r in data["rows"])
+    assert all(isinstance(r["diff"], float) for r in data["rows"])
+    assert "CI" not in data["verdict"][0] and "profit than equal_treatment" in data["verdict"][0]
+
+
+def test_unpaired_with_one_replication_has_no_interval_either():
+    from kamsim.compare import _welch
+
+    d = _welch(np.array([1.0]), np.array([2.0, 4.0]), 0.95)
+    assert d["mean"] == 2.0 and d["n"] == 1 and np.isnan(d["ci_low"]) and np.isnan(d["ci_high"])
+    d = _welch(np.array([1.0, np.nan, 3.0]), np.array([np.nan, np.nan]), 0.95)
+    assert np.isnan(d["mean"]) and d["n"] == 0
+
+
+def test_a_tier_without_accounts_has_no_retention_not_zero():
+    from kamsim.experiment import simulate
+    from kamsim.report.terminal import summary_table
+    from kamsim.spec.load import load_scenario
+
+    res = simulate(load_scenario(TIERED, [*TINY, *NO_KEY, "replications=3"]), workers=1)
+    assert res.tiers[0] == "key"
+    per = res.per_replication()
+    assert np.isnan(per["retention"][:, 1]).all() and np.isnan(per["clv"][:, 1]).all()
+    assert (per["revenue"][:, 1] == 0).all()  # a total of no accounts is 0, a share is not
+    derived = per_replication_from_accounts(res.accounts(), res.tiers)
+    assert np.isnan(derived["retention"][:, 1]).all() and np.isnan(derived["clv"][:, 1]).all()
+    key = res.summary()["by_tier"]["key"]
+    assert key["retention"] == {"mean": None, "ci_low": None, "ci_high": None, "n": 0}
+    assert key["clv"]["mean"] is None and key["revenue"]["mean"] == 0
+    json.dumps(res.summary(), allow_nan=False)
+
+    from rich.console import Console
+
+    con = Console(width=200, record=True)
+    con.print(summary_table(res.summary()))
+    text = con.export_text()
+    key_line = next(line for line in text.splitlines() if line.startswith("│ key"))
+    assert "n/a" in key_line and "0.0%" not in key_line
+    assert "n/a: no accounts of the tier at the start" in text
+
+
+def test_a_tier_without_accounts_is_not_compared():
+    # it used to say "key-account retention -97.1 points (-104.4 – -89.8)": a difference
+    # with a 0% that was no measurement, and an interval past what is possible
+    cmp = compare([TIERED, TIERED], overrides=[*TINY, "replications=3"], workers=1)
+    ref = cmp.runs[0]
+    from kamsim.experiment import simulate
+    from kamsim.spec.load import load_scenario
+
+    res = simulate(load_scenario(TIERED, [*TINY, *NO_KEY, "replications=3"]), workers=1)
+    cmp = compare_runs([ref, RunFigures.from_result(res)])
+    t = cmp.table().set_index(["tier", "metric"])
+    for m in ("retention", "clv"):
+        row = t.loc[("key", m)]
+        assert np.isnan(row["mean"]) and row["n"] == 0
+        assert all(np.isnan(row[k]) for k in ("diff", "diff_low", "diff_high", "rel"))
+    verdict = cmp.verdict()[0]
+    assert "key-account retention: n/a (no key accounts at the start in tiered #2)" in verdict
+    assert "points" not in verdict
+    json.dumps(cmp.to_json(), allow_nan=False)
+    # the other way round: the reference has none
+    back = compare_runs([RunFigures.from_result(res), ref]).verdict()[0]
+    assert "n/a (no key accounts at the start in tiered)" in back
+
+    from rich.console import Console
+
+    from kamsim.cli.compare_cmd import difference_table
+
+    con = Console(width=250, record=True)
+    con.print(difference_table(cmp))
+    text = con.export_text()
+    line = next(x for x in text.splitlines() if "│ key " in x and "retention" in x)
+    assert "no accounts" in line and "n/a" in line and "pts (" not in line
+
+
+def test_a_share_difference_stays_within_100_points():
+    # two replications far apart: the t-interval of their difference reaches past ±100
+    # points, which no share can differ by
+    a = RunFigures(name="a", seed=1, replications=2, tiers=("key",), starting_ids=("x",),
+                   per_rep={m: np.array([[0.5, 0.5], [0.5, 0.5]]) for m in HEADLINES})
+    per = {m: np.array([[0.5, 0.5], [0.5, 0.5]]) for m in HEADLINES}
+    per["retention"] = np.array([[0.0, 0.0], [1.0, 1.0]])
+    b = RunFigures(name="b", seed=1, replications=2, tiers=("key",), starting_ids=("x",),
+                   per_rep=per)
+    row = compare_runs([a, b]).table().query("tier == 'key' and metric == 'retention'").iloc[0]
+    assert row.diff_low == -1.0 and row.diff_high == 1.0
 
 
 def test_cli_rejects_a_missing_scenario_cleanly(tmp_path):

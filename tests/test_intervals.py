@@ -3,6 +3,7 @@ interval is written with its ends, not as a misleading ``± half-width``."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import kamsim
-from kamsim.report.terminal import interval, pct
+from kamsim.report.terminal import interval, pct, summary_table
 from kamsim.stats import mean_ci, t_ppf
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -32,7 +33,7 @@ def test_bounded_interval_is_cut_at_the_bound_only():
     assert cut["ci_low"] == free["ci_low"] and cut["mean"] == free["mean"]
 
 
-@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30))
+@given(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=30))
 def test_a_share_interval_stays_in_range_and_holds_the_mean(xs):
     s = mean_ci(np.array(xs), bounds=(0.0, 1.0))
     assert 0.0 <= s["ci_low"] <= s["mean"] + 1e-12
@@ -44,6 +45,45 @@ def test_interval_text_symmetric_and_cut():
     assert (interval({"mean": 0.933, "ci_low": 0.82, "ci_high": 1.0, "n": 5}, pct)
             == "93.3% (82.0%–100.0%)")
     assert interval({"mean": 0.7, "ci_low": 0.7, "ci_high": 0.7, "n": 1}, pct) == "70.0%"
+    # a summary's missing interval (one replication) and missing value (no accounts)
+    assert interval({"mean": 0.7, "ci_low": None, "ci_high": None, "n": 1}, pct) == "70.0%"
+    assert interval({"mean": None, "ci_low": None, "ci_high": None, "n": 0}, pct) == "n/a"
+    assert interval({"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": 0},
+                    pct) == "n/a"
+
+
+def test_one_replication_has_no_interval_not_a_zero_width_one():
+    # a zero-width interval reads as certainty; one replication measures no spread at all
+    s = mean_ci(np.array([0.7]))
+    assert s["mean"] == 0.7 and s["n"] == 1
+    assert math.isnan(s["ci_low"]) and math.isnan(s["ci_high"])
+
+
+def test_undefined_replications_are_left_out_and_counted_out():
+    v = np.array([0.90, np.nan, 1.0, 0.8, np.nan])
+    s, defined = mean_ci(v), mean_ci(v[~np.isnan(v)])
+    assert s == defined and s["n"] == 3
+    none = mean_ci(np.array([np.nan, np.nan]))
+    assert none["n"] == 0 and all(math.isnan(none[k]) for k in ("mean", "ci_low", "ci_high"))
+
+
+def test_a_one_replication_summary_has_null_intervals_in_json():
+    res = kamsim.simulate(SCENARIOS / "trainer_single_account.yaml", replications=1, workers=1)
+    s = res.summary()
+    stats = [s[k] for k in ("retention", "revenue", "profit")]
+    stats += [t[k] for t in s["by_tier"].values() for k in ("revenue", "profit")]
+    assert all(x["ci_low"] is None and x["ci_high"] is None and x["n"] == 1 for x in stats)
+    json.dumps(s, allow_nan=False)  # plain JSON: no NaN tokens
+    assert "\u00b1" not in _render(summary_table(s))
+    assert "1 replication: no interval" in _render(summary_table(s))
+
+
+def _render(table) -> str:
+    from rich.console import Console
+
+    con = Console(width=200, record=True)
+    con.print(table)
+    return con.export_text()
 
 
 def test_small_tiers_retention_interval_within_0_and_1():

@@ -82,6 +82,9 @@ def test_report_from_stored_run_and_group(pair_results, store_path, tmp_path):
     assert_self_contained(html)
     assert_every_chart(html)
     assert ids[1] in html
+    # the run's line says where it came from and its id once ("run r… · run r…" before)
+    assert f"the run store · run {ids[1]} · seed" in html
+    assert f"run {ids[1]} · run" not in html
 
     out = tmp_path / "group.html"
     res = CliRunner().invoke(_cli(), ["report", "gtest1", "--store", str(store_path),
@@ -142,3 +145,32 @@ def test_report_needs_an_existing_folder(small_baseline_result, tmp_path):
 
     with pytest.raises(RunError, match="does not exist"):
         write_report([small_baseline_result], tmp_path / "missing" / "r.html")
+
+
+def test_report_of_one_replication_and_a_tier_without_accounts():
+    # no zero-width intervals from a single replication, and a tier with no accounts shows
+    # n/a, not 0.0% retention, nor a difference with one
+    from kamsim.experiment import simulate
+    from kamsim.report.html import report_context
+    from kamsim.spec.load import load_scenario
+
+    root = Path(__file__).resolve().parents[1]
+    small = ["portfolio.generate.accounts=80", "horizon_months=12", "replications=1"]
+    tiered = root / "scenarios" / "tiered.yaml"
+    ref = simulate(load_scenario(tiered, small), workers=1)
+    nokey = simulate(load_scenario(tiered, [
+        *small, "rules.tiering=../tests/rules_degenerate/tiering_no_key.yaml"]), workers=1)
+    ctx = report_context([ref, nokey])
+    key = next(r for r in ctx["runs"][1]["rows"] if r["tier"] == "key")
+    assert key["cells"][0] == "n/a" and key["cells"][4] == "n/a"
+    assert ctx["runs"][1]["notes"] == [
+        "n/a: no accounts of the tier at the start (a share of none is undefined)",
+        "1 replication: no interval"]
+    assert "1 replication: no interval" in render_report([ref, nokey])
+    rows = ctx["comparison"]["rows"]
+    assert all("(" not in r["diff"] and "(" not in r["rel"] for r in rows)
+    key_ret = next(r for r in rows if r["tier"] == "key" and r["metric"] == "retention")
+    assert key_ret["diff"] == "n/a" and key_ret["rel"] == "" and not key_ret["clear"]
+    verdict = ctx["comparison"]["verdict"][0]
+    assert "CI" not in verdict and "no confidence interval" in verdict
+    assert "key-account retention: n/a" in verdict

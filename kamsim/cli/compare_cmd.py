@@ -15,7 +15,7 @@ def difference_table(cmp: Any) -> Any:
     """A rich Table of the paired differences: one row per scenario x tier x headline."""
     from rich.table import Table
 
-    from kamsim.report.terminal import money
+    from kamsim.report.terminal import difference, money
 
     cur = cmp.runs[0].currency
     conf = int(round(100 * cmp.confidence))
@@ -28,20 +28,37 @@ def difference_table(cmp: Any) -> Any:
     def signed_money(v: float) -> str:
         return ("+" if v >= 0 else "-") + money(abs(v), cur)
 
+    def value(v: float, f: Any) -> str:
+        return "no accounts" if v != v else f(v)  # a share of a tier with no accounts
+
+    def share_pts(v: float) -> str:
+        return f"{100 * v:+.1f}"
+
+    undefined = single = False
     for r in cmp.table().itertuples(index=False):
         if r.metric == "retention":
-            vals = (f"{100 * r.reference_mean:.1f}%", f"{100 * r.mean:.1f}%",
-                    f"{100 * r.diff:+.1f} pts ({100 * r.diff_low:+.1f} to "
-                    f"{100 * r.diff_high:+.1f})")
+            vals = (value(r.reference_mean, lambda v: f"{100 * v:.1f}%"),
+                    value(r.mean, lambda v: f"{100 * v:.1f}%"),
+                    difference(r.diff, r.diff_low, r.diff_high, share_pts, " pts"))
         else:
-            vals = (money(r.reference_mean, cur), money(r.mean, cur),
-                    f"{signed_money(r.diff)} ({signed_money(r.diff_low)} to "
-                    f"{signed_money(r.diff_high)})")
-        rel = "" if r.rel != r.rel else f"{r.rel:+.1f}% ({r.rel_low:+.1f} to {r.rel_high:+.1f})"
-        clear = r.diff_low > 0 or r.diff_high < 0
+            vals = (value(r.reference_mean, lambda v: money(v, cur)),
+                    value(r.mean, lambda v: money(v, cur)),
+                    difference(r.diff, r.diff_low, r.diff_high, signed_money))
+        rel = "" if r.rel != r.rel else difference(r.rel, r.rel_low, r.rel_high,
+                                                     lambda v: f"{v:+.1f}", "%")
+        undefined |= r.diff != r.diff
+        single |= r.diff == r.diff and r.diff_low != r.diff_low
+        clear = r.diff_low > 0 or r.diff_high < 0  # False without an interval (NaN)
         style = None if clear else "dim"
         t.add_row(r.scenario, r.tier, r.metric.replace("_", " "), *vals, rel, style=style,
                   end_section=(r.metric == "clv"))
+    notes = []
+    if single:
+        notes.append("1 replication: no interval")
+    if undefined:
+        notes.append("n/a: a share of a tier with no accounts is undefined")
+    if notes:
+        t.caption, t.caption_justify = "; ".join(notes), "left"
     return t
 
 

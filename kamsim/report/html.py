@@ -12,7 +12,7 @@ from typing import Any
 
 from kamsim import __version__
 from kamsim.report.runs import ReportRun, from_record, from_result
-from kamsim.report.terminal import interval, money, pct
+from kamsim.report.terminal import difference, interval, money, pct
 
 __all__ = ["as_report_runs", "render_report", "write_report", "report_context"]
 
@@ -51,6 +51,16 @@ def _summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _summary_notes(summary: dict[str, Any]) -> list[str]:
+    """What an ``n/a`` or a value without interval in the summary table means."""
+    notes = []
+    if any(s["retention"]["mean"] is None for s in summary["by_tier"].values()):
+        notes.append("n/a: no accounts of the tier at the start (a share of none is undefined)")
+    if summary.get("replications", 2) < 2:
+        notes.append("1 replication: no interval")
+    return notes
+
+
 def _signed_money(v: float, currency: str) -> str:
     return ("+" if v >= 0 else "-") + money(abs(v), currency)
 
@@ -59,13 +69,14 @@ def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
     rows = []
     for r in table.itertuples(index=False):
         if r.metric == "retention":
-            d = f"{100 * r.diff:+.1f} pts ({100 * r.diff_low:+.1f} to {100 * r.diff_high:+.1f})"
+            d = difference(r.diff, r.diff_low, r.diff_high, lambda v: f"{100 * v:+.1f}",
+                           " pts")
         else:
-            d = (f"{_signed_money(r.diff, currency)} ({_signed_money(r.diff_low, currency)} "
-                 f"to {_signed_money(r.diff_high, currency)})")
+            d = difference(r.diff, r.diff_low, r.diff_high,
+                           lambda v: _signed_money(v, currency))
         rel = ("" if r.rel != r.rel
-               else f"{r.rel:+.1f}% ({r.rel_low:+.1f}% to {r.rel_high:+.1f}%)")
-        clear = r.diff_low > 0 or r.diff_high < 0
+               else difference(r.rel, r.rel_low, r.rel_high, lambda v: f"{v:+.1f}%"))
+        clear = r.diff_low > 0 or r.diff_high < 0  # False without an interval (NaN)
         # colour says good or bad news: more cost to serve is bad news
         good = (r.diff > 0) != (r.metric == "cost_to_serve")
         rows.append({"scenario": r.scenario, "tier": r.tier,
@@ -109,7 +120,7 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
                   "replications": r.summary.get("replications"),
                   "horizon": f"{r.summary.get('horizon_months', 0):g}", "seed": r.summary.get("seed"),
                   "description": str(r.resolved.get("scenario", {}).get("description") or ""),
-                  "rows": _summary_rows(r.summary)}
+                  "rows": _summary_rows(r.summary), "notes": _summary_notes(r.summary)}
                  for lab, r in zip(labels, runs, strict=True)],
         "metric_names": [m for _, m in _METRICS],
         "comparison": comparison,

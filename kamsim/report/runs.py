@@ -68,7 +68,7 @@ def from_record(record: Any) -> ReportRun:
     return ReportRun(name=str(record.summary.get("scenario", record.run_id)),
                      summary=record.summary, resolved=record.resolved,
                      frames=record.tables(), run_id=record.run_id,
-                     group=record.meta.get("group_id"), origin=f"run {record.run_id}")
+                     group=record.meta.get("group_id"), origin="the run store")
 
 
 def _read_parquet(path: Path) -> Any:

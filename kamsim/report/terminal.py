@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["money", "pct", "interval", "summary_table", "tier_table", "print_problems"]
+__all__ = ["money", "pct", "interval", "difference", "summary_table", "tier_table",
+           "print_problems"]
 
 _SYMBOL = {"EUR": "€", "USD": "$", "GBP": "£", "CNY": "¥", "JPY": "¥"}
 
@@ -26,16 +27,35 @@ def pct(x: float, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f}%"
 
 
-def interval(stat: dict[str, float], fmt: Any) -> str:
+def _missing(v: Any) -> bool:
+    """No value: ``None`` (a summary, JSON) or NaN (a figure computed in this session)."""
+    return v is None or v != v
+
+
+def interval(stat: dict[str, Any], fmt: Any) -> str:
     """``mean ± half-width`` of a symmetric interval, ``mean (low–high)`` of one cut at a
-    bound (a share's interval stops at 100%); just the mean when there is one replication."""
+    bound (a share's interval stops at 100%); just the mean when there is no interval (one
+    replication), and ``n/a`` when there is no value (a share of a tier with no accounts)."""
     mean, low, high = stat["mean"], stat["ci_low"], stat["ci_high"]
-    if stat.get("n", 2) < 2 or low == high:
+    if _missing(mean):
+        return "n/a"
+    if stat.get("n", 2) < 2 or _missing(low) or _missing(high) or low == high:
         return fmt(mean)
     above, below = high - mean, mean - low
     if abs(above - below) > 1e-9 * max(abs(above), abs(below)):
         return f"{fmt(mean)} ({fmt(low)}–{fmt(high)})"
     return f"{fmt(mean)} ± {fmt((high - low) / 2.0)}"
+
+
+def difference(mean: float, low: float, high: float, fmt: Any, unit: str = "") -> str:
+    """``mean unit (low to high)`` of a difference: without the interval when there is none
+    (one replication), ``n/a`` when the difference is undefined (a share of a tier with no
+    accounts on one side)."""
+    if _missing(mean):
+        return "n/a"
+    if _missing(low) or _missing(high):
+        return f"{fmt(mean)}{unit}"
+    return f"{fmt(mean)}{unit} ({fmt(low)} to {fmt(high)})"
 
 
 def summary_table(summary: dict[str, Any]) -> Any:
@@ -62,6 +82,12 @@ def summary_table(summary: dict[str, Any]) -> Any:
     for tier, s in summary["by_tier"].items():
         row(tier, s)
     row("all accounts", summary, style="bold")
+    if any(_missing(s["retention"]["mean"]) for s in summary["by_tier"].values()):
+        t.caption = "n/a: no accounts of the tier at the start (a share of none is undefined)"
+        t.caption_justify = "left"
+    if summary["replications"] < 2:
+        t.caption = ((t.caption + "; ") if t.caption else "") + "1 replication: no interval"
+        t.caption_justify = "left"
     return t
 
 
