@@ -150,12 +150,14 @@ def validate(paths: tuple[str, ...]) -> None:
 @handles_errors
 def schema(out_dir: str | None, kind: str | None) -> None:
     """Write the JSON Schema of each file kind (for editor validation and completion)."""
+    from kamsim.io import make_folder
     from kamsim.spec.schema import json_schemas, write_schemas
 
     if out_dir is None:
         schemas = json_schemas()
         click.echo(json.dumps(schemas[kind] if kind else schemas, indent=2))
         return
+    make_folder(Path(out_dir))
     for path in write_schemas(Path(out_dir), [kind] if kind else None):
         click.echo(f"wrote {path}")
 
@@ -178,6 +180,10 @@ def tier(scenario: str, out: str | None, sets: tuple[str, ...]) -> None:
     from kamsim.tiering import tier_portfolio
 
     spec = load_scenario(scenario, list(sets))
+    if out:  # a wrong --out is told before the work, and nothing is printed
+        from kamsim.io import check_table_target
+
+        check_table_target(Path(out))
     result = tier_portfolio(spec)
     _console().print(tier_table(result.summary(), spec.service.currency))
     if out:

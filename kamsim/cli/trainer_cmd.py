@@ -169,8 +169,10 @@ def lesson_page(name: str, out: str, replications: int | None, seed: int | None,
                 workers: int | None, folder: str | None) -> None:
     """Write an interactive, offline lesson page: a month slider over the focus account's
     decision unit, trust and stage, the portfolio's stage flows and the story so far."""
+    from kamsim.io import require_folder
     from kamsim.report.lesson_page import write_lesson_page
 
+    require_folder(Path(out))  # before the lesson's simulations, not after
     run = _run(name, replications, seed, workers, folder)
     path = write_lesson_page(run, Path(out))
     click.echo(f"wrote {path}")
