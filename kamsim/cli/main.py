@@ -16,10 +16,16 @@ import click
 from kamsim import __version__
 
 
-def _console(stderr: bool = False) -> Any:
+def _console(stderr: bool = False, width: int = 140) -> Any:
+    """The console every command prints through (``width`` when the output is not a
+    terminal). Markup and emoji codes are off: what it prints is the user's and the data's
+    text (descriptions, account and person ids, roles, query results, paths), in which
+    ``[bold]`` or ``[/x]`` must stay as written (markup dropped them or raised MarkupError)
+    and ``:x:`` must not become an emoji. Styled lines are built as ``rich.text.Text``."""
     from rich.console import Console
 
-    return Console(stderr=stderr, soft_wrap=False, width=None if sys.stdout.isatty() else 140)
+    return Console(stderr=stderr, soft_wrap=False, markup=False, emoji=False,
+                   width=None if sys.stdout.isatty() else width)
 
 
 def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,7 +72,9 @@ def _progress(enabled: bool, label: str) -> Any:
         TimeRemainingColumn,
     )
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    # the description is the scenario's name: shown as written, not read as markup
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                    MofNCompleteColumn(),
                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                     console=_console(stderr=True), transient=True)
 
