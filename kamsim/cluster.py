@@ -42,9 +42,19 @@ def _connect(address: str) -> Any:
     """A ``distributed.Client`` on ``address``, or a RunError that names it."""
     try:
         from distributed import Client
+        from distributed.comm.addressing import get_address_host_port
     except ImportError as exc:  # an optional dependency: say how to get it
         raise RunError(f"running on a Dask cluster ({address}) needs the 'distributed' "
                        "package: pip install 'dask[distributed]'") from exc
+    # An address that cannot name a scheduler is refused before a Client exists: a Client
+    # whose constructor fails on the address is left half-built, and its __del__ then waits
+    # 20 s for an event loop that is gone and prints a TimeoutError traceback after our error.
+    try:
+        get_address_host_port(address)
+    except ValueError as exc:
+        raise RunError(f"{address!r} is not a Dask scheduler address ({exc}); point --dask / "
+                       "KAMSIM_DASK at the tcp://HOST:PORT address that `dask scheduler` "
+                       "prints") from None
     try:
         return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:

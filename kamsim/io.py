@@ -19,7 +19,8 @@ from typing import Any
 from kamsim.errors import RunError
 
 __all__ = ["atomic_path", "atomic_write_text", "write_table", "write_results",
-           "check_writable_target", "require_folder", "move_into_place", "shareable"]
+           "check_writable_target", "check_table_target", "require_folder", "make_folder",
+           "move_into_place", "shareable"]
 
 
 def _umask() -> int:
@@ -45,39 +46,91 @@ def shareable(path: Path, *, folder: bool = False) -> None:
     os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
 
 
+def _reason(exc: OSError) -> str:
+    """What went wrong, in the system's words (some OSErrors carry no ``strerror``)."""
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _check_folder(path: Path, folder: Path) -> None:
+    """Refuse ``path`` unless ``folder`` (where it goes) is an existing, writable folder.
+
+    Writability is tried, not asked: ``os.access`` says yes to root everywhere, also where
+    nothing can be created (``/sys``, a read-only mount), so a file is made and removed."""
+    if not folder.exists():
+        # /tmp/file/sub/out: what is wrong is that /tmp/file is a file, not that sub is missing
+        up = next(p for p in folder.parents if p.exists())
+        if not up.is_dir():
+            raise RunError(f"--out {path}: {up} is not a folder")
+        raise RunError(f"--out {path}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise RunError(f"--out {path}: {folder} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".kamsim-probe-")
+    except OSError as exc:
+        raise RunError(f"--out {path}: cannot write in folder {folder} ({_reason(exc)})"
+                       ) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def require_folder(path: Path) -> None:
-    """Refuse an output file whose folder does not exist (never create it: a mistyped
-    ``--out`` should not leave a new folder behind)."""
-    if not Path(path).resolve().parent.is_dir():
-        raise RunError(f"--out {path}: folder {Path(path).parent} does not exist")
+    """Refuse an output file that cannot be written, before any work is done: its folder
+    must exist (never created: a mistyped ``--out`` should not leave a new folder behind),
+    be a folder and be writable, and the name must not be an existing folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise RunError(f"--out {path}: is a folder (expected a file name)")
+    _check_folder(path, path.resolve().parent)
+
+
+def make_folder(path: Path) -> None:
+    """Create the output folder ``path`` for the commands whose ``--out`` folder is created
+    if missing; its parent must exist (as for a results folder: a mistyped ``--out`` should
+    not leave a chain of new folders behind). A RunError, not a traceback, if it cannot be."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunError(f"--out {path}: exists and is not a folder")
+    if path.is_dir():
+        _check_folder(path, path)
+        return
+    _check_folder(path, path.resolve().parent)
+    try:
+        path.mkdir()
+    except OSError as exc:
+        raise RunError(f"--out {path}: cannot create the folder ({_reason(exc)})") from None
 
 
 @contextmanager
 def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary file next to ``path`` to write to; when the block ends without error it
-    gets the shareable mode and is renamed onto ``path``, otherwise it is removed."""
+    gets the shareable mode and is renamed onto ``path``, otherwise it is removed. A system
+    error while writing (disk full, a folder in the way) is a RunError naming ``path``."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    except OSError as exc:
+        raise RunError(f"cannot write {path}: {_reason(exc)}") from None
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
         shareable(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise RunError(f"cannot write {path}: {_reason(exc)}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
 def check_writable_target(path: Path) -> None:
-    """Fail early (before a long run) if ``path`` cannot be created."""
-    parent = path.resolve().parent
+    """Fail early (before a long run) if the folder ``path`` cannot be created or replaced:
+    it must not be an existing file, and its parent must be an existing, writable folder."""
+    path = Path(path)
     if path.exists() and not path.is_dir():
         raise RunError(f"--out {path}: exists and is not a folder")
-    if not parent.exists():
-        raise RunError(f"--out {path}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise RunError(f"--out {path}: folder {parent} is not writable")
+    _check_folder(path, path.resolve().parent)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -101,21 +154,21 @@ def _write_frame(df: Any, path: Path) -> None:
         df.to_csv(path, index=False)
 
 
-def write_table(df: Any, path: Path) -> None:
-    """One table to ``path`` (.csv or .parquet), atomically."""
+def check_table_target(path: Path) -> None:
+    """Refuse a table file name :func:`write_table` could not write (checked before the
+    work that makes the table)."""
     path = Path(path)
     if path.suffix not in (".csv", ".parquet"):
         raise RunError(f"--out {path}: use a .csv or .parquet file name")
-    if not path.resolve().parent.exists():
-        raise RunError(f"--out {path}: folder {path.resolve().parent} does not exist")
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    try:
+    require_folder(path)
+
+
+def write_table(df: Any, path: Path) -> None:
+    """One table to ``path`` (.csv or .parquet), atomically."""
+    path = Path(path)
+    check_table_target(path)
+    with atomic_path(path, suffix=path.suffix) as tmp:  # the suffix picks the format
         _write_frame(df, tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise RunError(f"cannot write {path}: {exc.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _remove_stale(out: Path) -> None:
@@ -156,8 +209,11 @@ def write_results(result: Any, out: Path) -> Path:
     out = Path(out)
     check_writable_target(out)
     _remove_stale(out)
-    tmp = Path(tempfile.mkdtemp(dir=out.resolve().parent,
-                                prefix=f".{out.name}.partial-{os.getpid()}-"))
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=out.resolve().parent,
+                                    prefix=f".{out.name}.partial-{os.getpid()}-"))
+    except OSError as exc:
+        raise RunError(f"cannot write {out}: {_reason(exc)}") from None
     try:
         shareable(tmp, folder=True)
         for name, df in result.to_frames().items():
@@ -167,6 +223,9 @@ def write_results(result: Any, out: Path) -> Path:
         (tmp / "scenario.resolved.json").write_text(
             json.dumps(result.resolved, indent=2, default=str) + "\n")
         move_into_place(tmp, out)
+    except OSError as exc:  # disk full, the folder taken away under us
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RunError(f"cannot write {out}: {_reason(exc)}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -5,7 +5,6 @@ the run store, and reproducibility."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -181,16 +180,21 @@ def test_out_under_missing_folder(tmp_path: Path, store: Path) -> None:
 def test_out_in_read_only_folder(tmp_path: Path, store: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """An unwritable folder is refused before the run. Tests may run as root, who writes
-    through chmod, so the permission check itself is made to see the folder as read-only."""
+    through chmod, so creating a file in the folder is made to fail as it would for others."""
     import kamsim.io as kio
 
     ro = tmp_path / "ro"
     ro.mkdir()
-    real_access = os.access
-    monkeypatch.setattr(kio.os, "access",
-                        lambda p, mode: False if Path(p) == ro else real_access(p, mode))
+    real_mkstemp = kio.tempfile.mkstemp
+
+    def mkstemp(*args: Any, dir: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+        if dir is not None and Path(dir) == ro:
+            raise PermissionError(13, "Permission denied")
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(kio.tempfile, "mkstemp", mkstemp)
     res = kamsim("run", BASELINE, *SMALL, "--out", str(ro / "results"), "--store", str(store))
-    assert res.exit_code == 2 and "not writable" in res.stderr
+    assert res.exit_code == 2 and "cannot write in folder" in res.stderr
     assert list(ro.iterdir()) == [] and not store.exists()
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from kamsim.cli.main import _console as _main_console
 from kamsim.cli.main import _sets, cli, handles_errors
 
 #: width of the output when it is not a terminal: wide enough that person ids are never cut
@@ -22,11 +23,7 @@ def dmu() -> None:
 
 
 def _console() -> Any:
-    import sys
-
-    from rich.console import Console
-
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+    return _main_console(width=_PIPE_WIDTH)  # ids and roles shown as written, not as markup
 
 
 def _load(scenario: str, sets: tuple[str, ...], seed: int | None) -> Any:

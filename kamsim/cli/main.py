@@ -16,10 +16,16 @@ import click
 from kamsim import __version__
 
 
-def _console(stderr: bool = False) -> Any:
+def _console(stderr: bool = False, width: int = 140) -> Any:
+    """The console every command prints through (``width`` when the output is not a
+    terminal). Markup and emoji codes are off: what it prints is the user's and the data's
+    text (descriptions, account and person ids, roles, query results, paths), in which
+    ``[bold]`` or ``[/x]`` must stay as written (markup dropped them or raised MarkupError)
+    and ``:x:`` must not become an emoji. Styled lines are built as ``rich.text.Text``."""
     from rich.console import Console
 
-    return Console(stderr=stderr, soft_wrap=False, width=None if sys.stdout.isatty() else 140)
+    return Console(stderr=stderr, soft_wrap=False, markup=False, emoji=False,
+                   width=None if sys.stdout.isatty() else width)
 
 
 def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,7 +72,9 @@ def _progress(enabled: bool, label: str) -> Any:
         TimeRemainingColumn,
     )
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    # the description is the scenario's name: shown as written, not read as markup
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                    MofNCompleteColumn(),
                     TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
                     console=_console(stderr=True), transient=True)
 
@@ -150,12 +158,14 @@ def validate(paths: tuple[str, ...]) -> None:
 @handles_errors
 def schema(out_dir: str | None, kind: str | None) -> None:
     """Write the JSON Schema of each file kind (for editor validation and completion)."""
+    from kamsim.io import make_folder
     from kamsim.spec.schema import json_schemas, write_schemas
 
     if out_dir is None:
         schemas = json_schemas()
         click.echo(json.dumps(schemas[kind] if kind else schemas, indent=2))
         return
+    make_folder(Path(out_dir))
     for path in write_schemas(Path(out_dir), [kind] if kind else None):
         click.echo(f"wrote {path}")
 
@@ -178,6 +188,10 @@ def tier(scenario: str, out: str | None, sets: tuple[str, ...]) -> None:
     from kamsim.tiering import tier_portfolio
 
     spec = load_scenario(scenario, list(sets))
+    if out:  # a wrong --out is told before the work, and nothing is printed
+        from kamsim.io import check_table_target
+
+        check_table_target(Path(out))
     result = tier_portfolio(spec)
     _console().print(tier_table(result.summary(), spec.service.currency))
     if out:

@@ -24,9 +24,11 @@ def report(runs: tuple[str, ...], out: str, store: str | None) -> None:
     folders written by ``kamsim run --out``. Several runs are compared with the first.
 
     The file is self-contained: it works offline and loads nothing."""
+    from kamsim.io import require_folder
     from kamsim.report.html import write_report
     from kamsim.report.runs import load_runs
 
+    require_folder(Path(out))  # before the runs are read
     loaded = load_runs(list(runs), store)
     path = write_report(loaded, Path(out))
     click.echo(f"wrote {path} ({len(loaded)} run{'s' if len(loaded) != 1 else ''})")
@@ -35,7 +37,8 @@ def report(runs: tuple[str, ...], out: str, store: str | None) -> None:
 @cli.command()
 @click.argument("runs", nargs=-1, required=True)
 @click.option("--out", type=click.Path(file_okay=False), required=True,
-              help="Folder to write one file per chart into (created if missing).")
+              help="Folder to write one file per chart into (created if missing; its parent "
+                   "must exist).")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg"]), default="png",
               show_default=True)
 @_STORE
@@ -44,6 +47,7 @@ def plot(runs: tuple[str, ...], out: str, fmt: str, store: str | None) -> None:
     """Write the report's charts for RUNS as PNG or SVG files, one per chart."""
     from kamsim.compare import unique_names
     from kamsim.errors import RunError
+    from kamsim.io import make_folder
     from kamsim.report.charts import all_charts
     from kamsim.report.figfiles import save_figure
     from kamsim.report.runs import load_runs
@@ -55,10 +59,7 @@ def plot(runs: tuple[str, ...], out: str, fmt: str, store: str | None) -> None:
     labels = unique_names([r.name for r in loaded])
     figs = all_charts({lab: r.frames for lab, r in zip(labels, loaded, strict=True)},
                       {lab: r.stages for lab, r in zip(labels, loaded, strict=True)})
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunError(f"--out {folder}: cannot create the folder ({exc.strerror})") from None
+    make_folder(folder)
     for name, fig in figs.items():
         path = folder / f"{name}.{fmt}"
         save_figure(fig, path, fmt)

@@ -76,17 +76,20 @@ def show(run_id: str, store: str | None) -> None:
 
     with open_store(store) as st:
         rec = st.get(run_id)
+    from rich.text import Text
+
     con = _console()
     keys = ("run_id", "created_at", "scenario", "scenario_hash", "seed", "replications",
             "kamsim_version", "group_id", "label", "elapsed_s")
     for k in keys:
         v = rec.meta.get(k)
         if v is not None:
-            con.print(f"[bold]{k}[/bold]: {v:.2f}" if k == "elapsed_s" else
-                      f"[bold]{k}[/bold]: {v}", highlight=False)
+            shown = f"{v:.2f}" if k == "elapsed_s" else str(v)
+            con.print(Text.assemble((k, "bold"), f": {shown}"), highlight=False)
     overrides = rec.resolved.get("overrides")
     if overrides:
-        con.print(f"[bold]overrides[/bold]: {' '.join(map(str, overrides))}", highlight=False)
+        con.print(Text.assemble(("overrides", "bold"), f": {' '.join(map(str, overrides))}"),
+                  highlight=False)
     con.print(summary_table(rec.summary))
 
 

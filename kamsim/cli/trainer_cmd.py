@@ -55,8 +55,10 @@ def trace_cmd(scenario: str, account: str, seed: int | None, replication: int,
                                "replication": t.replication, "timeline": t.to_json()},
                               indent=2))
         return
-    _console().print(f"[bold]{t.account}[/] in {t.scenario} (seed {t.seed}, replication "
-                     f"{t.replication})")
+    from rich.text import Text
+
+    _console().print(Text.assemble((t.account, "bold"), f" in {t.scenario} (seed {t.seed}, "
+                                   f"replication {t.replication})"))
     _print_story(t.sentences())
 
 
@@ -126,14 +128,15 @@ def lesson_run(name: str, replications: int | None, seed: int | None, workers: i
     """Run a lesson: the question, the answer table with intervals, what the model found,
     and the story of the lesson's focus account."""
     from rich.table import Table
+    from rich.text import Text
 
     from kamsim.lessons import format_value
 
     run = _run(name, replications, seed, workers, folder)
     les = run.lesson
     con = _console()
-    con.print(f"[bold]{les.title}[/]")
-    con.print(f"[bold]Question:[/] {' '.join(les.question.split())}")
+    con.print(Text(les.title, style="bold"))
+    con.print(Text.assemble(("Question:", "bold"), f" {' '.join(les.question.split())}"))
     table = Table("figure", *les.variants, title=f"{run.replications} replications per "
                   f"variant, seed {run.seed}, same random futures")
     for fig, per in run.table().items():
@@ -150,11 +153,11 @@ def lesson_run(name: str, replications: int | None, seed: int | None, workers: i
     con.print(table)
     for s in run.sentences():
         con.print(f"- {s}")
-    verdict = ("[green]The model agrees:[/]" if run.holds
-               else "[red]The model does not show all of this here:[/]")
-    con.print(f"{verdict} {' '.join(les.answer.split())}")
-    con.print(f"\n[bold]A typical account[/]: {les.focus} in {les.main} "
-              f"(replication 0)")
+    verdict = (("The model agrees:", "green") if run.holds
+               else ("The model does not show all of this here:", "red"))
+    con.print(Text.assemble(verdict, f" {' '.join(les.answer.split())}"))
+    con.print(Text.assemble("\n", ("A typical account", "bold"),
+                            f": {les.focus} in {les.main} (replication 0)"))
     _print_story(run.trace.sentences())
 
 
@@ -169,8 +172,10 @@ def lesson_page(name: str, out: str, replications: int | None, seed: int | None,
                 workers: int | None, folder: str | None) -> None:
     """Write an interactive, offline lesson page: a month slider over the focus account's
     decision unit, trust and stage, the portfolio's stage flows and the story so far."""
+    from kamsim.io import require_folder
     from kamsim.report.lesson_page import write_lesson_page
 
+    require_folder(Path(out))  # before the lesson's simulations, not after
     run = _run(name, replications, seed, workers, folder)
     path = write_lesson_page(run, Path(out))
     click.echo(f"wrote {path}")

@@ -151,15 +151,10 @@ def render_report(records: Sequence[Any]) -> str:
 
 def write_report(records: Sequence[Any], path: str | Path) -> Path:
     """Render the report and write it to ``path`` atomically; returns the path."""
-    from kamsim.errors import RunError
-    from kamsim.io import atomic_write_text
+    from kamsim.io import atomic_write_text, require_folder
 
     path = Path(path)
-    if not path.resolve().parent.is_dir():
-        raise RunError(f"--out {path}: folder {path.resolve().parent} does not exist")
+    require_folder(path)
     html = render_report(records)
-    try:
-        atomic_write_text(path, html)  # readable by others as the umask allows: it is shared
-    except OSError as exc:
-        raise RunError(f"cannot write {path}: {exc.strerror}") from None
+    atomic_write_text(path, html)  # readable by others as the umask allows: it is shared
     return path
