@@ -124,12 +124,29 @@ def atomic_path(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
         raise
 
 
+#: what every results folder kamsim writes holds (``run --out``, ``runs export``): the mark
+#: of a folder that a new one may replace
+RESULTS_MARK = "scenario.resolved.json"
+
+
 def check_writable_target(path: Path) -> None:
     """Fail early (before a long run) if the folder ``path`` cannot be created or replaced:
-    it must not be an existing file, and its parent must be an existing, writable folder."""
+    it must not be an existing file, and its parent must be an existing, writable folder.
+    An existing folder is replaced wholesale, so it must be empty or an earlier results
+    folder (it holds ``scenario.resolved.json``): ``--out ~/Documents`` must not delete a
+    user's files."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise RunError(f"--out {path}: exists and is not a folder")
+    if path.is_dir() and not (path / RESULTS_MARK).is_file():
+        try:
+            has = sum(1 for _ in path.iterdir())
+        except OSError as exc:
+            raise RunError(f"--out {path}: cannot read the folder ({_reason(exc)})") from None
+        if has:
+            raise RunError(f"--out {path}: the folder holds {has} entries and is not a "
+                           "kamsim results folder; it would be replaced whole (give a new "
+                           "or empty folder, or an earlier results folder)")
     _check_folder(path, path.resolve().parent)
 
 

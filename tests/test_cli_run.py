@@ -206,6 +206,36 @@ def test_out_that_is_a_file(tmp_path: Path, store: Path) -> None:
     assert target.read_text() == "keep me" and not store.exists()
 
 
+def test_out_folder_of_other_files_is_not_replaced(tmp_path: Path, store: Path) -> None:
+    """--out replaces a folder whole: a folder of the user's own files is refused before the
+    run and keeps every file; an earlier results folder and an empty one are replaced."""
+    mine = tmp_path / "Documents"
+    mine.mkdir()
+    (mine / "plan.docx").write_text("keep me")
+    res = kamsim("run", BASELINE, *SMALL, "--out", str(mine), "--store", str(store))
+    assert res.exit_code == 2 and "not a kamsim results folder" in res.stderr
+    assert "Traceback" not in res.output
+    assert [p.name for p in mine.iterdir()] == ["plan.docx"] and not store.exists()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for out in (empty, empty):  # empty, then an earlier results folder: both replaced
+        res = kamsim("run", BASELINE, *SMALL, "--out", str(out), "--no-store")
+        assert res.exit_code == 0, res.output
+        assert (out / "scenario.resolved.json").is_file()
+
+
+def test_export_into_a_folder_of_other_files_is_refused(
+        out_run: tuple[Path, dict[str, Any], Path], tmp_path: Path) -> None:
+    _, summary, store = out_run
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    res = kamsim("runs", "export", summary["run_id"], "--out", str(mine), "--store", str(store))
+    assert res.exit_code == 2 and "not a kamsim results folder" in res.stderr
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
 def test_no_store_records_nothing(tmp_path: Path, store: Path) -> None:
     res = kamsim("run", BASELINE, *SMALL, "--json", "--no-store", "--store", str(store))
     assert res.exit_code == 0

@@ -234,7 +234,8 @@ def _store_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @_run_options
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Write the results folder (Parquet and CSV), atomically.")
+              help="Write the results folder (Parquet and CSV), atomically; an existing folder "
+                   "is replaced only if it is empty or an earlier results folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @_store_options
 @handles_errors

@@ -98,7 +98,8 @@ def show(run_id: str, store: str | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet",
               show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), required=True,
-              help="Folder to write (replaced atomically if it exists).")
+              help="Folder to write, atomically; an existing folder is replaced only if it "
+                   "is empty or an earlier results folder.")
 @_store_option
 @handles_errors
 def export(run_id: str, fmt: str, out: str, store: str | None) -> None:
