@@ -140,7 +140,8 @@ def test_export_reads_back_equal(result: Any, store_path: Path, tmp_path: Path,
     rid = record_run(result, store_path)
     record_run(result, store_path)  # a second run whose rows must not leak into the export
     out = tmp_path / "export"
-    out.mkdir()
+    out.mkdir()  # an earlier results folder (it has the resolved scenario), with a stray file
+    (out / "scenario.resolved.json").write_text("{}")
     (out / "stale.txt").write_text("replaced as a whole")
     with store_mod.open(store_path) as st:
         st.export(rid, fmt, out)
