@@ -37,7 +37,8 @@ from typing import Any, Literal
 from kamsim.errors import RunError
 
 __all__ = ["SCHEMA_VERSION", "RESULT_TABLES", "default_store_path", "scenario_hash",
-           "record_run", "record_runs", "recorded", "open", "Store", "RunRecord"]
+           "record_run", "record_runs", "check_target", "recorded", "open", "Store",
+           "RunRecord"]
 
 SCHEMA_VERSION = 1
 #: the results tables a run may have, in the order :meth:`Result.to_frames` gives them
@@ -95,6 +96,63 @@ def _resolve(path: str | Path | None) -> Path:
     return Path(path) if path is not None else default_store_path()
 
 
+#: DuckDB's magic bytes, at this offset of every database file
+_DUCKDB_MAGIC = b"DUCK"
+_DUCKDB_MAGIC_AT = 8
+
+
+def _check_existing(path: Path) -> None:
+    """A RunError unless the existing ``path`` is a file DuckDB can open as a database.
+
+    DuckDB itself opens an existing .csv, .parquet or .json path as an empty in-memory
+    database (a run "recorded" there is lost, and a read-only open fails obscurely), so the
+    file's magic bytes are checked here. An empty file is a new database to DuckDB."""
+    if path.is_dir():
+        raise RunError(f"run store {path} is a folder, not a file (name a file in it, "
+                       f"e.g. {path / 'kamsim.duckdb'})")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(_DUCKDB_MAGIC_AT + len(_DUCKDB_MAGIC))
+    except OSError as exc:
+        raise RunError(f"cannot open run store {path}: {exc.strerror or exc}") from None
+    if head and head[_DUCKDB_MAGIC_AT:] != _DUCKDB_MAGIC:
+        raise RunError(f"not a kamsim run store: {path} (the file is not a DuckDB database)")
+
+
+def check_target(path: str | Path | None = None) -> Path:
+    """Fail early (before a long simulation) if a run cannot be recorded at ``path``
+    (default :func:`default_store_path`): a folder, a missing or read-only folder, a file
+    that is not a kamsim store. Returns the path. Creates nothing."""
+    path = _resolve(path)
+    parent = path.resolve().parent
+    if path.exists():
+        _check_existing(path)
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise RunError(f"run store {path} is not writable")
+        try:
+            con = _connect(path, read_only=True, lock_wait=0.0)
+        except RunError as exc:
+            if "in use by another process" in str(exc):
+                return path  # the write waits for it, as it would have anyway
+            raise
+        try:
+            _schema_state(con, path)
+        finally:
+            con.close()
+        return path
+    if not parent.is_dir():
+        raise RunError(f"run store {path}: folder {parent} does not exist")
+    # os.access says yes to root in folders no file can be made in (/sys): try one
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.check-")
+    except OSError as exc:
+        raise RunError(f"run store {path}: cannot create a file in folder {parent} "
+                       f"({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
 def _connect(path: Path, read_only: bool, create: bool = False,
              lock_wait: float | None = None) -> Any:
     """A DuckDB connection to ``path`` (created only if ``create``), retrying while another
@@ -104,6 +162,8 @@ def _connect(path: Path, read_only: bool, create: bool = False,
 
     if not create and not path.exists():
         raise RunError(f"no run store at {path} (run `kamsim run` first, or pass --store)")
+    if path.exists():
+        _check_existing(path)
     if not read_only and not path.resolve().parent.is_dir():
         raise RunError(f"run store {path}: folder {path.resolve().parent} does not exist")
     wait = LOCK_WAIT_S if lock_wait is None else lock_wait

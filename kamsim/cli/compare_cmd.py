@@ -73,6 +73,11 @@ def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | No
 
     if len(scenarios) < 2:
         raise RunError("compare needs at least two scenarios or run ids")
+    if not no_store and any(Path(s).is_file() for s in scenarios):
+        # fresh runs will be recorded: a store they cannot go to is told before they run
+        from kamsim.store import check_target
+
+        check_target(store)
     with _progress(not quiet and not as_json and sys.stderr.isatty(), "compare") as prog:
         task = prog.add_task("compare", total=None) if prog else None
         cmp = run_compare(list(scenarios), replications=replications, seed=seed,

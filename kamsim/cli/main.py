@@ -296,9 +296,10 @@ def run(scenario: str, replications: int | None, seed: int | None, workers: int 
         check_writable_target(Path(out))
     store_path = None
     if not no_store:
-        from kamsim.store import default_store_path
+        # before the simulation: a store the run cannot be recorded in is told at once
+        from kamsim.store import check_target
 
-        store_path = Path(store) if store else default_store_path()
+        store_path = check_target(store)
     reps = replications or spec.scenario.replications
     preload = _Preload(table=not as_json, store=not no_store)
     with _progress(not quiet and not as_json and sys.stderr.isatty(),
