@@ -534,19 +534,21 @@ class Store:
                 self.close()
 
     def query(self, sql: str) -> Any:
-        """The result of ``sql`` as a DataFrame. The store is opened read-only for it, so a
-        statement that would change it (INSERT, DELETE, DROP, ...) fails with a RunError."""
+        """The result of ``sql`` as a DataFrame. It runs on a connection of its own, opened
+        read-only and with DuckDB's file access switched off (and that setting locked), so
+        a statement that would change the store (INSERT, DELETE, DROP, ...) or touch any
+        other file (COPY ... TO, EXPORT, ATTACH, read_csv, INSTALL) fails with a
+        RunError."""
         import duckdb
 
-        reopened = False
-        if not self.read_only:
-            # One process may not hold the same file read-write and read-only at once.
-            self.close()
-            con = _connect(self.path, read_only=True)
-            reopened = True
-        else:
-            con = self._c()
+        # The settings hold for the whole database instance, which DuckDB shares between
+        # the connections to one file in a process: this Store's own connection (which
+        # export needs with file access) is closed first, and reopened when next needed.
+        self.close()
+        con = _connect(self.path, read_only=True)
         try:
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
             cur = con.execute(sql)
             if cur.description is None:
                 import pandas as pd
@@ -555,13 +557,14 @@ class Store:
             return cur.df()
         except duckdb.Error as exc:
             msg = str(exc).splitlines()[0]
-            if "read-only" in msg:
-                raise RunError(f"query refused: the run store {self.path} is read-only here; "
-                               f"only queries that read are allowed ({msg})") from None
+            if "read-only" in msg or "disabled by configuration" in msg or \
+                    "configuration has been locked" in msg:
+                raise RunError(f"query refused: the run store {self.path} is read-only here "
+                               f"and no other file may be touched; only queries that read "
+                               f"the store are allowed ({msg})") from None
             raise RunError(f"query failed: {msg}") from None
         finally:
-            if reopened:
-                con.close()
+            con.close()
 
     # -- writing
 

@@ -486,3 +486,25 @@ def test_bad_store_is_refused_before_the_simulation(case: str, command: str, tmp
     assert not out_dir.exists()
     assert not list(tmp_path.glob(".*check*"))
 
+
+def test_query_cannot_touch_files(result: Any, store_path: Path, tmp_path: Path) -> None:
+    """`runs query` is read-only for every file, not only for the store: no COPY TO, EXPORT,
+    ATTACH, reading other files or switching that back on."""
+    rid = record_run(result, store_path)
+    other = tmp_path / "other.csv"
+    other.write_text("a\n1\n")
+    with store_mod.open(store_path) as st:
+        for sql in (f"COPY runs TO '{tmp_path / 'x.csv'}'",
+                    f"EXPORT DATABASE '{tmp_path / 'exported'}'",
+                    f"ATTACH '{tmp_path / 'new.duckdb'}' AS other",
+                    f"SELECT * FROM read_csv('{other}')",
+                    "SET enable_external_access = true"):
+            with pytest.raises(RunError, match="query refused"):
+                st.query(sql)
+        # the same Store still exports (with file access) after a query
+        st.export(rid, "csv", tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.csv", "out", "runs.duckdb"]
+    out = _cli("runs", "query", f"COPY runs TO '{tmp_path / 'y.csv'}'", "--store",
+               str(store_path))
+    assert out.exit_code == 2 and out.output.startswith("error: query refused"), out.output
+    assert not (tmp_path / "y.csv").exists()
