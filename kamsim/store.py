@@ -24,11 +24,12 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -294,44 +295,76 @@ def record_runs(results: Sequence[Any], path: str | Path | None = None, *,
     # and no DataFrames to build (about half of the time of a write).
     rows = [_run_row(result, rid, group, label)
             for result, rid, label in zip(results, ids, labels, strict=True)]
-    con = _connect(path, read_only=False, create=True)
-    try:
-        import duckdb
-
+    with _ctrl_c_between_statements() as check:
+        con = _connect(path, read_only=False, create=True)
         try:
-            # one thread: DuckDB's scan of numpy string (object) columns contends for the
-            # GIL from several threads (a baseline run's write: ~0.42 -> ~0.35 s of CPU)
-            con.execute("SET threads = 1")
-            con.execute("BEGIN TRANSACTION")
+            import duckdb
+
             try:
-                _ensure_schema(con, path)
-                for row, frames in rows:
-                    names = ", ".join(row)
-                    con.execute(f"INSERT INTO runs ({names}) VALUES "
-                                f"({', '.join('?' * len(row))})", list(row.values()))
-                    for table, df in frames.items():
-                        # An empty frame has no column types to create a table from.
-                        if _n_rows(df):
-                            _insert_frame(con, table, df, row["run_id"])
-                pause = os.environ.get(PAUSE_ENV)
-                if pause:
-                    print("kamsim: paused in store write", file=sys.stderr, flush=True)
-                    time.sleep(float(pause))
-                con.execute("COMMIT")
-            except BaseException:
-                # A Ctrl-C can land before BEGIN took effect or after COMMIT did: then there
-                # is nothing to roll back, and that error must not replace the interrupt.
-                with contextlib.suppress(duckdb.Error):
-                    con.execute("ROLLBACK")
-                raise
-        except duckdb.InterruptException:
-            # DuckDB's answer to a Ctrl-C inside a statement: the user's interrupt
-            raise KeyboardInterrupt from None
-        except duckdb.Error as exc:
-            raise RunError(f"cannot record the run in {path}: {exc}") from None
-    finally:
-        con.close()
+                # one thread: DuckDB's scan of numpy string (object) columns contends for
+                # the GIL from several threads (a baseline run's write: ~0.42 -> ~0.35 s)
+                con.execute("SET threads = 1")
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    _ensure_schema(con, path)
+                    for row, frames in rows:
+                        check()
+                        names = ", ".join(row)
+                        con.execute(f"INSERT INTO runs ({names}) VALUES "
+                                    f"({', '.join('?' * len(row))})", list(row.values()))
+                        for table, df in frames.items():
+                            check()
+                            # An empty frame has no column types to create a table from.
+                            if _n_rows(df):
+                                _insert_frame(con, table, df, row["run_id"])
+                    pause = os.environ.get(PAUSE_ENV)
+                    if pause:
+                        print("kamsim: paused in store write", file=sys.stderr, flush=True)
+                        until = time.monotonic() + float(pause)
+                        while time.monotonic() < until:
+                            check()
+                            time.sleep(0.05)
+                    check()
+                    con.execute("COMMIT")
+                except BaseException:
+                    # (nothing to roll back if BEGIN failed: that error must not replace
+                    # the first one)
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute("ROLLBACK")
+                    raise
+            except duckdb.InterruptException:
+                raise KeyboardInterrupt from None
+            except duckdb.Error as exc:
+                raise RunError(f"cannot record the run in {path}: {exc}") from None
+        finally:
+            con.close()
     return ids
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_statements() -> Iterator[Callable[[], None]]:
+    """Hold a Ctrl-C while the store is written: the block calls the function it is given
+    between statements, which raises KeyboardInterrupt if one came (the write then rolls
+    back), and one that comes during the COMMIT (the run is recorded) or the close is raised
+    after the block. DuckDB must not take the signal itself: interrupted inside a
+    statement it leaves errors such as "Query interrupted" or "Current transaction is
+    aborted" in place of the user's interrupt."""
+    caught: list[int] = []
+
+    def check() -> None:
+        if caught:
+            raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except ValueError:  # not the main thread: no Ctrl-C comes here
+        yield lambda: None
+        return
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    check()
 
 
 def _run_row(result: Any, run_id: str, group: str | None, label: str | None
@@ -575,21 +608,23 @@ class Store:
                            "open(path, read_only=False) to delete")
         rid = self.resolve_id(run_id)
         con = self._c()
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for name in RESULT_TABLES + tuple(sorted(_tables(con) - set(RESULT_TABLES))):
-                if name in ("runs", "kamsim_schema") or name not in _tables(con):
-                    continue
-                con.execute(f"DELETE FROM {_quote(name)} WHERE run_id = ?", [rid])
-            con.execute("DELETE FROM runs WHERE run_id = ?", [rid])
-            con.execute("COMMIT")
-        except BaseException:
-            # (nothing to roll back if the interrupt came before BEGIN or after COMMIT)
-            import duckdb
+        with _ctrl_c_between_statements() as check:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name in RESULT_TABLES + tuple(sorted(_tables(con) - set(RESULT_TABLES))):
+                    check()
+                    if name in ("runs", "kamsim_schema") or name not in _tables(con):
+                        continue
+                    con.execute(f"DELETE FROM {_quote(name)} WHERE run_id = ?", [rid])
+                check()
+                con.execute("DELETE FROM runs WHERE run_id = ?", [rid])
+                con.execute("COMMIT")
+            except BaseException:
+                import duckdb
 
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            raise
+                with contextlib.suppress(duckdb.Error):  # (the first error is the one to tell)
+                    con.execute("ROLLBACK")
+                raise
         return rid
 
     def export(self, run_id: str, fmt: Literal["parquet", "csv"], out: str | Path) -> Path:

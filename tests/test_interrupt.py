@@ -281,3 +281,40 @@ def test_ctrl_c_between_the_runs_of_a_compare_leaves_no_group(
     assert out.output.strip().splitlines()[-1] == "interrupted; nothing was written."
     assert len(set(calls)) == 2  # (the first run's rows were inserted before the interrupt)
     assert _runs(store)["runs"] == {}
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_ctrl_c_inside_a_duckdb_statement_is_the_users_interrupt(
+        attempt: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that lands while DuckDB runs a statement (here: sent from another thread as
+    the insert of the biggest table starts) is held until the statement is done, then rolls
+    the write back: a KeyboardInterrupt, not "Query interrupted" or "Current transaction is
+    aborted", and nothing in the store."""
+    import threading
+
+    from kamsim.experiment import simulate
+    from kamsim.spec.load import load_scenario
+
+    result = simulate(load_scenario(BASELINE, ["portfolio.generate.accounts=2000",
+                                               "horizon_months=24", "replications=1"]),
+                      workers=1, record_events=True)
+    store = tmp_path / "runs.duckdb"
+    starting = threading.Event()
+    real = store_mod._insert_frame
+
+    def insert(con: Any, table: str, df: Any, run_id: str) -> None:
+        if table == "events":
+            starting.set()
+        real(con, table, df, run_id)
+
+    def ctrl_c() -> None:
+        starting.wait(WAIT_S)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(store_mod, "_insert_frame", insert)
+    thread = threading.Thread(target=ctrl_c, daemon=True)
+    thread.start()
+    with pytest.raises(KeyboardInterrupt):
+        store_mod.record_run(result, store)
+    thread.join()
+    assert _runs(store)["runs"] == {}
