@@ -8,9 +8,11 @@ where.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -79,20 +81,48 @@ def run_chunk(spec: ScenarioSpec, seed: int, reps: Sequence[int], total: int,
     return [run_replication(prep, seqs[r], r, options) for r in reps]
 
 
-#: the scenario of this worker process (set once by the pool's initializer)
-_WORKER_SPEC: ScenarioSpec | None = None
+def _worker(conn: Any, spec: ScenarioSpec) -> None:
+    """A local worker process: runs the replications ``conn`` sends (seed sequence, index,
+    options), one at a time, and sends back ``("ok", r, output)`` or ``("error", r,
+    exception)``; ``None`` or the parent's end closing ends it."""
+    # Ctrl-C reaches the whole process group. The parent alone answers it (it ends these
+    # workers); a worker that took it too would die with a traceback mid-task. The worker
+    # starts with SIGINT blocked (see _run_local_pool), so none lands before this line.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    import multiprocessing as mp
+    import pickle
+    from multiprocessing.connection import wait
 
+    # The parent's end of this pipe may live on in a sibling forked after it, so the end of
+    # the parent itself is watched too: a worker never outlives it, whatever ended it.
+    parent = mp.parent_process()
+    watched = [conn] + ([parent.sentinel] if parent is not None else [])
+    while True:
+        if conn not in wait(watched):
+            return
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        seq, r, options = task
+        try:
+            reply: tuple[str, int, Any] = (
+                "ok", r, run_replication(prepared(spec), seq, r, options))
+        except Exception as exc:  # noqa: BLE001 - raised again in the parent
+            try:
+                pickle.dumps(exc)
+                reply = ("error", r, exc)
+            except Exception:  # noqa: BLE001 - an exception that cannot travel: its text
+                import traceback
 
-def _init_worker(spec: ScenarioSpec) -> None:
-    global _WORKER_SPEC
-    _WORKER_SPEC = spec
-
-
-def _run_one(seq: np.random.SeedSequence, r: int, options: EngineOptions) -> ReplicationOutput:
-    """Replication ``r`` of the worker's scenario, from its seed sequence (one task of the
-    local pool)."""
-    assert _WORKER_SPEC is not None, "worker started without its scenario"
-    return run_replication(prepared(_WORKER_SPEC), seq, r, options)
+                reply = ("error", r, RuntimeError("".join(traceback.format_exception(exc))))
+        try:
+            conn.send(reply)
+        except OSError:  # the parent is gone (or stopped listening): nobody to tell
+            return
 
 
 def _run_local_pool(spec: ScenarioSpec, seed: int, reps: int, options: EngineOptions,
@@ -104,22 +134,109 @@ def _run_local_pool(spec: ScenarioSpec, seed: int, reps: int, options: EngineOpt
     replications one worker could sit idle while the other finished its last chunk: up to
     a chunk's time lost at the end of every study) and hold one output per worker at a
     time. The scenario goes to each worker once, with its start (with fork, the prepared
-    starting point built in this process before the pool started is shared copy-on-write;
-    spawned workers build their own)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    starting point built in this process before the workers started is shared
+    copy-on-write; spawned workers build their own).
 
-    ctx = mp.get_context("spawn" if os.environ.get("KAMSIM_SPAWN") else "fork")
+    Each worker has a pipe of its own, and this process does all the waiting itself (no
+    helper threads, unlike concurrent.futures): a worker that dies mid-message shows as
+    the end of its pipe, and a Ctrl-C ends every worker at once, whatever they are doing,
+    without anything left to wait for."""
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    ctx: Any = mp.get_context("spawn" if os.environ.get("KAMSIM_SPAWN") else "fork")
     outputs: list[ReplicationOutput | None] = [None] * reps
-    with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(spec,)) as pool:
-        futs = {pool.submit(_run_one, seq, r, options): r
-                for r, seq in enumerate(replication_seeds(seed, reps))}
-        for done, fut in enumerate(as_completed(futs), start=1):
-            outputs[futs[fut]] = fut.result()
-            if progress:
-                progress(done, reps)
+    todo = iter(enumerate(replication_seeds(seed, reps)))
+    workers: dict[Any, Any] = {}  # this process's end of each worker's pipe -> the worker
+    try:
+        with _ctrl_c_deferred():
+            for _ in range(n_workers):
+                mine, theirs = ctx.Pipe()
+                proc = ctx.Process(target=_worker, args=(theirs, spec), daemon=True,
+                                   name="kamsim-worker")
+                proc.start()
+                theirs.close()  # (so that a dead worker's pipe reads as ended)
+                workers[mine] = proc
+        running: dict[Any, int] = {}
+
+        def give(conn: Any) -> None:
+            task = next(todo, None)
+            if task is None:
+                conn.send(None)
+                return
+            r, seq = task
+            conn.send((seq, r, options))
+            running[conn] = r
+
+        for conn in workers:
+            give(conn)
+        done = 0
+        while running:
+            ready: list[Any] = wait(list(running))
+            for conn in ready:
+                r = running.pop(conn)
+                try:
+                    kind, _, value = conn.recv()  # (value: an output, or an exception)
+                except EOFError:
+                    proc = workers[conn]
+                    proc.join(5)
+                    raise RuntimeError(f"a worker process ended unexpectedly (exit code "
+                                       f"{proc.exitcode}) while running replication {r}"
+                                       ) from None
+                if kind == "error":
+                    raise value
+                outputs[r] = value
+                done += 1
+                if progress:
+                    progress(done, reps)
+                give(conn)
+        for proc in workers.values():
+            proc.join()
+    except BaseException:
+        # Ctrl-C (or a failed replication): stop now, not after the queued replications.
+        _stop_workers(list(workers.values()))
+        raise
+    finally:
+        for conn in workers:
+            conn.close()
     return [o for o in outputs if o is not None]
+
+
+@contextlib.contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C until the block is done (then raise KeyboardInterrupt), in this process
+    and in the processes started in it: started with SIGINT blocked, a worker takes none
+    before it ignores them (fork and spawn both keep the signal mask), and this process
+    never stops half-way through starting one (a worker it would not know to end). The
+    mask alone is not enough here: another thread (a numeric library's) may take the
+    signal, and Python then raises it in this thread all the same."""
+    caught: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except ValueError:  # not the main thread: no Ctrl-C comes here
+        yield
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def _stop_workers(procs: Sequence[Any]) -> None:
+    """End the worker processes ``procs`` (terminate, then kill), waiting a bounded time
+    for each."""
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
 
 
 def _chunks(n: int, parts: int) -> list[list[int]]:

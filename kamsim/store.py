@@ -8,7 +8,8 @@ One file (default ``./kamsim.duckdb``, or ``$KAMSIM_STORE``, or an explicit path
 - one table per results table of :meth:`kamsim.results.Result.to_frames` (``timeseries``,
   ``accounts``, ``events``, ...), each with a leading ``run_id`` column.
 
-A run is written in one transaction: a crash part-way leaves the store as it was.
+A run (or a comparison's group of runs) is written in one transaction: a crash or a Ctrl-C
+part-way leaves the store as it was.
 DuckDB lets one process write a file at a time; a locked store is retried for a few seconds.
 
 Test hook: when ``KAMSIM_TEST_PAUSE_IN_STORE_WRITE`` is set to a number of seconds,
@@ -18,15 +19,17 @@ inside the open transaction, just before COMMIT, so a test can kill the process 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +38,8 @@ from typing import Any, Literal
 from kamsim.errors import RunError
 
 __all__ = ["SCHEMA_VERSION", "RESULT_TABLES", "default_store_path", "scenario_hash",
-           "record_run", "open", "Store", "RunRecord"]
+           "record_run", "record_runs", "check_target", "recorded", "open", "Store",
+           "RunRecord"]
 
 SCHEMA_VERSION = 1
 #: the results tables a run may have, in the order :meth:`Result.to_frames` gives them
@@ -93,16 +97,78 @@ def _resolve(path: str | Path | None) -> Path:
     return Path(path) if path is not None else default_store_path()
 
 
-def _connect(path: Path, read_only: bool, create: bool = False) -> Any:
+#: DuckDB's magic bytes, at this offset of every database file
+_DUCKDB_MAGIC = b"DUCK"
+_DUCKDB_MAGIC_AT = 8
+
+
+def _check_existing(path: Path) -> None:
+    """A RunError unless the existing ``path`` is a file DuckDB can open as a database.
+
+    DuckDB itself opens an existing .csv, .parquet or .json path as an empty in-memory
+    database (a run "recorded" there is lost, and a read-only open fails obscurely), so the
+    file's magic bytes are checked here. An empty file is a new database to DuckDB."""
+    if path.is_dir():
+        raise RunError(f"run store {path} is a folder, not a file (name a file in it, "
+                       f"e.g. {path / 'kamsim.duckdb'})")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(_DUCKDB_MAGIC_AT + len(_DUCKDB_MAGIC))
+    except OSError as exc:
+        raise RunError(f"cannot open run store {path}: {exc.strerror or exc}") from None
+    if head and head[_DUCKDB_MAGIC_AT:] != _DUCKDB_MAGIC:
+        raise RunError(f"not a kamsim run store: {path} (the file is not a DuckDB database)")
+
+
+def check_target(path: str | Path | None = None) -> Path:
+    """Fail early (before a long simulation) if a run cannot be recorded at ``path``
+    (default :func:`default_store_path`): a folder, a missing or read-only folder, a file
+    that is not a kamsim store. Returns the path. Creates nothing."""
+    path = _resolve(path)
+    parent = path.resolve().parent
+    if path.exists():
+        _check_existing(path)
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise RunError(f"run store {path} is not writable")
+        try:
+            con = _connect(path, read_only=True, lock_wait=0.0)
+        except RunError as exc:
+            if "in use by another process" in str(exc):
+                return path  # the write waits for it, as it would have anyway
+            raise
+        try:
+            _schema_state(con, path)
+        finally:
+            con.close()
+        return path
+    if not parent.is_dir():
+        raise RunError(f"run store {path}: folder {parent} does not exist")
+    # os.access says yes to root in folders no file can be made in (/sys): try one
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.check-")
+    except OSError as exc:
+        raise RunError(f"run store {path}: cannot create a file in folder {parent} "
+                       f"({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def _connect(path: Path, read_only: bool, create: bool = False,
+             lock_wait: float | None = None) -> Any:
     """A DuckDB connection to ``path`` (created only if ``create``), retrying while another
-    process holds the lock; every failure becomes a RunError that names the file."""
+    process holds the lock (``lock_wait`` seconds, default LOCK_WAIT_S); every failure
+    becomes a RunError that names the file."""
     import duckdb
 
     if not create and not path.exists():
         raise RunError(f"no run store at {path} (run `kamsim run` first, or pass --store)")
+    if path.exists():
+        _check_existing(path)
     if not read_only and not path.resolve().parent.is_dir():
         raise RunError(f"run store {path}: folder {path.resolve().parent} does not exist")
-    deadline = time.monotonic() + LOCK_WAIT_S
+    wait = LOCK_WAIT_S if lock_wait is None else lock_wait
+    deadline = time.monotonic() + wait
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
@@ -113,7 +179,7 @@ def _connect(path: Path, read_only: bool, create: bool = False) -> Any:
                     time.sleep(0.1)
                     continue
                 raise RunError(f"run store {path} is in use by another process "
-                               f"(waited {LOCK_WAIT_S:g} s; try again when it has finished)"
+                               f"(waited {wait:g} s; try again when it has finished)"
                                ) from None
             if "not a valid DuckDB database" in msg:
                 raise RunError(f"not a kamsim run store: {path} "
@@ -206,19 +272,109 @@ def _insert_frame(con: Any, table: str, df: Any, run_id: str) -> None:
 
 
 def record_run(result: Any, path: str | Path | None = None, *, group: str | None = None,
-               label: str | None = None) -> str:
+               label: str | None = None, run_id: str | None = None) -> str:
     """Record ``result`` (a :class:`kamsim.results.Result`) in the store at ``path`` and
-    return its new run id. All of it is written in one transaction, or none of it."""
-    from kamsim import __version__
+    return its new run id (``run_id`` if given: a caller that must tell, after a Ctrl-C,
+    whether the run was recorded names it first). All of it is written in one
+    transaction, or none of it."""
+    return record_runs([result], path, group=group, labels=[label],
+                       run_ids=None if run_id is None else [run_id])[0]
 
+
+def record_runs(results: Sequence[Any], path: str | Path | None = None, *,
+                group: str | None = None, labels: Sequence[str | None] | None = None,
+                run_ids: Sequence[str] | None = None) -> list[str]:
+    """Record several results (a comparison's runs, under one ``group``) in one
+    transaction: all of them or none, so no group is ever left with part of its runs.
+    Returns their run ids, in order (``run_ids`` if given)."""
     path = _resolve(path)
+    ids = list(run_ids) if run_ids is not None else [new_run_id() for _ in results]
+    labels = list(labels) if labels is not None else [None] * len(results)
     # The tables are built before the store is opened, so the lock is held only to write.
     # A Result gives them as numpy columns, which DuckDB scans directly: no pandas import
     # and no DataFrames to build (about half of the time of a write).
+    rows = [_run_row(result, rid, group, label)
+            for result, rid, label in zip(results, ids, labels, strict=True)]
+    with _ctrl_c_between_statements() as check:
+        con = _connect(path, read_only=False, create=True)
+        try:
+            import duckdb
+
+            try:
+                # one thread: DuckDB's scan of numpy string (object) columns contends for
+                # the GIL from several threads (a baseline run's write: ~0.42 -> ~0.35 s)
+                con.execute("SET threads = 1")
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    _ensure_schema(con, path)
+                    for row, frames in rows:
+                        check()
+                        names = ", ".join(row)
+                        con.execute(f"INSERT INTO runs ({names}) VALUES "
+                                    f"({', '.join('?' * len(row))})", list(row.values()))
+                        for table, df in frames.items():
+                            check()
+                            # An empty frame has no column types to create a table from.
+                            if _n_rows(df):
+                                _insert_frame(con, table, df, row["run_id"])
+                    pause = os.environ.get(PAUSE_ENV)
+                    if pause:
+                        print("kamsim: paused in store write", file=sys.stderr, flush=True)
+                        until = time.monotonic() + float(pause)
+                        while time.monotonic() < until:
+                            check()
+                            time.sleep(0.05)
+                    check()
+                    con.execute("COMMIT")
+                except BaseException:
+                    # (nothing to roll back if BEGIN failed: that error must not replace
+                    # the first one)
+                    with contextlib.suppress(duckdb.Error):
+                        con.execute("ROLLBACK")
+                    raise
+            except duckdb.InterruptException:
+                raise KeyboardInterrupt from None
+            except duckdb.Error as exc:
+                raise RunError(f"cannot record the run in {path}: {exc}") from None
+        finally:
+            con.close()
+    return ids
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_statements() -> Iterator[Callable[[], None]]:
+    """Hold a Ctrl-C while the store is written: the block calls the function it is given
+    between statements, which raises KeyboardInterrupt if one came (the write then rolls
+    back), and one that comes during the COMMIT (the run is recorded) or the close is raised
+    after the block. DuckDB must not take the signal itself: interrupted inside a
+    statement it leaves errors such as "Query interrupted" or "Current transaction is
+    aborted" in place of the user's interrupt."""
+    caught: list[int] = []
+
+    def check() -> None:
+        if caught:
+            raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except ValueError:  # not the main thread: no Ctrl-C comes here
+        yield lambda: None
+        return
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    check()
+
+
+def _run_row(result: Any, run_id: str, group: str | None, label: str | None
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``runs`` row of ``result`` and its results tables."""
+    from kamsim import __version__
+
     summary = result.summary()
     columns = getattr(result, "table_columns", None)
     frames = columns() if columns is not None else result.to_frames()
-    run_id = new_run_id()
 
     def headline(name: str) -> float | None:
         v = summary.get(name)
@@ -235,40 +391,32 @@ def record_run(result: Any, path: str | Path | None = None, *, group: str | None
         "summary": json.dumps(summary, default=str),
         "resolved": json.dumps(result.resolved, default=str),
     }
-    con = _connect(path, read_only=False, create=True)
-    try:
-        # one thread: DuckDB's scan of numpy string (object) columns contends for the GIL
-        # from several threads (a baseline run's write: ~0.42 -> ~0.35 s of CPU)
-        con.execute("SET threads = 1")
-        con.execute("BEGIN TRANSACTION")
-        try:
-            _ensure_schema(con, path)
-            names = ", ".join(row)
-            con.execute(f"INSERT INTO runs ({names}) VALUES ({', '.join('?' * len(row))})",
-                        list(row.values()))
-            for table, df in frames.items():
-                # An empty frame has no column types to create a table from; nothing to keep.
-                if _n_rows(df):
-                    _insert_frame(con, table, df, run_id)
-            pause = os.environ.get(PAUSE_ENV)
-            if pause:
-                print("kamsim: paused in store write", file=sys.stderr, flush=True)
-                time.sleep(float(pause))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-    except RunError:
-        raise
-    except Exception as exc:
-        import duckdb
+    return row, frames
 
-        if isinstance(exc, duckdb.Error):
-            raise RunError(f"cannot record the run in {path}: {exc}") from None
-        raise
+
+def recorded(path: str | Path | None, run_ids: Sequence[str]) -> list[str] | None:
+    """Which of ``run_ids`` the store at ``path`` holds (what a Ctrl-C during a write left
+    there), or None when that cannot be told (the store cannot be read)."""
+    path = _resolve(path)
+    if not run_ids:
+        return []
+    if not path.exists():
+        return []
+    try:
+        con = _connect(path, read_only=True, lock_wait=1.0)
+    except RunError:
+        return None
+    try:
+        if not _schema_state(con, path):
+            return []
+        found = {r[0] for r in con.execute(
+            "SELECT run_id FROM runs WHERE list_contains(?, run_id)",
+            [list(run_ids)]).fetchall()}
+    except Exception:  # noqa: BLE001 - an unreadable store: say that we cannot tell
+        return None
     finally:
         con.close()
-    return run_id
+    return [r for r in run_ids if r in found]
 
 
 # ------------------------------------------------------------------ reading
@@ -419,19 +567,21 @@ class Store:
                 self.close()
 
     def query(self, sql: str) -> Any:
-        """The result of ``sql`` as a DataFrame. The store is opened read-only for it, so a
-        statement that would change it (INSERT, DELETE, DROP, ...) fails with a RunError."""
+        """The result of ``sql`` as a DataFrame. It runs on a connection of its own, opened
+        read-only and with DuckDB's file access switched off (and that setting locked), so
+        a statement that would change the store (INSERT, DELETE, DROP, ...) or touch any
+        other file (COPY ... TO, EXPORT, ATTACH, read_csv, INSTALL) fails with a
+        RunError."""
         import duckdb
 
-        reopened = False
-        if not self.read_only:
-            # One process may not hold the same file read-write and read-only at once.
-            self.close()
-            con = _connect(self.path, read_only=True)
-            reopened = True
-        else:
-            con = self._c()
+        # The settings hold for the whole database instance, which DuckDB shares between
+        # the connections to one file in a process: this Store's own connection (which
+        # export needs with file access) is closed first, and reopened when next needed.
+        self.close()
+        con = _connect(self.path, read_only=True)
         try:
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
             cur = con.execute(sql)
             if cur.description is None:
                 import pandas as pd
@@ -440,13 +590,14 @@ class Store:
             return cur.df()
         except duckdb.Error as exc:
             msg = str(exc).splitlines()[0]
-            if "read-only" in msg:
-                raise RunError(f"query refused: the run store {self.path} is read-only here; "
-                               f"only queries that read are allowed ({msg})") from None
+            if "read-only" in msg or "disabled by configuration" in msg or \
+                    "configuration has been locked" in msg:
+                raise RunError(f"query refused: the run store {self.path} is read-only here "
+                               f"and no other file may be touched; only queries that read "
+                               f"the store are allowed ({msg})") from None
             raise RunError(f"query failed: {msg}") from None
         finally:
-            if reopened:
-                con.close()
+            con.close()
 
     # -- writing
 
@@ -457,17 +608,23 @@ class Store:
                            "open(path, read_only=False) to delete")
         rid = self.resolve_id(run_id)
         con = self._c()
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for name in RESULT_TABLES + tuple(sorted(_tables(con) - set(RESULT_TABLES))):
-                if name in ("runs", "kamsim_schema") or name not in _tables(con):
-                    continue
-                con.execute(f"DELETE FROM {_quote(name)} WHERE run_id = ?", [rid])
-            con.execute("DELETE FROM runs WHERE run_id = ?", [rid])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        with _ctrl_c_between_statements() as check:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name in RESULT_TABLES + tuple(sorted(_tables(con) - set(RESULT_TABLES))):
+                    check()
+                    if name in ("runs", "kamsim_schema") or name not in _tables(con):
+                        continue
+                    con.execute(f"DELETE FROM {_quote(name)} WHERE run_id = ?", [rid])
+                check()
+                con.execute("DELETE FROM runs WHERE run_id = ?", [rid])
+                con.execute("COMMIT")
+            except BaseException:
+                import duckdb
+
+                with contextlib.suppress(duckdb.Error):  # (the first error is the one to tell)
+                    con.execute("ROLLBACK")
+                raise
         return rid
 
     def export(self, run_id: str, fmt: Literal["parquet", "csv"], out: str | Path) -> Path:

@@ -427,3 +427,85 @@ def test_cli_subprocess_has_no_traceback(tmp_path: Path) -> None:
     assert out.stderr.strip() == (f"error: not a kamsim run store: {bad} "
                                   "(the file is not a DuckDB database)")
     assert "Traceback" not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("case", ["no folder", "folder as store", "csv", "parquet",
+                                  "other duckdb", "cannot create"])
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_bad_store_is_refused_before_the_simulation(case: str, command: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store a run cannot be recorded in is one line and exit 2 at once, not after the
+    whole simulation; a .csv/.parquet/.json file is never taken for a store (DuckDB would
+    open it as an empty in-memory database and the run would be lost)."""
+    import kamsim.compare
+    import kamsim.experiment
+
+    def no_simulation(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("simulated before checking the store")
+
+    monkeypatch.setattr(kamsim.experiment, "simulate", no_simulation)
+    monkeypatch.setattr(kamsim.compare, "compare", no_simulation)
+    env: dict[str, str] = {}
+    store: Path | None = None
+    if case == "no folder":
+        store = tmp_path / "nodir" / "s.duckdb"
+    elif case == "folder as store":
+        monkeypatch.setenv("KAMSIM_STORE", str(tmp_path))
+        env = {"KAMSIM_STORE": str(tmp_path)}
+    elif case in ("csv", "parquet"):
+        store = tmp_path / f"existing.{case}"
+        store.write_text("a,b\n1,2\n") if case == "csv" else \
+            duckdb.sql(f"COPY (SELECT 1 AS a) TO '{store}' (FORMAT PARQUET)")
+    elif case == "other duckdb":
+        store = tmp_path / "other.duckdb"
+        con = duckdb.connect(str(store))
+        con.execute("CREATE TABLE t (x INTEGER)")
+        con.close()
+    else:
+        if not Path("/proc").is_dir():
+            pytest.skip("needs /proc (a folder no file can be created in, even by root)")
+        store = Path("/proc") / "kamsim-test.duckdb"
+    before = store.read_bytes() if store is not None and store.is_file() else None
+    out_dir = tmp_path / "results"
+    scen = ["scenarios/baseline.yaml"] if command == "run" else \
+        ["scenarios/equal_treatment.yaml", "scenarios/tiered.yaml"]
+    args = [command, *(str(ROOT / s) for s in scen), "-q"]
+    if command == "run":
+        args += ["--out", str(out_dir)]
+    if store is not None:
+        args += ["--store", str(store)]
+    out = _cli(*args)
+    assert out.exit_code == 2, out.output
+    lines = out.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), out.output
+    assert str(store if store is not None else env["KAMSIM_STORE"]) in lines[0]
+    if case in ("csv", "parquet"):
+        assert lines[0].endswith("(the file is not a DuckDB database)")
+        assert store is not None and store.read_bytes() == before  # untouched
+        out = _cli("runs", "list", "--store", str(store))  # and said as plainly when read
+        assert out.exit_code == 2 and out.output.strip() == lines[0], out.output
+    assert not out_dir.exists()
+    assert not list(tmp_path.glob(".*check*"))
+
+
+def test_query_cannot_touch_files(result: Any, store_path: Path, tmp_path: Path) -> None:
+    """`runs query` is read-only for every file, not only for the store: no COPY TO, EXPORT,
+    ATTACH, reading other files or switching that back on."""
+    rid = record_run(result, store_path)
+    other = tmp_path / "other.csv"
+    other.write_text("a\n1\n")
+    with store_mod.open(store_path) as st:
+        for sql in (f"COPY runs TO '{tmp_path / 'x.csv'}'",
+                    f"EXPORT DATABASE '{tmp_path / 'exported'}'",
+                    f"ATTACH '{tmp_path / 'new.duckdb'}' AS other",
+                    f"SELECT * FROM read_csv('{other}')",
+                    "SET enable_external_access = true"):
+            with pytest.raises(RunError, match="query refused"):
+                st.query(sql)
+        # the same Store still exports (with file access) after a query
+        st.export(rid, "csv", tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.csv", "out", "runs.duckdb"]
+    out = _cli("runs", "query", f"COPY runs TO '{tmp_path / 'y.csv'}'", "--store",
+               str(store_path))
+    assert out.exit_code == 2 and out.output.startswith("error: query refused"), out.output
+    assert not (tmp_path / "y.csv").exists()

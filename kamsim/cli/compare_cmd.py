@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
+from kamsim.cli import main
 from kamsim.cli.main import _console, _progress, _sets, _store_options, cli, handles_errors
 
 
@@ -88,6 +90,11 @@ def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | No
 
     if len(scenarios) < 2:
         raise RunError("compare needs at least two scenarios or run ids")
+    if not no_store and any(Path(s).is_file() for s in scenarios):
+        # fresh runs will be recorded: a store they cannot go to is told before they run
+        from kamsim.store import check_target
+
+        check_target(store)
     with _progress(not quiet and not as_json and sys.stderr.isatty(), "compare") as prog:
         task = prog.add_task("compare", total=None) if prog else None
         cmp = run_compare(list(scenarios), replications=replications, seed=seed,
@@ -111,15 +118,19 @@ def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | No
 
 
 def _record(cmp: Any, store: str | None) -> str | None:
-    """Record every fresh run under one new group id; stored runs are already there."""
+    """Record every fresh run under one new group id, in one transaction (a Ctrl-C leaves
+    the whole group or none of it); stored runs are already there."""
     import uuid
 
-    from kamsim.store import record_run
+    from kamsim.store import default_store_path, new_run_id, record_runs
 
     fresh = [r for r in cmp.runs if r.run_id is None and hasattr(r.source, "per_replication")]
     if not fresh:
         return None
     group = "g" + uuid.uuid4().hex[:8]
-    for r in fresh:
-        r.run_id = record_run(r.source, store, group=group, label=None)
+    ids = [new_run_id() for _ in fresh]
+    main._WRITTEN.recording(Path(store) if store else default_store_path(), ids, group)
+    record_runs([r.source for r in fresh], store, group=group, run_ids=ids)
+    for r, rid in zip(fresh, ids, strict=True):
+        r.run_id = rid
     return group

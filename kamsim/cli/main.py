@@ -3,6 +3,7 @@ heavy modules are imported inside the commands so ``kamsim --help`` answers at o
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -28,13 +29,59 @@ def _console(stderr: bool = False, width: int = 140) -> Any:
                    width=None if sys.stdout.isatty() else width)
 
 
+class _Written:
+    """What the running command has recorded or written, for the line a Ctrl-C prints.
+
+    Runs are named here before the store write starts; after an interrupt the store is
+    asked which of them it holds, since the interrupt may land just before or just after
+    the COMMIT that records them."""
+
+    def __init__(self) -> None:
+        self.store: Path | None = None
+        self.run_ids: list[str] = []
+        self.group: str | None = None
+        self.folder: str | None = None
+
+    def recording(self, store: Path, run_ids: list[str], group: str | None = None) -> None:
+        self.store, self.run_ids, self.group = store, list(run_ids), group
+
+    def told(self) -> str:
+        """What is true after the interrupt: which runs the store holds, which folder."""
+        parts = []
+        if self.run_ids:
+            from kamsim.store import recorded
+
+            found = recorded(self.store, self.run_ids)
+            ids = ", ".join(self.run_ids)
+            if found is None:
+                parts.append(f"could not tell whether run {ids} was recorded in {self.store} "
+                              "(kamsim runs list shows)")
+            elif found and self.group:
+                parts.append(f"runs {', '.join(found)} were recorded as group {self.group} "
+                             f"in {self.store}")
+            elif found:
+                parts.append(f"run {found[0]} was recorded in {self.store}")
+        if self.folder:
+            parts.append(f"results written to {self.folder}/")
+        if not parts:
+            return "nothing was written."
+        return "; ".join(parts) + "; nothing else was written."
+
+
+#: the running command's writes (one command per process; reset by handles_errors)
+_WRITTEN = _Written()
+
+
 def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn kamsim's typed errors into located lines on stderr and exit status 2."""
+    """Turn kamsim's typed errors into located lines on stderr and exit status 2, and a
+    Ctrl-C into a line saying what was written, and exit status 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from kamsim.errors import InputError, KamsimError
 
+        global _WRITTEN
+        _WRITTEN = _Written()
         try:
             return fn(*args, **kwargs)
         except InputError as exc:
@@ -48,7 +95,17 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
-            click.echo("interrupted; nothing was written.", err=True)
+            import signal
+
+            # a second Ctrl-C while the store is asked must not end in a traceback
+            previous = None
+            with contextlib.suppress(ValueError):  # (not the main thread: nothing to do)
+                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                click.echo(f"interrupted; {_WRITTEN.told()}", err=True)
+            finally:
+                if previous is not None:  # (for a caller in the same process: tests)
+                    signal.signal(signal.SIGINT, previous)
             sys.exit(130)
 
     return wrapper
@@ -252,6 +309,12 @@ def run(scenario: str, replications: int | None, seed: int | None, workers: int 
         from kamsim.io import check_writable_target
 
         check_writable_target(Path(out))
+    store_path = None
+    if not no_store:
+        # before the simulation: a store the run cannot be recorded in is told at once
+        from kamsim.store import check_target
+
+        store_path = check_target(store)
     reps = replications or spec.scenario.replications
     preload = _Preload(table=not as_json, store=not no_store)
     with _progress(not quiet and not as_json and sys.stderr.isatty(),
@@ -277,15 +340,18 @@ def run(scenario: str, replications: int | None, seed: int | None, workers: int 
     run_id = None
     # the store first: a run killed while its folder is written is still recorded (and
     # `kamsim runs export` rebuilds the folder), never a folder for a run the store lacks
-    if not no_store:
-        from kamsim.store import record_run
+    if store_path is not None:
+        from kamsim.store import new_run_id, record_run
 
-        run_id = record_run(result, store)
+        run_id = new_run_id()
+        _WRITTEN.recording(store_path, [run_id])
+        record_run(result, store_path, run_id=run_id)
         summary["run_id"] = run_id
     if out:
         from kamsim.io import write_results
 
         write_results(result, Path(out))
+        _WRITTEN.folder = out
     if con is None:
         click.echo(json.dumps(summary, indent=2))
         return
