@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["money", "pct", "interval", "difference", "summary_table", "tier_table",
-           "print_problems"]
+__all__ = ["money", "pct", "interval", "difference", "summary_table", "tier_table"]
 
 _SYMBOL = {"EUR": "€", "USD": "$", "GBP": "£", "CNY": "¥", "JPY": "¥"}
 
@@ -105,7 +104,3 @@ def tier_table(rows: list[dict[str, Any]], currency: str = "EUR") -> Any:
                   str(r["cultivate"]), str(r["reduce"]))
     return t
 
-
-def print_problems(problems: list[Any], err: Any) -> None:
-    for p in problems:
-        err.print(p.format(), markup=False, highlight=False, soft_wrap=True)
