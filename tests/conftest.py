@@ -3,7 +3,9 @@ throwaway run-store path."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +36,23 @@ def small_baseline_result():
 def store_path(tmp_path: Path) -> Path:
     """A run-store file path in a fresh temporary folder (not created yet)."""
     return tmp_path / "runs.duckdb"
+
+
+@pytest.fixture
+def refuse_files_in(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """``refuse_files_in(folder)``: creating a temporary file in ``folder`` then fails with
+    "Permission denied", as it does for a user without write permission there (tests may run
+    as root, who writes through any mode)."""
+    import kamsim.io as kio
+
+    real_mkstemp = kio.tempfile.mkstemp
+
+    def refuse(folder: Path) -> None:
+        def mkstemp(*args: Any, dir: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+            if dir is not None and Path(dir) == folder:
+                raise PermissionError(13, "Permission denied")
+            return real_mkstemp(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(kio.tempfile, "mkstemp", mkstemp)
+
+    return refuse

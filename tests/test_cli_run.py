@@ -177,22 +177,12 @@ def test_out_under_missing_folder(tmp_path: Path, store: Path) -> None:
     assert not (tmp_path / "no").exists() and not store.exists()
 
 
-def test_out_in_read_only_folder(tmp_path: Path, store: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_out_in_read_only_folder(tmp_path: Path, store: Path, refuse_files_in: Any) -> None:
     """An unwritable folder is refused before the run. Tests may run as root, who writes
     through chmod, so creating a file in the folder is made to fail as it would for others."""
-    import kamsim.io as kio
-
     ro = tmp_path / "ro"
     ro.mkdir()
-    real_mkstemp = kio.tempfile.mkstemp
-
-    def mkstemp(*args: Any, dir: Any = None, **kwargs: Any) -> Any:  # noqa: A002
-        if dir is not None and Path(dir) == ro:
-            raise PermissionError(13, "Permission denied")
-        return real_mkstemp(*args, dir=dir, **kwargs)
-
-    monkeypatch.setattr(kio.tempfile, "mkstemp", mkstemp)
+    refuse_files_in(ro)
     res = kamsim("run", BASELINE, *SMALL, "--out", str(ro / "results"), "--store", str(store))
     assert res.exit_code == 2 and "cannot write in folder" in res.stderr
     assert list(ro.iterdir()) == [] and not store.exists()

@@ -4,6 +4,7 @@ buffers: the results are exactly those of working on every account."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -128,6 +129,16 @@ def _same_metrics(a, b):
     assert list(a.flags) == list(b.flags)
     for k, v in b.flags.items():
         assert a.flags[k].tobytes() == v.tobytes(), k
+
+
+def _same_step(out1: Any, out2: Any, one: Any, two: Any) -> None:
+    """Two steps' departures and the people they left behind, bit for bit."""
+    for f in ("departed", "departed_account", "departed_role", "departed_coverage",
+              "departed_influence"):
+        a, b = getattr(out1, f), getattr(out2, f)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), f
+    for f in PERSON:
+        assert getattr(one, f).tobytes() == getattr(two, f).tobytes(), f
 
 
 def test_rank_layout_gives_bincounts_sums_to_the_bit(rules, monkeypatch):
@@ -264,13 +275,8 @@ def test_two_threads_give_exactly_what_one_gives(rules, lanes_always):
         u = rng.random(one.n_people) * 0.5
         out1 = step(one, inp, StepParams(), roles, u)
         out2 = step(two, inp, StepParams(), roles, u, threads=2)
-        for f in ("departed", "departed_account", "departed_role", "departed_coverage",
-                  "departed_influence"):
-            a, b = getattr(out1, f), getattr(out2, f)
-            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), f
+        _same_step(out1, out2, one, two)
         departed += out1.departed.size
-        for f in PERSON:
-            assert getattr(one, f).tobytes() == getattr(two, f).tobytes(), f
         prev1 = metrics(one, 0.3, active=active, previous=prev1)
         prev2 = metrics(two, 0.3, active=active, previous=prev2, threads=2)
         _same_metrics(prev1, prev2)
@@ -301,13 +307,8 @@ def test_a_context_steps_and_measures_exactly_as_the_functions_do(rules, lanes_a
         u = rng.random(one.n_people) * 0.5
         out1 = step(one, inp, StepParams(), roles, u)
         out2 = ctx.step(inp, u)
-        for f in ("departed", "departed_account", "departed_role", "departed_coverage",
-                  "departed_influence"):
-            a, b = getattr(out1, f), getattr(out2, f)
-            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), f
+        _same_step(out1, out2, one, two)
         departed += out1.departed.size
-        for f in PERSON:
-            assert getattr(one, f).tobytes() == getattr(two, f).tobytes(), f
         prev1 = metrics(one, 0.3, active=active, previous=prev1)
         prev2 = ctx.metrics(prev2)
         _same_metrics(prev1, prev2)

@@ -136,6 +136,22 @@ def _check_interrupted(err: str, returncode: int) -> str:
     return last
 
 
+def _ctrl_c_at_second_run(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[str]]:
+    """A Ctrl-C as the store starts writing the second run's tables (the first run's rows
+    already inserted in the same transaction); gives the real insert and the runs it was
+    called for."""
+    real, calls = store_mod._insert_frame, []
+
+    def interrupted(con: Any, table: str, df: Any, run_id: str) -> None:
+        calls.append(run_id)
+        if len(set(calls)) == 2:
+            raise KeyboardInterrupt
+        real(con, table, df, run_id)
+
+    monkeypatch.setattr(store_mod, "_insert_frame", interrupted)
+    return real, calls
+
+
 @pytest.mark.parametrize("marker", [
     "done 1/6",  # workers busy, most replications queued
     "done 4/6",  # the last replications running
@@ -204,15 +220,7 @@ def test_compare_records_its_group_in_one_transaction(tmp_path: Path,
     results = [simulate(load_scenario(ROOT / "scenarios" / name, small), workers=1)
                for name in ("equal_treatment.yaml", "tiered.yaml")]
     store = tmp_path / "runs.duckdb"
-    real, calls = store_mod._insert_frame, []
-
-    def interrupted(con: Any, table: str, df: Any, run_id: str) -> None:
-        calls.append(run_id)
-        if len(set(calls)) == 2:
-            raise KeyboardInterrupt
-        real(con, table, df, run_id)
-
-    monkeypatch.setattr(store_mod, "_insert_frame", interrupted)
+    real, calls = _ctrl_c_at_second_run(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         store_mod.record_runs(results, store, group="gtest")
     assert _runs(store)["runs"] == {}
@@ -264,15 +272,7 @@ def test_ctrl_c_between_the_runs_of_a_compare_leaves_no_group(
     from kamsim.cli.main import cli
 
     store = tmp_path / "runs.duckdb"
-    real, calls = store_mod._insert_frame, []
-
-    def interrupted(con: Any, table: str, df: Any, run_id: str) -> None:
-        calls.append(run_id)
-        if len(set(calls)) == 2:
-            raise KeyboardInterrupt
-        real(con, table, df, run_id)
-
-    monkeypatch.setattr(store_mod, "_insert_frame", interrupted)
+    real, calls = _ctrl_c_at_second_run(monkeypatch)
     out = CliRunner().invoke(cli, [
         "compare", str(ROOT / "scenarios" / "equal_treatment.yaml"),
         str(ROOT / "scenarios" / "tiered.yaml"), "--set", "portfolio.generate.accounts=100",

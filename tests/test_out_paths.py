@@ -128,20 +128,13 @@ def test_require_folder_refuses_a_folder_and_a_file_parent(tmp_path: Path) -> No
     assert listing(tmp_path) == ["f"]  # the trial file is gone
 
 
-def test_root_is_not_taken_at_its_word(tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_root_is_not_taken_at_its_word(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       refuse_files_in: Any) -> None:
     """os.access says yes to root for any folder; the check tries to create a file."""
     import kamsim.io as kio
 
     monkeypatch.setattr(os, "access", lambda *a, **k: True)
-    real_mkstemp = kio.tempfile.mkstemp
-
-    def mkstemp(*args: Any, dir: Any = None, **kwargs: Any) -> Any:  # noqa: A002
-        if dir is not None and Path(dir) == tmp_path:
-            raise PermissionError(13, "Permission denied")
-        return real_mkstemp(*args, dir=dir, **kwargs)
-
-    monkeypatch.setattr(kio.tempfile, "mkstemp", mkstemp)
+    refuse_files_in(tmp_path)
     for check, name in ((kio.check_writable_target, "results"), (kio.require_folder, "a.csv")):
         with pytest.raises(RunError, match="cannot write in folder .*Permission denied"):
             check(tmp_path / name)
