@@ -113,12 +113,19 @@ def _worker(conn: Any, spec: ScenarioSpec) -> None:
                 "ok", r, run_replication(prepared(spec), seq, r, options))
         except Exception as exc:  # noqa: BLE001 - raised again in the parent
             try:
-                pickle.dumps(exc)
+                # the round trip, not the pickling alone: some exceptions pickle but cannot
+                # be rebuilt from their pickle (an InputError's arguments are not its args)
+                pickle.loads(pickle.dumps(exc))
                 reply = ("error", r, exc)
             except Exception:  # noqa: BLE001 - an exception that cannot travel: its text
                 import traceback
 
-                reply = ("error", r, RuntimeError("".join(traceback.format_exception(exc))))
+                from kamsim.errors import KamsimError, RunError
+
+                # kamsim's own errors stay one line for the user (exit 2); others keep the
+                # worker's traceback for whoever has to fix them
+                reply = ("error", r, RunError(str(exc)) if isinstance(exc, KamsimError)
+                         else RuntimeError("".join(traceback.format_exception(exc))))
         try:
             conn.send(reply)
         except OSError:  # the parent is gone (or stopped listening): nobody to tell
@@ -178,11 +185,15 @@ def _run_local_pool(spec: ScenarioSpec, seed: int, reps: int, options: EngineOpt
                 try:
                     kind, _, value = conn.recv()  # (value: an output, or an exception)
                 except EOFError:
+                    from kamsim.errors import RunError
+
                     proc = workers[conn]
                     proc.join(5)
-                    raise RuntimeError(f"a worker process ended unexpectedly (exit code "
-                                       f"{proc.exitcode}) while running replication {r}"
-                                       ) from None
+                    # (a process killed from outside, e.g. by the system when memory ran out:
+                    # a line for the user, exit 2, not a traceback)
+                    raise RunError(f"a worker process ended unexpectedly (exit code "
+                                   f"{proc.exitcode}) while running replication {r}"
+                                   ) from None
                 if kind == "error":
                     raise value
                 outputs[r] = value

@@ -318,3 +318,25 @@ def test_ctrl_c_inside_a_duckdb_statement_is_the_users_interrupt(
         store_mod.record_run(result, store)
     thread.join()
     assert _runs(store)["runs"] == {}
+
+
+def test_a_command_that_does_not_tell_its_writes_claims_nothing() -> None:
+    """"nothing was written" is said only by the commands that name everything they write
+    (run, compare); `kamsim plot` interrupted after writing a figure said it too."""
+    import click
+    from click.testing import CliRunner
+
+    from kamsim.cli import main
+
+    @click.command()
+    @click.option("--tracked", is_flag=True)
+    @main.handles_errors
+    def writes_then_stops(tracked: bool) -> None:
+        if tracked:
+            main._WRITTEN.track()
+        raise KeyboardInterrupt
+
+    out = CliRunner().invoke(writes_then_stops, [])
+    assert out.exit_code == 130 and out.output.strip() == "interrupted."
+    out = CliRunner().invoke(writes_then_stops, ["--tracked"])
+    assert out.exit_code == 130 and out.output.strip() == "interrupted; nothing was written."

@@ -146,3 +146,35 @@ def test_a_finished_replication_is_freed_without_the_cycle_collector(spec) -> No
     finally:
         if was_enabled:
             gc.enable()
+
+
+def test_an_error_a_worker_cannot_send_whole_is_one_line(spec, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An InputError pickles but cannot be rebuilt from its pickle: the parent got the
+    unpickling error instead (a traceback, the real message lost). It now arrives as a
+    RunError with the worker's message."""
+    from kamsim import experiment
+    from kamsim.errors import InputError, Location, Problem, RunError
+
+    def fails(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise InputError([Problem(Location("x.yaml", 3, 4), "a problem found in a worker")])
+
+    monkeypatch.setattr(experiment, "run_replication", fails)  # forked workers inherit it
+    with pytest.raises(RunError, match="a problem found in a worker"):
+        simulate(spec, replications=2, workers=2)
+
+
+def test_a_worker_killed_from_outside_is_one_line(spec, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A worker killed mid-replication (the system's out-of-memory killer, say) is a
+    RunError naming the replication, not a bare RuntimeError."""
+    import os
+    import signal
+
+    from kamsim import experiment
+    from kamsim.errors import RunError
+
+    def killed(*args, **kwargs):  # type: ignore[no-untyped-def]
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(experiment, "run_replication", killed)
+    with pytest.raises(RunError, match="ended unexpectedly .* while running replication"):
+        simulate(spec, replications=2, workers=2)

@@ -88,6 +88,7 @@ def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | No
     from kamsim.compare import compare as run_compare
     from kamsim.errors import RunError
 
+    main._WRITTEN.track()
     if len(scenarios) < 2:
         raise RunError("compare needs at least two scenarios or run ids")
     if not no_store and any(Path(s).is_file() for s in scenarios):

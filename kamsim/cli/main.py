@@ -37,16 +37,25 @@ class _Written:
     the COMMIT that records them."""
 
     def __init__(self) -> None:
+        self.tracked = False  # the command tells here all it writes (run, compare)
         self.store: Path | None = None
         self.run_ids: list[str] = []
         self.group: str | None = None
         self.folder: str | None = None
 
+    def track(self) -> None:
+        """The running command names here everything it writes, so that "nothing was
+        written" can be said of it (of other commands nothing is claimed)."""
+        self.tracked = True
+
     def recording(self, store: Path, run_ids: list[str], group: str | None = None) -> None:
         self.store, self.run_ids, self.group = store, list(run_ids), group
 
-    def told(self) -> str:
-        """What is true after the interrupt: which runs the store holds, which folder."""
+    def told(self) -> str | None:
+        """What is true after the interrupt: which runs the store holds, which folder (None
+        for a command that does not tell what it writes)."""
+        if not self.tracked:
+            return None
         parts = []
         if self.run_ids:
             from kamsim.store import recorded
@@ -102,7 +111,8 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             with contextlib.suppress(ValueError):  # (not the main thread: nothing to do)
                 previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:
-                click.echo(f"interrupted; {_WRITTEN.told()}", err=True)
+                told = _WRITTEN.told()
+                click.echo(f"interrupted; {told}" if told else "interrupted.", err=True)
             finally:
                 if previous is not None:  # (for a caller in the same process: tests)
                     signal.signal(signal.SIGINT, previous)
@@ -304,6 +314,7 @@ def run(scenario: str, replications: int | None, seed: int | None, workers: int 
     from kamsim.experiment import simulate
     from kamsim.spec.load import load_scenario
 
+    _WRITTEN.track()
     spec = load_scenario(scenario, list(sets))
     if out:
         from kamsim.io import check_writable_target

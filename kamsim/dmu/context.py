@@ -1,13 +1,14 @@
-"""One simulation's decision-unit step and metrics, with the set-up done once.
+"""One simulation's decision-unit step and metrics, with part of the set-up done once.
 
 :func:`kamsim.dmu.step` and :func:`kamsim.dmu.metrics` take everything as arguments and work
-out, on every call, what does not change from one period to the next: the roles' values, the
-constants derived from them and from the parameters, the stretch of active accounts (once
-for the step and again for the metrics of the same period). A :class:`Context` is made once
-per simulation of one :class:`~kamsim.dmu.arrays.Units` (the engine makes one per
-replication) and keeps those: the step finds the stretch, and the metrics that follow it
-work on that same stretch. The values are those of the two functions, to the bit: both run
-the same code on the same stretch.
+out on every call the roles' values, and the stretch of active accounts (once for the step and
+again for the metrics of the same period). A :class:`Context` is made once per simulation of
+one :class:`~kamsim.dmu.arrays.Units` (the engine makes one per replication): it keeps the
+roles' values, and the metrics that follow a step work on that step's stretch. The step's
+constants are still looked up by their key in the structure's cache every period (a cheap
+look-up; the structure is checked on every call, so changed units are never worked on with
+old constants). The values are those of the two functions, to the bit: both run the same
+code on the same stretch.
 """
 
 from __future__ import annotations
