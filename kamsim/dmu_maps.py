@@ -56,9 +56,7 @@ def _account_index(prep: Any, account_id: str, scenario: str) -> int:
 def last_month(spec: ScenarioSpec) -> int:
     """The last month of the horizon that is played (35 for 36 months): the engine plays
     ceil(horizon / dt) periods, period k starting at month k·dt (docs/model.md, Time)."""
-    sc = spec.scenario
-    dt = 1.0 if sc.period == "month" else 12.0 / 52.0
-    periods = int(np.ceil(sc.horizon_months / dt - 1e-9))
+    dt, periods = spec.scenario.time_grid()
     return int(np.floor((periods - 1) * dt + 1e-9))
 
 

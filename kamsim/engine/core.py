@@ -161,8 +161,7 @@ class Simulation:
         self.rng = streams
         self.options = options
         self.replication = replication
-        self.dt = 1.0 if self.sc.period == "month" else 12.0 / 52.0
-        self.periods = int(np.ceil(self.sc.horizon_months / self.dt - 1e-9))
+        self.dt, self.periods = self.sc.time_grid()
         self.env = simpy.Environment()
         # the names rule expressions see for the stage and tier indices
         self._stage_names = np.asarray(self.model.stages.names, dtype=object)

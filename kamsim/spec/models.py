@@ -463,6 +463,15 @@ class Scenario(Model):
         None, description="CRM contacts export (CSV) whose maps override the templates")
     event_log: bool = Field(True, description="keep the per-account event log")
 
+    def time_grid(self) -> tuple[float, int]:
+        """(dt, periods): the length of a period in months (1, or 12/52 for weeks) and how
+        many periods the horizon takes; period k starts at month k·dt (docs/model.md, Time).
+        The one definition the engine and the tools that name months share."""
+        import math
+
+        dt = 1.0 if self.period == "month" else 12.0 / 52.0
+        return dt, int(math.ceil(self.horizon_months / dt - 1e-9))
+
 
 # ---------------------------------------------------------------- helpers
 
