@@ -115,7 +115,13 @@ def numbered_ids(prefix: str, n: int) -> np.ndarray:
     return chars.view(np.dtype(f"U{chars.shape[1]}"))[:, 0].astype(object)
 
 
-def generate_portfolio(gen: PortfolioGenerate, seed: int, id_prefix: str = "A") -> Accounts:
+#: the first letter of a generated starting account's id (A0001, ...); new accounts won
+#: during a run are N1, N2, ...
+START_PREFIX = "A"
+
+
+def generate_portfolio(gen: PortfolioGenerate, seed: int, id_prefix: str = START_PREFIX
+                       ) -> Accounts:
     """A synthetic portfolio; each field has its own child stream, so changing one
     distribution does not reshuffle the others. Accounts are named ``id_prefix`` + their
     number, zero-padded to the digits of the portfolio's size."""
@@ -279,7 +285,7 @@ def starting_ids(spec: object) -> np.ndarray:
     assert isinstance(spec, ScenarioSpec)
     pf = spec.scenario.portfolio
     if pf.generate is not None:
-        return numbered_ids("A", pf.generate.accounts)
+        return numbered_ids(START_PREFIX, pf.generate.accounts)
     assert spec.portfolio_rows is not None
     return spec.portfolio_rows.account_id
 
