@@ -17,7 +17,7 @@ def difference_table(cmp: Any) -> Any:
     """A rich Table of the paired differences: one row per scenario x tier x headline."""
     from rich.table import Table
 
-    from kamsim.report.terminal import difference, money
+    from kamsim.report.terminal import NOTE_NO_ACCOUNTS, NOTE_NO_INTERVAL, difference, money
 
     cur = cmp.runs[0].currency
     conf = int(round(100 * cmp.confidence))
@@ -56,9 +56,9 @@ def difference_table(cmp: Any) -> Any:
                   end_section=(r.metric == "clv"))
     notes = []
     if single:
-        notes.append("1 replication: no interval")
+        notes.append(NOTE_NO_INTERVAL)
     if undefined:
-        notes.append("n/a: a share of a tier with no accounts is undefined")
+        notes.append(NOTE_NO_ACCOUNTS)
     if notes:
         t.caption, t.caption_justify = "; ".join(notes), "left"
     return t

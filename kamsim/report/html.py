@@ -12,7 +12,7 @@ from typing import Any
 
 from kamsim import __version__
 from kamsim.report.runs import ReportRun, from_record, from_result
-from kamsim.report.terminal import difference, interval, money, pct
+from kamsim.report.terminal import difference, interval, money, pct, summary_notes
 
 __all__ = ["as_report_runs", "render_report", "write_report", "report_context"]
 
@@ -49,16 +49,6 @@ def _summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     rows = [row(t, s, False) for t, s in summary["by_tier"].items()]
     rows.append(row("all accounts", summary, True))
     return rows
-
-
-def _summary_notes(summary: dict[str, Any]) -> list[str]:
-    """What an ``n/a`` or a value without interval in the summary table means."""
-    notes = []
-    if any(s["retention"]["mean"] is None for s in summary["by_tier"].values()):
-        notes.append("n/a: no accounts of the tier at the start (a share of none is undefined)")
-    if summary.get("replications", 2) < 2:
-        notes.append("1 replication: no interval")
-    return notes
 
 
 def _signed_money(v: float, currency: str) -> str:
@@ -120,7 +110,7 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
                   "replications": r.summary.get("replications"),
                   "horizon": f"{r.summary.get('horizon_months', 0):g}", "seed": r.summary.get("seed"),
                   "description": str(r.resolved.get("scenario", {}).get("description") or ""),
-                  "rows": _summary_rows(r.summary), "notes": _summary_notes(r.summary)}
+                  "rows": _summary_rows(r.summary), "notes": summary_notes(r.summary)}
                  for lab, r in zip(labels, runs, strict=True)],
         "metric_names": [m for _, m in _METRICS],
         "comparison": comparison,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["money", "pct", "interval", "difference", "summary_table", "tier_table"]
+__all__ = ["money", "pct", "interval", "difference", "summary_table", "tier_table",
+           "summary_notes", "NOTE_NO_ACCOUNTS", "NOTE_NO_INTERVAL"]
 
 _SYMBOL = {"EUR": "€", "USD": "$", "GBP": "£", "CNY": "¥", "JPY": "¥"}
 
@@ -81,13 +82,27 @@ def summary_table(summary: dict[str, Any]) -> Any:
     for tier, s in summary["by_tier"].items():
         row(tier, s)
     row("all accounts", summary, style="bold")
-    if any(_missing(s["retention"]["mean"]) for s in summary["by_tier"].values()):
-        t.caption = "n/a: no accounts of the tier at the start (a share of none is undefined)"
-        t.caption_justify = "left"
-    if summary["replications"] < 2:
-        t.caption = ((t.caption + "; ") if t.caption else "") + "1 replication: no interval"
-        t.caption_justify = "left"
+    notes = summary_notes(summary)
+    if notes:
+        t.caption, t.caption_justify = "; ".join(notes), "left"
     return t
+
+
+#: what an ``n/a`` in a table means (run, compare, the report)
+NOTE_NO_ACCOUNTS = "n/a: no accounts of the tier at the start (a share of none is undefined)"
+#: what a value shown without its interval means
+NOTE_NO_INTERVAL = "1 replication: no interval"
+
+
+def summary_notes(summary: dict[str, Any]) -> list[str]:
+    """The notes under a summary table (terminal and report): what its ``n/a`` and its
+    values without an interval mean."""
+    notes = []
+    if any(_missing(s["retention"]["mean"]) for s in summary["by_tier"].values()):
+        notes.append(NOTE_NO_ACCOUNTS)
+    if summary.get("replications", 2) < 2:
+        notes.append(NOTE_NO_INTERVAL)
+    return notes
 
 
 def tier_table(rows: list[dict[str, Any]], currency: str = "EUR") -> Any:
