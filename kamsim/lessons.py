@@ -72,7 +72,8 @@ class Figure(_Model):
 class Check(_Model):
     """A claim of the lesson: ``higher`` scores above ``lower``. With ``figure``, higher and
     lower are variants (compared on that figure); with ``variant``, they are figures
-    (compared within that variant). Holds when the paired interval is above 0."""
+    (compared within that variant). Holds when the paired interval is above 0; cannot be
+    told when fewer than 2 replications have the figure (a lesson runs with at least 2)."""
 
     figure: str | None = None
     variant: str | None = None
@@ -337,8 +338,13 @@ class CheckResult:
     n: int
 
     @property
-    def holds(self) -> bool:
-        return self.diff["ci_low"] > 0.0
+    def holds(self) -> bool | None:
+        """True if the paired interval lies above 0, False if not, None if it cannot be told:
+        fewer than 2 replications had the figure (the others left out as NaN), and one
+        difference measures no spread, so neither "holds" nor "not shown" would be honest."""
+        if self.n < 2:
+            return None
+        return bool(self.diff["ci_low"] > 0.0)
 
 
 @dataclass
@@ -357,8 +363,12 @@ class LessonRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def holds(self) -> bool:
-        return all(c.holds for c in self.checks)
+    def holds(self) -> bool | None:
+        """False if a check is not shown, else None if a check cannot be told, else True."""
+        verdicts = [c.holds for c in self.checks]
+        if False in verdicts:
+            return False
+        return None if None in verdicts else True
 
     def table(self) -> dict[str, dict[str, dict[str, float]]]:
         """figure -> variant -> {mean, ci_low, ci_high, n} (NaN replications left out)."""
@@ -398,14 +408,20 @@ def _check_sentence(run: LessonRun, c: CheckResult) -> str:
     fig = ch.figure or ch.higher
     label = run.lesson.figure(fig).label or fig.replace("_", " ")
     d = c.diff
-    span = (f"{format_value(run, fig, d['mean'], True)} "
-            f"(interval {format_value(run, fig, d['ci_low'], True)} to "
-            f"{format_value(run, fig, d['ci_high'], True)})")
     if ch.figure is not None:
         what = f"{label}: higher with {ch.higher} than with {ch.lower}"
     else:
         lo = run.lesson.figure(ch.lower).label or ch.lower
         what = f"with {ch.variant}, {label} is higher than {lo}"
+    if c.holds is None:
+        # no interval to print (mean_ci gives NaN bounds below 2 values)
+        had = (f"difference {format_value(run, fig, d['mean'], True)} in the one replication "
+               "that had the figure" if c.n == 1 else "no replication had the figure")
+        return (f"{what}: cannot tell, {had} (a check needs at least 2 replications with "
+                "the figure)")
+    span = (f"{format_value(run, fig, d['mean'], True)} "
+            f"(interval {format_value(run, fig, d['ci_low'], True)} to "
+            f"{format_value(run, fig, d['ci_high'], True)})")
     verdict = "holds" if c.holds else "is NOT shown by the model here"
     return f"{what}: {verdict}; difference {span}, higher in {c.wins} of {c.n} replications"
 
@@ -442,12 +458,21 @@ def run_lesson(lesson: Lesson | str, *, replications: int | None = None,
     les = lesson if isinstance(lesson, Lesson) else find_lesson(lesson, folder)
     results: dict[str, Any] = {}
     values: dict[str, dict[str, np.ndarray]] = {}
-    specs = {}
-    for label, sets in les.variants.items():
+    specs = {label: load_scenario(les.scenario_path(), sets)
+             for label, sets in les.variants.items()}
+    # a check is judged on the spread of paired differences, which one replication does not
+    # have: refused before anything runs (a scenario's own `replications: 1` passes the
+    # CLI's -r limit), not reported after the run as a check that cannot be told
+    for label, spec in specs.items():
+        n = spec.scenario.replications if replications is None else replications
+        if n < 2:
+            what = "1 replication" if n == 1 else f"{n} replications"
+            raise RunError(f"lesson {les.name}: {what} in variant {label!r}; its checks need "
+                           f"at least 2 (set replications: 2 or more in {les.scenario}, or "
+                           "run with --replications 2 or more)")
+    for label, spec in specs.items():
         if progress:
             progress(label)
-        spec = load_scenario(les.scenario_path(), sets)
-        specs[label] = spec
         seed = spec.scenario.seed if seed is None else seed
         res = simulate(spec, replications=replications, seed=seed, workers=workers,
                        record_events=True)

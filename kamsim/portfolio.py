@@ -158,11 +158,21 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
     Every bad cell is reported at ``file:row:column``."""
     shown = display or str(path)
     p = Path(path)
-    if p.stat().st_size > max_bytes:
+    # a file that is gone, a folder or one without read permission is one located problem
+    # (as load_yaml words it), not a traceback
+    try:
+        size = p.stat().st_size
+        fh = p.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise InputError([Problem(Location(shown, 1, 1),
+                                  f"cannot read file: {exc.strerror or exc}",
+                                  "an existing, readable file")]) from None
+    if size > max_bytes:
+        fh.close()
         raise InputError([Problem(Location(shown, 1, 1), "file is too large",
                                   f"at most {max_bytes} bytes")])
     problems: list[Problem] = []
-    with p.open(newline="", encoding="utf-8-sig") as fh:
+    with fh:
         reader = csv.reader(fh)
         try:
             header = next(reader)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from kamsim.cli.main import cli
@@ -104,3 +106,44 @@ def test_validate_refuses_a_csv_of_unknown_kind(tmp_path: Path) -> None:
                         "accounts export) with an account_id column, or a contact export "
                         "with account_id and person columns)")
     assert len(lines) == 2 and "Traceback" not in result.output
+
+
+def _refuse_reading(monkeypatch: pytest.MonkeyPatch, refused: Path) -> None:
+    """Opening ``refused`` fails with "Permission denied", as for a user without read
+    permission (chmod 000 does not stop root, who may run the tests)."""
+    real_open = Path.open
+
+    def fake_open(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self.resolve() == refused.resolve():
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", fake_open)
+
+
+def test_validate_an_unreadable_csv_is_one_located_problem(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the header sniff that tells a portfolio from a contact export let the PermissionError
+    # through: a traceback instead of a problem
+    f = tmp_path / "accounts.csv"
+    f.write_text("account_id,wallet,share\nA1,100,0.5\n")
+    _refuse_reading(monkeypatch, f)
+    result = CliRunner().invoke(cli, ["validate", str(f)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"{f}:1:1: cannot read file: Permission denied (an existing, readable file)",
+        "1 problem found; nothing was written."]
+    assert "Traceback" not in result.output
+
+
+def test_a_scenario_importing_an_unreadable_csv_is_one_located_problem(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario = ROOT / "scenarios" / "crm_import.yaml"
+    _refuse_reading(monkeypatch, ROOT / "scenarios" / "data" / "accounts.csv")
+    result = CliRunner().invoke(cli, ["validate", str(scenario)])
+    assert result.exit_code == 2, result.output
+    shown = scenario.parent / "data" / "accounts.csv"
+    assert result.stderr.splitlines() == [
+        f"{shown}:1:1: cannot read file: Permission denied (an existing, readable file)",
+        "1 problem found; nothing was written."]
+    assert "Traceback" not in result.output

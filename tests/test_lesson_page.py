@@ -122,3 +122,26 @@ def test_page_in_headless_chromium(page_file: Path) -> None:
             browser.close()
     assert errors == [], errors
     assert set(requests) <= {url}, requests
+
+
+def test_page_says_when_a_check_cannot_be_told() -> None:
+    """A check left with one replication that had the figure has no interval: the page says
+    the model cannot tell, instead of "nan" and "does not show"."""
+    import dataclasses
+
+    import numpy as np
+
+    from kamsim.lessons import CheckResult
+    from kamsim.report.lesson_page import lesson_page_data
+    from kamsim.stats import mean_ci
+
+    run = run_lesson("equal_vs_tiered", replications=2, workers=1, folder=LESSONS)
+    one = CheckResult(check=run.lesson.checks[0], diff=mean_ci(np.array([0.326])), wins=1, n=1)
+    run = dataclasses.replace(run, checks=[one])
+    data = lesson_page_data(run)
+    assert data["holds"] is None
+    assert "cannot tell" in data["checks"][0] and "nan" not in data["checks"][0]
+    html = render_lesson_page(run)
+    assert "The model cannot tell all of this here:</b>" in html
+    assert "The model does not show all of this here" not in html
+    assert "The model agrees" not in html

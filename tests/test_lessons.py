@@ -12,7 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from kamsim.errors import InputError, RunError
-from kamsim.lessons import find_lesson, list_lessons, load_lesson, run_lesson
+from kamsim.lessons import (
+    CheckResult,
+    LessonRun,
+    find_lesson,
+    list_lessons,
+    load_lesson,
+    run_lesson,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = ROOT / "scenarios" / "lessons"
@@ -191,3 +198,89 @@ def test_cli_trace() -> None:
     assert "A01 to A12" in res.output and "Traceback" not in res.output
     res = runner.invoke(cli, ["trace", scen, "--account", "A01", "--set", "horizon_month=3"])
     assert res.exit_code == 2 and "horizon_month" in res.output
+
+
+def _copy_lessons(tmp_path: Path) -> Path:
+    """The shipped lessons and the rule files they name, in ``tmp_path`` (same layout)."""
+    import shutil
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(LESSONS, tmp_path / "scenarios" / "lessons")
+    return tmp_path / "scenarios" / "lessons"
+
+
+def test_one_replication_is_refused_before_anything_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a scenario's `replications: 1` passed the CLI's -r >= 2 limit, and the lesson printed
+    # "interval nan points to nan points" and "is NOT shown by the model here"
+    import kamsim.experiment
+    from kamsim.cli import commands  # noqa: F401  (registers the commands)
+    from kamsim.cli.main import cli
+
+    folder = _copy_lessons(tmp_path)
+    scen = folder / "equal_vs_tiered.yaml"
+    text = scen.read_text()
+    assert "\nreplications: 10\n" in text
+    scen.write_text(text.replace("\nreplications: 10\n", "\nreplications: 1\n"))
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a lesson with one replication was run")
+
+    monkeypatch.setattr(kamsim.experiment, "simulate", no_run)
+    with pytest.raises(RunError, match=r"lesson equal_vs_tiered: 1 replication in variant "
+                                       r"'equal'; its checks need at least 2"):
+        run_lesson("equal_vs_tiered", workers=1, folder=folder)
+    with pytest.raises(RunError, match="1 replication"):
+        run_lesson("equal_vs_tiered", replications=1, workers=1, folder=LESSONS)
+    out = tmp_path / "page.html"
+    for cmd in (["lesson", "run"], ["lesson", "page", "--out", str(out)]):
+        res = CliRunner().invoke(cli, [*cmd, "equal_vs_tiered", "--dir", str(folder)])
+        assert res.exit_code == 2, res.output
+        assert res.stderr.splitlines() == [
+            "error: lesson equal_vs_tiered: 1 replication in variant 'equal'; its checks "
+            "need at least 2 (set replications: 2 or more in equal_vs_tiered.yaml, or run "
+            "with --replications 2 or more)"]
+        assert "Traceback" not in res.output
+    assert not out.exists()
+
+
+def _run_with(checks: list[CheckResult]) -> LessonRun:
+    les = load_lesson(LESSONS / "equal_vs_tiered.lesson.yaml")
+    return LessonRun(lesson=les, results={}, values={}, checks=checks, trace=None, seed=1,
+                     replications=2)
+
+
+def test_a_check_with_fewer_than_two_values_cannot_be_told() -> None:
+    """With NaN replications left out, a check may keep one value (or none): no interval,
+    so neither "holds" nor "NOT shown", and no "nan" in the sentence."""
+    import numpy as np
+
+    from kamsim.stats import mean_ci
+
+    les = load_lesson(LESSONS / "equal_vs_tiered.lesson.yaml")
+    key, rest = les.checks[0], les.checks[1:]
+    shown = [CheckResult(check=c, diff=mean_ci(np.array([0.3, 0.31, 0.29])), wins=3, n=3)
+             for c in rest]
+    one = CheckResult(check=key, diff=mean_ci(np.array([0.326])), wins=1, n=1)
+    none = CheckResult(check=key, diff=mean_ci(np.array([])), wins=0, n=0)
+    assert one.holds is None and none.holds is None
+    assert all(c.holds is True for c in shown)
+    run = _run_with([one, *shown])
+    assert run.holds is None
+    first = run.sentences()[0]
+    assert first == ("key accounts kept: higher with tiered than with equal: cannot tell, "
+                     "difference +32.6 points in the one replication that had the figure "
+                     "(a check needs at least 2 replications with the figure)")
+    assert _run_with([none]).sentences()[0].endswith(
+        "cannot tell, no replication had the figure (a check needs at least 2 replications "
+        "with the figure)")
+    # a check that is not shown outweighs one that cannot be told
+    not_shown = CheckResult(check=key, diff=mean_ci(np.array([-0.1, -0.2, -0.15])),
+                            wins=0, n=3)
+    assert _run_with([one, not_shown]).holds is False
+    # two or more values: the figures and the wording are as before
+    assert _run_with(shown).holds is True
+    assert _run_with(shown).sentences()[0] == (
+        "all accounts kept: higher with equal than with tiered: holds; difference +30.0 "
+        "points (interval +27.5 points to +32.5 points), higher in 3 of 3 replications")
+    assert "nan" not in " ".join(run.sentences())

@@ -603,7 +603,8 @@ def _cross_check(doc: Document, level: str | None, rules: dict[str, Any]) -> lis
 def _csv_kind(path: Path) -> str | None:
     """``contacts`` or ``portfolio`` by the CSV's header (a ``person`` column makes a contact
     export; else an ``account_id`` column a portfolio), None if neither. A header that cannot
-    be read counts as a portfolio, whose reader reports why at ``file:1:1``."""
+    be read counts as a portfolio, whose reader reports why at ``file:1:1``; a file that
+    cannot be opened (no permission, a folder) is reported here, the same way."""
     import csv
 
     try:
@@ -611,6 +612,10 @@ def _csv_kind(path: Path) -> str | None:
             header = next(csv.reader(fh))
     except (StopIteration, csv.Error, UnicodeDecodeError):
         return "portfolio"
+    except OSError as exc:
+        raise InputError([Problem(Location(str(path), 1, 1),
+                                  f"cannot read file: {exc.strerror or exc}",
+                                  "an existing, readable file")]) from None
     names = {h.strip().lower().replace("-", "_").replace(" ", "_") for h in header}
     return "contacts" if "person" in names else "portfolio" if "account_id" in names else None
 
