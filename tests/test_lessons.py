@@ -284,3 +284,30 @@ def test_a_check_with_fewer_than_two_values_cannot_be_told() -> None:
         "all accounts kept: higher with equal than with tiered: holds; difference +30.0 "
         "points (interval +27.5 points to +32.5 points), higher in 3 of 3 replications")
     assert "nan" not in " ".join(run.sentences())
+
+
+def test_cli_verdict_says_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lesson run` printed "does not show" when a check could not be told (the page already
+    said "cannot tell")."""
+    import dataclasses
+
+    import numpy as np
+
+    from kamsim.cli import commands  # noqa: F401  (registers the lesson commands)
+    from kamsim.cli.main import cli
+    from kamsim.cli.trainer_cmd import __name__ as trainer_module
+    from kamsim.lessons import run_lesson
+    from kamsim.stats import mean_ci
+
+    real = run_lesson("equal_vs_tiered", replications=2, workers=1)
+    first = real.checks[0]
+    one = CheckResult(check=first.check, diff=mean_ci(np.array([0.3])), wins=1, n=1)
+    shown = [CheckResult(check=c.check, diff=mean_ci(np.array([0.3, 0.31, 0.29])), wins=3, n=3)
+             for c in real.checks[1:]]
+    run = dataclasses.replace(real, checks=[one, *shown])
+    assert run.holds is None
+    monkeypatch.setattr(f"{trainer_module}._run", lambda *a, **k: run)
+    out = CliRunner().invoke(cli, ["lesson", "run", "equal_vs_tiered"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert "The model cannot tell all of this here:" in out.output
+    assert "does not show" not in out.output

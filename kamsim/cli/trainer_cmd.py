@@ -153,7 +153,9 @@ def lesson_run(name: str, replications: int | None, seed: int | None, workers: i
     con.print(table)
     for s in run.sentences():
         con.print(f"- {s}")
+    # three ways, as the page says it: a check without enough replications cannot be told
     verdict = (("The model agrees:", "green") if run.holds
+               else ("The model cannot tell all of this here:", "yellow") if run.holds is None
                else ("The model does not show all of this here:", "red"))
     con.print(Text.assemble(verdict, f" {' '.join(les.answer.split())}"))
     con.print(Text.assemble("\n", ("A typical account", "bold"),
