@@ -295,7 +295,6 @@ def test_cli_verdict_says_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from kamsim.cli import commands  # noqa: F401  (registers the lesson commands)
     from kamsim.cli.main import cli
-    from kamsim.cli.trainer_cmd import __name__ as trainer_module
     from kamsim.lessons import run_lesson
     from kamsim.stats import mean_ci
 
@@ -306,7 +305,7 @@ def test_cli_verdict_says_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
              for c in real.checks[1:]]
     run = dataclasses.replace(real, checks=[one, *shown])
     assert run.holds is None
-    monkeypatch.setattr(f"{trainer_module}._run", lambda *a, **k: run)
+    monkeypatch.setattr("kamsim.cli.trainer_cmd._run", lambda *a, **k: run)
     out = CliRunner().invoke(cli, ["lesson", "run", "equal_vs_tiered"], catch_exceptions=False)
     assert out.exit_code == 0, out.output
     assert "The model cannot tell all of this here:" in out.output
