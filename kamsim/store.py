@@ -155,10 +155,13 @@ def check_target(path: str | Path | None = None) -> Path:
 
 
 def _connect(path: Path, read_only: bool, create: bool = False,
-             lock_wait: float | None = None) -> Any:
+             lock_wait: float | None = None, sandboxed: bool = False) -> Any:
     """A DuckDB connection to ``path`` (created only if ``create``), retrying while another
     process holds the lock (``lock_wait`` seconds, default LOCK_WAIT_S); every failure
-    becomes a RunError that names the file."""
+    becomes a RunError that names the file.
+
+    ``sandboxed``: a read-only connection that can touch no other file, for user SQL (see
+    :func:`_open_sandboxed`)."""
     import duckdb
 
     if not create and not path.exists():
@@ -171,6 +174,8 @@ def _connect(path: Path, read_only: bool, create: bool = False,
     deadline = time.monotonic() + wait
     while True:
         try:
+            if sandboxed:
+                return _open_sandboxed(duckdb, path)
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             msg = str(exc)
@@ -185,8 +190,34 @@ def _connect(path: Path, read_only: bool, create: bool = False,
                 raise RunError(f"not a kamsim run store: {path} "
                                "(the file is not a DuckDB database)") from None
             raise RunError(f"cannot open run store {path}: {msg}") from None
+        except duckdb.ResourceInUseException:
+            # (only a sandboxed open meets this: a plain one shares the open database)
+            raise RunError(f"run store {path} is open for writing elsewhere in this process "
+                           "(close that Store first)") from None
         except duckdb.Error as exc:
             raise RunError(f"cannot open run store {path}: {exc}") from None
+
+
+def _open_sandboxed(duckdb: Any, path: Path) -> Any:
+    """A connection that reads the store at ``path`` and can change or touch no file.
+
+    DuckDB shares one database instance between the connections to one file in a process,
+    and ``enable_external_access``/``lock_configuration`` hold for the whole instance: set
+    on a connection to the file itself they would stop every other open Store of it in this
+    process from exporting, for good. So the settings go on an in-memory database of its
+    own, which attaches the store read-only first (a file opened plainly elsewhere in this
+    process read-only can be attached; one open for writing cannot)."""
+    con = duckdb.connect(":memory:")
+    try:
+        target = str(path).replace("'", "''")
+        con.execute(f"ATTACH '{target}' AS store (READ_ONLY)")
+        con.execute("USE store")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def _tables(con: Any) -> set[str]:
@@ -574,14 +605,12 @@ class Store:
         RunError."""
         import duckdb
 
-        # The settings hold for the whole database instance, which DuckDB shares between
-        # the connections to one file in a process: this Store's own connection (which
-        # export needs with file access) is closed first, and reopened when next needed.
-        self.close()
-        con = _connect(self.path, read_only=True)
+        # A store open for writing cannot be attached again in this process: this Store's
+        # own connection is closed first then, and reopened when next needed.
+        if not self.read_only:
+            self.close()
+        con = _connect(self.path, read_only=True, sandboxed=True)
         try:
-            con.execute("SET enable_external_access = false")
-            con.execute("SET lock_configuration = true")
             cur = con.execute(sql)
             if cur.description is None:
                 import pandas as pd

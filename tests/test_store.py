@@ -197,6 +197,36 @@ def test_query_reads_and_refuses_writes(result: Any, store_path: Path) -> None:
     assert _row_counts(store_path) == before
 
 
+def test_query_leaves_other_open_stores_of_the_file_alone(result: Any, store_path: Path,
+                                                          tmp_path: Path) -> None:
+    """A query's file lock-down holds for its own connection only: another Store of the same
+    file open in this process (DuckDB shares one database between them) still exports, and
+    the query still may not write a file."""
+    rid = record_run(result, store_path)
+    with store_mod.open(store_path) as first, store_mod.open(store_path) as second:
+        assert len(second.runs()) == 1  # (its connection is open during the query)
+        assert len(first.query("SELECT * FROM runs")) == 1
+        second.export(rid, "csv", tmp_path / "out")
+        with pytest.raises(RunError, match="query refused"):
+            first.query(f"COPY runs TO '{tmp_path / 'x.csv'}'")
+        assert len(second.query("SELECT * FROM runs")) == 1  # the other way round too
+        first.export(rid, "parquet", tmp_path / "out2")
+    assert not (tmp_path / "x.csv").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        [f"{t}.csv" for t in json.loads((tmp_path / "out/run.json").read_text())["table_rows"]]
+        + ["run.json", "scenario.resolved.json", "summary.json"])
+
+
+def test_query_while_the_store_is_open_for_writing_elsewhere(result: Any,
+                                                             store_path: Path) -> None:
+    record_run(result, store_path)
+    with store_mod.open(store_path, read_only=False) as writer, \
+            store_mod.open(store_path, read_only=False) as other:
+        with pytest.raises(RunError, match="open for writing elsewhere in this process"):
+            other.query("SELECT * FROM runs")
+        assert len(writer.runs()) == 1
+
+
 def test_delete_removes_every_row_of_one_run(result: Any, store_path: Path) -> None:
     keep = record_run(result, store_path)
     gone = record_run(result, store_path)
