@@ -39,7 +39,7 @@ from kamsim.errors import RunError
 
 __all__ = ["SCHEMA_VERSION", "RESULT_TABLES", "default_store_path", "scenario_hash",
            "record_run", "record_runs", "check_target", "recorded", "open", "Store",
-           "RunRecord"]
+           "RunRecord", "StoreInUse"]
 
 SCHEMA_VERSION = 1
 #: the results tables a run may have, in the order :meth:`Result.to_frames` gives them
@@ -132,10 +132,8 @@ def check_target(path: str | Path | None = None) -> Path:
             raise RunError(f"run store {path} is not writable")
         try:
             con = _connect(path, read_only=True, lock_wait=0.0)
-        except RunError as exc:
-            if "in use by another process" in str(exc):
-                return path  # the write waits for it, as it would have anyway
-            raise
+        except StoreInUse:
+            return path  # the write waits for it, as it would have anyway
         try:
             _schema_state(con, path)
         finally:
@@ -154,11 +152,15 @@ def check_target(path: str | Path | None = None) -> Path:
     return path
 
 
+class StoreInUse(RunError):
+    """The store stayed locked by another process for the whole wait."""
+
+
 def _connect(path: Path, read_only: bool, create: bool = False,
              lock_wait: float | None = None, sandboxed: bool = False) -> Any:
     """A DuckDB connection to ``path`` (created only if ``create``), retrying while another
     process holds the lock (``lock_wait`` seconds, default LOCK_WAIT_S); every failure
-    becomes a RunError that names the file.
+    becomes a RunError that names the file (a StoreInUse for the lock).
 
     ``sandboxed``: a read-only connection that can touch no other file, for user SQL (see
     :func:`_open_sandboxed`)."""
@@ -183,9 +185,9 @@ def _connect(path: Path, read_only: bool, create: bool = False,
                 if time.monotonic() < deadline:
                     time.sleep(0.1)
                     continue
-                raise RunError(f"run store {path} is in use by another process "
-                               f"(waited {wait:g} s; try again when it has finished)"
-                               ) from None
+                raise StoreInUse(f"run store {path} is in use by another process "
+                                 f"(waited {wait:g} s; try again when it has finished)"
+                                 ) from None
             if "not a valid DuckDB database" in msg:
                 raise RunError(f"not a kamsim run store: {path} "
                                "(the file is not a DuckDB database)") from None
@@ -393,6 +395,12 @@ def _ctrl_c_between_statements() -> Iterator[Callable[[], None]]:
         return
     try:
         yield check
+    except BaseException:
+        # A Ctrl-C held while the block then failed (the store stayed locked for the whole
+        # wait, say) is still the user's interrupt: exit 130, not the block's error.
+        if caught:
+            raise KeyboardInterrupt from None
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
     check()

@@ -376,6 +376,33 @@ def test_locked_store_waits_then_fails_clearly(result: Any, store_path: Path,
         assert len(st.runs()) == 1
 
 
+def test_locked_store_passes_the_early_check(result: Any, store_path: Path) -> None:
+    """A store another process holds is not a reason to refuse a run before simulating it:
+    the write waits for it."""
+    record_run(result, store_path)
+    holder = _hold_lock(store_path, 60)
+    try:
+        assert store_mod.check_target(store_path) == store_path
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
+def test_ctrl_c_while_waiting_for_a_locked_store_is_an_interrupt(
+        result: Any, store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that comes while the write waits for a locked store is the user's
+    interrupt (exit 130), even when the wait then ends in "in use by another process"."""
+    import signal
+
+    def locked(path: Path, *args: Any, **kwargs: Any) -> Any:
+        signal.raise_signal(signal.SIGINT)  # held by the store write's handler
+        raise store_mod.StoreInUse(f"run store {path} is in use by another process")
+
+    monkeypatch.setattr(store_mod, "_connect", locked)
+    with pytest.raises(KeyboardInterrupt):
+        record_run(result, store_path)
+
+
 def test_locked_store_is_retried(result: Any, store_path: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     record_run(result, store_path)
