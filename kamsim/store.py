@@ -107,7 +107,8 @@ def _check_existing(path: Path) -> None:
 
     DuckDB itself opens an existing .csv, .parquet or .json path as an empty in-memory
     database (a run "recorded" there is lost, and a read-only open fails obscurely), so the
-    file's magic bytes are checked here. An empty file is a new database to DuckDB."""
+    file's magic bytes are checked here. (An empty file is refused too, as DuckDB refuses
+    it: "exists, but it is not a valid DuckDB database file".)"""
     if path.is_dir():
         raise RunError(f"run store {path} is a folder, not a file (name a file in it, "
                        f"e.g. {path / 'kamsim.duckdb'})")
@@ -116,7 +117,7 @@ def _check_existing(path: Path) -> None:
             head = fh.read(_DUCKDB_MAGIC_AT + len(_DUCKDB_MAGIC))
     except OSError as exc:
         raise RunError(f"cannot open run store {path}: {exc.strerror or exc}") from None
-    if head and head[_DUCKDB_MAGIC_AT:] != _DUCKDB_MAGIC:
+    if head[_DUCKDB_MAGIC_AT:] != _DUCKDB_MAGIC:
         raise RunError(f"not a kamsim run store: {path} (the file is not a DuckDB database)")
 
 

@@ -325,6 +325,20 @@ def test_corrupt_store(tmp_path: Path, result: Any) -> None:
     assert path.read_bytes().startswith(b"\x00garbage")
 
 
+def test_empty_file_is_not_a_store(tmp_path: Path, result: Any) -> None:
+    """DuckDB refuses an empty file ("not a valid DuckDB database file"), so kamsim says of
+    it what it says of any other file that is not a store, and leaves it alone."""
+    path = tmp_path / "empty.duckdb"
+    path.touch()
+    line = f"not a kamsim run store: {path} (the file is not a DuckDB database)"
+    for call in (lambda: store_mod.open(path), lambda: record_run(result, path),
+                 lambda: store_mod.check_target(path)):
+        with pytest.raises(RunError) as err:
+            call()
+        assert str(err.value) == line
+    assert path.read_bytes() == b""
+
+
 def test_duckdb_file_that_is_not_a_store(tmp_path: Path, result: Any) -> None:
     path = tmp_path / "other.duckdb"
     con = duckdb.connect(str(path))
