@@ -39,7 +39,7 @@ from kamsim.errors import RunError
 
 __all__ = ["SCHEMA_VERSION", "RESULT_TABLES", "default_store_path", "scenario_hash",
            "record_run", "record_runs", "check_target", "recorded", "open", "Store",
-           "RunRecord"]
+           "RunRecord", "StoreInUse"]
 
 SCHEMA_VERSION = 1
 #: the results tables a run may have, in the order :meth:`Result.to_frames` gives them
@@ -107,7 +107,8 @@ def _check_existing(path: Path) -> None:
 
     DuckDB itself opens an existing .csv, .parquet or .json path as an empty in-memory
     database (a run "recorded" there is lost, and a read-only open fails obscurely), so the
-    file's magic bytes are checked here. An empty file is a new database to DuckDB."""
+    file's magic bytes are checked here. (An empty file is refused too, as DuckDB refuses
+    it: "exists, but it is not a valid DuckDB database file".)"""
     if path.is_dir():
         raise RunError(f"run store {path} is a folder, not a file (name a file in it, "
                        f"e.g. {path / 'kamsim.duckdb'})")
@@ -116,7 +117,7 @@ def _check_existing(path: Path) -> None:
             head = fh.read(_DUCKDB_MAGIC_AT + len(_DUCKDB_MAGIC))
     except OSError as exc:
         raise RunError(f"cannot open run store {path}: {exc.strerror or exc}") from None
-    if head and head[_DUCKDB_MAGIC_AT:] != _DUCKDB_MAGIC:
+    if head[_DUCKDB_MAGIC_AT:] != _DUCKDB_MAGIC:
         raise RunError(f"not a kamsim run store: {path} (the file is not a DuckDB database)")
 
 
@@ -132,10 +133,8 @@ def check_target(path: str | Path | None = None) -> Path:
             raise RunError(f"run store {path} is not writable")
         try:
             con = _connect(path, read_only=True, lock_wait=0.0)
-        except RunError as exc:
-            if "in use by another process" in str(exc):
-                return path  # the write waits for it, as it would have anyway
-            raise
+        except StoreInUse:
+            return path  # the write waits for it, as it would have anyway
         try:
             _schema_state(con, path)
         finally:
@@ -154,11 +153,18 @@ def check_target(path: str | Path | None = None) -> Path:
     return path
 
 
+class StoreInUse(RunError):
+    """The store stayed locked by another process for the whole wait."""
+
+
 def _connect(path: Path, read_only: bool, create: bool = False,
-             lock_wait: float | None = None) -> Any:
+             lock_wait: float | None = None, sandboxed: bool = False) -> Any:
     """A DuckDB connection to ``path`` (created only if ``create``), retrying while another
     process holds the lock (``lock_wait`` seconds, default LOCK_WAIT_S); every failure
-    becomes a RunError that names the file."""
+    becomes a RunError that names the file (a StoreInUse for the lock).
+
+    ``sandboxed``: a read-only connection that can touch no other file, for user SQL (see
+    :func:`_open_sandboxed`)."""
     import duckdb
 
     if not create and not path.exists():
@@ -171,6 +177,8 @@ def _connect(path: Path, read_only: bool, create: bool = False,
     deadline = time.monotonic() + wait
     while True:
         try:
+            if sandboxed:
+                return _open_sandboxed(duckdb, path)
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             msg = str(exc)
@@ -178,15 +186,41 @@ def _connect(path: Path, read_only: bool, create: bool = False,
                 if time.monotonic() < deadline:
                     time.sleep(0.1)
                     continue
-                raise RunError(f"run store {path} is in use by another process "
-                               f"(waited {wait:g} s; try again when it has finished)"
-                               ) from None
+                raise StoreInUse(f"run store {path} is in use by another process "
+                                 f"(waited {wait:g} s; try again when it has finished)"
+                                 ) from None
             if "not a valid DuckDB database" in msg:
                 raise RunError(f"not a kamsim run store: {path} "
                                "(the file is not a DuckDB database)") from None
             raise RunError(f"cannot open run store {path}: {msg}") from None
+        except duckdb.ResourceInUseException:
+            # (only a sandboxed open meets this: a plain one shares the open database)
+            raise RunError(f"run store {path} is open for writing elsewhere in this process "
+                           "(close that Store first)") from None
         except duckdb.Error as exc:
             raise RunError(f"cannot open run store {path}: {exc}") from None
+
+
+def _open_sandboxed(duckdb: Any, path: Path) -> Any:
+    """A connection that reads the store at ``path`` and can change or touch no file.
+
+    DuckDB shares one database instance between the connections to one file in a process,
+    and ``enable_external_access``/``lock_configuration`` hold for the whole instance: set
+    on a connection to the file itself they would stop every other open Store of it in this
+    process from exporting, for good. So the settings go on an in-memory database of its
+    own, which attaches the store read-only first (a file opened plainly elsewhere in this
+    process read-only can be attached; one open for writing cannot)."""
+    con = duckdb.connect(":memory:")
+    try:
+        target = str(path).replace("'", "''")
+        con.execute(f"ATTACH '{target}' AS store (READ_ONLY)")
+        con.execute("USE store")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def _tables(con: Any) -> set[str]:
@@ -362,6 +396,12 @@ def _ctrl_c_between_statements() -> Iterator[Callable[[], None]]:
         return
     try:
         yield check
+    except BaseException:
+        # A Ctrl-C held while the block then failed (the store stayed locked for the whole
+        # wait, say) is still the user's interrupt: exit 130, not the block's error.
+        if caught:
+            raise KeyboardInterrupt from None
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
     check()
@@ -574,14 +614,12 @@ class Store:
         RunError."""
         import duckdb
 
-        # The settings hold for the whole database instance, which DuckDB shares between
-        # the connections to one file in a process: this Store's own connection (which
-        # export needs with file access) is closed first, and reopened when next needed.
-        self.close()
-        con = _connect(self.path, read_only=True)
+        # A store open for writing cannot be attached again in this process: this Store's
+        # own connection is closed first then, and reopened when next needed.
+        if not self.read_only:
+            self.close()
+        con = _connect(self.path, read_only=True, sandboxed=True)
         try:
-            con.execute("SET enable_external_access = false")
-            con.execute("SET lock_configuration = true")
             cur = con.execute(sql)
             if cur.description is None:
                 import pandas as pd

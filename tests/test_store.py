@@ -197,6 +197,36 @@ def test_query_reads_and_refuses_writes(result: Any, store_path: Path) -> None:
     assert _row_counts(store_path) == before
 
 
+def test_query_leaves_other_open_stores_of_the_file_alone(result: Any, store_path: Path,
+                                                          tmp_path: Path) -> None:
+    """A query's file lock-down holds for its own connection only: another Store of the same
+    file open in this process (DuckDB shares one database between them) still exports, and
+    the query still may not write a file."""
+    rid = record_run(result, store_path)
+    with store_mod.open(store_path) as first, store_mod.open(store_path) as second:
+        assert len(second.runs()) == 1  # (its connection is open during the query)
+        assert len(first.query("SELECT * FROM runs")) == 1
+        second.export(rid, "csv", tmp_path / "out")
+        with pytest.raises(RunError, match="query refused"):
+            first.query(f"COPY runs TO '{tmp_path / 'x.csv'}'")
+        assert len(second.query("SELECT * FROM runs")) == 1  # the other way round too
+        first.export(rid, "parquet", tmp_path / "out2")
+    assert not (tmp_path / "x.csv").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        [f"{t}.csv" for t in json.loads((tmp_path / "out/run.json").read_text())["table_rows"]]
+        + ["run.json", "scenario.resolved.json", "summary.json"])
+
+
+def test_query_while_the_store_is_open_for_writing_elsewhere(result: Any,
+                                                             store_path: Path) -> None:
+    record_run(result, store_path)
+    with store_mod.open(store_path, read_only=False) as writer, \
+            store_mod.open(store_path, read_only=False) as other:
+        with pytest.raises(RunError, match="open for writing elsewhere in this process"):
+            other.query("SELECT * FROM runs")
+        assert len(writer.runs()) == 1
+
+
 def test_delete_removes_every_row_of_one_run(result: Any, store_path: Path) -> None:
     keep = record_run(result, store_path)
     gone = record_run(result, store_path)
@@ -295,6 +325,20 @@ def test_corrupt_store(tmp_path: Path, result: Any) -> None:
     assert path.read_bytes().startswith(b"\x00garbage")
 
 
+def test_empty_file_is_not_a_store(tmp_path: Path, result: Any) -> None:
+    """DuckDB refuses an empty file ("not a valid DuckDB database file"), so kamsim says of
+    it what it says of any other file that is not a store, and leaves it alone."""
+    path = tmp_path / "empty.duckdb"
+    path.touch()
+    line = f"not a kamsim run store: {path} (the file is not a DuckDB database)"
+    for call in (lambda: store_mod.open(path), lambda: record_run(result, path),
+                 lambda: store_mod.check_target(path)):
+        with pytest.raises(RunError) as err:
+            call()
+        assert str(err.value) == line
+    assert path.read_bytes() == b""
+
+
 def test_duckdb_file_that_is_not_a_store(tmp_path: Path, result: Any) -> None:
     path = tmp_path / "other.duckdb"
     con = duckdb.connect(str(path))
@@ -344,6 +388,33 @@ def test_locked_store_waits_then_fails_clearly(result: Any, store_path: Path,
         holder.wait(timeout=30)
     with store_mod.open(store_path) as st:
         assert len(st.runs()) == 1
+
+
+def test_locked_store_passes_the_early_check(result: Any, store_path: Path) -> None:
+    """A store another process holds is not a reason to refuse a run before simulating it:
+    the write waits for it."""
+    record_run(result, store_path)
+    holder = _hold_lock(store_path, 60)
+    try:
+        assert store_mod.check_target(store_path) == store_path
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
+def test_ctrl_c_while_waiting_for_a_locked_store_is_an_interrupt(
+        result: Any, store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C that comes while the write waits for a locked store is the user's
+    interrupt (exit 130), even when the wait then ends in "in use by another process"."""
+    import signal
+
+    def locked(path: Path, *args: Any, **kwargs: Any) -> Any:
+        signal.raise_signal(signal.SIGINT)  # held by the store write's handler
+        raise store_mod.StoreInUse(f"run store {path} is in use by another process")
+
+    monkeypatch.setattr(store_mod, "_connect", locked)
+    with pytest.raises(KeyboardInterrupt):
+        record_run(result, store_path)
 
 
 def test_locked_store_is_retried(result: Any, store_path: Path,
