@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Location", "Problem", "KamsimError", "InputError", "RunError", "KamsimWarning"]
 
@@ -59,6 +60,12 @@ class InputError(KamsimError):
         if not self.problems:
             raise ValueError("InputError needs at least one problem")
         super().__init__("\n".join(p.format() for p in self.problems))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from its problems (an Exception is rebuilt from its args, here the joined
+        # message, which is not a list of problems): a worker process or a Dask worker
+        # sends it whole, located lines and all
+        return (InputError, (self.problems,))
 
 
 class RunError(KamsimError):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from _identical import assert_identical_results, differences
 
+from kamsim.errors import KamsimError
 from kamsim.experiment import simulate
 from kamsim.spec.load import load_scenario
 
@@ -148,18 +149,40 @@ def test_a_finished_replication_is_freed_without_the_cycle_collector(spec) -> No
             gc.enable()
 
 
-def test_an_error_a_worker_cannot_send_whole_is_one_line(spec, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """An InputError pickles but cannot be rebuilt from its pickle: the parent got the
-    unpickling error instead (a traceback, the real message lost). It now arrives as a
-    RunError with the worker's message."""
+class _TwoArgError(KamsimError):
+    """A kamsim error that pickles but cannot be rebuilt from its pickle (its args are the
+    message, its __init__ wants two values)."""
+
+    def __init__(self, what: str, where: str) -> None:
+        super().__init__(f"{what} at {where}")
+
+
+def test_an_input_error_in_a_worker_arrives_whole(spec, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An InputError is rebuilt from its problems: the parent gets the located lines."""
     from kamsim import experiment
-    from kamsim.errors import InputError, Location, Problem, RunError
+    from kamsim.errors import InputError, Location, Problem
 
     def fails(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise InputError([Problem(Location("x.yaml", 3, 4), "a problem found in a worker")])
 
     monkeypatch.setattr(experiment, "run_replication", fails)  # forked workers inherit it
-    with pytest.raises(RunError, match="a problem found in a worker"):
+    with pytest.raises(InputError) as exc:
+        simulate(spec, replications=2, workers=2)
+    assert [p.format() for p in exc.value.problems] == ["x.yaml:3:4: a problem found in a worker"]
+
+
+def test_an_error_a_worker_cannot_send_whole_is_one_line(spec, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An error that pickles but cannot be rebuilt: the parent got the unpickling error
+    instead (a traceback, the real message lost). It now arrives as a RunError with the
+    worker's message."""
+    from kamsim import experiment
+    from kamsim.errors import RunError
+
+    def fails(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise _TwoArgError("a problem found in a worker", "replication 0")
+
+    monkeypatch.setattr(experiment, "run_replication", fails)
+    with pytest.raises(RunError, match="a problem found in a worker at replication 0"):
         simulate(spec, replications=2, workers=2)
 
 

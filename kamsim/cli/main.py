@@ -166,7 +166,11 @@ class _Preload:
         self.started = True
         import threading
 
-        threading.Thread(target=self._run, name="kamsim-preload", daemon=True).start()
+        # not a daemon: the interpreter waits for it before shutting down. A Ctrl-C that
+        # ends the command while DuckDB is being imported here would otherwise finalize
+        # the interpreter under that import and abort the process ("Critical nanobind
+        # error"), instead of exiting 130
+        threading.Thread(target=self._run, name="kamsim-preload", daemon=False).start()
 
     def _run(self) -> None:
         import importlib
