@@ -91,7 +91,6 @@ def _worker(conn: Any, spec: ScenarioSpec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     import multiprocessing as mp
-    import pickle
     from multiprocessing.connection import wait
 
     # The parent's end of this pipe may live on in a sibling forked after it, so the end of
@@ -112,24 +111,29 @@ def _worker(conn: Any, spec: ScenarioSpec) -> None:
             reply: tuple[str, int, Any] = (
                 "ok", r, run_replication(prepared(spec), seq, r, options))
         except Exception as exc:  # noqa: BLE001 - raised again in the parent
-            try:
-                # the round trip, not the pickling alone: some exceptions pickle but cannot
-                # be rebuilt from their pickle (an InputError's arguments are not its args)
-                pickle.loads(pickle.dumps(exc))
-                reply = ("error", r, exc)
-            except Exception:  # noqa: BLE001 - an exception that cannot travel: its text
-                import traceback
-
-                from kamsim.errors import KamsimError, RunError
-
-                # kamsim's own errors stay one line for the user (exit 2); others keep the
-                # worker's traceback for whoever has to fix them
-                reply = ("error", r, RunError(str(exc)) if isinstance(exc, KamsimError)
-                         else RuntimeError("".join(traceback.format_exception(exc))))
+            reply = ("error", r, _sendable(exc))
         try:
             conn.send(reply)
         except OSError:  # the parent is gone (or stopped listening): nobody to tell
             return
+
+
+def _sendable(exc: Exception) -> Exception:
+    """What a worker sends back for ``exc``, built so that it unpickles in the parent:
+    InputError, RunError and Python's built-in exceptions as they are (rebuilt from their
+    args; an InputError from its problems); any other kamsim error as a RunError with its
+    message (one line for the user, exit 2; a subclass may not be rebuildable from its
+    pickle); anything else as a RuntimeError with the worker's traceback, for whoever has to
+    fix it. No trial unpickling in the worker."""
+    from kamsim.errors import InputError, KamsimError, RunError
+
+    if type(exc) in (InputError, RunError) or type(exc).__module__ == "builtins":
+        return exc
+    if isinstance(exc, KamsimError):
+        return RunError(str(exc))
+    import traceback
+
+    return RuntimeError("".join(traceback.format_exception(exc)))
 
 
 def _run_local_pool(spec: ScenarioSpec, seed: int, reps: int, options: EngineOptions,
