@@ -20,7 +20,7 @@ from kamsim.errors import RunError
 
 __all__ = ["atomic_path", "atomic_write_text", "write_table", "write_results",
            "check_writable_target", "check_table_target", "require_folder", "make_folder",
-           "move_into_place", "shareable"]
+           "move_into_place", "shareable", "check_folder"]
 
 
 def _umask() -> int:
@@ -51,24 +51,25 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
-def _check_folder(path: Path, folder: Path) -> None:
-    """Refuse ``path`` unless ``folder`` (where it goes) is an existing, writable folder.
+def check_folder(path: Path, folder: Path, what: str | None = None) -> None:
+    """Refuse ``path`` unless ``folder`` (where it goes) is an existing, writable folder;
+    the message starts with ``what`` (default ``--out PATH``).
 
     Writability is tried, not asked: ``os.access`` says yes to root everywhere, also where
     nothing can be created (``/sys``, a read-only mount), so a file is made and removed."""
+    what = what or f"--out {path}"
     if not folder.exists():
         # /tmp/file/sub/out: what is wrong is that /tmp/file is a file, not that sub is missing
         up = next(p for p in folder.parents if p.exists())
         if not up.is_dir():
-            raise RunError(f"--out {path}: {up} is not a folder")
-        raise RunError(f"--out {path}: folder {folder} does not exist")
+            raise RunError(f"{what}: {up} is not a folder")
+        raise RunError(f"{what}: folder {folder} does not exist")
     if not folder.is_dir():
-        raise RunError(f"--out {path}: {folder} is not a folder")
+        raise RunError(f"{what}: {folder} is not a folder")
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".kamsim-probe-")
     except OSError as exc:
-        raise RunError(f"--out {path}: cannot write in folder {folder} ({_reason(exc)})"
-                       ) from None
+        raise RunError(f"{what}: cannot write in folder {folder} ({_reason(exc)})") from None
     os.close(fd)
     os.unlink(probe)
 
@@ -80,7 +81,7 @@ def require_folder(path: Path) -> None:
     path = Path(path)
     if path.is_dir():
         raise RunError(f"--out {path}: is a folder (expected a file name)")
-    _check_folder(path, path.resolve().parent)
+    check_folder(path, path.resolve().parent)
 
 
 def make_folder(path: Path) -> None:
@@ -91,9 +92,9 @@ def make_folder(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise RunError(f"--out {path}: exists and is not a folder")
     if path.is_dir():
-        _check_folder(path, path)
+        check_folder(path, path)
         return
-    _check_folder(path, path.resolve().parent)
+    check_folder(path, path.resolve().parent)
     try:
         path.mkdir()
     except OSError as exc:
@@ -147,7 +148,7 @@ def check_writable_target(path: Path) -> None:
             raise RunError(f"--out {path}: the folder holds {has} entries and is not a "
                            "kamsim results folder; it would be replaced whole (give a new "
                            "or empty folder, or an earlier results folder)")
-    _check_folder(path, path.resolve().parent)
+    check_folder(path, path.resolve().parent)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

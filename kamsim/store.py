@@ -140,16 +140,9 @@ def check_target(path: str | Path | None = None) -> Path:
         finally:
             con.close()
         return path
-    if not parent.is_dir():
-        raise RunError(f"run store {path}: folder {parent} does not exist")
-    # os.access says yes to root in folders no file can be made in (/sys): try one
-    try:
-        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.check-")
-    except OSError as exc:
-        raise RunError(f"run store {path}: cannot create a file in folder {parent} "
-                       f"({exc.strerror or exc})") from None
-    os.close(fd)
-    os.unlink(probe)
+    from kamsim.io import check_folder
+
+    check_folder(path, parent, f"run store {path}")
     return path
 
 
