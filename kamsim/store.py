@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -96,6 +97,11 @@ def new_run_id() -> str:
 def _resolve(path: str | Path | None) -> Path:
     return Path(path) if path is not None else default_store_path()
 
+
+#: DuckDB's words for a file another process holds. They follow the file's quoted path, which
+#: may say "lock" itself (/tmp/blocks/s.duckdb, ~/clock.duckdb): a store that fails to open
+#: for another reason must not be waited on and called "in use".
+_LOCK_HELD = re.compile(r'Could not set lock on file ".*": Conflicting lock is held', re.S)
 
 #: DuckDB's magic bytes, at this offset of every database file
 _DUCKDB_MAGIC = b"DUCK"
@@ -175,7 +181,7 @@ def _connect(path: Path, read_only: bool, create: bool = False,
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             msg = str(exc)
-            if "lock" in msg.lower():
+            if _LOCK_HELD.search(msg):
                 if time.monotonic() < deadline:
                     time.sleep(0.1)
                     continue
