@@ -40,7 +40,7 @@ from kamsim.errors import RunError
 
 __all__ = ["SCHEMA_VERSION", "RESULT_TABLES", "default_store_path", "scenario_hash",
            "record_run", "record_runs", "check_target", "recorded", "open", "Store",
-           "RunRecord", "StoreInUse"]
+           "RunRecord", "StoreInUse", "WaitInterrupted"]
 
 SCHEMA_VERSION = 1
 #: the results tables a run may have, in the order :meth:`Result.to_frames` gives them
@@ -156,11 +156,26 @@ class StoreInUse(RunError):
     """The store stayed locked by another process for the whole wait."""
 
 
+class WaitInterrupted(KeyboardInterrupt):
+    """A Ctrl-C that ended the wait for a store another process holds. The write had not
+    opened the store, so none of it is there: what a Ctrl-C leaves can be told without
+    asking the store (which that process still holds)."""
+
+    def __init__(self, path: Path):
+        super().__init__(str(path))
+        self.path = path
+
+
 def _connect(path: Path, read_only: bool, create: bool = False,
-             lock_wait: float | None = None, sandboxed: bool = False) -> Any:
+             lock_wait: float | None = None, sandboxed: bool = False,
+             interrupted: Callable[[], None] | None = None) -> Any:
     """A DuckDB connection to ``path`` (created only if ``create``), retrying while another
     process holds the lock (``lock_wait`` seconds, default LOCK_WAIT_S); every failure
     becomes a RunError that names the file (a StoreInUse for the lock).
+
+    ``interrupted``: called between the retries; a caller that holds Ctrl-C (a store write)
+    raises KeyboardInterrupt from it, and the wait ends at once with a WaitInterrupted
+    (without it the held Ctrl-C waited out the whole LOCK_WAIT_S).
 
     ``sandboxed``: a read-only connection that can touch no other file, for user SQL (see
     :func:`_open_sandboxed`)."""
@@ -182,6 +197,11 @@ def _connect(path: Path, read_only: bool, create: bool = False,
         except duckdb.IOException as exc:
             msg = str(exc)
             if _LOCK_HELD.search(msg):
+                if interrupted is not None:
+                    try:
+                        interrupted()
+                    except KeyboardInterrupt:
+                        raise WaitInterrupted(path) from None
                 if time.monotonic() < deadline:
                     time.sleep(0.1)
                     continue
@@ -329,7 +349,7 @@ def record_runs(results: Sequence[Any], path: str | Path | None = None, *,
     rows = [_run_row(result, rid, group, label)
             for result, rid, label in zip(results, ids, labels, strict=True)]
     with _ctrl_c_between_statements() as check:
-        con = _connect(path, read_only=False, create=True)
+        con = _connect(path, read_only=False, create=True, interrupted=check)
         try:
             import duckdb
 
@@ -395,6 +415,8 @@ def _ctrl_c_between_statements() -> Iterator[Callable[[], None]]:
         return
     try:
         yield check
+    except KeyboardInterrupt:
+        raise  # (raised by check(), or the lock wait's WaitInterrupted: kept as it is)
     except BaseException:
         # A Ctrl-C held while the block then failed (the store stayed locked for the whole
         # wait, say) is still the user's interrupt: exit 130, not the block's error.
