@@ -373,3 +373,22 @@ def test_a_command_that_does_not_tell_its_writes_claims_nothing() -> None:
     assert out.exit_code == 130 and out.output.strip() == "interrupted."
     out = CliRunner().invoke(writes_then_stops, ["--tracked"])
     assert out.exit_code == 130 and out.output.strip() == "interrupted; nothing was written."
+
+
+def test_interrupted_lock_wait_is_told_without_asking_the_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compare's group interrupted in the lock wait: every run is named as not recorded,
+    and the store (which the other process still holds) is not asked again."""
+    from kamsim.cli import main
+
+    def ask(*args: Any) -> Any:
+        raise AssertionError("the store was asked")
+
+    monkeypatch.setattr(store_mod, "recorded", ask)
+    store = tmp_path / "runs.duckdb"
+    written = main._Written()
+    written.track()
+    written.recording(store, ["r00000001", "r00000002"], "g00000001")
+    assert written.told(store_mod.WaitInterrupted(store)) == (
+        f"runs r00000001, r00000002 were not recorded: {store} is in use by another process; "
+        "nothing else was written.")
