@@ -10,7 +10,8 @@ One file (default ``./kamsim.duckdb``, or ``$KAMSIM_STORE``, or an explicit path
 
 A run (or a comparison's group of runs) is written in one transaction: a crash or a Ctrl-C
 part-way leaves the store as it was.
-DuckDB lets one process write a file at a time; a locked store is retried for a few seconds.
+DuckDB lets one process write a file at a time; a locked store is retried for a few seconds
+(a Ctrl-C ends the wait at once, see :class:`WaitInterrupted`).
 
 Test hook: when ``KAMSIM_TEST_PAUSE_IN_STORE_WRITE`` is set to a number of seconds,
 :func:`record_run` prints ``kamsim: paused in store write`` to stderr and sleeps that long
@@ -418,8 +419,8 @@ def _ctrl_c_between_statements() -> Iterator[Callable[[], None]]:
     except KeyboardInterrupt:
         raise  # (raised by check(), or the lock wait's WaitInterrupted: kept as it is)
     except BaseException:
-        # A Ctrl-C held while the block then failed (the store stayed locked for the whole
-        # wait, say) is still the user's interrupt: exit 130, not the block's error.
+        # A Ctrl-C held while the block then failed (a DuckDB error in the statement it
+        # came during, say) is still the user's interrupt: exit 130, not the block's error.
         if caught:
             raise KeyboardInterrupt from None
         raise
