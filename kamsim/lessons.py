@@ -163,11 +163,13 @@ def load_lesson(path: str | Path) -> Lesson:
     from kamsim.spec.load import load_scenario, validate_model
     from kamsim.spec.yamlpos import load_yaml
 
-    doc = load_yaml(path, display=str(path))
+    doc = load_yaml(path, display=str(path), keep_going=True)
     if isinstance(doc.data, dict) and doc.data.get("kind") != "lesson":
-        raise InputError([Problem(doc.locate(("kind",)), f"kind is {doc.data.get('kind')!r}",
-                                  "kind: lesson")])
+        raise InputError([*doc.problems, Problem(doc.locate(("kind",)),
+                                                 f"kind is {doc.data.get('kind')!r}",
+                                                 "kind: lesson")])
     model, problems = validate_model(doc, Lesson)
+    problems = doc.problems + problems  # (a duplicate key: reported with the rest)
     if model is None:
         raise InputError(problems)
     assert isinstance(model, Lesson)

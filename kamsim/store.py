@@ -10,7 +10,8 @@ One file (default ``./kamsim.duckdb``, or ``$KAMSIM_STORE``, or an explicit path
 
 A run (or a comparison's group of runs) is written in one transaction: a crash or a Ctrl-C
 part-way leaves the store as it was.
-DuckDB lets one process write a file at a time; a locked store is retried for a few seconds.
+DuckDB lets one process write a file at a time; a locked store is retried for a few seconds
+(a Ctrl-C ends the wait at once, see :class:`WaitInterrupted`).
 
 Test hook: when ``KAMSIM_TEST_PAUSE_IN_STORE_WRITE`` is set to a number of seconds,
 :func:`record_run` prints ``kamsim: paused in store write`` to stderr and sleeps that long
@@ -23,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -39,7 +41,7 @@ from kamsim.errors import RunError
 
 __all__ = ["SCHEMA_VERSION", "RESULT_TABLES", "default_store_path", "scenario_hash",
            "record_run", "record_runs", "check_target", "recorded", "open", "Store",
-           "RunRecord", "StoreInUse"]
+           "RunRecord", "StoreInUse", "WaitInterrupted"]
 
 SCHEMA_VERSION = 1
 #: the results tables a run may have, in the order :meth:`Result.to_frames` gives them
@@ -97,6 +99,11 @@ def _resolve(path: str | Path | None) -> Path:
     return Path(path) if path is not None else default_store_path()
 
 
+#: DuckDB's words for a file another process holds. They follow the file's quoted path, which
+#: may say "lock" itself (/tmp/blocks/s.duckdb, ~/clock.duckdb): a store that fails to open
+#: for another reason must not be waited on and called "in use".
+_LOCK_HELD = re.compile(r'Could not set lock on file ".*": Conflicting lock is held', re.S)
+
 #: DuckDB's magic bytes, at this offset of every database file
 _DUCKDB_MAGIC = b"DUCK"
 _DUCKDB_MAGIC_AT = 8
@@ -150,11 +157,26 @@ class StoreInUse(RunError):
     """The store stayed locked by another process for the whole wait."""
 
 
+class WaitInterrupted(KeyboardInterrupt):
+    """A Ctrl-C that ended the wait for a store another process holds. The write had not
+    opened the store, so none of it is there: what a Ctrl-C leaves can be told without
+    asking the store (which that process still holds)."""
+
+    def __init__(self, path: Path):
+        super().__init__(str(path))
+        self.path = path
+
+
 def _connect(path: Path, read_only: bool, create: bool = False,
-             lock_wait: float | None = None, sandboxed: bool = False) -> Any:
+             lock_wait: float | None = None, sandboxed: bool = False,
+             interrupted: Callable[[], None] | None = None) -> Any:
     """A DuckDB connection to ``path`` (created only if ``create``), retrying while another
     process holds the lock (``lock_wait`` seconds, default LOCK_WAIT_S); every failure
     becomes a RunError that names the file (a StoreInUse for the lock).
+
+    ``interrupted``: called between the retries; a caller that holds Ctrl-C (a store write)
+    raises KeyboardInterrupt from it, and the wait ends at once with a WaitInterrupted
+    (without it the held Ctrl-C waited out the whole LOCK_WAIT_S).
 
     ``sandboxed``: a read-only connection that can touch no other file, for user SQL (see
     :func:`_open_sandboxed`)."""
@@ -175,7 +197,12 @@ def _connect(path: Path, read_only: bool, create: bool = False,
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             msg = str(exc)
-            if "lock" in msg.lower():
+            if _LOCK_HELD.search(msg):
+                if interrupted is not None:
+                    try:
+                        interrupted()
+                    except KeyboardInterrupt:
+                        raise WaitInterrupted(path) from None
                 if time.monotonic() < deadline:
                     time.sleep(0.1)
                     continue
@@ -323,7 +350,7 @@ def record_runs(results: Sequence[Any], path: str | Path | None = None, *,
     rows = [_run_row(result, rid, group, label)
             for result, rid, label in zip(results, ids, labels, strict=True)]
     with _ctrl_c_between_statements() as check:
-        con = _connect(path, read_only=False, create=True)
+        con = _connect(path, read_only=False, create=True, interrupted=check)
         try:
             import duckdb
 
@@ -389,9 +416,11 @@ def _ctrl_c_between_statements() -> Iterator[Callable[[], None]]:
         return
     try:
         yield check
+    except KeyboardInterrupt:
+        raise  # (raised by check(), or the lock wait's WaitInterrupted: kept as it is)
     except BaseException:
-        # A Ctrl-C held while the block then failed (the store stayed locked for the whole
-        # wait, say) is still the user's interrupt: exit 130, not the block's error.
+        # A Ctrl-C held while the block then failed (a DuckDB error in the statement it
+        # came during, say) is still the user's interrupt: exit 130, not the block's error.
         if caught:
             raise KeyboardInterrupt from None
         raise

@@ -164,6 +164,32 @@ def test_cli_json_keys_and_store_group(store_path):
     assert again.verdict() == data["verdict"]
 
 
+def test_cli_records_in_the_store_it_checked(tmp_path, monkeypatch):
+    """The group goes to the store the early check returned: the path was worked out again
+    for the write, so a $KAMSIM_STORE (or working folder) that changed in between sent the
+    runs to a store nobody had checked."""
+    import kamsim.store as store_mod
+
+    checked, other = tmp_path / "checked.duckdb", tmp_path / "other.duckdb"
+    monkeypatch.setenv("KAMSIM_STORE", str(checked))
+    real_check = store_mod.check_target
+
+    def check_then_change(path=None):
+        got = real_check(path)
+        monkeypatch.setenv("KAMSIM_STORE", str(other))  # after the check, before the write
+        return got
+
+    monkeypatch.setattr(store_mod, "check_target", check_then_change)
+    args = ["compare", EQUAL, TIERED, "--json", "-w", "1",
+            *sum((["--set", s] for s in TINY + ["replications=2"]), [])]
+    res = CliRunner().invoke(_cli(), args)
+    assert res.exit_code == 0, res.output
+    group = json.loads(res.output)["group"]
+    assert not other.exists()
+    with store_mod.open(checked) as st:
+        assert len(st.group(group)) == 2
+
+
 TINY = ["portfolio.generate.accounts=80", "horizon_months=12"]
 NO_KEY = ["rules.tiering=../tests/rules_degenerate/tiering_no_key.yaml"]
 

@@ -7,7 +7,8 @@ processes too). The moments are found with marker lines the child prints, not by
 times: a wrapper around ``kamsim.experiment.simulate`` prints each finished replication (and
 one around the local pool its start),
 ``KAMSIM_TEST_PAUSE_IN_STORE_WRITE`` holds the store write open just before COMMIT, and a
-wrapper around ``kamsim.io._write_frame`` holds the results folder's write. The timeouts
+wrapper around ``kamsim.io._write_frame`` holds the results folder's write, and one around
+``kamsim.store._connect`` tells when the store write starts opening the store. The timeouts
 below only catch a hang; nothing here asserts how long anything takes."""
 
 from __future__ import annotations
@@ -62,6 +63,13 @@ _CHILD = textwrap.dedent("""
             time.sleep(120)
         real_write(df, path)
     ex.simulate, io._write_frame, ex._run_local_pool = simulate, slow, pool
+    import kamsim.store as st
+    real_connect = st._connect
+    def connect(path, read_only, *args, **kw):
+        if not read_only:
+            print("kamsim-test: opening the store to write", file=sys.stderr, flush=True)
+        return real_connect(path, read_only, *args, **kw)
+    st._connect = connect
     from kamsim.cli.main import main
     main()
 """)
@@ -194,6 +202,31 @@ def test_ctrl_c_after_the_run_is_recorded_says_so(tmp_path: Path) -> None:
     (rid,) = got["runs"]
     assert last == f"interrupted; run {rid} was recorded in {store}; nothing else was written."
     assert not out.exists()
+
+
+def test_ctrl_c_while_another_process_holds_the_store(tmp_path: Path) -> None:
+    """A Ctrl-C while the write waits for a store another process holds ends the wait at
+    once (it waited out the whole KAMSIM_STORE_LOCK_WAIT, here far longer than the hang
+    bound) and says that the run was not recorded and why, instead of "could not tell"."""
+    store = tmp_path / "runs.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(store)!r}); "
+                               "print('locked', flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        proc = _start(["run", BASELINE, "--set", "portfolio.generate.accounts=100", "--set",
+                       "horizon_months=6", "-r", "2", "-w", "1", "-q", "--store", str(store)],
+                      {"KAMSIM_STORE_LOCK_WAIT": str(10 * WAIT_S)})
+        last = _check_interrupted(_interrupt_at(proc, "opening the store to write"),
+                                  proc.returncode)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    said = re.fullmatch(r"interrupted; run (r[0-9a-f]{8}) was not recorded: (.*) is in use "
+                        r"by another process; nothing else was written\.", last)
+    assert said and said.group(2) == str(store), last
+    assert _runs(store) == {"runs": {}, "in_tables": set()}
 
 
 COMPARE = ["compare", str(ROOT / "scenarios" / "equal_treatment.yaml"),
@@ -340,3 +373,22 @@ def test_a_command_that_does_not_tell_its_writes_claims_nothing() -> None:
     assert out.exit_code == 130 and out.output.strip() == "interrupted."
     out = CliRunner().invoke(writes_then_stops, ["--tracked"])
     assert out.exit_code == 130 and out.output.strip() == "interrupted; nothing was written."
+
+
+def test_interrupted_lock_wait_is_told_without_asking_the_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compare's group interrupted in the lock wait: every run is named as not recorded,
+    and the store (which the other process still holds) is not asked again."""
+    from kamsim.cli import main
+
+    def ask(*args: Any) -> Any:
+        raise AssertionError("the store was asked")
+
+    monkeypatch.setattr(store_mod, "recorded", ask)
+    store = tmp_path / "runs.duckdb"
+    written = main._Written()
+    written.track()
+    written.recording(store, ["r00000001", "r00000002"], "g00000001")
+    assert written.told(store_mod.WaitInterrupted(store)) == (
+        f"runs r00000001, r00000002 were not recorded: {store} is in use by another process; "
+        "nothing else was written.")

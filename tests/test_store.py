@@ -390,6 +390,31 @@ def test_locked_store_waits_then_fails_clearly(result: Any, store_path: Path,
         assert len(st.runs()) == 1
 
 
+def test_a_path_saying_lock_is_not_a_locked_store(result: Any, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """"In use" is told by DuckDB's lock message, not by the word "lock" anywhere in it: the
+    message quotes the path, and a broken store under /tmp/blocks/ was waited on and called
+    "in use by another process"."""
+    folder = tmp_path / "blocks"
+    folder.mkdir()
+    broken = folder / "clock.duckdb"  # DuckDB's magic bytes, then too short to read
+    broken.write_bytes(b"\0" * 8 + b"DUCK" + b"\0" * 100)
+    for opening in (lambda: store_mod.open(broken), lambda: record_run(result, broken)):
+        with pytest.raises(RunError, match="cannot open run store") as err:
+            opening()
+        assert not isinstance(err.value, store_mod.StoreInUse)
+    held = folder / "lock.duckdb"  # and a real lock on such a path is still one
+    record_run(result, held)
+    monkeypatch.setattr(store_mod, "LOCK_WAIT_S", 0.2)
+    holder = _hold_lock(held, 60)
+    try:
+        with pytest.raises(store_mod.StoreInUse, match="in use by another process"):
+            store_mod.open(held)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
 def test_locked_store_passes_the_early_check(result: Any, store_path: Path) -> None:
     """A store another process holds is not a reason to refuse a run before simulating it:
     the write waits for it."""

@@ -91,11 +91,13 @@ def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | No
     main._WRITTEN.track()
     if len(scenarios) < 2:
         raise RunError("compare needs at least two scenarios or run ids")
+    store_path = None
     if not no_store and any(Path(s).is_file() for s in scenarios):
-        # fresh runs will be recorded: a store they cannot go to is told before they run
+        # fresh runs will be recorded: a store they cannot go to is told before they run,
+        # and the path checked is the one they are recorded in
         from kamsim.store import check_target
 
-        check_target(store)
+        store_path = check_target(store)
     with _progress(not quiet and not as_json and sys.stderr.isatty(), "compare") as prog:
         task = prog.add_task("compare", total=None) if prog else None
         cmp = run_compare(list(scenarios), replications=replications, seed=seed,
@@ -103,8 +105,8 @@ def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | No
                           progress=(lambda d, t: prog.update(task, completed=d, total=t))
                           if prog else None)
     group = None
-    if not no_store:
-        group = _record(cmp, store)
+    if store_path is not None:
+        group = _record(cmp, store_path)
     if as_json:
         out = cmp.to_json()
         out["group"] = group
@@ -118,19 +120,20 @@ def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | No
         con.print(f"runs recorded as group {group} (kamsim report {group})", style="dim")
 
 
-def _record(cmp: Any, store: str | None) -> str | None:
+def _record(cmp: Any, store: Path) -> str | None:
     """Record every fresh run under one new group id, in one transaction (a Ctrl-C leaves
-    the whole group or none of it); stored runs are already there."""
+    the whole group or none of it) in ``store``, the path the early check returned; stored
+    runs are already there."""
     import uuid
 
-    from kamsim.store import default_store_path, new_run_id, record_runs
+    from kamsim.store import new_run_id, record_runs
 
     fresh = [r for r in cmp.runs if r.run_id is None and hasattr(r.source, "per_replication")]
     if not fresh:
         return None
     group = "g" + uuid.uuid4().hex[:8]
     ids = [new_run_id() for _ in fresh]
-    main._WRITTEN.recording(Path(store) if store else default_store_path(), ids, group)
+    main._WRITTEN.recording(store, ids, group)
     record_runs([r.source for r in fresh], store, group=group, run_ids=ids)
     for r, rid in zip(fresh, ids, strict=True):
         r.run_id = rid

@@ -51,17 +51,25 @@ class _Written:
     def recording(self, store: Path, run_ids: list[str], group: str | None = None) -> None:
         self.store, self.run_ids, self.group = store, list(run_ids), group
 
-    def told(self) -> str | None:
-        """What is true after the interrupt: which runs the store holds, which folder (None
-        for a command that does not tell what it writes)."""
+    def told(self, interrupt: BaseException | None = None) -> str | None:
+        """What is true after the ``interrupt``: which runs the store holds, which folder
+        (None for a command that does not tell what it writes)."""
         if not self.tracked:
             return None
         parts = []
         if self.run_ids:
-            from kamsim.store import recorded
+            from kamsim.store import WaitInterrupted, recorded
 
-            found = recorded(self.store, self.run_ids)
             ids = ", ".join(self.run_ids)
+            found: list[str] | None = []
+            if isinstance(interrupt, WaitInterrupted):
+                # the write never opened the store: certain, and asking it would only wait
+                # for the other process again
+                runs = f"runs {ids} were" if len(self.run_ids) > 1 else f"run {ids} was"
+                parts.append(f"{runs} not recorded: {self.store} is in use by another "
+                             "process")
+            else:
+                found = recorded(self.store, self.run_ids)
             if found is None:
                 parts.append(f"could not tell whether run {ids} was recorded in {self.store} "
                               "(kamsim runs list shows)")
@@ -103,7 +111,7 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KamsimError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             import signal
 
             # a second Ctrl-C while the store is asked must not end in a traceback
@@ -111,7 +119,7 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             with contextlib.suppress(ValueError):  # (not the main thread: nothing to do)
                 previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:
-                told = _WRITTEN.told()
+                told = _WRITTEN.told(exc)
                 click.echo(f"interrupted; {told}" if told else "interrupted.", err=True)
             finally:
                 if previous is not None:  # (for a caller in the same process: tests)

@@ -252,15 +252,17 @@ def _kind_of(doc: Document) -> tuple[str | None, list[Problem]]:
 def load_rule_file(path: str | Path, kind: str | None = None, *, display: str | None = None
                    ) -> tuple[Any, Document]:
     """Load and validate one rule file; ``kind`` (if given) must match the file's ``kind``."""
-    doc = load_yaml(path, display=display)
+    doc = load_yaml(path, display=display, keep_going=True)
     found, problems = _kind_of(doc)
     if problems:
-        raise InputError(problems)
+        raise InputError(doc.problems + problems)
     if kind is not None and found != kind:
-        raise InputError([Problem(doc.locate(("kind",)),
-                                  f"this file is a {found!r} file", f"a {kind!r} file")])
+        raise InputError([*doc.problems, Problem(doc.locate(("kind",)),
+                                                 f"this file is a {found!r} file",
+                                                 f"a {kind!r} file")])
     assert found is not None
     model, problems, bad = _validate(doc, ALL_KINDS[found])
+    problems += doc.problems
     problems += check_expressions(found, doc.data, doc, skip=bad)
     if problems:
         raise InputError(problems)
@@ -479,15 +481,16 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     The rule and data files are read even when the scenario itself has problems (wherever
     their paths can be read), so one run of ``kamsim validate`` shows everything to fix."""
     p = Path(path)
-    doc = load_yaml(p, display=str(path))
+    doc = load_yaml(p, display=str(path), keep_going=True)
     kind, problems = _kind_of(doc)
     if problems:
-        raise InputError(problems)
+        raise InputError(doc.problems + problems)
     if kind != "scenario":
-        raise InputError([Problem(doc.locate(("kind",)), f"this is a {kind!r} file",
-                                  "a scenario file (kind: scenario)")])
+        raise InputError([*doc.problems, Problem(doc.locate(("kind",)),
+                                                 f"this is a {kind!r} file",
+                                                 "a scenario file (kind: scenario)")])
     data = doc.data
-    problems = _apply_all(data, doc, list(overrides))
+    problems = doc.problems + _apply_all(data, doc, list(overrides))
     scenario, probs, bad = _validate(doc, m.Scenario)
     problems += probs
     problems += check_expressions("scenario", data, doc, skip=bad)
@@ -642,7 +645,9 @@ def load_any(path: str | Path) -> tuple[str, Any]:
 
         return kind, read_portfolio_csv(path, m.PortfolioImport(path=str(path)),
                                         display=str(path))
-    doc = load_yaml(path, display=str(path))
+    # (its duplicate keys are reported by the loader of its kind, with the file's other
+    # problems)
+    doc = load_yaml(path, display=str(path), keep_going=True)
     if isinstance(doc.data, dict) and doc.data.get("kind") == "lesson":
         # a trainer's lesson: its loader checks the scenario and every variant
         from kamsim.lessons import load_lesson
@@ -650,7 +655,7 @@ def load_any(path: str | Path) -> tuple[str, Any]:
         return "lesson", load_lesson(path)
     kind, problems = _kind_of(doc)
     if problems:
-        raise InputError(problems)
+        raise InputError(doc.problems + problems)
     assert kind is not None
     if kind == "scenario":
         return kind, load_scenario(path)

@@ -56,6 +56,9 @@ class Document:
     # so a column inside a multi-line or escaped string can be mapped back to the file
     spans: dict[PathKey, tuple[int, int, str | None]] = field(default_factory=dict)
     source: str = ""
+    # problems that did not stop the reading (a duplicate key: its first value is kept), for
+    # the loader to report with the rest of the file's problems (``keep_going=True`` only)
+    problems: list[Problem] = field(default_factory=list)
 
     def locate(self, path: PathKey, *, key: bool = False, offset: int = 0) -> Location:
         """The location of ``path``: its key (``key=True``) or its value; ``offset`` moves
@@ -147,6 +150,9 @@ class _Walker:
         self.limits = limits
         self.nodes = 0
         self.problems: list[Problem] = []
+        # duplicate keys: the data is still whole (the first value of the key is kept), so
+        # they need not stop the checks of the rest of the file
+        self.duplicates: list[Problem] = []
         self.ctor = yaml.SafeLoader("")  # used only to construct core scalars
         self.bombed = False
 
@@ -198,7 +204,11 @@ class _Walker:
                     continue
                 key = str(knode.value)
                 if key in out:
-                    self.problem(knode, f"duplicate key {key!r}", "each key once per mapping")
+                    first = self.doc.keys[(*path, key)].line
+                    self.duplicates.append(Problem(
+                        self.loc(knode), f"duplicate key {key!r}",
+                        f"each key once per mapping; the first, on line {first}, is the one "
+                        "checked"))
                     continue
                 self.doc.keys[(*path, key)] = self.loc(knode)
                 out[key] = self.walk(vnode, (*path, key), depth + 1, seen)
@@ -227,9 +237,15 @@ class _Walker:
         return value
 
 
-def load_yaml_text(text: str, path: str, limits: Limits = DEFAULT_LIMITS) -> Document:
+def load_yaml_text(text: str, path: str, limits: Limits = DEFAULT_LIMITS, *,
+                   keep_going: bool = False) -> Document:
     """Load YAML text (already read) as a located :class:`Document`; raise
-    :class:`InputError` with every problem found."""
+    :class:`InputError` with every problem found.
+
+    ``keep_going``: a duplicate key alone does not raise but is left in
+    :attr:`Document.problems` (its first value kept), so that a loader which reports them
+    checks the rest of the file too: all problems at once. Any other problem (a syntax error,
+    a refused tag, ...) still raises, with the duplicates found."""
     doc = Document(path=path, data=None, source=text)
     if "\x00" in text:
         raise InputError([Problem(Location(path, 1, 1), "file is binary", "a YAML text file")])
@@ -250,14 +266,16 @@ def load_yaml_text(text: str, path: str, limits: Limits = DEFAULT_LIMITS) -> Doc
         raise InputError([Problem(Location(path, 1, 1), "file is empty", "a YAML mapping")])
     walker = _Walker(doc, limits)
     doc.data = walker.walk(node, (), 0, set())
-    if walker.problems:
-        raise InputError(walker.problems)
+    if walker.problems or (walker.duplicates and not keep_going):
+        raise InputError(walker.problems + walker.duplicates)
+    doc.problems = walker.duplicates
     return doc
 
 
 def load_yaml(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, display: str | None = None,
-              ) -> Document:
-    """Read and load one YAML file. ``display`` is the path shown in messages."""
+              keep_going: bool = False) -> Document:
+    """Read and load one YAML file. ``display`` is the path shown in messages;
+    ``keep_going`` as for :func:`load_yaml_text`."""
     p = Path(path)
     shown = display or str(path)
     try:
@@ -285,4 +303,4 @@ def load_yaml(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, display: str
         raise InputError([Problem(Location(shown, line, col),
                                   f"file is not UTF-8 text (byte {exc.start}, "
                                   f"0x{raw[exc.start]:02x})", "a UTF-8 YAML file")]) from None
-    return load_yaml_text(text, shown, limits)
+    return load_yaml_text(text, shown, limits, keep_going=keep_going)
