@@ -7,11 +7,20 @@ scenario and the reference (the first one) is then taken replication by replicat
 mean gets a Student-t interval over those paired differences: far narrower than comparing two
 independent intervals, because the shared luck cancels out.
 
-The relative difference is ``diff / |reference mean|`` (in %), and its interval is the
-interval of the difference divided by the same ``|reference mean|``: the reference mean is
-treated as a known constant, which is slightly optimistic but keeps the relative figure a
-plain rescaling of the absolute one (the absolute value keeps its sign that of the
-difference when the reference loses money; it is NaN when the reference mean is 0).
+The relative difference is ``diff / |reference mean|`` (in %; the absolute value keeps its
+sign that of the difference when the reference loses money; it is NaN when the reference mean
+is 0). It is a ratio of two estimated means, so its interval is Fieller's (:func:`fieller`) on
+the same per-replication values: the relative changes ``f`` for which the paired t-test of
+``mean(diff - f * reference) == 0`` is not rejected. That is the set the difference's own
+t-interval would give were the reference mean known, widened by what the replications do
+not know of the reference mean (so it is not symmetric), and exact under the same normal
+approximation the t-intervals rest on. The delta method would give a symmetric interval
+around the ratio instead, which is what reached past -100% (a tier with no accounts on the
+scenario's side: -100.0% (-103.1 to -96.9)); Fieller's gives exactly -100% there, as the
+scenario's values vary not at all. When the reference mean is not clearly away from 0 the
+ratio has no interval (NaN). A measure that cannot be negative (retention, revenue, cost to
+serve) cannot fall by more than 100%, and its interval is cut there; profit and lifetime value
+can be negative and are not cut.
 
 When the runs cannot be paired (different portfolios, seeds or replication counts) the
 difference is still reported, with a Welch interval of two independent means, and the verdict
@@ -35,13 +44,16 @@ from typing import Any, cast
 import numpy as np
 
 from kamsim.results import BOUNDS, HEADLINES
-from kamsim.stats import defined_mean, mean_ci, t_ppf
+from kamsim.stats import defined_mean, fieller, mean_ci, t_ppf
 
 __all__ = ["compare", "compare_runs", "Comparison", "RunFigures", "per_replication_from_accounts",
            "unique_names"]
 
 #: the tier label used for the whole portfolio in tables
 ALL = "all"
+
+#: headlines that cannot be negative: they cannot fall by more than 100%
+NON_NEGATIVE = frozenset({"retention", "revenue", "cost_to_serve"})
 
 
 def per_replication_from_accounts(accounts: Any, tiers: Sequence[str]) -> dict[str, np.ndarray]:
@@ -145,6 +157,41 @@ def _welch(a: np.ndarray, b: np.ndarray, confidence: float,
     return {"mean": diff, "ci_low": low, "ci_high": high, "n": min(na, nb)}
 
 
+def _relative(a: np.ndarray, b: np.ndarray, paired: bool, confidence: float,
+              non_negative: bool) -> tuple[float, float]:
+    """Ends of the interval (in %) of the relative difference ``(mean b - mean a) / |mean a|``
+    (see the module's docstring): Fieller's on the replications the difference used (both
+    sides defined when paired; each side's defined values otherwise, with the degrees of
+    freedom of the difference's Welch interval). NaN without an interval: fewer than two
+    replications, or a reference mean not clearly away from 0."""
+    nan = float("nan")
+    if paired:
+        ok = ~(np.isnan(a) | np.isnan(b))
+        x, y = a[ok], b[ok] - a[ok]  # the reference, and the paired differences
+        n = x.shape[0]
+        if n < 2:
+            return nan, nan
+        cov = np.cov(y, x, ddof=1) / n  # of the two means
+        num, v_num, v_cov, v_den = float(y.mean()), cov[0, 0], cov[0, 1], cov[1, 1]
+        dof = n - 1.0
+    else:  # independent means: diff = mean b - mean a, with var(b)/nb + var(a)/na
+        x, z = a[~np.isnan(a)], b[~np.isnan(b)]
+        if x.shape[0] < 2 or z.shape[0] < 2:
+            return nan, nan
+        va, vb = x.var(ddof=1) / x.shape[0], z.var(ddof=1) / z.shape[0]
+        num, v_num, v_cov, v_den = float(z.mean() - x.mean()), va + vb, -va, va
+        # the degrees of freedom of the difference's Welch interval (none vary: q is moot)
+        spread = va**2 / (x.shape[0] - 1) + vb**2 / (z.shape[0] - 1)
+        dof = (va + vb) ** 2 / spread if spread > 0 else 1.0
+    den = float(x.mean())
+    lo, hi = fieller(num, den, float(v_num), float(v_cov), float(v_den),
+                     t_ppf(0.5 + confidence / 2.0, dof))
+    if den < 0:  # over |den|: the relative difference is minus the ratio
+        lo, hi = -hi, -lo
+    # (a NaN end compares False: no interval stays NaN)
+    return (max(100 * lo, -100.0) if non_negative and lo == lo else 100 * lo), 100 * hi
+
+
 def _num(v: float, sign: bool = False) -> str:
     """One decimal, with a typographic minus (and a plus when ``sign``)."""
     return (f"{v:+.1f}" if sign else f"{v:.1f}").replace("-", "\u2212")
@@ -196,7 +243,8 @@ class Comparison:
 
     def verdict(self) -> list[str]:
         """One sentence per scenario against the reference: profit in % (or money when the
-        reference loses money), retention of the first tier in percentage points.
+        reference's profit is not clearly above 0: it loses money, or its mean has no
+        relative interval), retention of the first tier in percentage points.
 
         A difference is called clear only when its interval excludes zero. Without an
         interval (one replication) the difference is told as measured, with a note that it
@@ -208,7 +256,10 @@ class Comparison:
         lines = []
         for i, name in enumerate(names[1:], start=1):
             p = self._row(name, ALL, "profit")
-            if p["reference_mean"] > 0:
+            # in % of the reference's profit, unless that is not clearly above 0 (no
+            # relative interval while the difference has one): then in money
+            if p["reference_mean"] > 0 and not (p["rel_low"] != p["rel_low"]
+                                                 and p["diff_low"] == p["diff_low"]):
                 lo, hi, d = p["rel_low"], p["rel_high"], p["rel"]
                 fmt: Callable[[float], str] = lambda v: f"{abs(v):.1f}%"  # noqa: E731
                 bare: Callable[[float], str] = lambda v: f"{abs(v):.1f}"  # noqa: E731
@@ -322,7 +373,8 @@ def compare_runs(runs: Sequence[RunFigures]) -> Comparison:
                 if base != 0:  # NaN (no reference accounts) gives NaN too
                     # over |base|, so the sign of rel is the sign of the difference
                     rel = 100 * d["mean"] / abs(base)
-                    rl, rh = 100 * d["ci_low"] / abs(base), 100 * d["ci_high"] / abs(base)
+                    rl, rh = _relative(a, b, is_paired, ref.confidence,
+                                       metric in NON_NEGATIVE)
                 else:
                     rel = rl = rh = float("nan")
                 rows.append({"scenario": name, "tier": tier, "metric": metric,

@@ -4,7 +4,9 @@ numpy lets go of the GIL inside its loops (sorts, gathers, arithmetic on big arr
 second thread working on other arrays runs on the other core. Two users: the tiering
 indicators' ranks (kamsim.rules.functions) and the two halves of a large portfolio's decision
 units (kamsim.dmu). Both keep per-thread scratch buffers, keyed by :func:`lane`. Each result
-is the one the work gives alone, so figures never depend on the threads.
+is the one the work gives alone, so figures never depend on the threads. In a replication
+both take their thread count from ``EngineOptions.threads`` (1 in a worker process: a second
+thread there would fight the other worker for its core).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Small statistics kamsim needs without SciPy: Student-t quantiles and confidence
-intervals of a mean over replications."""
+"""Small statistics kamsim needs without SciPy: Student-t quantiles, confidence intervals
+of a mean over replications, and Fieller's interval of a ratio of two means."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["t_ppf", "mean_ci", "defined_mean"]
+__all__ = ["t_ppf", "mean_ci", "defined_mean", "fieller"]
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -107,3 +107,23 @@ def mean_ci(values: np.ndarray, confidence: float = 0.95,
     if bounds is not None:
         low, high = max(low, bounds[0]), min(high, bounds[1])
     return {"mean": mean, "ci_low": low, "ci_high": high, "n": n}
+
+
+def fieller(num: float, den: float, v_num: float, v_cov: float, v_den: float,
+            q: float) -> tuple[float, float]:
+    """Fieller's interval of the ratio ``num / den`` of two estimated means: every ratio
+    ``f`` for which the t-test of ``num - f * den == 0`` is not rejected at quantile ``q``,
+    i.e. ``(num - f * den)**2 <= q**2 * (v_num - 2 f v_cov + f**2 v_den)``, where ``v_num``,
+    ``v_den`` are the variances of the two means and ``v_cov`` their covariance.
+
+    Unlike dividing the numerator's interval by ``den`` as if it were known, this counts the
+    uncertainty of the denominator, and it is not symmetric about the ratio. When ``den`` is
+    not clearly away from 0 (``den**2 <= q**2 v_den``) the set is unbounded (or two rays):
+    there is no interval, and both ends are NaN. Zero variances give the ratio itself."""
+    a = den * den - q * q * v_den
+    if not a > 0:  # (NaN too)
+        return float("nan"), float("nan")
+    b = num * den - q * q * v_cov  # half of -B in A f^2 + B f + C <= 0
+    c = num * num - q * q * v_num
+    root = math.sqrt(max(b * b - a * c, 0.0))  # >= 0 but for rounding: num/den is inside
+    return (b - root) / a, (b + root) / a

@@ -92,17 +92,21 @@ class CompiledTiering:
     volume_cut: float
     loyalty_cut: float
 
-    def indicator_values(self, env: dict[str, np.ndarray], mask: np.ndarray
-                         ) -> dict[str, np.ndarray]:
-        """Each indicator, normalised to 0-1 across the masked accounts."""
+    def indicator_values(self, env: dict[str, np.ndarray], mask: np.ndarray, *,
+                         threads: int = 2) -> dict[str, np.ndarray]:
+        """Each indicator, normalised to 0-1 across the masked accounts (``threads``: see
+        :meth:`classify`)."""
         with shared_sorts():
-            return dict(self._normalised(env, mask, reread=None))
+            return dict(self._normalised(env, mask, reread=None, threads=threads))
 
     def _normalised(self, env: dict[str, np.ndarray], mask: np.ndarray,
-                    reread: frozenset[str] | None) -> Iterator[tuple[str, np.ndarray]]:
+                    reread: frozenset[str] | None, threads: int
+                    ) -> Iterator[tuple[str, np.ndarray]]:
         """(name, normalised value) of each indicator in order, inside a shared_sorts block.
 
-        The ranks are independent sorts: two at a time on a big portfolio. ``reread``: the
+        The ranks are independent sorts: two at a time on a big portfolio when ``threads``
+        allows (one at a time in a worker process: its other core runs another worker's
+        replication, and a second thread would only fight it for that core). ``reread``: the
         fields and indicators read after these (None: any may be); the block forgets the
         sorts of the others as soon as their rank is known, so that a million-account
         portfolio does not hold a dozen sorts it will not use again (their memory serves the
@@ -123,7 +127,7 @@ class CompiledTiering:
             return value
 
         names = (name for name, _e, _w, _h in self.indicators)
-        return zip(names, side_by_side(normalise, raw, n), strict=True)
+        return zip(names, side_by_side(normalise, raw, n, threads), strict=True)
 
     def _weigh(self, values: Iterator[tuple[str, np.ndarray]], mask: np.ndarray,
                keep: frozenset[str] = frozenset()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -167,19 +171,20 @@ class CompiledTiering:
         return np.where(np.isnan(out), len(self.tiers) - 1, out).astype(np.int64)
 
     def assign(self, env: dict[str, np.ndarray], mask: np.ndarray,
-               current: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               current: np.ndarray | None = None, *, threads: int = 2
+               ) -> tuple[np.ndarray, np.ndarray]:
         """(tier index per account, 0 = most important; score). With ``current`` tiers,
         hysteresis keeps an account in its tier unless the move still holds with its score
         moved ``hysteresis`` back toward the current tier."""
         with shared_sorts():  # the indicators, the table and the nudged tables sort once
-            return self._assign(env, mask, current)
+            return self._assign(env, mask, current, threads)
 
-    def _assign(self, env: dict[str, np.ndarray], mask: np.ndarray, current: np.ndarray | None
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def _assign(self, env: dict[str, np.ndarray], mask: np.ndarray, current: np.ndarray | None,
+                threads: int) -> tuple[np.ndarray, np.ndarray]:
         # the table reads the score, some fields and maybe some indicators; classify's
         # quadrant then reads its own fields
         reread = self.table.names | self.volume.names | self.loyalty.names
-        score, values = self._weigh(self._normalised(env, mask, reread), mask,
+        score, values = self._weigh(self._normalised(env, mask, reread, threads), mask,
                                     keep=self.table.names)
         tier = self._table(env, score, values, mask)
         if current is not None and self.hysteresis > 0:
@@ -198,11 +203,14 @@ class CompiledTiering:
         return np.where(mask, tier, current if current is not None else tier), score
 
     def classify(self, env: dict[str, np.ndarray], mask: np.ndarray,
-                 current: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 current: np.ndarray | None = None, *, threads: int = 2
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``assign`` and ``quadrant`` in one go: (tier, score, quadrant). The same figures,
-        but a field both rank (e.g. revenue) is sorted once."""
+        but a field both rank (e.g. revenue) is sorted once. ``threads``: how many threads
+        the indicator ranks may use (the engine passes ``EngineOptions.threads``, 1 in a
+        worker process); the figures do not depend on it."""
         with shared_sorts():
-            tier, score = self._assign(env, mask, current)
+            tier, score = self._assign(env, mask, current, threads)
             return tier, score, self.quadrant(env, mask)
 
     def quadrant(self, env: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:

@@ -228,6 +228,17 @@ class Trace:
                                   state=_state(rec), sentence=self._sentence(rec, events)))
         return out
 
+    def start(self) -> dict[str, Any]:
+        """The account at the start of the run, before month 0's events (what ``kamsim dmu
+        show`` shows without ``--month``): tier, stage, trust, the unit's metrics and
+        people."""
+        return _start_state(self.records[0])
+
+    def opening(self) -> str:
+        """The opening of the story alone, without month 0's events: the account at the
+        start of the run (the lesson page's "start" position tells it)."""
+        return self._words(self._start(self.start()))
+
     def sentences(self) -> list[str]:
         """The narrated timeline: one sentence per month in which something happened."""
         return [m.sentence for m in self.timeline()]

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from kamsim.compare import ALL, RunFigures, compare, compare_runs, per_replication_from_accounts
 from kamsim.results import HEADLINES
-from kamsim.stats import mean_ci
+from kamsim.stats import mean_ci, t_ppf
 
 REPO = Path(__file__).resolve().parents[1]
 EQUAL = str(REPO / "scenarios" / "equal_treatment.yaml")
@@ -41,8 +41,22 @@ def test_paired_differences_equal_hand_computation(pair):
         assert row.reference_mean == pytest.approx(a.mean())
         if a.mean() != 0:
             assert row.rel == pytest.approx(100 * d["mean"] / abs(a.mean()))
-            assert row.rel_low == pytest.approx(100 * d["ci_low"] / abs(a.mean()))
+            _assert_fieller_ends(a, b, row)
     assert pair.paired == [True, True]
+
+
+def _assert_fieller_ends(a: np.ndarray, b: np.ndarray, row) -> None:  # type: ignore[no-untyped-def]
+    """The ends of a relative interval are the relative changes ``f`` at which the paired
+    t-statistic of ``(b - a) - f * a`` is at the quantile (Fieller), and the interval holds
+    the relative difference itself."""
+    q = t_ppf(0.975, a.shape[0] - 1)
+    assert row.rel_low - 1e-9 <= row.rel <= row.rel_high + 1e-9
+    for end in (row.rel_low, row.rel_high):
+        w = (b - a) - end / 100 * np.sign(a.mean()) * a
+        if w.std(ddof=1) == 0 or end == -100.0:  # no spread, or cut at -100%
+            continue
+        t = w.mean() / (w.std(ddof=1) / np.sqrt(w.shape[0]))
+        assert abs(t) == pytest.approx(q, rel=1e-6)
 
 
 def test_pairing_is_tighter_than_independent_intervals(pair):
@@ -120,6 +134,64 @@ def test_different_portfolios_are_compared_but_flagged():
     assert "portfolios differ: differences are not paired" in cmp.verdict()[0]
     row = cmp.table().query("tier == 'all' and metric == 'profit'").iloc[0]
     assert row["diff"] == pytest.approx(10.05)
+
+
+def _with_empty_tier(name: str, ids: tuple[str, ...] = ("A1", "A2")) -> RunFigures:
+    """A scenario whose ``other`` tier has nobody: its money totals are 0 in every
+    replication (and its retention and lifetime value undefined)."""
+    run = _fake(name, [110.0, 112.5, 107.5, 110.2], [0.84, 0.86, 0.82, 0.85], ids)
+    for m in ("revenue", "profit", "cost_to_serve"):
+        run.per_rep[m] = run.per_rep[m].copy()
+        run.per_rep[m][:, 2] = 0.0
+    for m in ("retention", "clv"):
+        run.per_rep[m] = run.per_rep[m].copy()
+        run.per_rep[m][:, 2] = np.nan
+    return run
+
+
+@pytest.mark.parametrize("ids", [("A1", "A2"), ("B1", "B2")], ids=["paired", "unpaired"])
+def test_a_total_that_drops_to_nothing_falls_by_exactly_100_percent(ids):
+    """The reference's ``other`` tier has money that varies by replication; the scenario's
+    has none. Its relative difference is -100%, and so is its whole interval: dividing the
+    difference's interval by the reference mean as if that were known reached past -100%
+    (revenue -100.0% (-103.1 to -96.9)), which a total that cannot be negative cannot do."""
+    ref = _fake("equal", [100.0, 102.0, 98.0, 100.0], [0.80, 0.82, 0.78, 0.80])
+    ref.per_rep["revenue"] = ref.per_rep["revenue"] * np.array([[1.0], [1.3], [0.7], [1.1]])
+    ref.per_rep["cost_to_serve"] = ref.per_rep["revenue"] * 0.2
+    cmp = compare_runs([ref, _with_empty_tier("nobody", ids)])
+    rows = cmp.table().query("tier == 'other'").set_index("metric")
+    for m in ("revenue", "profit", "cost_to_serve"):
+        assert rows.loc[m, "diff_low"] < rows.loc[m, "diff_high"]  # the difference varies
+        assert (rows.loc[m, "rel"], rows.loc[m, "rel_low"], rows.loc[m, "rel_high"]) == (
+            pytest.approx(-100.0), pytest.approx(-100.0), pytest.approx(-100.0))
+
+
+def test_a_non_negative_total_never_falls_by_more_than_100_percent_but_profit_may():
+    """Noisy small totals: the relative interval of revenue (which cannot be negative) stops
+    at -100%; profit, which can turn into a loss, keeps the interval it has below -100%."""
+    ref = _fake("equal", [100.0, 102.0, 98.0, 100.0], [0.80, 0.82, 0.78, 0.80])
+    other = _fake("thin", [10.0, -350.0, 20.0, -10.0], [0.80, 0.82, 0.78, 0.80])
+    other.per_rep["revenue"] = np.column_stack([[0.0, 0.0, 3.0, 0.1]] * 3)
+    cmp = compare_runs([ref, other])
+    t = cmp.table().query("tier == 'all'").set_index("metric")
+    assert t.loc["revenue", "rel_low"] == -100.0
+    assert t.loc["revenue", "rel_low"] <= t.loc["revenue", "rel"] <= t.loc["revenue", "rel_high"]
+    assert t.loc["profit", "rel_low"] < t.loc["profit", "rel"] < -100.0  # a loss: not cut
+
+
+def test_a_reference_profit_not_clearly_above_zero_has_no_relative_interval():
+    """A ratio to a mean that may be 0 has no interval (Fieller's set is unbounded): the
+    table shows the relative difference without one, and the verdict tells the profit
+    difference in money instead of in % of a figure that may be nothing."""
+    ref = _fake("equal", [10.0, -8.0, 12.0, -9.0], [0.80, 0.82, 0.78, 0.80])
+    other = _fake("better", [30.0, 12.0, 33.0, 10.0], [0.80, 0.82, 0.78, 0.80])
+    cmp = compare_runs([ref, other])
+    row = cmp.table().query("tier == 'all' and metric == 'profit'").iloc[0]
+    assert row["reference_mean"] > 0 and row["diff_low"] > 0
+    assert row["rel"] == pytest.approx(100 * 20.0 / 1.25)
+    assert np.isnan(row["rel_low"]) and np.isnan(row["rel_high"])
+    (line,) = cmp.verdict()
+    assert line.startswith("better earns €20 more profit than equal (95% CI €19–€21);")
 
 
 def _cli():

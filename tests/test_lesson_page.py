@@ -70,8 +70,38 @@ def test_slider_month_is_dmu_show_month(page_file: Path) -> None:
         shown = [(p["id"], p["coverage"], p["attitude"]) for p in by_period[month]["people"]]
         assert shown == [(p["id"], round(p["coverage"], 3), round(p["attitude"], 3))
                          for p in amap.description["people"]], month
+
+
+def test_slider_starts_at_the_start_of_the_run(page_file: Path) -> None:
+    """The leftmost slider position, where the page opens, is the account before anything
+    happened: what `kamsim dmu show` shows without --month (the same people, coverage and
+    attitudes, and the same words for when) and what the story's opening tells (tier, stage,
+    trust), without month 0's events."""
+    from kamsim.dmu_maps import account_map
+    from kamsim.report.lesson_page import lesson_page_data
+    from kamsim.spec.load import load_scenario
+
+    run = run_lesson("champion_leaves", replications=2, workers=1, folder=LESSONS)
+    les = run.lesson
+    data = lesson_page_data(run)
+    start = data["start"]
+    spec = load_scenario(les.scenario_path(),
+                         list(les.variants[les.main]) + [f"seed={run.seed}"])
+    amap = account_map(spec, data["account"])
+    assert start["when"] == amap.when == "start of the run (before month 0)"
+    assert [(p["id"], p["coverage"], p["attitude"], p["influence"]) for p in start["people"]] == [
+        (p["id"], round(p["coverage"], 3), round(p["attitude"], 3), round(p["influence"], 3))
+        for p in amap.description["people"]]
+    assert start["tier"] == amap.tier
+    opening = run.trace.sentences()[0]
+    assert opening.startswith("month 0: " + start["opening"])
+    assert f"at the {start['stage']} stage, trust {start['trust']:.2f}" in start["opening"]
+    # here the champion leaves in month 0: the start is not the end of month 0
+    assert [p["attitude"] for p in start["people"]] != [
+        p["attitude"] for p in data["months"][0]["people"]]
     html = page_file.read_text(encoding="utf-8")
-    assert '<span id="month-label">end of month 0</span>' in html
+    assert '<span id="month-label">start of the run (before month 0)</span>' in html
+    assert 'min="-1"' in html and 'value="-1"' in html
 
 
 @pytest.mark.slow
@@ -81,6 +111,10 @@ def test_page_in_headless_chromium(page_file: Path) -> None:
         "the browser test")
     from playwright.sync_api import sync_playwright
 
+    blob = re.search(r'<script type="application/json" id="lesson-data">(.*?)</script>',
+                     page_file.read_text(encoding="utf-8"), re.S)
+    assert blob is not None
+    start_people = json.loads(blob.group(1))["start"]["people"]  # (dmu show's, checked above)
     url = page_file.resolve().as_uri()
     errors: list[str] = []
     requests: list[str] = []
@@ -95,10 +129,37 @@ def test_page_in_headless_chromium(page_file: Path) -> None:
             page.on("request", lambda r: requests.append(r.url))
             page.goto(url)
             page.wait_for_selector("#dmu-map circle")
+
+            def titles() -> list[str]:
+                return page.eval_on_selector_all("#dmu-map circle title",
+                                                 "els => els.map(e => e.textContent)")
+
+            # the page opens at the start of the run, the leftmost position
+            assert page.inner_text("#month-label").startswith(
+                "start of the run (before month 0) — ")
+            assert page.eval_on_selector("#month-slider", "e => e.value") == "-1"
+            assert "starts as" in page.inner_text("#narrative")
+            assert "month 0:" not in page.inner_text("#narrative")
+            start_map = titles()
+            # each circle's tooltip: "id: attitude a, coverage c, influence i" (2 decimals)
+            shown = [re.fullmatch(r"(\S+): attitude (\S+), coverage (\S+), influence (\S+)", t)
+                     for t in start_map]
+            assert [m.group(1) for m in shown if m] == [p["id"] for p in start_people]
+            for m, p in zip(shown, start_people, strict=True):
+                assert m is not None
+                for i, key in ((2, "attitude"), (3, "coverage"), (4, "influence")):
+                    assert abs(float(m.group(i)) - p[key]) <= 0.0051, (p["id"], key)
+            page.click("#step-back")  # nothing before the start
+            assert page.eval_on_selector("#month-slider", "e => e.value") == "-1"
+            page.click("#step-forward")
             label0 = page.inner_text("#month-label")
             map0 = page.inner_html("#dmu-map")
             story0 = page.inner_text("#narrative")
             assert label0.startswith("end of month 0")
+            assert titles() != start_map
+            page.click("#step-back")
+            assert titles() == start_map
+            page.click("#step-forward")
             for _ in range(10):
                 page.click("#step-forward")
             label1 = page.inner_text("#month-label")

@@ -122,6 +122,41 @@ def test_threads_in_a_replication_do_not_change_results(spec, serial, monkeypatc
     assert_identical_results(serial, threaded)
 
 
+def test_tiering_ranks_run_on_one_thread_in_worker_processes(spec, serial, monkeypatch,
+                                                             tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Re-tiering ranks its indicators two at a time on a large portfolio (here every
+    portfolio: the row threshold set to 0) only where the replication may use two threads:
+    in this process, not in a worker process, whose other core already runs the other
+    worker's replication. The forked workers inherit the spy, which writes down the
+    threads each tiering asked for, and the results stay bit-identical."""
+    import os
+
+    from kamsim import lanes
+    from kamsim.rules import functions
+
+    log = tmp_path / "threads.txt"
+    real = lanes.side_by_side
+
+    def spy(fn, items, threads=2):  # type: ignore[no-untyped-def]
+        with log.open("a") as f:
+            f.write(f"{os.getpid()} {threads}\n")
+        return real(fn, items, threads)
+
+    monkeypatch.setattr(functions, "_SIDE_BY_SIDE_MIN_ROWS", 0)
+    monkeypatch.setattr(lanes, "side_by_side", spy)
+    monkeypatch.setattr(lanes, "CORES", 2)  # two threads even on a one-core machine
+    monkeypatch.setattr("kamsim.experiment.default_workers", lambda: 2)
+    parallel = simulate(spec, workers=2, record_events=True)
+    asked = [line.split() for line in log.read_text().splitlines()]
+    in_workers = [int(t) for pid, t in asked if int(pid) != os.getpid()]
+    assert len(in_workers) == 5  # one re-tiering (month 12) per replication
+    assert in_workers == [1] * 5
+    assert_identical_results(serial, parallel)
+    log.unlink()
+    simulate(spec, workers=1, replications=1, record_events=True)  # in this process
+    assert [line.split()[1] for line in log.read_text().splitlines()] == ["2"]
+
+
 def test_a_finished_replication_is_freed_without_the_cycle_collector(spec) -> None:  # type: ignore[no-untyped-def]
     """A worker runs replication after replication: each one's simulation (all its arrays)
     must go as soon as its output is made, not wait for Python's cycle collector (SimPy's

@@ -39,7 +39,9 @@ class EngineOptions:
     record_events: bool = True
     focus: int | None = None  # slot index of an account to trace period by period
     # threads a replication may use: with 2, the decision units of a large portfolio are
-    # worked on in two halves at once (kamsim.lanes.side_by_side; the results do not change)
+    # worked on in two halves at once and re-tiering ranks its indicators two at a time
+    # (kamsim.lanes.side_by_side; the results do not change). 1 in worker processes and on
+    # Dask, whose other cores run other replications.
     threads: int = 1
 
 

@@ -101,7 +101,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if sim._pending_retier:
         sim._pending_retier = False
         env = sim.fields()
-        new_tier, sim.score, quadrant = m.tiering.classify(env, act, current=sim.tier)
+        # (in a worker process one thread: the other core runs another worker)
+        new_tier, sim.score, quadrant = m.tiering.classify(env, act, current=sim.tier,
+                                                           threads=sim.options.threads)
         sim.quadrant = np.where(act, quadrant, sim.quadrant)
         moved = np.flatnonzero(act & (new_tier != sim.tier))
         if log is not None:

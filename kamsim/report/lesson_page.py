@@ -6,6 +6,11 @@ slider with step buttons; the focus account's decision unit (people by seniority
 attitude, border = coverage, influence edges); trust and stage over time with the current
 month marked; the main variant's portfolio stage mix and flows that month (up, down,
 uncoupled, lost, new); and the narrated story up to that month.
+
+The slider's leftmost position (-1) is the start of the run, before month 0's events: the
+account as ``kamsim dmu show`` shows it without ``--month`` and as the story's opening tells
+it, so that a class sees it before anything happened. Position M is the end of month M
+(what ``kamsim dmu show --month M`` shows): month 0 is already a month played.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ def _flows(result: Any, uncoupled_name: str) -> dict[str, Any]:
 def lesson_page_data(run: Any) -> dict[str, Any]:
     """Everything the page shows, as plain JSON-able data, from a
     :class:`kamsim.lessons.LessonRun`."""
+    from kamsim.dmu_maps import START
     from kamsim.lessons import format_value
     from kamsim.spec.load import load_scenario
 
@@ -57,13 +63,27 @@ def lesson_page_data(run: Any) -> dict[str, Any]:
     main = run.results[les.main]
     spec = load_scenario(les.scenario_path(), les.variants[les.main])
     seniority = {name: r.seniority for name, r in spec.stakeholders.roles.items()}
+
+    def people(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"id": p["id"], "role": p["role"], "influence": round(p["influence"], 3),
+                 "attitude": round(p["attitude"], 3), "coverage": round(p["coverage"], 3),
+                 "seniority": seniority.get(p["role"], 1)} for p in rows]
+
+    begin = t.start()
+    start = {
+        "stage": begin["stage"], "tier": begin["tier"], "trust": round(begin["trust"], 4),
+        "coverage": round(begin["coverage"], 4), "people": people(begin["people"]),
+        # the posts and their influence edges never change during a run (structural fields,
+        # kamsim.engine.core.SHARED_UNIT_FIELDS; a newcomer takes the post's id): the first
+        # month's edges are the start's
+        "edges": [[s, d, round(w, 3), sg] for s, d, w, sg in t.records[0]["edges"]],
+        "when": START, "opening": t.opening(),
+    }
     months = [{
         "period": rec["period"], "month": rec["month"], "stage": rec["stage"],
         "trust": round(rec["trust"], 4), "coverage": round(rec["coverage"], 4),
         "service_ratio": round(rec["service_ratio"], 3), "churned": rec["churned"],
-        "people": [{"id": p["id"], "role": p["role"], "influence": round(p["influence"], 3),
-                    "attitude": round(p["attitude"], 3), "coverage": round(p["coverage"], 3),
-                    "seniority": seniority.get(p["role"], 1)} for p in rec["people"]],
+        "people": people(rec["people"]),
         "edges": [[s, d, round(w, 3), sg] for s, d, w, sg in rec["edges"]],
     } for rec in t.records]
     table = []
@@ -77,7 +97,7 @@ def lesson_page_data(run: Any) -> dict[str, Any]:
         "checks": run.sentences(), "variants": list(les.variants), "main": les.main,
         "table": table, "account": t.account, "scenario": t.scenario, "seed": run.seed,
         "replications": run.replications, "dt": t.dt, "periods": periods,
-        "ladder": list(t.stages), "uncoupled": t.uncoupled, "months": months,
+        "ladder": list(t.stages), "uncoupled": t.uncoupled, "start": start, "months": months,
         "story": [{"period": m.period, "month": m.month, "sentence": m.sentence}
                   for m in t.timeline()],
         "flows": _flows(main, t.uncoupled),

@@ -203,10 +203,14 @@ def _new_block_array(kind: str, m: int) -> NDArray[np.uint64]:
     return np.empty(m, np.uint64)
 
 
-def side_by_side(fn: Callable[[_T], _R], items: Sequence[_T], rows: int) -> Iterator[_R]:
-    """:func:`kamsim.lanes.side_by_side` on two threads when the portfolio has ``rows`` rows
-    or more (below, starting a thread costs more than it saves)."""
-    return lanes.side_by_side(fn, items, 2 if rows >= _SIDE_BY_SIDE_MIN_ROWS else 1)
+def side_by_side(fn: Callable[[_T], _R], items: Sequence[_T], rows: int, threads: int = 2
+                 ) -> Iterator[_R]:
+    """:func:`kamsim.lanes.side_by_side` on up to ``threads`` (at most two) threads when the
+    portfolio has ``rows`` rows or more (below, starting a thread costs more than it saves).
+    ``threads`` is the replication's ``EngineOptions.threads``: 1 in a worker process, whose
+    other core is busy with another worker's replication."""
+    return lanes.side_by_side(fn, items, min(2, threads) if rows >= _SIDE_BY_SIDE_MIN_ROWS
+                              else 1)
 
 
 def forget(x: Any, n: int, mask: BoolArray | None) -> None:
