@@ -166,6 +166,8 @@ def _run_local_pool(specs: Sequence[ScenarioSpec], seed: int, reps: int,
 
     ctx: Any = mp.get_context("spawn" if os.environ.get("KAMSIM_SPAWN") else "fork")
     outputs: list[list[ReplicationOutput | None]] = [[None] * reps for _ in specs]
+    # (each scenario's replication r is sent the same seed sequence: pickled as it is, here
+    # unused, so every worker spawns the same streams from it)
     seqs = replication_seeds(seed, reps)
     # scenario by scenario: each worker meets each scenario once (see _worker)
     todo = ((i, r, seq) for i in range(len(specs)) for r, seq in enumerate(seqs))
@@ -351,11 +353,13 @@ def _run_study(specs: Sequence[ScenarioSpec], seed: int, reps: int,
         return _run_local_pool(specs, seed, reps, options, n_workers, progress)
     # in this process, one replication at a time: a second core, if there is one, works on
     # half of a large portfolio's decision units (same results)
-    seqs = replication_seeds(seed, reps)
     outputs: list[list[ReplicationOutput]] = []
     for i, spec in enumerate(specs):
         inline = replace(options[i], threads=min(2, default_workers()))
         prep = prepared(spec)
+        # fresh for each scenario: a replication spawns its streams from its seed sequence,
+        # which counts the children it gave (the next scenario would get others)
+        seqs = replication_seeds(seed, reps)
         outs = []
         for r in range(reps):
             done = i * reps + r
