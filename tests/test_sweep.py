@@ -339,3 +339,12 @@ def test_input_error_from_the_library() -> None:
     with pytest.raises(InputError) as exc:
         sweep(BASELINE, [f"{AM}=2,-3,-4"], overrides=SMALL)
     assert [p.loc.col for p in exc.value.problems] == [29, 32]
+
+
+def test_dask_tasks_of_a_sweep_are_about_four_per_worker_in_all() -> None:
+    from kamsim.cluster import chunk_plan
+
+    assert len(chunk_plan(20, 2)) == 8  # one scenario: as before
+    # eight points on two workers: one task per point, not eight per point
+    assert chunk_plan(20, 2, 8) == [list(range(20))]
+    assert len(chunk_plan(20, 2, 3)) == 3
