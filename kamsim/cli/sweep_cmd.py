@@ -45,6 +45,8 @@ def sweep_table(sw: Any) -> Any:
         """The difference as ``mean ± half-width`` (a paired interval of money is
         symmetric), narrower than ``mean (low to high)``."""
         half = (row.diff_high - row.diff_low) / 2
+        if row.diff_low == row.diff_high == 0:  # the same profit in every replication
+            return "same"
         if half != half:
             return difference(row.diff, row.diff_low, row.diff_high, signed_money)
         return f"{signed_money(row.diff)} ± {money(half, cur)}"
@@ -99,7 +101,7 @@ def sweep(scenario: str, vary: tuple[str, ...], replications: int | None, seed: 
     the store in one group (kamsim report GROUP).
 
     \b
-    kamsim sweep scenarios/baseline.yaml --vary capacity.account_managers=18:26:2 -r 10
+    kamsim sweep scenarios/baseline.yaml --vary capacity.account_managers=20:30:2 -r 10
     kamsim sweep scenarios/baseline.yaml --vary capacity.executives=5,7,9 \\
         --vary capacity.exec_hours_per_month=30,40
     """
