@@ -359,8 +359,8 @@ class Sweep:
         if any(len(set(map(repr, (p[k] for p in self.points)))) > 1
                and self.points[b][k] in (self.points[0][k], self.points[-1][k])
                for k in self.keys):
-            more = "lower" if lowest else "higher"
-            text += f", at the edge of the values swept: it may be {more} beyond"
+            # (beyond it may be better still, or as good with less: not tried either way)
+            text += ", at the edge of the values swept (none beyond it was tried)"
         best = self._figures[b]
         # best - point, per point: positive when the best is ahead (below, for a cost)
         diffs = {i: next(r for r in difference_rows(self._figures[i], best, self.labels[b])

@@ -195,7 +195,7 @@ def test_verdict_best_cannot_be_told_apart() -> None:
     sw = _fake_sweep([100e6, 102e6, 98e6], [103e6, 99e6, 101e6], [110e6, 112e6, 108e6])
     line = sw.verdict(["profit"])[0]
     assert line.startswith("profit is highest at k=3 (€110.00M), at the edge of the values "
-                           "swept: it may be higher beyond")
+                           "swept (none beyond it was tried)")
     sw = _fake_sweep([100e6, 102e6, 98e6], [103e6, 99e6, 101e6], [90e6, 91e6, 89e6])
     line = sw.verdict(["profit"])[0]
     assert line.startswith("profit is highest at k=2 (€101.00M); it cannot be told apart "
@@ -258,6 +258,17 @@ def test_cli_table_store_group_and_labels(store_path: Path) -> None:
     assert labels == [f"{AM}=1", f"{AM}=2", f"{AM}=8"]
     # the report of the group names the runs by their points
     assert sorted(r.name for r in load_runs([group], store_path)) == labels
+
+
+def test_cli_marks_points_that_do_exactly_as_the_best() -> None:
+    # 8 and 30 account managers both give 300 accounts all the service they ask for
+    res = CliRunner().invoke(_cli(), ["sweep", BASELINE, "--vary", f"{AM}=2,8,30", "-r", "2",
+                                      *SETS, "--no-store", "-w", "1"])
+    assert res.exit_code == 0, res.output
+    rows = [ln for ln in res.stdout.splitlines()
+            if ln.startswith("│") and ln.split("│")[1].strip()]
+    assert [r.rstrip("│ ").split("│")[-1].strip() for r in rows][1:] == ["best", "same"]
+    assert f"{AM}=30 gives exactly the same profit in every replication" in res.stdout
 
 
 def test_cli_json(store_path: Path) -> None:

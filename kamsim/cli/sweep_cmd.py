@@ -97,8 +97,8 @@ def sweep(scenario: str, vary: tuple[str, ...], replications: int | None, seed: 
 
     Every point uses the same seed and replications, so the differences between points are
     paired: the table shows where profit peaks and the verdict whether the best point is
-    clearly ahead of the runner-up. Every point is checked before any runs, and recorded in
-    the store in one group (kamsim report GROUP).
+    clearly ahead of the runner-up. Every point (at most 200) is checked before any of them
+    runs, and all are recorded in the store in one group (kamsim report GROUP).
 
     \b
     kamsim sweep scenarios/baseline.yaml --vary capacity.account_managers=20:30:2 -r 10
