@@ -359,3 +359,26 @@ def test_dask_tasks_of_a_sweep_are_about_four_per_worker_in_all() -> None:
     # eight points on two workers: one task per point, not eight per point
     assert chunk_plan(20, 2, 8) == [list(range(20))]
     assert len(chunk_plan(20, 2, 3)) == 3
+
+
+def test_kamsim_sweep_is_the_function_whichever_is_imported_first() -> None:
+    import subprocess
+    import sys
+
+    code = ("import kamsim, sys; f = kamsim.sweep; import kamsim.sweep as m; "
+            "assert 'kamsim.sweep' in sys.modules and callable(kamsim.sweep); "
+            "assert f is m.sweep and 'sweep' in dir(kamsim); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, check=False)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_cli_imports_nothing_heavy_for_help() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from kamsim.cli import commands; "
+            "print(sorted(m for m in ('numpy', 'pandas', 'kamsim.sweep') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, check=False)
+    assert out.stdout.strip() == "[]", out.stderr
