@@ -21,7 +21,7 @@ import sys
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +69,7 @@ def _range(text: str, where: Location) -> tuple[list[str], list[Problem]]:
     0.30000000000000004)."""
     m = _RANGE.fullmatch(text)
     assert m is not None
-    try:
-        start, stop, step = (Decimal(g) for g in m.groups())
-    except InvalidOperation:  # (the pattern only lets numbers through)
-        return [], [Problem(where, f"range {text!r} is not three numbers", "START:STOP:STEP")]
+    start, stop, step = (Decimal(g) for g in m.groups())  # (the pattern lets only numbers by)
     if step == 0:
         return [], [Problem(where, f"range {text!r} has a step of 0",
                             "a step that moves from START towards STOP")]
@@ -152,7 +149,7 @@ def _clash(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return a[:len(b)] == b or b[:len(a)] == a
 
 
-def parse_vary(vary: Sequence[str], overrides: Sequence[str] = ()) -> list[Any]:
+def parse_vary(vary: Sequence[str], overrides: Sequence[str] = ()) -> list[_Axis]:
     """The axes of ``vary`` (``KEY=V1,V2,...`` or ``KEY=START:STOP:STEP`` each), checked:
     a key varied twice or also given in ``overrides`` (``--set``), and a grid of more than
     :data:`MAX_POINTS` points, are problems. Raises InputError with all of them."""
@@ -169,7 +166,6 @@ def parse_vary(vary: Sequence[str], overrides: Sequence[str] = ()) -> list[Any]:
     sets = [(i, _key_path(s.partition("=")[0])) for i, s in enumerate(overrides) if "=" in s]
     for n, axis in enumerate(axes):
         path = _key_path(axis.key)
-
         for i, other in sets:
             if _clash(path, other):
                 problems.append(Problem(axis.where(), f"{axis.key} is also given by "
@@ -227,25 +223,35 @@ def _located(found: dict[tuple[Any, ...], dict[int, Location]], axes: Sequence[_
     for (at, message, expected), hits in found.items():
         if isinstance(at, str):  # at a --vary
             n, axis = by_path[at]
-            values = sorted({grid[p][n] for p in hits})
-            whole = all(sum(1 for g in grid if g[n] == v) == sum(1 for p in hits
-                                                                 if grid[p][n] == v)
-                        for v in values)
-            if len(values) == len(axis.values) and whole:  # every value: the key's problem
+            if len(hits) == len(grid):  # every value: the key's problem
                 out.append(Problem(axis.where(), message, expected))
                 continue
-            for v in values:
-                out.append(Problem(axis.where(axis.cols[v]),
-                                   f"at {axis.key}={axis.texts[v]}: {message}", expected))
+            for v in sorted({grid[p][n] for p in hits}):
+                mine = [p for p in hits if grid[p][n] == v]
+                # the value's problem wherever it is; else only with some other values
+                whole = len(mine) == sum(1 for g in grid if g[n] == v)
+                what = f"{axis.key}={axis.texts[v]}" if whole else _named(labels, mine)
+                out.append(Problem(axis.where(axis.cols[v]), f"at {what}: {message}",
+                                   expected))
             continue
         if len(hits) == len(grid):
             out.append(Problem(at, message, expected))
             continue
-        names = [labels[p] for p in sorted(hits)]
-        shown = "; ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3
-                                        else "")
-        out.append(Problem(at, f"at {shown}: {message}", expected))
+        what = _named(labels, hits)
+        for n, axis in enumerate(axes):  # the points of one value: that value names them
+            values = {grid[p][n] for p in hits}
+            if len(values) == 1:
+                v = values.pop()
+                if len(hits) == sum(1 for g in grid if g[n] == v):
+                    what = f"{axis.key}={axis.texts[v]}"
+                    break
+        out.append(Problem(at, f"at {what}: {message}", expected))
     return out
+
+
+def _named(labels: Sequence[str], points: Any) -> str:
+    names = [labels[p] for p in sorted(points)]
+    return "; ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 @dataclass

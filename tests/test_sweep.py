@@ -382,3 +382,32 @@ def test_the_cli_imports_nothing_heavy_for_help() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=REPO, check=False)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_a_problem_in_a_file_only_some_points_use_names_their_value(store_path: Path) -> None:
+    lines = _bad(["--vary", "rules.tiering=../rules/tiering.yaml,"
+                  "../tests/bad/dangling_tier_row.yaml", "--vary", f"{AM}=20,22", *SETS],
+                 store_path)
+    assert len(lines) == 1
+    # located in the rule file, and naming the value that brings it in (not every point)
+    assert lines[0].startswith(f"{REPO}/scenarios/../tests/bad/dangling_tier_row.yaml:12:13: "
+                               "at rules.tiering=../tests/bad/dangling_tier_row.yaml: unknown "
+                               "name 'importent'")
+
+
+def test_a_problem_of_some_combinations_names_the_points() -> None:
+    """A --vary value that is bad only with some values of another key names those points
+    (told from its problems as load_scenario gives them)."""
+    from kamsim.errors import Location
+    from kamsim.sweep import _located
+
+    axes = parse_vary(["a=1,2", "b=x,y"])
+    grid = [(0, 0), (0, 1), (1, 0), (1, 1)]
+    labels = ["a=1, b=x", "a=1, b=y", "a=2, b=x", "a=2, b=y"]
+    found = {("--vary[0]", "too big", None): {3: Location("--vary[0]", 1, 5)},
+             ("--vary[1]", "unknown", None): {p: Location("--vary[1]", 1, 3) for p in range(4)},
+             ("--vary[0]", "odd", None): {1: Location("--vary[0]", 1, 5),
+                                          3: Location("--vary[0]", 1, 5)}}
+    got = [p.format() for p in _located(found, axes, grid, labels)]
+    assert got == ["--vary[0]:1:5: at a=2, b=y: too big", "--vary[1]:1:1: unknown",
+                   "--vary[0]:1:3: at a=1, b=y: odd", "--vary[0]:1:5: at a=2, b=y: odd"]
