@@ -308,6 +308,14 @@ class Sweep:
             return 0
         return int(np.nanargmax(means))
 
+    def same_as_best(self, i: int, measure: str = "profit") -> bool:
+        """Whether point ``i`` has exactly the best point's ``measure`` (all accounts) in
+        every replication: not merely close, but the same figures (capacity past what the
+        service levels ask for changes nothing)."""
+        a = self._figures[i].per_rep[measure][:, 0]
+        b = self._figures[self.best_index(measure)].per_rep[measure][:, 0]
+        return bool(np.array_equal(a, b, equal_nan=True))
+
     def best(self, measure: str = "profit") -> dict[str, Any]:
         """The point (key -> value) with the best mean of ``measure``."""
         return dict(self.points[self.best_index(measure)])
@@ -376,7 +384,7 @@ class Sweep:
         # points that did exactly as the best in every replication (capacity past what is
         # asked for: the same service delivered) are told as such, not as "no clear
         # difference"; the runner-up is the best of the others
-        same = [i for i in order if diffs[i]["diff_low"] == diffs[i]["diff_high"] == 0]
+        same = [i for i in order if self.same_as_best(i, measure)]
         if same:
             text += (f"; {self._listed([self.labels[i] for i in same])} "
                      f"give{'s' if len(same) == 1 else ''} exactly the same {name} in every "

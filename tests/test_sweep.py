@@ -211,6 +211,12 @@ def test_verdict_points_that_do_exactly_as_the_best() -> None:
             "the next, k=1: €10.00M more profit") in line
 
 
+def test_one_replication_still_tells_a_point_that_does_exactly_as_the_best() -> None:
+    sw = _fake_sweep([100e6], [110e6], [110e6])
+    assert sw.same_as_best(2) and not sw.same_as_best(0)
+    assert "k=3 gives exactly the same profit in every replication" in sw.verdict()[0]
+
+
 def test_verdict_with_one_replication_has_no_interval() -> None:
     sw = _fake_sweep([100e6], [110e6])
     line = sw.verdict(["profit"])[0]

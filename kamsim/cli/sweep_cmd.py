@@ -45,8 +45,6 @@ def sweep_table(sw: Any) -> Any:
         """The difference as ``mean ± half-width`` (a paired interval of money is
         symmetric), narrower than ``mean (low to high)``."""
         half = (row.diff_high - row.diff_low) / 2
-        if row.diff_low == row.diff_high == 0:  # the same profit in every replication
-            return "same"
         if half != half:
             return difference(row.diff, row.diff_low, row.diff_high, signed_money)
         return f"{signed_money(row.diff)} ± {money(half, cur)}"
@@ -54,7 +52,8 @@ def sweep_table(sw: Any) -> Any:
     for i, (point, result, row) in enumerate(zip(sw.points, sw.results,
                                                  rows.itertuples(index=False), strict=True)):
         s = result.summary()
-        vs_best = "best" if i == best else vs(row)
+        vs_best = ("best" if i == best else "same" if sw.same_as_best(i, "profit")
+                   else vs(row))
         t.add_row(*(_shown(point[k]) for k in sw.keys),
                   interval(s["retention"], pct),
                   interval(s["revenue"], lambda v: money(v, cur)),
