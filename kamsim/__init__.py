@@ -10,7 +10,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__", "load_scenario", "simulate", "compare", "tier_portfolio",
+    "__version__", "load_scenario", "simulate", "compare", "sweep", "tier_portfolio",
     "InputError", "KamsimError",
     # modules: kamsim.trace.trace(...), kamsim.store.open(...), kamsim.lessons.run_lesson(...)
     "trace", "store", "lessons",
@@ -20,6 +20,7 @@ _LAZY = {
     "load_scenario": ("kamsim.spec.load", "load_scenario"),
     "simulate": ("kamsim.experiment", "simulate"),
     "compare": ("kamsim.compare", "compare"),
+    "sweep": ("kamsim.sweep", "sweep"),
     "tier_portfolio": ("kamsim.tiering", "tier_portfolio"),
     "InputError": ("kamsim.errors", "InputError"),
     "KamsimError": ("kamsim.errors", "KamsimError"),

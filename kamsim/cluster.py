@@ -11,7 +11,7 @@ docs/scale.md. ``distributed`` is imported only when a cluster is asked for.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kamsim.errors import RunError
@@ -29,13 +29,15 @@ CONNECT_TIMEOUT = 10.0
 RETRIES = 3
 
 
-def chunk_plan(reps: int, n_workers: int) -> list[list[int]]:
-    """Replication numbers per task: about four tasks per worker (so a slow or lost worker
-    costs little), never more tasks than replications, in replication order."""
+def chunk_plan(reps: int, n_workers: int, scenarios: int = 1) -> list[list[int]]:
+    """Replication numbers per task of each of ``scenarios`` scenarios: about four tasks
+    per worker over the whole study (so a slow or lost worker costs little), at least one
+    per scenario, never more tasks than replications, in replication order."""
     from kamsim.experiment import _chunks
 
+    parts = -(-max(1, n_workers) * 4 // max(1, scenarios))  # (rounded up)
     # plain ints: the replication numbers end up in ReplicationOutput.replication
-    return [[int(r) for r in chunk] for chunk in _chunks(reps, max(1, n_workers) * 4)]
+    return [[int(r) for r in chunk] for chunk in _chunks(reps, parts)]
 
 
 def _connect(address: str) -> Any:
@@ -104,34 +106,37 @@ def _check_platforms(client: Any, address: str) -> None:
                       stacklevel=3)
 
 
-def run_on_dask(address: str, spec: ScenarioSpec, seed: int, reps: int,
-                options: EngineOptions,
+def run_on_dask(address: str, specs: Sequence[ScenarioSpec], seed: int, reps: int,
+                options: Sequence[EngineOptions],
                 progress: Callable[[int, int], None] | None = None
-                ) -> list[ReplicationOutput]:
-    """Run replications ``0 .. reps-1`` of ``spec`` on the cluster at ``address`` and return
-    their outputs in replication order, identical to a local run with the same seed.
+                ) -> list[list[ReplicationOutput]]:
+    """Run replications ``0 .. reps-1`` of every scenario in ``specs`` (with its
+    ``options``) on the cluster at ``address``, all in one submission, and return their
+    outputs per scenario in replication order, identical to a local run with the same seed.
 
     Chunks are submitted with ``pure=False`` (never served from a cache of another study)
     and ``retries=RETRIES``; a worker that dies mid-study has its chunks rescheduled by the
-    scheduler. ``progress(done, reps)`` is called as chunks finish, in any order.
-    Raises RunError if the scheduler cannot be reached or the cluster has no workers left
-    to run a chunk."""
+    scheduler. ``progress(done, total)`` is called as chunks finish, in any order, over
+    the replications of all the scenarios. Raises RunError if the scheduler cannot be
+    reached or the cluster has no workers left to run a chunk."""
     from kamsim.experiment import run_chunk
 
     client = _connect(address)
     try:
         _check_platforms(client, address)
         n_workers = len(client.scheduler_info().get("workers", {})) or 1
-        chunks = chunk_plan(reps, n_workers)
-        # the scenario is sent once and shared by every task instead of pickled per chunk
-        [spec_f] = client.scatter([spec], broadcast=False, hash=False)
-        futures = [client.submit(run_chunk, spec_f, seed, chunk, reps, options,
+        chunks = chunk_plan(reps, n_workers, len(specs))
+        # each scenario is sent once and shared by its tasks instead of pickled per chunk
+        spec_fs = client.scatter(list(specs), broadcast=False, hash=False)
+        token = _token()
+        tasks = [(i, chunk) for i in range(len(specs)) for chunk in chunks]
+        futures = [client.submit(run_chunk, spec_fs[i], seed, chunk, reps, options[i],
                                  pure=False, retries=RETRIES,
-                                 key=f"kamsim-chunk-{i}-{_token()}")
-                   for i, chunk in enumerate(chunks)]
-        index = {f.key: i for i, f in enumerate(futures)}
+                                 key=f"kamsim-chunk-{i}-{j}-{token}")
+                   for j, (i, chunk) in enumerate(tasks)]
+        index = {f.key: j for j, f in enumerate(futures)}
         parts: dict[int, list[ReplicationOutput]] = {}
-        done = 0
+        done, total = 0, reps * len(specs)
         from concurrent.futures import CancelledError
 
         from distributed import as_completed
@@ -139,17 +144,20 @@ def run_on_dask(address: str, spec: ScenarioSpec, seed: int, reps: int,
 
         try:
             for fut in as_completed(futures, loop=client.loop):
-                i = index[fut.key]
-                parts[i] = fut.result()
-                done += len(parts[i])
+                j = index[fut.key]
+                parts[j] = fut.result()
+                done += len(parts[j])
                 if progress:
-                    progress(done, reps)
+                    progress(done, total)
         # a chunk that raised inside kamsim propagates as it would locally; these are the
         # cluster's own failures (workers dying repeatedly, the scheduler going away)
         except (KilledWorker, CancelledError, OSError, TimeoutError) as exc:
             raise RunError(f"the study on the Dask cluster at {address} failed: "
                            f"{type(exc).__name__}: {exc}") from exc
-        return [out for i in range(len(chunks)) for out in parts[i]]
+        outputs: list[list[ReplicationOutput]] = [[] for _ in specs]
+        for j, (i, _) in enumerate(tasks):
+            outputs[i] += parts[j]
+        return outputs
     finally:
         client.close()
 

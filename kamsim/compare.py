@@ -47,7 +47,7 @@ from kamsim.results import BOUNDS, HEADLINES
 from kamsim.stats import defined_mean, fieller, mean_ci, t_ppf
 
 __all__ = ["compare", "compare_runs", "Comparison", "RunFigures", "per_replication_from_accounts",
-           "unique_names"]
+           "unique_names", "difference_rows", "is_paired"]
 
 #: the tier label used for the whole portfolio in tables
 ALL = "all"
@@ -355,34 +355,47 @@ def compare_runs(runs: Sequence[RunFigures]) -> Comparison:
     paired = [True]
     rows: list[dict[str, Any]] = []
     for name, run in zip(names[1:], runs[1:], strict=True):
-        is_paired = (run.starting_ids == ref.starting_ids and run.seed == ref.seed
-                     and run.replications == ref.replications)
-        paired.append(is_paired)
-        # tiers are matched by name; a tier missing on one side is left out
-        tiers = [(ALL, 0, 0)] + [(t, i + 1, run.tiers.index(t) + 1)
-                                 for i, t in enumerate(ref.tiers) if t in run.tiers]
-        for tier, ci, cj in tiers:
-            for metric in HEADLINES:
-                a = ref.per_rep[metric][:, ci]
-                b = run.per_rep[metric][:, cj]
-                # a share's difference cannot leave [-1, 1]
-                lim = (-1.0, 1.0) if metric in BOUNDS else None
-                d = (mean_ci(b - a, ref.confidence, lim) if is_paired
-                     else _welch(a, b, ref.confidence, lim))
-                base = defined_mean(a)
-                if base != 0:  # NaN (no reference accounts) gives NaN too
-                    # over |base|, so the sign of rel is the sign of the difference
-                    rel = 100 * d["mean"] / abs(base)
-                    rl, rh = _relative(a, b, is_paired, ref.confidence,
-                                       metric in NON_NEGATIVE)
-                else:
-                    rel = rl = rh = float("nan")
-                rows.append({"scenario": name, "tier": tier, "metric": metric,
-                             "reference_mean": base, "mean": defined_mean(b),
-                             "diff": d["mean"], "diff_low": d["ci_low"],
-                             "diff_high": d["ci_high"], "rel": rel, "rel_low": rl,
-                             "rel_high": rh, "n": d["n"]})
+        paired.append(is_paired(ref, run))
+        rows += difference_rows(ref, run, name)
     return Comparison(runs=list(runs), paired=paired, rows=rows)
+
+
+def is_paired(ref: RunFigures, run: RunFigures) -> bool:
+    """Whether replication ``r`` of ``run`` saw the same random future as that of ``ref``."""
+    return (run.starting_ids == ref.starting_ids and run.seed == ref.seed
+            and run.replications == ref.replications)
+
+
+def difference_rows(ref: RunFigures, run: RunFigures, name: str) -> list[dict[str, Any]]:
+    """The rows of ``run`` (called ``name``) against ``ref``: per tier (``all`` first) and
+    headline, the means and the difference with its interval (paired by replication when
+    the runs are, Welch otherwise), absolute and relative."""
+    pair = is_paired(ref, run)
+    rows: list[dict[str, Any]] = []
+    # tiers are matched by name; a tier missing on one side is left out
+    tiers = [(ALL, 0, 0)] + [(t, i + 1, run.tiers.index(t) + 1)
+                             for i, t in enumerate(ref.tiers) if t in run.tiers]
+    for tier, ci, cj in tiers:
+        for metric in HEADLINES:
+            a = ref.per_rep[metric][:, ci]
+            b = run.per_rep[metric][:, cj]
+            # a share's difference cannot leave [-1, 1]
+            lim = (-1.0, 1.0) if metric in BOUNDS else None
+            d = (mean_ci(b - a, ref.confidence, lim) if pair
+                 else _welch(a, b, ref.confidence, lim))
+            base = defined_mean(a)
+            if base != 0:  # NaN (no reference accounts) gives NaN too
+                # over |base|, so the sign of rel is the sign of the difference
+                rel = 100 * d["mean"] / abs(base)
+                rl, rh = _relative(a, b, pair, ref.confidence, metric in NON_NEGATIVE)
+            else:
+                rel = rl = rh = float("nan")
+            rows.append({"scenario": name, "tier": tier, "metric": metric,
+                         "reference_mean": base, "mean": defined_mean(b),
+                         "diff": d["mean"], "diff_low": d["ci_low"],
+                         "diff_high": d["ci_high"], "rel": rel, "rel_low": rl,
+                         "rel_high": rh, "n": d["n"]})
+    return rows
 
 
 def _load_stored(run_id: str, store: str | Path | None) -> RunFigures:

@@ -26,7 +26,7 @@ from kamsim.engine.rng import replication_seeds
 from kamsim.results import Result
 from kamsim.spec.load import ScenarioSpec, load_scenario
 
-__all__ = ["simulate", "run_chunk", "prepared", "default_workers", "starting_account"]
+__all__ = ["simulate", "simulate_many", "run_chunk", "prepared", "default_workers", "starting_account"]
 
 _CACHE: dict[str, Any] = {}
 
@@ -81,10 +81,11 @@ def run_chunk(spec: ScenarioSpec, seed: int, reps: Sequence[int], total: int,
     return [run_replication(prep, seqs[r], r, options) for r in reps]
 
 
-def _worker(conn: Any, spec: ScenarioSpec) -> None:
-    """A local worker process: runs the replications ``conn`` sends (seed sequence, index,
-    options), one at a time, and sends back ``("ok", r, output)`` or ``("error", r,
-    exception)``; ``None`` or the parent's end closing ends it."""
+def _worker(conn: Any, specs: Sequence[ScenarioSpec]) -> None:
+    """A local worker process: runs the replications ``conn`` sends (scenario number, seed
+    sequence, replication number, options), one at a time, and sends back ``("ok", task,
+    output)`` or ``("error", task, exception)``; ``None`` or the parent's end closing ends
+    it."""
     # Ctrl-C reaches the whole process group. The parent alone answers it (it ends these
     # workers); a worker that took it too would die with a traceback mid-task. The worker
     # starts with SIGINT blocked (see _run_local_pool), so none lands before this line.
@@ -106,12 +107,14 @@ def _worker(conn: Any, spec: ScenarioSpec) -> None:
             return
         if task is None:
             return
-        seq, r, options = task
+        i, seq, r, options = task
         try:
-            reply: tuple[str, int, Any] = (
-                "ok", r, run_replication(prepared(spec), seq, r, options))
+            # (tasks come scenario by scenario, so the one-scenario cache of ``prepared``
+            # builds each scenario's starting point at most once per worker)
+            reply: tuple[str, tuple[int, int], Any] = (
+                "ok", (i, r), run_replication(prepared(specs[i]), seq, r, options))
         except Exception as exc:  # noqa: BLE001 - raised again in the parent
-            reply = ("error", r, _sendable(exc))
+            reply = ("error", (i, r), _sendable(exc))
         try:
             conn.send(reply)
         except OSError:  # the parent is gone (or stopped listening): nobody to tell
@@ -136,15 +139,21 @@ def _sendable(exc: Exception) -> Exception:
     return RuntimeError("".join(traceback.format_exception(exc)))
 
 
-def _run_local_pool(spec: ScenarioSpec, seed: int, reps: int, options: EngineOptions,
-                    n_workers: int, progress: Callable[[int, int], None] | None
-                    ) -> list[ReplicationOutput]:
-    """Replications on ``n_workers`` local processes, one replication per task.
+def _run_local_pool(specs: Sequence[ScenarioSpec], seed: int, reps: int,
+                    options: Sequence[EngineOptions], n_workers: int,
+                    progress: Callable[[int, int], None] | None
+                    ) -> list[list[ReplicationOutput]]:
+    """Replications ``0 .. reps-1`` of every scenario in ``specs`` on ``n_workers`` local
+    processes, one replication per task; the outputs per scenario, in replication order.
+    Replication ``r`` of every scenario draws from the same seed sequence (common random
+    numbers), and ``options[i]`` are scenario ``i``'s.
 
     Single-replication tasks keep both workers busy to the end (with chunks of several
     replications one worker could sit idle while the other finished its last chunk: up to
     a chunk's time lost at the end of every study) and hold one output per worker at a
-    time. The scenario goes to each worker once, with its start (with fork, the prepared
+    time. All the scenarios of a study share one pool, for the same reason: a sweep of few
+    replications per point run point by point would leave a core idle at the end of each
+    point. The scenarios go to each worker once, with its start (with fork, the prepared
     starting point built in this process before the workers started is shared
     copy-on-write; spawned workers build their own).
 
@@ -156,28 +165,33 @@ def _run_local_pool(spec: ScenarioSpec, seed: int, reps: int, options: EngineOpt
     from multiprocessing.connection import wait
 
     ctx: Any = mp.get_context("spawn" if os.environ.get("KAMSIM_SPAWN") else "fork")
-    outputs: list[ReplicationOutput | None] = [None] * reps
-    todo = iter(enumerate(replication_seeds(seed, reps)))
+    outputs: list[list[ReplicationOutput | None]] = [[None] * reps for _ in specs]
+    # (each scenario's replication r is sent the same seed sequence: pickled as it is, here
+    # unused, so every worker spawns the same streams from it)
+    seqs = replication_seeds(seed, reps)
+    # scenario by scenario: each worker meets each scenario once (see _worker)
+    todo = ((i, r, seq) for i in range(len(specs)) for r, seq in enumerate(seqs))
+    total = reps * len(specs)
     workers: dict[Any, Any] = {}  # this process's end of each worker's pipe -> the worker
     try:
         with _ctrl_c_deferred():
             for _ in range(n_workers):
                 mine, theirs = ctx.Pipe()
-                proc = ctx.Process(target=_worker, args=(theirs, spec), daemon=True,
+                proc = ctx.Process(target=_worker, args=(theirs, list(specs)), daemon=True,
                                    name="kamsim-worker")
                 proc.start()
                 theirs.close()  # (so that a dead worker's pipe reads as ended)
                 workers[mine] = proc
-        running: dict[Any, int] = {}
+        running: dict[Any, tuple[int, int]] = {}
 
         def give(conn: Any) -> None:
             task = next(todo, None)
             if task is None:
                 conn.send(None)
                 return
-            r, seq = task
-            conn.send((seq, r, options))
-            running[conn] = r
+            i, r, seq = task
+            conn.send((i, seq, r, options[i]))
+            running[conn] = (i, r)
 
         for conn in workers:
             give(conn)
@@ -185,7 +199,7 @@ def _run_local_pool(spec: ScenarioSpec, seed: int, reps: int, options: EngineOpt
         while running:
             ready: list[Any] = wait(list(running))
             for conn in ready:
-                r = running.pop(conn)
+                i, r = running.pop(conn)
                 try:
                     kind, _, value = conn.recv()  # (value: an output, or an exception)
                 except EOFError:
@@ -193,17 +207,18 @@ def _run_local_pool(spec: ScenarioSpec, seed: int, reps: int, options: EngineOpt
 
                     proc = workers[conn]
                     proc.join(5)
+                    which = "" if len(specs) == 1 else f" of scenario {i + 1} of {len(specs)}"
                     # (a process killed from outside, e.g. by the system when memory ran out:
                     # a line for the user, exit 2, not a traceback)
                     raise RunError(f"a worker process ended unexpectedly (exit code "
-                                   f"{proc.exitcode}) while running replication {r}"
+                                   f"{proc.exitcode}) while running replication {r}{which}"
                                    ) from None
                 if kind == "error":
                     raise value
-                outputs[r] = value
+                outputs[i][r] = value
                 done += 1
                 if progress:
-                    progress(done, reps)
+                    progress(done, total)
                 give(conn)
         for proc in workers.values():
             proc.join()
@@ -214,7 +229,7 @@ def _run_local_pool(spec: ScenarioSpec, seed: int, reps: int, options: EngineOpt
     finally:
         for conn in workers:
             conn.close()
-    return [o for o in outputs if o is not None]
+    return [[o for o in outs if o is not None] for outs in outputs]
 
 
 @contextlib.contextmanager
@@ -283,34 +298,93 @@ def simulate(scenario: ScenarioSpec | str | Path, *, replications: int | None = 
         focus_slot = starting_account(prep, focus, sc.name)
     options = EngineOptions(record_events=sc.event_log if record_events is None
                             else record_events, focus=focus_slot)
-    dask = dask or os.environ.get("KAMSIM_DASK") or None
     started = time.perf_counter()
-    outputs: list[ReplicationOutput] = []
+    [outputs] = _run_study([spec], seed, reps, [options], workers, dask, progress)
+    return _result(spec, _about(prep), seed, reps, outputs, time.perf_counter() - started)
+
+
+def simulate_many(specs: Sequence[ScenarioSpec], *, replications: int | None = None,
+                  seed: int | None = None, workers: int | None = None,
+                  dask: str | None = None, record_events: bool | None = None,
+                  progress: Callable[[float, int], None] | None = None) -> list[Result]:
+    """Run several scenarios as one study (a sweep's points): the same ``seed`` and
+    ``replications`` for all (default: the first scenario's), so replication ``r`` of each
+    sees the same random futures, and each Result is bit-identical to
+    ``simulate(spec, replications=..., seed=...)``. Every replication of every scenario
+    goes to one pool of ``workers`` processes (or one Dask submission), so that all the
+    cores stay busy to the end however few replications each scenario has.
+    ``progress(done, total)`` counts replications over all the scenarios. Each Result's
+    ``elapsed`` is its share of the study's wall time (they ran together)."""
+    if not specs:
+        raise ValueError("simulate_many needs at least one scenario")
+    first = specs[0].scenario
+    reps = replications if replications is not None else first.replications
+    seed = first.seed if seed is None else seed
+    if reps < 1:
+        raise ValueError(f"replications ({reps}) must be at least 1")
+    # what each Result needs of its scenario's starting point (cheap to build next to the
+    # runs; only these few fields are kept, not every point's starting point). The last
+    # one prepared stays cached for the workers forked below.
+    preps = [_about(prepared(spec)) for spec in specs]
+    options = [EngineOptions(record_events=spec.scenario.event_log if record_events is None
+                             else record_events) for spec in specs]
+    started = time.perf_counter()
+    outputs = _run_study(specs, seed, reps, options, workers, dask, progress)
+    share = (time.perf_counter() - started) / len(specs)
+    return [_result(spec, prep, seed, reps, outs, share)
+            for spec, prep, outs in zip(specs, preps, outputs, strict=True)]
+
+
+def _run_study(specs: Sequence[ScenarioSpec], seed: int, reps: int,
+               options: Sequence[EngineOptions], workers: int | None, dask: str | None,
+               progress: Callable[[float, int], None] | None
+               ) -> list[list[ReplicationOutput]]:
+    """Replications ``0 .. reps-1`` of every scenario in ``specs``, on a Dask cluster, in
+    worker processes or in this process; the outputs per scenario, in replication order."""
+    dask = dask or os.environ.get("KAMSIM_DASK") or None
     if dask:
         from kamsim.cluster import run_on_dask
 
-        outputs = run_on_dask(dask, spec, seed, reps, options, progress)
-    else:
-        n_workers = default_workers() if workers is None else max(1, workers)
-        n_workers = min(n_workers, reps)
-        if n_workers == 1:
-            # in this process, one replication at a time: a second core, if there is one,
-            # works on half of a large portfolio's decision units (same results)
-            inline = replace(options, threads=min(2, default_workers()))
-            seqs = replication_seeds(seed, reps)
-            for r in range(reps):
-                tick = None
-                if progress:
-                    def tick(k: int, periods: int, r: int = r) -> None:
-                        if k < periods:  # (the whole replication is told below)
-                            progress(r + k / periods, reps)
-                outputs.append(run_replication(prep, seqs[r], r, inline, on_period=tick))
-                if progress:
-                    progress(r + 1, reps)
-        else:
-            outputs = _run_local_pool(spec, seed, reps, options, n_workers, progress)
-    return Result(scenario=sc.name, seed=seed, replications=reps, tiers=prep.model.tiers,
-                  stages=prep.model.stages.names, currency=prep.model.service.currency,
-                  account_ids=prep.accounts.account_id, n_start=prep.n_start, outputs=outputs,
-                  confidence=sc.confidence, resolved=spec.resolved(),
-                  elapsed=time.perf_counter() - started)
+        return run_on_dask(dask, specs, seed, reps, options, progress)
+    total = reps * len(specs)
+    n_workers = default_workers() if workers is None else max(1, workers)
+    n_workers = min(n_workers, total)
+    if n_workers > 1:
+        return _run_local_pool(specs, seed, reps, options, n_workers, progress)
+    # in this process, one replication at a time: a second core, if there is one, works on
+    # half of a large portfolio's decision units (same results)
+    outputs: list[list[ReplicationOutput]] = []
+    for i, spec in enumerate(specs):
+        inline = replace(options[i], threads=min(2, default_workers()))
+        prep = prepared(spec)
+        # fresh for each scenario: a replication spawns its streams from its seed sequence,
+        # which counts the children it gave (the next scenario would get others)
+        seqs = replication_seeds(seed, reps)
+        outs = []
+        for r in range(reps):
+            done = i * reps + r
+            tick = None
+            if progress:
+                def tick(k: int, periods: int, done: int = done) -> None:
+                    if k < periods:  # (the whole replication is told below)
+                        progress(done + k / periods, total)
+            outs.append(run_replication(prep, seqs[r], r, inline, on_period=tick))
+            if progress:
+                progress(done + 1, total)
+        outputs.append(outs)
+    return outputs
+
+
+def _about(prep: Any) -> dict[str, Any]:
+    """What a Result takes from a prepared starting point."""
+    return {"tiers": prep.model.tiers, "stages": prep.model.stages.names,
+            "currency": prep.model.service.currency, "account_ids": prep.accounts.account_id,
+            "n_start": prep.n_start}
+
+
+def _result(spec: ScenarioSpec, about: dict[str, Any], seed: int, reps: int,
+            outputs: list[ReplicationOutput], elapsed: float) -> Result:
+    sc = spec.scenario
+    return Result(scenario=sc.name, seed=seed, replications=reps, outputs=outputs,
+                  confidence=sc.confidence, resolved=spec.resolved(), elapsed=elapsed,
+                  **about)

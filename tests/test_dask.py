@@ -125,6 +125,26 @@ def test_cli_on_cluster_matches_local_run(cluster: Cluster) -> None:
     assert json.loads(res.stdout) == local
 
 
+def test_cli_sweep_on_cluster_matches_local_run(cluster: Cluster) -> None:
+    """A sweep's points go to the cluster in one submission, and come back as the local
+    run's figures (bit for bit: the JSON compares every mean, interval and difference)."""
+    from click.testing import CliRunner
+
+    from kamsim.cli import commands  # noqa: F401  (registers every command)
+    from kamsim.cli.main import cli
+
+    args = ["sweep", str(BASELINE), "--vary", "capacity.account_managers=1,8", "-r", "2",
+            "--set", "portfolio.generate.accounts=300", "--set", "horizon_months=12",
+            "--json", "--no-store", "--quiet"]
+    local = CliRunner().invoke(cli, [*args, "-w", "1"])
+    assert local.exit_code == 0, local.output
+    remote = CliRunner().invoke(cli, [*args, "--dask", cluster.address])
+    assert remote.exit_code == 0, remote.output
+    a, b = json.loads(local.stdout), json.loads(remote.stdout)
+    assert len(b["points"]) == 2 and b["rows"]
+    assert a == b
+
+
 def test_study_survives_a_killed_worker(cluster: Cluster) -> None:
     spec = load_scenario(BASELINE, LONG)
     killed: list[int] = []

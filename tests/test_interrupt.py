@@ -316,6 +316,42 @@ def test_ctrl_c_between_the_runs_of_a_compare_leaves_no_group(
     assert _runs(store)["runs"] == {}
 
 
+SWEEP = ["sweep", BASELINE, "--vary", "capacity.account_managers=2,8", "--set",
+         "portfolio.generate.accounts=300", "--set", "horizon_months=24", "-r", "4", "-w", "2",
+         "-q"]
+
+
+def test_ctrl_c_in_a_sweep_ends_its_pool_and_writes_nothing(tmp_path: Path) -> None:
+    """A sweep's points share the local pool: a Ctrl-C there ends every worker (the
+    helper checks that none is left) and nothing is recorded."""
+    store = tmp_path / "runs.duckdb"
+    proc = _start([*SWEEP, "--store", str(store)])
+    last = _check_interrupted(_interrupt_at(proc, "starting workers"), proc.returncode)
+    assert last == "interrupted; nothing was written."
+    assert not store.exists()
+
+
+def test_ctrl_c_between_the_points_of_a_sweep_leaves_no_group(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The points are recorded in one transaction: a Ctrl-C as the second point is written
+    leaves none of them, and says so."""
+    from click.testing import CliRunner
+
+    from kamsim.cli import commands  # noqa: F401  (registers sweep)
+    from kamsim.cli.main import cli
+
+    store = tmp_path / "runs.duckdb"
+    real, calls = _ctrl_c_at_second_run(monkeypatch)
+    out = CliRunner().invoke(cli, [
+        "sweep", BASELINE, "--vary", "capacity.account_managers=2,8", "--set",
+        "portfolio.generate.accounts=100", "--set", "horizon_months=12", "-r", "2", "-w", "1",
+        "-q", "--store", str(store)])
+    assert out.exit_code == 130, out.output
+    assert out.output.strip().splitlines()[-1] == "interrupted; nothing was written."
+    assert len(set(calls)) == 2
+    assert _runs(store)["runs"] == {}
+
+
 @pytest.mark.parametrize("attempt", range(3))
 def test_ctrl_c_inside_a_duckdb_statement_is_the_users_interrupt(
         attempt: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

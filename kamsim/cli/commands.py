@@ -6,5 +6,6 @@ from kamsim.cli import (  # noqa: F401
     dmu_cmd,
     report_cmd,
     runs_cmd,
+    sweep_cmd,
     trainer_cmd,
 )

@@ -198,6 +198,7 @@ def cli() -> None:
     \b
     Start with:  kamsim run scenarios/baseline.yaml
     Compare:     kamsim compare scenarios/equal_treatment.yaml scenarios/tiered.yaml
+    Sweep:       kamsim sweep scenarios/baseline.yaml --vary capacity.account_managers=20:30:2
     Teach:       kamsim lesson list
     """
 

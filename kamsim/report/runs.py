@@ -64,8 +64,10 @@ def from_result(result: Any, run_id: str | None = None, group: str | None = None
 
 
 def from_record(record: Any) -> ReportRun:
-    """A stored run (:class:`kamsim.store.RunRecord`); reads its tables now."""
-    return ReportRun(name=str(record.summary.get("scenario", record.run_id)),
+    """A stored run (:class:`kamsim.store.RunRecord`); reads its tables now. Named by its
+    label when it has one (a sweep's point: the scenario's name is the same for all)."""
+    return ReportRun(name=str(record.meta.get("label")
+                              or record.summary.get("scenario", record.run_id)),
                      summary=record.summary, resolved=record.resolved,
                      frames=record.tables(), run_id=record.run_id,
                      group=record.meta.get("group_id"), origin="the run store")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -390,8 +390,7 @@ def _resolve_ref(doc: Document, path_key: tuple[Any, ...], ref: str, base: Path,
     return target, []
 
 
-def _parse_override(item: str, index: int) -> tuple[list[str], Any, Location]:
-    where = Location(f"--set[{index}]", 1, 1)
+def _parse_override(item: str, where: Location) -> tuple[list[str], Any, Location]:
     if "=" not in item:
         raise InputError([Problem(where, f"override {item!r} has no '='", "KEY=VALUE")])
     key, _, raw = item.partition("=")
@@ -411,19 +410,22 @@ def apply_overrides(data: dict[str, Any], doc: Document, overrides: list[str]) -
         raise InputError(problems)
 
 
-def _apply_all(data: dict[str, Any], doc: Document, overrides: list[str]) -> list[Problem]:
-    """Apply every override that can be applied; the problems of the others."""
+def _apply_all(data: dict[str, Any], doc: Document, overrides: list[str],
+               where: Sequence[Location] | None = None) -> list[Problem]:
+    """Apply every override that can be applied; the problems of the others, located at
+    ``where[i]`` (default: ``--set[i]``)."""
     problems: list[Problem] = []
     for i, item in enumerate(overrides):
         try:
-            _apply_override(data, doc, item, i)
+            _apply_override(data, doc, item,
+                            where[i] if where is not None else Location(f"--set[{i}]", 1, 1))
         except InputError as exc:
             problems += exc.problems
     return problems
 
 
-def _apply_override(data: dict[str, Any], doc: Document, item: str, i: int) -> None:
-    parts, value, where = _parse_override(item, i)
+def _apply_override(data: dict[str, Any], doc: Document, item: str, where: Location) -> None:
+    parts, value, where = _parse_override(item, where)
     path = tuple(int(p) if p.isdigit() else p for p in parts)
 
     def created(depth: int) -> None:
@@ -474,9 +476,14 @@ def _apply_override(data: dict[str, Any], doc: Document, item: str, i: int) -> N
     doc.quote.pop(path, None)
 
 
-def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ScenarioSpec:
+def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
+                  where: Sequence[Location] | None = None) -> ScenarioSpec:
     """Load a scenario and every rule file it names; raise :class:`InputError` with all the
     problems found in all of them.
+
+    ``overrides`` (``key.path=value``) change the scenario's values before it is checked;
+    a problem with override ``i`` is located at ``where[i]`` (default ``--set[i]``: a
+    sweep's points locate theirs at the ``--vary`` value they come from).
 
     The rule and data files are read even when the scenario itself has problems (wherever
     their paths can be read), so one run of ``kamsim validate`` shows everything to fix."""
@@ -490,7 +497,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
                                                  f"this is a {kind!r} file",
                                                  "a scenario file (kind: scenario)")])
     data = doc.data
-    problems = doc.problems + _apply_all(data, doc, list(overrides))
+    problems = doc.problems + _apply_all(data, doc, list(overrides), where)
     scenario, probs, bad = _validate(doc, m.Scenario)
     problems += probs
     problems += check_expressions("scenario", data, doc, skip=bad)

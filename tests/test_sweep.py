@@ -1,0 +1,419 @@
+"""sweep: the grid of points, common random numbers (each point is exactly its own
+simulate), one pool for all the points, the table and verdict, the CLI and its store group,
+and bad --vary values located and reported all at once."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from _identical import assert_identical_results
+from click.testing import CliRunner
+
+from kamsim.errors import InputError, RunError
+from kamsim.results import HEADLINES
+from kamsim.stats import mean_ci
+from kamsim.sweep import MAX_POINTS, Sweep, parse_vary, sweep
+
+REPO = Path(__file__).resolve().parents[1]
+BASELINE = str(REPO / "scenarios" / "baseline.yaml")
+#: 300 accounts need about four account managers: 1 and 2 are short of them, 8 is not
+SMALL = ["portfolio.generate.accounts=300", "horizon_months=12"]
+SETS = [a for s in SMALL for a in ("--set", s)]
+AM = "capacity.account_managers"
+
+
+def _cli() -> Any:
+    from kamsim.cli import commands  # noqa: F401  (registers the commands)
+    from kamsim.cli.main import cli
+
+    return cli
+
+
+@pytest.fixture(scope="module")
+def grid() -> Sweep:
+    return sweep(BASELINE, [f"{AM}=1,8", "capacity.executives=2:4:2"], replications=3,
+                 overrides=SMALL, workers=2)
+
+
+# ------------------------------------------------------------------- the points
+
+
+def test_several_keys_make_the_full_grid_first_key_outermost(grid: Sweep) -> None:
+    assert grid.keys == [AM, "capacity.executives"]
+    assert grid.points == [{AM: 1, "capacity.executives": 2}, {AM: 1, "capacity.executives": 4},
+                           {AM: 8, "capacity.executives": 2}, {AM: 8, "capacity.executives": 4}]
+    assert grid.labels[1] == f"{AM}=1, capacity.executives=4"
+    assert len(grid.results) == 4
+    # each point ran the scenario with its values
+    for point, result in zip(grid.points, grid.results, strict=True):
+        capacity = result.resolved["scenario"]["capacity"]
+        assert capacity["account_managers"] == point[AM]
+        assert capacity["executives"] == point["capacity.executives"]
+
+
+@pytest.mark.parametrize(("text", "values"), [
+    ("a=1:5:2", (1, 3, 5)),
+    ("a=1:6:2", (1, 3, 5)),          # STOP off the grid: not included
+    ("a=5:1:-2", (5, 3, 1)),
+    ("a=0.1:0.3:0.1", (0.1, 0.2, 0.3)),  # exact decimals, floats
+    ("a=1:2:0.5", (1.0, 1.5, 2.0)),
+    ("a=3", (3,)),
+    ("a= 1, 2.5 ,x", (1, 2.5, "x")),
+])
+def test_values_and_ranges(text: str, values: tuple[Any, ...]) -> None:
+    [axis] = parse_vary([text])
+    assert axis.values == values
+    assert [type(v) for v in axis.values] == [type(v) for v in values]
+
+
+def test_each_point_is_exactly_its_own_simulate(grid: Sweep) -> None:
+    """Common random numbers: replication r of every point uses the r-th seed of the
+    sweep's seed, so each point is bit for bit the scenario run alone with that seed."""
+    from kamsim.experiment import simulate
+    from kamsim.spec.load import load_scenario
+
+    for point, result in zip(grid.points, grid.results, strict=True):
+        alone = simulate(load_scenario(BASELINE, [*SMALL, *(f"{k}={v}" for k, v in
+                                                              point.items())]),
+                         replications=3, workers=1)
+        assert_identical_results(alone, result)
+
+
+def test_workers_do_not_change_a_sweep(grid: Sweep) -> None:
+    serial = sweep(BASELINE, [f"{AM}=1,8", "capacity.executives=2:4:2"], replications=3,
+                   overrides=SMALL, workers=1)
+    for a, b in zip(serial.results, grid.results, strict=True):
+        assert_identical_results(a, b)
+    # and the check is able to fail: another seed is another future
+    other = sweep(BASELINE, [f"{AM}=1"], replications=3, seed=grid.seed + 1,
+                  overrides=SMALL, workers=1)
+    with pytest.raises(AssertionError):
+        assert_identical_results(other.results[0], grid.results[0])
+
+
+def test_a_loaded_scenario_is_swept_like_its_file() -> None:
+    from kamsim.spec.load import load_scenario
+
+    spec = load_scenario(BASELINE, SMALL)
+    a = sweep(spec, f"{AM}=1,8", replications=2, workers=1)
+    b = sweep(BASELINE, [f"{AM}=1,8"], replications=2, overrides=SMALL, workers=1)
+    assert a.points == b.points
+    for x, y in zip(a.results, b.results, strict=True):
+        assert_identical_results(x, y)
+    # a spec changed in Python is not what its file gives: refused, not silently undone
+    changed = spec.with_scenario(spec.scenario.model_copy(update={"horizon_months": 6}))
+    with pytest.raises(RunError, match="sweep the file"):
+        sweep(changed, f"{AM}=1,8")
+
+
+def test_all_points_and_replications_go_to_one_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kamsim import experiment
+
+    calls: list[int] = []
+    real = experiment._run_local_pool
+
+    def pool(specs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(len(specs))
+        return real(specs, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "_run_local_pool", pool)
+    seen: list[float] = []
+    sweep(BASELINE, [f"{AM}=1,2,8"], replications=2, overrides=SMALL, workers=2,
+          progress=lambda d, t: seen.append(d))
+    assert calls == [3]
+    assert seen[-1] == 6
+
+
+# ------------------------------------------------------------------- table and verdict
+
+
+def test_table_rows_and_paired_differences_against_the_best(grid: Sweep) -> None:
+    tiers = grid.results[0].tiers
+    t = grid.table()
+    assert len(t) == len(grid.points) * (1 + len(tiers)) * len(HEADLINES)
+    assert list(t.columns[:3]) == [AM, "capacity.executives", "point"]
+    b = grid.best_index("profit")
+    assert grid.best() == grid.points[b]
+    profit = t.query("tier == 'all' and metric == 'profit'")
+    assert profit["mean"].idxmax() == profit.index[b]
+    per = [r.per_replication()["profit"][:, 0] for r in grid.results]
+    for i, row in enumerate(profit.itertuples(index=False)):
+        d = mean_ci(per[i] - per[b])
+        own = mean_ci(per[i])
+        assert (row.mean, row.low, row.high) == pytest.approx(
+            (own["mean"], own["ci_low"], own["ci_high"]))
+        assert (row.diff, row.diff_low, row.diff_high) == pytest.approx(
+            (d["mean"], d["ci_low"], d["ci_high"]))
+    assert (t[t["point"] == grid.labels[b]]["diff"] == 0).all()
+    # with 1 and 8 account managers for 300 accounts the answer is plain
+    assert grid.best()[AM] == 8
+
+
+@dataclass
+class _Fake:
+    """What a Sweep reads of a Result, with chosen per-replication profits."""
+
+    profit: list[float]
+    scenario: str = "s"
+    seed: int = 1
+    tiers: tuple[str, ...] = ("key",)
+    confidence: float = 0.95
+    currency: str = "EUR"
+    n_start: int = 2
+    account_ids: tuple[str, ...] = ("A1", "A2")
+
+    @property
+    def replications(self) -> int:
+        return len(self.profit)
+
+    def per_replication(self) -> dict[str, np.ndarray]:
+        per = {m: np.ones((len(self.profit), 2)) for m in HEADLINES}
+        per["profit"] = np.column_stack([self.profit, self.profit])
+        return per
+
+
+def _fake_sweep(*profits: list[float]) -> Sweep:
+    return Sweep(keys=["k"], points=[{"k": i + 1} for i in range(len(profits))],
+                 labels=[f"k={i + 1}" for i in range(len(profits))],
+                 results=[_Fake(p) for p in profits])
+
+
+def test_verdict_best_clearly_ahead() -> None:
+    sw = _fake_sweep([100e6, 102e6, 98e6], [110e6, 112.5e6, 107.5e6], [104e6, 106e6, 102e6])
+    line = sw.verdict(["profit"])[0]
+    assert line.startswith("profit is highest at k=2 (€110.00M); clearly ahead of the "
+                           "runner-up, k=3: €6.00M more profit (95% CI ")
+    assert "edge" not in line  # the peak is inside the values swept
+
+
+def test_verdict_best_cannot_be_told_apart() -> None:
+    sw = _fake_sweep([100e6, 102e6, 98e6], [103e6, 99e6, 101e6], [110e6, 112e6, 108e6])
+    line = sw.verdict(["profit"])[0]
+    assert line.startswith("profit is highest at k=3 (€110.00M), at the edge of the values "
+                           "swept (none beyond it was tried)")
+    sw = _fake_sweep([100e6, 102e6, 98e6], [103e6, 99e6, 101e6], [90e6, 91e6, 89e6])
+    line = sw.verdict(["profit"])[0]
+    assert line.startswith("profit is highest at k=2 (€101.00M); it cannot be told apart "
+                           "from k=1 (against the runner-up, k=1: −")
+    assert line.endswith(", 95% CI)")
+
+
+def test_verdict_points_that_do_exactly_as_the_best() -> None:
+    sw = _fake_sweep([90e6, 91e6, 89e6], [100e6, 102e6, 98e6], [100e6, 102e6, 98e6],
+                     [100e6, 102e6, 98e6])
+    line = sw.verdict(["profit"])[0]
+    assert ("k=3 and 4 give exactly the same profit in every replication; clearly ahead of "
+            "the next, k=1: €10.00M more profit") in line
+
+
+def test_one_replication_still_tells_a_point_that_does_exactly_as_the_best() -> None:
+    sw = _fake_sweep([100e6], [110e6], [110e6])
+    assert sw.same_as_best(2) and not sw.same_as_best(0)
+    assert "k=3 gives exactly the same profit in every replication" in sw.verdict()[0]
+
+
+def test_verdict_with_one_replication_has_no_interval() -> None:
+    sw = _fake_sweep([100e6], [110e6])
+    line = sw.verdict(["profit"])[0]
+    assert line.endswith("€10.00M more profit than the runner-up, k=1 (1 replication: no "
+                         "confidence interval; run more replications)")
+    t = sw.table()
+    assert t["low"].isna().all() and t["diff_low"].isna().all()
+
+
+def test_json_has_no_nan() -> None:
+    data = _fake_sweep([100e6], [110e6]).to_json()
+    text = json.dumps(data, allow_nan=False)  # raises on a NaN
+    assert data["best"]["profit"] == "k=2"
+    assert '"low": null' in text
+
+
+# ------------------------------------------------------------------- the CLI
+
+
+def test_cli_table_store_group_and_labels(store_path: Path) -> None:
+    res = CliRunner().invoke(_cli(), ["sweep", BASELINE, "--vary", f"{AM}=1,2,8", "-r", "2",
+                                      *SETS, "--store", str(store_path), "-w", "2"],
+                             terminal_width=200)
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    lines = out.splitlines()
+    header = "\n".join(lines[1:5])
+    assert "account_managers" in header and "profit vs best" in header
+    # (a cell too wide for its column goes on to a second line, with the first cell empty)
+    rows = [ln for ln in lines if ln.startswith("│") and ln.split("│")[1].strip()]
+    assert [r.split("│")[1].strip() for r in rows] == ["1", "2", "8"]
+    assert rows[2].rstrip("│ ").endswith("best")  # the best point is marked
+    assert "€" in rows[0] and "±" in rows[0]
+    assert "profit is highest at capacity.account_managers=8" in out
+    assert "retention 4.8 points higher (95% CI 2.7–7.0 points)" in out
+    group = out.strip().splitlines()[-1].split("group ")[1].split(" ")[0]
+    assert f"points recorded as group {group} (kamsim report {group})" in out
+
+    from kamsim import store
+    from kamsim.report.runs import load_runs
+
+    with store.open(store_path) as st:
+        recs = st.group(group)
+        labels = sorted(r.meta["label"] for r in recs)
+    assert labels == [f"{AM}=1", f"{AM}=2", f"{AM}=8"]
+    # the report of the group names the runs by their points
+    assert sorted(r.name for r in load_runs([group], store_path)) == labels
+
+
+def test_cli_marks_points_that_do_exactly_as_the_best() -> None:
+    # 8 and 30 account managers both give 300 accounts all the service they ask for
+    res = CliRunner().invoke(_cli(), ["sweep", BASELINE, "--vary", f"{AM}=2,8,30", "-r", "2",
+                                      *SETS, "--no-store", "-w", "1"])
+    assert res.exit_code == 0, res.output
+    rows = [ln for ln in res.stdout.splitlines()
+            if ln.startswith("│") and ln.split("│")[1].strip()]
+    assert [r.rstrip("│ ").split("│")[-1].strip() for r in rows][1:] == ["best", "same"]
+    assert f"{AM}=30 gives exactly the same profit in every replication" in res.stdout
+
+
+def test_cli_json(store_path: Path) -> None:
+    res = CliRunner().invoke(_cli(), ["sweep", BASELINE, "--vary", f"{AM}=1,8", "-r", "2",
+                                      *SETS, "--store", str(store_path), "-w", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert {"scenario", "seed", "replications", "keys", "points", "best", "rows", "verdict",
+            "group"} <= set(data)
+    assert [p["values"] for p in data["points"]] == [{AM: 1}, {AM: 8}]
+    assert data["best"]["profit"] == f"{AM}=8"
+    from kamsim import store
+
+    with store.open(store_path) as st:
+        ids = sorted(r.run_id for r in st.group(data["group"]))
+    assert ids == sorted(p["run_id"] for p in data["points"])
+
+
+def _bad(args: list[str], store_path: Path) -> list[str]:
+    res = CliRunner().invoke(_cli(), ["sweep", BASELINE, *args, "-r", "2",
+                                      "--store", str(store_path), "-w", "1"])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert not store_path.exists()  # nothing ran, nothing was recorded
+    lines = res.stderr.splitlines()
+    assert lines[-1].endswith("found; nothing was written.")
+    return lines[:-1]
+
+
+def test_bad_values_are_located_all_at_once(store_path: Path) -> None:
+    # an unknown key (every point has it: told once, at the key) and a value that is bad
+    # at one point only (told at that value, naming it), from two --vary at once
+    lines = _bad(["--vary", "capacity.foo=1,2", "--vary", f"{AM}=3,-1", *SETS], store_path)
+    assert lines == [
+        "--vary[0]:1:1: unknown key 'foo' (expected one of: account_managers, "
+        "am_hours_per_month, budget_per_year, exec_hours_per_month, executives, "
+        "specialist_hours_per_month, specialists, support)",
+        "--vary[1]:1:29: at capacity.account_managers=-1: capacity.account_managers: Input "
+        "should be greater than or equal to 0, got -1 (a number >= 0.0)",
+    ]
+
+
+def test_a_key_in_both_set_and_vary_or_twice_in_vary(store_path: Path) -> None:
+    lines = _bad(["--vary", "horizon_months=12,24", "--vary", f"{AM}=1,2", "--vary",
+                  f"{AM}=3", *SETS], store_path)
+    assert lines == [
+        "--vary[0]:1:1: horizon_months is also given by --set[1] (each key either set or "
+        "varied)",
+        "--vary[2]:1:1: capacity.account_managers is already varied by --vary[1] (each key "
+        "varied once)",
+    ]
+
+
+def test_too_many_points(store_path: Path) -> None:
+    lines = _bad(["--vary", f"{AM}=1:15:1", "--vary", "capacity.executives=1:15:1", *SETS],
+                 store_path)
+    assert lines == [f"--vary: 225 points (15 x 15) are more than a sweep takes (at most "
+                     f"{MAX_POINTS} points in all)"]
+    lines = _bad(["--vary", f"{AM}=1:1000:1", *SETS], store_path)
+    assert lines == [f"--vary[0]:1:27: range '1:1000:1' has 1000 values, more than a sweep "
+                     f"takes (at most {MAX_POINTS} points in all)"]
+
+
+def test_bad_vary_syntax(store_path: Path) -> None:
+    lines = _bad(["--vary", "horizon_months", "--vary", f"{AM}=1:5:0", "--vary",
+                  "capacity.executives=1,,1", *SETS], store_path)
+    assert lines == [
+        "--vary[0]:1:1: --vary 'horizon_months' has no '=' (KEY=V1,V2,... or "
+        "KEY=START:STOP:STEP)",
+        "--vary[1]:1:27: range '1:5:0' has a step of 0 (a step that moves from START "
+        "towards STOP)",
+        "--vary[2]:1:23: --vary capacity.executives has an empty value (values separated by "
+        "commas)",
+        "--vary[2]:1:24: value '1' of capacity.executives is given twice (each value once)",
+    ]
+
+
+def test_input_error_from_the_library() -> None:
+    with pytest.raises(InputError) as exc:
+        sweep(BASELINE, [f"{AM}=2,-3,-4"], overrides=SMALL)
+    assert [p.loc.col for p in exc.value.problems] == [29, 32]
+
+
+def test_dask_tasks_of_a_sweep_are_about_four_per_worker_in_all() -> None:
+    from kamsim.cluster import chunk_plan
+
+    assert len(chunk_plan(20, 2)) == 8  # one scenario: as before
+    # eight points on two workers: one task per point, not eight per point
+    assert chunk_plan(20, 2, 8) == [list(range(20))]
+    assert len(chunk_plan(20, 2, 3)) == 3
+
+
+def test_kamsim_sweep_is_the_function_whichever_is_imported_first() -> None:
+    import subprocess
+    import sys
+
+    code = ("import kamsim, sys; f = kamsim.sweep; import kamsim.sweep as m; "
+            "assert 'kamsim.sweep' in sys.modules and callable(kamsim.sweep); "
+            "assert f is m.sweep and 'sweep' in dir(kamsim); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, check=False)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_cli_imports_nothing_heavy_for_help() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from kamsim.cli import commands; "
+            "print(sorted(m for m in ('numpy', 'pandas', 'kamsim.sweep') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, check=False)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_a_problem_in_a_file_only_some_points_use_names_their_value(store_path: Path) -> None:
+    lines = _bad(["--vary", "rules.tiering=../rules/tiering.yaml,"
+                  "../tests/bad/dangling_tier_row.yaml", "--vary", f"{AM}=20,22", *SETS],
+                 store_path)
+    assert len(lines) == 1
+    # located in the rule file, and naming the value that brings it in (not every point)
+    assert lines[0].startswith(f"{REPO}/scenarios/../tests/bad/dangling_tier_row.yaml:12:13: "
+                               "at rules.tiering=../tests/bad/dangling_tier_row.yaml: unknown "
+                               "name 'importent'")
+
+
+def test_a_problem_of_some_combinations_names_the_points() -> None:
+    """A --vary value that is bad only with some values of another key names those points
+    (told from its problems as load_scenario gives them)."""
+    from kamsim.errors import Location
+    from kamsim.sweep import _located
+
+    axes = parse_vary(["a=1,2", "b=x,y"])
+    grid = [(0, 0), (0, 1), (1, 0), (1, 1)]
+    labels = ["a=1, b=x", "a=1, b=y", "a=2, b=x", "a=2, b=y"]
+    found = {("--vary[0]", "too big", None): {3: Location("--vary[0]", 1, 5)},
+             ("--vary[1]", "unknown", None): {p: Location("--vary[1]", 1, 3) for p in range(4)},
+             ("--vary[0]", "odd", None): {1: Location("--vary[0]", 1, 5),
+                                          3: Location("--vary[0]", 1, 5)}}
+    got = [p.format() for p in _located(found, axes, grid, labels)]
+    assert got == ["--vary[0]:1:5: at a=2, b=y: too big", "--vary[1]:1:1: unknown",
+                   "--vary[0]:1:3: at a=1, b=y: odd", "--vary[0]:1:5: at a=2, b=y: odd"]
