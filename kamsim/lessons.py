@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from kamsim.errors import InputError, Problem, RunError
 
-__all__ = ["Lesson", "Figure", "Check", "LessonRun", "CheckResult", "MEASURES",
+__all__ = ["Lesson", "Figure", "Check", "LessonRun", "CheckResult", "MEASURES", "BOUNDS",
            "default_lessons_dir", "lesson_files", "load_lesson", "list_lessons",
            "find_lesson", "run_lesson", "measure"]
 
@@ -324,6 +324,16 @@ MEASURES: dict[str, str] = {
     "trust_after_departure": "num", "defection_rate": "pct",
 }
 
+#: the range each measure cannot leave, where the table's intervals are cut (as
+#: :func:`kamsim.stats.mean_ci` does for shares): a few replications' t-interval of a count
+#: near 0 reached below it ("accounts lost ... 0.10 (-0.13 to 0.33)"). Profit has none.
+BOUNDS: dict[str, tuple[float, float] | None] = {
+    "retention": (0.0, 1.0), "profit": None, "mean_trust": (0.0, 1.0),
+    "churn_cause": (0.0, float("inf")), "late_complaints": (0.0, 1.0),
+    "retained_after_departure": (0.0, 1.0), "trust_after_departure": (0.0, 1.0),
+    "defection_rate": (0.0, 1.0),
+}
+
 
 # ---------------------------------------------------------------- running
 
@@ -380,8 +390,7 @@ class LessonRun:
             out[f.name] = {}
             for v in self.lesson.variants:
                 x = self.values[v][f.name]
-                out[f.name][v] = mean_ci(x[~np.isnan(x)], conf,
-                                         (0.0, 1.0) if MEASURES[f.measure] == "pct" else None)
+                out[f.name][v] = mean_ci(x[~np.isnan(x)], conf, BOUNDS[f.measure])
         return out
 
     def sentences(self) -> list[str]:
@@ -390,6 +399,8 @@ class LessonRun:
 
 
 def _fmt(kind: str, x: float, currency: str, signed: bool = False) -> str:
+    if np.isnan(x):  # no replication had the figure (no offer reached that stage)
+        return "n/a"
     sign = "+" if signed and x > 0 else ""
     if kind == "pct":
         return f"{sign}{100 * x:.1f}{' points' if signed else '%'}"

@@ -310,3 +310,31 @@ def test_cli_verdict_says_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
     assert out.exit_code == 0, out.output
     assert "The model cannot tell all of this here:" in out.output
     assert "does not show" not in out.output
+
+
+def test_table_intervals_stay_in_range_and_missing_figures_say_n_a() -> None:
+    # "accounts lost to unresolved complaints ... 0.10 (-0.13 to 0.33)"; a figure no
+    # replication had printed `nan%`
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from kamsim.lessons import format_value
+
+    les = load_lesson(LESSONS / "unanswered_complaint.lesson.yaml")
+    counts = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    trust = np.array([0.98, 0.99, 1.0])
+    nan = np.full(3, np.nan)
+    values = {v: {"late": nan, "lost_to_complaints": counts, "trust": trust,
+                  "retention": np.array([0.97, 0.99, 1.0])} for v in les.variants}
+    run = LessonRun(lesson=les, results={les.main: SimpleNamespace(confidence=0.95)},
+                    values=values, checks=[], trace=None, seed=1, replications=10)
+    table = run.table()
+    lost = table["lost_to_complaints"]["one_agent"]
+    assert lost["ci_low"] == 0.0 and lost["ci_high"] > lost["mean"] > 0
+    assert table["trust"]["one_agent"]["ci_high"] == 1.0
+    assert table["retention"]["one_agent"]["ci_high"] == 1.0
+    late = table["late"]["one_agent"]
+    assert format_value(run, "late", late["mean"]) == "n/a"
+    assert format_value(run, "trust", float("nan"), signed=True) == "n/a"
+    assert format_value(run, "late", 0.25) == "25.0%"
