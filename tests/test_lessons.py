@@ -312,6 +312,84 @@ def test_cli_verdict_says_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "does not show" not in out.output
 
 
+def _problems(path: Path) -> list[str]:
+    with pytest.raises(InputError) as exc:
+        load_lesson(path)
+    return [p.format() for p in exc.value.problems]
+
+
+def test_a_figure_name_used_twice_is_refused(tmp_path: Path) -> None:
+    # the table showed one `kept` row with the profit formatted as a percentage
+    # (1006518197.9%), and the check on `kept` compared the first figure of that name
+    bad = _copy(tmp_path, "champion_leaves",
+                ("  - {name: retention,", "  - {name: kept, measure: profit}\n"
+                                          "  - {name: retention,"))
+    line, col = _line_col(bad, "kept, measure: profit")
+    assert _problems(bad) == [
+        f"{bad}:{line}:{col}: figure name 'kept' is used twice (a name of its own for each "
+        "figure: checks and the table find a figure by its name)"]
+
+
+@pytest.mark.parametrize("figure, key, takes", [
+    ("{name: d, measure: defection_rate, tier: key}", "tier", "it takes: stage"),
+    ("{name: d, measure: late_complaints, tier: key}", "tier", "it takes no parameter"),
+    ("{name: d, measure: churn_cause, cause: financial_failure, tier: key}", "tier",
+     "it takes: cause"),
+    ("{name: d, measure: retention, stage: basic}", "stage", "it takes: tier"),
+    ("{name: d, measure: retention, role: champion}", "role", "it takes: tier"),
+    ("{name: d, measure: retention, cause: financial_failure}", "cause", "it takes: tier"),
+    ("{name: d, measure: trust_after_departure, role: champion, stage: basic}", "stage",
+     "it takes: role"),
+])
+def test_a_parameter_the_measure_does_not_take_is_refused(tmp_path: Path, figure: str,
+                                                          key: str, takes: str) -> None:
+    # it was accepted and ignored: `tier: key` on defection_rate showed every account's rate
+    bad = _copy(tmp_path, "champion_leaves",
+                ("  - {name: retention,", f"  - {figure}\n  - {{name: retention,"))
+    line, _ = _line_col(bad, "{name: d,")
+    col = bad.read_text().splitlines()[line - 1].index(f"{key}: ") + 1
+    measure = figure.split("measure: ")[1].split(",")[0]
+    assert _problems(bad) == [f"{bad}:{line}:{col}: measure {measure} takes no `{key}` "
+                              f"({takes})"]
+
+
+def test_every_problem_of_a_lesson_is_reported_at_once(tmp_path: Path) -> None:
+    # only the first showed (`unknown name 'single_threded'`), each next one after the last
+    # was fixed; a missing `kind` hid them all, as "kind is None (kind: lesson)"
+    bad = _copy(tmp_path, "champion_leaves",
+                ("kind: lesson\n", ""),
+                ("title: When the champion leaves", "title: []"),
+                ("main: single_threaded", "main: single_threded"),
+                ("focus: A004", "focus: Z999"),
+                ("  - {name: retention, measure: retention,",
+                 "  - {name: retention, measure: retention, stage: basic,"),
+                ("{figure: kept,", "{figure: kep,"),
+                ("{figure: trust, higher: multi_threaded", "{figure: trust, higher: multi_threded"))
+    got = _problems(bad)
+
+    def at(text: str) -> str:
+        line, col = _line_col(bad, text)
+        return f"{bad}:{line}:{col}: "
+
+    assert got == [
+        at("name: champion_leaves") + "missing key 'kind' (kind: lesson)",  # the mapping
+        at("[]") + "title: Input should be a valid string (text)",
+        at("single_threded") + "unknown name 'single_threded' (did you mean "
+        "'single_threaded'? expected one of: single_threaded, multi_threaded)",
+        at("stage: basic") + "measure retention takes no `stage` (it takes: tier)",
+        at("kep,") + "unknown name 'kep' (did you mean 'kept'? expected one of: kept, trust, "
+        "retention)",
+        at("multi_threded") + "unknown name 'multi_threded' (did you mean 'multi_threaded'? "
+        "expected one of: single_threaded, multi_threaded)",
+    ]
+    assert not any("None" in p for p in got)
+    # with `main` right, the focus account is checked too, still with all the rest
+    fixed = bad.read_text().replace("main: single_threded", "main: single_threaded")
+    bad.write_text(fixed)
+    got = _problems(bad)
+    assert len(got) == 6 and any("focus: no account 'Z999'" in p for p in got)
+
+
 def test_table_intervals_stay_in_range_and_missing_figures_say_n_a() -> None:
     # "accounts lost to unresolved complaints ... 0.10 (-0.13 to 0.33)"; a figure no
     # replication had printed `nan%`

@@ -23,7 +23,7 @@ from kamsim.spec.yamlpos import Document, load_yaml, load_yaml_text
 
 __all__ = [
     "RULE_KINDS", "ScenarioSpec", "load_rule_file", "load_scenario", "load_any",
-    "validate_model", "apply_overrides",
+    "validate_model", "validate_places", "touches", "apply_overrides",
 ]
 
 RULE_KINDS: dict[str, type[m.RuleFile]] = {
@@ -198,12 +198,12 @@ def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
                 continue
             cause = (err.get("ctx") or {}).get("error")
             causes = cause.errors if isinstance(cause, m.RefErrors) else [cause]
-            refs = [c for c in causes if isinstance(c, m.RefError)]
-            if refs and len(refs) == len(causes):
-                for c in refs:
+            placed = [c for c in causes if isinstance(c, m.PlacedError)]
+            if placed and len(placed) == len(causes):
+                for c in placed:
                     sub = (*full, *c.path)
                     bad.add(sub)
-                    problems.append(Problem(doc.locate(sub, key=c.key), str(c)))
+                    problems.append(Problem(doc.locate(sub, key=c.key), str(c), c.expected))
                 continue
             where = ".".join(str(p) for p in full) or "file"
             msg = err["msg"].removeprefix("Value error, ")
@@ -227,6 +227,18 @@ def _touches(path: tuple[Any, ...], bad: set[tuple[Any, ...]]) -> bool:
     """True if the value at ``path`` or a part inside it has a schema error (a problem there
     is already reported; a second one about the same text would be noise)."""
     return any(b[:len(path)] == path for b in bad)
+
+
+def validate_places(doc: Document, model: type[BaseModel]
+                    ) -> tuple[BaseModel | None, list[Problem], set[tuple[Any, ...]]]:
+    """:func:`validate_model`, also returning the paths with a schema error, for a loader that
+    checks more of the file afterwards and leaves those places alone (:func:`touches`)."""
+    return _validate(doc, model)
+
+
+def touches(path: tuple[Any, ...], bad: set[tuple[Any, ...]]) -> bool:
+    """True if the value at ``path`` or a part inside it has a schema error in ``bad``."""
+    return _touches(path, bad)
 
 
 # ---------------------------------------------------------------- single files
