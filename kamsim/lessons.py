@@ -310,7 +310,7 @@ def load_lesson(path: str | Path) -> Lesson:
 def _check_variants(doc: Any, path: Path, scenario: str | None, focus: str | None,
                     main: str | None, bad: set[tuple[Any, ...]]) -> list[Problem]:
     """The scenario loads with each variant's overrides, the names the figures use exist in
-    it, and the focus account is in the main variant."""
+    it, the focus account is in the main variant, and the variants are paired."""
     from kamsim.spec.load import load_scenario, touches
 
     if scenario is None:
@@ -321,6 +321,7 @@ def _check_variants(doc: Any, path: Path, scenario: str | None, focus: str | Non
                         f"a scenario file relative to {path.parent}")]
     raw = doc.data.get("variants")
     problems: list[Problem] = []
+    specs: dict[str, Any] = {}
     for label, sets in (raw.items() if isinstance(raw, dict) else ()):
         if (not isinstance(sets, list) or not all(isinstance(x, str) for x in sets)
                 or touches(("variants", label), bad)):
@@ -332,10 +333,11 @@ def _check_variants(doc: Any, path: Path, scenario: str | None, focus: str | Non
             problems += [Problem(where, f"variant {label!r}: {p.format()}")
                          for p in exc.problems]
             continue
+        specs[label] = spec
         problems += _check_names(doc, spec, label, bad)
         if label == main and focus is not None:
             problems += _check_focus(doc, focus, label, scenario, spec)
-    return problems
+    return problems + _check_paired(doc, specs, raw if isinstance(raw, dict) else {})
 
 
 def _check_names(doc: Any, spec: Any, label: str, bad: set[tuple[Any, ...]]
@@ -370,6 +372,30 @@ def _check_focus(doc: Any, focus: str, main: str, scenario: str, spec: Any) -> l
     return [Problem(doc.locate(("focus",)),
                     f"focus: no account {focus!r} in {scenario!r}",
                     f"an account of variant {main!r}: {span}{ids.size} accounts")]
+
+
+def _check_paired(doc: Any, specs: dict[str, Any], variants: dict[str, Any]
+                  ) -> list[Problem]:
+    """Every variant runs the same replications from the same seed: that is what pairs
+    replication i of one variant with replication i of the others (the same random future),
+    and a check subtracts them replication by replication. A variant's own `replications=`
+    made the run fail on arrays of different lengths; its own `seed=` was silently replaced
+    by another variant's. Each override that makes a variant differ is reported."""
+    out = []
+    for key in ("replications", "seed"):
+        values = {label: getattr(spec.scenario, key) for label, spec in specs.items()}
+        if len(set(values.values())) < 2:
+            continue
+        shown = ", ".join(f"{label} {v}" for label, v in values.items())
+        for label in values:
+            for j, item in enumerate(variants.get(label) or []):
+                if isinstance(item, str) and item.partition("=")[0].strip() == key:
+                    out.append(Problem(
+                        doc.locate(("variants", label, j)),
+                        f"variant {label!r} sets its own {key}, so the variants differ "
+                        f"({shown})", f"the same {key} in every variant, as that pairs their "
+                        f"replications: set {key} in the scenario file"))
+    return out
 
 
 def list_lessons(folder: str | Path | None = None) -> list[Lesson]:
@@ -626,10 +652,15 @@ def run_lesson(lesson: Lesson | str, *, replications: int | None = None,
             raise RunError(f"lesson {les.name}: {what} in variant {label!r}; its checks need "
                            f"at least 2 (set replications: 2 or more in {les.scenario}, or "
                            "run with --replications 2 or more)")
+    # one seed and one count for every variant (load_lesson refuses a variant with its own):
+    # common random numbers, so replication i of every variant meets the same random future,
+    # and a check subtracts them replication by replication
+    first = specs[les.main].scenario
+    seed = first.seed if seed is None else seed
+    replications = first.replications if replications is None else replications
     for label, spec in specs.items():
         if progress:
             progress(label)
-        seed = spec.scenario.seed if seed is None else seed
         res = simulate(spec, replications=replications, seed=seed, workers=workers,
                        record_events=True)
         results[label] = res

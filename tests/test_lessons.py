@@ -353,6 +353,51 @@ def test_a_parameter_the_measure_does_not_take_is_refused(tmp_path: Path, figure
                               f"({takes})"]
 
 
+def test_a_variant_may_not_run_its_own_replications_or_seed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `replications=3` and `=4` crashed the run with a numpy broadcast traceback; `seed=5` and
+    # `=9` ran both variants with seed 5 (the header said so), silently
+    from kamsim.cli import commands  # noqa: F401  (registers the commands)
+    from kamsim.cli.main import cli
+
+    bad = _copy(tmp_path, "champion_leaves",
+                ("single_threaded: []", 'single_threaded: ["replications=3", "seed=5"]'),
+                ('["rules.stakeholders=maps/multi_threaded.yaml"]',
+                 '["rules.stakeholders=maps/multi_threaded.yaml", "replications=4", "seed=9"]'))
+    got = _problems(bad)
+    expected = []
+    for label, key, values in [("single_threaded", "replications", "3, multi_threaded 4"),
+                               ("single_threaded", "seed", "5, multi_threaded 9"),
+                               ("multi_threaded", "replications", "3, multi_threaded 4"),
+                               ("multi_threaded", "seed", "5, multi_threaded 9")]:
+        where = {"single_threaded": {"replications": "replications=3", "seed": "seed=5"},
+                 "multi_threaded": {"replications": "replications=4", "seed": "seed=9"}}
+        line, col = _line_col(bad, where[label][key])
+        expected.append(f"{bad}:{line}:{col - 1}: variant {label!r} sets its own {key}, so "
+                        f"the variants differ (single_threaded {values}) (the same {key} in "
+                        "every variant, as that pairs their replications: set "
+                        f"{key} in the scenario file)")
+    assert got == expected
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a variant ran")
+
+    monkeypatch.setattr("kamsim.experiment.simulate", no_run)
+    out = tmp_path / "p.html"
+    for args in (["run", "champion_leaves", "-w", "1"],
+                 ["page", "champion_leaves", "--out", str(out)]):
+        res = CliRunner().invoke(cli, ["lesson", *args, "--dir", str(tmp_path)])
+        assert res.exit_code == 2, res.output
+        assert res.stderr.splitlines()[:4] == expected and "Traceback" not in res.output
+    assert not out.exists()
+    # the same count and seed in every variant pair the replications: accepted
+    same = _copy(tmp_path, "champion_leaves",
+                 ("single_threaded: []", 'single_threaded: ["replications=3"]'),
+                 ('["rules.stakeholders=maps/multi_threaded.yaml"]',
+                  '["rules.stakeholders=maps/multi_threaded.yaml", "replications=3"]'))
+    assert load_lesson(same).variants["single_threaded"] == ["replications=3"]
+
+
 def test_every_problem_of_a_lesson_is_reported_at_once(tmp_path: Path) -> None:
     # only the first showed (`unknown name 'single_threded'`), each next one after the last
     # was fixed; a missing `kind` hid them all, as "kind is None (kind: lesson)"
