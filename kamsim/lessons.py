@@ -20,9 +20,11 @@ normal scenario that ``kamsim validate`` and ``kamsim run`` accept)::
       - {figure: kept, higher: multi_threaded, lower: single_threaded}
     answer: Multi-threaded accounts keep ...
 
-Trainers write lessons without touching Python; :func:`list_lessons` validates them all (the
-names the lesson uses, every variant's scenario, the focus account in the main variant) and
-reports every problem at ``path:line:col``, before anything runs.
+Trainers write lessons without touching Python (the format: docs/rules.md, "Lesson files");
+:func:`list_lessons` validates them all (the names the lesson uses, the parameters of each
+measure, every variant's scenario, the focus account in the main variant, the variants'
+shared replications and seed) and reports every problem at ``path:line:col``, all at once,
+before anything runs.
 """
 
 from __future__ import annotations

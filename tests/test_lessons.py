@@ -435,6 +435,80 @@ def test_every_problem_of_a_lesson_is_reported_at_once(tmp_path: Path) -> None:
     assert len(got) == 6 and any("focus: no account 'Z999'" in p for p in got)
 
 
+def test_a_lesson_without_kind_is_checked_whole_by_validate(tmp_path: Path) -> None:
+    from kamsim.cli.main import cli
+
+    bad = _copy(tmp_path, "champion_leaves", ("kind: lesson\n", ""),
+                ("main: single_threaded", "main: single_threded"))
+    res = CliRunner().invoke(cli, ["validate", str(bad)])
+    assert res.exit_code == 2
+    lines = res.stderr.splitlines()
+    line, _ = _line_col(bad, "name: champion_leaves")  # the mapping, after a comment
+    assert lines[0] == f"{bad}:{line}:1: missing key 'kind' (kind: lesson)"
+    assert "unknown name 'single_threded'" in lines[1]
+    # another file without `kind` is told that lessons are a kind too
+    other = tmp_path / "x.yaml"
+    other.write_text("name: x\n")
+    res = CliRunner().invoke(cli, ["validate", str(other)])
+    assert res.stderr.splitlines()[0] == (
+        f"{other}:1:1: missing key 'kind' (one of: tiering, service_levels, stages, "
+        "stakeholders, scenario, lesson)")
+    # an empty `kind` is said so, not shown as Python's None
+    other.write_text("kind:\nname: x\n")
+    bad.write_text(bad.read_text().replace("name: champion_leaves", "kind:\nname: "
+                                           "champion_leaves"))
+    res = CliRunner().invoke(cli, ["validate", str(other), str(bad)])
+    lines = res.stderr.splitlines()
+    assert f"{other}:1:6: kind is empty (one of: tiering, service_levels, stages, " \
+           "stakeholders, scenario, lesson)" in lines
+    assert any(p.startswith(f"{bad}:") and p.endswith(": kind is empty (kind: lesson)")
+               for p in lines)
+    assert any("unknown name 'single_threded'" in p for p in lines)
+    assert "None" not in res.stderr
+
+
+def test_schema_of_lessons() -> None:
+    import json
+
+    import jsonschema
+    import yaml
+
+    from kamsim.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["schema", "--kind", "lesson"])
+    assert res.exit_code == 0, res.output
+    schema = json.loads(res.stdout)
+    assert schema["title"] == "kamsim lesson file"
+    data = yaml.safe_load((LESSONS / "champion_leaves.lesson.yaml").read_text())
+    jsonschema.validate(data, schema)
+    data["figures"][0]["titel"] = "x"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)
+
+
+def test_docs_list_every_measure_with_its_parameters() -> None:
+    """docs/rules.md, "Lesson files": one row per measure, naming the parameters it takes
+    (required or optional) and no other."""
+    import re
+
+    from kamsim.lessons import PARAMS
+
+    text = (ROOT / "docs" / "rules.md").read_text()
+    section = text.split("# Lesson files", 1)[1].split("\n# ", 1)[0]
+    rows = {m.group(1): m.group(2) for m in
+            re.finditer(r"^\| `(\w+)` \| ([^|]*) \|", section, re.M)}
+    measures = {k: v for k, v in rows.items() if k in PARAMS}
+    assert set(measures) == set(PARAMS)
+    for name, (required, optional) in PARAMS.items():
+        cell = measures[name]
+        named = set(re.findall(r"`(tier|role|cause|stage)`", cell))
+        assert named == set(required + optional), (name, cell)
+        for key in required:
+            assert f"`{key}` (required" in cell, (name, cell)
+        for key in optional:
+            assert f"`{key}` (optional" in cell, (name, cell)
+
+
 def test_table_intervals_stay_in_range_and_missing_figures_say_n_a() -> None:
     # "accounts lost to unresolved complaints ... 0.10 (-0.13 to 0.33)"; a figure no
     # replication had printed `nan%`
