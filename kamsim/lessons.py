@@ -14,15 +14,17 @@ normal scenario that ``kamsim validate`` and ``kamsim run`` accept)::
     variants:                        # label -> scenario overrides (as --set KEY=VALUE)
       single_threaded: []
       multi_threaded: ["rules.stakeholders=maps/multi_threaded.yaml"]
-    figures:                         # what the answer table shows (measures: MEASURES)
+    figures:                         # what the answer table shows (measures: PARAMS)
       - {name: kept, measure: retained_after_departure, role: champion}
     checks:                          # what the answer claims, checked on paired replications
       - {figure: kept, higher: multi_threaded, lower: single_threaded}
     answer: Multi-threaded accounts keep ...
 
-Trainers write lessons without touching Python; :func:`list_lessons` validates them all (the
-names the lesson uses, every variant's scenario, the focus account in the main variant) and
-reports every problem at ``path:line:col``, before anything runs.
+Trainers write lessons without touching Python (the format: docs/rules.md, "Lesson files");
+:func:`list_lessons` validates them all (the names the lesson uses, the parameters of each
+measure, every variant's scenario, the focus account in the main variant, the variants'
+shared replications and seed) and reports every problem at ``path:line:col``, all at once,
+before anything runs.
 """
 
 from __future__ import annotations
@@ -31,19 +33,38 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from kamsim.errors import InputError, Problem, RunError
 
-__all__ = ["Lesson", "Figure", "Check", "LessonRun", "CheckResult", "MEASURES",
-           "default_lessons_dir", "lesson_files", "load_lesson", "list_lessons",
+if TYPE_CHECKING:
+    from kamsim.spec.models import PlacedError
+
+__all__ = ["Lesson", "Figure", "Check", "LessonRun", "CheckResult", "MEASURES", "PARAMS",
+           "BOUNDS", "default_lessons_dir", "lesson_files", "load_lesson", "list_lessons",
            "find_lesson", "run_lesson", "measure"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: the parameters each measure takes: (required, optional). A figure that gives another one
+#: is refused at it: the measure would ignore it, and the table would show the figure as if
+#: it were narrowed (`tier: key` on defection_rate showed the numbers of all accounts)
+PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "retention": ((), ("tier",)),
+    "profit": ((), ("tier",)),
+    "mean_trust": ((), ("tier",)),
+    "churn_cause": (("cause",), ()),
+    "late_complaints": ((), ()),
+    "retained_after_departure": (("role",), ()),
+    "trust_after_departure": (("role",), ()),
+    "defection_rate": ((), ("stage",)),
+}
+_PARAM_KEYS = ("tier", "role", "cause", "stage")
 
 
 class Figure(_Model):
@@ -60,12 +81,9 @@ class Figure(_Model):
 
     @model_validator(mode="after")
     def _params(self) -> Figure:
-        from kamsim.spec.models import CHURN_CAUSES
+        from kamsim.spec.models import raise_placed
 
-        if self.measure == "churn_cause" and self.cause not in CHURN_CAUSES:
-            raise ValueError(f"measure churn_cause needs `cause`, one of {', '.join(CHURN_CAUSES)}")
-        if self.measure.endswith("_after_departure") and not self.role:
-            raise ValueError(f"measure {self.measure} needs `role` (whose departure)")
+        raise_placed(_figure_problems(self.model_dump()))
         return self
 
 
@@ -82,9 +100,9 @@ class Check(_Model):
 
     @model_validator(mode="after")
     def _one(self) -> Check:
-        if (self.figure is None) == (self.variant is None):
-            raise ValueError("give exactly one of `figure` (compare variants) or `variant` "
-                             "(compare figures)")
+        from kamsim.spec.models import raise_placed
+
+        raise_placed(_check_kind(self.model_dump(), ()))
         return self
 
 
@@ -110,24 +128,11 @@ class Lesson(_Model):
 
     @model_validator(mode="after")
     def _refs(self) -> Lesson:
-        # a RefError carries the path of the bad name, so it is reported at the name itself
+        # each problem carries the path of the bad name, so it is reported at the name itself
         # (a plain ValueError here is located at the top of the file)
-        from kamsim.spec.models import RefError
+        from kamsim.spec.models import raise_placed
 
-        names = [f.name for f in self.figures]
-        pairs: list[tuple[str, str | None, list[str]]]
-        if self.main not in self.variants:
-            raise RefError(("main",), self.main, list(self.variants), key=False)
-        for i, c in enumerate(self.checks):
-            if c.figure is not None:
-                pairs = [("figure", c.figure, names), ("higher", c.higher, list(self.variants)),
-                         ("lower", c.lower, list(self.variants))]
-            else:
-                pairs = [("variant", c.variant, list(self.variants)),
-                         ("higher", c.higher, names), ("lower", c.lower, names)]
-            for key, value, known in pairs:
-                if value not in known:
-                    raise RefError(("checks", i, key), str(value), known, key=False)
+        raise_placed(_lesson_problems(self.model_dump()))
         return self
 
     def scenario_path(self) -> Path:
@@ -135,6 +140,90 @@ class Lesson(_Model):
 
     def figure(self, name: str) -> Figure:
         return next(f for f in self.figures if f.name == name)
+
+
+# The checks below read plain data (a model's dump or the raw file), so load_lesson can run
+# them on a file whose schema check failed elsewhere and still report every problem at once
+# (pydantic skips a model's own checks when one of its fields fails). Parts of the wrong
+# shape are skipped: the schema check reports those.
+
+
+def _figure_problems(fig: Any) -> list[PlacedError]:
+    """A figure gives the parameters its measure needs, and no other (paths from the
+    figure)."""
+    from kamsim.spec.models import CHURN_CAUSES, PlacedError, RefError
+
+    if not isinstance(fig, dict) or fig.get("measure") not in PARAMS:
+        return []
+    m = fig["measure"]
+    required, optional = PARAMS[m]
+    takes = (f"it takes: {', '.join(required + optional)}" if required + optional
+             else "it takes no parameter")
+    out: list[PlacedError] = []
+    for key in _PARAM_KEYS:
+        if fig.get(key) is not None and key not in required + optional:
+            out.append(PlacedError((key,), f"measure {m} takes no `{key}`", takes, key=True))
+    needs = {"cause": f"one of: {', '.join(CHURN_CAUSES)}",
+             "role": "whose departure: a role of the stakeholder map"}
+    for key in required:
+        if fig.get(key) is None:
+            out.append(PlacedError(("measure",), f"measure {m} needs `{key}`", needs[key]))
+    cause = fig.get("cause")
+    if "cause" in required and isinstance(cause, str) and cause not in CHURN_CAUSES:
+        out.append(RefError(("cause",), cause, list(CHURN_CAUSES), key=False))
+    return out
+
+
+def _check_kind(check: Any, at: tuple[str | int, ...]) -> list[PlacedError]:
+    """A check names exactly one of `figure` and `variant` (``at``: the check's path)."""
+    from kamsim.spec.models import PlacedError
+
+    if not isinstance(check, dict):
+        return []
+    if (check.get("figure") is None) == (check.get("variant") is None):
+        return [PlacedError(at, "give exactly one of `figure` (compare variants) or "
+                                "`variant` (compare figures)")]
+    return []
+
+
+def _lesson_problems(data: Any) -> list[PlacedError]:
+    """Names within the file: figure names are unique (checks and the table find a figure
+    by its name), and `main` and the checks name variants and figures that exist."""
+    from kamsim.spec.models import PlacedError, RefError
+
+    if not isinstance(data, dict):
+        return []
+    out: list[PlacedError] = []
+    figures = data.get("figures")
+    names: list[str] | None = [] if isinstance(figures, list) else None
+    for i, f in enumerate(figures if isinstance(figures, list) else []):
+        name = f.get("name") if isinstance(f, dict) else None
+        if not isinstance(name, str) or names is None:
+            continue
+        if name in names:
+            out.append(PlacedError(("figures", i, "name"), f"figure name {name!r} is used "
+                                   "twice", "a name of its own for each figure: checks and "
+                                   "the table find a figure by its name"))
+        names.append(name)
+    raw = data.get("variants")
+    variants = [k for k in raw if isinstance(k, str)] if isinstance(raw, dict) else None
+    main = data.get("main")
+    if variants is not None and isinstance(main, str) and main not in variants:
+        out.append(RefError(("main",), main, variants, key=False))
+    checks = data.get("checks")
+    for i, c in enumerate(checks if isinstance(checks, list) else []):
+        kind = _check_kind(c, ("checks", i))
+        if kind or not isinstance(c, dict):
+            out += kind
+            continue
+        pairs = ([("figure", names), ("higher", variants), ("lower", variants)]
+                 if c.get("figure") is not None else
+                 [("variant", variants), ("higher", names), ("lower", names)])
+        for key, known in pairs:
+            value = c.get(key)
+            if known is not None and isinstance(value, str) and value not in known:
+                out.append(RefError(("checks", i, key), value, known, key=False))
+    return out
 
 
 # ---------------------------------------------------------------- files
@@ -159,74 +248,158 @@ def lesson_files(folder: str | Path | None = None) -> list[Path]:
 
 def load_lesson(path: str | Path) -> Lesson:
     """Load and validate one lesson file, including that its scenario loads with every
-    variant's overrides; raise :class:`InputError` with all problems, located."""
-    from kamsim.spec.load import load_scenario, validate_model
+    variant's overrides; raise :class:`InputError` with all problems, located.
+
+    As for scenarios, a problem does not hide the others: the names the file refers to and
+    the scenario's variants are checked on the raw data wherever they can be read, even when
+    the schema check failed elsewhere in the file."""
+    from dataclasses import replace
+
+    from kamsim.spec.load import ALL_KINDS, touches, validate_places
     from kamsim.spec.yamlpos import load_yaml
 
     doc = load_yaml(path, display=str(path), keep_going=True)
-    if isinstance(doc.data, dict) and doc.data.get("kind") != "lesson":
+    data = doc.data
+    if not isinstance(data, dict):
+        raise InputError([*doc.problems, Problem(
+            doc.locate(()), "the file must be a mapping of keys to values",
+            "a lesson: kind: lesson, name, title, ...")])
+    problems: list[Problem] = list(doc.problems)  # (a duplicate key: reported with the rest)
+    kind = data.get("kind")
+    if "kind" not in data:
+        problems.append(Problem(doc.locate(()), "missing key 'kind'", "kind: lesson"))
+    elif isinstance(kind, str) and kind in ALL_KINDS:  # another kind of file: checking it as a lesson would be noise
         raise InputError([*doc.problems, Problem(doc.locate(("kind",)),
-                                                 f"kind is {doc.data.get('kind')!r}",
-                                                 "kind: lesson")])
-    model, problems = validate_model(doc, Lesson)
-    problems = doc.problems + problems  # (a duplicate key: reported with the rest)
+                                                 f"this is a {kind!r} file",
+                                                 "a lesson file (kind: lesson)")])
+    elif kind != "lesson":  # a typo: the rest is still checked as a lesson
+        problems.append(Problem(doc.locate(("kind",)), "kind is empty" if kind is None
+                                else f"unknown file kind {kind!r}", "kind: lesson"))
+    # the kind is reported above: the schema check sees a lesson
+    model, probs, bad = validate_places(replace(doc, data={**data, "kind": "lesson"}), Lesson)
+    problems += probs
     if model is None:
+        # the model's own checks did not run where a field failed: run them on the raw data,
+        # leaving out places that already have a problem of their own
+        found: list[tuple[tuple[Any, ...], PlacedError]] = [
+            ((), e) for e in _lesson_problems(data)]
+        figures = data.get("figures")
+        for i, f in enumerate(figures if isinstance(figures, list) else []):
+            found += [(("figures", i), e) for e in _figure_problems(f)]
+        for at, e in found:
+            sub = (*at, *e.path)
+            if not touches(sub, bad):
+                bad.add(sub)
+                problems.append(Problem(doc.locate(sub, key=e.key), str(e), e.expected))
+
+    def text(key: str) -> str | None:
+        """The raw text at ``key`` (None if absent or with a problem of its own)."""
+        value = data.get(key)
+        return value if isinstance(value, str) and not touches((key,), bad) else None
+
+    name = text("name")
+    expected = Path(path).name.removesuffix(".lesson.yaml")
+    if name is not None and name != expected:
+        problems.append(Problem(doc.locate(("name",)), f"name {name!r} differs from "
+                                f"the file name", f"name: {expected}"))
+    problems += _check_variants(doc, Path(path), text("scenario"), text("focus"),
+                                text("main"), bad)
+    if problems or model is None:
         raise InputError(problems)
     assert isinstance(model, Lesson)
     model._path = str(path)
-    expected = Path(path).name.removesuffix(".lesson.yaml")
-    if model.name != expected:
-        problems.append(Problem(doc.locate(("name",)), f"name {model.name!r} differs from "
-                                f"the file name", f"name: {expected}"))
-    target = model.scenario_path()
-    if not target.is_file():
-        problems.append(Problem(doc.locate(("scenario",)),
-                                f"file {model.scenario!r} does not exist",
-                                f"a scenario file relative to {Path(path).parent}"))
-    else:
-        for label, sets in model.variants.items():
-            try:
-                spec = load_scenario(target, sets)
-            except InputError as exc:
-                where = doc.locate(("variants", label))
-                problems += [Problem(where, f"variant {label!r}: {p.format()}")
-                             for p in exc.problems]
-                continue
-            problems += _check_names(doc, model, spec, label)
-            if label == model.main:
-                problems += _check_focus(doc, model, spec)
-    if problems:
-        raise InputError(problems)
     return model
 
 
-def _check_names(doc: Any, lesson: Lesson, spec: Any, label: str) -> list[Problem]:
+def _check_variants(doc: Any, path: Path, scenario: str | None, focus: str | None,
+                    main: str | None, bad: set[tuple[Any, ...]]) -> list[Problem]:
+    """The scenario loads with each variant's overrides, the names the figures use exist in
+    it, the focus account is in the main variant, and the variants are paired."""
+    from kamsim.spec.load import load_scenario, touches
+
+    if scenario is None:
+        return []
+    target = path.parent / scenario
+    if not target.is_file():
+        return [Problem(doc.locate(("scenario",)), f"file {scenario!r} does not exist",
+                        f"a scenario file relative to {path.parent}")]
+    raw = doc.data.get("variants")
+    problems: list[Problem] = []
+    specs: dict[str, Any] = {}
+    for label, sets in (raw.items() if isinstance(raw, dict) else ()):
+        if (not isinstance(sets, list) or not all(isinstance(x, str) for x in sets)
+                or touches(("variants", label), bad)):
+            continue
+        try:
+            spec = load_scenario(target, sets)
+        except InputError as exc:
+            where = doc.locate(("variants", label))
+            problems += [Problem(where, f"variant {label!r}: {p.format()}")
+                         for p in exc.problems]
+            continue
+        specs[label] = spec
+        problems += _check_names(doc, spec, label, bad)
+        if label == main and focus is not None:
+            problems += _check_focus(doc, focus, label, scenario, spec)
+    return problems + _check_paired(doc, specs, raw if isinstance(raw, dict) else {})
+
+
+def _check_names(doc: Any, spec: Any, label: str, bad: set[tuple[Any, ...]]
+                 ) -> list[Problem]:
     """Tiers, roles and stages the figures name exist in the variant's rules."""
+    from kamsim.spec.load import touches
+
     out = []
     known = {"tier": list(spec.tiering.tiers), "role": list(spec.stakeholders.roles),
              "stage": [s.name for s in spec.stages.stages]}
-    for i, f in enumerate(lesson.figures):
+    figures = doc.data.get("figures")
+    for i, f in enumerate(figures if isinstance(figures, list) else []):
         for key, names in known.items():
-            value = getattr(f, key)
-            if value is not None and value not in names:
+            value = f.get(key) if isinstance(f, dict) else None
+            if (isinstance(value, str) and value not in names
+                    and not touches(("figures", i, key), bad)):
                 out.append(Problem(doc.locate(("figures", i, key)),
                                    f"unknown {key} {value!r} in variant {label!r}",
                                    f"one of: {', '.join(names)}"))
     return out
 
 
-def _check_focus(doc: Any, lesson: Lesson, spec: Any) -> list[Problem]:
+def _check_focus(doc: Any, focus: str, main: str, scenario: str, spec: Any) -> list[Problem]:
     """The focus account is a starting account of the main variant (whose story is told):
     found now, not after every variant has run."""
     from kamsim.portfolio import starting_ids
 
     ids = starting_ids(spec)
-    if (ids == lesson.focus).any():
+    if (ids == focus).any():
         return []
     span = f"{ids[0]} to {ids[-1]}, " if ids.size else ""
     return [Problem(doc.locate(("focus",)),
-                    f"focus: no account {lesson.focus!r} in {lesson.scenario!r}",
-                    f"an account of variant {lesson.main!r}: {span}{ids.size} accounts")]
+                    f"focus: no account {focus!r} in {scenario!r}",
+                    f"an account of variant {main!r}: {span}{ids.size} accounts")]
+
+
+def _check_paired(doc: Any, specs: dict[str, Any], variants: dict[str, Any]
+                  ) -> list[Problem]:
+    """Every variant runs the same replications from the same seed: that is what pairs
+    replication i of one variant with replication i of the others (the same random future),
+    and a check subtracts them replication by replication. A variant's own `replications=`
+    made the run fail on arrays of different lengths; its own `seed=` was silently replaced
+    by another variant's. Each override that makes a variant differ is reported."""
+    out = []
+    for key in ("replications", "seed"):
+        values = {label: getattr(spec.scenario, key) for label, spec in specs.items()}
+        if len(set(values.values())) < 2:
+            continue
+        shown = ", ".join(f"{label} {v}" for label, v in values.items())
+        for label in values:
+            for j, item in enumerate(variants.get(label) or []):
+                if isinstance(item, str) and item.partition("=")[0].strip() == key:
+                    out.append(Problem(
+                        doc.locate(("variants", label, j)),
+                        f"variant {label!r} sets its own {key}, so the variants differ "
+                        f"({shown})", f"the same {key} in every variant, as that pairs their "
+                        f"replications: set {key} in the scenario file"))
+    return out
 
 
 def list_lessons(folder: str | Path | None = None) -> list[Lesson]:
@@ -326,6 +499,16 @@ MEASURES: dict[str, str] = {
     "trust_after_departure": "num", "defection_rate": "pct",
 }
 
+#: the range each measure cannot leave, where the table's intervals are cut (as
+#: :func:`kamsim.stats.mean_ci` does for shares): a few replications' t-interval of a count
+#: near 0 reached below it ("accounts lost ... 0.10 (-0.13 to 0.33)"). Profit has none.
+BOUNDS: dict[str, tuple[float, float] | None] = {
+    "retention": (0.0, 1.0), "profit": None, "mean_trust": (0.0, 1.0),
+    "churn_cause": (0.0, float("inf")), "late_complaints": (0.0, 1.0),
+    "retained_after_departure": (0.0, 1.0), "trust_after_departure": (0.0, 1.0),
+    "defection_rate": (0.0, 1.0),
+}
+
 
 # ---------------------------------------------------------------- running
 
@@ -382,8 +565,7 @@ class LessonRun:
             out[f.name] = {}
             for v in self.lesson.variants:
                 x = self.values[v][f.name]
-                out[f.name][v] = mean_ci(x[~np.isnan(x)], conf,
-                                         (0.0, 1.0) if MEASURES[f.measure] == "pct" else None)
+                out[f.name][v] = mean_ci(x[~np.isnan(x)], conf, BOUNDS[f.measure])
         return out
 
     def sentences(self) -> list[str]:
@@ -392,6 +574,8 @@ class LessonRun:
 
 
 def _fmt(kind: str, x: float, currency: str, signed: bool = False) -> str:
+    if np.isnan(x):  # no replication had the figure (no offer reached that stage)
+        return "n/a"
     sign = "+" if signed and x > 0 else ""
     if kind == "pct":
         return f"{sign}{100 * x:.1f}{' points' if signed else '%'}"
@@ -472,10 +656,15 @@ def run_lesson(lesson: Lesson | str, *, replications: int | None = None,
             raise RunError(f"lesson {les.name}: {what} in variant {label!r}; its checks need "
                            f"at least 2 (set replications: 2 or more in {les.scenario}, or "
                            "run with --replications 2 or more)")
+    # one seed and one count for every variant (load_lesson refuses a variant with its own):
+    # common random numbers, so replication i of every variant meets the same random future,
+    # and a check subtracts them replication by replication
+    first = specs[les.main].scenario
+    seed = first.seed if seed is None else seed
+    replications = first.replications if replications is None else replications
     for label, spec in specs.items():
         if progress:
             progress(label)
-        seed = spec.scenario.seed if seed is None else seed
         res = simulate(spec, replications=replications, seed=seed, workers=workers,
                        record_events=True)
         results[label] = res

@@ -206,3 +206,39 @@ def test_page_says_when_a_check_cannot_be_told() -> None:
     assert "The model cannot tell all of this here:</b>" in html
     assert "The model does not show all of this here" not in html
     assert "The model agrees" not in html
+
+
+@pytest.mark.slow
+def test_month_label_says_lost_in_the_month_the_account_is_lost(page_file: Path) -> None:
+    """The label said "end of month 21 — basic" while the map said "lost in month 21" (and
+    the story "lost at the basic stage"): from the month the account is lost, the label says
+    "lost"; before it, the stage."""
+    from playwright.sync_api import sync_playwright
+
+    html = page_file.read_text(encoding="utf-8")
+    blob = re.search(r'<script type="application/json" id="lesson-data">(.*?)</script>',
+                     html, re.S)
+    assert blob is not None
+    months = json.loads(blob.group(1))["months"]
+    (lost,) = [m for m in months if m["churned"]]  # champion_leaves' A004 is lost
+    before = months[-2]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(page_file.resolve().as_uri())
+            page.wait_for_selector("#dmu-map circle")
+
+            def label(period: int) -> str:
+                page.eval_on_selector("#month-slider", "(e, v) => { e.value = v; "
+                                      "e.dispatchEvent(new Event('input')); }", str(period))
+                return page.inner_text("#month-label")
+
+            assert label(lost["period"]) == f"end of month {lost['period']} — lost"  # monthly
+            assert label(lost["period"] + 1).endswith(" — lost")
+            assert label(before["period"]) == (f"end of month {before['period']} — "
+                                               f"{before['stage']}")
+        finally:
+            browser.close()

@@ -310,3 +310,228 @@ def test_cli_verdict_says_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
     assert out.exit_code == 0, out.output
     assert "The model cannot tell all of this here:" in out.output
     assert "does not show" not in out.output
+
+
+def _problems(path: Path) -> list[str]:
+    with pytest.raises(InputError) as exc:
+        load_lesson(path)
+    return [p.format() for p in exc.value.problems]
+
+
+def test_a_figure_name_used_twice_is_refused(tmp_path: Path) -> None:
+    # the table showed one `kept` row with the profit formatted as a percentage
+    # (1006518197.9%), and the check on `kept` compared the first figure of that name
+    bad = _copy(tmp_path, "champion_leaves",
+                ("  - {name: retention,", "  - {name: kept, measure: profit}\n"
+                                          "  - {name: retention,"))
+    line, col = _line_col(bad, "kept, measure: profit")
+    assert _problems(bad) == [
+        f"{bad}:{line}:{col}: figure name 'kept' is used twice (a name of its own for each "
+        "figure: checks and the table find a figure by its name)"]
+
+
+@pytest.mark.parametrize("figure, key, takes", [
+    ("{name: d, measure: defection_rate, tier: key}", "tier", "it takes: stage"),
+    ("{name: d, measure: late_complaints, tier: key}", "tier", "it takes no parameter"),
+    ("{name: d, measure: churn_cause, cause: financial_failure, tier: key}", "tier",
+     "it takes: cause"),
+    ("{name: d, measure: retention, stage: basic}", "stage", "it takes: tier"),
+    ("{name: d, measure: retention, role: champion}", "role", "it takes: tier"),
+    ("{name: d, measure: retention, cause: financial_failure}", "cause", "it takes: tier"),
+    ("{name: d, measure: trust_after_departure, role: champion, stage: basic}", "stage",
+     "it takes: role"),
+])
+def test_a_parameter_the_measure_does_not_take_is_refused(tmp_path: Path, figure: str,
+                                                          key: str, takes: str) -> None:
+    # it was accepted and ignored: `tier: key` on defection_rate showed every account's rate
+    bad = _copy(tmp_path, "champion_leaves",
+                ("  - {name: retention,", f"  - {figure}\n  - {{name: retention,"))
+    line, _ = _line_col(bad, "{name: d,")
+    col = bad.read_text().splitlines()[line - 1].index(f"{key}: ") + 1
+    measure = figure.split("measure: ")[1].split(",")[0]
+    assert _problems(bad) == [f"{bad}:{line}:{col}: measure {measure} takes no `{key}` "
+                              f"({takes})"]
+
+
+def test_a_variant_may_not_run_its_own_replications_or_seed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `replications=3` and `=4` crashed the run with a numpy broadcast traceback; `seed=5` and
+    # `=9` ran both variants with seed 5 (the header said so), silently
+    from kamsim.cli import commands  # noqa: F401  (registers the commands)
+    from kamsim.cli.main import cli
+
+    bad = _copy(tmp_path, "champion_leaves",
+                ("single_threaded: []", 'single_threaded: ["replications=3", "seed=5"]'),
+                ('["rules.stakeholders=maps/multi_threaded.yaml"]',
+                 '["rules.stakeholders=maps/multi_threaded.yaml", "replications=4", "seed=9"]'))
+    got = _problems(bad)
+    expected = []
+    for label, key, values in [("single_threaded", "replications", "3, multi_threaded 4"),
+                               ("single_threaded", "seed", "5, multi_threaded 9"),
+                               ("multi_threaded", "replications", "3, multi_threaded 4"),
+                               ("multi_threaded", "seed", "5, multi_threaded 9")]:
+        where = {"single_threaded": {"replications": "replications=3", "seed": "seed=5"},
+                 "multi_threaded": {"replications": "replications=4", "seed": "seed=9"}}
+        line, col = _line_col(bad, where[label][key])
+        expected.append(f"{bad}:{line}:{col - 1}: variant {label!r} sets its own {key}, so "
+                        f"the variants differ (single_threaded {values}) (the same {key} in "
+                        "every variant, as that pairs their replications: set "
+                        f"{key} in the scenario file)")
+    assert got == expected
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a variant ran")
+
+    monkeypatch.setattr("kamsim.experiment.simulate", no_run)
+    out = tmp_path / "p.html"
+    for args in (["run", "champion_leaves", "-w", "1"],
+                 ["page", "champion_leaves", "--out", str(out)]):
+        res = CliRunner().invoke(cli, ["lesson", *args, "--dir", str(tmp_path)])
+        assert res.exit_code == 2, res.output
+        assert res.stderr.splitlines()[:4] == expected and "Traceback" not in res.output
+    assert not out.exists()
+    # the same count and seed in every variant pair the replications: accepted
+    same = _copy(tmp_path, "champion_leaves",
+                 ("single_threaded: []", 'single_threaded: ["replications=3"]'),
+                 ('["rules.stakeholders=maps/multi_threaded.yaml"]',
+                  '["rules.stakeholders=maps/multi_threaded.yaml", "replications=3"]'))
+    assert load_lesson(same).variants["single_threaded"] == ["replications=3"]
+
+
+def test_every_problem_of_a_lesson_is_reported_at_once(tmp_path: Path) -> None:
+    # only the first showed (`unknown name 'single_threded'`), each next one after the last
+    # was fixed; a missing `kind` hid them all, as "kind is None (kind: lesson)"
+    bad = _copy(tmp_path, "champion_leaves",
+                ("kind: lesson\n", ""),
+                ("title: When the champion leaves", "title: []"),
+                ("main: single_threaded", "main: single_threded"),
+                ("focus: A004", "focus: Z999"),
+                ("  - {name: retention, measure: retention,",
+                 "  - {name: retention, measure: retention, stage: basic,"),
+                ("{figure: kept,", "{figure: kep,"),
+                ("{figure: trust, higher: multi_threaded", "{figure: trust, higher: multi_threded"))
+    got = _problems(bad)
+
+    def at(text: str) -> str:
+        line, col = _line_col(bad, text)
+        return f"{bad}:{line}:{col}: "
+
+    assert got == [
+        at("name: champion_leaves") + "missing key 'kind' (kind: lesson)",  # the mapping
+        at("[]") + "title: Input should be a valid string (text)",
+        at("single_threded") + "unknown name 'single_threded' (did you mean "
+        "'single_threaded'? expected one of: single_threaded, multi_threaded)",
+        at("stage: basic") + "measure retention takes no `stage` (it takes: tier)",
+        at("kep,") + "unknown name 'kep' (did you mean 'kept'? expected one of: kept, trust, "
+        "retention)",
+        at("multi_threded") + "unknown name 'multi_threded' (did you mean 'multi_threaded'? "
+        "expected one of: single_threaded, multi_threaded)",
+    ]
+    assert not any("None" in p for p in got)
+    # with `main` right, the focus account is checked too, still with all the rest
+    fixed = bad.read_text().replace("main: single_threded", "main: single_threaded")
+    bad.write_text(fixed)
+    got = _problems(bad)
+    assert len(got) == 6 and any("focus: no account 'Z999'" in p for p in got)
+
+
+def test_a_lesson_without_kind_is_checked_whole_by_validate(tmp_path: Path) -> None:
+    from kamsim.cli.main import cli
+
+    bad = _copy(tmp_path, "champion_leaves", ("kind: lesson\n", ""),
+                ("main: single_threaded", "main: single_threded"))
+    res = CliRunner().invoke(cli, ["validate", str(bad)])
+    assert res.exit_code == 2
+    lines = res.stderr.splitlines()
+    line, _ = _line_col(bad, "name: champion_leaves")  # the mapping, after a comment
+    assert lines[0] == f"{bad}:{line}:1: missing key 'kind' (kind: lesson)"
+    assert "unknown name 'single_threded'" in lines[1]
+    # another file without `kind` is told that lessons are a kind too
+    other = tmp_path / "x.yaml"
+    other.write_text("name: x\n")
+    res = CliRunner().invoke(cli, ["validate", str(other)])
+    assert res.stderr.splitlines()[0] == (
+        f"{other}:1:1: missing key 'kind' (one of: tiering, service_levels, stages, "
+        "stakeholders, scenario, lesson)")
+    # an empty `kind` is said so, not shown as Python's None
+    other.write_text("kind:\nname: x\n")
+    bad.write_text(bad.read_text().replace("name: champion_leaves", "kind:\nname: "
+                                           "champion_leaves"))
+    res = CliRunner().invoke(cli, ["validate", str(other), str(bad)])
+    lines = res.stderr.splitlines()
+    assert f"{other}:1:6: kind is empty (one of: tiering, service_levels, stages, " \
+           "stakeholders, scenario, lesson)" in lines
+    assert any(p.startswith(f"{bad}:") and p.endswith(": kind is empty (kind: lesson)")
+               for p in lines)
+    assert any("unknown name 'single_threded'" in p for p in lines)
+    assert "None" not in res.stderr
+
+
+def test_schema_of_lessons() -> None:
+    import json
+
+    import jsonschema
+    import yaml
+
+    from kamsim.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["schema", "--kind", "lesson"])
+    assert res.exit_code == 0, res.output
+    schema = json.loads(res.stdout)
+    assert schema["title"] == "kamsim lesson file"
+    data = yaml.safe_load((LESSONS / "champion_leaves.lesson.yaml").read_text())
+    jsonschema.validate(data, schema)
+    data["figures"][0]["titel"] = "x"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)
+
+
+def test_docs_list_every_measure_with_its_parameters() -> None:
+    """docs/rules.md, "Lesson files": one row per measure, naming the parameters it takes
+    (required or optional) and no other."""
+    import re
+
+    from kamsim.lessons import PARAMS
+
+    text = (ROOT / "docs" / "rules.md").read_text()
+    section = text.split("# Lesson files", 1)[1].split("\n# ", 1)[0]
+    rows = {m.group(1): m.group(2) for m in
+            re.finditer(r"^\| `(\w+)` \| ([^|]*) \|", section, re.M)}
+    measures = {k: v for k, v in rows.items() if k in PARAMS}
+    assert set(measures) == set(PARAMS)
+    for name, (required, optional) in PARAMS.items():
+        cell = measures[name]
+        named = set(re.findall(r"`(tier|role|cause|stage)`", cell))
+        assert named == set(required + optional), (name, cell)
+        for key in required:
+            assert f"`{key}` (required" in cell, (name, cell)
+        for key in optional:
+            assert f"`{key}` (optional" in cell, (name, cell)
+
+
+def test_table_intervals_stay_in_range_and_missing_figures_say_n_a() -> None:
+    # "accounts lost to unresolved complaints ... 0.10 (-0.13 to 0.33)"; a figure no
+    # replication had printed `nan%`
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from kamsim.lessons import format_value
+
+    les = load_lesson(LESSONS / "unanswered_complaint.lesson.yaml")
+    counts = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    trust = np.array([0.98, 0.99, 1.0])
+    nan = np.full(3, np.nan)
+    values = {v: {"late": nan, "lost_to_complaints": counts, "trust": trust,
+                  "retention": np.array([0.97, 0.99, 1.0])} for v in les.variants}
+    run = LessonRun(lesson=les, results={les.main: SimpleNamespace(confidence=0.95)},
+                    values=values, checks=[], trace=None, seed=1, replications=10)
+    table = run.table()
+    lost = table["lost_to_complaints"]["one_agent"]
+    assert lost["ci_low"] == 0.0 and lost["ci_high"] > lost["mean"] > 0
+    assert table["trust"]["one_agent"]["ci_high"] == 1.0
+    assert table["retention"]["one_agent"]["ci_high"] == 1.0
+    late = table["late"]["one_agent"]
+    assert format_value(run, "late", late["mean"]) == "n/a"
+    assert format_value(run, "trust", float("nan"), signed=True) == "n/a"
+    assert format_value(run, "late", 0.25) == "25.0%"

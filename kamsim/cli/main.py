@@ -234,7 +234,7 @@ def validate(paths: tuple[str, ...]) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Folder to write one <kind>.schema.json per file kind.")
 @click.option("--kind", type=click.Choice(["scenario", "tiering", "service_levels", "stages",
-                                           "stakeholders"]), default=None)
+                                           "stakeholders", "lesson"]), default=None)
 @handles_errors
 def schema(out_dir: str | None, kind: str | None) -> None:
     """Write the JSON Schema of each file kind (for editor validation and completion)."""

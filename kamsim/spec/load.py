@@ -22,8 +22,8 @@ from kamsim.spec import models as m
 from kamsim.spec.yamlpos import Document, load_yaml, load_yaml_text
 
 __all__ = [
-    "RULE_KINDS", "ScenarioSpec", "load_rule_file", "load_scenario", "load_any",
-    "validate_model", "apply_overrides",
+    "RULE_KINDS", "FILE_KINDS", "ScenarioSpec", "load_rule_file", "load_scenario", "load_any",
+    "validate_model", "validate_places", "touches", "apply_overrides",
 ]
 
 RULE_KINDS: dict[str, type[m.RuleFile]] = {
@@ -33,6 +33,9 @@ RULE_KINDS: dict[str, type[m.RuleFile]] = {
     "stakeholders": m.StakeholderRules,
 }
 ALL_KINDS: dict[str, type[BaseModel]] = {**RULE_KINDS, "scenario": m.Scenario}
+#: every kind of YAML file kamsim reads: a lesson's model and loader are kamsim.lessons (it
+#: runs scenarios), so it is named here, not in ALL_KINDS
+FILE_KINDS: list[str] = [*ALL_KINDS, "lesson"]
 
 
 @dataclass(frozen=True)
@@ -198,12 +201,12 @@ def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
                 continue
             cause = (err.get("ctx") or {}).get("error")
             causes = cause.errors if isinstance(cause, m.RefErrors) else [cause]
-            refs = [c for c in causes if isinstance(c, m.RefError)]
-            if refs and len(refs) == len(causes):
-                for c in refs:
+            placed = [c for c in causes if isinstance(c, m.PlacedError)]
+            if placed and len(placed) == len(causes):
+                for c in placed:
                     sub = (*full, *c.path)
                     bad.add(sub)
-                    problems.append(Problem(doc.locate(sub, key=c.key), str(c)))
+                    problems.append(Problem(doc.locate(sub, key=c.key), str(c), c.expected))
                 continue
             where = ".".join(str(p) for p in full) or "file"
             msg = err["msg"].removeprefix("Value error, ")
@@ -229,6 +232,18 @@ def _touches(path: tuple[Any, ...], bad: set[tuple[Any, ...]]) -> bool:
     return any(b[:len(path)] == path for b in bad)
 
 
+def validate_places(doc: Document, model: type[BaseModel]
+                    ) -> tuple[BaseModel | None, list[Problem], set[tuple[Any, ...]]]:
+    """:func:`validate_model`, also returning the paths with a schema error, for a loader that
+    checks more of the file afterwards and leaves those places alone (:func:`touches`)."""
+    return _validate(doc, model)
+
+
+def touches(path: tuple[Any, ...], bad: set[tuple[Any, ...]]) -> bool:
+    """True if the value at ``path`` or a part inside it has a schema error in ``bad``."""
+    return _touches(path, bad)
+
+
 # ---------------------------------------------------------------- single files
 
 
@@ -239,13 +254,13 @@ def _kind_of(doc: Document) -> tuple[str | None, list[Problem]]:
     kind = doc.data.get("kind")
     if "kind" not in doc.data:
         return None, [Problem(doc.locate(()), "missing key 'kind'",
-                              f"one of: {', '.join(ALL_KINDS)}")]
-    if not isinstance(kind, str) or kind not in ALL_KINDS:
-        near = difflib.get_close_matches(str(kind), list(ALL_KINDS), n=1)
+                              f"one of: {', '.join(FILE_KINDS)}")]
+    if not isinstance(kind, str) or kind not in FILE_KINDS:
+        near = difflib.get_close_matches(str(kind), FILE_KINDS, n=1)
         hint = f"did you mean {near[0]!r}? " if near else ""
         where = doc.locate(("kind",)) if "kind" in doc.data else doc.locate(())
-        return None, [Problem(where, f"unknown file kind {kind!r}",
-                              f"{hint}one of: {', '.join(ALL_KINDS)}")]
+        what = "kind is empty" if kind is None else f"unknown file kind {kind!r}"
+        return None, [Problem(where, what, f"{hint}one of: {', '.join(FILE_KINDS)}")]
     return kind, []
 
 
@@ -260,6 +275,10 @@ def load_rule_file(path: str | Path, kind: str | None = None, *, display: str | 
         raise InputError([*doc.problems, Problem(doc.locate(("kind",)),
                                                  f"this file is a {found!r} file",
                                                  f"a {kind!r} file")])
+    if found not in ALL_KINDS:  # a lesson: kamsim.lessons.load_lesson reads it
+        raise InputError([*doc.problems, Problem(doc.locate(("kind",)),
+                                                 f"this file is a {found!r} file",
+                                                 f"one of: {', '.join(ALL_KINDS)}")])
     assert found is not None
     model, problems, bad = _validate(doc, ALL_KINDS[found])
     problems += doc.problems
@@ -655,8 +674,13 @@ def load_any(path: str | Path) -> tuple[str, Any]:
     # (its duplicate keys are reported by the loader of its kind, with the file's other
     # problems)
     doc = load_yaml(path, display=str(path), keep_going=True)
-    if isinstance(doc.data, dict) and doc.data.get("kind") == "lesson":
-        # a trainer's lesson: its loader checks the scenario and every variant
+    kind = doc.data.get("kind") if isinstance(doc.data, dict) else None
+    if isinstance(doc.data, dict) and (kind == "lesson" or (
+            str(path).endswith(".lesson.yaml") and not (isinstance(kind, str)
+                                                        and kind in ALL_KINDS))):
+        # a trainer's lesson: its loader checks the scenario and every variant (a lesson file
+        # with a missing or misspelt `kind` is still checked whole, as `kamsim lesson list`
+        # does)
         from kamsim.lessons import load_lesson
 
         return "lesson", load_lesson(path)

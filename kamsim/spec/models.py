@@ -8,6 +8,7 @@ names at their column. Defaults are documented in ``docs/model.md`` with their s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -98,7 +99,7 @@ class TieringRules(RuleFile):
     def _tiers_exist(self) -> TieringRules:
         if len(set(self.tiers)) != len(self.tiers):
             raise ValueError("tier names must be unique")
-        _raise_refs(tier_refs(self.model_dump()))
+        raise_placed(tier_refs(self.model_dump()))
         return self
 
 
@@ -248,7 +249,7 @@ class StakeholderRules(RuleFile):
 
     @model_validator(mode="after")
     def _refs(self) -> StakeholderRules:
-        _raise_refs(role_refs(self.model_dump()))
+        raise_placed(role_refs(self.model_dump()))
         if "default" not in self.units:
             raise ValueError("units must include a `default` template")
         return self
@@ -476,32 +477,45 @@ class Scenario(Model):
 # ---------------------------------------------------------------- helpers
 
 
-class RefError(ValueError):
+class PlacedError(ValueError):
+    """A problem at a place inside the model (``path``, relative to it): reported there, not
+    at the model as a whole. ``key`` locates the key rather than its value."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str,
+                 expected: str | None = None, key: bool = False):
+        self.path = path
+        self.key = key
+        self.expected = expected
+        super().__init__(message)
+
+
+class RefError(PlacedError):
     """A reference to a name that does not exist; carries the path relative to the model."""
 
     def __init__(self, path: tuple[str | int, ...], value: str, known: list[str], key: bool):
         import difflib
 
-        self.path = path
-        self.key = key
         near = difflib.get_close_matches(value, known, n=1)
         hint = f"did you mean {near[0]!r}? " if near else ""
-        super().__init__(f"unknown name {value!r} ({hint}expected one of: {', '.join(known)})")
+        super().__init__(path, f"unknown name {value!r} ({hint}expected one of: "
+                         f"{', '.join(known)})", key=key)
 
 
 class RefErrors(ValueError):
-    """Several :class:`RefError` found by one check: each is reported at its own name."""
+    """Several :class:`PlacedError` found by one check: each is reported at its own place."""
 
-    def __init__(self, errors: list[RefError]):
+    def __init__(self, errors: list[PlacedError]):
         self.errors = errors
         super().__init__("; ".join(str(e) for e in errors))
 
 
-def _raise_refs(errors: list[RefError]) -> None:
+def raise_placed(errors: Sequence[PlacedError]) -> None:
+    """Raise the problems a model's own check found (none: nothing), each to be reported at
+    its place."""
     if len(errors) == 1:
         raise errors[0]
     if errors:
-        raise RefErrors(errors)
+        raise RefErrors(list(errors))
 
 
 def _names(value: Any) -> list[str] | None:

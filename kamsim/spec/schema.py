@@ -10,10 +10,14 @@ __all__ = ["json_schemas", "write_schemas"]
 
 
 def json_schemas() -> dict[str, Any]:
+    from pydantic import BaseModel
+
+    from kamsim.lessons import Lesson
     from kamsim.spec.load import ALL_KINDS
 
+    kinds: dict[str, type[BaseModel]] = {**ALL_KINDS, "lesson": Lesson}
     out = {}
-    for kind, model in ALL_KINDS.items():
+    for kind, model in kinds.items():
         s = model.model_json_schema(by_alias=True)
         s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         s["title"] = f"kamsim {kind} file"
