@@ -375,7 +375,9 @@ class Simulation:
         if s.price_gap is not None:
             self.price_gap = s.price_gap if on else self.market.price_gap
         if s.wallet_multiplier != 1.0:
-            self.wallet *= s.wallet_multiplier ** f
+            # the market's wallets, those of the accounts yet to arrive too; the lost keep
+            # the wallet they left with (as in period_step)
+            self.wallet[self.churn_period < 0] *= s.wallet_multiplier ** f
         if s.kind in ("am_attrition",):
             self.capacity_mult *= s.capacity_multiplier ** f if s.capacity_multiplier > 0 else 1
             if s.capacity_multiplier == 0:
