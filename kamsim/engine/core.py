@@ -237,6 +237,9 @@ class Simulation:
         self.event_reach = float(np.max(self.event_bounds[2] + self.p_default, initial=0.0))
         self.referral_rate = self.model.stages.referral / 12.0 * self.dt * 2.0
         self.wallet_drift = (mk.wallet_growth_per_year + self.growth) / 12.0 * self.dt
+        # wallet_volatility is yearly: a period of dt months has sigma * sqrt(dt / 12), so a
+        # year of periods, of months or of weeks, has sigma
+        self.wallet_sigma = mk.wallet_volatility * math.sqrt(self.dt / 12.0)
         self.cost_share = 1.0 - self.margin  # of the revenue: the cost of goods sold
         # money and results, per slot
         self.acc = {k: np.zeros(n) for k in ("revenue", "discounts", "cogs", "cost_to_serve",

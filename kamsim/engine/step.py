@@ -373,7 +373,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         _clip(moved, 0.0, 1.0, out=moved)
         sim.share = np.where(act, moved, sim.share)
         del pull, moved
-    grown = sim.wallet * np.exp(sim.wallet_drift + mk.wallet_volatility * np.sqrt(dt) * z)
+    grown = sim.wallet * np.exp(sim.wallet_drift + sim.wallet_sigma * z)
     sim.wallet = np.where(sim.churn_period < 0, grown, sim.wallet)
     del z, grown
 
