@@ -313,4 +313,4 @@ def simulate(scenario: ScenarioSpec | str | Path, *, replications: int | None = 
                   stages=prep.model.stages.names, currency=prep.model.service.currency,
                   account_ids=prep.accounts.account_id, n_start=prep.n_start, outputs=outputs,
                   confidence=sc.confidence, resolved=spec.resolved(),
-                  elapsed=time.perf_counter() - started)
+                  elapsed=time.perf_counter() - started, roles=prep.units.role_names)

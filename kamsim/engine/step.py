@@ -207,9 +207,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     before = sim.metrics
     # (the metrics of the step's stretch of active accounts, the others kept from before)
     sim.metrics = mt = sim.dmu.metrics(before)
-    if log is not None and out.departed.size:
-        log.add(k, out.departed_account, "key_person_left", out.departed_role,
-                out.departed_coverage)
+    if log is not None and kp_acc.size:
+        # the key-person departures only (as the time series counts them): the role, and our
+        # coverage of the person who left. Every departure reaches the trace from ``out``
+        log.add(k, kp_acc, "key_person_left", out.departed_role[key], out.departed_coverage[key])
 
     # -- trust: toward a target set by service, the decision unit and time
     effects = mk.churn_effects
