@@ -379,7 +379,7 @@ def _about(prep: Any) -> dict[str, Any]:
     """What a Result takes from a prepared starting point."""
     return {"tiers": prep.model.tiers, "stages": prep.model.stages.names,
             "currency": prep.model.service.currency, "account_ids": prep.accounts.account_id,
-            "n_start": prep.n_start}
+            "n_start": prep.n_start, "roles": prep.units.role_names}
 
 
 def _result(spec: ScenarioSpec, about: dict[str, Any], seed: int, reps: int,

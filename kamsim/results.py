@@ -73,6 +73,9 @@ class Result:
     confidence: float = 0.95
     resolved: dict[str, Any] = field(default_factory=dict)
     elapsed: float = 0.0
+    #: the decision units' roles, in the order of their index (the event log's
+    #: ``key_person_left`` code)
+    roles: tuple[str, ...] = ()
 
     # -------------------------------------------------------------- summary
 
@@ -236,7 +239,7 @@ class Result:
             parts.append({
                 "replication": _full(o.replication, e["period"].shape[0]),
                 "period": e["period"], "account_id": ids[acc], "kind": kinds[e["kind"]],
-                "code": e["code"], "detail": _event_detail(e, self.stages),
+                "code": e["code"], "detail": _event_detail(e, self.stages, self.roles),
                 "value": e["value"]})
         return _concat(parts) if parts else None
 
@@ -291,7 +294,8 @@ def _frame(cols: dict[str, np.ndarray]) -> Any:
     return pd.DataFrame(cols)
 
 
-def _event_detail(e: dict[str, np.ndarray], stages: tuple[str, ...]) -> np.ndarray:
+def _event_detail(e: dict[str, np.ndarray], stages: tuple[str, ...],
+                  roles: tuple[str, ...] = ()) -> np.ndarray:
     kinds = e["kind"]
     code = e["code"]
     out = np.full(kinds.shape[0], "", dtype=object)
@@ -306,4 +310,7 @@ def _event_detail(e: dict[str, np.ndarray], stages: tuple[str, ...]) -> np.ndarr
     out[sel] = np.where(code[sel] == 1, "in time", "late")
     sel = kinds == EVENT_KINDS.index("new_account")
     out[sel] = np.where(code[sel] == 1, "referral", "cold")
+    sel = kinds == EVENT_KINDS.index("key_person_left")
+    if roles and sel.any():  # the role of the person who left
+        out[sel] = np.array(roles, dtype=object)[code[sel]]
     return out

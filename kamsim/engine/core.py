@@ -5,6 +5,7 @@ at once each period. docs/model.md states every equation used here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
@@ -238,6 +239,9 @@ class Simulation:
         self.event_reach = float(np.max(self.event_bounds[2] + self.p_default, initial=0.0))
         self.referral_rate = self.model.stages.referral / 12.0 * self.dt * 2.0
         self.wallet_drift = (mk.wallet_growth_per_year + self.growth) / 12.0 * self.dt
+        # wallet_volatility is yearly: a period of dt months has sigma * sqrt(dt / 12), so a
+        # year of periods, of months or of weeks, has sigma
+        self.wallet_sigma = mk.wallet_volatility * math.sqrt(self.dt / 12.0)
         self.cost_share = 1.0 - self.margin  # of the revenue: the cost of goods sold
         # money and results, per slot
         self.acc = {k: np.zeros(n) for k in ("revenue", "discounts", "cogs", "cost_to_serve",
@@ -322,22 +326,52 @@ class Simulation:
 
     # ------------------------------------------------------------------ SimPy processes
 
+    def period_of(self, month: float) -> int:
+        """The first period that starts at or after ``month``: a shock or re-tiering at month
+        M applies from it on (with weeks, month 12 is period 52; month 1 is period 5, the
+        first week that starts after it)."""
+        return int(math.ceil(month / self.dt - 1e-9))
+
+    def at_period(self, k: int) -> simpy.Timeout:
+        """A timeout from the start of the run (now) to the start of period k, exactly k·dt:
+        ``0 + k·dt`` is k·dt, so it ends at the very time the calendar's step k runs. Made
+        at the start of the run it comes before the calendar's timeout of that time (SimPy
+        runs the events of one time in the order they were made), so what it does applies
+        from period k on. A sum of dt's would drift: 52 weeks of 12/52 add up to 11.99...,
+        and the step of month 12 ran before a shock at month 12."""
+        assert self.env.now == 0.0, "made at the start of the run only"
+        return self.env.timeout(k * self.dt)
+
     def calendar(self):
+        # the shocks and re-tierings due at month 0 (made before this process started) go
+        # first, so they apply from period 0 on as from any other period
+        yield self.env.timeout(0.0)
         for k in range(self.periods):
             self.step(k)
             if self.on_period is not None:
                 self.on_period(k + 1, self.periods)
-            yield self.env.timeout(self.dt)
+            # to exactly (k + 1)·dt: k·dt + ((k + 1)·dt - k·dt) is exact (the two are within a
+            # factor of 2 of each other, so the difference is exact, Sterbenz), not a sum of
+            # dt's, so step k runs at k·dt, on the grid the shocks and re-tierings wait for
+            yield self.env.timeout((k + 1) * self.dt - self.env.now)
 
     def shock(self, shock: Shock):
-        yield self.env.timeout(shock.at_month)
+        on = self.period_of(shock.at_month)
+        if on >= self.periods:
+            return  # past the horizon
+        # both timeouts made now, at the start of the run, on the calendar's exact grid
+        start = self.at_period(on)
+        end = (self.at_period(self.period_of(shock.until_month))
+               if shock.until_month is not None and shock.until_month > shock.at_month
+               else None)
+        yield start
         self._apply_shock(shock, on=True)
         if self.log is not None:
-            self.log.add(int(round(self.env.now / self.dt)), np.array([-1]), "shock",
+            self.log.add(on, np.array([-1]), "shock",
                          ["competitor_entry", "recession", "am_attrition", "price_war",
                           "budget_cut"].index(shock.kind))
-        if shock.until_month is not None and shock.until_month > shock.at_month:
-            yield self.env.timeout(shock.until_month - shock.at_month)
+        if end is not None:
+            yield end
             self._apply_shock(shock, on=False)
 
     def _apply_shock(self, s: Shock, on: bool) -> None:
@@ -346,7 +380,9 @@ class Simulation:
         if s.price_gap is not None:
             self.price_gap = s.price_gap if on else self.market.price_gap
         if s.wallet_multiplier != 1.0:
-            self.wallet *= s.wallet_multiplier ** f
+            # the market's wallets, those of the accounts yet to arrive too; the lost keep
+            # the wallet they left with (as in period_step)
+            self.wallet[self.churn_period < 0] *= s.wallet_multiplier ** f
         if s.kind in ("am_attrition",):
             self.capacity_mult *= s.capacity_multiplier ** f if s.capacity_multiplier > 0 else 1
             if s.capacity_multiplier == 0:
@@ -361,8 +397,16 @@ class Simulation:
         every = self.model.tiering.every_months
         if every <= 0:
             return
-        while True:
-            yield self.env.timeout(every)
+        # every re-tiering's timeout made now, at the start of the run, on the calendar's exact
+        # grid: the j-th at month j·every (a product, not a sum), in the period that month
+        # falls in; none past the horizon
+        due = []
+        j = 1
+        while (k := self.period_of(j * every)) < self.periods:
+            due.append(self.at_period(k))
+            j += 1
+        for timeout in due:
+            yield timeout
             self._pending_retier = True
 
     _pending_retier = False

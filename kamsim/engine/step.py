@@ -102,9 +102,13 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         sim._pending_retier = False
         env = sim.fields()
         # (in a worker process one thread: the other core runs another worker)
-        new_tier, sim.score, quadrant = m.tiering.classify(env, act, current=sim.tier,
-                                                           threads=sim.options.threads)
+        new_tier, score, quadrant = m.tiering.classify(env, act, current=sim.tier,
+                                                       threads=sim.options.threads)
+        # (only accounts in the portfolio are re-tiered: the others keep their tier, score and
+        # quadrant, the lost as they left, the arrivals as they will start)
+        sim.score = np.where(act, score, sim.score)
         sim.quadrant = np.where(act, quadrant, sim.quadrant)
+        del score, quadrant
         moved = np.flatnonzero(act & (new_tier != sim.tier))
         if log is not None:
             log.add(k, moved, "tier_change", new_tier[moved], sim.tier[moved])
@@ -205,9 +209,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     before = sim.metrics
     # (the metrics of the step's stretch of active accounts, the others kept from before)
     sim.metrics = mt = sim.dmu.metrics(before)
-    if log is not None and out.departed.size:
-        log.add(k, out.departed_account, "key_person_left", out.departed_role,
-                out.departed_coverage)
+    if log is not None and kp_acc.size:
+        # the key-person departures only (as the time series counts them): the role, and our
+        # coverage of the person who left. Every departure reaches the trace from ``out``
+        log.add(k, kp_acc, "key_person_left", out.departed_role[key], out.departed_coverage[key])
 
     # -- trust: toward a target set by service, the decision unit and time
     effects = mk.churn_effects
@@ -228,7 +233,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     sim.since_unresolved[unresolved > 0] = 0.0
     sim.complaints_open = sim.complaints_open * 0.5 ** (dt / 3.0) + unresolved
 
-    # -- events: one uniform per slot; competing risks on disjoint intervals
+    # -- events: one uniform per slot; competing risks on disjoint intervals. Every slot
+    # draws (common random numbers), but an event happens only to an account in the portfolio:
+    # a slot not yet filled or already lost loses nothing and has its wallet and share kept
     u = sim.rng["events"].random(n)
     v = sim.rng["decisions"].random(n)
     z = sim.rng["wallet"].standard_normal(n)
@@ -266,7 +273,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         leave = strat[at]
         churn[leave] = True
         cause[leave] = CAUSE["strategy_change"]
-        sim.wallet[strat[~at]] *= 0.6
+        shrink = strat[~at]
+        sim.wallet[shrink[act[shrink]]] *= 0.6
         # supplier consolidation: dropped unless trusted, deep and covered
         cons = c[(uc >= bounds[1]) & (uc < bounds[2])]
         keep_logit = (-1.0 + 4.0 * sim.trust[cons] + 1.5 * _stage_frac(st, sim.stage[cons])
@@ -275,7 +283,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         dropped = cons[at]
         churn[dropped] = True
         cause[dropped] = CAUSE["supplier_consolidation"]
-        kept = cons[~at]
+        kept = cons[~at & act[cons]]
         sim.share[kept] = np.minimum(1.0, sim.share[kept] * 1.25)
         # competitor offers: defect, trim our share, or stay (multinomial logit)
         gap = sim.price_gap * (0.5 + g_off)
@@ -305,11 +313,11 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         unfair = g_off[off[defect_off]] > 1.0 - sim.unfair_share
         cause[off[defect_off]] = np.where(unfair, CAUSE["competitor_unfair"],
                                           CAUSE["stronger_competitor"])
-        sim.share[off[trim_off]] *= 0.7
         # the offers to accounts active at the period's start, and which of them defected or
         # trimmed (for the log and the aggregates)
         off_act = act[off]
         offered, defected, trimmed = off[off_act], off[defect_off & off_act], off[trim_off & off_act]
+        sim.share[trimmed] *= 0.7
         # payment default: a month of revenue partly lost; the account stays
         at = (uc >= bounds[3]) & (uc < bounds[4]) & act[c]
         dflt = c[at]
@@ -326,7 +334,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             outcome = np.where(defect_off, 2, np.where(trim_off, 1, 0))[off_act]
             log.add(k, offered, "offer", outcome, gap[offered])
             log.add(k, dflt, "default", 0, bad_debt[dflt])
-        del (p_offer, c, uc, bounds, at, fail, strat, leave, cons, dropped, kept, dflt,
+        del (p_offer, c, uc, bounds, at, fail, strat, leave, shrink, cons, dropped, kept, dflt,
              monthly_rev, h, lost)
     else:
         # degenerate setting: a constant hazard is the only way to leave
@@ -358,17 +366,27 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         sim.acc[name] += val
     sim.acc["clv"] += profit * factor
 
-    # -- share of wallet toward the stage's target; wallets move with the market
+    # -- share of wallet toward the stage's target (accounts in the portfolio: an arrival
+    # starts from its starting share, the lost keep the share they left with); wallets move
+    # with the market, those of the accounts yet to arrive too (a wallet is the account's
+    # spend in our category, whether it buys from us or not), but not those of the lost
     if effects:
         pull = st.target_share[sim.stage] * (0.6 + 0.4 * sim.service_ratio)
-        sim.share = sim.share + mk.share_speed * dt * (pull - sim.share)
-        _clip(sim.share, 0.0, 1.0, out=sim.share)
-    sim.wallet = sim.wallet * np.exp(sim.wallet_drift + mk.wallet_volatility * np.sqrt(dt) * z)
-    del z
+        moved = sim.share + mk.share_speed * dt * (pull - sim.share)
+        _clip(moved, 0.0, 1.0, out=moved)
+        sim.share = np.where(act, moved, sim.share)
+        del pull, moved
+    grown = sim.wallet * np.exp(sim.wallet_drift + sim.wallet_sigma * z)
+    sim.wallet = np.where(sim.churn_period < 0, grown, sim.wallet)
+    del z, grown
 
     # -- stages: up or down one step after the minimum dwell; uncouple from any stage
-    sim.tenure = sim.tenure + np.where(act, dt, 0.0)
-    sim.months_in_stage = sim.months_in_stage + dt
+    # (only accounts in the portfolio age: an arrival starts its first stage at 0 months, so
+    # it stays the stage's min_dwell_months like any other account)
+    in_portfolio = np.where(act, dt, 0.0)
+    sim.tenure = sim.tenure + in_portfolio
+    sim.months_in_stage = sim.months_in_stage + in_portfolio
+    del in_portfolio
     if effects:
         env = sim.fields()
         new_stage = sim.stage.copy()

@@ -397,7 +397,9 @@ class Market(Model):
     """Behavioural parameters; each is documented in docs/model.md with its source."""
 
     wallet_growth_per_year: float = 0.02
-    wallet_volatility: NonNeg = 0.03
+    # (0.10 a year is the 0.03 per square-root month the engine applied before, docs/model.md)
+    wallet_volatility: NonNeg = Field(
+        default=0.10, description="yearly: standard deviation of a wallet's log change in a year")
     complaint_rate_per_month: NonNeg = 0.08
     offer_rate_per_year: NonNeg = 0.6
     price_gap: Prob = Field(default=0.08, description="competitor's typical price advantage")

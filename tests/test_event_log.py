@@ -1,0 +1,37 @@
+"""The event log agrees with the time series (docs/model.md, "Event log"): it logs as
+``key_person_left`` the departures the time series counts as key-person departures
+(influence >= 0.5 or coverage >= 1/3), with the role in ``detail`` and our coverage of the
+person who left in ``value``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kamsim.experiment import simulate
+from kamsim.spec.load import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_key_person_left_events_are_the_key_person_departures() -> None:
+    spec = load_scenario(ROOT / "scenarios/baseline.yaml", [
+        "portfolio.generate.accounts=200", "horizon_months=12", "replications=2"])
+    result = simulate(spec, workers=1, record_events=True)
+    ev = result.events()
+    kp = ev[ev["kind"] == "key_person_left"]
+    for o in result.outputs:
+        mine = kp[kp["replication"] == o.replication]
+        per_period = np.bincount(mine["period"], minlength=o.periods)
+        counted = o.ts["key_person_departures"].sum(axis=1)
+        assert counted.sum() > 50
+        np.testing.assert_array_equal(per_period, counted)
+    roles = list(spec.stakeholders.roles)
+    assert kp["detail"].isin(roles).all()
+    assert (kp["detail"] == [roles[c] for c in kp["code"]]).all()
+    assert kp["value"].between(0.0, 1.0).all()
+    # someone we barely covered counts only by influence: a low-influence role with coverage
+    # below 1/3 is never logged
+    low = [r for r, spec_role in spec.stakeholders.roles.items() if spec_role.influence < 0.45]
+    assert low and not (kp["detail"].isin(low) & (kp["value"] < 1 / 3 - 1e-9)).any()
