@@ -427,7 +427,7 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
     ``progress(done, total)`` counts replications over all fresh runs (see
     :func:`kamsim.simulate` for the fractions of one in progress)."""
     from kamsim.errors import InputError, Problem, RunError
-    from kamsim.experiment import simulate
+    from kamsim.experiment import simulate_many
     from kamsim.spec.load import ScenarioSpec, load_scenario
 
     if len(scenarios) < 2:
@@ -455,24 +455,15 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
     else:
         seed = first.scenario.seed if seed is None else seed
         replications = first.scenario.replications if replications is None else replications
+    # every fresh scenario's replications in one study: one pool of workers (or one Dask
+    # submission) stays busy to the end however few replications each scenario has, and
+    # each Result is the one simulate() would give
     fresh = [i for i in items if not isinstance(i, RunFigures)]
-    total = replications * len(fresh)
-    runs: list[RunFigures] = []
-    done = 0
-    for item in items:
-        if isinstance(item, RunFigures):
-            runs.append(item)
-            continue
-        offset = done
-
-        def step(d: float, _t: int, offset: int = offset) -> None:
-            if progress:
-                progress(offset + d, total)
-
-        result = simulate(item, replications=replications, seed=seed, workers=workers,
-                          dask=dask, progress=step)
-        done += replications
-        runs.append(RunFigures.from_result(result))
+    results = iter(simulate_many(fresh, replications=replications, seed=seed,
+                                 workers=workers, dask=dask, progress=progress)
+                   if fresh else [])
+    runs = [i if isinstance(i, RunFigures) else RunFigures.from_result(next(results))
+            for i in items]
     return compare_runs(runs)
 
 

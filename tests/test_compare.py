@@ -91,6 +91,31 @@ def test_the_same_file_twice_through_compare_is_identical():
     assert (cmp.table()["diff"] == 0).all()
 
 
+def test_fresh_scenarios_run_as_one_study_with_each_result_as_simulate_gives(monkeypatch):
+    """Every fresh scenario's replications go to one pool (so 2 workers stay busy however
+    few replications each scenario has), and each run's figures are those of its own
+    simulate(): the same seed and replications, so the differences stay paired."""
+    from kamsim import experiment
+    from kamsim.experiment import simulate
+    from kamsim.spec.load import load_scenario
+
+    tiny = ["portfolio.generate.accounts=80", "horizon_months=6", "replications=2"]
+    studies = []
+    real = experiment._run_study
+
+    def spy(specs, *args, **kwargs):
+        studies.append(len(specs))
+        return real(specs, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "_run_study", spy)
+    cmp = compare([EQUAL, TIERED], overrides=tiny, workers=2)
+    assert studies == [2]
+    for path, got in zip((EQUAL, TIERED), cmp.results, strict=True):
+        alone = simulate(load_scenario(path, tiny), workers=1)
+        for name, values in alone.per_replication().items():
+            np.testing.assert_array_equal(got.per_replication()[name], values)
+
+
 def _fake(name: str, profit: list[float], key_retention: list[float],
           ids: tuple[str, ...] = ("A1", "A2")) -> RunFigures:
     n = len(profit)
