@@ -23,6 +23,7 @@ from kamsim import lanes
 from kamsim.engine.core import EngineOptions, run_replication
 from kamsim.engine.record import ReplicationOutput
 from kamsim.engine.rng import replication_seeds
+from kamsim.portfolio import fingerprint
 from kamsim.results import Result
 from kamsim.spec.load import ScenarioSpec, load_scenario
 
@@ -272,9 +273,13 @@ def simulate(scenario: ScenarioSpec | str | Path, *, replications: int | None = 
     counts the periods of the running one, as fractions (``done`` 2.5: two replications and
     half of the third), so that a long single replication shows it is moving."""
     spec = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
+    if seed is not None:
+        # `seed` is the scenario's seed (portfolio and decision units too), not only the
+        # replications' (docs/model.md, Random numbers)
+        spec = spec.with_seed(seed)
     sc = spec.scenario
     reps = replications if replications is not None else sc.replications
-    seed = sc.seed if seed is None else seed
+    seed = sc.seed
     if reps < 1:
         raise ValueError(f"replications ({reps}) must be at least 1")
     prep = prepared(spec)
@@ -312,5 +317,6 @@ def simulate(scenario: ScenarioSpec | str | Path, *, replications: int | None = 
     return Result(scenario=sc.name, seed=seed, replications=reps, tiers=prep.model.tiers,
                   stages=prep.model.stages.names, currency=prep.model.service.currency,
                   account_ids=prep.accounts.account_id, n_start=prep.n_start, outputs=outputs,
+                  portfolio=fingerprint(prep.accounts, prep.n_start),
                   confidence=sc.confidence, resolved=spec.resolved(),
                   elapsed=time.perf_counter() - started)

@@ -73,6 +73,8 @@ class Result:
     confidence: float = 0.95
     resolved: dict[str, Any] = field(default_factory=dict)
     elapsed: float = 0.0
+    #: :func:`kamsim.portfolio.fingerprint` of the starting portfolio (what pairing checks)
+    portfolio: str = ""
 
     # -------------------------------------------------------------- summary
 
@@ -90,6 +92,7 @@ class Result:
             "scenario": self.scenario, "seed": self.seed, "replications": self.replications,
             "horizon_months": self.outputs[0].periods * self.outputs[0].dt,
             "confidence": self.confidence, "currency": self.currency,
+            "portfolio_fingerprint": self.portfolio or None,
         }
         for name in (*HEADLINES, "equity", "accounts_end", "new_accounts"):
             out[name] = _stat(per[name][:, 0], self.confidence, BOUNDS.get(name))

@@ -69,7 +69,9 @@ def difference_table(cmp: Any) -> Any:
 @click.option("--replications", "-r", type=click.IntRange(1), default=None,
               help="Random futures per scenario (default: the first scenario's).")
 @click.option("--seed", type=click.IntRange(0), default=None,
-              help="Master seed shared by every scenario (default: the first scenario's).")
+              help="The seed of every scenario compared, as `seed:` in its file: it seeds "
+                   "the random futures and builds generated portfolios and decision units "
+                   "(default: the first scenario's, or the first stored run's).")
 @click.option("--workers", "-w", type=click.IntRange(1), default=None,
               help="Worker processes (default: all cores).")
 @click.option("--dask", default=None, metavar="tcp://HOST:PORT",

@@ -285,7 +285,9 @@ def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--replications", "-r", type=click.IntRange(1), default=None,
                      help="Number of random futures (default: the scenario's)."),
         click.option("--seed", type=click.IntRange(0), default=None,
-                     help="Master seed (default: the scenario's)."),
+                     help="The scenario's seed, as `seed:` in its file: it seeds the random "
+                          "futures and builds a generated portfolio and the decision units "
+                          "(default: the scenario's)."),
         click.option("--workers", "-w", type=click.IntRange(1), default=None,
                      help="Worker processes (default: all cores)."),
         click.option("--dask", default=None, metavar="tcp://HOST:PORT",

@@ -36,7 +36,7 @@ def _print_story(sentences: list[str]) -> None:
 @click.option("--account", "-a", required=True,
               help="Account id to follow (e.g. A01), of the starting portfolio.")
 @click.option("--seed", type=click.IntRange(0), default=None,
-              help="Master seed (default: the scenario's).")
+              help="The scenario's seed, as `seed:` in its file (default: the scenario's).")
 @click.option("--replication", "-r", type=click.IntRange(0), default=0,
               help="Which random future (the same as replication R of `kamsim run`).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
@@ -106,7 +106,8 @@ _run_opts = [
     click.option("--replications", "-r", type=click.IntRange(2), default=None,
                  help="Random futures per variant (default: the scenario's)."),
     click.option("--seed", type=click.IntRange(0), default=None,
-                 help="Master seed, shared by the variants (default: the scenario's)."),
+                 help="The scenario's seed, as `seed:` in its file, shared by the variants "
+                      "(default: the scenario's)."),
     click.option("--workers", "-w", type=click.IntRange(1), default=None,
                  help="Worker processes (default: all cores)."),
 ]

@@ -456,7 +456,9 @@ class Scenario(Model):
     horizon_months: int = Field(60, ge=1, le=600)
     period: Literal["month", "week"] = "month"
     replications: int = Field(20, ge=1, le=100_000)
-    seed: int = Field(20261123, ge=0)
+    seed: int = Field(20261123, ge=0, description=(
+        "the one seed: it builds the portfolio and the decision units and seeds the "
+        "replications (`--seed N` is `seed: N`)"))
     discount_rate: float = Field(0.10, ge=0.0, le=1.0, description="yearly, for lifetime value")
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     contacts: str | None = Field(
