@@ -420,6 +420,15 @@ def _load_stored(run_id: str, store: str | Path | None) -> RunFigures:
             close()
 
 
+def _is_scenario(s: Any) -> bool:
+    """Whether ``s`` is a scenario to run (a ScenarioSpec or a file name), not a run id. A
+    .yaml name that is not a file counts as one (compare then says it is missing)."""
+    from kamsim.spec.load import ScenarioSpec
+
+    return isinstance(s, ScenarioSpec) or (isinstance(s, str | Path) and (
+        Path(s).is_file() or Path(s).suffix in (".yaml", ".yml")))
+
+
 def compare(scenarios: Sequence[Any], *, replications: int | None = None,
             seed: int | None = None, workers: int | None = None, dask: str | None = None,
             overrides: Sequence[str] = (), progress: Callable[[float, int], None] | None = None,
@@ -431,7 +440,9 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
     ``replications`` (default: those of the first scenario, or of the first stored run), so
     their differences are paired: ``seed`` is set as each scenario's seed (as ``seed: N`` in
     its file), so it also builds their portfolios and decision units. ``overrides``
-    (``key=value``) apply to scenario files.
+    (``key=value``) apply to scenario files; with stored runs only, ``seed``,
+    ``replications`` and ``overrides`` would change nothing and are refused (RunError)
+    before any run is loaded.
     ``progress(done, total)`` counts replications over all fresh runs (see
     :func:`kamsim.simulate` for the fractions of one in progress)."""
     from kamsim.errors import InputError, Problem, RunError
@@ -440,6 +451,12 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
 
     if len(scenarios) < 2:
         raise RunError(f"compare needs at least two scenarios or runs (got {len(scenarios)})")
+    given = [what for what, v in (("seed", seed is not None),
+                                  ("replications", replications is not None),
+                                  ("overrides", bool(overrides))) if v]
+    if given and not any(_is_scenario(s) for s in scenarios):
+        raise RunError(f"{' and '.join(given)} given, but every run compared is a stored run, "
+                       "which keeps its own (they apply to scenario files only)")
     items: list[Any] = []
     problems: list[Problem] = []  # of every scenario file, reported together
     for s in scenarios:

@@ -491,3 +491,43 @@ def test_same_ids_but_other_portfolios_are_not_paired():
     # a run stored before the fingerprint was recorded is known by its ids only
     old = RunFigures(**{**cmp.runs[1].__dict__, "portfolio": None})
     assert compare_runs([cmp.runs[0], old]).paired == [True, True]
+
+
+@pytest.mark.parametrize("options", [["--seed", "5"], ["-r", "10"],
+                                     ["--set", "capacity.account_managers=1"]])
+def test_options_for_scenario_files_are_refused_with_stored_runs_only(store_path, options,
+                                                                      monkeypatch):
+    """They were ignored without a word; now one line, exit 2, before any run is loaded."""
+    import kamsim.compare as compare_mod
+
+    def fail(*_a, **_k):
+        raise AssertionError("a stored run was loaded")
+
+    monkeypatch.setattr(compare_mod, "_load_stored", fail)
+    res = CliRunner().invoke(_cli(), ["compare", "r1234", "r5678", "--store", str(store_path),
+                                      *options])
+    assert res.exit_code == 2
+    (line,) = res.output.strip().splitlines()
+    assert options[0] in line and "stored run" in line
+    with pytest.raises(Exception, match="stored run"):
+        compare(["r1234", "r5678"], store=store_path, replications=10)
+
+
+def test_a_seed_the_store_cannot_hold_is_refused_up_front(tmp_path):
+    """2^63 was accepted, ran, printed its table, then failed to be recorded with a
+    multi-line DuckDB conversion error."""
+    base = str(REPO / "scenarios" / "baseline.yaml")
+    res = CliRunner().invoke(_cli(), ["run", base, "--seed", str(2**63), "-q"])
+    assert res.exit_code == 2 and "--seed" in res.output and "Traceback" not in res.output
+    assert "retention" not in res.output
+    import shutil
+
+    shutil.copytree(REPO / "rules", tmp_path / "rules")
+    (tmp_path / "scenarios").mkdir()
+    big = tmp_path / "scenarios" / "big.yaml"
+    big.write_text(Path(base).read_text().replace("\nseed: 20261123", f"\nseed: {2**63}"))
+    res = CliRunner().invoke(_cli(), ["run", str(big), "-q"])
+    assert res.exit_code == 2
+    line = res.output.strip().splitlines()[0]
+    assert re.match(r"^.*big\.yaml:\d+:7: seed: .*\(a number <= 9223372036854775807\)$",
+                    line), line

@@ -341,3 +341,10 @@ def test_trace_seed_is_the_scenarios_seed():
     in_file = trace(load_scenario(path, [*small, "seed=5"]), "A03")
     assert by_option.seed == in_file.seed == 5
     assert by_option.sentences() == in_file.sentences()
+
+
+def test_option_seed_bound_is_the_schemas():
+    from kamsim.cli.main import SEED_MAX
+    from kamsim.spec.models import SEED_MAX as SCHEMA_MAX
+
+    assert SEED_MAX == SCHEMA_MAX == 2**63 - 1

@@ -70,8 +70,9 @@ class ScenarioSpec:
         so both have the same hash). The scenario itself when the seed is already its own."""
         if seed == self.scenario.seed:
             return self
-        if seed < 0:
-            raise ValueError(f"seed {seed} is out of range (expected a whole number 0 or more)")
+        if not 0 <= seed <= m.SEED_MAX:
+            raise ValueError(f"seed {seed} is out of range (expected a whole number from 0 to "
+                             f"{m.SEED_MAX})")
         from dataclasses import replace
 
         return replace(self, scenario=self.scenario.model_copy(update={"seed": seed}),
