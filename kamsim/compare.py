@@ -2,7 +2,10 @@
 verdict in words.
 
 Every scenario runs with the same seed and number of replications, so replication ``r`` of
-each scenario sees the same random futures (common random numbers). The difference between a
+each scenario sees the same random futures (common random numbers). The seed is the
+scenario's one seed (it builds a generated portfolio and the decision units too): the first
+scenario's unless one is given, it is set as every compared scenario's ``seed``, so two files
+that differ only in their seeds compare as the same scenario. The difference between a
 scenario and the reference (the first one) is then taken replication by replication, and its
 mean gets a Student-t interval over those paired differences: far narrower than comparing two
 independent intervals, because the shared luck cancels out.
@@ -22,7 +25,8 @@ ratio has no interval (NaN). A measure that cannot be negative (retention, reven
 serve) cannot fall by more than 100%, and its interval is cut there; profit and lifetime value
 can be negative and are not cut.
 
-When the runs cannot be paired (different portfolios, seeds or replication counts) the
+When the runs cannot be paired (different starting portfolios: other account ids, or the
+same ids with other figures; different seeds or replication counts) the
 difference is still reported, with a Welch interval of two independent means, and the verdict
 says so.
 
@@ -101,11 +105,14 @@ class RunFigures:
     replications: int
     tiers: tuple[str, ...]
     per_rep: dict[str, np.ndarray]
-    starting_ids: tuple[str, ...]
+    starting_ids: tuple[str, ...]  # sorted: the same accounts, whatever the file's order
     confidence: float = 0.95
     currency: str = "EUR"
     run_id: str | None = None
     source: Any = None  # the Result or the store's RunRecord
+    #: :func:`kamsim.portfolio.fingerprint` of the starting portfolio; None for a run stored
+    #: before kamsim recorded it (its portfolio is then known by its ids only)
+    portfolio: str | None = None
 
     @classmethod
     def from_result(cls, result: Any, run_id: str | None = None) -> RunFigures:
@@ -113,9 +120,9 @@ class RunFigures:
         return cls(name=result.scenario, seed=int(result.seed),
                    replications=int(result.replications), tiers=tuple(result.tiers),
                    per_rep={k: per[k] for k in HEADLINES},
-                   starting_ids=tuple(map(str, result.account_ids[: result.n_start])),
+                   starting_ids=tuple(sorted(map(str, result.account_ids[: result.n_start]))),
                    confidence=result.confidence, currency=result.currency, run_id=run_id,
-                   source=result)
+                   source=result, portfolio=result.portfolio or None)
 
     @classmethod
     def from_tables(cls, summary: dict[str, Any], accounts: Any, *, run_id: str | None = None,
@@ -128,7 +135,19 @@ class RunFigures:
                    replications=int(summary["replications"]), tiers=tiers,
                    per_rep=per_replication_from_accounts(accounts, tiers), starting_ids=ids,
                    confidence=float(summary.get("confidence", 0.95)),
-                   currency=str(summary.get("currency", "EUR")), run_id=run_id, source=source)
+                   currency=str(summary.get("currency", "EUR")), run_id=run_id, source=source,
+                   # (absent from the summaries of runs stored by older versions)
+                   portfolio=summary.get("portfolio_fingerprint"))
+
+    def same_portfolio(self, other: RunFigures) -> bool:
+        """Whether both runs started from the same portfolio: the same account ids, and,
+        where both runs know it, the same fingerprint of its contents (a generated
+        portfolio has the ids A0001... whatever its seed). A run stored before the
+        fingerprint was recorded is judged by its ids alone."""
+        if self.starting_ids != other.starting_ids:
+            return False
+        return self.portfolio is None or other.portfolio is None or (
+            self.portfolio == other.portfolio)
 
 
 def _welch(a: np.ndarray, b: np.ndarray, confidence: float,
@@ -324,7 +343,7 @@ class Comparison:
 
     def _why_unpaired(self, i: int) -> str:
         a, b = self.runs[0], self.runs[i]
-        if a.starting_ids != b.starting_ids:
+        if not a.same_portfolio(b):
             return "portfolios differ"
         if a.seed != b.seed:
             return "seeds differ"
@@ -362,7 +381,7 @@ def compare_runs(runs: Sequence[RunFigures]) -> Comparison:
 
 def is_paired(ref: RunFigures, run: RunFigures) -> bool:
     """Whether replication ``r`` of ``run`` saw the same random future as that of ``ref``."""
-    return (run.starting_ids == ref.starting_ids and run.seed == ref.seed
+    return (run.same_portfolio(ref) and run.seed == ref.seed
             and run.replications == ref.replications)
 
 
@@ -414,6 +433,15 @@ def _load_stored(run_id: str, store: str | Path | None) -> RunFigures:
             close()
 
 
+def _is_scenario(s: Any) -> bool:
+    """Whether ``s`` is a scenario to run (a ScenarioSpec or a file name), not a run id. A
+    .yaml name that is not a file counts as one (compare then says it is missing)."""
+    from kamsim.spec.load import ScenarioSpec
+
+    return isinstance(s, ScenarioSpec) or (isinstance(s, str | Path) and (
+        Path(s).is_file() or Path(s).suffix in (".yaml", ".yml")))
+
+
 def compare(scenarios: Sequence[Any], *, replications: int | None = None,
             seed: int | None = None, workers: int | None = None, dask: str | None = None,
             overrides: Sequence[str] = (), progress: Callable[[float, int], None] | None = None,
@@ -423,7 +451,11 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
     ``scenarios`` are ScenarioSpecs, scenario files, or run ids from the store at ``store``
     (a string that is not an existing file). Fresh runs all use the same ``seed`` and
     ``replications`` (default: those of the first scenario, or of the first stored run), so
-    their differences are paired. ``overrides`` (``key=value``) apply to scenario files.
+    their differences are paired: ``seed`` is set as each scenario's seed (as ``seed: N`` in
+    its file), so it also builds their portfolios and decision units. ``overrides``
+    (``key=value``) apply to scenario files; with stored runs only, ``seed``,
+    ``replications`` and ``overrides`` would change nothing and are refused (RunError)
+    before any run is loaded.
     ``progress(done, total)`` counts replications over all fresh runs (see
     :func:`kamsim.simulate` for the fractions of one in progress)."""
     from kamsim.errors import InputError, Problem, RunError
@@ -432,6 +464,12 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
 
     if len(scenarios) < 2:
         raise RunError(f"compare needs at least two scenarios or runs (got {len(scenarios)})")
+    given = [what for what, v in (("seed", seed is not None),
+                                  ("replications", replications is not None),
+                                  ("overrides", bool(overrides))) if v]
+    if given and not any(_is_scenario(s) for s in scenarios):
+        raise RunError(f"{' and '.join(given)} given, but every run compared is a stored run, "
+                       "which keeps its own (they apply to scenario files only)")
     items: list[Any] = []
     problems: list[Problem] = []  # of every scenario file, reported together
     for s in scenarios:

@@ -23,6 +23,7 @@ from kamsim import lanes
 from kamsim.engine.core import EngineOptions, run_replication
 from kamsim.engine.record import ReplicationOutput
 from kamsim.engine.rng import replication_seeds
+from kamsim.portfolio import fingerprint
 from kamsim.results import Result
 from kamsim.spec.load import ScenarioSpec, load_scenario
 
@@ -287,9 +288,13 @@ def simulate(scenario: ScenarioSpec | str | Path, *, replications: int | None = 
     counts the periods of the running one, as fractions (``done`` 2.5: two replications and
     half of the third), so that a long single replication shows it is moving."""
     spec = scenario if isinstance(scenario, ScenarioSpec) else load_scenario(scenario)
+    if seed is not None:
+        # `seed` is the scenario's seed (portfolio and decision units too), not only the
+        # replications' (docs/model.md, Random numbers)
+        spec = spec.with_seed(seed)
     sc = spec.scenario
     reps = replications if replications is not None else sc.replications
-    seed = sc.seed if seed is None else seed
+    seed = sc.seed
     if reps < 1:
         raise ValueError(f"replications ({reps}) must be at least 1")
     prep = prepared(spec)
@@ -307,9 +312,10 @@ def simulate_many(specs: Sequence[ScenarioSpec], *, replications: int | None = N
                   seed: int | None = None, workers: int | None = None,
                   dask: str | None = None, record_events: bool | None = None,
                   progress: Callable[[float, int], None] | None = None) -> list[Result]:
-    """Run several scenarios as one study (a sweep's points): the same ``seed`` and
-    ``replications`` for all (default: the first scenario's), so replication ``r`` of each
-    sees the same random futures, and each Result is bit-identical to
+    """Run several scenarios as one study (a sweep's points, compare's fresh runs): the same
+    ``seed`` and ``replications`` for all (default: the first scenario's; the seed is each
+    scenario's own, as ``simulate(seed=...)`` makes it), so replication ``r`` of each sees the
+    same random futures, and each Result is bit-identical to
     ``simulate(spec, replications=..., seed=...)``. Every replication of every scenario
     goes to one pool of ``workers`` processes (or one Dask submission), so that all the
     cores stay busy to the end however few replications each scenario has.
@@ -322,6 +328,8 @@ def simulate_many(specs: Sequence[ScenarioSpec], *, replications: int | None = N
     seed = first.seed if seed is None else seed
     if reps < 1:
         raise ValueError(f"replications ({reps}) must be at least 1")
+    # the seed is each scenario's own, as in simulate(): it builds the portfolios too
+    specs = [spec.with_seed(seed) for spec in specs]
     # what each Result needs of its scenario's starting point (cheap to build next to the
     # runs; only these few fields are kept, not every point's starting point). The last
     # one prepared stays cached for the workers forked below.
@@ -379,7 +387,8 @@ def _about(prep: Any) -> dict[str, Any]:
     """What a Result takes from a prepared starting point."""
     return {"tiers": prep.model.tiers, "stages": prep.model.stages.names,
             "currency": prep.model.service.currency, "account_ids": prep.accounts.account_id,
-            "n_start": prep.n_start, "roles": prep.units.role_names}
+            "n_start": prep.n_start, "roles": prep.units.role_names,
+            "portfolio": fingerprint(prep.accounts, prep.n_start)}
 
 
 def _result(spec: ScenarioSpec, about: dict[str, Any], seed: int, reps: int,

@@ -18,7 +18,7 @@ from typing import Any
 
 from kamsim.errors import RunError
 
-__all__ = ["atomic_path", "atomic_write_text", "write_table", "write_results",
+__all__ = ["atomic_path", "atomic_write_text", "write_table", "write_results", "copy_to",
            "check_writable_target", "check_table_target", "require_folder", "make_folder",
            "move_into_place", "shareable", "check_folder"]
 
@@ -156,20 +156,28 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def _write_frame(df: Any, path: Path) -> None:
-    """CSV or Parquet by suffix (Parquet through DuckDB, which needs no pyarrow)."""
-    if path.suffix == ".parquet":
-        import duckdb
+def copy_to(con: Any, query: str, path: Path, fmt: str) -> None:
+    """Write the rows of ``query`` on the DuckDB connection ``con`` to ``path`` as Parquet
+    or CSV (``fmt``). Every table file kamsim writes goes through here (``run --out``,
+    ``runs export``, ``tier --out``), so a table reads the same whichever command wrote it:
+    booleans ``true``/``false``, an empty text as ``""`` and a missing value as an empty
+    field (pandas' own writer gave ``True`` and wrote both as empty fields)."""
+    options = "FORMAT PARQUET" if fmt == "parquet" else "FORMAT CSV, HEADER"
+    target = str(path).replace("'", "''")
+    con.execute(f"COPY ({query}) TO '{target}' ({options})")
 
-        con = duckdb.connect()
-        try:
-            con.register("frame", df)
-            target = str(path).replace("'", "''")
-            con.execute(f"COPY frame TO '{target}' (FORMAT PARQUET)")
-        finally:
-            con.close()
-    else:
-        df.to_csv(path, index=False)
+
+def _write_frame(df: Any, path: Path) -> None:
+    """CSV or Parquet by suffix, through DuckDB (which needs no pyarrow)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("frame", df)
+        copy_to(con, "SELECT * FROM frame", path, "parquet" if path.suffix == ".parquet"
+                else "csv")
+    finally:
+        con.close()
 
 
 def check_table_target(path: Path) -> None:

@@ -21,7 +21,7 @@ from kamsim.fields import PORTFOLIO_FIELDS
 from kamsim.spec.models import Distribution, PortfolioGenerate, PortfolioImport
 
 __all__ = ["Accounts", "ImportedTable", "generate_portfolio", "numbered_ids", "read_portfolio_csv",
-           "accounts_from_import", "build_portfolio", "sample", "starting_ids"]
+           "accounts_from_import", "build_portfolio", "sample", "starting_ids", "fingerprint"]
 
 #: number fields that are drawn or imported; revenue and gross_profit are derived
 DRAWN_FIELDS = [k for k, (t, _) in PORTFOLIO_FIELDS.items()
@@ -56,6 +56,27 @@ class Accounts:
     def take(self, idx: np.ndarray | slice) -> Accounts:
         return Accounts(self.account_id[idx], {k: v[idx] for k, v in self.numbers.items()},
                         self.segment[idx], self.industry[idx])
+
+
+def fingerprint(accounts: Accounts, n: int | None = None) -> str:
+    """A short hash of the first ``n`` accounts (default: all) in slot order: ids, every
+    drawn or imported number (bit for bit), segment and industry.
+
+    Two runs are paired only when they start from the same portfolio, and the same ids
+    are not enough: a generated portfolio has ids A0001... whatever its seed. Slot order
+    counts, as an account's random stream follows its slot. Stored with a run's summary
+    (``portfolio_fingerprint``) so that a stored run can be paired with a fresh one."""
+    import hashlib
+
+    k = accounts.n if n is None else n
+    h = hashlib.blake2b(digest_size=8)
+    for col in (accounts.account_id, accounts.segment, accounts.industry):
+        h.update("\x1f".join(map(str, col[:k])).encode())
+        h.update(b"\x1e")
+    for name in sorted(accounts.numbers):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(accounts.numbers[name][:k], dtype="<f8").tobytes())
+    return h.hexdigest()
 
 
 def sample(dist: Distribution, n: int, rng: np.random.Generator) -> np.ndarray:

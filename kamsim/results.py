@@ -76,6 +76,8 @@ class Result:
     #: the decision units' roles, in the order of their index (the event log's
     #: ``key_person_left`` code)
     roles: tuple[str, ...] = ()
+    #: :func:`kamsim.portfolio.fingerprint` of the starting portfolio (what pairing checks)
+    portfolio: str = ""
 
     # -------------------------------------------------------------- summary
 
@@ -93,6 +95,7 @@ class Result:
             "scenario": self.scenario, "seed": self.seed, "replications": self.replications,
             "horizon_months": self.outputs[0].periods * self.outputs[0].dt,
             "confidence": self.confidence, "currency": self.currency,
+            "portfolio_fingerprint": self.portfolio or None,
         }
         for name in (*HEADLINES, "equity", "accounts_end", "new_accounts"):
             out[name] = _stat(per[name][:, 0], self.confidence, BOUNDS.get(name))

@@ -691,7 +691,7 @@ class Store:
         """Write the run's tables as ``<table>.<fmt>`` plus ``summary.json``,
         ``scenario.resolved.json`` and ``run.json`` into the folder ``out``, atomically:
         built in a temporary sibling folder and renamed into place when complete."""
-        from kamsim.io import check_writable_target, move_into_place, shareable
+        from kamsim.io import check_writable_target, copy_to, move_into_place, shareable
 
         if fmt not in ("parquet", "csv"):
             raise RunError(f"export format {fmt!r}: use 'parquet' or 'csv'")
@@ -704,13 +704,11 @@ class Store:
         try:
             shareable(tmp, folder=True)  # mkdtemp's folder is private (0700)
             for name in self._table_names(rec.run_id):
-                target = str(tmp / f"{name}.{fmt}").replace("'", "''")
-                options = "FORMAT PARQUET" if fmt == "parquet" else "FORMAT CSV, HEADER"
                 # A table no run ever had rows in does not exist yet: no file for it.
                 if name in present:
                     # run ids are ours (resolved above), so quoting them inline is safe
-                    con.execute(f"COPY (SELECT * EXCLUDE (run_id) FROM {_quote(name)} "
-                                f"WHERE run_id = '{rec.run_id}') TO '{target}' ({options})")
+                    copy_to(con, f"SELECT * EXCLUDE (run_id) FROM {_quote(name)} "
+                                 f"WHERE run_id = '{rec.run_id}'", tmp / f"{name}.{fmt}", fmt)
             (tmp / "summary.json").write_text(json.dumps(rec.summary, indent=2) + "\n")
             (tmp / "scenario.resolved.json").write_text(
                 json.dumps(rec.resolved, indent=2, default=str) + "\n")

@@ -166,6 +166,12 @@ def parse_vary(vary: Sequence[str], overrides: Sequence[str] = ()) -> list[_Axis
     sets = [(i, _key_path(s.partition("=")[0])) for i, s in enumerate(overrides) if "=" in s]
     for n, axis in enumerate(axes):
         path = _key_path(axis.key)
+        if path == ("seed",):
+            # the seed builds each point's portfolio and seeds its replications: points
+            # with other seeds would not be paired (and compare() gives all one seed)
+            problems.append(Problem(axis.where(), "the seed is not a setting to sweep: every "
+                                    "point shares it, which is what pairs them",
+                                    "--seed N for another seed, -r N for more random futures"))
         for i, other in sets:
             if _clash(path, other):
                 problems.append(Problem(axis.where(), f"{axis.key} is also given by "

@@ -525,8 +525,10 @@ def trace(scenario: ScenarioSpec | str | Path, account: str, *, seed: int | None
 
     spec = (scenario if isinstance(scenario, ScenarioSpec)
             else load_scenario(scenario, list(overrides)))
+    if seed is not None:  # the scenario's seed, as for kamsim.simulate: the portfolio too
+        spec = spec.with_seed(seed)
     sc = spec.scenario
-    seed = sc.seed if seed is None else seed
+    seed = sc.seed
     if replication < 0:
         raise RunError(f"replication ({replication}) must be 0 or more")
     prep = prepared(spec)

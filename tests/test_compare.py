@@ -410,3 +410,149 @@ def test_model_verdict_tiered_earns_more_than_equal_treatment():
     cmp = compare([EQUAL, TIERED], replications=6)
     row = cmp.table().query("tier == 'all' and metric == 'profit'").iloc[0]
     assert row.diff_low > 0, cmp.verdict()
+
+
+# ------------------------------------------------------------------ pairing and the one seed
+
+CRM = REPO / "scenarios" / "crm_import.yaml"
+
+
+def _reversed_crm(tmp_path: Path) -> Path:
+    """crm_import with its accounts file in reverse row order (ids not in sorted order)."""
+    import shutil
+
+    shutil.copytree(REPO / "rules", tmp_path / "rules")
+    data = tmp_path / "scenarios" / "data"
+    shutil.copytree(REPO / "scenarios" / "data", data)
+    rows = (data / "accounts.csv").read_text().splitlines()
+    (data / "accounts.csv").write_text("\n".join([rows[0], *rows[:0:-1]]) + "\n")
+    shutil.copy(CRM, tmp_path / "scenarios" / "crm_rev.yaml")
+    return tmp_path / "scenarios" / "crm_rev.yaml"
+
+
+def test_a_stored_run_pairs_with_a_fresh_run_of_the_same_unsorted_portfolio(tmp_path,
+                                                                           store_path):
+    """A fresh run's ids were kept in file order and a stored run's sorted, so a stored
+    run of a CRM import whose rows are not in id order was 'portfolios differ' against a
+    fresh run of the very same scenario (a Welch interval around a 0 difference)."""
+    from kamsim.store import record_run
+
+    scenario = _reversed_crm(tmp_path)
+    fresh = compare([str(scenario), str(scenario)], overrides=["replications=3"], workers=1)
+    rid = record_run(fresh.results[0], store_path)
+    cmp = compare([rid, str(scenario)], store=store_path, workers=1)
+    assert cmp.paired == [True, True]
+    assert "not paired" not in cmp.verdict()[0]
+    t = cmp.table().fillna(0)  # (sums in another order: equal to rounding)
+    np.testing.assert_allclose(t["diff"], 0, atol=1e-6)
+    np.testing.assert_allclose(t["diff_high"] - t["diff_low"], 0, atol=1e-6)
+
+
+def test_seed_option_is_the_scenarios_seed(small_overrides):
+    """--seed 5 seeded the replications only, while the portfolio came from the file's
+    seed: a run listed as seed 5 was not what a file with `seed: 5` gives."""
+    from kamsim.experiment import simulate
+    from kamsim.spec.load import load_scenario
+
+    base = REPO / "scenarios" / "baseline.yaml"
+    small = [*small_overrides, "replications=2", "horizon_months=6"]
+    by_option = simulate(load_scenario(base, small), seed=5, workers=1)
+    in_file = simulate(load_scenario(base, [*small, "seed=5"]), workers=1)
+    assert by_option.seed == in_file.seed == 5
+    assert by_option.resolved["scenario"]["seed"] == 5
+    assert by_option.resolved == in_file.resolved
+    assert by_option.portfolio == in_file.portfolio
+    for k, v in in_file.per_replication().items():
+        np.testing.assert_array_equal(by_option.per_replication()[k], v)
+    # and the seed does build the portfolio
+    assert simulate(load_scenario(base, small), workers=1).portfolio != in_file.portfolio
+
+
+def test_cli_seed_option_equals_set_seed(tmp_path):
+    base = str(REPO / "scenarios" / "baseline.yaml")
+    args = ["run", base, "--no-store", "-q", "--json", "-w", "1",
+            *sum((["--set", s] for s in TINY + ["replications=2"]), [])]
+    runner = CliRunner()
+    by_option = runner.invoke(_cli(), [*args, "--seed", "5"])
+    in_file = runner.invoke(_cli(), [*args, "--set", "seed=5"])
+    assert by_option.exit_code == 0, by_option.output
+    assert json.loads(by_option.output) == json.loads(in_file.output)
+
+
+def test_files_that_differ_only_in_their_seeds_compare_as_the_same_scenario(tmp_path):
+    """compare sets every scenario's seed to the first one's (or --seed): two files that
+    differ only in `seed:` start from the same generated portfolio and the same futures.
+    (The second one's seed was used for its portfolio, the first's for the futures, and
+    the runs were called paired though their portfolios differed: '13.3% more profit'.)"""
+    import shutil
+
+    shutil.copytree(REPO / "rules", tmp_path / "rules")
+    (tmp_path / "scenarios").mkdir()
+    other = tmp_path / "scenarios" / "tiered_s5.yaml"
+    text = Path(TIERED).read_text()
+    assert "\nseed: 20261123" in text
+    other.write_text(text.replace("\nseed: 20261123", "\nseed: 5"))
+    small = [*TINY, "replications=3"]
+    for seed in (None, 5):
+        cmp = compare([TIERED, str(other)], overrides=small, seed=seed, workers=1)
+        assert cmp.paired == [True, True]
+        assert (cmp.table()["diff"].fillna(0) == 0).all()
+        assert {r.seed for r in cmp.runs} == {20261123 if seed is None else seed}
+        assert all(r.source.resolved["scenario"]["seed"] == r.seed for r in cmp.runs)
+
+
+def test_same_ids_but_other_portfolios_are_not_paired():
+    """Generated ids are A0001... whatever the portfolio's seed: same ids, same seed and
+    replications, yet another portfolio, which the fingerprint tells apart."""
+    from kamsim.spec.load import load_scenario
+
+    small = [*TINY, "replications=3"]
+    a = load_scenario(TIERED, small)
+    b = load_scenario(TIERED, [*small, "portfolio.generate.seed=5"])
+    cmp = compare([a, b], workers=1)
+    assert cmp.runs[0].starting_ids == cmp.runs[1].starting_ids
+    assert cmp.paired == [True, False]
+    assert "[portfolios differ: differences are not paired]" in cmp.verdict()[0]
+    # a run stored before the fingerprint was recorded is known by its ids only
+    old = RunFigures(**{**cmp.runs[1].__dict__, "portfolio": None})
+    assert compare_runs([cmp.runs[0], old]).paired == [True, True]
+
+
+@pytest.mark.parametrize("options", [["--seed", "5"], ["-r", "10"],
+                                     ["--set", "capacity.account_managers=1"]])
+def test_options_for_scenario_files_are_refused_with_stored_runs_only(store_path, options,
+                                                                      monkeypatch):
+    """They were ignored without a word; now one line, exit 2, before any run is loaded."""
+    import kamsim.compare as compare_mod
+
+    def fail(*_a, **_k):
+        raise AssertionError("a stored run was loaded")
+
+    monkeypatch.setattr(compare_mod, "_load_stored", fail)
+    res = CliRunner().invoke(_cli(), ["compare", "r1234", "r5678", "--store", str(store_path),
+                                      *options])
+    assert res.exit_code == 2
+    (line,) = res.output.strip().splitlines()
+    assert options[0] in line and "stored run" in line
+    with pytest.raises(Exception, match="stored run"):
+        compare(["r1234", "r5678"], store=store_path, replications=10)
+
+
+def test_a_seed_the_store_cannot_hold_is_refused_up_front(tmp_path):
+    """2^63 was accepted, ran, printed its table, then failed to be recorded with a
+    multi-line DuckDB conversion error."""
+    base = str(REPO / "scenarios" / "baseline.yaml")
+    res = CliRunner().invoke(_cli(), ["run", base, "--seed", str(2**63), "-q"])
+    assert res.exit_code == 2 and "--seed" in res.output and "Traceback" not in res.output
+    assert "retention" not in res.output
+    import shutil
+
+    shutil.copytree(REPO / "rules", tmp_path / "rules")
+    (tmp_path / "scenarios").mkdir()
+    big = tmp_path / "scenarios" / "big.yaml"
+    big.write_text(Path(base).read_text().replace("\nseed: 20261123", f"\nseed: {2**63}"))
+    res = CliRunner().invoke(_cli(), ["run", str(big), "-q"])
+    assert res.exit_code == 2
+    line = res.output.strip().splitlines()[0]
+    assert re.match(r"^.*big\.yaml:\d+:7: seed: .*\(a number <= 9223372036854775807\)$",
+                    line), line

@@ -166,6 +166,7 @@ class _Fake:
     currency: str = "EUR"
     n_start: int = 2
     account_ids: tuple[str, ...] = ("A1", "A2")
+    portfolio: str = "p"
 
     @property
     def replications(self) -> int:
@@ -326,6 +327,15 @@ def test_a_key_in_both_set_and_vary_or_twice_in_vary(store_path: Path) -> None:
         "--vary[2]:1:1: capacity.account_managers is already varied by --vary[1] (each key "
         "varied once)",
     ]
+
+
+def test_the_seed_is_not_swept(store_path: Path) -> None:
+    # every point shares the seed (it builds the portfolio and pairs the replications):
+    # points at other seeds would all be run at the first one's
+    lines = _bad(["--vary", "seed=1,2", *SETS], store_path)
+    assert lines == [
+        "--vary[0]:1:1: the seed is not a setting to sweep: every point shares it, which is "
+        "what pairs them (--seed N for another seed, -r N for more random futures)"]
 
 
 def test_too_many_points(store_path: Path) -> None:

@@ -327,3 +327,24 @@ def test_yearly_lines_add_up_to_the_account_total() -> None:
         "the account was lost" in s[-1]
     assert sum(int(re.sub(",", "", x)) for line in s
                for x in re.findall(r"revenue EUR ([\d,]+)", line)) == 17_000
+
+
+def test_trace_seed_is_the_scenarios_seed():
+    """trace(seed=N) tells replication r of `kamsim run --seed N`, which now builds its
+    portfolio from N as `seed: N` in the file does."""
+    from kamsim.spec.load import load_scenario
+    from kamsim.trace import trace
+
+    path = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
+    small = ["portfolio.generate.accounts=60", "horizon_months=6"]
+    by_option = trace(load_scenario(path, small), "A03", seed=5)
+    in_file = trace(load_scenario(path, [*small, "seed=5"]), "A03")
+    assert by_option.seed == in_file.seed == 5
+    assert by_option.sentences() == in_file.sentences()
+
+
+def test_option_seed_bound_is_the_schemas():
+    from kamsim.cli.main import SEED_MAX
+    from kamsim.spec.models import SEED_MAX as SCHEMA_MAX
+
+    assert SEED_MAX == SCHEMA_MAX == 2**63 - 1

@@ -68,8 +68,10 @@ def difference_table(cmp: Any) -> Any:
 @click.argument("scenarios", nargs=-1, required=True)
 @click.option("--replications", "-r", type=click.IntRange(1), default=None,
               help="Random futures per scenario (default: the first scenario's).")
-@click.option("--seed", type=click.IntRange(0), default=None,
-              help="Master seed shared by every scenario (default: the first scenario's).")
+@click.option("--seed", type=click.IntRange(0, main.SEED_MAX), default=None,
+              help="The seed of every scenario compared, as `seed:` in its file: it seeds "
+                   "the random futures and builds generated portfolios and decision units "
+                   "(default: the first scenario's, or the first stored run's).")
 @click.option("--workers", "-w", type=click.IntRange(1), default=None,
               help="Worker processes (default: all cores).")
 @click.option("--dask", default=None, metavar="tcp://HOST:PORT",
@@ -85,12 +87,20 @@ def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | No
 
     The first is the reference; every other is compared with it replication by
     replication, per headline and per starting tier, and summed up in a verdict."""
+    from kamsim.compare import _is_scenario
     from kamsim.compare import compare as run_compare
     from kamsim.errors import RunError
 
     main._WRITTEN.track()
     if len(scenarios) < 2:
         raise RunError("compare needs at least two scenarios or run ids")
+    given = [opt for opt, v in (("--seed", seed is not None), ("-r", replications is not None),
+                                ("--set", bool(sets))) if v]
+    if given and not any(_is_scenario(s) for s in scenarios):
+        # said before anything is loaded, rather than ignored without a word
+        raise RunError(f"{', '.join(given)}: every run compared is a stored run, which keeps "
+                       "its own seed, replications and scenario (these options apply to "
+                       "scenario files only)")
     store_path = None
     if not no_store and any(Path(s).is_file() for s in scenarios):
         # fresh runs will be recorded: a store they cannot go to is told before they run,

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
+from kamsim.cli.main import SEED_MAX, _sets, cli, handles_errors
 from kamsim.cli.main import _console as _main_console
-from kamsim.cli.main import _sets, cli, handles_errors
 
 #: width of the output when it is not a terminal: wide enough that person ids are never cut
 _PIPE_WIDTH = 200
@@ -76,7 +76,7 @@ def _metrics_lines(values: dict[str, Any]) -> list[str]:
                    "contact: month M as `kamsim trace` tells it (month 0 is the first month "
                    "played). Traces the account through one replication. Without it: the "
                    "start of the run, before month 0.")
-@click.option("--seed", type=click.IntRange(0), default=None,
+@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=None,
               help="Scenario seed (default: the scenario's).")
 @_sets
 @click.option("--out", type=click.Path(dir_okay=False), default=None,

@@ -16,6 +16,10 @@ import click
 
 from kamsim import __version__
 
+#: the largest seed an option takes: kamsim.spec.models.SEED_MAX (the store keeps seeds as
+#: signed 64-bit integers), written out so that `kamsim --help` need not import pydantic
+SEED_MAX = 2**63 - 1
+
 
 def _console(stderr: bool = False, width: int = 140) -> Any:
     """The console every command prints through (``width`` when the output is not a
@@ -285,8 +289,10 @@ def _run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     opts: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option("--replications", "-r", type=click.IntRange(1), default=None,
                      help="Number of random futures (default: the scenario's)."),
-        click.option("--seed", type=click.IntRange(0), default=None,
-                     help="Master seed (default: the scenario's)."),
+        click.option("--seed", type=click.IntRange(0, SEED_MAX), default=None,
+                     help="The scenario's seed, as `seed:` in its file: it seeds the random "
+                          "futures and builds a generated portfolio and the decision units "
+                          "(default: the scenario's)."),
         click.option("--workers", "-w", type=click.IntRange(1), default=None,
                      help="Worker processes (default: all cores)."),
         click.option("--dask", default=None, metavar="tcp://HOST:PORT",

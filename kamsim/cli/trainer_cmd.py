@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from kamsim.cli.main import _console, cli, handles_errors
+from kamsim.cli.main import SEED_MAX, _console, cli, handles_errors
 
 _MONTH = re.compile(r"^(month [0-9.]+):")
 
@@ -35,8 +35,8 @@ def _print_story(sentences: list[str]) -> None:
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--account", "-a", required=True,
               help="Account id to follow (e.g. A01), of the starting portfolio.")
-@click.option("--seed", type=click.IntRange(0), default=None,
-              help="Master seed (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=None,
+              help="The scenario's seed, as `seed:` in its file (default: the scenario's).")
 @click.option("--replication", "-r", type=click.IntRange(0), default=0,
               help="Which random future (the same as replication R of `kamsim run`).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
@@ -105,8 +105,9 @@ def _run(name: str, replications: int | None, seed: int | None, workers: int | N
 _run_opts = [
     click.option("--replications", "-r", type=click.IntRange(2), default=None,
                  help="Random futures per variant (default: the scenario's)."),
-    click.option("--seed", type=click.IntRange(0), default=None,
-                 help="Master seed, shared by the variants (default: the scenario's)."),
+    click.option("--seed", type=click.IntRange(0, SEED_MAX), default=None,
+                 help="The scenario's seed, as `seed:` in its file, shared by the variants "
+                      "(default: the scenario's)."),
     click.option("--workers", "-w", type=click.IntRange(1), default=None,
                  help="Worker processes (default: all cores)."),
 ]

@@ -90,6 +90,13 @@ def from_folder(folder: str | Path) -> ReportRun:
     need = [folder / "summary.json", folder / "scenario.resolved.json",
             *(folder / f"{t}.parquet" for t in _FOLDER_TABLES)]
     missing = [p.name for p in need if not p.is_file()]
+    if missing and all((folder / f"{t}.csv").is_file() for t in _FOLDER_TABLES):
+        # a `runs export --format csv` folder: kamsim wrote it, so say what it lacks and how
+        # to get what reports read, rather than that it is no results folder
+        rid = _exported_run_id(folder) or "RUN_ID"
+        raise RunError(f"{folder}: a CSV export; reports read the Parquet tables (report on "
+                       f"the stored run: kamsim report {rid}, or export it as Parquet: kamsim "
+                       f"runs export {rid} --out FOLDER)")
     if missing:
         raise RunError(f"{folder}: not a kamsim results folder (missing {', '.join(missing)})")
     try:
@@ -100,6 +107,15 @@ def from_folder(folder: str | Path) -> ReportRun:
     frames = {t: _read_parquet(folder / f"{t}.parquet") for t in _FOLDER_TABLES}
     return ReportRun(name=str(summary.get("scenario", folder.name)), summary=summary,
                      resolved=resolved, frames=frames, origin=f"folder {folder}")
+
+
+def _exported_run_id(folder: Path) -> str | None:
+    """The run id in the ``run.json`` of a ``kamsim runs export`` folder, if it has one."""
+    try:
+        rid = json.loads((folder / "run.json").read_text()).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return rid if isinstance(rid, str) else None
 
 
 def load_runs(refs: Sequence[str], store: str | Path | None = None) -> list[ReportRun]:

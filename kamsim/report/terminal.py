@@ -109,7 +109,9 @@ def tier_table(rows: list[dict[str, Any]], currency: str = "EUR") -> Any:
     from rich.table import Table
 
     t = Table(title="Tiers of the starting portfolio", title_justify="left")
-    for col in ("tier", "accounts", "share", "revenue", "revenue share", "margin share",
+    # revenue is the yearly rate at the start (wallet x share), not a horizon's total as in
+    # the run tables: said in the header
+    for col in ("tier", "accounts", "share", "revenue / year", "revenue share", "margin share",
                 "protect", "manage risk", "cultivate", "reduce"):
         t.add_column(col, justify="left" if col == "tier" else "right")
     for r in rows:

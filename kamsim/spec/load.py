@@ -63,6 +63,24 @@ class ScenarioSpec:
 
         return replace(self, scenario=scenario)
 
+    def with_seed(self, seed: int) -> ScenarioSpec:
+        """This scenario with ``seed: seed``: what ``--seed`` and ``simulate(seed=...)`` run.
+
+        The seed builds the portfolio and the decision units as well as seeding the
+        replications, so a seed given apart from the file must change all of them, and the
+        resolved scenario must show it: a run listed as seed 5 is reproduced by the file
+        with ``seed: 5``. Recorded as the override ``seed=N`` (what ``--set seed=N`` gives,
+        so both have the same hash). The scenario itself when the seed is already its own."""
+        if seed == self.scenario.seed:
+            return self
+        if not 0 <= seed <= m.SEED_MAX:
+            raise ValueError(f"seed {seed} is out of range (expected a whole number from 0 to "
+                             f"{m.SEED_MAX})")
+        from dataclasses import replace
+
+        return replace(self, scenario=self.scenario.model_copy(update={"seed": seed}),
+                       overrides=(*self.overrides, f"seed={seed}"))
+
     def resolved(self) -> dict[str, Any]:
         """The fully resolved scenario: every default filled in, rule files inlined with their
         hashes, and the kamsim version, for the results folder and the run store."""

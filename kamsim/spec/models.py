@@ -28,6 +28,9 @@ Pos = Annotated[float, Field(gt=0.0)]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 ExprText = Annotated[str, Field(min_length=1, max_length=2000)]
 
+#: the largest seed: the run store keeps seeds as signed 64-bit integers (DuckDB BIGINT)
+SEED_MAX = 2**63 - 1
+
 ATTITUDES = ("enemy", "non_supporter", "neutral", "supporter", "mentor")
 COVERAGE_LEVELS = ("none", "brief", "multiple", "in_depth")
 ROLE_NAMES = (
@@ -319,7 +322,8 @@ class PortfolioGenerate(Model):
         default_factory=lambda: {"manufacturing": 0.35, "retail": 0.25, "telecom": 0.15,
                                  "utilities": 0.1, "services": 0.15}
     )
-    seed: int | None = Field(default=None, ge=0, description="portfolio seed (default: scenario seed)")
+    seed: int | None = Field(default=None, ge=0, le=SEED_MAX,
+                             description="portfolio seed (default: scenario seed)")
 
     @model_validator(mode="after")
     def _mixes(self) -> PortfolioGenerate:
@@ -459,7 +463,9 @@ class Scenario(Model):
     horizon_months: int = Field(60, ge=1, le=600)
     period: Literal["month", "week"] = "month"
     replications: int = Field(20, ge=1, le=100_000)
-    seed: int = Field(20261123, ge=0)
+    seed: int = Field(20261123, ge=0, le=SEED_MAX, description=(
+        "the one seed: it builds the portfolio and the decision units and seeds the "
+        "replications (`--seed N` is `seed: N`)"))
     discount_rate: float = Field(0.10, ge=0.0, le=1.0, description="yearly, for lifetime value")
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     contacts: str | None = Field(
