@@ -291,6 +291,34 @@ def test_attitude_words_agree_with_the_metrics_thresholds() -> None:
         in line
 
 
+def test_coverage_words_agree_with_the_metrics_thresholds() -> None:
+    """The words of coverage follow the rule of the attitudes (and of `dmu show`'s labels):
+    nobody the story calls briefly covered falls short of a covered economic buyer."""
+    from kamsim.trace import coverage_words
+
+    assert coverage_words(1 / 3) == coverage_words(1 / 3 - 1e-12) == "briefly covered"
+    assert coverage_words(0.31) == "almost briefly covered"
+    assert coverage_words(0.12) == "not covered"
+    assert coverage_words(0.63) == "almost covered by several contacts"
+    assert coverage_words(1.0) == "covered in depth"
+    start = {"tier": "key", "stage": "basic", "trust": 0.6, "coverage": 0.3,
+             "multithreading": 1.0, "champion": True, "dm_covered": False, "red_flags": 1,
+             "people": [_person("X-economic_buyer-1", "economic_buyer", 0.0, 0.31, 0.9),
+                        _person("X-champion-1", "champion", 0.5, 2 / 3, 0.6)]}
+    first = _trace([_rec(0, start=start), _rec(1)]).sentences()[0]
+    assert "the economic buyer (neutral, almost briefly covered)" in first
+
+
+def test_month_0_events_are_told_after_the_opening() -> None:
+    """QA: A03's opening said "the economic buyer (neutral, briefly covered)" and the same
+    sentence "red flag: economic buyer not covered": the start, then the end of month 0 (its
+    coverage slipped from 1/3 to 0.31), with nothing to tell the two apart."""
+    first = trace(SCENARIO, "A03", seed=7).sentences()[0]
+    opening, during = first.split("; then, during month 0: ")
+    assert "the economic buyer (neutral, briefly covered)" in opening
+    assert "red flag: economic buyer not covered" in during and "red flag" not in opening
+
+
 def test_account_won_during_the_run_is_named_as_such() -> None:
     from kamsim.dmu_maps import account_map
     from kamsim.experiment import simulate
