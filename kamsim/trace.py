@@ -17,6 +17,11 @@ and replication always give the same text.
   level, "almost a supporter" ("almost briefly covered") when short of it, so that nobody
   called a supporter (briefly covered) falls short of what kamsim.dmu.metrics counts a
   champion (a covered economic buyer, a thread) by.
+* Trust is told when it has moved ``TRUST_STEP`` since it was last told (or since the
+  opening): over the month ("trust rose 0.55 → 0.61", from its start, the end of the month
+  before) or, when the move added up over several months, over them ("trust rose 0.55 → 0.61
+  over months 2-4", from the start of month 2). No value is told as a month's start that was
+  not; the event's ``before`` is always the trust at the month's start.
 * The yearly money lines cover every month, the year of a loss and a last part-year included,
   so they add up to the account's total.
 * Only accounts of the starting portfolio can be followed: whether and when an account is won
@@ -38,7 +43,7 @@ from kamsim.spec.load import ScenarioSpec, load_scenario
 __all__ = ["Trace", "Moment", "trace", "CAUSE_TEXT", "ROLE_TEXT", "TRUST_STEP",
            "SERVICE_SHORT"]
 
-#: a move of trust at least this large since it was last mentioned is narrated
+#: a move of trust at least this large since it was last told is narrated
 TRUST_STEP = 0.05
 #: a service ratio below this is "short" (a tenth of the asked contact missing)
 SERVICE_SHORT = 0.9
@@ -197,7 +202,9 @@ class Trace:
                 # events, measured against it
                 prev = _start_state(rec)
                 events.append(self._start(prev))
-                trust_anchor = prev["trust"]
+                # trust is told when it has moved TRUST_STEP since it was last told (or since
+                # the opening): its value then, and the first month it has moved over since
+                trust_anchor, trust_since = prev["trust"], rec["month"]
             events += self._tier(prev, rec)
             events += self._stage(prev, rec)
             events += self._departures(prev, rec)
@@ -208,8 +215,16 @@ class Trace:
             events += self._offer(rec)
             events += self._champion_and_flags(prev, rec)
             if abs(rec["trust"] - trust_anchor) >= TRUST_STEP - 1e-12:
-                events.append({"kind": "trust", "before": trust_anchor, "after": rec["trust"]})
+                # ``before`` is the trust at the month's start (the end of the month before);
+                # a move that added up over several months is told over them, from the trust
+                # at the start of the first (``since``, ``since_month``): the months between
+                # may have shown their own trust values (a stage change's)
+                events.append({"kind": "trust", "before": prev["trust"], "after": rec["trust"],
+                               "since": trust_anchor, "since_month": trust_since})
                 trust_anchor = rec["trust"]
+                trust_since = None  # from the next month on
+            if trust_since is None and i + 1 < len(self.records):
+                trust_since = self.records[i + 1]["month"]
             # the money by year: every month counted once, the year of a loss and a last
             # part-year included, so the yearly lines add up to the account's total
             if year_first is None:
@@ -372,14 +387,14 @@ class Trace:
     # ------------------------------------------------------------------ words
 
     def _sentence(self, rec: dict[str, Any], events: list[dict[str, Any]]) -> str:
-        parts = [p for p in (self._words(e) for e in events) if p]
+        parts = [p for p in (self._words(e, rec["month"]) for e in events) if p]
         if events[0]["kind"] == "start" and len(parts) > 1:
             # the opening is the unit before the month; what follows happened during it (an
             # economic buyer "briefly covered" at the start, uncovered by the month's end)
             parts[1] = f"then, during month {_month(rec['month'])}: {parts[1]}"
         return f"month {_month(rec['month'])}: " + "; ".join(parts)
 
-    def _words(self, e: dict[str, Any]) -> str:  # noqa: C901 - one case per event kind
+    def _words(self, e: dict[str, Any], month: float) -> str:  # noqa: C901 - one per kind
         k = e["kind"]
         if k == "start":
             covered = [p for p in e["people"] if p["coverage"] >= _COVERED]
@@ -465,8 +480,12 @@ class Trace:
         if k == "red_flags":
             return "red flag: " + "; red flag: ".join(FLAG_TEXT[f] for f in e["new"])
         if k == "trust":
-            verb = "rose" if e["after"] > e["before"] else "fell"
-            return f"trust {verb} {_num(e['before'])} → {_num(e['after'])}"
+            verb = "rose" if e["after"] > e["since"] else "fell"
+            if e["since"] == e["before"]:  # over this month alone
+                return f"trust {verb} {_num(e['before'])} → {_num(e['after'])}"
+            # (from the month's start alone, a slow drift read "rose 0.93 → 0.93")
+            return (f"trust {verb} {_num(e['since'])} → {_num(e['after'])} over months "
+                    f"{_month(e['since_month'])}-{_month(month)}")
         if k == "year":
             months = f"months {_month(e['first'])}-{_month(e['last'])}"
             if e["part"]:
