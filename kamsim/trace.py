@@ -8,12 +8,20 @@ red flags, a yearly money line and the end. Quiet months are skipped. The same s
 and replication always give the same text.
 
 * The opening is the account at the start of the run, before month 0's events (as ``kamsim dmu
-  show`` shows it at month 0); what happens in month 0 follows as events, like any month's.
+  show`` shows it without ``--month``); what happens in month 0 follows as events, like any
+  month's, after "then, during month 0:".
 * A service shortfall is the contact delivered against what the account's own tier asks for
   (its service ratio), and says whose it is: the strategy's when it offers a lower level than
   the tier's (``equal``), the team's when it delivered less than was asked, or both.
-* Attitudes are told as the nearest level, "almost a supporter" when short of it: nobody called
-  a supporter (a mentor) falls short of what kamsim.dmu.metrics counts a champion by.
+* Attitudes and coverage are told by the rule of ``kamsim dmu show``'s labels: the nearest
+  level, "almost a supporter" ("almost briefly covered") when short of it, so that nobody
+  called a supporter (briefly covered) falls short of what kamsim.dmu.metrics counts a
+  champion (a covered economic buyer, a thread) by.
+* Trust is told when it has moved ``TRUST_STEP`` since it was last told (or since the
+  opening): over the month ("trust rose 0.55 → 0.61", from its start, the end of the month
+  before) or, when the move added up over several months, over them ("trust rose 0.55 → 0.61
+  over months 2-4", from the start of month 2). No value is told as a month's start that was
+  not; the event's ``before`` is always the trust at the month's start.
 * The yearly money lines cover every month, the year of a loss and a last part-year included,
   so they add up to the account's total.
 * Only accounts of the starting portfolio can be followed: whether and when an account is won
@@ -28,22 +36,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kamsim.dmu.arrays import attitude_label, coverage_label
 from kamsim.dmu.metrics import FLAG_TEXT, KEY_INFLUENCE, NEWCOMER_MONTHS
 from kamsim.spec.load import ScenarioSpec, load_scenario
 
 __all__ = ["Trace", "Moment", "trace", "CAUSE_TEXT", "ROLE_TEXT", "TRUST_STEP",
            "SERVICE_SHORT"]
 
-#: a move of trust at least this large since it was last mentioned is narrated
+#: a move of trust at least this large since it was last told is narrated
 TRUST_STEP = 0.05
 #: a service ratio below this is "short" (a tenth of the asked contact missing)
 SERVICE_SHORT = 0.9
 _EPS = 1e-9  # as kamsim.dmu.arrays.EPS: the slack of every comparison with a level
 _COVERED = 1.0 / 3.0 - _EPS  # "brief" or better
-_ATT_LEVELS = ((-1.0, "an enemy"), (-0.5, "a non-supporter"), (0.0, "neutral"),
-               (0.5, "a supporter"), (1.0, "a mentor"))
-_COV_LEVELS = ((0.0, "not covered"), (1 / 3, "briefly covered"),
-               (2 / 3, "covered by several contacts"), (1.0, "covered in depth"))
+#: each attitude and coverage level (kamsim.dmu.arrays' labels) in a sentence's words
+_ATT_WORDS = {"enemy": "an enemy", "non_supporter": "a non-supporter", "neutral": "neutral",
+              "supporter": "a supporter", "mentor": "a mentor"}
+_COV_WORDS = {"none": "not covered", "brief": "briefly covered",
+              "multiple": "covered by several contacts", "in_depth": "covered in depth"}
 
 #: the seven causes of key-account loss (domain.md section 6), in words
 CAUSE_TEXT = {
@@ -64,26 +74,27 @@ ROLE_TEXT = {
 _FIELD = re.compile(r"[a-z_][a-z0-9_]*")
 
 
-def _nearest(value: float, levels: Sequence[tuple[float, str]]) -> str:
-    # ties go to the lower level, as in kamsim.dmu.arrays
-    return min(levels, key=lambda lv: (abs(value - lv[0]), lv[0]))[1]
+def _words(label: Any, words: dict[str, str]) -> str:
+    # "almost supporter" -> "almost a supporter"
+    text = str(label[()])
+    almost = text.startswith("almost ")
+    return ("almost " if almost else "") + words[text.removeprefix("almost ")]
 
 
 def attitude_words(value: float) -> str:
-    """The nearest attitude level of ``value`` in words ("a supporter"); "almost a supporter"
-    when ``value`` is nearest a level off neutral but short of it, so that nobody the story
-    calls a supporter (a mentor, a non-supporter) fails the threshold kamsim.dmu.metrics counts
-    a champion (a mentor, a hostile person) by."""
-    word = _nearest(value, _ATT_LEVELS)
-    level = next(lv for lv, w in _ATT_LEVELS if w == word)
-    if (level > 0 and value < level - _EPS) or (level < 0 and value > level + _EPS):
-        return "almost " + word
-    return word
+    """The attitude of ``value`` in words ("a supporter"), by the rule of ``kamsim dmu show``'s
+    labels (kamsim.dmu.arrays.attitude_label): the nearest level, "almost a supporter" when
+    short of a level off neutral, so that nobody the story calls a supporter (a mentor, a
+    non-supporter) fails the threshold kamsim.dmu.metrics counts a champion (a mentor, a
+    hostile person) by."""
+    return _words(attitude_label(value), _ATT_WORDS)
 
 
 def coverage_words(value: float) -> str:
-    """The nearest coverage level of ``value`` in words ("briefly covered")."""
-    return _nearest(value, _COV_LEVELS)
+    """The coverage of ``value`` in words ("briefly covered"), by the rule of the labels
+    (kamsim.dmu.arrays.coverage_label): "almost briefly covered" is short of a brief contact,
+    so not a covered economic buyer or a thread."""
+    return _words(coverage_label(value), _COV_WORDS)
 
 
 def _role(role: str) -> str:
@@ -191,7 +202,9 @@ class Trace:
                 # events, measured against it
                 prev = _start_state(rec)
                 events.append(self._start(prev))
-                trust_anchor = prev["trust"]
+                # trust is told when it has moved TRUST_STEP since it was last told (or since
+                # the opening): its value then, and the first month it has moved over since
+                trust_anchor, trust_since = prev["trust"], rec["month"]
             events += self._tier(prev, rec)
             events += self._stage(prev, rec)
             events += self._departures(prev, rec)
@@ -202,8 +215,16 @@ class Trace:
             events += self._offer(rec)
             events += self._champion_and_flags(prev, rec)
             if abs(rec["trust"] - trust_anchor) >= TRUST_STEP - 1e-12:
-                events.append({"kind": "trust", "before": trust_anchor, "after": rec["trust"]})
+                # ``before`` is the trust at the month's start (the end of the month before);
+                # a move that added up over several months is told over them, from the trust
+                # at the start of the first (``since``, ``since_month``): the months between
+                # may have shown their own trust values (a stage change's)
+                events.append({"kind": "trust", "before": prev["trust"], "after": rec["trust"],
+                               "since": trust_anchor, "since_month": trust_since})
                 trust_anchor = rec["trust"]
+                trust_since = None  # from the next month on
+            if trust_since is None and i + 1 < len(self.records):
+                trust_since = self.records[i + 1]["month"]
             # the money by year: every month counted once, the year of a loss and a last
             # part-year included, so the yearly lines add up to the account's total
             if year_first is None:
@@ -377,10 +398,14 @@ class Trace:
     # ------------------------------------------------------------------ words
 
     def _sentence(self, rec: dict[str, Any], events: list[dict[str, Any]]) -> str:
-        parts = [self._words(e) for e in events]
-        return f"month {_month(rec['month'])}: " + "; ".join(p for p in parts if p)
+        parts = [p for p in (self._words(e, rec["month"]) for e in events) if p]
+        if events[0]["kind"] == "start" and len(parts) > 1:
+            # the opening is the unit before the month; what follows happened during it (an
+            # economic buyer "briefly covered" at the start, uncovered by the month's end)
+            parts[1] = f"then, during month {_month(rec['month'])}: {parts[1]}"
+        return f"month {_month(rec['month'])}: " + "; ".join(parts)
 
-    def _words(self, e: dict[str, Any]) -> str:  # noqa: C901 - one case per event kind
+    def _words(self, e: dict[str, Any], month: float) -> str:  # noqa: C901 - one per kind
         k = e["kind"]
         if k == "start":
             covered = [p for p in e["people"] if p["coverage"] >= _COVERED]
@@ -466,8 +491,12 @@ class Trace:
         if k == "red_flags":
             return "red flag: " + "; red flag: ".join(FLAG_TEXT[f] for f in e["new"])
         if k == "trust":
-            verb = "rose" if e["after"] > e["before"] else "fell"
-            return f"trust {verb} {_num(e['before'])} → {_num(e['after'])}"
+            verb = "rose" if e["after"] > e["since"] else "fell"
+            if e["since"] == e["before"]:  # over this month alone
+                return f"trust {verb} {_num(e['before'])} → {_num(e['after'])}"
+            # (from the month's start alone, a slow drift read "rose 0.93 → 0.93")
+            return (f"trust {verb} {_num(e['since'])} → {_num(e['after'])} over months "
+                    f"{_month(e['since_month'])}-{_month(month)}")
         if k == "year":
             months = f"months {_month(e['first'])}-{_month(e['last'])}"
             if e["part"]:

@@ -70,6 +70,18 @@ def test_show_attitude_and_coverage_labels_match_values():
         assert abs(levels[nearest] - float(value)) <= abs(levels[label] - float(value)) + 0.006
 
 
+def test_show_labels_agree_with_the_flags_on_the_same_screen():
+    """QA: A03's economic buyer at 0.31 was `brief (0.31)` next to "economic buyer covered
+    no" and the red flag "economic buyer not covered (not even a brief contact)"."""
+    trainer = str(ROOT / "scenarios" / "trainer_single_account.yaml")
+    res = invoke("show", trainer, "--account", "A03", "--month", "0")
+    assert res.exit_code == 0, res.output
+    eb = next(ln for ln in res.output.splitlines() if "A03-economic_buyer-1" in ln)
+    assert "almost brief (0.31)" in eb
+    assert "economic buyer covered no" in res.output
+    assert "economic buyer not covered" in res.output
+
+
 def test_show_draws_svg(tmp_path):
     out = tmp_path / "map.svg"
     res = invoke("show", BASELINE, "--account", ACCOUNT, *SMALL, "--out", str(out))

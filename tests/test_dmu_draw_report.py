@@ -64,6 +64,53 @@ def test_describe_unit():
     assert d["metrics"]["multithreading"] == 2.0 and d["metrics"]["dm_covered"] is True
 
 
+def test_labels_say_almost_when_short_of_a_level():
+    """`dmu show` called a champion at +0.46 a "supporter" next to "champion no", and an
+    economic buyer at 0.31 "brief" next to "economic buyer not covered": the nearest level.
+    A label now claims a level only when the value reaches it (as the metrics count)."""
+    from kamsim.dmu import attitude_label, coverage_label
+
+    att = [0.46, 0.5 - 1e-12, 0.5, 0.9, 1.0, 0.2, 0.25, -0.39, -0.5, -0.9, -1.0]
+    assert attitude_label(np.array(att)).tolist() == [
+        "almost supporter", "supporter", "supporter", "almost mentor", "mentor", "neutral",
+        "neutral", "almost non_supporter", "non_supporter", "almost enemy", "enemy"]
+    cov = [0.0, 0.12, 0.25, 0.31, 1 / 3, 0.34, 0.63, 2 / 3, 0.97, 1.0]
+    assert coverage_label(np.array(cov)).tolist() == [
+        "none", "none", "almost brief", "almost brief", "brief", "brief", "almost multiple",
+        "multiple", "almost in_depth", "in_depth"]
+    assert attitude_label(0.46)[()] == "almost supporter"  # a scalar's label is 0-d
+
+
+def test_labels_agree_with_the_metrics_on_every_account():
+    """For units with values anywhere in their range, what the labels of `dmu show` say is
+    what the metrics count: a covered economic buyer, a champion, threads, a hostile person."""
+    from kamsim.dmu.metrics import KEY_INFLUENCE
+
+    rng = np.random.default_rng(3)
+    u = from_graphs(graphs() * 150, ROLE_NAMES)
+    # anywhere, and on or just short of the levels the metrics compare with
+    u.attitude[:] = np.where(rng.random(u.n_people) < 0.7, rng.uniform(-1, 1, u.n_people),
+                             rng.choice([0.46, 0.5 - 1e-12, 0.5, 1.0, -0.5], u.n_people))
+    u.coverage[:] = np.where(rng.random(u.n_people) < 0.8, rng.uniform(0, 1, u.n_people),
+                             rng.choice([1 / 3, 0.31, 2 / 3], u.n_people))
+    m = metrics(u, 0.3)
+    covered = {"brief", "multiple", "almost multiple", "in_depth", "almost in_depth"}
+    for a in range(u.n_accounts):
+        d = describe_unit(u, m, a, f"A{a}")
+        people = d["people"]
+        assert d["metrics"]["dm_covered"] == any(
+            p["role"] == "economic_buyer" and p["coverage_label"] in covered for p in people)
+        assert d["metrics"]["champion"] == any(
+            p["attitude_label"] == "mentor" or (p["role"] == "champion" and p["attitude_label"]
+                                                in ("supporter", "almost mentor"))
+            for p in people)
+        assert d["metrics"]["multithreading"] == sum(
+            p["coverage_label"] in covered and p["influence"] >= 0.3 for p in people)
+        hostile = any(p["influence"] >= KEY_INFLUENCE and p["attitude_label"]
+                      in ("non_supporter", "almost enemy", "enemy") for p in people)
+        assert hostile == any(f["flag"] == "hostile_influencer" for f in d["flags"])
+
+
 def test_portfolio_stats():
     u = from_graphs(graphs() * 2, ROLE_NAMES)  # accounts: big, solo, big, solo
     m = metrics(u, 0.3)

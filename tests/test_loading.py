@@ -67,6 +67,36 @@ def test_locations_of_nested_values() -> None:
     assert str(doc.locate(("a", "b", 1, "nope"))) == "t.yaml:4:7"
 
 
+@pytest.mark.parametrize("levels", [33, 64, 65, 600, 100_000])
+def test_nesting_too_deep_is_one_located_line_at_any_depth(levels: int) -> None:
+    """PyYAML's composer recurses a level at a time: from ~500 levels (a 1 KB file) it raised
+    RecursionError before the depth was checked. Now the same line at any depth, for lists
+    and mappings; with the document's other problems up to twice the limit, alone beyond (the
+    file is not read on: see yamlpos._ShallowLoader)."""
+    deep_list = "[" * levels + "]" * levels
+    deep_map = "{a: " * levels + "1" + "}" * levels
+    # (w is an alias of an anchor inside the part past the limit: it still resolves)
+    text = f"x: {deep_list}\ny: !!python/name:os.system ''\nz: {deep_map}\nw: *far\n"
+    text = text.replace("[]", "[&far 1]")
+    with pytest.raises(InputError) as exc:
+        load_yaml_text(text, "t.yaml")
+    lines = [p.format() for p in exc.value.problems]
+    first = "t.yaml:1:36: nesting is too deep (at most 32 levels)"
+    if levels > 64:
+        assert lines == [first]
+    else:
+        assert lines == [
+            first,
+            "t.yaml:2:4: tag 'tag:yaml.org,2002:python/name:os.system' is not allowed "
+            "(plain strings, numbers and booleans)",
+            "t.yaml:3:132: nesting is too deep (at most 32 levels)",
+        ]
+    with pytest.raises(InputError) as exc:
+        load_yaml_text(f"z: {deep_map}\n", "t.yaml")
+    assert [p.format() for p in exc.value.problems] == [
+        "t.yaml:1:132: nesting is too deep (at most 32 levels)"]
+
+
 STAGES = "kamsim: 1\nkind: stages\nstages:\n  - name: a\n"
 
 

@@ -187,7 +187,8 @@ def test_trust_moves_champion_flags_and_yearly_line() -> None:
                    people=[_person("X-economic_buyer-1", "economic_buyer", 0.5, 2 / 3, 0.9),
                            _person("X-champion-1", "champion", 0.1, 2 / 3, 0.6)])
     s = _trace(recs).sentences()
-    assert any("trust rose 0.60 → 0.66" in x for x in s)  # drift adds up, then is told
+    # drift adds up, then is told over the months it took
+    assert any("trust rose 0.60 → 0.66 over months 0-3" in x for x in s)
     m6 = next(x for x in s if x.startswith("month 6:"))
     assert "we no longer have a champion: the champion (X-champion-1) cooled to neutral" in m6
     assert "red flag: no champion" in m6
@@ -289,6 +290,64 @@ def test_attitude_words_agree_with_the_metrics_thresholds() -> None:
     line = _trace([_rec(0), cooled]).sentences()[1]
     assert "the champion (X-champion-1) cooled to almost a supporter; red flag: no champion" \
         in line
+
+
+def test_trust_is_told_from_the_start_of_the_month_or_over_the_months() -> None:
+    """QA: "month 2: ... trust 0.57", then "month 4: trust rose 0.55 → 0.61" (from where it
+    was last told, as if it were month 4's start: trust went 0.59 → 0.61 in month 4)."""
+    trusts = [0.50, 0.55, 0.57, 0.59, 0.61, 0.70]
+    recs = [_rec(k, trust=t) for k, t in enumerate(trusts)]
+    recs[2] = _rec(2, trust=0.57, stage_start="basic", stage="cooperative", coverage=0.35)
+    t = _trace(recs)
+    s = t.sentences()
+    assert "trust 0.57" in s[2]  # the stage change tells it
+    assert s[3] == "month 4: trust rose 0.55 → 0.61 over months 2-4"
+    assert s[4].startswith("month 5: trust rose 0.61 → 0.70")  # over month 5 alone
+    assert "over months" not in s[4]
+    moves = [e for m in t.timeline() for e in m.events if e["kind"] == "trust"]
+    assert [(e["before"], e["after"], e["since"], e["since_month"]) for e in moves] == [
+        (0.50, 0.55, 0.50, 0.0), (0.59, 0.61, 0.55, 2.0), (0.61, 0.70, 0.61, 5.0)]
+
+
+def test_every_trust_before_is_the_trust_at_the_start_of_its_month() -> None:
+    t = trace(SCENARIO, "A03", seed=7)
+    ends = {r["month"]: r["trust"] for r in t.records}
+    opening = t.timeline()[0].events[0]["trust"]
+    moves = [(m.month, e) for m in t.timeline() for e in m.events if e["kind"] == "trust"]
+    assert moves
+    for month, e in moves:
+        assert e["before"] == ends.get(month - 1, opening)
+        assert e["since"] == ends.get(e["since_month"] - 1, opening)
+    month1 = t.sentences()[1]
+    assert month1.startswith("month 1:") and "trust rose 0.50 → 0.55 over months 0-1" in month1
+
+
+def test_coverage_words_agree_with_the_metrics_thresholds() -> None:
+    """The words of coverage follow the rule of the attitudes (and of `dmu show`'s labels):
+    nobody the story calls briefly covered falls short of a covered economic buyer."""
+    from kamsim.trace import coverage_words
+
+    assert coverage_words(1 / 3) == coverage_words(1 / 3 - 1e-12) == "briefly covered"
+    assert coverage_words(0.31) == "almost briefly covered"
+    assert coverage_words(0.12) == "not covered"
+    assert coverage_words(0.63) == "almost covered by several contacts"
+    assert coverage_words(1.0) == "covered in depth"
+    start = {"tier": "key", "stage": "basic", "trust": 0.6, "coverage": 0.3,
+             "multithreading": 1.0, "champion": True, "dm_covered": False, "red_flags": 1,
+             "people": [_person("X-economic_buyer-1", "economic_buyer", 0.0, 0.31, 0.9),
+                        _person("X-champion-1", "champion", 0.5, 2 / 3, 0.6)]}
+    first = _trace([_rec(0, start=start), _rec(1)]).sentences()[0]
+    assert "the economic buyer (neutral, almost briefly covered)" in first
+
+
+def test_month_0_events_are_told_after_the_opening() -> None:
+    """QA: A03's opening said "the economic buyer (neutral, briefly covered)" and the same
+    sentence "red flag: economic buyer not covered": the start, then the end of month 0 (its
+    coverage slipped from 1/3 to 0.31), with nothing to tell the two apart."""
+    first = trace(SCENARIO, "A03", seed=7).sentences()[0]
+    opening, during = first.split("; then, during month 0: ")
+    assert "the economic buyer (neutral, briefly covered)" in opening
+    assert "red flag: economic buyer not covered" in during and "red flag" not in opening
 
 
 def test_account_won_during_the_run_is_named_as_such() -> None:

@@ -3,8 +3,10 @@
 Encodings (docs/dmu.md, "Encodings"):
 
 * attitude: float in [-1, 1]; enemy = -1, non_supporter = -0.5, neutral = 0, supporter = 0.5,
-  mentor = 1. It is continuous during a simulation; its label is the nearest level.
-* coverage: float in [0, 1]; none = 0, brief = 1/3, multiple = 2/3, in_depth = 1 (label = nearest).
+  mentor = 1. It is continuous during a simulation; its label is the nearest level, "almost
+  <level>" when short of a level off neutral (see :func:`attitude_label`).
+* coverage: float in [0, 1]; none = 0, brief = 1/3, multiple = 2/3, in_depth = 1 (label: the
+  nearest level, "almost <level>" when short of it).
 * role: int8 index into ``Units.role_names`` (the order of ``StakeholderRules.roles``).
 * held_by: int8 index into :data:`HOLDERS` (who on our side holds the contact).
 
@@ -50,20 +52,33 @@ def coverage_value(label: str) -> float:
     return _COV[label]
 
 
-def _nearest(values: np.ndarray | float, levels: np.ndarray, names: Sequence[str]) -> np.ndarray:
+def _label(values: np.ndarray | float, levels: np.ndarray, names: Sequence[str],
+           base: float) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64)
     idx = np.abs(v[..., None] - levels).argmin(axis=-1)  # ties go to the lower level
-    return np.asarray(names, dtype=object)[idx]
+    level = levels[idx]
+    # short of a level away from ``base``: what kamsim.dmu.metrics would not count as it
+    short = ((level > base) & (v < level - EPS)) | ((level < base) & (v > level + EPS))
+    out = np.asarray(names, dtype=object)[idx]
+    if short.any():
+        almost = np.asarray([f"almost {n}" for n in names], dtype=object)[idx]
+        out = np.where(short, almost, out)
+    return np.asarray(out, dtype=object)  # (a scalar's is 0-d, not a str)
 
 
 def attitude_label(values: np.ndarray | float) -> np.ndarray:
-    """Nearest attitude label of each value (object array; 0-d for a scalar)."""
-    return _nearest(values, ATTITUDE_VALUES, ATTITUDES)
+    """Attitude label of each value (object array; 0-d for a scalar): the nearest level, or
+    "almost <level>" when that level is off neutral and the value falls short of it, so that
+    no label claims a level the metrics do not count (a "supporter" champion is a champion,
+    an "almost supporter" is not; docs/dmu.md, "Encodings")."""
+    return _label(values, ATTITUDE_VALUES, ATTITUDES, 0.0)
 
 
 def coverage_label(values: np.ndarray | float) -> np.ndarray:
-    """Nearest coverage label of each value (object array; 0-d for a scalar)."""
-    return _nearest(values, COVERAGE_VALUES, COVERAGE_LEVELS)
+    """Coverage label of each value (object array; 0-d for a scalar): the nearest level, or
+    "almost <level>" when the value falls short of it (0.31 is "almost brief": not a covered
+    economic buyer, not a thread)."""
+    return _label(values, COVERAGE_VALUES, COVERAGE_LEVELS, 0.0)
 
 
 def holder_index(name: str) -> int:

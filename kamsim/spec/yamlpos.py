@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from kamsim.errors import InputError, Location, Problem
@@ -144,6 +145,62 @@ def _follow(source: str, span: tuple[int, int, str | None], value: str, offset: 
     return i if j == offset else None
 
 
+class _TooDeep(Exception):
+    """Raised by :class:`_ShallowLoader` at a node nested far past the limit."""
+
+    def __init__(self, mark: Any) -> None:
+        super().__init__()
+        self.mark = mark
+
+
+class _ShallowLoader(yaml.SafeLoader):
+    """The safe loader with a composer that does not build nodes deeper than ``max_depth``.
+
+    PyYAML's composer recurses once per nesting level, so a 1 KB file of 500 brackets
+    overflowed Python's stack (a RecursionError) before :class:`_Walker` could count the
+    levels. Past ``max_depth`` this one reads a node's events in a loop and leaves a null
+    scalar where the node began: the walker reports it as "nesting is too deep", in the
+    place and the words it uses at any depth, with the document's other problems. Past twice
+    the limit it stops reading (:class:`_TooDeep`): PyYAML's scanner spends time in
+    proportion to the open levels on every token, so reading on would let a file of a few
+    MB of brackets take hours; there only that one line is reported.
+    """
+
+    def __init__(self, text: str, max_depth: int) -> None:
+        super().__init__(text)
+        self.max_depth = max_depth
+        self.depth = -1  # the root node is at depth 0, as the walker counts
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        self.depth += 1
+        try:
+            if self.depth > self.max_depth and not self.check_event(AliasEvent):
+                return self._skip()
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _skip(self) -> Node:
+        """Read one node's events (no recursion) and stand a null in its place; the anchors
+        in it name the null, so an alias to one still resolves."""
+        first = self.peek_event()
+        node = ScalarNode("tag:yaml.org,2002:null", "", first.start_mark, first.end_mark)
+        open_ = 0
+        while True:
+            event = self.get_event()
+            if getattr(event, "anchor", None) is not None and not isinstance(event, AliasEvent):
+                self.anchors[event.anchor] = node
+            if isinstance(event, CollectionStartEvent):
+                open_ += 1  # (this collection is at depth self.depth + open_ - 1)
+                if self.depth + open_ > 2 * self.max_depth + 1:
+                    raise _TooDeep(first.start_mark)
+            elif isinstance(event, CollectionEndEvent):
+                open_ -= 1
+            if open_ == 0:
+                node.end_mark = event.end_mark
+                return node
+
+
 class _Walker:
     def __init__(self, doc: Document, limits: Limits):
         self.doc = doc
@@ -250,11 +307,15 @@ def load_yaml_text(text: str, path: str, limits: Limits = DEFAULT_LIMITS, *,
     if "\x00" in text:
         raise InputError([Problem(Location(path, 1, 1), "file is binary", "a YAML text file")])
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _ShallowLoader(text, limits.max_depth)
         try:
             node = loader.get_single_node()
         finally:
             loader.dispose()
+    except _TooDeep as exc:
+        loc = Location(path, exc.mark.line + 1, exc.mark.column + 1)
+        raise InputError([Problem(loc, "nesting is too deep",  # (the walker's words)
+                                  f"at most {limits.max_depth} levels")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
