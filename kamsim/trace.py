@@ -258,7 +258,7 @@ class Trace:
     def opening(self) -> str:
         """The opening of the story alone, without month 0's events: the account at the
         start of the run (the lesson page's "start" position tells it)."""
-        return self._words(self._start(self.start()))
+        return self._words(self._start(self.start()), self.records[0]["month"])
 
     def sentences(self) -> list[str]:
         """The narrated timeline: one sentence per month in which something happened."""
