@@ -3,6 +3,10 @@ the run's label) and returns a matplotlib Figure drawn with the Agg canvas (no p
 global state). Several runs are drawn side by side: one line (or bar group) per scenario.
 
 Bands and error bars are Student-t intervals of the mean over replications.
+
+Runs may have different tier sets (rule sets of their own): tiers are matched by name, never by
+position, and a run without a tier draws nothing in that tier's panel.
+
 matplotlib and pandas are imported inside the functions so importing kamsim stays fast."""
 
 from __future__ import annotations
@@ -70,6 +74,12 @@ def _tiers(frames: Frames) -> list[str]:
     return list(dict.fromkeys(frames["timeseries"]["tier"]))
 
 
+def _all_tiers(runs: Mapping[str, Frames]) -> list[str]:
+    """Every run's tiers by name: the reference's in its rule order, then those only later
+    runs have (a run with a rule set of its own may name other tiers)."""
+    return list(dict.fromkeys(t for f in runs.values() for t in _tiers(f)))
+
+
 def _grid(n: int) -> tuple[int, int]:
     cols = min(n, 2) if n > 1 else 1
     return math.ceil(n / cols), cols
@@ -85,9 +95,10 @@ def _legend(fig: Any, ax: Any, runs: Sequence[str]) -> None:
 def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
                    months: dict[str, np.ndarray], title: str, money: bool) -> Any:
     """One panel per tier (and one for all accounts); one line with a band per run.
-    ``values[run]`` is (replications, periods, 1 + tiers)."""
-    first = next(iter(runs))
-    panels = ["all accounts", *_tiers(runs[first])]
+    ``values[run]`` is (replications, periods, 1 + the run's own tiers), column 0 all
+    accounts; a panel takes each run's column of its tier's name, and a run without that
+    tier draws nothing in it."""
+    panels = ["all accounts", *_all_tiers(runs)]
     rows, cols = _grid(len(panels))
     fig = _figure(10, 3.0 * rows + 0.6)
     fig.suptitle(title, x=0.02, ha="left", fontsize=12)
@@ -96,7 +107,10 @@ def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
         ax = axes[k]
         _style(ax)
         for i, name in enumerate(runs):
-            mean, lo, hi = _mean_band(values[name][:, :, k])
+            own = _tiers(runs[name])
+            if k > 0 and panel not in own:
+                continue  # not a tier of this run's rules
+            mean, lo, hi = _mean_band(values[name][:, :, 0 if k == 0 else own.index(panel) + 1])
             color = _COLORS[i % len(_COLORS)]
             ax.plot(months[name], mean, color=color, linewidth=1.8, label=name)
             if not money:  # shares: the interval of a few replications may leave [0, 1]
@@ -212,9 +226,9 @@ def _tier_totals(acc: Any, column: str, tiers: list[str]) -> np.ndarray:
 
 
 def cost_vs_profit(runs: Mapping[str, Frames]) -> Any:
-    """Cost to serve and profit over the horizon per starting tier, one bar per run."""
-    first = next(iter(runs))
-    tiers = _tiers(runs[first])
+    """Cost to serve and profit over the horizon per starting tier, one bar per run; a run
+    without a tier of that name has no bar there (not a bar of 0)."""
+    tiers = _all_tiers(runs)
     fig = _figure(10, 3.8)
     axes = fig.subplots(1, 2)
     width = 0.8 / len(runs)
@@ -223,8 +237,11 @@ def cost_vs_profit(runs: Mapping[str, Frames]) -> Any:
                                  ("Cost to serve", "Profit"), strict=True):
         _style(ax)
         for i, (name, f) in enumerate(runs.items()):
-            mean, lo, hi = _mean_band(_tier_totals(f["accounts"], column, tiers))
-            ax.bar(x + (i - (len(runs) - 1) / 2) * width, mean, width * 0.92,
+            own = _tiers(f)
+            at = [k for k, t in enumerate(tiers) if t in own]  # the run's tiers, by name
+            mean, lo, hi = _mean_band(_tier_totals(f["accounts"], column,
+                                                   [tiers[k] for k in at]))
+            ax.bar(x[at] + (i - (len(runs) - 1) / 2) * width, mean, width * 0.92,
                    yerr=[mean - lo, hi - mean], capsize=3, label=name,
                    color=_COLORS[i % len(_COLORS)], error_kw={"linewidth": 0.8})
         ax.set_xticks(x, tiers)
@@ -238,7 +255,9 @@ def cost_vs_profit(runs: Mapping[str, Frames]) -> Any:
 
 
 def churn_causes(runs: Mapping[str, Frames]) -> Any:
-    """Accounts lost per replication by cause, stacked by tier; one panel per run."""
+    """Accounts lost per replication by cause, stacked by tier; one panel per run. A tier
+    has the same colour in every panel, by name (runs may have different tier sets)."""
+    every = _all_tiers(runs)
     fig = _figure(10, 1.0 + 2.8 * len(runs))
     axes = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel())
     causes_all: list[str] = []
@@ -250,17 +269,22 @@ def churn_causes(runs: Mapping[str, Frames]) -> Any:
         ch = f["churn"]
         n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
         left = np.zeros(len(causes_all))
-        for j, tier in enumerate(tiers):
+        for tier in tiers:
             sub = ch[ch["tier"] == tier] if len(ch) else ch
             counts = (sub.groupby("cause")["accounts"].sum().reindex(causes_all).fillna(0.0)
                       .to_numpy() / n_reps) if len(sub) else np.zeros(len(causes_all))
-            ax.barh([c.replace("_", " ") for c in causes_all], counts, left=left, color=_TIER_COLORS[j % 6], label=tier)
+            ax.barh([c.replace("_", " ") for c in causes_all], counts, left=left,
+                    color=_TIER_COLORS[every.index(tier) % 6], label=tier)
             left += counts
         ax.set_title(name, loc="left", fontsize=10)
         ax.invert_yaxis()
     axes[-1].set_xlabel("accounts lost over the horizon (mean per replication)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=6, frameon=False)
+    legend: dict[str, Any] = {}  # every tier once, whichever run has it
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(lab, h)
+    fig.legend([legend[t] for t in every if t in legend], [t for t in every if t in legend],
+               loc="outside lower center", ncols=6, frameon=False)
     fig.suptitle("Why accounts were lost", x=0.02, ha="left", fontsize=12)
     return fig
 

@@ -1,0 +1,146 @@
+"""What the report's charts draw, read back from the matplotlib figures: tiers matched by name
+across runs with different tier sets, no retention line for a tier with no starting accounts,
+months (not periods) for weekly runs, the run's currency and confidence, and the words on
+pairing in the report and in compare's table."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from kamsim.report import charts
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["portfolio.generate.accounts=120", "horizon_months=12", "replications=3"]
+
+
+def _cli():
+    from kamsim.cli import commands  # noqa: F401  (registers the commands)
+    from kamsim.cli.main import cli
+
+    return cli
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """A scenario tree with the shipped rules, a two-tier rule set (key, general) and a rule
+    set in USD, each with a copy of ``tiered.yaml`` that uses it."""
+    root = tmp_path_factory.mktemp("tree")
+    shutil.copytree(REPO / "rules", root / "rules")
+    shutil.copy(REPO / "tests" / "rules_degenerate" / "tiering_no_key.yaml", root / "rules")
+    shutil.copytree(REPO / "rules", root / "rules2")
+    shutil.copytree(REPO / "rules", root / "rules_usd")
+    t = root / "rules2" / "tiering.yaml"
+    s = t.read_text().replace("tiers: [key, important, general]", "tiers: [key, general]")
+    t.write_text(re.sub(r"    # Important:.*?tier: important\n", "", s, flags=re.S))
+    sl = root / "rules2" / "service_levels.yaml"
+    s = sl.read_text()
+    sl.write_text(s[:s.index("  important:")] + s[s.index("  general:"):])
+    usd = root / "rules_usd" / "service_levels.yaml"
+    usd.write_text(usd.read_text().replace("currency: EUR", "currency: USD"))
+    (root / "sc").mkdir()
+    base = (REPO / "scenarios" / "tiered.yaml").read_text()
+    (root / "sc" / "tiered.yaml").write_text(base)
+    (root / "sc" / "two.yaml").write_text(
+        base.replace("../rules/tiering", "../rules2/tiering")
+        .replace("../rules/service_levels", "../rules2/service_levels")
+        .replace("\nname: tiered", "\nname: two_tiers"))
+    (root / "sc" / "usd.yaml").write_text(
+        base.replace("../rules/service_levels", "../rules_usd/service_levels")
+        .replace("\nname: tiered", "\nname: in_usd"))
+    return root
+
+
+def _run(path: Path, *extra: str):
+    from kamsim.experiment import simulate
+    from kamsim.spec.load import load_scenario
+
+    return simulate(load_scenario(path, [*SMALL, *extra]), workers=1)
+
+
+@pytest.fixture(scope="module")
+def three(tree):
+    return _run(tree / "sc" / "tiered.yaml")
+
+
+@pytest.fixture(scope="module")
+def two(tree):
+    return _run(tree / "sc" / "two.yaml")
+
+
+def _frames(*results):
+    from kamsim.compare import unique_names
+
+    names = unique_names([r.scenario for r in results])
+    return {n: r.to_frames() for n, r in zip(names, results, strict=True)}
+
+
+@pytest.fixture
+def no_rendering(monkeypatch):
+    """Figures are built but not rendered to SVG or PNG (seconds each on a shared machine):
+    for tests of what reaches the charts, not of the files."""
+    from kamsim.report import figfiles
+
+    monkeypatch.setattr(figfiles, "figure_svg", lambda fig, prefix: "<svg></svg>")
+    monkeypatch.setattr(figfiles, "save_figure", lambda fig, path, fmt: None)
+
+
+def _panels(fig) -> dict[str, object]:
+    return {ax.get_title(loc="left"): ax for ax in fig.axes if ax.get_visible()}
+
+
+def _line(ax, label: str) -> np.ndarray:
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label() == label]
+    return np.asarray(line.get_ydata(), dtype=float)
+
+
+def _profit_by_period(result, tier: str) -> np.ndarray:
+    ts = result.timeseries()
+    ts = ts[ts["tier"] == tier]
+    return ts.groupby(["replication", "period"])["profit"].sum().groupby("period").mean() \
+        .to_numpy()
+
+
+@pytest.mark.parametrize("order", ["three_first", "two_first"])
+def test_runs_with_different_tier_sets_are_matched_by_tier_name(three, two, order):
+    # used to raise IndexError (three tiers first), or draw the three-tier run's
+    # "important" in the "general" panel (two tiers first)
+    runs = [three, two] if order == "three_first" else [two, three]
+    frames = _frames(*runs)
+    figs = charts.all_charts(frames)
+    panels = _panels(figs["profit_over_time"])
+    assert set(panels) == {"all accounts", "key", "important", "general"}
+    for tier in ("key", "general"):
+        for r in runs:
+            assert np.allclose(_line(panels[tier], r.scenario), _profit_by_period(r, tier))
+    # a run without a tier draws nothing in its panel
+    assert [ln.get_label() for ln in panels["important"].get_lines()] == ["tiered"]
+    assert {ln.get_label() for ln in _panels(figs["retention"])["important"].get_lines()} \
+        == {"tiered"}
+    # cost against profit: no bar (not a bar of 0) for the missing tier
+    profit_ax = _panels(figs["cost_vs_profit"])["Profit over the horizon"]
+    bars = {c.get_label(): c for c in profit_ax.containers}
+    assert len(bars["two_tiers"]) == 2 and len(bars["tiered"]) == 3
+    # churn causes: a tier has the same colour in every run's panel
+    colours: dict[str, set] = {}
+    for ax in figs["churn_causes"].axes:
+        for c in ax.containers:
+            colours.setdefault(c.get_label(), set()).add(c.patches[0].get_facecolor())
+    assert all(len(v) == 1 for v in colours.values()), colours
+
+
+def test_plot_and_report_of_runs_with_different_tier_sets(three, two, tmp_path, no_rendering):
+    from kamsim.io import write_results
+
+    a = write_results(three, tmp_path / "a")
+    b = write_results(two, tmp_path / "b")
+    res = CliRunner().invoke(_cli(), ["plot", str(a), str(b), "--out", str(tmp_path / "p")])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(_cli(), ["report", str(a), str(b), "--out",
+                                      str(tmp_path / "r.html")])
+    assert res.exit_code == 0, res.output
