@@ -144,3 +144,17 @@ def test_plot_and_report_of_runs_with_different_tier_sets(three, two, tmp_path, 
     res = CliRunner().invoke(_cli(), ["report", str(a), str(b), "--out",
                                       str(tmp_path / "r.html")])
     assert res.exit_code == 0, res.output
+
+
+def test_retention_draws_no_line_for_a_tier_with_no_starting_accounts(tree, three):
+    # used to draw 100% at month 0 falling to 0% at month 1
+    nokey = _run(tree / "sc" / "tiered.yaml", "rules.tiering=../rules/tiering_no_key.yaml")
+    nokey_only, both = charts.retention(_frames(nokey)), charts.retention(_frames(three, nokey))
+    key = _panels(nokey_only)["key"]
+    assert key.get_lines() == []
+    assert [t.get_text() for t in key.texts] == ["n/a: no key accounts at the start"]
+    key = _panels(both)["key"]
+    assert [ln.get_label() for ln in key.get_lines()] == ["tiered"]
+    assert [t.get_text() for t in key.texts] == ["n/a: no key accounts at the start in tiered #2"]
+    for name in ("important", "general", "all accounts"):
+        assert _line(_panels(nokey_only)[name], "tiered")[0] == 1.0

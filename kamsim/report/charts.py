@@ -60,13 +60,30 @@ def _pct_axis(ax: Any) -> None:
 
 
 def _mean_band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, ...]:
-    """Mean over axis 0 and its t-interval (the mean itself with one replication)."""
-    mean = values.mean(axis=0)
-    n = values.shape[0]
-    if n < 2:
-        return mean, mean, mean
-    half = t_ppf(0.5 + confidence / 2, n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
-    return mean, mean - half, mean + half
+    """Mean over axis 0 and its t-interval (the mean itself with one replication).
+
+    NaN is a value that is undefined (a share of a tier with no starting accounts): it is
+    left out, as in the summary's tables, and where no replication defines it the mean is
+    NaN too, which matplotlib leaves undrawn rather than drawing a 0% nobody measured."""
+    nan = np.isnan(values)
+    if not nan.any():
+        mean = values.mean(axis=0)
+        n = values.shape[0]
+        if n < 2:
+            return mean, mean, mean
+        half = t_ppf(0.5 + confidence / 2, n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
+        return mean, mean - half, mean + half
+    defined = (~nan).sum(axis=0)
+    clean = np.where(nan, 0.0, values)
+    mean = np.divide(clean.sum(axis=0), defined, out=np.full(defined.shape, np.nan),
+                     where=defined > 0)
+    sq = np.where(nan, 0.0, (values - mean) ** 2).sum(axis=0)
+    lo, hi = mean.copy(), mean.copy()
+    for n in np.unique(defined[defined >= 2]):
+        at = defined == n
+        half = t_ppf(0.5 + confidence / 2, n - 1) * np.sqrt(sq[at] / (n - 1)) / math.sqrt(n)
+        lo[at], hi[at] = mean[at] - half, mean[at] + half
+    return mean, lo, hi
 
 
 def _tiers(frames: Frames) -> list[str]:
@@ -93,11 +110,13 @@ def _legend(fig: Any, ax: Any, runs: Sequence[str]) -> None:
 
 
 def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
-                   months: dict[str, np.ndarray], title: str, money: bool) -> Any:
+                   months: dict[str, np.ndarray], title: str, money: bool,
+                   missing: str = "") -> Any:
     """One panel per tier (and one for all accounts); one line with a band per run.
     ``values[run]`` is (replications, periods, 1 + the run's own tiers), column 0 all
     accounts; a panel takes each run's column of its tier's name, and a run without that
-    tier draws nothing in it."""
+    tier draws nothing in it. A run whose values are undefined (NaN) all along draws nothing
+    either, and the panel says so: ``missing`` (with {tier}) tells why."""
     panels = ["all accounts", *_all_tiers(runs)]
     rows, cols = _grid(len(panels))
     fig = _figure(10, 3.0 * rows + 0.6)
@@ -106,17 +125,26 @@ def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
     for k, panel in enumerate(panels):
         ax = axes[k]
         _style(ax)
+        undrawn = []
         for i, name in enumerate(runs):
             own = _tiers(runs[name])
             if k > 0 and panel not in own:
                 continue  # not a tier of this run's rules
             mean, lo, hi = _mean_band(values[name][:, :, 0 if k == 0 else own.index(panel) + 1])
+            if np.isnan(mean).all():
+                undrawn.append(name)
+                continue
             color = _COLORS[i % len(_COLORS)]
             ax.plot(months[name], mean, color=color, linewidth=1.8, label=name)
             if not money:  # shares: the interval of a few replications may leave [0, 1]
                 lo, hi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
             ax.fill_between(months[name], lo, hi, color=color, alpha=0.18, linewidth=0)
         ax.set_title(panel, loc="left", fontsize=10)
+        if undrawn and missing:
+            who = "" if len(runs) == 1 else f" in {', '.join(undrawn)}"
+            ax.text(0.02, 0.04, "n/a: " + missing.format(tier=panel) + who,
+                    transform=ax.transAxes, ha="left", va="bottom", fontsize=9,
+                    color="#5f6b7a")
         if money:
             _money_axis(ax)
         else:
@@ -131,7 +159,9 @@ def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
 
 def retention(runs: Mapping[str, Frames]) -> Any:
     """Share of the starting accounts still active at the end of each month, by starting
-    tier, from the ``accounts`` table (``churn_period`` < 0: never churned)."""
+    tier, from the ``accounts`` table (``churn_period`` < 0: never churned). A tier with no
+    starting accounts has no share (docs/model.md, degenerate cases): no line, and its panel
+    says n/a, where a line from 100% to 0% would read as every account lost at once."""
     values, months = {}, {}
     for name, f in runs.items():
         ts, acc = f["timeseries"], f["accounts"]
@@ -151,12 +181,14 @@ def retention(runs: Mapping[str, Frames]) -> Any:
         np.add.at(n, (r_ix, t_ix), 1.0)
         n[:, 0] = n[:, 1:].sum(axis=1)
         alive = n[:, None, :] - np.cumsum(lost[:, :periods, :], axis=1)
-        share = np.divide(alive, n[:, None, :], out=np.zeros_like(alive),
+        # a share of no accounts is undefined (NaN), not 0
+        share = np.divide(alive, n[:, None, :], out=np.full_like(alive, np.nan),
                           where=n[:, None, :] > 0)
-        values[name] = np.concatenate([np.ones((len(reps), 1, len(tiers) + 1)), share], axis=1)
+        at_start = np.where(n > 0, 1.0, np.nan)[:, None, :]
+        values[name] = np.concatenate([at_start, share], axis=1)
         months[name] = np.arange(periods + 1) * dt
     return _lines_by_tier(runs, values, months, "Retention of the starting accounts",
-                          money=False)
+                          money=False, missing="no {tier} accounts at the start")
 
 
 def _per_period(ts: Any, column: str, tiers: list[str]) -> tuple[np.ndarray, np.ndarray]:
