@@ -158,3 +158,22 @@ def test_retention_draws_no_line_for_a_tier_with_no_starting_accounts(tree, thre
     assert [t.get_text() for t in key.texts] == ["n/a: no key accounts at the start in tiered #2"]
     for name in ("important", "general", "all accounts"):
         assert _line(_panels(nokey_only)[name], "tiered")[0] == 1.0
+
+
+def test_a_weekly_run_is_drawn_per_month_against_the_month(tree):
+    # used to draw profit per week against the week's index on a "month" axis
+    weekly = _run(tree / "sc" / "tiered.yaml", "period=week")
+    dt = 12 / 52
+    figs = charts.all_charts(_frames(weekly))
+    ax = _panels(figs["profit_over_time"])["all accounts"]
+    (line,) = ax.get_lines()
+    ts = weekly.timeseries()
+    per_week = ts.groupby(["replication", "period"])["profit"].sum().groupby("period").mean()
+    assert np.allclose(line.get_ydata(), per_week.to_numpy() / dt)
+    assert np.allclose(line.get_xdata(), np.arange(per_week.shape[0]) * dt)
+    for ax in figs["stage_flows"].axes:
+        for ln in ax.get_lines():
+            x = np.asarray(ln.get_xdata())
+            assert x.max() < 12 and np.allclose(np.diff(x), dt)
+    assert max(ln.get_xdata()[-1] for ln in _panels(figs["retention"])["all accounts"]
+               .get_lines()) == pytest.approx(12.0)

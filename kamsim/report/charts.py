@@ -5,7 +5,9 @@ global state). Several runs are drawn side by side: one line (or bar group) per 
 Bands and error bars are Student-t intervals of the mean over replications.
 
 Runs may have different tier sets (rule sets of their own): tiers are matched by name, never by
-position, and a run without a tier draws nothing in that tier's panel.
+position, and a run without a tier draws nothing in that tier's panel. Time is in months on
+every axis, and "per month" is per month whatever the run's period (a weekly run's sums per
+period are divided by its period's length in months).
 
 matplotlib and pandas are imported inside the functions so importing kamsim stays fast."""
 
@@ -97,6 +99,13 @@ def _all_tiers(runs: Mapping[str, Frames]) -> list[str]:
     return list(dict.fromkeys(t for f in runs.values() for t in _tiers(f)))
 
 
+def _dt(ts: Any) -> float:
+    """Months per period of a run (1 for months, 12/52 for weeks), from its timeseries;
+    1 for a run of a single period, where the spacing cannot be seen."""
+    months = np.sort(ts["month"].unique())
+    return float(months[1] - months[0]) if months.shape[0] > 1 else 1.0
+
+
 def _grid(n: int) -> tuple[int, int]:
     cols = min(n, 2) if n > 1 else 1
     return math.ceil(n / cols), cols
@@ -167,7 +176,7 @@ def retention(runs: Mapping[str, Frames]) -> Any:
         ts, acc = f["timeseries"], f["accounts"]
         tiers = _tiers(f)
         periods = int(ts["period"].max()) + 1
-        dt = float(ts["month"].max()) / max(periods - 1, 1) if periods > 1 else 1.0
+        dt = _dt(ts)
         start = acc[acc["starting"].astype(bool)]
         reps = np.sort(start["replication"].unique())
         r_ix = np.searchsorted(reps, start["replication"].to_numpy())
@@ -192,12 +201,16 @@ def retention(runs: Mapping[str, Frames]) -> Any:
 
 
 def _per_period(ts: Any, column: str, tiers: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(replications, periods, 1 + tiers) of a timeseries column, and the months."""
+    """(replications, periods, 1 + tiers) of a timeseries column per month (a weekly run's
+    sums per period over its period's length in months), and the months."""
     piv = ts.pivot_table(index=["replication", "period"], columns="tier", values=column,
                          aggfunc="sum").reindex(columns=tiers).fillna(0.0).sort_index()
     reps = piv.index.get_level_values(0).unique()
     arr = piv.to_numpy().reshape(len(reps), -1, len(tiers))
     arr = np.concatenate([arr.sum(axis=2, keepdims=True), arr], axis=2)
+    dt = _dt(ts)
+    if dt != 1.0:  # (monthly runs keep their sums untouched)
+        arr = arr / dt
     months = ts.groupby("period")["month"].first().sort_index().to_numpy()
     return arr, months
 
@@ -379,8 +392,9 @@ def stage_flow_table(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[s
 
 
 def stage_flows(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]]) -> Any:
-    """Accounts moving up, down, lost and new each month (mean over replications): one
-    line per tier for a single run, one line per run (all tiers) for several."""
+    """Accounts moving up, down, lost and new per month (mean over replications) against
+    the month: one line per tier for a single run, one line per run (all tiers) for several.
+    A weekly run's counts per period are over its period's length in months."""
     fig = _figure(10, 5.6)
     axes = fig.subplots(2, 2, sharex=True).ravel()
     single = len(runs) == 1
@@ -392,12 +406,15 @@ def stage_flows(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]])
             fl = fl[fl["kind"] == kind]
             n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
             periods = np.arange(int(f["timeseries"]["period"].max()) + 1)
+            dt = _dt(f["timeseries"])
             groups = [(t, fl[fl["tier"] == t]) for t in _tiers(f)] if single else [(name, fl)]
             for j, (label, sub) in enumerate(groups):
                 y = (sub.groupby("period")["accounts"].sum().reindex(periods).fillna(0.0)
                      .to_numpy() / n_reps)
+                if dt != 1.0:  # (monthly runs keep their counts untouched)
+                    y = y / dt
                 color = _TIER_COLORS[j % 6] if single else _COLORS[i % len(_COLORS)]
-                ax.plot(periods, y, color=color, linewidth=1.4, label=label)
+                ax.plot(periods * dt, y, color=color, linewidth=1.4, label=label)
         ax.set_title(f"moving {kind}" if kind in ("up", "down") else f"{kind} accounts",
                      loc="left", fontsize=10)
     for ax in axes[2:]:
