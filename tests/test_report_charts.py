@@ -177,3 +177,50 @@ def test_a_weekly_run_is_drawn_per_month_against_the_month(tree):
             assert x.max() < 12 and np.allclose(np.diff(x), dt)
     assert max(ln.get_xdata()[-1] for ln in _panels(figs["retention"])["all accounts"]
                .get_lines()) == pytest.approx(12.0)
+
+
+def _band_at_start(ax) -> tuple[float, float]:
+    (band,) = ax.collections
+    v = band.get_paths()[0].vertices
+    at0 = v[np.isclose(v[:, 0], 0.0)][:, 1]
+    return float(at0.min()), float(at0.max())
+
+
+def test_charts_use_the_runs_currency_and_confidence(tree, three):
+    from kamsim.stats import t_ppf
+
+    usd = _run(tree / "sc" / "usd.yaml")
+    fig = charts.profit_over_time(_frames(usd), confidence=0.8, currency=usd.currency)
+    ax = _panels(fig)["all accounts"]
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert labels and all("$" in t and "€" not in t for t in labels), labels
+    ts = usd.timeseries()
+    first = ts[ts["period"] == 0].groupby("replication")["profit"].sum().to_numpy()
+    half = t_ppf(0.9, 2) * first.std(ddof=1) / np.sqrt(3)
+    lo, hi = _band_at_start(ax)
+    assert (lo, hi) == pytest.approx((first.mean() - half, first.mean() + half))
+    assert "80% interval" in charts.caption("retention", 0.8)[1]
+
+
+def test_report_and_plot_pass_the_first_runs_confidence_and_currency(tree, tmp_path,
+                                                                     monkeypatch, no_rendering):
+    from kamsim.io import write_results
+    from kamsim.report.html import report_context
+
+    usd = _run(tree / "sc" / "usd.yaml", "confidence=0.8")
+    seen = []
+    real = charts.all_charts
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs.get("confidence"), kwargs.get("currency")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(charts, "all_charts", spy)
+    ctx = report_context([usd])
+    assert all("95%" not in c["how"] for c in ctx["charts"])
+    assert any("80%" in c["how"] for c in ctx["charts"])
+    res = CliRunner().invoke(_cli(), ["plot", str(write_results(usd, tmp_path / "u")),
+                                      "--out", str(tmp_path / "p")])
+    assert res.exit_code == 0, res.output
+    assert seen == [(0.8, "USD"), (0.8, "USD")]

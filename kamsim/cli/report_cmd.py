@@ -57,8 +57,12 @@ def plot(runs: tuple[str, ...], out: str, fmt: str, store: str | None) -> None:
     if folder.exists() and not folder.is_dir():
         raise RunError(f"--out {folder}: exists and is not a folder")
     labels = unique_names([r.name for r in loaded])
+    # as in the report: the first run's currency and confidence
+    first = loaded[0].summary
     figs = all_charts({lab: r.frames for lab, r in zip(labels, loaded, strict=True)},
-                      {lab: r.stages for lab, r in zip(labels, loaded, strict=True)})
+                      {lab: r.stages for lab, r in zip(labels, loaded, strict=True)},
+                      confidence=float(first.get("confidence", 0.95)),
+                      currency=str(first.get("currency", "EUR")))
     make_folder(folder)
     for name, fig in figs.items():
         path = folder / f"{name}.{fmt}"

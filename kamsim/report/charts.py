@@ -2,7 +2,9 @@
 the run's label) and returns a matplotlib Figure drawn with the Agg canvas (no pyplot, no
 global state). Several runs are drawn side by side: one line (or bar group) per scenario.
 
-Bands and error bars are Student-t intervals of the mean over replications.
+Bands and error bars are Student-t intervals of the mean over replications, at the
+``confidence`` the caller passes (the reference run's, as in the tables and in ``compare``).
+Money is drawn in the ``currency`` the caller passes (the reference run's).
 
 Runs may have different tier sets (rule sets of their own): tiers are matched by name, never by
 position, and a run without a tier draws nothing in that tier's panel. Time is in months on
@@ -21,7 +23,7 @@ import numpy as np
 
 from kamsim.stats import t_ppf
 
-__all__ = ["CHARTS", "retention", "profit_over_time", "whale_curve", "cost_vs_profit",
+__all__ = ["CHARTS", "caption", "retention", "profit_over_time", "whale_curve", "cost_vs_profit",
            "churn_causes", "stage_mix", "stage_flows", "utilisation", "all_charts",
            "stage_flow_table", "inputs_table"]
 
@@ -120,6 +122,7 @@ def _legend(fig: Any, ax: Any, runs: Sequence[str]) -> None:
 
 def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
                    months: dict[str, np.ndarray], title: str, money: bool,
+                   confidence: float = 0.95, currency: str = "EUR",
                    missing: str = "") -> Any:
     """One panel per tier (and one for all accounts); one line with a band per run.
     ``values[run]`` is (replications, periods, 1 + the run's own tiers), column 0 all
@@ -139,7 +142,8 @@ def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
             own = _tiers(runs[name])
             if k > 0 and panel not in own:
                 continue  # not a tier of this run's rules
-            mean, lo, hi = _mean_band(values[name][:, :, 0 if k == 0 else own.index(panel) + 1])
+            mean, lo, hi = _mean_band(values[name][:, :, 0 if k == 0 else own.index(panel) + 1],
+                                      confidence)
             if np.isnan(mean).all():
                 undrawn.append(name)
                 continue
@@ -155,7 +159,7 @@ def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
                     transform=ax.transAxes, ha="left", va="bottom", fontsize=9,
                     color="#5f6b7a")
         if money:
-            _money_axis(ax)
+            _money_axis(ax, currency)
         else:
             _pct_axis(ax)
     for ax in axes[len(panels):]:
@@ -166,7 +170,7 @@ def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
     return fig
 
 
-def retention(runs: Mapping[str, Frames]) -> Any:
+def retention(runs: Mapping[str, Frames], confidence: float = 0.95) -> Any:
     """Share of the starting accounts still active at the end of each month, by starting
     tier, from the ``accounts`` table (``churn_period`` < 0: never churned). A tier with no
     starting accounts has no share (docs/model.md, degenerate cases): no line, and its panel
@@ -197,7 +201,8 @@ def retention(runs: Mapping[str, Frames]) -> Any:
         values[name] = np.concatenate([at_start, share], axis=1)
         months[name] = np.arange(periods + 1) * dt
     return _lines_by_tier(runs, values, months, "Retention of the starting accounts",
-                          money=False, missing="no {tier} accounts at the start")
+                          money=False, confidence=confidence,
+                          missing="no {tier} accounts at the start")
 
 
 def _per_period(ts: Any, column: str, tiers: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -215,12 +220,14 @@ def _per_period(ts: Any, column: str, tiers: list[str]) -> tuple[np.ndarray, np.
     return arr, months
 
 
-def profit_over_time(runs: Mapping[str, Frames]) -> Any:
+def profit_over_time(runs: Mapping[str, Frames], confidence: float = 0.95,
+                     currency: str = "EUR") -> Any:
     """Profit per month by starting tier, mean over replications with its interval."""
     values, months = {}, {}
     for name, f in runs.items():
         values[name], months[name] = _per_period(f["timeseries"], "profit", _tiers(f))
-    return _lines_by_tier(runs, values, months, "Profit per month", money=True)
+    return _lines_by_tier(runs, values, months, "Profit per month", money=True,
+                          confidence=confidence, currency=currency)
 
 
 def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
@@ -270,7 +277,8 @@ def _tier_totals(acc: Any, column: str, tiers: list[str]) -> np.ndarray:
     return piv.to_numpy()
 
 
-def cost_vs_profit(runs: Mapping[str, Frames]) -> Any:
+def cost_vs_profit(runs: Mapping[str, Frames], confidence: float = 0.95,
+                   currency: str = "EUR") -> Any:
     """Cost to serve and profit over the horizon per starting tier, one bar per run; a run
     without a tier of that name has no bar there (not a bar of 0)."""
     tiers = _all_tiers(runs)
@@ -285,14 +293,14 @@ def cost_vs_profit(runs: Mapping[str, Frames]) -> Any:
             own = _tiers(f)
             at = [k for k, t in enumerate(tiers) if t in own]  # the run's tiers, by name
             mean, lo, hi = _mean_band(_tier_totals(f["accounts"], column,
-                                                   [tiers[k] for k in at]))
+                                                   [tiers[k] for k in at]), confidence)
             ax.bar(x[at] + (i - (len(runs) - 1) / 2) * width, mean, width * 0.92,
                    yerr=[mean - lo, hi - mean], capsize=3, label=name,
                    color=_COLORS[i % len(_COLORS)], error_kw={"linewidth": 0.8})
         ax.set_xticks(x, tiers)
         ax.set_title(f"{title} over the horizon", loc="left", fontsize=10)
         ax.axhline(0, color="#555555", linewidth=0.6)
-        _money_axis(ax)
+        _money_axis(ax, currency)
     fig.suptitle("Cost to serve against profit, by starting tier", x=0.02, ha="left",
                  fontsize=12)
     _legend(fig, axes[0], list(runs))
@@ -426,7 +434,7 @@ def stage_flows(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]])
     return fig
 
 
-def utilisation(runs: Mapping[str, Frames]) -> Any:
+def utilisation(runs: Mapping[str, Frames], confidence: float = 0.95) -> Any:
     """Share of each team's hours in use per month, mean over replications with its
     interval; one panel per resource, one line per run."""
     fig = _figure(10, 5.6)
@@ -439,7 +447,7 @@ def utilisation(runs: Mapping[str, Frames]) -> Any:
             u = u[u["resource"] == res]
             piv = u.pivot_table(index="replication", columns="month", values="utilisation",
                                 aggfunc="mean").sort_index(axis=1)
-            mean, lo, hi = _mean_band(piv.to_numpy())
+            mean, lo, hi = _mean_band(piv.to_numpy(), confidence)
             color = _COLORS[i % len(_COLORS)]
             ax.plot(piv.columns.to_numpy(), mean, color=color, linewidth=1.6, label=name)
             ax.fill_between(piv.columns.to_numpy(), lo, hi, color=color, alpha=0.18,
@@ -455,11 +463,12 @@ def utilisation(runs: Mapping[str, Frames]) -> Any:
     return fig
 
 
-#: chart name -> (title, how to read it)
+#: chart name -> (title, how to read it); ``{confidence}`` is the intervals' level in %
+#: (:func:`caption` fills it in)
 CHARTS = {
     "retention": ("Retention by tier",
                   "Each line is the share of the accounts we started with that are still "
-                  "customers; the band is the 95% interval over the random futures."),
+                  "customers; the band is the {confidence}% interval over the random futures."),
     "profit_over_time": ("Profit over time by tier",
                          "Monthly profit after cost to serve, by the tier accounts started "
                          "in; a higher line earns more, the band shows the uncertainty."),
@@ -468,7 +477,7 @@ CHARTS = {
                     "above 100%, the accounts to its right lose money together."),
     "cost_vs_profit": ("Cost to serve against profit",
                        "For each tier, what serving it cost (left) and what it earned "
-                       "(right) over the horizon; whiskers are 95% intervals."),
+                       "(right) over the horizon; whiskers are {confidence}% intervals."),
     "churn_causes": ("Churn causes",
                      "Why accounts left, averaged per random future; longer bars are the "
                      "causes to act on, colours show which tiers they hit."),
@@ -480,14 +489,23 @@ CHARTS = {
                     "and newly won; the table below totals them per tier."),
     "utilisation": ("Team utilisation",
                     "Share of each team's available hours in use; at the dashed 100% line "
-                    "the team is fully booked and some accounts get less than planned."),
+                    "the team is fully booked and some accounts get less than planned; the "
+                    "band is the {confidence}% interval."),
 }
 
 
-def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] | None = None
-               ) -> dict[str, Any]:
+def caption(name: str, confidence: float = 0.95) -> tuple[str, str]:
+    """Title and how-to-read of chart ``name``, its intervals at ``confidence``."""
+    title, how = CHARTS[name]
+    return title, how.format(confidence=int(round(100 * confidence)))
+
+
+def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] | None = None,
+               *, confidence: float = 0.95, currency: str = "EUR") -> dict[str, Any]:
     """Every chart of :data:`CHARTS` for the runs (label -> tables), in that order.
-    ``stages`` gives each run's stage order (default: as first seen in ``stage_mix``)."""
+    ``stages`` gives each run's stage order (default: as first seen in ``stage_mix``);
+    intervals are at ``confidence`` and money is in ``currency`` (the reference run's: the
+    summary tables' and ``compare``'s)."""
     if not runs:
         raise ValueError("all_charts needs at least one run")
     stages = dict(stages or {})
@@ -495,14 +513,14 @@ def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] |
         stages.setdefault(name, list(dict.fromkeys(f["stage_mix"]["stage"])))
     first = next(iter(stages.values()))
     return {
-        "retention": retention(runs),
-        "profit_over_time": profit_over_time(runs),
+        "retention": retention(runs, confidence),
+        "profit_over_time": profit_over_time(runs, confidence, currency),
         "whale_curve": whale_curve(runs),
-        "cost_vs_profit": cost_vs_profit(runs),
+        "cost_vs_profit": cost_vs_profit(runs, confidence, currency),
         "churn_causes": churn_causes(runs),
         "stage_mix": stage_mix(runs, first),
         "stage_flows": stage_flows(runs, stages),
-        "utilisation": utilisation(runs),
+        "utilisation": utilisation(runs, confidence),
     }
 
 

@@ -76,32 +76,37 @@ def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
 
 
 def report_context(records: Sequence[Any]) -> dict[str, Any]:
-    """Everything the template shows, as plain data (charts as inline SVG strings)."""
+    """Everything the template shows, as plain data (charts as inline SVG strings).
+
+    Several runs are compared with the first: the charts use its currency and confidence,
+    as its tables and the comparison do."""
     from kamsim.compare import RunFigures, compare_runs, unique_names
     from kamsim.report import charts
     from kamsim.report.figfiles import figure_svg
 
     runs = as_report_runs(records)
     labels = unique_names([r.name for r in runs])
+    first = runs[0].summary
+    currency = str(first.get("currency", "EUR"))
+    confidence = float(first.get("confidence", 0.95))
     frames = {lab: r.frames for lab, r in zip(labels, runs, strict=True)}
     stages = {lab: r.stages for lab, r in zip(labels, runs, strict=True)}
-    figs = charts.all_charts(frames, stages)
+    figs = charts.all_charts(frames, stages, confidence=confidence, currency=currency)
     chart_list = []
     for name, fig in figs.items():
-        title, how = charts.CHARTS[name]
+        title, how = charts.caption(name, confidence)
         chart_list.append({"name": name, "title": title, "how": how,
                            "svg": figure_svg(fig, name)})
-    first = runs[0].summary
     comparison = None
     if len(runs) > 1:
         cmp = compare_runs([RunFigures.from_tables(r.summary, r.frames["accounts"],
                                                    run_id=r.run_id) for r in runs])
         comparison = {"verdict": cmp.verdict(), "reference": labels[0],
-                      "rows": _diff_rows(cmp.table(), first.get("currency", "EUR"))}
+                      "rows": _diff_rows(cmp.table(), currency)}
     inputs = charts.inputs_table({lab: r.resolved for lab, r in zip(labels, runs, strict=True)},
                                  {lab: r.summary for lab, r in zip(labels, runs, strict=True)})
     flows = charts.stage_flow_table(frames, stages)
-    conf = int(round(100 * first.get("confidence", 0.95)))
+    conf = int(round(100 * confidence))
     return {
         "title": ("Comparison: " + " vs ".join(labels)) if len(runs) > 1
         else f"Scenario report: {labels[0]}",
