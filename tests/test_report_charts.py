@@ -160,6 +160,19 @@ def test_retention_draws_no_line_for_a_tier_with_no_starting_accounts(tree, thre
         assert _line(_panels(nokey_only)[name], "tiered")[0] == 1.0
 
 
+def test_profit_over_time_says_which_tier_its_lines_are_by(three):
+    # the lines are by the tier accounts were in that month (all the timeseries keeps per
+    # month), which the caption used to call the tier they started in
+    panels = _panels(charts.profit_over_time(_frames(three)))
+    for tier in three.tiers:
+        assert np.allclose(_line(panels[tier], "tiered"), _profit_by_period(three, tier))
+    title, how = charts.caption("profit_over_time")
+    assert "current tier" in title and "started in" not in how.split("(")[0]
+    assert "the tier accounts were in that month" in how
+    assert "starting tier" in charts.caption("retention")[0]
+    assert "by starting tier" in charts.caption("cost_vs_profit")[1]
+
+
 def test_a_weekly_run_is_drawn_per_month_against_the_month(tree):
     # used to draw profit per week against the week's index on a "month" axis
     weekly = _run(tree / "sc" / "tiered.yaml", "period=week")

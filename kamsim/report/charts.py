@@ -207,7 +207,8 @@ def retention(runs: Mapping[str, Frames], confidence: float = 0.95) -> Any:
 
 def _per_period(ts: Any, column: str, tiers: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(replications, periods, 1 + tiers) of a timeseries column per month (a weekly run's
-    sums per period over its period's length in months), and the months."""
+    sums per period over its period's length in months), and the months. The tier is the
+    timeseries': the one the accounts were in during the period."""
     piv = ts.pivot_table(index=["replication", "period"], columns="tier", values=column,
                          aggfunc="sum").reindex(columns=tiers).fillna(0.0).sort_index()
     reps = piv.index.get_level_values(0).unique()
@@ -222,11 +223,16 @@ def _per_period(ts: Any, column: str, tiers: list[str]) -> tuple[np.ndarray, np.
 
 def profit_over_time(runs: Mapping[str, Frames], confidence: float = 0.95,
                      currency: str = "EUR") -> Any:
-    """Profit per month by starting tier, mean over replications with its interval."""
+    """Profit per month, mean over replications with its interval, by the tier accounts
+    were in during that month: the only per-month split by tier the results keep (the
+    timeseries is by current tier; the accounts table, by starting tier, holds totals over
+    the horizon only). Re-tiering moves accounts between these lines, so a tier's line does
+    not sum to the summary table's tier total; the "all accounts" panel does."""
     values, months = {}, {}
     for name, f in runs.items():
         values[name], months[name] = _per_period(f["timeseries"], "profit", _tiers(f))
-    return _lines_by_tier(runs, values, months, "Profit per month", money=True,
+    return _lines_by_tier(runs, values, months,
+                          "Profit per month, by the tier accounts were in that month", money=True,
                           confidence=confidence, currency=currency)
 
 
@@ -466,18 +472,23 @@ def utilisation(runs: Mapping[str, Frames], confidence: float = 0.95) -> Any:
 #: chart name -> (title, how to read it); ``{confidence}`` is the intervals' level in %
 #: (:func:`caption` fills it in)
 CHARTS = {
-    "retention": ("Retention by tier",
+    "retention": ("Retention by starting tier",
                   "Each line is the share of the accounts we started with that are still "
-                  "customers; the band is the {confidence}% interval over the random futures."),
-    "profit_over_time": ("Profit over time by tier",
-                         "Monthly profit after cost to serve, by the tier accounts started "
-                         "in; a higher line earns more, the band shows the uncertainty."),
+                  "customers, by the tier they started in; the band is the {confidence}% "
+                  "interval over the random futures."),
+    "profit_over_time": ("Profit over time by current tier",
+                         "Monthly profit after cost to serve, by the tier accounts were in "
+                         "that month (re-tiering moves accounts between tiers, so a tier's "
+                         "line does not add up to its total in the summary, which goes by "
+                         "the tier accounts started in; all accounts does); a higher line "
+                         "earns more, the band is the {confidence}% interval."),
     "whale_curve": ("Whale curve",
                     "Accounts ranked from most to least profitable: where the curve peaks "
                     "above 100%, the accounts to its right lose money together."),
     "cost_vs_profit": ("Cost to serve against profit",
                        "For each tier, what serving it cost (left) and what it earned "
-                       "(right) over the horizon; whiskers are {confidence}% intervals."),
+                       "(right) over the horizon, by starting tier; whiskers are "
+                       "{confidence}% intervals."),
     "churn_causes": ("Churn causes",
                      "Why accounts left, averaged per random future; longer bars are the "
                      "causes to act on, colours show which tiers they hit."),
