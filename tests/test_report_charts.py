@@ -237,3 +237,32 @@ def test_report_and_plot_pass_the_first_runs_confidence_and_currency(tree, tmp_p
                                       "--out", str(tmp_path / "p")])
     assert res.exit_code == 0, res.output
     assert seen == [(0.8, "USD"), (0.8, "USD")]
+
+
+def test_runs_in_different_currencies_are_refused(tree, three, tmp_path, store_path):
+    from kamsim.io import write_results
+    from kamsim.store import record_run
+
+    usd = _run(tree / "sc" / "usd.yaml")
+    a, u = write_results(three, tmp_path / "a"), write_results(usd, tmp_path / "u")
+    line = "error: runs in different currencies cannot be compared (tiered in EUR, in_usd in USD)"
+    for args, out in ((["report", str(a), str(u), "--out", str(tmp_path / "r.html")],
+                       tmp_path / "r.html"),
+                      (["plot", str(a), str(u), "--out", str(tmp_path / "p")], tmp_path / "p")):
+        res = CliRunner().invoke(_cli(), args)
+        assert res.exit_code == 2, res.output
+        lines = res.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(line), res.output
+        assert not out.exists()
+    ids = [record_run(r, store_path) for r in (three, usd)]
+    res = CliRunner().invoke(_cli(), ["compare", *ids, "--store", str(store_path)])
+    assert res.exit_code == 2 and res.output.strip().splitlines()[0].startswith(line)
+    assert len(res.output.strip().splitlines()) == 1
+    # scenario files: refused before anything runs, nothing recorded
+    res = CliRunner().invoke(_cli(), ["compare", str(tree / "sc" / "tiered.yaml"),
+                                      str(tree / "sc" / "usd.yaml"), "-r", "1", "--store",
+                                      str(tmp_path / "fresh.duckdb")])
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().splitlines() == [res.output.strip()] \
+        and res.output.startswith(line)
+    assert not (tmp_path / "fresh.duckdb").exists()

@@ -4,7 +4,8 @@ global state). Several runs are drawn side by side: one line (or bar group) per 
 
 Bands and error bars are Student-t intervals of the mean over replications, at the
 ``confidence`` the caller passes (the reference run's, as in the tables and in ``compare``).
-Money is drawn in the ``currency`` the caller passes (the reference run's).
+Money is drawn in the ``currency`` the caller passes: runs in different currencies are not
+drawn on one axis (the callers refuse them first, :func:`kamsim.compare.one_currency`).
 
 Runs may have different tier sets (rule sets of their own): tiers are matched by name, never by
 position, and a run without a tier draws nothing in that tier's panel. Time is in months on

@@ -78,16 +78,17 @@ def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
 def report_context(records: Sequence[Any]) -> dict[str, Any]:
     """Everything the template shows, as plain data (charts as inline SVG strings).
 
-    Several runs are compared with the first: the charts use its currency and confidence,
-    as its tables and the comparison do."""
-    from kamsim.compare import RunFigures, compare_runs, unique_names
+    Several runs are compared with the first: they must be in one currency (a RunError
+    otherwise, before anything is drawn), and the charts use the first's currency and
+    confidence, as its tables and the comparison do."""
+    from kamsim.compare import RunFigures, compare_runs, one_currency, unique_names
     from kamsim.report import charts
     from kamsim.report.figfiles import figure_svg
 
     runs = as_report_runs(records)
     labels = unique_names([r.name for r in runs])
     first = runs[0].summary
-    currency = str(first.get("currency", "EUR"))
+    currency = one_currency(labels, [r.summary.get("currency", "EUR") for r in runs])
     confidence = float(first.get("confidence", 0.95))
     frames = {lab: r.frames for lab, r in zip(labels, runs, strict=True)}
     stages = {lab: r.stages for lab, r in zip(labels, runs, strict=True)}
