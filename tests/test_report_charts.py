@@ -266,3 +266,33 @@ def test_runs_in_different_currencies_are_refused(tree, three, tmp_path, store_p
     assert res.output.strip().splitlines() == [res.output.strip()] \
         and res.output.startswith(line)
     assert not (tmp_path / "fresh.duckdb").exists()
+
+
+def test_unpaired_runs_are_not_called_paired(three, tree, store_path, no_rendering):
+    from kamsim.report.html import render_report, report_context
+    from kamsim.store import record_run
+
+    other_seed = _run(tree / "sc" / "tiered.yaml", "seed=5", "replications=2")
+    html = render_report([three, three, other_seed])
+    assert "Every scenario saw the same random futures" not in html
+    assert "Mean over 3 simulated futures" not in html
+    assert "tiered #3 (" in html and "Welch" in html
+    ctx = report_context([three, three, other_seed])
+    sub = ctx["comparison"]["pairing"]
+    assert "Every scenario saw the same random futures" not in sub
+    assert sub.startswith("tiered #2 saw the same random futures as the reference, so its "
+                          "differences are paired.")
+    assert "tiered #3 (" in sub and "not paired" in sub.lower()
+    assert ctx["means_over"] == ("Means over tiered: 3 simulated futures of 12 months; "
+                                 "tiered #2: 3 simulated futures of 12 months; tiered #3: 2 "
+                                 "simulated futures of 12 months")
+    assert report_context([three, three])["comparison"]["pairing"] == (
+        "Every scenario saw the same random futures as the reference (tiered), so the "
+        "differences are paired.")
+    ids = [record_run(r, store_path) for r in (three, other_seed)]
+    res = CliRunner().invoke(_cli(), ["compare", *ids, "--store", str(store_path)],
+                             terminal_width=200)
+    assert res.exit_code == 0, res.output
+    title = res.output.splitlines()[0]
+    assert "paired by replication" not in title
+    assert "not paired: two independent means" in title
