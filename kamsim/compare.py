@@ -51,7 +51,7 @@ from kamsim.results import BOUNDS, HEADLINES
 from kamsim.stats import defined_mean, fieller, mean_ci, t_ppf
 
 __all__ = ["compare", "compare_runs", "Comparison", "RunFigures", "per_replication_from_accounts",
-           "unique_names", "difference_rows", "is_paired"]
+           "unique_names", "difference_rows", "is_paired", "one_currency"]
 
 #: the tier label used for the whole portfolio in tables
 ALL = "all"
@@ -225,6 +225,20 @@ def unique_names(names: Sequence[str]) -> list[str]:
     return out
 
 
+def one_currency(names: Sequence[str], currencies: Sequence[str]) -> str:
+    """The one currency runs ``names`` are in (their service rules' ``currency``), else a
+    RunError: kamsim converts no amounts, so a difference of amounts in two currencies, or
+    one axis for both, would be a number in no currency at all."""
+    if len(set(currencies)) > 1:
+        from kamsim.errors import RunError
+
+        each = ", ".join(f"{n} in {c}" for n, c in zip(unique_names(names), currencies,
+                                                         strict=True))
+        raise RunError(f"runs in different currencies cannot be compared ({each}); kamsim "
+                       "converts no amounts: give them one currency in their service rules")
+    return currencies[0]
+
+
 @dataclass
 class Comparison:
     """Runs side by side, each against the first (the reference)."""
@@ -369,6 +383,7 @@ def compare_runs(runs: Sequence[RunFigures]) -> Comparison:
     """Differences of every run against the first, per headline and per starting tier."""
     if len(runs) < 2:
         raise ValueError(f"a comparison needs at least two runs (got {len(runs)})")
+    one_currency([r.name for r in runs], [r.currency for r in runs])
     ref = runs[0]
     names = unique_names([r.name for r in runs])
     paired = [True]
@@ -486,6 +501,10 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
             items.append(_load_stored(str(s), store))
     if problems:  # a rule file two scenarios share is reported once
         raise InputError(dict.fromkeys(problems))
+    # before anything runs: a comparison across currencies is refused whatever the results
+    one_currency([i.name for i in items],
+                 [i.currency if isinstance(i, RunFigures) else i.service.currency
+                  for i in items])
     first = items[0]
     if isinstance(first, RunFigures):
         seed = first.seed if seed is None else seed

@@ -21,8 +21,13 @@ def difference_table(cmp: Any) -> Any:
 
     cur = cmp.runs[0].currency
     conf = int(round(100 * cmp.confidence))
-    t = Table(title=f"Differences against {cmp.names[0]} (mean and {conf}% interval, "
-                    "paired by replication)", title_justify="left")
+    # paired or not as compare decided (the verdict says why a scenario is not)
+    unpaired = [n for n, p in zip(cmp.names[1:], cmp.paired[1:], strict=True) if not p]
+    how = ("paired by replication" if not unpaired
+           else "not paired: two independent means" if len(unpaired) == len(cmp.names) - 1
+           else f"paired by replication, except {', '.join(unpaired)}: two independent means")
+    t = Table(title=f"Differences against {cmp.names[0]} (mean and {conf}% interval, {how})",
+              title_justify="left")
     for col in ("scenario", "tier", "measure", "reference", "scenario value", "difference",
                 "relative"):
         t.add_column(col, justify="left" if col in ("scenario", "tier", "measure") else "right")

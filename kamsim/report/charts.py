@@ -2,7 +2,16 @@
 the run's label) and returns a matplotlib Figure drawn with the Agg canvas (no pyplot, no
 global state). Several runs are drawn side by side: one line (or bar group) per scenario.
 
-Bands and error bars are Student-t intervals of the mean over replications.
+Bands and error bars are Student-t intervals of the mean over replications, at the
+``confidence`` the caller passes (the reference run's, as in the tables and in ``compare``).
+Money is drawn in the ``currency`` the caller passes: runs in different currencies are not
+drawn on one axis (the callers refuse them first, :func:`kamsim.compare.one_currency`).
+
+Runs may have different tier sets (rule sets of their own): tiers are matched by name, never by
+position, and a run without a tier draws nothing in that tier's panel. Time is in months on
+every axis, and "per month" is per month whatever the run's period (a weekly run's sums per
+period are divided by its period's length in months).
+
 matplotlib and pandas are imported inside the functions so importing kamsim stays fast."""
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ import numpy as np
 
 from kamsim.stats import t_ppf
 
-__all__ = ["CHARTS", "retention", "profit_over_time", "whale_curve", "cost_vs_profit",
+__all__ = ["CHARTS", "caption", "retention", "profit_over_time", "whale_curve", "cost_vs_profit",
            "churn_causes", "stage_mix", "stage_flows", "utilisation", "all_charts",
            "stage_flow_table", "inputs_table"]
 
@@ -56,18 +65,48 @@ def _pct_axis(ax: Any) -> None:
 
 
 def _mean_band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, ...]:
-    """Mean over axis 0 and its t-interval (the mean itself with one replication)."""
-    mean = values.mean(axis=0)
-    n = values.shape[0]
-    if n < 2:
-        return mean, mean, mean
-    half = t_ppf(0.5 + confidence / 2, n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
-    return mean, mean - half, mean + half
+    """Mean over axis 0 and its t-interval (the mean itself with one replication).
+
+    NaN is a value that is undefined (a share of a tier with no starting accounts): it is
+    left out, as in the summary's tables, and where no replication defines it the mean is
+    NaN too, which matplotlib leaves undrawn rather than drawing a 0% nobody measured."""
+    nan = np.isnan(values)
+    if not nan.any():
+        mean = values.mean(axis=0)
+        n = values.shape[0]
+        if n < 2:
+            return mean, mean, mean
+        half = t_ppf(0.5 + confidence / 2, n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
+        return mean, mean - half, mean + half
+    defined = (~nan).sum(axis=0)
+    clean = np.where(nan, 0.0, values)
+    mean = np.divide(clean.sum(axis=0), defined, out=np.full(defined.shape, np.nan),
+                     where=defined > 0)
+    sq = np.where(nan, 0.0, (values - mean) ** 2).sum(axis=0)
+    lo, hi = mean.copy(), mean.copy()
+    for n in np.unique(defined[defined >= 2]):
+        at = defined == n
+        half = t_ppf(0.5 + confidence / 2, n - 1) * np.sqrt(sq[at] / (n - 1)) / math.sqrt(n)
+        lo[at], hi[at] = mean[at] - half, mean[at] + half
+    return mean, lo, hi
 
 
 def _tiers(frames: Frames) -> list[str]:
     # the timeseries holds the tiers in rule order within each period
     return list(dict.fromkeys(frames["timeseries"]["tier"]))
+
+
+def _all_tiers(runs: Mapping[str, Frames]) -> list[str]:
+    """Every run's tiers by name: the reference's in its rule order, then those only later
+    runs have (a run with a rule set of its own may name other tiers)."""
+    return list(dict.fromkeys(t for f in runs.values() for t in _tiers(f)))
+
+
+def _dt(ts: Any) -> float:
+    """Months per period of a run (1 for months, 12/52 for weeks), from its timeseries;
+    1 for a run of a single period, where the spacing cannot be seen."""
+    months = np.sort(ts["month"].unique())
+    return float(months[1] - months[0]) if months.shape[0] > 1 else 1.0
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -83,11 +122,15 @@ def _legend(fig: Any, ax: Any, runs: Sequence[str]) -> None:
 
 
 def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
-                   months: dict[str, np.ndarray], title: str, money: bool) -> Any:
+                   months: dict[str, np.ndarray], title: str, money: bool,
+                   confidence: float = 0.95, currency: str = "EUR",
+                   missing: str = "") -> Any:
     """One panel per tier (and one for all accounts); one line with a band per run.
-    ``values[run]`` is (replications, periods, 1 + tiers)."""
-    first = next(iter(runs))
-    panels = ["all accounts", *_tiers(runs[first])]
+    ``values[run]`` is (replications, periods, 1 + the run's own tiers), column 0 all
+    accounts; a panel takes each run's column of its tier's name, and a run without that
+    tier draws nothing in it. A run whose values are undefined (NaN) all along draws nothing
+    either, and the panel says so: ``missing`` (with {tier}) tells why."""
+    panels = ["all accounts", *_all_tiers(runs)]
     rows, cols = _grid(len(panels))
     fig = _figure(10, 3.0 * rows + 0.6)
     fig.suptitle(title, x=0.02, ha="left", fontsize=12)
@@ -95,16 +138,29 @@ def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
     for k, panel in enumerate(panels):
         ax = axes[k]
         _style(ax)
+        undrawn = []
         for i, name in enumerate(runs):
-            mean, lo, hi = _mean_band(values[name][:, :, k])
+            own = _tiers(runs[name])
+            if k > 0 and panel not in own:
+                continue  # not a tier of this run's rules
+            mean, lo, hi = _mean_band(values[name][:, :, 0 if k == 0 else own.index(panel) + 1],
+                                      confidence)
+            if np.isnan(mean).all():
+                undrawn.append(name)
+                continue
             color = _COLORS[i % len(_COLORS)]
             ax.plot(months[name], mean, color=color, linewidth=1.8, label=name)
             if not money:  # shares: the interval of a few replications may leave [0, 1]
                 lo, hi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
             ax.fill_between(months[name], lo, hi, color=color, alpha=0.18, linewidth=0)
         ax.set_title(panel, loc="left", fontsize=10)
+        if undrawn and missing:
+            who = "" if len(runs) == 1 else f" in {', '.join(undrawn)}"
+            ax.text(0.02, 0.04, "n/a: " + missing.format(tier=panel) + who,
+                    transform=ax.transAxes, ha="left", va="bottom", fontsize=9,
+                    color="#5f6b7a")
         if money:
-            _money_axis(ax)
+            _money_axis(ax, currency)
         else:
             _pct_axis(ax)
     for ax in axes[len(panels):]:
@@ -115,15 +171,17 @@ def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
     return fig
 
 
-def retention(runs: Mapping[str, Frames]) -> Any:
+def retention(runs: Mapping[str, Frames], confidence: float = 0.95) -> Any:
     """Share of the starting accounts still active at the end of each month, by starting
-    tier, from the ``accounts`` table (``churn_period`` < 0: never churned)."""
+    tier, from the ``accounts`` table (``churn_period`` < 0: never churned). A tier with no
+    starting accounts has no share (docs/model.md, degenerate cases): no line, and its panel
+    says n/a, where a line from 100% to 0% would read as every account lost at once."""
     values, months = {}, {}
     for name, f in runs.items():
         ts, acc = f["timeseries"], f["accounts"]
         tiers = _tiers(f)
         periods = int(ts["period"].max()) + 1
-        dt = float(ts["month"].max()) / max(periods - 1, 1) if periods > 1 else 1.0
+        dt = _dt(ts)
         start = acc[acc["starting"].astype(bool)]
         reps = np.sort(start["replication"].unique())
         r_ix = np.searchsorted(reps, start["replication"].to_numpy())
@@ -137,31 +195,46 @@ def retention(runs: Mapping[str, Frames]) -> Any:
         np.add.at(n, (r_ix, t_ix), 1.0)
         n[:, 0] = n[:, 1:].sum(axis=1)
         alive = n[:, None, :] - np.cumsum(lost[:, :periods, :], axis=1)
-        share = np.divide(alive, n[:, None, :], out=np.zeros_like(alive),
+        # a share of no accounts is undefined (NaN), not 0
+        share = np.divide(alive, n[:, None, :], out=np.full_like(alive, np.nan),
                           where=n[:, None, :] > 0)
-        values[name] = np.concatenate([np.ones((len(reps), 1, len(tiers) + 1)), share], axis=1)
+        at_start = np.where(n > 0, 1.0, np.nan)[:, None, :]
+        values[name] = np.concatenate([at_start, share], axis=1)
         months[name] = np.arange(periods + 1) * dt
     return _lines_by_tier(runs, values, months, "Retention of the starting accounts",
-                          money=False)
+                          money=False, confidence=confidence,
+                          missing="no {tier} accounts at the start")
 
 
 def _per_period(ts: Any, column: str, tiers: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(replications, periods, 1 + tiers) of a timeseries column, and the months."""
+    """(replications, periods, 1 + tiers) of a timeseries column per month (a weekly run's
+    sums per period over its period's length in months), and the months. The tier is the
+    timeseries': the one the accounts were in during the period."""
     piv = ts.pivot_table(index=["replication", "period"], columns="tier", values=column,
                          aggfunc="sum").reindex(columns=tiers).fillna(0.0).sort_index()
     reps = piv.index.get_level_values(0).unique()
     arr = piv.to_numpy().reshape(len(reps), -1, len(tiers))
     arr = np.concatenate([arr.sum(axis=2, keepdims=True), arr], axis=2)
+    dt = _dt(ts)
+    if dt != 1.0:  # (monthly runs keep their sums untouched)
+        arr = arr / dt
     months = ts.groupby("period")["month"].first().sort_index().to_numpy()
     return arr, months
 
 
-def profit_over_time(runs: Mapping[str, Frames]) -> Any:
-    """Profit per month by starting tier, mean over replications with its interval."""
+def profit_over_time(runs: Mapping[str, Frames], confidence: float = 0.95,
+                     currency: str = "EUR") -> Any:
+    """Profit per month, mean over replications with its interval, by the tier accounts
+    were in during that month: the only per-month split by tier the results keep (the
+    timeseries is by current tier; the accounts table, by starting tier, holds totals over
+    the horizon only). Re-tiering moves accounts between these lines, so a tier's line does
+    not sum to the summary table's tier total; the "all accounts" panel does."""
     values, months = {}, {}
     for name, f in runs.items():
         values[name], months[name] = _per_period(f["timeseries"], "profit", _tiers(f))
-    return _lines_by_tier(runs, values, months, "Profit per month", money=True)
+    return _lines_by_tier(runs, values, months,
+                          "Profit per month, by the tier accounts were in that month", money=True,
+                          confidence=confidence, currency=currency)
 
 
 def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
@@ -211,10 +284,11 @@ def _tier_totals(acc: Any, column: str, tiers: list[str]) -> np.ndarray:
     return piv.to_numpy()
 
 
-def cost_vs_profit(runs: Mapping[str, Frames]) -> Any:
-    """Cost to serve and profit over the horizon per starting tier, one bar per run."""
-    first = next(iter(runs))
-    tiers = _tiers(runs[first])
+def cost_vs_profit(runs: Mapping[str, Frames], confidence: float = 0.95,
+                   currency: str = "EUR") -> Any:
+    """Cost to serve and profit over the horizon per starting tier, one bar per run; a run
+    without a tier of that name has no bar there (not a bar of 0)."""
+    tiers = _all_tiers(runs)
     fig = _figure(10, 3.8)
     axes = fig.subplots(1, 2)
     width = 0.8 / len(runs)
@@ -223,14 +297,17 @@ def cost_vs_profit(runs: Mapping[str, Frames]) -> Any:
                                  ("Cost to serve", "Profit"), strict=True):
         _style(ax)
         for i, (name, f) in enumerate(runs.items()):
-            mean, lo, hi = _mean_band(_tier_totals(f["accounts"], column, tiers))
-            ax.bar(x + (i - (len(runs) - 1) / 2) * width, mean, width * 0.92,
+            own = _tiers(f)
+            at = [k for k, t in enumerate(tiers) if t in own]  # the run's tiers, by name
+            mean, lo, hi = _mean_band(_tier_totals(f["accounts"], column,
+                                                   [tiers[k] for k in at]), confidence)
+            ax.bar(x[at] + (i - (len(runs) - 1) / 2) * width, mean, width * 0.92,
                    yerr=[mean - lo, hi - mean], capsize=3, label=name,
                    color=_COLORS[i % len(_COLORS)], error_kw={"linewidth": 0.8})
         ax.set_xticks(x, tiers)
         ax.set_title(f"{title} over the horizon", loc="left", fontsize=10)
         ax.axhline(0, color="#555555", linewidth=0.6)
-        _money_axis(ax)
+        _money_axis(ax, currency)
     fig.suptitle("Cost to serve against profit, by starting tier", x=0.02, ha="left",
                  fontsize=12)
     _legend(fig, axes[0], list(runs))
@@ -238,7 +315,9 @@ def cost_vs_profit(runs: Mapping[str, Frames]) -> Any:
 
 
 def churn_causes(runs: Mapping[str, Frames]) -> Any:
-    """Accounts lost per replication by cause, stacked by tier; one panel per run."""
+    """Accounts lost per replication by cause, stacked by tier; one panel per run. A tier
+    has the same colour in every panel, by name (runs may have different tier sets)."""
+    every = _all_tiers(runs)
     fig = _figure(10, 1.0 + 2.8 * len(runs))
     axes = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel())
     causes_all: list[str] = []
@@ -250,17 +329,22 @@ def churn_causes(runs: Mapping[str, Frames]) -> Any:
         ch = f["churn"]
         n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
         left = np.zeros(len(causes_all))
-        for j, tier in enumerate(tiers):
+        for tier in tiers:
             sub = ch[ch["tier"] == tier] if len(ch) else ch
             counts = (sub.groupby("cause")["accounts"].sum().reindex(causes_all).fillna(0.0)
                       .to_numpy() / n_reps) if len(sub) else np.zeros(len(causes_all))
-            ax.barh([c.replace("_", " ") for c in causes_all], counts, left=left, color=_TIER_COLORS[j % 6], label=tier)
+            ax.barh([c.replace("_", " ") for c in causes_all], counts, left=left,
+                    color=_TIER_COLORS[every.index(tier) % 6], label=tier)
             left += counts
         ax.set_title(name, loc="left", fontsize=10)
         ax.invert_yaxis()
     axes[-1].set_xlabel("accounts lost over the horizon (mean per replication)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=6, frameon=False)
+    legend: dict[str, Any] = {}  # every tier once, whichever run has it
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(lab, h)
+    fig.legend([legend[t] for t in every if t in legend], [t for t in every if t in legend],
+               loc="outside lower center", ncols=6, frameon=False)
     fig.suptitle("Why accounts were lost", x=0.02, ha="left", fontsize=12)
     return fig
 
@@ -323,8 +407,9 @@ def stage_flow_table(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[s
 
 
 def stage_flows(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]]) -> Any:
-    """Accounts moving up, down, lost and new each month (mean over replications): one
-    line per tier for a single run, one line per run (all tiers) for several."""
+    """Accounts moving up, down, lost and new per month (mean over replications) against
+    the month: one line per tier for a single run, one line per run (all tiers) for several.
+    A weekly run's counts per period are over its period's length in months."""
     fig = _figure(10, 5.6)
     axes = fig.subplots(2, 2, sharex=True).ravel()
     single = len(runs) == 1
@@ -336,12 +421,15 @@ def stage_flows(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]])
             fl = fl[fl["kind"] == kind]
             n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
             periods = np.arange(int(f["timeseries"]["period"].max()) + 1)
+            dt = _dt(f["timeseries"])
             groups = [(t, fl[fl["tier"] == t]) for t in _tiers(f)] if single else [(name, fl)]
             for j, (label, sub) in enumerate(groups):
                 y = (sub.groupby("period")["accounts"].sum().reindex(periods).fillna(0.0)
                      .to_numpy() / n_reps)
+                if dt != 1.0:  # (monthly runs keep their counts untouched)
+                    y = y / dt
                 color = _TIER_COLORS[j % 6] if single else _COLORS[i % len(_COLORS)]
-                ax.plot(periods, y, color=color, linewidth=1.4, label=label)
+                ax.plot(periods * dt, y, color=color, linewidth=1.4, label=label)
         ax.set_title(f"moving {kind}" if kind in ("up", "down") else f"{kind} accounts",
                      loc="left", fontsize=10)
     for ax in axes[2:]:
@@ -353,7 +441,7 @@ def stage_flows(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]])
     return fig
 
 
-def utilisation(runs: Mapping[str, Frames]) -> Any:
+def utilisation(runs: Mapping[str, Frames], confidence: float = 0.95) -> Any:
     """Share of each team's hours in use per month, mean over replications with its
     interval; one panel per resource, one line per run."""
     fig = _figure(10, 5.6)
@@ -366,7 +454,7 @@ def utilisation(runs: Mapping[str, Frames]) -> Any:
             u = u[u["resource"] == res]
             piv = u.pivot_table(index="replication", columns="month", values="utilisation",
                                 aggfunc="mean").sort_index(axis=1)
-            mean, lo, hi = _mean_band(piv.to_numpy())
+            mean, lo, hi = _mean_band(piv.to_numpy(), confidence)
             color = _COLORS[i % len(_COLORS)]
             ax.plot(piv.columns.to_numpy(), mean, color=color, linewidth=1.6, label=name)
             ax.fill_between(piv.columns.to_numpy(), lo, hi, color=color, alpha=0.18,
@@ -382,20 +470,26 @@ def utilisation(runs: Mapping[str, Frames]) -> Any:
     return fig
 
 
-#: chart name -> (title, how to read it)
+#: chart name -> (title, how to read it); ``{confidence}`` is the intervals' level in %
+#: (:func:`caption` fills it in)
 CHARTS = {
-    "retention": ("Retention by tier",
+    "retention": ("Retention by starting tier",
                   "Each line is the share of the accounts we started with that are still "
-                  "customers; the band is the 95% interval over the random futures."),
-    "profit_over_time": ("Profit over time by tier",
-                         "Monthly profit after cost to serve, by the tier accounts started "
-                         "in; a higher line earns more, the band shows the uncertainty."),
+                  "customers, by the tier they started in; the band is the {confidence}% "
+                  "interval over the random futures."),
+    "profit_over_time": ("Profit over time by current tier",
+                         "Monthly profit after cost to serve, by the tier accounts were in "
+                         "that month (re-tiering moves accounts between tiers, so a tier's "
+                         "line does not add up to its total in the summary, which goes by "
+                         "the tier accounts started in; all accounts does); a higher line "
+                         "earns more, the band is the {confidence}% interval."),
     "whale_curve": ("Whale curve",
                     "Accounts ranked from most to least profitable: where the curve peaks "
                     "above 100%, the accounts to its right lose money together."),
     "cost_vs_profit": ("Cost to serve against profit",
                        "For each tier, what serving it cost (left) and what it earned "
-                       "(right) over the horizon; whiskers are 95% intervals."),
+                       "(right) over the horizon, by starting tier; whiskers are "
+                       "{confidence}% intervals."),
     "churn_causes": ("Churn causes",
                      "Why accounts left, averaged per random future; longer bars are the "
                      "causes to act on, colours show which tiers they hit."),
@@ -407,14 +501,23 @@ CHARTS = {
                     "and newly won; the table below totals them per tier."),
     "utilisation": ("Team utilisation",
                     "Share of each team's available hours in use; at the dashed 100% line "
-                    "the team is fully booked and some accounts get less than planned."),
+                    "the team is fully booked and some accounts get less than planned; the "
+                    "band is the {confidence}% interval."),
 }
 
 
-def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] | None = None
-               ) -> dict[str, Any]:
+def caption(name: str, confidence: float = 0.95) -> tuple[str, str]:
+    """Title and how-to-read of chart ``name``, its intervals at ``confidence``."""
+    title, how = CHARTS[name]
+    return title, how.format(confidence=int(round(100 * confidence)))
+
+
+def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] | None = None,
+               *, confidence: float = 0.95, currency: str = "EUR") -> dict[str, Any]:
     """Every chart of :data:`CHARTS` for the runs (label -> tables), in that order.
-    ``stages`` gives each run's stage order (default: as first seen in ``stage_mix``)."""
+    ``stages`` gives each run's stage order (default: as first seen in ``stage_mix``);
+    intervals are at ``confidence`` and money is in ``currency`` (the reference run's: the
+    summary tables' and ``compare``'s)."""
     if not runs:
         raise ValueError("all_charts needs at least one run")
     stages = dict(stages or {})
@@ -422,14 +525,14 @@ def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] |
         stages.setdefault(name, list(dict.fromkeys(f["stage_mix"]["stage"])))
     first = next(iter(stages.values()))
     return {
-        "retention": retention(runs),
-        "profit_over_time": profit_over_time(runs),
+        "retention": retention(runs, confidence),
+        "profit_over_time": profit_over_time(runs, confidence, currency),
         "whale_curve": whale_curve(runs),
-        "cost_vs_profit": cost_vs_profit(runs),
+        "cost_vs_profit": cost_vs_profit(runs, confidence, currency),
         "churn_causes": churn_causes(runs),
         "stage_mix": stage_mix(runs, first),
         "stage_flows": stage_flows(runs, stages),
-        "utilisation": utilisation(runs),
+        "utilisation": utilisation(runs, confidence),
     }
 
 

@@ -75,37 +75,75 @@ def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _pairing(cmp: Any) -> tuple[str, bool]:
+    """A sentence on which scenarios are paired with the reference, as ``compare`` decided
+    (:class:`kamsim.compare.Comparison`), and whether all are."""
+    names = cmp.names
+    ref = names[0]
+    unpaired = [f"{n} ({cmp._why_unpaired(i)})" for i, n in enumerate(names) if
+                i > 0 and not cmp.paired[i]]
+    paired = [n for i, n in enumerate(names) if i > 0 and cmp.paired[i]]
+    if not unpaired:
+        return (f"Every scenario saw the same random futures as the reference ({ref}), so the "
+                "differences are paired.", True)
+    text = (f"Not paired with the reference ({ref}): {'; '.join(unpaired)}; those differences "
+            "are of two independent means (Welch intervals).")
+    if paired:
+        text = (f"{', '.join(paired)} saw the same random futures as the reference, so "
+                f"{'its' if len(paired) == 1 else 'their'} differences are paired. " + text)
+    return text, False
+
+
+def _means_over(runs: Sequence[ReportRun], labels: Sequence[str]) -> str:
+    """What the means are over: one phrase when every run has the same replications and
+    horizon, else each run's."""
+    each = [(r.summary.get("replications"), f"{r.summary.get('horizon_months', 0):g}")
+            for r in runs]
+    if len(set(each)) == 1:
+        return f"Mean over {each[0][0]} simulated futures of {each[0][1]} months"
+    return "Means over " + "; ".join(f"{lab}: {n} simulated futures of {h} months"
+                                     for lab, (n, h) in zip(labels, each, strict=True))
+
+
 def report_context(records: Sequence[Any]) -> dict[str, Any]:
-    """Everything the template shows, as plain data (charts as inline SVG strings)."""
-    from kamsim.compare import RunFigures, compare_runs, unique_names
+    """Everything the template shows, as plain data (charts as inline SVG strings).
+
+    Several runs are compared with the first: they must be in one currency (a RunError
+    otherwise, before anything is drawn), and the charts use the first's currency and
+    confidence, as its tables and the comparison do."""
+    from kamsim.compare import RunFigures, compare_runs, one_currency, unique_names
     from kamsim.report import charts
     from kamsim.report.figfiles import figure_svg
 
     runs = as_report_runs(records)
     labels = unique_names([r.name for r in runs])
+    first = runs[0].summary
+    currency = one_currency(labels, [r.summary.get("currency", "EUR") for r in runs])
+    confidence = float(first.get("confidence", 0.95))
     frames = {lab: r.frames for lab, r in zip(labels, runs, strict=True)}
     stages = {lab: r.stages for lab, r in zip(labels, runs, strict=True)}
-    figs = charts.all_charts(frames, stages)
+    figs = charts.all_charts(frames, stages, confidence=confidence, currency=currency)
     chart_list = []
     for name, fig in figs.items():
-        title, how = charts.CHARTS[name]
+        title, how = charts.caption(name, confidence)
         chart_list.append({"name": name, "title": title, "how": how,
                            "svg": figure_svg(fig, name)})
-    first = runs[0].summary
     comparison = None
     if len(runs) > 1:
         cmp = compare_runs([RunFigures.from_tables(r.summary, r.frames["accounts"],
                                                    run_id=r.run_id) for r in runs])
+        pairing, all_paired = _pairing(cmp)
         comparison = {"verdict": cmp.verdict(), "reference": labels[0],
-                      "rows": _diff_rows(cmp.table(), first.get("currency", "EUR"))}
+                      "pairing": pairing, "paired": all_paired,
+                      "rows": _diff_rows(cmp.table(), currency)}
     inputs = charts.inputs_table({lab: r.resolved for lab, r in zip(labels, runs, strict=True)},
                                  {lab: r.summary for lab, r in zip(labels, runs, strict=True)})
     flows = charts.stage_flow_table(frames, stages)
-    conf = int(round(100 * first.get("confidence", 0.95)))
+    conf = int(round(100 * confidence))
     return {
         "title": ("Comparison: " + " vs ".join(labels)) if len(runs) > 1
         else f"Scenario report: {labels[0]}",
-        "version": __version__, "confidence": conf,
+        "version": __version__, "confidence": conf, "means_over": _means_over(runs, labels),
         "runs": [{"label": lab, "origin": r.origin, "run_id": r.run_id,
                   "replications": r.summary.get("replications"),
                   "horizon": f"{r.summary.get('horizon_months', 0):g}", "seed": r.summary.get("seed"),
