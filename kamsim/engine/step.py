@@ -101,7 +101,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if sim._pending_retier:
         sim._pending_retier = False
         env = sim.fields()
-        new_tier, sim.score, quadrant = m.tiering.classify(env, act, current=sim.tier)
+        new_tier, sim.score, quadrant = m.tiering.classify(env, act, current=sim.tier,
+                                                           ids=sim.prep.accounts.account_id)
         sim.quadrant = np.where(act, quadrant, sim.quadrant)
         moved = np.flatnonzero(act & (new_tier != sim.tier))
         if log is not None:
