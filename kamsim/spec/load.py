@@ -218,12 +218,15 @@ def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
                 continue
             cause = (err.get("ctx") or {}).get("error")
             causes = cause.errors if isinstance(cause, m.RefErrors) else [cause]
-            refs = [c for c in causes if isinstance(c, m.RefError)]
+            refs = [c for c in causes if isinstance(c, m.RefError | m.PlaceError)]
             if refs and len(refs) == len(causes):
                 for c in refs:
                     sub = (*full, *c.path)
                     bad.add(sub)
-                    problems.append(Problem(doc.locate(sub, key=c.key), str(c)))
+                    problems.append(
+                        Problem(doc.locate(sub, key=c.key), c.message, c.expected)
+                        if isinstance(c, m.PlaceError) else
+                        Problem(doc.locate(sub, key=c.key), str(c)))
                 continue
             where = ".".join(str(p) for p in full) or "file"
             msg = err["msg"].removeprefix("Value error, ")

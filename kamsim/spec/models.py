@@ -8,6 +8,7 @@ names at their column. Defaults are documented in ``docs/model.md`` with their s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -18,7 +19,7 @@ __all__ = [
     "RoleArchetype", "UnitTemplate", "StakeholderRules", "StakeholderPerson", "ExplicitUnit",
     "Distribution", "PortfolioGenerate", "PortfolioImport", "Portfolio",
     "Strategy", "Capacity", "SupportTeam", "Market", "Shock", "Scenario", "RuleRefs",
-    "ATTITUDES", "COVERAGE_LEVELS", "ROLE_NAMES", "HOLDERS", "CHURN_CAUSES",
+    "PlaceError", "CAPACITY_SHOCKS", "ATTITUDES", "COVERAGE_LEVELS", "ROLE_NAMES", "HOLDERS", "CHURN_CAUSES",
 ]
 
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -424,7 +425,13 @@ class Market(Model):
     churn_effects: bool = Field(default=True, description="false: only base churn (degenerate tests)")
 
 
+#: the shock kinds that read ``capacity_multiplier`` (the account managers' hours, the budget)
+CAPACITY_SHOCKS = ("am_attrition", "budget_cut")
+
+
 class Shock(Model):
+    """An event on the timeline; docs/model.md ("Shocks") says what each key and kind does."""
+
     at_month: int = Field(ge=0)
     until_month: int | None = Field(None, ge=0)
     kind: Literal["competitor_entry", "recession", "am_attrition", "price_war", "budget_cut"]
@@ -433,6 +440,22 @@ class Shock(Model):
     wallet_multiplier: Pos = 1.0
     capacity_multiplier: NonNeg = 1.0
     label: str = ""
+
+    @model_validator(mode="after")
+    def _used(self) -> Shock:
+        # a key the shock would silently ignore is refused: the user meant it to do something
+        errors: list[PlaceError] = []
+        if self.until_month is not None and self.until_month <= self.at_month:
+            errors.append(PlaceError(
+                ("until_month",), f"until_month {self.until_month} is not after at_month "
+                f"{self.at_month}, so the shock would never end",
+                f"a month after {self.at_month}, or no until_month for a shock to the end"))
+        if self.capacity_multiplier != 1.0 and self.kind not in CAPACITY_SHOCKS:
+            errors.append(PlaceError(
+                ("capacity_multiplier",), f"a {self.kind} shock does not use "
+                "capacity_multiplier", "leave it out: only am_attrition and budget_cut use it"))
+        _raise_refs(errors)
+        return self
 
 
 class RuleRefs(Model):
@@ -463,6 +486,16 @@ class Scenario(Model):
         None, description="CRM contacts export (CSV) whose maps override the templates")
     event_log: bool = Field(True, description="keep the per-account event log")
 
+    @model_validator(mode="after")
+    def _budget_to_cut(self) -> Scenario:
+        _raise_refs([PlaceError(
+            ("shocks", i, "kind"), "a budget_cut shock needs a budget to cut, and "
+            "capacity.budget_per_year is none (unlimited)",
+            "a capacity.budget_per_year, or another kind")
+            for i, s in enumerate(self.shocks)
+            if s.kind == "budget_cut" and self.capacity.budget_per_year is None])
+        return self
+
     def time_grid(self) -> tuple[float, int]:
         """(dt, periods): the length of a period in months (1, or 12/52 for weeks) and how
         many periods the horizon takes; period k starts at month k·dt (docs/model.md, Time).
@@ -489,15 +522,30 @@ class RefError(ValueError):
         super().__init__(f"unknown name {value!r} ({hint}expected one of: {', '.join(known)})")
 
 
-class RefErrors(ValueError):
-    """Several :class:`RefError` found by one check: each is reported at its own name."""
+class PlaceError(ValueError):
+    """A value that is wrong given another part of the same model (a check pydantic cannot
+    place by itself): carries the path of the value, relative to the model, so that the
+    problem is reported there."""
 
-    def __init__(self, errors: list[RefError]):
-        self.errors = errors
+    key = False
+
+    def __init__(self, path: tuple[str | int, ...], message: str, expected: str):
+        self.path = path
+        self.message = message
+        self.expected = expected
+        super().__init__(f"{message} ({expected})")
+
+
+class RefErrors(ValueError):
+    """Several :class:`RefError` or :class:`PlaceError` found by one check: each is
+    reported at its own place."""
+
+    def __init__(self, errors: Sequence[RefError | PlaceError]):
+        self.errors = list(errors)
         super().__init__("; ".join(str(e) for e in errors))
 
 
-def _raise_refs(errors: list[RefError]) -> None:
+def _raise_refs(errors: Sequence[RefError | PlaceError]) -> None:
     if len(errors) == 1:
         raise errors[0]
     if errors:
