@@ -148,7 +148,9 @@ class Stage(Model):
     price_sensitivity: NonNeg = Field(1.0, description="multiplier on price sensitivity")
     target_share: Prob = Field(0.3, description="share of wallet the stage tends toward")
     cost_to_serve: NonNeg = Field(1.0, description="multiplier on service hours")
-    referral_propensity: NonNeg = Field(0.0, description="referrals per account-year at full satisfaction")
+    referral_propensity: NonNeg = Field(
+        0.0, description="referrals a year from an account at full trust with influence 0.5 "
+        "(the rate is this x 2 influence x max(0, 2 trust - 1); docs/model.md)")
 
 
 class Uncoupling(Model):
