@@ -165,7 +165,8 @@ def agree(kind: str, got: object, want: object) -> bool:
     max_examples=500,
     deadline=None,
     database=None,  # no .hypothesis folder in a shared tree
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.filter_too_much],
 )
 @given(source=expressions(), data=tables())
 def test_compiled_matches_reference(
