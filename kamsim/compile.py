@@ -136,7 +136,7 @@ def _stages(spec: ScenarioSpec) -> StageArrays:
 
 
 def compile_model(spec: ScenarioSpec) -> CompiledModel:
-    tiering = compile_tiering(spec.tiering)
+    tiering = compile_tiering(spec.tiering, spec.table_place)
     pr = spec.scenario.strategy.priority
     return CompiledModel(
         spec=spec, tiering=tiering, service=_service(spec, tiering.tiers), stages=_stages(spec),

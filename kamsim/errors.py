@@ -59,7 +59,12 @@ class InputError(KamsimError):
         )
         if not self.problems:
             raise ValueError("InputError needs at least one problem")
-        super().__init__("\n".join(p.format() for p in self.problems))
+        # the problems are its args, so that ``type(e)(*e.args)`` rebuilds it: SimPy re-raises
+        # an exception from a process that way (a problem found at a re-tiering mid-run)
+        super().__init__(self.problems)
+
+    def __str__(self) -> str:
+        return "\n".join(p.format() for p in self.problems)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # rebuilt from its problems (an Exception is rebuilt from its args, here the joined

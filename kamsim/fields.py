@@ -45,7 +45,8 @@ STATE_FIELDS: dict[str, tuple[FieldType, str]] = {
     "dm_covered": ("bool", "the economic buyer / decision maker is covered"),
     "spof_share": ("number", "share of relationship strength held by one person (0-1)"),
     "red_flags": ("number", "number of decision-unit red flags"),
-    "complaints_open": ("number", "complaints not answered within target, last 6 months"),
+    "complaints_open": ("number", "complaints not answered within target, each halving every 3 "
+                        "months (a count that decays; docs/model.md)"),
     "tier": ("str", "current tier name"),
     "score": ("number", "tiering score (0-1)"),
     "quadrant": ("str", "value-matrix quadrant: protect, manage_risk, cultivate, reduce"),
@@ -57,3 +58,16 @@ ACCOUNT_FIELDS: dict[str, tuple[FieldType, str]] = {**PORTFOLIO_FIELDS, **STATE_
 def field_types(names: dict[str, tuple[FieldType, str]] | None = None) -> dict[str, FieldType]:
     """``{name: type}`` for the expression compiler."""
     return {k: v[0] for k, v in (names or ACCOUNT_FIELDS).items()}
+
+
+_TYPE_WORDS = {"number": "number", "bool": "true/false", "str": "text"}
+
+
+def markdown_table() -> str:
+    """The table of fields in docs/rules.md ("Fields a rule reads"), made from this
+    catalogue so the two cannot drift apart (tests/test_fields_doc.py compares them)."""
+    lines = ["| field | type | kind | meaning |", "|---|---|---|---|"]
+    for kind, fields in (("portfolio", PORTFOLIO_FIELDS), ("state", STATE_FIELDS)):
+        for name, (ftype, meaning) in fields.items():
+            lines.append(f"| `{name}` | {_TYPE_WORDS[ftype]} | {kind} | {meaning} |")
+    return "\n".join(lines)

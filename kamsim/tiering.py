@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from kamsim.errors import InputError, Location, Problem
 from kamsim.fields import field_types
 from kamsim.rules.expr import Expr, compile_expr
 from kamsim.rules.functions import (
@@ -23,10 +24,11 @@ from kamsim.rules.functions import (
     side_by_side,
     sorts_like,
 )
-from kamsim.rules.tables import DecisionTable, Row
+from kamsim.rules.tables import DecisionTable, Row, TableHitError
 from kamsim.spec.models import TieringRules
 
-__all__ = ["CompiledTiering", "compile_tiering", "QUADRANTS", "TierAssignment", "tier_portfolio"]
+__all__ = ["CompiledTiering", "compile_tiering", "QUADRANTS", "TierAssignment", "tier_portfolio",
+           "check_start"]
 
 QUADRANTS = ("protect", "manage_risk", "cultivate", "reduce")
 
@@ -91,6 +93,9 @@ class CompiledTiering:
     loyalty: Expr
     volume_cut: float
     loyalty_cut: float
+    #: where the table is in its file (a kamsim.spec.load.TablePlace), for the problem of a
+    #: `unique` table whose rows overlap on some accounts; None: compiled without a file
+    place: Any = None
 
     def indicator_values(self, env: dict[str, np.ndarray], mask: np.ndarray, *,
                          threads: int = 2) -> dict[str, np.ndarray]:
@@ -161,32 +166,60 @@ class CompiledTiering:
                            mask)[0]
 
     def _table(self, env: dict[str, np.ndarray], score: np.ndarray, values: dict[str, Any],
-               mask: np.ndarray) -> np.ndarray:
+               mask: np.ndarray, ids: np.ndarray | None, nudged: bool = False) -> np.ndarray:
         # the fields the table reads, an indicator's value or the score in place of a field
         # of the same name (copying the whole env would work out every derived field of an
         # engine's Fields, names included)
         env2 = {name: score if name == "score" else values[name] if name in values else env[name]
                 for name in self.table.names if name == "score" or name in values or name in env}
-        out, _row = self.table.evaluate(env2, mask.shape[0], mask)
+        try:
+            out, _row = self.table.evaluate(env2, mask.shape[0], mask)
+        except TableHitError as exc:
+            raise self._overlap(exc, ids, nudged) from None
         return np.where(np.isnan(out), len(self.tiers) - 1, out).astype(np.int64)
 
+    def _overlap(self, exc: TableHitError, ids: np.ndarray | None, nudged: bool) -> InputError:
+        """A `unique` table's overlap as a problem of the tiering file: the rules, not the
+        run, are wrong (a tier the table cannot decide), so it is told like any other input
+        problem, at the table, with the rows and the accounts a user can look up."""
+        place = self.place
+        where = place.policy if place is not None else Location("tiering table")
+        rows = [self.table.rows[i] for i in exc.rows]
+        lines = [place.rows[i].line if place is not None and i < len(place.rows) else None
+                 for i in exc.rows]
+        named = "; ".join(
+            f"{'line ' + str(line) if line else 'row ' + str(i + 1)}: {row.label}"
+            for i, row, line in zip(exc.rows, rows, lines, strict=True))
+        shown = exc.accounts[:10]
+        names = (", ".join(str(a) for a in ids[shown]) if ids is not None
+                 else ", ".join(f"#{int(a) + 1}" for a in shown))
+        more = f" and {exc.accounts.size - shown.size} more" if exc.accounts.size > 10 else ""
+        when = " (with the score moved by the re-tiering hysteresis)" if nudged else ""
+        return InputError([Problem(
+            where,
+            f"hit policy 'unique' but {exc.accounts.size} account(s) match more than one of "
+            f"the rows ({named}){when}: {names}{more}",
+            "rows that never match the same account, or hit_policy first or priority")])
+
     def assign(self, env: dict[str, np.ndarray], mask: np.ndarray,
-               current: np.ndarray | None = None, *, threads: int = 2
+               current: np.ndarray | None = None, ids: np.ndarray | None = None, *,
+               threads: int = 2
                ) -> tuple[np.ndarray, np.ndarray]:
         """(tier index per account, 0 = most important; score). With ``current`` tiers,
         hysteresis keeps an account in its tier unless the move still holds with its score
-        moved ``hysteresis`` back toward the current tier."""
+        moved ``hysteresis`` back toward the current tier. ``ids``: the accounts' ids, which
+        an InputError names if the rows of a `unique` table overlap on some accounts."""
         with shared_sorts():  # the indicators, the table and the nudged tables sort once
-            return self._assign(env, mask, current, threads)
+            return self._assign(env, mask, current, ids, threads)
 
     def _assign(self, env: dict[str, np.ndarray], mask: np.ndarray, current: np.ndarray | None,
-                threads: int) -> tuple[np.ndarray, np.ndarray]:
+                ids: np.ndarray | None, threads: int) -> tuple[np.ndarray, np.ndarray]:
         # the table reads the score, some fields and maybe some indicators; classify's
         # quadrant then reads its own fields
         reread = self.table.names | self.volume.names | self.loyalty.names
         score, values = self._weigh(self._normalised(env, mask, reread, threads), mask,
                                     keep=self.table.names)
-        tier = self._table(env, score, values, mask)
+        tier = self._table(env, score, values, mask, ids)
         if current is not None and self.hysteresis > 0:
             n = mask.shape[0]
             up_score = np.minimum(score + self.hysteresis, 1.0)
@@ -194,8 +227,8 @@ class CompiledTiering:
             # both keep the score's order: a table's rank_pct of them need not sort again
             sorts_like(up_score, score, n, mask)
             sorts_like(down_score, score, n, mask)
-            up = self._table(env, up_score, values, mask)
-            down = self._table(env, down_score, values, mask)
+            up = self._table(env, up_score, values, mask, ids, nudged=True)
+            down = self._table(env, down_score, values, mask, ids, nudged=True)
             # lower index = better tier; keep the current tier if it lies between the
             # outcomes of the nudged scores
             keep = (current >= up) & (current <= down)
@@ -203,14 +236,15 @@ class CompiledTiering:
         return np.where(mask, tier, current if current is not None else tier), score
 
     def classify(self, env: dict[str, np.ndarray], mask: np.ndarray,
-                 current: np.ndarray | None = None, *, threads: int = 2
+                 current: np.ndarray | None = None, ids: np.ndarray | None = None, *,
+                 threads: int = 2
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``assign`` and ``quadrant`` in one go: (tier, score, quadrant). The same figures,
         but a field both rank (e.g. revenue) is sorted once. ``threads``: how many threads
         the indicator ranks may use (the engine passes ``EngineOptions.threads``, 1 in a
         worker process); the figures do not depend on it."""
         with shared_sorts():
-            tier, score = self._assign(env, mask, current, threads)
+            tier, score = self._assign(env, mask, current, ids, threads)
             return tier, score, self.quadrant(env, mask)
 
     def quadrant(self, env: dict[str, np.ndarray], mask: np.ndarray) -> np.ndarray:
@@ -225,8 +259,9 @@ class CompiledTiering:
         return quadrant
 
 
-def compile_tiering(rules: TieringRules) -> CompiledTiering:
-    """Compile once; the expressions were already checked when the file was loaded."""
+def compile_tiering(rules: TieringRules, place: Any = None) -> CompiledTiering:
+    """Compile once; the expressions were already checked when the file was loaded.
+    ``place``: where the table is in its file (``ScenarioSpec.table_place``)."""
     fields = field_types()
     indicators = tuple(
         (name, compile_expr(ind.expr, fields, expect="number"), ind.weight, ind.normalize)
@@ -243,7 +278,7 @@ def compile_tiering(rules: TieringRules) -> CompiledTiering:
         every_months=rules.retier.every_months, hysteresis=rules.retier.hysteresis,
         volume=compile_expr(q.volume, fields, expect="number"),
         loyalty=compile_expr(q.loyalty, fields, expect="number"),
-        volume_cut=q.volume_cut, loyalty_cut=q.loyalty_cut,
+        volume_cut=q.volume_cut, loyalty_cut=q.loyalty_cut, place=place,
     )
 
 
@@ -303,9 +338,18 @@ def tier_portfolio(spec: Any) -> TierAssignment:
     if not isinstance(spec, ScenarioSpec):
         spec = load_scenario(spec)
     accounts = build_portfolio(spec)
-    tiering = compile_tiering(spec.tiering)
+    tiering = compile_tiering(spec.tiering, spec.table_place)
     env = initial_env(accounts)
     mask = np.ones(accounts.n, dtype=bool)
-    tier, score, quadrant = tiering.classify(env, mask)
+    tier, score, quadrant = tiering.classify(env, mask, ids=accounts.account_id)
     return TierAssignment(tiering.tiers, accounts.account_id, tier, score, quadrant,
                           env["revenue"], env["gross_profit"])
+
+
+def check_start(spec: Any) -> None:
+    """Raise the InputError of a `unique` tiering table whose rows overlap on some accounts
+    of the scenario's starting portfolio (what ``kamsim validate`` can know before a run; a
+    later re-tiering may still find an overlap, and stops the run with the same problem).
+    Other hit policies cannot fail, so their portfolio is not built."""
+    if spec.tiering.table.hit_policy == "unique":
+        tier_portfolio(spec)

@@ -462,7 +462,7 @@ ATTACKS = [
     "(" * (MAX_DEPTH + 1) + "1" + ")" * (MAX_DEPTH + 1),
     "-" * 1999 + "1",
     "not " * 400 + "vip",
-    "+".join(["revenue"] * 60),
+    "revenue ** " * 60 + "1",  # `**` nests to the right: 60 levels
     "",
     "1 +",
     "if(x > 1, 'a', 2)",
@@ -533,3 +533,77 @@ def test_expr_errors_str_and_pickle() -> None:
 def test_compile_rejects_bad_field_types() -> None:
     with pytest.raises(ValueError, match="float"):
         compile_expr("x", {"x": "float"})  # type: ignore[dict-item]
+
+
+def test_a_long_chain_of_operations_is_not_nesting() -> None:
+    """The depth limit counts nesting: a sum of 200 terms, or as many as 2000 characters
+    hold, compiles and gives the sum; 51 nested parentheses or signs do not."""
+    env = {"revenue": np.array([1.0, 0.1, -3.0]), "loyalty": np.array([0.5, 2.0, np.nan])}
+    for n, name in ((200, "revenue"), (1000, "a")):  # (1000 x "a+": 1999 characters)
+        e = compile_expr("+".join([name] * n), {**FIELDS, "a": "number"})
+        x = env["revenue"]
+        want = x.copy()
+        for _ in range(n - 1):
+            want = want + x
+        assert np.array_equal(e({**env, "a": x}), want)
+    source = " - ".join(["revenue * 2 + loyalty / 4 % 3"] * 30)  # 30 x 4 operations
+    got = compile_expr(source, FIELDS)(env)
+    r, lo = env["revenue"], env["loyalty"]
+    want = r * 2 + lo / 4 % 3
+    for _ in range(29):
+        want = want - r * 2 + lo / 4 % 3
+    assert np.array_equal(got, want, equal_nan=True)
+    (p,) = problems("(" * 51 + "revenue" + ")" * 51)
+    assert p.offset == 50 and "too many nested parentheses (more than 50)" in p.message
+    (p,) = problems("-" * 51 + "revenue")
+    assert p.offset == 50 and "nested too deeply (more than 50 levels)" in p.message
+    assert compile_expr("-" * 49 + "revenue", FIELDS).kind == "number"
+
+
+def test_a_long_chain_reports_each_problem_once() -> None:
+    # the same problems as a chain walked one level at a time
+    assert [(p.offset, p.message) for p in problems("revenue + region - 1 + vip")] == [
+        (10, "`+` needs numbers, got a string"), (23, "`+` needs numbers, got a true/false value")]
+    assert [(p.offset, p.message) for p in problems("revenue // 2 + region * 3 // 1 - vip")] == [
+        (0, "'//' is not supported; use '/'"), (15, "'//' is not supported; use '/'"),
+        (33, "`-` needs numbers, got a true/false value")]
+
+
+@pytest.mark.parametrize(("source", "offset", "message"), [
+    ("0x10 + revenue", 0, "hexadecimal numbers are not part of the language, got '0x10'"),
+    ("revenue > 0o17", 10, "octal numbers are not part of the language, got '0o17'"),
+    ("revenue * 0B101", 10, "binary numbers are not part of the language, got '0B101'"),
+    ("region == 'no' 'rth'", 15, "two strings side by side; strings are not joined"),
+    ("region in ['a' \"b\", 'c']", 15, "two strings side by side; strings are not joined"),
+])
+def test_python_literals_outside_the_language_are_refused(source: str, offset: int,
+                                                          message: str) -> None:
+    (p,) = problems(source)
+    assert (p.offset, p.message) == (offset, message)
+
+
+def test_literal_problems_come_with_the_others() -> None:
+    # (and the joined string is still a string that `+` refuses, at 13)
+    assert [p.offset for p in problems("0x1 + trst + 'a' 'b'")] == [0, 6, 13, 17]
+
+
+def test_if_is_the_only_spelling_of_if() -> None:
+    assert compile_expr("if(vip, 1, 2)", FIELDS).kind == "number"
+    (p,) = problems("IF(vip, 1, 2)")
+    assert p.message == "unknown function 'IF'; did you mean 'if'?"
+    (p,) = problems("revenue + IF")
+    assert (p.offset, p.message.split(";")[0]) == (10, "unknown name 'IF'")
+
+
+def test_unknown_name_suggests_the_closest_fields_and_counts_the_rest() -> None:
+    (p,) = problems("loyalty_ > 0")
+    assert p.message == "unknown name 'loyalty_'; did you mean 'loyalty'?"
+    assert p.expected is not None and p.expected.startswith("a field such as loyalty, ")
+    assert p.expected.endswith(" (1 more)")
+    assert len(p.expected.split(", ")) == 5
+    many = {f"field_{i:02d}": "number" for i in range(40)}
+    with pytest.raises(ExprErrors) as info:
+        compile_expr("field_7 > 1", many)  # type: ignore[arg-type]
+    (p,) = info.value.problems
+    assert p.expected is not None and p.expected.endswith(" (35 more)")
+    assert "field_07" in p.expected

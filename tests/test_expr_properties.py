@@ -10,10 +10,11 @@ import math
 import warnings
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from kamsim.rules import FieldType, compile_expr
+from kamsim.rules.expr import MAX_SOURCE_CHARS
 from kamsim.rules.reference import evaluate_row
 
 FIELDS: dict[str, FieldType] = {
@@ -37,9 +38,17 @@ def number(draw: st.DrawFn, depth: int) -> str:
         return draw(st.sampled_from(NUMBER_FIELDS + NUMBER_LITERALS))
     sub = depth - 1
     # Weighted: arithmetic (incl. / and % by zero) and portfolio helpers come up often.
-    choice = draw(st.sampled_from([1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0]))
+    choice = draw(st.sampled_from([1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0]))
     if choice == 0:
         return draw(st.sampled_from(NUMBER_FIELDS + NUMBER_LITERALS))
+    if choice == 11:
+        # a chain without parentheses, a + b * c - d / e ...: operators of both precedences,
+        # as long as the depth limit once refused (it counts nesting, not length)
+        terms = [number(draw, 0) for _ in range(draw(st.integers(2, 60)))]
+        ops = draw(st.lists(st.sampled_from(["+", "-", "*", "/", "%"]),
+                            min_size=len(terms) - 1, max_size=len(terms) - 1))
+        return "(" + terms[0] + "".join(f" {op} {t}" for op, t in zip(ops, terms[1:],
+                                                                       strict=True)) + ")"
     if choice == 1:
         op = draw(st.sampled_from(["+", "-", "*", "/", "/", "%"]))
         return f"({number(draw, sub)} {op} {number(draw, sub)})"
@@ -156,13 +165,15 @@ def agree(kind: str, got: object, want: object) -> bool:
     max_examples=500,
     deadline=None,
     database=None,  # no .hypothesis folder in a shared tree
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.filter_too_much],
 )
 @given(source=expressions(), data=tables())
 def test_compiled_matches_reference(
     source: str, data: tuple[dict[str, np.ndarray], np.ndarray | None]
 ) -> None:
     env, mask = data
+    assume(len(source) <= MAX_SOURCE_CHARS)  # (a few chains in one text can be longer)
     expr = compile_expr(source, FIELDS)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the compiled path must not warn
@@ -173,3 +184,24 @@ def test_compiled_matches_reference(
         row = {name: column[i] for name, column in env.items()}
         want = evaluate_row(source, FIELDS, row, env, i, mask)
         assert agree(expr.kind, got[i], want), (source, i, got[i], want)
+
+
+@st.composite
+def long_chains(draw: st.DrawFn) -> str:
+    """A chain of 40 to 150 operations without parentheses: one level of nesting (the
+    depth limit of 50 once counted each operation as a level)."""
+    n = draw(st.integers(40, 150))
+    terms = draw(st.lists(st.sampled_from(NUMBER_FIELDS + NUMBER_LITERALS), min_size=n,
+                          max_size=n))
+    ops = draw(st.lists(st.sampled_from(["+", "-", "*", "/", "%"]), min_size=n - 1,
+                        max_size=n - 1))
+    return terms[0] + "".join(f" {op} {t}" for op, t in zip(ops, terms[1:], strict=True))
+
+
+@settings(max_examples=100, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(source=long_chains(), data=tables())
+def test_long_chains_match_reference(
+    source: str, data: tuple[dict[str, np.ndarray], np.ndarray | None]
+) -> None:
+    test_compiled_matches_reference.hypothesis.inner_test(source=source, data=data)  # type: ignore[attr-defined]

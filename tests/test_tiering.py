@@ -4,6 +4,7 @@ hysteresis, value-matrix quadrants, the Pareto cut, and the `kamsim tier` comman
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from kamsim.cli.main import cli
-from kamsim.rules.tables import TableHitError
+from kamsim.errors import InputError
 from kamsim.spec.models import TieringRules
 from kamsim.tiering import QUADRANTS, compile_tiering
 
@@ -104,9 +105,10 @@ def test_hit_policy_priority() -> None:
 
 def test_hit_policy_unique_refuses_overlaps() -> None:
     t = compile_tiering(rules(ROWS, "unique"))
-    with pytest.raises(TableHitError) as exc:
-        t.assign(ENV, ALL)
-    assert list(exc.value.accounts) == [2]
+    with pytest.raises(InputError, match="1 account.* match more than one of the rows.*: #3 \\("):
+        t.assign(ENV, ALL)  # (no ids: the account's position)
+    with pytest.raises(InputError, match=r": C \("):
+        t.assign(ENV, ALL, ids=np.array(["A", "B", "C", "D"]))
     ok = compile_tiering(rules([{"when": "score >= 0.7", "tier": "key"},
                                 {"when": "score >= 0.5 and score < 0.7", "tier": "important"}],
                                "unique"))
@@ -244,3 +246,76 @@ def test_tier_out_bad_target(tmp_path: Path, target: str) -> None:
     assert result.exit_code == 2
     assert "--out" in result.stderr and "Traceback" not in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def _workspace(tmp_path: Path, rows: dict[str, str] | None = None) -> Path:
+    """The shipped scenario and rules in ``tmp_path``, the tiering table's hit policy
+    `unique`; ``rows``: conditions that replace the shipped ones (old -> new)."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "sc").mkdir()
+    for f in (ROOT / "rules").glob("*.yaml"):
+        (tmp_path / "rules" / f.name).write_text(f.read_text())
+    (tmp_path / "sc" / "baseline.yaml").write_text(Path(BASELINE).read_text())
+    tiering = tmp_path / "rules" / "tiering.yaml"
+    text = tiering.read_text().replace("hit_policy: first", "hit_policy: unique")
+    for old, new in (rows or {}).items():
+        assert old in text
+        text = text.replace(old, new)
+    tiering.write_text(text)
+    return tmp_path / "sc" / "baseline.yaml"
+
+
+def _policy_line(scenario: Path) -> str:
+    """``path:line:col`` of the tiering table's hit_policy value, as kamsim shows it."""
+    text = (scenario.parent.parent / "rules" / "tiering.yaml").read_text().splitlines()
+    line = next(i for i, t in enumerate(text, 1) if "hit_policy:" in t)
+    col = text[line - 1].index("unique") + 1
+    return f"{scenario.parent}/../rules/tiering.yaml:{line}:{col}: "
+
+
+def test_overlapping_unique_rows_are_a_problem_of_the_tiering_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped table's rows overlap (a key account is also in the first 80% of revenue):
+    under `unique` that is a located input problem naming rows and account ids, found by
+    validate (against the starting portfolio), tier and run alike; nothing is written."""
+    scenario = _workspace(tmp_path)
+    store = tmp_path / "runs.duckdb"
+    monkeypatch.setenv("KAMSIM_STORE", str(store))
+    small = ["--set", "portfolio.generate.accounts=200"]
+    runs = [["validate", str(scenario)], ["tier", str(scenario), *small],
+            ["run", str(scenario), *small, "--set", "replications=1", "--set",
+             "horizon_months=2", "--out", str(tmp_path / "out")]]
+    for args in runs:
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 2 and lines[1] == "1 problem found; nothing was written.", lines
+        assert lines[0].startswith(_policy_line(scenario)), lines
+        assert "match more than one of the rows (line 31: key; line 34: important)" in lines[0]
+        assert re.search(r"\): A\d+, A\d+, .* and \d+ more \(", lines[0]), lines[0]
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists() and not store.exists()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_overlap_found_at_a_retiering_stops_the_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str) -> None:
+    """Rows that cannot overlap at month 0 (no account has been 12 months in its stage) but
+    do at the re-tiering of month 12: the run stops with the same located line, in a worker
+    process too; nothing is recorded."""
+    scenario = _workspace(tmp_path, {
+        '"rank_pct(score) >= 0.92 or (cum_share(revenue) <= 0.5 and payment_risk < 0.4)"':
+            '"months_in_stage >= 12"',
+        '"rank_pct(score) >= 0.7 or cum_share(revenue) <= 0.8"': '"score < 0.3"'})
+    store = tmp_path / "runs.duckdb"
+    monkeypatch.setenv("KAMSIM_STORE", str(store))
+    assert CliRunner().invoke(cli, ["validate", str(scenario)]).exit_code == 0
+    result = CliRunner().invoke(cli, [
+        "run", str(scenario), "--set", "portfolio.generate.accounts=200", "--set",
+        "replications=2", "--set", "horizon_months=14", "--workers", workers,
+        "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(_policy_line(scenario)), lines
+    assert "(line 31: key; line 34: important): A" in lines[0]
+    assert not (tmp_path / "out").exists() and not store.exists()

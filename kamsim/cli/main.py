@@ -224,6 +224,9 @@ def validate(paths: tuple[str, ...]) -> None:
             kind, model = load_any(p)
             extra = ""
             if kind == "scenario":
+                from kamsim.tiering import check_start
+
+                check_start(model)  # a `unique` table's rows against the starting portfolio
                 extra = f" (with {len(model.hashes)} rule/data files)"
             elif kind == "contacts":
                 extra = " (roles are checked against the scenario that names it)"

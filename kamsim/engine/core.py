@@ -387,8 +387,10 @@ class Simulation:
             self.capacity_mult *= s.capacity_multiplier ** f if s.capacity_multiplier > 0 else 1
             if s.capacity_multiplier == 0:
                 self.capacity_mult = 0.0 if on else 1.0
-        if s.kind == "budget_cut":
+        if s.kind == "budget_cut":  # (0: no budget while it lasts, as for am_attrition)
             self.budget_mult *= s.capacity_multiplier ** f if s.capacity_multiplier > 0 else 1
+            if s.capacity_multiplier == 0:
+                self.budget_mult = 0.0 if on else 1.0
         if s.kind == "price_war":
             self.unfair_share = min(1.0, self.market.unfair_offer_share * 2) if on else \
                 self.market.unfair_offer_share

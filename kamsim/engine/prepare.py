@@ -127,7 +127,7 @@ def prepare(model: CompiledModel) -> Prepared:
     env = initial_env(accounts)
     mask = np.zeros(n, dtype=bool)
     mask[:n_start] = True
-    tier, score, quadrant = model.tiering.classify(env, mask)
+    tier, score, quadrant = model.tiering.classify(env, mask, ids=accounts.account_id)
     tier[n_start:] = len(model.tiers) - 1  # arrivals start in the lowest tier
     trust = initial_trust(env["loyalty"], env["tenure_months"])
     st = model.stages

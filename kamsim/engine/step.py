@@ -103,6 +103,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         env = sim.fields()
         # (in a worker process one thread: the other core runs another worker)
         new_tier, score, quadrant = m.tiering.classify(env, act, current=sim.tier,
+                                                       ids=sim.prep.accounts.account_id,
                                                        threads=sim.options.threads)
         # (only accounts in the portfolio are re-tiered: the others keep their tier, score and
         # quadrant, the lost as they left, the arrivals as they will start)

@@ -36,12 +36,18 @@ __all__ = [
 ]
 
 MAX_SOURCE_CHARS = 2000
-#: Maximum nesting of sub-expressions and of parentheses; keeps every recursion shallow.
+#: Maximum nesting of sub-expressions and of parentheses; keeps every recursion shallow. A
+#: chain of one operator after another (``a + b - c + ...``) is one level, however long: the
+#: compiler walks it in a loop.
 MAX_DEPTH = 50
 
-# `if` is a Python keyword, so `if(` is rewritten to this reserved name of the same length
-# before parsing: every column offset stays exact.
+# `if` is a Python keyword, so `if(` is rewritten to this name of the same length before
+# parsing: every column offset stays exact. Only the rewritten places are if(...): an `IF`
+# the user wrote is an unknown name like any other.
 _IF = "IF"
+
+#: how many closest names an unknown name's message suggests
+_SUGGESTED = 5
 
 _GOT = {"number": "a number", "bool": "a true/false value", "str": "a string"}
 _EXPECTED = {"number": "a number", "bool": "a true/false condition", "str": "a string"}
@@ -219,6 +225,8 @@ class _Source:
         body = flat.lstrip()
         self.lead = len(flat) - len(body)  # ast.parse rejects leading blanks as an indent
         self.problems: list[ExprProblem] = []
+        self.ifs: set[int] = set()  # offsets (in the user's source) of the `if(` rewritten
+        self.fatal = False  # a problem that keeps the text from being parsed
         self.text = self._scan(body)
         self.encoded = self.text.encode("utf-8")
 
@@ -228,7 +236,9 @@ class _Source:
         return self.lead + len(self.encoded[:col].decode("utf-8", errors="ignore"))
 
     def _scan(self, body: str) -> str:
-        """Rewrite ``if(`` to the reserved name and reject over-deep parentheses."""
+        """Rewrite ``if(`` to the reserved name; reject over-deep parentheses and the
+        Python literals the language leaves out (hexadecimal, octal and binary numbers,
+        strings side by side, which Python would join)."""
         try:
             tokens = list(tokenize.generate_tokens(io.StringIO(body).readline))
         except (tokenize.TokenError, SyntaxError):
@@ -236,6 +246,17 @@ class _Source:
         depth = 0
         prev: tokenize.TokenInfo | None = None
         for tok, nxt in zip(tokens, tokens[1:], strict=False):
+            if tok.type == tokenize.NUMBER and tok.string[:2].lower() in _BASES:
+                self.problems.append(ExprProblem(
+                    self.lead + tok.start[1],
+                    f"{_BASES[tok.string[:2].lower()]} numbers are not part of the language, "
+                    f"got {tok.string!r}", "a decimal number such as 16, 0.5 or 1e6"))
+            if (tok.type == tokenize.STRING and prev is not None
+                    and prev.type == tokenize.STRING):
+                self.problems.append(ExprProblem(
+                    self.lead + tok.start[1],
+                    "two strings side by side; strings are not joined",
+                    "one string such as 'ab': there is no concatenation"))
             if tok.type == tokenize.OP and tok.string in "([{":
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -245,6 +266,7 @@ class _Source:
                             f"too many nested parentheses (more than {MAX_DEPTH})",
                         )
                     )
+                    self.fatal = True
                     return body
             elif tok.type == tokenize.OP and tok.string in ")]}":
                 depth -= 1
@@ -261,12 +283,20 @@ class _Source:
             ):
                 col = tok.start[1]
                 body = body[:col] + _IF + body[col + 2 :]
+                self.ifs.add(self.lead + col)
             prev = tok
         return body
 
 
+_BASES = {"0x": "hexadecimal", "0o": "octal", "0b": "binary"}
+
+
 def _deepest(tree: ast.AST) -> ast.AST | None:
-    """The first expression node nested deeper than MAX_DEPTH (iteratively: no recursion)."""
+    """The first expression node nested deeper than MAX_DEPTH (iteratively: no recursion).
+
+    The left operand of an operation that is itself an operation is not a level deeper:
+    Python nests ``a + b + c`` as ``(a + b) + c``, a level per term, but the chain is flat
+    to the user and to the compiler (which walks it in a loop)."""
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
@@ -274,7 +304,10 @@ def _deepest(tree: ast.AST) -> ast.AST | None:
             depth += 1
             if depth > MAX_DEPTH:
                 return node
-        stack.extend((child, depth) for child in ast.iter_child_nodes(node))
+        for child in ast.iter_child_nodes(node):
+            chained = (isinstance(node, ast.BinOp) and child is node.left
+                       and isinstance(child, ast.BinOp))
+            stack.append((child, depth - 1 if chained else depth))
     return None
 
 
@@ -288,8 +321,10 @@ def _parse(source: str) -> tuple[ast.expr | None, _Source, list[ExprProblem]]:
         )
         return None, _Source(""), [problem]
     src = _Source(source)
-    if src.problems:
+    if src.fatal:
         return None, src, src.problems
+    # (the scan's other problems, literals the language leaves out, are told along with
+    # every other problem of the text)
     if not src.text.strip():
         return None, src, [ExprProblem(0, "empty expression", "a rule such as 'revenue > 1e6'")]
     try:
@@ -301,14 +336,14 @@ def _parse(source: str) -> tuple[ast.expr | None, _Source, list[ExprProblem]]:
         msg = "syntax error" if e.msg == "invalid syntax" else f"syntax error: {e.msg}"
         if "null bytes" in str(e):
             msg, at = "syntax error: the text contains a NUL character", 0
-        return None, src, [ExprProblem(src.lead + at, msg)]
+        return None, src, [*src.problems, ExprProblem(src.lead + at, msg)]
     except (RecursionError, MemoryError, ValueError):
         return None, src, [ExprProblem(src.lead, "expression is nested too deeply")]
     deep = _deepest(tree.body)
     if deep is not None:
         message = f"expression is nested too deeply (more than {MAX_DEPTH} levels)"
-        return None, src, [ExprProblem(src.offset(deep), message)]
-    return tree.body, src, []
+        return None, src, [*src.problems, ExprProblem(src.offset(deep), message)]
+    return tree.body, src, src.problems
 
 
 def _literal(node: ast.expr) -> tuple[Any, FieldType] | None:
@@ -400,17 +435,32 @@ class _Compiler:
         if name in self.fields:
             self.names.add(name)
             return _Node(self.fields[name], lambda ctx: ctx.env[name])
-        if name in F.FUNCTIONS or name == _IF:
+        if name in F.FUNCTIONS or self.is_if(node, name):
             shown = "if" if name == _IF else name
             return self.fail(node, f"{shown!r} is a function; call it like {shown}(...)")
         return self.unknown(node, name, "name", [*self.fields, *FUNCTION_NAMES])
 
+    def is_if(self, node: ast.AST, name: str) -> bool:
+        """True if ``name`` at ``node`` is an ``if(`` the scan rewrote (not the user's IF)."""
+        return name == _IF and self.src.offset(node) in self.src.ifs
+
     def unknown(self, node: ast.AST, name: str, what: str, candidates: list[str]) -> _Node:
         close = difflib.get_close_matches(name, candidates, n=1)
+        if not close and name.lower() in candidates:  # (IF, Revenue: only the case differs)
+            close = [name.lower()]
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        fields = ", ".join(sorted(self.fields)[:12]) or "none"
-        expected = f"fields: {fields}" if what == "name" else None
-        return self.fail(node, f"unknown {what} {name!r}{hint}", expected)
+        return self.fail(node, f"unknown {what} {name!r}{hint}",
+                         self.fields_hint(name) if what == "name" else None)
+
+    def fields_hint(self, name: str) -> str:
+        """The fields closest to ``name`` and how many others there are: the whole list is
+        too long for one line (docs/rules.md, "Fields", has it)."""
+        if not self.fields:
+            return "no fields are declared here"
+        closest = difflib.get_close_matches(name, list(self.fields), n=_SUGGESTED, cutoff=0.0)
+        more = len(self.fields) - len(closest)
+        rest = f" ({more} more)" if more else ""
+        return f"a field such as {', '.join(closest)}{rest}"
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> _Node:
         if type(node.op) in F.BAD_OPERATORS:
@@ -429,17 +479,46 @@ class _Compiler:
         return operand
 
     def visit_BinOp(self, node: ast.BinOp) -> _Node:
-        if type(node.op) in F.BAD_OPERATORS:
-            return self.fail(node, F.BAD_OPERATORS[type(node.op)])
-        sym, op = F.ARITHMETIC[type(node.op)]
-        self.arithmetic = True
-        left, right = self.visit(node.left), self.visit(node.right)
-        ok_left = self.need(node.left, left, "number", f"`{sym}` needs numbers")
-        ok_right = self.need(node.right, right, "number", f"`{sym}` needs numbers")
-        if not (ok_left and ok_right):
+        # A chain such as a + b - c * d + ... nests to the left, one level per operation:
+        # it is walked in a loop from its first operand, so that a sum of hundreds of terms
+        # recurses no deeper than one of two (compiling and evaluating), with the same
+        # operations in the same order, and the same problems, as one level at a time.
+        chain = [node]
+        while isinstance(chain[-1].left, ast.BinOp):
+            chain.append(chain[-1].left)
+        chain.reverse()  # first operation first
+        # an unsupported operator: it and everything before it are left out, as a node
+        # whose own operator is wrong is not looked into
+        bad = [i for i, b in enumerate(chain) if type(b.op) in F.BAD_OPERATORS]
+        if bad:
+            b = chain[bad[-1]]
+            left = self.fail(b, F.BAD_OPERATORS[type(b.op)])
+            chain = chain[bad[-1] + 1:]
+        else:
+            left = self.visit(chain[0].left)
+        first = left.fn
+        steps: list[tuple[Callable[[Any, Any], Any], Fn]] = []
+        for b in chain:
+            sym, op = F.ARITHMETIC[type(b.op)]
+            self.arithmetic = True
+            right = self.visit(b.right)
+            ok_left = self.need(b.left, left, "number", f"`{sym}` needs numbers")
+            ok_right = self.need(b.right, right, "number", f"`{sym}` needs numbers")
+            left = _Node("number", _error_fn) if ok_left and ok_right else _ERROR
+            steps.append((op, right.fn))
+        if left.kind is None:
             return _ERROR
-        lf, rf = left.fn, right.fn
-        return _Node("number", lambda ctx: op(lf(ctx), rf(ctx)), fresh=True)
+        if len(steps) == 1:  # one operation (the usual case): no loop
+            ((op1, rf),) = steps
+            return _Node("number", lambda ctx: op1(first(ctx), rf(ctx)), fresh=True)
+
+        def run(ctx: _Context) -> Any:
+            value = first(ctx)
+            for op, f in steps:
+                value = op(value, f(ctx))
+            return value
+
+        return _Node("number", run, fresh=True)
 
     def visit_BoolOp(self, node: ast.BoolOp) -> _Node:
         word = "and" if isinstance(node.op, ast.And) else "or"
@@ -537,14 +616,15 @@ class _Compiler:
                 else self.fail(node, "only the built-in functions can be called")
             )
         name = node.func.id
-        shown = "if" if name == _IF else name
+        is_if = self.is_if(node.func, name)
+        shown = "if" if is_if else name
         for kw in node.keywords:
             self.fail(kw, f"keyword arguments are not allowed in {shown}(...)")
         if name.startswith("__"):
             return self.fail(node, f"names starting with '__' are not allowed, got {name!r}")
         if name in self.fields:
             return self.fail(node, f"{name!r} is a field, not a function")
-        if name != _IF and name not in F.FUNCTIONS:
+        if not is_if and name not in F.FUNCTIONS:
             for arg in node.args:  # report unknown names inside, too
                 self.visit(arg)
             return self.unknown(node, name, "function", sorted(FUNCTION_NAMES))
@@ -553,7 +633,7 @@ class _Compiler:
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 return self.fail(arg, F.FORBIDDEN_NODES[ast.Starred])
-        if name == _IF:
+        if is_if:
             return self.call_if(node)
         self.arithmetic = True
         spec = F.FUNCTIONS[name]
@@ -629,6 +709,7 @@ def compile_expr(
     if body is None:
         raise ExprErrors(problems, source)
     compiler = _Compiler(src, fields)
+    compiler.problems += problems
     node = compiler.visit(body)
     if expect is not None and node.kind is not None and node.kind != expect:
         message = f"expected {_EXPECTED[expect]}, got {_GOT[node.kind]}"

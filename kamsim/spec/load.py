@@ -23,7 +23,7 @@ from kamsim.spec.yamlpos import Document, load_yaml, load_yaml_text
 
 __all__ = [
     "RULE_KINDS", "FILE_KINDS", "ScenarioSpec", "load_rule_file", "load_scenario", "load_any",
-    "validate_model", "validate_places", "touches", "apply_overrides",
+    "validate_model", "validate_places", "touches", "apply_overrides", "TablePlace",
 ]
 
 RULE_KINDS: dict[str, type[m.RuleFile]] = {
@@ -36,6 +36,25 @@ ALL_KINDS: dict[str, type[BaseModel]] = {**RULE_KINDS, "scenario": m.Scenario}
 #: every kind of YAML file kamsim reads: a lesson's model and loader are kamsim.lessons (it
 #: runs scenarios), so it is named here, not in ALL_KINDS
 FILE_KINDS: list[str] = [*ALL_KINDS, "lesson"]
+
+
+@dataclass(frozen=True)
+class TablePlace:
+    """Where the tiering file's decision table is: a problem only a portfolio reveals (two
+    rows of a ``unique`` table that both match an account) is reported there, in the same
+    ``path:line:col`` form as a problem found when the file is read."""
+
+    policy: Location  # the `hit_policy` value (the `table` key if the file leaves it out)
+    rows: tuple[Location, ...]  # each row's `when`
+
+
+def table_place(doc: Document) -> TablePlace:
+    """The :class:`TablePlace` of a valid tiering file's ``doc``."""
+    rows = doc.data["table"]["rows"]
+    policy = (doc.locate(("table", "hit_policy")) if "hit_policy" in doc.data["table"]
+              else doc.locate(("table",), key=True))
+    return TablePlace(policy, tuple(doc.locate(("table", "rows", i, "when"))
+                                    for i in range(len(rows))))
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,7 @@ class ScenarioSpec:
     overrides: tuple[str, ...] = ()
     portfolio_rows: Any = None  # an imported portfolio (kamsim.portfolio.ImportedTable)
     contacts: Any = None  # decision units from a CRM contacts export: {account id: ExplicitUnit}
+    table_place: TablePlace | None = None  # where the tiering table is, for its problems
 
     @property
     def name(self) -> str:
@@ -548,6 +568,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     here = p.resolve().parent
     rules: dict[str, Any] = {}
     hashes: dict[str, str] = {}
+    place = None
     wanted = {"tiering": "tiering", "service": "service_levels", "stages": "stages",
               "stakeholders": "stakeholders"}
     for slot, kind_name in wanted.items():
@@ -560,8 +581,10 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
             continue
         shown = str(Path(path).parent / rel)
         try:
-            model, _ = load_rule_file(target, kind_name, display=shown)
+            model, rule_doc = load_rule_file(target, kind_name, display=shown)
             rules[slot] = model
+            if slot == "tiering":
+                place = table_place(rule_doc)
             hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
         except InputError as exc:
             problems += exc.problems
@@ -603,7 +626,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                         stages=rules["stages"], stakeholders=rules["stakeholders"],
                         path=str(path), root=str(root), hashes=hashes,
                         overrides=tuple(overrides), portfolio_rows=imported,
-                        contacts=contacts)
+                        contacts=contacts, table_place=place)
 
 
 def _import_spec(scenario: BaseModel | None, raw: Any) -> m.PortfolioImport | None:

@@ -19,7 +19,7 @@ __all__ = [
     "RoleArchetype", "UnitTemplate", "StakeholderRules", "StakeholderPerson", "ExplicitUnit",
     "Distribution", "PortfolioGenerate", "PortfolioImport", "Portfolio",
     "Strategy", "Capacity", "SupportTeam", "Market", "Shock", "Scenario", "RuleRefs",
-    "ATTITUDES", "COVERAGE_LEVELS", "ROLE_NAMES", "HOLDERS", "CHURN_CAUSES",
+    "CAPACITY_SHOCKS", "ATTITUDES", "COVERAGE_LEVELS", "ROLE_NAMES", "HOLDERS", "CHURN_CAUSES",
 ]
 
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -151,7 +151,9 @@ class Stage(Model):
     price_sensitivity: NonNeg = Field(1.0, description="multiplier on price sensitivity")
     target_share: Prob = Field(0.3, description="share of wallet the stage tends toward")
     cost_to_serve: NonNeg = Field(1.0, description="multiplier on service hours")
-    referral_propensity: NonNeg = Field(0.0, description="referrals per account-year at full satisfaction")
+    referral_propensity: NonNeg = Field(
+        0.0, description="referrals a year from an account at full trust with influence 0.5 "
+        "(the rate is this x 2 influence x max(0, 2 trust - 1); docs/model.md)")
 
 
 class Uncoupling(Model):
@@ -431,7 +433,13 @@ class Market(Model):
     churn_effects: bool = Field(default=True, description="false: only base churn (degenerate tests)")
 
 
+#: the shock kinds that read ``capacity_multiplier`` (the account managers' hours, the budget)
+CAPACITY_SHOCKS = ("am_attrition", "budget_cut")
+
+
 class Shock(Model):
+    """An event on the timeline; docs/model.md ("Shocks") says what each key and kind does."""
+
     at_month: int = Field(ge=0)
     until_month: int | None = Field(None, ge=0)
     kind: Literal["competitor_entry", "recession", "am_attrition", "price_war", "budget_cut"]
@@ -440,6 +448,22 @@ class Shock(Model):
     wallet_multiplier: Pos = 1.0
     capacity_multiplier: NonNeg = 1.0
     label: str = ""
+
+    @model_validator(mode="after")
+    def _used(self) -> Shock:
+        # a key the shock would silently ignore is refused: the user meant it to do something
+        errors: list[PlacedError] = []
+        if self.until_month is not None and self.until_month <= self.at_month:
+            errors.append(PlacedError(
+                ("until_month",), f"until_month {self.until_month} is not after at_month "
+                f"{self.at_month}, so the shock would never end",
+                f"a month after {self.at_month}, or no until_month for a shock to the end"))
+        if self.capacity_multiplier != 1.0 and self.kind not in CAPACITY_SHOCKS:
+            errors.append(PlacedError(
+                ("capacity_multiplier",), f"a {self.kind} shock does not use "
+                "capacity_multiplier", "leave it out: only am_attrition and budget_cut use it"))
+        raise_placed(errors)
+        return self
 
 
 class RuleRefs(Model):
@@ -471,6 +495,16 @@ class Scenario(Model):
     contacts: str | None = Field(
         None, description="CRM contacts export (CSV) whose maps override the templates")
     event_log: bool = Field(True, description="keep the per-account event log")
+
+    @model_validator(mode="after")
+    def _budget_to_cut(self) -> Scenario:
+        raise_placed([PlacedError(
+            ("shocks", i, "kind"), "a budget_cut shock needs a budget to cut, and "
+            "capacity.budget_per_year is none (unlimited)",
+            "a capacity.budget_per_year, or another kind")
+            for i, s in enumerate(self.shocks)
+            if s.kind == "budget_cut" and self.capacity.budget_per_year is None])
+        return self
 
     def time_grid(self) -> tuple[float, int]:
         """(dt, periods): the length of a period in months (1, or 12/52 for weeks) and how
