@@ -314,6 +314,33 @@ def test_cli_table_store_group_and_labels(store_path: Path) -> None:
     assert sorted(r.name for r in load_runs([group], store_path)) == labels
 
 
+def test_report_and_compare_of_stored_points_name_them_by_their_labels(
+        store_path: Path) -> None:
+    """They were "baseline #2" in the verdict and differences table, and each card told the
+    base scenario's description as if it were the point's."""
+    from kamsim import store
+    from kamsim.compare import compare
+    from kamsim.report.html import report_context
+    from kamsim.report.runs import load_runs
+
+    res = CliRunner().invoke(_cli(), ["sweep", BASELINE, "--vary", f"{AM}=2,8", "-r", "2",
+                                      *SETS, "--store", str(store_path), "-w", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    labels = [f"{AM}=2", f"{AM}=8"]
+    ctx = report_context(load_runs([data["group"]], store_path))
+    text = json.dumps(ctx["comparison"])
+    assert "#2" not in text and labels[1] in " ".join(ctx["comparison"]["verdict"])
+    assert {r["scenario"] for r in ctx["comparison"]["rows"]} <= set(labels)
+    assert [r["label"] for r in ctx["runs"]] == labels
+    assert all(r["description"].startswith("Base scenario baseline: ") for r in ctx["runs"])
+    ids = [p["run_id"] for p in data["points"]]
+    cmp = compare(ids, store=store_path)
+    assert cmp.names == labels
+    with store.open(store_path) as st:  # (a run of its own keeps its scenario's name)
+        assert st.get(ids[0]).summary["scenario"] == "baseline"
+
+
 def test_cli_marks_points_that_do_exactly_as_the_best() -> None:
     # 8 and 30 account managers both give 300 accounts all the service they ask for
     res = CliRunner().invoke(_cli(), ["sweep", BASELINE, "--vary", f"{AM}=2,8,30", "-r", "2",
