@@ -41,7 +41,7 @@ import math
 import sys
 import types
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -440,8 +440,12 @@ def _load_stored(run_id: str, store: str | Path | None) -> RunFigures:
     try:
         rec = st.get(run_id)
         tables = rec.tables()
-        return RunFigures.from_tables(rec.summary, tables["accounts"], run_id=run_id,
-                                      source=rec)
+        fig = RunFigures.from_tables(rec.summary, tables["accounts"], run_id=run_id,
+                                     source=rec)
+        # a sweep's points share their scenario's name: named by their labels, as the
+        # report names them, not "baseline #2"
+        label = rec.meta.get("label")
+        return replace(fig, name=str(label)) if label else fig
     finally:
         close = getattr(st, "close", None)
         if close:

@@ -350,7 +350,10 @@ def record_runs(results: Sequence[Any], path: str | Path | None = None, *,
     rows = [_run_row(result, rid, group, label)
             for result, rid, label in zip(results, ids, labels, strict=True)]
     with _ctrl_c_between_statements() as check:
+        wal = path.with_name(path.name + ".wal")
+        existed, wal_existed = path.exists(), wal.exists()
         con = _connect(path, read_only=False, create=True, interrupted=check)
+        committed = False
         try:
             import duckdb
 
@@ -380,6 +383,7 @@ def record_runs(results: Sequence[Any], path: str | Path | None = None, *,
                             time.sleep(0.05)
                     check()
                     con.execute("COMMIT")
+                    committed = True
                 except BaseException:
                     # (nothing to roll back if BEGIN failed: that error must not replace
                     # the first one)
@@ -391,8 +395,32 @@ def record_runs(results: Sequence[Any], path: str | Path | None = None, *,
             except duckdb.Error as exc:
                 raise RunError(f"cannot record the run in {path}: {exc}") from None
         finally:
+            # A store this write created and left without a run (a Ctrl-C or an error
+            # before the COMMIT) is removed: an empty file behind "nothing was written"
+            # would be a store nobody made. Asked while the lock is still held, so a store
+            # another process made in the meantime (with its runs) is never taken for it.
+            empty = not existed and not committed and not _has_runs(con)
             con.close()
+            if empty:
+                for leftover in (path, *(() if wal_existed else (wal,))):
+                    with contextlib.suppress(OSError):
+                        leftover.unlink()
     return ids
+
+
+def _has_runs(con: Any) -> bool:
+    """Whether the store open on ``con`` holds a committed run (True when it cannot be
+    told: a file is only ever removed when it surely holds none)."""
+    import duckdb
+
+    try:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()"
+                                            ).fetchall()}
+        if "runs" not in tables:
+            return False
+        return bool(con.execute("SELECT count(*) FROM runs").fetchone()[0])
+    except duckdb.Error:
+        return True
 
 
 @contextlib.contextmanager

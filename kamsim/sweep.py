@@ -114,10 +114,9 @@ def _parse_one(item: str, index: int) -> tuple[_Axis | None, list[Problem]]:
             texts.append(part.strip())
             cols.append(col + lead)
             col += len(part) + 1
-        if raw.count(":") == 2 and "," not in raw:
-            problems.append(Problem(at.shifted(start - 1), f"range {raw!r} is not three "
-                                    "numbers", "START:STOP:STEP"))
     values: list[Any] = []
+    texts_ok: list[str] = []
+    cols_ok: list[int] = []
     seen: dict[str, int] = {}
     for text, col in zip(texts, cols, strict=True):
         where = Location(at.path, 1, col)
@@ -125,11 +124,21 @@ def _parse_one(item: str, index: int) -> tuple[_Axis | None, list[Problem]]:
             problems.append(Problem(where, f"--vary {key.strip()} has an empty value",
                                     "values separated by commas"))
             continue
+        if ":" in text and text[0] not in "'\"":
+            # not a whole range: as a YAML value a colon makes a base-60 number (20:30 is
+            # 1230) or a mapping, never what was meant
+            problems.append(Problem(where, f"{text!r} is not a range or a value",
+                                    "START:STOP:STEP, or values separated by commas"))
+            continue
         try:
             value = load_yaml_text(text, at.path).data
         except InputError as exc:
-            problems.append(Problem(where, f"value {text!r} is not a YAML value "
-                                    f"({exc.problems[0].message})", "a number, word or true"))
+            first = exc.problems[0]
+            if " would be read as " in first.message:  # (an octal 012: told as it is)
+                problems.append(Problem(where, first.message, first.expected))
+            else:
+                problems.append(Problem(where, f"value {text!r} is not a YAML value "
+                                        f"({first.message})", "a number, word or true"))
             continue
         canon = repr(value)
         if canon in seen:
@@ -138,10 +147,14 @@ def _parse_one(item: str, index: int) -> tuple[_Axis | None, list[Problem]]:
             continue
         seen[canon] = col
         values.append(value)
-    if problems:
+        texts_ok.append(text)
+        cols_ok.append(col)
+    if not values:
         return None, problems
-    return _Axis(index, ".".join(_key_path(key)), tuple(values), tuple(texts),
-                 tuple(cols)), []
+    # the values that parsed, with the others' problems: their points are still checked,
+    # so that all the problems come at once
+    return _Axis(index, ".".join(_key_path(key)), tuple(values), tuple(texts_ok),
+                 tuple(cols_ok)), problems
 
 
 def _clash(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -149,29 +162,60 @@ def _clash(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return a[:len(b)] == b or b[:len(a)] == a
 
 
+#: settings of the run, not of the model: every point of a sweep shares them (the study
+#: takes its seed and replications from the first point, and its table one confidence
+#: level), so varying one would be accepted and not honoured. Key -> (why, what to use).
+RUN_SETTINGS = {
+    # the seed builds each point's portfolio and seeds its replications: points with
+    # other seeds would not be paired
+    "seed": ("the seed is not a setting to sweep: every point shares it, which is what "
+             "pairs them", "--seed N for another seed, -r N for more random futures"),
+    "replications": ("replications are not a setting to sweep: every point runs the same "
+                     "number, so that they are paired", "-r N for every point"),
+    "confidence": ("the confidence level is not a setting to sweep: the table and verdict "
+                   "give every point's interval at one level",
+                   "--set confidence=0.9 for every point"),
+    # names a run: every point would give the same figures under another name
+    "name": ("the scenario's name is not a setting to sweep: it changes no figure (each "
+             "point is named after its values)", "--set name=... for every point"),
+    "description": ("the description is not a setting to sweep: it changes no figure",
+                    "--set description=... for every point"),
+}
+
+
 def parse_vary(vary: Sequence[str], overrides: Sequence[str] = ()) -> list[_Axis]:
     """The axes of ``vary`` (``KEY=V1,V2,...`` or ``KEY=START:STOP:STEP`` each), checked:
-    a key varied twice or also given in ``overrides`` (``--set``), and a grid of more than
-    :data:`MAX_POINTS` points, are problems. Raises InputError with all of them."""
+    a key varied twice or also given in ``overrides`` (``--set``), a setting of the run
+    (:data:`RUN_SETTINGS`), and a grid of more than :data:`MAX_POINTS` points, are
+    problems. Raises InputError with all of them."""
+    axes, values_bad, problems = _axes(vary, overrides)
+    if values_bad or problems:
+        raise InputError(dict.fromkeys(values_bad + problems))
+    return axes
+
+
+def _axes(vary: Sequence[str], overrides: Sequence[str]
+          ) -> tuple[list[_Axis], list[Problem], list[Problem]]:
+    """(the axes, with the values that parsed; the problems of the other values; the other
+    problems). Without other problems the axes' points can still be checked."""
     if not vary:
         raise InputError([Problem(Location("--vary"), "nothing to vary",
                                   "at least one --vary KEY=V1,V2,...")])
     axes: list[_Axis] = []
+    values_bad: list[Problem] = []
     problems: list[Problem] = []
     for i, item in enumerate(vary):
         axis, probs = _parse_one(item, i)
-        problems += probs
         if axis is not None:
             axes.append(axis)
+            values_bad += probs
+        else:
+            problems += probs
     sets = [(i, _key_path(s.partition("=")[0])) for i, s in enumerate(overrides) if "=" in s]
     for n, axis in enumerate(axes):
         path = _key_path(axis.key)
-        if path == ("seed",):
-            # the seed builds each point's portfolio and seeds its replications: points
-            # with other seeds would not be paired (and compare() gives all one seed)
-            problems.append(Problem(axis.where(), "the seed is not a setting to sweep: every "
-                                    "point shares it, which is what pairs them",
-                                    "--seed N for another seed, -r N for more random futures"))
+        if len(path) == 1 and path[0] in RUN_SETTINGS:
+            problems.append(Problem(axis.where(), *RUN_SETTINGS[path[0]]))
         for i, other in sets:
             if _clash(path, other):
                 problems.append(Problem(axis.where(), f"{axis.key} is also given by "
@@ -180,16 +224,14 @@ def parse_vary(vary: Sequence[str], overrides: Sequence[str] = ()) -> list[_Axis
             if _clash(path, _key_path(before.key)):
                 problems.append(Problem(axis.where(), f"{axis.key} is already varied by "
                                         f"--vary[{before.index}]", "each key varied once"))
-    if not problems:
+    if not problems and not values_bad:
         n_points = int(np.prod([len(a.values) for a in axes]))
         if n_points > MAX_POINTS:
             sizes = " x ".join(str(len(a.values)) for a in axes)
             problems.append(Problem(Location("--vary"), f"{n_points} points ({sizes}) are "
                                     "more than a sweep takes",
                                     f"at most {MAX_POINTS} points in all"))
-    if problems:
-        raise InputError(dict.fromkeys(problems))
-    return axes
+    return axes, values_bad, problems
 
 
 def _load_points(path: str, base: Sequence[str], axes: Sequence[_Axis]
@@ -304,7 +346,8 @@ class Sweep:
 
     def best_index(self, measure: str = "profit") -> int:
         """The point with the best mean of ``measure`` over all accounts (the highest; the
-        lowest for cost to serve); the first of equals."""
+        lowest for cost to serve). Among exact equals, the one of the smallest values
+        (the cheapest capacity that does as well), whatever order they were given in."""
         if measure not in HEADLINES:
             raise ValueError(f"unknown measure {measure!r} (one of {', '.join(HEADLINES)})")
         means = self._means(measure)
@@ -312,7 +355,30 @@ class Sweep:
             means = -means
         if np.isnan(means).all():
             return 0
-        return int(np.nanargmax(means))
+        top = np.flatnonzero(means == np.nanmax(means))
+        return min((int(i) for i in top), key=self._order)
+
+    def _numeric(self, key: str) -> bool:
+        """Whether every point's value of ``key`` is a number (True/False are not)."""
+        return all(isinstance(p[key], int | float) and not isinstance(p[key], bool)
+                   for p in self.points)
+
+    def _order(self, i: int) -> tuple[Any, ...]:
+        """Point ``i``'s place by its values, smallest first (key by key; by the order
+        given for a key that is not a number)."""
+        return tuple(self.points[i][k] if self._numeric(k) else i for k in self.keys)
+
+    def _at_edge(self, i: int) -> bool:
+        """Whether point ``i`` has the smallest or largest value of a numeric key that
+        varies: beyond it was not tried. Said of numbers only (strategy names have no
+        beyond)."""
+        for k in self.keys:
+            if not self._numeric(k):
+                continue
+            values = [p[k] for p in self.points]
+            if min(values) != max(values) and self.points[i][k] in (min(values), max(values)):
+                return True
+        return False
 
     def same_as_best(self, i: int, measure: str = "profit") -> bool:
         """Whether point ``i`` has exactly the best point's ``measure`` (all accounts) in
@@ -353,8 +419,10 @@ class Sweep:
 
     def verdict(self, measures: Sequence[str] = ("profit", "retention")) -> list[str]:
         """Per measure, one sentence: where it peaks over all accounts, and whether the best
-        point is clearly ahead of the runner-up (the paired interval of the difference
-        excludes 0) or which points it cannot be told apart from."""
+        point is clearly ahead of every other point (each one's paired interval of the
+        difference excludes 0, not only the second-highest mean's) or which points it cannot
+        be told apart from. Differences are the point's minus the best's, as in
+        :meth:`table`."""
         return [self._verdict(m) for m in measures]
 
     def _fmt(self, measure: str) -> tuple[Callable[[float], str], Callable[[float], str]]:
@@ -376,55 +444,64 @@ class Sweep:
                 f"({value(means[b])})")
         if len(self.points) < 2:
             return text
-        if any(len(set(map(repr, (p[k] for p in self.points)))) > 1
-               and self.points[b][k] in (self.points[0][k], self.points[-1][k])
-               for k in self.keys):
+        if self._at_edge(b):
             # (beyond it may be better still, or as good with less: not tried either way)
             text += ", at the edge of the values swept (none beyond it was tried)"
         best = self._figures[b]
-        # best - point, per point: positive when the best is ahead (below, for a cost)
-        diffs = {i: next(r for r in difference_rows(self._figures[i], best, self.labels[b])
+        # point - best, per point, as the table's column: negative when the point is
+        # behind (positive, for a cost)
+        diffs = {i: next(r for r in difference_rows(best, self._figures[i], self.labels[i])
                          if r["tier"] == ALL and r["metric"] == measure)
                  for i in range(len(self.points)) if i != b}
-        order = sorted(diffs, key=lambda i: means[i] if lowest else -means[i])
+        sign = 1 if lowest else -1  # (sign * difference: how far the point is behind)
+
+        def behind(i: int) -> bool:  # the interval excludes 0 on the worse side
+            d = diffs[i]
+            return bool(d["diff_low"] > 0 if lowest else d["diff_high"] < 0)
+
+        def nearest(i: int) -> tuple[float, float, tuple[Any, ...]]:
+            """The interval's end nearest the best (the mean with no interval): the
+            smallest is the point hardest to tell apart from the best."""
+            d = diffs[i]
+            end = d["diff_low"] if lowest else d["diff_high"]
+            return (sign * (d["diff"] if end != end else end), sign * d["diff"], self._order(i))
+
         # points that did exactly as the best in every replication (capacity past what is
         # asked for: the same service delivered) are told as such, not as "no clear
-        # difference"; the runner-up is the best of the others
-        same = [i for i in order if self.same_as_best(i, measure)]
+        # difference"; the next is the hardest of the others to tell apart from the best
+        same = sorted((i for i in diffs if self.same_as_best(i, measure)), key=self._order)
         if same:
             text += (f"; {self._listed([self.labels[i] for i in same])} "
                      f"give{'s' if len(same) == 1 else ''} exactly the same {name} in every "
                      "replication")
-        order = [i for i in order if i not in same]
+        order = sorted((i for i in diffs if i not in same), key=nearest)
         if not order:
             return text
         second = order[0]
         d = diffs[second]
         conf = int(round(100 * self.confidence))
 
-        def ahead(v: float) -> str:  # (v is best - runner-up)
+        def short(v: float) -> str:  # (v is point - best)
             if measure in BOUNDS:
-                return f"{name} {amount(v)} {'higher' if v >= 0 else 'lower'}"
-            return f"{amount(v)} {'more' if v >= 0 else 'less'} {name}"
-
-        runner_up = f"the {'next' if same else 'runner-up'}, {self.labels[second]}"
-        if d["diff_low"] != d["diff_low"]:  # NaN: one replication, no interval
-            return (text + f"; {ahead(d['diff'])} than {runner_up} ({d['n']} replication: "
-                    "no confidence interval; run more replications)")
-        if d["diff_low"] > 0 or d["diff_high"] < 0:
-            a, c = sorted((abs(d["diff_low"]), abs(d["diff_high"])))
-            low = f"{100 * a:.1f}" if measure in BOUNDS else amount(a)  # (unit once)
-            return (text + f"; clearly ahead of {runner_up}: {ahead(d['diff'])} "
-                    f"({conf}% CI {low}–{amount(c)})")
-        close = [self.labels[i] for i in order
-                 if not (diffs[i]["diff_low"] > 0 or diffs[i]["diff_high"] < 0)]
+                return f"{name} {amount(v)} {'higher' if v > 0 else 'lower'}"
+            return f"{amount(v)} {'more' if v > 0 else 'less'} {name}"
 
         def signed(v: float) -> str:
             return ("+" if v >= 0 else "\u2212") + amount(v)
 
-        return (text + f"; it cannot be told apart from {self._listed(close)} (against "
-                f"{runner_up}: {signed(d['diff_low'])} to {signed(d['diff_high'])}, "
-                f"{conf}% CI)")
+        if d["diff_low"] != d["diff_low"]:  # NaN: one replication, no interval
+            return (text + f"; the next, {self.labels[second]}: {short(d['diff'])} "
+                    f"({d['n']} replication: no confidence interval; run more replications)")
+        if all(behind(i) for i in order):
+            a, c = sorted((abs(d["diff_low"]), abs(d["diff_high"])))
+            low = f"{100 * a:.1f}" if measure in BOUNDS else amount(a)  # (unit once)
+            return (text + f"; clearly ahead of every other point: the nearest, "
+                    f"{self.labels[second]}, has {short(d['diff'])} ({conf}% CI "
+                    f"{low}–{amount(c)})")
+        close = [self.labels[i] for i in order if not behind(i)]
+        return (text + f"; it cannot be told apart from {self._listed(close)} "
+                f"({self.labels[second]} minus the best: {signed(d['diff_low'])} to "
+                f"{signed(d['diff_high'])}, {conf}% CI)")
 
     def _listed(self, labels: list[str]) -> str:
         """Points in words; of one key, the key once (``a.b=28, 30 and 32``)."""
@@ -491,8 +568,15 @@ def sweep(scenario: Any, vary: Sequence[str] | str, *, replications: int | None 
         path = str(scenario)
         if not Path(path).is_file():
             raise RunError(f"{path}: no such scenario file")
-    axes = parse_vary(vary, base)
-    points, labels, specs = _load_points(path, base, axes)
+    axes, values_bad, problems = _axes(vary, base)
+    if problems:
+        raise InputError(dict.fromkeys(values_bad + problems))
+    try:
+        points, labels, specs = _load_points(path, base, axes)
+    except InputError as exc:  # with the values that did not parse: all at once
+        raise InputError(dict.fromkeys(values_bad + list(exc.problems))) from None
+    if values_bad:
+        raise InputError(dict.fromkeys(values_bad))
     results = simulate_many(specs, replications=replications, seed=seed, workers=workers,
                             dask=dask, progress=progress)
     return Sweep(keys=[a.key for a in axes], points=points, labels=labels, results=results)

@@ -176,9 +176,9 @@ def test_ctrl_c_run_exits_130_and_keeps_the_store_whole(marker: str, tmp_path: P
     said = re.search(r"run (r[0-9a-f]{8}) was recorded", last)
     if said:  # the whole run, and the line names it
         assert list(got["runs"]) == [said.group(1)] and got["in_tables"] == {said.group(1)}
-    else:  # none of it
+    else:  # none of it: and no empty store file made by the write
         assert last == "interrupted; nothing was written.", last
-        assert got == {"runs": {}, "in_tables": set()}, got
+        assert not store.exists() and not Path(f"{store}.wal").exists()
     if "store" in marker:
         assert not said
 
@@ -239,7 +239,21 @@ def test_ctrl_c_in_compare_store_write_records_no_part_of_the_group(tmp_path: Pa
     proc = _start([*COMPARE, "--store", str(store)], {store_mod.PAUSE_ENV: "120"})
     last = _check_interrupted(_interrupt_at(proc, "paused in store write"), proc.returncode)
     assert last == "interrupted; nothing was written."
-    assert _runs(store)["runs"] == {}
+    assert not store.exists()  # (the write made it: no empty store is left behind)
+
+
+def test_an_interrupted_write_to_a_store_that_existed_keeps_it(tmp_path: Path) -> None:
+    """Only a file the write made is removed: an existing store (here with a run) stays
+    as it was."""
+    store = tmp_path / "runs.duckdb"
+    subprocess.run([sys.executable, "-m", "kamsim", "run", BASELINE, *POOL, "--store",
+                    str(store)], check=True, capture_output=True, cwd=ROOT)
+    before = _runs(store)
+    assert len(before["runs"]) == 1
+    proc = _start([*COMPARE, "--store", str(store)], {store_mod.PAUSE_ENV: "120"})
+    last = _check_interrupted(_interrupt_at(proc, "paused in store write"), proc.returncode)
+    assert last == "interrupted; nothing was written."
+    assert _runs(store) == before
 
 
 def test_compare_records_its_group_in_one_transaction(tmp_path: Path,
@@ -256,7 +270,7 @@ def test_compare_records_its_group_in_one_transaction(tmp_path: Path,
     real, calls = _ctrl_c_at_second_run(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         store_mod.record_runs(results, store, group="gtest")
-    assert _runs(store)["runs"] == {}
+    assert not store.exists()  # (the write made the file: none is left behind)
     monkeypatch.setattr(store_mod, "_insert_frame", real)
     ids = store_mod.record_runs(results, store, group="gtest")
     assert _runs(store)["runs"] == dict.fromkeys(ids, "gtest")

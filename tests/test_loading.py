@@ -162,6 +162,28 @@ def test_overrides_are_validated_and_located() -> None:
     assert "--set[1]:1:1: confidence:" in text
 
 
+def test_base60_and_octal_numbers_are_refused_at_their_place() -> None:
+    """YAML 1.1 reads 1:30 as the base-60 number 90 and 012 as the octal 10: a time or a
+    zero-padded figure silently became another number, in a file and in --set alike."""
+    with pytest.raises(InputError) as exc:
+        load_yaml_text("a: 1:30\nb: [012, -20:30.5]\nc: '012'\nd: 0\ne: 10\nf: 0.5\n",
+                       "t.yaml")
+    assert [p.format() for p in exc.value.problems] == [
+        "t.yaml:1:4: '1:30' would be read as the base-60 number 90 (a decimal number, or "
+        "quoted text)",
+        "t.yaml:2:5: '012' would be read as the octal number 10 (a decimal number, or quoted "
+        "text)",
+        "t.yaml:2:10: '-20:30.5' would be read as the base-60 number -1230.5 (a decimal "
+        "number, or quoted text)"]
+    # quoted, it is text; 0, 10, 0.5 are what they say
+    assert load_yaml_text("c: '012'\nd: 0\ne: 10\nf: 0.5\ng: 00\n", "t.yaml").data == {
+        "c": "012", "d": 0, "e": 10, "f": 0.5, "g": 0}
+    with pytest.raises(InputError) as exc:
+        load_scenario(ROOT / "scenarios" / "baseline.yaml", ["horizon_months=20:30"])
+    assert exc.value.problems[0].format().startswith(
+        "--set[0]:1:1: '20:30' would be read as the base-60 number 1230")
+
+
 def test_override_does_not_change_the_file() -> None:
     path = ROOT / "scenarios" / "baseline.yaml"
     before = path.read_bytes()

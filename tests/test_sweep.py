@@ -187,8 +187,8 @@ def _fake_sweep(*profits: list[float]) -> Sweep:
 def test_verdict_best_clearly_ahead() -> None:
     sw = _fake_sweep([100e6, 102e6, 98e6], [110e6, 112.5e6, 107.5e6], [104e6, 106e6, 102e6])
     line = sw.verdict(["profit"])[0]
-    assert line.startswith("profit is highest at k=2 (€110.00M); clearly ahead of the "
-                           "runner-up, k=3: €6.00M more profit (95% CI ")
+    assert line.startswith("profit is highest at k=2 (€110.00M); clearly ahead of every "
+                           "other point: the nearest, k=3, has €6.00M less profit (95% CI ")
     assert "edge" not in line  # the peak is inside the values swept
 
 
@@ -200,8 +200,55 @@ def test_verdict_best_cannot_be_told_apart() -> None:
     sw = _fake_sweep([100e6, 102e6, 98e6], [103e6, 99e6, 101e6], [90e6, 91e6, 89e6])
     line = sw.verdict(["profit"])[0]
     assert line.startswith("profit is highest at k=2 (€101.00M); it cannot be told apart "
-                           "from k=1 (against the runner-up, k=1: −")
+                           "from k=1 (k=1 minus the best: −")
     assert line.endswith(", 95% CI)")
+
+
+def test_verdict_judges_every_point_against_the_best_not_only_the_second_mean() -> None:
+    """k=3 has the second-highest mean and is clearly behind; k=1 has a lower mean but
+    varies so much that it cannot be told apart from the best: not "clearly ahead"."""
+    sw = _fake_sweep([80e6, 140e6, 100e6], [110e6, 112e6, 108e6], [107e6, 109e6, 105e6])
+    line = sw.verdict(["profit"])[0]
+    assert "clearly" not in line
+    assert line.startswith("profit is highest at k=2 (€110.00M); it cannot be told apart "
+                           "from k=1 (k=1 minus the best: −")
+
+
+def test_the_difference_has_one_sign_in_the_table_and_the_verdict() -> None:
+    """point - best in both: the table's diff of k=1 and the verdict's interval agree."""
+    sw = _fake_sweep([100e6, 102e6, 98e6], [103e6, 99e6, 101e6], [90e6, 91e6, 89e6])
+    row = sw.table().query("tier == 'all' and metric == 'profit' and point == 'k=1'").iloc[0]
+    assert row["diff"] == pytest.approx(-1e6)
+    line = sw.verdict(["profit"])[0]
+    low, high = line.split("k=1 minus the best: ")[1].split(", 95% CI")[0].split(" to ")
+    assert low.startswith("−") and high.startswith("+")
+    assert float(low[2:-1]) == pytest.approx(-row["diff_low"] / 1e6, abs=0.01)
+    assert float(high[2:-1]) == pytest.approx(row["diff_high"] / 1e6, abs=0.01)
+
+
+def test_exact_ties_prefer_the_smallest_value_whatever_the_order() -> None:
+    same = [110e6, 112e6, 108e6]
+    sw = Sweep(keys=["k"], points=[{"k": 8}, {"k": 6}, {"k": 4}, {"k": 2}],
+               labels=["k=8", "k=6", "k=4", "k=2"],
+               results=[_Fake(same), _Fake(same), _Fake(same), _Fake([90e6, 91e6, 89e6])])
+    assert sw.best() == {"k": 4}
+    line = sw.verdict(["profit"])[0]
+    assert line.startswith("profit is highest at k=4 (€110.00M); k=6 and 8 give exactly the "
+                           "same profit in every replication")
+    assert "edge" not in line
+
+
+def test_the_edge_is_the_smallest_or_largest_value_and_only_of_numbers() -> None:
+    low, high = [90e6, 91e6, 89e6], [110e6, 112e6, 108e6]
+    sw = Sweep(keys=["k"], points=[{"k": 4}, {"k": 6}, {"k": 2}], labels=["k=4", "k=6", "k=2"],
+               results=[_Fake(high), _Fake(low), _Fake(low)])
+    assert "edge" not in sw.verdict(["profit"])[0]  # 4 is between 2 and 6
+    sw = Sweep(keys=["k"], points=[{"k": 4}, {"k": 6}, {"k": 2}], labels=["k=4", "k=6", "k=2"],
+               results=[_Fake(low), _Fake(high), _Fake(low)])
+    assert "at the edge of the values swept" in sw.verdict(["profit"])[0]
+    sw = Sweep(keys=["s"], points=[{"s": "a"}, {"s": "b"}], labels=["s=a", "s=b"],
+               results=[_Fake(high), _Fake(low)])
+    assert "edge" not in sw.verdict(["profit"])[0]  # names have no beyond
 
 
 def test_verdict_points_that_do_exactly_as_the_best() -> None:
@@ -209,7 +256,7 @@ def test_verdict_points_that_do_exactly_as_the_best() -> None:
                      [100e6, 102e6, 98e6])
     line = sw.verdict(["profit"])[0]
     assert ("k=3 and 4 give exactly the same profit in every replication; clearly ahead of "
-            "the next, k=1: €10.00M more profit") in line
+            "every other point: the nearest, k=1, has €10.00M less profit") in line
 
 
 def test_one_replication_still_tells_a_point_that_does_exactly_as_the_best() -> None:
@@ -221,7 +268,7 @@ def test_one_replication_still_tells_a_point_that_does_exactly_as_the_best() -> 
 def test_verdict_with_one_replication_has_no_interval() -> None:
     sw = _fake_sweep([100e6], [110e6])
     line = sw.verdict(["profit"])[0]
-    assert line.endswith("€10.00M more profit than the runner-up, k=1 (1 replication: no "
+    assert line.endswith("; the next, k=1: €10.00M less profit (1 replication: no "
                          "confidence interval; run more replications)")
     t = sw.table()
     assert t["low"].isna().all() and t["diff_low"].isna().all()
@@ -245,14 +292,14 @@ def test_cli_table_store_group_and_labels(store_path: Path) -> None:
     out = res.stdout
     lines = out.splitlines()
     header = "\n".join(lines[1:5])
-    assert "account_managers" in header and "profit vs best" in header
+    assert "account_managers" in header and "profit − best" in header
     # (a cell too wide for its column goes on to a second line, with the first cell empty)
     rows = [ln for ln in lines if ln.startswith("│") and ln.split("│")[1].strip()]
     assert [r.split("│")[1].strip() for r in rows] == ["1", "2", "8"]
     assert rows[2].rstrip("│ ").endswith("best")  # the best point is marked
     assert "€" in rows[0] and "±" in rows[0]
     assert "profit is highest at capacity.account_managers=8" in out
-    assert "retention 4.8 points higher (95% CI 2.7–7.0 points)" in out
+    assert "has retention 4.8 points lower (95% CI 2.7–7.0 points)" in out
     group = out.strip().splitlines()[-1].split("group ")[1].split(" ")[0]
     assert f"points recorded as group {group} (kamsim report {group})" in out
 
@@ -265,6 +312,33 @@ def test_cli_table_store_group_and_labels(store_path: Path) -> None:
     assert labels == [f"{AM}=1", f"{AM}=2", f"{AM}=8"]
     # the report of the group names the runs by their points
     assert sorted(r.name for r in load_runs([group], store_path)) == labels
+
+
+def test_report_and_compare_of_stored_points_name_them_by_their_labels(
+        store_path: Path) -> None:
+    """They were "baseline #2" in the verdict and differences table, and each card told the
+    base scenario's description as if it were the point's."""
+    from kamsim import store
+    from kamsim.compare import compare
+    from kamsim.report.html import report_context
+    from kamsim.report.runs import load_runs
+
+    res = CliRunner().invoke(_cli(), ["sweep", BASELINE, "--vary", f"{AM}=2,8", "-r", "2",
+                                      *SETS, "--store", str(store_path), "-w", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    labels = [f"{AM}=2", f"{AM}=8"]
+    ctx = report_context(load_runs([data["group"]], store_path))
+    text = json.dumps(ctx["comparison"])
+    assert "#2" not in text and labels[1] in " ".join(ctx["comparison"]["verdict"])
+    assert {r["scenario"] for r in ctx["comparison"]["rows"]} <= set(labels)
+    assert [r["label"] for r in ctx["runs"]] == labels
+    assert all(r["description"].startswith("Base scenario baseline: ") for r in ctx["runs"])
+    ids = [p["run_id"] for p in data["points"]]
+    cmp = compare(ids, store=store_path)
+    assert cmp.names == labels
+    with store.open(store_path) as st:  # (a run of its own keeps its scenario's name)
+        assert st.get(ids[0]).summary["scenario"] == "baseline"
 
 
 def test_cli_marks_points_that_do_exactly_as_the_best() -> None:
@@ -336,6 +410,53 @@ def test_the_seed_is_not_swept(store_path: Path) -> None:
     assert lines == [
         "--vary[0]:1:1: the seed is not a setting to sweep: every point shares it, which is "
         "what pairs them (--seed N for another seed, -r N for more random futures)"]
+
+
+@pytest.mark.parametrize(("vary", "col", "text"), [
+    (f"{AM}=20:30", 27, "20:30"),    # YAML 1.1 reads it as the base-60 number 1230
+    (f"{AM}=2:4,6", 27, "2:4"),      # 124, and 6
+    (f"{AM}=1:2:3:4", 27, "1:2:3:4"),
+])
+def test_a_colon_that_is_not_a_whole_range_is_refused(vary: str, col: int, text: str,
+                                                      store_path: Path) -> None:
+    lines = _bad(["--vary", vary, *SETS], store_path)
+    assert lines == [f"--vary[0]:1:{col}: {text!r} is not a range or a value "
+                     "(START:STOP:STEP, or values separated by commas)"]
+
+
+def test_a_zero_padded_value_is_not_read_as_octal(store_path: Path) -> None:
+    lines = _bad(["--vary", f"{AM}=012,3", *SETS], store_path)
+    assert lines == ["--vary[0]:1:27: '012' would be read as the octal number 10 (a decimal "
+                     "number, or quoted text)"]
+
+
+def test_settings_of_the_run_are_not_swept(store_path: Path) -> None:
+    """The study takes its replications from the first point and the table one confidence
+    level: varying them was accepted and every point run alike."""
+    lines = _bad(["--vary", "replications=2,4", "--vary", "confidence=0.9,0.99", "--vary",
+                  "name=a,b", *SETS], store_path)
+    assert lines == [
+        "--vary[0]:1:1: replications are not a setting to sweep: every point runs the same "
+        "number, so that they are paired (-r N for every point)",
+        "--vary[1]:1:1: the confidence level is not a setting to sweep: the table and verdict "
+        "give every point's interval at one level (--set confidence=0.9 for every point)",
+        "--vary[2]:1:1: the scenario's name is not a setting to sweep: it changes no figure "
+        "(each point is named after its values) (--set name=... for every point)",
+    ]
+
+
+def test_bad_values_and_the_points_problems_come_together(store_path: Path) -> None:
+    """A value that does not parse no longer hides the problems of the points whose values
+    did (the unknown --set key, the value x)."""
+    lines = _bad(["--set", "capacity.bogus=1", "--vary", f"{AM}=1,,3", "--vary",
+                  "capacity.executives=2,x", *SETS], store_path)
+    assert lines[0].startswith("--set[0]:1:1: unknown key 'bogus'")
+    assert lines[1:] == [
+        "--vary[0]:1:29: --vary capacity.account_managers has an empty value (values "
+        "separated by commas)",
+        "--vary[1]:1:23: at capacity.executives=x: capacity.executives: Input should be a "
+        "valid number, unable to parse string as a number, got 'x' (a number)",
+    ]
 
 
 def test_too_many_points(store_path: Path) -> None:

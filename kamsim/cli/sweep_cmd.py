@@ -17,7 +17,7 @@ from kamsim.cli.main import _console, _progress, _sets, _store_options, cli, han
 def sweep_table(sw: Any) -> Any:
     """A rich Table: one row per point (the varied values first) with the headlines of all
     accounts as ``kamsim run`` shows them, and profit's paired difference from the best
-    point; the best row in bold."""
+    point (the point's minus the best's, as the verdict gives it); the best row in bold."""
     from rich.table import Table
 
     from kamsim.report.terminal import NOTE_NO_INTERVAL, difference, interval, money, pct
@@ -34,7 +34,7 @@ def sweep_table(sw: Any) -> Any:
         t.add_column(short if [k.rsplit(".", 1)[-1] for k in sw.keys].count(short) == 1
                      else key, justify="right")
     for col in ("retention", "revenue", "profit", "cost to serve", "lifetime value / account",
-                "profit vs best"):
+                "profit − best"):
         t.add_column(col, justify="right")
     rows = sw.table().query("tier == 'all' and metric == 'profit'")
 
@@ -95,9 +95,11 @@ def sweep(scenario: str, vary: tuple[str, ...], replications: int | None, seed: 
     """Play a scenario at several values of one or two settings, on the same random futures.
 
     Every point uses the same seed and replications, so the differences between points are
-    paired: the table shows where profit peaks and the verdict whether the best point is
-    clearly ahead of the runner-up. Every point (at most 200) is checked before any of them
-    runs, and all are recorded in the store in one group (kamsim report GROUP).
+    paired: the table shows where profit peaks (and each point's profit minus the best's)
+    and the verdict whether the best point is clearly ahead of every other point. Every
+    point (at most 200) is checked before any of them runs, and all are recorded in the
+    store in one group (kamsim report GROUP). Settings of the run (seed, replications,
+    confidence) are the same for every point: give them with --seed, -r, --set.
 
     \b
     kamsim sweep scenarios/baseline.yaml --vary capacity.account_managers=20:30:2 -r 10

@@ -7,6 +7,7 @@ It reads runs (fresh Results, stored runs or results folders, see
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,17 @@ def _means_over(runs: Sequence[ReportRun], labels: Sequence[str]) -> str:
                                      for lab, (n, h) in zip(labels, each, strict=True))
 
 
+def _description(run: ReportRun) -> str:
+    """The scenario's description; of a run named otherwise (a sweep's point, by its label)
+    said to be the base scenario's: it tells of the file's values ("a team of 22 account
+    managers"), not of the point's (2 account managers)."""
+    text = str(run.resolved.get("scenario", {}).get("description") or "").strip()
+    scenario = str(run.summary.get("scenario", run.name))
+    if text and run.name != scenario:
+        return f"Base scenario {scenario}: {text}"
+    return text
+
+
 def report_context(records: Sequence[Any]) -> dict[str, Any]:
     """Everything the template shows, as plain data (charts as inline SVG strings).
 
@@ -130,8 +142,10 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
                            "svg": figure_svg(fig, name)})
     comparison = None
     if len(runs) > 1:
-        cmp = compare_runs([RunFigures.from_tables(r.summary, r.frames["accounts"],
-                                                   run_id=r.run_id) for r in runs])
+        # named as the cards are (a sweep's point by its label, not "baseline #2")
+        cmp = compare_runs([replace(RunFigures.from_tables(r.summary, r.frames["accounts"],
+                                                           run_id=r.run_id), name=r.name)
+                            for r in runs])
         pairing, all_paired = _pairing(cmp)
         comparison = {"verdict": cmp.verdict(), "reference": labels[0],
                       "pairing": pairing, "paired": all_paired,
@@ -147,7 +161,7 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
         "runs": [{"label": lab, "origin": r.origin, "run_id": r.run_id,
                   "replications": r.summary.get("replications"),
                   "horizon": f"{r.summary.get('horizon_months', 0):g}", "seed": r.summary.get("seed"),
-                  "description": str(r.resolved.get("scenario", {}).get("description") or ""),
+                  "description": _description(r),
                   "rows": _summary_rows(r.summary), "notes": summary_notes(r.summary)}
                  for lab, r in zip(labels, runs, strict=True)],
         "metric_names": [m for _, m in _METRICS],

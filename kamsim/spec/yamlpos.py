@@ -10,6 +10,7 @@ are capped. The result is plain Python data plus a position index keyed by the v
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,23 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
 }
+
+
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+def _odd_number(text: str) -> str | None:
+    """What YAML 1.1 makes of a plain number that reads as something else to a person, or
+    None. ``20:30`` is the base-60 number 1230 (YAML 1.1 reads times that way) and ``012``
+    the octal 10: a range typed in a --vary/--set value or a zero-padded figure in a file
+    would silently become another number."""
+    digits = text.lstrip("+-")
+    if ":" in digits:
+        value = yaml.safe_load(text)
+        return f"the base-60 number {value:g}"
+    if re.fullmatch(r"0[0-7_]+", digits) and digits.strip("0_"):
+        return f"the octal number {yaml.safe_load(text)}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -283,6 +301,12 @@ class _Walker:
             self.doc.quote[path] = 1
         if node.tag == "tag:yaml.org,2002:str":
             self.doc.spans[path] = (node.start_mark.index, node.end_mark.index, node.style)
+        if node.style is None and node.tag in _NUMBER_TAGS:
+            odd = _odd_number(node.value)
+            if odd:
+                self.problem(node, f"{node.value!r} would be read as {odd}",
+                             "a decimal number, or quoted text")
+                return None
         try:
             value = self.ctor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:  # e.g. a malformed int
