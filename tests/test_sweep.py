@@ -459,6 +459,17 @@ def test_bad_values_and_the_points_problems_come_together(store_path: Path) -> N
     ]
 
 
+def test_a_seed_the_store_cannot_hold_is_refused_by_the_option(store_path: Path) -> None:
+    # (as run, compare and trace do: the store keeps seeds as 64-bit integers)
+    from kamsim.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["sweep", BASELINE, "--vary", f"{AM}=1,2", *SETS,
+                                   "--seed", str(2**63), "--store", str(store_path)])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output and "--seed" in res.output
+    assert not store_path.exists()
+
+
 def test_too_many_points(store_path: Path) -> None:
     lines = _bad(["--vary", f"{AM}=1:15:1", "--vary", "capacity.executives=1:15:1", *SETS],
                  store_path)

@@ -79,8 +79,9 @@ def _shown(value: Any) -> str:
                    "grid of both.")
 @click.option("--replications", "-r", type=click.IntRange(1), default=None,
               help="Random futures per point (default: the scenario's).")
-@click.option("--seed", type=click.IntRange(0), default=None,
-              help="Master seed shared by every point (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(0, main.SEED_MAX), default=None,
+              help="The scenario's seed, for every point: it builds the portfolio too "
+                   "(default: the file's).")
 @click.option("--workers", "-w", type=click.IntRange(1), default=None,
               help="Worker processes for all the points (default: all cores).")
 @click.option("--dask", default=None, metavar="tcp://HOST:PORT",
