@@ -1,10 +1,14 @@
 """kamsim: a rule engine and simulation framework for key-account strategy planning.
 
-The public API is imported lazily so that ``import kamsim`` (and ``kamsim --help``) stay fast.
+The public API is imported lazily so that ``import kamsim`` (and ``kamsim --help``) stay fast:
+the names below, and every module of the package as an attribute (``kamsim.store.open(...)``,
+``kamsim.dmu.report.describe_unit(...)``), imported when first used.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 __version__ = "0.1.0"
@@ -27,24 +31,59 @@ _LAZY = {
 }
 
 
-#: submodules reachable as attributes (``kamsim.store.open(...)``, ``kamsim.trace.trace(...)``)
-_SUBMODULES = {"store", "report", "experiment", "results", "dmu", "rules", "spec", "engine",
-               "trace", "lessons", "tiering"}
+def _submodule(package: str, name: str) -> ModuleType | None:
+    """The submodule ``package.name``, imported now, or None if the package has none.
+
+    Every package's ``__getattr__`` calls this, so that each dotted name the docs give
+    (``kamsim.dmu.report.describe_unit``, ``kamsim.spec.load.load_any``) works after a bare
+    ``import kamsim``, as it does after ``import kamsim.dmu.report``; only what is used is
+    imported, so ``import kamsim`` stays light."""
+    if name.startswith("__"):  # probes (__wrapped__, __path__ ...): never a module
+        return None
+    import importlib
+    import importlib.util
+
+    full = f"{package}.{name}"
+    spec = importlib.util.find_spec(full)
+    if spec is None or spec.origin is None:  # (origin None: a data folder, e.g. templates)
+        return None
+    return importlib.import_module(full)
+
+
+def _submodules_of(package: str) -> Callable[[str], ModuleType]:
+    """The module ``__getattr__`` of a subpackage: its modules as attributes, on first use
+    (``kamsim.dmu.report`` after a bare ``import kamsim``)."""
+
+    def __getattr__(name: str) -> ModuleType:
+        module = _submodule(package, name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return module
+
+    return __getattr__
+
+
+def _submodule_names(path: list[str]) -> set[str]:
+    import pkgutil
+
+    return {m.name for m in pkgutil.iter_modules(path)}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        import importlib
-
-        return importlib.import_module(f"kamsim.{name}")
+    # the lazy functions first: kamsim.compare and kamsim.sweep are these functions (their
+    # modules are callable, for whichever is imported first)
     if name in _LAZY:
         import importlib
 
         mod, attr = _LAZY[name]
         return getattr(importlib.import_module(mod), attr)
-    raise AttributeError(f"module 'kamsim' has no attribute {name!r}")
+    module = _submodule(__name__, name)
+    if module is None:
+        raise AttributeError(f"module 'kamsim' has no attribute {name!r}")
+    return module
 
 
 def __dir__() -> list[str]:
-    # the lazy names too, so that dir(kamsim) and tab completion show the API
-    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)
+    # the lazy names and the submodules too, so that dir(kamsim) and tab completion show
+    # the API
+    return sorted(set(globals()) | set(_LAZY) | _submodule_names(__path__))

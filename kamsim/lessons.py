@@ -632,11 +632,15 @@ def _evaluate(lesson: Lesson, values: dict[str, dict[str, np.ndarray]], conf: fl
 
 def run_lesson(lesson: Lesson | str, *, replications: int | None = None,
                seed: int | None = None, workers: int | None = None,
-               folder: str | Path | None = None,
+               dask: str | None = None, folder: str | Path | None = None,
                progress: Callable[[str], None] | None = None) -> LessonRun:
     """Run every variant of ``lesson`` (a Lesson or a name in ``folder``) with the same seed
     (common random numbers), compute its figures and checks, and trace the focus account in
-    replication 0 of the main variant."""
+    replication 0 of the main variant.
+
+    The variants' replications run on the Dask cluster at ``dask`` (``tcp://host:port``; also
+    ``KAMSIM_DASK``), as :func:`kamsim.simulate` runs them; the trace, one replication of one
+    account, runs here."""
     from kamsim.experiment import simulate
     from kamsim.spec.load import load_scenario
     from kamsim.trace import trace
@@ -666,7 +670,7 @@ def run_lesson(lesson: Lesson | str, *, replications: int | None = None,
         if progress:
             progress(label)
         res = simulate(spec, replications=replications, seed=seed, workers=workers,
-                       record_events=True)
+                       dask=dask, record_events=True)
         results[label] = res
         roles = list(spec.stakeholders.roles)
         values[label] = {f.name: measure(res, f, roles) for f in les.figures}

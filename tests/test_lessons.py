@@ -536,3 +536,31 @@ def test_table_intervals_stay_in_range_and_missing_figures_say_n_a() -> None:
     assert format_value(run, "late", late["mean"]) == "n/a"
     assert format_value(run, "trust", float("nan"), signed=True) == "n/a"
     assert format_value(run, "late", 0.25) == "25.0%"
+
+
+def test_lesson_run_and_page_send_their_variants_to_dask(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """`lesson run` and `lesson page` take --dask as `kamsim run` does (same option text) and
+    pass it to every variant's simulation; they used KAMSIM_DASK with no option to set it."""
+    from kamsim.cli import commands  # noqa: F401  (registers the commands)
+    from kamsim.cli.main import cli
+
+    sent: list[object] = []
+
+    def to_cluster(*args: object, **kwargs: object) -> None:
+        sent.append(kwargs.get("dask"))
+        raise RunError("stopped at the first variant")
+
+    monkeypatch.setattr("kamsim.experiment.simulate", to_cluster)
+    runner = CliRunner()
+    run_help = next(p.help for p in cli.commands["run"].params if p.name == "dask")
+    for args in (["run", "champion_leaves"],
+                 ["page", "champion_leaves", "--out", str(tmp_path / "p.html")]):
+        command = cli.commands["lesson"].commands[args[0]]  # type: ignore[attr-defined]
+        assert next(p.help for p in command.params if p.name == "dask") == run_help
+        res = runner.invoke(cli, ["lesson", *args, "-r", "2", "--dask", "tcp://sched:8786",
+                                  "--dir", str(LESSONS)])
+        assert res.exit_code == 2 and "stopped at the first variant" in res.stderr, res.output
+    assert sent == ["tcp://sched:8786", "tcp://sched:8786"]
+    assert not (tmp_path / "p.html").exists()

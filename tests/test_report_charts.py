@@ -296,3 +296,28 @@ def test_unpaired_runs_are_not_called_paired(three, tree, store_path, no_renderi
     title = res.output.splitlines()[0]
     assert "paired by replication" not in title
     assert "not paired: two independent means" in title
+
+
+def test_plot_is_a_library_function(three, tmp_path, monkeypatch, no_rendering):
+    """`kamsim plot` is kamsim.report.write_charts (the command looped over the charts and
+    made its own checks, with no Python call for it): Results in, one file per chart, and a
+    folder that is a file or an unknown format refused before anything is written."""
+    from kamsim.errors import RunError
+    from kamsim.io import write_results
+    from kamsim.report import figfiles
+    from kamsim.report.figfiles import write_charts
+
+    paths = write_charts([three], tmp_path / "p", "svg")
+    assert paths == [tmp_path / "p" / f"{name}.svg" for name in charts.CHARTS]
+    (tmp_path / "f").write_text("")
+    for folder, fmt in ((tmp_path / "f", "png"), (tmp_path / "q", "pdf")):
+        with pytest.raises(RunError):
+            write_charts([three], folder, fmt)
+    assert not (tmp_path / "q").exists()
+    seen = []
+    monkeypatch.setattr(figfiles, "write_charts",
+                        lambda runs, folder, fmt, written: seen.append((len(runs), folder, fmt)))
+    res = CliRunner().invoke(_cli(), ["plot", str(write_results(three, tmp_path / "a")),
+                                      "--out", str(tmp_path / "c"), "--format", "svg"])
+    assert res.exit_code == 0, res.output
+    assert seen == [(1, tmp_path / "c", "svg")]

@@ -45,27 +45,8 @@ def report(runs: tuple[str, ...], out: str, store: str | None) -> None:
 @handles_errors
 def plot(runs: tuple[str, ...], out: str, fmt: str, store: str | None) -> None:
     """Write the report's charts for RUNS as PNG or SVG files, one per chart."""
-    from kamsim.compare import one_currency, unique_names
-    from kamsim.errors import RunError
-    from kamsim.io import make_folder
-    from kamsim.report.charts import all_charts
-    from kamsim.report.figfiles import save_figure
+    from kamsim.report.figfiles import write_charts
     from kamsim.report.runs import load_runs
 
     loaded = load_runs(list(runs), store)
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise RunError(f"--out {folder}: exists and is not a folder")
-    labels = unique_names([r.name for r in loaded])
-    # as in the report: one currency, and the first run's currency and confidence
-    currency = one_currency(labels, [r.summary.get("currency", "EUR") for r in loaded])
-    first = loaded[0].summary
-    figs = all_charts({lab: r.frames for lab, r in zip(labels, loaded, strict=True)},
-                      {lab: r.stages for lab, r in zip(labels, loaded, strict=True)},
-                      confidence=float(first.get("confidence", 0.95)),
-                      currency=currency)
-    make_folder(folder)
-    for name, fig in figs.items():
-        path = folder / f"{name}.{fmt}"
-        save_figure(fig, path, fmt)
-        click.echo(f"wrote {path}")
+    write_charts(loaded, Path(out), fmt, written=lambda path: click.echo(f"wrote {path}"))

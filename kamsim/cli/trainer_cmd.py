@@ -89,7 +89,7 @@ def lesson_list(folder: str | None) -> None:
 
 
 def _run(name: str, replications: int | None, seed: int | None, workers: int | None,
-         folder: str | None) -> Any:
+         dask: str | None, folder: str | None) -> Any:
     import sys
 
     from kamsim.lessons import run_lesson
@@ -99,7 +99,7 @@ def _run(name: str, replications: int | None, seed: int | None, workers: int | N
             click.echo(f"running {label} ...", err=True)
 
     return run_lesson(name, replications=replications, seed=seed, workers=workers,
-                      folder=folder, progress=say)
+                      dask=dask, folder=folder, progress=say)
 
 
 _run_opts = [
@@ -110,6 +110,9 @@ _run_opts = [
                       "(default: the scenario's)."),
     click.option("--workers", "-w", type=click.IntRange(1), default=None,
                  help="Worker processes (default: all cores)."),
+    # the variants' replications, as `kamsim run` sends them (KAMSIM_DASK was already read)
+    click.option("--dask", default=None, metavar="tcp://HOST:PORT",
+                 help="Run on a Dask cluster (or set KAMSIM_DASK)."),
 ]
 
 
@@ -125,7 +128,7 @@ def _with_run_opts(fn: Any) -> Any:
 @_dir_option
 @handles_errors
 def lesson_run(name: str, replications: int | None, seed: int | None, workers: int | None,
-               folder: str | None) -> None:
+               dask: str | None, folder: str | None) -> None:
     """Run a lesson: the question, the answer table with intervals, what the model found,
     and the story of the lesson's focus account."""
     from rich.table import Table
@@ -133,7 +136,7 @@ def lesson_run(name: str, replications: int | None, seed: int | None, workers: i
 
     from kamsim.lessons import format_value
 
-    run = _run(name, replications, seed, workers, folder)
+    run = _run(name, replications, seed, workers, dask, folder)
     les = run.lesson
     con = _console()
     con.print(Text(les.title, style="bold"))
@@ -172,13 +175,13 @@ def lesson_run(name: str, replications: int | None, seed: int | None, workers: i
 @_dir_option
 @handles_errors
 def lesson_page(name: str, out: str, replications: int | None, seed: int | None,
-                workers: int | None, folder: str | None) -> None:
+                workers: int | None, dask: str | None, folder: str | None) -> None:
     """Write an interactive, offline lesson page: a month slider over the focus account's
     decision unit, trust and stage, the portfolio's stage flows and the story so far."""
     from kamsim.io import require_folder
     from kamsim.report.lesson_page import write_lesson_page
 
     require_folder(Path(out))  # before the lesson's simulations, not after
-    run = _run(name, replications, seed, workers, folder)
+    run = _run(name, replications, seed, workers, dask, folder)
     path = write_lesson_page(run, Path(out))
     click.echo(f"wrote {path}")

@@ -7,6 +7,7 @@ One networkx DiGraph per account is the form for building, checking, analysing a
 
 from __future__ import annotations
 
+from kamsim import _submodules_of
 from kamsim.dmu.arrays import (
     ATTITUDE_VALUES,
     COVERAGE_VALUES,
@@ -28,3 +29,7 @@ __all__ = [
     "ATTITUDE_VALUES", "COVERAGE_VALUES", "attitude_label", "coverage_label", "concat_units",
     "select_accounts",
 ]
+
+# every other module of this package as an attribute after a bare `import kamsim`
+# (kamsim.dmu.report.describe_unit), imported on first use
+__getattr__ = _submodules_of(__name__)

@@ -1,11 +1,17 @@
 """Figures to files and to inline SVG for the HTML report (deterministic: the same figure
-gives the same bytes)."""
+gives the same bytes), and the report's charts as files (:func:`write_charts`, what
+``kamsim plot`` does)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-__all__ = ["figure_svg", "save_figure"]
+__all__ = ["figure_svg", "save_figure", "write_charts", "CHART_FORMATS"]
+
+#: the file formats a chart is written in
+CHART_FORMATS = ("png", "svg")
 
 
 def figure_svg(fig: Any, prefix: str) -> str:
@@ -47,3 +53,44 @@ def save_figure(fig: Any, path: Any, fmt: str) -> None:
             matplotlib.rc_context({"svg.hashsalt": path.stem}):
         fig.savefig(tmp, format=fmt, dpi=150,
                     metadata={"Software": None} if fmt == "png" else {"Date": None})
+
+
+def write_charts(records: Sequence[Any], folder: str | Path, fmt: str = "png", *,
+                 written: Callable[[Path], None] | None = None) -> list[Path]:
+    """Write the report's charts on ``records`` (as :func:`kamsim.report.html.write_report`
+    takes them: Results, stored runs or ReportRuns, the first the reference) into ``folder``,
+    one ``<chart>.<fmt>`` file per chart, each atomically; returns the paths in chart order.
+
+    The folder is created if missing (its parent must exist). Everything that can be refused
+    is refused before any file is written: a ``folder`` that is a file, an unknown format,
+    runs in different currencies. The charts are in the first run's currency and confidence,
+    as in the report. ``written`` is called with each path as soon as it is written (the
+    command tells each file then, so an interrupted plot has said what it left)."""
+    from kamsim.compare import one_currency, unique_names
+    from kamsim.errors import RunError
+    from kamsim.io import make_folder
+    from kamsim.report.charts import all_charts
+    from kamsim.report.html import as_report_runs
+
+    if fmt not in CHART_FORMATS:
+        raise RunError(f"cannot write charts as {fmt!r}: use one of {', '.join(CHART_FORMATS)}")
+    runs = as_report_runs(records)
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"--out {folder}: exists and is not a folder")
+    labels = unique_names([r.name for r in runs])
+    currency = one_currency(labels, [r.summary.get("currency", "EUR") for r in runs])
+    first = runs[0].summary
+    figs = all_charts({lab: r.frames for lab, r in zip(labels, runs, strict=True)},
+                      {lab: r.stages for lab, r in zip(labels, runs, strict=True)},
+                      confidence=float(first.get("confidence", 0.95)),
+                      currency=currency)
+    make_folder(folder)
+    paths = []
+    for name, fig in figs.items():
+        path = folder / f"{name}.{fmt}"
+        save_figure(fig, path, fmt)
+        paths.append(path)
+        if written is not None:
+            written(path)
+    return paths

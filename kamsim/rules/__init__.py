@@ -3,6 +3,9 @@
 See docs/rules.md for the language definition.
 """
 
+from __future__ import annotations
+
+from kamsim import _submodules_of
 from kamsim.rules.expr import Expr, ExprErrors, ExprProblem, FieldType, compile_expr, problems_at
 from kamsim.rules.tables import DecisionTable, HitPolicy, Row, TableHitError
 
@@ -18,3 +21,7 @@ __all__ = [
     "TableHitError",
     "DecisionTable",
 ]
+
+# every other module of this package as an attribute after a bare `import kamsim`
+# (kamsim.rules.functions), imported on first use
+__getattr__ = _submodules_of(__name__)

@@ -1,1 +1,8 @@
 """The spec layer: rule files and scenarios, loaded with positions and validated."""
+
+from __future__ import annotations
+
+from kamsim import _submodules_of
+
+# every module of this package as an attribute after a bare `import kamsim`, imported on use
+__getattr__ = _submodules_of(__name__)

@@ -25,9 +25,12 @@ def json_schemas() -> dict[str, Any]:
     return out
 
 
-def write_schemas(folder: Path, kinds: list[str] | None = None) -> list[Path]:
+def write_schemas(folder: str | Path, kinds: list[str] | None = None) -> list[Path]:
+    """Write ``<kind>.schema.json`` for each of ``kinds`` (default: every file kind) into
+    ``folder`` (created if missing), each atomically; returns the paths."""
     from kamsim.io import atomic_write_text
 
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for kind, schema in json_schemas().items():
