@@ -22,7 +22,6 @@ from kamsim.rules.functions import (
     rank_pct,
     shared_sorts,
     side_by_side,
-    sorts_like,
 )
 from kamsim.rules.tables import DecisionTable, Row, TableHitError
 from kamsim.spec.models import TieringRules
@@ -166,16 +165,20 @@ class CompiledTiering:
                            mask)[0]
 
     def _table(self, env: dict[str, np.ndarray], score: np.ndarray, values: dict[str, Any],
-               mask: np.ndarray, ids: np.ndarray | None, nudged: bool = False) -> np.ndarray:
+               mask: np.ndarray, ids: np.ndarray | None, nudged: np.ndarray | None = None
+               ) -> np.ndarray:
+        """Tier indices from the table; ``nudged``: each account's score moved, read as if
+        that account alone had moved (its rank, z-score, ... against the others' ``score``)."""
         # the fields the table reads, an indicator's value or the score in place of a field
         # of the same name (copying the whole env would work out every derived field of an
         # engine's Fields, names included)
         env2 = {name: score if name == "score" else values[name] if name in values else env[name]
                 for name in self.table.names if name == "score" or name in values or name in env}
+        moved = None if nudged is None else {"score": nudged}
         try:
-            out, _row = self.table.evaluate(env2, mask.shape[0], mask)
+            out, _row = self.table.evaluate(env2, mask.shape[0], mask, moved)
         except TableHitError as exc:
-            raise self._overlap(exc, ids, nudged) from None
+            raise self._overlap(exc, ids, nudged is not None) from None
         return np.where(np.isnan(out), len(self.tiers) - 1, out).astype(np.int64)
 
     def _overlap(self, exc: TableHitError, ids: np.ndarray | None, nudged: bool) -> InputError:
@@ -221,14 +224,14 @@ class CompiledTiering:
                                     keep=self.table.names)
         tier = self._table(env, score, values, mask, ids)
         if current is not None and self.hysteresis > 0:
-            n = mask.shape[0]
+            # Each account's score moved up and down by the hysteresis, one account at a
+            # time: its rank_pct(score), zscore(score), ... are taken against the other
+            # accounts' unmoved scores. (Moving every score together would test nothing for
+            # a table on ranks: the order, and so every rank, stays the same.)
             up_score = np.minimum(score + self.hysteresis, 1.0)
             down_score = np.maximum(score - self.hysteresis, 0.0)
-            # both keep the score's order: a table's rank_pct of them need not sort again
-            sorts_like(up_score, score, n, mask)
-            sorts_like(down_score, score, n, mask)
-            up = self._table(env, up_score, values, mask, ids, nudged=True)
-            down = self._table(env, down_score, values, mask, ids, nudged=True)
+            up = self._table(env, score, values, mask, ids, nudged=up_score)
+            down = self._table(env, score, values, mask, ids, nudged=down_score)
             # lower index = better tier; keep the current tier if it lies between the
             # outcomes of the nudged scores
             keep = (current >= up) & (current <= down)

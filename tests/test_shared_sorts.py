@@ -14,7 +14,6 @@ from kamsim.rules.functions import (
     rank_pct,
     shared_sorts,
     side_by_side,
-    sorts_like,
 )
 from kamsim.spec.models import TieringRules
 from kamsim.tiering import _rank_pct, compile_tiering
@@ -226,42 +225,3 @@ def test_side_by_side_raises_in_order_and_may_stop_early(monkeypatch: pytest.Mon
     results = side_by_side(half, range(3), 10)
     assert next(results) == 0.0
     results.close()  # the helper thread finishes what it took and stops
-
-
-def test_a_nondecreasing_function_takes_the_sort_of_its_argument(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    rng = np.random.default_rng(9)
-    sort = functions._ascending
-    functions_of = [
-        lambda x: np.minimum(x + 0.03, 1.0),  # the hysteresis nudges
-        lambda x: np.maximum(x - 0.03, 0.0),
-        lambda x: np.floor(x * 3.0),  # many new runs of equal values
-        lambda x: np.clip(x, 0.0, 0.0),  # one run
-        lambda x: x + 1e300,  # equal values, some overflowing to inf
-    ]
-    with np.errstate(all="ignore"):
-        for x in samples():
-            mask = rng.random(x.size) < 0.7
-            for f in functions_of:
-                with shared_sorts():
-                    monkeypatch.setattr(functions, "_ascending", sort)
-                    rank_pct(x, x.size, mask)  # the block holds the sort of x
-                    y = f(x)
-                    sorts_like(y, x, x.size, mask)
-                    monkeypatch.setattr(functions, "_ascending", None)  # no sort from here
-                    rank, share = rank_pct(y, x.size, mask), cum_share(y, x.size, mask)
-                    same(rank, plain_rank_pct(y, mask))
-                    same(share, plain_cum_share(y, mask))
-
-
-def test_sorts_like_needs_a_held_sort_and_the_same_rows() -> None:
-    x = np.array([3.0, 1.0, 2.0])
-    mask = np.ones(3, dtype=bool)
-    with shared_sorts():
-        y = x + 1.0
-        sorts_like(y, x, 3, mask)  # no sort of x yet: y is sorted when asked
-        same(rank_pct(y, 3, mask), plain_rank_pct(y, mask))
-        rank_pct(x, 3, mask)
-        z = np.array([4.0, np.nan, 3.0])  # NaN on another row: sorted afresh
-        sorts_like(z, x, 3, mask)
-        same(rank_pct(z, 3, mask), plain_rank_pct(z, mask))

@@ -92,12 +92,16 @@ class _Context:
     """What the closures of one evaluation read (a plain class with slots: it is built on
     every call of an expression, so it must cost little)."""
 
-    __slots__ = ("env", "n", "mask")
+    __slots__ = ("env", "n", "mask", "base")
 
-    def __init__(self, env: Mapping[str, np.ndarray], n: int, mask: np.ndarray | None) -> None:
+    def __init__(self, env: Mapping[str, np.ndarray], n: int, mask: np.ndarray | None,
+                 base: _Context | None = None) -> None:
         self.env = env
         self.n = n
         self.mask = mask
+        # with moved fields (Expr's ``moved``): the evaluation over the unmoved ones, whose
+        # values are the population a portfolio helper measures each moved row against
+        self.base = base
 
 
 Fn = Callable[[_Context], Any]
@@ -163,11 +167,18 @@ class Expr:
         env: Mapping[str, np.ndarray],
         n: int | None = None,
         mask: np.ndarray | None = None,
+        moved: Mapping[str, np.ndarray] | None = None,
     ) -> np.ndarray:
         """Evaluate over ``n`` accounts; returns a fresh 1-D array of length ``n``.
 
         number -> float64, bool -> bool, str -> object. ``mask`` (bool[n]) selects the
         accounts that portfolio helpers see. Never emits numpy warnings.
+
+        ``moved``: number fields with other values, each row's value as if that account
+        alone were moved (re-tiering hysteresis nudges each account's score). Row by row
+        the expression reads the moved values; a portfolio helper gives each row its value
+        in the portfolio where only that row is moved and every other account keeps its
+        ``env`` value (``rank_pct(score)`` of a nudged score against the others' scores).
         """
         # (the checks and conversions cost more than a small portfolio's arithmetic: the
         # usual case, plain arrays of the right dtype and length, is told apart first)
@@ -189,12 +200,17 @@ class Expr:
             mask = np.asarray(mask)
             if mask.shape != shape or mask.dtype != np.bool_:
                 raise ValueError(f"mask must be bool[{n}], got {mask.dtype}{list(mask.shape)}")
+        ctx = _Context(columns, n, mask)
+        if moved is not None and not moved.keys().isdisjoint(columns):
+            ctx = _Context({**columns, **{name: F.column(moved, name, "number", n)
+                                          for name in moved if name in columns}},
+                           n, mask, ctx)
         # Overflow to inf and inf - inf = NaN are defined results here, not events to report.
         if self._quiet:
-            value = self._fn(_Context(columns, n, mask))
+            value = self._fn(ctx)
         else:
             with np.errstate(all="ignore"):
-                value = self._fn(_Context(columns, n, mask))
+                value = self._fn(ctx)
         if isinstance(value, np.ndarray) and value.shape == shape:
             if self._fresh and value.dtype is self._result_dtype:
                 return value  # a new array: nobody else holds it
@@ -649,7 +665,16 @@ class _Compiler:
         if spec.portfolio:
             self.portfolio = True
             (g,) = fns
-            return _Node("number", lambda ctx: impl(g(ctx), ctx.n, ctx.mask))
+            moved = spec.moved
+            assert moved is not None  # every portfolio helper has its moved kernel
+
+            def helper(ctx: _Context) -> Any:
+                if ctx.base is None:
+                    return impl(g(ctx), ctx.n, ctx.mask)
+                # each moved row against the others' unmoved values (see Expr.__call__)
+                return moved(g(ctx.base), g(ctx), ctx.n, ctx.mask)
+
+            return _Node("number", helper)
         # (min, max, abs, log, exp, clip: each gives a new array)
         return _Node("number", lambda ctx: impl(*(g(ctx) for g in fns)), fresh=True)
 
@@ -692,7 +717,13 @@ class _Compiler:
             return _ERROR
         q, g = float(literal[0]), x.fn
         self.portfolio = True
-        return _Node("number", lambda ctx: F.quantile(g(ctx), q, ctx.n, ctx.mask))
+
+        def helper(ctx: _Context) -> Any:
+            if ctx.base is None:
+                return F.quantile(g(ctx), q, ctx.n, ctx.mask)
+            return F.quantile_moved(g(ctx.base), g(ctx), q, ctx.n, ctx.mask)
+
+        return _Node("number", helper)
 
 
 def compile_expr(

@@ -53,10 +53,15 @@ __all__ = [
     "zscore",
     "portfolio_mean",
     "portfolio_sum",
+    "rank_pct_moved",
+    "cum_share_moved",
+    "zscore_moved",
+    "quantile_moved",
+    "mean_moved",
+    "sum_moved",
     "shared_sorts",
     "side_by_side",
     "forget",
-    "sorts_like",
 ]
 
 FieldType = Literal["number", "bool", "str"]
@@ -305,6 +310,7 @@ class _SortedPopulation:
         self.size = rows.size
         self.run_start: NDArray[np.intp] | None = None
         self.run_end: NDArray[np.intp] | None = None
+        self._ascending: FloatArray | None = None
         if ties is not None:
             new_run = np.ones(self.size, dtype=bool)
             new_run[ties + 1] = False
@@ -325,6 +331,13 @@ class _SortedPopulation:
         twin = _SortedPopulation(values, self.selected, self.rows, None)
         twin.run_start, twin.run_end = self.run_start, self.run_end
         return twin
+
+    def ascending(self) -> FloatArray:
+        """The population's values in ascending order (kept: the moved helpers of both
+        hysteresis nudges search the same one)."""
+        if self._ascending is None:
+            self._ascending = self.values[self.rows]
+        return self._ascending
 
     def average_rank(self) -> FloatArray:
         """The average 1-based rank of each value along ``rows``, divided by the size
@@ -362,43 +375,6 @@ def _sorted_population(x: Any, n: int, mask: BoolArray | None) -> _SortedPopulat
     if shared is not None and isinstance(x, np.ndarray):
         shared[key] = (x, mask, result)
     return result
-
-
-def sorts_like(new: Any, old: Any, n: int, mask: BoolArray | None) -> None:
-    """Inside shared_sorts: ``new`` is a non-decreasing function of ``old``, row by row (e.g.
-    ``minimum(old + h, 1.0)``; NaN where ``old`` is NaN), so a helper later given ``new``
-    takes its order from the sort the block holds for ``old`` instead of sorting again.
-
-    Only the runs of equal values are found again: a function may make equal what was not
-    (it never puts in the wrong order what was), and such a new run is put back in row
-    order, as a sort gives it. Nothing happens without a held sort of ``old`` or if ``new``
-    is NaN on other rows.
-    """
-    shared = _SHARED.get()
-    if shared is None or not isinstance(new, np.ndarray):
-        return
-    hit = shared.get(("sorted", id(old), id(mask)))
-    if hit is None or hit[0] is not old or hit[1] is not mask:
-        return
-    sort: _SortedPopulation = hit[2]
-    values, selected = _population(new, n, mask)
-    if not np.array_equal(selected, sort.selected):
-        return
-    rows = sort.rows
-    ascending = values[rows]
-    same = ascending[1:] == ascending[:-1]
-    ties = np.flatnonzero(same) if same.any() else None
-    if ties is not None:
-        # the rows of each run in ascending order: lexsort is by run, then by row
-        runs = np.zeros(rows.size, dtype=bool)
-        runs[1:] = same
-        runs[:-1] |= same
-        at = np.flatnonzero(runs)
-        run = np.cumsum(np.r_[True, ~same])[at]
-        rows = rows.copy()  # the sort of ``old`` keeps its own
-        rows[at] = rows[at][np.lexsort((rows[at], run))]
-    shared[("sorted", id(new), id(mask))] = (
-        new, mask, _SortedPopulation(values, selected, rows, ties))
 
 
 def _remember(result: FloatArray, sort: _SortedPopulation, mask: BoolArray | None) -> None:
@@ -509,6 +485,201 @@ def portfolio_sum(x: Any, n: int, mask: BoolArray | None) -> np.float64:
     return np.float64(values[selected].sum())
 
 
+# --- one account moved against the others -------------------------------------------
+#
+# Re-tiering hysteresis asks, for each account, what a helper would give if only that
+# account's value were moved (its score nudged back toward its current tier) and every other
+# account kept its own. Moving everyone at once is no test: a rank or a z-score does not
+# change when all scores move together. Each ``*_moved(x, y, ...)`` takes the unmoved values
+# ``x`` (the population) and the moved ones ``y``, and gives for each row the helper's value
+# in the portfolio where that row alone has ``y`` in place of ``x``: the others' values are
+# searched or summed once, never recomputed per account. Rows where ``y`` equals ``x``, is
+# NaN, or that are outside the population keep the helper's plain value (an account outside
+# the population stays outside it).
+
+
+def _moved_rows(x: Any, y: Any, n: int, mask: BoolArray | None
+                ) -> tuple[FloatArray, BoolArray, FloatArray, NDArray[np.intp] | None]:
+    """(x's values, its population, y's values, the rows to work out; None: none is moved).
+    The rows come in the population's ascending order when a sort is held (searches of
+    nearly sorted keys are the fast ones)."""
+    values, selected = _population(x, n, mask)
+    moved_to = np.broadcast_to(_float(y), (n,))
+    if x is y:
+        return values, selected, moved_to, None
+    moved = selected & (moved_to != values)  # (a NaN y compares unequal: left out below)
+    moved &= ~np.isnan(moved_to)
+    if not moved.any():
+        return values, selected, moved_to, None
+    return values, selected, moved_to, np.flatnonzero(moved)
+
+
+def _in_order(rows: NDArray[np.intp], pop: _SortedPopulation, n: int) -> NDArray[np.intp]:
+    """``rows`` in the ascending order of ``pop`` (y is usually a non-decreasing function of
+    x, so their moved values then come nearly sorted)."""
+    if rows.size == pop.size:
+        return pop.rows
+    picked = np.zeros(n, dtype=bool)
+    picked[rows] = True
+    return pop.rows[picked[pop.rows]]
+
+
+def rank_pct_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArray:
+    """rank_pct of each row's ``y`` among the other rows' ``x`` (see above). Inside
+    shared_sorts, called again with the same ``x``, ``y`` and mask (``rank_pct(score)`` in
+    two rows of a table) it returns the array it gave the first time."""
+    shared = _SHARED.get()
+    key = ("rank_pct_moved", id(x), id(y), id(mask), n)
+    if shared is not None:
+        hit = shared.get(key)
+        # the entry holds x, y and mask, so their ids cannot be reused inside the block
+        if hit is not None and hit[0] is x and hit[1] is y and hit[2] is mask:
+            return hit[3]
+    plain = rank_pct(x, n, mask)
+    _values, _selected, moved_to, rows = _moved_rows(x, y, n, mask)
+    if rows is None:
+        return plain
+    pop = _sorted_population(x, n, mask)
+    rows = _in_order(rows, pop, n)
+    ascending = pop.ascending()
+    value, own = moved_to[rows], pop.values[rows]
+    below = np.searchsorted(ascending, value, "left")
+    # the others equal to the moved value (own != value): few, so searched for them only
+    equal = np.zeros(rows.size, dtype=np.intp)
+    at = np.minimum(below, pop.size - 1)
+    tie = np.flatnonzero(ascending[at] == value)
+    if tie.size:
+        equal[tie] = np.searchsorted(ascending, value[tie], "right") - below[tie]
+    below -= own < value  # the account's unmoved value is not among the others
+    out = plain.copy()  # (plain may be the block's shared result)
+    out[rows] = (below + (equal + 2) / 2.0) / pop.size
+    if shared is not None:
+        shared[key] = (x, y, mask, out)
+    return out
+
+
+def cum_share_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArray:
+    """cum_share of each row's ``y`` among the other rows' ``x``: the others larger than
+    it, and those equal to it with a lower row index, come first (see above)."""
+    plain = cum_share(x, n, mask)
+    _values, _selected, moved_to, rows = _moved_rows(x, y, n, mask)
+    if rows is None:
+        return plain
+    pop = _sorted_population(x, n, mask)
+    rows = _in_order(rows, pop, n)
+    m = pop.size
+    value, own = moved_to[rows], pop.values[rows]
+    descending = pop.descending_rows()
+    running = np.cumsum(pop.values[descending])
+    ascending = pop.ascending()
+    above = m - np.searchsorted(ascending, value, "right")  # values > value, own included
+    before = np.where(above > 0, running[np.maximum(above - 1, 0)], 0.0)
+    before -= np.where(own > value, own, 0.0)
+    equal = m - above - np.searchsorted(ascending, value, "left")
+    tied = np.flatnonzero(equal > 0)
+    if tied.size:
+        # the others equal to the moved value with a lower row index come first: along the
+        # descending order each run of equal values is in ascending row order, so a key of
+        # (run, row) is sorted and one search counts them
+        dvalues = pop.values[descending]
+        run = np.cumsum(np.r_[0, dvalues[1:] != dvalues[:-1]]).astype(np.int64)
+        key = run * (n + 1) + descending
+        start = above[tied]
+        first = np.searchsorted(key, run[start] * (n + 1) + rows[tied], "left")
+        before[tied] += (first - start) * value[tied]
+    total = running[-1] - own + value  # (a moved row is in the population: m >= 1)
+    out = plain.copy()
+    out[rows] = np.where(total > 0, (before + value) / np.where(total > 0, total, 1.0), 1.0)
+    return out
+
+
+def zscore_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArray:
+    """zscore of each row's ``y`` in the population of the other rows' ``x`` and it (see
+    above): the mean and the spread move with it; 0.0 if the others all equal it."""
+    plain = zscore(x, n, mask)
+    values, selected, moved_to, rows = _moved_rows(x, y, n, mask)
+    if rows is None:
+        return plain
+    population = values[selected]
+    m = population.size
+    value, own = moved_to[rows], values[rows]
+    mean = population.mean()
+    squares = np.sum((population - mean) ** 2)
+    # the sum of squares about the old mean with one value swapped, then about the new mean
+    shift = (value - own) / m
+    squares = squares - (own - mean) ** 2 + (value - mean) ** 2 - m * shift ** 2
+    std = np.sqrt(np.maximum(squares, 0.0) / m)
+    z = (value - (mean + shift)) / np.where(std > 0, std, 1.0)
+    # all equal once moved: the others (the population without the own value) equal it
+    if m > 1:
+        low, high = np.partition(population, 1)[:2], np.partition(population, m - 2)[-2:]
+        others_min = np.where(own == low[0], low[1], low[0])
+        others_max = np.where(own == high[1], high[0], high[1])
+        equal = (others_min == value) & (others_max == value)
+    else:
+        equal = np.ones(rows.size, dtype=bool)
+    out = plain.copy()
+    out[rows] = np.where(equal | ~(std > 0), 0.0, z)
+    return out
+
+
+def quantile_moved(x: Any, y: Any, q: float, n: int, mask: BoolArray | None) -> Any:
+    """The q-quantile of the population with each row's ``x`` replaced by its ``y``, per
+    row (see above); the plain quantile (one value) if no row is moved."""
+    plain = quantile(x, q, n, mask)
+    _values, _selected, moved_to, rows = _moved_rows(x, y, n, mask)
+    if rows is None:
+        return plain
+    pop = _sorted_population(x, n, mask)
+    rows = _in_order(rows, pop, n)
+    ascending = pop.ascending()
+    m = pop.size
+    value, own = moved_to[rows], pop.values[rows]
+    # the sorted population without the own value, with the moved value put in at `at`
+    gone = np.searchsorted(ascending, own, "left")  # a position holding the own value
+    at = np.searchsorted(ascending, value, "left") - (own < value)
+
+    def sorted_at(j: int) -> FloatArray:
+        other = np.minimum(np.where(j < at, j, j - 1), m - 2) if m > 1 else np.zeros_like(at)
+        other = other + (other >= gone)  # skip the own value's position
+        return np.where(j == at, value, ascending[np.clip(other, 0, m - 1)])
+
+    h = (m - 1) * q
+    lo = int(np.floor(h))
+    hi = min(lo + 1, m - 1)
+    t = h - lo
+    a, b = sorted_at(lo), sorted_at(hi)
+    diff = b - a
+    # numpy's interpolation (its _lerp): from the nearer end
+    result = b - diff * (1 - t) if t >= 0.5 else a + diff * t
+    out = np.full(n, plain)
+    out[rows] = result
+    return out
+
+
+def mean_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> Any:
+    """The population's mean with each row's ``x`` replaced by its ``y``, per row."""
+    plain = portfolio_mean(x, n, mask)
+    values, selected, moved_to, rows = _moved_rows(x, y, n, mask)
+    if rows is None:
+        return plain
+    population = values[selected]
+    out = np.full(n, plain)
+    out[rows] = (population.sum() - values[rows] + moved_to[rows]) / population.size
+    return out
+
+
+def sum_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> Any:
+    """The population's sum with each row's ``x`` replaced by its ``y``, per row."""
+    plain = portfolio_sum(x, n, mask)
+    values, selected, moved_to, rows = _moved_rows(x, y, n, mask)
+    if rows is None:
+        return plain
+    out = np.full(n, plain)
+    out[rows] = values[selected].sum() - values[rows] + moved_to[rows]
+    return out
+
+
 # --- the columns the kernels work on ----------------------------------------------------
 
 
@@ -554,6 +725,8 @@ class Function:
     max_args: int | None
     impl: Callable[..., Any]
     portfolio: bool = False
+    #: a portfolio helper's value with one account moved against the others (``*_moved``)
+    moved: Callable[..., Any] | None = None
 
 
 FUNCTIONS: dict[str, Function] = {
@@ -563,12 +736,12 @@ FUNCTIONS: dict[str, Function] = {
     "log": Function("log(x)", 1, 1, safe_log),
     "exp": Function("exp(x)", 1, 1, safe_exp),
     "clip": Function("clip(x, lo, hi)", 3, 3, clip),
-    "rank_pct": Function("rank_pct(x)", 1, 1, rank_pct, True),
-    "cum_share": Function("cum_share(x)", 1, 1, cum_share, True),
-    "zscore": Function("zscore(x)", 1, 1, zscore, True),
-    "mean": Function("mean(x)", 1, 1, portfolio_mean, True),
-    "sum": Function("sum(x)", 1, 1, portfolio_sum, True),
-    "quantile": Function("quantile(x, q)", 2, 2, quantile, True),
+    "rank_pct": Function("rank_pct(x)", 1, 1, rank_pct, True, rank_pct_moved),
+    "cum_share": Function("cum_share(x)", 1, 1, cum_share, True, cum_share_moved),
+    "zscore": Function("zscore(x)", 1, 1, zscore, True, zscore_moved),
+    "mean": Function("mean(x)", 1, 1, portfolio_mean, True, mean_moved),
+    "sum": Function("sum(x)", 1, 1, portfolio_sum, True, sum_moved),
+    "quantile": Function("quantile(x, q)", 2, 2, quantile, True, quantile_moved),
 }
 FUNCTION_NAMES: frozenset[str] = frozenset(FUNCTIONS) | {"if"}
 

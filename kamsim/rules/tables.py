@@ -95,8 +95,10 @@ class DecisionTable:
         env: Mapping[str, np.ndarray],
         n: int | None = None,
         mask: np.ndarray | None = None,
+        moved: Mapping[str, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Resolve the table for every account.
+        """Resolve the table for every account (``moved``: each account's moved fields, as
+        :class:`kamsim.rules.expr.Expr` takes them).
 
         Returns ``(output float64[n], matched_row int64[n])``. ``matched_row`` is -1 where
         no row matched; there the output is ``default``, or NaN if there is none. ``mask``
@@ -106,7 +108,7 @@ class DecisionTable:
         """
         n = infer_length(env, n, sorted(self.names))
         with shared_sorts():  # e.g. rank_pct(score) in several rows: one sort
-            matches = [row.when(env, n, mask) for row in self.rows]
+            matches = [row.when(env, n, mask, moved) for row in self.rows]
         if self.hit_policy == "unique":
             self._check_unique(matches, mask)
         if self.hit_policy == "collect_sum":
