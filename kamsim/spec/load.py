@@ -391,6 +391,14 @@ def check_expressions(kind: str, data: Any, doc: Document, prefix: tuple[Any, ..
             return []
         return _check(doc, full, text, fields, expect)
 
+    def outputs(path: tuple[Any, ...], text: Any, allowed: tuple[str, ...] = ()
+                ) -> list[Problem]:
+        """The tiering's own results read by its file: the first tiering has none yet."""
+        full = (*prefix, *path)
+        if not isinstance(text, str) or _touches(full, set(skip)):
+            return []
+        return _tiering_outputs(doc, full, text, allowed)
+
     if kind == "tiering":
         indicators = [(n, ind) for n, ind in _items(_at(data, "indicators"))
                       if isinstance(n, str)]
@@ -402,11 +410,14 @@ def check_expressions(kind: str, data: Any, doc: Document, prefix: tuple[Any, ..
                     f"could not tell its 0-1 value from the field's",
                     f"another name, e.g. '{name}_score'"))
             out += check(("indicators", name, "expr"), _at(ind, "expr"), f, "number")
+            out += outputs(("indicators", name, "expr"), _at(ind, "expr"))
         ft = _fields({name: "number" for name, _ in indicators})
         for i, row in _items(_at(data, "table", "rows")):
             out += check(("table", "rows", i, "when"), _at(row, "when"), ft, "bool")
+            out += outputs(("table", "rows", i, "when"), _at(row, "when"), ("score",))
         for axis in ("volume", "loyalty"):
             out += check(("quadrants", axis), _at(data, "quadrants", axis), f, "number")
+            out += outputs(("quadrants", axis), _at(data, "quadrants", axis))
     elif kind == "stages":
         for i, st in _items(_at(data, "stages")):
             for key in ("up_when", "down_when"):
@@ -415,6 +426,31 @@ def check_expressions(kind: str, data: Any, doc: Document, prefix: tuple[Any, ..
             out += check(("uncoupled", key), _at(data, "uncoupled", key), f, "bool")
     elif kind == "scenario":
         out += check(("strategy", "priority"), _at(data, "strategy", "priority"), f, "number")
+    return out
+
+
+def _tiering_outputs(doc: Document, path: tuple[Any, ...], text: str,
+                     allowed: tuple[str, ...]) -> list[Problem]:
+    """A tiering expression reading ``tier``, ``score`` or ``quadrant`` (but ``allowed``):
+    the tiering works them out, so the first one (month 0, ``kamsim tier``) would read no
+    value, and a re-tiering the previous one's. Located at each such name (outside quotes)."""
+    import re
+
+    from kamsim.compile import TIERING_OUTPUTS
+
+    # quoted text blanked (same length), so a name inside a string is not taken for a field
+    bare = re.sub(r"'[^']*'|\"[^\"]*\"", lambda mt: " " * len(mt.group()), text)
+    out = []
+    for mt in re.finditer(r"(?<![\w.])(" + "|".join(TIERING_OUTPUTS) + r")(?![\w(])", bare):
+        name = mt.group(1)
+        if name in allowed:
+            continue
+        why = ("the score is worked out from the indicators, so only the table may read it"
+               if name == "score" else f"{name} is worked out by the tiering itself")
+        out.append(Problem(doc.locate_text(path, mt.start()),
+                           f"{why}: the first tiering has no {name} to read",
+                           "the portfolio fields and the other state fields"
+                           + (", and `score` in the table" if name == "score" else "")))
     return out
 
 
