@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kamsim.csvtext import check_csv_text, decode_problem
 from kamsim.errors import InputError, Location, Problem
 from kamsim.fields import PORTFOLIO_FIELDS
 from kamsim.spec.models import Distribution, PortfolioGenerate, PortfolioImport
@@ -183,6 +184,8 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
     # (as load_yaml words it), not a traceback
     try:
         size = p.stat().st_size
+        if size <= max_bytes:  # a workbook, ';' or tabs between fields: one line saying so
+            check_csv_text(p, shown)
         fh = p.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise InputError([Problem(Location(shown, 1, 1),
@@ -200,7 +203,9 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
         except StopIteration:
             raise InputError([Problem(Location(shown, 1, 1), "file is empty",
                                       "a header row and one row per account")]) from None
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise InputError([decode_problem(p, shown)]) from None
+        except csv.Error as exc:
             raise InputError([Problem(Location(shown, 1, 1), f"unreadable CSV: {exc}")]) from None
         # a repeated column name would make the mapping pick one of the two silently (and a
         # ragged row would shift its values into the neighbouring fields): both are refused,
@@ -282,7 +287,9 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                         problems.append(Problem(where, f"{fld}: {cell!r} is out of range",
                                                 "a number between 0 and 1"))
                     values[fld].append(num)
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            problems.append(decode_problem(p, shown))
+        except csv.Error as exc:
             problems.append(Problem(Location(shown, reader.line_num, 1), f"unreadable CSV: {exc}"))
     if not values["account_id"] and not problems:
         problems.append(Problem(Location(shown, 2, 1), "no accounts", "one row per account"))

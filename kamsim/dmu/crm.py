@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kamsim.csvtext import check_csv_text, decode_problem
 from kamsim.errors import InputError, Location, Problem
 from kamsim.spec.models import (
     ATTITUDES,
@@ -85,9 +86,12 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
     """
     where = display if display is not None else str(path)
     try:
+        check_csv_text(path, where)  # a workbook, ';' or tabs between fields: one line
         with open(path, encoding="utf-8-sig", newline="") as fh:
             rows = _read_rows(csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
+    except UnicodeDecodeError:
+        raise InputError([decode_problem(path, where)]) from None
+    except (OSError, csv.Error) as err:
         raise InputError([Problem(Location(where), f"cannot read the contact file: {err}")]
                          ) from None
     problems: list[Problem] = []

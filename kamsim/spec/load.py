@@ -734,6 +734,12 @@ def load_any(path: str | Path) -> tuple[str, Any]:
         if not Path(path).is_file():
             raise InputError([Problem(Location(str(path), 1, 1), "cannot read file",
                                       "an existing, readable file")])
+        from kamsim.csvtext import check_csv_text
+
+        try:  # a workbook or ';' between fields is said as such, not "which kind of CSV"
+            check_csv_text(path, str(path))
+        except OSError:
+            pass  # _csv_kind words it
         kind = _csv_kind(Path(path))
         if kind == "contacts":  # roles are checked when a scenario names the file
             from kamsim.dmu.crm import read_contacts_csv
