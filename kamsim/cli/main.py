@@ -229,7 +229,7 @@ def validate(paths: tuple[str, ...]) -> None:
                 check_start(model)  # a `unique` table's rows against the starting portfolio
                 extra = f" (with {len(model.hashes)} rule/data files)"
             elif kind == "contacts":
-                extra = " (roles are checked against the scenario that names it)"
+                extra = " (roles and account ids are checked against the scenario that names it)"
             click.echo(f"{p}: ok, {kind}{extra}")
         except InputError as exc:
             problems.extend(exc.problems)

@@ -650,7 +650,8 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
             shown = str(Path(path).parent / rel)
             try:
                 contacts = read_contacts_csv(target, list(rules["stakeholders"].roles),
-                                             display=shown)
+                                             display=shown,
+                                             accounts=_starting_ids(scenario, imported))
                 hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
             except InputError as exc:
                 problems += exc.problems
@@ -663,6 +664,18 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                         path=str(path), root=str(root), hashes=hashes,
                         overrides=tuple(overrides), portfolio_rows=imported,
                         contacts=contacts, table_place=place)
+
+
+def _starting_ids(scenario: BaseModel | None, imported: Any) -> set[str] | None:
+    """The starting portfolio's account ids a contact export is checked against (None when
+    the portfolio has problems of its own: its ids are not known)."""
+    from kamsim.portfolio import START_PREFIX, numbered_ids
+
+    if imported is not None:
+        return set(map(str, imported.account_id.tolist()))
+    if isinstance(scenario, m.Scenario) and scenario.portfolio.generate is not None:
+        return set(numbered_ids(START_PREFIX, scenario.portfolio.generate.accounts).tolist())
+    return None
 
 
 def _import_spec(scenario: BaseModel | None, raw: Any) -> m.PortfolioImport | None:
