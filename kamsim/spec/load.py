@@ -635,7 +635,9 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
 
             shown = str(Path(path).parent / rel)
             try:
-                imported = read_portfolio_csv(target, spec, display=shown)
+                imported = read_portfolio_csv(
+                    target, spec, display=shown,
+                    segments=list(rules["stakeholders"].units) if "stakeholders" in rules else ())
                 hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
             except InputError as exc:
                 problems += exc.problems
