@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,10 +16,13 @@ from kamsim.fields import field_types
 from kamsim.portfolio import Accounts
 from kamsim.rules.expr import Expr, compile_expr
 from kamsim.spec.load import ScenarioSpec
-from kamsim.tiering import QUADRANTS, CompiledTiering, compile_tiering
+from kamsim.tiering import CompiledTiering, compile_tiering
+
+if TYPE_CHECKING:
+    from kamsim.dmu import Units
 
 __all__ = ["ServiceArrays", "StageArrays", "CompiledModel", "compile_model", "initial_env",
-           "initial_trust", "initial_stage"]
+           "initial_trust", "initial_stage", "TIERING_OUTPUTS", "UNIT_FIELDS"]
 
 
 @dataclass(frozen=True)
@@ -164,20 +168,48 @@ def initial_stage(stages_target_share: np.ndarray, tenure_months: np.ndarray,
     return np.clip(np.minimum(np.minimum(by_time, by_share), by_trust), 0, ladder - 1)
 
 
-def initial_env(accounts: Accounts) -> dict[str, np.ndarray]:
-    """Account fields at month 0 before any simulation: portfolio fields plus neutral
-    defaults for the state fields (used by ``kamsim tier``)."""
+#: the state fields the tiering itself works out: a tiering file may not read them (the
+#: first tiering would see no value; kamsim.spec.load refuses them there), except ``score``
+#: in the table, where it is the score the indicators just made
+TIERING_OUTPUTS = ("tier", "score", "quadrant")
+#: the decision units' fields (kamsim.dmu.metrics), known before the first tiering
+UNIT_FIELDS = ("coverage", "sentiment", "multithreading", "champion", "dm_covered",
+               "spof_share", "red_flags")
+
+
+def initial_env(model: CompiledModel, accounts: Accounts, units: Units
+                ) -> dict[str, np.ndarray]:
+    """Account fields at the start of the run, as the first tiering reads them: the portfolio
+    fields and every state field the start already has a value for, that of the run's first
+    period (docs/model.md, "The start of a run").
+
+    The starting trust and stage do not depend on the tier, so they are worked out first (as
+    the run starts them); ``months_in_stage`` and ``complaints_open`` are 0 and
+    ``service_ratio`` 1, as in the run. The decision units' fields are their metrics at the
+    start: ``units`` (of all of ``accounts``' slots) is measured only when the tiering reads
+    one of them (a million accounts' metrics are not free). ``tier``, ``score`` and
+    ``quadrant`` are left out: the tiering works them out, and its file may not read them."""
     env = accounts.env()
     n = accounts.n
     trust = initial_trust(env["loyalty"], env["tenure_months"])
+    st = model.stages
+    stage = initial_stage(st.target_share, env["tenure_months"], env["share"], trust,
+                          st.ladder, model.spec.stages.initial == "by_tenure")
     env.update({
-        "trust": trust, "stage": np.full(n, "", dtype=object),
-        "stage_index": np.zeros(n), "months_in_stage": np.zeros(n),
-        "service_ratio": np.ones(n), "coverage": np.zeros(n), "sentiment": np.zeros(n),
-        "multithreading": np.zeros(n), "champion": np.zeros(n, dtype=bool),
-        "dm_covered": np.zeros(n, dtype=bool), "spof_share": np.ones(n),
-        "red_flags": np.zeros(n), "complaints_open": np.zeros(n),
-        "tier": np.full(n, "", dtype=object), "score": np.zeros(n),
-        "quadrant": np.full(n, QUADRANTS[0], dtype=object),
+        "trust": trust, "stage": np.asarray(st.names, dtype=object)[stage],
+        "stage_index": stage.astype(np.float64), "months_in_stage": np.zeros(n),
+        "service_ratio": np.ones(n), "complaints_open": np.zeros(n),
     })
+    t = model.tiering
+    read = set(t.table.names) | set(t.volume.names) | set(t.loyalty.names)
+    for _name, expr, _w, _h in t.indicators:
+        read |= expr.names
+    if read & set(UNIT_FIELDS):
+        from kamsim.dmu import metrics
+
+        m = metrics(units, model.spec.stakeholders.influence_threshold)
+        env.update({"coverage": m.coverage, "sentiment": m.sentiment,
+                    "multithreading": m.multithreading, "champion": m.champion,
+                    "dm_covered": m.dm_covered, "spof_share": m.spof_share,
+                    "red_flags": m.red_flags.astype(np.float64)})
     return env

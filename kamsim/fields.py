@@ -1,8 +1,9 @@
 """The account fields that rule expressions may read: one catalogue for the whole project.
 
 Portfolio fields come from the portfolio (generated or imported); state fields are kept by
-the engine and have a defined value at month 0 too, so tiering and stage rules may use any of
-them. ``docs/model.md`` describes each in full.
+the engine and have their real value at the start of the run too, so rules may use any of them;
+a tiering file all but the tiering's own results (``tier``, ``quadrant``, and ``score`` outside
+its table). ``docs/model.md`` describes each in full.
 """
 
 from __future__ import annotations

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import csv
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from kamsim.csvtext import check_csv_text, decode_problem
 from kamsim.errors import InputError, Location, Problem
 from kamsim.fields import PORTFOLIO_FIELDS
 from kamsim.spec.models import Distribution, PortfolioGenerate, PortfolioImport
@@ -171,18 +172,46 @@ class ImportedTable:
     segment: np.ndarray | None = None
     industry: np.ndarray | None = None
 
+    def drawn(self) -> list[str]:
+        """The fields the export does not give, drawn from the import's ``defaults``
+        (``kamsim validate`` names them: a column kamsim did not recognise is one of them)."""
+        return [f for f in ("segment", "industry") if getattr(self, f) is None] + [
+            f for f in DRAWN_FIELDS if f not in self.numbers]
+
+
+def _norm(text: str) -> str:
+    """A column name or label as it is compared: case, spaces and ``-`` do not count (as
+    the contact export's reader compares them, kamsim.dmu.crm)."""
+    return "_".join(text.strip().lower().replace("-", " ").split())
+
+
+def _spelling(known: Sequence[str]) -> dict[str, str]:
+    """Each of ``known`` by its :func:`_norm` form (the first of two with the same form)."""
+    out: dict[str, str] = {}
+    for name in known:
+        out.setdefault(_norm(name), name)
+    return out
+
 
 def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str | None = None,
-                       max_bytes: int = 200_000_000) -> ImportedTable:
+                       max_bytes: int = 200_000_000, segments: Sequence[str] = ()
+                       ) -> ImportedTable:
     """Read a CRM export. Columns are mapped by ``spec.columns`` (kamsim field -> column);
     unmapped fields whose name is a column are taken as they are. ``account_id`` is required.
-    Every bad cell is reported at ``file:row:column``."""
+    Column names are compared without case, spaces or ``-`` (``Payment Risk`` is
+    ``payment_risk``); a column whose name is a near miss of a field the file does not give
+    (``loyality``) is a problem, as that field would be drawn instead. A segment or industry
+    that differs only so from a known one (``segments``, the stakeholder rules' unit
+    templates, and those of ``spec.defaults``) is read as that one: ``Small`` gets the
+    ``small`` decision units. Every bad cell is reported at ``file:row:column``."""
     shown = display or str(path)
     p = Path(path)
     # a file that is gone, a folder or one without read permission is one located problem
     # (as load_yaml words it), not a traceback
     try:
         size = p.stat().st_size
+        if size <= max_bytes:  # a workbook, ';' or tabs between fields: one line saying so
+            check_csv_text(p, shown)
         fh = p.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise InputError([Problem(Location(shown, 1, 1),
@@ -200,20 +229,24 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
         except StopIteration:
             raise InputError([Problem(Location(shown, 1, 1), "file is empty",
                                       "a header row and one row per account")]) from None
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise InputError([decode_problem(p, shown)]) from None
+        except csv.Error as exc:
             raise InputError([Problem(Location(shown, 1, 1), f"unreadable CSV: {exc}")]) from None
         # a repeated column name would make the mapping pick one of the two silently (and a
         # ragged row would shift its values into the neighbouring fields): both are refused,
         # every instance reported, the rows still checked so all problems come at once
+        # columns by their compared form (_norm); ``names`` keeps each as the header spells it
         cols: dict[str, int] = {}
+        names = [raw.strip() for raw in header]
         repeated: list[Problem] = []
         ambiguous: set[str] = set()
-        for i, raw in enumerate(header):
-            name = raw.strip()
+        for i, raw in enumerate(names):
+            name = _norm(raw)
             if name and name in cols:
                 ambiguous.add(name)
                 repeated.append(Problem(Location(shown, 1, i + 1),
-                                        f"column {name!r} repeats (first in column "
+                                        f"column {raw!r} repeats (first in column "
                                         f"{cols[name] + 1})", "each column name once"))
             cols.setdefault(name, i)
         mapping: dict[str, str] = {}
@@ -226,22 +259,38 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                                         f"column mapping names unknown field {fld!r}",
                                         f"{hint}one of: {', '.join(known)}"))
                 continue
-            if col not in cols:
-                near = difflib.get_close_matches(col, list(cols), n=1)
+            if _norm(col) not in cols:
+                near = difflib.get_close_matches(col, names, n=1)
                 hint = f"did you mean {near[0]!r}? " if near else ""
                 problems.append(Problem(Location(shown, 1, 1), f"no column {col!r} in the header",
-                                        f"{hint}one of: {', '.join(cols)}"))
+                                        f"{hint}one of: {', '.join(names)}"))
                 continue
-            mapping[fld] = col
+            mapping[fld] = _norm(col)
         for fld in known:
             if fld not in mapping and fld in cols:
                 mapping[fld] = fld
+        # a column named almost like a field the file does not give: that field would be
+        # drawn at random while the user's data sits next to it (`loyality`)
+        read = set(mapping.values())
+        missing = [fld for fld in known if fld not in mapping]
+        for key, i in cols.items():
+            if key in read or key in known:
+                continue
+            near = difflib.get_close_matches(key, missing, n=1, cutoff=0.8)
+            if near:
+                problems.append(Problem(
+                    Location(shown, 1, i + 1),
+                    f"column {names[i]!r} is not a kamsim field, so {near[0]} would be drawn "
+                    "at random", f"did you mean {near[0]!r}? rename the column, or map it: "
+                    f"columns: {{{near[0]}: {names[i]}}}"))
         if "account_id" not in mapping:
             problems.append(Problem(Location(shown, 1, 1), "no account id column",
                                     "a column `account_id` or a mapping for it"))
         if problems:
             raise InputError(problems + repeated)
         problems = repeated
+        labels = {"segment": _spelling([*segments, *spec.defaults.segments]),
+                  "industry": _spelling(list(spec.defaults.industries))}
         values: dict[str, list[object]] = {f: [] for f in mapping}
         seen: dict[str, int] = {}
         try:
@@ -263,6 +312,8 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                     if fld in ("account_id", "segment", "industry"):
                         if not cell:
                             problems.append(Problem(where, f"empty {fld}", "a value"))
+                        elif fld != "account_id":  # `Small` is the `small` segment
+                            cell = labels[fld].get(_norm(cell), cell)
                         if fld == "account_id" and cell in seen:
                             problems.append(Problem(where, f"duplicate account id {cell!r}",
                                                     f"unique ids (first on row {seen[cell]})"))
@@ -282,7 +333,9 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                         problems.append(Problem(where, f"{fld}: {cell!r} is out of range",
                                                 "a number between 0 and 1"))
                     values[fld].append(num)
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            problems.append(decode_problem(p, shown))
+        except csv.Error as exc:
             problems.append(Problem(Location(shown, reader.line_num, 1), f"unreadable CSV: {exc}"))
     if not values["account_id"] and not problems:
         problems.append(Problem(Location(shown, 2, 1), "no accounts", "one row per account"))

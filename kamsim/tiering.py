@@ -333,20 +333,20 @@ class TierAssignment:
 
 
 def tier_portfolio(spec: Any) -> TierAssignment:
-    """Tier the starting portfolio of a scenario (a path or a loaded ScenarioSpec)."""
-    from kamsim.compile import initial_env
-    from kamsim.portfolio import build_portfolio
+    """Tier the starting portfolio of a scenario (a path or a loaded ScenarioSpec): the tiers
+    a run starts with, from the same starting state (its decision units, trust and stage),
+    so they are taken from the run's own shared starting point."""
+    from kamsim.experiment import prepared
     from kamsim.spec.load import ScenarioSpec, load_scenario
 
     if not isinstance(spec, ScenarioSpec):
         spec = load_scenario(spec)
-    accounts = build_portfolio(spec)
-    tiering = compile_tiering(spec.tiering, spec.table_place)
-    env = initial_env(accounts)
-    mask = np.ones(accounts.n, dtype=bool)
-    tier, score, quadrant = tiering.classify(env, mask, ids=accounts.account_id)
-    return TierAssignment(tiering.tiers, accounts.account_id, tier, score, quadrant,
-                          env["revenue"], env["gross_profit"])
+    prep = prepared(spec)
+    k = prep.n_start
+    nums = prep.accounts.numbers
+    revenue = nums["wallet"][:k] * nums["share"][:k]
+    return TierAssignment(prep.model.tiers, prep.accounts.account_id[:k], prep.tier[:k],
+                          prep.score[:k], prep.quadrant[:k], revenue, revenue * nums["margin"][:k])
 
 
 def check_start(spec: Any) -> None:

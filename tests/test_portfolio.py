@@ -188,7 +188,7 @@ def test_bad_mapping_is_reported_with_a_suggestion(tmp_path: Path) -> None:
     (b"", "file is empty"),
     (b"wallet,share\n1,0.5\n", "no account id column"),
     (b"account_id,wallet\n", "no accounts"),
-    (b"account_id,wallet\nA1,1\xff\xfe\n", "unreadable CSV"),
+    (b"account_id,wallet\nA1,1\xff\xfe\n", "crm.csv:2:5: byte 0xff is not UTF-8 text"),
 ])
 def test_degenerate_csv_files(tmp_path: Path, content: bytes, message: str) -> None:
     f = tmp_path / "crm.csv"

@@ -173,12 +173,11 @@ def test_pareto_cut_picks_exactly_the_accounts_making_80_percent() -> None:
 
 
 def test_pareto_cut_on_a_generated_portfolio() -> None:
-    from kamsim.compile import initial_env
     from kamsim.portfolio import generate_portfolio
     from kamsim.spec.models import PortfolioGenerate
 
     acc = generate_portfolio(PortfolioGenerate(accounts=3000), 4)
-    env = initial_env(acc)
+    env = acc.env()
     t = compile_tiering(rules([{"when": "cum_share(revenue) <= 0.8", "tier": "key"}]))
     picked = t.assign(env, np.ones(acc.n, dtype=bool))[0] == 0
     rev = env["revenue"]

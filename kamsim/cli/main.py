@@ -227,9 +227,14 @@ def validate(paths: tuple[str, ...]) -> None:
                 from kamsim.tiering import check_start
 
                 check_start(model)  # a `unique` table's rows against the starting portfolio
-                extra = f" (with {len(model.hashes)} rule/data files)"
+                extra = f" (with {len(model.hashes)} rule/data files"
+                if model.portfolio_rows is not None and model.portfolio_rows.drawn():
+                    extra += f"; drawn, not in the CSV: {', '.join(model.portfolio_rows.drawn())}"
+                extra += ")"
+            elif kind == "portfolio" and model.drawn():
+                extra = f" (drawn, not in the CSV: {', '.join(model.drawn())})"
             elif kind == "contacts":
-                extra = " (roles are checked against the scenario that names it)"
+                extra = " (roles and account ids are checked against the scenario that names it)"
             click.echo(f"{p}: ok, {kind}{extra}")
         except InputError as exc:
             problems.extend(exc.problems)

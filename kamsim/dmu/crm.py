@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import csv
 import difflib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from kamsim.csvtext import check_csv_text, decode_problem
 from kamsim.errors import InputError, Location, Problem
 from kamsim.spec.models import (
     ATTITUDES,
@@ -75,19 +76,25 @@ def _number(value: str, what: str, lo: float, hi: float | None, loc: Location,
 
 
 def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
-                      display: str | None = None) -> dict[str, ExplicitUnit]:
+                      display: str | None = None, accounts: Collection[str] | None = None
+                      ) -> dict[str, ExplicitUnit]:
     """The explicit decision units in a CRM export, keyed by account id (file order).
 
     The result feeds ``build_units(..., explicit=...)``. Raises InputError listing every bad
     cell, missing column, repeated person and dangling ``reports_to`` of the file at once.
     ``role_names`` None accepts any role: ``kamsim validate contacts.csv`` checks the file
-    on its own, without the stakeholder rules a scenario would pair it with.
+    on its own, without the stakeholder rules a scenario would pair it with. ``accounts``:
+    the starting portfolio's ids, if known; a row of another account is a problem at its
+    ``account_id`` (its unit would be dropped, and the template shown for the account meant).
     """
     where = display if display is not None else str(path)
     try:
+        check_csv_text(path, where)  # a workbook, ';' or tabs between fields: one line
         with open(path, encoding="utf-8-sig", newline="") as fh:
             rows = _read_rows(csv.reader(fh))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
+    except UnicodeDecodeError:
+        raise InputError([decode_problem(path, where)]) from None
+    except (OSError, csv.Error) as err:
         raise InputError([Problem(Location(where), f"cannot read the contact file: {err}")]
                          ) from None
     problems: list[Problem] = []
@@ -114,6 +121,7 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
     if ambiguous & {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS}:
         raise InputError(problems)  # every row's check would be a guess at which column counts
     roles = tuple(role_names) if role_names is not None else None
+    variants: dict[str, str] = {}  # the portfolio's ids by _id_key, made at the first stranger
     units: dict[str, list[tuple[int, StakeholderPerson | None, dict[str, object]]]] = {}
     for line, cells in rows[1:]:
         if not any(c.strip() for c in cells):
@@ -135,6 +143,8 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
         for name, value in (("account_id", acc), ("person", pid), ("role", cell("role"))):
             if name in col and not value:
                 problems.append(Problem(loc(name), f"empty {name}", "a value"))
+        if acc and accounts is not None and acc not in accounts:
+            problems.append(_stranger(acc, accounts, loc("account_id"), variants))
         if len(pid) > 64:
             problems.append(Problem(loc("person"), "person id is too long", "<= 64 characters"))
         role = (None if not cell("role") else _norm(cell("role")) if roles is None
@@ -180,6 +190,23 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
     if problems:
         raise InputError(problems)
     return out
+
+
+def _id_key(text: str) -> str:
+    return "".join(text.split()).lower()
+
+
+def _stranger(acc: str, accounts: Collection[str], where: Location,
+              variants: dict[str, str]) -> Problem:
+    """The problem of a row whose account is not in the portfolio, with the portfolio's id
+    that differs from it only in case or spaces, if any (ids are compared exactly: C1005
+    and c1005 may be two accounts). ``variants`` is filled on the first call."""
+    if not variants:
+        variants.update((_id_key(str(a)), str(a)) for a in accounts)
+    near = variants.get(_id_key(acc))
+    hint = f"did you mean {near!r}? " if near else ""
+    return Problem(where, f"account {acc!r} is not in the portfolio",
+                   f"{hint}the id of a starting account, as the portfolio spells it")
 
 
 def _read_rows(reader: Any) -> list[tuple[int, list[str]]]:

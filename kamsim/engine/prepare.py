@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kamsim.compile import CompiledModel, initial_env, initial_stage, initial_trust
+from kamsim.compile import CompiledModel, initial_env
 from kamsim.dmu import Units, build_units
 from kamsim.dmu.structure import structure
 from kamsim.portfolio import Accounts, build_portfolio, generate_portfolio
@@ -124,15 +124,15 @@ def prepare(model: CompiledModel) -> Prepared:
     explicit = {**spec.stakeholders.accounts, **(spec.contacts or {})}
     units = build_units(spec.stakeholders, accounts.segment, accounts.account_id,
                         np.random.default_rng(seeds[0]), explicit=explicit)
-    env = initial_env(accounts)
+    # the first tiering reads the real starting state: the units just built, the starting
+    # trust and stage (neither depends on the tier; docs/model.md, "The start of a run")
+    env = initial_env(model, accounts, units)
     mask = np.zeros(n, dtype=bool)
     mask[:n_start] = True
     tier, score, quadrant = model.tiering.classify(env, mask, ids=accounts.account_id)
     tier[n_start:] = len(model.tiers) - 1  # arrivals start in the lowest tier
-    trust = initial_trust(env["loyalty"], env["tenure_months"])
-    st = model.stages
-    stage = initial_stage(st.target_share, env["tenure_months"], env["share"], trust,
-                          st.ladder, spec.stages.initial == "by_tenure")
+    trust = env["trust"]
+    stage = env["stage_index"].astype(np.int64)
     stage[n_start:] = 0
     src, dst, w, leader = industry_network(accounts.industry, env["influence"], n_start,
                                            np.random.default_rng(seeds[1]))

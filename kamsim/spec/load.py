@@ -391,6 +391,14 @@ def check_expressions(kind: str, data: Any, doc: Document, prefix: tuple[Any, ..
             return []
         return _check(doc, full, text, fields, expect)
 
+    def outputs(path: tuple[Any, ...], text: Any, allowed: tuple[str, ...] = ()
+                ) -> list[Problem]:
+        """The tiering's own results read by its file: the first tiering has none yet."""
+        full = (*prefix, *path)
+        if not isinstance(text, str) or _touches(full, set(skip)):
+            return []
+        return _tiering_outputs(doc, full, text, allowed)
+
     if kind == "tiering":
         indicators = [(n, ind) for n, ind in _items(_at(data, "indicators"))
                       if isinstance(n, str)]
@@ -402,11 +410,14 @@ def check_expressions(kind: str, data: Any, doc: Document, prefix: tuple[Any, ..
                     f"could not tell its 0-1 value from the field's",
                     f"another name, e.g. '{name}_score'"))
             out += check(("indicators", name, "expr"), _at(ind, "expr"), f, "number")
+            out += outputs(("indicators", name, "expr"), _at(ind, "expr"))
         ft = _fields({name: "number" for name, _ in indicators})
         for i, row in _items(_at(data, "table", "rows")):
             out += check(("table", "rows", i, "when"), _at(row, "when"), ft, "bool")
+            out += outputs(("table", "rows", i, "when"), _at(row, "when"), ("score",))
         for axis in ("volume", "loyalty"):
             out += check(("quadrants", axis), _at(data, "quadrants", axis), f, "number")
+            out += outputs(("quadrants", axis), _at(data, "quadrants", axis))
     elif kind == "stages":
         for i, st in _items(_at(data, "stages")):
             for key in ("up_when", "down_when"):
@@ -415,6 +426,31 @@ def check_expressions(kind: str, data: Any, doc: Document, prefix: tuple[Any, ..
             out += check(("uncoupled", key), _at(data, "uncoupled", key), f, "bool")
     elif kind == "scenario":
         out += check(("strategy", "priority"), _at(data, "strategy", "priority"), f, "number")
+    return out
+
+
+def _tiering_outputs(doc: Document, path: tuple[Any, ...], text: str,
+                     allowed: tuple[str, ...]) -> list[Problem]:
+    """A tiering expression reading ``tier``, ``score`` or ``quadrant`` (but ``allowed``):
+    the tiering works them out, so the first one (month 0, ``kamsim tier``) would read no
+    value, and a re-tiering the previous one's. Located at each such name (outside quotes)."""
+    import re
+
+    from kamsim.compile import TIERING_OUTPUTS
+
+    # quoted text blanked (same length), so a name inside a string is not taken for a field
+    bare = re.sub(r"'[^']*'|\"[^\"]*\"", lambda mt: " " * len(mt.group()), text)
+    out = []
+    for mt in re.finditer(r"(?<![\w.])(" + "|".join(TIERING_OUTPUTS) + r")(?![\w(])", bare):
+        name = mt.group(1)
+        if name in allowed:
+            continue
+        why = ("the score is worked out from the indicators, so only the table may read it"
+               if name == "score" else f"{name} is worked out by the tiering itself")
+        out.append(Problem(doc.locate_text(path, mt.start()),
+                           f"{why}: the first tiering has no {name} to read",
+                           "the portfolio fields and the other state fields"
+                           + (", and `score` in the table" if name == "score" else "")))
     return out
 
 
@@ -599,7 +635,9 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
 
             shown = str(Path(path).parent / rel)
             try:
-                imported = read_portfolio_csv(target, spec, display=shown)
+                imported = read_portfolio_csv(
+                    target, spec, display=shown,
+                    segments=list(rules["stakeholders"].units) if "stakeholders" in rules else ())
                 hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
             except InputError as exc:
                 problems += exc.problems
@@ -614,7 +652,8 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
             shown = str(Path(path).parent / rel)
             try:
                 contacts = read_contacts_csv(target, list(rules["stakeholders"].roles),
-                                             display=shown)
+                                             display=shown,
+                                             accounts=_starting_ids(scenario, imported))
                 hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
             except InputError as exc:
                 problems += exc.problems
@@ -627,6 +666,18 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                         path=str(path), root=str(root), hashes=hashes,
                         overrides=tuple(overrides), portfolio_rows=imported,
                         contacts=contacts, table_place=place)
+
+
+def _starting_ids(scenario: BaseModel | None, imported: Any) -> set[str] | None:
+    """The starting portfolio's account ids a contact export is checked against (None when
+    the portfolio has problems of its own: its ids are not known)."""
+    from kamsim.portfolio import START_PREFIX, numbered_ids
+
+    if imported is not None:
+        return set(map(str, imported.account_id.tolist()))
+    if isinstance(scenario, m.Scenario) and scenario.portfolio.generate is not None:
+        return set(numbered_ids(START_PREFIX, scenario.portfolio.generate.accounts).tolist())
+    return None
 
 
 def _import_spec(scenario: BaseModel | None, raw: Any) -> m.PortfolioImport | None:
@@ -698,6 +749,12 @@ def load_any(path: str | Path) -> tuple[str, Any]:
         if not Path(path).is_file():
             raise InputError([Problem(Location(str(path), 1, 1), "cannot read file",
                                       "an existing, readable file")])
+        from kamsim.csvtext import check_csv_text
+
+        try:  # a workbook or ';' between fields is said as such, not "which kind of CSV"
+            check_csv_text(path, str(path))
+        except OSError:
+            pass  # _csv_kind words it
         kind = _csv_kind(Path(path))
         if kind == "contacts":  # roles are checked when a scenario names the file
             from kamsim.dmu.crm import read_contacts_csv

@@ -1,0 +1,76 @@
+"""The first tiering reads the real starting state (docs/model.md, "The start of a run"): the
+decision units, the starting trust and stage; a tiering file may not read what the tiering
+itself works out (tier, quadrant, score outside the table)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kamsim.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY_ROW = "rank_pct(score) >= 0.92 or (cum_share(revenue) <= 0.5 and payment_risk < 0.4)"
+
+
+def _workspace(tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the shipped scenarios and rules with ``old`` replaced in the tiering file."""
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    tiering = tmp_path / "rules" / "tiering.yaml"
+    text = tiering.read_text()
+    assert old in text
+    tiering.write_text(text.replace(old, new))
+    return tmp_path / "scenarios" / "tiered.yaml"
+
+
+def test_first_tiering_reads_the_decision_units(tmp_path: Path) -> None:
+    from kamsim.dmu import metrics, select_accounts
+    from kamsim.experiment import prepared
+    from kamsim.spec.load import load_scenario
+    from kamsim.tiering import tier_portfolio
+
+    scenario = _workspace(tmp_path, f'"{KEY_ROW}"', '"dm_covered and champion"')
+    spec = load_scenario(scenario, ["portfolio.generate.accounts=300"])
+    prep = prepared(spec)
+    start = select_accounts(prep.units, np.arange(prep.n_start))
+    m = metrics(start, spec.stakeholders.influence_threshold)
+    want = m.dm_covered & m.champion
+    assert 0 < want.sum() < prep.n_start
+    res = tier_portfolio(spec)
+    assert np.array_equal(res.tier == 0, want)  # `kamsim tier` tells the run's start
+    assert np.array_equal(prep.tier[:prep.n_start] == 0, want)
+
+
+def test_first_tiering_reads_the_starting_stage(tmp_path: Path) -> None:
+    from kamsim.experiment import prepared
+    from kamsim.spec.load import load_scenario
+
+    scenario = _workspace(tmp_path, f'"{KEY_ROW}"', '"stage_index >= 1 and trust > 0.5"')
+    spec = load_scenario(scenario, ["portfolio.generate.accounts=300"])
+    prep = prepared(spec)
+    k = prep.n_start
+    want = (prep.stage[:k] >= 1) & (prep.trust[:k] > 0.5)
+    assert 0 < want.sum() < k
+    assert np.array_equal(prep.tier[:k] == 0, want)
+
+
+@pytest.mark.parametrize(("old", "new", "col", "message"), [
+    (f'"{KEY_ROW}"', "\"quadrant == 'protect'\"", 14, "quadrant is worked out by the tiering"),
+    (f'"{KEY_ROW}"', "\"tier == 'key' or score > 0.9\"", 14, "tier is worked out by the tiering"),
+    ("volume: rank_pct(revenue)", "volume: score", 11, "the score is worked out from the "),
+    ("{expr: revenue,  ", "{expr: score,    ", 31, "the score is worked out from the "),
+])
+def test_tiering_outputs_are_refused_in_the_tiering_file(tmp_path: Path, old: str, new: str,
+                                                         col: int, message: str) -> None:
+    from kamsim.spec.load import load_scenario
+
+    scenario = _workspace(tmp_path, old, new)
+    with pytest.raises(InputError) as err:
+        load_scenario(scenario)
+    [problem] = err.value.problems
+    assert problem.loc.path.endswith("tiering.yaml") and problem.loc.col == col
+    assert message in problem.message
