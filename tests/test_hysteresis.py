@@ -115,14 +115,13 @@ def test_rank_of_moved_scores_is_worked_out_once_in_a_block() -> None:
 def _shipped(accounts: int) -> tuple[Any, dict[str, np.ndarray], np.ndarray]:
     from pathlib import Path
 
-    from kamsim.compile import initial_env
     from kamsim.portfolio import build_portfolio
     from kamsim.spec.load import load_scenario
 
     baseline = Path(__file__).resolve().parents[1] / "scenarios" / "baseline.yaml"
     spec = load_scenario(baseline, [f"portfolio.generate.accounts={accounts}"])
     accounts_ = build_portfolio(spec)
-    return (compile_tiering(spec.tiering, spec.table_place), initial_env(accounts_),
+    return (compile_tiering(spec.tiering, spec.table_place), accounts_.env(),
             np.ones(accounts_.n, dtype=bool))
 
 
