@@ -133,32 +133,48 @@ class ScenarioSpec:
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class that owns the last element of ``loc`` (for did-you-mean on keys)."""
+    """The model class that owns the last element of ``loc`` (for did-you-mean on keys).
+
+    Follows the annotations: a part of ``loc`` under a ``dict[str, X]`` field is one of the
+    user's own keys (``indicators.volume``), not a field name, so it steps into ``X``; a
+    number steps into a list's entries."""
     import typing
+
+    def unwrap(ann: Any) -> Any:
+        # Annotated[X, ...] -> X; X | None -> X (a union of models: the first model)
+        for _ in range(4):
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                return ann
+            origin, args = typing.get_origin(ann), typing.get_args(ann)
+            if origin in (dict, list, tuple):
+                return ann
+            inner = [a for a in args if a is not type(None)]
+            models = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
+            if models:
+                return models[0]
+            if not inner:
+                return ann
+            ann = inner[0]
+        return ann
 
     cur: Any = model
     for part in loc[:-1]:
-        if isinstance(part, int) or cur is None:
-            continue
-        if not (isinstance(cur, type) and issubclass(cur, BaseModel)):
+        cur = unwrap(cur)
+        origin, args = typing.get_origin(cur), typing.get_args(cur)
+        if origin is dict and args:
+            cur = args[-1]  # `part` is a key the user chose
+        elif origin in (list, tuple) and args:
+            if isinstance(part, int):
+                cur = args[0]
+        elif isinstance(cur, type) and issubclass(cur, BaseModel):
+            f = cur.model_fields.get(part) or next(
+                (f for f in cur.model_fields.values() if f.alias == part), None)
+            if f is None:
+                return None
+            cur = f.annotation
+        else:
             return None
-        f = cur.model_fields.get(part) or next(
-            (f for f in cur.model_fields.values() if f.alias == part), None)
-        if f is None:
-            return None
-        ann = f.annotation
-        # unwrap Optional[...], list[...], dict[str, X]
-        for _ in range(4):
-            args = typing.get_args(ann)
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                break
-            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-            if models:
-                ann = models[0]
-                break
-            if args:
-                ann = args[-1]
-        cur = ann
+    cur = unwrap(cur)
     if isinstance(cur, type) and issubclass(cur, BaseModel):
         return cur
     return None
