@@ -221,3 +221,51 @@ def test_override_numbers_start_and_extend_lists() -> None:
                           "shocks.1={at_month: 5, kind: price_war}"])
     assert [(s.at_month, s.kind) for s in spec.scenario.shocks] == [
         (3, "recession"), (5, "price_war")]
+
+
+# ------------------------------------------------------------------ names in string literals
+
+
+def test_a_lone_rule_file_checks_the_names_it_declares() -> None:
+    text = STAGES + "    down_when: stage == 'b'\n  - name: b\n    up_when: \"stage != 'bb'\"\n"
+    assert _problems(text) == [
+        "f.yaml:7:24: unknown stage 'bb'; did you mean 'b'? (one of: a, b, uncoupled)"]
+    tiering = ("kamsim: 1\nkind: tiering\ntiers: [key, general]\n"
+               "indicators: {volume: {expr: revenue, weight: 1}}\n"
+               "table:\n  rows:\n    - {when: \"tier == 'kye' or quadrant == 'protekt'\", "
+               "tier: key}\n  default: general\n")
+    assert _problems(tiering) == [
+        "f.yaml:7:23: unknown tier 'kye'; did you mean 'key'? (one of: key, general)",
+        "f.yaml:7:44: unknown quadrant 'protekt'; did you mean 'protect'? "
+        "(one of: protect, manage_risk, cultivate, reduce)"]
+
+
+def test_a_scenario_checks_names_across_its_files(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    stages = tmp_path / "rules" / "stages.yaml"
+    text = stages.read_text()
+    first = 'up_when: "trust >= 0.45 and coverage >= 0.2"'
+    assert first in text
+    stages.write_text(text.replace(first, first[:-1] + " and tier != 'kye'\""))
+    load_rule_file(stages)  # alone it cannot know the tiers
+    with pytest.raises(InputError) as exc:
+        load_scenario(tmp_path / "scenarios" / "baseline.yaml",
+                      ["strategy.name=custom", "strategy.priority=if(segment == 'Enterprise', "
+                       "1, 0) + if(industry == 'retial', 1, 0)"])
+    lines = [p.format() for p in exc.value.problems]
+    assert lines[0] == ("--set[1]:1:15: unknown segment 'Enterprise'; did you mean "
+                        "'enterprise'? (one of: enterprise, midmarket, small)")
+    assert lines[1].startswith("--set[1]:1:52: unknown industry 'retial'; did you mean 'retail'?")
+    assert lines[2].endswith("stages.yaml:11:61: unknown tier 'kye'; did you mean 'key'? "
+                             "(one of: key, important, general)")
+    assert len(lines) == 3
+
+
+def test_imported_segments_are_taken_as_written() -> None:
+    """An export's segments are whatever the CRM holds: not guessed at when loading."""
+    spec = load_scenario(ROOT / "scenarios" / "crm_import.yaml",
+                         ["strategy.name=custom", "strategy.priority=if(segment == 'Gold', 1, 0)"])
+    assert spec.scenario.strategy.priority == "if(segment == 'Gold', 1, 0)"

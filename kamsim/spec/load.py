@@ -354,13 +354,13 @@ def _fields(extra: dict[str, str] | None = None) -> dict[str, Any]:
 
 
 def _check(doc: Document, path: tuple[Any, ...], text: str | None, fields: dict[str, Any],
-           expect: str | None) -> list[Problem]:
+           expect: str | None, values: dict[str, list[str]] | None = None) -> list[Problem]:
     if text is None:
         return []
     from kamsim.rules.expr import ExprErrors, compile_expr
 
     try:
-        compile_expr(text, fields, expect=expect)  # type: ignore[arg-type]
+        compile_expr(text, fields, expect=expect, values=values)  # type: ignore[arg-type]
     except ExprErrors as exc:
         # locate_text follows the text past an opening quote and across folded lines
         return [Problem(doc.locate_text(path, e.offset), e.message, e.expected)
@@ -389,23 +389,27 @@ def _items(value: Any) -> list[tuple[Any, Any]]:
 
 
 def check_expressions(kind: str, data: Any, doc: Document, prefix: tuple[Any, ...] = (),
-                      skip: set[tuple[Any, ...]] | frozenset[tuple[Any, ...]] = frozenset()
-                      ) -> list[Problem]:
+                      skip: set[tuple[Any, ...]] | frozenset[tuple[Any, ...]] = frozenset(),
+                      values: dict[str, list[str]] | None = None) -> list[Problem]:
     """Compile every rule expression in one file's raw ``data`` against the account fields.
 
     Each expression is checked on its own, so this runs even when the schema check failed
     elsewhere in the file; places in ``skip`` (paths with a schema error, from the file's
     top) are left out, and so are values that are not text (the schema check reports them).
-    Expressions a file leaves out take their defaults, which are valid."""
+    Expressions a file leaves out take their defaults, which are valid. ``values`` (see
+    :func:`known_values`) are the names a string compared with `tier`, `stage`, ... must be
+    one of; by default the names ``data`` itself declares."""
     out: list[Problem] = []
     f = _fields()
+    if values is None:
+        values = known_values(kind, data)
 
     def check(path: tuple[Any, ...], text: Any, fields: dict[str, Any], expect: str
               ) -> list[Problem]:
         full = (*prefix, *path)
         if not isinstance(text, str) or _touches(full, set(skip)):
             return []
-        return _check(doc, full, text, fields, expect)
+        return _check(doc, full, text, fields, expect, values)
 
     if kind == "tiering":
         indicators = [(n, ind) for n, ind in _items(_at(data, "indicators"))
@@ -431,6 +435,42 @@ def check_expressions(kind: str, data: Any, doc: Document, prefix: tuple[Any, ..
             out += check(("uncoupled", key), _at(data, "uncoupled", key), f, "bool")
     elif kind == "scenario":
         out += check(("strategy", "priority"), _at(data, "strategy", "priority"), f, "number")
+    return out
+
+
+def known_values(kind: str | None = None, data: Any = None, rules: dict[str, Any] | None = None,
+                 scenario: Any = None) -> dict[str, list[str]]:
+    """The names each text field can hold, as far as they are known here, so that a rule
+    comparing `tier` with 'kye' is refused instead of silently never matching.
+
+    The quadrants are fixed. A lone rule file knows its own names (the tiering file its
+    tiers, the stages file its stages); a scenario knows both from its loaded rule files
+    (``rules``), and the segments and industries of a generated portfolio (``scenario``). An
+    imported portfolio's values are whatever the export holds, so they are not checked."""
+    from kamsim.fields import QUADRANT_NAMES
+
+    out: dict[str, list[str]] = {"quadrant": list(QUADRANT_NAMES)}
+    rules = rules or {}
+    if "tiering" in rules:
+        out["tier"] = list(rules["tiering"].tiers)
+    elif kind == "tiering":
+        tiers = _at(data, "tiers")
+        if isinstance(tiers, list) and tiers and all(isinstance(t, str) for t in tiers):
+            out["tier"] = tiers
+    if "stages" in rules:
+        st = rules["stages"]
+        out["stage"] = [s.name for s in st.stages] + [st.uncoupled.name]
+    elif kind == "stages":
+        names = [_at(s, "name") for _, s in _items(_at(data, "stages"))]
+        gone = _at(data, "uncoupled", "name")
+        if not isinstance(_at(data, "uncoupled"), dict) or gone is None:
+            gone = m.Uncoupling.model_fields["name"].default
+        names.append(gone)
+        if names[:-1] and all(isinstance(n, str) for n in names):
+            out["stage"] = names
+    if isinstance(scenario, m.Scenario) and scenario.portfolio.generate is not None:
+        out["segment"] = list(scenario.portfolio.generate.segments)
+        out["industry"] = list(scenario.portfolio.generate.industries)
     return out
 
 
@@ -573,7 +613,6 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     problems = doc.problems + _apply_all(data, doc, list(overrides), where)
     scenario, probs, bad = _validate(doc, m.Scenario)
     problems += probs
-    problems += check_expressions("scenario", data, doc, skip=bad)
 
     def ref(*key: str) -> str | None:
         """A file path the scenario gives at ``key`` (None if absent or broken there)."""
@@ -585,6 +624,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     rules: dict[str, Any] = {}
     hashes: dict[str, str] = {}
     place = None
+    rule_docs: dict[str, Document] = {}
     wanted = {"tiering": "tiering", "service": "service_levels", "stages": "stages",
               "stakeholders": "stakeholders"}
     for slot, kind_name in wanted.items():
@@ -599,6 +639,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         try:
             model, rule_doc = load_rule_file(target, kind_name, display=shown)
             rules[slot] = model
+            rule_docs[kind_name] = rule_doc
             if slot == "tiering":
                 place = table_place(rule_doc)
             hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
@@ -635,6 +676,13 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
             except InputError as exc:
                 problems += exc.problems
     problems += _cross_check(doc, ref("strategy", "level"), rules)
+    # the names a rule compares `tier`, `stage`, `segment`, ... with, now that every file is
+    # read: a stages file may name a tier, a tiering file a stage (a rule file with problems
+    # of its own was not loaded and is not checked again)
+    known = known_values(rules=rules, scenario=scenario)
+    problems += check_expressions("scenario", data, doc, skip=bad, values=known)
+    for kind_name, rule_doc in rule_docs.items():
+        problems += check_expressions(kind_name, rule_doc.data, rule_doc, values=known)
     if problems or scenario is None:
         raise InputError(dict.fromkeys(problems))
     assert isinstance(scenario, m.Scenario)
