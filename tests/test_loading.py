@@ -269,3 +269,19 @@ def test_imported_segments_are_taken_as_written() -> None:
     spec = load_scenario(ROOT / "scenarios" / "crm_import.yaml",
                          ["strategy.name=custom", "strategy.priority=if(segment == 'Gold', 1, 0)"])
     assert spec.scenario.strategy.priority == "if(segment == 'Gold', 1, 0)"
+
+
+def test_an_unquoted_yaml_bool_or_number_is_that_expression(tmp_path: Path) -> None:
+    """YAML reads `when: true` as a bool: it was refused as 'Input should be a valid
+    string'; the rule language means the same by it, so it is the expression `true`."""
+    stages = STAGES + "    down_when: false\n    up_when: yes\n  - name: b\n"
+    path = tmp_path / "s.yaml"
+    path.write_text(stages)
+    rules, _ = load_rule_file(path)
+    assert (rules.stages[0].down_when, rules.stages[0].up_when) == ("false", "true")
+    spec = load_scenario(ROOT / "scenarios" / "baseline.yaml",
+                         ["strategy.name=custom", "strategy.priority=0"])
+    assert spec.scenario.strategy.priority == "0"
+    # of the wrong type, it is still refused, at the value
+    assert _problems(STAGES + "    up_when: 5\n") == [
+        "f.yaml:5:14: expected a true/false condition, got a number"]

@@ -407,6 +407,7 @@ def check_expressions(kind: str, data: Any, doc: Document, prefix: tuple[Any, ..
     def check(path: tuple[Any, ...], text: Any, fields: dict[str, Any], expect: str
               ) -> list[Problem]:
         full = (*prefix, *path)
+        text = m.expr_text(text)  # (a YAML `true` or number is that expression)
         if not isinstance(text, str) or _touches(full, set(skip)):
             return []
         return _check(doc, full, text, fields, expect, values)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 __all__ = [
     "Indicator", "TierRow", "TierTable", "Retier", "TieringRules",
@@ -19,14 +19,30 @@ __all__ = [
     "RoleArchetype", "UnitTemplate", "StakeholderRules", "StakeholderPerson", "ExplicitUnit",
     "Distribution", "PortfolioGenerate", "PortfolioImport", "Portfolio",
     "Strategy", "Capacity", "SupportTeam", "Market", "Shock", "Scenario", "RuleRefs",
-    "CAPACITY_SHOCKS", "ATTITUDES", "COVERAGE_LEVELS", "ROLE_NAMES", "HOLDERS", "CHURN_CAUSES",
+    "expr_text", "CAPACITY_SHOCKS", "ATTITUDES", "COVERAGE_LEVELS", "ROLE_NAMES", "HOLDERS", "CHURN_CAUSES",
 ]
 
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNeg = Annotated[float, Field(ge=0.0)]
 Pos = Annotated[float, Field(gt=0.0)]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
-ExprText = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+def expr_text(value: Any) -> Any:
+    """A YAML ``true``, ``false`` or finite number where an expression is due, as that
+    expression's text (``when: true`` is the catch-all row ``"true"``, ``priority: 0`` the
+    expression ``"0"``): YAML reads them as a bool or a number before kamsim sees them, and
+    the rule language means the same by them, so asking for quotes would only be in the
+    way. Anything else is left for the schema check."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) or (isinstance(value, float) and abs(value) != float("inf")
+                                  and value == value):
+        return repr(value)
+    return value
+
+
+ExprText = Annotated[str, BeforeValidator(expr_text), Field(min_length=1, max_length=2000)]
 
 #: the largest seed: the run store keeps seeds as signed 64-bit integers (DuckDB BIGINT)
 SEED_MAX = 2**63 - 1
