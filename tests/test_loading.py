@@ -285,3 +285,30 @@ def test_an_unquoted_yaml_bool_or_number_is_that_expression(tmp_path: Path) -> N
     # of the wrong type, it is still refused, at the value
     assert _problems(STAGES + "    up_when: 5\n") == [
         "f.yaml:5:14: expected a true/false condition, got a number"]
+
+
+def test_a_service_level_without_its_tier_is_reported_in_the_service_file(tmp_path: Path
+                                                                        ) -> None:
+    """Where the fix goes: at the level's key and the `levels` key of service_levels.yaml
+    (both were at the scenario's `service:` line)."""
+    import shutil
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    service = tmp_path / "rules" / "service_levels.yaml"
+    text = service.read_text()
+    assert text.count("\n  important:") == 1
+    service.write_text(text.replace("\n  important:", "\n  importent:"))
+    with pytest.raises(InputError) as exc:
+        load_scenario(tmp_path / "scenarios" / "baseline.yaml")
+    lines = text.splitlines()
+    levels = next(i for i, ln in enumerate(lines) if ln.startswith("levels:")) + 1
+    level = next(i for i, ln in enumerate(lines) if ln.startswith("  important:")) + 1
+    shown = f"{tmp_path}/scenarios/../rules"
+    assert [p.format() for p in exc.value.problems] == [
+        f"{shown}/service_levels.yaml:{levels}:1: service levels missing for tier(s) "
+        f"important (a service level for every tier of the tiering file "
+        f"{shown}/tiering.yaml)",
+        f"{shown}/service_levels.yaml:{level}:3: service level 'importent' names no tier of "
+        f"the tiering file {shown}/tiering.yaml (did you mean 'important'? one "
+        f"of: key, important, general)"]

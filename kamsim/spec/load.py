@@ -676,7 +676,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                 hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
             except InputError as exc:
                 problems += exc.problems
-    problems += _cross_check(doc, ref("strategy", "level"), rules)
+    problems += _cross_check(doc, ref("strategy", "level"), rules, rule_docs)
     # the names a rule compares `tier`, `stage`, `segment`, ... with, now that every file is
     # read: a stages file may name a tier, a tiering file a stage (a rule file with problems
     # of its own was not loaded and is not checked again)
@@ -706,27 +706,39 @@ def _import_spec(scenario: BaseModel | None, raw: Any) -> m.PortfolioImport | No
         return None
 
 
-def _cross_check(doc: Document, level: str | None, rules: dict[str, Any]) -> list[Problem]:
+def _cross_check(doc: Document, level: str | None, rules: dict[str, Any],
+                 docs: dict[str, Document] | None = None) -> list[Problem]:
     """References between files: every tier has a service level and no level names an
     unknown tier; the `equal` strategy's level exists. Each check runs when the files it
-    needs were loaded (a file with problems of its own is not checked against others)."""
+    needs were loaded (a file with problems of its own is not checked against others).
+
+    A level with no tier is reported at its key in the service-level file and a tier with
+    no level at that file's `levels` key, where the fix goes, naming the tiering file they
+    were compared with (``docs``: the loaded rule files by kind; without them, at the
+    scenario's `rules.service`)."""
     out: list[Problem] = []
     if "tiering" not in rules:
         return out
     tiers = list(rules["tiering"].tiers)
+    service = (docs or {}).get("service_levels")
+    tiering = (docs or {}).get("tiering")
+    of = f"the tiering file {tiering.path}" if tiering is not None else "the tiering file"
     if "service" in rules:
         levels = rules["service"].levels
         missing = [t for t in tiers if t not in levels]
         if missing:
-            out.append(Problem(doc.locate(("rules", "service")),
+            where = (service.locate(("levels",), key=True) if service is not None
+                     else doc.locate(("rules", "service")))
+            out.append(Problem(where,
                                f"service levels missing for tier(s) {', '.join(missing)}",
-                               "a service level for every tier in the tiering file"))
+                               f"a service level for every tier of {of}"))
         for name in levels:
             if name not in tiers:
                 near = difflib.get_close_matches(name, tiers, n=1)
                 hint = f"did you mean {near[0]!r}? " if near else ""
-                out.append(Problem(doc.locate(("rules", "service")),
-                                   f"service level {name!r} names no tier of the tiering file",
+                where = (service.locate(("levels", name), key=True) if service is not None
+                         else doc.locate(("rules", "service")))
+                out.append(Problem(where, f"service level {name!r} names no tier of {of}",
                                    f"{hint}one of: {', '.join(tiers)}"))
     if level is not None and level not in tiers:
         out.append(Problem(doc.locate(("strategy", "level")),
