@@ -388,6 +388,19 @@ class Strategy(Model):
     def _params(self) -> Strategy:
         if self.name == "custom" and not self.priority:
             raise ValueError("strategy `custom` needs a `priority` expression")
+        # a setting of another strategy would be silently ignored (`name: tiered` with a
+        # `level` runs tiered): refused at its key, as a lesson refuses a setting it ignores.
+        # A null level or priority is left out (a lesson's variant clears one that way).
+        owners = {"level": "equal", "priority": "custom", "extra_effort": "cultivate",
+                  "by": "value_based"}
+        raise_placed([
+            PlacedError((key,), f"`{key}` is a setting of the {owner} strategy, which this "
+                        f"scenario does not run (strategy {self.name!r} would ignore it)",
+                        "leave it out" + (" or null" if key in ("level", "priority") else ""),
+                        key=True)
+            for key, owner in owners.items()
+            if owner != self.name and key in self.model_fields_set
+            and getattr(self, key) is not None])
         return self
 
 
