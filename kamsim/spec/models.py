@@ -221,7 +221,10 @@ class RoleArchetype(Model):
     def _sums(self) -> RoleArchetype:
         for name, dist in (("attitude", self.attitude), ("coverage", self.coverage)):
             total = sum(dist.values())
-            if dist and abs(total - 1.0) > 1e-6:
+            if not dist:  # (it drew no one: everyone was neutral, or not covered at all)
+                raise ValueError(f"{name} is empty, expected shares that sum to 1 (leave "
+                                 f"`{name}` out for the default mix)")
+            if abs(total - 1.0) > 1e-6:
                 raise ValueError(f"{name} probabilities sum to {total:g}, expected 1")
         return self
 
