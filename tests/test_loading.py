@@ -285,6 +285,13 @@ def test_an_unquoted_yaml_bool_or_number_is_that_expression(tmp_path: Path) -> N
     # of the wrong type, it is still refused, at the value
     assert _problems(STAGES + "    up_when: 5\n") == [
         "f.yaml:5:14: expected a true/false condition, got a number"]
+    # and an editor checking the file against the JSON Schema does not flag it either
+    import jsonschema
+
+    from kamsim.spec.schema import json_schemas
+
+    jsonschema.validate(load_yaml_text(stages, "s.yaml").data, json_schemas()["stages"],
+                        cls=jsonschema.Draft202012Validator)
 
 
 def test_a_service_level_without_its_tier_is_reported_in_the_service_file(tmp_path: Path

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 __all__ = [
     "Indicator", "TierRow", "TierTable", "Retier", "TieringRules",
@@ -42,7 +42,11 @@ def expr_text(value: Any) -> Any:
     return value
 
 
-ExprText = Annotated[str, BeforeValidator(expr_text), Field(min_length=1, max_length=2000)]
+#: (its JSON Schema says so too, so an editor does not flag `when: true`)
+ExprText = Annotated[str, BeforeValidator(expr_text), Field(min_length=1, max_length=2000),
+                     WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1,
+                                                "maxLength": 2000},
+                                               {"type": "boolean"}, {"type": "number"}]})]
 
 #: the largest seed: the run store keeps seeds as signed 64-bit integers (DuckDB BIGINT)
 SEED_MAX = 2**63 - 1
