@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Location", "Problem", "KamsimError", "InputError", "RunError", "KamsimWarning"]
+__all__ = ["Location", "Problem", "Omitted", "capped", "KamsimError", "InputError", "RunError",
+           "KamsimWarning"]
 
 
 @dataclass(frozen=True, order=True)
@@ -44,6 +45,26 @@ class Problem:
 
     def __str__(self) -> str:
         return self.format()
+
+
+@dataclass(frozen=True)
+class Omitted(Problem):
+    """Stands for ``count`` problems of a file that are not listed (a CSV with thousands of bad
+    cells would bury the screen), located at the first of them: the CLI's count says how many
+    there are in all instead of only how many were shown."""
+
+    count: int = 0
+
+
+def capped(problems: list[Problem], limit: int) -> list[Problem]:
+    """The first ``limit`` of ``problems``, and an :class:`Omitted` for the rest."""
+    if len(problems) <= limit:
+        return problems
+    rest = len(problems) - limit
+    return [*problems[:limit], Omitted(
+        problems[limit].loc, f"{rest} more problem{'s' if rest != 1 else ''} from here on "
+        f"{'are' if rest != 1 else 'is'} not listed", "fix the ones above and check again",
+        count=rest)]
 
 
 class KamsimError(Exception):

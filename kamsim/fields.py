@@ -53,6 +53,10 @@ STATE_FIELDS: dict[str, tuple[FieldType, str]] = {
     "quadrant": ("str", "value-matrix quadrant: protect, manage_risk, cultivate, reduce"),
 }
 
+#: the names `quadrant` can hold (kamsim.tiering.QUADRANTS gives them in this order): the
+#: loader checks a quadrant name a rule compares with against them
+QUADRANT_NAMES: tuple[str, ...] = ("protect", "manage_risk", "cultivate", "reduce")
+
 ACCOUNT_FIELDS: dict[str, tuple[FieldType, str]] = {**PORTFOLIO_FIELDS, **STATE_FIELDS}
 
 

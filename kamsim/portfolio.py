@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from kamsim.csvtext import check_csv_text, decode_problem
-from kamsim.errors import InputError, Location, Problem
+from kamsim.errors import InputError, Location, Problem, capped
 from kamsim.fields import PORTFOLIO_FIELDS
 from kamsim.spec.models import Distribution, PortfolioGenerate, PortfolioImport
 
@@ -340,7 +340,7 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
     if not values["account_id"] and not problems:
         problems.append(Problem(Location(shown, 2, 1), "no accounts", "one row per account"))
     if problems:
-        raise InputError(problems[:200])
+        raise InputError(capped(problems, 200))
     table = ImportedTable(path=shown, account_id=np.array(values["account_id"], dtype=object))
     for fld, vals in values.items():
         if fld in ("segment", "industry"):

@@ -671,6 +671,9 @@ class Store:
         con = _connect(self.path, read_only=True, sandboxed=True)
         try:
             cur = con.execute(sql)
+            if cur is None:  # DuckDB returns no cursor for text with no statement in it
+                raise RunError("query has no SQL statement in it (only spaces, ';' or "
+                               "comments); give a query such as 'SELECT * FROM runs'")
             if cur.description is None:
                 import pandas as pd
 

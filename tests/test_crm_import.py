@@ -254,3 +254,18 @@ def test_a_repeated_contact_column_is_reported_once_not_per_row(tmp_path):
     assert [p.format() for p in exc.value.problems] == [
         "c.csv:1:7: column 'Attitude' repeats (first in column 5) (each column name once)",
         "c.csv:1:9: column 'note' repeats (first in column 8) (each column name once)"]
+
+
+def test_a_csv_with_more_problems_than_are_listed_says_how_many_there_are(tmp_path):
+    """300 bad cells: 200 are listed, and the count says 300 (it said '200 problems found')."""
+    path = tmp_path / "accounts.csv"
+    rows = [f"A{i},small,retail,lots{i}" for i in range(300)]
+    path.write_text("account_id,segment,industry,loyalty\n" + "\n".join(rows) + "\n")
+    res = CliRunner().invoke(cli, ["validate", str(path)])
+    lines = res.stderr.splitlines()
+    assert res.exit_code == 2
+    assert lines[-1] == "300 problems found, 200 of them listed; nothing was written."
+    assert len(lines) == 202
+    assert lines[-2] == (f"{path}:202:4: 100 more problems from here on are not listed (fix "
+                         "the ones above and check again)")
+    assert all(LOCATED.match(ln) for ln in lines[:-1])

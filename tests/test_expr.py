@@ -607,3 +607,30 @@ def test_unknown_name_suggests_the_closest_fields_and_counts_the_rest() -> None:
     (p,) = info.value.problems
     assert p.expected is not None and p.expected.endswith(" (35 more)")
     assert "field_07" in p.expected
+
+
+REGIONS = {"region": ["north", "south", "east", "west"]}
+
+
+@pytest.mark.parametrize("source, offset, name", [
+    ("region == 'nort'", 10, "north"),        # a misspelt name is never equal: refused
+    ("'sooth' != region", 0, "south"),        # either side
+    ("region in ['east', 'wset']", 19, "west"),
+    ("if(region == 'North', 1, 0) > 0", 13, "north"),  # only the case differs
+])
+def test_a_string_compared_with_a_field_of_known_names_must_be_one_of_them(
+        source: str, offset: int, name: str) -> None:
+    (p,) = problems(source, values=REGIONS)
+    assert p.offset == offset
+    assert p.message.endswith(f"; did you mean {name!r}?")
+    assert p.message.startswith("unknown region ")
+    assert p.expected == "one of: north, south, east, west"
+
+
+def test_known_names_pass_and_only_check_never_change_the_rule() -> None:
+    for source in ("region == 'north'", "region in ['east', 'west']", "region != ''"):
+        same(run(source, values=REGIONS), run(source))
+    # without the names (an imported portfolio's segments), any string is taken as written
+    assert compile_expr("region == 'nort'", FIELDS).kind == "bool"  # type: ignore[arg-type]
+    (p,) = problems("region == 'zzz'", values=REGIONS)
+    assert p.message == "unknown region 'zzz'"

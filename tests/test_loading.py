@@ -243,3 +243,107 @@ def test_override_numbers_start_and_extend_lists() -> None:
                           "shocks.1={at_month: 5, kind: price_war}"])
     assert [(s.at_month, s.kind) for s in spec.scenario.shocks] == [
         (3, "recession"), (5, "price_war")]
+
+
+# ------------------------------------------------------------------ names in string literals
+
+
+def test_a_lone_rule_file_checks_the_names_it_declares() -> None:
+    text = STAGES + "    down_when: stage == 'b'\n  - name: b\n    up_when: \"stage != 'bb'\"\n"
+    assert _problems(text) == [
+        "f.yaml:7:24: unknown stage 'bb'; did you mean 'b'? (one of: a, b, uncoupled)"]
+    tiering = ("kamsim: 1\nkind: tiering\ntiers: [key, general]\n"
+               "indicators: {volume: {expr: revenue, weight: 1}}\n"
+               "table:\n  rows:\n    - {when: \"tier == 'kye' or quadrant == 'protekt'\", "
+               "tier: key}\n  default: general\n")
+    # (the tiering file may not read tier or quadrant at all, since the tiering works them
+    # out: both problems of each name are told, at once)
+    assert _problems(tiering) == [
+        "f.yaml:7:15: tier is worked out by the tiering itself: the first tiering has no tier "
+        "to read (the portfolio fields and the other state fields)",
+        "f.yaml:7:23: unknown tier 'kye'; did you mean 'key'? (one of: key, general)",
+        "f.yaml:7:32: quadrant is worked out by the tiering itself: the first tiering has no "
+        "quadrant to read (the portfolio fields and the other state fields)",
+        "f.yaml:7:44: unknown quadrant 'protekt'; did you mean 'protect'? "
+        "(one of: protect, manage_risk, cultivate, reduce)"]
+
+
+def test_a_scenario_checks_names_across_its_files(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    stages = tmp_path / "rules" / "stages.yaml"
+    text = stages.read_text()
+    first = 'up_when: "trust >= 0.45 and coverage >= 0.2"'
+    assert first in text
+    stages.write_text(text.replace(first, first[:-1] + " and tier != 'kye'\""))
+    load_rule_file(stages)  # alone it cannot know the tiers
+    with pytest.raises(InputError) as exc:
+        load_scenario(tmp_path / "scenarios" / "baseline.yaml",
+                      ["strategy.name=custom", "strategy.priority=if(segment == 'Enterprise', "
+                       "1, 0) + if(industry == 'retial', 1, 0)"])
+    lines = [p.format() for p in exc.value.problems]
+    assert lines[0] == ("--set[1]:1:15: unknown segment 'Enterprise'; did you mean "
+                        "'enterprise'? (one of: enterprise, midmarket, small)")
+    assert lines[1].startswith("--set[1]:1:52: unknown industry 'retial'; did you mean 'retail'?")
+    assert lines[2].endswith("stages.yaml:11:61: unknown tier 'kye'; did you mean 'key'? "
+                             "(one of: key, important, general)")
+    assert len(lines) == 3
+
+
+def test_imported_segments_are_taken_as_written() -> None:
+    """An export's segments are whatever the CRM holds: not guessed at when loading."""
+    spec = load_scenario(ROOT / "scenarios" / "crm_import.yaml",
+                         ["strategy.name=custom", "strategy.priority=if(segment == 'Gold', 1, 0)"])
+    assert spec.scenario.strategy.priority == "if(segment == 'Gold', 1, 0)"
+
+
+def test_an_unquoted_yaml_bool_or_number_is_that_expression(tmp_path: Path) -> None:
+    """YAML reads `when: true` as a bool: it was refused as 'Input should be a valid
+    string'; the rule language means the same by it, so it is the expression `true`."""
+    stages = STAGES + "    down_when: false\n    up_when: yes\n  - name: b\n"
+    path = tmp_path / "s.yaml"
+    path.write_text(stages)
+    rules, _ = load_rule_file(path)
+    assert (rules.stages[0].down_when, rules.stages[0].up_when) == ("false", "true")
+    spec = load_scenario(ROOT / "scenarios" / "baseline.yaml",
+                         ["strategy.name=custom", "strategy.priority=0"])
+    assert spec.scenario.strategy.priority == "0"
+    # of the wrong type, it is still refused, at the value
+    assert _problems(STAGES + "    up_when: 5\n") == [
+        "f.yaml:5:14: expected a true/false condition, got a number"]
+    # and an editor checking the file against the JSON Schema does not flag it either
+    import jsonschema
+
+    from kamsim.spec.schema import json_schemas
+
+    jsonschema.validate(load_yaml_text(stages, "s.yaml").data, json_schemas()["stages"],
+                        cls=jsonschema.Draft202012Validator)
+
+
+def test_a_service_level_without_its_tier_is_reported_in_the_service_file(tmp_path: Path
+                                                                        ) -> None:
+    """Where the fix goes: at the level's key and the `levels` key of service_levels.yaml
+    (both were at the scenario's `service:` line)."""
+    import shutil
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    service = tmp_path / "rules" / "service_levels.yaml"
+    text = service.read_text()
+    assert text.count("\n  important:") == 1
+    service.write_text(text.replace("\n  important:", "\n  importent:"))
+    with pytest.raises(InputError) as exc:
+        load_scenario(tmp_path / "scenarios" / "baseline.yaml")
+    lines = text.splitlines()
+    levels = next(i for i, ln in enumerate(lines) if ln.startswith("levels:")) + 1
+    level = next(i for i, ln in enumerate(lines) if ln.startswith("  important:")) + 1
+    shown = f"{tmp_path}/scenarios/../rules"
+    assert [p.format() for p in exc.value.problems] == [
+        f"{shown}/service_levels.yaml:{levels}:1: service levels missing for tier(s) "
+        f"important (a service level for every tier of the tiering file "
+        f"{shown}/tiering.yaml)",
+        f"{shown}/service_levels.yaml:{level}:3: service level 'importent' names no tier of "
+        f"the tiering file {shown}/tiering.yaml (did you mean 'important'? one "
+        f"of: key, important, general)"]

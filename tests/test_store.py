@@ -190,6 +190,9 @@ def test_query_reads_and_refuses_writes(result: Any, store_path: Path) -> None:
                 st.query(sql)
         with pytest.raises(RunError, match="query failed"):
             st.query("SELEC nonsense")
+        for sql in ("", "  ", ";", " ; ; ", "-- a comment"):  # was an AttributeError
+            with pytest.raises(RunError, match="no SQL statement"):
+                st.query(sql)
     with store_mod.open(store_path, read_only=False) as st:  # a writable store still refuses
         with pytest.raises(RunError, match="read-only"):
             st.query("DELETE FROM runs")

@@ -318,3 +318,10 @@ def test_overlap_found_at_a_retiering_stops_the_run(
     assert len(lines) == 2 and lines[0].startswith(_policy_line(scenario)), lines
     assert "(line 31: key; line 34: important): A" in lines[0]
     assert not (tmp_path / "out").exists() and not store.exists()
+
+
+def test_the_loader_checks_quadrant_names_against_the_quadrants_tiering_gives() -> None:
+    from kamsim.fields import QUADRANT_NAMES
+    from kamsim.tiering import QUADRANTS
+
+    assert QUADRANT_NAMES == tuple(QUADRANTS)

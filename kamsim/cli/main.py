@@ -99,7 +99,7 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from kamsim.errors import InputError, KamsimError
+        from kamsim.errors import InputError, KamsimError, Omitted
 
         global _WRITTEN
         _WRITTEN = _Written()
@@ -108,9 +108,11 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except InputError as exc:
             for p in exc.problems:
                 click.echo(p.format(), err=True)
-            n = len(exc.problems)
-            click.echo(f"{n} problem{'s' if n != 1 else ''} found; nothing was written.",
-                       err=True)
+            n = sum(not isinstance(p, Omitted) for p in exc.problems)
+            total = n + sum(p.count for p in exc.problems if isinstance(p, Omitted))
+            found = (f"{n} problem{'s' if n != 1 else ''} found" if total == n else
+                     f"{total} problems found, {n} of them listed")
+            click.echo(f"{found}; nothing was written.", err=True)
             sys.exit(2)
         except KamsimError as exc:
             click.echo(f"error: {exc}", err=True)

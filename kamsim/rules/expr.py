@@ -11,7 +11,7 @@ import ast
 import difflib
 import io
 import tokenize
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from typing import Any
@@ -393,9 +393,11 @@ def _literal(node: ast.expr) -> tuple[Any, FieldType] | None:
 class _Compiler:
     """Walks a parsed AST once: type-checks, collects every problem, builds closures."""
 
-    def __init__(self, src: _Source, fields: Mapping[str, FieldType]) -> None:
+    def __init__(self, src: _Source, fields: Mapping[str, FieldType],
+                 values: Mapping[str, Sequence[str]] | None = None) -> None:
         self.src = src
         self.fields = fields
+        self.values = values or {}
         self.problems: list[ExprProblem] = []
         self.names: set[str] = set()
         self.portfolio = False
@@ -455,6 +457,25 @@ class _Compiler:
             shown = "if" if name == _IF else name
             return self.fail(node, f"{shown!r} is a function; call it like {shown}(...)")
         return self.unknown(node, name, "name", [*self.fields, *FUNCTION_NAMES])
+
+    def known_value(self, field: ast.expr, literal: ast.expr) -> None:
+        """Report ``literal`` if ``field`` is a text field whose values are known (tier,
+        stage, ...) and the literal is none of them: ``tier == 'kye'`` is never true, so a
+        misspelt name would silently switch the rule off. The empty text is let through:
+        it is what `tier` and `stage` hold before they are first set (docs/rules.md)."""
+        if not (isinstance(field, ast.Name) and field.id in self.values
+                and isinstance(literal, ast.Constant) and isinstance(literal.value, str)
+                and literal.value):
+            return
+        names, value = list(self.values[field.id]), literal.value
+        if value in names:
+            return
+        close = difflib.get_close_matches(value, names, n=1)
+        if not close:  # ('Enterprise', 'KEY': only the case or the spaces differ)
+            close = [n for n in names if n.lower() == value.strip().lower()][:1]
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        self.fail(literal, f"unknown {field.id} {value!r}{hint}",
+                  f"one of: {', '.join(names)}" if names else f"no {field.id} is declared")
 
     def is_if(self, node: ast.AST, name: str) -> bool:
         """True if ``name`` at ``node`` is an ``if(`` the scan rewrote (not the user's IF)."""
@@ -563,6 +584,8 @@ class _Compiler:
             sym, _ = F.COMPARISONS[type(op)]
             a, b = parts[i], parts[i + 1]
             if sym in ("==", "!="):
+                self.known_value(operands[i], operands[i + 1])
+                self.known_value(operands[i + 1], operands[i])
                 if a.kind is not None and b.kind is not None and a.kind != b.kind:
                     ok = False
                     self.fail(
@@ -613,6 +636,7 @@ class _Compiler:
                 )
             else:
                 values.append(literal[0])
+                self.known_value(node.left, item)
         if left.kind is None or len(values) != len(items.elts):
             return _ERROR
         f = left.fn
@@ -727,11 +751,15 @@ class _Compiler:
 
 
 def compile_expr(
-    source: str, fields: Mapping[str, FieldType], *, expect: FieldType | None = None
+    source: str, fields: Mapping[str, FieldType], *, expect: FieldType | None = None,
+    values: Mapping[str, Sequence[str]] | None = None,
 ) -> Expr:
     """Parse, type-check and compile ``source`` over ``fields``; raises ExprErrors.
 
     With ``expect``, a result of another type is a problem at offset 0 of the expression.
+    ``values`` gives the names some text fields can hold (``{"tier": ["key", ...]}``, as the
+    loader knows them): a string compared with such a field (``==``, ``!=``, ``in``) that is
+    none of them is a problem at the string. It only checks; the compiled rule is the same.
     """
     for name, kind in fields.items():
         if kind not in FIELD_TYPES:
@@ -739,7 +767,7 @@ def compile_expr(
     body, src, problems = _parse(source)
     if body is None:
         raise ExprErrors(problems, source)
-    compiler = _Compiler(src, fields)
+    compiler = _Compiler(src, fields, values)
     compiler.problems += problems
     node = compiler.visit(body)
     if expect is not None and node.kind is not None and node.kind != expect:

@@ -133,32 +133,48 @@ class ScenarioSpec:
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class that owns the last element of ``loc`` (for did-you-mean on keys)."""
+    """The model class that owns the last element of ``loc`` (for did-you-mean on keys).
+
+    Follows the annotations: a part of ``loc`` under a ``dict[str, X]`` field is one of the
+    user's own keys (``indicators.volume``), not a field name, so it steps into ``X``; a
+    number steps into a list's entries."""
     import typing
+
+    def unwrap(ann: Any) -> Any:
+        # Annotated[X, ...] -> X; X | None -> X (a union of models: the first model)
+        for _ in range(4):
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                return ann
+            origin, args = typing.get_origin(ann), typing.get_args(ann)
+            if origin in (dict, list, tuple):
+                return ann
+            inner = [a for a in args if a is not type(None)]
+            models = [a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)]
+            if models:
+                return models[0]
+            if not inner:
+                return ann
+            ann = inner[0]
+        return ann
 
     cur: Any = model
     for part in loc[:-1]:
-        if isinstance(part, int) or cur is None:
-            continue
-        if not (isinstance(cur, type) and issubclass(cur, BaseModel)):
+        cur = unwrap(cur)
+        origin, args = typing.get_origin(cur), typing.get_args(cur)
+        if origin is dict and args:
+            cur = args[-1]  # `part` is a key the user chose
+        elif origin in (list, tuple) and args:
+            if isinstance(part, int):
+                cur = args[0]
+        elif isinstance(cur, type) and issubclass(cur, BaseModel):
+            f = cur.model_fields.get(part) or next(
+                (f for f in cur.model_fields.values() if f.alias == part), None)
+            if f is None:
+                return None
+            cur = f.annotation
+        else:
             return None
-        f = cur.model_fields.get(part) or next(
-            (f for f in cur.model_fields.values() if f.alias == part), None)
-        if f is None:
-            return None
-        ann = f.annotation
-        # unwrap Optional[...], list[...], dict[str, X]
-        for _ in range(4):
-            args = typing.get_args(ann)
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                break
-            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-            if models:
-                ann = models[0]
-                break
-            if args:
-                ann = args[-1]
-        cur = ann
+    cur = unwrap(cur)
     if isinstance(cur, type) and issubclass(cur, BaseModel):
         return cur
     return None
@@ -338,13 +354,13 @@ def _fields(extra: dict[str, str] | None = None) -> dict[str, Any]:
 
 
 def _check(doc: Document, path: tuple[Any, ...], text: str | None, fields: dict[str, Any],
-           expect: str | None) -> list[Problem]:
+           expect: str | None, values: dict[str, list[str]] | None = None) -> list[Problem]:
     if text is None:
         return []
     from kamsim.rules.expr import ExprErrors, compile_expr
 
     try:
-        compile_expr(text, fields, expect=expect)  # type: ignore[arg-type]
+        compile_expr(text, fields, expect=expect, values=values)  # type: ignore[arg-type]
     except ExprErrors as exc:
         # locate_text follows the text past an opening quote and across folded lines
         return [Problem(doc.locate_text(path, e.offset), e.message, e.expected)
@@ -373,23 +389,28 @@ def _items(value: Any) -> list[tuple[Any, Any]]:
 
 
 def check_expressions(kind: str, data: Any, doc: Document, prefix: tuple[Any, ...] = (),
-                      skip: set[tuple[Any, ...]] | frozenset[tuple[Any, ...]] = frozenset()
-                      ) -> list[Problem]:
+                      skip: set[tuple[Any, ...]] | frozenset[tuple[Any, ...]] = frozenset(),
+                      values: dict[str, list[str]] | None = None) -> list[Problem]:
     """Compile every rule expression in one file's raw ``data`` against the account fields.
 
     Each expression is checked on its own, so this runs even when the schema check failed
     elsewhere in the file; places in ``skip`` (paths with a schema error, from the file's
     top) are left out, and so are values that are not text (the schema check reports them).
-    Expressions a file leaves out take their defaults, which are valid."""
+    Expressions a file leaves out take their defaults, which are valid. ``values`` (see
+    :func:`known_values`) are the names a string compared with `tier`, `stage`, ... must be
+    one of; by default the names ``data`` itself declares."""
     out: list[Problem] = []
     f = _fields()
+    if values is None:
+        values = known_values(kind, data)
 
     def check(path: tuple[Any, ...], text: Any, fields: dict[str, Any], expect: str
               ) -> list[Problem]:
         full = (*prefix, *path)
+        text = m.expr_text(text)  # (a YAML `true` or number is that expression)
         if not isinstance(text, str) or _touches(full, set(skip)):
             return []
-        return _check(doc, full, text, fields, expect)
+        return _check(doc, full, text, fields, expect, values)
 
     def outputs(path: tuple[Any, ...], text: Any, allowed: tuple[str, ...] = ()
                 ) -> list[Problem]:
@@ -451,6 +472,42 @@ def _tiering_outputs(doc: Document, path: tuple[Any, ...], text: str,
                            f"{why}: the first tiering has no {name} to read",
                            "the portfolio fields and the other state fields"
                            + (", and `score` in the table" if name == "score" else "")))
+    return out
+
+
+def known_values(kind: str | None = None, data: Any = None, rules: dict[str, Any] | None = None,
+                 scenario: Any = None) -> dict[str, list[str]]:
+    """The names each text field can hold, as far as they are known here, so that a rule
+    comparing `tier` with 'kye' is refused instead of silently never matching.
+
+    The quadrants are fixed. A lone rule file knows its own names (the tiering file its
+    tiers, the stages file its stages); a scenario knows both from its loaded rule files
+    (``rules``), and the segments and industries of a generated portfolio (``scenario``). An
+    imported portfolio's values are whatever the export holds, so they are not checked."""
+    from kamsim.fields import QUADRANT_NAMES
+
+    out: dict[str, list[str]] = {"quadrant": list(QUADRANT_NAMES)}
+    rules = rules or {}
+    if "tiering" in rules:
+        out["tier"] = list(rules["tiering"].tiers)
+    elif kind == "tiering":
+        tiers = _at(data, "tiers")
+        if isinstance(tiers, list) and tiers and all(isinstance(t, str) for t in tiers):
+            out["tier"] = tiers
+    if "stages" in rules:
+        st = rules["stages"]
+        out["stage"] = [s.name for s in st.stages] + [st.uncoupled.name]
+    elif kind == "stages":
+        names = [_at(s, "name") for _, s in _items(_at(data, "stages"))]
+        gone = _at(data, "uncoupled", "name")
+        if not isinstance(_at(data, "uncoupled"), dict) or gone is None:
+            gone = m.Uncoupling.model_fields["name"].default
+        names.append(gone)
+        if names[:-1] and all(isinstance(n, str) for n in names):
+            out["stage"] = names
+    if isinstance(scenario, m.Scenario) and scenario.portfolio.generate is not None:
+        out["segment"] = list(scenario.portfolio.generate.segments)
+        out["industry"] = list(scenario.portfolio.generate.industries)
     return out
 
 
@@ -593,7 +650,6 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     problems = doc.problems + _apply_all(data, doc, list(overrides), where)
     scenario, probs, bad = _validate(doc, m.Scenario)
     problems += probs
-    problems += check_expressions("scenario", data, doc, skip=bad)
 
     def ref(*key: str) -> str | None:
         """A file path the scenario gives at ``key`` (None if absent or broken there)."""
@@ -605,6 +661,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     rules: dict[str, Any] = {}
     hashes: dict[str, str] = {}
     place = None
+    rule_docs: dict[str, Document] = {}
     wanted = {"tiering": "tiering", "service": "service_levels", "stages": "stages",
               "stakeholders": "stakeholders"}
     for slot, kind_name in wanted.items():
@@ -619,6 +676,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         try:
             model, rule_doc = load_rule_file(target, kind_name, display=shown)
             rules[slot] = model
+            rule_docs[kind_name] = rule_doc
             if slot == "tiering":
                 place = table_place(rule_doc)
             hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
@@ -657,7 +715,14 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                 hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
             except InputError as exc:
                 problems += exc.problems
-    problems += _cross_check(doc, ref("strategy", "level"), rules)
+    problems += _cross_check(doc, ref("strategy", "level"), rules, rule_docs)
+    # the names a rule compares `tier`, `stage`, `segment`, ... with, now that every file is
+    # read: a stages file may name a tier, a tiering file a stage (a rule file with problems
+    # of its own was not loaded and is not checked again)
+    known = known_values(rules=rules, scenario=scenario)
+    problems += check_expressions("scenario", data, doc, skip=bad, values=known)
+    for kind_name, rule_doc in rule_docs.items():
+        problems += check_expressions(kind_name, rule_doc.data, rule_doc, values=known)
     if problems or scenario is None:
         raise InputError(dict.fromkeys(problems))
     assert isinstance(scenario, m.Scenario)
@@ -692,27 +757,39 @@ def _import_spec(scenario: BaseModel | None, raw: Any) -> m.PortfolioImport | No
         return None
 
 
-def _cross_check(doc: Document, level: str | None, rules: dict[str, Any]) -> list[Problem]:
+def _cross_check(doc: Document, level: str | None, rules: dict[str, Any],
+                 docs: dict[str, Document] | None = None) -> list[Problem]:
     """References between files: every tier has a service level and no level names an
     unknown tier; the `equal` strategy's level exists. Each check runs when the files it
-    needs were loaded (a file with problems of its own is not checked against others)."""
+    needs were loaded (a file with problems of its own is not checked against others).
+
+    A level with no tier is reported at its key in the service-level file and a tier with
+    no level at that file's `levels` key, where the fix goes, naming the tiering file they
+    were compared with (``docs``: the loaded rule files by kind; without them, at the
+    scenario's `rules.service`)."""
     out: list[Problem] = []
     if "tiering" not in rules:
         return out
     tiers = list(rules["tiering"].tiers)
+    service = (docs or {}).get("service_levels")
+    tiering = (docs or {}).get("tiering")
+    of = f"the tiering file {tiering.path}" if tiering is not None else "the tiering file"
     if "service" in rules:
         levels = rules["service"].levels
         missing = [t for t in tiers if t not in levels]
         if missing:
-            out.append(Problem(doc.locate(("rules", "service")),
+            where = (service.locate(("levels",), key=True) if service is not None
+                     else doc.locate(("rules", "service")))
+            out.append(Problem(where,
                                f"service levels missing for tier(s) {', '.join(missing)}",
-                               "a service level for every tier in the tiering file"))
+                               f"a service level for every tier of {of}"))
         for name in levels:
             if name not in tiers:
                 near = difflib.get_close_matches(name, tiers, n=1)
                 hint = f"did you mean {near[0]!r}? " if near else ""
-                out.append(Problem(doc.locate(("rules", "service")),
-                                   f"service level {name!r} names no tier of the tiering file",
+                where = (service.locate(("levels", name), key=True) if service is not None
+                         else doc.locate(("rules", "service")))
+                out.append(Problem(where, f"service level {name!r} names no tier of {of}",
                                    f"{hint}one of: {', '.join(tiers)}"))
     if level is not None and level not in tiers:
         out.append(Problem(doc.locate(("strategy", "level")),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 __all__ = [
     "Indicator", "TierRow", "TierTable", "Retier", "TieringRules",
@@ -19,14 +19,34 @@ __all__ = [
     "RoleArchetype", "UnitTemplate", "StakeholderRules", "StakeholderPerson", "ExplicitUnit",
     "Distribution", "PortfolioGenerate", "PortfolioImport", "Portfolio",
     "Strategy", "Capacity", "SupportTeam", "Market", "Shock", "Scenario", "RuleRefs",
-    "CAPACITY_SHOCKS", "ATTITUDES", "COVERAGE_LEVELS", "ROLE_NAMES", "HOLDERS", "CHURN_CAUSES",
+    "expr_text", "CAPACITY_SHOCKS", "ATTITUDES", "COVERAGE_LEVELS", "ROLE_NAMES", "HOLDERS", "CHURN_CAUSES",
 ]
 
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNeg = Annotated[float, Field(ge=0.0)]
 Pos = Annotated[float, Field(gt=0.0)]
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
-ExprText = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+def expr_text(value: Any) -> Any:
+    """A YAML ``true``, ``false`` or finite number where an expression is due, as that
+    expression's text (``when: true`` is the catch-all row ``"true"``, ``priority: 0`` the
+    expression ``"0"``): YAML reads them as a bool or a number before kamsim sees them, and
+    the rule language means the same by them, so asking for quotes would only be in the
+    way. Anything else is left for the schema check."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) or (isinstance(value, float) and abs(value) != float("inf")
+                                  and value == value):
+        return repr(value)
+    return value
+
+
+#: (its JSON Schema says so too, so an editor does not flag `when: true`)
+ExprText = Annotated[str, BeforeValidator(expr_text), Field(min_length=1, max_length=2000),
+                     WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1,
+                                                "maxLength": 2000},
+                                               {"type": "boolean"}, {"type": "number"}]})]
 
 #: the largest seed: the run store keeps seeds as signed 64-bit integers (DuckDB BIGINT)
 SEED_MAX = 2**63 - 1
@@ -205,7 +225,10 @@ class RoleArchetype(Model):
     def _sums(self) -> RoleArchetype:
         for name, dist in (("attitude", self.attitude), ("coverage", self.coverage)):
             total = sum(dist.values())
-            if dist and abs(total - 1.0) > 1e-6:
+            if not dist:  # (it drew no one: everyone was neutral, or not covered at all)
+                raise ValueError(f"{name} is empty, expected shares that sum to 1 (leave "
+                                 f"`{name}` out for the default mix)")
+            if abs(total - 1.0) > 1e-6:
                 raise ValueError(f"{name} probabilities sum to {total:g}, expected 1")
         return self
 
@@ -372,6 +395,19 @@ class Strategy(Model):
     def _params(self) -> Strategy:
         if self.name == "custom" and not self.priority:
             raise ValueError("strategy `custom` needs a `priority` expression")
+        # a setting of another strategy would be silently ignored (`name: tiered` with a
+        # `level` runs tiered): refused at its key, as a lesson refuses a setting it ignores.
+        # A null level or priority is left out (a lesson's variant clears one that way).
+        owners = {"level": "equal", "priority": "custom", "extra_effort": "cultivate",
+                  "by": "value_based"}
+        raise_placed([
+            PlacedError((key,), f"`{key}` is a setting of the {owner} strategy, which this "
+                        f"scenario does not run (strategy {self.name!r} would ignore it)",
+                        "leave it out" + (" or null" if key in ("level", "priority") else ""),
+                        key=True)
+            for key, owner in owners.items()
+            if owner != self.name and key in self.model_fields_set
+            and getattr(self, key) is not None])
         return self
 
 

@@ -341,10 +341,7 @@ def load_yaml_text(text: str, path: str, limits: Limits = DEFAULT_LIMITS, *,
         raise InputError([Problem(loc, "nesting is too deep",  # (the walker's words)
                                   f"at most {limits.max_depth} levels")]) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
-        what = exc.problem or exc.context or "YAML syntax error"
-        raise InputError([Problem(loc, f"YAML syntax error: {what}", "valid YAML")]) from None
+        raise InputError([_syntax_problem(exc, path, text)]) from None
     except yaml.YAMLError as exc:
         raise InputError([Problem(Location(path, 1, 1), f"YAML error: {exc}")]) from None
     if node is None:
@@ -355,6 +352,52 @@ def load_yaml_text(text: str, path: str, limits: Limits = DEFAULT_LIMITS, *,
         raise InputError(walker.problems + walker.duplicates)
     doc.problems = walker.duplicates
     return doc
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, path: str, text: str) -> Problem:
+    """A YAML syntax error, located where the user can fix it. PyYAML marks where it gave up
+    (``problem_mark``) and what it was reading (``context_mark``): a quote that is not
+    closed is noticed far below it (at the end of the file, or where the next quote closes
+    it and the text after that makes no sense), so it is reported at the quote that opens
+    it; a flow list or mapping that is not closed is reported where the reader got lost,
+    naming where the bracket opened."""
+    problem, context = exc.problem_mark, exc.context_mark
+    what = exc.problem or exc.context or "YAML syntax error"
+    ctx = exc.context or ""
+    mark = problem or context
+    opened = _quote_ending_at(text, problem) if problem is not None else None
+    if context is not None and "quoted scalar" in ctx and "end of stream" in what:
+        mark = context
+        quote = "a quote" if not context.buffer else repr(context.buffer[context.pointer])
+        what = f"{quote} opens text here that is never closed (the file ends inside it)"
+    elif opened is not None and problem is not None:
+        mark = opened
+        what = (f"the text quoted here ({text[opened.index]}) runs on to line "
+                f"{problem.line + 1}, where YAML then fails ({what}): is its closing quote "
+                f"missing?")
+    elif context is not None and problem is not None and "flow" in ctx:
+        bracket = "list" if "sequence" in ctx else "mapping"
+        what = (f"{what} (in the {bracket} opened at line {context.line + 1}, column "
+                f"{context.column + 1}: a missing bracket or comma?)")
+    loc = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
+    return Problem(loc, f"YAML syntax error: {what}", "valid YAML")
+
+
+def _quote_ending_at(text: str, problem: yaml.Mark) -> yaml.Mark | None:
+    """Where quoted text starts that runs over several lines and ends on the line of a
+    syntax error (``problem``): the sign of a missing closing quote, whose text ran on until
+    the next quote. None if there is none."""
+    found = None
+    try:
+        for tok in yaml.scan(text, Loader=yaml.SafeLoader):
+            if tok.start_mark.index >= problem.index:
+                break
+            if (isinstance(tok, yaml.ScalarToken) and tok.style in ('"', "'")
+                    and tok.start_mark.line < tok.end_mark.line == problem.line):
+                found = tok.start_mark
+    except yaml.YAMLError:
+        pass
+    return found
 
 
 def load_yaml(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, display: str | None = None,
