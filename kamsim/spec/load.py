@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,12 +200,6 @@ def validate_model(doc: Document, model: type[BaseModel], base: tuple[Any, ...] 
     return found, problems
 
 
-#: checks of names that refer to other parts of the same file, run on the raw data when the
-#: schema check fails elsewhere (pydantic skips a model's own checks when a field fails)
-_NAME_CHECKS: dict[type[BaseModel], Callable[[Any], list[m.RefError]]] = {
-    m.TieringRules: m.tier_refs, m.StakeholderRules: m.role_refs}
-
-
 def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
               ) -> tuple[BaseModel | None, list[Problem], set[tuple[Any, ...]]]:
     """:func:`validate_model`, also returning the paths (from the file's top) that have a
@@ -244,7 +238,7 @@ def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
                 for c in placed:
                     sub = (*full, *c.path)
                     bad.add(sub)
-                    problems.append(Problem(doc.locate(sub, key=c.key), str(c), c.expected))
+                    problems.append(_placed(doc, sub, c))
                 continue
             where = ".".join(str(p) for p in full) or "file"
             msg = err["msg"].removeprefix("Value error, ")
@@ -252,16 +246,28 @@ def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
             shown = "" if isinstance(got, dict | list) or got is None else f", got {got!r}"
             problems.append(Problem(doc.locate(full), f"{where}: {msg}{shown}",
                                     _expected_from(err)))
-        check = _NAME_CHECKS.get(model)
-        if check is not None:
-            # the model's own name check did not run if a field failed: run it on the raw
-            # data, leaving out names that already have a problem of their own
-            for c in check(data):
-                sub = (*base, *c.path)
-                if not _touches(sub, bad):
-                    bad.add(sub)
-                    problems.append(Problem(doc.locate(sub, key=c.key), str(c)))
+        # pydantic ran the whole-object checks (repeated names, sums, references inside
+        # the file) only of the objects whose every field was valid: run them all on the raw
+        # data, leaving out places that already have a problem of their own (a check that
+        # ran, a schema problem of the value or of the key). A problem inside an object does
+        # not hide the object's check: a bad count in one template does not hide a missing
+        # `default` template, nor a bad wallet sigma a sum of segment shares
+        for c in m.object_checks(model, data):
+            sub = (*base, *c.path)
+            if sub not in bad and (*sub, "[key]") not in bad:
+                bad.add(sub)
+                problems.append(_placed(doc, sub, c))
         return None, list(dict.fromkeys(problems)), bad
+
+
+def _placed(doc: Document, path: tuple[Any, ...], error: m.PlacedError) -> Problem:
+    """A whole-object check's problem at ``path``. At a place outside the file (a ``--set``,
+    a sweep's ``--vary``), whose location alone does not say which key it is, the message
+    names the key as a schema problem's does."""
+    loc = doc.locate(path, key=error.key)
+    where = ".".join(str(p) for p in path)
+    text = f"{where}: {error}" if loc.path != doc.path and where else str(error)
+    return Problem(loc, text, error.expected)
 
 
 def _touches(path: tuple[Any, ...], bad: set[tuple[Any, ...]]) -> bool:
@@ -305,25 +311,34 @@ def _kind_of(doc: Document) -> tuple[str | None, list[Problem]]:
 def load_rule_file(path: str | Path, kind: str | None = None, *, display: str | None = None
                    ) -> tuple[Any, Document]:
     """Load and validate one rule file; ``kind`` (if given) must match the file's ``kind``."""
+    model, doc, problems, _bad = _read_rule_file(path, kind, display)
+    if problems:
+        raise InputError(problems)
+    return model, doc
+
+
+def _read_rule_file(path: str | Path, kind: str | None, display: str | None
+                    ) -> tuple[Any, Document, list[Problem], set[tuple[Any, ...]]]:
+    """:func:`load_rule_file`, returning its problems instead of raising them, with the
+    document and the paths that have a schema error: a scenario still reads the parts of a
+    rule file with problems that other files are checked against (its service levels)."""
     doc = load_yaml(path, display=display, keep_going=True)
     found, problems = _kind_of(doc)
     if problems:
-        raise InputError(doc.problems + problems)
+        return None, doc, doc.problems + problems, {()}
     if kind is not None and found != kind:
-        raise InputError([*doc.problems, Problem(doc.locate(("kind",)),
-                                                 f"this file is a {found!r} file",
-                                                 f"a {kind!r} file")])
+        return None, doc, [*doc.problems, Problem(doc.locate(("kind",)),
+                                                  f"this file is a {found!r} file",
+                                                  f"a {kind!r} file")], {()}
     if found not in ALL_KINDS:  # a lesson: kamsim.lessons.load_lesson reads it
-        raise InputError([*doc.problems, Problem(doc.locate(("kind",)),
-                                                 f"this file is a {found!r} file",
-                                                 f"one of: {', '.join(ALL_KINDS)}")])
+        return None, doc, [*doc.problems, Problem(doc.locate(("kind",)),
+                                                  f"this file is a {found!r} file",
+                                                  f"one of: {', '.join(ALL_KINDS)}")], {()}
     assert found is not None
     model, problems, bad = _validate(doc, ALL_KINDS[found])
     problems += doc.problems
     problems += check_expressions(found, doc.data, doc, skip=bad)
-    if problems:
-        raise InputError(problems)
-    return model, doc
+    return (None if problems else model), doc, problems, bad
 
 
 # ---------------------------------------------------------------- expressions
@@ -569,6 +584,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     rules: dict[str, Any] = {}
     hashes: dict[str, str] = {}
     place = None
+    levels: list[str] | None = None  # the service levels' names, wherever they can be read
     wanted = {"tiering": "tiering", "service": "service_levels", "stages": "stages",
               "stakeholders": "stakeholders"}
     for slot, kind_name in wanted.items():
@@ -580,14 +596,16 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         if target is None:
             continue
         shown = str(Path(path).parent / rel)
-        try:
-            model, rule_doc = load_rule_file(target, kind_name, display=shown)
-            rules[slot] = model
-            if slot == "tiering":
-                place = table_place(rule_doc)
-            hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
-        except InputError as exc:
-            problems += exc.problems
+        model, rule_doc, probs, bad_rule = _read_rule_file(target, kind_name, shown)
+        problems += probs
+        if slot == "service":
+            levels = _level_names(rule_doc, bad_rule)
+        if probs:
+            continue
+        rules[slot] = model
+        if slot == "tiering":
+            place = table_place(rule_doc)
+        hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
     imported = None
     rel = ref("portfolio", "import", "path")
     if rel is not None:
@@ -618,7 +636,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                 hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
             except InputError as exc:
                 problems += exc.problems
-    problems += _cross_check(doc, ref("strategy", "level"), rules)
+    problems += _cross_check(doc, ref("strategy", "level"), rules, levels)
     if problems or scenario is None:
         raise InputError(dict.fromkeys(problems))
     assert isinstance(scenario, m.Scenario)
@@ -641,16 +659,29 @@ def _import_spec(scenario: BaseModel | None, raw: Any) -> m.PortfolioImport | No
         return None
 
 
-def _cross_check(doc: Document, level: str | None, rules: dict[str, Any]) -> list[Problem]:
+def _level_names(doc: Document, bad: set[tuple[Any, ...]]) -> list[str] | None:
+    """The names of a service-levels file's levels, read from the raw file so that a problem
+    elsewhere in it (a bad currency) does not hide the cross-check; None if ``levels`` is not a
+    mapping. A name with a problem of its own (not a valid name) is left out."""
+    if () in bad or not isinstance(doc.data, dict):
+        return None
+    levels = doc.data.get("levels")
+    if not isinstance(levels, dict) or ("levels",) in bad:
+        return None
+    return [k for k in levels if isinstance(k, str) and ("levels", k, "[key]") not in bad]
+
+
+def _cross_check(doc: Document, level: str | None, rules: dict[str, Any],
+                 levels: list[str] | None) -> list[Problem]:
     """References between files: every tier has a service level and no level names an
     unknown tier; the `equal` strategy's level exists. Each check runs when the files it
-    needs were loaded (a file with problems of its own is not checked against others)."""
+    needs can be read: the tiering file without problems of its own (its tiers are the
+    reference), the service levels' names wherever they can be read (``levels``)."""
     out: list[Problem] = []
     if "tiering" not in rules:
         return out
     tiers = list(rules["tiering"].tiers)
-    if "service" in rules:
-        levels = rules["service"].levels
+    if levels is not None:
         missing = [t for t in tiers if t not in levels]
         if missing:
             out.append(Problem(doc.locate(("rules", "service")),
