@@ -221,3 +221,28 @@ def test_override_numbers_start_and_extend_lists() -> None:
                           "shocks.1={at_month: 5, kind: price_war}"])
     assert [(s.at_month, s.kind) for s in spec.scenario.shocks] == [
         (3, "recession"), (5, "price_war")]
+
+
+def test_explicit_map_of_an_account_the_portfolio_lacks_is_located(tmp_path: Path) -> None:
+    """A stakeholders file's map for an account the scenario's portfolio does not have (here
+    after --set makes the portfolio smaller, so its ids are A001...) would never be used: a
+    problem at the map's id when the scenario loads, not silence."""
+    (tmp_path / "rules").mkdir()
+    for p in RULES:
+        (tmp_path / "rules" / p.name).write_text(p.read_text())
+    people = tmp_path / "rules" / "stakeholders.yaml"
+    text = people.read_text() + (
+        "accounts:\n  A0007:\n    people: [{id: boss, role: economic_buyer}]\n")
+    people.write_text(text)
+    line = text.splitlines().index("  A0007:") + 1
+    scenario = tmp_path / "scenarios" / "s.yaml"
+    scenario.parent.mkdir()
+    scenario.write_text((ROOT / "scenarios" / "baseline.yaml").read_text())
+    assert "A0007" in load_scenario(scenario).stakeholders.accounts  # 2000 accounts: A0007
+    with pytest.raises(InputError) as err:
+        load_scenario(scenario, ["portfolio.generate.accounts=500"])
+    (problem,) = err.value.problems
+    assert (problem.loc.line, problem.loc.col) == (line, 3)
+    assert problem.loc.path.endswith("rules/stakeholders.yaml")
+    assert problem.message.startswith("account 'A0007' is not in the portfolio")
+    assert problem.expected is not None and "A001 to A500" in problem.expected

@@ -585,6 +585,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     hashes: dict[str, str] = {}
     place = None
     levels: list[str] | None = None  # the service levels' names, wherever they can be read
+    people_doc: Document | None = None  # the stakeholders file (where its explicit maps are)
     wanted = {"tiering": "tiering", "service": "service_levels", "stages": "stages",
               "stakeholders": "stakeholders"}
     for slot, kind_name in wanted.items():
@@ -605,6 +606,8 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         rules[slot] = model
         if slot == "tiering":
             place = table_place(rule_doc)
+        if slot == "stakeholders":
+            people_doc = rule_doc
         hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
     imported = None
     rel = ref("portfolio", "import", "path")
@@ -637,6 +640,9 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
             except InputError as exc:
                 problems += exc.problems
     problems += _cross_check(doc, ref("strategy", "level"), rules, levels)
+    if people_doc is not None:
+        problems += _accounts_in_portfolio(people_doc, rules["stakeholders"],
+                                           _generated_count(data, bad), imported, str(path))
     if problems or scenario is None:
         raise InputError(dict.fromkeys(problems))
     assert isinstance(scenario, m.Scenario)
@@ -669,6 +675,50 @@ def _level_names(doc: Document, bad: set[tuple[Any, ...]]) -> list[str] | None:
     if not isinstance(levels, dict) or ("levels",) in bad:
         return None
     return [k for k in levels if isinstance(k, str) and ("levels", k, "[key]") not in bad]
+
+
+def _generated_count(data: Any, bad: set[tuple[Any, ...]]) -> int | None:
+    """How many accounts the scenario's portfolio generates, read from the raw data (so a
+    problem elsewhere in the scenario does not hide the check of the explicit maps); None if
+    it imports its portfolio or the count has a problem of its own."""
+    pf = _at(data, "portfolio")
+    gen = pf.get("generate") if isinstance(pf, dict) and "import" not in pf else None
+    if not isinstance(gen, dict) or _touches(("portfolio", "generate", "accounts"), bad):
+        return None
+    count = gen.get("accounts", m.PortfolioGenerate.model_fields["accounts"].default)
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def _accounts_in_portfolio(doc: Document, rules: m.StakeholderRules, generated: int | None,
+                           imported: Any, path: str) -> list[Problem]:
+    """An explicit map (`accounts:` of the stakeholders file) for an account the scenario's
+    portfolio does not have would be silently unused: a problem at its id. A generated
+    portfolio's ids are known from its size (A1..., as kamsim.portfolio numbers them) without
+    drawing it."""
+    if not rules.accounts or (generated is None and imported is None):
+        return []
+    if generated is not None:
+        from kamsim.portfolio import START_PREFIX
+
+        width = len(str(generated))
+
+        def known(acc: str) -> bool:
+            digits = acc.removeprefix(START_PREFIX)
+            return (acc.startswith(START_PREFIX) and len(digits) == width and digits.isdigit()
+                    and digits.isascii() and 1 <= int(digits) <= generated)
+
+        unknown = [acc for acc in rules.accounts if not known(acc)]
+        first, last = f"{START_PREFIX}{1:0{width}d}", f"{START_PREFIX}{generated}"
+        expected = (f"an id of the portfolio's {generated} generated accounts, {first} to "
+                    f"{last}")
+    else:
+        ids = {str(a) for a in imported.account_id}
+        unknown = [acc for acc in rules.accounts if acc not in ids]
+        expected = "an account_id of the imported portfolio"
+    return [Problem(doc.locate(("accounts", acc), key=True),
+                    f"account {acc!r} is not in the portfolio of {path}, so its map would "
+                    "never be used", expected)
+            for acc in unknown]
 
 
 def _cross_check(doc: Document, level: str | None, rules: dict[str, Any],

@@ -8,6 +8,7 @@ names at their column. Defaults are documented in ``docs/model.md`` with their s
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, TypeGuard
 
@@ -76,8 +77,6 @@ class RefError(PlacedError):
     """A reference to a name that does not exist; carries the path relative to the model."""
 
     def __init__(self, path: tuple[str | int, ...], value: str, known: list[str], key: bool):
-        import difflib
-
         near = difflib.get_close_matches(value, known, n=1)
         hint = f"did you mean {near[0]!r}? " if near else ""
         super().__init__(path, f"unknown name {value!r} ({hint}expected one of: "
@@ -196,8 +195,71 @@ def archetype_checks(data: Any) -> list[PlacedError]:
             *_sums_to_one(data, "coverage", "probabilities")]
 
 
+def unit_checks(roles: Sequence[str] | None, account: str, unit: Any) -> list[PlacedError]:
+    """An explicit map (one account's ``people`` and ``influences``): every role is one of
+    ``roles`` (None: not checked), each person id once, ``reports_to`` and both ends of an
+    influence name another person of the same map, each influence's weight within -1..1 and
+    each ordered pair once (a second entry would silently replace the first)."""
+    if not isinstance(unit, dict):
+        return []
+    out: list[PlacedError] = []
+    people = unit.get("people")
+    people = [p if isinstance(p, dict) else {} for p in people] if isinstance(people, list) \
+        else []
+    for i, p in enumerate(people):
+        role = p.get("role")
+        if roles is not None and isinstance(role, str) and role not in roles:
+            near = difflib.get_close_matches(role, list(roles), n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            out.append(PlacedError(("people", i, "role"), f"unknown role {role!r}",
+                                   f"{hint}one of the file's roles: {', '.join(roles)}"))
+    out += _repeats(people, "person id", lambda i: ("people", i, "id"), lambda p: p.get("id"))
+    ids = [p.get("id") for p in people if isinstance(p.get("id"), str)]
+
+    def nobody(path: tuple[str | int, ...], what: str, name: str, me: Any) -> PlacedError:
+        others = sorted(set(ids) - {me})
+        near = difflib.get_close_matches(name, others, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        return PlacedError(path, f"{what} {name!r} is no other person of account {account!r}",
+                           f"{hint}one of: {', '.join(others)}" if others
+                           else "another person of the account")
+
+    for i, p in enumerate(people):
+        boss = p.get("reports_to")
+        if isinstance(boss, str) and (boss not in ids or boss == p.get("id")):
+            out.append(nobody(("people", i, "reports_to"), "reports_to", boss, p.get("id")))
+    influences = unit.get("influences")
+    first: dict[tuple[str, str], int] = {}
+    for i, e in enumerate(influences if isinstance(influences, list | tuple) else []):
+        if not isinstance(e, list | tuple) or len(e) != 3:
+            continue
+        src, dst, weight = e
+        bad = False
+        for end, name, me in ((0, src, dst), (1, dst, src)):
+            if isinstance(name, str) and (name not in ids or (end == 1 and name == me)):
+                out.append(nobody(("influences", i, end),
+                                  "the influence's " + ("source" if end == 0 else "target"),
+                                  name, me))
+                bad = True
+        pair = (src, dst) if not bad and isinstance(src, str) and isinstance(dst, str) \
+            else None
+        if pair is not None and pair in first:  # (reported before its weight: the whole
+            # entry's problem does not hide a problem inside it)
+            out.append(PlacedError(("influences", i), f"influence {src} -> {dst} repeats "
+                                   f"(first at entry {first[pair]})", "one entry per ordered "
+                                   "pair; a negative weight makes it a conflict"))
+        elif pair is not None:
+            first[pair] = i
+        if _number(weight) and not -1.0 <= weight <= 1.0:
+            out.append(PlacedError(("influences", i, 2), f"influence weight {weight:g} is "
+                                   "outside -1..1", "a weight from -1 to 1; a negative one is a "
+                                   "conflict edge"))
+    return out
+
+
 def stakeholder_checks(data: Any) -> list[PlacedError]:
-    """A stakeholders file: its roles named where they are used, and a `default` template."""
+    """A stakeholders file: its roles named where they are used, a `default` template, and
+    every explicit map sound (:func:`unit_checks`, against the roles of the same file)."""
     if not isinstance(data, dict):
         return []
     out: list[PlacedError] = list(role_refs(data))
@@ -206,6 +268,11 @@ def stakeholder_checks(data: Any) -> list[PlacedError]:
         out.append(PlacedError(("units",), "units has no `default` template",
                                "a `default` template, for the segments without their own",
                                key=True))
+    roles = _names(data.get("roles")) if isinstance(data.get("roles"), dict) else None
+    accounts = data.get("accounts")
+    for acc, unit in (accounts.items() if isinstance(accounts, dict) else ()):
+        if isinstance(acc, str):
+            out += [e.inside(("accounts", acc)) for e in unit_checks(roles, acc, unit)]
     return out
 
 
