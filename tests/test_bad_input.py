@@ -171,10 +171,17 @@ def test_good_and_bad_together_report_only_the_bad(tmp_path: Path) -> None:
     (["portfolio.generate.wallet.median=0"],
      ["--set[0]:1:1: portfolio.generate.wallet.median: Input should be greater than 0"]),
     (["portfolio.generate.wallet={dist: pareto, alpha: 2, minimum: 0}"],
-     ["--set[0]:1:1: portfolio.generate.wallet: pareto needs minimum > 0"]),
+     ["--set[0]:1:1: portfolio.generate.wallet.minimum: pareto needs minimum > 0"]),
     (["portfolio.generate.share={dist: beta, alpha: 2, beta: 3, clip: [0.9, 0.1]}"],
-     ["--set[0]:1:1: portfolio.generate.share: clip must be (low, high) with low <= high"]),
+     ["--set[0]:1:1: portfolio.generate.share.clip: clip [0.9, 0.1] has low > high"]),
     (["rules.stages=../rules"], ["--set[0]:1:1: '../rules' is a folder, not a file"]),
+    # whole-object checks of values from --set: each at its --set, all in one round, though
+    # another --set breaks a field of the same object
+    (["portfolio.generate.segments={enterprise: 0.2, midmarket: 0.5, small: 0.2}",
+      "portfolio.generate.industries={retail: 0.5}", "portfolio.generate.wallet.sigma=-1"],
+     ["--set[0]:1:1: portfolio.generate.segments: segments shares sum to 0.9",
+      "--set[1]:1:1: portfolio.generate.industries: industries shares sum to 0.5",
+      "--set[2]:1:1: portfolio.generate.wallet.sigma: Input should be greater than or equal"]),
 ])
 def test_set_errors_are_located(sets: list[str], expected: list[str], tmp_path: Path,
                                 monkeypatch: pytest.MonkeyPatch) -> None:

@@ -259,3 +259,25 @@ def test_person_ids_compact_and_as_documented(rules):
     both = append_units(sel, from_graphs([to_graph(u, 0)], u.role_names))
     both.check()
     assert list(both.person_id)[sel.n_people:] == want[: u.offsets[1]]
+
+
+def test_explicit_map_problems_name_what_is_wrong(rules):
+    """A map given in Python: every problem at once, each saying which thing is wrong (the
+    role of 'eng' is unknown; 'eng' itself is in the unit, so its edges are not 'nobody')."""
+    segs, ids = portfolio(5)
+    bad = ExplicitUnit.model_validate({
+        "people": [{"id": "boss", "role": "economic_buyer"},
+                   {"id": "eng", "role": "enginer", "reports_to": "bos"},
+                   {"id": "boss", "role": "user"}],
+        "influences": [["eng", "boss", 0.5], ["ghost", "boss", -0.3], ["eng", "boss", 1.5]]})
+    with pytest.raises(InputError) as err:
+        build_units(rules, segs, ids, np.random.default_rng(1), explicit={"A1": bad})
+    lines = sorted(f"{p.loc.path}: {p.message}" for p in err.value.problems)
+    assert lines == sorted([
+        "accounts.A1.people[1].role: unknown role 'enginer'",
+        "accounts.A1.people[2].id: person id 'boss' repeats (first at entry 0)",
+        "accounts.A1.people[1].reports_to: reports_to 'bos' is no other person of account 'A1'",
+        "accounts.A1.influences[1][0]: the influence's source 'ghost' is no other person of "
+        "account 'A1'",
+        "accounts.A1.influences[2]: influence eng -> boss repeats (first at entry 0)",
+        "accounts.A1.influences[2][2]: influence weight 1.5 is outside -1..1"])

@@ -347,3 +347,28 @@ def test_a_service_level_without_its_tier_is_reported_in_the_service_file(tmp_pa
         f"{shown}/service_levels.yaml:{level}:3: service level 'importent' names no tier of "
         f"the tiering file {shown}/tiering.yaml (did you mean 'important'? one "
         f"of: key, important, general)"]
+
+
+def test_explicit_map_of_an_account_the_portfolio_lacks_is_located(tmp_path: Path) -> None:
+    """A stakeholders file's map for an account the scenario's portfolio does not have (here
+    after --set makes the portfolio smaller, so its ids are A001...) would never be used: a
+    problem at the map's id when the scenario loads, not silence."""
+    (tmp_path / "rules").mkdir()
+    for p in RULES:
+        (tmp_path / "rules" / p.name).write_text(p.read_text())
+    people = tmp_path / "rules" / "stakeholders.yaml"
+    text = people.read_text() + (
+        "accounts:\n  A0007:\n    people: [{id: boss, role: economic_buyer}]\n")
+    people.write_text(text)
+    line = text.splitlines().index("  A0007:") + 1
+    scenario = tmp_path / "scenarios" / "s.yaml"
+    scenario.parent.mkdir()
+    scenario.write_text((ROOT / "scenarios" / "baseline.yaml").read_text())
+    assert "A0007" in load_scenario(scenario).stakeholders.accounts  # 2000 accounts: A0007
+    with pytest.raises(InputError) as err:
+        load_scenario(scenario, ["portfolio.generate.accounts=500"])
+    (problem,) = err.value.problems
+    assert (problem.loc.line, problem.loc.col) == (line, 3)
+    assert problem.loc.path.endswith("rules/stakeholders.yaml")
+    assert problem.message.startswith("account 'A0007' is not in the portfolio")
+    assert problem.expected is not None and "A001 to A500" in problem.expected

@@ -17,7 +17,8 @@ same ordered pair of the same kind, the earlier rule wins.
 Accounts with an explicit map (``rules.accounts`` updated by the ``explicit`` argument, keyed by
 account id as text) get that map instead: its people, their ``reports_to`` and its
 ``influences`` (a negative weight means a conflict edge of weight ``|w|``); template edges are not
-added to explicit maps. Explicit maps for ids that are not in ``account_ids`` are ignored.
+added to explicit maps. Explicit maps for ids that are not in ``account_ids`` are ignored here
+(loading a scenario refuses a stakeholders file's maps for accounts its portfolio lacks).
 Explicit maps are few and hand-written, so they are converted one by one (a loop over explicit
 accounts only); everything else is array operations over all accounts at once.
 """
@@ -42,7 +43,13 @@ from kamsim.dmu.arrays import (
 )
 from kamsim.dmu.graph import INFLUENCES, REPORTS, from_graphs
 from kamsim.errors import InputError, Location, Problem
-from kamsim.spec.models import ATTITUDES, COVERAGE_LEVELS, ExplicitUnit, StakeholderRules
+from kamsim.spec.models import (
+    ATTITUDES,
+    COVERAGE_LEVELS,
+    ExplicitUnit,
+    StakeholderRules,
+    unit_checks,
+)
 
 if TYPE_CHECKING:  # networkx is imported where a graph is built (0.1-0.2 s of start-up)
     import networkx as nx
@@ -232,51 +239,38 @@ def _template_units(rules: StakeholderRules, segments: np.ndarray, ids: np.ndarr
 def explicit_graph(rules: StakeholderRules, account_id: str, unit: ExplicitUnit) -> nx.DiGraph:
     """The DiGraph of one explicit map, with the role defaults filled in.
 
-    Raises InputError (located at ``accounts.<id>...``) for an unknown role, a repeated person id,
-    or a ``reports_to``/influence end that names nobody in the unit; all problems at once.
+    Raises InputError for an unknown role, a repeated person id, a ``reports_to`` or influence
+    end that names no other person of the unit, a weight outside -1..1 or an influence given
+    twice; all problems at once, located at ``accounts.<id>...``. The same checks
+    (:func:`~kamsim.spec.models.unit_checks`) run when a stakeholders file is loaded, at the
+    file's lines; here they guard maps given in Python (``build_units(explicit=...)``).
     """
     import networkx as nx
 
-    problems: list[Problem] = []
-    where = f"accounts.{account_id}"
+    found = unit_checks(list(rules.roles), account_id, unit.model_dump())
+    if found:
+        raise InputError([Problem(Location(_dotted(("accounts", account_id, *e.path))),
+                                  str(e), e.expected) for e in found])
     g = nx.DiGraph()
-    for i, p in enumerate(unit.people):
-        a = rules.roles.get(p.role)
-        if a is None:
-            problems.append(Problem(Location(f"{where}.people[{i}].role"),
-                                    f"unknown role {p.role!r}",
-                                    f"one of: {', '.join(rules.roles)}"))
-            continue
-        if p.id in g:
-            problems.append(Problem(Location(f"{where}.people[{i}].id"),
-                                    f"person id {p.id!r} repeats", "unique ids within a unit"))
-            continue
+    for p in unit.people:
+        a = rules.roles[p.role]
         g.add_node(p.id, role=p.role,
                    influence=float(a.influence if p.influence is None else p.influence),
                    attitude=attitude_value(p.attitude), coverage=coverage_value(p.coverage),
                    held_by=p.held_by or a.held_by, seniority=a.seniority,
                    months_in_post=float(p.months_in_post), price_focus=a.price_focus)
-    for i, p in enumerate(unit.people):
-        if p.reports_to is None or p.id not in g:
-            continue
-        if p.reports_to not in g:
-            problems.append(Problem(Location(f"{where}.people[{i}].reports_to"),
-                                    f"reports_to {p.reports_to!r} is not in the unit",
-                                    "the id of a person of the same account"))
-            continue
-        g.add_edge(p.id, p.reports_to, kind=REPORTS, weight=0.0, sign=0)
-    for i, (s, d, w) in enumerate(unit.influences):
-        if s not in g or d not in g:
-            missing = s if s not in g else d
-            problems.append(Problem(Location(f"{where}.influences[{i}]"),
-                                    f"{missing!r} is not in the unit",
-                                    "ids of people of the same account"))
-            continue
+    for p in unit.people:
+        if p.reports_to is not None:
+            g.add_edge(p.id, p.reports_to, kind=REPORTS, weight=0.0, sign=0)
+    for s, d, w in unit.influences:
         kind = f"{REPORTS}+{INFLUENCES}" if g.has_edge(s, d) else INFLUENCES
         g.add_edge(s, d, kind=kind, weight=abs(float(w)), sign=-1 if w < 0 else 1)
-    if problems:
-        raise InputError(problems)
     return g
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    """``accounts.A1.people[2].role``: where a problem of a map given in Python is."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
 
 def _as_text(values: Any, copy: bool = False) -> np.ndarray:

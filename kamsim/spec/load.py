@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,12 +216,6 @@ def validate_model(doc: Document, model: type[BaseModel], base: tuple[Any, ...] 
     return found, problems
 
 
-#: checks of names that refer to other parts of the same file, run on the raw data when the
-#: schema check fails elsewhere (pydantic skips a model's own checks when a field fails)
-_NAME_CHECKS: dict[type[BaseModel], Callable[[Any], list[m.RefError]]] = {
-    m.TieringRules: m.tier_refs, m.StakeholderRules: m.role_refs}
-
-
 def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
               ) -> tuple[BaseModel | None, list[Problem], set[tuple[Any, ...]]]:
     """:func:`validate_model`, also returning the paths (from the file's top) that have a
@@ -260,7 +254,7 @@ def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
                 for c in placed:
                     sub = (*full, *c.path)
                     bad.add(sub)
-                    problems.append(Problem(doc.locate(sub, key=c.key), str(c), c.expected))
+                    problems.append(_placed(doc, sub, c))
                 continue
             where = ".".join(str(p) for p in full) or "file"
             msg = err["msg"].removeprefix("Value error, ")
@@ -268,16 +262,28 @@ def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
             shown = "" if isinstance(got, dict | list) or got is None else f", got {got!r}"
             problems.append(Problem(doc.locate(full), f"{where}: {msg}{shown}",
                                     _expected_from(err)))
-        check = _NAME_CHECKS.get(model)
-        if check is not None:
-            # the model's own name check did not run if a field failed: run it on the raw
-            # data, leaving out names that already have a problem of their own
-            for c in check(data):
-                sub = (*base, *c.path)
-                if not _touches(sub, bad):
-                    bad.add(sub)
-                    problems.append(Problem(doc.locate(sub, key=c.key), str(c)))
+        # pydantic ran the whole-object checks (repeated names, sums, references inside
+        # the file) only of the objects whose every field was valid: run them all on the raw
+        # data, leaving out places that already have a problem of their own (a check that
+        # ran, a schema problem of the value or of the key). A problem inside an object does
+        # not hide the object's check: a bad count in one template does not hide a missing
+        # `default` template, nor a bad wallet sigma a sum of segment shares
+        for c in m.object_checks(model, data):
+            sub = (*base, *c.path)
+            if sub not in bad and (*sub, "[key]") not in bad:
+                bad.add(sub)
+                problems.append(_placed(doc, sub, c))
         return None, list(dict.fromkeys(problems)), bad
+
+
+def _placed(doc: Document, path: tuple[Any, ...], error: m.PlacedError) -> Problem:
+    """A whole-object check's problem at ``path``. At a place outside the file (a ``--set``,
+    a sweep's ``--vary``), whose location alone does not say which key it is, the message
+    names the key as a schema problem's does."""
+    loc = doc.locate(path, key=error.key)
+    where = ".".join(str(p) for p in path)
+    text = f"{where}: {error}" if loc.path != doc.path and where else str(error)
+    return Problem(loc, text, error.expected)
 
 
 def _touches(path: tuple[Any, ...], bad: set[tuple[Any, ...]]) -> bool:
@@ -321,25 +327,34 @@ def _kind_of(doc: Document) -> tuple[str | None, list[Problem]]:
 def load_rule_file(path: str | Path, kind: str | None = None, *, display: str | None = None
                    ) -> tuple[Any, Document]:
     """Load and validate one rule file; ``kind`` (if given) must match the file's ``kind``."""
+    model, doc, problems, _bad = _read_rule_file(path, kind, display)
+    if problems:
+        raise InputError(problems)
+    return model, doc
+
+
+def _read_rule_file(path: str | Path, kind: str | None, display: str | None
+                    ) -> tuple[Any, Document, list[Problem], set[tuple[Any, ...]]]:
+    """:func:`load_rule_file`, returning its problems instead of raising them, with the
+    document and the paths that have a schema error: a scenario still reads the parts of a
+    rule file with problems that other files are checked against (its service levels)."""
     doc = load_yaml(path, display=display, keep_going=True)
     found, problems = _kind_of(doc)
     if problems:
-        raise InputError(doc.problems + problems)
+        return None, doc, doc.problems + problems, {()}
     if kind is not None and found != kind:
-        raise InputError([*doc.problems, Problem(doc.locate(("kind",)),
-                                                 f"this file is a {found!r} file",
-                                                 f"a {kind!r} file")])
+        return None, doc, [*doc.problems, Problem(doc.locate(("kind",)),
+                                                  f"this file is a {found!r} file",
+                                                  f"a {kind!r} file")], {()}
     if found not in ALL_KINDS:  # a lesson: kamsim.lessons.load_lesson reads it
-        raise InputError([*doc.problems, Problem(doc.locate(("kind",)),
-                                                 f"this file is a {found!r} file",
-                                                 f"one of: {', '.join(ALL_KINDS)}")])
+        return None, doc, [*doc.problems, Problem(doc.locate(("kind",)),
+                                                  f"this file is a {found!r} file",
+                                                  f"one of: {', '.join(ALL_KINDS)}")], {()}
     assert found is not None
     model, problems, bad = _validate(doc, ALL_KINDS[found])
     problems += doc.problems
     problems += check_expressions(found, doc.data, doc, skip=bad)
-    if problems:
-        raise InputError(problems)
-    return model, doc
+    return (None if problems else model), doc, problems, bad
 
 
 # ---------------------------------------------------------------- expressions
@@ -661,7 +676,10 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     rules: dict[str, Any] = {}
     hashes: dict[str, str] = {}
     place = None
-    rule_docs: dict[str, Document] = {}
+    rule_docs: dict[str, Document] = {}  # the rule files loaded without problems
+    levels: list[str] | None = None  # the service levels' names, wherever they can be read
+    service_doc: Document | None = None  # the service-levels file, even with problems
+    people_doc: Document | None = None  # the stakeholders file (where its explicit maps are)
     wanted = {"tiering": "tiering", "service": "service_levels", "stages": "stages",
               "stakeholders": "stakeholders"}
     for slot, kind_name in wanted.items():
@@ -673,15 +691,20 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         if target is None:
             continue
         shown = str(Path(path).parent / rel)
-        try:
-            model, rule_doc = load_rule_file(target, kind_name, display=shown)
-            rules[slot] = model
-            rule_docs[kind_name] = rule_doc
-            if slot == "tiering":
-                place = table_place(rule_doc)
-            hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
-        except InputError as exc:
-            problems += exc.problems
+        model, rule_doc, probs, bad_rule = _read_rule_file(target, kind_name, shown)
+        problems += probs
+        if slot == "service":
+            levels = _level_names(rule_doc, bad_rule)
+            service_doc = rule_doc
+        if probs:
+            continue
+        rules[slot] = model
+        rule_docs[kind_name] = rule_doc
+        if slot == "tiering":
+            place = table_place(rule_doc)
+        if slot == "stakeholders":
+            people_doc = rule_doc
+        hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
     imported = None
     rel = ref("portfolio", "import", "path")
     if rel is not None:
@@ -715,7 +738,12 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                 hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
             except InputError as exc:
                 problems += exc.problems
-    problems += _cross_check(doc, ref("strategy", "level"), rules, rule_docs)
+    problems += _cross_check(doc, ref("strategy", "level"), rules, levels,
+                             {**rule_docs, **({"service_levels": service_doc}
+                                              if service_doc is not None else {})})
+    if people_doc is not None:
+        problems += _accounts_in_portfolio(people_doc, rules["stakeholders"],
+                                           _generated_count(data, bad), imported, str(path))
     # the names a rule compares `tier`, `stage`, `segment`, ... with, now that every file is
     # read: a stages file may name a tier, a tiering file a stage (a rule file with problems
     # of its own was not loaded and is not checked again)
@@ -757,16 +785,74 @@ def _import_spec(scenario: BaseModel | None, raw: Any) -> m.PortfolioImport | No
         return None
 
 
+def _level_names(doc: Document, bad: set[tuple[Any, ...]]) -> list[str] | None:
+    """The names of a service-levels file's levels, read from the raw file so that a problem
+    elsewhere in it (a bad currency) does not hide the cross-check; None if ``levels`` is not a
+    mapping. A name with a problem of its own (not a valid name) is left out."""
+    if () in bad or not isinstance(doc.data, dict):
+        return None
+    levels = doc.data.get("levels")
+    if not isinstance(levels, dict) or ("levels",) in bad:
+        return None
+    return [k for k in levels if isinstance(k, str) and ("levels", k, "[key]") not in bad]
+
+
+def _generated_count(data: Any, bad: set[tuple[Any, ...]]) -> int | None:
+    """How many accounts the scenario's portfolio generates, read from the raw data (so a
+    problem elsewhere in the scenario does not hide the check of the explicit maps); None if
+    it imports its portfolio or the count has a problem of its own."""
+    pf = _at(data, "portfolio")
+    gen = pf.get("generate") if isinstance(pf, dict) and "import" not in pf else None
+    if not isinstance(gen, dict) or _touches(("portfolio", "generate", "accounts"), bad):
+        return None
+    count = gen.get("accounts", m.PortfolioGenerate.model_fields["accounts"].default)
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
+def _accounts_in_portfolio(doc: Document, rules: m.StakeholderRules, generated: int | None,
+                           imported: Any, path: str) -> list[Problem]:
+    """An explicit map (`accounts:` of the stakeholders file) for an account the scenario's
+    portfolio does not have would be silently unused: a problem at its id. A generated
+    portfolio's ids are known from its size (A1..., as kamsim.portfolio numbers them) without
+    drawing it."""
+    if not rules.accounts or (generated is None and imported is None):
+        return []
+    if generated is not None:
+        from kamsim.portfolio import START_PREFIX
+
+        width = len(str(generated))
+
+        def known(acc: str) -> bool:
+            digits = acc.removeprefix(START_PREFIX)
+            return (acc.startswith(START_PREFIX) and len(digits) == width and digits.isdigit()
+                    and digits.isascii() and 1 <= int(digits) <= generated)
+
+        unknown = [acc for acc in rules.accounts if not known(acc)]
+        first, last = f"{START_PREFIX}{1:0{width}d}", f"{START_PREFIX}{generated}"
+        expected = (f"an id of the portfolio's {generated} generated accounts, {first} to "
+                    f"{last}")
+    else:
+        ids = {str(a) for a in imported.account_id}
+        unknown = [acc for acc in rules.accounts if acc not in ids]
+        expected = "an account_id of the imported portfolio"
+    return [Problem(doc.locate(("accounts", acc), key=True),
+                    f"account {acc!r} is not in the portfolio of {path}, so its map would "
+                    "never be used", expected)
+            for acc in unknown]
+
+
 def _cross_check(doc: Document, level: str | None, rules: dict[str, Any],
-                 docs: dict[str, Document] | None = None) -> list[Problem]:
+                 levels: list[str] | None, docs: dict[str, Document] | None = None
+                 ) -> list[Problem]:
     """References between files: every tier has a service level and no level names an
     unknown tier; the `equal` strategy's level exists. Each check runs when the files it
-    needs were loaded (a file with problems of its own is not checked against others).
+    needs can be read: the tiering file without problems of its own (its tiers are the
+    reference), the service levels' names wherever they can be read (``levels``).
 
     A level with no tier is reported at its key in the service-level file and a tier with
     no level at that file's `levels` key, where the fix goes, naming the tiering file they
-    were compared with (``docs``: the loaded rule files by kind; without them, at the
-    scenario's `rules.service`)."""
+    were compared with (``docs``: the rule files by kind; without them, at the scenario's
+    `rules.service`)."""
     out: list[Problem] = []
     if "tiering" not in rules:
         return out
@@ -774,8 +860,7 @@ def _cross_check(doc: Document, level: str | None, rules: dict[str, Any],
     service = (docs or {}).get("service_levels")
     tiering = (docs or {}).get("tiering")
     of = f"the tiering file {tiering.path}" if tiering is not None else "the tiering file"
-    if "service" in rules:
-        levels = rules["service"].levels
+    if levels is not None:
         missing = [t for t in tiers if t not in levels]
         if missing:
             where = (service.locate(("levels",), key=True) if service is not None

@@ -8,8 +8,9 @@ names at their column. Defaults are documented in ``docs/model.md`` with their s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+import difflib
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Literal, TypeGuard
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
@@ -73,6 +74,353 @@ class RuleFile(Model):
     description: str = ""
 
 
+# ---------------------------------------------------------------- helpers
+
+
+class PlacedError(ValueError):
+    """A problem at a place inside the model (``path``, relative to it): reported there, not
+    at the model as a whole. ``key`` locates the key rather than its value."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str,
+                 expected: str | None = None, key: bool = False):
+        self.path = path
+        self.key = key
+        self.expected = expected
+        super().__init__(message)
+
+    def inside(self, prefix: tuple[str | int, ...]) -> PlacedError:
+        """This problem of an object found at ``prefix`` in the one it is reported in."""
+        return PlacedError((*prefix, *self.path), str(self), self.expected, self.key)
+
+
+class RefError(PlacedError):
+    """A reference to a name that does not exist; carries the path relative to the model."""
+
+    def __init__(self, path: tuple[str | int, ...], value: str, known: list[str], key: bool):
+        near = difflib.get_close_matches(value, known, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        super().__init__(path, f"unknown name {value!r} ({hint}expected one of: "
+                         f"{', '.join(known)})", key=key)
+
+
+class RefErrors(ValueError):
+    """Several :class:`PlacedError` found by one check: each is reported at its own place."""
+
+    def __init__(self, errors: list[PlacedError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def raise_placed(errors: Sequence[PlacedError]) -> None:
+    """Raise the problems a model's own check found (none: nothing), each to be reported at
+    its place."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise RefErrors(list(errors))
+
+
+def _names(value: Any) -> list[str] | None:
+    """The names a list or a mapping's keys give, or None if ``value`` is neither."""
+    if isinstance(value, dict):
+        return [k for k in value if isinstance(k, str)]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return None
+
+
+# ---------------------------------------------------------------- whole-object checks
+#
+# The checks a model makes of its keys together (a repeated name, a mix that does not sum to
+# 1, a reference to a name the file lacks) read plain data, never the model: the model's own
+# validator runs them on its dump, and the loader runs them on the raw file when a schema
+# check failed elsewhere (pydantic skips a model's validator once any field inside it fails),
+# so every such problem is reported in the same round, at its own key (object_checks, below
+# the models). Parts of the wrong shape are skipped: the schema check reports those. Paths
+# are relative to the object checked.
+
+
+def _number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _repeats(items: Any, what: str, path: Callable[[int], tuple[str | int, ...]],
+             name: Callable[[Any], Any] = lambda v: v) -> list[PlacedError]:
+    """A problem at every entry of the list ``items`` whose name repeats an earlier one's."""
+    out: list[PlacedError] = []
+    first: dict[str, int] = {}
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        value = name(item)
+        if not isinstance(value, str):
+            continue
+        if value in first:
+            out.append(PlacedError(path(i), f"{what} {value!r} repeats (first at entry "
+                                   f"{first[value]})", f"each {what} once"))
+        else:
+            first[value] = i
+    return out
+
+
+def _sums_to_one(data: dict[str, Any], key: str, what: str) -> list[PlacedError]:
+    """A problem at ``data[key]`` if it is a mapping of numbers that does not sum to 1."""
+    mix = data.get(key)
+    if not isinstance(mix, dict) or not mix or not all(_number(v) for v in mix.values()):
+        return []
+    total = sum(mix.values())
+    if abs(total - 1.0) <= 1e-6:
+        return []
+    return [PlacedError((key,), f"{key} {what} sum to {total:g}", f"{what} summing to 1")]
+
+
+def tiering_checks(data: Any) -> list[PlacedError]:
+    """A tiering file: each tier named once, and every tier the table names is one of them."""
+    if not isinstance(data, dict):
+        return []
+    return [*_repeats(data.get("tiers"), "tier name", lambda i: ("tiers", i)),
+            *tier_refs(data)]
+
+
+#: the uncoupled stage's name when the file does not give one
+UNCOUPLED_NAME = "uncoupled"
+
+
+def stage_checks(data: Any) -> list[PlacedError]:
+    """A stages file: each stage named once, and the uncoupled stage's name none of theirs."""
+    if not isinstance(data, dict):
+        return []
+    stages = data.get("stages")
+    out = _repeats(stages, "stage name", lambda i: ("stages", i, "name"),
+                   lambda s: s.get("name") if isinstance(s, dict) else None)
+    unc = data.get("uncoupled", {})
+    name = unc.get("name", UNCOUPLED_NAME) if isinstance(unc, dict) else None
+    named = [i for i, s in enumerate(stages if isinstance(stages, list) else [])
+             if isinstance(s, dict) and s.get("name") == name]
+    if isinstance(name, str) and named:
+        if isinstance(unc, dict) and "name" in unc:
+            out.append(PlacedError(("uncoupled", "name"), f"uncoupled stage name {name!r} is "
+                                   f"also the name of stage {named[0]}",
+                                   "a name no stage of the ladder has"))
+        else:  # the default name: the stage that took it is the place to change
+            out.append(PlacedError(("stages", named[0], "name"), f"stage name {name!r} is the "
+                                   "uncoupled stage's (its default name)",
+                                   "another name, or an uncoupled.name of its own"))
+    return out
+
+
+def archetype_checks(data: Any) -> list[PlacedError]:
+    """A role archetype: its attitude and coverage mixes each sum to 1."""
+    if not isinstance(data, dict):
+        return []
+    # an empty mix drew no one: everyone neutral, or not covered at all, without a word
+    empty = [PlacedError((key,), f"{key} is empty: it would draw no one",
+                         f"shares that sum to 1, or no `{key}` for the default mix")
+             for key in ("attitude", "coverage") if data.get(key) == {}]
+    return [*empty, *_sums_to_one(data, "attitude", "probabilities"),
+            *_sums_to_one(data, "coverage", "probabilities")]
+
+
+def unit_checks(roles: Sequence[str] | None, account: str, unit: Any) -> list[PlacedError]:
+    """An explicit map (one account's ``people`` and ``influences``): every role is one of
+    ``roles`` (None: not checked), each person id once, ``reports_to`` and both ends of an
+    influence name another person of the same map, each influence's weight within -1..1 and
+    each ordered pair once (a second entry would silently replace the first)."""
+    if not isinstance(unit, dict):
+        return []
+    out: list[PlacedError] = []
+    people = unit.get("people")
+    people = [p if isinstance(p, dict) else {} for p in people] if isinstance(people, list) \
+        else []
+    for i, p in enumerate(people):
+        role = p.get("role")
+        if roles is not None and isinstance(role, str) and role not in roles:
+            near = difflib.get_close_matches(role, list(roles), n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            out.append(PlacedError(("people", i, "role"), f"unknown role {role!r}",
+                                   f"{hint}one of the file's roles: {', '.join(roles)}"))
+    out += _repeats(people, "person id", lambda i: ("people", i, "id"), lambda p: p.get("id"))
+    ids = [p.get("id") for p in people if isinstance(p.get("id"), str)]
+
+    def nobody(path: tuple[str | int, ...], what: str, name: str, me: Any) -> PlacedError:
+        others = sorted(set(ids) - {me})
+        near = difflib.get_close_matches(name, others, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        return PlacedError(path, f"{what} {name!r} is no other person of account {account!r}",
+                           f"{hint}one of: {', '.join(others)}" if others
+                           else "another person of the account")
+
+    for i, p in enumerate(people):
+        boss = p.get("reports_to")
+        if isinstance(boss, str) and (boss not in ids or boss == p.get("id")):
+            out.append(nobody(("people", i, "reports_to"), "reports_to", boss, p.get("id")))
+    influences = unit.get("influences")
+    first: dict[tuple[str, str], int] = {}
+    for i, e in enumerate(influences if isinstance(influences, list | tuple) else []):
+        if not isinstance(e, list | tuple) or len(e) != 3:
+            continue
+        src, dst, weight = e
+        bad = False
+        for end, name, me in ((0, src, dst), (1, dst, src)):
+            if isinstance(name, str) and (name not in ids or (end == 1 and name == me)):
+                out.append(nobody(("influences", i, end),
+                                  "the influence's " + ("source" if end == 0 else "target"),
+                                  name, me))
+                bad = True
+        pair = (src, dst) if not bad and isinstance(src, str) and isinstance(dst, str) \
+            else None
+        if pair is not None and pair in first:  # (reported before its weight: the whole
+            # entry's problem does not hide a problem inside it)
+            out.append(PlacedError(("influences", i), f"influence {src} -> {dst} repeats "
+                                   f"(first at entry {first[pair]})", "one entry per ordered "
+                                   "pair; a negative weight makes it a conflict"))
+        elif pair is not None:
+            first[pair] = i
+        if _number(weight) and not -1.0 <= weight <= 1.0:
+            out.append(PlacedError(("influences", i, 2), f"influence weight {weight:g} is "
+                                   "outside -1..1", "a weight from -1 to 1; a negative one is a "
+                                   "conflict edge"))
+    return out
+
+
+def stakeholder_checks(data: Any) -> list[PlacedError]:
+    """A stakeholders file: its roles named where they are used, a `default` template, and
+    every explicit map sound (:func:`unit_checks`, against the roles of the same file)."""
+    if not isinstance(data, dict):
+        return []
+    out: list[PlacedError] = list(role_refs(data))
+    units = data.get("units")
+    if isinstance(units, dict) and "default" not in units:
+        out.append(PlacedError(("units",), "units has no `default` template",
+                               "a `default` template, for the segments without their own",
+                               key=True))
+    roles = _names(data.get("roles")) if isinstance(data.get("roles"), dict) else None
+    accounts = data.get("accounts")
+    for acc, unit in (accounts.items() if isinstance(accounts, dict) else ()):
+        if isinstance(acc, str):
+            out += [e.inside(("accounts", acc)) for e in unit_checks(roles, acc, unit)]
+    return out
+
+
+#: the parameters each kind of distribution needs
+DIST_PARAMS = {
+    "lognormal": ("median", "sigma"), "pareto": ("alpha", "minimum"),
+    "uniform": ("minimum", "maximum"), "beta": ("alpha", "beta"),
+    "normal": ("mean", "sigma"), "fixed": ("value",),
+}
+
+
+def distribution_checks(data: Any) -> list[PlacedError]:
+    """A distribution: the parameters its kind needs, and bounds in order."""
+    if not isinstance(data, dict):
+        return []
+    out: list[PlacedError] = []
+    dist = data.get("dist")
+    need = DIST_PARAMS.get(dist, ()) if isinstance(dist, str) else ()
+    missing = [k for k in need if data.get(k) is None]
+    if missing:
+        out.append(PlacedError((), f"{dist} needs {', '.join(missing)}",
+                               f"{', '.join(need)} for a {dist} distribution"))
+    low, high = data.get("minimum"), data.get("maximum")
+    if dist == "uniform" and _number(low) and _number(high) and high < low:
+        out.append(PlacedError(("maximum",), f"maximum {high:g} is below minimum {low:g}",
+                               "maximum >= minimum"))
+    if dist == "pareto" and _number(low) and low <= 0:
+        # the pareto scale: at or below 0 every value would be 0 or negative
+        out.append(PlacedError(("minimum",), "pareto needs minimum > 0", "a number > 0"))
+    clip = data.get("clip")
+    if isinstance(clip, list | tuple) and len(clip) == 2 and all(_number(c) for c in clip) \
+            and clip[0] > clip[1]:
+        out.append(PlacedError(("clip",), f"clip [{clip[0]:g}, {clip[1]:g}] has low > high",
+                               "(low, high) with low <= high"))
+    return out
+
+
+def mix_checks(data: Any) -> list[PlacedError]:
+    """A generated portfolio: its segment and industry shares each sum to 1."""
+    if not isinstance(data, dict):
+        return []
+    return [*_sums_to_one(data, "segments", "shares"),
+            *_sums_to_one(data, "industries", "shares")]
+
+
+def portfolio_checks(data: Any) -> list[PlacedError]:
+    """A portfolio: exactly one of ``generate`` or ``import``."""
+    if not isinstance(data, dict):
+        return []
+    given = [k for k in ("generate", "import") if data.get(k) is not None]
+    if len(given) == 1:
+        return []
+    what = "both `generate` and `import`" if given else "neither `generate` nor `import`"
+    return [PlacedError((), f"portfolio gives {what}", "exactly one of `generate` or `import`")]
+
+
+#: the strategy each strategy setting belongs to
+STRATEGY_SETTINGS = {"level": "equal", "priority": "custom", "extra_effort": "cultivate",
+                     "by": "value_based"}
+
+
+def strategy_checks(data: Any) -> list[PlacedError]:
+    """A strategy (the keys given, not the defaults): `custom` has its priority expression,
+    and no setting of another strategy is given, since it would be silently ignored
+    (`name: tiered` with a `level` runs tiered; refused at its key, as a lesson refuses a
+    setting it ignores). A null level or priority is left out (a lesson's variant clears one
+    that way)."""
+    if not isinstance(data, dict):
+        return []
+    out: list[PlacedError] = []
+    name = data.get("name")
+    if name == "custom" and not data.get("priority"):
+        out.append(PlacedError((), "strategy `custom` needs a `priority` expression",
+                               "a priority: expression"))
+    if isinstance(name, str):
+        out += [PlacedError((key,), f"`{key}` is a setting of the {owner} strategy, which "
+                            f"this scenario does not run (strategy {name!r} would ignore it)",
+                            "leave it out" + (" or null" if key in ("level", "priority")
+                                              else ""), key=True)
+                for key, owner in STRATEGY_SETTINGS.items()
+                if owner != name and data.get(key) is not None]
+    return out
+
+
+#: the shock kinds that read ``capacity_multiplier`` (the account managers' hours, the budget)
+CAPACITY_SHOCKS = ("am_attrition", "budget_cut")
+
+
+def shock_checks(data: Any) -> list[PlacedError]:
+    """A shock: it ends after it starts, and uses every key it is given (a key the shock
+    would silently ignore is refused: the user meant it to do something)."""
+    if not isinstance(data, dict):
+        return []
+    errors: list[PlacedError] = []
+    start, end = data.get("at_month"), data.get("until_month")
+    if _number(start) and _number(end) and end <= start:
+        errors.append(PlacedError(
+            ("until_month",), f"until_month {end} is not after at_month {start}, so the "
+            "shock would never end",
+            f"a month after {start}, or no until_month for a shock to the end"))
+    kind, mult = data.get("kind"), data.get("capacity_multiplier", 1.0)
+    if isinstance(kind, str) and _number(mult) and mult != 1.0 and kind not in CAPACITY_SHOCKS:
+        errors.append(PlacedError(
+            ("capacity_multiplier",), f"a {kind} shock does not use capacity_multiplier",
+            "leave it out: only am_attrition and budget_cut use it"))
+    return errors
+
+
+def scenario_checks(data: Any) -> list[PlacedError]:
+    """A scenario: a budget_cut shock has a budget to cut."""
+    if not isinstance(data, dict):
+        return []
+    capacity = data.get("capacity", {})
+    if not isinstance(capacity, dict) or capacity.get("budget_per_year") is not None:
+        return []
+    shocks = data.get("shocks")
+    return [PlacedError(
+        ("shocks", i, "kind"), "a budget_cut shock needs a budget to cut, and "
+        "capacity.budget_per_year is none (unlimited)",
+        "a capacity.budget_per_year, or another kind")
+        for i, s in enumerate(shocks if isinstance(shocks, list) else [])
+        if isinstance(s, dict) and s.get("kind") == "budget_cut"]
+
+
 # ---------------------------------------------------------------- tiering
 
 
@@ -119,10 +467,8 @@ class TieringRules(RuleFile):
     quadrants: QuadrantRule = QuadrantRule()
 
     @model_validator(mode="after")
-    def _tiers_exist(self) -> TieringRules:
-        if len(set(self.tiers)) != len(self.tiers):
-            raise ValueError("tier names must be unique")
-        raise_placed(tier_refs(self.model_dump()))
+    def _checks(self) -> TieringRules:
+        raise_placed(tiering_checks(self.model_dump()))
         return self
 
 
@@ -177,7 +523,7 @@ class Stage(Model):
 
 
 class Uncoupling(Model):
-    name: Name = "uncoupled"
+    name: Name = UNCOUPLED_NAME
     when: ExprText = Field(default="trust < 0.2", description="condition to break down, from any stage")
     recover_when: ExprText | None = Field(default=None, description="condition to return to the first stage")
     churn_per_month: Prob = Field(default=0.15, description="monthly hazard of leaving once uncoupled")
@@ -192,12 +538,8 @@ class StageRules(RuleFile):
     initial: Literal["by_tenure", "first"] = "by_tenure"
 
     @model_validator(mode="after")
-    def _unique(self) -> StageRules:
-        names = [s.name for s in self.stages]
-        if len(set(names)) != len(names):
-            raise ValueError("stage names must be unique")
-        if self.uncoupled.name in names:
-            raise ValueError(f"uncoupled stage name {self.uncoupled.name!r} repeats a stage")
+    def _checks(self) -> StageRules:
+        raise_placed(stage_checks(self.model_dump()))
         return self
 
 
@@ -222,14 +564,8 @@ class RoleArchetype(Model):
     price_focus: Prob = Field(0.3, description="weight this person puts on price")
 
     @model_validator(mode="after")
-    def _sums(self) -> RoleArchetype:
-        for name, dist in (("attitude", self.attitude), ("coverage", self.coverage)):
-            total = sum(dist.values())
-            if not dist:  # (it drew no one: everyone was neutral, or not covered at all)
-                raise ValueError(f"{name} is empty, expected shares that sum to 1 (leave "
-                                 f"`{name}` out for the default mix)")
-            if abs(total - 1.0) > 1e-6:
-                raise ValueError(f"{name} probabilities sum to {total:g}, expected 1")
+    def _checks(self) -> RoleArchetype:
+        raise_placed(archetype_checks(self.model_dump()))
         return self
 
 
@@ -276,10 +612,8 @@ class StakeholderRules(RuleFile):
     )
 
     @model_validator(mode="after")
-    def _refs(self) -> StakeholderRules:
-        raise_placed(role_refs(self.model_dump()))
-        if "default" not in self.units:
-            raise ValueError("units must include a `default` template")
+    def _checks(self) -> StakeholderRules:
+        raise_placed(stakeholder_checks(self.model_dump()))
         return self
 
 
@@ -301,23 +635,8 @@ class Distribution(Model):
     clip: tuple[float, float] | None = None
 
     @model_validator(mode="after")
-    def _params(self) -> Distribution:
-        need = {
-            "lognormal": ("median", "sigma"), "pareto": ("alpha", "minimum"),
-            "uniform": ("minimum", "maximum"), "beta": ("alpha", "beta"),
-            "normal": ("mean", "sigma"), "fixed": ("value",),
-        }[self.dist]
-        missing = [k for k in need if getattr(self, k) is None]
-        if missing:
-            raise ValueError(f"{self.dist} needs {', '.join(missing)}")
-        if self.dist == "uniform" and self.maximum is not None and self.minimum is not None:
-            if self.maximum < self.minimum:
-                raise ValueError("maximum must be >= minimum")
-        if self.dist == "pareto" and self.minimum is not None and self.minimum <= 0:
-            # the pareto scale: at or below 0 every value would be 0 or negative
-            raise ValueError("pareto needs minimum > 0")
-        if self.clip is not None and self.clip[0] > self.clip[1]:
-            raise ValueError("clip must be (low, high) with low <= high")
+    def _checks(self) -> Distribution:
+        raise_placed(distribution_checks(self.model_dump()))
         return self
 
 
@@ -351,12 +670,8 @@ class PortfolioGenerate(Model):
                              description="portfolio seed (default: scenario seed)")
 
     @model_validator(mode="after")
-    def _mixes(self) -> PortfolioGenerate:
-        for name in ("segments", "industries"):
-            mix = getattr(self, name)
-            total = sum(mix.values())
-            if abs(total - 1.0) > 1e-6:
-                raise ValueError(f"{name} shares sum to {total:g}, expected 1")
+    def _checks(self) -> PortfolioGenerate:
+        raise_placed(mix_checks(self.model_dump()))
         return self
 
 
@@ -378,9 +693,8 @@ class Portfolio(Model):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
-    def _one(self) -> Portfolio:
-        if (self.generate is None) == (self.import_ is None):
-            raise ValueError("give exactly one of `generate` or `import`")
+    def _checks(self) -> Portfolio:
+        raise_placed(portfolio_checks(self.model_dump(by_alias=True)))
         return self
 
 
@@ -392,22 +706,10 @@ class Strategy(Model):
     by: Literal["clv", "score"] = Field("clv", description="value_based: what ranks accounts")
 
     @model_validator(mode="after")
-    def _params(self) -> Strategy:
-        if self.name == "custom" and not self.priority:
-            raise ValueError("strategy `custom` needs a `priority` expression")
-        # a setting of another strategy would be silently ignored (`name: tiered` with a
-        # `level` runs tiered): refused at its key, as a lesson refuses a setting it ignores.
-        # A null level or priority is left out (a lesson's variant clears one that way).
-        owners = {"level": "equal", "priority": "custom", "extra_effort": "cultivate",
-                  "by": "value_based"}
-        raise_placed([
-            PlacedError((key,), f"`{key}` is a setting of the {owner} strategy, which this "
-                        f"scenario does not run (strategy {self.name!r} would ignore it)",
-                        "leave it out" + (" or null" if key in ("level", "priority") else ""),
-                        key=True)
-            for key, owner in owners.items()
-            if owner != self.name and key in self.model_fields_set
-            and getattr(self, key) is not None])
+    def _checks(self) -> Strategy:
+        # the keys given (a default of another strategy's setting is not the user's)
+        raise_placed(strategy_checks(self.model_dump(include=self.model_fields_set
+                                                     | {"name"})))
         return self
 
 
@@ -469,10 +771,6 @@ class Market(Model):
     churn_effects: bool = Field(default=True, description="false: only base churn (degenerate tests)")
 
 
-#: the shock kinds that read ``capacity_multiplier`` (the account managers' hours, the budget)
-CAPACITY_SHOCKS = ("am_attrition", "budget_cut")
-
-
 class Shock(Model):
     """An event on the timeline; docs/model.md ("Shocks") says what each key and kind does."""
 
@@ -486,19 +784,8 @@ class Shock(Model):
     label: str = ""
 
     @model_validator(mode="after")
-    def _used(self) -> Shock:
-        # a key the shock would silently ignore is refused: the user meant it to do something
-        errors: list[PlacedError] = []
-        if self.until_month is not None and self.until_month <= self.at_month:
-            errors.append(PlacedError(
-                ("until_month",), f"until_month {self.until_month} is not after at_month "
-                f"{self.at_month}, so the shock would never end",
-                f"a month after {self.at_month}, or no until_month for a shock to the end"))
-        if self.capacity_multiplier != 1.0 and self.kind not in CAPACITY_SHOCKS:
-            errors.append(PlacedError(
-                ("capacity_multiplier",), f"a {self.kind} shock does not use "
-                "capacity_multiplier", "leave it out: only am_attrition and budget_cut use it"))
-        raise_placed(errors)
+    def _checks(self) -> Shock:
+        raise_placed(shock_checks(self.model_dump()))
         return self
 
 
@@ -533,13 +820,8 @@ class Scenario(Model):
     event_log: bool = Field(True, description="keep the per-account event log")
 
     @model_validator(mode="after")
-    def _budget_to_cut(self) -> Scenario:
-        raise_placed([PlacedError(
-            ("shocks", i, "kind"), "a budget_cut shock needs a budget to cut, and "
-            "capacity.budget_per_year is none (unlimited)",
-            "a capacity.budget_per_year, or another kind")
-            for i, s in enumerate(self.shocks)
-            if s.kind == "budget_cut" and self.capacity.budget_per_year is None])
+    def _checks(self) -> Scenario:
+        raise_placed(scenario_checks(self.model_dump(by_alias=True)))
         return self
 
     def time_grid(self) -> tuple[float, int]:
@@ -550,59 +832,6 @@ class Scenario(Model):
 
         dt = 1.0 if self.period == "month" else 12.0 / 52.0
         return dt, int(math.ceil(self.horizon_months / dt - 1e-9))
-
-
-# ---------------------------------------------------------------- helpers
-
-
-class PlacedError(ValueError):
-    """A problem at a place inside the model (``path``, relative to it): reported there, not
-    at the model as a whole. ``key`` locates the key rather than its value."""
-
-    def __init__(self, path: tuple[str | int, ...], message: str,
-                 expected: str | None = None, key: bool = False):
-        self.path = path
-        self.key = key
-        self.expected = expected
-        super().__init__(message)
-
-
-class RefError(PlacedError):
-    """A reference to a name that does not exist; carries the path relative to the model."""
-
-    def __init__(self, path: tuple[str | int, ...], value: str, known: list[str], key: bool):
-        import difflib
-
-        near = difflib.get_close_matches(value, known, n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
-        super().__init__(path, f"unknown name {value!r} ({hint}expected one of: "
-                         f"{', '.join(known)})", key=key)
-
-
-class RefErrors(ValueError):
-    """Several :class:`PlacedError` found by one check: each is reported at its own place."""
-
-    def __init__(self, errors: list[PlacedError]):
-        self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors))
-
-
-def raise_placed(errors: Sequence[PlacedError]) -> None:
-    """Raise the problems a model's own check found (none: nothing), each to be reported at
-    its place."""
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise RefErrors(list(errors))
-
-
-def _names(value: Any) -> list[str] | None:
-    """The names a list or a mapping's keys give, or None if ``value`` is neither."""
-    if isinstance(value, dict):
-        return [k for k in value if isinstance(k, str)]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return None
 
 
 # The name checks below read plain data (a model's dump or the raw file), so the loader can
@@ -646,4 +875,52 @@ def role_refs(data: Any) -> list[RefError]:
             name = e.get(end) if isinstance(e, dict) else None
             if isinstance(name, str) and name not in known:
                 out.append(RefError(("edges", i, end), name, known, key=False))
+    return out
+
+
+#: each model's whole-object check (the one its validator runs on its own dump)
+_CHECKS: dict[type[BaseModel], Callable[[Any], list[PlacedError]]] = {
+    TieringRules: tiering_checks, StageRules: stage_checks, RoleArchetype: archetype_checks,
+    StakeholderRules: stakeholder_checks, Distribution: distribution_checks,
+    PortfolioGenerate: mix_checks, Portfolio: portfolio_checks, Strategy: strategy_checks,
+    Shock: shock_checks, Scenario: scenario_checks,
+}
+
+
+def _models_in(annotation: Any, value: Any) -> list[tuple[tuple[str | int, ...], Any, type]]:
+    """The (path, value, model) of every model an ``annotation``'s ``value`` holds: the value
+    itself, the entries of a list or the values of a mapping; parts of another shape are
+    skipped (the schema check reports them)."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [((), value, annotation)]
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is list and isinstance(value, list) and args:
+        return [((i, *p), v, t) for i, item in enumerate(value)
+                for p, v, t in _models_in(args[0], item)]
+    if origin is dict and isinstance(value, dict) and len(args) == 2:
+        return [((k, *p), v, t) for k, item in value.items()
+                for p, v, t in _models_in(args[1], item)]
+    if origin is typing.Annotated and args:
+        return _models_in(args[0], value)
+    if args and origin is not tuple:  # X | None: the model among the choices
+        found = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+        return _models_in(found[0], value) if found and isinstance(value, dict) else []
+    return []
+
+
+def object_checks(model: type[BaseModel], data: Any) -> list[PlacedError]:
+    """Every whole-object check of ``model`` and of the models inside it, on plain data (a
+    file whose schema check failed: pydantic ran only the checks of the objects whose every
+    field was valid). Paths are relative to ``data``, parents first."""
+    if not isinstance(data, dict):
+        return []
+    check = _CHECKS.get(model)
+    out = list(check(data)) if check is not None else []
+    for name, f in model.model_fields.items():
+        key = f.alias or name
+        if key in data:
+            for path, value, inner in _models_in(f.annotation, data[key]):
+                out += [e.inside((key, *path)) for e in object_checks(inner, value)]
     return out
