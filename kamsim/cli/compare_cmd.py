@@ -119,37 +119,51 @@ def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | No
                           workers=workers, dask=dask, overrides=list(sets), store=store,
                           progress=(lambda d, t: prog.update(task, completed=d, total=t))
                           if prog else None)
-    group = None
-    if store_path is not None:
-        group = _record(cmp, store_path)
-    if as_json:
-        out = cmp.to_json()
-        out["group"] = group
-        click.echo(json.dumps(out, indent=2))
-        return
-    con = _console()
-    con.print(difference_table(cmp))
-    for line in cmp.verdict():
-        con.print(line, markup=False, highlight=False)
-    if group:
-        con.print(f"runs recorded as group {group} (kamsim report {group})", style="dim")
+    group = None if store_path is None else _record(cmp, store_path)
+    print_outcome(cmp, None if as_json else difference_table(cmp), group, as_json, "runs")
 
 
 def _record(cmp: Any, store: Path) -> str | None:
-    """Record every fresh run under one new group id, in one transaction (a Ctrl-C leaves
-    the whole group or none of it) in ``store``, the path the early check returned; stored
-    runs are already there."""
+    """Record every fresh run of a comparison as one group in ``store`` (stored runs are
+    already there)."""
+    fresh = [r for r in cmp.runs if r.run_id is None and hasattr(r.source, "per_replication")]
+    if not fresh:
+        return None
+    group, ids = record_group([r.source for r in fresh], store)
+    for r, rid in zip(fresh, ids, strict=True):
+        r.run_id = rid
+    return group
+
+
+def record_group(results: list[Any], store: Path, labels: list[str] | None = None
+                 ) -> tuple[str, list[str]]:
+    """Record ``results`` under one new group id in one transaction (a Ctrl-C leaves the
+    whole group or none of it) in ``store``, the path the early check returned (told to the
+    Ctrl-C handler first); the group and the run ids."""
     import uuid
 
     from kamsim.store import new_run_id, record_runs
 
-    fresh = [r for r in cmp.runs if r.run_id is None and hasattr(r.source, "per_replication")]
-    if not fresh:
-        return None
     group = "g" + uuid.uuid4().hex[:8]
-    ids = [new_run_id() for _ in fresh]
+    ids = [new_run_id() for _ in results]
     main._WRITTEN.recording(store, ids, group)
-    record_runs([r.source for r in fresh], store, group=group, run_ids=ids)
-    for r, rid in zip(fresh, ids, strict=True):
-        r.run_id = rid
-    return group
+    record_runs(results, store, group=group, labels=labels, run_ids=ids)
+    return group, ids
+
+
+def print_outcome(outcome: Any, table: Any, group: str | None, as_json: bool,
+                  recorded: str) -> None:
+    """What compare and sweep print once they have run: their JSON (with the group), or the
+    table, the verdict lines and where the runs were recorded (``recorded``: "runs",
+    "points")."""
+    if as_json:
+        out = outcome.to_json()
+        out["group"] = group
+        click.echo(json.dumps(out, indent=2))
+        return
+    con = _console()
+    con.print(table)
+    for line in outcome.verdict():
+        con.print(line, markup=False, highlight=False)
+    if group:
+        con.print(f"{recorded} recorded as group {group} (kamsim report {group})", style="dim")

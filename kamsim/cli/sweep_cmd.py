@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
 from kamsim.cli import main
-from kamsim.cli.main import _console, _progress, _sets, _store_options, cli, handles_errors
+from kamsim.cli.compare_cmd import print_outcome, record_group
+from kamsim.cli.main import _progress, _sets, _store_options, cli, handles_errors
 
 
 def sweep_table(sw: Any) -> Any:
@@ -110,41 +110,22 @@ def sweep(scenario: str, vary: tuple[str, ...], replications: int | None, seed: 
     from kamsim.sweep import sweep as run_sweep
 
     main._WRITTEN.track()
+    store_path = None
     if not no_store:
-        # the points will be recorded: a store they cannot go to is told before they run
+        # the points will be recorded: a store they cannot go to is told before they run,
+        # and the path checked is the one they are recorded in
         from kamsim.store import check_target
 
-        check_target(store)
+        store_path = check_target(store)
     with _progress(not quiet and not as_json and sys.stderr.isatty(), "sweep") as prog:
         task = prog.add_task("sweep", total=None) if prog else None
         sw = run_sweep(scenario, list(vary), replications=replications, seed=seed,
                        workers=workers, dask=dask, overrides=list(sets),
                        progress=(lambda d, t: prog.update(task, completed=d, total=t))
                        if prog else None)
-    group = None if no_store else _record(sw, store)
-    if as_json:
-        out = sw.to_json()
-        out["group"] = group
-        click.echo(json.dumps(out, indent=2))
-        return
-    con = _console()
-    con.print(sweep_table(sw))
-    for line in sw.verdict():
-        con.print(line, markup=False, highlight=False)
-    if group:
-        con.print(f"points recorded as group {group} (kamsim report {group})", style="dim")
-
-
-def _record(sw: Any, store: str | None) -> str:
-    """Record every point as a run under one new group id, labelled by its point, in one
-    transaction (a Ctrl-C leaves the whole group or none of it)."""
-    import uuid
-
-    from kamsim.store import default_store_path, new_run_id, record_runs
-
-    group = "g" + uuid.uuid4().hex[:8]
-    ids = [new_run_id() for _ in sw.results]
-    main._WRITTEN.recording(Path(store) if store else default_store_path(), ids, group)
-    record_runs(sw.results, store, group=group, labels=sw.labels, run_ids=ids)
-    sw.run_ids = ids
-    return group
+    group = None
+    if store_path is not None:
+        # every point a run, labelled by its point, in one group
+        group, ids = record_group(sw.results, store_path, sw.labels)
+        sw.run_ids = list(ids)
+    print_outcome(sw, None if as_json else sweep_table(sw), group, as_json, "points")

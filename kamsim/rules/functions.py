@@ -659,24 +659,26 @@ def quantile_moved(x: Any, y: Any, q: float, n: int, mask: BoolArray | None) -> 
 
 def mean_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> Any:
     """The population's mean with each row's ``x`` replaced by its ``y``, per row."""
-    plain = portfolio_mean(x, n, mask)
+    return _total_moved(x, y, n, mask, portfolio_mean(x, n, mask), mean=True)
+
+
+def sum_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> Any:
+    """The population's sum with each row's ``x`` replaced by its ``y``, per row."""
+    return _total_moved(x, y, n, mask, portfolio_sum(x, n, mask), mean=False)
+
+
+def _total_moved(x: Any, y: Any, n: int, mask: BoolArray | None, plain: Any,
+                 mean: bool) -> Any:
+    """The population's sum (or mean) with each row's ``x`` replaced by its ``y``; rows
+    that do not move keep ``plain``, the population's own."""
     values, selected, moved_to, rows = _moved_rows(x, y, n, mask)
     if rows is None:
         return plain
     population = values[selected]
     out = np.full(n, plain)
-    out[rows] = (population.sum() - values[rows] + moved_to[rows]) / population.size
-    return out
-
-
-def sum_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> Any:
-    """The population's sum with each row's ``x`` replaced by its ``y``, per row."""
-    plain = portfolio_sum(x, n, mask)
-    values, selected, moved_to, rows = _moved_rows(x, y, n, mask)
-    if rows is None:
-        return plain
-    out = np.full(n, plain)
-    out[rows] = values[selected].sum() - values[rows] + moved_to[rows]
+    out[rows] = population.sum() - values[rows] + moved_to[rows]
+    if mean:
+        out[rows] /= population.size
     return out
 
 
