@@ -372,3 +372,33 @@ def test_explicit_map_of_an_account_the_portfolio_lacks_is_located(tmp_path: Pat
     assert problem.loc.path.endswith("rules/stakeholders.yaml")
     assert problem.message.startswith("account 'A0007' is not in the portfolio")
     assert problem.expected is not None and "A001 to A500" in problem.expected
+
+
+# ---------------------------------------------------------------- switching the strategy
+
+
+def test_switching_the_strategy_by_override_drops_the_files_former_settings() -> None:
+    """`--set strategy.name=tiered` on a file that runs value_based with `by: clv` (or a
+    sweep of `strategy.name`) means the user chose another strategy: the file's settings of
+    its former one are dropped, not refused; a setting the override itself gives for a
+    strategy not run is still refused, as is one the file gives next to its own name."""
+    from kamsim.errors import Location
+
+    tiny = ["portfolio.generate.accounts=50"]
+    spec = load_scenario(ROOT / "scenarios" / "value_based.yaml",
+                         [*tiny, "strategy.name=tiered"])
+    assert spec.scenario.strategy.name == "tiered"
+    assert "by" not in spec.scenario.strategy.model_fields_set
+    spec = load_scenario(ROOT / "scenarios" / "cultivate.yaml",
+                         [*tiny, "strategy.name=equal", "strategy.level=important"])
+    assert spec.scenario.strategy.level == "important"
+    assert "extra_effort" not in spec.scenario.strategy.model_fields_set
+    # a sweep's point locates its override at --vary: the same
+    spec = load_scenario(ROOT / "scenarios" / "cultivate.yaml", ["strategy.name=tiered"],
+                         where=[Location("--vary[0]", 1, 1)])
+    assert "extra_effort" not in spec.scenario.strategy.model_fields_set
+    with pytest.raises(InputError) as exc:
+        load_scenario(ROOT / "scenarios" / "value_based.yaml",
+                      [*tiny, "strategy.name=tiered", "strategy.level=key"])
+    [line] = [p.format() for p in exc.value.problems]
+    assert line.startswith("--set[2]:1:1: strategy.level: `level` is a setting of the equal")

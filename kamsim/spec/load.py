@@ -641,6 +641,23 @@ def _apply_override(data: dict[str, Any], doc: Document, item: str, where: Locat
     doc.quote.pop(path, None)
 
 
+def _drop_former_strategy_settings(data: Any, doc: Document) -> None:
+    """An override that switches the strategy (``--set strategy.name=tiered`` on a file that
+    runs value_based with ``by: clv``) leaves the file's settings of its former strategy
+    behind. They were right for the strategy the file named, and the user has just chosen
+    another, so they are dropped rather than refused (a setting of another strategy that the
+    file gives next to its own name, or that an override gives, is still refused:
+    ``models.strategy_checks``)."""
+    st = data.get("strategy") if isinstance(data, dict) else None
+    name_at = doc.values.get(("strategy", "name"))
+    if not isinstance(st, dict) or name_at is None or name_at.path == doc.path:
+        return  # the name is the file's own (or the whole block was replaced)
+    for key, owner in m.STRATEGY_SETTINGS.items():
+        at = doc.values.get(("strategy", key))
+        if key in st and owner != st.get("name") and at is not None and at.path == doc.path:
+            del st[key]
+
+
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
                   where: Sequence[Location] | None = None) -> ScenarioSpec:
     """Load a scenario and every rule file it names; raise :class:`InputError` with all the
@@ -663,6 +680,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                                                  "a scenario file (kind: scenario)")])
     data = doc.data
     problems = doc.problems + _apply_all(data, doc, list(overrides), where)
+    _drop_former_strategy_settings(data, doc)
     scenario, probs, bad = _validate(doc, m.Scenario)
     problems += probs
 
