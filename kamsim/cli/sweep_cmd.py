@@ -11,7 +11,7 @@ import click
 
 from kamsim.cli import main
 from kamsim.cli.compare_cmd import print_outcome, record_group
-from kamsim.cli.main import _progress, _sets, _store_options, cli, handles_errors
+from kamsim.cli.main import _progress, _run_options, _store_options, cli, handles_errors
 
 
 def sweep_table(sw: Any) -> Any:
@@ -77,16 +77,7 @@ def _shown(value: Any) -> str:
               help="A scenario value to vary, by its dotted path (as --set takes it): a list "
                    "of values, or a range (STOP included when on the grid). Twice makes a "
                    "grid of both.")
-@click.option("--replications", "-r", type=click.IntRange(1), default=None,
-              help="Random futures per point (default: the scenario's).")
-@click.option("--seed", type=click.IntRange(0, main.SEED_MAX), default=None,
-              help="The scenario's seed, for every point: it builds the portfolio too "
-                   "(default: the file's).")
-@click.option("--workers", "-w", type=click.IntRange(1), default=None,
-              help="Worker processes for all the points (default: all cores).")
-@click.option("--dask", default=None, metavar="tcp://HOST:PORT",
-              help="Run the whole sweep on a Dask cluster (or set KAMSIM_DASK).")
-@_sets
+@_run_options  # -r, --seed, -w, --dask, --set: the same for every point, as for a run
 @click.option("--json", "as_json", is_flag=True, help="Print the sweep as JSON.")
 @_store_options
 @handles_errors

@@ -514,6 +514,18 @@ def _moved_rows(x: Any, y: Any, n: int, mask: BoolArray | None
     return values, selected, moved_to, np.flatnonzero(moved)
 
 
+def _sorted_moved(x: Any, y: Any, n: int, mask: BoolArray | None
+                  ) -> tuple[_SortedPopulation, NDArray[np.intp], FloatArray, FloatArray] | None:
+    """What the sort-based moved functions work from: the sorted population of ``x``, the
+    moved rows in its order, their moved values and their own (None: no row is moved)."""
+    _values, _selected, moved_to, rows = _moved_rows(x, y, n, mask)
+    if rows is None:
+        return None
+    pop = _sorted_population(x, n, mask)
+    rows = _in_order(rows, pop, n)
+    return pop, rows, moved_to[rows], pop.values[rows]
+
+
 def _in_order(rows: NDArray[np.intp], pop: _SortedPopulation, n: int) -> NDArray[np.intp]:
     """``rows`` in the ascending order of ``pop`` (y is usually a non-decreasing function of
     x, so their moved values then come nearly sorted)."""
@@ -536,13 +548,11 @@ def rank_pct_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArray
         if hit is not None and hit[0] is x and hit[1] is y and hit[2] is mask:
             return hit[3]
     plain = rank_pct(x, n, mask)
-    _values, _selected, moved_to, rows = _moved_rows(x, y, n, mask)
-    if rows is None:
+    moved = _sorted_moved(x, y, n, mask)
+    if moved is None:
         return plain
-    pop = _sorted_population(x, n, mask)
-    rows = _in_order(rows, pop, n)
+    pop, rows, value, own = moved
     ascending = pop.ascending()
-    value, own = moved_to[rows], pop.values[rows]
     below = np.searchsorted(ascending, value, "left")
     # the others equal to the moved value (own != value): few, so searched for them only
     equal = np.zeros(rows.size, dtype=np.intp)
@@ -562,13 +572,11 @@ def cum_share_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArra
     """cum_share of each row's ``y`` among the other rows' ``x``: the others larger than
     it, and those equal to it with a lower row index, come first (see above)."""
     plain = cum_share(x, n, mask)
-    _values, _selected, moved_to, rows = _moved_rows(x, y, n, mask)
-    if rows is None:
+    moved = _sorted_moved(x, y, n, mask)
+    if moved is None:
         return plain
-    pop = _sorted_population(x, n, mask)
-    rows = _in_order(rows, pop, n)
+    pop, rows, value, own = moved
     m = pop.size
-    value, own = moved_to[rows], pop.values[rows]
     descending = pop.descending_rows()
     running = np.cumsum(pop.values[descending])
     ascending = pop.ascending()
@@ -627,14 +635,12 @@ def quantile_moved(x: Any, y: Any, q: float, n: int, mask: BoolArray | None) -> 
     """The q-quantile of the population with each row's ``x`` replaced by its ``y``, per
     row (see above); the plain quantile (one value) if no row is moved."""
     plain = quantile(x, q, n, mask)
-    _values, _selected, moved_to, rows = _moved_rows(x, y, n, mask)
-    if rows is None:
+    moved = _sorted_moved(x, y, n, mask)
+    if moved is None:
         return plain
-    pop = _sorted_population(x, n, mask)
-    rows = _in_order(rows, pop, n)
+    pop, rows, value, own = moved
     ascending = pop.ascending()
     m = pop.size
-    value, own = moved_to[rows], pop.values[rows]
     # the sorted population without the own value, with the moved value put in at `at`
     gone = np.searchsorted(ascending, own, "left")  # a position holding the own value
     at = np.searchsorted(ascending, value, "left") - (own < value)
