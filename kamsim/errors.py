@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 __all__ = ["Location", "Problem", "Omitted", "capped", "KamsimError", "InputError", "RunError",
            "KamsimWarning"]
@@ -81,17 +80,12 @@ class InputError(KamsimError):
         if not self.problems:
             raise ValueError("InputError needs at least one problem")
         # the problems are its args, so that ``type(e)(*e.args)`` rebuilds it: SimPy re-raises
-        # an exception from a process that way (a problem found at a re-tiering mid-run)
+        # an exception from a process that way (a problem found at a re-tiering mid-run), and
+        # pickling does too (a worker process or a Dask worker sends it whole)
         super().__init__(self.problems)
 
     def __str__(self) -> str:
         return "\n".join(p.format() for p in self.problems)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # rebuilt from its problems (an Exception is rebuilt from its args, here the joined
-        # message, which is not a list of problems): a worker process or a Dask worker
-        # sends it whole, located lines and all
-        return (InputError, (self.problems,))
 
 
 class RunError(KamsimError):

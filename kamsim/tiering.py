@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from kamsim.errors import InputError, Location, Problem
-from kamsim.fields import field_types
+from kamsim.fields import QUADRANT_NAMES, field_types
 from kamsim.rules.expr import Expr, compile_expr
 from kamsim.rules.functions import (
     column,
@@ -29,7 +29,7 @@ from kamsim.spec.models import TieringRules
 __all__ = ["CompiledTiering", "compile_tiering", "QUADRANTS", "TierAssignment", "tier_portfolio",
            "check_start"]
 
-QUADRANTS = ("protect", "manage_risk", "cultivate", "reduce")
+QUADRANTS = QUADRANT_NAMES  # (one list: kamsim.fields, which rule expressions check against)
 
 
 def _rank_pct(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -343,10 +343,10 @@ def tier_portfolio(spec: Any) -> TierAssignment:
         spec = load_scenario(spec)
     prep = prepared(spec)
     k = prep.n_start
-    nums = prep.accounts.numbers
-    revenue = nums["wallet"][:k] * nums["share"][:k]
+    start = prep.accounts.take(slice(0, k)).env()  # (revenue and gross profit derived there)
     return TierAssignment(prep.model.tiers, prep.accounts.account_id[:k], prep.tier[:k],
-                          prep.score[:k], prep.quadrant[:k], revenue, revenue * nums["margin"][:k])
+                          prep.score[:k], prep.quadrant[:k], start["revenue"],
+                          start["gross_profit"])
 
 
 def check_start(spec: Any) -> None:

@@ -742,10 +742,14 @@ class _Compiler:
         q, g = float(literal[0]), x.fn
         self.portfolio = True
 
+        spec = F.FUNCTIONS["quantile"]
+        impl, moved = spec.impl, spec.moved
+        assert moved is not None
+
         def helper(ctx: _Context) -> Any:
             if ctx.base is None:
-                return F.quantile(g(ctx), q, ctx.n, ctx.mask)
-            return F.quantile_moved(g(ctx.base), g(ctx), q, ctx.n, ctx.mask)
+                return impl(g(ctx), q, ctx.n, ctx.mask)
+            return moved(g(ctx.base), g(ctx), q, ctx.n, ctx.mask)
 
         return _Node("number", helper)
 
