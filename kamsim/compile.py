@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from kamsim.dmu import Units
 
 __all__ = ["ServiceArrays", "StageArrays", "CompiledModel", "compile_model", "initial_env",
-           "initial_trust", "initial_stage", "TIERING_OUTPUTS", "UNIT_FIELDS"]
+           "initial_trust", "initial_stage", "TIERING_OUTPUTS"]
 
 
 @dataclass(frozen=True)
@@ -172,9 +172,6 @@ def initial_stage(stages_target_share: np.ndarray, tenure_months: np.ndarray,
 #: first tiering would see no value; kamsim.spec.load refuses them there), except ``score``
 #: in the table, where it is the score the indicators just made
 TIERING_OUTPUTS = ("tier", "score", "quadrant")
-#: the decision units' fields (kamsim.dmu.metrics), known before the first tiering
-UNIT_FIELDS = ("coverage", "sentiment", "multithreading", "champion", "dm_covered",
-               "spof_share", "red_flags")
 
 
 def initial_env(model: CompiledModel, accounts: Accounts, units: Units
@@ -204,12 +201,8 @@ def initial_env(model: CompiledModel, accounts: Accounts, units: Units
     read = set(t.table.names) | set(t.volume.names) | set(t.loyalty.names)
     for _name, expr, _w, _h in t.indicators:
         read |= expr.names
-    if read & set(UNIT_FIELDS):
-        from kamsim.dmu import metrics
+    from kamsim.dmu.metrics import UNIT_FIELDS, metrics, unit_fields
 
-        m = metrics(units, model.spec.stakeholders.influence_threshold)
-        env.update({"coverage": m.coverage, "sentiment": m.sentiment,
-                    "multithreading": m.multithreading, "champion": m.champion,
-                    "dm_covered": m.dm_covered, "spof_share": m.spof_share,
-                    "red_flags": m.red_flags.astype(np.float64)})
+    if read & set(UNIT_FIELDS):
+        env.update(unit_fields(metrics(units, model.spec.stakeholders.influence_threshold)))
     return env

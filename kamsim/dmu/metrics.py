@@ -17,7 +17,8 @@ from kamsim.dmu.span import Scratch, Span, scratch, span, split
 from kamsim.dmu.structure import KEY_INFLUENCE, Structure, structure
 from kamsim.lanes import lane, side_by_side
 
-__all__ = ["Metrics", "metrics", "propagated_attitude", "FLAG_NAMES", "FLAG_TEXT",
+__all__ = ["Metrics", "metrics", "unit_fields", "UNIT_FIELDS", "propagated_attitude",
+           "FLAG_NAMES", "FLAG_TEXT",
            "PROPAGATION_LAMBDA", "BRIEF", "MULTIPLE", "KEY_INFLUENCE", "NEWCOMER_MONTHS"]
 
 #: weight of the in-neighbours in one step of attitude propagation (assumption)
@@ -403,3 +404,22 @@ def _metrics_part(units: Units, st: Structure, threshold: float, sp: Span, buf: 
     red8 = np.add.reduce(res_b[2:7].view(np.uint8), axis=0,
                          out=buf.accounts("red8", sp, np.uint8))
     np.copyto(red, red8)
+
+
+#: the rule-expression fields a decision unit's metrics give (docs/rules.md), ``red_flags``
+#: as a number
+UNIT_FIELDS = ("coverage", "sentiment", "multithreading", "champion", "dm_covered",
+               "spof_share", "red_flags")
+
+
+def unit_fields(m: Metrics, red_flags: bool = True) -> dict[str, np.ndarray]:
+    """The fields of :data:`UNIT_FIELDS` from ``m`` (the engine's fields and the first
+    tiering's read them the same way); ``red_flags=False`` leaves out the one that needs a
+    conversion, for a caller that works it out only when read."""
+    out = {"coverage": m.coverage, "sentiment": m.sentiment,
+           "multithreading": m.multithreading, "champion": m.champion,
+           "dm_covered": m.dm_covered, "spof_share": m.spof_share}
+    if red_flags:
+        out["red_flags"] = m.red_flags.astype(np.float64)
+    return out
+

@@ -15,6 +15,7 @@ import simpy
 
 from kamsim.dmu import StepParams, Units
 from kamsim.dmu.context import Context
+from kamsim.dmu.metrics import unit_fields
 from kamsim.dmu.structure import STRUCTURAL_FIELDS, structure
 from kamsim.engine.complaints import FluidDesk, SupportDesk
 from kamsim.engine.prepare import Prepared
@@ -310,9 +311,7 @@ class Simulation:
             **nums, "wallet": wallet, "share": share, "tenure_months": self.tenure,
             "segment": self.prep.accounts.segment, "industry": self.prep.accounts.industry,
             "trust": self.trust, "months_in_stage": self.months_in_stage,
-            "service_ratio": self.service_ratio, "coverage": m.coverage,
-            "sentiment": m.sentiment, "multithreading": m.multithreading,
-            "champion": m.champion, "dm_covered": m.dm_covered, "spof_share": m.spof_share,
+            "service_ratio": self.service_ratio, **unit_fields(m, red_flags=False),
             "complaints_open": self.complaints_open, "score": self.score,
         }, {
             "revenue": lambda: wallet * share,
