@@ -14,13 +14,20 @@ from pathlib import Path
 
 from kamsim.errors import InputError, Location, Problem
 
-__all__ = ["check_csv_text", "decode_problem"]
+__all__ = ["check_csv_text", "decode_problem", "norm_name"]
 
 #: how much of the file's start is looked at for a binary file and for the header's separator
 _HEAD_BYTES = 65_536
 #: the first bytes of a zip file (an .xlsx, .ods, .numbers) and of an old OLE2 .xls
 _BINARY_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
 _SAVE_AS = "in a spreadsheet, Save As 'CSV UTF-8 (comma delimited)'"
+
+
+def norm_name(text: str) -> str:
+    """A column name or label as both CSV readers compare it (the accounts and the contacts
+    export): case, spaces and ``-`` do not count (``Payment Risk``, ``payment-risk`` and
+    ``payment_risk`` are one name)."""
+    return "_".join(text.strip().lower().replace("-", " ").split())
 
 
 def check_csv_text(path: str | Path, shown: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kamsim.csvtext import check_csv_text, decode_problem
+from kamsim.csvtext import check_csv_text, decode_problem, norm_name
 from kamsim.errors import InputError, Location, Problem, capped
 from kamsim.fields import PORTFOLIO_FIELDS
 from kamsim.spec.models import Distribution, PortfolioGenerate, PortfolioImport
@@ -179,17 +179,11 @@ class ImportedTable:
             f for f in DRAWN_FIELDS if f not in self.numbers]
 
 
-def _norm(text: str) -> str:
-    """A column name or label as it is compared: case, spaces and ``-`` do not count (as
-    the contact export's reader compares them, kamsim.dmu.crm)."""
-    return "_".join(text.strip().lower().replace("-", " ").split())
-
-
 def _spelling(known: Sequence[str]) -> dict[str, str]:
     """Each of ``known`` by its :func:`_norm` form (the first of two with the same form)."""
     out: dict[str, str] = {}
     for name in known:
-        out.setdefault(_norm(name), name)
+        out.setdefault(norm_name(name), name)
     return out
 
 
@@ -242,7 +236,7 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
         repeated: list[Problem] = []
         ambiguous: set[str] = set()
         for i, raw in enumerate(names):
-            name = _norm(raw)
+            name = norm_name(raw)
             if name and name in cols:
                 ambiguous.add(name)
                 repeated.append(Problem(Location(shown, 1, i + 1),
@@ -259,13 +253,13 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                                         f"column mapping names unknown field {fld!r}",
                                         f"{hint}one of: {', '.join(known)}"))
                 continue
-            if _norm(col) not in cols:
+            if norm_name(col) not in cols:
                 near = difflib.get_close_matches(col, names, n=1)
                 hint = f"did you mean {near[0]!r}? " if near else ""
                 problems.append(Problem(Location(shown, 1, 1), f"no column {col!r} in the header",
                                         f"{hint}one of: {', '.join(names)}"))
                 continue
-            mapping[fld] = _norm(col)
+            mapping[fld] = norm_name(col)
         for fld in known:
             if fld not in mapping and fld in cols:
                 mapping[fld] = fld
@@ -313,7 +307,7 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                         if not cell:
                             problems.append(Problem(where, f"empty {fld}", "a value"))
                         elif fld != "account_id":  # `Small` is the `small` segment
-                            cell = labels[fld].get(_norm(cell), cell)
+                            cell = labels[fld].get(norm_name(cell), cell)
                         if fld == "account_id" and cell in seen:
                             problems.append(Problem(where, f"duplicate account id {cell!r}",
                                                     f"unique ids (first on row {seen[cell]})"))

@@ -30,7 +30,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from kamsim.csvtext import check_csv_text, decode_problem
+from kamsim.csvtext import check_csv_text, decode_problem, norm_name
 from kamsim.errors import InputError, Location, Problem
 from kamsim.spec.models import (
     ATTITUDES,
@@ -46,13 +46,9 @@ REQUIRED_COLUMNS = ("account_id", "person", "role", "reports_to", "attitude", "c
 OPTIONAL_COLUMNS = ("influence", "held_by", "months_in_post")
 
 
-def _norm(text: str) -> str:
-    return text.strip().lower().replace("-", "_").replace(" ", "_")
-
-
 def _choice(value: str, known: Sequence[str], what: str, loc: Location,
             problems: list[Problem]) -> str | None:
-    v = _norm(value)
+    v = norm_name(value)
     if v in known:
         return v
     near = difflib.get_close_matches(v, list(known), n=1)
@@ -105,7 +101,7 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
     col: dict[str, int] = {}
     ambiguous: set[str] = set()
     for i, name in enumerate(header):
-        key = _norm(name)
+        key = norm_name(name)
         if key and key in col:  # which of the two is meant cannot be told: refuse both
             ambiguous.add(key)
             problems.append(Problem(Location(where, head_line, i + 1),
@@ -114,7 +110,7 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
         col.setdefault(key, i)
     for name in REQUIRED_COLUMNS:
         if name not in col:
-            near = difflib.get_close_matches(name, [_norm(h) for h in header], n=1)
+            near = difflib.get_close_matches(name, [norm_name(h) for h in header], n=1)
             hint = f"did you mean {near[0]!r}? " if near else ""
             problems.append(Problem(Location(where, head_line, 1), f"missing column {name!r}",
                                     f"{hint}columns: {', '.join(REQUIRED_COLUMNS)}"))
@@ -147,7 +143,7 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
             problems.append(_stranger(acc, accounts, loc("account_id"), variants))
         if len(pid) > 64:
             problems.append(Problem(loc("person"), "person id is too long", "<= 64 characters"))
-        role = (None if not cell("role") else _norm(cell("role")) if roles is None
+        role = (None if not cell("role") else norm_name(cell("role")) if roles is None
                 else _choice(cell("role"), roles, "role", loc("role"), problems))
         att = _choice(cell("attitude"), ATTITUDES, "attitude", loc("attitude"), problems) \
             if cell("attitude") else "neutral"

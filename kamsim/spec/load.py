@@ -908,6 +908,8 @@ def _csv_kind(path: Path) -> str | None:
     cannot be opened (no permission, a folder) is reported here, the same way."""
     import csv
 
+    from kamsim.csvtext import norm_name
+
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             header = next(csv.reader(fh))
@@ -917,7 +919,7 @@ def _csv_kind(path: Path) -> str | None:
         raise InputError([Problem(Location(str(path), 1, 1),
                                   f"cannot read file: {exc.strerror or exc}",
                                   "an existing, readable file")]) from None
-    names = {h.strip().lower().replace("-", "_").replace(" ", "_") for h in header}
+    names = {norm_name(h) for h in header}
     return "contacts" if "person" in names else "portfolio" if "account_id" in names else None
 
 
