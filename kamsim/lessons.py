@@ -39,6 +39,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from kamsim.errors import InputError, Problem, RunError
+from kamsim.spec.models import register_checks
 
 if TYPE_CHECKING:
     from kamsim.spec.models import PlacedError
@@ -226,6 +227,11 @@ def _lesson_problems(data: Any) -> list[PlacedError]:
     return out
 
 
+# the lesson's whole-object checks join the others: when a lesson's schema check fails,
+# kamsim.spec.load runs them on the raw data like those of every other kind of file
+register_checks({Lesson: _lesson_problems, Figure: _figure_problems})
+
+
 # ---------------------------------------------------------------- files
 
 
@@ -278,20 +284,6 @@ def load_lesson(path: str | Path) -> Lesson:
     # the kind is reported above: the schema check sees a lesson
     model, probs, bad = validate_places(replace(doc, data={**data, "kind": "lesson"}), Lesson)
     problems += probs
-    if model is None:
-        # the model's own checks did not run where a field failed: run them on the raw data,
-        # leaving out places that already have a problem of their own
-        found: list[tuple[tuple[Any, ...], PlacedError]] = [
-            ((), e) for e in _lesson_problems(data)]
-        figures = data.get("figures")
-        for i, f in enumerate(figures if isinstance(figures, list) else []):
-            found += [(("figures", i), e) for e in _figure_problems(f)]
-        for at, e in found:
-            sub = (*at, *e.path)
-            if not touches(sub, bad):
-                bad.add(sub)
-                problems.append(Problem(doc.locate(sub, key=e.key), str(e), e.expected))
-
     def text(key: str) -> str | None:
         """The raw text at ``key`` (None if absent or with a problem of its own)."""
         value = data.get(key)

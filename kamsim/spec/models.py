@@ -910,6 +910,12 @@ def _models_in(annotation: Any, value: Any) -> list[tuple[tuple[str | int, ...],
     return []
 
 
+def register_checks(checks: dict[type[BaseModel], Callable[[Any], list[PlacedError]]]
+                    ) -> None:
+    """Add the whole-object checks of models defined elsewhere (a lesson's)."""
+    _CHECKS.update(checks)
+
+
 def object_checks(model: type[BaseModel], data: Any) -> list[PlacedError]:
     """Every whole-object check of ``model`` and of the models inside it, on plain data (a
     file whose schema check failed: pydantic ran only the checks of the objects whose every
