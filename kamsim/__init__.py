@@ -87,3 +87,18 @@ def __dir__() -> list[str]:
     # the lazy names and the submodules too, so that dir(kamsim) and tab completion show
     # the API
     return sorted(set(globals()) | set(_LAZY) | _submodule_names(__path__))
+
+
+def _callable_module(name: str, fn: Any) -> None:
+    """Make module ``name`` callable as ``fn``: importing ``kamsim.compare`` (or
+    ``kamsim.sweep``) binds the module over the lazy function of the same name on this
+    package, so ``kamsim.compare([...])`` works whichever was imported first."""
+    import sys
+    import types
+
+    class _Callable(types.ModuleType):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
+
+    sys.modules[name].__class__ = _Callable
+

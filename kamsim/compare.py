@@ -38,8 +38,6 @@ with no starting accounts is NaN, so its differences are NaN and the verdict say
 from __future__ import annotations
 
 import math
-import sys
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,6 +45,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from kamsim import _callable_module
 from kamsim.results import BOUNDS, HEADLINES
 from kamsim.stats import defined_mean, fieller, mean_ci, t_ppf
 
@@ -528,13 +527,4 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
     return compare_runs(runs)
 
 
-class _CallableModule(types.ModuleType):
-    """Importing ``kamsim.compare`` binds the module over the lazy ``kamsim.compare``
-    function on the package; calling the module runs :func:`compare`, so
-    ``kamsim.compare([...])`` works whichever was imported first."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+_callable_module(__name__, compare)  # kamsim.compare(...) whichever was imported first

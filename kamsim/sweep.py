@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import sys
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -27,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from kamsim import _callable_module
 from kamsim.compare import ALL, RunFigures, difference_rows
 from kamsim.errors import InputError, Location, Problem, RunError
 from kamsim.results import BOUNDS, HEADLINES
@@ -312,6 +311,7 @@ class Sweep:
     results: list[Any]
     run_ids: list[str | None] = field(default_factory=list)
     _figures: list[RunFigures] = field(default_factory=list, repr=False)
+    _best: dict[str, int] = field(default_factory=dict, repr=False)  # best_index's, by measure
 
     def __post_init__(self) -> None:
         if not self.run_ids:
@@ -350,13 +350,16 @@ class Sweep:
         (the cheapest capacity that does as well), whatever order they were given in."""
         if measure not in HEADLINES:
             raise ValueError(f"unknown measure {measure!r} (one of {', '.join(HEADLINES)})")
-        means = self._means(measure)
-        if measure in LOWER_IS_BETTER:
-            means = -means
-        if np.isnan(means).all():
-            return 0
-        top = np.flatnonzero(means == np.nanmax(means))
-        return min((int(i) for i in top), key=self._order)
+        if measure not in self._best:  # (asked for every row of the table and the verdict)
+            means = self._means(measure)
+            if measure in LOWER_IS_BETTER:
+                means = -means
+            if np.isnan(means).all():
+                self._best[measure] = 0
+            else:
+                top = np.flatnonzero(means == np.nanmax(means))
+                self._best[measure] = min((int(i) for i in top), key=self._order)
+        return self._best[measure]
 
     def _numeric(self, key: str) -> bool:
         """Whether every point's value of ``key`` is a number (True/False are not)."""
@@ -582,13 +585,4 @@ def sweep(scenario: Any, vary: Sequence[str] | str, *, replications: int | None 
     return Sweep(keys=[a.key for a in axes], points=points, labels=labels, results=results)
 
 
-class _CallableModule(types.ModuleType):
-    """Importing ``kamsim.sweep`` binds the module over the lazy ``kamsim.sweep`` function
-    on the package; calling the module runs :func:`sweep`, so ``kamsim.sweep(...)`` works
-    whichever was imported first (as ``kamsim.compare``)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Sweep:
-        return sweep(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+_callable_module(__name__, sweep)  # kamsim.sweep(...) whichever was imported first

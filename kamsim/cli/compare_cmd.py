@@ -17,7 +17,13 @@ def difference_table(cmp: Any) -> Any:
     """A rich Table of the paired differences: one row per scenario x tier x headline."""
     from rich.table import Table
 
-    from kamsim.report.terminal import NOTE_NO_ACCOUNTS, NOTE_NO_INTERVAL, difference, money
+    from kamsim.report.terminal import (
+        NOTE_NO_ACCOUNTS,
+        NOTE_NO_INTERVAL,
+        difference,
+        money,
+        signed_money,
+    )
 
     cur = cmp.runs[0].currency
     conf = int(round(100 * cmp.confidence))
@@ -31,9 +37,6 @@ def difference_table(cmp: Any) -> Any:
     for col in ("scenario", "tier", "measure", "reference", "scenario value", "difference",
                 "relative"):
         t.add_column(col, justify="left" if col in ("scenario", "tier", "measure") else "right")
-
-    def signed_money(v: float) -> str:
-        return ("+" if v >= 0 else "-") + money(abs(v), cur)
 
     def value(v: float, f: Any) -> str:
         return "no accounts" if v != v else f(v)  # a share of a tier with no accounts
@@ -50,7 +53,8 @@ def difference_table(cmp: Any) -> Any:
         else:
             vals = (value(r.reference_mean, lambda v: money(v, cur)),
                     value(r.mean, lambda v: money(v, cur)),
-                    difference(r.diff, r.diff_low, r.diff_high, signed_money))
+                    difference(r.diff, r.diff_low, r.diff_high,
+                               lambda v: signed_money(v, cur)))
         rel = "" if r.rel != r.rel else difference(r.rel, r.rel_low, r.rel_high,
                                                      lambda v: f"{v:+.1f}", "%")
         undefined |= r.diff != r.diff

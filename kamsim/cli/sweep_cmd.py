@@ -20,7 +20,14 @@ def sweep_table(sw: Any) -> Any:
     point (the point's minus the best's, as the verdict gives it); the best row in bold."""
     from rich.table import Table
 
-    from kamsim.report.terminal import NOTE_NO_INTERVAL, difference, interval, money, pct
+    from kamsim.report.terminal import (
+        NOTE_NO_INTERVAL,
+        difference,
+        interval,
+        money,
+        pct,
+        signed_money,
+    )
 
     cur = sw.currency
     conf = int(round(100 * sw.confidence))
@@ -38,16 +45,14 @@ def sweep_table(sw: Any) -> Any:
         t.add_column(col, justify="right")
     rows = sw.table().query("tier == 'all' and metric == 'profit'")
 
-    def signed_money(v: float) -> str:
-        return ("+" if v >= 0 else "-") + money(abs(v), cur)
-
     def vs(row: Any) -> str:
         """The difference as ``mean ± half-width`` (a paired interval of money is
         symmetric), narrower than ``mean (low to high)``."""
         half = (row.diff_high - row.diff_low) / 2
         if half != half:
-            return difference(row.diff, row.diff_low, row.diff_high, signed_money)
-        return f"{signed_money(row.diff)} ± {money(half, cur)}"
+            return difference(row.diff, row.diff_low, row.diff_high,
+                              lambda v: signed_money(v, cur))
+        return f"{signed_money(row.diff, cur)} ± {money(half, cur)}"
 
     for i, (point, result, row) in enumerate(zip(sw.points, sw.results,
                                                  rows.itertuples(index=False), strict=True)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["money", "pct", "interval", "difference", "summary_table", "tier_table",
+__all__ = ["money", "signed_money", "pct", "interval", "difference", "summary_table", "tier_table",
            "summary_notes", "NOTE_NO_ACCOUNTS", "NOTE_NO_INTERVAL"]
 
 _SYMBOL = {"EUR": "€", "USD": "$", "GBP": "£", "CNY": "¥", "JPY": "¥"}
@@ -21,6 +21,11 @@ def money(x: float, currency: str = "EUR") -> str:
     if a >= 1e3:
         return f"{sign}{sym}{a / 1e3:.1f}k"
     return f"{sign}{sym}{a:.0f}"
+
+
+def signed_money(x: float, currency: str = "EUR") -> str:
+    """``money`` with its sign always shown (a difference): +€1.2M, -€3.4k."""
+    return ("+" if x >= 0 else "-") + money(abs(x), currency)
 
 
 def pct(x: float, digits: int = 1) -> str:
