@@ -6,7 +6,7 @@ part only (what the case's name says), ``work`` the account-months it played.
 ``python bench/cases.py model ACCOUNTS MONTHS [KEY=VALUE ...]``
 ``python bench/cases.py study REPLICATIONS ACCOUNTS MONTHS WORKERS [KEY=VALUE ...]``
 ``python bench/cases.py naive ACCOUNTS MONTHS`` / ``floor ACCOUNTS MONTHS``
-``python bench/cases.py tiering ACCOUNTS``
+``python bench/cases.py tiering ACCOUNTS`` / ``retiering ACCOUNTS`` (the yearly re-tiering, hysteresis on)
 ``python bench/cases.py dmu ACCOUNTS`` (one decision-unit step + metrics, median of 7)
 """
 
@@ -90,11 +90,11 @@ def floor(accounts: int, months: int) -> dict[str, object]:
     return {"seconds": time.perf_counter() - t0, "work": accounts * months}
 
 
-def tiering(accounts: int) -> dict[str, object]:
+def tiering(accounts: int, retier: bool = False) -> dict[str, object]:
     sys.path.insert(0, str(HERE))
     from bench_tiering import time_tiering
 
-    return time_tiering(accounts)
+    return time_tiering(accounts, retier)
 
 
 def dmu(accounts: int) -> dict[str, object]:
@@ -141,6 +141,8 @@ def main(argv: list[str]) -> None:
         out = floor(ints[0], ints[1])
     elif kind == "tiering":
         out = tiering(ints[0])
+    elif kind == "retiering":
+        out = tiering(ints[0], retier=True)
     elif kind == "dmu":
         out = dmu(ints[0])
     else:

@@ -156,6 +156,8 @@ def cases(quick: bool, sets: list[str]) -> list[Case]:
              [*kamsim, "--help"], 7, 30, target_s=0.3, timed_here=True),
         Case("tiering_1m", "compile_tiering + assign + quadrant, 1M accounts",
              [*c, "tiering", "1000000"], 5, lim(120), target_s=1.0),
+        Case("retiering_1m", "yearly re-tiering with hysteresis, 1M accounts",
+             [*c, "retiering", "1000000"], 5, lim(120)),
         Case("dmu_100k", "one decision-unit step + metrics, 100k accounts",
              [*c, "dmu", "100000"], 5, lim(120), target_s=0.05),
         Case("naive_10k", "naive SimPy reduced model, 10k x 60 (bench/naive_simpy.py)",
