@@ -334,7 +334,7 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
     if not values["account_id"] and not problems:
         problems.append(Problem(Location(shown, 2, 1), "no accounts", "one row per account"))
     if problems:
-        raise InputError(capped(problems, 200))
+        raise InputError(capped(problems))
     table = ImportedTable(path=shown, account_id=np.array(values["account_id"], dtype=object))
     for fld, vals in values.items():
         if fld in ("segment", "industry"):

@@ -269,3 +269,20 @@ def test_a_csv_with_more_problems_than_are_listed_says_how_many_there_are(tmp_pa
     assert lines[-2] == (f"{path}:202:4: 100 more problems from here on are not listed (fix "
                          "the ones above and check again)")
     assert all(LOCATED.match(ln) for ln in lines[:-1])
+
+
+def test_a_contact_export_with_more_problems_than_are_listed_says_how_many_there_are(tmp_path):
+    """300 rows with two bad cells each: 200 problems are listed and the count says 600, as
+    for an accounts CSV (every one of them was printed)."""
+    path = tmp_path / "contacts.csv"
+    rows = [f"A{i},p{i},buyer,,angry,none,2" for i in range(300)]
+    path.write_text("account_id,person,role,reports_to,attitude,coverage,influence\n"
+                    + "\n".join(rows) + "\n")
+    res = CliRunner().invoke(cli, ["validate", str(path)])
+    lines = res.stderr.splitlines()
+    assert res.exit_code == 2
+    assert lines[-1] == "600 problems found, 200 of them listed; nothing was written."
+    assert len(lines) == 202
+    assert lines[-2] == (f"{path}:102:5: 400 more problems from here on are not listed (fix "
+                         "the ones above and check again)")
+    assert all(LOCATED.match(ln) for ln in lines[:-1])
