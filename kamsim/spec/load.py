@@ -101,6 +101,35 @@ class ScenarioSpec:
         return replace(self, scenario=self.scenario.model_copy(update={"seed": seed}),
                        overrides=(*self.overrides, f"seed={seed}"))
 
+    def notes(self) -> list[Problem]:
+        """What ``kamsim validate`` tells about a valid scenario, located: a segment of the
+        imported accounts with no decision-unit template of its own. Its accounts get the
+        ``default`` unit, as docs/rules.md promises (an export's values are taken as written,
+        so it is not a problem), but a misspelt segment (``Entreprise``) would otherwise give
+        them another unit without a word."""
+        import numpy as np
+
+        rows = self.portfolio_rows
+        if rows is None or rows.segment is None:
+            return []
+        units = self.stakeholders.units
+        named = [u for u in units if u != "default"]
+        # accounts with a map of their own (contacts, the rules' `accounts`) use no template
+        own = np.isin(rows.account_id, [*self.stakeholders.accounts, *(self.contacts or ())])
+        out = []
+        for seg, at in rows.segment_at.items():
+            if seg in units:
+                continue
+            n = int(((rows.segment == seg) & ~own).sum())
+            if not n:
+                continue
+            near = difflib.get_close_matches(seg.lower(), named, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            out.append(Problem(at, f"segment {seg!r} has no decision-unit template of its own, "
+                               f"so its {n} account{'s' if n != 1 else ''} get{'' if n != 1 else 's'} "
+                               "the default one", f"{hint}templates: {', '.join(named)}"))
+        return out
+
     def resolved(self) -> dict[str, Any]:
         """The fully resolved scenario: every default filled in, rule files inlined with their
         hashes, and the kamsim version, for the results folder and the run store."""
