@@ -252,15 +252,20 @@ def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
     data = doc.data
     for k in base:
         data = data[k]
+    # a value the reading already reported (a .inf, read as null): a problem of its own, not
+    # one more of the schema's, and left alone by the later checks
+    unreadable = {p for p in doc.unreadable if p[:len(base)] == base}
     try:
-        return model.model_validate(data), [], set()
+        return model.model_validate(data), [], set(unreadable)
     except ValidationError as exc:
         problems: list[Problem] = []
-        bad: set[tuple[Any, ...]] = set()
+        bad: set[tuple[Any, ...]] = set(unreadable)
         for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
             full = (*base, *loc)
             bad.add(full)
+            if full in unreadable:
+                continue
             t = err["type"]
             if t == "extra_forbidden":
                 owner = _model_at(model, loc)
