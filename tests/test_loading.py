@@ -402,3 +402,26 @@ def test_switching_the_strategy_by_override_drops_the_files_former_settings() ->
                       [*tiny, "strategy.name=tiered", "strategy.level=key"])
     [line] = [p.format() for p in exc.value.problems]
     assert line.startswith("--set[2]:1:10: strategy.level: `level` is a setting of the equal")
+
+
+def test_a_non_finite_number_is_one_problem_and_the_rest_is_checked(tmp_path: Path) -> None:
+    """`.nan` in an object is reported once, at itself (not again as a missing median by the
+    object's own check), and another field of the same object is still checked."""
+    import shutil
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    path = tmp_path / "scenarios" / "baseline.yaml"
+    text = path.read_text()
+    line = "wallet: {dist: lognormal, median: 120000, sigma: 1.3}"
+    assert line in text
+    path.write_text(text.replace(line, "wallet: {dist: lognormal, median: .nan, sigma: -1}")
+                    .replace("horizon_months: 60", "horizon_months: .inf"))
+    with pytest.raises(InputError) as exc:
+        load_scenario(path)
+    lines = [p.format().removeprefix(str(path)) for p in exc.value.problems]
+    assert lines == [
+        ":18:39: '.nan' is not a finite number (a finite number)",
+        ":18:52: portfolio.generate.wallet.sigma: Input should be greater than or equal to 0, "
+        "got -1 (a number >= 0.0)",
+        ":29:17: '.inf' is not a finite number (a finite number)"]

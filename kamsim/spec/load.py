@@ -264,7 +264,7 @@ def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
             loc = tuple(err["loc"])
             full = (*base, *loc)
             bad.add(full)
-            if full in unreadable:
+            if _touches(full, unreadable):  # the value, or its object's own check of it
                 continue
             t = err["type"]
             if t == "extra_forbidden":
@@ -304,7 +304,9 @@ def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
         # `default` template, nor a bad wallet sigma a sum of segment shares
         for c in m.object_checks(model, data):
             sub = (*base, *c.path)
-            if sub not in bad and (*sub, "[key]") not in bad:
+            # (an object holding an unreadable value cannot be judged whole: `median: .nan`
+            # is not a missing median)
+            if sub not in bad and (*sub, "[key]") not in bad and not _touches(sub, unreadable):
                 bad.add(sub)
                 problems.append(_placed(doc, sub, c))
         return None, list(dict.fromkeys(problems)), bad
