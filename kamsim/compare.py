@@ -211,8 +211,11 @@ def _relative(a: np.ndarray, b: np.ndarray, paired: bool, confidence: float,
 
 
 def _num(v: float, sign: bool = False) -> str:
-    """One decimal, with a typographic minus (and a plus when ``sign``)."""
-    return (f"{v:+.1f}" if sign else f"{v:.1f}").replace("-", "\u2212")
+    """One decimal as the tables round it (:func:`~kamsim.report.terminal.decimal`: no
+    -0.0), with a typographic minus (and a plus when ``sign``)."""
+    from kamsim.report.terminal import decimal
+
+    return decimal(v, sign=sign).replace("-", "\u2212")
 
 
 def unique_names(names: Sequence[str]) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Location", "Problem", "Omitted", "capped", "KamsimError", "InputError", "RunError",
+__all__ = ["Location", "Problem", "Omitted", "capped", "MAX_LISTED", "KamsimError", "InputError", "RunError",
            "KamsimWarning"]
 
 
@@ -55,7 +55,12 @@ class Omitted(Problem):
     count: int = 0
 
 
-def capped(problems: list[Problem], limit: int) -> list[Problem]:
+#: how many problems of one file are listed: a CSV's readers (accounts, contacts) share it,
+#: so that a file with thousands of bad cells reads the same whichever it is
+MAX_LISTED = 200
+
+
+def capped(problems: list[Problem], limit: int = MAX_LISTED) -> list[Problem]:
     """The first ``limit`` of ``problems``, and an :class:`Omitted` for the rest."""
     if len(problems) <= limit:
         return problems

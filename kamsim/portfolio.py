@@ -171,6 +171,8 @@ class ImportedTable:
     numbers: dict[str, np.ndarray] = field(default_factory=dict)
     segment: np.ndarray | None = None
     industry: np.ndarray | None = None
+    #: where each segment is first given (a note about it is located there)
+    segment_at: dict[str, Location] = field(default_factory=dict)
 
     def drawn(self) -> list[str]:
         """The fields the export does not give, drawn from the import's ``defaults``
@@ -287,6 +289,7 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                   "industry": _spelling(list(spec.defaults.industries))}
         values: dict[str, list[object]] = {f: [] for f in mapping}
         seen: dict[str, int] = {}
+        segment_at: dict[str, Location] = {}
         try:
             for row in reader:
                 line = reader.line_num
@@ -308,6 +311,8 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                             problems.append(Problem(where, f"empty {fld}", "a value"))
                         elif fld != "account_id":  # `Small` is the `small` segment
                             cell = labels[fld].get(norm_name(cell), cell)
+                            if fld == "segment":
+                                segment_at.setdefault(cell, where)
                         if fld == "account_id" and cell in seen:
                             problems.append(Problem(where, f"duplicate account id {cell!r}",
                                                     f"unique ids (first on row {seen[cell]})"))
@@ -334,8 +339,9 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
     if not values["account_id"] and not problems:
         problems.append(Problem(Location(shown, 2, 1), "no accounts", "one row per account"))
     if problems:
-        raise InputError(capped(problems, 200))
-    table = ImportedTable(path=shown, account_id=np.array(values["account_id"], dtype=object))
+        raise InputError(capped(problems))
+    table = ImportedTable(path=shown, account_id=np.array(values["account_id"], dtype=object),
+                          segment_at=segment_at)
     for fld, vals in values.items():
         if fld in ("segment", "industry"):
             setattr(table, fld, np.array(vals, dtype=object))

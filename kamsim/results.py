@@ -242,7 +242,8 @@ class Result:
             parts.append({
                 "replication": _full(o.replication, e["period"].shape[0]),
                 "period": e["period"], "account_id": ids[acc], "kind": kinds[e["kind"]],
-                "code": e["code"], "detail": _event_detail(e, self.stages, self.roles),
+                "code": e["code"], "detail": _event_detail(e, self.stages, self.roles,
+                                                            self.tiers),
                 "value": e["value"]})
         return _concat(parts) if parts else None
 
@@ -298,7 +299,8 @@ def _frame(cols: dict[str, np.ndarray]) -> Any:
 
 
 def _event_detail(e: dict[str, np.ndarray], stages: tuple[str, ...],
-                  roles: tuple[str, ...] = ()) -> np.ndarray:
+                  roles: tuple[str, ...] = (), tiers: tuple[str, ...] = ()) -> np.ndarray:
+    """``code`` in words, by kind (docs/results.md)."""
     kinds = e["kind"]
     code = e["code"]
     out = np.full(kinds.shape[0], "", dtype=object)
@@ -316,4 +318,10 @@ def _event_detail(e: dict[str, np.ndarray], stages: tuple[str, ...],
     sel = kinds == EVENT_KINDS.index("key_person_left")
     if roles and sel.any():  # the role of the person who left
         out[sel] = np.array(roles, dtype=object)[code[sel]]
+    sel = kinds == EVENT_KINDS.index("tier_change")
+    if tiers and sel.any():
+        # from (the old tier's index is the value) and to, as "important -> key": a move
+        # reads whole in one cell (ASCII: a spreadsheet opening the CSV may not take UTF-8)
+        names = np.array(tiers, dtype=object)
+        out[sel] = (names[e["value"][sel].astype(np.int64)] + " -> ") + names[code[sel]]
     return out

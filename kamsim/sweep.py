@@ -243,7 +243,7 @@ def _load_points(path: str, base: Sequence[str], axes: Sequence[_Axis]
     points, labels, specs = [], [], []
     # a problem (a --vary one whatever the value's column) -> point number -> its location
     found: dict[tuple[Any, ...], dict[int, Location]] = {}
-    sets_at = [Location(f"--set[{i}]", 1, 1) for i in range(len(base))]
+    sets_at: list[Location | None] = [None] * len(base)  # each --set where its problem is
     for p, ix in enumerate(grid):
         points.append({a.key: a.values[i] for a, i in zip(axes, ix, strict=True)})
         labels.append(", ".join(f"{a.key}={a.texts[i]}" for a, i in zip(axes, ix, strict=True)))

@@ -146,42 +146,44 @@ def test_good_and_bad_together_report_only_the_bad(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("sets, expected", [
     (["portfolio.generate.accounts=-5"],
-     ["--set[0]:1:1: portfolio.generate.accounts: Input should be greater than or equal to 1"]),
-    (["horizon_months=abc"], ["--set[0]:1:1: horizon_months: Input should be a valid integer"]),
+     ["--set[0]:1:29: portfolio.generate.accounts: Input should be greater than or equal to 1"]),
+    (["horizon_months=abc"], ["--set[0]:1:16: horizon_months: Input should be a valid integer"]),
     (["portfolio.generate.acounts=5"],
-     ["--set[0]:1:1: unknown key 'acounts' (did you mean 'accounts'?"]),
-    (["rules.tiering=../../../etc/passwd"], ["--set[0]:1:1: path '../../../etc/passwd' leads"]),
-    (["strategy.name.x=1"], ["--set[0]:1:1: strategy.name is not a mapping"]),
+     ["--set[0]:1:20: unknown key 'acounts' (did you mean 'accounts'?"]),
+    (["rules.tiering=../../../etc/passwd"], ["--set[0]:1:15: path '../../../etc/passwd' leads"]),
+    (["strategy.name.x=1"], ["--set[0]:1:10: strategy.name is not a mapping"]),
     # every bad override at once, not only the first
     (["portfolio.generate.accounts=200", "foo", "seed=[", "market.price_gap=2"],
-     ["--set[1]:1:1: override 'foo' has no '='", "--set[2]:1:", "YAML syntax error"]),
+     ["--set[1]:1:1: override 'foo' has no '='", "--set[2]:1:7: YAML syntax error"]),
     (["strategy.name=custom", "strategy.priority=revenu * 2"],
-     ["--set[1]:1:1: unknown name 'revenu'; did you mean 'revenue'?"]),
+     ["--set[1]:1:19: unknown name 'revenu'; did you mean 'revenue'?"]),
     # a part the override created is the override's: located there, not in the file
     (["nokey.x=1"], ["--set[0]:1:1: unknown key 'nokey'"]),
     # a number after a missing key starts a list; the new shock then lacks its kind
-    (["shocks.0.at_month=3"], ["--set[0]:1:1: missing key 'kind'"]),
+    (["shocks.0.at_month=3"], ["--set[0]:1:8: missing key 'kind'"]),
     (["shocks.0.at_month=3", "shocks.0.kind=recession", "shocks.2.kind=recession"],
-     ["--set[2]:1:1: shocks has 1 entry, so there is no entry 2"]),
+     ["--set[2]:1:8: shocks has 1 entry, so there is no entry 2"]),
     # a value that cannot be read does not hide the range errors of the others
     (["seed=[", "market.price_gap=2"],
-     ["--set[0]:1:", "--set[1]:1:1: market.price_gap: Input should be less than or equal to 1"]),
+     ["--set[0]:1:7:", "--set[1]:1:18: market.price_gap: Input should be less than or equal to 1"]),
     (["portfolio.generate.wallet.median=-1"],
-     ["--set[0]:1:1: portfolio.generate.wallet.median: Input should be greater than 0"]),
+     ["--set[0]:1:34: portfolio.generate.wallet.median: Input should be greater than 0"]),
     (["portfolio.generate.wallet.median=0"],
-     ["--set[0]:1:1: portfolio.generate.wallet.median: Input should be greater than 0"]),
+     ["--set[0]:1:34: portfolio.generate.wallet.median: Input should be greater than 0"]),
     (["portfolio.generate.wallet={dist: pareto, alpha: 2, minimum: 0}"],
-     ["--set[0]:1:1: portfolio.generate.wallet.minimum: pareto needs minimum > 0"]),
+     ["--set[0]:1:61: portfolio.generate.wallet.minimum: pareto needs minimum > 0"]),
     (["portfolio.generate.share={dist: beta, alpha: 2, beta: 3, clip: [0.9, 0.1]}"],
-     ["--set[0]:1:1: portfolio.generate.share.clip: clip [0.9, 0.1] has low > high"]),
-    (["rules.stages=../rules"], ["--set[0]:1:1: '../rules' is a folder, not a file"]),
+     ["--set[0]:1:64: portfolio.generate.share.clip: clip [0.9, 0.1] has low > high"]),
+    (["rules.stages=../rules"], ["--set[0]:1:14: '../rules' is a folder, not a file"]),
+    # inside a structured value, at the entry it is about (not at the file's former shocks)
+    (["shocks=[{at_month: 3, kind: recesion}]"], ["--set[0]:1:29: shocks.0.kind: Input should"]),
     # whole-object checks of values from --set: each at its --set, all in one round, though
     # another --set breaks a field of the same object
     (["portfolio.generate.segments={enterprise: 0.2, midmarket: 0.5, small: 0.2}",
       "portfolio.generate.industries={retail: 0.5}", "portfolio.generate.wallet.sigma=-1"],
-     ["--set[0]:1:1: portfolio.generate.segments: segments shares sum to 0.9",
-      "--set[1]:1:1: portfolio.generate.industries: industries shares sum to 0.5",
-      "--set[2]:1:1: portfolio.generate.wallet.sigma: Input should be greater than or equal"]),
+     ["--set[0]:1:29: portfolio.generate.segments: segments shares sum to 0.9",
+      "--set[1]:1:31: portfolio.generate.industries: industries shares sum to 0.5",
+      "--set[2]:1:33: portfolio.generate.wallet.sigma: Input should be greater than or equal"]),
 ])
 def test_set_errors_are_located(sets: list[str], expected: list[str], tmp_path: Path,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,7 +206,7 @@ def test_set_error_subprocess(tmp_path: Path) -> None:
          "--out", "x.csv"],
         capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert proc.returncode == 2
-    assert proc.stderr.startswith("--set[0]:1:1: portfolio.generate.accounts:")
+    assert proc.stderr.startswith("--set[0]:1:29: portfolio.generate.accounts:")
     assert "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
 

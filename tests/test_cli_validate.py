@@ -38,8 +38,8 @@ def test_validate_subprocess_exit_codes(tmp_path: Path) -> None:
                           str(BAD / "unknown_key.yaml"), str(BAD / "nonfinite.yaml")],
                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert bad.returncode == 2
-    assert bad.stderr.count("\n") == 4 + 1  # 1 + 3 problems, then the closing line
-    assert bad.stderr.splitlines()[-1] == "4 problems found; nothing was written."
+    assert bad.stderr.count("\n") == 6 + 1  # 1 + 5 problems, then the closing line
+    assert bad.stderr.splitlines()[-1] == "6 problems found; nothing was written."
     assert list(tmp_path.iterdir()) == []
 
 

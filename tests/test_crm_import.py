@@ -269,3 +269,51 @@ def test_a_csv_with_more_problems_than_are_listed_says_how_many_there_are(tmp_pa
     assert lines[-2] == (f"{path}:202:4: 100 more problems from here on are not listed (fix "
                          "the ones above and check again)")
     assert all(LOCATED.match(ln) for ln in lines[:-1])
+
+
+def test_a_contact_export_with_more_problems_than_are_listed_says_how_many_there_are(tmp_path):
+    """300 rows with two bad cells each: 200 problems are listed and the count says 600, as
+    for an accounts CSV (every one of them was printed)."""
+    path = tmp_path / "contacts.csv"
+    rows = [f"A{i},p{i},buyer,,angry,none,2" for i in range(300)]
+    path.write_text("account_id,person,role,reports_to,attitude,coverage,influence\n"
+                    + "\n".join(rows) + "\n")
+    res = CliRunner().invoke(cli, ["validate", str(path)])
+    lines = res.stderr.splitlines()
+    assert res.exit_code == 2
+    assert lines[-1] == "600 problems found, 200 of them listed; nothing was written."
+    assert len(lines) == 202
+    assert lines[-2] == (f"{path}:102:5: 400 more problems from here on are not listed (fix "
+                         "the ones above and check again)")
+    assert all(LOCATED.match(ln) for ln in lines[:-1])
+
+
+def test_a_segment_without_a_template_is_noted_where_it_is_first_given(tmp_path):
+    """Docs/rules.md: an imported segment is taken as written and one with no template of its
+    own gets the `default` unit. That is not a problem, but a misspelt one (`Entreprise`)
+    changed its accounts' units without a word: validate notes it, located, and exits 0."""
+    scenario = workspace(tmp_path)
+    accounts = scenario.parent / "data" / "accounts.csv"
+    mapped = {r["account_id"] for r in csv_rows(scenario.parent / "data" / "contacts.csv")}
+    rows = csv_rows(accounts)
+    header = accounts.read_text().splitlines()[0].split(",")
+    seg = header.index("segment")
+    lines = [i + 2 for i, r in enumerate(rows) if r["account_id"] not in mapped][:3]
+
+    def edit(text: list[str]) -> list[str]:
+        for line, value in zip(lines, ["Entreprise", "Small", "Entreprise"], strict=True):
+            row = next(csv.reader([text[line - 1]]))
+            row[seg] = value
+            text[line - 1] = ",".join(f'"{c}"' if "," in c else c for c in row)
+        return text
+
+    res = CliRunner().invoke(cli, ["validate", str(workspace(tmp_path / "plain"))])
+    assert res.exit_code == 0 and "note:" not in res.output
+    rewrite(accounts, edit)
+    res = CliRunner().invoke(cli, ["validate", str(scenario)])
+    assert res.exit_code == 0, res.output
+    notes = [ln for ln in res.stdout.splitlines() if ": note: " in ln]
+    assert notes == [  # `Small` is the `small` segment: no note
+        f"{accounts}:{lines[0]}:{seg + 1}: note: segment 'Entreprise' has no decision-unit "
+        "template of its own, so its 2 accounts get the default one (did you mean "
+        "'enterprise'? templates: enterprise, midmarket, small)"]

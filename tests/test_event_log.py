@@ -35,3 +35,17 @@ def test_key_person_left_events_are_the_key_person_departures() -> None:
     # below 1/3 is never logged
     low = [r for r, spec_role in spec.stakeholders.roles.items() if spec_role.influence < 0.45]
     assert low and not (kp["detail"].isin(low) & (kp["value"] < 1 / 3 - 1e-9)).any()
+
+
+def test_tier_change_events_name_the_tiers_moved_from_and_to() -> None:
+    """``detail`` says the move in words, as the other kinds say their code (it was empty)."""
+    spec = load_scenario(ROOT / "scenarios/baseline.yaml", [
+        "portfolio.generate.accounts=200", "horizon_months=24", "replications=1"])
+    result = simulate(spec, workers=1, record_events=True)
+    ev = result.events()
+    moved = ev[ev["kind"] == "tier_change"]
+    assert len(moved) > 0
+    tiers = result.tiers
+    assert (moved["detail"] == [f"{tiers[int(v)]} -> {tiers[c]}"
+                                for v, c in zip(moved["value"], moved["code"], strict=True)]).all()
+    assert (moved["code"] != moved["value"]).all()

@@ -158,8 +158,8 @@ def test_overrides_are_validated_and_located() -> None:
         load_scenario(ROOT / "scenarios" / "baseline.yaml",
                       ["replications=0", "confidence=2", "strategy.level=gold"])
     text = str(exc.value)
-    assert "--set[0]:1:1: replications:" in text
-    assert "--set[1]:1:1: confidence:" in text
+    assert "--set[0]:1:14: replications:" in text
+    assert "--set[1]:1:12: confidence:" in text
 
 
 def test_base60_and_octal_numbers_are_refused_at_their_place() -> None:
@@ -181,7 +181,7 @@ def test_base60_and_octal_numbers_are_refused_at_their_place() -> None:
     with pytest.raises(InputError) as exc:
         load_scenario(ROOT / "scenarios" / "baseline.yaml", ["horizon_months=20:30"])
     assert exc.value.problems[0].format().startswith(
-        "--set[0]:1:1: '20:30' would be read as the base-60 number 1230")
+        "--set[0]:1:16: '20:30' would be read as the base-60 number 1230")
 
 
 def test_override_does_not_change_the_file() -> None:
@@ -284,9 +284,9 @@ def test_a_scenario_checks_names_across_its_files(tmp_path: Path) -> None:
                       ["strategy.name=custom", "strategy.priority=if(segment == 'Enterprise', "
                        "1, 0) + if(industry == 'retial', 1, 0)"])
     lines = [p.format() for p in exc.value.problems]
-    assert lines[0] == ("--set[1]:1:15: unknown segment 'Enterprise'; did you mean "
+    assert lines[0] == ("--set[1]:1:33: unknown segment 'Enterprise'; did you mean "
                         "'enterprise'? (one of: enterprise, midmarket, small)")
-    assert lines[1].startswith("--set[1]:1:52: unknown industry 'retial'; did you mean 'retail'?")
+    assert lines[1].startswith("--set[1]:1:70: unknown industry 'retial'; did you mean 'retail'?")
     assert lines[2].endswith("stages.yaml:11:61: unknown tier 'kye'; did you mean 'key'? "
                              "(one of: key, important, general)")
     assert len(lines) == 3
@@ -401,4 +401,27 @@ def test_switching_the_strategy_by_override_drops_the_files_former_settings() ->
         load_scenario(ROOT / "scenarios" / "value_based.yaml",
                       [*tiny, "strategy.name=tiered", "strategy.level=key"])
     [line] = [p.format() for p in exc.value.problems]
-    assert line.startswith("--set[2]:1:1: strategy.level: `level` is a setting of the equal")
+    assert line.startswith("--set[2]:1:10: strategy.level: `level` is a setting of the equal")
+
+
+def test_a_non_finite_number_is_one_problem_and_the_rest_is_checked(tmp_path: Path) -> None:
+    """`.nan` in an object is reported once, at itself (not again as a missing median by the
+    object's own check), and another field of the same object is still checked."""
+    import shutil
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    path = tmp_path / "scenarios" / "baseline.yaml"
+    text = path.read_text()
+    line = "wallet: {dist: lognormal, median: 120000, sigma: 1.3}"
+    assert line in text
+    path.write_text(text.replace(line, "wallet: {dist: lognormal, median: .nan, sigma: -1}")
+                    .replace("horizon_months: 60", "horizon_months: .inf"))
+    with pytest.raises(InputError) as exc:
+        load_scenario(path)
+    lines = [p.format().removeprefix(str(path)) for p in exc.value.problems]
+    assert lines == [
+        ":18:39: '.nan' is not a finite number (a finite number)",
+        ":18:52: portfolio.generate.wallet.sigma: Input should be greater than or equal to 0, "
+        "got -1 (a number >= 0.0)",
+        ":29:17: '.inf' is not a finite number (a finite number)"]

@@ -87,7 +87,7 @@ def no_rendering(monkeypatch):
     from kamsim.report import figfiles
 
     monkeypatch.setattr(figfiles, "figure_svg", lambda fig, prefix: "<svg></svg>")
-    monkeypatch.setattr(figfiles, "save_figure", lambda fig, path, fmt: None)
+    monkeypatch.setattr(figfiles, "figure_bytes", lambda fig, fmt, name: b"")
 
 
 def _panels(fig) -> dict[str, object]:
@@ -321,3 +321,26 @@ def test_plot_is_a_library_function(three, tmp_path, monkeypatch, no_rendering):
                                       "--out", str(tmp_path / "c"), "--format", "svg"])
     assert res.exit_code == 0, res.output
     assert seen == [(1, tmp_path / "c", "svg")]
+
+
+def test_plot_leaves_no_folder_when_a_chart_cannot_be_drawn(three, tmp_path, monkeypatch):
+    """`kamsim plot --out DIR` made DIR, and wrote the charts before the one that failed
+    into it: every chart is drawn before the folder is made."""
+    import matplotlib.figure
+
+    from kamsim.report.figfiles import write_charts
+
+    calls = []
+
+    def savefig(fig, target, **kwargs):  # (drawing is slow: the first two draw nothing)
+        calls.append(target)
+        if len(calls) == 3:
+            raise ValueError("cannot be drawn")
+        if isinstance(target, str | Path):
+            Path(target).write_bytes(b"")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+    with pytest.raises(ValueError, match="cannot be drawn"):
+        write_charts([three], tmp_path / "p", "png")
+    assert not (tmp_path / "p").exists()
+    assert list(tmp_path.iterdir()) == []

@@ -450,7 +450,7 @@ def test_bad_values_and_the_points_problems_come_together(store_path: Path) -> N
     did (the unknown --set key, the value x)."""
     lines = _bad(["--set", "capacity.bogus=1", "--vary", f"{AM}=1,,3", "--vary",
                   "capacity.executives=2,x", *SETS], store_path)
-    assert lines[0].startswith("--set[0]:1:1: unknown key 'bogus'")
+    assert lines[0].startswith("--set[0]:1:10: unknown key 'bogus'")
     assert lines[1:] == [
         "--vary[0]:1:29: --vary capacity.account_managers has an empty value (values "
         "separated by commas)",

@@ -20,8 +20,10 @@ def difference_table(cmp: Any) -> Any:
     from kamsim.report.terminal import (
         NOTE_NO_ACCOUNTS,
         NOTE_NO_INTERVAL,
+        decimal,
         difference,
         money,
+        pct,
         signed_money,
     )
 
@@ -42,13 +44,13 @@ def difference_table(cmp: Any) -> Any:
         return "no accounts" if v != v else f(v)  # a share of a tier with no accounts
 
     def share_pts(v: float) -> str:
-        return f"{100 * v:+.1f}"
+        return decimal(100 * v, sign=True)
 
     undefined = single = False
     for r in cmp.table().itertuples(index=False):
         if r.metric == "retention":
-            vals = (value(r.reference_mean, lambda v: f"{100 * v:.1f}%"),
-                    value(r.mean, lambda v: f"{100 * v:.1f}%"),
+            vals = (value(r.reference_mean, pct),
+                    value(r.mean, pct),
                     difference(r.diff, r.diff_low, r.diff_high, share_pts, " pts"))
         else:
             vals = (value(r.reference_mean, lambda v: money(v, cur)),
@@ -56,7 +58,7 @@ def difference_table(cmp: Any) -> Any:
                     difference(r.diff, r.diff_low, r.diff_high,
                                lambda v: signed_money(v, cur)))
         rel = "" if r.rel != r.rel else difference(r.rel, r.rel_low, r.rel_high,
-                                                     lambda v: f"{v:+.1f}", "%")
+                                                     lambda v: decimal(v, sign=True), "%")
         undefined |= r.diff != r.diff
         single |= r.diff == r.diff and r.diff_low != r.diff_low
         clear = r.diff_low > 0 or r.diff_high < 0  # False without an interval (NaN)

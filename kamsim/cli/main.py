@@ -233,6 +233,9 @@ def validate(paths: tuple[str, ...]) -> None:
                 if model.portfolio_rows is not None and model.portfolio_rows.drawn():
                     extra += f"; drawn, not in the CSV: {', '.join(model.portfolio_rows.drawn())}"
                 extra += ")"
+                for note in model.notes():  # not problems: told, located, after the ok line
+                    extra += f"\n{note.loc}: note: {note.message}" + (
+                        f" ({note.expected})" if note.expected else "")
             elif kind == "portfolio" and model.drawn():
                 extra = f" (drawn, not in the CSV: {', '.join(model.drawn())})"
             elif kind == "contacts":

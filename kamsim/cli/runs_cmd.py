@@ -51,6 +51,7 @@ def runs() -> None:
 def list_runs(store: str | None) -> None:
     """One line per run: id, time, scenario, hash, seed, replications, group, profit,
     retention."""
+    from kamsim.report.terminal import pct
     from kamsim.store import open as open_store
 
     with open_store(store) as st:
@@ -61,7 +62,7 @@ def list_runs(store: str | None) -> None:
         return
     df = df.assign(
         created_at=df["created_at"].str.slice(0, 19).str.replace("T", " ") + "Z",
-        retention=df["retention"].map(lambda v: "" if v != v else f"{100 * v:.1f}%"))
+        retention=df["retention"].map(lambda v: "" if v != v else pct(v)))
     _console().print(_frame_table(df, title=f"runs in {path}"))
 
 

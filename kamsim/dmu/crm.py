@@ -19,7 +19,8 @@ months_in_post no   whole months >= 0 (blank = 24)
 A column name may appear only once (compared like the labels below).
 Labels are matched case-insensitively and ``-`` or a space count as ``_`` ("Non-Supporter").
 Every bad cell is reported at ``file:line:column`` (the CSV line, the 1-based column index);
-all problems of the file are raised together as one :class:`InputError`.
+all problems of the file are raised together as one :class:`InputError` (past
+:data:`~kamsim.errors.MAX_LISTED`, the rest counted in one line, as for an accounts CSV).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from kamsim.csvtext import check_csv_text, decode_problem, norm_name
-from kamsim.errors import InputError, Location, Problem
+from kamsim.errors import InputError, Location, Problem, capped
 from kamsim.spec.models import (
     ATTITUDES,
     COVERAGE_LEVELS,
@@ -184,7 +185,7 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
         if not problems:
             out[acc] = ExplicitUnit(people=[p for _, p, _ in people if p is not None])
     if problems:
-        raise InputError(problems)
+        raise InputError(capped(problems))
     return out
 
 

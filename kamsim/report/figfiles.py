@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["figure_svg", "save_figure", "write_charts", "CHART_FORMATS"]
+__all__ = ["figure_svg", "figure_bytes", "save_figure", "write_charts", "CHART_FORMATS"]
 
 #: the file formats a chart is written in
 CHART_FORMATS = ("png", "svg")
@@ -40,19 +40,30 @@ def figure_svg(fig: Any, prefix: str) -> str:
                   f'<svg role="img" class="chart" data-chart="{prefix}"', svg, count=1)
 
 
-def save_figure(fig: Any, path: Any, fmt: str) -> None:
-    """Write the figure to ``path`` in ``fmt`` (png or svg) atomically."""
-    from pathlib import Path
+def figure_bytes(fig: Any, fmt: str, name: str) -> bytes:
+    """The figure as the bytes of a ``fmt`` (png or svg) file named ``name``: drawn here,
+    where a figure that cannot be drawn fails, before any file is written."""
+    import io
 
     import matplotlib
 
+    buf = io.BytesIO()
+    with matplotlib.rc_context({"svg.hashsalt": name}):
+        fig.savefig(buf, format=fmt, dpi=150,
+                    metadata={"Software": None} if fmt == "png" else {"Date": None})
+    return buf.getvalue()
+
+
+def save_figure(fig: Any, path: Any, fmt: str) -> None:
+    """Write the figure to ``path`` in ``fmt`` (png or svg) atomically."""
+    _write_bytes(Path(path), figure_bytes(fig, fmt, Path(path).stem), fmt)
+
+
+def _write_bytes(path: Path, data: bytes, fmt: str) -> None:
     from kamsim.io import atomic_path
 
-    path = Path(path)
-    with atomic_path(path, suffix=f".{fmt}") as tmp, \
-            matplotlib.rc_context({"svg.hashsalt": path.stem}):
-        fig.savefig(tmp, format=fmt, dpi=150,
-                    metadata={"Software": None} if fmt == "png" else {"Date": None})
+    with atomic_path(path, suffix=f".{fmt}") as tmp:
+        tmp.write_bytes(data)
 
 
 def write_charts(records: Sequence[Any], folder: str | Path, fmt: str = "png", *,
@@ -62,8 +73,9 @@ def write_charts(records: Sequence[Any], folder: str | Path, fmt: str = "png", *
     one ``<chart>.<fmt>`` file per chart, each atomically; returns the paths in chart order.
 
     The folder is created if missing (its parent must exist). Everything that can be refused
-    is refused before any file is written: a ``folder`` that is a file, an unknown format,
-    runs in different currencies. The charts are in the first run's currency and confidence,
+    or fail is refused before the folder is made or any file is written: a ``folder`` that is
+    a file, an unknown format, runs in different currencies, a chart that cannot be drawn
+    (every chart is drawn first, then written). The charts are in the first run's currency and confidence,
     as in the report. ``written`` is called with each path as soon as it is written (the
     command tells each file then, so an interrupted plot has said what it left)."""
     from kamsim.compare import one_currency, unique_names
@@ -85,11 +97,12 @@ def write_charts(records: Sequence[Any], folder: str | Path, fmt: str = "png", *
                       {lab: r.stages for lab, r in zip(labels, runs, strict=True)},
                       confidence=float(first.get("confidence", 0.95)),
                       currency=currency)
+    drawn = {name: figure_bytes(fig, fmt, name) for name, fig in figs.items()}
     make_folder(folder)
     paths = []
-    for name, fig in figs.items():
+    for name, data in drawn.items():
         path = folder / f"{name}.{fmt}"
-        save_figure(fig, path, fmt)
+        _write_bytes(path, data, fmt)
         paths.append(path)
         if written is not None:
             written(path)

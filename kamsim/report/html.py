@@ -13,7 +13,15 @@ from typing import Any
 
 from kamsim import __version__
 from kamsim.report.runs import ReportRun, from_record, from_result
-from kamsim.report.terminal import difference, interval, money, pct, summary_notes
+from kamsim.report.terminal import (
+    decimal,
+    difference,
+    interval,
+    money,
+    pct,
+    signed_money,
+    summary_notes,
+)
 
 __all__ = ["as_report_runs", "render_report", "write_report", "report_context"]
 
@@ -52,21 +60,17 @@ def _summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _signed_money(v: float, currency: str) -> str:
-    return ("+" if v >= 0 else "-") + money(abs(v), currency)
-
-
 def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
     rows = []
     for r in table.itertuples(index=False):
         if r.metric == "retention":
-            d = difference(r.diff, r.diff_low, r.diff_high, lambda v: f"{100 * v:+.1f}",
+            d = difference(r.diff, r.diff_low, r.diff_high, lambda v: decimal(100 * v, sign=True),
                            " pts")
         else:
             d = difference(r.diff, r.diff_low, r.diff_high,
-                           lambda v: _signed_money(v, currency))
+                           lambda v: signed_money(v, currency))
         rel = ("" if r.rel != r.rel
-               else difference(r.rel, r.rel_low, r.rel_high, lambda v: f"{v:+.1f}%"))
+               else difference(r.rel, r.rel_low, r.rel_high, lambda v: decimal(v, sign=True) + "%"))
         clear = r.diff_low > 0 or r.diff_high < 0  # False without an interval (NaN)
         # colour says good or bad news: more cost to serve is bad news
         good = (r.diff > 0) != (r.metric == "cost_to_serve")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["money", "signed_money", "pct", "interval", "difference", "summary_table", "tier_table",
+__all__ = ["money", "signed_money", "decimal", "pct", "interval", "difference", "summary_table", "tier_table",
            "summary_notes", "NOTE_NO_ACCOUNTS", "NOTE_NO_INTERVAL"]
 
 _SYMBOL = {"EUR": "€", "USD": "$", "GBP": "£", "CNY": "¥", "JPY": "¥"}
 
 
 def money(x: float, currency: str = "EUR") -> str:
+    """``x`` in the currency, shortened (€1.2M); one that rounds to €0 has no sign."""
     sym = _SYMBOL.get(currency, currency + " ")
     a = abs(x)
-    sign = "-" if x < 0 else ""
+    sign = "-" if x < 0 and a >= 0.5 else ""
     if a >= 1e9:
         return f"{sign}{sym}{a / 1e9:.2f}B"
     if a >= 1e6:
@@ -24,12 +25,26 @@ def money(x: float, currency: str = "EUR") -> str:
 
 
 def signed_money(x: float, currency: str = "EUR") -> str:
-    """``money`` with its sign always shown (a difference): +€1.2M, -€3.4k."""
-    return ("+" if x >= 0 else "-") + money(abs(x), currency)
+    """``money`` with its sign shown (a difference): +€1.2M, -€3.4k; €0 has none."""
+    shown = money(abs(x), currency)
+    if shown == money(0.0, currency):
+        return shown
+    return ("+" if x > 0 else "-") + shown
 
 
-def pct(x: float, digits: int = 1) -> str:
-    return f"{100 * x:.{digits}f}%"
+def decimal(x: float, digits: int = 1, *, sign: bool = False) -> str:
+    """``x`` to ``digits`` decimals, with its plus too when ``sign`` (a difference). One that
+    rounds to zero is 0.0 without a sign: a difference of -0.00004 shown as -0.0 would tell a
+    direction the figure cannot show. Every table's percentages and points go through here."""
+    text = f"{x:.{digits}f}"
+    if float(text) == 0:
+        return f"{0.0:.{digits}f}"
+    return f"+{text}" if sign and x > 0 else text
+
+
+def pct(x: float, digits: int = 1, *, sign: bool = False) -> str:
+    """A share ``x`` as a percentage (0.123 -> 12.3%), as :func:`decimal` rounds."""
+    return decimal(100 * x, digits, sign=sign) + "%"
 
 
 def _missing(v: Any) -> bool:

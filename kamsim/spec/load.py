@@ -101,6 +101,35 @@ class ScenarioSpec:
         return replace(self, scenario=self.scenario.model_copy(update={"seed": seed}),
                        overrides=(*self.overrides, f"seed={seed}"))
 
+    def notes(self) -> list[Problem]:
+        """What ``kamsim validate`` tells about a valid scenario, located: a segment of the
+        imported accounts with no decision-unit template of its own. Its accounts get the
+        ``default`` unit, as docs/rules.md promises (an export's values are taken as written,
+        so it is not a problem), but a misspelt segment (``Entreprise``) would otherwise give
+        them another unit without a word."""
+        import numpy as np
+
+        rows = self.portfolio_rows
+        if rows is None or rows.segment is None:
+            return []
+        units = self.stakeholders.units
+        named = [u for u in units if u != "default"]
+        # accounts with a map of their own (contacts, the rules' `accounts`) use no template
+        own = np.isin(rows.account_id, [*self.stakeholders.accounts, *(self.contacts or ())])
+        out = []
+        for seg, at in rows.segment_at.items():
+            if seg in units:
+                continue
+            n = int(((rows.segment == seg) & ~own).sum())
+            if not n:
+                continue
+            near = difflib.get_close_matches(seg.lower(), named, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            out.append(Problem(at, f"segment {seg!r} has no decision-unit template of its own, "
+                               f"so its {n} account{'s' if n != 1 else ''} get{'' if n != 1 else 's'} "
+                               "the default one", f"{hint}templates: {', '.join(named)}"))
+        return out
+
     def resolved(self) -> dict[str, Any]:
         """The fully resolved scenario: every default filled in, rule files inlined with their
         hashes, and the kamsim version, for the results folder and the run store."""
@@ -223,15 +252,20 @@ def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
     data = doc.data
     for k in base:
         data = data[k]
+    # a value the reading already reported (a .inf, read as null): a problem of its own, not
+    # one more of the schema's, and left alone by the later checks
+    unreadable = {p for p in doc.unreadable if p[:len(base)] == base}
     try:
-        return model.model_validate(data), [], set()
+        return model.model_validate(data), [], set(unreadable)
     except ValidationError as exc:
         problems: list[Problem] = []
-        bad: set[tuple[Any, ...]] = set()
+        bad: set[tuple[Any, ...]] = set(unreadable)
         for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
             full = (*base, *loc)
             bad.add(full)
+            if _touches(full, unreadable):  # the value, or its object's own check of it
+                continue
             t = err["type"]
             if t == "extra_forbidden":
                 owner = _model_at(model, loc)
@@ -270,7 +304,9 @@ def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
         # `default` template, nor a bad wallet sigma a sum of segment shares
         for c in m.object_checks(model, data):
             sub = (*base, *c.path)
-            if sub not in bad and (*sub, "[key]") not in bad:
+            # (an object holding an unreadable value cannot be judged whole: `median: .nan`
+            # is not a missing median)
+            if sub not in bad and (*sub, "[key]") not in bad and not _touches(sub, unreadable):
                 bad.add(sub)
                 problems.append(_placed(doc, sub, c))
         return None, list(dict.fromkeys(problems)), bad
@@ -555,15 +591,36 @@ def _resolve_ref(doc: Document, path_key: tuple[Any, ...], ref: str, base: Path,
     return target, []
 
 
-def _parse_override(item: str, where: Location) -> tuple[list[str], Any, Location]:
+@dataclass(frozen=True)
+class _Override:
+    """One ``KEY=VALUE`` taken apart: the key's parts, the value read as YAML, and the column
+    (in the option's text) where each part and the value start."""
+
+    parts: list[str]
+    part_cols: list[int]
+    value: Document  # located in the option's text
+
+
+def _parse_override(item: str, where: Location) -> _Override:
+    """``item`` taken apart; a problem with it is located in ``where.path`` at the column it
+    is about (the key's for a missing '=' or a bad key, inside the value for YAML it cannot
+    read), as a --vary value is."""
+    at = Location(where.path, 1, 1 + len(item) - len(item.lstrip()))
     if "=" not in item:
-        raise InputError([Problem(where, f"override {item!r} has no '='", "KEY=VALUE")])
+        raise InputError([Problem(at, f"override {item!r} has no '='", "KEY=VALUE")])
     key, _, raw = item.partition("=")
     parts = key.strip().split(".")
     if not all(parts):
-        raise InputError([Problem(where, f"bad key {key!r}", "a dotted path like a.b.c")])
-    value = load_yaml_text(raw if raw.strip() else "''", where.path).data
-    return parts, value, where
+        raise InputError([Problem(at, f"bad key {key!r}", "a dotted path like a.b.c")])
+    part_cols, col = [], at.col
+    for part in parts:
+        part_cols.append(col)
+        col += len(part) + 1
+    # the key blanked out, so that the columns YAML gives (in its messages too) are the
+    # option's: a value of one line only (a block value's indentation starts at its own line)
+    text = raw if raw.strip() else "''"
+    value = load_yaml_text(text if "\n" in raw else " " * (len(key) + 1) + text, where.path)
+    return _Override(parts, part_cols, value)
 
 
 def apply_overrides(data: dict[str, Any], doc: Document, overrides: list[str]) -> None:
@@ -576,36 +633,52 @@ def apply_overrides(data: dict[str, Any], doc: Document, overrides: list[str]) -
 
 
 def _apply_all(data: dict[str, Any], doc: Document, overrides: list[str],
-               where: Sequence[Location] | None = None) -> list[Problem]:
-    """Apply every override that can be applied; the problems of the others, located at
-    ``where[i]`` (default: ``--set[i]``)."""
+               where: Sequence[Location | None] | None = None) -> list[Problem]:
+    """Apply every override that can be applied; the problems of the others. Override ``i``
+    is located at ``where[i]`` when that is given (a sweep's point: at its --vary value),
+    else as ``--set[i]`` at the column of the part of the key or of the value a problem is
+    about."""
     problems: list[Problem] = []
     for i, item in enumerate(overrides):
+        given = where[i] if where is not None else None
         try:
-            _apply_override(data, doc, item,
-                            where[i] if where is not None else Location(f"--set[{i}]", 1, 1))
+            _apply_override(data, doc, item, given or Location(f"--set[{i}]", 1, 1),
+                            exact=given is None)
         except InputError as exc:
             problems += exc.problems
     return problems
 
 
-def _apply_override(data: dict[str, Any], doc: Document, item: str, where: Location) -> None:
-    parts, value, where = _parse_override(item, where)
+def _apply_override(data: dict[str, Any], doc: Document, item: str, where: Location, *,
+                    exact: bool) -> None:
+    """Apply one override; ``exact``: locate its key's parts and value at their columns in
+    ``item`` (else all at ``where``)."""
+    try:
+        o = _parse_override(item, where)
+    except InputError as exc:
+        if exact:
+            raise
+        raise InputError([Problem(where, p.message, p.expected) for p in exc.problems]) from None
+    parts = o.parts
     path = tuple(int(p) if p.isdigit() else p for p in parts)
+
+    def part_at(depth: int) -> Location:
+        return Location(where.path, 1, o.part_cols[depth]) if exact else where
 
     def created(depth: int) -> None:
         # a part the override made is the override's, so a problem there is located at it
         sub = path[:depth + 1]
         for table in (doc.values, doc.keys):
-            table[sub] = where
+            table[sub] = part_at(depth)
 
     def fail(depth: int, what: str) -> None:
-        raise InputError([Problem(where, f"{'.'.join(parts[:depth + 1])} {what}",
+        raise InputError([Problem(part_at(depth), f"{'.'.join(parts[:depth + 1])} {what}",
                                   "a path to a scenario value")])
 
     def new(depth: int) -> Any:  # a number after a missing key makes a list
         return [] if depth + 1 < len(parts) and parts[depth + 1].isdigit() else {}
 
+    value = o.value.data
     cur: Any = data
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
@@ -615,7 +688,7 @@ def _apply_override(data: dict[str, Any], doc: Document, item: str, where: Locat
             index = int(part)
             if index > len(cur):
                 raise InputError([Problem(
-                    where, f"{'.'.join(parts[:depth])} has {len(cur)} "
+                    part_at(depth), f"{'.'.join(parts[:depth])} has {len(cur)} "
                     f"entr{'y' if len(cur) == 1 else 'ies'}, so there is no entry {index}",
                     f"an entry from 0 to {len(cur)}; {len(cur)} adds one")])
             if index == len(cur):
@@ -635,10 +708,24 @@ def _apply_override(data: dict[str, Any], doc: Document, item: str, where: Locat
                 cur[part] = new(depth)
                 created(depth)
             cur = cur[part]
-    doc.values[path] = where
-    doc.keys[path] = where
-    doc.spans.pop(path, None)  # the value no longer comes from the file
+    # the value no longer comes from the file: neither does anything inside it
+    for table in (doc.values, doc.keys, doc.spans, doc.quote):
+        for p in [p for p in table if p[:len(path)] == path and len(p) > len(path)]:
+            del table[p]
+    doc.spans.pop(path, None)
     doc.quote.pop(path, None)
+    doc.keys[path] = part_at(len(parts) - 1)
+    if not exact:
+        doc.values[path] = where
+        return
+    # inside a structured value (``shocks=[{at_month: 3, kind: x}]``), each value and key at
+    # its column in the option
+    for sub, loc in o.value.values.items():
+        doc.values[path + sub] = loc
+    for sub, loc in o.value.keys.items():
+        doc.keys[path + sub] = loc
+    for sub, n in o.value.quote.items():
+        doc.quote[path + sub] = n
 
 
 def _drop_former_strategy_settings(data: Any, doc: Document) -> None:
@@ -659,7 +746,7 @@ def _drop_former_strategy_settings(data: Any, doc: Document) -> None:
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
-                  where: Sequence[Location] | None = None) -> ScenarioSpec:
+                  where: Sequence[Location | None] | None = None) -> ScenarioSpec:
     """Load a scenario and every rule file it names; raise :class:`InputError` with all the
     problems found in all of them.
 

@@ -78,6 +78,9 @@ class Document:
     # problems that did not stop the reading (a duplicate key: its first value is kept), for
     # the loader to report with the rest of the file's problems (``keep_going=True`` only)
     problems: list[Problem] = field(default_factory=list)
+    # the paths of values that are one of ``problems`` (a .inf or .nan): read as null, so
+    # the loader's checks leave them alone rather than report them a second time
+    unreadable: set[PathKey] = field(default_factory=set)
 
     def locate(self, path: PathKey, *, key: bool = False, offset: int = 0) -> Location:
         """The location of ``path``: its key (``key=True``) or its value; ``offset`` moves
@@ -225,9 +228,10 @@ class _Walker:
         self.limits = limits
         self.nodes = 0
         self.problems: list[Problem] = []
-        # duplicate keys: the data is still whole (the first value of the key is kept), so
-        # they need not stop the checks of the rest of the file
-        self.duplicates: list[Problem] = []
+        # duplicate keys (the first value of the key is kept) and numbers that are not finite
+        # (read as null, their paths in doc.unreadable): the data is still whole, so they
+        # need not stop the checks of the rest of the file
+        self.kept: list[Problem] = []
         self.ctor = yaml.SafeLoader("")  # used only to construct core scalars
         self.bombed = False
 
@@ -280,7 +284,7 @@ class _Walker:
                 key = str(knode.value)
                 if key in out:
                     first = self.doc.keys[(*path, key)].line
-                    self.duplicates.append(Problem(
+                    self.kept.append(Problem(
                         self.loc(knode), f"duplicate key {key!r}",
                         f"each key once per mapping; the first, on line {first}, is the one "
                         "checked"))
@@ -313,7 +317,9 @@ class _Walker:
             self.problem(node, f"bad scalar: {exc}")
             return None
         if isinstance(value, float) and not math.isfinite(value):
-            self.problem(node, f"{node.value!r} is not a finite number", "a finite number")
+            self.kept.append(Problem(self.loc(node), f"{node.value!r} is not a finite number",
+                                     "a finite number"))
+            self.doc.unreadable.add(path)
             return None
         return value
 
@@ -323,10 +329,11 @@ def load_yaml_text(text: str, path: str, limits: Limits = DEFAULT_LIMITS, *,
     """Load YAML text (already read) as a located :class:`Document`; raise
     :class:`InputError` with every problem found.
 
-    ``keep_going``: a duplicate key alone does not raise but is left in
-    :attr:`Document.problems` (its first value kept), so that a loader which reports them
-    checks the rest of the file too: all problems at once. Any other problem (a syntax error,
-    a refused tag, ...) still raises, with the duplicates found."""
+    ``keep_going``: a duplicate key (its first value kept) or a number that is not finite
+    (read as null, its path in :attr:`Document.unreadable`) alone does not raise but is left
+    in :attr:`Document.problems`, so that a loader which reports them checks the rest of the
+    file too: all problems at once. Any other problem (a syntax error, a refused tag, ...)
+    still raises, with those found."""
     doc = Document(path=path, data=None, source=text)
     if "\x00" in text:
         raise InputError([Problem(Location(path, 1, 1), "file is binary", "a YAML text file")])
@@ -348,9 +355,9 @@ def load_yaml_text(text: str, path: str, limits: Limits = DEFAULT_LIMITS, *,
         raise InputError([Problem(Location(path, 1, 1), "file is empty", "a YAML mapping")])
     walker = _Walker(doc, limits)
     doc.data = walker.walk(node, (), 0, set())
-    if walker.problems or (walker.duplicates and not keep_going):
-        raise InputError(walker.problems + walker.duplicates)
-    doc.problems = walker.duplicates
+    if walker.problems or (walker.kept and not keep_going):
+        raise InputError(walker.problems + walker.kept)
+    doc.problems = walker.kept
     return doc
 
 
