@@ -394,11 +394,15 @@ def load_rule_file(path: str | Path, kind: str | None = None, *, display: str | 
     return model, doc
 
 
-def _read_rule_file(path: str | Path, kind: str | None, display: str | None
+def _read_rule_file(path: str | Path, kind: str | None, display: str | None,
+                    expressions: bool = True
                     ) -> tuple[Any, Document, list[Problem], set[tuple[Any, ...]]]:
     """:func:`load_rule_file`, returning its problems instead of raising them, with the
     document and the paths that have a schema error: a scenario still reads the parts of a
-    rule file with problems that other files are checked against (its service levels)."""
+    rule file with problems that other files are checked against (its service levels).
+
+    Without ``expressions`` the rule expressions are left for the caller to check (a
+    scenario checks them once, knowing the names its other files declare)."""
     doc = load_yaml(path, display=display, keep_going=True)
     found, problems = _kind_of(doc)
     if problems:
@@ -414,7 +418,8 @@ def _read_rule_file(path: str | Path, kind: str | None, display: str | None
     assert found is not None
     model, problems, bad = _validate(doc, ALL_KINDS[found])
     problems += doc.problems
-    problems += check_expressions(found, doc.data, doc, skip=bad)
+    if expressions:
+        problems += check_expressions(found, doc.data, doc, skip=bad)
     return (None if problems else model), doc, problems, bad
 
 
@@ -755,7 +760,10 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     rules: dict[str, Any] = {}
     hashes: dict[str, str] = {}
     place = None
-    rule_docs: dict[str, Document] = {}  # the rule files loaded without problems
+    rule_docs: dict[str, Document] = {}  # the rule files whose schema is valid
+    # every rule file of the right kind, with its paths that have a schema error: its
+    # expressions are checked once, when the names of every file are known
+    to_check: dict[str, tuple[Path, Document, set[tuple[Any, ...]]]] = {}
     levels: list[str] | None = None  # the service levels' names, wherever they can be read
     service_doc: Document | None = None  # the service-levels file, even with problems
     people_doc: Document | None = None  # the stakeholders file (where its explicit maps are)
@@ -777,7 +785,9 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         if slot == "service":
             levels = _level_names(rule_doc, bad_rule)
             service_doc = rule_doc
-        if probs:
+        if isinstance(rule_doc.data, dict) and rule_doc.data.get("kind") == kind_name:
+            to_check[kind_name] = (target, rule_doc, bad_rule)
+        if model is None:
             continue
         rules[slot] = model
         rule_docs[kind_name] = rule_doc
@@ -832,12 +842,18 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         problems += _accounts_in_portfolio(people_doc, rules["stakeholders"],
                                            _generated_count(data, bad), imported, str(path))
     # the names a rule compares `tier`, `stage`, `segment`, ... with, now that every file is
-    # read: a stages file may name a tier, a tiering file a stage (a rule file with problems
-    # of its own was not loaded and is not checked again)
+    # read: a stages file may name a tier, a tiering file a stage. Each expression is
+    # compiled once, here (with a file's own names where its schema has problems, as
+    # load_rule_file checks a lone file), not once alone and again with the others' names
     known = known_values(rules=rules, scenario=scenario)
     problems += check_expressions("scenario", data, doc, skip=bad, values=known)
-    for kind_name, rule_doc in rule_docs.items():
-        problems += check_expressions(kind_name, rule_doc.data, rule_doc, values=known)
+    for kind_name, (target, rule_doc, bad_rule) in to_check.items():
+        values = {**known_values(kind_name, rule_doc.data), **known}
+        # (the same file with the same names, as a sweep's points mostly are: checked once)
+        problems += _once("expressions", target, (kind_name, rule_doc.path, *(
+            (k, tuple(v)) for k, v in sorted(values.items()))), partial(
+                check_expressions, kind_name, rule_doc.data, rule_doc, skip=bad_rule,
+                values=values))
     if problems or scenario is None:
         raise InputError(dict.fromkeys(problems))
     assert isinstance(scenario, m.Scenario)
@@ -850,9 +866,9 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
 
 def _rule_file_hashed(path: Path, kind: str, shown: str
                       ) -> tuple[Any, Document, list[Problem], set[tuple[Any, ...]], str | None]:
-    """:func:`_read_rule_file`, and the file's hash when it has no problems (the hash of a
-    file that loaded is recorded with the run)."""
-    model, doc, problems, bad = _read_rule_file(path, kind, shown)
+    """:func:`_read_rule_file` but its expressions, and the file's hash when it has no
+    problems so far (the hash of a file that loaded is recorded with the run)."""
+    model, doc, problems, bad = _read_rule_file(path, kind, shown, expressions=False)
     return model, doc, problems, bad, None if problems else _hash(path)
 
 
