@@ -944,22 +944,17 @@ def _accounts_in_portfolio(doc: Document, rules: m.StakeholderRules, generated: 
                            imported: Any, path: str) -> list[Problem]:
     """An explicit map (`accounts:` of the stakeholders file) for an account the scenario's
     portfolio does not have would be silently unused: a problem at its id. A generated
-    portfolio's ids are known from its size (A1..., as kamsim.portfolio numbers them) without
+    portfolio's ids are known from its size (kamsim.portfolio.numbered_index) without
     drawing it."""
     if not rules.accounts or (generated is None and imported is None):
         return []
     if generated is not None:
-        from kamsim.portfolio import START_PREFIX
+        from kamsim.portfolio import START_PREFIX, numbered_id, numbered_index
 
-        width = len(str(generated))
-
-        def known(acc: str) -> bool:
-            digits = acc.removeprefix(START_PREFIX)
-            return (acc.startswith(START_PREFIX) and len(digits) == width and digits.isdigit()
-                    and digits.isascii() and 1 <= int(digits) <= generated)
-
-        unknown = [acc for acc in rules.accounts if not known(acc)]
-        first, last = f"{START_PREFIX}{1:0{width}d}", f"{START_PREFIX}{generated}"
+        unknown = [acc for acc in rules.accounts
+                   if numbered_index(START_PREFIX, generated, acc) is None]
+        first = numbered_id(START_PREFIX, 1, generated)
+        last = numbered_id(START_PREFIX, generated, generated)
         expected = (f"an id of the portfolio's {generated} generated accounts, {first} to "
                     f"{last}")
     else:
