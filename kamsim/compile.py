@@ -198,12 +198,8 @@ def initial_env(model: CompiledModel, accounts: Accounts, start: Metrics
         "stage_index": stage.astype(np.float64), "months_in_stage": np.zeros(n),
         "service_ratio": np.ones(n), "complaints_open": np.zeros(n),
     })
-    t = model.tiering
-    read = set(t.table.names) | set(t.volume.names) | set(t.loyalty.names)
-    for _name, expr, _w, _h in t.indicators:
-        read |= expr.names
     from kamsim.dmu.metrics import UNIT_FIELDS, unit_fields
 
-    if read & set(UNIT_FIELDS):
+    if model.tiering.reads & set(UNIT_FIELDS):
         env.update(unit_fields(start))
     return env

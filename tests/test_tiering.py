@@ -325,3 +325,18 @@ def test_the_loader_checks_quadrant_names_against_the_quadrants_tiering_gives() 
     from kamsim.tiering import QUADRANTS
 
     assert QUADRANT_NAMES == tuple(QUADRANTS)
+
+
+def test_the_names_a_tiering_reads_are_collected_once() -> None:
+    """The names the table, the quadrant axes and the indicators read were collected anew
+    by every re-tiering (the table's at each of its three evaluations with hysteresis) and
+    again by the first tiering's set-up: now once, with the compiled tiering."""
+    from kamsim.spec.load import load_rule_file
+
+    rules, _doc = load_rule_file(ROOT / "rules" / "tiering.yaml", "tiering")
+    t = compile_tiering(rules)
+    assert t.table.names is t.table.names
+    assert t.reread is t.reread and t.reads is t.reads
+    assert t.reread == t.table.names | t.volume.names | t.loyalty.names
+    assert t.reads == t.reread.union(*(e.names for _n, e, _w, _h in t.indicators))
+    assert {"loyalty", "revenue"} <= t.reads
