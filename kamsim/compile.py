@@ -174,7 +174,7 @@ def initial_stage(stages_target_share: np.ndarray, tenure_months: np.ndarray,
 TIERING_OUTPUTS = ("tier", "score", "quadrant")
 
 
-def initial_env(model: CompiledModel, accounts: Accounts, start: Metrics
+def initial_env(model: CompiledModel, accounts: Accounts, start: Metrics | None
                 ) -> dict[str, np.ndarray]:
     """Account fields at the start of the run, as the first tiering reads them: the portfolio
     fields and every state field the start already has a value for, that of the run's first
@@ -185,7 +185,7 @@ def initial_env(model: CompiledModel, accounts: Accounts, start: Metrics
     ``service_ratio`` 1, as in the run. The decision units' fields are the values of
     ``start``, their metrics at the start (of all of ``accounts``' slots, measured once by
     kamsim.engine.prepare for this and every replication), added when the tiering reads one
-    of them. ``tier``, ``score`` and ``quadrant`` are left out: the tiering works them out, and
+    of them (None: it reads none, and the units need not be built). ``tier``, ``score`` and ``quadrant`` are left out: the tiering works them out, and
     its file may not read them."""
     env = accounts.env()
     n = accounts.n
@@ -201,5 +201,6 @@ def initial_env(model: CompiledModel, accounts: Accounts, start: Metrics
     from kamsim.dmu.metrics import UNIT_FIELDS, unit_fields
 
     if model.tiering.reads & set(UNIT_FIELDS):
+        assert start is not None, "the tiering reads the decision units' metrics"
         env.update(unit_fields(start))
     return env

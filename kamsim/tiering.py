@@ -365,6 +365,23 @@ def check_start(spec: Any) -> None:
     """Raise the InputError of a `unique` tiering table whose rows overlap on some accounts
     of the scenario's starting portfolio (what ``kamsim validate`` can know before a run; a
     later re-tiering may still find an overlap, and stops the run with the same problem).
-    Other hit policies cannot fail, so their portfolio is not built."""
-    if spec.tiering.table.hit_policy == "unique":
+    Other hit policies cannot fail, so their portfolio is not built.
+
+    Only what the first tiering reads is built: the starting portfolio with its starting
+    trust and stage, and the decision units only if the tiering reads one of their fields
+    (they are drawn with the arrivals' slots, so then the whole starting point is). The
+    arrivals, the units and the industry network change no starting account's row, so the
+    problem names the same rows and accounts as a run's start finds."""
+    if spec.tiering.table.hit_policy != "unique":
+        return
+    from kamsim.compile import compile_model, initial_env
+    from kamsim.dmu.metrics import UNIT_FIELDS
+    from kamsim.portfolio import build_portfolio
+
+    model = compile_model(spec)
+    if model.tiering.reads & set(UNIT_FIELDS):
         tier_portfolio(spec)
+        return
+    start = build_portfolio(spec)
+    model.tiering.classify(initial_env(model, start, None), np.ones(start.n, dtype=bool),
+                           ids=start.account_id)
