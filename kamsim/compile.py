@@ -19,7 +19,7 @@ from kamsim.spec.load import ScenarioSpec
 from kamsim.tiering import CompiledTiering, compile_tiering
 
 if TYPE_CHECKING:
-    from kamsim.dmu import Units
+    from kamsim.dmu.metrics import Metrics
 
 __all__ = ["ServiceArrays", "StageArrays", "CompiledModel", "compile_model", "initial_env",
            "initial_trust", "initial_stage", "TIERING_OUTPUTS"]
@@ -174,7 +174,7 @@ def initial_stage(stages_target_share: np.ndarray, tenure_months: np.ndarray,
 TIERING_OUTPUTS = ("tier", "score", "quadrant")
 
 
-def initial_env(model: CompiledModel, accounts: Accounts, units: Units
+def initial_env(model: CompiledModel, accounts: Accounts, start: Metrics | None
                 ) -> dict[str, np.ndarray]:
     """Account fields at the start of the run, as the first tiering reads them: the portfolio
     fields and every state field the start already has a value for, that of the run's first
@@ -182,10 +182,11 @@ def initial_env(model: CompiledModel, accounts: Accounts, units: Units
 
     The starting trust and stage do not depend on the tier, so they are worked out first (as
     the run starts them); ``months_in_stage`` and ``complaints_open`` are 0 and
-    ``service_ratio`` 1, as in the run. The decision units' fields are their metrics at the
-    start: ``units`` (of all of ``accounts``' slots) is measured only when the tiering reads
-    one of them (a million accounts' metrics are not free). ``tier``, ``score`` and
-    ``quadrant`` are left out: the tiering works them out, and its file may not read them."""
+    ``service_ratio`` 1, as in the run. The decision units' fields are the values of
+    ``start``, their metrics at the start (of all of ``accounts``' slots, measured once by
+    kamsim.engine.prepare for this and every replication), added when the tiering reads one
+    of them (None: it reads none, and the units need not be built). ``tier``, ``score`` and ``quadrant`` are left out: the tiering works them out, and
+    its file may not read them."""
     env = accounts.env()
     n = accounts.n
     trust = initial_trust(env["loyalty"], env["tenure_months"])
@@ -197,12 +198,9 @@ def initial_env(model: CompiledModel, accounts: Accounts, units: Units
         "stage_index": stage.astype(np.float64), "months_in_stage": np.zeros(n),
         "service_ratio": np.ones(n), "complaints_open": np.zeros(n),
     })
-    t = model.tiering
-    read = set(t.table.names) | set(t.volume.names) | set(t.loyalty.names)
-    for _name, expr, _w, _h in t.indicators:
-        read |= expr.names
-    from kamsim.dmu.metrics import UNIT_FIELDS, metrics, unit_fields
+    from kamsim.dmu.metrics import UNIT_FIELDS, unit_fields
 
-    if read & set(UNIT_FIELDS):
-        env.update(unit_fields(metrics(units, model.spec.stakeholders.influence_threshold)))
+    if model.tiering.reads & set(UNIT_FIELDS):
+        assert start is not None, "the tiering reads the decision units' metrics"
+        env.update(unit_fields(start))
     return env

@@ -122,6 +122,8 @@ class Lesson(_Model):
     checks: list[Check] = Field(min_length=1)
     answer: str = Field(min_length=1, description="the answer as the model finds it")
     _path: str = PrivateAttr("")  # the lesson file, set by load_lesson
+    # each variant's scenario, as load_lesson loaded it to check it (see specs())
+    _specs: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def path(self) -> str:
@@ -138,6 +140,18 @@ class Lesson(_Model):
 
     def scenario_path(self) -> Path:
         return Path(self._path).parent / self.scenario
+
+    def specs(self) -> dict[str, Any]:
+        """Each variant's ScenarioSpec, in the file's order. load_lesson loads every variant
+        to check it, so a run, its trace and its page take those rather than reading the
+        scenario and its rule files again; a lesson made otherwise loads them here, once."""
+        if set(self._specs) != set(self.variants):
+            from kamsim.spec.load import load_scenario, reading_once
+
+            with reading_once():
+                self._specs = {label: load_scenario(self.scenario_path(), sets)
+                               for label, sets in self.variants.items()}
+        return {label: self._specs[label] for label in self.variants}
 
     def figure(self, name: str) -> Figure:
         return next(f for f in self.figures if f.name == name)
@@ -294,46 +308,52 @@ def load_lesson(path: str | Path) -> Lesson:
     if name is not None and name != expected:
         problems.append(Problem(doc.locate(("name",)), f"name {name!r} differs from "
                                 f"the file name", f"name: {expected}"))
-    problems += _check_variants(doc, Path(path), text("scenario"), text("focus"),
-                                text("main"), bad)
+    probs, specs = _check_variants(doc, Path(path), text("scenario"), text("focus"),
+                                   text("main"), bad)
+    problems += probs
     if problems or model is None:
         raise InputError(problems)
     assert isinstance(model, Lesson)
     model._path = str(path)
+    model._specs = specs
     return model
 
 
 def _check_variants(doc: Any, path: Path, scenario: str | None, focus: str | None,
-                    main: str | None, bad: set[tuple[Any, ...]]) -> list[Problem]:
+                    main: str | None, bad: set[tuple[Any, ...]]
+                    ) -> tuple[list[Problem], dict[str, Any]]:
     """The scenario loads with each variant's overrides, the names the figures use exist in
-    it, the focus account is in the main variant, and the variants are paired."""
-    from kamsim.spec.load import load_scenario, touches
+    it, the focus account is in the main variant, and the variants are paired. Returns the
+    problems and the variants' ScenarioSpecs (those that loaded): the variants are one
+    scenario with other overrides, so its files are read once for all of them."""
+    from kamsim.spec.load import load_scenario, reading_once, touches
 
     if scenario is None:
-        return []
+        return [], {}
     target = path.parent / scenario
     if not target.is_file():
         return [Problem(doc.locate(("scenario",)), f"file {scenario!r} does not exist",
-                        f"a scenario file relative to {path.parent}")]
+                        f"a scenario file relative to {path.parent}")], {}
     raw = doc.data.get("variants")
     problems: list[Problem] = []
     specs: dict[str, Any] = {}
-    for label, sets in (raw.items() if isinstance(raw, dict) else ()):
-        if (not isinstance(sets, list) or not all(isinstance(x, str) for x in sets)
-                or touches(("variants", label), bad)):
-            continue
-        try:
-            spec = load_scenario(target, sets)
-        except InputError as exc:
-            where = doc.locate(("variants", label))
-            problems += [Problem(where, f"variant {label!r}: {p.format()}")
-                         for p in exc.problems]
-            continue
-        specs[label] = spec
-        problems += _check_names(doc, spec, label, bad)
-        if label == main and focus is not None:
-            problems += _check_focus(doc, focus, label, scenario, spec)
-    return problems + _check_paired(doc, specs, raw if isinstance(raw, dict) else {})
+    with reading_once():
+        for label, sets in (raw.items() if isinstance(raw, dict) else ()):
+            if (not isinstance(sets, list) or not all(isinstance(x, str) for x in sets)
+                    or touches(("variants", label), bad)):
+                continue
+            try:
+                spec = load_scenario(target, sets)
+            except InputError as exc:
+                where = doc.locate(("variants", label))
+                problems += [Problem(where, f"variant {label!r}: {p.format()}")
+                             for p in exc.problems]
+                continue
+            specs[label] = spec
+            problems += _check_names(doc, spec, label, bad)
+            if label == main and focus is not None:
+                problems += _check_focus(doc, focus, label, scenario, spec)
+    return problems + _check_paired(doc, specs, raw if isinstance(raw, dict) else {}), specs
 
 
 def _check_names(doc: Any, spec: Any, label: str, bad: set[tuple[Any, ...]]
@@ -634,14 +654,12 @@ def run_lesson(lesson: Lesson | str, *, replications: int | None = None,
     ``KAMSIM_DASK``), as :func:`kamsim.simulate` runs them; the trace, one replication of one
     account, runs here."""
     from kamsim.experiment import simulate
-    from kamsim.spec.load import load_scenario
     from kamsim.trace import trace
 
     les = lesson if isinstance(lesson, Lesson) else find_lesson(lesson, folder)
     results: dict[str, Any] = {}
     values: dict[str, dict[str, np.ndarray]] = {}
-    specs = {label: load_scenario(les.scenario_path(), sets)
-             for label, sets in les.variants.items()}
+    specs = les.specs()
     # a check is judged on the spread of paired differences, which one replication does not
     # have: refused before anything runs (a scenario's own `replications: 1` passes the
     # CLI's -r limit), not reported after the run as a check that cannot be told

@@ -236,25 +236,27 @@ def _axes(vary: Sequence[str], overrides: Sequence[str]
 def _load_points(path: str, base: Sequence[str], axes: Sequence[_Axis]
                  ) -> tuple[list[dict[str, Any]], list[str], list[Any]]:
     """Every point of the grid (first axis outermost) as a ScenarioSpec; all the problems
-    of all the points at once."""
-    from kamsim.spec.load import load_scenario
+    of all the points at once. The points are one file with other overrides: each file is
+    read, checked and hashed once for all of them (``reading_once``)."""
+    from kamsim.spec.load import load_scenario, reading_once
 
     grid = list(itertools.product(*(range(len(a.values)) for a in axes)))
     points, labels, specs = [], [], []
     # a problem (a --vary one whatever the value's column) -> point number -> its location
     found: dict[tuple[Any, ...], dict[int, Location]] = {}
     sets_at: list[Location | None] = [None] * len(base)  # each --set where its problem is
-    for p, ix in enumerate(grid):
-        points.append({a.key: a.values[i] for a, i in zip(axes, ix, strict=True)})
-        labels.append(", ".join(f"{a.key}={a.texts[i]}" for a, i in zip(axes, ix, strict=True)))
-        mine = [f"{a.key}={a.texts[i]}" for a, i in zip(axes, ix, strict=True)]
-        where = sets_at + [a.where(a.cols[i]) for a, i in zip(axes, ix, strict=True)]
-        try:
-            specs.append(load_scenario(path, [*base, *mine], where=where))
-        except InputError as exc:
-            for prob in exc.problems:
-                at: Any = prob.loc.path if prob.loc.path.startswith("--vary[") else prob.loc
-                found.setdefault((at, prob.message, prob.expected), {})[p] = prob.loc
+    with reading_once():
+        for p, ix in enumerate(grid):
+            points.append({a.key: a.values[i] for a, i in zip(axes, ix, strict=True)})
+            mine = [f"{a.key}={a.texts[i]}" for a, i in zip(axes, ix, strict=True)]
+            labels.append(", ".join(mine))
+            where = sets_at + [a.where(a.cols[i]) for a, i in zip(axes, ix, strict=True)]
+            try:
+                specs.append(load_scenario(path, [*base, *mine], where=where))
+            except InputError as exc:
+                for prob in exc.problems:
+                    at: Any = prob.loc.path if prob.loc.path.startswith("--vary[") else prob.loc
+                    found.setdefault((at, prob.message, prob.expected), {})[p] = prob.loc
     if found:
         raise InputError(dict.fromkeys(_located(found, axes, grid, labels)))
     return points, labels, specs

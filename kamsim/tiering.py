@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,18 @@ class CompiledTiering:
     #: where the table is in its file (a kamsim.spec.load.TablePlace), for the problem of a
     #: `unique` table whose rows overlap on some accounts; None: compiled without a file
     place: Any = None
+
+    @cached_property
+    def reread(self) -> frozenset[str]:
+        """The fields and indicators read after the indicators are worked out: by the table
+        and the quadrant axes."""
+        return self.table.names | self.volume.names | self.loyalty.names
+
+    @cached_property
+    def reads(self) -> frozenset[str]:
+        """Every field the tiering reads (the indicators' too): the first tiering is given
+        the decision units' metrics only if it reads one of them."""
+        return self.reread.union(*(expr.names for _n, expr, _w, _h in self.indicators))
 
     def indicator_values(self, env: dict[str, np.ndarray], mask: np.ndarray, *,
                          threads: int = 2) -> dict[str, np.ndarray]:
@@ -219,8 +232,7 @@ class CompiledTiering:
                 ids: np.ndarray | None, threads: int) -> tuple[np.ndarray, np.ndarray]:
         # the table reads the score, some fields and maybe some indicators; classify's
         # quadrant then reads its own fields
-        reread = self.table.names | self.volume.names | self.loyalty.names
-        score, values = self._weigh(self._normalised(env, mask, reread, threads), mask,
+        score, values = self._weigh(self._normalised(env, mask, self.reread, threads), mask,
                                     keep=self.table.names)
         tier = self._table(env, score, values, mask, ids)
         if current is not None and self.hysteresis > 0:
@@ -353,6 +365,23 @@ def check_start(spec: Any) -> None:
     """Raise the InputError of a `unique` tiering table whose rows overlap on some accounts
     of the scenario's starting portfolio (what ``kamsim validate`` can know before a run; a
     later re-tiering may still find an overlap, and stops the run with the same problem).
-    Other hit policies cannot fail, so their portfolio is not built."""
-    if spec.tiering.table.hit_policy == "unique":
+    Other hit policies cannot fail, so their portfolio is not built.
+
+    Only what the first tiering reads is built: the starting portfolio with its starting
+    trust and stage, and the decision units only if the tiering reads one of their fields
+    (they are drawn with the arrivals' slots, so then the whole starting point is). The
+    arrivals, the units and the industry network change no starting account's row, so the
+    problem names the same rows and accounts as a run's start finds."""
+    if spec.tiering.table.hit_policy != "unique":
+        return
+    from kamsim.compile import compile_model, initial_env
+    from kamsim.dmu.metrics import UNIT_FIELDS
+    from kamsim.portfolio import build_portfolio
+
+    model = compile_model(spec)
+    if model.tiering.reads & set(UNIT_FIELDS):
         tier_portfolio(spec)
+        return
+    start = build_portfolio(spec)
+    model.tiering.classify(initial_env(model, start, None), np.ones(start.n, dtype=bool),
+                           ids=start.account_id)

@@ -564,3 +564,28 @@ def test_lesson_run_and_page_send_their_variants_to_dask(tmp_path: Path,
         assert res.exit_code == 2 and "stopped at the first variant" in res.stderr, res.output
     assert sent == ["tcp://sched:8786", "tcp://sched:8786"]
     assert not (tmp_path / "p.html").exists()
+
+
+def test_a_lesson_reads_its_scenario_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Running a lesson and making its page loaded every variant's scenario (and its rule
+    files) again after load_lesson had loaded them to check them: three times for the main
+    variant. Now the files are read once, while checking, and the run takes those specs."""
+    from typing import Any
+
+    from kamsim.report.lesson_page import lesson_page_data
+    from kamsim.spec import load
+
+    reads: dict[str, int] = {}
+    real = load.load_yaml
+
+    def spy(path: Any, *args: Any, **kw: Any) -> Any:
+        reads[Path(path).name] = reads.get(Path(path).name, 0) + 1
+        return real(path, *args, **kw)
+
+    monkeypatch.setattr(load, "load_yaml", spy)
+    run = run_lesson("champion_leaves", replications=2, workers=1, folder=LESSONS)
+    lesson_page_data(run)
+    assert reads == {"champion_leaves.yaml": 1, "tiering.yaml": 1, "service_levels.yaml": 1,
+                     "stages.yaml": 1, "single_threaded.yaml": 1, "multi_threaded.yaml": 1}
+    assert run.results["multi_threaded"].resolved["overrides"] == [
+        "rules.stakeholders=maps/multi_threaded.yaml"]

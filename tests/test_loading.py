@@ -425,3 +425,44 @@ def test_a_non_finite_number_is_one_problem_and_the_rest_is_checked(tmp_path: Pa
         ":18:52: portfolio.generate.wallet.sigma: Input should be greater than or equal to 0, "
         "got -1 (a number >= 0.0)",
         ":29:17: '.inf' is not a finite number (a finite number)"]
+
+
+def test_a_scenario_compiles_each_rule_expression_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_scenario compiled every rule file's expressions twice: once with the file's own
+    names, and again with the names of the other files. Now once, with all of them."""
+    from kamsim.spec import load
+
+    compiled: dict[tuple[str, tuple[object, ...]], int] = {}
+    real = load._check
+
+    def spy(doc, path, *args, **kw):  # type: ignore[no-untyped-def]
+        compiled[doc.path, path] = compiled.get((doc.path, path), 0) + 1
+        return real(doc, path, *args, **kw)
+
+    monkeypatch.setattr(load, "_check", spy)
+    load_scenario(ROOT / "scenarios" / "baseline.yaml")
+    assert len(compiled) > 20  # (the shipped tiering, stages and scenario expressions)
+    assert {where for where, n in compiled.items() if n != 1} == set()
+
+
+def test_names_of_a_file_with_a_broken_expression_are_still_known(tmp_path: Path) -> None:
+    """A tiering file with a bad expression still names the tiers a stages file compares
+    `tier` with: both problems are reported at once (the stages file's was found only after
+    the tiering file was mended)."""
+    import shutil
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    tiering = tmp_path / "rules" / "tiering.yaml"
+    text = tiering.read_text()
+    assert "expr: loyalty" in text
+    tiering.write_text(text.replace("expr: loyalty", "expr: loyalty +", 1))
+    stages = tmp_path / "rules" / "stages.yaml"
+    text = stages.read_text()
+    assert 'up_when: "trust >= 0.45' in text
+    stages.write_text(text.replace('up_when: "trust', 'up_when: "tier == \'kye\' or trust', 1))
+    with pytest.raises(InputError) as exc:
+        load_scenario(tmp_path / "scenarios" / "baseline.yaml")
+    where = {Path(p.loc.path).name for p in exc.value.problems}
+    assert where == {"tiering.yaml", "stages.yaml"}, str(exc.value)
+    assert "'kye'" in str(exc.value)

@@ -240,3 +240,20 @@ def test_a_repeated_mapped_column_is_reported_once_not_per_row(tmp_path: Path) -
         read_portfolio_csv(f, spec, display="crm.csv")
     assert [p.format() for p in exc.value.problems] == [
         "crm.csv:1:4: column 'spend' repeats (first in column 2) (each column name once)"]
+
+
+@pytest.mark.parametrize("n", [1, 9, 10, 99, 100, 2000])
+def test_numbered_ids_are_read_back_by_the_one_format(n: int) -> None:
+    """A generated portfolio's ids are written and read in one place (numbered_id): the
+    loader's check of the stakeholder file's explicit maps knows exactly the ids the
+    portfolio gets, without drawing it."""
+    from kamsim.portfolio import numbered_id, numbered_ids, numbered_index
+
+    ids = numbered_ids("A", n).tolist()
+    assert ids == [numbered_id("A", i, n) for i in range(1, n + 1)]
+    assert [numbered_index("A", n, a) for a in ids] == list(range(1, n + 1))
+    width = len(ids[0]) - 1
+    wrong_width = "A1" if width > 1 else "A01"
+    for other in ("A" + "0" * width, f"A{n + 1:0{width}d}", wrong_width,
+                  "A" + "１".rjust(width, "0"), "B" + ids[0][1:], ids[0] + " ", "A"):
+        assert numbered_index("A", n, other) is None, other

@@ -225,3 +225,27 @@ def test_side_by_side_raises_in_order_and_may_stop_early(monkeypatch: pytest.Mon
     results = side_by_side(half, range(3), 10)
     assert next(results) == 0.0
     results.close()  # the helper thread finishes what it took and stops
+
+
+def test_cum_share_moved_sums_the_sorted_values_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cum_share_moved summed the population along its descending order again right after
+    cum_share had (the hysteresis nudges call it for every re-tiering): the running sum is
+    kept with the sort, and the figures stay those of summing it anew."""
+    rng = np.random.default_rng(3)
+    x = rng.random(500)
+    y = x.copy()
+    y[::7] += 0.05  # some rows moved
+    with shared_sorts():
+        expected = functions.cum_share_moved(x, y, x.size, None)
+    sums = []
+    real = np.cumsum
+
+    def counted(a, *args, **kw):  # type: ignore[no-untyped-def]
+        sums.append(np.shape(a))
+        return real(a, *args, **kw)
+
+    monkeypatch.setattr(np, "cumsum", counted)
+    with shared_sorts():
+        got = functions.cum_share_moved(x, y, x.size, None)
+    assert sums == [(500,)]  # (the values are distinct: no run of ties to number)
+    np.testing.assert_array_equal(got, expected)

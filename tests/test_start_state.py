@@ -74,3 +74,39 @@ def test_tiering_outputs_are_refused_in_the_tiering_file(tmp_path: Path, old: st
     [problem] = err.value.problems
     assert problem.loc.path.endswith("tiering.yaml") and problem.loc.col == col
     assert message in problem.message
+
+
+def test_the_starting_metrics_are_measured_once(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decision units' metrics at the start were measured by the first tiering (when it
+    reads them) and again at the start of every replication: now once, kept on the Prepared
+    (read-only, so that no replication changes another's start), and every replication
+    starts from them."""
+    import sys
+
+    from kamsim.compile import compile_model
+    from kamsim.engine.core import EngineOptions, run_replication
+    from kamsim.engine.prepare import prepare
+    from kamsim.engine.rng import replication_seeds
+    from kamsim.spec.load import load_scenario
+
+    whole = []  # the metrics measured of every account (not a period's stretch)
+    for name in ("kamsim.dmu.metrics", "kamsim.dmu.context"):
+        module = sys.modules[name]
+        real = module._metrics_span
+
+        def spy(units, st, threshold, sp, previous, threads, real=real):  # type: ignore[no-untyped-def]
+            out = real(units, st, threshold, sp, previous, threads)
+            if previous is None:
+                whole.append(out)
+            return out
+
+        monkeypatch.setattr(module, "_metrics_span", spy)
+    scenario = _workspace(tmp_path, f'"{KEY_ROW}"', '"dm_covered and champion"')
+    spec = load_scenario(scenario, ["portfolio.generate.accounts=200", "horizon_months=2"])
+    prep = prepare(compile_model(spec))
+    seqs = replication_seeds(spec.scenario.seed, 3)
+    for r in range(3):
+        run_replication(prep, seqs[r], r, EngineOptions())
+    assert len(whole) == 1 and whole[0] is prep.start_metrics
+    assert not prep.start_metrics.coverage.flags.writeable

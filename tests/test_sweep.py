@@ -559,3 +559,95 @@ def test_a_problem_of_some_combinations_names_the_points() -> None:
     got = [p.format() for p in _located(found, axes, grid, labels)]
     assert got == ["--vary[0]:1:5: at a=2, b=y: too big", "--vary[1]:1:1: unknown",
                    "--vary[0]:1:3: at a=1, b=y: odd", "--vary[0]:1:5: at a=2, b=y: odd"]
+
+
+# ---------------------------------------------------------------- each file read once
+
+
+def _counting_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many times each YAML and CSV file is read (parsed), by file name."""
+    import kamsim.dmu
+    import kamsim.portfolio
+    from kamsim.spec import load
+
+    reads: dict[str, int] = {}
+
+    def counted(module: Any, name: str) -> None:
+        real = getattr(module, name)
+
+        def spy(path: Any, *args: Any, **kw: Any) -> Any:
+            reads[Path(path).name] = reads.get(Path(path).name, 0) + 1
+            return real(path, *args, **kw)
+
+        monkeypatch.setattr(module, name, spy)
+
+    counted(load, "load_yaml")
+    counted(kamsim.portfolio, "read_portfolio_csv")
+    counted(kamsim.dmu, "read_contacts_csv")
+    return reads
+
+
+def test_a_sweep_reads_each_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checking a sweep's points parsed the scenario and every rule and data file again for
+    every point; now each once, and every point is still what loading it alone gives."""
+    from kamsim.spec.load import load_scenario
+    from kamsim.sweep import _load_points
+
+    scenario = str(REPO / "scenarios" / "crm_import.yaml")
+    reads = _counting_reads(monkeypatch)
+    _points, _labels, specs = _load_points(scenario, [], parse_vary([f"{AM}=2:8:2"]))
+    assert reads == {"crm_import.yaml": 1, "tiering.yaml": 1, "service_levels.yaml": 1,
+                     "stages.yaml": 1, "stakeholders.yaml": 1, "accounts.csv": 1,
+                     "contacts.csv": 1}
+    alone = [load_scenario(scenario, [f"{AM}={n}"]) for n in (2, 4, 6, 8)]
+    assert [s.digest() for s in specs] == [s.digest() for s in alone]
+    assert [s.hashes for s in specs] == [s.hashes for s in alone]
+    # the override applied to one point's document stays that point's
+    assert [s.scenario.capacity.account_managers for s in specs] == [2, 4, 6, 8]
+
+
+def _workspace(tmp_path: Path) -> Path:
+    """The baseline scenario and the rule files in ``tmp_path`` (the scenario's path)."""
+    (tmp_path / "rules").mkdir()
+    for name in ("tiering", "service_levels", "stages", "stakeholders"):
+        (tmp_path / "rules" / f"{name}.yaml").write_text(
+            (REPO / "rules" / f"{name}.yaml").read_text())
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text((REPO / "scenarios" / "baseline.yaml").read_text()
+                        .replace("../rules/", "rules/"))
+    return scenario
+
+
+def test_a_point_that_names_another_file_reads_it(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An override of which file is read (the tiering file) reads that file for its point."""
+    from kamsim.spec.load import load_scenario
+    from kamsim.sweep import _load_points
+
+    scenario = _workspace(tmp_path)
+    text = (REPO / "rules" / "tiering.yaml").read_text()
+    assert "description: Default" in text
+    (tmp_path / "rules" / "tiering_b.yaml").write_text(
+        text.replace("description: Default", "description: Another"))
+    reads = _counting_reads(monkeypatch)
+    axes = parse_vary(["rules.tiering=rules/tiering.yaml,rules/tiering_b.yaml"])
+    _points, _labels, specs = _load_points(str(scenario), [], axes)
+    assert reads["tiering.yaml"] == 1 and reads["tiering_b.yaml"] == 1
+    assert [s.tiering.model_dump() for s in specs] == [
+        load_scenario(scenario, [f"rules.tiering={r}"]).tiering.model_dump()
+        for r in ("rules/tiering.yaml", "rules/tiering_b.yaml")]
+    assert specs[0].tiering != specs[1].tiering
+
+
+def test_a_file_changed_while_reading_once_is_read_again(tmp_path: Path) -> None:
+    """The files kept are known by what is on disk: a file changed in the block is read
+    again, not taken from before."""
+    from kamsim.spec.load import load_scenario, reading_once
+
+    scenario = _workspace(tmp_path)
+    text = scenario.read_text()
+    with reading_once():
+        first = load_scenario(scenario)
+        scenario.write_text(text.replace("name: baseline", "name: baseline_changed"))
+        second = load_scenario(scenario)
+    assert (first.name, second.name) == ("baseline", "baseline_changed")

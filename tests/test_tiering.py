@@ -325,3 +325,47 @@ def test_the_loader_checks_quadrant_names_against_the_quadrants_tiering_gives() 
     from kamsim.tiering import QUADRANTS
 
     assert QUADRANT_NAMES == tuple(QUADRANTS)
+
+
+def test_the_names_a_tiering_reads_are_collected_once() -> None:
+    """The names the table, the quadrant axes and the indicators read were collected anew
+    by every re-tiering (the table's at each of its three evaluations with hysteresis) and
+    again by the first tiering's set-up: now once, with the compiled tiering."""
+    from kamsim.spec.load import load_rule_file
+
+    rules, _doc = load_rule_file(ROOT / "rules" / "tiering.yaml", "tiering")
+    t = compile_tiering(rules)
+    assert t.table.names is t.table.names
+    assert t.reread is t.reread and t.reads is t.reads
+    assert t.reread == t.table.names | t.volume.names | t.loyalty.names
+    assert t.reads == t.reread.union(*(e.names for _n, e, _w, _h in t.indicators))
+    assert {"loyalty", "revenue"} <= t.reads
+
+
+@pytest.mark.parametrize("reads_units", [False, True])
+def test_validate_checks_a_unique_table_on_what_the_first_tiering_reads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reads_units: bool) -> None:
+    """kamsim validate built a run's whole starting point (arrivals' slots, decision units,
+    industry network) to check a `unique` table's rows against the starting portfolio. A
+    table that reads no decision-unit field is now checked on the starting portfolio alone,
+    with the same problem (rows and account ids) as a run's start finds."""
+    import importlib
+
+    from kamsim.experiment import _CACHE
+    from kamsim.spec.load import load_scenario
+    from kamsim.tiering import check_start, tier_portfolio
+
+    rows = {"payment_risk < 0.4": "payment_risk < 0.4 and coverage >= 0"} if reads_units else {}
+    spec = load_scenario(_workspace(tmp_path, rows), ["portfolio.generate.accounts=300"])
+    _CACHE.clear()
+    with pytest.raises(InputError) as full:
+        tier_portfolio(spec)
+    _CACHE.clear()
+    built = []
+    prepare = importlib.import_module("kamsim.engine.prepare")
+    real = prepare.prepare
+    monkeypatch.setattr(prepare, "prepare", lambda model: built.append(1) or real(model))
+    with pytest.raises(InputError) as checked:
+        check_start(spec)
+    assert checked.value.problems == full.value.problems
+    assert built == ([1] if reads_units else [])

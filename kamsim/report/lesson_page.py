@@ -56,12 +56,11 @@ def lesson_page_data(run: Any) -> dict[str, Any]:
     :class:`kamsim.lessons.LessonRun`."""
     from kamsim.dmu_maps import START
     from kamsim.lessons import format_value
-    from kamsim.spec.load import load_scenario
 
     les = run.lesson
     t = run.trace
     main = run.results[les.main]
-    spec = load_scenario(les.scenario_path(), les.variants[les.main])
+    spec = les.specs()[les.main]  # (as the run loaded it: not read again)
     seniority = {name: r.seniority for name, r in spec.stakeholders.roles.items()}
 
     def people(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -311,6 +311,7 @@ class _SortedPopulation:
         self.run_start: NDArray[np.intp] | None = None
         self.run_end: NDArray[np.intp] | None = None
         self._ascending: FloatArray | None = None
+        self._descending: tuple[NDArray[np.intp], FloatArray] | None = None
         if ties is not None:
             new_run = np.ones(self.size, dtype=bool)
             new_run[ties + 1] = False
@@ -348,6 +349,14 @@ class _SortedPopulation:
         rank = np.repeat(self.run_start + (counts + 1) / 2.0, counts)
         rank /= max(self.size, 1)
         return rank
+
+    def descending_sums(self) -> tuple[NDArray[np.intp], FloatArray]:
+        """:meth:`descending_rows` and the running sum of the values along them (kept:
+        cum_share and its moved version, one after the other, read both)."""
+        if self._descending is None:
+            rows = self.descending_rows()
+            self._descending = rows, np.cumsum(self.values[rows])
+        return self._descending
 
     def descending_rows(self) -> NDArray[np.intp]:
         """Selected rows by descending value, equal values by ascending row index."""
@@ -438,8 +447,7 @@ def cum_share(x: Any, n: int, mask: BoolArray | None) -> FloatArray:
     pop = _sorted_population(x, n, mask)
     out = _result_array(pop, n, mask)
     if pop.size:
-        rows = pop.descending_rows()
-        running = np.cumsum(pop.values[rows])
+        rows, running = pop.descending_sums()
         total = running[-1]  # the same additions, in the same order: the largest share is 1.0
         out[rows] = running / total if total > 0 else 1.0
     if key is not None:
@@ -577,8 +585,7 @@ def cum_share_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArra
         return plain
     pop, rows, value, own = moved
     m = pop.size
-    descending = pop.descending_rows()
-    running = np.cumsum(pop.values[descending])
+    descending, running = pop.descending_sums()  # (those cum_share just summed)
     ascending = pop.ascending()
     above = m - np.searchsorted(ascending, value, "right")  # values > value, own included
     before = np.where(above > 0, running[np.maximum(above - 1, 0)], 0.0)

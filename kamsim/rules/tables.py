@@ -77,13 +77,15 @@ class DecisionTable:
             if np.isnan(row.priority):
                 raise ValueError(f"row {i} has a NaN priority")
         self.rows: tuple[Row, ...] = tuple(rows)
+        # (asked for at every evaluation and re-tiering: collected once)
+        self._names = frozenset().union(*(row.when.names for row in self.rows))
         self.hit_policy: HitPolicy = hit_policy
         self.default = None if default is None else float(default)
 
     @property
     def names(self) -> frozenset[str]:
         """The fields any row's condition reads."""
-        return frozenset().union(*(row.when.names for row in self.rows))
+        return self._names
 
     @property
     def uses_portfolio(self) -> bool:

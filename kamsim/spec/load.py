@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from kamsim.spec.yamlpos import Document, load_yaml, load_yaml_text
 __all__ = [
     "RULE_KINDS", "FILE_KINDS", "ScenarioSpec", "load_rule_file", "load_scenario", "load_any",
     "validate_model", "validate_places", "touches", "apply_overrides", "TablePlace",
+    "reading_once",
 ]
 
 RULE_KINDS: dict[str, type[m.RuleFile]] = {
@@ -340,6 +344,63 @@ def touches(path: tuple[Any, ...], bad: set[tuple[Any, ...]]) -> bool:
     return _touches(path, bad)
 
 
+# ---------------------------------------------------------------- reading each file once
+
+#: what :func:`reading_once` keeps: (what was done, the file as it is on disk, its other
+#: arguments) -> ("ok", value) or ("problems", [Problem, ...])
+_READ: ContextVar[dict[tuple[Any, ...], tuple[str, Any]] | None] = ContextVar(
+    "kamsim_read_once", default=None)
+
+
+@contextmanager
+def reading_once() -> Iterator[None]:
+    """Within the block, each file :func:`load_scenario` reads is read, parsed, checked and
+    hashed once, however many scenarios are loaded from it: a sweep's points and a lesson's
+    variants are one file with other overrides, and parsing the same YAML again for every
+    point was most of the time a 40-point sweep took to check its points.
+
+    A file is known by its resolved path and what ``stat`` says of it (size, modification
+    time, inode), so a file changed on disk during the block is read again, and an override
+    that names another file (``rules.tiering=...``) reads that one. A file's problems are
+    kept too, so every point that reads a bad file reports them."""
+    token = _READ.set({})
+    try:
+        yield
+    finally:
+        _READ.reset(token)
+
+
+def _once(what: str, path: Path, args: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """``make()`` (which reads ``path``), or what it gave for the same file and ``args``
+    earlier in the :func:`reading_once` block; an InputError is kept and raised again."""
+    cache = _READ.get()
+    if cache is None:
+        return make()
+    try:
+        st = path.stat()
+    except OSError:  # (make() words it)
+        return make()
+    key = (what, str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, *args)
+    if key not in cache:
+        try:
+            cache[key] = ("ok", make())
+        except InputError as exc:
+            cache[key] = ("problems", list(exc.problems))
+    how, value = cache[key]
+    if how == "problems":
+        raise InputError(list(value))
+    return value
+
+
+def _hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _hashed(read: Callable[[], Any], path: Path) -> tuple[Any, str]:
+    """What ``read()`` makes of ``path``, and the file's hash (recorded with the run)."""
+    return read(), _hash(path)
+
+
 # ---------------------------------------------------------------- single files
 
 
@@ -369,11 +430,15 @@ def load_rule_file(path: str | Path, kind: str | None = None, *, display: str | 
     return model, doc
 
 
-def _read_rule_file(path: str | Path, kind: str | None, display: str | None
+def _read_rule_file(path: str | Path, kind: str | None, display: str | None,
+                    expressions: bool = True
                     ) -> tuple[Any, Document, list[Problem], set[tuple[Any, ...]]]:
     """:func:`load_rule_file`, returning its problems instead of raising them, with the
     document and the paths that have a schema error: a scenario still reads the parts of a
-    rule file with problems that other files are checked against (its service levels)."""
+    rule file with problems that other files are checked against (its service levels).
+
+    Without ``expressions`` the rule expressions are left for the caller to check (a
+    scenario checks them once, knowing the names its other files declare)."""
     doc = load_yaml(path, display=display, keep_going=True)
     found, problems = _kind_of(doc)
     if problems:
@@ -389,7 +454,8 @@ def _read_rule_file(path: str | Path, kind: str | None, display: str | None
     assert found is not None
     model, problems, bad = _validate(doc, ALL_KINDS[found])
     problems += doc.problems
-    problems += check_expressions(found, doc.data, doc, skip=bad)
+    if expressions:
+        problems += check_expressions(found, doc.data, doc, skip=bad)
     return (None if problems else model), doc, problems, bad
 
 
@@ -757,7 +823,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     The rule and data files are read even when the scenario itself has problems (wherever
     their paths can be read), so one run of ``kamsim validate`` shows everything to fix."""
     p = Path(path)
-    doc = load_yaml(p, display=str(path), keep_going=True)
+    doc = _scenario_doc(p, str(path))
     kind, problems = _kind_of(doc)
     if problems:
         raise InputError(doc.problems + problems)
@@ -781,7 +847,10 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     rules: dict[str, Any] = {}
     hashes: dict[str, str] = {}
     place = None
-    rule_docs: dict[str, Document] = {}  # the rule files loaded without problems
+    rule_docs: dict[str, Document] = {}  # the rule files whose schema is valid
+    # every rule file of the right kind, with its paths that have a schema error: its
+    # expressions are checked once, when the names of every file are known
+    to_check: dict[str, tuple[Path, Document, set[tuple[Any, ...]]]] = {}
     levels: list[str] | None = None  # the service levels' names, wherever they can be read
     service_doc: Document | None = None  # the service-levels file, even with problems
     people_doc: Document | None = None  # the stakeholders file (where its explicit maps are)
@@ -796,12 +865,16 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         if target is None:
             continue
         shown = str(Path(path).parent / rel)
-        model, rule_doc, probs, bad_rule = _read_rule_file(target, kind_name, shown)
+        model, rule_doc, probs, bad_rule, digest = _once(
+            "rules", target, (kind_name, shown), partial(_rule_file_hashed, target, kind_name,
+                                                         shown))
         problems += probs
         if slot == "service":
             levels = _level_names(rule_doc, bad_rule)
             service_doc = rule_doc
-        if probs:
+        if isinstance(rule_doc.data, dict) and rule_doc.data.get("kind") == kind_name:
+            to_check[kind_name] = (target, rule_doc, bad_rule)
+        if model is None:
             continue
         rules[slot] = model
         rule_docs[kind_name] = rule_doc
@@ -809,7 +882,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
             place = table_place(rule_doc)
         if slot == "stakeholders":
             people_doc = rule_doc
-        hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
+        hashes[shown] = digest
     imported = None
     rel = ref("portfolio", "import", "path")
     if rel is not None:
@@ -820,11 +893,13 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
             from kamsim.portfolio import read_portfolio_csv
 
             shown = str(Path(path).parent / rel)
+            segments = tuple(rules["stakeholders"].units) if "stakeholders" in rules else ()
+            rows = partial(read_portfolio_csv, target, spec, display=shown,
+                           segments=list(segments))
             try:
-                imported = read_portfolio_csv(
-                    target, spec, display=shown,
-                    segments=list(rules["stakeholders"].units) if "stakeholders" in rules else ())
-                hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
+                imported, hashes[shown] = _once(
+                    "portfolio", target, (spec.model_dump_json(), shown, segments),
+                    partial(_hashed, rows, target))
             except InputError as exc:
                 problems += exc.problems
     contacts = None
@@ -833,14 +908,18 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         target, probs = _resolve_ref(doc, ("contacts",), rel, here, root)
         problems += probs
         if target is not None and "stakeholders" in rules:
-            from kamsim.dmu import read_contacts_csv
-
             shown = str(Path(path).parent / rel)
+            roles = tuple(rules["stakeholders"].roles)
+            # the accounts it is checked against, named without listing them: an imported
+            # table is the one this reading keeps (so its identity names it), a generated
+            # portfolio's ids follow from its size
+            gen = scenario.portfolio.generate if isinstance(scenario, m.Scenario) else None
+            accounts = (("import", id(imported)) if imported is not None
+                        else ("generate", gen.accounts) if gen is not None else None)
+            people = partial(_contacts, target, roles, shown, scenario, imported)
             try:
-                contacts = read_contacts_csv(target, list(rules["stakeholders"].roles),
-                                             display=shown,
-                                             accounts=_starting_ids(scenario, imported))
-                hashes[shown] = hashlib.sha256(target.read_bytes()).hexdigest()
+                contacts, hashes[shown] = _once("contacts", target, (roles, shown, accounts),
+                                                partial(_hashed, people, target))
             except InputError as exc:
                 problems += exc.problems
     problems += _cross_check(doc, ref("strategy", "level"), rules, levels,
@@ -850,12 +929,18 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         problems += _accounts_in_portfolio(people_doc, rules["stakeholders"],
                                            _generated_count(data, bad), imported, str(path))
     # the names a rule compares `tier`, `stage`, `segment`, ... with, now that every file is
-    # read: a stages file may name a tier, a tiering file a stage (a rule file with problems
-    # of its own was not loaded and is not checked again)
+    # read: a stages file may name a tier, a tiering file a stage. Each expression is
+    # compiled once, here (with a file's own names where its schema has problems, as
+    # load_rule_file checks a lone file), not once alone and again with the others' names
     known = known_values(rules=rules, scenario=scenario)
     problems += check_expressions("scenario", data, doc, skip=bad, values=known)
-    for kind_name, rule_doc in rule_docs.items():
-        problems += check_expressions(kind_name, rule_doc.data, rule_doc, values=known)
+    for kind_name, (target, rule_doc, bad_rule) in to_check.items():
+        values = {**known_values(kind_name, rule_doc.data), **known}
+        # (the same file with the same names, as a sweep's points mostly are: checked once)
+        problems += _once("expressions", target, (kind_name, rule_doc.path, *(
+            (k, tuple(v)) for k, v in sorted(values.items()))), partial(
+                check_expressions, kind_name, rule_doc.data, rule_doc, skip=bad_rule,
+                values=values))
     if problems or scenario is None:
         raise InputError(dict.fromkeys(problems))
     assert isinstance(scenario, m.Scenario)
@@ -864,6 +949,34 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                         path=str(path), root=str(root), hashes=hashes,
                         overrides=tuple(overrides), portfolio_rows=imported,
                         contacts=contacts, table_place=place)
+
+
+def _rule_file_hashed(path: Path, kind: str, shown: str
+                      ) -> tuple[Any, Document, list[Problem], set[tuple[Any, ...]], str | None]:
+    """:func:`_read_rule_file` but its expressions, and the file's hash when it has no
+    problems so far (the hash of a file that loaded is recorded with the run)."""
+    model, doc, problems, bad = _read_rule_file(path, kind, shown, expressions=False)
+    return model, doc, problems, bad, None if problems else _hash(path)
+
+
+def _contacts(path: Path, roles: Sequence[str], shown: str, scenario: BaseModel | None,
+              imported: Any) -> Any:
+    """The scenario's contact export, checked against its starting accounts."""
+    from kamsim.dmu import read_contacts_csv
+
+    return read_contacts_csv(path, list(roles), display=shown,
+                             accounts=_starting_ids(scenario, imported))
+
+
+def _scenario_doc(p: Path, shown: str) -> Document:
+    """The scenario file's document, for this load to change (its overrides are applied to
+    it in place): a copy of the one :func:`reading_once` keeps, if in such a block."""
+    if _READ.get() is None:
+        return load_yaml(p, display=shown, keep_going=True)
+    import copy
+
+    return copy.deepcopy(_once("scenario", p, (shown,),
+                               lambda: load_yaml(p, display=shown, keep_going=True)))
 
 
 def _starting_ids(scenario: BaseModel | None, imported: Any) -> set[str] | None:
@@ -918,22 +1031,17 @@ def _accounts_in_portfolio(doc: Document, rules: m.StakeholderRules, generated: 
                            imported: Any, path: str) -> list[Problem]:
     """An explicit map (`accounts:` of the stakeholders file) for an account the scenario's
     portfolio does not have would be silently unused: a problem at its id. A generated
-    portfolio's ids are known from its size (A1..., as kamsim.portfolio numbers them) without
+    portfolio's ids are known from its size (kamsim.portfolio.numbered_index) without
     drawing it."""
     if not rules.accounts or (generated is None and imported is None):
         return []
     if generated is not None:
-        from kamsim.portfolio import START_PREFIX
+        from kamsim.portfolio import START_PREFIX, numbered_id, numbered_index
 
-        width = len(str(generated))
-
-        def known(acc: str) -> bool:
-            digits = acc.removeprefix(START_PREFIX)
-            return (acc.startswith(START_PREFIX) and len(digits) == width and digits.isdigit()
-                    and digits.isascii() and 1 <= int(digits) <= generated)
-
-        unknown = [acc for acc in rules.accounts if not known(acc)]
-        first, last = f"{START_PREFIX}{1:0{width}d}", f"{START_PREFIX}{generated}"
+        unknown = [acc for acc in rules.accounts
+                   if numbered_index(START_PREFIX, generated, acc) is None]
+        first = numbered_id(START_PREFIX, 1, generated)
+        last = numbered_id(START_PREFIX, generated, generated)
         expected = (f"an id of the portfolio's {generated} generated accounts, {first} to "
                     f"{last}")
     else:
