@@ -470,26 +470,26 @@ def utilisation(runs: Mapping[str, Frames], confidence: float = 0.95) -> Any:
     return fig
 
 
-#: chart name -> (title, how to read it); ``{confidence}`` is the intervals' level in %
+#: chart name -> (title, how to read it); ``{confidence}`` is the intervals' level ("95%")
 #: (:func:`caption` fills it in)
 CHARTS = {
     "retention": ("Retention by starting tier",
                   "Each line is the share of the accounts we started with that are still "
-                  "customers, by the tier they started in; the band is the {confidence}% "
+                  "customers, by the tier they started in; the band is the {confidence} "
                   "interval over the random futures."),
     "profit_over_time": ("Profit over time by current tier",
                          "Monthly profit after cost to serve, by the tier accounts were in "
                          "that month (re-tiering moves accounts between tiers, so a tier's "
                          "line does not add up to its total in the summary, which goes by "
                          "the tier accounts started in; all accounts does); a higher line "
-                         "earns more, the band is the {confidence}% interval."),
+                         "earns more, the band is the {confidence} interval."),
     "whale_curve": ("Whale curve",
                     "Accounts ranked from most to least profitable: where the curve peaks "
                     "above 100%, the accounts to its right lose money together."),
     "cost_vs_profit": ("Cost to serve against profit",
                        "For each tier, what serving it cost (left) and what it earned "
                        "(right) over the horizon, by starting tier; whiskers are "
-                       "{confidence}% intervals."),
+                       "{confidence} intervals."),
     "churn_causes": ("Churn causes",
                      "Why accounts left, averaged per random future; longer bars are the "
                      "causes to act on, colours show which tiers they hit."),
@@ -502,14 +502,16 @@ CHARTS = {
     "utilisation": ("Team utilisation",
                     "Share of each team's available hours in use; at the dashed 100% line "
                     "the team is fully booked and some accounts get less than planned; the "
-                    "band is the {confidence}% interval."),
+                    "band is the {confidence} interval."),
 }
 
 
 def caption(name: str, confidence: float = 0.95) -> tuple[str, str]:
     """Title and how-to-read of chart ``name``, its intervals at ``confidence``."""
     title, how = CHARTS[name]
-    return title, how.format(confidence=int(round(100 * confidence)))
+    from kamsim.report.terminal import percent_label
+
+    return title, how.format(confidence=percent_label(confidence))
 
 
 def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] | None = None,

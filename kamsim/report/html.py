@@ -13,7 +13,14 @@ from typing import Any
 
 from kamsim import __version__
 from kamsim.report.runs import ReportRun, from_record, from_result
-from kamsim.report.terminal import difference, interval, money, pct, summary_notes
+from kamsim.report.terminal import (
+    difference,
+    interval,
+    money,
+    pct,
+    percent_label,
+    summary_notes,
+)
 
 __all__ = ["as_report_runs", "render_report", "write_report", "report_context"]
 
@@ -153,7 +160,7 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
     inputs = charts.inputs_table({lab: r.resolved for lab, r in zip(labels, runs, strict=True)},
                                  {lab: r.summary for lab, r in zip(labels, runs, strict=True)})
     flows = charts.stage_flow_table(frames, stages)
-    conf = int(round(100 * confidence))
+    conf = percent_label(confidence)
     return {
         "title": ("Comparison: " + " vs ".join(labels)) if len(runs) > 1
         else f"Scenario report: {labels[0]}",
