@@ -25,3 +25,43 @@ def test_tables_and_captions_say_the_level_unrounded(small_baseline_result):
     console.print(summary_table(summary))
     assert "97.5% interval" in console.export_text()
     assert "99.9% interval" in charts.caption("retention", 0.999)[1]
+
+
+@pytest.fixture
+def no_rendering(monkeypatch):
+    """Figures are built but not rendered to SVG (seconds each on a shared machine)."""
+    from kamsim.report import figfiles
+
+    monkeypatch.setattr(figfiles, "figure_svg", lambda fig, prefix: "<svg></svg>")
+
+
+def test_only_a_difference_whose_interval_excludes_zero_is_coloured(small_baseline_result,
+                                                                    no_rendering):
+    # the template once asked r.clear of a dict: dict.clear, always true, so a difference
+    # that could be chance (or exactly 0) was coloured good or bad news too
+    import re
+
+    import pandas as pd
+
+    from kamsim.report import html
+
+    nan = float("nan")
+    table = pd.DataFrame(
+        [("b", "key", "retention", -0.003, -0.010, 0.005, nan, nan, nan),
+         ("b", "key", "profit", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+         ("b", "key", "revenue", 5e5, 1e5, 9e5, 2.0, 0.5, 3.5),
+         ("b", "key", "cost_to_serve", 5e5, 1e5, 9e5, 2.0, 0.5, 3.5),
+         ("b", "key", "clv", -5e3, -9e3, -1e3, -1.0, -2.0, -0.5),
+         ("b", "all accounts", "profit", 4e5, nan, nan, nan, nan, nan)],
+        columns=["scenario", "tier", "metric", "diff", "diff_low", "diff_high", "rel",
+                 "rel_low", "rel_high"])
+    ctx = html.report_context([small_baseline_result])
+    ctx["comparison"] = {"verdict": [], "reference": "a", "pairing": "", "paired": True,
+                         "rows": html._diff_rows(table, "EUR")}
+    page = html._render(ctx)
+    cells = re.findall(r'<td>b</td><td>([^<]*)</td><td>([^<]*)</td>\s*<td class="(\w+)">',
+                       page)
+    assert cells == [("key", "retention", "unclear"), ("key", "profit", "unclear"),
+                     ("key", "revenue", "good"), ("key", "cost to serve", "bad"),
+                     ("key", "lifetime value / account", "bad"),
+                     ("all accounts", "profit", "unclear")]

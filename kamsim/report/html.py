@@ -74,12 +74,12 @@ def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
                            lambda v: _signed_money(v, currency))
         rel = ("" if r.rel != r.rel
                else difference(r.rel, r.rel_low, r.rel_high, lambda v: f"{v:+.1f}%"))
-        clear = r.diff_low > 0 or r.diff_high < 0  # False without an interval (NaN)
-        # colour says good or bad news: more cost to serve is bad news
+        # colour says good or bad news, and only of a difference whose interval excludes 0
+        # (none without an interval, NaN): the rest is grey. More cost to serve is bad news.
         good = (r.diff > 0) != (r.metric == "cost_to_serve")
+        news = ("good" if good else "bad") if r.diff_low > 0 or r.diff_high < 0 else "unclear"
         rows.append({"scenario": r.scenario, "tier": r.tier,
-                     "metric": dict(_METRICS)[r.metric], "diff": d, "rel": rel,
-                     "clear": clear, "good": good})
+                     "metric": dict(_METRICS)[r.metric], "diff": d, "rel": rel, "news": news})
     return rows
 
 
@@ -186,13 +186,17 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
 def render_report(records: Sequence[Any]) -> str:
     """The report on ``records`` (one run, or several side by side with the first as the
     reference) as one HTML string that loads nothing from anywhere."""
+    return _render(report_context(records))
+
+
+def _render(ctx: dict[str, Any]) -> str:
+    """The report template filled in with ``ctx`` (as :func:`report_context` makes it)."""
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
         autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True)
-    ctx = report_context(records)
     for c in ctx["charts"]:
         c["svg"] = jinja2.utils.markupsafe.Markup(c["svg"])  # our own SVG, ids escaped
     return env.get_template("report.html.j2").render(**ctx)
