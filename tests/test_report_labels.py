@@ -4,6 +4,7 @@ are, and which tier (starting or current) each table and chart groups by."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from kamsim.report import charts
@@ -65,3 +66,60 @@ def test_only_a_difference_whose_interval_excludes_zero_is_coloured(small_baseli
                      ("key", "revenue", "good"), ("key", "cost to serve", "bad"),
                      ("key", "lifetime value / account", "bad"),
                      ("all accounts", "profit", "unclear")]
+
+
+@pytest.fixture(scope="module")
+def baseline_frames(small_baseline_result):
+    return small_baseline_result.to_frames()
+
+
+def test_the_broken_down_stage_is_the_last_band_and_below_the_ladder(small_baseline_result,
+                                                                     baseline_frames):
+    import pandas as pd
+
+    from kamsim.report.runs import from_result
+
+    stages = from_result(small_baseline_result).stages
+    assert stages == ("exploratory", "basic", "cooperative", "interdependent", "integrated",
+                      "uncoupled")
+    frames = dict(baseline_frames)
+    frames["stage_flows"] = pd.DataFrame(
+        [(0, 0, "key", "basic", "uncoupled", 2.0), (0, 1, "key", "integrated", "uncoupled", 1.0),
+         (0, 1, "key", "uncoupled", "exploratory", 4.0),
+         (0, 2, "key", "uncoupled", "uncoupled", 8.0),
+         (0, 2, "key", "uncoupled", "lost", 16.0)],
+        columns=["replication", "period", "tier", "from_stage", "to_stage", "accounts"])
+    table = charts.stage_flow_table({"b": frames}, {"b": stages}).set_index("tier")
+    n_reps = small_baseline_result.replications
+    assert table.loc["key", ["up", "down", "lost", "new"]].tolist() == pytest.approx(
+        [4.0 / n_reps, 3.0 / n_reps, 16.0 / n_reps, 0.0])
+    fig = charts.stage_mix({"b": baseline_frames}, {"b": stages})
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == list(stages)
+    (ax,) = fig.axes
+    assert len(ax.collections) == len(stages)
+    assert ax.collections[-1].get_label() == "uncoupled"
+
+
+def test_each_stage_mix_panel_has_its_own_runs_stages(small_baseline_result, baseline_frames):
+    from kamsim.report.runs import from_result
+
+    stages = list(from_result(small_baseline_result).stages)
+    renamed = {"exploratory": "explore", "integrated": "merged"}
+    other = dict(baseline_frames)
+    other["stage_mix"] = other["stage_mix"].assign(
+        stage=other["stage_mix"]["stage"].replace(renamed))
+    other_stages = [renamed.get(s, s) for s in stages]
+    fig = charts.all_charts({"a": baseline_frames, "b": other},
+                            {"a": stages, "b": other_stages})["stage_mix"]
+    panels = {ax.get_title(loc="left"): ax for ax in fig.axes}
+    for name, own in (("a", stages), ("b", other_stages)):
+        ax = panels[name]
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == own
+        drawn = np.array([c.get_paths()[0].vertices[:, 1].max() if c.get_paths() else 0.0
+                          for c in ax.collections])
+        assert drawn.max() > 0
+    # the renamed run's bands are its accounts, not empty columns of the first run's names
+    top_a = max(p.vertices[:, 1].max() for p in panels["a"].collections[-1].get_paths())
+    top_b = max(p.vertices[:, 1].max() for p in panels["b"].collections[-1].get_paths())
+    assert top_a == pytest.approx(top_b)

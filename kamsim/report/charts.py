@@ -33,6 +33,7 @@ _COLORS = ("#1f5f99", "#d9731a", "#2e8b57", "#9b3b8c", "#b8860b", "#5f6f7f")
 _TIER_COLORS = ("#1f5f99", "#6fa8dc", "#b7c9d9", "#d9731a", "#f0b27a", "#888888")
 _RESOURCES = ("account_managers", "executives", "specialists", "support")
 FLOW_KINDS = ("up", "down", "lost", "new")
+_BROKEN_COLOR = "#a8322d"  # the broken-down ("uncoupled") stage's band: apart from the ladder's
 
 
 def _figure(width: float, height: float) -> Any:
@@ -349,37 +350,54 @@ def churn_causes(runs: Mapping[str, Frames]) -> Any:
     return fig
 
 
-def stage_mix(runs: Mapping[str, Frames], stages: Sequence[str] | None = None) -> Any:
+def stage_mix(runs: Mapping[str, Frames],
+              stages: Mapping[str, Sequence[str]] | None = None) -> Any:
     """Active accounts per relationship stage over time (all tiers, mean over
-    replications), as a stacked area; one panel per run."""
+    replications), as a stacked area; one panel per run, in that run's own stages
+    (``stages[run]``: the ladder bottom to top, then the broken-down stage, as
+    :func:`kamsim.report.runs.stage_order` gives them; default: as first seen in its
+    ``stage_mix``). The broken-down stage is the last band, in a colour of its own. Runs
+    whose stages differ (rule sets of their own) each have their own legend; else one is
+    shared."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"]
+    orders = {name: list((stages or {}).get(name) or dict.fromkeys(f["stage_mix"]["stage"]))
+              for name, f in runs.items()}
+    shared = len({tuple(o) for o in orders.values()}) == 1
     fig = _figure(10, 1.0 + 2.8 * len(runs))
     axes = fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel()
     for ax, (name, f) in zip(axes, runs.items(), strict=True):
         mix = f["stage_mix"]
-        order = list(stages) if stages else list(dict.fromkeys(mix["stage"]))
+        order = orders[name]
         n_reps = max(int(mix["replication"].nunique()), 1)
         piv = (mix.pivot_table(index="month", columns="stage", values="accounts",
                                aggfunc="sum").reindex(columns=order).fillna(0.0) / n_reps)
-        import matplotlib
-
-        cmap = matplotlib.colormaps["viridis"]
-        colors = [cmap(0.1 + 0.8 * i / max(len(order) - 1, 1)) for i in range(len(order))]
-        ax.stackplot(piv.index.to_numpy(), piv.to_numpy().T, labels=order, colors=colors,
-                     alpha=0.9)
+        ladder = len(order) - 1
+        colors = [cmap(0.1 + 0.8 * i / max(ladder - 1, 1)) for i in range(ladder)]
+        ax.stackplot(piv.index.to_numpy(), piv.to_numpy().T, labels=order,
+                     colors=[*colors, _BROKEN_COLOR][:len(order)], alpha=0.9)
         _style(ax)
         ax.set_title(name, loc="left", fontsize=10)
         ax.set_ylabel("accounts")
+        if not shared:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     axes[-1].set_xlabel("month")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6),
-               frameon=False)
+    if shared:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6),
+                   frameon=False)
     fig.suptitle("Relationship stages over time", x=0.02, ha="left", fontsize=12)
     return fig
 
 
 def _flows(flows: Any, stages: Sequence[str]) -> Any:
-    """Stage-flow rows labelled up / down / lost / new (staying put is dropped)."""
-    pos = {s: i for i, s in enumerate(stages)}
+    """Stage-flow rows labelled up / down / lost / new (staying put is dropped). ``stages``
+    is the ladder bottom to top, then the broken-down stage, which counts as below the
+    bottom (as the engine's stage_frac does): a move into it is down, out of it up."""
+    pos = {s: i + 1 for i, s in enumerate(stages[:-1])}
+    if stages:
+        pos[stages[-1]] = 0
     f = flows.copy()
     a = f["from_stage"].map(pos)
     b = f["to_stage"].map(pos)
@@ -494,8 +512,10 @@ CHARTS = {
                      "Why accounts left, averaged per random future; longer bars are the "
                      "causes to act on, colours show which tiers they hit."),
     "stage_mix": ("Relationship stages over time",
-                  "How many active accounts sit at each stage of the relationship; growth "
-                  "of the upper bands means relationships are deepening."),
+                  "How many active accounts sit at each stage of the relationship, the "
+                  "ladder from the bottom up and, on top in red, the relationships that "
+                  "broke down; growth of the upper ladder bands means relationships are "
+                  "deepening."),
     "stage_flows": ("Stage flows",
                     "Accounts per month moving up or down the relationship ladder, lost, "
                     "and newly won; the table below totals them per tier."),
@@ -517,7 +537,8 @@ def caption(name: str, confidence: float = 0.95) -> tuple[str, str]:
 def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] | None = None,
                *, confidence: float = 0.95, currency: str = "EUR") -> dict[str, Any]:
     """Every chart of :data:`CHARTS` for the runs (label -> tables), in that order.
-    ``stages`` gives each run's stage order (default: as first seen in ``stage_mix``);
+    ``stages`` gives each run's stages: its ladder bottom to top, then its broken-down stage
+    (default: as first seen in ``stage_mix``, which is that order);
     intervals are at ``confidence`` and money is in ``currency`` (the reference run's: the
     summary tables' and ``compare``'s)."""
     if not runs:
@@ -525,14 +546,13 @@ def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] |
     stages = dict(stages or {})
     for name, f in runs.items():
         stages.setdefault(name, list(dict.fromkeys(f["stage_mix"]["stage"])))
-    first = next(iter(stages.values()))
     return {
         "retention": retention(runs, confidence),
         "profit_over_time": profit_over_time(runs, confidence, currency),
         "whale_curve": whale_curve(runs),
         "cost_vs_profit": cost_vs_profit(runs, confidence, currency),
         "churn_causes": churn_causes(runs),
-        "stage_mix": stage_mix(runs, first),
+        "stage_mix": stage_mix(runs, stages),
         "stage_flows": stage_flows(runs, stages),
         "utilisation": utilisation(runs, confidence),
     }
