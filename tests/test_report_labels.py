@@ -123,3 +123,27 @@ def test_each_stage_mix_panel_has_its_own_runs_stages(small_baseline_result, bas
     top_a = max(p.vertices[:, 1].max() for p in panels["a"].collections[-1].get_paths())
     top_b = max(p.vertices[:, 1].max() for p in panels["b"].collections[-1].get_paths())
     assert top_a == pytest.approx(top_b)
+
+
+def test_churn_causes_are_drawn_once_each_in_size_order(baseline_frames):
+    fig = charts.churn_causes({"b": baseline_frames})
+    (ax,) = fig.axes
+    ch = baseline_frames["churn"]
+    sizes = ch.groupby("cause")["accounts"].sum().sort_values(ascending=False, kind="stable")
+    assert len(ch) > len(sizes) > 1  # (a churn row per replication, period, tier and cause)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [c.replace("_", " ") for c in sizes.index]
+    tiers = list(dict.fromkeys(baseline_frames["timeseries"]["tier"]))
+    assert len(ax.patches) == len(sizes) * len(tiers)  # one bar per cause and tier, no more
+
+
+def test_percent_ticks_say_the_share_they_are_at(baseline_frames):
+    fig = charts.retention({"b": baseline_frames})
+    ax = fig.axes[0]
+    from matplotlib.ticker import FixedLocator
+
+    ax.set_ylim(0.95, 1.0)
+    ax.yaxis.set_major_locator(FixedLocator([0.95, 0.975, 0.9995, 1.0]))
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert ticks == ["95%", "97.5%", "99.95%", "100%"]  # (it said 98% and 100% twice)

@@ -59,10 +59,13 @@ def _money_axis(ax: Any, currency: str = "EUR") -> None:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: money(v, currency)))
 
 
-def _pct_axis(ax: Any) -> None:
-    from matplotlib.ticker import PercentFormatter
+def _pct_axis(ax: Any, axis: str = "y") -> None:
+    """Shares as percents, each tick with the decimals it has (a 97.5% tick is not "98%")."""
+    from matplotlib.ticker import FuncFormatter
 
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    from kamsim.report.terminal import percent_label
+
+    getattr(ax, f"{axis}axis").set_major_formatter(FuncFormatter(lambda v, _p: percent_label(v)))
 
 
 def _mean_band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, ...]:
@@ -269,9 +272,7 @@ def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
     ax.set_xlabel("share of accounts, most profitable first")
     ax.set_ylabel("cumulative share of total profit")
     _pct_axis(ax)
-    from matplotlib.ticker import PercentFormatter
-
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    _pct_axis(ax, "x")
     fig.suptitle("Where the profit comes from (whale curve)", x=0.02, ha="left", fontsize=12)
     if len(runs) > 1:
         ax.legend(frameon=False)
@@ -321,19 +322,28 @@ def churn_causes(runs: Mapping[str, Frames]) -> Any:
     every = _all_tiers(runs)
     fig = _figure(10, 1.0 + 2.8 * len(runs))
     axes = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel())
-    causes_all: list[str] = []
+    # causes by size: accounts lost per replication, summed over the runs (each cause once:
+    # a list of every churn row's cause drew one bar per row, a 1 MB SVG out of order)
+    sizes: dict[str, float] = {}
     for f in runs.values():
-        causes_all += [c for c in f["churn"].get("cause", []) if c not in causes_all]
+        ch = f["churn"]
+        if len(ch):
+            n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
+            for c, v in ch.groupby("cause", sort=False)["accounts"].sum().items():
+                sizes[c] = sizes.get(c, 0.0) + float(v) / n_reps
+    causes_all = sorted(sizes, key=lambda c: -sizes[c])  # (stable: ties as first seen)
     for ax, (name, f) in zip(axes, runs.items(), strict=True):
         _style(ax)
         tiers = _tiers(f)
         ch = f["churn"]
         n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
+        by_tier = (ch.pivot_table(index="cause", columns="tier", values="accounts",
+                                  aggfunc="sum").reindex(index=causes_all, columns=tiers)
+                   .fillna(0.0) / n_reps) if len(ch) else None
         left = np.zeros(len(causes_all))
         for tier in tiers:
-            sub = ch[ch["tier"] == tier] if len(ch) else ch
-            counts = (sub.groupby("cause")["accounts"].sum().reindex(causes_all).fillna(0.0)
-                      .to_numpy() / n_reps) if len(sub) else np.zeros(len(causes_all))
+            counts = (by_tier[tier].to_numpy() if by_tier is not None
+                      else np.zeros(len(causes_all)))
             ax.barh([c.replace("_", " ") for c in causes_all], counts, left=left,
                     color=_TIER_COLORS[every.index(tier) % 6], label=tier)
             left += counts
