@@ -147,3 +147,21 @@ def test_percent_ticks_say_the_share_they_are_at(baseline_frames):
     fig.canvas.draw()
     ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert ticks == ["95%", "97.5%", "99.95%", "100%"]  # (it said 98% and 100% twice)
+
+
+def test_no_whale_curve_for_a_portfolio_that_lost_money(baseline_frames):
+    # a share of a negative total turned the curve upside down, and replications of
+    # either sign were averaged together
+    losing = dict(baseline_frames)
+    acc = losing["accounts"]
+    # every replication's total below 0, its accounts' ranking unchanged
+    losing["accounts"] = acc.assign(profit=acc["profit"] - 2 * acc["profit"].abs().sum())
+    fig = charts.whale_curve({"good": baseline_frames, "bad": losing})
+    (ax,) = fig.axes
+    assert [ln.get_label() for ln in ax.get_lines() if not ln.get_label().startswith("_")] \
+        == ["good"]
+    reps = acc["replication"].nunique()
+    assert [t.get_text() for t in ax.texts if "peak" not in t.get_text()] == [
+        f"no curve for bad: total profit was not positive in {reps} of {reps} simulated "
+        "futures (a share of a loss means nothing)"]
+    assert "no curve" in charts.caption("whale_curve")[1]

@@ -244,21 +244,34 @@ def profit_over_time(runs: Mapping[str, Frames], confidence: float = 0.95,
 def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
     """Cumulative share of total profit against share of accounts, most profitable first;
     the curve rises above 100% when some accounts lose money. Averaged over replications
-    on a common grid of account shares."""
+    on a common grid of account shares.
+
+    A run whose total profit is not positive in every replication has no curve, and the
+    chart says so: a share of a loss (or of nothing) turns the curve upside down, and
+    replications of either sign averaged together mean nothing."""
     fig = _figure(10, 4.2)
     ax = fig.add_subplot()
     _style(ax)
     grid = np.linspace(0.0, 1.0, points)
+    undrawn = []
     for i, (name, f) in enumerate(runs.items()):
         acc = f["accounts"]
-        curves = []
+        curves, losing = [], 0
         for _rep, g in acc.groupby("replication"):
             p = np.sort(g["profit"].to_numpy(float))[::-1]
             total = p.sum()
-            if total == 0 or p.size == 0:
+            if p.size == 0:
+                continue
+            if not total > 0:
+                losing += 1
                 continue
             x = np.arange(p.size + 1) / p.size
             curves.append(np.interp(grid, x, np.r_[0.0, np.cumsum(p)] / total))
+        if losing:
+            who = "" if len(runs) == 1 else f" for {name}"
+            undrawn.append(f"no curve{who}: total profit was not positive in {losing} of "
+                           f"{losing + len(curves)} simulated futures")
+            continue
         if not curves:
             continue
         mean = np.mean(curves, axis=0)
@@ -268,6 +281,10 @@ def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
         ax.annotate(f"peak {mean[k]:.0%} at {grid[k]:.0%} of accounts", (grid[k], mean[k]),
                     textcoords="offset points", xytext=(8, 6 + 14 * i), fontsize=8,
                     color=color)
+    if undrawn:
+        ax.text(0.02, 0.04, "; ".join(undrawn) + " (a share of a loss means nothing)",
+                transform=ax.transAxes, ha="left", va="bottom", fontsize=9, color="#5f6b7a",
+                wrap=True)
     ax.axhline(1.0, color="#555555", linewidth=0.8, linestyle="--")
     ax.set_xlabel("share of accounts, most profitable first")
     ax.set_ylabel("cumulative share of total profit")
@@ -513,7 +530,9 @@ CHARTS = {
                          "earns more, the band is the {confidence} interval."),
     "whale_curve": ("Whale curve",
                     "Accounts ranked from most to least profitable: where the curve peaks "
-                    "above 100%, the accounts to its right lose money together."),
+                    "above 100%, the accounts to its right lose money together. A scenario "
+                    "whose portfolio lost money overall in some simulated future has no "
+                    "curve (a share of a loss means nothing): the chart says so."),
     "cost_vs_profit": ("Cost to serve against profit",
                        "For each tier, what serving it cost (left) and what it earned "
                        "(right) over the horizon, by starting tier; whiskers are "
