@@ -4,6 +4,8 @@ are, and which tier (starting or current) each table and chart groups by."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -40,8 +42,6 @@ def test_only_a_difference_whose_interval_excludes_zero_is_coloured(small_baseli
                                                                     no_rendering):
     # the template once asked r.clear of a dict: dict.clear, always true, so a difference
     # that could be chance (or exactly 0) was coloured good or bad news too
-    import re
-
     import pandas as pd
 
     from kamsim.report import html
@@ -165,3 +165,21 @@ def test_no_whale_curve_for_a_portfolio_that_lost_money(baseline_frames):
         f"no curve for bad: total profit was not positive in {reps} of {reps} simulated "
         "futures (a share of a loss means nothing)"]
     assert "no curve" in charts.caption("whale_curve")[1]
+
+
+def test_each_summary_table_says_its_own_confidence(small_baseline_result, no_rendering):
+    # runs at different levels were all labelled with the first run's
+    from dataclasses import replace
+
+    from kamsim.report.html import render_report
+    from kamsim.report.runs import from_result
+
+    ref = from_result(small_baseline_result)
+    other = replace(ref, name="other", summary=dict(ref.summary, confidence=0.8))
+    page = render_report([ref, other])
+    assert "at the reference's 95% in the" in page
+    metas = re.findall(r'<p class="meta">[^<]*seed[^<]*</p>', page)
+    assert len(metas) == 2
+    assert metas[0].endswith("· 95% intervals</p>") and metas[1].endswith("· 80% intervals</p>")
+    alone = render_report([ref])
+    assert "with 95% intervals." in alone and "· 95% intervals" not in alone

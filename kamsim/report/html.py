@@ -129,7 +129,9 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
 
     Several runs are compared with the first: they must be in one currency (a RunError
     otherwise, before anything is drawn), and the charts use the first's currency and
-    confidence, as its tables and the comparison do."""
+    confidence, as the comparison does. Each run's summary table is at its own confidence:
+    when the runs' levels differ, each table says its level and the header says that the
+    charts and differences are at the reference's."""
     from kamsim.compare import RunFigures, compare_runs, one_currency, unique_names
     from kamsim.report import charts
     from kamsim.report.figfiles import figure_svg
@@ -161,16 +163,18 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
                                  {lab: r.summary for lab, r in zip(labels, runs, strict=True)})
     flows = charts.stage_flow_table(frames, stages)
     conf = percent_label(confidence)
+    levels = [percent_label(float(r.summary.get("confidence", 0.95))) for r in runs]
     return {
         "title": ("Comparison: " + " vs ".join(labels)) if len(runs) > 1
         else f"Scenario report: {labels[0]}",
         "version": __version__, "confidence": conf, "means_over": _means_over(runs, labels),
-        "runs": [{"label": lab, "origin": r.origin, "run_id": r.run_id,
+        "mixed_confidence": len(set(levels)) > 1,
+        "runs": [{"label": lab, "origin": r.origin, "run_id": r.run_id, "confidence": level,
                   "replications": r.summary.get("replications"),
                   "horizon": f"{r.summary.get('horizon_months', 0):g}", "seed": r.summary.get("seed"),
                   "description": _description(r),
                   "rows": _summary_rows(r.summary), "notes": summary_notes(r.summary)}
-                 for lab, r in zip(labels, runs, strict=True)],
+                 for lab, r, level in zip(labels, runs, levels, strict=True)],
         "metric_names": [m for _, m in _METRICS],
         "comparison": comparison,
         "charts": chart_list,
