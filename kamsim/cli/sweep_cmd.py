@@ -25,8 +25,8 @@ def sweep_table(sw: Any) -> Any:
         difference,
         interval,
         money,
-        percent_label,
         pct,
+        percent_label,
         signed_money,
     )
 
