@@ -183,3 +183,19 @@ def test_each_summary_table_says_its_own_confidence(small_baseline_result, no_re
     assert metas[0].endswith("· 95% intervals</p>") and metas[1].endswith("· 80% intervals</p>")
     alone = render_report([ref])
     assert "with 95% intervals." in alone and "· 95% intervals" not in alone
+
+
+def test_flows_and_churn_causes_say_they_go_by_the_tier_at_the_time(small_baseline_result,
+                                                                    baseline_frames,
+                                                                    no_rendering):
+    # the summary goes by starting tier, these by the tier in that period: unlabelled, key's
+    # 34.2 accounts lost read as contradicting the 36.8 the summary implied
+    from kamsim.report.html import render_report
+
+    assert "tier accounts were in when lost" in charts.caption("churn_causes")[1]
+    assert "tier accounts were in when they moved" in charts.caption("stage_flows")[1]
+    fig = charts.churn_causes({"b": baseline_frames})
+    assert fig.legends[0].get_title().get_text() == "tier when lost"
+    page = render_report([small_baseline_result])
+    assert "<th>tier when moved</th>" in page
+    assert "by the tier\n    accounts were in when they moved" in page

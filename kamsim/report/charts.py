@@ -334,8 +334,10 @@ def cost_vs_profit(runs: Mapping[str, Frames], confidence: float = 0.95,
 
 
 def churn_causes(runs: Mapping[str, Frames]) -> Any:
-    """Accounts lost per replication by cause, stacked by tier; one panel per run. A tier
-    has the same colour in every panel, by name (runs may have different tier sets)."""
+    """Accounts lost per replication by cause, largest first, stacked by the tier they were
+    in when lost (the churn table's: not the starting tier the summary groups by); one panel
+    per run. A tier has the same colour in every panel, by name (runs may have different
+    tier sets)."""
     every = _all_tiers(runs)
     fig = _figure(10, 1.0 + 2.8 * len(runs))
     axes = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel())
@@ -372,7 +374,8 @@ def churn_causes(runs: Mapping[str, Frames]) -> Any:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(lab, h)
     fig.legend([legend[t] for t in every if t in legend], [t for t in every if t in legend],
-               loc="outside lower center", ncols=6, frameon=False)
+               loc="outside lower center", ncols=6, frameon=False, title="tier when lost",
+               title_fontsize=9)
     fig.suptitle("Why accounts were lost", x=0.02, ha="left", fontsize=12)
     return fig
 
@@ -437,7 +440,8 @@ def _flows(flows: Any, stages: Sequence[str]) -> Any:
 
 def stage_flow_table(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]]) -> Any:
     """Accounts moving up, down, lost and new over the horizon, mean per replication, per
-    run and tier: columns scenario, tier, up, down, lost, new."""
+    run and tier (the tier accounts were in when they moved, as the stage_flows table has it,
+    not the starting tier): columns scenario, tier, up, down, lost, new."""
     import pandas as pd
 
     rows = []
@@ -538,16 +542,20 @@ CHARTS = {
                        "(right) over the horizon, by starting tier; whiskers are "
                        "{confidence} intervals."),
     "churn_causes": ("Churn causes",
-                     "Why accounts left, averaged per random future; longer bars are the "
-                     "causes to act on, colours show which tiers they hit."),
+                     "Why accounts left, averaged per random future, largest first; longer "
+                     "bars are the causes to act on. Colours show the tier accounts were in "
+                     "when lost, not the tier they started in as in the summary (re-tiering "
+                     "moves accounts between tiers)."),
     "stage_mix": ("Relationship stages over time",
                   "How many active accounts sit at each stage of the relationship, the "
                   "ladder from the bottom up and, on top in red, the relationships that "
                   "broke down; growth of the upper ladder bands means relationships are "
                   "deepening."),
     "stage_flows": ("Stage flows",
-                    "Accounts per month moving up or down the relationship ladder, lost, "
-                    "and newly won; the table below totals them per tier."),
+                    "Accounts per month moving up or down the relationship ladder (into "
+                    "the broken-down stage is down, out of it up), lost, and newly won; the "
+                    "table below totals them by the tier accounts were in when they moved, "
+                    "not the tier they started in as in the summary."),
     "utilisation": ("Team utilisation",
                     "Share of each team's available hours in use; at the dashed 100% line "
                     "the team is fully booked and some accounts get less than planned; the "
