@@ -285,9 +285,11 @@ class Comparison:
         interval (one replication) the difference is told as measured, with a note that it
         has none; a retention that is undefined (no accounts of the tier at the start, on
         either side) is said to be so, and not compared."""
+        from kamsim.report.terminal import percent_label
+
         names = self.names
         ref = names[0]
-        conf = int(round(100 * self.confidence))
+        conf = percent_label(self.confidence)
         lines = []
         for i, name in enumerate(names[1:], start=1):
             p = self._row(name, ALL, "profit")
@@ -319,7 +321,7 @@ class Comparison:
                 word = "more" if d > 0 else "less"
                 a, b = sorted((abs(lo), abs(hi)))
                 text = (f"{name} earns {fmt(d)} {word} profit than {ref} "
-                        f"({conf}% CI {bare(a)}–{fmt(b)})")
+                        f"({conf} CI {bare(a)}–{fmt(b)})")
             else:
                 text = (f"{name} vs {ref}: no clear difference in profit "
                         f"({signed(lo)} to {signed(hi)})")

@@ -484,7 +484,9 @@ class Sweep:
             return text
         second = order[0]
         d = diffs[second]
-        conf = int(round(100 * self.confidence))
+        from kamsim.report.terminal import percent_label
+
+        conf = percent_label(self.confidence)
 
         def short(v: float) -> str:  # (v is point - best)
             if measure in BOUNDS:
@@ -501,12 +503,12 @@ class Sweep:
             a, c = sorted((abs(d["diff_low"]), abs(d["diff_high"])))
             low = f"{100 * a:.1f}" if measure in BOUNDS else amount(a)  # (unit once)
             return (text + f"; clearly ahead of every other point: the nearest, "
-                    f"{self.labels[second]}, has {short(d['diff'])} ({conf}% CI "
+                    f"{self.labels[second]}, has {short(d['diff'])} ({conf} CI "
                     f"{low}–{amount(c)})")
         close = [self.labels[i] for i in order if not behind(i)]
         return (text + f"; it cannot be told apart from {self._listed(close)} "
                 f"({self.labels[second]} minus the best: {signed(d['diff_low'])} to "
-                f"{signed(d['diff_high'])}, {conf}% CI)")
+                f"{signed(d['diff_high'])}, {conf} CI)")
 
     def _listed(self, labels: list[str]) -> str:
         """Points in words; of one key, the key once (``a.b=28, 30 and 32``)."""

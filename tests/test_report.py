@@ -170,7 +170,7 @@ def test_report_of_one_replication_and_a_tier_without_accounts():
     rows = ctx["comparison"]["rows"]
     assert all("(" not in r["diff"] and "(" not in r["rel"] for r in rows)
     key_ret = next(r for r in rows if r["tier"] == "key" and r["metric"] == "retention")
-    assert key_ret["diff"] == "n/a" and key_ret["rel"] == "" and not key_ret["clear"]
+    assert key_ret["diff"] == "n/a" and key_ret["rel"] == "" and key_ret["news"] == "unclear"
     verdict = ctx["comparison"]["verdict"][0]
     assert "CI" not in verdict and "no confidence interval" in verdict
     assert "key-account retention: n/a" in verdict

@@ -24,17 +24,18 @@ def difference_table(cmp: Any) -> Any:
         difference,
         money,
         pct,
+        percent_label,
         signed_money,
     )
 
     cur = cmp.runs[0].currency
-    conf = int(round(100 * cmp.confidence))
+    conf = percent_label(cmp.confidence)
     # paired or not as compare decided (the verdict says why a scenario is not)
     unpaired = [n for n, p in zip(cmp.names[1:], cmp.paired[1:], strict=True) if not p]
     how = ("paired by replication" if not unpaired
            else "not paired: two independent means" if len(unpaired) == len(cmp.names) - 1
            else f"paired by replication, except {', '.join(unpaired)}: two independent means")
-    t = Table(title=f"Differences against {cmp.names[0]} (mean and {conf}% interval, {how})",
+    t = Table(title=f"Differences against {cmp.names[0]} (mean and {conf} interval, {how})",
               title_justify="left")
     for col in ("scenario", "tier", "measure", "reference", "scenario value", "difference",
                 "relative"):

@@ -26,14 +26,15 @@ def sweep_table(sw: Any) -> Any:
         interval,
         money,
         pct,
+        percent_label,
         signed_money,
     )
 
     cur = sw.currency
-    conf = int(round(100 * sw.confidence))
+    conf = percent_label(sw.confidence)
     best = sw.best_index("profit")
     t = Table(title=f"{sw.scenario}: {len(sw.points)} points x {sw.replications} "
-                    f"replications, seed {sw.seed}, all accounts (mean and {conf}% interval; "
+                    f"replications, seed {sw.seed}, all accounts (mean and {conf} interval; "
                     "differences paired by replication)", title_justify="left")
     for key in sw.keys:
         # the last part of the key: the title of a narrow column (the verdict says it whole)

@@ -33,6 +33,7 @@ _COLORS = ("#1f5f99", "#d9731a", "#2e8b57", "#9b3b8c", "#b8860b", "#5f6f7f")
 _TIER_COLORS = ("#1f5f99", "#6fa8dc", "#b7c9d9", "#d9731a", "#f0b27a", "#888888")
 _RESOURCES = ("account_managers", "executives", "specialists", "support")
 FLOW_KINDS = ("up", "down", "lost", "new")
+_BROKEN_COLOR = "#a8322d"  # the broken-down ("uncoupled") stage's band: apart from the ladder's
 
 
 def _figure(width: float, height: float) -> Any:
@@ -58,10 +59,13 @@ def _money_axis(ax: Any, currency: str = "EUR") -> None:
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: money(v, currency)))
 
 
-def _pct_axis(ax: Any) -> None:
-    from matplotlib.ticker import PercentFormatter
+def _pct_axis(ax: Any, axis: str = "y") -> None:
+    """Shares as percents, each tick with the decimals it has (a 97.5% tick is not "98%")."""
+    from matplotlib.ticker import FuncFormatter
 
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    from kamsim.report.terminal import percent_label
+
+    getattr(ax, f"{axis}axis").set_major_formatter(FuncFormatter(lambda v, _p: percent_label(v)))
 
 
 def _mean_band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, ...]:
@@ -240,21 +244,34 @@ def profit_over_time(runs: Mapping[str, Frames], confidence: float = 0.95,
 def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
     """Cumulative share of total profit against share of accounts, most profitable first;
     the curve rises above 100% when some accounts lose money. Averaged over replications
-    on a common grid of account shares."""
+    on a common grid of account shares.
+
+    A run whose total profit is not positive in every replication has no curve, and the
+    chart says so: a share of a loss (or of nothing) turns the curve upside down, and
+    replications of either sign averaged together mean nothing."""
     fig = _figure(10, 4.2)
     ax = fig.add_subplot()
     _style(ax)
     grid = np.linspace(0.0, 1.0, points)
+    undrawn = []
     for i, (name, f) in enumerate(runs.items()):
         acc = f["accounts"]
-        curves = []
+        curves, losing = [], 0
         for _rep, g in acc.groupby("replication"):
             p = np.sort(g["profit"].to_numpy(float))[::-1]
             total = p.sum()
-            if total == 0 or p.size == 0:
+            if p.size == 0:
+                continue
+            if not total > 0:
+                losing += 1
                 continue
             x = np.arange(p.size + 1) / p.size
             curves.append(np.interp(grid, x, np.r_[0.0, np.cumsum(p)] / total))
+        if losing:
+            who = "" if len(runs) == 1 else f" for {name}"
+            undrawn.append(f"no curve{who}: total profit was not positive in {losing} of "
+                           f"{losing + len(curves)} simulated futures")
+            continue
         if not curves:
             continue
         mean = np.mean(curves, axis=0)
@@ -264,13 +281,15 @@ def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
         ax.annotate(f"peak {mean[k]:.0%} at {grid[k]:.0%} of accounts", (grid[k], mean[k]),
                     textcoords="offset points", xytext=(8, 6 + 14 * i), fontsize=8,
                     color=color)
+    if undrawn:
+        ax.text(0.02, 0.04, "; ".join(undrawn) + " (a share of a loss means nothing)",
+                transform=ax.transAxes, ha="left", va="bottom", fontsize=9, color="#5f6b7a",
+                wrap=True)
     ax.axhline(1.0, color="#555555", linewidth=0.8, linestyle="--")
     ax.set_xlabel("share of accounts, most profitable first")
     ax.set_ylabel("cumulative share of total profit")
     _pct_axis(ax)
-    from matplotlib.ticker import PercentFormatter
-
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    _pct_axis(ax, "x")
     fig.suptitle("Where the profit comes from (whale curve)", x=0.02, ha="left", fontsize=12)
     if len(runs) > 1:
         ax.legend(frameon=False)
@@ -315,24 +334,35 @@ def cost_vs_profit(runs: Mapping[str, Frames], confidence: float = 0.95,
 
 
 def churn_causes(runs: Mapping[str, Frames]) -> Any:
-    """Accounts lost per replication by cause, stacked by tier; one panel per run. A tier
-    has the same colour in every panel, by name (runs may have different tier sets)."""
+    """Accounts lost per replication by cause, largest first, stacked by the tier they were
+    in when lost (the churn table's: not the starting tier the summary groups by); one panel
+    per run. A tier has the same colour in every panel, by name (runs may have different
+    tier sets)."""
     every = _all_tiers(runs)
     fig = _figure(10, 1.0 + 2.8 * len(runs))
     axes = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel())
-    causes_all: list[str] = []
+    # causes by size: accounts lost per replication, summed over the runs (each cause once:
+    # a list of every churn row's cause drew one bar per row, a 1 MB SVG out of order)
+    sizes: dict[str, float] = {}
     for f in runs.values():
-        causes_all += [c for c in f["churn"].get("cause", []) if c not in causes_all]
+        ch = f["churn"]
+        if len(ch):
+            n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
+            for c, v in ch.groupby("cause", sort=False)["accounts"].sum().items():
+                sizes[c] = sizes.get(c, 0.0) + float(v) / n_reps
+    causes_all = sorted(sizes, key=lambda c: -sizes[c])  # (stable: ties as first seen)
     for ax, (name, f) in zip(axes, runs.items(), strict=True):
         _style(ax)
         tiers = _tiers(f)
         ch = f["churn"]
         n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
+        by_tier = (ch.pivot_table(index="cause", columns="tier", values="accounts",
+                                  aggfunc="sum").reindex(index=causes_all, columns=tiers)
+                   .fillna(0.0) / n_reps) if len(ch) else None
         left = np.zeros(len(causes_all))
         for tier in tiers:
-            sub = ch[ch["tier"] == tier] if len(ch) else ch
-            counts = (sub.groupby("cause")["accounts"].sum().reindex(causes_all).fillna(0.0)
-                      .to_numpy() / n_reps) if len(sub) else np.zeros(len(causes_all))
+            counts = (by_tier[tier].to_numpy() if by_tier is not None
+                      else np.zeros(len(causes_all)))
             ax.barh([c.replace("_", " ") for c in causes_all], counts, left=left,
                     color=_TIER_COLORS[every.index(tier) % 6], label=tier)
             left += counts
@@ -344,42 +374,60 @@ def churn_causes(runs: Mapping[str, Frames]) -> Any:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             legend.setdefault(lab, h)
     fig.legend([legend[t] for t in every if t in legend], [t for t in every if t in legend],
-               loc="outside lower center", ncols=6, frameon=False)
+               loc="outside lower center", ncols=6, frameon=False, title="tier when lost",
+               title_fontsize=9)
     fig.suptitle("Why accounts were lost", x=0.02, ha="left", fontsize=12)
     return fig
 
 
-def stage_mix(runs: Mapping[str, Frames], stages: Sequence[str] | None = None) -> Any:
+def stage_mix(runs: Mapping[str, Frames],
+              stages: Mapping[str, Sequence[str]] | None = None) -> Any:
     """Active accounts per relationship stage over time (all tiers, mean over
-    replications), as a stacked area; one panel per run."""
+    replications), as a stacked area; one panel per run, in that run's own stages
+    (``stages[run]``: the ladder bottom to top, then the broken-down stage, as
+    :func:`kamsim.report.runs.stage_order` gives them; default: as first seen in its
+    ``stage_mix``). The broken-down stage is the last band, in a colour of its own. Runs
+    whose stages differ (rule sets of their own) each have their own legend; else one is
+    shared."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"]
+    orders = {name: list((stages or {}).get(name) or dict.fromkeys(f["stage_mix"]["stage"]))
+              for name, f in runs.items()}
+    shared = len({tuple(o) for o in orders.values()}) == 1
     fig = _figure(10, 1.0 + 2.8 * len(runs))
     axes = fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel()
     for ax, (name, f) in zip(axes, runs.items(), strict=True):
         mix = f["stage_mix"]
-        order = list(stages) if stages else list(dict.fromkeys(mix["stage"]))
+        order = orders[name]
         n_reps = max(int(mix["replication"].nunique()), 1)
         piv = (mix.pivot_table(index="month", columns="stage", values="accounts",
                                aggfunc="sum").reindex(columns=order).fillna(0.0) / n_reps)
-        import matplotlib
-
-        cmap = matplotlib.colormaps["viridis"]
-        colors = [cmap(0.1 + 0.8 * i / max(len(order) - 1, 1)) for i in range(len(order))]
-        ax.stackplot(piv.index.to_numpy(), piv.to_numpy().T, labels=order, colors=colors,
-                     alpha=0.9)
+        ladder = len(order) - 1
+        colors = [cmap(0.1 + 0.8 * i / max(ladder - 1, 1)) for i in range(ladder)]
+        ax.stackplot(piv.index.to_numpy(), piv.to_numpy().T, labels=order,
+                     colors=[*colors, _BROKEN_COLOR][:len(order)], alpha=0.9)
         _style(ax)
         ax.set_title(name, loc="left", fontsize=10)
         ax.set_ylabel("accounts")
+        if not shared:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     axes[-1].set_xlabel("month")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6),
-               frameon=False)
+    if shared:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 6),
+                   frameon=False)
     fig.suptitle("Relationship stages over time", x=0.02, ha="left", fontsize=12)
     return fig
 
 
 def _flows(flows: Any, stages: Sequence[str]) -> Any:
-    """Stage-flow rows labelled up / down / lost / new (staying put is dropped)."""
-    pos = {s: i for i, s in enumerate(stages)}
+    """Stage-flow rows labelled up / down / lost / new (staying put is dropped). ``stages``
+    is the ladder bottom to top, then the broken-down stage, which counts as below the
+    bottom (as the engine's stage_frac does): a move into it is down, out of it up."""
+    pos = {s: i + 1 for i, s in enumerate(stages[:-1])}
+    if stages:
+        pos[stages[-1]] = 0
     f = flows.copy()
     a = f["from_stage"].map(pos)
     b = f["to_stage"].map(pos)
@@ -392,7 +440,8 @@ def _flows(flows: Any, stages: Sequence[str]) -> Any:
 
 def stage_flow_table(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]]) -> Any:
     """Accounts moving up, down, lost and new over the horizon, mean per replication, per
-    run and tier: columns scenario, tier, up, down, lost, new."""
+    run and tier (the tier accounts were in when they moved, as the stage_flows table has it,
+    not the starting tier): columns scenario, tier, up, down, lost, new."""
     import pandas as pd
 
     rows = []
@@ -470,52 +519,63 @@ def utilisation(runs: Mapping[str, Frames], confidence: float = 0.95) -> Any:
     return fig
 
 
-#: chart name -> (title, how to read it); ``{confidence}`` is the intervals' level in %
+#: chart name -> (title, how to read it); ``{confidence}`` is the intervals' level ("95%")
 #: (:func:`caption` fills it in)
 CHARTS = {
     "retention": ("Retention by starting tier",
                   "Each line is the share of the accounts we started with that are still "
-                  "customers, by the tier they started in; the band is the {confidence}% "
+                  "customers, by the tier they started in; the band is the {confidence} "
                   "interval over the random futures."),
     "profit_over_time": ("Profit over time by current tier",
                          "Monthly profit after cost to serve, by the tier accounts were in "
                          "that month (re-tiering moves accounts between tiers, so a tier's "
                          "line does not add up to its total in the summary, which goes by "
                          "the tier accounts started in; all accounts does); a higher line "
-                         "earns more, the band is the {confidence}% interval."),
+                         "earns more, the band is the {confidence} interval."),
     "whale_curve": ("Whale curve",
                     "Accounts ranked from most to least profitable: where the curve peaks "
-                    "above 100%, the accounts to its right lose money together."),
+                    "above 100%, the accounts to its right lose money together. A scenario "
+                    "whose portfolio lost money overall in some simulated future has no "
+                    "curve (a share of a loss means nothing): the chart says so."),
     "cost_vs_profit": ("Cost to serve against profit",
                        "For each tier, what serving it cost (left) and what it earned "
                        "(right) over the horizon, by starting tier; whiskers are "
-                       "{confidence}% intervals."),
+                       "{confidence} intervals."),
     "churn_causes": ("Churn causes",
-                     "Why accounts left, averaged per random future; longer bars are the "
-                     "causes to act on, colours show which tiers they hit."),
+                     "Why accounts left, averaged per random future, largest first; longer "
+                     "bars are the causes to act on. Colours show the tier accounts were in "
+                     "when lost, not the tier they started in as in the summary (re-tiering "
+                     "moves accounts between tiers)."),
     "stage_mix": ("Relationship stages over time",
-                  "How many active accounts sit at each stage of the relationship; growth "
-                  "of the upper bands means relationships are deepening."),
+                  "How many active accounts sit at each stage of the relationship, the "
+                  "ladder from the bottom up and, on top in red, the relationships that "
+                  "broke down; growth of the upper ladder bands means relationships are "
+                  "deepening."),
     "stage_flows": ("Stage flows",
-                    "Accounts per month moving up or down the relationship ladder, lost, "
-                    "and newly won; the table below totals them per tier."),
+                    "Accounts per month moving up or down the relationship ladder (into "
+                    "the broken-down stage is down, out of it up), lost, and newly won; the "
+                    "table below totals them by the tier accounts were in when they moved, "
+                    "not the tier they started in as in the summary."),
     "utilisation": ("Team utilisation",
                     "Share of each team's available hours in use; at the dashed 100% line "
                     "the team is fully booked and some accounts get less than planned; the "
-                    "band is the {confidence}% interval."),
+                    "band is the {confidence} interval."),
 }
 
 
 def caption(name: str, confidence: float = 0.95) -> tuple[str, str]:
     """Title and how-to-read of chart ``name``, its intervals at ``confidence``."""
     title, how = CHARTS[name]
-    return title, how.format(confidence=int(round(100 * confidence)))
+    from kamsim.report.terminal import percent_label
+
+    return title, how.format(confidence=percent_label(confidence))
 
 
 def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] | None = None,
                *, confidence: float = 0.95, currency: str = "EUR") -> dict[str, Any]:
     """Every chart of :data:`CHARTS` for the runs (label -> tables), in that order.
-    ``stages`` gives each run's stage order (default: as first seen in ``stage_mix``);
+    ``stages`` gives each run's stages: its ladder bottom to top, then its broken-down stage
+    (default: as first seen in ``stage_mix``, which is that order);
     intervals are at ``confidence`` and money is in ``currency`` (the reference run's: the
     summary tables' and ``compare``'s)."""
     if not runs:
@@ -523,14 +583,13 @@ def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] |
     stages = dict(stages or {})
     for name, f in runs.items():
         stages.setdefault(name, list(dict.fromkeys(f["stage_mix"]["stage"])))
-    first = next(iter(stages.values()))
     return {
         "retention": retention(runs, confidence),
         "profit_over_time": profit_over_time(runs, confidence, currency),
         "whale_curve": whale_curve(runs),
         "cost_vs_profit": cost_vs_profit(runs, confidence, currency),
         "churn_causes": churn_causes(runs),
-        "stage_mix": stage_mix(runs, first),
+        "stage_mix": stage_mix(runs, stages),
         "stage_flows": stage_flows(runs, stages),
         "utilisation": utilisation(runs, confidence),
     }

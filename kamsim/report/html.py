@@ -19,6 +19,7 @@ from kamsim.report.terminal import (
     interval,
     money,
     pct,
+    percent_label,
     signed_money,
     summary_notes,
 )
@@ -71,12 +72,12 @@ def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
                            lambda v: signed_money(v, currency))
         rel = ("" if r.rel != r.rel
                else difference(r.rel, r.rel_low, r.rel_high, lambda v: decimal(v, sign=True) + "%"))
-        clear = r.diff_low > 0 or r.diff_high < 0  # False without an interval (NaN)
-        # colour says good or bad news: more cost to serve is bad news
+        # colour says good or bad news, and only of a difference whose interval excludes 0
+        # (none without an interval, NaN): the rest is grey. More cost to serve is bad news.
         good = (r.diff > 0) != (r.metric == "cost_to_serve")
+        news = ("good" if good else "bad") if r.diff_low > 0 or r.diff_high < 0 else "unclear"
         rows.append({"scenario": r.scenario, "tier": r.tier,
-                     "metric": dict(_METRICS)[r.metric], "diff": d, "rel": rel,
-                     "clear": clear, "good": good})
+                     "metric": dict(_METRICS)[r.metric], "diff": d, "rel": rel, "news": news})
     return rows
 
 
@@ -126,7 +127,9 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
 
     Several runs are compared with the first: they must be in one currency (a RunError
     otherwise, before anything is drawn), and the charts use the first's currency and
-    confidence, as its tables and the comparison do."""
+    confidence, as the comparison does. Each run's summary table is at its own confidence:
+    when the runs' levels differ, each table says its level and the header says that the
+    charts and differences are at the reference's."""
     from kamsim.compare import RunFigures, compare_runs, one_currency, unique_names
     from kamsim.report import charts
     from kamsim.report.figfiles import figure_svg
@@ -157,17 +160,19 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
     inputs = charts.inputs_table({lab: r.resolved for lab, r in zip(labels, runs, strict=True)},
                                  {lab: r.summary for lab, r in zip(labels, runs, strict=True)})
     flows = charts.stage_flow_table(frames, stages)
-    conf = int(round(100 * confidence))
+    conf = percent_label(confidence)
+    levels = [percent_label(float(r.summary.get("confidence", 0.95))) for r in runs]
     return {
         "title": ("Comparison: " + " vs ".join(labels)) if len(runs) > 1
         else f"Scenario report: {labels[0]}",
         "version": __version__, "confidence": conf, "means_over": _means_over(runs, labels),
-        "runs": [{"label": lab, "origin": r.origin, "run_id": r.run_id,
+        "mixed_confidence": len(set(levels)) > 1,
+        "runs": [{"label": lab, "origin": r.origin, "run_id": r.run_id, "confidence": level,
                   "replications": r.summary.get("replications"),
                   "horizon": f"{r.summary.get('horizon_months', 0):g}", "seed": r.summary.get("seed"),
                   "description": _description(r),
                   "rows": _summary_rows(r.summary), "notes": summary_notes(r.summary)}
-                 for lab, r in zip(labels, runs, strict=True)],
+                 for lab, r, level in zip(labels, runs, levels, strict=True)],
         "metric_names": [m for _, m in _METRICS],
         "comparison": comparison,
         "charts": chart_list,
@@ -183,13 +188,17 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
 def render_report(records: Sequence[Any]) -> str:
     """The report on ``records`` (one run, or several side by side with the first as the
     reference) as one HTML string that loads nothing from anywhere."""
+    return _render(report_context(records))
+
+
+def _render(ctx: dict[str, Any]) -> str:
+    """The report template filled in with ``ctx`` (as :func:`report_context` makes it)."""
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
         autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True)
-    ctx = report_context(records)
     for c in ctx["charts"]:
         c["svg"] = jinja2.utils.markupsafe.Markup(c["svg"])  # our own SVG, ids escaped
     return env.get_template("report.html.j2").render(**ctx)

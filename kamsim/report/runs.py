@@ -48,10 +48,16 @@ def tier_order(run: ReportRun) -> tuple[str, ...]:
 
 
 def stage_order(run: ReportRun) -> tuple[str, ...]:
-    """Stages bottom to top, from the resolved stage rules (else as first seen in the data)."""
-    stages = run.resolved.get("rules", {}).get("stages", {}).get("stages")
+    """The ladder's stages bottom to top, then the broken-down ("uncoupled") stage, from the
+    resolved stage rules (else as first seen in the data, which keeps that order: the engine
+    numbers the broken-down stage last). The charts read the last as the broken-down stage:
+    without it its accounts had no band and a move into it was not counted as down."""
+    rules = run.resolved.get("rules", {}).get("stages", {})
+    stages = rules.get("stages")
     if stages:
-        return tuple(s["name"] if isinstance(s, dict) else str(s) for s in stages)
+        # (a resolved scenario names it; "uncoupled" is the name the stage rules default to)
+        broken = (rules.get("uncoupled") or {}).get("name") or "uncoupled"
+        return (*(s["name"] if isinstance(s, dict) else str(s) for s in stages), str(broken))
     mix = run.frames.get("stage_mix")
     return tuple(dict.fromkeys(mix["stage"])) if mix is not None and len(mix) else ()
 

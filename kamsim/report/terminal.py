@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["money", "signed_money", "decimal", "pct", "interval", "difference", "summary_table", "tier_table",
+__all__ = ["money", "signed_money", "decimal", "pct", "percent_label", "interval", "difference", "summary_table", "tier_table",
            "summary_notes", "NOTE_NO_ACCOUNTS", "NOTE_NO_INTERVAL"]
 
 _SYMBOL = {"EUR": "€", "USD": "$", "GBP": "£", "CNY": "¥", "JPY": "¥"}
@@ -47,6 +47,14 @@ def pct(x: float, digits: int = 1, *, sign: bool = False) -> str:
     return decimal(100 * x, digits, sign=sign) + "%"
 
 
+def percent_label(x: float) -> str:
+    """A share as a percent with the decimals it has and no more: 95%, 97.5%, 99.9%. The
+    label of a confidence level (every table, verdict and chart says its level with this)
+    and of a percent axis' ticks: rounding to whole percent called 0.999 "100%" and a
+    97.5% tick "98%"."""
+    return f"{round(100 * x, 4) + 0.0:g}%"  # (+ 0.0: no "-0%")
+
+
 def _missing(v: Any) -> bool:
     """No value: ``None`` (a summary, JSON) or NaN (a figure computed in this session)."""
     return v is None or v != v
@@ -83,10 +91,10 @@ def summary_table(summary: dict[str, Any]) -> Any:
     from rich.table import Table
 
     cur = summary.get("currency", "EUR")
-    conf = int(round(100 * summary.get("confidence", 0.95)))
+    conf = percent_label(summary.get("confidence", 0.95))
     title = (f"{summary['scenario']}: {summary['replications']} replications, "
              f"{summary['horizon_months']:g} months, seed {summary['seed']} "
-             f"(mean and {conf}% interval)")
+             f"(mean and {conf} interval)")
     t = Table(title=title, title_justify="left")
     t.add_column("tier")
     for col in ("retention", "revenue", "profit", "cost to serve", "lifetime value / account"):

@@ -1,0 +1,201 @@
+"""The words and marks of the report and its charts: confidence levels as they are (97.5%,
+not 98%), differences coloured only when their interval excludes zero, percent ticks as they
+are, and which tier (starting or current) each table and chart groups by."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from kamsim.report import charts
+from kamsim.report.terminal import percent_label, summary_table
+
+
+@pytest.mark.parametrize(("level", "label"), [(0.95, "95%"), (0.99, "99%"), (0.999, "99.9%"),
+                                              (0.975, "97.5%"), (0.8, "80%"), (0.0, "0%"),
+                                              (-0.0, "0%"), (0.125, "12.5%")])
+def test_a_percent_label_has_the_decimals_the_level_has(level, label):
+    assert percent_label(level) == label
+
+
+def test_tables_and_captions_say_the_level_unrounded(small_baseline_result):
+    from rich.console import Console
+
+    summary = dict(small_baseline_result.summary(), confidence=0.975)
+    console = Console(width=300, record=True)
+    console.print(summary_table(summary))
+    assert "97.5% interval" in console.export_text()
+    assert "99.9% interval" in charts.caption("retention", 0.999)[1]
+
+
+@pytest.fixture
+def no_rendering(monkeypatch):
+    """Figures are built but not rendered to SVG (seconds each on a shared machine)."""
+    from kamsim.report import figfiles
+
+    monkeypatch.setattr(figfiles, "figure_svg", lambda fig, prefix: "<svg></svg>")
+
+
+def test_only_a_difference_whose_interval_excludes_zero_is_coloured(small_baseline_result,
+                                                                    no_rendering):
+    # the template once asked r.clear of a dict: dict.clear, always true, so a difference
+    # that could be chance (or exactly 0) was coloured good or bad news too
+    import pandas as pd
+
+    from kamsim.report import html
+
+    nan = float("nan")
+    table = pd.DataFrame(
+        [("b", "key", "retention", -0.003, -0.010, 0.005, nan, nan, nan),
+         ("b", "key", "profit", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+         ("b", "key", "revenue", 5e5, 1e5, 9e5, 2.0, 0.5, 3.5),
+         ("b", "key", "cost_to_serve", 5e5, 1e5, 9e5, 2.0, 0.5, 3.5),
+         ("b", "key", "clv", -5e3, -9e3, -1e3, -1.0, -2.0, -0.5),
+         ("b", "all accounts", "profit", 4e5, nan, nan, nan, nan, nan)],
+        columns=["scenario", "tier", "metric", "diff", "diff_low", "diff_high", "rel",
+                 "rel_low", "rel_high"])
+    ctx = html.report_context([small_baseline_result])
+    ctx["comparison"] = {"verdict": [], "reference": "a", "pairing": "", "paired": True,
+                         "rows": html._diff_rows(table, "EUR")}
+    page = html._render(ctx)
+    cells = re.findall(r'<td>b</td><td>([^<]*)</td><td>([^<]*)</td>\s*<td class="(\w+)">',
+                       page)
+    assert cells == [("key", "retention", "unclear"), ("key", "profit", "unclear"),
+                     ("key", "revenue", "good"), ("key", "cost to serve", "bad"),
+                     ("key", "lifetime value / account", "bad"),
+                     ("all accounts", "profit", "unclear")]
+
+
+@pytest.fixture(scope="module")
+def baseline_frames(small_baseline_result):
+    return small_baseline_result.to_frames()
+
+
+def test_the_broken_down_stage_is_the_last_band_and_below_the_ladder(small_baseline_result,
+                                                                     baseline_frames):
+    import pandas as pd
+
+    from kamsim.report.runs import from_result
+
+    stages = from_result(small_baseline_result).stages
+    assert stages == ("exploratory", "basic", "cooperative", "interdependent", "integrated",
+                      "uncoupled")
+    frames = dict(baseline_frames)
+    frames["stage_flows"] = pd.DataFrame(
+        [(0, 0, "key", "basic", "uncoupled", 2.0), (0, 1, "key", "integrated", "uncoupled", 1.0),
+         (0, 1, "key", "uncoupled", "exploratory", 4.0),
+         (0, 2, "key", "uncoupled", "uncoupled", 8.0),
+         (0, 2, "key", "uncoupled", "lost", 16.0)],
+        columns=["replication", "period", "tier", "from_stage", "to_stage", "accounts"])
+    table = charts.stage_flow_table({"b": frames}, {"b": stages}).set_index("tier")
+    n_reps = small_baseline_result.replications
+    assert table.loc["key", ["up", "down", "lost", "new"]].tolist() == pytest.approx(
+        [4.0 / n_reps, 3.0 / n_reps, 16.0 / n_reps, 0.0])
+    fig = charts.stage_mix({"b": baseline_frames}, {"b": stages})
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == list(stages)
+    (ax,) = fig.axes
+    assert len(ax.collections) == len(stages)
+    assert ax.collections[-1].get_label() == "uncoupled"
+
+
+def test_each_stage_mix_panel_has_its_own_runs_stages(small_baseline_result, baseline_frames):
+    from kamsim.report.runs import from_result
+
+    stages = list(from_result(small_baseline_result).stages)
+    renamed = {"exploratory": "explore", "integrated": "merged"}
+    other = dict(baseline_frames)
+    other["stage_mix"] = other["stage_mix"].assign(
+        stage=other["stage_mix"]["stage"].replace(renamed))
+    other_stages = [renamed.get(s, s) for s in stages]
+    fig = charts.all_charts({"a": baseline_frames, "b": other},
+                            {"a": stages, "b": other_stages})["stage_mix"]
+    panels = {ax.get_title(loc="left"): ax for ax in fig.axes}
+    for name, own in (("a", stages), ("b", other_stages)):
+        ax = panels[name]
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == own
+        drawn = np.array([c.get_paths()[0].vertices[:, 1].max() if c.get_paths() else 0.0
+                          for c in ax.collections])
+        assert drawn.max() > 0
+    # the renamed run's bands are its accounts, not empty columns of the first run's names
+    top_a = max(p.vertices[:, 1].max() for p in panels["a"].collections[-1].get_paths())
+    top_b = max(p.vertices[:, 1].max() for p in panels["b"].collections[-1].get_paths())
+    assert top_a == pytest.approx(top_b)
+
+
+def test_churn_causes_are_drawn_once_each_in_size_order(baseline_frames):
+    fig = charts.churn_causes({"b": baseline_frames})
+    (ax,) = fig.axes
+    ch = baseline_frames["churn"]
+    sizes = ch.groupby("cause")["accounts"].sum().sort_values(ascending=False, kind="stable")
+    assert len(ch) > len(sizes) > 1  # (a churn row per replication, period, tier and cause)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [c.replace("_", " ") for c in sizes.index]
+    tiers = list(dict.fromkeys(baseline_frames["timeseries"]["tier"]))
+    assert len(ax.patches) == len(sizes) * len(tiers)  # one bar per cause and tier, no more
+
+
+def test_percent_ticks_say_the_share_they_are_at(baseline_frames):
+    fig = charts.retention({"b": baseline_frames})
+    ax = fig.axes[0]
+    from matplotlib.ticker import FixedLocator
+
+    ax.set_ylim(0.95, 1.0)
+    ax.yaxis.set_major_locator(FixedLocator([0.95, 0.975, 0.9995, 1.0]))
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert ticks == ["95%", "97.5%", "99.95%", "100%"]  # (it said 98% and 100% twice)
+
+
+def test_no_whale_curve_for_a_portfolio_that_lost_money(baseline_frames):
+    # a share of a negative total turned the curve upside down, and replications of
+    # either sign were averaged together
+    losing = dict(baseline_frames)
+    acc = losing["accounts"]
+    # every replication's total below 0, its accounts' ranking unchanged
+    losing["accounts"] = acc.assign(profit=acc["profit"] - 2 * acc["profit"].abs().sum())
+    fig = charts.whale_curve({"good": baseline_frames, "bad": losing})
+    (ax,) = fig.axes
+    assert [ln.get_label() for ln in ax.get_lines() if not ln.get_label().startswith("_")] \
+        == ["good"]
+    reps = acc["replication"].nunique()
+    assert [t.get_text() for t in ax.texts if "peak" not in t.get_text()] == [
+        f"no curve for bad: total profit was not positive in {reps} of {reps} simulated "
+        "futures (a share of a loss means nothing)"]
+    assert "no curve" in charts.caption("whale_curve")[1]
+
+
+def test_each_summary_table_says_its_own_confidence(small_baseline_result, no_rendering):
+    # runs at different levels were all labelled with the first run's
+    from dataclasses import replace
+
+    from kamsim.report.html import render_report
+    from kamsim.report.runs import from_result
+
+    ref = from_result(small_baseline_result)
+    other = replace(ref, name="other", summary=dict(ref.summary, confidence=0.8))
+    page = render_report([ref, other])
+    assert "at the reference's 95% in the" in page
+    metas = re.findall(r'<p class="meta">[^<]*seed[^<]*</p>', page)
+    assert len(metas) == 2
+    assert metas[0].endswith("· 95% intervals</p>") and metas[1].endswith("· 80% intervals</p>")
+    alone = render_report([ref])
+    assert "with 95% intervals." in alone and "· 95% intervals" not in alone
+
+
+def test_flows_and_churn_causes_say_they_go_by_the_tier_at_the_time(small_baseline_result,
+                                                                    baseline_frames,
+                                                                    no_rendering):
+    # the summary goes by starting tier, these by the tier in that period: unlabelled, key's
+    # 34.2 accounts lost read as contradicting the 36.8 the summary implied
+    from kamsim.report.html import render_report
+
+    assert "tier accounts were in when lost" in charts.caption("churn_causes")[1]
+    assert "tier accounts were in when they moved" in charts.caption("stage_flows")[1]
+    fig = charts.churn_causes({"b": baseline_frames})
+    assert fig.legends[0].get_title().get_text() == "tier when lost"
+    page = render_report([small_baseline_result])
+    assert "<th>tier when moved</th>" in page
+    assert "by the tier\n    accounts were in when they moved" in page
