@@ -210,10 +210,17 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     before = sim.metrics
     # (the metrics of the step's stretch of active accounts, the others kept from before)
     sim.metrics = mt = sim.dmu.metrics(before)
-    if log is not None and kp_acc.size:
-        # the key-person departures only (as the time series counts them): the role, and our
-        # coverage of the person who left. Every departure reaches the trace from ``out``
+    if log is not None and out.departed_account.size:
+        # the role, and our coverage of the person who left: the key-person departures as
+        # key_person_left (what the time series counts), the others as other_person_left, so
+        # the log holds every departure once. The lesson measures after a departure need
+        # them all: whether a person of little influence is key depends on our coverage of
+        # them, which the strategies a lesson compares differ in
         log.add(k, kp_acc, "key_person_left", out.departed_role[key], out.departed_coverage[key])
+        other = ~key
+        log.add(k, out.departed_account[other], "other_person_left", out.departed_role[other],
+                out.departed_coverage[other])
+        del other
 
     # -- trust: toward a target set by service, the decision unit and time
     effects = mk.churn_effects
