@@ -198,7 +198,6 @@ class Simulation:
         self.service_ratio = np.ones(n)
         self.complaints_open = np.zeros(n)  # decays: unresolved complaints, last ~6 months
         self.since_unresolved = np.full(n, 1e9)
-        self.acq_pending = np.zeros(n)
         self.units = replication_units(prep.units)
         self.dmu_threshold = prep.model.spec.stakeholders.influence_threshold
         roles = prep.model.spec.stakeholders.roles
