@@ -445,8 +445,12 @@ def _col(result: Any, tier: str | None) -> int:
 
 
 def _departed_accounts(result: Any, role: str, roles: list[str]) -> list[set[str]]:
+    """Per replication, the accounts where a person in ``role`` left: every departure, not
+    only the key-person ones (those depend on our coverage of the person, so variants that
+    cover differently would be compared on different accounts)."""
     ev = result.events()
-    sel = ev[(ev["kind"] == "key_person_left") & (ev["code"] == roles.index(role))]
+    sel = ev[ev["kind"].isin(("key_person_left", "other_person_left"))
+             & (ev["code"] == roles.index(role))]
     return [set(sel.loc[sel["replication"] == o.replication, "account_id"])
             for o in result.outputs]
 

@@ -74,7 +74,7 @@ class Result:
     resolved: dict[str, Any] = field(default_factory=dict)
     elapsed: float = 0.0
     #: the decision units' roles, in the order of their index (the event log's
-    #: ``key_person_left`` code)
+    #: ``key_person_left`` and ``other_person_left`` code)
     roles: tuple[str, ...] = ()
     #: :func:`kamsim.portfolio.fingerprint` of the starting portfolio (what pairing checks)
     portfolio: str = ""
@@ -315,7 +315,8 @@ def _event_detail(e: dict[str, np.ndarray], stages: tuple[str, ...],
     out[sel] = np.where(code[sel] == 1, "in time", "late")
     sel = kinds == EVENT_KINDS.index("new_account")
     out[sel] = np.where(code[sel] == 1, "referral", "cold")
-    sel = kinds == EVENT_KINDS.index("key_person_left")
+    sel = np.isin(kinds, [EVENT_KINDS.index("key_person_left"),
+                          EVENT_KINDS.index("other_person_left")])
     if roles and sel.any():  # the role of the person who left
         out[sel] = np.array(roles, dtype=object)[code[sel]]
     sel = kinds == EVENT_KINDS.index("tier_change")

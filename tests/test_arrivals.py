@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from kamsim.engine.core import EngineOptions, Simulation
 from kamsim.engine.record import EVENT_KINDS
 from kamsim.engine.rng import Streams, replication_seeds
-from kamsim.experiment import prepared
+from kamsim.experiment import prepared, simulate
 from kamsim.spec.load import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,3 +79,30 @@ def test_an_arrival_starts_as_documented_and_stays_the_minimum_dwell() -> None:
     for s, state in left.items():
         for name, value in state.items():
             assert getattr(sim, name)[s] == value, (s, name)
+
+
+def test_an_account_is_paid_for_in_the_period_it_is_won() -> None:
+    """Acquisition is booked when the account is won, with its new_account event: the
+    events, the accounts and the time series agree period by period, the last period's
+    arrivals (counted as new, active past the horizon) included. (Booked in the account's
+    first active period, the last period's cost fell past the horizon: events 4,565,000
+    against 4,505,000 booked in a tiered run.) Profit is net of it in both tables."""
+    spec = load_scenario(ROOT / "scenarios/baseline.yaml", [
+        "portfolio.generate.accounts=200", "horizon_months=12", "replications=2",
+        "market.cold_acquisition_per_year=0.3"])
+    result = simulate(spec, workers=1, record_events=True)
+    ev = result.events()
+    acc = result.accounts()
+    ts = result.timeseries()
+    won = ev[ev["kind"] == "new_account"]
+    assert (won["period"] == 11).sum() > 0  # arrivals in the last period too
+    by_period = won.groupby(["replication", "period"])["value"].sum()
+    booked = ts.groupby(["replication", "period"])["acquisition"].sum()
+    np.testing.assert_allclose(booked[booked > 0], by_period, rtol=1e-12)
+    assert booked.sum() == pytest.approx(by_period.sum(), rel=1e-12)
+    for r, mine in acc.groupby("replication"):
+        assert mine["acquisition"].sum() == pytest.approx(
+            won.loc[won["replication"] == r, "value"].sum(), rel=1e-12)
+        assert mine.loc[mine["starting"], "acquisition"].eq(0).all()
+        assert mine["profit"].sum() == pytest.approx(
+            ts.loc[ts["replication"] == r, "profit"].sum(), rel=1e-9)

@@ -1,14 +1,18 @@
 """The event log agrees with the time series (docs/model.md, "Event log"): it logs as
 ``key_person_left`` the departures the time series counts as key-person departures
-(influence >= 0.5 or coverage >= 1/3), with the role in ``detail`` and our coverage of the
-person who left in ``value``."""
+(influence >= 0.5 or coverage >= 1/3), and the other departures as ``other_person_left``,
+with the role in ``detail`` and our coverage of the person who left in ``value``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
+from kamsim.dmu.context import Context
+from kamsim.engine.record import EVENT_KINDS
 from kamsim.experiment import simulate
 from kamsim.spec.load import load_scenario
 
@@ -49,3 +53,33 @@ def test_tier_change_events_name_the_tiers_moved_from_and_to() -> None:
     assert (moved["detail"] == [f"{tiers[int(v)]} -> {tiers[c]}"
                                 for v, c in zip(moved["value"], moved["code"], strict=True)]).all()
     assert (moved["code"] != moved["value"]).all()
+
+
+def test_every_departure_is_logged_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The departures that are not key-person ones are logged as ``other_person_left`` (the
+    lesson measures after a departure need every one), the key ones stay ``key_person_left``
+    only: together, each departure the decision units made, once."""
+    made: list[np.ndarray] = []
+    step = Context.step
+
+    def spy(self: Context, *args: Any, **kwargs: Any) -> Any:
+        out = step(self, *args, **kwargs)
+        made.append(np.sort(out.departed_account))
+        return out
+
+    monkeypatch.setattr(Context, "step", spy)
+    spec = load_scenario(ROOT / "scenarios/baseline.yaml", [
+        "portfolio.generate.accounts=200", "horizon_months=12", "replications=1"])
+    result = simulate(spec, workers=1, record_events=True)
+    e = result.outputs[0].events
+    assert e is not None
+    people = np.isin(e["kind"], [EVENT_KINDS.index("key_person_left"),
+                                 EVENT_KINDS.index("other_person_left")])
+    logged = [np.sort(e["account"][people & (e["period"] == k)]) for k in range(len(made))]
+    assert sum(map(len, made)) > 100
+    assert all(np.array_equal(a, b) for a, b in zip(made, logged, strict=True))
+    ev = result.events()
+    other = ev[ev["kind"] == "other_person_left"]
+    roles = spec.stakeholders.roles
+    assert len(other) and (other["detail"] == [list(roles)[c] for c in other["code"]]).all()
+    assert (other["value"] < 1 / 3).all()  # not key: covered below 1/3 (and of less influence)

@@ -198,7 +198,6 @@ class Simulation:
         self.service_ratio = np.ones(n)
         self.complaints_open = np.zeros(n)  # decays: unresolved complaints, last ~6 months
         self.since_unresolved = np.full(n, 1e9)
-        self.acq_pending = np.zeros(n)
         self.units = replication_units(prep.units)
         self.dmu_threshold = prep.model.spec.stakeholders.influence_threshold
         roles = prep.model.spec.stakeholders.roles
@@ -254,6 +253,8 @@ class Simulation:
         self.capacity_mult = 1.0
         self.budget_mult = 1.0
         self.unfair_share = self.market.unfair_offer_share
+        #: the shocks in force, in the order they started (what the multipliers are made of)
+        self._active_shocks: list[Shock] = []
         self.cold_accumulator = 0.0
         self.next_free = prep.n_start
         # outputs
@@ -374,25 +375,35 @@ class Simulation:
             self._apply_shock(shock, on=False)
 
     def _apply_shock(self, s: Shock, on: bool) -> None:
-        f = 1.0 if on else -1.0
-        self.offer_mult *= s.offer_rate_multiplier ** f
-        if s.price_gap is not None:
-            self.price_gap = s.price_gap if on else self.market.price_gap
+        """Start (``on``) or end shock ``s``. The multipliers in force are worked out anew
+        from the shocks active now, each the product of theirs, not undone by division: a
+        capacity_multiplier 0 cannot be divided out (it used to be set to 0 and back to 1
+        whatever else was active, and the other shock's end then divided by its own
+        multiplier: a budget cut to half with a freeze inside it ended at twice the budget),
+        and a shock that ends brings back exactly the value before it. Overlapping shocks
+        compose: two halvings give a quarter; a price_gap is that of the latest shock still
+        active that sets one; a price war lasts while any does."""
+        active = self._active_shocks
+        if on:
+            active.append(s)
+        else:
+            active.remove(s)
+        self.offer_mult = math.prod((a.offer_rate_multiplier for a in active), start=1.0)
+        self.capacity_mult = math.prod((a.capacity_multiplier for a in active
+                                        if a.kind == "am_attrition"), start=1.0)
+        self.budget_mult = math.prod((a.capacity_multiplier for a in active
+                                      if a.kind == "budget_cut"), start=1.0)
+        gaps = [a.price_gap for a in active if a.price_gap is not None]
+        self.price_gap = gaps[-1] if gaps else self.market.price_gap
+        self.unfair_share = (min(1.0, self.market.unfair_offer_share * 2)
+                             if any(a.kind == "price_war" for a in active)
+                             else self.market.unfair_offer_share)
         if s.wallet_multiplier != 1.0:
             # the market's wallets, those of the accounts yet to arrive too; the lost keep
-            # the wallet they left with (as in period_step)
+            # the wallet they left with (as in period_step). Wallets are state (they grow in
+            # between), so the end divides the shock's own factor out; it is never 0
+            f = 1.0 if on else -1.0
             self.wallet[self.churn_period < 0] *= s.wallet_multiplier ** f
-        if s.kind in ("am_attrition",):
-            self.capacity_mult *= s.capacity_multiplier ** f if s.capacity_multiplier > 0 else 1
-            if s.capacity_multiplier == 0:
-                self.capacity_mult = 0.0 if on else 1.0
-        if s.kind == "budget_cut":  # (0: no budget while it lasts, as for am_attrition)
-            self.budget_mult *= s.capacity_multiplier ** f if s.capacity_multiplier > 0 else 1
-            if s.capacity_multiplier == 0:
-                self.budget_mult = 0.0 if on else 1.0
-        if s.kind == "price_war":
-            self.unfair_share = min(1.0, self.market.unfair_offer_share * 2) if on else \
-                self.market.unfair_offer_share
 
     def retiering(self):
         every = self.model.tiering.every_months

@@ -22,7 +22,7 @@ TS_FIELDS = (
 
 EVENT_KINDS = (
     "churn", "stage_change", "tier_change", "offer", "key_person_left", "complaint",
-    "new_account", "default", "shock",
+    "new_account", "default", "shock", "other_person_left",
 )
 
 

@@ -210,10 +210,17 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     before = sim.metrics
     # (the metrics of the step's stretch of active accounts, the others kept from before)
     sim.metrics = mt = sim.dmu.metrics(before)
-    if log is not None and kp_acc.size:
-        # the key-person departures only (as the time series counts them): the role, and our
-        # coverage of the person who left. Every departure reaches the trace from ``out``
+    if log is not None and out.departed_account.size:
+        # the role, and our coverage of the person who left: the key-person departures as
+        # key_person_left (what the time series counts), the others as other_person_left, so
+        # the log holds every departure once. The lesson measures after a departure need
+        # them all: whether a person of little influence is key depends on our coverage of
+        # them, which the strategies a lesson compares differ in
         log.add(k, kp_acc, "key_person_left", out.departed_role[key], out.departed_coverage[key])
+        other = ~key
+        log.add(k, out.departed_account[other], "other_person_left", out.departed_role[other],
+                out.departed_coverage[other])
+        del other
 
     # -- trust: toward a target set by service, the decision unit and time
     effects = mk.churn_effects
@@ -355,15 +362,13 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
            + np.where(act, sv.fixed_cost[d.level] * dt, 0.0)
            + np.where(act, (sv.vip_cost + sv.joint_dev)[d.level] * dt * money_ratio,
                       0.0))
-    acq = sim.acq_pending
-    sim.acq_pending = np.zeros(n)
     bad_debt = np.where(act, bad_debt, 0.0)
-    profit = list_rev - disc - cogs - cts - acq - bad_debt
+    # (acquisition is booked with the arrivals, below: an account is paid for when won)
+    profit = list_rev - disc - cogs - cts - bad_debt
     del money_ratio
     factor = (1.0 + sim.d_month) ** (-t)
     for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
-                      ("cost_to_serve", cts), ("acquisition", acq), ("bad_debt", bad_debt),
-                      ("profit", profit)):
+                      ("cost_to_serve", cts), ("bad_debt", bad_debt), ("profit", profit)):
         sim.acc[name] += val
     sim.acc["clv"] += profit * factor
 
@@ -447,14 +452,20 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             new_idx = np.arange(sim.next_free, sim.next_free + total)
             sim.next_free += total
             n_ref = min(referrals, total)
-            sim.acq_pending[new_idx[:n_ref]] = mk.acquisition_cost * mk.referral_cost_ratio
-            sim.acq_pending[new_idx[n_ref:]] = mk.acquisition_cost
+            # the cost of winning them is booked now, in the period they are won (what the
+            # new_account event says), not in their first active period: an account won in
+            # the last period was counted as new but its cost fell past the horizon
+            acq = np.full(total, mk.acquisition_cost)
+            acq[:n_ref] = mk.acquisition_cost * mk.referral_cost_ratio
+            sim.acc["acquisition"][new_idx] += acq
+            sim.acc["profit"][new_idx] -= acq
+            sim.acc["clv"][new_idx] -= acq * factor
             sim.trust[new_idx[:n_ref]] += 0.1  # a referral arrives with some trust
             sim.active[new_idx] = True
             sim.born[new_idx] = k + 1
             if log is not None:
                 log.add(k, new_idx, "new_account", np.r_[np.ones(n_ref), np.zeros(total - n_ref)]
-                        .astype(np.int64), sim.acq_pending[new_idx])
+                        .astype(np.int64), acq)
 
     # -- the accounts lost this period leave
     lost_idx = churn.nonzero()[0]
@@ -477,7 +488,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     bins = np.where(act[:top], tier_start[:top], nt)
     ts = sim.ts
     for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
-                      ("cost_to_serve", cts), ("acquisition", acq), ("bad_debt", bad_debt),
+                      ("cost_to_serve", cts), ("bad_debt", bad_debt),
                       ("profit", profit), ("am_asked", d.am), ("am_delivered", am),
                       ("exec_asked", d.exec), ("exec_delivered", ex),
                       ("specialist_asked", d.specialist), ("specialist_delivered", sp),
@@ -490,6 +501,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     ts["complaints_unresolved"][k] = np.bincount(tier_start[o_acc[~o_ok]], minlength=nt)
     ts["active"][k] = np.bincount(tier_live, minlength=nt)
     ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
+    # the arrivals' acquisition, by the tier they arrive in (as they are counted as new)
+    if new_idx.size:
+        ts["acquisition"][k] = np.bincount(tier[new_idx], weights=acq, minlength=nt)
+        ts["profit"][k] -= ts["acquisition"][k]
     # churn, offers and trims are of accounts active at the period's start
     for name, accounts in (("churned", lost_idx), ("offers", offered),
                            ("offers_defect", defected), ("offers_trim", trimmed)):
