@@ -191,6 +191,18 @@ def stage_checks(data: Any) -> list[PlacedError]:
     stages = data.get("stages")
     out = _repeats(stages, "stage name", lambda i: ("stages", i, "name"),
                    lambda s: s.get("name") if isinstance(s, dict) else None)
+    # the ladder's ends: nothing is below the first stage or above the last, so a move rule
+    # there would be read and silently never applied
+    ladder = [s for s in stages if isinstance(s, dict)] if isinstance(stages, list) else []
+    if len(ladder) == len(stages or []) and ladder:
+        for i, key, where in ((0, "down_when", "first"), (len(ladder) - 1, "up_when", "top")):
+            if ladder[i].get(key) is not None:
+                out.append(PlacedError(("stages", i, key), f"`{key}` on the {where} stage "
+                                       f"{ladder[i].get('name')!r} would never apply: there is "
+                                       f"no stage {'below' if key == 'down_when' else 'above'} "
+                                       "it", "leave it out" + ("; `uncoupled.when` breaks "
+                                       "the relationship down from any stage"
+                                       if key == "down_when" else ""), key=True))
     unc = data.get("uncoupled", {})
     name = unc.get("name", UNCOUPLED_NAME) if isinstance(unc, dict) else None
     named = [i for i, s in enumerate(stages if isinstance(stages, list) else [])
