@@ -46,6 +46,34 @@ def test_the_own_rule_set_loads() -> None:
     assert spec.stages.uncoupled.name == "estranged"
 
 
+def test_a_stakeholders_file_without_the_roles_read_by_name_is_refused(tmp_path: Path
+                                                                         ) -> None:
+    """With `ceo` for the decision maker, every account counted its economic buyer as
+    uncovered (the eb_uncovered flag, dm_covered false), without a word."""
+    plan = _copy(tmp_path, ("rules/people.yaml", "economic_buyer", "ceo"))
+    people = plan.parent / "rules" / "people.yaml"
+    with pytest.raises(InputError) as exc:
+        load_rule_file(people)
+    (line,) = [p.format() for p in exc.value.problems]
+    assert line.startswith(f"{_at(people, 'roles:')}: no role is named economic_buyer or "
+                           "champion")
+    assert "(the decision maker's role named economic_buyer" in line
+    assert _lines(plan) == [line]
+
+
+def test_a_unit_template_for_no_segment_is_located_with_a_suggestion(tmp_path: Path) -> None:
+    """`corprate` for `corporate` left the corporate accounts with the default unit."""
+    plan = _copy(tmp_path, ("rules/people.yaml", "  corporate:", "  corprate:"))
+    people = plan.parent / "rules" / "people.yaml"
+    assert _lines(plan) == [
+        f"{_at(people, 'corprate')}: unit template 'corprate' names no segment of the "
+        f"portfolio of {plan}, so it would never be used (did you mean 'corporate'? one of "
+        "its segments: corporate, shop, other, or `default`)"]
+    # a segment of share 0 is still a segment; the default template needs none
+    load_scenario(plan, ["portfolio.generate.segments={corprate: 0, corporate: 0.2, "
+                         "shop: 0.5, other: 0.3}"])
+
+
 def test_move_rules_past_the_ends_of_the_ladder_are_refused(tmp_path: Path) -> None:
     plan = _copy(tmp_path, (
         "rules/stages.yaml", "  - name: prospect\n",
@@ -59,3 +87,34 @@ def test_move_rules_past_the_ends_of_the_ladder_are_refused(tmp_path: Path) -> N
         "relationship down from any stage)",
         f"{_at(stages, 'up_when', 3)}: `up_when` on the top stage 'ally' would never apply: "
         "there is no stage above it (leave it out)"]
+
+
+def test_reporting_lines_in_a_cycle_are_refused(tmp_path: Path) -> None:
+    """A person reporting to themself was refused; two reporting to each other were not."""
+    plan = _copy(tmp_path, (
+        "rules/people.yaml", "  - {source: engineer, target: economic_buyer, kind: influences",
+        "  - {source: economic_buyer, target: buyer, kind: reports_to}\n"
+        "  - {source: buyer, target: engineer, kind: reports_to}\n"
+        "  - {source: engineer, target: economic_buyer, kind: influences"))
+    people = plan.parent / "rules" / "people.yaml"
+    people.write_text(people.read_text() + (
+        "accounts:\n  A005:\n    people:\n"
+        "      - {id: p1, role: economic_buyer, reports_to: p2}\n"
+        "      - {id: p2, role: buyer, reports_to: p1}\n"
+        "      - {id: p3, role: buyer, reports_to: p3}\n"))
+    with pytest.raises(InputError) as exc:
+        load_rule_file(people)
+    assert [p.format() for p in exc.value.problems] == [
+        f"{_at(people, '{source: buyer, target: engineer')}: reports_to buyer -> "
+        "engineer closes a cycle of roles: buyer -> engineer -> economic_buyer -> buyer "
+        "(reporting lines that end at a role that reports to no one)",
+        f"{_at(people, 'p1}')}: reports_to 'p1' closes a cycle: p2 -> p1 -> p2 "
+        "(reporting lines that end at a person who reports to no one)",
+        f"{_at(people, 'p3}')}: reports_to 'p3' is no other person of account "
+        "'A005' (one of: p1, p2)"]
+    # a role reporting to itself is not a cycle: its people report to the first of them
+    people.write_text(people.read_text().replace("reports_to: p1", "reports_to: null")
+                      .replace("reports_to: p3", "reports_to: p2")
+                      .replace("{source: buyer, target: engineer, kind: reports_to}",
+                               "{source: buyer, target: buyer, kind: reports_to}"))
+    load_rule_file(people)

@@ -353,6 +353,8 @@ def _read_rule_file(path: str | Path, kind: str | None, display: str | None
     assert found is not None
     model, problems, bad = _validate(doc, ALL_KINDS[found])
     problems += doc.problems
+    if found == "stakeholders" and not _touches(("roles",), bad):
+        problems += [_placed(doc, e.path, e) for e in m.special_role_checks(doc.data)]
     problems += check_expressions(found, doc.data, doc, skip=bad)
     return (None if problems else model), doc, problems, bad
 
@@ -762,6 +764,8 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     if people_doc is not None:
         problems += _accounts_in_portfolio(people_doc, rules["stakeholders"],
                                            _generated_count(data, bad), imported, str(path))
+        problems += _units_for_segments(people_doc, rules["stakeholders"], data, bad,
+                                        str(path))
     # the names a rule compares `tier`, `stage`, `segment`, ... with, now that every file is
     # read: a stages file may name a tier, a tiering file a stage (a rule file with problems
     # of its own was not loaded and is not checked again)
@@ -857,6 +861,38 @@ def _accounts_in_portfolio(doc: Document, rules: m.StakeholderRules, generated: 
                     f"account {acc!r} is not in the portfolio of {path}, so its map would "
                     "never be used", expected)
             for acc in unknown]
+
+
+def _units_for_segments(doc: Document, rules: m.StakeholderRules, data: Any,
+                        bad: set[tuple[Any, ...]], path: str) -> list[Problem]:
+    """A unit template (other than `default`) named after no segment of a generated
+    portfolio would be silently unused, and that segment's accounts given the default unit
+    (`corprate` for `corporate`): a problem at its key. The segments are read from the raw
+    scenario, so a problem elsewhere in it does not hide this one. (An imported portfolio's
+    segments are the CSV's: checked where it is read.)"""
+    pf = _at(data, "portfolio")
+    gen = pf.get("generate") if isinstance(pf, dict) and "import" not in pf else None
+    if not isinstance(gen, dict) or _touches(("portfolio", "generate", "segments"), bad):
+        return []
+    segments = gen.get("segments")
+    if segments is None:
+        segments = m.PortfolioGenerate.model_fields["segments"].get_default(
+            call_default_factory=True)
+    if not isinstance(segments, dict):
+        return []
+    names = [k for k in segments if isinstance(k, str)]
+    out = []
+    for unit in rules.units:
+        if unit == "default" or unit in names:
+            continue
+        unused = [n for n in names if n not in rules.units]
+        near = difflib.get_close_matches(unit, unused or names, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        out.append(Problem(doc.locate(("units", unit), key=True),
+                           f"unit template {unit!r} names no segment of the portfolio of "
+                           f"{path}, so it would never be used",
+                           f"{hint}one of its segments: {', '.join(names)}, or `default`"))
+    return out
 
 
 def _cross_check(doc: Document, level: str | None, rules: dict[str, Any],
