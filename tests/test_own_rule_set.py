@@ -118,3 +118,56 @@ def test_reporting_lines_in_a_cycle_are_refused(tmp_path: Path) -> None:
                       .replace("{source: buyer, target: engineer, kind: reports_to}",
                                "{source: buyer, target: buyer, kind: reports_to}"))
     load_rule_file(people)
+
+
+def test_an_unknown_level_suggests_the_near_one(tmp_path: Path) -> None:
+    plan = _copy(tmp_path, ("plan.yaml", "strategy: {name: tiered}",
+                            "strategy: {name: equal, level: silver_lin}"))
+    expected = ("unknown service level 'silver_lin' (did you mean 'silver_line'? one of: "
+                "platinum_club, gold_circle, silver_line, bronze_base)")
+    assert _lines(plan) == [f"{_at(plan, 'silver_lin')}: {expected}"]
+    assert _lines(OWN / "plan.yaml", ("strategy={name: equal, level: silver_lin}",)) == [
+        f"--set[0]:1:1: {expected}"]
+
+
+def test_a_figure_name_unknown_in_every_variant_is_one_line(tmp_path: Path) -> None:
+    """It was one line per variant, each the same problem at the same place, and without a
+    suggestion."""
+    from kamsim.lessons import load_lesson
+
+    plan = _copy(tmp_path)
+    lesson = plan.parent / "own.lesson.yaml"
+    lesson.write_text(
+        "kind: lesson\nname: own\ntitle: Grades\nquestion: Does grading keep more?\n"
+        "scenario: plan.yaml\nfocus: A003\nmain: graded\nvariants:\n  graded: []\n"
+        "  flat: [\"strategy={name: equal, level: silver_line}\"]\n"
+        "figures:\n"
+        "  - {name: kept, measure: retained_after_departure, role: ecoomic_buyer}\n"
+        "  - {name: plat, measure: retention, tier: platinum_clb}\n"
+        "  - {name: defect, measure: defection_rate, stage: prospekt}\n"
+        "checks:\n  - {figure: plat, higher: graded, lower: flat}\n"
+        "answer: Grading keeps the platinum club.\n")
+    with pytest.raises(InputError) as exc:
+        load_lesson(lesson)
+    assert [p.format() for p in exc.value.problems] == [
+        f"{_at(lesson, 'ecoomic_buyer')}: unknown role 'ecoomic_buyer' (did you mean "
+        "'economic_buyer'? one of: economic_buyer, engineer, buyer, operator)",
+        f"{_at(lesson, 'platinum_clb')}: unknown tier 'platinum_clb' (did you mean "
+        "'platinum_club'? one of: platinum_club, gold_circle, silver_line, bronze_base)",
+        f"{_at(lesson, 'prospekt')}: unknown stage 'prospekt' (did you mean 'prospect'? "
+        "one of: prospect, partner, ally)"]
+    # a name only some variants lack says which
+    (plan.parent / "rules" / "people2.yaml").write_text(
+        (plan.parent / "rules" / "people.yaml").read_text().replace("engineer", "engineerz"))
+    lesson.write_text(lesson.read_text()
+                      .replace("role: ecoomic_buyer", "role: engineer")
+                      .replace("tier: platinum_clb", "tier: platinum_club")
+                      .replace("stage: prospekt", "stage: prospect")
+                      .replace("  flat: [\"strategy", "  flat: [\"rules.stakeholders="
+                               "rules/people2.yaml\", \"strategy"))
+    with pytest.raises(InputError) as exc:
+        load_lesson(lesson)
+    assert [p.format() for p in exc.value.problems] == [
+        f"{_at(lesson, 'engineer}')}: "
+        "unknown role 'engineer' in variant 'flat' (did you mean 'engineerz'? one of: "
+        "economic_buyer, engineerz, buyer, operator)"]

@@ -931,9 +931,11 @@ def _cross_check(doc: Document, level: str | None, rules: dict[str, Any],
                 out.append(Problem(where, f"service level {name!r} names no tier of {of}",
                                    f"{hint}one of: {', '.join(tiers)}"))
     if level is not None and level not in tiers:
+        near = difflib.get_close_matches(level, tiers, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
         out.append(Problem(doc.locate(("strategy", "level")),
                            f"unknown service level {level!r}",
-                           f"one of: {', '.join(tiers)}"))
+                           f"{hint}one of: {', '.join(tiers)}"))
     return out
 
 
