@@ -171,3 +171,20 @@ def test_a_figure_name_unknown_in_every_variant_is_one_line(tmp_path: Path) -> N
         f"{_at(lesson, 'engineer}')}: "
         "unknown role 'engineer' in variant 'flat' (did you mean 'engineerz'? one of: "
         "economic_buyer, engineerz, buyer, operator)"]
+
+
+def test_a_path_leaving_the_workspace_says_what_widens_it(tmp_path: Path) -> None:
+    """The workspace is widened only by a folder named rules/: "the scenario's folder tree"
+    did not tell an author with ../ruleset/ why it was refused."""
+    plan = _copy(tmp_path)
+    (plan.parent / "rules").rename(plan.parent / "ruleset")
+    (plan.parent / "plans").mkdir()
+    moved = plan.parent / "plans" / "plan.yaml"
+    moved.write_text(plan.read_text().replace(": rules/", ": ../ruleset/"))
+    lines = _lines(moved)
+    assert len(lines) == 4
+    assert lines[0] == (
+        f"{_at(moved, '../ruleset/tiering.yaml')}: path '../ruleset/tiering.yaml' leads "
+        f"outside {moved.parent}, the scenario's workspace (a path inside "
+        f"{moved.parent}: the nearest folder at or above the scenario's own that holds a "
+        "folder named rules/)")

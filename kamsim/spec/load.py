@@ -546,8 +546,12 @@ def _resolve_ref(doc: Document, path_key: tuple[Any, ...], ref: str, base: Path,
     try:
         target.relative_to(root.resolve())
     except ValueError:
-        return None, [Problem(doc.locate(path_key), f"path {ref!r} leads outside {root}",
-                              "a path inside the scenario's folder tree")]
+        # (the workspace is widened only by a folder named rules/, which authors of a rule
+        # set of their own in ../ruleset/ cannot guess from "folder tree")
+        return None, [Problem(doc.locate(path_key), f"path {ref!r} leads outside {root}, "
+                              "the scenario's workspace", f"a path inside {root}: the nearest "
+                              "folder at or above the scenario's own that holds a folder "
+                              "named rules/")]
     if target.is_dir():
         return None, [Problem(doc.locate(path_key), f"{ref!r} is a folder, not a file",
                               f"a file relative to {base}")]
