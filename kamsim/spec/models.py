@@ -366,8 +366,8 @@ def special_role_checks(data: Any) -> list[PlacedError]:
     return [PlacedError(("roles",), "no role is named economic_buyer or champion, the names "
                         "kamsim knows the decision maker and the champion by, so every "
                         "account would count its economic buyer as uncovered",
-                        "the decision maker's role named economic_buyer (and the champion's "
-                        "champion); docs/rules.md, Stakeholder maps", key=True)]
+                        "the decision maker's role named economic_buyer, and a champion "
+                        "role, if any, champion; docs/rules.md, Stakeholder maps", key=True)]
 
 
 #: the parameters each kind of distribution needs
