@@ -337,6 +337,7 @@ def _check_variants(doc: Any, path: Path, scenario: str | None, focus: str | Non
     raw = doc.data.get("variants")
     problems: list[Problem] = []
     specs: dict[str, Any] = {}
+    unknown: dict[tuple[int, str], dict[str, list[str]]] = {}  # figure name -> variant: known
     with reading_once():
         for label, sets in (raw.items() if isinstance(raw, dict) else ()):
             if (not isinstance(sets, list) or not all(isinstance(x, str) for x in sets)
@@ -350,18 +351,21 @@ def _check_variants(doc: Any, path: Path, scenario: str | None, focus: str | Non
                              for p in exc.problems]
                 continue
             specs[label] = spec
-            problems += _check_names(doc, spec, label, bad)
+            for place, names in _check_names(doc, spec, bad).items():
+                unknown.setdefault(place, {})[label] = names
             if label == main and focus is not None:
                 problems += _check_focus(doc, focus, label, scenario, spec)
-    return problems + _check_paired(doc, specs, raw if isinstance(raw, dict) else {}), specs
+    return (problems + _unknown_names(doc, unknown, list(specs))
+            + _check_paired(doc, specs, raw if isinstance(raw, dict) else {})), specs
 
 
-def _check_names(doc: Any, spec: Any, label: str, bad: set[tuple[Any, ...]]
-                 ) -> list[Problem]:
-    """Tiers, roles and stages the figures name exist in the variant's rules."""
+def _check_names(doc: Any, spec: Any, bad: set[tuple[Any, ...]]
+                 ) -> dict[tuple[int, str], list[str]]:
+    """The tiers, roles and stages the figures name that the variant's rules lack: (figure,
+    key) -> the names the variant has."""
     from kamsim.spec.load import touches
 
-    out = []
+    out = {}
     known = {"tier": list(spec.tiering.tiers), "role": list(spec.stakeholders.roles),
              "stage": [s.name for s in spec.stages.stages]}
     figures = doc.data.get("figures")
@@ -370,9 +374,28 @@ def _check_names(doc: Any, spec: Any, label: str, bad: set[tuple[Any, ...]]
             value = f.get(key) if isinstance(f, dict) else None
             if (isinstance(value, str) and value not in names
                     and not touches(("figures", i, key), bad)):
-                out.append(Problem(doc.locate(("figures", i, key)),
-                                   f"unknown {key} {value!r} in variant {label!r}",
-                                   f"one of: {', '.join(names)}"))
+                out[i, key] = names
+    return out
+
+
+def _unknown_names(doc: Any, unknown: dict[tuple[int, str], dict[str, list[str]]],
+                   loaded: list[str]) -> list[Problem]:
+    """One problem per figure name some variant lacks: the variants usually share the rule
+    files, and a line per variant repeated the same problem at the same place. The variants
+    are named only when some of them do have the name."""
+    import difflib
+
+    out = []
+    for (i, key), lacking in unknown.items():
+        value = doc.data["figures"][i][key]
+        names = next(iter(lacking.values()))
+        near = difflib.get_close_matches(value, names, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        where = ("" if len(lacking) == len(loaded) else
+                 f" in variant{'s' if len(lacking) > 1 else ''} "
+                 f"{', '.join(map(repr, lacking))}")
+        out.append(Problem(doc.locate(("figures", i, key)), f"unknown {key} {value!r}{where}",
+                           f"{hint}one of: {', '.join(names)}"))
     return out
 
 

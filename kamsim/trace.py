@@ -418,16 +418,20 @@ class Trace:
                 f", {coverage_words(p['coverage'])})"
                 for p in e["people"])
             champ = "with a champion" if e["champion"] else "without a champion"
-            return (f"{self.account} starts as {_a(e['tier'])} account at the {e['stage']} "
-                    f"stage, trust {_num(e['trust'])}, {champ}; its decision unit has "
-                    f"{len(e['people'])} people: {who}; we cover {len(covered)} of them "
-                    f"(coverage {_num(e['coverage'])}, {e['multithreading']:g} "
-                    f"influential thread{'s' if e['multithreading'] != 1 else ''})")
+            opening = (f"{self.account} starts as {_a(e['tier'])} account at the "
+                       f"{e['stage']} stage, trust {_num(e['trust'])}, {champ}; ")
+            if not e["people"]:  # (a unit template may give a segment 0 people)
+                return opening + "its decision unit has no people, so there is no one to cover"
+            return (opening + f"its decision unit has {len(e['people'])} people: {who}; "
+                    f"we cover {len(covered)} of them (coverage {_num(e['coverage'])}, "
+                    f"{e['multithreading']:g} influential "
+                    f"thread{'s' if e['multithreading'] != 1 else ''})")
         if k == "stage":
             vals = ", ".join(f"{n} {_value(v)}" for n, v in e["values"].items())
             why = f" ({e['rule']}: {vals})" if e["rule"] and vals else ""
             verb = {"up": "moved up from", "down": "fell back from",
-                    "uncoupled": "uncoupled: the relationship broke down from",
+                    # (not "uncoupled:": the rule set names that stage, and `to` says it)
+                    "uncoupled": "the relationship broke down from",
                     "recovered": "recovered from"}[e["direction"]]
             return f"{verb} {e['from']} to {e['to']}{why}"
         if k == "departure":

@@ -98,6 +98,8 @@ def test_nesting_too_deep_is_one_located_line_at_any_depth(levels: int) -> None:
 
 
 STAGES = "kamsim: 1\nkind: stages\nstages:\n  - name: a\n"
+#: a stage above `a`, so an `up_when` of `a` has somewhere to go (on the top stage it is refused)
+TOP = "  - name: z\n"
 
 
 @pytest.mark.parametrize("scalar, col", [
@@ -107,20 +109,20 @@ STAGES = "kamsim: 1\nkind: stages\nstages:\n  - name: a\n"
     ("  trust > 0.5 and stgae == 'x'", 32),         # YAML drops the leading blanks
 ])
 def test_expression_columns_plain_and_quoted(scalar: str, col: int) -> None:
-    lines = _problems(STAGES + f"    up_when: {scalar}\n")
+    lines = _problems(STAGES + f"    up_when: {scalar}\n" + TOP)
     assert len(lines) == 1
     assert lines[0].startswith(f"f.yaml:5:{col}: unknown name 'stgae'"), lines
 
 
 def test_expression_columns_in_block_scalars() -> None:
-    text = STAGES + "    up_when: >\n      trust > 0.5\n      and stgae == 'x'\n"
+    text = STAGES + "    up_when: >\n      trust > 0.5\n      and stgae == 'x'\n" + TOP
     assert _problems(text)[0].startswith("f.yaml:7:11: unknown name 'stgae'")
-    text = STAGES + "    up_when: |-\n      trust > 0.5 and\n        stgae == 'x'\n"
+    text = STAGES + "    up_when: |-\n      trust > 0.5 and\n        stgae == 'x'\n" + TOP
     assert _problems(text)[0].startswith("f.yaml:7:9: unknown name 'stgae'")
 
 
 def test_two_problems_in_one_expression_are_both_located() -> None:
-    lines = _problems(STAGES + "    up_when: trst > 0.5 and covrage > 1\n")
+    lines = _problems(STAGES + "    up_when: trst > 0.5 and covrage > 1\n" + TOP)
     assert [ln.split(": ")[0] for ln in lines] == ["f.yaml:5:14", "f.yaml:5:29"]
 
 
@@ -249,9 +251,9 @@ def test_override_numbers_start_and_extend_lists() -> None:
 
 
 def test_a_lone_rule_file_checks_the_names_it_declares() -> None:
-    text = STAGES + "    down_when: stage == 'b'\n  - name: b\n    up_when: \"stage != 'bb'\"\n"
+    text = STAGES + "    up_when: stage == 'b'\n  - name: b\n    down_when: \"stage != 'bb'\"\n"
     assert _problems(text) == [
-        "f.yaml:7:24: unknown stage 'bb'; did you mean 'b'? (one of: a, b, uncoupled)"]
+        "f.yaml:7:26: unknown stage 'bb'; did you mean 'b'? (one of: a, b, uncoupled)"]
     tiering = ("kamsim: 1\nkind: tiering\ntiers: [key, general]\n"
                "indicators: {volume: {expr: revenue, weight: 1}}\n"
                "table:\n  rows:\n    - {when: \"tier == 'kye' or quadrant == 'protekt'\", "
@@ -302,16 +304,16 @@ def test_imported_segments_are_taken_as_written() -> None:
 def test_an_unquoted_yaml_bool_or_number_is_that_expression(tmp_path: Path) -> None:
     """YAML reads `when: true` as a bool: it was refused as 'Input should be a valid
     string'; the rule language means the same by it, so it is the expression `true`."""
-    stages = STAGES + "    down_when: false\n    up_when: yes\n  - name: b\n"
+    stages = STAGES + "    up_when: yes\n  - name: b\n    down_when: false\n"
     path = tmp_path / "s.yaml"
     path.write_text(stages)
     rules, _ = load_rule_file(path)
-    assert (rules.stages[0].down_when, rules.stages[0].up_when) == ("false", "true")
+    assert (rules.stages[1].down_when, rules.stages[0].up_when) == ("false", "true")
     spec = load_scenario(ROOT / "scenarios" / "baseline.yaml",
                          ["strategy.name=custom", "strategy.priority=0"])
     assert spec.scenario.strategy.priority == "0"
     # of the wrong type, it is still refused, at the value
-    assert _problems(STAGES + "    up_when: 5\n") == [
+    assert _problems(STAGES + "    up_when: 5\n" + TOP) == [
         "f.yaml:5:14: expected a true/false condition, got a number"]
     # and an editor checking the file against the JSON Schema does not flag it either
     import jsonschema

@@ -150,8 +150,28 @@ def test_stage_change_gives_rule_and_values() -> None:
     assert "fell back from basic to exploratory (trust < 0.35: trust 0.30)" in \
         _trace([_rec(0), down]).sentences()[1]
     unc = _rec(1, stage_start="basic", stage="uncoupled", trust=0.15)
-    assert "uncoupled: the relationship broke down from basic to uncoupled (trust < 0.2" in \
+    assert "the relationship broke down from basic to uncoupled (trust < 0.2" in \
         _trace([_rec(0), unc]).sentences()[1]
+
+
+def test_a_broken_down_stage_of_its_own_name_is_told_by_that_name() -> None:
+    """A rule set naming it `estranged` read "uncoupled: the relationship broke down from
+    prospect to estranged": the shipped name as a label the user never wrote."""
+    from dataclasses import replace
+
+    t = _trace([_rec(0), _rec(1, stage_start="basic", stage="estranged", trust=0.15)])
+    rules = {("estranged" if k == "uncoupled" else k): v for k, v in t.rules.items()}
+    line = replace(t, uncoupled="estranged", rules=rules).sentences()[1]
+    assert "the relationship broke down from basic to estranged (trust < 0.2" in line
+    assert "uncoupled" not in line
+
+
+def test_an_empty_decision_unit_is_told_in_words() -> None:
+    """It read "its decision unit has 0 people: ; we cover 0 of them"."""
+    first = _trace([_rec(0, people=[], edges=[], champion=False, coverage=0.0,
+                         multithreading=0.0)]).sentences()[0]
+    assert "its decision unit has no people, so there is no one to cover" in first
+    assert "0 people" not in first and ": ;" not in first
 
 
 def test_offer_complaint_service_and_loss() -> None:

@@ -454,6 +454,8 @@ def _read_rule_file(path: str | Path, kind: str | None, display: str | None,
     assert found is not None
     model, problems, bad = _validate(doc, ALL_KINDS[found])
     problems += doc.problems
+    if found == "stakeholders" and not _touches(("roles",), bad):
+        problems += [_placed(doc, e.path, e) for e in m.special_role_checks(doc.data)]
     if expressions:
         problems += check_expressions(found, doc.data, doc, skip=bad)
     return (None if problems else model), doc, problems, bad
@@ -646,8 +648,12 @@ def _resolve_ref(doc: Document, path_key: tuple[Any, ...], ref: str, base: Path,
     try:
         target.relative_to(root.resolve())
     except ValueError:
-        return None, [Problem(doc.locate(path_key), f"path {ref!r} leads outside {root}",
-                              "a path inside the scenario's folder tree")]
+        # (the workspace is widened only by a folder named rules/, which authors of a rule
+        # set of their own in ../ruleset/ cannot guess from "folder tree")
+        return None, [Problem(doc.locate(path_key), f"path {ref!r} leads outside {root}, "
+                              "the scenario's workspace", f"a path inside {root}: the nearest "
+                              "folder at or above the scenario's own that holds a folder "
+                              "named rules/")]
     if target.is_dir():
         return None, [Problem(doc.locate(path_key), f"{ref!r} is a folder, not a file",
                               f"a file relative to {base}")]
@@ -928,6 +934,8 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     if people_doc is not None:
         problems += _accounts_in_portfolio(people_doc, rules["stakeholders"],
                                            _generated_count(data, bad), imported, str(path))
+        problems += _units_for_segments(people_doc, rules["stakeholders"], data, bad,
+                                        str(path))
     # the names a rule compares `tier`, `stage`, `segment`, ... with, now that every file is
     # read: a stages file may name a tier, a tiering file a stage. Each expression is
     # compiled once, here (with a file's own names where its schema has problems, as
@@ -1054,6 +1062,38 @@ def _accounts_in_portfolio(doc: Document, rules: m.StakeholderRules, generated: 
             for acc in unknown]
 
 
+def _units_for_segments(doc: Document, rules: m.StakeholderRules, data: Any,
+                        bad: set[tuple[Any, ...]], path: str) -> list[Problem]:
+    """A unit template (other than `default`) named after no segment of a generated
+    portfolio would be silently unused, and that segment's accounts given the default unit
+    (`corprate` for `corporate`): a problem at its key. The segments are read from the raw
+    scenario, so a problem elsewhere in it does not hide this one. (An imported portfolio's
+    segments are the CSV's: checked where it is read.)"""
+    pf = _at(data, "portfolio")
+    gen = pf.get("generate") if isinstance(pf, dict) and "import" not in pf else None
+    if not isinstance(gen, dict) or _touches(("portfolio", "generate", "segments"), bad):
+        return []
+    segments = gen.get("segments")
+    if segments is None:
+        segments = m.PortfolioGenerate.model_fields["segments"].get_default(
+            call_default_factory=True)
+    if not isinstance(segments, dict):
+        return []
+    names = [k for k in segments if isinstance(k, str)]
+    out = []
+    for unit in rules.units:
+        if unit == "default" or unit in names:
+            continue
+        unused = [n for n in names if n not in rules.units]
+        near = difflib.get_close_matches(unit, unused or names, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        out.append(Problem(doc.locate(("units", unit), key=True),
+                           f"unit template {unit!r} names no segment of the portfolio of "
+                           f"{path}, so it would never be used",
+                           f"{hint}one of its segments: {', '.join(names)}, or `default`"))
+    return out
+
+
 def _cross_check(doc: Document, level: str | None, rules: dict[str, Any],
                  levels: list[str] | None, docs: dict[str, Document] | None = None
                  ) -> list[Problem]:
@@ -1090,9 +1130,11 @@ def _cross_check(doc: Document, level: str | None, rules: dict[str, Any],
                 out.append(Problem(where, f"service level {name!r} names no tier of {of}",
                                    f"{hint}one of: {', '.join(tiers)}"))
     if level is not None and level not in tiers:
+        near = difflib.get_close_matches(level, tiers, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
         out.append(Problem(doc.locate(("strategy", "level")),
                            f"unknown service level {level!r}",
-                           f"one of: {', '.join(tiers)}"))
+                           f"{hint}one of: {', '.join(tiers)}"))
     return out
 
 

@@ -57,6 +57,9 @@ COVERAGE_LEVELS = ("none", "brief", "multiple", "in_depth")
 ROLE_NAMES = (
     "economic_buyer", "technical_evaluator", "user", "purchaser", "influencer", "champion",
 )
+#: the roles kamsim reads by name: the decision maker (dm_covered, the eb_uncovered flag) and
+#: the role whose supporters count as champions (docs/rules.md, Stakeholder maps)
+SPECIAL_ROLES = ("economic_buyer", "champion")
 HOLDERS = ("account_manager", "executive", "specialist")
 #: the seven causes of key-account loss (domain.md section 6)
 CHURN_CAUSES = (
@@ -191,6 +194,18 @@ def stage_checks(data: Any) -> list[PlacedError]:
     stages = data.get("stages")
     out = _repeats(stages, "stage name", lambda i: ("stages", i, "name"),
                    lambda s: s.get("name") if isinstance(s, dict) else None)
+    # the ladder's ends: nothing is below the first stage or above the last, so a move rule
+    # there would be read and silently never applied
+    ladder = [s for s in stages if isinstance(s, dict)] if isinstance(stages, list) else []
+    if len(ladder) == len(stages or []) and ladder:
+        for i, key, where in ((0, "down_when", "first"), (len(ladder) - 1, "up_when", "top")):
+            if ladder[i].get(key) is not None:
+                out.append(PlacedError(("stages", i, key), f"`{key}` on the {where} stage "
+                                       f"{ladder[i].get('name')!r} would never apply: there is "
+                                       f"no stage {'below' if key == 'down_when' else 'above'} "
+                                       "it", "leave it out" + ("; `uncoupled.when` breaks "
+                                       "the relationship down from any stage"
+                                       if key == "down_when" else ""), key=True))
     unc = data.get("uncoupled", {})
     name = unc.get("name", UNCOUPLED_NAME) if isinstance(unc, dict) else None
     named = [i for i, s in enumerate(stages if isinstance(stages, list) else [])
@@ -217,6 +232,20 @@ def archetype_checks(data: Any) -> list[PlacedError]:
              for key in ("attitude", "coverage") if data.get(key) == {}]
     return [*empty, *_sums_to_one(data, "attitude", "probabilities"),
             *_sums_to_one(data, "coverage", "probabilities")]
+
+
+def _closes_cycle(above: dict[str, list[str]], low: str, high: str) -> list[str] | None:
+    """The chain ``high -> ... -> low`` through the reporting lines in ``above`` (each name
+    to the ones it reports to) if there is one: a new line ``low -> high`` would close it
+    into a cycle, in which everyone is their own boss's boss. None if there is no chain."""
+    seen, todo = {high: [high]}, [high]
+    while todo:
+        node = todo.pop()
+        for boss in above.get(node, ()):
+            if boss not in seen:
+                seen[boss] = [*seen[node], boss]
+                todo.append(boss)
+    return seen.get(low)
 
 
 def unit_checks(roles: Sequence[str] | None, account: str, unit: Any) -> list[PlacedError]:
@@ -248,10 +277,20 @@ def unit_checks(roles: Sequence[str] | None, account: str, unit: Any) -> list[Pl
                            f"{hint}one of: {', '.join(others)}" if others
                            else "another person of the account")
 
+    above: dict[str, list[str]] = {}  # the sound reporting lines so far
     for i, p in enumerate(people):
-        boss = p.get("reports_to")
-        if isinstance(boss, str) and (boss not in ids or boss == p.get("id")):
-            out.append(nobody(("people", i, "reports_to"), "reports_to", boss, p.get("id")))
+        boss, me = p.get("reports_to"), p.get("id")
+        if isinstance(boss, str) and (boss not in ids or boss == me):
+            out.append(nobody(("people", i, "reports_to"), "reports_to", boss, me))
+        elif isinstance(boss, str) and isinstance(me, str):
+            chain = _closes_cycle(above, me, boss)
+            if chain is not None:
+                out.append(PlacedError(("people", i, "reports_to"), f"reports_to {boss!r} "
+                                       f"closes a cycle: {' -> '.join([me, *chain])}",
+                                       "reporting lines that end at a person who reports to "
+                                       "no one"))
+            else:
+                above.setdefault(me, []).append(boss)
     influences = unit.get("influences")
     first: dict[tuple[str, str], int] = {}
     for i, e in enumerate(influences if isinstance(influences, list | tuple) else []):
@@ -293,11 +332,42 @@ def stakeholder_checks(data: Any) -> list[PlacedError]:
                                "a `default` template, for the segments without their own",
                                key=True))
     roles = _names(data.get("roles")) if isinstance(data.get("roles"), dict) else None
+    edges = data.get("edges")
+    above: dict[str, list[str]] = {}  # the reporting lines between roles so far
+    for i, e in enumerate(edges if isinstance(edges, list) else []):
+        if not isinstance(e, dict) or e.get("kind") != "reports_to":
+            continue
+        low, high = e.get("source"), e.get("target")
+        if not isinstance(low, str) or not isinstance(high, str) or low == high:
+            continue  # (a role reporting to itself: its people report to its first one)
+        chain = _closes_cycle(above, low, high)
+        if chain is not None:
+            out.append(PlacedError(("edges", i), f"reports_to {low} -> {high} closes a cycle "
+                                   f"of roles: {' -> '.join([low, *chain])}",
+                                   "reporting lines that end at a role that reports to no one"))
+        else:
+            above.setdefault(low, []).append(high)
     accounts = data.get("accounts")
     for acc, unit in (accounts.items() if isinstance(accounts, dict) else ()):
         if isinstance(acc, str):
             out += [e.inside(("accounts", acc)) for e in unit_checks(roles, acc, unit)]
     return out
+
+
+def special_role_checks(data: Any) -> list[PlacedError]:
+    """A stakeholders FILE names at least one of the roles kamsim reads by name. It finds the
+    decision maker and the champion role by these names only: without either, every
+    account's economic buyer counts as uncovered (dm_covered false, the eb_uncovered red
+    flag) and only a mentor is a champion, silently. (A check of the file, not of the model:
+    rules built in Python, such as the tests' odd ones, may leave both out.)"""
+    roles = data.get("roles") if isinstance(data, dict) else None
+    if not isinstance(roles, dict) or not roles or set(roles) & set(SPECIAL_ROLES):
+        return []
+    return [PlacedError(("roles",), "no role is named economic_buyer or champion, the names "
+                        "kamsim knows the decision maker and the champion by, so every "
+                        "account would count its economic buyer as uncovered",
+                        "the decision maker's role named economic_buyer, and a champion "
+                        "role, if any, champion; docs/rules.md, Stakeholder maps", key=True)]
 
 
 #: the parameters each kind of distribution needs

@@ -1,0 +1,190 @@
+"""A rule set of the user's own names (tests/own_rules: a reviewer's, written from scratch):
+what kamsim would silently ignore or misread in it is a located problem, and the messages
+speak of the names the user gave (not of the shipped ones)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kamsim.errors import InputError
+from kamsim.spec.load import load_rule_file, load_scenario
+
+OWN = Path(__file__).resolve().parent / "own_rules"
+
+
+def _copy(tmp_path: Path, *edits: tuple[str, str, str]) -> Path:
+    """The own rule set in ``tmp_path``, each (file, old, new) text replaced everywhere;
+    returns the scenario's path."""
+    shutil.copytree(OWN, tmp_path / "own")
+    for name, old, new in edits:
+        f = tmp_path / "own" / name
+        text = f.read_text()
+        assert old in text, (name, old)
+        f.write_text(text.replace(old, new))
+    return tmp_path / "own" / "plan.yaml"
+
+
+def _lines(path: Path, sets: tuple[str, ...] = ()) -> list[str]:
+    with pytest.raises(InputError) as exc:
+        load_scenario(path, list(sets))
+    return [p.format() for p in exc.value.problems]
+
+
+def _at(path: Path, text: str, nth: int = 1) -> str:
+    """``path:line:col`` of the ``nth`` line holding ``text``, at the text."""
+    found = [(i, line.index(text) + 1)
+             for i, line in enumerate(path.read_text().splitlines(), 1) if text in line]
+    line, col = found[nth - 1]
+    return f"{path}:{line}:{col}"
+
+
+def test_the_own_rule_set_loads() -> None:
+    spec = load_scenario(OWN / "plan.yaml")
+    assert spec.stages.uncoupled.name == "estranged"
+
+
+def test_a_stakeholders_file_without_the_roles_read_by_name_is_refused(tmp_path: Path
+                                                                         ) -> None:
+    """With `ceo` for the decision maker, every account counted its economic buyer as
+    uncovered (the eb_uncovered flag, dm_covered false), without a word."""
+    plan = _copy(tmp_path, ("rules/people.yaml", "economic_buyer", "ceo"))
+    people = plan.parent / "rules" / "people.yaml"
+    with pytest.raises(InputError) as exc:
+        load_rule_file(people)
+    (line,) = [p.format() for p in exc.value.problems]
+    assert line.startswith(f"{_at(people, 'roles:')}: no role is named economic_buyer or "
+                           "champion")
+    assert "(the decision maker's role named economic_buyer" in line
+    assert _lines(plan) == [line]
+
+
+def test_a_unit_template_for_no_segment_is_located_with_a_suggestion(tmp_path: Path) -> None:
+    """`corprate` for `corporate` left the corporate accounts with the default unit."""
+    plan = _copy(tmp_path, ("rules/people.yaml", "  corporate:", "  corprate:"))
+    people = plan.parent / "rules" / "people.yaml"
+    assert _lines(plan) == [
+        f"{_at(people, 'corprate')}: unit template 'corprate' names no segment of the "
+        f"portfolio of {plan}, so it would never be used (did you mean 'corporate'? one of "
+        "its segments: corporate, shop, other, or `default`)"]
+    # a segment of share 0 is still a segment; the default template needs none
+    load_scenario(plan, ["portfolio.generate.segments={corprate: 0, corporate: 0.2, "
+                         "shop: 0.5, other: 0.3}"])
+
+
+def test_move_rules_past_the_ends_of_the_ladder_are_refused(tmp_path: Path) -> None:
+    plan = _copy(tmp_path, (
+        "rules/stages.yaml", "  - name: prospect\n",
+        "  - name: prospect\n    down_when: \"trust < 0.3\"\n"), (
+        "rules/stages.yaml", "  - name: ally\n",
+        "  - name: ally\n    up_when: \"trust > 0.9\"\n"))
+    stages = plan.parent / "rules" / "stages.yaml"
+    assert _lines(plan) == [
+        f"{_at(stages, 'down_when', 1)}: `down_when` on the first stage 'prospect' would "
+        "never apply: there is no stage below it (leave it out; `uncoupled.when` breaks the "
+        "relationship down from any stage)",
+        f"{_at(stages, 'up_when', 3)}: `up_when` on the top stage 'ally' would never apply: "
+        "there is no stage above it (leave it out)"]
+
+
+def test_reporting_lines_in_a_cycle_are_refused(tmp_path: Path) -> None:
+    """A person reporting to themself was refused; two reporting to each other were not."""
+    plan = _copy(tmp_path, (
+        "rules/people.yaml", "  - {source: engineer, target: economic_buyer, kind: influences",
+        "  - {source: economic_buyer, target: buyer, kind: reports_to}\n"
+        "  - {source: buyer, target: engineer, kind: reports_to}\n"
+        "  - {source: engineer, target: economic_buyer, kind: influences"))
+    people = plan.parent / "rules" / "people.yaml"
+    people.write_text(people.read_text() + (
+        "accounts:\n  A005:\n    people:\n"
+        "      - {id: p1, role: economic_buyer, reports_to: p2}\n"
+        "      - {id: p2, role: buyer, reports_to: p1}\n"
+        "      - {id: p3, role: buyer, reports_to: p3}\n"))
+    with pytest.raises(InputError) as exc:
+        load_rule_file(people)
+    assert [p.format() for p in exc.value.problems] == [
+        f"{_at(people, '{source: buyer, target: engineer')}: reports_to buyer -> "
+        "engineer closes a cycle of roles: buyer -> engineer -> economic_buyer -> buyer "
+        "(reporting lines that end at a role that reports to no one)",
+        f"{_at(people, 'p1}')}: reports_to 'p1' closes a cycle: p2 -> p1 -> p2 "
+        "(reporting lines that end at a person who reports to no one)",
+        f"{_at(people, 'p3}')}: reports_to 'p3' is no other person of account "
+        "'A005' (one of: p1, p2)"]
+    # a role reporting to itself is not a cycle: its people report to the first of them
+    people.write_text(people.read_text().replace("reports_to: p1", "reports_to: null")
+                      .replace("reports_to: p3", "reports_to: p2")
+                      .replace("{source: buyer, target: engineer, kind: reports_to}",
+                               "{source: buyer, target: buyer, kind: reports_to}"))
+    load_rule_file(people)
+
+
+def test_an_unknown_level_suggests_the_near_one(tmp_path: Path) -> None:
+    plan = _copy(tmp_path, ("plan.yaml", "strategy: {name: tiered}",
+                            "strategy: {name: equal, level: silver_lin}"))
+    expected = ("unknown service level 'silver_lin' (did you mean 'silver_line'? one of: "
+                "platinum_club, gold_circle, silver_line, bronze_base)")
+    assert _lines(plan) == [f"{_at(plan, 'silver_lin')}: {expected}"]
+    assert _lines(OWN / "plan.yaml", ("strategy={name: equal, level: silver_lin}",)) == [
+        f"--set[0]:1:31: {expected}"]
+
+
+def test_a_figure_name_unknown_in_every_variant_is_one_line(tmp_path: Path) -> None:
+    """It was one line per variant, each the same problem at the same place, and without a
+    suggestion."""
+    from kamsim.lessons import load_lesson
+
+    plan = _copy(tmp_path)
+    lesson = plan.parent / "own.lesson.yaml"
+    lesson.write_text(
+        "kind: lesson\nname: own\ntitle: Grades\nquestion: Does grading keep more?\n"
+        "scenario: plan.yaml\nfocus: A003\nmain: graded\nvariants:\n  graded: []\n"
+        "  flat: [\"strategy={name: equal, level: silver_line}\"]\n"
+        "figures:\n"
+        "  - {name: kept, measure: retained_after_departure, role: ecoomic_buyer}\n"
+        "  - {name: plat, measure: retention, tier: platinum_clb}\n"
+        "  - {name: defect, measure: defection_rate, stage: prospekt}\n"
+        "checks:\n  - {figure: plat, higher: graded, lower: flat}\n"
+        "answer: Grading keeps the platinum club.\n")
+    with pytest.raises(InputError) as exc:
+        load_lesson(lesson)
+    assert [p.format() for p in exc.value.problems] == [
+        f"{_at(lesson, 'ecoomic_buyer')}: unknown role 'ecoomic_buyer' (did you mean "
+        "'economic_buyer'? one of: economic_buyer, engineer, buyer, operator)",
+        f"{_at(lesson, 'platinum_clb')}: unknown tier 'platinum_clb' (did you mean "
+        "'platinum_club'? one of: platinum_club, gold_circle, silver_line, bronze_base)",
+        f"{_at(lesson, 'prospekt')}: unknown stage 'prospekt' (did you mean 'prospect'? "
+        "one of: prospect, partner, ally)"]
+    # a name only some variants lack says which
+    (plan.parent / "rules" / "people2.yaml").write_text(
+        (plan.parent / "rules" / "people.yaml").read_text().replace("engineer", "engineerz"))
+    lesson.write_text(lesson.read_text()
+                      .replace("role: ecoomic_buyer", "role: engineer")
+                      .replace("tier: platinum_clb", "tier: platinum_club")
+                      .replace("stage: prospekt", "stage: prospect")
+                      .replace("  flat: [\"strategy", "  flat: [\"rules.stakeholders="
+                               "rules/people2.yaml\", \"strategy"))
+    with pytest.raises(InputError) as exc:
+        load_lesson(lesson)
+    assert [p.format() for p in exc.value.problems] == [
+        f"{_at(lesson, 'engineer}')}: "
+        "unknown role 'engineer' in variant 'flat' (did you mean 'engineerz'? one of: "
+        "economic_buyer, engineerz, buyer, operator)"]
+
+
+def test_a_path_leaving_the_workspace_says_what_widens_it(tmp_path: Path) -> None:
+    """The workspace is widened only by a folder named rules/: "the scenario's folder tree"
+    did not tell an author with ../ruleset/ why it was refused."""
+    plan = _copy(tmp_path)
+    (plan.parent / "rules").rename(plan.parent / "ruleset")
+    (plan.parent / "plans").mkdir()
+    moved = plan.parent / "plans" / "plan.yaml"
+    moved.write_text(plan.read_text().replace(": rules/", ": ../ruleset/"))
+    lines = _lines(moved)
+    assert len(lines) == 4
+    assert lines[0] == (
+        f"{_at(moved, '../ruleset/tiering.yaml')}: path '../ruleset/tiering.yaml' leads "
+        f"outside {moved.parent}, the scenario's workspace (a path inside "
+        f"{moved.parent}: the nearest folder at or above the scenario's own that holds a "
+        "folder named rules/)")
