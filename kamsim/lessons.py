@@ -236,15 +236,18 @@ register_checks({Lesson: _lesson_problems, Figure: _figure_problems})
 
 
 def default_lessons_dir() -> Path:
-    """``$KAMSIM_LESSONS``, else ``./scenarios/lessons`` if it exists, else the lessons
-    shipped next to the package."""
+    """``$KAMSIM_LESSONS``, else ``./scenarios/lessons`` if it exists (a checkout, or the
+    folder ``kamsim examples`` made), else the lessons shipped with kamsim
+    (:func:`kamsim.examples.bundled`: the wheel's copy, or the checkout's)."""
     env = os.environ.get("KAMSIM_LESSONS")
     if env:
         return Path(env)
     here = Path("scenarios/lessons")
     if here.is_dir():
         return here
-    return Path(__file__).resolve().parent.parent / "scenarios" / "lessons"
+    from kamsim.examples import bundled
+
+    return bundled("scenarios") / "lessons"
 
 
 def lessons_dir(folder: str | Path | None = None) -> Path:

@@ -203,6 +203,8 @@ def cli() -> None:
 
     \b
     Start with:  kamsim run scenarios/baseline.yaml
+                 (in a checkout; elsewhere `kamsim examples` first copies the
+                 shipped rules/ and scenarios/ into the current folder)
     Compare:     kamsim compare scenarios/equal_treatment.yaml scenarios/tiered.yaml
     Sweep:       kamsim sweep scenarios/baseline.yaml --vary capacity.account_managers=20:30:2
     Teach:       kamsim lesson list
@@ -242,6 +244,22 @@ def validate(paths: tuple[str, ...]) -> None:
             problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
+
+
+@cli.command()
+@click.argument("folder", default=".", type=click.Path(file_okay=False))
+@handles_errors
+def examples(folder: str) -> None:
+    """Copy the rules/ and scenarios/ (lessons included) that ship with kamsim into FOLDER
+    (default: the current folder; made if missing), to run and edit them: `kamsim run
+    scenarios/baseline.yaml` works there afterwards.
+
+    Never overwrites: if any file is already there, each is told and nothing is copied."""
+    from kamsim.examples import FOLDERS, copy_examples
+
+    written = copy_examples(Path(folder))
+    tops = " and ".join(f"{Path(folder) / name}/" for name in FOLDERS)
+    click.echo(f"copied {len(written)} files into {tops}")
 
 
 @cli.command()
