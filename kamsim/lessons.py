@@ -45,8 +45,8 @@ if TYPE_CHECKING:
     from kamsim.spec.models import PlacedError
 
 __all__ = ["Lesson", "Figure", "Check", "LessonRun", "CheckResult", "MEASURES", "PARAMS",
-           "BOUNDS", "default_lessons_dir", "lesson_files", "load_lesson", "list_lessons",
-           "find_lesson", "run_lesson", "measure"]
+           "BOUNDS", "default_lessons_dir", "lessons_dir", "lesson_files", "load_lesson",
+           "list_lessons", "find_lesson", "run_lesson", "measure"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -250,20 +250,35 @@ register_checks({Lesson: _lesson_problems, Figure: _figure_problems})
 
 
 def default_lessons_dir() -> Path:
-    """``$KAMSIM_LESSONS``, else ``./scenarios/lessons`` if it exists, else the lessons
-    shipped next to the package."""
+    """``$KAMSIM_LESSONS``, else ``./scenarios/lessons`` if it exists (a checkout, or the
+    folder ``kamsim examples`` made), else the lessons shipped with kamsim
+    (:func:`kamsim.examples.bundled`: the wheel's copy, or the checkout's)."""
     env = os.environ.get("KAMSIM_LESSONS")
     if env:
         return Path(env)
     here = Path("scenarios/lessons")
     if here.is_dir():
         return here
-    return Path(__file__).resolve().parent.parent / "scenarios" / "lessons"
+    from kamsim.examples import bundled
+
+    return bundled("scenarios") / "lessons"
+
+
+def lessons_dir(folder: str | Path | None = None) -> Path:
+    """``folder`` (default :func:`default_lessons_dir`), which must be a folder: a mistyped
+    ``--dir`` or ``$KAMSIM_LESSONS`` is an error, not an empty list of lessons."""
+    path = Path(folder) if folder else default_lessons_dir()
+    if not path.is_dir():
+        whence = "" if folder or not os.environ.get("KAMSIM_LESSONS") else " ($KAMSIM_LESSONS)"
+        what = "not a folder" if path.exists() else "no such folder"
+        raise RunError(f"lesson folder {path}{whence}: {what}")
+    return path
 
 
 def lesson_files(folder: str | Path | None = None) -> list[Path]:
-    """The ``*.lesson.yaml`` files of ``folder`` (default :func:`default_lessons_dir`), sorted."""
-    return sorted(Path(folder or default_lessons_dir()).glob("*.lesson.yaml"))
+    """The ``*.lesson.yaml`` files of ``folder`` (default :func:`default_lessons_dir`),
+    sorted; RunError if the folder does not exist."""
+    return sorted(lessons_dir(folder).glob("*.lesson.yaml"))
 
 
 def load_lesson(path: str | Path) -> Lesson:
@@ -452,7 +467,7 @@ def list_lessons(folder: str | Path | None = None) -> list[Lesson]:
 
 def find_lesson(name: str, folder: str | Path | None = None) -> Lesson:
     """The lesson called ``name`` (RunError listing the known names if there is none)."""
-    folder = Path(folder or default_lessons_dir())
+    folder = lessons_dir(folder)
     path = folder / f"{name}.lesson.yaml"
     if not path.is_file():
         known = [p.name.removesuffix(".lesson.yaml") for p in lesson_files(folder)]

@@ -181,6 +181,26 @@ def test_cli_lesson_list_and_run() -> None:
     assert res.exit_code == 2 and "no lesson 'nope'" in res.output
 
 
+@pytest.mark.parametrize("how", ["--dir", "KAMSIM_LESSONS"])
+@pytest.mark.parametrize("cmd", [["list"], ["run", "champion_leaves"]])
+def test_a_lesson_folder_that_does_not_exist_is_an_error(tmp_path: Path, how: str,
+                                                         cmd: list[str]) -> None:
+    """`lesson list --dir /nonexistent` printed an empty table and exited 0."""
+    from kamsim.cli import commands  # noqa: F401
+    from kamsim.cli.main import cli
+
+    missing = tmp_path / "nonexistent"
+    if how == "--dir":
+        res = CliRunner().invoke(cli, ["lesson", *cmd, "--dir", str(missing)])
+        whence = ""
+    else:
+        res = CliRunner().invoke(cli, ["lesson", *cmd], env={"KAMSIM_LESSONS": str(missing)})
+        whence = " ($KAMSIM_LESSONS)"
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    assert res.stderr == f"error: lesson folder {missing}{whence}: no such folder\n"
+
+
 def test_cli_trace() -> None:
     import json
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -29,8 +30,14 @@ def _console(stderr: bool = False, width: int = 140) -> Any:
     and ``:x:`` must not become an emoji. Styled lines are built as ``rich.text.Text``."""
     from rich.console import Console
 
-    return Console(stderr=stderr, soft_wrap=False, markup=False, emoji=False,
-                   width=None if sys.stdout.isatty() else width)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's own handling exits with status 1; _Cli ends every command the same way
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console(stderr=stderr, soft_wrap=False, markup=False, emoji=False,
+                    width=None if sys.stdout.isatty() else width)
 
 
 class _Written:
@@ -196,13 +203,46 @@ class _Preload:
                 return
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _stdout_closed() -> NoReturn:
+    """End the command quietly, status 0, when whoever reads its output stopped reading
+    (``kamsim trace ... | head -11``): Python's advice for a closed pipe (the docs of the
+    signal module, "Note on SIGPIPE"). Standard output is pointed at devnull, since the
+    interpreter flushes it once more on its way out and that would fail again."""
+    with contextlib.suppress(OSError, ValueError):  # (not a real file: a test's runner)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
+
+
+class _Cli(click.Group):
+    """The top command. A closed standard output ends any command quietly with status 0
+    (click would print nothing but exit 1, which fails a pipeline under ``pipefail``):
+    ``make_context`` covers ``--help`` and ``--version``, ``invoke`` every subcommand."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            _stdout_closed()
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            rv = super().invoke(ctx)
+            sys.stdout.flush()  # what is still buffered fails here, not at the exit
+            return rv
+        except BrokenPipeError:
+            _stdout_closed()
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kamsim")
 def cli() -> None:
     """kamsim: rule engine and simulator for key-account strategy.
 
     \b
     Start with:  kamsim run scenarios/baseline.yaml
+                 (in a checkout; elsewhere `kamsim examples` first copies the
+                 shipped rules/ and scenarios/ into the current folder)
     Compare:     kamsim compare scenarios/equal_treatment.yaml scenarios/tiered.yaml
     Sweep:       kamsim sweep scenarios/baseline.yaml --vary capacity.account_managers=20:30:2
     Teach:       kamsim lesson list
@@ -245,6 +285,22 @@ def validate(paths: tuple[str, ...]) -> None:
             problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
+
+
+@cli.command()
+@click.argument("folder", default=".", type=click.Path(file_okay=False))
+@handles_errors
+def examples(folder: str) -> None:
+    """Copy the rules/ and scenarios/ (lessons included) that ship with kamsim into FOLDER
+    (default: the current folder; made if missing), to run and edit them: `kamsim run
+    scenarios/baseline.yaml` works there afterwards.
+
+    Never overwrites: if any file is already there, each is told and nothing is copied."""
+    from kamsim.examples import FOLDERS, copy_examples
+
+    written = copy_examples(Path(folder))
+    tops = " and ".join(f"{Path(folder) / name}/" for name in FOLDERS)
+    click.echo(f"copied {len(written)} files into {tops}")
 
 
 @cli.command()

@@ -70,7 +70,9 @@ def lesson() -> None:
 
 def _dir_option(fn: Any) -> Any:
     return click.option("--dir", "folder", type=click.Path(file_okay=False), default=None,
-                        help="Folder of *.lesson.yaml files (default: scenarios/lessons).")(fn)
+                        help="Folder of *.lesson.yaml files (default: $KAMSIM_LESSONS, else "
+                             "./scenarios/lessons if there is one, else the lessons shipped "
+                             "with kamsim).")(fn)
 
 
 @lesson.command("list")
