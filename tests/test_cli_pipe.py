@@ -31,3 +31,26 @@ def test_a_closed_stdout_ends_the_command_quietly(args: list[str]) -> None:
     finally:
         os.close(write)
     assert (res.returncode, res.stderr) == (0, "")
+
+
+def test_a_run_whose_table_nobody_reads_is_still_recorded_and_written(tmp_path: Path) -> None:
+    """`kamsim run ... | head -3`: the table is printed before the run is recorded and its
+    folder written; a closed output drops the rest of what it prints, not what it records."""
+    read, write = os.pipe()
+    os.close(read)
+    store, out = tmp_path / "s.duckdb", tmp_path / "out"
+    try:
+        res = subprocess.run(
+            [sys.executable, "-m", "kamsim", "run", "scenarios/baseline.yaml", "-r", "2", "-w", "1",
+             "--set", "portfolio.generate.accounts=100", "--set", "horizon_months=6",
+             "--store", str(store), "--out", str(out)],
+            cwd=REPO, stdout=write, stderr=subprocess.PIPE, text=True, timeout=240,
+            env={**os.environ, "PYTHONPATH": str(REPO)})
+    finally:
+        os.close(write)
+    assert (res.returncode, res.stderr) == (0, "")
+    assert (out / "summary.json").exists()
+    from kamsim import store as runs
+
+    with runs.open(store) as st:
+        assert len(st.runs()) == 1

@@ -32,9 +32,11 @@ def _console(stderr: bool = False, width: int = 140) -> Any:
 
     class _Console(Console):
         def on_broken_pipe(self) -> None:
-            # rich's own handling exits with status 1; _Cli ends every command the same way
+            # rich's own handling exits with status 1. The command carries on instead, its
+            # output dropped: `kamsim run ... | head -3` still records the run and writes its
+            # folder (the table is printed before either), and ends with status 0
             self.quiet = True
-            raise BrokenPipeError
+            _stdout_to_devnull()
 
     return _Console(stderr=stderr, soft_wrap=False, markup=False, emoji=False,
                     width=None if sys.stdout.isatty() else width)
@@ -208,10 +210,15 @@ def _stdout_closed() -> NoReturn:
     (``kamsim trace ... | head -11``): Python's advice for a closed pipe (the docs of the
     signal module, "Note on SIGPIPE"). Standard output is pointed at devnull, since the
     interpreter flushes it once more on its way out and that would fail again."""
+    _stdout_to_devnull()
+    sys.exit(0)
+
+
+def _stdout_to_devnull() -> None:
+    """Point standard output at devnull (what is still buffered then goes nowhere)."""
     with contextlib.suppress(OSError, ValueError):  # (not a real file: a test's runner)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(0)
 
 
 class _Cli(click.Group):
