@@ -47,10 +47,39 @@ def _betainc(a: float, b: float, x: float) -> float:
     return 1.0 - math.exp(lbt) * _betacf(b, a, 1.0 - x) / b
 
 
+def _t_tail(t: float, df: float) -> float:
+    """P(T > |t|): the upper tail itself, not ``1 - cdf``, which loses it to rounding once it
+    is below ~1e-16 (the tail a quantile past 1000 with 1 or 2 degrees of freedom sits in)."""
+    return 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+
+
 def t_cdf(t: float, df: float) -> float:
-    x = df / (df + t * t)
-    tail = 0.5 * _betainc(df / 2.0, 0.5, x)
+    tail = _t_tail(t, df)
     return 1.0 - tail if t > 0 else tail
+
+
+# The bisection below starts from [-BRACKET, BRACKET]: wide enough for every quantile but the
+# far tails of 1 or 2 degrees of freedom (t(0.99975, 1) is 1273), which _far_t_ppf finds.
+BRACKET = 1e3
+
+
+def _far_t_ppf(tail: float, df: float) -> float:
+    """The t past ``BRACKET`` whose upper tail is ``tail``: the bracket is doubled until it
+    holds it, then bisected to a relative (not absolute) width, since the quantile can be as
+    large as 3e15 (1 degree of freedom at a confidence of 1 - 2e-16) and a float that size
+    has no digits below 0.5. Works on the tail, which ``1 - p`` gives exactly for p >= 0.5."""
+    lo, hi = BRACKET, 2.0 * BRACKET
+    while _t_tail(hi, df) > tail:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if _t_tail(mid, df) > tail:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15 * hi:
+            break
+    return 0.5 * (lo + hi)
 
 
 @lru_cache(maxsize=64)
@@ -61,7 +90,10 @@ def t_ppf(p: float, df: float) -> float:
         raise ValueError(f"p ({p}) must be in (0, 1)")
     if p == 0.5:
         return 0.0
-    lo, hi = -1e3, 1e3
+    tail = min(p, 1.0 - p)
+    if _t_tail(BRACKET, df) > tail:  # past the bracket: the bisection would stop at its edge
+        return math.copysign(_far_t_ppf(tail, df), p - 0.5)
+    lo, hi = -BRACKET, BRACKET
     for _ in range(200):
         mid = 0.5 * (lo + hi)
         if t_cdf(mid, df) < p:
