@@ -556,3 +556,89 @@ def test_a_seed_the_store_cannot_hold_is_refused_up_front(tmp_path):
     line = res.output.strip().splitlines()[0]
     assert re.match(r"^.*big\.yaml:\d+:7: seed: .*\(a number <= 9223372036854775807\)$",
                     line), line
+
+
+def _table_text(cmp) -> str:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    from kamsim.cli.compare_cmd import difference_table
+
+    con = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    con.print(difference_table(cmp))
+    return con.export_text()
+
+
+def _set(run: RunFigures, **kw) -> RunFigures:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    return replace(run, **kw)
+
+
+@pytest.mark.parametrize("what, change, said", [
+    ("horizon", {"horizon_months": 12.0}, "horizons differ (60 and 12 months)"),
+    ("period", {"period": "week"}, "periods differ (month and week)"),
+    ("model", {"model_version": 1}, "made by different model versions (2 and 1)"),
+])
+def test_runs_over_other_times_or_models_get_no_verdict(what, change, said):
+    """60 months against 12 were called paired and given a verdict on their totals; and a run
+    the older model made paired with a new one, showing the model's change as a difference."""
+    base = {"horizon_months": 60.0, "period": "month", "discount_rate": 0.1}
+    ref = _set(REF, **base)
+    other = _set(_fake("other", [110.0, 112.5, 107.5, 110.2], [0.84, 0.86, 0.82, 0.85]),
+                 **{**base, **change})
+    cmp = compare_runs([ref, other])
+    assert cmp.paired == [True, False]
+    (line,) = cmp.verdict()
+    assert line.startswith(f"other vs equal: no verdict, {said}: ")
+    assert "more profit" not in line
+    assert cmp._why_unpaired(1) == said
+    assert f"other: no verdict, {said}" in _table_text(cmp)
+    assert cmp.to_json()["runs"][1]["not_comparable"] == [said]
+    # the rows are still there to read
+    assert len(cmp.table()) == 3 * len(HEADLINES)
+
+
+def test_another_discount_rate_keeps_the_verdict_but_not_the_lifetime_values():
+    """Only lifetime value is discounted: profit and retention still compare."""
+    ref = _set(REF, discount_rate=0.1)
+    other = _set(_fake("other", [110.0, 112.5, 107.5, 110.2], [0.84, 0.86, 0.82, 0.85]),
+                 discount_rate=0.05)
+    cmp = compare_runs([ref, other])
+    (line,) = cmp.verdict()
+    assert line.startswith("other earns 10.")
+    assert line.endswith("[discount rates differ (10% and 5%): lifetime values are not "
+                         "comparable]")
+    assert cmp.paired == [True, True]
+
+
+def test_a_run_stored_before_the_model_version_was_kept_is_not_paired_with_a_new_one(
+        store_path, small_baseline_result):
+    """Old stores still open; their runs (no ``model_version``: 1) pair with each other, not
+    with runs of this kamsim, whose results changed."""
+    from kamsim import store
+
+    ids = [store.record_run(small_baseline_result, store_path) for _ in range(3)]
+    import duckdb
+
+    con = duckdb.connect(str(store_path))
+    for rid in ids[:2]:
+        (text,) = con.execute("SELECT summary FROM runs WHERE run_id = ?", [rid]).fetchone()
+        old = json.loads(text)
+        del old["model_version"]
+        con.execute("UPDATE runs SET summary = ? WHERE run_id = ?", [json.dumps(old), rid])
+    con.close()
+    old_pair = compare(ids[:2], store=store_path)
+    assert old_pair.paired == [True, True] and old_pair.runs[0].model_version == 1
+    assert "no verdict" not in old_pair.verdict()[0]
+    mixed = compare([ids[0], ids[2]], store=store_path)
+    assert mixed.paired == [True, False]
+    assert mixed.verdict()[0].endswith(
+        "no verdict, made by different model versions (1 and 2): part of any difference is "
+        "kamsim's own change, not the scenarios'; run both with this kamsim to compare them")
+
+
+def test_a_fresh_run_knows_its_time_grid_and_model():
+    cmp = compare([TIERED, TIERED], overrides=[*SMALL, "replications=2"], workers=1)
+    run = cmp.runs[0]
+    assert (run.horizon_months, run.period, run.discount_rate, run.model_version) == (
+        18.0, "month", 0.1, 2)

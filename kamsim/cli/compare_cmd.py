@@ -17,6 +17,7 @@ def difference_table(cmp: Any) -> Any:
     """A rich Table of the paired differences: one row per scenario x tier x headline."""
     from rich.table import Table
 
+    from kamsim.compare import discount_differs, not_comparable
     from kamsim.report.terminal import (
         NOTE_NO_ACCOUNTS,
         NOTE_NO_INTERVAL,
@@ -64,6 +65,14 @@ def difference_table(cmp: Any) -> Any:
         t.add_row(r.scenario, r.tier, r.metric.replace("_", " "), *vals, rel, style=style,
                   end_section=(r.metric == "clv"))
     notes = []
+    for name, run in zip(cmp.names[1:], cmp.runs[1:], strict=True):
+        # said under the table too, where the differences are read
+        why = not_comparable(cmp.runs[0], run)
+        if why:
+            notes.append(f"{name}: no verdict, {'; '.join(why)}")
+        rates = discount_differs(cmp.runs[0], run)
+        if rates:
+            notes.append(f"{name}: lifetime values not comparable ({rates})")
     if single:
         notes.append(NOTE_NO_INTERVAL)
     if undefined:

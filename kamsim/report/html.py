@@ -144,7 +144,8 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
     if len(runs) > 1:
         # named as the cards are (a sweep's point by its label, not "baseline #2")
         cmp = compare_runs([replace(RunFigures.from_tables(r.summary, r.frames["accounts"],
-                                                           run_id=r.run_id), name=r.name)
+                                                           run_id=r.run_id,
+                                                           resolved=r.resolved), name=r.name)
                             for r in runs])
         pairing, all_paired = _pairing(cmp)
         comparison = {"verdict": cmp.verdict(), "reference": labels[0],
