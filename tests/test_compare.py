@@ -568,6 +568,15 @@ def _table_text(cmp) -> str:  # type: ignore[no-untyped-def]
     return con.export_text()
 
 
+def test_the_difference_table_names_rows_as_run_and_report_do():
+    """It said ``all`` and ``clv`` where run, sweep and the report say ``all accounts`` and
+    ``lifetime value / account``."""
+    better = _fake("tiered", [110.0, 112.5, 107.5, 110.2], [0.84, 0.86, 0.82, 0.85])
+    text = _table_text(compare_runs([REF, better]))
+    assert "all accounts" in text and "lifetime value / account" in text
+    assert not re.search(r"│ all +│", text) and "clv" not in text
+
+
 def _set(run: RunFigures, **kw) -> RunFigures:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 

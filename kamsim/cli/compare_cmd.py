@@ -17,8 +17,10 @@ def difference_table(cmp: Any) -> Any:
     """A rich Table of the paired differences: one row per scenario x tier x headline."""
     from rich.table import Table
 
-    from kamsim.compare import discount_differs, not_comparable
+    from kamsim.compare import ALL, discount_differs, not_comparable
     from kamsim.report.terminal import (
+        ALL_ACCOUNTS,
+        MEASURE_NAMES,
         NOTE_NO_ACCOUNTS,
         NOTE_NO_INTERVAL,
         difference,
@@ -62,7 +64,8 @@ def difference_table(cmp: Any) -> Any:
         single |= r.diff == r.diff and r.diff_low != r.diff_low
         clear = r.diff_low > 0 or r.diff_high < 0  # False without an interval (NaN)
         style = None if clear else "dim"
-        t.add_row(r.scenario, r.tier, r.metric.replace("_", " "), *vals, rel, style=style,
+        t.add_row(r.scenario, ALL_ACCOUNTS if r.tier == ALL else r.tier,
+                  MEASURE_NAMES[r.metric], *vals, rel, style=style,
                   end_section=(r.metric == "clv"))
     notes = []
     for name, run in zip(cmp.names[1:], cmp.runs[1:], strict=True):

@@ -13,12 +13,19 @@ from typing import Any
 
 from kamsim import __version__
 from kamsim.report.runs import ReportRun, from_record, from_result
-from kamsim.report.terminal import difference, interval, money, pct, summary_notes
+from kamsim.report.terminal import (
+    ALL_ACCOUNTS,
+    MEASURE_NAMES,
+    difference,
+    interval,
+    money,
+    pct,
+    summary_notes,
+)
 
 __all__ = ["as_report_runs", "render_report", "write_report", "report_context"]
 
-_METRICS = (("retention", "retention"), ("revenue", "revenue"), ("profit", "profit"),
-            ("cost_to_serve", "cost to serve"), ("clv", "lifetime value / account"))
+_METRICS = tuple(MEASURE_NAMES.items())
 
 
 def as_report_runs(records: Sequence[Any]) -> list[ReportRun]:
@@ -57,6 +64,8 @@ def _signed_money(v: float, currency: str) -> str:
 
 
 def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
+    from kamsim.compare import ALL
+
     rows = []
     for r in table.itertuples(index=False):
         if r.metric == "retention":
@@ -70,7 +79,7 @@ def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
         clear = r.diff_low > 0 or r.diff_high < 0  # False without an interval (NaN)
         # colour says good or bad news: more cost to serve is bad news
         good = (r.diff > 0) != (r.metric == "cost_to_serve")
-        rows.append({"scenario": r.scenario, "tier": r.tier,
+        rows.append({"scenario": r.scenario, "tier": ALL_ACCOUNTS if r.tier == ALL else r.tier,
                      "metric": dict(_METRICS)[r.metric], "diff": d, "rel": rel,
                      "clear": clear, "good": good})
     return rows
