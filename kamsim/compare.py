@@ -512,20 +512,23 @@ def difference_rows(ref: RunFigures, run: RunFigures, name: str) -> list[dict[st
     return rows
 
 
-def _load_stored(run_id: str, store: str | Path | None) -> RunFigures:
-    """A run from the store by id; the store module is imported only when needed."""
+def _load_stored(ref: str, store: str | Path | None) -> list[RunFigures]:
+    """The run ``ref`` names in the store, or every run of the group it names (oldest
+    first, as ``kamsim report`` takes a group); the store module is imported only when
+    needed."""
     from kamsim import store as store_mod
 
     st = store_mod.open(store, read_only=True)
     try:
-        rec = st.get(run_id)
-        tables = rec.tables()
-        fig = RunFigures.from_tables(rec.summary, tables["accounts"], run_id=run_id,
-                                     source=rec)
-        # a sweep's points share their scenario's name: named by their labels, as the
-        # report names them, not "baseline #2"
-        label = rec.meta.get("label")
-        return replace(fig, name=str(label)) if label else fig
+        out = []
+        for rec in st.get_many(ref):
+            fig = RunFigures.from_tables(rec.summary, rec.tables()["accounts"],
+                                         run_id=rec.run_id, source=rec)
+            # a sweep's points share their scenario's name: named by their labels, as the
+            # report names them, not "baseline #2"
+            label = rec.meta.get("label")
+            out.append(replace(fig, name=str(label)) if label else fig)
+        return out
     finally:
         close = getattr(st, "close", None)
         if close:
@@ -547,8 +550,8 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
             store: str | Path | None = None) -> Comparison:
     """Run (or load) every scenario and compare each with the first.
 
-    ``scenarios`` are ScenarioSpecs, scenario files, or run ids from the store at ``store``
-    (a string that is not an existing file). Fresh runs all use the same ``seed`` and
+    ``scenarios`` are ScenarioSpecs, scenario files, or run ids or group ids (each of the
+    group's runs) from the store at ``store`` (a string that is not an existing file). Fresh runs all use the same ``seed`` and
     ``replications`` (default: those of the first scenario, or of the first stored run), so
     their differences are paired: ``seed`` is set as each scenario's seed (as ``seed: N`` in
     its file), so it also builds their portfolios and decision units. ``overrides``
@@ -561,7 +564,8 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
     from kamsim.experiment import simulate_many
     from kamsim.spec.load import ScenarioSpec, load_scenario
 
-    if len(scenarios) < 2:
+    if not scenarios or (len(scenarios) == 1 and _is_scenario(scenarios[0])):
+        # (one stored id may be a group of runs: counted once loaded)
         raise RunError(f"compare needs at least two scenarios or runs (got {len(scenarios)})")
     given = [what for what, v in (("seed", seed is not None),
                                   ("replications", replications is not None),
@@ -582,9 +586,12 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
         elif isinstance(s, str | Path) and Path(s).suffix in (".yaml", ".yml"):
             raise RunError(f"{s}: no such scenario file")
         else:
-            items.append(_load_stored(str(s), store))
+            items.extend(_load_stored(str(s), store))
     if problems:  # a rule file two scenarios share is reported once
         raise InputError(dict.fromkeys(problems))
+    if len(items) < 2:  # one stored run (or a group of one)
+        raise RunError(f"compare needs at least two scenarios or runs (got 1: "
+                       f"{scenarios[0]})")
     # before anything runs: a comparison across currencies is refused whatever the results
     one_currency([i.name for i in items],
                  [i.currency if isinstance(i, RunFigures) else i.service.currency

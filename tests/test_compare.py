@@ -651,3 +651,32 @@ def test_a_fresh_run_knows_its_time_grid_and_model():
     run = cmp.runs[0]
     assert (run.horizon_months, run.period, run.discount_rate, run.model_version) == (
         18.0, "month", 0.1, 2)
+
+
+def test_a_group_id_is_taken_where_runs_are(store_path, small_baseline_result):
+    """``kamsim report g...`` took a group, but ``compare g...`` said it needs two runs and
+    ``runs show g...`` said there is no such run, though the group held them."""
+    from kamsim import store
+
+    ids = store.record_runs([small_baseline_result] * 3, store_path, group="g0082010f")
+    cli = _cli()
+    run = CliRunner().invoke(cli, ["compare", "g0082010f", "--store", str(store_path),
+                                   "--json"])
+    assert run.exit_code == 0, run.output
+    assert [r["run_id"] for r in json.loads(run.output)["runs"]] == ids
+    shown = CliRunner().invoke(cli, ["runs", "show", "g0082010f", "--store", str(store_path)])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("group: g0082010f, 3 runs\n")
+    assert [line.split(": ")[1] for line in shown.output.splitlines()
+            if line.startswith("run_id: ")] == ids
+    # one run, or a command that takes one run: said what the id is and what takes it
+    one = CliRunner().invoke(cli, ["compare", ids[0], "--store", str(store_path)])
+    assert one.exit_code == 2 and "compare needs at least two scenarios or runs (got 1: " \
+        f"{ids[0]})" in one.output
+    gone = CliRunner().invoke(cli, ["runs", "delete", "g0082010f", "--store", str(store_path)])
+    assert gone.exit_code == 2
+    assert (f"g0082010f is a group of 3 runs ({', '.join(ids)}), not a run: give one of its "
+            "runs, or the group to kamsim compare, kamsim report or kamsim runs show"
+            ) in gone.output
+    with store.open(store_path) as st:
+        assert len(st.runs()) == 3

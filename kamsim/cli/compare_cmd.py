@@ -104,7 +104,8 @@ def difference_table(cmp: Any) -> Any:
 def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | None,
             workers: int | None, dask: str | None, sets: tuple[str, ...], as_json: bool,
             store: str | None, no_store: bool, quiet: bool) -> None:
-    """Compare scenarios (files or stored run ids) on the same random futures.
+    """Compare scenarios (files, stored run ids, or a group id: its runs) on the same
+    random futures.
 
     The first is the reference; every other is compared with it replication by
     replication, per headline and per starting tier, and summed up in a verdict."""
@@ -113,8 +114,9 @@ def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | No
     from kamsim.errors import RunError
 
     main._WRITTEN.track()
-    if len(scenarios) < 2:
-        raise RunError("compare needs at least two scenarios or run ids")
+    if len(scenarios) < 2 and _is_scenario(scenarios[0]):
+        # (one run id may be a group's: its runs, counted once loaded)
+        raise RunError("compare needs at least two scenarios, run ids or a group id")
     given = [opt for opt, v in (("--seed", seed is not None), ("-r", replications is not None),
                                 ("--set", bool(sets))) if v]
     if given and not any(_is_scenario(s) for s in scenarios):

@@ -70,27 +70,34 @@ def list_runs(store: str | None) -> None:
 @_store_option
 @handles_errors
 def show(run_id: str, store: str | None) -> None:
-    """A run's metadata and its summary table by tier."""
+    """A run's metadata and its summary table by tier (RUN_ID a group's id: each of its
+    runs, as report and compare take a group)."""
     from kamsim.report.terminal import summary_table
     from kamsim.store import open as open_store
 
     with open_store(store) as st:
-        rec = st.get(run_id)
+        recs = st.get_many(run_id)
     from rich.text import Text
 
     con = _console()
+    if recs[0].meta.get("group_id") == run_id:  # a group's id was given
+        con.print(Text.assemble(("group", "bold"), f": {run_id}, {len(recs)} run"
+                                f"{'s' if len(recs) != 1 else ''}"), highlight=False)
     keys = ("run_id", "created_at", "scenario", "scenario_hash", "seed", "replications",
             "kamsim_version", "group_id", "label", "elapsed_s")
-    for k in keys:
-        v = rec.meta.get(k)
-        if v is not None:
-            shown = f"{v:.2f}" if k == "elapsed_s" else str(v)
-            con.print(Text.assemble((k, "bold"), f": {shown}"), highlight=False)
-    overrides = rec.resolved.get("overrides")
-    if overrides:
-        con.print(Text.assemble(("overrides", "bold"), f": {' '.join(map(str, overrides))}"),
-                  highlight=False)
-    con.print(summary_table(rec.summary))
+    for i, rec in enumerate(recs):
+        if i:
+            con.print()
+        for k in keys:
+            v = rec.meta.get(k)
+            if v is not None:
+                shown = f"{v:.2f}" if k == "elapsed_s" else str(v)
+                con.print(Text.assemble((k, "bold"), f": {shown}"), highlight=False)
+        overrides = rec.resolved.get("overrides")
+        if overrides:
+            con.print(Text.assemble(("overrides", "bold"),
+                                    f": {' '.join(map(str, overrides))}"), highlight=False)
+        con.print(summary_table(rec.summary))
 
 
 @runs.command()
