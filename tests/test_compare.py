@@ -558,12 +558,12 @@ def test_a_seed_the_store_cannot_hold_is_refused_up_front(tmp_path):
                     line), line
 
 
-def _table_text(cmp) -> str:  # type: ignore[no-untyped-def]
+def _table_text(cmp, width: int = 200) -> str:  # type: ignore[no-untyped-def]
     from rich.console import Console
 
     from kamsim.cli.compare_cmd import difference_table
 
-    con = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    con = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     con.print(difference_table(cmp))
     return con.export_text()
 
@@ -575,6 +575,13 @@ def test_the_difference_table_names_rows_as_run_and_report_do():
     text = _table_text(compare_runs([REF, better]))
     assert "all accounts" in text and "lifetime value / account" in text
     assert not re.search(r"│ all +│", text) and "clv" not in text
+    # piped (140 characters), the longer names wrap, not the figures
+    big = [_fake(n, [v * 1e8 for v in p], r) for n, p, r in (
+        ("equal", [100.0, 102.0, 98.0, 100.0], [0.80, 0.82, 0.78, 0.80]),
+        ("tiered", [110.0, 112.5, 107.5, 110.2], [0.84, 0.86, 0.82, 0.85]))]
+    narrow = _table_text(compare_runs(big), 140)
+    assert "lifetime value" in narrow
+    assert len(re.findall(r"[+-]€[\d.]+[MB] \([+-]€[\d.]+[MB] to [+-]€[\d.]+[MB]\)", narrow)) == 3
 
 
 def _set(run: RunFigures, **kw) -> RunFigures:  # type: ignore[no-untyped-def]

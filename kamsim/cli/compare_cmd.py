@@ -39,7 +39,9 @@ def difference_table(cmp: Any) -> Any:
               title_justify="left")
     for col in ("scenario", "tier", "measure", "reference", "scenario value", "difference",
                 "relative"):
-        t.add_column(col, justify="left" if col in ("scenario", "tier", "measure") else "right")
+        text = col in ("scenario", "tier", "measure")
+        # the names wrap before a figure does: a figure split over two lines is misread
+        t.add_column(col, justify="left" if text else "right", no_wrap=not text)
 
     def value(v: float, f: Any) -> str:
         return "no accounts" if v != v else f(v)  # a share of a tier with no accounts
