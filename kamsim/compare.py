@@ -55,7 +55,7 @@ import numpy as np
 
 from kamsim import _callable_module
 from kamsim.results import BOUNDS, HEADLINES, MODEL_VERSION
-from kamsim.stats import defined_mean, fieller, mean_ci, t_ppf
+from kamsim.stats import defined_mean, fieller, mean_ci, t_two_sided
 
 __all__ = ["compare", "compare_runs", "Comparison", "RunFigures", "per_replication_from_accounts",
            "unique_names", "difference_rows", "is_paired", "one_currency", "not_comparable",
@@ -230,7 +230,7 @@ def _welch(a: np.ndarray, b: np.ndarray, confidence: float,
     if se == 0:
         return {"mean": diff, "ci_low": diff, "ci_high": diff, "n": min(na, nb)}
     dof = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
-    half = t_ppf(0.5 + confidence / 2.0, dof) * se
+    half = t_two_sided(confidence, dof) * se
     low, high = diff - half, diff + half
     if bounds is not None:
         low, high = max(low, bounds[0]), min(high, bounds[1])
@@ -265,7 +265,7 @@ def _relative(a: np.ndarray, b: np.ndarray, paired: bool, confidence: float,
         dof = (va + vb) ** 2 / spread if spread > 0 else 1.0
     den = float(x.mean())
     lo, hi = fieller(num, den, float(v_num), float(v_cov), float(v_den),
-                     t_ppf(0.5 + confidence / 2.0, dof))
+                     t_two_sided(confidence, dof))
     if den < 0:  # over |den|: the relative difference is minus the ratio
         lo, hi = -hi, -lo
     # (a NaN end compares False: no interval stays NaN)

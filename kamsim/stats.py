@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["t_ppf", "mean_ci", "defined_mean", "fieller"]
+__all__ = ["t_ppf", "t_two_sided", "mean_ci", "defined_mean", "fieller"]
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -59,16 +59,16 @@ def t_cdf(t: float, df: float) -> float:
 
 
 # The bisection below starts from [-BRACKET, BRACKET]: wide enough for every quantile but the
-# far tails of 1 or 2 degrees of freedom (t(0.99975, 1) is 1273), which _far_t_ppf finds.
+# far tails of 1 or 2 degrees of freedom (t(0.99975, 1) is 1273), which _t_isf finds.
 BRACKET = 1e3
 
 
-def _far_t_ppf(tail: float, df: float) -> float:
-    """The t past ``BRACKET`` whose upper tail is ``tail``: the bracket is doubled until it
+def _t_isf(tail: float, df: float) -> float:
+    """The t >= 0 whose upper tail is ``tail`` (< 1/2): the bracket is doubled until it
     holds it, then bisected to a relative (not absolute) width, since the quantile can be as
     large as 3e15 (1 degree of freedom at a confidence of 1 - 2e-16) and a float that size
     has no digits below 0.5. Works on the tail, which ``1 - p`` gives exactly for p >= 0.5."""
-    lo, hi = BRACKET, 2.0 * BRACKET
+    lo, hi = 0.0, BRACKET
     while _t_tail(hi, df) > tail:
         lo, hi = hi, 2.0 * hi
     for _ in range(200):
@@ -92,7 +92,7 @@ def t_ppf(p: float, df: float) -> float:
         return 0.0
     tail = min(p, 1.0 - p)
     if _t_tail(BRACKET, df) > tail:  # past the bracket: the bisection would stop at its edge
-        return math.copysign(_far_t_ppf(tail, df), p - 0.5)
+        return math.copysign(_t_isf(tail, df), p - 0.5)
     lo, hi = -BRACKET, BRACKET
     for _ in range(200):
         mid = 0.5 * (lo + hi)
@@ -103,6 +103,14 @@ def t_ppf(p: float, df: float) -> float:
         if hi - lo < 1e-12:
             break
     return 0.5 * (lo + hi)
+
+
+def t_two_sided(confidence: float, df: float) -> float:
+    """The quantile a two-sided ``confidence`` interval takes, ``t_ppf(0.5 + confidence / 2)``;
+    from the tail ``(1 - confidence) / 2`` (exact) where that sum rounds to 1 (a confidence
+    within 2e-16 of 1, which a scenario accepts, and which t_ppf would refuse)."""
+    p = 0.5 + confidence / 2.0
+    return t_ppf(p, df) if p < 1.0 else _t_isf((1.0 - confidence) / 2.0, df)
 
 
 def defined_mean(values: np.ndarray) -> float:
@@ -134,7 +142,7 @@ def mean_ci(values: np.ndarray, confidence: float = 0.95,
     mean = defined_mean(v)
     if n < 2:
         return {"mean": mean, "ci_low": nan, "ci_high": nan, "n": n}
-    half = t_ppf(0.5 + confidence / 2.0, n - 1) * float(v.std(ddof=1)) / math.sqrt(n)
+    half = t_two_sided(confidence, n - 1) * float(v.std(ddof=1)) / math.sqrt(n)
     low, high = mean - half, mean + half
     if bounds is not None:
         low, high = max(low, bounds[0]), min(high, bounds[1])

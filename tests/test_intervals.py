@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import kamsim
 from kamsim.report.terminal import interval, pct, summary_table
-from kamsim.stats import mean_ci, t_ppf
+from kamsim.stats import mean_ci, t_ppf, t_two_sided
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -125,3 +125,16 @@ def test_t_quantile_past_a_thousand():
         q = 1.0 - p  # exact: the tail p stands for, not the one it was written from
         assert math.isclose(t_ppf(p, 1), _t1(q), rel_tol=1e-9)
         assert math.isclose(t_ppf(p, 2), _t2(q), rel_tol=1e-9)
+
+
+def test_the_closest_confidence_to_1_a_scenario_takes_has_an_interval():
+    """0.5 + 0.9999999999999999 / 2 rounds to 1, which t_ppf refuses (a traceback): the
+    quantile is found from the exact tail, for few and many replications alike."""
+    c = 1.0 - 2.0**-53
+    assert 0.5 + c / 2.0 == 1.0
+    assert math.isclose(t_two_sided(c, 1), _t1(2.0**-54), rel_tol=1e-9)
+    assert math.isclose(t_two_sided(c, 2), _t2(2.0**-54), rel_tol=1e-9)
+    assert 8.0 < t_two_sided(c, 10**6) < 8.5  # the normal's, 8.29
+    s = mean_ci(np.array([1.0, 2.0, 4.0]), c)
+    assert s["ci_low"] < -1e7 and s["ci_high"] > 1e7
+    assert t_two_sided(0.95, 4) == t_ppf(0.975, 4)
