@@ -33,8 +33,9 @@ says so.
 Some runs differ in more than their luck, and their difference is not the scenarios' own:
 runs made by different model versions (:data:`kamsim.results.MODEL_VERSION`: the same
 scenario and seed gave other figures before), and runs over different horizons or periods
-(totals over 60 months against totals over 12). They are not paired, their rows are still
-given, and the verdict names what differs instead of calling a difference clear. A different
+(totals over 60 months against totals over 12). Their rows are still given (runs of two
+model versions are not paired: Welch intervals), and the verdict names what differs instead
+of calling a difference clear. A different
 discount rate changes the lifetime values only (profit and retention are not discounted): the
 verdict stands, and says the lifetime values are not comparable.
 
@@ -429,9 +430,8 @@ class Comparison:
 
     def _why_unpaired(self, i: int) -> str:
         a, b = self.runs[0], self.runs[i]
-        why = not_comparable(a, b)
-        if why:
-            return why[0]
+        if a.model_version != b.model_version:
+            return not_comparable(a, b)[0]
         if not a.same_portfolio(b):
             return "portfolios differ"
         if a.seed != b.seed:
@@ -475,9 +475,13 @@ def compare_runs(runs: Sequence[RunFigures]) -> Comparison:
 
 def is_paired(ref: RunFigures, run: RunFigures) -> bool:
     """Whether replication ``r`` of ``run`` saw the same random future as that of ``ref``
-    (under the same model, over the same periods)."""
+    (under the same model: another model version draws other futures from the same seed).
+    Runs over other horizons are paired still, as a sweep's points over them are (the same
+    seed, the same draws month by month); compare gives them no verdict instead
+    (:func:`not_comparable`)."""
     return (run.same_portfolio(ref) and run.seed == ref.seed
-            and run.replications == ref.replications and not not_comparable(ref, run))
+            and run.replications == ref.replications
+            and run.model_version == ref.model_version)
 
 
 def difference_rows(ref: RunFigures, run: RunFigures, name: str) -> list[dict[str, Any]]:
