@@ -30,6 +30,15 @@ same ids with other figures; different seeds or replication counts) the
 difference is still reported, with a Welch interval of two independent means, and the verdict
 says so.
 
+Some runs differ in more than their luck, and their difference is not the scenarios' own:
+runs made by different model versions (:data:`kamsim.results.MODEL_VERSION`: the same
+scenario and seed gave other figures before), and runs over different horizons or periods
+(totals over 60 months against totals over 12). Their rows are still given (runs of two
+model versions are not paired: Welch intervals), and the verdict names what differs instead
+of calling a difference clear. A different
+discount rate changes the lifetime values only (profit and retention are not discounted): the
+verdict stands, and says the lifetime values are not comparable.
+
 Degenerate cases (docs/model.md): with one replication there is no interval (NaN in the rows,
 null in JSON) and the verdict tells the difference without calling it clear; a share of a tier
 with no starting accounts is NaN, so its differences are NaN and the verdict says n/a.
@@ -46,11 +55,12 @@ from typing import Any, cast
 import numpy as np
 
 from kamsim import _callable_module
-from kamsim.results import BOUNDS, HEADLINES
-from kamsim.stats import defined_mean, fieller, mean_ci, t_ppf
+from kamsim.results import BOUNDS, HEADLINES, MODEL_VERSION
+from kamsim.stats import defined_mean, fieller, mean_ci, t_two_sided
 
 __all__ = ["compare", "compare_runs", "Comparison", "RunFigures", "per_replication_from_accounts",
-           "unique_names", "difference_rows", "is_paired", "one_currency"]
+           "unique_names", "difference_rows", "is_paired", "one_currency", "not_comparable",
+           "discount_differs"]
 
 #: the tier label used for the whole portfolio in tables
 ALL = "all"
@@ -112,6 +122,14 @@ class RunFigures:
     #: :func:`kamsim.portfolio.fingerprint` of the starting portfolio; None for a run stored
     #: before kamsim recorded it (its portfolio is then known by its ids only)
     portfolio: str | None = None
+    #: what the totals are over and how lifetime value is discounted; None where a stored
+    #: run does not tell (then not checked)
+    horizon_months: float | None = None
+    period: str | None = None
+    discount_rate: float | None = None
+    #: :data:`kamsim.results.MODEL_VERSION` of the kamsim that made the run (1: recorded
+    #: before it was kept)
+    model_version: int = MODEL_VERSION
 
     @classmethod
     def from_result(cls, result: Any, run_id: str | None = None) -> RunFigures:
@@ -121,12 +139,18 @@ class RunFigures:
                    per_rep={k: per[k] for k in HEADLINES},
                    starting_ids=tuple(sorted(map(str, result.account_ids[: result.n_start]))),
                    confidence=result.confidence, currency=result.currency, run_id=run_id,
-                   source=result, portfolio=result.portfolio or None)
+                   source=result, portfolio=result.portfolio or None,
+                   horizon_months=result.outputs[0].periods * result.outputs[0].dt,
+                   **_time_and_discount(result.resolved))
 
     @classmethod
     def from_tables(cls, summary: dict[str, Any], accounts: Any, *, run_id: str | None = None,
-                    source: Any = None) -> RunFigures:
-        """From a run's ``summary`` dict and ``accounts`` table (a stored run, a folder)."""
+                    source: Any = None, resolved: dict[str, Any] | None = None) -> RunFigures:
+        """From a run's ``summary`` dict and ``accounts`` table (a stored run, a folder);
+        its period and discount rate from its ``resolved`` scenario (by default the
+        ``source``'s, a stored run's)."""
+        if resolved is None:
+            resolved = getattr(source, "resolved", None) or {}
         tiers = tuple(summary["by_tier"])
         start = accounts[accounts["replication"] == accounts["replication"].min()]
         ids = tuple(sorted(map(str, start.loc[start["starting"].astype(bool), "account_id"])))
@@ -136,7 +160,10 @@ class RunFigures:
                    confidence=float(summary.get("confidence", 0.95)),
                    currency=str(summary.get("currency", "EUR")), run_id=run_id, source=source,
                    # (absent from the summaries of runs stored by older versions)
-                   portfolio=summary.get("portfolio_fingerprint"))
+                   portfolio=summary.get("portfolio_fingerprint"),
+                   horizon_months=summary.get("horizon_months"),
+                   model_version=int(summary.get("model_version", 1)),
+                   **_time_and_discount(resolved))
 
     def same_portfolio(self, other: RunFigures) -> bool:
         """Whether both runs started from the same portfolio: the same account ids, and,
@@ -147,6 +174,42 @@ class RunFigures:
             return False
         return self.portfolio is None or other.portfolio is None or (
             self.portfolio == other.portfolio)
+
+
+def _time_and_discount(resolved: dict[str, Any]) -> dict[str, Any]:
+    """``period`` and ``discount_rate`` of a resolved scenario (None where it has none)."""
+    sc = resolved.get("scenario") or {}
+    rate = sc.get("discount_rate")
+    return {"period": sc.get("period"), "discount_rate": None if rate is None else float(rate)}
+
+
+def _differ(a: Any, b: Any) -> bool:
+    """Whether two runs' values of a setting differ, where both runs tell it."""
+    return a is not None and b is not None and a != b
+
+
+def not_comparable(ref: RunFigures, run: RunFigures) -> list[str]:
+    """Why a difference between ``run`` and ``ref`` is not the scenarios' own (empty when it
+    is): made by different model versions, or totals over another horizon or period."""
+    why = []
+    if run.model_version != ref.model_version:
+        why.append(f"made by different model versions ({ref.model_version} and "
+                   f"{run.model_version})")
+    if _differ(ref.horizon_months, run.horizon_months):
+        why.append(f"horizons differ ({ref.horizon_months:g} and {run.horizon_months:g} "
+                   "months)")
+    if _differ(ref.period, run.period):
+        why.append(f"periods differ ({ref.period} and {run.period})")
+    return why
+
+
+def discount_differs(ref: RunFigures, run: RunFigures) -> str:
+    """``discount rates differ (...)`` when they do (lifetime values are then not
+    comparable), else ''."""
+    if not _differ(ref.discount_rate, run.discount_rate):
+        return ""
+    return (f"discount rates differ ({100 * cast(float, ref.discount_rate):g}% and "
+            f"{100 * cast(float, run.discount_rate):g}%)")
 
 
 def _welch(a: np.ndarray, b: np.ndarray, confidence: float,
@@ -168,7 +231,7 @@ def _welch(a: np.ndarray, b: np.ndarray, confidence: float,
     if se == 0:
         return {"mean": diff, "ci_low": diff, "ci_high": diff, "n": min(na, nb)}
     dof = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
-    half = t_ppf(0.5 + confidence / 2.0, dof) * se
+    half = t_two_sided(confidence, dof) * se
     low, high = diff - half, diff + half
     if bounds is not None:
         low, high = max(low, bounds[0]), min(high, bounds[1])
@@ -203,7 +266,7 @@ def _relative(a: np.ndarray, b: np.ndarray, paired: bool, confidence: float,
         dof = (va + vb) ** 2 / spread if spread > 0 else 1.0
     den = float(x.mean())
     lo, hi = fieller(num, den, float(v_num), float(v_cov), float(v_den),
-                     t_ppf(0.5 + confidence / 2.0, dof))
+                     t_two_sided(confidence, dof))
     if den < 0:  # over |den|: the relative difference is minus the ratio
         lo, hi = -hi, -lo
     # (a NaN end compares False: no interval stays NaN)
@@ -292,6 +355,14 @@ class Comparison:
         conf = percent_label(self.confidence)
         lines = []
         for i, name in enumerate(names[1:], start=1):
+            apart = not_comparable(self.runs[0], self.runs[i])
+            if apart:  # a difference of another kind than the scenarios': not judged
+                lines.append(f"{name} vs {ref}: no verdict, {'; '.join(apart)}: "
+                             + ("part of any difference is kamsim's own change, not the "
+                                "scenarios'; run both with this kamsim to compare them"
+                                if apart[0].startswith("made by") else
+                                "their totals are not over the same time"))
+                continue
             p = self._row(name, ALL, "profit")
             # in % of the reference's profit, unless that is not clearly above 0 (no
             # relative interval while the difference has one): then in money
@@ -356,11 +427,16 @@ class Comparison:
                              "confidence interval)")
             if not self.paired[i]:
                 text += f" [{self._why_unpaired(i)}: differences are not paired]"
+            rates = discount_differs(self.runs[0], self.runs[i])
+            if rates:  # only lifetime value is discounted
+                text += f" [{rates}: lifetime values are not comparable]"
             lines.append(text)
         return lines
 
     def _why_unpaired(self, i: int) -> str:
         a, b = self.runs[0], self.runs[i]
+        if a.model_version != b.model_version:
+            return not_comparable(a, b)[0]
         if not a.same_portfolio(b):
             return "portfolios differ"
         if a.seed != b.seed:
@@ -374,7 +450,11 @@ class Comparison:
             "reference": names[0],
             "confidence": self.confidence,
             "runs": [{"scenario": n, "run_id": r.run_id, "seed": r.seed,
-                      "replications": r.replications, "paired": p}
+                      "replications": r.replications, "horizon_months": r.horizon_months,
+                      "period": r.period, "discount_rate": r.discount_rate,
+                      "model_version": r.model_version, "paired": p,
+                      # why its differences are not judged (the verdict says none): a list
+                      "not_comparable": not_comparable(self.runs[0], r)}
                      for n, r, p in zip(names, self.runs, self.paired, strict=True)],
             # JSON has no NaN: an undefined figure or a missing interval is null
             "rows": [{k: (None if isinstance(v, float) and v != v else v)
@@ -399,9 +479,14 @@ def compare_runs(runs: Sequence[RunFigures]) -> Comparison:
 
 
 def is_paired(ref: RunFigures, run: RunFigures) -> bool:
-    """Whether replication ``r`` of ``run`` saw the same random future as that of ``ref``."""
+    """Whether replication ``r`` of ``run`` saw the same random future as that of ``ref``
+    (under the same model: another model version draws other futures from the same seed).
+    Runs over other horizons are paired still, as a sweep's points over them are (the same
+    seed, the same draws month by month); compare gives them no verdict instead
+    (:func:`not_comparable`)."""
     return (run.same_portfolio(ref) and run.seed == ref.seed
-            and run.replications == ref.replications)
+            and run.replications == ref.replications
+            and run.model_version == ref.model_version)
 
 
 def difference_rows(ref: RunFigures, run: RunFigures, name: str) -> list[dict[str, Any]]:
@@ -436,20 +521,23 @@ def difference_rows(ref: RunFigures, run: RunFigures, name: str) -> list[dict[st
     return rows
 
 
-def _load_stored(run_id: str, store: str | Path | None) -> RunFigures:
-    """A run from the store by id; the store module is imported only when needed."""
+def _load_stored(ref: str, store: str | Path | None) -> list[RunFigures]:
+    """The run ``ref`` names in the store, or every run of the group it names (oldest
+    first, as ``kamsim report`` takes a group); the store module is imported only when
+    needed."""
     from kamsim import store as store_mod
 
     st = store_mod.open(store, read_only=True)
     try:
-        rec = st.get(run_id)
-        tables = rec.tables()
-        fig = RunFigures.from_tables(rec.summary, tables["accounts"], run_id=run_id,
-                                     source=rec)
-        # a sweep's points share their scenario's name: named by their labels, as the
-        # report names them, not "baseline #2"
-        label = rec.meta.get("label")
-        return replace(fig, name=str(label)) if label else fig
+        out = []
+        for rec in st.get_many(ref):
+            fig = RunFigures.from_tables(rec.summary, rec.tables()["accounts"],
+                                         run_id=rec.run_id, source=rec)
+            # a sweep's points share their scenario's name: named by their labels, as the
+            # report names them, not "baseline #2"
+            label = rec.meta.get("label")
+            out.append(replace(fig, name=str(label)) if label else fig)
+        return out
     finally:
         close = getattr(st, "close", None)
         if close:
@@ -471,8 +559,8 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
             store: str | Path | None = None) -> Comparison:
     """Run (or load) every scenario and compare each with the first.
 
-    ``scenarios`` are ScenarioSpecs, scenario files, or run ids from the store at ``store``
-    (a string that is not an existing file). Fresh runs all use the same ``seed`` and
+    ``scenarios`` are ScenarioSpecs, scenario files, or run ids or group ids (each of the
+    group's runs) from the store at ``store`` (a string that is not an existing file). Fresh runs all use the same ``seed`` and
     ``replications`` (default: those of the first scenario, or of the first stored run), so
     their differences are paired: ``seed`` is set as each scenario's seed (as ``seed: N`` in
     its file), so it also builds their portfolios and decision units. ``overrides``
@@ -485,7 +573,8 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
     from kamsim.experiment import simulate_many
     from kamsim.spec.load import ScenarioSpec, load_scenario
 
-    if len(scenarios) < 2:
+    if not scenarios or (len(scenarios) == 1 and _is_scenario(scenarios[0])):
+        # (one stored id may be a group of runs: counted once loaded)
         raise RunError(f"compare needs at least two scenarios or runs (got {len(scenarios)})")
     given = [what for what, v in (("seed", seed is not None),
                                   ("replications", replications is not None),
@@ -506,9 +595,12 @@ def compare(scenarios: Sequence[Any], *, replications: int | None = None,
         elif isinstance(s, str | Path) and Path(s).suffix in (".yaml", ".yml"):
             raise RunError(f"{s}: no such scenario file")
         else:
-            items.append(_load_stored(str(s), store))
+            items.extend(_load_stored(str(s), store))
     if problems:  # a rule file two scenarios share is reported once
         raise InputError(dict.fromkeys(problems))
+    if len(items) < 2:  # one stored run (or a group of one)
+        raise RunError(f"compare needs at least two scenarios or runs (got 1: "
+                       f"{scenarios[0]})")
     # before anything runs: a comparison across currencies is refused whatever the results
     one_currency([i.name for i in items],
                  [i.currency if isinstance(i, RunFigures) else i.service.currency

@@ -24,7 +24,14 @@ from kamsim.engine.record import EVENT_KINDS, TS_FIELDS, ReplicationOutput
 from kamsim.spec.models import CHURN_CAUSES
 from kamsim.stats import mean_ci
 
-__all__ = ["Result", "HEADLINES"]
+__all__ = ["Result", "HEADLINES", "MODEL_VERSION"]
+
+#: The version of the model's results, recorded in every run's summary (``model_version``):
+#: raised whenever a change to kamsim makes the same scenario and seed give other figures, so
+#: that ``kamsim compare`` and ``kamsim report`` do not pair a run with one the older model
+#: made and show the model's change as a difference between scenarios. A summary without it
+#: is of a run recorded before it was kept: version 1 (docs/model.md, Comparing runs).
+MODEL_VERSION = 2
 
 HEADLINES = ("retention", "revenue", "profit", "cost_to_serve", "clv")
 #: the range a headline cannot leave, which bounds its interval (a share of accounts)
@@ -95,7 +102,7 @@ class Result:
             "scenario": self.scenario, "seed": self.seed, "replications": self.replications,
             "horizon_months": self.outputs[0].periods * self.outputs[0].dt,
             "confidence": self.confidence, "currency": self.currency,
-            "portfolio_fingerprint": self.portfolio or None,
+            "portfolio_fingerprint": self.portfolio or None, "model_version": MODEL_VERSION,
         }
         for name in (*HEADLINES, "equity", "accounts_end", "new_accounts"):
             out[name] = _stat(per[name][:, 0], self.confidence, BOUNDS.get(name))

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["t_ppf", "mean_ci", "defined_mean", "fieller"]
+__all__ = ["t_ppf", "t_two_sided", "mean_ci", "defined_mean", "fieller"]
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -47,10 +47,39 @@ def _betainc(a: float, b: float, x: float) -> float:
     return 1.0 - math.exp(lbt) * _betacf(b, a, 1.0 - x) / b
 
 
+def _t_tail(t: float, df: float) -> float:
+    """P(T > |t|): the upper tail itself, not ``1 - cdf``, which loses it to rounding once it
+    is below ~1e-16 (the tail a quantile past 1000 with 1 or 2 degrees of freedom sits in)."""
+    return 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+
+
 def t_cdf(t: float, df: float) -> float:
-    x = df / (df + t * t)
-    tail = 0.5 * _betainc(df / 2.0, 0.5, x)
+    tail = _t_tail(t, df)
     return 1.0 - tail if t > 0 else tail
+
+
+# The bisection below starts from [-BRACKET, BRACKET]: wide enough for every quantile but the
+# far tails of 1 or 2 degrees of freedom (t(0.99975, 1) is 1273), which _t_isf finds.
+BRACKET = 1e3
+
+
+def _t_isf(tail: float, df: float) -> float:
+    """The t >= 0 whose upper tail is ``tail`` (< 1/2): the bracket is doubled until it
+    holds it, then bisected to a relative (not absolute) width, since the quantile can be as
+    large as 3e15 (1 degree of freedom at a confidence of 1 - 2e-16) and a float that size
+    has no digits below 0.5. Works on the tail, which ``1 - p`` gives exactly for p >= 0.5."""
+    lo, hi = 0.0, BRACKET
+    while _t_tail(hi, df) > tail:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if _t_tail(mid, df) > tail:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-15 * hi:
+            break
+    return 0.5 * (lo + hi)
 
 
 @lru_cache(maxsize=64)
@@ -61,7 +90,10 @@ def t_ppf(p: float, df: float) -> float:
         raise ValueError(f"p ({p}) must be in (0, 1)")
     if p == 0.5:
         return 0.0
-    lo, hi = -1e3, 1e3
+    tail = min(p, 1.0 - p)
+    if _t_tail(BRACKET, df) > tail:  # past the bracket: the bisection would stop at its edge
+        return math.copysign(_t_isf(tail, df), p - 0.5)
+    lo, hi = -BRACKET, BRACKET
     for _ in range(200):
         mid = 0.5 * (lo + hi)
         if t_cdf(mid, df) < p:
@@ -71,6 +103,14 @@ def t_ppf(p: float, df: float) -> float:
         if hi - lo < 1e-12:
             break
     return 0.5 * (lo + hi)
+
+
+def t_two_sided(confidence: float, df: float) -> float:
+    """The quantile a two-sided ``confidence`` interval takes, ``t_ppf(0.5 + confidence / 2)``;
+    from the tail ``(1 - confidence) / 2`` (exact) where that sum rounds to 1 (a confidence
+    within 2e-16 of 1, which a scenario accepts, and which t_ppf would refuse)."""
+    p = 0.5 + confidence / 2.0
+    return t_ppf(p, df) if p < 1.0 else _t_isf((1.0 - confidence) / 2.0, df)
 
 
 def defined_mean(values: np.ndarray) -> float:
@@ -102,7 +142,7 @@ def mean_ci(values: np.ndarray, confidence: float = 0.95,
     mean = defined_mean(v)
     if n < 2:
         return {"mean": mean, "ci_low": nan, "ci_high": nan, "n": n}
-    half = t_ppf(0.5 + confidence / 2.0, n - 1) * float(v.std(ddof=1)) / math.sqrt(n)
+    half = t_two_sided(confidence, n - 1) * float(v.std(ddof=1)) / math.sqrt(n)
     low, high = mean - half, mean + half
     if bounds is not None:
         low, high = max(low, bounds[0]), min(high, bounds[1])

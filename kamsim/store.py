@@ -601,8 +601,22 @@ class Store:
         if len(ids) > 1:
             raise RunError(f"run id {run_id!r} is ambiguous in store {self.path} "
                            f"(matches {', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})")
+        members = self.group_ids(run_id)
+        if members:  # a group's id given for one run's: said so, with what takes a group
+            raise RunError(f"{run_id} is a group of {len(members)} run"
+                           f"{'s' if len(members) != 1 else ''} ({', '.join(members)}), not "
+                           f"a run: give one of its runs, or the group to kamsim compare, "
+                           f"kamsim report or kamsim runs show")
         raise RunError(f"no run {run_id!r} in store {self.path} "
                        "(kamsim runs list shows the runs)")
+
+    def group_ids(self, group_id: str) -> list[str]:
+        """The ids of the runs recorded under ``group_id``, oldest first (empty if none)."""
+        if not self._initialised or not group_id:
+            return []
+        return [r[0] for r in self._c().execute(
+            "SELECT run_id FROM runs WHERE group_id = ? ORDER BY created_at, run_id",
+            [group_id]).fetchall()]
 
     def get(self, run_id: str) -> RunRecord:
         """The run ``run_id`` (or a unique prefix of it); a RunError if there is none."""
@@ -618,15 +632,22 @@ class Store:
 
     def group(self, group_id: str) -> list[RunRecord]:
         """The runs recorded under ``group_id`` (one comparison), oldest first."""
-        rows = []
-        if self._initialised:
-            rows = self._c().execute(
-                "SELECT run_id FROM runs WHERE group_id = ? ORDER BY created_at, run_id",
-                [group_id]).fetchall()
-        if not rows:
+        ids = self.group_ids(group_id)
+        if not ids:
             raise RunError(f"no group {group_id!r} in store {self.path} "
                            "(kamsim runs list shows each run's group)")
-        return [self.get(r[0]) for r in rows]
+        return [self.get(rid) for rid in ids]
+
+    def get_many(self, ref: str) -> list[RunRecord]:
+        """The run ``ref`` names (an id or a unique prefix), or, if it is a group's id, the
+        group's runs, oldest first: what commands that take several runs accept."""
+        if not self.group_ids(ref) or self._run_matches(ref):
+            return [self.get(ref)]
+        return self.group(ref)
+
+    def _run_matches(self, prefix: str) -> bool:
+        return bool(self._initialised and prefix and self._c().execute(
+            "SELECT count(*) FROM runs WHERE starts_with(run_id, ?)", [prefix]).fetchone()[0])
 
     def _table_names(self, rid: str) -> list[str]:
         rows = self._c().execute("SELECT table_rows FROM runs WHERE run_id = ?",

@@ -556,3 +556,136 @@ def test_a_seed_the_store_cannot_hold_is_refused_up_front(tmp_path):
     line = res.output.strip().splitlines()[0]
     assert re.match(r"^.*big\.yaml:\d+:7: seed: .*\(a number <= 9223372036854775807\)$",
                     line), line
+
+
+def _table_text(cmp, width: int = 200) -> str:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    from kamsim.cli.compare_cmd import difference_table
+
+    con = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    con.print(difference_table(cmp))
+    return con.export_text()
+
+
+def test_the_difference_table_names_rows_as_run_and_report_do():
+    """It said ``all`` and ``clv`` where run, sweep and the report say ``all accounts`` and
+    ``lifetime value / account``."""
+    better = _fake("tiered", [110.0, 112.5, 107.5, 110.2], [0.84, 0.86, 0.82, 0.85])
+    text = _table_text(compare_runs([REF, better]))
+    assert "all accounts" in text and "lifetime value / account" in text
+    assert not re.search(r"│ all +│", text) and "clv" not in text
+    # piped (140 characters), the longer names wrap, not the figures
+    big = [_fake(n, [v * 1e8 for v in p], r) for n, p, r in (
+        ("equal", [100.0, 102.0, 98.0, 100.0], [0.80, 0.82, 0.78, 0.80]),
+        ("tiered", [110.0, 112.5, 107.5, 110.2], [0.84, 0.86, 0.82, 0.85]))]
+    narrow = _table_text(compare_runs(big), 140)
+    assert "lifetime value" in narrow
+    assert len(re.findall(r"[+-]€[\d.]+[MB] \([+-]€[\d.]+[MB] to [+-]€[\d.]+[MB]\)", narrow)) == 3
+
+
+def _set(run: RunFigures, **kw) -> RunFigures:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    return replace(run, **kw)
+
+
+@pytest.mark.parametrize("what, change, said", [
+    ("horizon", {"horizon_months": 12.0}, "horizons differ (60 and 12 months)"),
+    ("period", {"period": "week"}, "periods differ (month and week)"),
+    ("model", {"model_version": 1}, "made by different model versions (2 and 1)"),
+])
+def test_runs_over_other_times_or_models_get_no_verdict(what, change, said):
+    """60 months against 12 were called paired and given a verdict on their totals; and a run
+    the older model made paired with a new one, showing the model's change as a difference."""
+    base = {"horizon_months": 60.0, "period": "month", "discount_rate": 0.1}
+    ref = _set(REF, **base)
+    other = _set(_fake("other", [110.0, 112.5, 107.5, 110.2], [0.84, 0.86, 0.82, 0.85]),
+                 **{**base, **change})
+    cmp = compare_runs([ref, other])
+    # another model draws other futures from the seed; another horizon the same ones
+    assert cmp.paired == [True, what != "model"]
+    (line,) = cmp.verdict()
+    assert line.startswith(f"other vs equal: no verdict, {said}: ")
+    assert "more profit" not in line
+    if what == "model":
+        assert cmp._why_unpaired(1) == said
+    assert f"other: no verdict, {said}" in _table_text(cmp)
+    assert cmp.to_json()["runs"][1]["not_comparable"] == [said]
+    # the rows are still there to read
+    assert len(cmp.table()) == 3 * len(HEADLINES)
+
+
+def test_another_discount_rate_keeps_the_verdict_but_not_the_lifetime_values():
+    """Only lifetime value is discounted: profit and retention still compare."""
+    ref = _set(REF, discount_rate=0.1)
+    other = _set(_fake("other", [110.0, 112.5, 107.5, 110.2], [0.84, 0.86, 0.82, 0.85]),
+                 discount_rate=0.05)
+    cmp = compare_runs([ref, other])
+    (line,) = cmp.verdict()
+    assert line.startswith("other earns 10.")
+    assert line.endswith("[discount rates differ (10% and 5%): lifetime values are not "
+                         "comparable]")
+    assert cmp.paired == [True, True]
+
+
+def test_a_run_stored_before_the_model_version_was_kept_is_not_paired_with_a_new_one(
+        store_path, small_baseline_result):
+    """Old stores still open; their runs (no ``model_version``: 1) pair with each other, not
+    with runs of this kamsim, whose results changed."""
+    from kamsim import store
+
+    ids = [store.record_run(small_baseline_result, store_path) for _ in range(3)]
+    import duckdb
+
+    con = duckdb.connect(str(store_path))
+    for rid in ids[:2]:
+        (text,) = con.execute("SELECT summary FROM runs WHERE run_id = ?", [rid]).fetchone()
+        old = json.loads(text)
+        del old["model_version"]
+        con.execute("UPDATE runs SET summary = ? WHERE run_id = ?", [json.dumps(old), rid])
+    con.close()
+    old_pair = compare(ids[:2], store=store_path)
+    assert old_pair.paired == [True, True] and old_pair.runs[0].model_version == 1
+    assert "no verdict" not in old_pair.verdict()[0]
+    mixed = compare([ids[0], ids[2]], store=store_path)
+    assert mixed.paired == [True, False]
+    assert mixed.verdict()[0].endswith(
+        "no verdict, made by different model versions (1 and 2): part of any difference is "
+        "kamsim's own change, not the scenarios'; run both with this kamsim to compare them")
+
+
+def test_a_fresh_run_knows_its_time_grid_and_model():
+    cmp = compare([TIERED, TIERED], overrides=[*SMALL, "replications=2"], workers=1)
+    run = cmp.runs[0]
+    assert (run.horizon_months, run.period, run.discount_rate, run.model_version) == (
+        18.0, "month", 0.1, 2)
+
+
+def test_a_group_id_is_taken_where_runs_are(store_path, small_baseline_result):
+    """``kamsim report g...`` took a group, but ``compare g...`` said it needs two runs and
+    ``runs show g...`` said there is no such run, though the group held them."""
+    from kamsim import store
+
+    ids = store.record_runs([small_baseline_result] * 3, store_path, group="g0082010f")
+    cli = _cli()
+    run = CliRunner().invoke(cli, ["compare", "g0082010f", "--store", str(store_path),
+                                   "--json"])
+    assert run.exit_code == 0, run.output
+    assert [r["run_id"] for r in json.loads(run.output)["runs"]] == ids
+    shown = CliRunner().invoke(cli, ["runs", "show", "g0082010f", "--store", str(store_path)])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("group: g0082010f, 3 runs\n")
+    assert [line.split(": ")[1] for line in shown.output.splitlines()
+            if line.startswith("run_id: ")] == ids
+    # one run, or a command that takes one run: said what the id is and what takes it
+    one = CliRunner().invoke(cli, ["compare", ids[0], "--store", str(store_path)])
+    assert one.exit_code == 2 and "compare needs at least two scenarios or runs (got 1: " \
+        f"{ids[0]})" in one.output
+    gone = CliRunner().invoke(cli, ["runs", "delete", "g0082010f", "--store", str(store_path)])
+    assert gone.exit_code == 2
+    assert (f"g0082010f is a group of 3 runs ({', '.join(ids)}), not a run: give one of its "
+            "runs, or the group to kamsim compare, kamsim report or kamsim runs show"
+            ) in gone.output
+    with store.open(store_path) as st:
+        assert len(st.runs()) == 3

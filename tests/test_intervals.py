@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import kamsim
 from kamsim.report.terminal import interval, pct, summary_table
-from kamsim.stats import mean_ci, t_ppf
+from kamsim.stats import mean_ci, t_ppf, t_two_sided
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -94,3 +94,47 @@ def test_small_tiers_retention_interval_within_0_and_1():
     stats = [s["retention"], *(t["retention"] for t in s["by_tier"].values())]
     assert all(0.0 <= x["ci_low"] <= x["mean"] <= x["ci_high"] <= 1.0 for x in stats)
     assert any(x["ci_high"] == 1.0 for x in stats)  # at least one was cut
+
+
+# Closed forms of Student's t quantile, written with the upper tail q = 1 - p so that they
+# keep their digits where p rounds towards 1 (tan(pi (p - 1/2)) = 1 / tan(pi q)).
+def _t1(q: float) -> float:
+    return 1.0 / math.tan(math.pi * q)
+
+
+def _t2(q: float) -> float:
+    return (1.0 - 2.0 * q) / math.sqrt(2.0 * q * (1.0 - q))
+
+
+@given(st.floats(0.5, 1.0, exclude_min=True, exclude_max=True).filter(lambda c: 0.5 + c / 2 < 1))
+def test_t_quantile_matches_the_closed_forms_at_every_accepted_confidence(confidence):
+    """Every confidence a scenario accepts ((0.5, 1)), with 2 and 3 replications: the
+    quantile was found by bisection inside [-1000, 1000] only, so past it (2 replications
+    at 99.95% and up) the interval came out too narrow: 1000 for 1273 at 99.95%, for 6366
+    (6x) at 99.99%."""
+    p = 0.5 + confidence / 2.0
+    q = 1.0 - p
+    assert math.isclose(t_ppf(p, 1), _t1(q), rel_tol=1e-9)
+    assert math.isclose(t_ppf(p, 2), _t2(q), rel_tol=1e-9)
+    assert math.isclose(t_ppf(q, 1), -_t1(q), rel_tol=1e-9)
+
+
+def test_t_quantile_past_a_thousand():
+    assert math.isclose(t_ppf(0.99975, 1), 1273.2392829357, rel_tol=1e-9)
+    for p in (0.9999, 1 - 1e-8, 1 - 1e-12, 1 - 2.0**-53):
+        q = 1.0 - p  # exact: the tail p stands for, not the one it was written from
+        assert math.isclose(t_ppf(p, 1), _t1(q), rel_tol=1e-9)
+        assert math.isclose(t_ppf(p, 2), _t2(q), rel_tol=1e-9)
+
+
+def test_the_closest_confidence_to_1_a_scenario_takes_has_an_interval():
+    """0.5 + 0.9999999999999999 / 2 rounds to 1, which t_ppf refuses (a traceback): the
+    quantile is found from the exact tail, for few and many replications alike."""
+    c = 1.0 - 2.0**-53
+    assert 0.5 + c / 2.0 == 1.0
+    assert math.isclose(t_two_sided(c, 1), _t1(2.0**-54), rel_tol=1e-9)
+    assert math.isclose(t_two_sided(c, 2), _t2(2.0**-54), rel_tol=1e-9)
+    assert 8.0 < t_two_sided(c, 10**6) < 8.5  # the normal's, 8.29
+    s = mean_ci(np.array([1.0, 2.0, 4.0]), c)
+    assert s["ci_low"] < -1e7 and s["ci_high"] > 1e7
+    assert t_two_sided(0.95, 4) == t_ppf(0.975, 4)

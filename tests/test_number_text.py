@@ -42,7 +42,9 @@ def _table() -> pd.DataFrame:
 
 
 def test_the_compare_tables_show_no_negative_zero() -> None:
-    cmp = SimpleNamespace(runs=[SimpleNamespace(currency="EUR")], confidence=0.95,
+    run = SimpleNamespace(currency="EUR", model_version=2, horizon_months=60, period="month",
+                          discount_rate=0.1)
+    cmp = SimpleNamespace(runs=[run, run], confidence=0.95,
                           names=["a", "b"], paired=[True, True], table=_table)
     console = Console(width=200, record=True)
     console.print(difference_table(cmp))

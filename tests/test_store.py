@@ -608,3 +608,28 @@ def test_query_cannot_touch_files(result: Any, store_path: Path, tmp_path: Path)
                str(store_path))
     assert out.exit_code == 2 and out.output.startswith("error: query refused"), out.output
     assert not (tmp_path / "y.csv").exists()
+
+
+def test_cli_tables_cut_no_label_money_or_query_cell(result: Any, store_path: Path) -> None:
+    """Printed to a pipe (140 characters), ``runs list`` cut a sweep's label to
+    "capacity.a..." and its profit to "339,517,3...", and ``runs query 'select * from
+    accounts'`` every column to 2 or 3 characters: now the columns that do not fit go to
+    a further table (each led by the row's id), and only a hash is shortened."""
+    label = "capacity.account_managers=20,capacity.executives=7"
+    rid = record_run(result, store_path, label=label)
+    s = ["--store", str(store_path)]
+    out = _cli("runs", "list", *s)
+    assert out.exit_code == 0, out.output
+    profit = f"{result.summary()['profit']['mean']:,.0f}"
+    assert label in out.output and profit in out.output
+    assert max(map(len, out.output.splitlines())) <= 140
+    out = _cli("runs", "query", "SELECT * FROM accounts", *s)
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert max(map(len, lines)) <= 140 and "…" not in out.output
+    accounts = result.accounts()
+    for name in ["run_id", *accounts.columns]:  # every header whole
+        assert re.search(rf"┃ +{name} +┃", out.output), name
+    first = accounts.iloc[0]
+    assert re.search(rf"│ {rid} │ +0 │ {first['account_id']} +│", out.output)
+    assert lines[-1].startswith(f"{len(accounts)} rows, {1 + len(accounts.columns)} columns in ")

@@ -5,8 +5,9 @@ and bad --vary values located and reported all at once."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -167,6 +168,9 @@ class _Fake:
     n_start: int = 2
     account_ids: tuple[str, ...] = ("A1", "A2")
     portfolio: str = "p"
+    # what compare checks the points share: one time grid and discount rate
+    resolved: dict[str, Any] = field(default_factory=dict)
+    outputs: tuple[Any, ...] = (SimpleNamespace(periods=12, dt=1.0),)
 
     @property
     def replications(self) -> int:

@@ -17,7 +17,10 @@ def difference_table(cmp: Any) -> Any:
     """A rich Table of the paired differences: one row per scenario x tier x headline."""
     from rich.table import Table
 
+    from kamsim.compare import ALL, discount_differs, not_comparable
     from kamsim.report.terminal import (
+        ALL_ACCOUNTS,
+        MEASURE_NAMES,
         NOTE_NO_ACCOUNTS,
         NOTE_NO_INTERVAL,
         decimal,
@@ -39,7 +42,9 @@ def difference_table(cmp: Any) -> Any:
               title_justify="left")
     for col in ("scenario", "tier", "measure", "reference", "scenario value", "difference",
                 "relative"):
-        t.add_column(col, justify="left" if col in ("scenario", "tier", "measure") else "right")
+        text = col in ("scenario", "tier", "measure")
+        # the names wrap before a figure does: a figure split over two lines is misread
+        t.add_column(col, justify="left" if text else "right", no_wrap=not text)
 
     def value(v: float, f: Any) -> str:
         return "no accounts" if v != v else f(v)  # a share of a tier with no accounts
@@ -64,9 +69,18 @@ def difference_table(cmp: Any) -> Any:
         single |= r.diff == r.diff and r.diff_low != r.diff_low
         clear = r.diff_low > 0 or r.diff_high < 0  # False without an interval (NaN)
         style = None if clear else "dim"
-        t.add_row(r.scenario, r.tier, r.metric.replace("_", " "), *vals, rel, style=style,
+        t.add_row(r.scenario, ALL_ACCOUNTS if r.tier == ALL else r.tier,
+                  MEASURE_NAMES[r.metric], *vals, rel, style=style,
                   end_section=(r.metric == "clv"))
     notes = []
+    for name, run in zip(cmp.names[1:], cmp.runs[1:], strict=True):
+        # said under the table too, where the differences are read
+        why = not_comparable(cmp.runs[0], run)
+        if why:
+            notes.append(f"{name}: no verdict, {'; '.join(why)}")
+        rates = discount_differs(cmp.runs[0], run)
+        if rates:
+            notes.append(f"{name}: lifetime values not comparable ({rates})")
     if single:
         notes.append(NOTE_NO_INTERVAL)
     if undefined:
@@ -95,7 +109,8 @@ def difference_table(cmp: Any) -> Any:
 def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | None,
             workers: int | None, dask: str | None, sets: tuple[str, ...], as_json: bool,
             store: str | None, no_store: bool, quiet: bool) -> None:
-    """Compare scenarios (files or stored run ids) on the same random futures.
+    """Compare scenarios (files, stored run ids, or a group id: its runs) on the same
+    random futures.
 
     The first is the reference; every other is compared with it replication by
     replication, per headline and per starting tier, and summed up in a verdict."""
@@ -104,8 +119,9 @@ def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | No
     from kamsim.errors import RunError
 
     main._WRITTEN.track()
-    if len(scenarios) < 2:
-        raise RunError("compare needs at least two scenarios or run ids")
+    if len(scenarios) < 2 and _is_scenario(scenarios[0]):
+        # (one run id may be a group's: its runs, counted once loaded)
+        raise RunError("compare needs at least two scenarios, run ids or a group id")
     given = [opt for opt, v in (("--seed", seed is not None), ("-r", replications is not None),
                                 ("--set", bool(sets))) if v]
     if given and not any(_is_scenario(s) for s in scenarios):

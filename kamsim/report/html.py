@@ -14,6 +14,8 @@ from typing import Any
 from kamsim import __version__
 from kamsim.report.runs import ReportRun, from_record, from_result
 from kamsim.report.terminal import (
+    ALL_ACCOUNTS,
+    MEASURE_NAMES,
     decimal,
     difference,
     interval,
@@ -26,8 +28,7 @@ from kamsim.report.terminal import (
 
 __all__ = ["as_report_runs", "render_report", "write_report", "report_context"]
 
-_METRICS = (("retention", "retention"), ("revenue", "revenue"), ("profit", "profit"),
-            ("cost_to_serve", "cost to serve"), ("clv", "lifetime value / account"))
+_METRICS = tuple(MEASURE_NAMES.items())
 
 
 def as_report_runs(records: Sequence[Any]) -> list[ReportRun]:
@@ -62,6 +63,8 @@ def _summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
+    from kamsim.compare import ALL
+
     rows = []
     for r in table.itertuples(index=False):
         if r.metric == "retention":
@@ -76,7 +79,7 @@ def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
         # (none without an interval, NaN): the rest is grey. More cost to serve is bad news.
         good = (r.diff > 0) != (r.metric == "cost_to_serve")
         news = ("good" if good else "bad") if r.diff_low > 0 or r.diff_high < 0 else "unclear"
-        rows.append({"scenario": r.scenario, "tier": r.tier,
+        rows.append({"scenario": r.scenario, "tier": ALL_ACCOUNTS if r.tier == ALL else r.tier,
                      "metric": dict(_METRICS)[r.metric], "diff": d, "rel": rel, "news": news})
     return rows
 
@@ -151,7 +154,8 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
     if len(runs) > 1:
         # named as the cards are (a sweep's point by its label, not "baseline #2")
         cmp = compare_runs([replace(RunFigures.from_tables(r.summary, r.frames["accounts"],
-                                                           run_id=r.run_id), name=r.name)
+                                                           run_id=r.run_id,
+                                                           resolved=r.resolved), name=r.name)
                             for r in runs])
         pairing, all_paired = _pairing(cmp)
         comparison = {"verdict": cmp.verdict(), "reference": labels[0],

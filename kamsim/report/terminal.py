@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["money", "signed_money", "decimal", "pct", "percent_label", "interval", "difference", "summary_table", "tier_table",
-           "summary_notes", "NOTE_NO_ACCOUNTS", "NOTE_NO_INTERVAL"]
+           "summary_notes", "NOTE_NO_ACCOUNTS", "NOTE_NO_INTERVAL", "MEASURE_NAMES",
+           "ALL_ACCOUNTS"]
+
+#: what the headlines and the whole portfolio are called where a person reads them (run,
+#: compare, sweep and the report say the same), not their data names (``clv``, ``all``),
+#: which JSON and the tables keep
+MEASURE_NAMES = {"retention": "retention", "revenue": "revenue", "profit": "profit",
+                 "cost_to_serve": "cost to serve", "clv": "lifetime value / account"}
+ALL_ACCOUNTS = "all accounts"
 
 _SYMBOL = {"EUR": "€", "USD": "$", "GBP": "£", "CNY": "¥", "JPY": "¥"}
 
