@@ -199,3 +199,16 @@ def test_flows_and_churn_causes_say_they_go_by_the_tier_at_the_time(small_baseli
     page = render_report([small_baseline_result])
     assert "<th>tier when moved</th>" in page
     assert "by the tier\n    accounts were in when they moved" in page
+
+
+def test_chart_bands_take_a_confidence_next_to_one() -> None:
+    """A scenario accepts confidence 0.9999999999999999; 0.5 + c / 2 rounds to 1 there, and
+    the charts' bands asked t_ppf for it (a traceback in kamsim report and plot)."""
+    import numpy as np
+
+    from kamsim.report.charts import _mean_band
+
+    values = np.array([[1.0, 2.0], [1.5, np.nan], [2.0, 3.0]])
+    for v in (values, values[:, :1]):  # with and without an undefined value
+        mean, lo, hi = _mean_band(v, 0.9999999999999999)
+        assert np.all(np.isfinite(lo[:1])) and np.all(lo[:1] < mean[:1]) and np.all(hi[:1] > mean[:1])

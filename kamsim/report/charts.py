@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from kamsim.stats import t_ppf
+from kamsim.stats import t_two_sided
 
 __all__ = ["CHARTS", "caption", "retention", "profit_over_time", "whale_curve", "cost_vs_profit",
            "churn_causes", "stage_mix", "stage_flows", "utilisation", "all_charts",
@@ -80,7 +80,7 @@ def _mean_band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray
         n = values.shape[0]
         if n < 2:
             return mean, mean, mean
-        half = t_ppf(0.5 + confidence / 2, n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
+        half = t_two_sided(confidence, n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
         return mean, mean - half, mean + half
     defined = (~nan).sum(axis=0)
     clean = np.where(nan, 0.0, values)
@@ -90,7 +90,7 @@ def _mean_band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray
     lo, hi = mean.copy(), mean.copy()
     for n in np.unique(defined[defined >= 2]):
         at = defined == n
-        half = t_ppf(0.5 + confidence / 2, n - 1) * np.sqrt(sq[at] / (n - 1)) / math.sqrt(n)
+        half = t_two_sided(confidence, n - 1) * np.sqrt(sq[at] / (n - 1)) / math.sqrt(n)
         lo[at], hi[at] = mean[at] - half, mean[at] + half
     return mean, lo, hi
 
