@@ -54,6 +54,16 @@ def draw_unit(graph: nx.DiGraph, path: str | Path, title: str = "") -> Path:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+    # person ids, roles and the title are drawn as written: "$x$" is an id, not math text
+    # (which failed on an unknown symbol); a text takes these when made and when drawn
+    # (as kamsim.report.charts.AS_WRITTEN)
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        return _draw(graph, path, fmt, title)
+
+
+def _draw(graph: nx.DiGraph, path: Path, fmt: str, title: str) -> Path:
+    """:func:`draw_unit` once the path is checked."""
+    import matplotlib
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 

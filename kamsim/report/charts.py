@@ -12,23 +12,49 @@ position, and a run without a tier draws nothing in that tier's panel. Time is i
 every axis, and "per month" is per month whatever the run's period (a weekly run's sums per
 period are divided by its period's length in months).
 
+Every text is drawn as written (:data:`AS_WRITTEN`): scenario, tier, stage and resource names
+are the user's, and "Q3 $\\alpha$ plan" is a name, not math (matplotlib read it as math text:
+drawn as a Greek letter, or the chart failed on an unknown symbol).
+
 matplotlib and pandas are imported inside the functions so importing kamsim stays fast."""
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from kamsim.stats import t_two_sided
 
-__all__ = ["CHARTS", "caption", "retention", "profit_over_time", "whale_curve", "cost_vs_profit",
-           "churn_causes", "stage_mix", "stage_flows", "utilisation", "all_charts",
-           "stage_flow_table", "inputs_table"]
+__all__ = ["AS_WRITTEN", "as_written", "CHARTS", "caption", "retention", "profit_over_time",
+           "whale_curve", "cost_vs_profit", "churn_causes", "stage_mix", "stage_flows",
+           "utilisation", "all_charts", "stage_flow_table", "inputs_table"]
 
 Frames = Mapping[str, Any]  # table name -> DataFrame, for one run
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: matplotlib settings under which a text is drawn as written: no math text ("$...$"), no TeX
+#: (a matplotlibrc may turn it on). A text takes them when it is made, a tick label when the
+#: figure is drawn: the charts are made, and saved (:mod:`kamsim.report.figfiles`), under them.
+AS_WRITTEN: dict[Any, Any] = {"text.parse_math": False, "text.usetex": False}
+
+
+def as_written(fn: _F) -> _F:
+    """``fn`` makes its figure under :data:`AS_WRITTEN`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import matplotlib
+
+        with matplotlib.rc_context(AS_WRITTEN):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 _COLORS = ("#1f5f99", "#d9731a", "#2e8b57", "#9b3b8c", "#b8860b", "#5f6f7f")
 _TIER_COLORS = ("#1f5f99", "#6fa8dc", "#b7c9d9", "#d9731a", "#f0b27a", "#888888")
 _RESOURCES = ("account_managers", "executives", "specialists", "support")
@@ -175,6 +201,7 @@ def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
     return fig
 
 
+@as_written
 def retention(runs: Mapping[str, Frames], confidence: float = 0.95) -> Any:
     """Share of the starting accounts still active at the end of each month, by starting
     tier, from the ``accounts`` table (``churn_period`` < 0: never churned). A tier with no
@@ -226,6 +253,7 @@ def _per_period(ts: Any, column: str, tiers: list[str]) -> tuple[np.ndarray, np.
     return arr, months
 
 
+@as_written
 def profit_over_time(runs: Mapping[str, Frames], confidence: float = 0.95,
                      currency: str = "EUR") -> Any:
     """Profit per month, mean over replications with its interval, by the tier accounts
@@ -241,6 +269,7 @@ def profit_over_time(runs: Mapping[str, Frames], confidence: float = 0.95,
                           confidence=confidence, currency=currency)
 
 
+@as_written
 def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
     """Cumulative share of total profit against share of accounts, most profitable first;
     the curve rises above 100% when some accounts lose money. Averaged over replications
@@ -303,6 +332,7 @@ def _tier_totals(acc: Any, column: str, tiers: list[str]) -> np.ndarray:
     return piv.to_numpy()
 
 
+@as_written
 def cost_vs_profit(runs: Mapping[str, Frames], confidence: float = 0.95,
                    currency: str = "EUR") -> Any:
     """Cost to serve and profit over the horizon per starting tier, one bar per run; a run
@@ -333,6 +363,7 @@ def cost_vs_profit(runs: Mapping[str, Frames], confidence: float = 0.95,
     return fig
 
 
+@as_written
 def churn_causes(runs: Mapping[str, Frames]) -> Any:
     """Accounts lost per replication by cause, largest first, stacked by the tier they were
     in when lost (the churn table's: not the starting tier the summary groups by); one panel
@@ -380,6 +411,7 @@ def churn_causes(runs: Mapping[str, Frames]) -> Any:
     return fig
 
 
+@as_written
 def stage_mix(runs: Mapping[str, Frames],
               stages: Mapping[str, Sequence[str]] | None = None) -> Any:
     """Active accounts per relationship stage over time (all tiers, mean over
@@ -455,6 +487,7 @@ def stage_flow_table(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[s
     return pd.DataFrame(rows, columns=["scenario", "tier", *FLOW_KINDS])
 
 
+@as_written
 def stage_flows(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]]) -> Any:
     """Accounts moving up, down, lost and new per month (mean over replications) against
     the month: one line per tier for a single run, one line per run (all tiers) for several.
@@ -490,6 +523,7 @@ def stage_flows(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]])
     return fig
 
 
+@as_written
 def utilisation(runs: Mapping[str, Frames], confidence: float = 0.95) -> Any:
     """Share of each team's hours in use per month, mean over replications with its
     interval; one panel per resource, one line per run."""

@@ -22,9 +22,12 @@ def figure_svg(fig: Any, prefix: str) -> str:
 
     import matplotlib
 
+    from kamsim.report.charts import AS_WRITTEN
+
     buf = io.StringIO()
-    # a fixed salt makes the generated ids (and so the report) the same on every run
-    with matplotlib.rc_context({"svg.hashsalt": prefix}):
+    # a fixed salt makes the generated ids (and so the report) the same on every run; the
+    # tick labels, made now, are drawn as written too
+    with matplotlib.rc_context({"svg.hashsalt": prefix, **AS_WRITTEN}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None,
                                                  "Format": None, "Type": None})
     svg = buf.getvalue()
@@ -47,8 +50,10 @@ def figure_bytes(fig: Any, fmt: str, name: str) -> bytes:
 
     import matplotlib
 
+    from kamsim.report.charts import AS_WRITTEN
+
     buf = io.BytesIO()
-    with matplotlib.rc_context({"svg.hashsalt": name}):
+    with matplotlib.rc_context({"svg.hashsalt": name, **AS_WRITTEN}):
         fig.savefig(buf, format=fmt, dpi=150,
                     metadata={"Software": None} if fmt == "png" else {"Date": None})
     return buf.getvalue()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kamsim.errors import RunError
+from kamsim.errors import InputError, Location, Problem, RunError
 
 __all__ = ["ReportRun", "from_result", "from_record", "from_folder", "load_runs",
            "tier_order", "stage_order"]
@@ -79,40 +79,212 @@ def from_record(record: Any) -> ReportRun:
                      group=record.meta.get("group_id"), origin="the run store")
 
 
-def _read_parquet(path: Path) -> Any:
+#: the columns of each folder table the report reads (a folder from another kamsim version
+#: may have more; one without these cannot be charted)
+_FOLDER_COLUMNS = {
+    "timeseries": ("replication", "period", "month", "tier", "profit"),
+    "accounts": ("replication", "account_id", "initial_tier", "active", "churn_period",
+                 "revenue", "cost_to_serve", "profit", "clv", "starting"),
+    "stage_mix": ("replication", "period", "month", "tier", "stage", "accounts"),
+    "stage_flows": ("replication", "period", "tier", "from_stage", "to_stage", "accounts"),
+    "churn": ("replication", "period", "tier", "cause", "accounts"),
+    "utilisation": ("replication", "period", "month", "resource", "utilisation"),
+}
+#: of those, the ones that are numbers (the rest are names)
+_TEXT_COLUMNS = {"tier", "account_id", "initial_tier", "stage", "from_stage", "to_stage",
+                 "cause", "resource"}
+_HEADLINES = ("retention", "revenue", "profit", "cost_to_serve", "clv")
+_AS_WRITTEN = "as kamsim run --out or kamsim runs export writes it"
+
+
+def _read_parquet(path: Path, problems: list[Problem]) -> Any:
+    """The table at ``path``, or None with a problem said when it is no Parquet file or
+    lacks a column the report reads."""
     import duckdb
 
     con = duckdb.connect()
     try:
-        return con.execute("SELECT * FROM read_parquet(?)", [str(path)]).df()
+        df = con.execute("SELECT * FROM read_parquet(?)", [str(path)]).df()
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0].split(": ", 1)[-1]
+        problems.append(Problem(Location(str(path)), f"cannot be read as a Parquet table "
+                                f"({reason})", f"the {path.stem} table {_AS_WRITTEN}"))
+        return None
     finally:
         con.close()
+    import pandas as pd
+
+    missing = [c for c in _FOLDER_COLUMNS[path.stem] if c not in df.columns]
+    if missing:
+        problems.append(Problem(Location(str(path)), f"has no column {', '.join(missing)}",
+                                f"the {path.stem} table {_AS_WRITTEN}"))
+        return None
+    wrong = [c for c in _FOLDER_COLUMNS[path.stem]
+             if c not in _TEXT_COLUMNS and not (pd.api.types.is_numeric_dtype(df[c])
+                                                or pd.api.types.is_bool_dtype(df[c]))]
+    if wrong:
+        problems.append(Problem(Location(str(path)),
+                                f"column {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'}"
+                                " not numbers", f"the {path.stem} table {_AS_WRITTEN}"))
+        return None
+    return df
+
+
+def _read_json(path: Path, problems: list[Problem]) -> Any:
+    """The JSON in ``path`` (None with a located problem when it is not JSON)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        problems.append(Problem(Location(str(path), exc.lineno, exc.colno),
+                                f"not JSON: {exc.msg}", f"{path.name} {_AS_WRITTEN}"))
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        problems.append(Problem(Location(str(path)), f"cannot be read ({reason})",
+                                f"{path.name} {_AS_WRITTEN}"))
+    return None
+
+
+#: a field that is not there (None is JSON's null)
+_MISSING: Any = object()
+
+
+def _is_number(value: Any) -> bool:
+    # (JSON true/false are bools, which Python counts as ints: not numbers here)
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_summary(summary: Any, path: Path, problems: list[Problem]) -> None:
+    """Problems with the fields of ``summary.json`` the report reads, each named by its
+    dotted path. Unknown fields (a newer kamsim's) are left alone; the optional ones an
+    older kamsim did not write (currency, confidence, horizon) take the defaults the
+    report gives them."""
+    loc = Location(str(path))
+
+    def bad(field: str, value: Any, expected: str) -> None:
+        said = "missing" if value is _MISSING else f"is {json.dumps(value)[:60]}"
+        problems.append(Problem(loc, f"{field} {said}", expected))
+
+    if not isinstance(summary, dict):
+        bad("the summary", summary, "a JSON object with the run's figures")
+        return
+
+    def stat(field: str, value: Any) -> None:
+        if not isinstance(value, dict):
+            bad(field, value, "an object with mean, ci_low, ci_high and n")
+            return
+        for k in ("mean", "ci_low", "ci_high"):
+            v = value.get(k, _MISSING)
+            if v is not None and not _is_number(v):
+                bad(f"{field}.{k}", v, "a number, or null where there is no value")
+        if "n" in value and not _is_number(value["n"]):
+            bad(f"{field}.n", value["n"], "a whole number of replications")
+
+    if not isinstance(summary.get("scenario", _MISSING), str):
+        bad("scenario", summary.get("scenario", _MISSING), "the scenario's name as text")
+    for k in ("seed", "replications"):
+        v = summary.get(k, _MISSING)
+        if not isinstance(v, int) or isinstance(v, bool) or (k == "replications" and v < 1):
+            bad(k, v, "a whole number" + (" of at least 1" if k == "replications" else ""))
+    conf = summary.get("confidence", 0.95)
+    if not _is_number(conf) or not 0 < conf < 1:
+        bad("confidence", conf, "a number between 0 and 1, as 0.95")
+    if not _is_number(summary.get("horizon_months", 0)):
+        bad("horizon_months", summary["horizon_months"], "a number of months")
+    if not isinstance(summary.get("currency", "EUR"), str):
+        bad("currency", summary["currency"], "a currency code as text, as EUR")
+    for name in _HEADLINES:
+        stat(name, summary.get(name, _MISSING))
+    by_tier = summary.get("by_tier", _MISSING)
+    if not isinstance(by_tier, dict) or not by_tier:
+        bad("by_tier", by_tier, "an object with each tier's figures")
+        return
+    for tier, figures in by_tier.items():
+        if not isinstance(figures, dict):
+            bad(f"by_tier.{tier}", figures, "an object with the tier's figures")
+            continue
+        for name in _HEADLINES:
+            stat(f"by_tier.{tier}.{name}", figures.get(name, _MISSING))
+
+
+
+def _check_resolved(resolved: Any, path: Path, problems: list[Problem]) -> None:
+    """Problems with the parts of ``scenario.resolved.json`` the report reads."""
+    loc = Location(str(path))
+    if not isinstance(resolved, dict):
+        problems.append(Problem(loc, f"is {type(resolved).__name__} JSON, not an object",
+                                f"the resolved scenario {_AS_WRITTEN}"))
+        return
+    for part in ("scenario", "rules"):
+        if not isinstance(resolved.get(part, {}), dict):
+            problems.append(Problem(loc, f"{part} is not an object",
+                                    f"the resolved scenario {_AS_WRITTEN}"))
+
+    def at(*keys: str) -> Any:
+        node: Any = resolved
+        for k in keys:
+            node = node.get(k) if isinstance(node, dict) else None
+        return node
+
+    ladder = at("rules", "stages", "stages")
+    if ladder is not None and not (isinstance(ladder, list) and all(
+            isinstance(s, str) or (isinstance(s, dict) and isinstance(s.get("name"), str))
+            for s in ladder)):
+        problems.append(Problem(loc, "rules.stages.stages is not a list of named stages",
+                                "the stage ladder's stages, bottom to top"))
+    # the numbers the inputs table writes out
+    for keys in (("capacity", "account_managers"), ("capacity", "am_hours_per_month"),
+                 ("capacity", "executives"), ("capacity", "exec_hours_per_month"),
+                 ("capacity", "specialists"), ("capacity", "specialist_hours_per_month"),
+                 ("capacity", "support", "hours_per_month"),
+                 ("portfolio", "generate", "accounts")):
+        value = at("scenario", *keys)
+        if value is not None and not _is_number(value):
+            problems.append(Problem(loc, f"scenario.{'.'.join(keys)} is "
+                                    f"{json.dumps(value)[:60]}", "a number"))
 
 
 def from_folder(folder: str | Path) -> ReportRun:
-    """A results folder written by ``kamsim run --out`` (Parquet, summary.json and
-    scenario.resolved.json); a RunError names what is missing."""
+    """A results folder written by ``kamsim run --out`` or ``kamsim runs export`` (Parquet,
+    summary.json and scenario.resolved.json), read and checked in one place: whatever in it
+    the report cannot use (a file missing, not JSON, not Parquet, a field of the wrong type,
+    a table without a column the charts read) is an InputError with one located problem
+    each, all at once, before anything is drawn or written. A folder that is none of
+    kamsim's, or a CSV export, is a RunError."""
     folder = Path(folder)
     need = [folder / "summary.json", folder / "scenario.resolved.json",
             *(folder / f"{t}.parquet" for t in _FOLDER_TABLES)]
-    missing = [p.name for p in need if not p.is_file()]
-    if missing and all((folder / f"{t}.csv").is_file() for t in _FOLDER_TABLES):
-        # a `runs export --format csv` folder: kamsim wrote it, so say what it lacks and how
-        # to get what reports read, rather than that it is no results folder
+    missing = [p for p in need if not p.is_file()]
+    tables_missing = [p for p in missing if p.suffix == ".parquet"]
+    if (len(tables_missing) == len(_FOLDER_TABLES)
+            and all((folder / f"{t}.csv").is_file() for t in _FOLDER_TABLES)):
+        # a `runs export --format csv` folder (no Parquet at all): kamsim wrote it, so say
+        # what it lacks and how to get what reports read, rather than that it is no
+        # results folder
         rid = _exported_run_id(folder) or "RUN_ID"
         raise RunError(f"{folder}: a CSV export; reports read the Parquet tables (report on "
                        f"the stored run: kamsim report {rid}, or export it as Parquet: kamsim "
                        f"runs export {rid} --out FOLDER)")
-    if missing:
-        raise RunError(f"{folder}: not a kamsim results folder (missing {', '.join(missing)})")
-    try:
-        summary = json.loads((folder / "summary.json").read_text())
-        resolved = json.loads((folder / "scenario.resolved.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RunError(f"{folder}: cannot read the summary ({exc})") from None
-    frames = {t: _read_parquet(folder / f"{t}.parquet") for t in _FOLDER_TABLES}
-    return ReportRun(name=str(summary.get("scenario", folder.name)), summary=summary,
-                     resolved=resolved, frames=frames, origin=f"folder {folder}")
+    if len(missing) == len(need):
+        raise RunError(f"{folder}: not a kamsim results folder (missing "
+                       f"{', '.join(p.name for p in missing)})")
+    problems = [Problem(Location(str(p)), "missing", f"{p.name} {_AS_WRITTEN}")
+                for p in missing]
+    summary = resolved = None
+    if folder / "summary.json" not in missing:
+        summary = _read_json(folder / "summary.json", problems)
+        if summary is not None:
+            _check_summary(summary, folder / "summary.json", problems)
+    if folder / "scenario.resolved.json" not in missing:
+        resolved = _read_json(folder / "scenario.resolved.json", problems)
+        if resolved is not None:
+            _check_resolved(resolved, folder / "scenario.resolved.json", problems)
+    frames = {t: _read_parquet(folder / f"{t}.parquet", problems) for t in _FOLDER_TABLES
+              if folder / f"{t}.parquet" not in missing}
+    if problems:
+        raise InputError(problems)
+    assert isinstance(summary, dict) and isinstance(resolved, dict)
+    return ReportRun(name=summary["scenario"], summary=summary, resolved=resolved,
+                     frames=frames, origin=f"folder {folder}")
 
 
 def _exported_run_id(folder: Path) -> str | None:
@@ -128,11 +300,15 @@ def load_runs(refs: Sequence[str], store: str | Path | None = None) -> list[Repo
     """Each ref is a results folder, a run id (or unique prefix) or a group id (all the
     runs of one comparison, oldest first). Unknown refs raise a RunError naming them."""
     runs: list[ReportRun] = []
+    problems: list[Problem] = []  # of every folder, told together
     st = None
     try:
         for ref in refs:
             if Path(ref).is_dir():
-                runs.append(from_folder(ref))
+                try:
+                    runs.append(from_folder(ref))
+                except InputError as exc:
+                    problems.extend(exc.problems)
                 continue
             if st is None:
                 from kamsim import store as store_mod
@@ -152,4 +328,6 @@ def load_runs(refs: Sequence[str], store: str | Path | None = None) -> list[Repo
     finally:
         if st is not None:
             st.close()
+    if problems:
+        raise InputError(problems)
     return runs

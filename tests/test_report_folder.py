@@ -1,0 +1,189 @@
+"""A results folder read back by ``kamsim report`` and ``kamsim plot``: whatever in it the
+report cannot use is told as one located line per problem (exit 2, nothing written).
+
+A summary.json with a non-numeric confidence, a truncated Parquet
+table or a missing one ended both commands in a traceback; a folder missing one table of a
+``kamsim run --out`` folder (which has the CSV copies too) was called a CSV export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def kamsim(*args: str) -> Any:
+    from kamsim.cli import commands  # noqa: F401  (registers the command groups)
+    from kamsim.cli.main import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def folder(small_baseline_result: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A results folder as ``kamsim run --out`` writes it (treat it as read-only)."""
+    from kamsim.io import write_results
+
+    return write_results(small_baseline_result, tmp_path_factory.mktemp("res") / "base")
+
+
+def _summary(change: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    def edit(d: Path) -> None:
+        s = json.loads((d / "summary.json").read_text())
+        change(s)
+        (d / "summary.json").write_text(json.dumps(s, indent=2))
+    return edit
+
+
+def _table(name: str, change: Callable[[Any], Any]) -> Callable[[Path], None]:
+    def edit(d: Path) -> None:
+        import duckdb
+
+        path = str(d / f"{name}.parquet")
+        con = duckdb.connect()
+        frame = change(con.execute("SELECT * FROM read_parquet(?)", [path]).df())  # noqa: F841
+        con.execute(f"COPY frame TO '{path}' (FORMAT PARQUET)")
+        con.close()
+    return edit
+
+
+def _truncate(d: Path) -> None:
+    data = (d / "accounts.parquet").read_bytes()
+    (d / "accounts.parquet").write_bytes(data[: len(data) // 2])
+
+
+def _two_problems(d: Path) -> None:
+    (d / "churn.parquet").write_text("not parquet")
+    _summary(lambda s: s.update(seed="42"))(d)
+
+
+# case -> (change to the folder, the problem lines: file, then a bit of what is wrong)
+BAD: dict[str, tuple[Callable[[Path], None], list[tuple[str, str]]]] = {
+    "confidence not a number": (_summary(lambda s: s.update(confidence="high")),
+                                [("summary.json", 'confidence is "high" (a number')]),
+    "mean not a number": (_summary(lambda s: s["profit"].update(mean="1,2")),
+                          [("summary.json", "profit.mean is")]),
+    "tier figures not an object": (_summary(lambda s: s.update(by_tier=[1, 2])),
+                                   [("summary.json", "by_tier is [1, 2]")]),
+    "older kamsim: no tier figures": (_summary(lambda s: s.pop("by_tier")),
+                                      [("summary.json", "by_tier missing")]),
+    "summary not JSON": (lambda d: (d / "summary.json").write_text('{"scenario": "x",\n'),
+                         [("summary.json:2:1", "not JSON")]),
+    "resolved scenario not JSON": (
+        lambda d: (d / "scenario.resolved.json").write_text("[1, 2"),
+        [("scenario.resolved.json:1:6", "not JSON")]),
+    "truncated table": (_truncate, [("accounts.parquet", "cannot be read as a Parquet table")]),
+    "missing table": (lambda d: (d / "stage_mix.parquet").unlink(),
+                      [("stage_mix.parquet", "missing")]),
+    "table without a column": (_table("timeseries", lambda df: df.drop(columns="profit")),
+                               [("timeseries.parquet", "has no column profit")]),
+    "column of text": (_table("utilisation", lambda df: df.astype({"utilisation": str})),
+                       [("utilisation.parquet", "column utilisation is not numbers")]),
+    "two problems": (_two_problems, [("churn.parquet", "cannot be read"),
+                                     ("summary.json", 'seed is "42"')]),
+}
+
+
+def _bad_folder(folder: Path, tmp_path: Path, case: str) -> Path:
+    bad = tmp_path / "bad"
+    shutil.copytree(folder, bad)
+    BAD[case][0](bad)
+    return bad
+
+
+def _refused(res: Any, bad: Path, lines: list[tuple[str, str]]) -> None:
+    out = res.output.splitlines()
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert len(out) == len(lines) + 1, res.output  # then "n problems found; ..."
+    for line, (where, what) in zip(out, lines, strict=False):
+        assert line.startswith(f"{bad / where}: "), line
+        assert what in line, line
+    assert out[-1].endswith("nothing was written.")
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_plot_refuses_a_bad_folder_with_located_lines(folder: Path, tmp_path: Path,
+                                                      case: str) -> None:
+    bad = _bad_folder(folder, tmp_path, case)
+    res = kamsim("plot", str(bad), "--out", str(tmp_path / "charts"), "--format", "svg")
+    _refused(res, bad, BAD[case][1])
+    assert not (tmp_path / "charts").exists()
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_report_refuses_a_bad_folder_with_located_lines(folder: Path, tmp_path: Path,
+                                                        case: str) -> None:
+    bad = _bad_folder(folder, tmp_path, case)
+    res = kamsim("report", str(bad), "--out", str(tmp_path / "r.html"))
+    _refused(res, bad, BAD[case][1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]
+
+
+def test_the_problems_of_every_folder_are_told_at_once(folder: Path, tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    shutil.copytree(folder, one)
+    shutil.copytree(folder, two)
+    (one / "churn.parquet").unlink()
+    _summary(lambda s: s.update(replications=0))(two)
+    res = kamsim("report", str(one), str(two), "--out", str(tmp_path / "r.html"))
+    assert res.exit_code == 2, res.output
+    assert res.output.splitlines() == [
+        f"{one / 'churn.parquet'}: missing (churn.parquet as kamsim run --out or kamsim runs "
+        "export writes it)",
+        f"{two / 'summary.json'}: replications is 0 (a whole number of at least 1)",
+        "2 problems found; nothing was written."]
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_folder_from_another_version_is_read(folder: Path, tmp_path: Path) -> None:
+    """Fields a newer kamsim adds are left alone; those an older one did not write
+    (currency, confidence, fingerprint) take the report's defaults."""
+    d = tmp_path / "other"
+    shutil.copytree(folder, d)
+
+    def change(s: dict[str, Any]) -> None:
+        s["from_the_future"] = {"x": 1}
+        s["retention"]["median"] = 0.5
+        for k in ("currency", "confidence", "portfolio_fingerprint", "churn_causes"):
+            s.pop(k)
+
+    _summary(change)(d)
+    _table("accounts", lambda df: df.assign(new_column=1))(d)
+    res = kamsim("report", str(d), "--out", str(tmp_path / "r.html"))
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "r.html").is_file()
+
+
+def test_a_folder_that_is_none_of_kamsims_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    res = kamsim("plot", str(tmp_path / "empty"), "--out", str(tmp_path / "charts"))
+    assert res.exit_code == 2
+    assert res.output.startswith(f"error: {tmp_path / 'empty'}: not a kamsim results folder")
+    assert len(res.output.splitlines()) == 1
+    assert not (tmp_path / "charts").exists()
+
+
+def test_a_resolved_scenario_of_the_wrong_shape_is_located(folder: Path, tmp_path: Path) -> None:
+    d = tmp_path / "bad"
+    shutil.copytree(folder, d)
+    res_path = d / "scenario.resolved.json"
+    resolved = json.loads(res_path.read_text())
+    resolved["scenario"]["capacity"]["account_managers"] = "twelve"
+    resolved["rules"]["stages"]["stages"] = [{"label": "x"}]
+    res_path.write_text(json.dumps(resolved))
+    res = kamsim("plot", str(d), "--out", str(tmp_path / "charts"))
+    assert res.exit_code == 2, res.output
+    assert res.output.splitlines() == [
+        f"{res_path}: rules.stages.stages is not a list of named stages (the stage ladder's "
+        "stages, bottom to top)",
+        f'{res_path}: scenario.capacity.account_managers is "twelve" (a number)',
+        "2 problems found; nothing was written."]
+    assert not (tmp_path / "charts").exists()
