@@ -453,13 +453,17 @@ def _check_paired(doc: Any, specs: dict[str, Any], variants: dict[str, Any]
 
 
 def list_lessons(folder: str | Path | None = None) -> list[Lesson]:
-    """Every lesson of ``folder``, validated; all problems of all files raised together."""
+    """Every lesson of ``folder``, validated; all problems of all files raised together.
+    The rule files the lessons share are read once for all of them (one reading_once)."""
+    from kamsim.spec.load import reading_once
+
     lessons, problems = [], []
-    for path in lesson_files(folder):
-        try:
-            lessons.append(load_lesson(path))
-        except InputError as exc:
-            problems += exc.problems
+    with reading_once():
+        for path in lesson_files(folder):
+            try:
+                lessons.append(load_lesson(path))
+            except InputError as exc:
+                problems += exc.problems
     if problems:
         raise InputError(problems)
     return lessons

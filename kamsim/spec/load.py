@@ -362,7 +362,14 @@ def reading_once() -> Iterator[None]:
     A file is known by its resolved path and what ``stat`` says of it (size, modification
     time, inode), so a file changed on disk during the block is read again, and an override
     that names another file (``rules.tiering=...``) reads that one. A file's problems are
-    kept too, so every point that reads a bad file reports them."""
+    kept too, so every point that reads a bad file reports them.
+
+    A block inside another joins it (the outer block's files are known inside): listing the
+    lessons or validating several scenarios reads the rule files they share once, though
+    each lesson's load opens its own block."""
+    if _READ.get() is not None:
+        yield
+        return
     token = _READ.set({})
     try:
         yield
