@@ -185,11 +185,11 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
         rows_of = [(line, p) for line, _, p in people if seen.get(str(p["id"])) == line]
         shared = {"people": [{"id": p["id"] or None, "reports_to": p["reports_to"] or None}
                              for _, p in rows_of]}
-        for err in unit_checks(None, acc, shared):
-            i, field = err.path[1], err.path[2]
-            assert isinstance(i, int) and isinstance(field, str)
-            problems.append(Problem(Location(where, rows_of[i][0], col.get(column[field], 0) + 1),
-                                    str(err), err.expected))
+        for placed in unit_checks(None, acc, shared):
+            row, field = placed.path[1], placed.path[2]
+            assert isinstance(row, int) and isinstance(field, str)
+            problems.append(Problem(Location(where, rows_of[row][0], col.get(column[field], 0) + 1),
+                                    str(placed), placed.expected))
         if not problems:
             out[acc] = ExplicitUnit(people=[p for _, p, _ in people if p is not None])
     if problems:

@@ -10,7 +10,7 @@ import numpy as np
 
 from kamsim.compile import CompiledModel, initial_env
 from kamsim.dmu import Units, build_units
-from kamsim.dmu.metrics import Metrics, metrics
+from kamsim.dmu.metrics import Metrics, frozen, metrics
 from kamsim.dmu.structure import structure
 from kamsim.portfolio import Accounts, build_portfolio, generate_portfolio
 
@@ -130,7 +130,7 @@ def prepare(model: CompiledModel) -> Prepared:
                         np.random.default_rng(seeds[0]), explicit=explicit)
     # the first tiering reads the real starting state: the units just built, the starting
     # trust and stage (neither depends on the tier; docs/model.md, "The start of a run")
-    start_metrics = _read_only(metrics(units, spec.stakeholders.influence_threshold))
+    start_metrics = frozen(metrics(units, spec.stakeholders.influence_threshold))
     env = initial_env(model, accounts, start_metrics)
     mask = np.zeros(n, dtype=bool)
     mask[:n_start] = True
@@ -147,13 +147,3 @@ def prepare(model: CompiledModel) -> Prepared:
     structure(units)
     return Prepared(model, accounts, n_start, units, tier, score, quadrant, trust, stage,
                     src, dst, w, leader, start_metrics)
-
-
-def _read_only(m: Metrics) -> Metrics:
-    """``m`` with its arrays (and the blocks they are rows of) made read-only in place, not
-    copied: every replication starts from them, and the next period's metrics copy the
-    values they keep out of these blocks (kamsim.dmu.metrics), so one replication writing
-    into them would change the next one's start."""
-    for a in (*(m._blocks.f, m._blocks.b, m._blocks.red), *m._blocks.rows):
-        a.flags.writeable = False
-    return m
