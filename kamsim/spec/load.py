@@ -969,9 +969,12 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
 def _rule_file_hashed(path: Path, kind: str, shown: str
                       ) -> tuple[Any, Document, list[Problem], set[tuple[Any, ...]], str | None]:
     """:func:`_read_rule_file` but its expressions, and the file's hash when it has no
-    problems so far (the hash of a file that loaded is recorded with the run)."""
+    problems so far (the hash of a file that loaded is recorded with the run). The hash is
+    of the text parsed (UTF-8, as read: the same bytes as the file's), not of a second read
+    of the file, which might find another version of it."""
     model, doc, problems, bad = _read_rule_file(path, kind, shown, expressions=False)
-    return model, doc, problems, bad, None if problems else _hash(path)
+    return model, doc, problems, bad, None if problems else hashlib.sha256(
+        doc.source.encode("utf-8")).hexdigest()
 
 
 def _contacts(path: Path, roles: Sequence[str], shown: str, scenario: BaseModel | None,
