@@ -168,3 +168,10 @@ def test_validate_locates_a_reporting_cycle_in_a_contact_export(tmp_path: Path) 
         "'ann'? one of: ann, bob, cid)",
         f"{f}:6:2: person 'dan' repeats in account 'A1' (one row per person)",
     ]
+
+
+def test_did_you_mean_words_every_near_miss_alike() -> None:
+    from kamsim.errors import did_you_mean
+
+    assert did_you_mean("tierng", ("stages", "tiering")) == "did you mean 'tiering'? "
+    assert did_you_mean("zzz", ["tiering"]) == ""

@@ -26,13 +26,12 @@ all problems of the file are raised together as one :class:`InputError` (past
 from __future__ import annotations
 
 import csv
-import difflib
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from kamsim.csvtext import check_csv_text, decode_problem, norm_name
-from kamsim.errors import InputError, Location, Problem, capped
+from kamsim.errors import InputError, Location, Problem, capped, did_you_mean
 from kamsim.spec.models import (
     ATTITUDES,
     COVERAGE_LEVELS,
@@ -53,8 +52,7 @@ def _choice(value: str, known: Sequence[str], what: str, loc: Location,
     v = norm_name(value)
     if v in known:
         return v
-    near = difflib.get_close_matches(v, list(known), n=1)
-    hint = f"did you mean {near[0]!r}? " if near else ""
+    hint = did_you_mean(v, known)
     problems.append(Problem(loc, f"unknown {what} {value.strip()!r}",
                             f"{hint}one of: {', '.join(known)}"))
     return None
@@ -113,8 +111,7 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
         col.setdefault(key, i)
     for name in REQUIRED_COLUMNS:
         if name not in col:
-            near = difflib.get_close_matches(name, [norm_name(h) for h in header], n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
+            hint = did_you_mean(name, [norm_name(h) for h in header])
             problems.append(Problem(Location(where, head_line, 1), f"missing column {name!r}",
                                     f"{hint}columns: {', '.join(REQUIRED_COLUMNS)}"))
     if ambiguous & {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS}:
