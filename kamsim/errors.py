@@ -9,7 +9,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = ["Location", "Problem", "Omitted", "capped", "MAX_LISTED", "KamsimError", "InputError", "RunError",
-           "KamsimWarning"]
+           "KamsimWarning", "did_you_mean"]
+
+
+def did_you_mean(value: str, names: Iterable[str]) -> str:
+    """The start of a problem's "expected" text for ``value`` when one of ``names`` is close
+    to it (``"did you mean 'tiering'? "``), else ``""``: every message words a near miss the
+    same way, before the list of what is known."""
+    import difflib  # (wanted only when there is a problem to word)
+
+    near = difflib.get_close_matches(value, list(names), n=1)
+    return f"did you mean {near[0]!r}? " if near else ""
 
 
 @dataclass(frozen=True, order=True)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from kamsim.errors import InputError, Problem, RunError
+from kamsim.errors import InputError, Problem, RunError, did_you_mean
 from kamsim.spec.models import register_checks
 
 if TYPE_CHECKING:
@@ -398,14 +398,11 @@ def _unknown_names(doc: Any, unknown: dict[tuple[int, str], dict[str, list[str]]
     """One problem per figure name some variant lacks: the variants usually share the rule
     files, and a line per variant repeated the same problem at the same place. The variants
     are named only when some of them do have the name."""
-    import difflib
-
     out = []
     for (i, key), lacking in unknown.items():
         value = doc.data["figures"][i][key]
         names = next(iter(lacking.values()))
-        near = difflib.get_close_matches(value, names, n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
+        hint = did_you_mean(value, names)
         where = ("" if len(lacking) == len(loaded) else
                  f" in variant{'s' if len(lacking) > 1 else ''} "
                  f"{', '.join(map(repr, lacking))}")
@@ -453,13 +450,17 @@ def _check_paired(doc: Any, specs: dict[str, Any], variants: dict[str, Any]
 
 
 def list_lessons(folder: str | Path | None = None) -> list[Lesson]:
-    """Every lesson of ``folder``, validated; all problems of all files raised together."""
+    """Every lesson of ``folder``, validated; all problems of all files raised together.
+    The rule files the lessons share are read once for all of them (one reading_once)."""
+    from kamsim.spec.load import reading_once
+
     lessons, problems = [], []
-    for path in lesson_files(folder):
-        try:
-            lessons.append(load_lesson(path))
-        except InputError as exc:
-            problems += exc.problems
+    with reading_once():
+        for path in lesson_files(folder):
+            try:
+                lessons.append(load_lesson(path))
+            except InputError as exc:
+                problems += exc.problems
     if problems:
         raise InputError(problems)
     return lessons

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from kamsim.csvtext import check_csv_text, decode_problem, norm_name
-from kamsim.errors import InputError, Location, Problem, capped
+from kamsim.errors import InputError, Location, Problem, capped, did_you_mean
 from kamsim.fields import PORTFOLIO_FIELDS
 from kamsim.spec.models import Distribution, PortfolioGenerate, PortfolioImport
 
@@ -268,15 +268,13 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
         known = ["account_id", "segment", "industry", *DRAWN_FIELDS]
         for fld, col in spec.columns.items():
             if fld not in known:
-                near = difflib.get_close_matches(fld, known, n=1)
-                hint = f"did you mean {near[0]!r}? " if near else ""
+                hint = did_you_mean(fld, known)
                 problems.append(Problem(Location(shown, 1, 1),
                                         f"column mapping names unknown field {fld!r}",
                                         f"{hint}one of: {', '.join(known)}"))
                 continue
             if norm_name(col) not in cols:
-                near = difflib.get_close_matches(col, names, n=1)
-                hint = f"did you mean {near[0]!r}? " if near else ""
+                hint = did_you_mean(col, names)
                 problems.append(Problem(Location(shown, 1, 1), f"no column {col!r} in the header",
                                         f"{hint}one of: {', '.join(names)}"))
                 continue

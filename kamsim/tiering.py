@@ -374,14 +374,14 @@ def check_start(spec: Any) -> None:
     problem names the same rows and accounts as a run's start finds."""
     if spec.tiering.table.hit_policy != "unique":
         return
-    from kamsim.compile import compile_model, initial_env
+    from kamsim.compile import compile_model
     from kamsim.dmu.metrics import UNIT_FIELDS
+    from kamsim.engine.prepare import first_tiering, prepare
     from kamsim.portfolio import build_portfolio
 
     model = compile_model(spec)
     if model.tiering.reads & set(UNIT_FIELDS):
-        tier_portfolio(spec)
+        prepare(model)
         return
     start = build_portfolio(spec)
-    model.tiering.classify(initial_env(model, start, None), np.ones(start.n, dtype=bool),
-                           ids=start.account_id)
+    first_tiering(model, start, start.n, None)

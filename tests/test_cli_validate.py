@@ -147,3 +147,31 @@ def test_a_scenario_importing_an_unreadable_csv_is_one_located_problem(
         f"{shown}:1:1: cannot read file: Permission denied (an existing, readable file)",
         "1 problem found; nothing was written."]
     assert "Traceback" not in result.output
+
+
+def test_validate_locates_a_reporting_cycle_in_a_contact_export(tmp_path: Path) -> None:
+    # a cycle in the CSV passed `kamsim validate` ("ok"); `kamsim run` then stopped at
+    # accounts.C1005.people[0].reports_to, a place in no file
+    f = tmp_path / "contacts.csv"
+    f.write_text("account_id,person,role,reports_to,attitude,coverage\n"
+                 "A1,ann,economic_buyer,bob,,\n"
+                 "A1,bob,user,cid,,\n"
+                 "A1,cid,user,ann,,\n"
+                 "A1,dan,user,anx,,\n"
+                 "A1,dan,user,,,\n")
+    result = CliRunner().invoke(cli, ["validate", str(f)])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[:3] == [
+        f"{f}:4:4: reports_to 'ann' closes a cycle: cid -> ann -> bob -> cid (reporting "
+        "lines that end at a person who reports to no one)",
+        f"{f}:5:4: reports_to 'anx' is no other person of account 'A1' (did you mean "
+        "'ann'? one of: ann, bob, cid)",
+        f"{f}:6:2: person 'dan' repeats in account 'A1' (one row per person)",
+    ]
+
+
+def test_did_you_mean_words_every_near_miss_alike() -> None:
+    from kamsim.errors import did_you_mean
+
+    assert did_you_mean("tierng", ("stages", "tiering")) == "did you mean 'tiering'? "
+    assert did_you_mean("zzz", ["tiering"]) == ""

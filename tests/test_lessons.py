@@ -624,3 +624,39 @@ def test_after_departure_measures_count_every_departure_of_the_role() -> None:
     a, b = (_departed_accounts(r, "purchaser", roles) for r in run.results.values())
     for x, y in zip(a, b, strict=True):
         assert len(x) >= 20 and len(x & y) >= 0.85 * max(len(x), len(y)), (len(x), len(y))
+
+
+def _counting_yaml_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many times each YAML file is parsed by kamsim.spec.load, by file name."""
+    from kamsim.spec import load
+
+    reads: dict[str, int] = {}
+    real = load.load_yaml
+
+    def spy(path: object, *args: object, **kw: object) -> object:
+        reads[Path(str(path)).name] = reads.get(Path(str(path)).name, 0) + 1
+        return real(path, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(load, "load_yaml", spy)
+    return reads
+
+
+def test_listing_lessons_reads_the_shared_rule_files_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # each lesson's own reading_once block started a fresh cache: `kamsim lesson list`
+    # parsed rules/tiering.yaml (and the other shared files) once per lesson
+    reads = _counting_yaml_reads(monkeypatch)
+    assert len(list_lessons(LESSONS)) >= 2
+    shared = {"tiering.yaml", "service_levels.yaml", "stages.yaml"}
+    assert {name: reads.get(name) for name in shared} == dict.fromkeys(shared, 1)
+
+
+def test_validating_several_scenarios_reads_the_shared_rule_files_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from kamsim.cli.main import cli
+
+    reads = _counting_yaml_reads(monkeypatch)
+    scenarios = sorted(str(p) for p in LESSONS.glob("*.yaml") if ".lesson." not in p.name)
+    result = CliRunner().invoke(cli, ["validate", *scenarios])
+    assert result.exit_code == 0, result.output
+    assert len(scenarios) >= 2 and reads["tiering.yaml"] == 1

@@ -655,3 +655,23 @@ def test_a_file_changed_while_reading_once_is_read_again(tmp_path: Path) -> None
         scenario.write_text(text.replace("name: baseline", "name: baseline_changed"))
         second = load_scenario(scenario)
     assert (first.name, second.name) == ("baseline", "baseline_changed")
+
+
+def test_a_rule_file_is_hashed_from_the_bytes_parsed(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule file's recorded hash is that of the bytes parsed (BOM, CRLF and non-ASCII
+    text kept as they are), not of a second read of the file, which may find another
+    version of it."""
+    import hashlib
+
+    from kamsim.spec import load
+
+    scenario = _workspace(tmp_path)
+    tiering = tmp_path / "rules" / "tiering.yaml"
+    text = tiering.read_text().replace("description: Default", "description: Défaut")
+    raw = b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8")
+    tiering.write_bytes(raw)
+    monkeypatch.setattr(load, "_hash", lambda path: pytest.fail(f"{path} read again"))
+    spec = load.load_scenario(scenario)
+    assert spec.hashes[next(k for k in spec.hashes if k.endswith("tiering.yaml"))] == \
+        hashlib.sha256(raw).hexdigest()

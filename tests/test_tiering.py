@@ -365,7 +365,14 @@ def test_validate_checks_a_unique_table_on_what_the_first_tiering_reads(
     prepare = importlib.import_module("kamsim.engine.prepare")
     real = prepare.prepare
     monkeypatch.setattr(prepare, "prepare", lambda model: built.append(1) or real(model))
+    # the model is compiled once (a tiering that reads unit fields compiled it twice)
+    compiled = []
+    compile_ = importlib.import_module("kamsim.compile")
+    real_compile = compile_.compile_model
+    monkeypatch.setattr(compile_, "compile_model",
+                        lambda spec: compiled.append(1) or real_compile(spec))
     with pytest.raises(InputError) as checked:
         check_start(spec)
     assert checked.value.problems == full.value.problems
     assert built == ([1] if reads_units else [])
+    assert compiled == [1]

@@ -265,31 +265,32 @@ def validate(paths: tuple[str, ...]) -> None:
 
     Prints every problem as path:line:col and exits 2 if there is any."""
     from kamsim.errors import InputError
-    from kamsim.spec.load import load_any
+    from kamsim.spec.load import load_any, reading_once
 
     problems = []
-    for p in paths:
-        try:
-            kind, model = load_any(p)
-            extra = ""
-            if kind == "scenario":
-                from kamsim.tiering import check_start
+    with reading_once():  # the rule files the scenarios share are read once for all
+        for p in paths:
+            try:
+                kind, model = load_any(p)
+                extra = ""
+                if kind == "scenario":
+                    from kamsim.tiering import check_start
 
-                check_start(model)  # a `unique` table's rows against the starting portfolio
-                extra = f" (with {len(model.hashes)} rule/data files"
-                if model.portfolio_rows is not None and model.portfolio_rows.drawn():
-                    extra += f"; drawn, not in the CSV: {', '.join(model.portfolio_rows.drawn())}"
-                extra += ")"
-                for note in model.notes():  # not problems: told, located, after the ok line
-                    extra += f"\n{note.loc}: note: {note.message}" + (
-                        f" ({note.expected})" if note.expected else "")
-            elif kind == "portfolio" and model.drawn():
-                extra = f" (drawn, not in the CSV: {', '.join(model.drawn())})"
-            elif kind == "contacts":
-                extra = " (roles and account ids are checked against the scenario that names it)"
-            click.echo(f"{p}: ok, {kind}{extra}")
-        except InputError as exc:
-            problems.extend(exc.problems)
+                    check_start(model)  # a `unique` table's rows against the starting portfolio
+                    extra = f" (with {len(model.hashes)} rule/data files"
+                    if model.portfolio_rows is not None and model.portfolio_rows.drawn():
+                        extra += f"; drawn, not in the CSV: {', '.join(model.portfolio_rows.drawn())}"
+                    extra += ")"
+                    for note in model.notes():  # not problems: told, located, after the ok line
+                        extra += f"\n{note.loc}: note: {note.message}" + (
+                            f" ({note.expected})" if note.expected else "")
+                elif kind == "portfolio" and model.drawn():
+                    extra = f" (drawn, not in the CSV: {', '.join(model.drawn())})"
+                elif kind == "contacts":
+                    extra = " (roles and account ids are checked against the scenario that names it)"
+                click.echo(f"{p}: ok, {kind}{extra}")
+            except InputError as exc:
+                problems.extend(exc.problems)
     if problems:
         raise InputError(problems)
 

@@ -29,6 +29,7 @@ __all__ = [
     "ATTITUDE_VALUES", "COVERAGE_VALUES", "HOLDERS", "EPS", "Units", "attitude_value",
     "coverage_value", "attitude_label", "coverage_label", "holder_index", "empty_units",
     "concat_units", "select_accounts", "per_account_sum", "people_of", "PersonIds",
+    "read_only",
 ]
 
 #: value of each attitude label, in the order of ``ATTITUDES``
@@ -40,6 +41,14 @@ EPS = 1e-9
 
 _ATT = dict(zip(ATTITUDES, ATTITUDE_VALUES.tolist(), strict=True))
 _COV = dict(zip(COVERAGE_LEVELS, COVERAGE_VALUES.tolist(), strict=True))
+
+
+def read_only(a: np.ndarray) -> np.ndarray:
+    """``a``, made read-only in place: what every replication shares (the prepared start,
+    the structure derived from it) must fail loudly if one of them writes into it, not
+    change the next one's start. Pass ``a.view()`` to keep ``a`` itself writeable."""
+    a.flags.writeable = False
+    return a
 
 
 def attitude_value(label: str) -> float:

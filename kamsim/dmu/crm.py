@@ -26,19 +26,19 @@ all problems of the file are raised together as one :class:`InputError` (past
 from __future__ import annotations
 
 import csv
-import difflib
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from kamsim.csvtext import check_csv_text, decode_problem, norm_name
-from kamsim.errors import InputError, Location, Problem, capped
+from kamsim.errors import InputError, Location, Problem, capped, did_you_mean
 from kamsim.spec.models import (
     ATTITUDES,
     COVERAGE_LEVELS,
     HOLDERS,
     ExplicitUnit,
     StakeholderPerson,
+    unit_checks,
 )
 
 __all__ = ["read_contacts_csv", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS"]
@@ -52,8 +52,7 @@ def _choice(value: str, known: Sequence[str], what: str, loc: Location,
     v = norm_name(value)
     if v in known:
         return v
-    near = difflib.get_close_matches(v, list(known), n=1)
-    hint = f"did you mean {near[0]!r}? " if near else ""
+    hint = did_you_mean(v, known)
     problems.append(Problem(loc, f"unknown {what} {value.strip()!r}",
                             f"{hint}one of: {', '.join(known)}"))
     return None
@@ -78,7 +77,8 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
     """The explicit decision units in a CRM export, keyed by account id (file order).
 
     The result feeds ``build_units(..., explicit=...)``. Raises InputError listing every bad
-    cell, missing column, repeated person and dangling ``reports_to`` of the file at once.
+    cell, missing column, repeated person, dangling ``reports_to`` and reporting cycle of the
+    file at once.
     ``role_names`` None accepts any role: ``kamsim validate contacts.csv`` checks the file
     on its own, without the stakeholder rules a scenario would pair it with. ``accounts``:
     the starting portfolio's ids, if known; a row of another account is a problem at its
@@ -111,8 +111,7 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
         col.setdefault(key, i)
     for name in REQUIRED_COLUMNS:
         if name not in col:
-            near = difflib.get_close_matches(name, [norm_name(h) for h in header], n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
+            hint = did_you_mean(name, [norm_name(h) for h in header])
             problems.append(Problem(Location(where, head_line, 1), f"missing column {name!r}",
                                     f"{hint}columns: {', '.join(REQUIRED_COLUMNS)}"))
     if ambiguous & {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS}:
@@ -166,22 +165,28 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
             (line, person, {"id": pid, "reports_to": cell("reports_to")}))
 
     out: dict[str, ExplicitUnit] = {}
+    column = {"id": "person", "reports_to": "reports_to"}
     for acc, people in units.items():
-        seen: set[str] = set()
-        ids = {str(p["id"]) for _, _, p in people}
+        # a repeated id is reported here, at its row ("entry N" of the shared check would
+        # count the account's rows, not the file's lines); the rest of the account goes
+        # through the same checks as a map written in YAML (unit_checks: reports_to names
+        # another person, no reporting cycle), each problem placed at its row's cell
+        seen: dict[str, int] = {}
         for line, _, p in people:
-            pid, boss = str(p["id"]), str(p["reports_to"])
+            pid = str(p["id"])
             if pid and pid in seen:
                 problems.append(Problem(Location(where, line, col.get("person", 0) + 1),
                                         f"person {pid!r} repeats in account {acc!r}",
                                         "one row per person"))
-            seen.add(pid)
-            if boss and (boss not in ids or boss == pid):
-                near = difflib.get_close_matches(boss, sorted(ids - {pid}), n=1)
-                hint = f"did you mean {near[0]!r}? " if near else ""
-                problems.append(Problem(Location(where, line, col.get("reports_to", 0) + 1),
-                                        f"reports_to {boss!r} is not another person of "
-                                        f"account {acc!r}", f"{hint}a person id or blank"))
+            seen.setdefault(pid, line)
+        rows_of = [(line, p) for line, _, p in people if seen.get(str(p["id"])) == line]
+        shared = {"people": [{"id": p["id"] or None, "reports_to": p["reports_to"] or None}
+                             for _, p in rows_of]}
+        for placed in unit_checks(None, acc, shared):
+            row, field = placed.path[1], placed.path[2]
+            assert isinstance(row, int) and isinstance(field, str)
+            problems.append(Problem(Location(where, rows_of[row][0], col.get(column[field], 0) + 1),
+                                    str(placed), placed.expected))
         if not problems:
             out[acc] = ExplicitUnit(people=[p for _, p, _ in people if p is not None])
     if problems:

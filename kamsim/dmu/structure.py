@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from kamsim.dmu.arrays import EPS, Units
+from kamsim.dmu.arrays import EPS, Units, read_only
 
 __all__ = ["Structure", "structure", "compute_structure", "STRUCTURAL_FIELDS", "KEY_INFLUENCE",
            "SPLIT_EPS"]
@@ -34,11 +34,6 @@ SPLIT_EPS = 1e-9
 #: the Units fields the structure is derived from (a change to any invalidates the cache)
 STRUCTURAL_FIELDS = ("offsets", "account", "role", "influence", "held_by", "edge_src",
                      "edge_dst", "edge_weight", "edge_sign")
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False
-    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +73,7 @@ class Structure:
         """The array under ``key``, made (and kept, read-only) on first use."""
         got = self.extras.get(key)
         if got is None:
-            got = self.extras[key] = _frozen(np.asarray(make()))
+            got = self.extras[key] = read_only(np.asarray(make()))
         return got
 
     def value(self, key: Hashable, make: Callable[[], Any]) -> Any:
@@ -140,7 +135,7 @@ def compute_structure(units: Units) -> Structure:
         "sum_influence_or_1": np.where(sum_influence > 0, sum_influence, 1.0),
         "no_influence": np.flatnonzero(~(sum_influence > 0)),
     }
-    frozen: dict[str, Any] = {k: _frozen(v) for k, v in arrays.items()}
+    frozen: dict[str, Any] = {k: read_only(v) for k, v in arrays.items()}
     return Structure(token=_token(units), **frozen)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import simpy
 
 from kamsim.dmu import StepParams, Units
+from kamsim.dmu.arrays import read_only
 from kamsim.dmu.context import Context
 from kamsim.dmu.metrics import unit_fields
 from kamsim.dmu.structure import STRUCTURAL_FIELDS, structure
@@ -55,12 +56,6 @@ SHARED_UNIT_FIELDS = frozenset(STRUCTURAL_FIELDS) | {"seniority", "person_id", "
                                                      "reports_dst"}
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    v = a.view()
-    v.flags.writeable = False
-    return v
-
-
 def replication_units(shared: Units) -> Units:
     """The decision units one replication plays with: its own copy of what changes
     (attitudes, coverage, time in post, price focus), read-only views of the structure, and
@@ -71,7 +66,7 @@ def replication_units(shared: Units) -> Units:
             continue
         v = getattr(shared, f.name)
         if isinstance(v, np.ndarray):
-            v = _readonly(v) if f.name in SHARED_UNIT_FIELDS else v.copy()
+            v = read_only(v.view()) if f.name in SHARED_UNIT_FIELDS else v.copy()
         kw[f.name] = v
     units = Units(**kw)
     units._cache = structure(shared).rebound(units)
@@ -189,10 +184,10 @@ class Simulation:
         self.tenure = nums["tenure_months"].copy()
         self.trust = prep.trust.copy()
         self.stage = prep.stage.copy()
-        self.initial_stage = _readonly(prep.stage)
+        self.initial_stage = read_only(prep.stage.view())
         self.months_in_stage = np.zeros(n)
         self.tier = prep.tier.copy()
-        self.initial_tier = _readonly(prep.tier)
+        self.initial_tier = read_only(prep.tier.view())
         self.score = prep.score.copy()
         self.quadrant = prep.quadrant.copy()
         self.service_ratio = np.ones(n)

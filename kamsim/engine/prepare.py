@@ -10,11 +10,11 @@ import numpy as np
 
 from kamsim.compile import CompiledModel, initial_env
 from kamsim.dmu import Units, build_units
-from kamsim.dmu.metrics import Metrics, metrics
+from kamsim.dmu.metrics import Metrics, frozen, metrics
 from kamsim.dmu.structure import structure
 from kamsim.portfolio import Accounts, build_portfolio, generate_portfolio
 
-__all__ = ["Prepared", "prepare", "industry_network"]
+__all__ = ["Prepared", "prepare", "first_tiering", "industry_network"]
 
 
 @dataclass
@@ -98,6 +98,21 @@ def industry_network(industry: np.ndarray, influence: np.ndarray, n_start: int,
     return s, d, influence[s], leader
 
 
+def first_tiering(model: CompiledModel, accounts: Accounts, n_start: int,
+                  start_metrics: Metrics | None
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """The start's account fields (:func:`~kamsim.compile.initial_env`) and the tier, score
+    and quadrant of the first ``n_start`` accounts (the starting portfolio) from them.
+    ``kamsim validate`` (kamsim.tiering.check_start) runs the same tiering without the rest
+    of :func:`prepare` when the tiering reads no decision-unit field (``start_metrics``
+    None), so it finds what a run's start finds."""
+    env = initial_env(model, accounts, start_metrics)
+    mask = np.zeros(accounts.n, dtype=bool)
+    mask[:n_start] = True
+    tier, score, quadrant = model.tiering.classify(env, mask, ids=accounts.account_id)
+    return env, tier, score, quadrant
+
+
 def prepare(model: CompiledModel) -> Prepared:
     """Build the shared starting point of every replication of ``model``'s scenario."""
     spec = model.spec
@@ -119,7 +134,6 @@ def prepare(model: CompiledModel) -> Prepared:
         np.concatenate([start.industry, future.industry]),
     )
     del start, future  # a 1M portfolio's parts are 260 MB: let what follows reuse them
-    n = accounts.n
     # new accounts start young: no tenure, a small share, neutral loyalty
     accounts.numbers["tenure_months"][n_start:] = 0.0
     accounts.numbers["share"][n_start:] *= 0.5
@@ -130,11 +144,8 @@ def prepare(model: CompiledModel) -> Prepared:
                         np.random.default_rng(seeds[0]), explicit=explicit)
     # the first tiering reads the real starting state: the units just built, the starting
     # trust and stage (neither depends on the tier; docs/model.md, "The start of a run")
-    start_metrics = _read_only(metrics(units, spec.stakeholders.influence_threshold))
-    env = initial_env(model, accounts, start_metrics)
-    mask = np.zeros(n, dtype=bool)
-    mask[:n_start] = True
-    tier, score, quadrant = model.tiering.classify(env, mask, ids=accounts.account_id)
+    start_metrics = frozen(metrics(units, spec.stakeholders.influence_threshold))
+    env, tier, score, quadrant = first_tiering(model, accounts, n_start, start_metrics)
     tier[n_start:] = len(model.tiers) - 1  # arrivals start in the lowest tier
     trust = env["trust"]
     stage = env["stage_index"].astype(np.int64)
@@ -147,13 +158,3 @@ def prepare(model: CompiledModel) -> Prepared:
     structure(units)
     return Prepared(model, accounts, n_start, units, tier, score, quadrant, trust, stage,
                     src, dst, w, leader, start_metrics)
-
-
-def _read_only(m: Metrics) -> Metrics:
-    """``m`` with its arrays (and the blocks they are rows of) made read-only in place, not
-    copied: every replication starts from them, and the next period's metrics copy the
-    values they keep out of these blocks (kamsim.dmu.metrics), so one replication writing
-    into them would change the next one's start."""
-    for a in (*(m._blocks.f, m._blocks.b, m._blocks.red), *m._blocks.rows):
-        a.flags.writeable = False
-    return m

@@ -6,7 +6,6 @@ whose lines read ``path:line:col: what is wrong (what was expected)``.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from kamsim.errors import InputError, Location, Problem
+from kamsim.errors import InputError, Location, Problem, did_you_mean
 from kamsim.spec import models as m
 from kamsim.spec.yamlpos import Document, load_yaml, load_yaml_text
 
@@ -127,8 +126,7 @@ class ScenarioSpec:
             n = int(((rows.segment == seg) & ~own).sum())
             if not n:
                 continue
-            near = difflib.get_close_matches(seg.lower(), named, n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
+            hint = did_you_mean(seg.lower(), named)
             out.append(Problem(at, f"segment {seg!r} has no decision-unit template of its own, "
                                f"so its {n} account{'s' if n != 1 else ''} get{'' if n != 1 else 's'} "
                                "the default one", f"{hint}templates: {', '.join(named)}"))
@@ -275,8 +273,7 @@ def _validate(doc: Document, model: type[BaseModel], base: tuple[Any, ...] = ()
                 owner = _model_at(model, loc)
                 known = sorted(
                     (f.alias or n) for n, f in owner.model_fields.items()) if owner else []
-                near = difflib.get_close_matches(str(loc[-1]), known, n=1)
-                hint = f"did you mean {near[0]!r}? " if near else ""
+                hint = did_you_mean(str(loc[-1]), known)
                 problems.append(Problem(doc.locate(full, key=True),
                                         f"unknown key {loc[-1]!r}",
                                         f"{hint}expected one of: {', '.join(known)}"))
@@ -362,7 +359,14 @@ def reading_once() -> Iterator[None]:
     A file is known by its resolved path and what ``stat`` says of it (size, modification
     time, inode), so a file changed on disk during the block is read again, and an override
     that names another file (``rules.tiering=...``) reads that one. A file's problems are
-    kept too, so every point that reads a bad file reports them."""
+    kept too, so every point that reads a bad file reports them.
+
+    A block inside another joins it (the outer block's files are known inside): listing the
+    lessons or validating several scenarios reads the rule files they share once, though
+    each lesson's load opens its own block."""
+    if _READ.get() is not None:
+        yield
+        return
     token = _READ.set({})
     try:
         yield
@@ -413,8 +417,7 @@ def _kind_of(doc: Document) -> tuple[str | None, list[Problem]]:
         return None, [Problem(doc.locate(()), "missing key 'kind'",
                               f"one of: {', '.join(FILE_KINDS)}")]
     if not isinstance(kind, str) or kind not in FILE_KINDS:
-        near = difflib.get_close_matches(str(kind), FILE_KINDS, n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
+        hint = did_you_mean(str(kind), FILE_KINDS)
         where = doc.locate(("kind",)) if "kind" in doc.data else doc.locate(())
         what = "kind is empty" if kind is None else f"unknown file kind {kind!r}"
         return None, [Problem(where, what, f"{hint}one of: {', '.join(FILE_KINDS)}")]
@@ -962,9 +965,12 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
 def _rule_file_hashed(path: Path, kind: str, shown: str
                       ) -> tuple[Any, Document, list[Problem], set[tuple[Any, ...]], str | None]:
     """:func:`_read_rule_file` but its expressions, and the file's hash when it has no
-    problems so far (the hash of a file that loaded is recorded with the run)."""
+    problems so far (the hash of a file that loaded is recorded with the run). The hash is
+    of the text parsed (UTF-8, as read: the same bytes as the file's), not of a second read
+    of the file, which might find another version of it."""
     model, doc, problems, bad = _read_rule_file(path, kind, shown, expressions=False)
-    return model, doc, problems, bad, None if problems else _hash(path)
+    return model, doc, problems, bad, None if problems else hashlib.sha256(
+        doc.source.encode("utf-8")).hexdigest()
 
 
 def _contacts(path: Path, roles: Sequence[str], shown: str, scenario: BaseModel | None,
@@ -1080,13 +1086,12 @@ def _units_for_segments(doc: Document, rules: m.StakeholderRules, data: Any,
     if not isinstance(segments, dict):
         return []
     names = [k for k in segments if isinstance(k, str)]
+    unused = [n for n in names if n not in rules.units]  # no template of their own: likelier meant
     out = []
     for unit in rules.units:
         if unit == "default" or unit in names:
             continue
-        unused = [n for n in names if n not in rules.units]
-        near = difflib.get_close_matches(unit, unused or names, n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
+        hint = did_you_mean(unit, unused or names)
         out.append(Problem(doc.locate(("units", unit), key=True),
                            f"unit template {unit!r} names no segment of the portfolio of "
                            f"{path}, so it would never be used",
@@ -1123,15 +1128,13 @@ def _cross_check(doc: Document, level: str | None, rules: dict[str, Any],
                                f"a service level for every tier of {of}"))
         for name in levels:
             if name not in tiers:
-                near = difflib.get_close_matches(name, tiers, n=1)
-                hint = f"did you mean {near[0]!r}? " if near else ""
+                hint = did_you_mean(name, tiers)
                 where = (service.locate(("levels", name), key=True) if service is not None
                          else doc.locate(("rules", "service")))
                 out.append(Problem(where, f"service level {name!r} names no tier of {of}",
                                    f"{hint}one of: {', '.join(tiers)}"))
     if level is not None and level not in tiers:
-        near = difflib.get_close_matches(level, tiers, n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
+        hint = did_you_mean(level, tiers)
         out.append(Problem(doc.locate(("strategy", "level")),
                            f"unknown service level {level!r}",
                            f"{hint}one of: {', '.join(tiers)}"))

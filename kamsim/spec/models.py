@@ -8,11 +8,12 @@ names at their column. Defaults are documented in ``docs/model.md`` with their s
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, TypeGuard
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+
+from kamsim.errors import did_you_mean
 
 __all__ = [
     "Indicator", "TierRow", "TierTable", "Retier", "TieringRules",
@@ -100,8 +101,7 @@ class RefError(PlacedError):
     """A reference to a name that does not exist; carries the path relative to the model."""
 
     def __init__(self, path: tuple[str | int, ...], value: str, known: list[str], key: bool):
-        near = difflib.get_close_matches(value, known, n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
+        hint = did_you_mean(value, known)
         super().__init__(path, f"unknown name {value!r} ({hint}expected one of: "
                          f"{', '.join(known)})", key=key)
 
@@ -262,8 +262,7 @@ def unit_checks(roles: Sequence[str] | None, account: str, unit: Any) -> list[Pl
     for i, p in enumerate(people):
         role = p.get("role")
         if roles is not None and isinstance(role, str) and role not in roles:
-            near = difflib.get_close_matches(role, list(roles), n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
+            hint = did_you_mean(role, roles)
             out.append(PlacedError(("people", i, "role"), f"unknown role {role!r}",
                                    f"{hint}one of the file's roles: {', '.join(roles)}"))
     out += _repeats(people, "person id", lambda i: ("people", i, "id"), lambda p: p.get("id"))
@@ -271,8 +270,7 @@ def unit_checks(roles: Sequence[str] | None, account: str, unit: Any) -> list[Pl
 
     def nobody(path: tuple[str | int, ...], what: str, name: str, me: Any) -> PlacedError:
         others = sorted(set(ids) - {me})
-        near = difflib.get_close_matches(name, others, n=1)
-        hint = f"did you mean {near[0]!r}? " if near else ""
+        hint = did_you_mean(name, others)
         return PlacedError(path, f"{what} {name!r} is no other person of account {account!r}",
                            f"{hint}one of: {', '.join(others)}" if others
                            else "another person of the account")
