@@ -318,13 +318,7 @@ def load_runs(refs: Sequence[str], store: str | Path | None = None) -> list[Repo
                     raise RunError(f"{ref}: not a results folder, and there is no run store "
                                    f"at {path} to look it up in")
                 st = store_mod.open(path, read_only=True)
-            try:
-                runs.append(from_record(st.get(ref)))
-            except RunError as no_run:
-                try:
-                    runs.extend(from_record(r) for r in st.group(ref))
-                except RunError:
-                    raise no_run from None
+            runs.extend(from_record(r) for r in st.get_many(ref))
     finally:
         if st is not None:
             st.close()
