@@ -372,24 +372,23 @@ def churn_causes(runs: Mapping[str, Frames]) -> Any:
     every = _all_tiers(runs)
     fig = _figure(10, 1.0 + 2.8 * len(runs))
     axes = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel())
+    # accounts lost, cause (as first seen) x tier, and replications, of each run with any
+    pivots = {name: (f["churn"].pivot_table(index="cause", columns="tier", values="accounts",
+                                            aggfunc="sum", sort=False),
+                     max(int(f["timeseries"]["replication"].nunique()), 1))
+              for name, f in runs.items() if len(f["churn"])}
     # causes by size: accounts lost per replication, summed over the runs (each cause once:
     # a list of every churn row's cause drew one bar per row, a 1 MB SVG out of order)
     sizes: dict[str, float] = {}
-    for f in runs.values():
-        ch = f["churn"]
-        if len(ch):
-            n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
-            for c, v in ch.groupby("cause", sort=False)["accounts"].sum().items():
-                sizes[c] = sizes.get(c, 0.0) + float(v) / n_reps
+    for piv, n_reps in pivots.values():
+        for c, v in piv.sum(axis=1).items():
+            sizes[c] = sizes.get(c, 0.0) + float(v) / n_reps
     causes_all = sorted(sizes, key=lambda c: -sizes[c])  # (stable: ties as first seen)
     for ax, (name, f) in zip(axes, runs.items(), strict=True):
         _style(ax)
         tiers = _tiers(f)
-        ch = f["churn"]
-        n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
-        by_tier = (ch.pivot_table(index="cause", columns="tier", values="accounts",
-                                  aggfunc="sum").reindex(index=causes_all, columns=tiers)
-                   .fillna(0.0) / n_reps) if len(ch) else None
+        by_tier = (pivots[name][0].reindex(index=causes_all, columns=tiers).fillna(0.0)
+                   / pivots[name][1]) if name in pivots else None
         left = np.zeros(len(causes_all))
         for tier in tiers:
             counts = (by_tier[tier].to_numpy() if by_tier is not None
@@ -412,20 +411,18 @@ def churn_causes(runs: Mapping[str, Frames]) -> Any:
 
 
 @as_written
-def stage_mix(runs: Mapping[str, Frames],
-              stages: Mapping[str, Sequence[str]] | None = None) -> Any:
+def stage_mix(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]]) -> Any:
     """Active accounts per relationship stage over time (all tiers, mean over
     replications), as a stacked area; one panel per run, in that run's own stages
     (``stages[run]``: the ladder bottom to top, then the broken-down stage, as
-    :func:`kamsim.report.runs.stage_order` gives them; default: as first seen in its
-    ``stage_mix``). The broken-down stage is the last band, in a colour of its own. Runs
+    :func:`kamsim.report.runs.stage_order` or :func:`all_charts` gives them). The
+    broken-down stage is the last band, in a colour of its own. Runs
     whose stages differ (rule sets of their own) each have their own legend; else one is
     shared."""
     import matplotlib
 
     cmap = matplotlib.colormaps["viridis"]
-    orders = {name: list((stages or {}).get(name) or dict.fromkeys(f["stage_mix"]["stage"]))
-              for name, f in runs.items()}
+    orders = {name: list(stages[name]) for name in runs}
     shared = len({tuple(o) for o in orders.values()}) == 1
     fig = _figure(10, 1.0 + 2.8 * len(runs))
     axes = fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel()
