@@ -626,6 +626,15 @@ def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] |
     }
 
 
+def _fmt(value: Any, spec: str = "g") -> str:
+    """``value`` in ``spec``, or as text if it is not a number (a results folder's resolved
+    scenario is the user's file: the report shows what it says rather than fail on it)."""
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def inputs_table(resolved: Mapping[str, dict[str, Any]],
                  summaries: Mapping[str, dict[str, Any]] | None = None) -> Any:
     """The inputs of each run, one column per run: strategy, capacity, portfolio, horizon,
@@ -640,19 +649,20 @@ def inputs_table(resolved: Mapping[str, dict[str, Any]],
         cap = sc.get("capacity", {}) or {}
         sup = cap.get("support", {}) or {}
         port = sc.get("portfolio", {}) or {}
-        size = (f"{port['generate']['accounts']:,} generated accounts" if port.get("generate")
+        size = (f"{_fmt(port['generate'].get('accounts'), ',')} generated accounts"
+                if isinstance(port.get("generate"), dict)
                 else str(port.get("file") or port.get("accounts") or "from file"))
         detail = ", ".join(f"{k} {v}" for k, v in strat.items()
                            if k != "name" and v is not None)
         col = {
             "strategy": f"{strat.get('name', '?')}" + (f" ({detail})" if detail else ""),
-            "account managers": f"{cap.get('account_managers', 0):g} × "
-                                f"{cap.get('am_hours_per_month', 0):g} h/month",
-            "executives": f"{cap.get('executives', 0):g} × "
-                          f"{cap.get('exec_hours_per_month', 0):g} h/month",
-            "specialists": f"{cap.get('specialists', 0):g} × "
-                           f"{cap.get('specialist_hours_per_month', 0):g} h/month",
-            "support": f"{sup.get('agents', 0)} agents × {sup.get('hours_per_month', 0):g} h",
+            "account managers": f"{_fmt(cap.get('account_managers', 0))} × "
+                                f"{_fmt(cap.get('am_hours_per_month', 0))} h/month",
+            "executives": f"{_fmt(cap.get('executives', 0))} × "
+                          f"{_fmt(cap.get('exec_hours_per_month', 0))} h/month",
+            "specialists": f"{_fmt(cap.get('specialists', 0))} × "
+                           f"{_fmt(cap.get('specialist_hours_per_month', 0))} h/month",
+            "support": f"{sup.get('agents', 0)} agents × {_fmt(sup.get('hours_per_month', 0))} h",
             "budget per year": str(cap.get("budget_per_year") or "not limited"),
             "portfolio": size,
             "horizon": f"{sc.get('horizon_months', '?')} months",
