@@ -119,9 +119,6 @@ def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | No
     from kamsim.errors import RunError
 
     main._WRITTEN.track()
-    if len(scenarios) < 2 and _is_scenario(scenarios[0]):
-        # (one run id may be a group's: its runs, counted once loaded)
-        raise RunError("compare needs at least two scenarios, run ids or a group id")
     given = [opt for opt, v in (("--seed", seed is not None), ("-r", replications is not None),
                                 ("--set", bool(sets))) if v]
     if given and not any(_is_scenario(s) for s in scenarios):
