@@ -12,48 +12,28 @@ position, and a run without a tier draws nothing in that tier's panel. Time is i
 every axis, and "per month" is per month whatever the run's period (a weekly run's sums per
 period are divided by its period's length in months).
 
-Every text is drawn as written (:data:`AS_WRITTEN`): scenario, tier, stage and resource names
-are the user's, and "Q3 $\\alpha$ plan" is a name, not math (matplotlib read it as math text:
-drawn as a Greek letter, or the chart failed on an unknown symbol).
+Every text is drawn as written (:data:`kamsim.drawtext.AS_WRITTEN`): scenario, tier, stage and
+resource names are the user's, and "Q3 $\\alpha$ plan" is a name, not math (matplotlib read it
+as math text: drawn as a Greek letter, or the chart failed on an unknown symbol).
 
 matplotlib and pandas are imported inside the functions so importing kamsim stays fast."""
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from kamsim.drawtext import as_written
 from kamsim.stats import t_two_sided
 
-__all__ = ["AS_WRITTEN", "as_written", "CHARTS", "caption", "retention", "profit_over_time",
-           "whale_curve", "cost_vs_profit", "churn_causes", "stage_mix", "stage_flows",
-           "utilisation", "all_charts", "stage_flow_table", "inputs_table"]
+__all__ = ["CHARTS", "caption", "retention", "profit_over_time", "whale_curve", "cost_vs_profit",
+           "churn_causes", "stage_mix", "stage_flows", "utilisation", "all_charts",
+           "stage_flow_table", "inputs_table"]
 
 Frames = Mapping[str, Any]  # table name -> DataFrame, for one run
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-#: matplotlib settings under which a text is drawn as written: no math text ("$...$"), no TeX
-#: (a matplotlibrc may turn it on). A text takes them when it is made, a tick label when the
-#: figure is drawn: the charts are made, and saved (:mod:`kamsim.report.figfiles`), under them.
-AS_WRITTEN: dict[Any, Any] = {"text.parse_math": False, "text.usetex": False}
-
-
-def as_written(fn: _F) -> _F:
-    """``fn`` makes its figure under :data:`AS_WRITTEN`."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        import matplotlib
-
-        with matplotlib.rc_context(AS_WRITTEN):
-            return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
 
 _COLORS = ("#1f5f99", "#d9731a", "#2e8b57", "#9b3b8c", "#b8860b", "#5f6f7f")
 _TIER_COLORS = ("#1f5f99", "#6fa8dc", "#b7c9d9", "#d9731a", "#f0b27a", "#888888")
