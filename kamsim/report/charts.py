@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from kamsim.drawtext import as_written
+from kamsim.report.terminal import ALL_ACCOUNTS
 from kamsim.stats import t_two_sided
 
 __all__ = ["CHARTS", "caption", "retention", "profit_over_time", "whale_curve", "cost_vs_profit",
@@ -140,7 +141,7 @@ def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
     accounts; a panel takes each run's column of its tier's name, and a run without that
     tier draws nothing in it. A run whose values are undefined (NaN) all along draws nothing
     either, and the panel says so: ``missing`` (with {tier}) tells why."""
-    panels = ["all accounts", *_all_tiers(runs)]
+    panels = [ALL_ACCOUNTS, *_all_tiers(runs)]
     rows, cols = _grid(len(panels))
     fig = _figure(10, 3.0 * rows + 0.6)
     fig.suptitle(title, x=0.02, ha="left", fontsize=12)
