@@ -82,16 +82,31 @@ def _t_isf(tail: float, df: float) -> float:
     return 0.5 * (lo + hi)
 
 
-@lru_cache(maxsize=64)
 def t_ppf(p: float, df: float) -> float:
-    """Quantile of Student's t with ``df`` degrees of freedom (bisection on the CDF; ~2 ms,
-    and a summary asks for the same one for every figure: kept per (p, df))."""
+    """Quantile of Student's t with ``df`` degrees of freedom."""
     if not 0.0 < p < 1.0:
         raise ValueError(f"p ({p}) must be in (0, 1)")
+    return _t_quantile(p, min(p, 1.0 - p), df)
+
+
+def t_two_sided(confidence: float, df: float) -> float:
+    """The quantile a two-sided ``confidence`` interval takes, ``t_ppf(0.5 + confidence / 2)``,
+    with its tail ``(1 - confidence) / 2`` given exactly: the sum rounds to 1 for a confidence
+    within 2e-16 of 1 (which a scenario accepts, and which t_ppf would refuse)."""
+    p = 0.5 + confidence / 2.0
+    return _t_quantile(p, 1.0 - p if p < 1.0 else (1.0 - confidence) / 2.0, df)
+
+
+@lru_cache(maxsize=64)
+def _t_quantile(p: float, tail: float, df: float) -> float:
+    """The ``p`` quantile, ``tail`` its distance from the nearer end (``min(p, 1 - p)``, or
+    exact where ``p`` rounded to 1). Bisection on the CDF within [-BRACKET, BRACKET], to an
+    absolute width (the figures pinned by the tests are of it); past the bracket, or where p
+    is 1, on the tail (:func:`_t_isf`). ~2 ms, and a summary asks for the same one for every
+    figure: kept per (p, tail, df)."""
     if p == 0.5:
         return 0.0
-    tail = min(p, 1.0 - p)
-    if _t_tail(BRACKET, df) > tail:  # past the bracket: the bisection would stop at its edge
+    if p == 1.0 or _t_tail(BRACKET, df) > tail:  # the bisection would stop at its edge
         return math.copysign(_t_isf(tail, df), p - 0.5)
     lo, hi = -BRACKET, BRACKET
     for _ in range(200):
@@ -103,14 +118,6 @@ def t_ppf(p: float, df: float) -> float:
         if hi - lo < 1e-12:
             break
     return 0.5 * (lo + hi)
-
-
-def t_two_sided(confidence: float, df: float) -> float:
-    """The quantile a two-sided ``confidence`` interval takes, ``t_ppf(0.5 + confidence / 2)``;
-    from the tail ``(1 - confidence) / 2`` (exact) where that sum rounds to 1 (a confidence
-    within 2e-16 of 1, which a scenario accepts, and which t_ppf would refuse)."""
-    p = 0.5 + confidence / 2.0
-    return t_ppf(p, df) if p < 1.0 else _t_isf((1.0 - confidence) / 2.0, df)
 
 
 def defined_mean(values: np.ndarray) -> float:

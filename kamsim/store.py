@@ -641,9 +641,10 @@ class Store:
     def get_many(self, ref: str) -> list[RunRecord]:
         """The run ``ref`` names (an id or a unique prefix), or, if it is a group's id, the
         group's runs, oldest first: what commands that take several runs accept."""
-        if not self.group_ids(ref) or self._run_matches(ref):
-            return [self.get(ref)]
-        return self.group(ref)
+        ids = self.group_ids(ref)
+        if ids and not self._run_matches(ref):  # (a run's prefix is a run's, as in get)
+            return [self.get(rid) for rid in ids]
+        return [self.get(ref)]
 
     def _run_matches(self, prefix: str) -> bool:
         return bool(self._initialised and prefix and self._c().execute(

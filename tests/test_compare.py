@@ -226,6 +226,15 @@ def _cli():
     return cli
 
 
+def test_cli_one_scenario_is_one_line_as_from_python(tmp_path):
+    # told by compare itself, as to a script: the CLI said it again in words of its own
+    res = CliRunner().invoke(_cli(), ["compare", TIERED, "--store",
+                                      str(tmp_path / "s.duckdb")])
+    assert res.exit_code == 2
+    assert res.output == "error: compare needs at least two scenarios or runs (got 1)\n"
+    assert not (tmp_path / "s.duckdb").exists()
+
+
 def test_cli_twice_prints_identical_numbers():
     args = ["compare", EQUAL, TIERED, "--no-store", "-w", "1", *sum((["--set", s]
                                                                       for s in SMALL), [])]

@@ -176,7 +176,7 @@ def test_a_resolved_scenario_of_the_wrong_shape_is_located(folder: Path, tmp_pat
     shutil.copytree(folder, d)
     res_path = d / "scenario.resolved.json"
     resolved = json.loads(res_path.read_text())
-    resolved["scenario"]["capacity"]["account_managers"] = "twelve"
+    resolved["scenario"]["capacity"]["account_managers"] = "twelve"  # shown as written
     resolved["rules"]["stages"]["stages"] = [{"label": "x"}]
     res_path.write_text(json.dumps(resolved))
     res = kamsim("plot", str(d), "--out", str(tmp_path / "charts"))
@@ -184,6 +184,26 @@ def test_a_resolved_scenario_of_the_wrong_shape_is_located(folder: Path, tmp_pat
     assert res.output.splitlines() == [
         f"{res_path}: rules.stages.stages is not a list of named stages (the stage ladder's "
         "stages, bottom to top)",
-        f'{res_path}: scenario.capacity.account_managers is "twelve" (a number)',
-        "2 problems found; nothing was written."]
+        "1 problem found; nothing was written."]
     assert not (tmp_path / "charts").exists()
+
+
+def test_a_figure_of_the_resolved_scenario_that_is_no_number_is_shown_as_written(
+        folder: Path, tmp_path: Path) -> None:
+    """The inputs table writes capacities and the portfolio size with number formats: a value
+    of another type (the folder is the user's) is shown as it is, not a traceback; every
+    figure the table shows, not a list of them kept beside it (support.agents was left out)."""
+    d = tmp_path / "odd"
+    shutil.copytree(folder, d)
+    res_path = d / "scenario.resolved.json"
+    resolved = json.loads(res_path.read_text())
+    cap = resolved["scenario"]["capacity"]
+    cap["account_managers"], cap["support"]["hours_per_month"] = "twelve", [160]
+    cap["support"]["agents"] = "a few"
+    resolved["scenario"]["portfolio"] = {"generate": {"accounts": "many"}}
+    res_path.write_text(json.dumps(resolved))
+    res = kamsim("report", str(d), "--out", str(tmp_path / "r.html"))
+    assert res.exit_code == 0, res.output
+    page = (tmp_path / "r.html").read_text()
+    for shown in ("twelve × ", "a few agents × [160] h", "many generated accounts"):
+        assert shown in page, shown

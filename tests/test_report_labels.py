@@ -68,6 +68,27 @@ def test_only_a_difference_whose_interval_excludes_zero_is_coloured(small_baseli
                      ("all accounts", "profit", "unclear")]
 
 
+def test_the_report_writes_a_difference_as_compare_prints_it():
+    # the report wrote a relative interval as "+2.0% (+0.5% to +3.5%)", compare as
+    # "+2.0% (+0.5 to +3.5)": one formatting now (a share's difference in points likewise)
+    from rich.console import Console
+    from test_compare import REF, _fake
+
+    from kamsim.cli.compare_cmd import difference_table
+    from kamsim.compare import compare_runs
+    from kamsim.report import html
+
+    cmp = compare_runs([REF, _fake("b", [103.0, 101.5, 104.0, 102.0], [0.82, 0.81, 0.8, 0.83])])
+    console = Console(width=400, record=True)
+    console.print(difference_table(cmp))
+    printed = console.export_text()
+    rows = html._diff_rows(cmp.table(), cmp.runs[0].currency)
+    assert any(" to " in row["rel"] for row in rows)
+    for row in rows:
+        assert re.search(re.escape(row["diff"]) + " +│ +" + re.escape(row["rel"]) + " +│",
+                         printed), (row, printed)
+
+
 @pytest.fixture(scope="module")
 def baseline_frames(small_baseline_result):
     return small_baseline_result.to_frames()

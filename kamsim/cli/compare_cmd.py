@@ -17,18 +17,14 @@ def difference_table(cmp: Any) -> Any:
     """A rich Table of the paired differences: one row per scenario x tier x headline."""
     from rich.table import Table
 
-    from kamsim.compare import ALL, discount_differs, not_comparable
+    from kamsim.compare import discount_differs, not_comparable
     from kamsim.report.terminal import (
-        ALL_ACCOUNTS,
-        MEASURE_NAMES,
         NOTE_NO_ACCOUNTS,
         NOTE_NO_INTERVAL,
-        decimal,
-        difference,
+        difference_cells,
         money,
         pct,
         percent_label,
-        signed_money,
     )
 
     cur = cmp.runs[0].currency
@@ -49,29 +45,14 @@ def difference_table(cmp: Any) -> Any:
     def value(v: float, f: Any) -> str:
         return "no accounts" if v != v else f(v)  # a share of a tier with no accounts
 
-    def share_pts(v: float) -> str:
-        return decimal(100 * v, sign=True)
-
     undefined = single = False
     for r in cmp.table().itertuples(index=False):
-        if r.metric == "retention":
-            vals = (value(r.reference_mean, pct),
-                    value(r.mean, pct),
-                    difference(r.diff, r.diff_low, r.diff_high, share_pts, " pts"))
-        else:
-            vals = (value(r.reference_mean, lambda v: money(v, cur)),
-                    value(r.mean, lambda v: money(v, cur)),
-                    difference(r.diff, r.diff_low, r.diff_high,
-                               lambda v: signed_money(v, cur)))
-        rel = "" if r.rel != r.rel else difference(r.rel, r.rel_low, r.rel_high,
-                                                     lambda v: decimal(v, sign=True), "%")
+        fmt = pct if r.metric == "retention" else lambda v: money(v, cur)
+        tier, measure, diff, rel, clear = difference_cells(r, cur)
         undefined |= r.diff != r.diff
         single |= r.diff == r.diff and r.diff_low != r.diff_low
-        clear = r.diff_low > 0 or r.diff_high < 0  # False without an interval (NaN)
-        style = None if clear else "dim"
-        t.add_row(r.scenario, ALL_ACCOUNTS if r.tier == ALL else r.tier,
-                  MEASURE_NAMES[r.metric], *vals, rel, style=style,
-                  end_section=(r.metric == "clv"))
+        t.add_row(r.scenario, tier, measure, value(r.reference_mean, fmt), value(r.mean, fmt),
+                  diff, rel, style=None if clear else "dim", end_section=(r.metric == "clv"))
     notes = []
     for name, run in zip(cmp.names[1:], cmp.runs[1:], strict=True):
         # said under the table too, where the differences are read
@@ -119,9 +100,6 @@ def compare(scenarios: tuple[str, ...], replications: int | None, seed: int | No
     from kamsim.errors import RunError
 
     main._WRITTEN.track()
-    if len(scenarios) < 2 and _is_scenario(scenarios[0]):
-        # (one run id may be a group's: its runs, counted once loaded)
-        raise RunError("compare needs at least two scenarios, run ids or a group id")
     given = [opt for opt, v in (("--seed", seed is not None), ("-r", replications is not None),
                                 ("--set", bool(sets))) if v]
     if given and not any(_is_scenario(s) for s in scenarios):

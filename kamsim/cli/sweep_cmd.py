@@ -21,6 +21,7 @@ def sweep_table(sw: Any) -> Any:
     from rich.table import Table
 
     from kamsim.report.terminal import (
+        MEASURE_NAMES,
         NOTE_NO_INTERVAL,
         difference,
         interval,
@@ -41,8 +42,7 @@ def sweep_table(sw: Any) -> Any:
         short = key.rsplit(".", 1)[-1]
         t.add_column(short if [k.rsplit(".", 1)[-1] for k in sw.keys].count(short) == 1
                      else key, justify="right")
-    for col in ("retention", "revenue", "profit", "cost to serve", "lifetime value / account",
-                "profit − best"):
+    for col in (*MEASURE_NAMES.values(), "profit − best"):
         t.add_column(col, justify="right")
     rows = sw.table().query("tier == 'all' and metric == 'profit'")
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import networkx as nx
 
+from kamsim.drawtext import as_written
 from kamsim.io import atomic_path, require_folder
 
 __all__ = ["draw_unit", "layout"]
@@ -54,13 +55,12 @@ def draw_unit(graph: nx.DiGraph, path: str | Path, title: str = "") -> Path:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    # person ids, roles and the title are drawn as written: "$x$" is an id, not math text
-    # (which failed on an unknown symbol); a text takes these when made and when drawn
-    # (as kamsim.report.charts.AS_WRITTEN)
-    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
-        return _draw(graph, path, fmt, title)
+    return _draw(graph, path, fmt, title)
 
 
+# person ids, roles and the title are drawn as written: "$x$" is an id, not math text (which
+# failed on an unknown symbol); a text takes this when made and when drawn, as the charts'
+@as_written
 def _draw(graph: nx.DiGraph, path: Path, fmt: str, title: str) -> Path:
     """:func:`draw_unit` once the path is checked."""
     import matplotlib

@@ -12,48 +12,29 @@ position, and a run without a tier draws nothing in that tier's panel. Time is i
 every axis, and "per month" is per month whatever the run's period (a weekly run's sums per
 period are divided by its period's length in months).
 
-Every text is drawn as written (:data:`AS_WRITTEN`): scenario, tier, stage and resource names
-are the user's, and "Q3 $\\alpha$ plan" is a name, not math (matplotlib read it as math text:
-drawn as a Greek letter, or the chart failed on an unknown symbol).
+Every text is drawn as written (:data:`kamsim.drawtext.AS_WRITTEN`): scenario, tier, stage and
+resource names are the user's, and "Q3 $\\alpha$ plan" is a name, not math (matplotlib read it
+as math text: drawn as a Greek letter, or the chart failed on an unknown symbol).
 
 matplotlib and pandas are imported inside the functions so importing kamsim stays fast."""
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from kamsim.drawtext import as_written
+from kamsim.report.terminal import ALL_ACCOUNTS
 from kamsim.stats import t_two_sided
 
-__all__ = ["AS_WRITTEN", "as_written", "CHARTS", "caption", "retention", "profit_over_time",
-           "whale_curve", "cost_vs_profit", "churn_causes", "stage_mix", "stage_flows",
-           "utilisation", "all_charts", "stage_flow_table", "inputs_table"]
+__all__ = ["CHARTS", "caption", "retention", "profit_over_time", "whale_curve", "cost_vs_profit",
+           "churn_causes", "stage_mix", "stage_flows", "utilisation", "all_charts",
+           "stage_flow_table", "inputs_table"]
 
 Frames = Mapping[str, Any]  # table name -> DataFrame, for one run
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-#: matplotlib settings under which a text is drawn as written: no math text ("$...$"), no TeX
-#: (a matplotlibrc may turn it on). A text takes them when it is made, a tick label when the
-#: figure is drawn: the charts are made, and saved (:mod:`kamsim.report.figfiles`), under them.
-AS_WRITTEN: dict[Any, Any] = {"text.parse_math": False, "text.usetex": False}
-
-
-def as_written(fn: _F) -> _F:
-    """``fn`` makes its figure under :data:`AS_WRITTEN`."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        import matplotlib
-
-        with matplotlib.rc_context(AS_WRITTEN):
-            return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
 
 _COLORS = ("#1f5f99", "#d9731a", "#2e8b57", "#9b3b8c", "#b8860b", "#5f6f7f")
 _TIER_COLORS = ("#1f5f99", "#6fa8dc", "#b7c9d9", "#d9731a", "#f0b27a", "#888888")
@@ -160,7 +141,7 @@ def _lines_by_tier(runs: Mapping[str, Frames], values: dict[str, np.ndarray],
     accounts; a panel takes each run's column of its tier's name, and a run without that
     tier draws nothing in it. A run whose values are undefined (NaN) all along draws nothing
     either, and the panel says so: ``missing`` (with {tier}) tells why."""
-    panels = ["all accounts", *_all_tiers(runs)]
+    panels = [ALL_ACCOUNTS, *_all_tiers(runs)]
     rows, cols = _grid(len(panels))
     fig = _figure(10, 3.0 * rows + 0.6)
     fig.suptitle(title, x=0.02, ha="left", fontsize=12)
@@ -372,24 +353,23 @@ def churn_causes(runs: Mapping[str, Frames]) -> Any:
     every = _all_tiers(runs)
     fig = _figure(10, 1.0 + 2.8 * len(runs))
     axes = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel())
+    # accounts lost, cause (as first seen) x tier, and replications, of each run with any
+    pivots = {name: (f["churn"].pivot_table(index="cause", columns="tier", values="accounts",
+                                            aggfunc="sum", sort=False),
+                     max(int(f["timeseries"]["replication"].nunique()), 1))
+              for name, f in runs.items() if len(f["churn"])}
     # causes by size: accounts lost per replication, summed over the runs (each cause once:
     # a list of every churn row's cause drew one bar per row, a 1 MB SVG out of order)
     sizes: dict[str, float] = {}
-    for f in runs.values():
-        ch = f["churn"]
-        if len(ch):
-            n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
-            for c, v in ch.groupby("cause", sort=False)["accounts"].sum().items():
-                sizes[c] = sizes.get(c, 0.0) + float(v) / n_reps
+    for piv, n_reps in pivots.values():
+        for c, v in piv.sum(axis=1).items():
+            sizes[c] = sizes.get(c, 0.0) + float(v) / n_reps
     causes_all = sorted(sizes, key=lambda c: -sizes[c])  # (stable: ties as first seen)
     for ax, (name, f) in zip(axes, runs.items(), strict=True):
         _style(ax)
         tiers = _tiers(f)
-        ch = f["churn"]
-        n_reps = max(int(f["timeseries"]["replication"].nunique()), 1)
-        by_tier = (ch.pivot_table(index="cause", columns="tier", values="accounts",
-                                  aggfunc="sum").reindex(index=causes_all, columns=tiers)
-                   .fillna(0.0) / n_reps) if len(ch) else None
+        by_tier = (pivots[name][0].reindex(index=causes_all, columns=tiers).fillna(0.0)
+                   / pivots[name][1]) if name in pivots else None
         left = np.zeros(len(causes_all))
         for tier in tiers:
             counts = (by_tier[tier].to_numpy() if by_tier is not None
@@ -412,20 +392,18 @@ def churn_causes(runs: Mapping[str, Frames]) -> Any:
 
 
 @as_written
-def stage_mix(runs: Mapping[str, Frames],
-              stages: Mapping[str, Sequence[str]] | None = None) -> Any:
+def stage_mix(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]]) -> Any:
     """Active accounts per relationship stage over time (all tiers, mean over
     replications), as a stacked area; one panel per run, in that run's own stages
     (``stages[run]``: the ladder bottom to top, then the broken-down stage, as
-    :func:`kamsim.report.runs.stage_order` gives them; default: as first seen in its
-    ``stage_mix``). The broken-down stage is the last band, in a colour of its own. Runs
+    :func:`kamsim.report.runs.stage_order` or :func:`all_charts` gives them). The
+    broken-down stage is the last band, in a colour of its own. Runs
     whose stages differ (rule sets of their own) each have their own legend; else one is
     shared."""
     import matplotlib
 
     cmap = matplotlib.colormaps["viridis"]
-    orders = {name: list((stages or {}).get(name) or dict.fromkeys(f["stage_mix"]["stage"]))
-              for name, f in runs.items()}
+    orders = {name: list(stages[name]) for name in runs}
     shared = len({tuple(o) for o in orders.values()}) == 1
     fig = _figure(10, 1.0 + 2.8 * len(runs))
     axes = fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel()
@@ -629,6 +607,15 @@ def all_charts(runs: Mapping[str, Frames], stages: Mapping[str, Sequence[str]] |
     }
 
 
+def _fmt(value: Any, spec: str = "g") -> str:
+    """``value`` in ``spec``, or as text if it is not a number (a results folder's resolved
+    scenario is the user's file: the report shows what it says rather than fail on it)."""
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def inputs_table(resolved: Mapping[str, dict[str, Any]],
                  summaries: Mapping[str, dict[str, Any]] | None = None) -> Any:
     """The inputs of each run, one column per run: strategy, capacity, portfolio, horizon,
@@ -643,19 +630,20 @@ def inputs_table(resolved: Mapping[str, dict[str, Any]],
         cap = sc.get("capacity", {}) or {}
         sup = cap.get("support", {}) or {}
         port = sc.get("portfolio", {}) or {}
-        size = (f"{port['generate']['accounts']:,} generated accounts" if port.get("generate")
+        size = (f"{_fmt(port['generate'].get('accounts'), ',')} generated accounts"
+                if isinstance(port.get("generate"), dict)
                 else str(port.get("file") or port.get("accounts") or "from file"))
         detail = ", ".join(f"{k} {v}" for k, v in strat.items()
                            if k != "name" and v is not None)
         col = {
             "strategy": f"{strat.get('name', '?')}" + (f" ({detail})" if detail else ""),
-            "account managers": f"{cap.get('account_managers', 0):g} × "
-                                f"{cap.get('am_hours_per_month', 0):g} h/month",
-            "executives": f"{cap.get('executives', 0):g} × "
-                          f"{cap.get('exec_hours_per_month', 0):g} h/month",
-            "specialists": f"{cap.get('specialists', 0):g} × "
-                           f"{cap.get('specialist_hours_per_month', 0):g} h/month",
-            "support": f"{sup.get('agents', 0)} agents × {sup.get('hours_per_month', 0):g} h",
+            "account managers": f"{_fmt(cap.get('account_managers', 0))} × "
+                                f"{_fmt(cap.get('am_hours_per_month', 0))} h/month",
+            "executives": f"{_fmt(cap.get('executives', 0))} × "
+                          f"{_fmt(cap.get('exec_hours_per_month', 0))} h/month",
+            "specialists": f"{_fmt(cap.get('specialists', 0))} × "
+                           f"{_fmt(cap.get('specialist_hours_per_month', 0))} h/month",
+            "support": f"{sup.get('agents', 0)} agents × {_fmt(sup.get('hours_per_month', 0))} h",
             "budget per year": str(cap.get("budget_per_year") or "not limited"),
             "portfolio": size,
             "horizon": f"{sc.get('horizon_months', '?')} months",

@@ -17,20 +17,10 @@ CHART_FORMATS = ("png", "svg")
 def figure_svg(fig: Any, prefix: str) -> str:
     """The figure as an inline ``<svg>`` element for HTML: no XML prolog, no metadata, no
     namespace URLs, ids prefixed so several charts can share one page."""
-    import io
     import re
 
-    import matplotlib
-
-    from kamsim.report.charts import AS_WRITTEN
-
-    buf = io.StringIO()
-    # a fixed salt makes the generated ids (and so the report) the same on every run; the
-    # tick labels, made now, are drawn as written too
-    with matplotlib.rc_context({"svg.hashsalt": prefix, **AS_WRITTEN}):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None,
-                                                 "Format": None, "Type": None})
-    svg = buf.getvalue()
+    # (its metadata, with the creator figure_bytes leaves in, is dropped below)
+    svg = figure_bytes(fig, "svg", prefix).decode()
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
     svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
@@ -50,9 +40,11 @@ def figure_bytes(fig: Any, fmt: str, name: str) -> bytes:
 
     import matplotlib
 
-    from kamsim.report.charts import AS_WRITTEN
+    from kamsim.drawtext import AS_WRITTEN
 
     buf = io.BytesIO()
+    # a fixed salt makes the generated ids (and so the file and the report) the same on every
+    # run; the tick labels, made now, are drawn as written too
     with matplotlib.rc_context({"svg.hashsalt": name, **AS_WRITTEN}):
         fig.savefig(buf, format=fmt, dpi=150,
                     metadata={"Software": None} if fmt == "png" else {"Date": None})

@@ -16,19 +16,15 @@ from kamsim.report.runs import ReportRun, from_record, from_result
 from kamsim.report.terminal import (
     ALL_ACCOUNTS,
     MEASURE_NAMES,
-    decimal,
-    difference,
+    difference_cells,
     interval,
     money,
     pct,
     percent_label,
-    signed_money,
     summary_notes,
 )
 
 __all__ = ["as_report_runs", "render_report", "write_report", "report_context"]
-
-_METRICS = tuple(MEASURE_NAMES.items())
 
 
 def as_report_runs(records: Sequence[Any]) -> list[ReportRun]:
@@ -54,33 +50,24 @@ def _summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     fmts = {"retention": pct, "clv": lambda v: money(v, cur)}
 
     def row(name: str, s: dict[str, Any], total: bool) -> dict[str, Any]:
-        cells = [interval(s[k], fmts.get(k, lambda v: money(v, cur))) for k, _ in _METRICS]
+        cells = [interval(s[k], fmts.get(k, lambda v: money(v, cur))) for k in MEASURE_NAMES]
         return {"tier": name, "cells": cells, "total": total}
 
     rows = [row(t, s, False) for t, s in summary["by_tier"].items()]
-    rows.append(row("all accounts", summary, True))
+    rows.append(row(ALL_ACCOUNTS, summary, True))
     return rows
 
 
 def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
-    from kamsim.compare import ALL
-
     rows = []
     for r in table.itertuples(index=False):
-        if r.metric == "retention":
-            d = difference(r.diff, r.diff_low, r.diff_high, lambda v: decimal(100 * v, sign=True),
-                           " pts")
-        else:
-            d = difference(r.diff, r.diff_low, r.diff_high,
-                           lambda v: signed_money(v, currency))
-        rel = ("" if r.rel != r.rel
-               else difference(r.rel, r.rel_low, r.rel_high, lambda v: decimal(v, sign=True) + "%"))
+        tier, measure, d, rel, clear = difference_cells(r, currency)
         # colour says good or bad news, and only of a difference whose interval excludes 0
         # (none without an interval, NaN): the rest is grey. More cost to serve is bad news.
         good = (r.diff > 0) != (r.metric == "cost_to_serve")
-        news = ("good" if good else "bad") if r.diff_low > 0 or r.diff_high < 0 else "unclear"
-        rows.append({"scenario": r.scenario, "tier": ALL_ACCOUNTS if r.tier == ALL else r.tier,
-                     "metric": dict(_METRICS)[r.metric], "diff": d, "rel": rel, "news": news})
+        news = ("good" if good else "bad") if clear else "unclear"
+        rows.append({"scenario": r.scenario, "tier": tier, "metric": measure, "diff": d,
+                     "rel": rel, "news": news})
     return rows
 
 
@@ -177,7 +164,7 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
                   "description": _description(r),
                   "rows": _summary_rows(r.summary), "notes": summary_notes(r.summary)}
                  for lab, r, level in zip(labels, runs, levels, strict=True)],
-        "metric_names": [m for _, m in _METRICS],
+        "metric_names": list(MEASURE_NAMES.values()),
         "comparison": comparison,
         "charts": chart_list,
         "flows": [{"scenario": f.scenario, "tier": f.tier,

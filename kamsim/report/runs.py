@@ -231,16 +231,6 @@ def _check_resolved(resolved: Any, path: Path, problems: list[Problem]) -> None:
             for s in ladder)):
         problems.append(Problem(loc, "rules.stages.stages is not a list of named stages",
                                 "the stage ladder's stages, bottom to top"))
-    # the numbers the inputs table writes out
-    for keys in (("capacity", "account_managers"), ("capacity", "am_hours_per_month"),
-                 ("capacity", "executives"), ("capacity", "exec_hours_per_month"),
-                 ("capacity", "specialists"), ("capacity", "specialist_hours_per_month"),
-                 ("capacity", "support", "hours_per_month"),
-                 ("portfolio", "generate", "accounts")):
-        value = at("scenario", *keys)
-        if value is not None and not _is_number(value):
-            problems.append(Problem(loc, f"scenario.{'.'.join(keys)} is "
-                                    f"{json.dumps(value)[:60]}", "a number"))
 
 
 def from_folder(folder: str | Path) -> ReportRun:
@@ -318,13 +308,7 @@ def load_runs(refs: Sequence[str], store: str | Path | None = None) -> list[Repo
                     raise RunError(f"{ref}: not a results folder, and there is no run store "
                                    f"at {path} to look it up in")
                 st = store_mod.open(path, read_only=True)
-            try:
-                runs.append(from_record(st.get(ref)))
-            except RunError as no_run:
-                try:
-                    runs.extend(from_record(r) for r in st.group(ref))
-                except RunError:
-                    raise no_run from None
+            runs.extend(from_record(r) for r in st.get_many(ref))
     finally:
         if st is not None:
             st.close()

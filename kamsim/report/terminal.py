@@ -6,7 +6,7 @@ from typing import Any
 
 __all__ = ["money", "signed_money", "decimal", "pct", "percent_label", "interval", "difference", "summary_table", "tier_table",
            "summary_notes", "NOTE_NO_ACCOUNTS", "NOTE_NO_INTERVAL", "MEASURE_NAMES",
-           "ALL_ACCOUNTS"]
+           "ALL_ACCOUNTS", "difference_cells"]
 
 #: what the headlines and the whole portfolio are called where a person reads them (run,
 #: compare, sweep and the report say the same), not their data names (``clv``, ``all``),
@@ -94,6 +94,27 @@ def difference(mean: float, low: float, high: float, fmt: Any, unit: str = "") -
     return f"{fmt(mean)}{unit} ({fmt(low)} to {fmt(high)})"
 
 
+def difference_cells(row: Any, currency: str) -> tuple[str, str, str, str, bool]:
+    """Tier, measure, difference and relative difference of a row of
+    :meth:`kamsim.compare.Comparison.table` as a person reads them (a share's difference in
+    points, money in ``currency``; no relative cell where there is none), and whether the
+    difference's interval excludes 0 (False without one, NaN): ``kamsim compare`` and the
+    report show the same cells, and dim or colour them by that."""
+    from kamsim.compare import ALL
+
+    if row.metric == "retention":
+        diff = difference(row.diff, row.diff_low, row.diff_high,
+                          lambda v: decimal(100 * v, sign=True), " pts")
+    else:
+        diff = difference(row.diff, row.diff_low, row.diff_high,
+                          lambda v: signed_money(v, currency))
+    rel = ("" if row.rel != row.rel
+           else difference(row.rel, row.rel_low, row.rel_high, lambda v: decimal(v, sign=True),
+                           "%"))
+    return (ALL_ACCOUNTS if row.tier == ALL else row.tier, MEASURE_NAMES[row.metric], diff,
+            rel, bool(row.diff_low > 0 or row.diff_high < 0))
+
+
 def summary_table(summary: dict[str, Any]) -> Any:
     """A rich Table: one row per tier and one for the whole portfolio."""
     from rich.table import Table
@@ -105,7 +126,7 @@ def summary_table(summary: dict[str, Any]) -> Any:
              f"(mean and {conf} interval)")
     t = Table(title=title, title_justify="left")
     t.add_column("tier")
-    for col in ("retention", "revenue", "profit", "cost to serve", "lifetime value / account"):
+    for col in MEASURE_NAMES.values():
         t.add_column(col, justify="right")
 
     def row(name: str, s: dict[str, Any], style: str | None = None) -> None:
@@ -117,7 +138,7 @@ def summary_table(summary: dict[str, Any]) -> Any:
 
     for tier, s in summary["by_tier"].items():
         row(tier, s)
-    row("all accounts", summary, style="bold")
+    row(ALL_ACCOUNTS, summary, style="bold")
     notes = summary_notes(summary)
     if notes:
         t.caption, t.caption_justify = "; ".join(notes), "left"
