@@ -74,13 +74,20 @@ def test_a_unit_template_for_no_segment_is_located_with_a_suggestion(tmp_path: P
     """`corprate` for `corporate` left the corporate accounts with the default unit."""
     plan = _copy(tmp_path, ("rules/people.yaml", "  corporate:", "  corprate:"))
     people = plan.parent / "rules" / "people.yaml"
-    assert _lines(plan) == [
-        f"{_at(people, 'corprate')}: unit template 'corprate' names no segment of the "
-        f"portfolio of {plan}, so it would never be used (did you mean 'corporate'? one of "
-        "its segments: corporate, shop, other, or `default`)"]
+    line = (f"{_at(people, 'corprate')}: unit template 'corprate' names no segment of the "
+            f"portfolio of {plan} but is close to one with no template of its own, whose "
+            "accounts would get the default unit (did you mean 'corporate'? one of its "
+            "segments: corporate, shop, other, or `default`)")
+    assert _lines(plan) == [line]
     # a segment of share 0 is still a segment; the default template needs none
     load_scenario(plan, ["portfolio.generate.segments={corprate: 0, corporate: 0.2, "
                          "shop: 0.5, other: 0.3}"])
+    # a template for a segment the portfolio lacks (a shared file's) is not a misspelling,
+    # beside one that is; without the segment it is close to, neither is
+    people.write_text(people.read_text().replace(
+        "  default:", "  wholesale: {roles: {buyer: 1}}\n  default:"))
+    assert _lines(plan) == [line]
+    load_scenario(plan, ["portfolio.generate.segments={shop: 0.5, other: 0.5}"])
 
 
 def test_move_rules_past_the_ends_of_the_ladder_are_refused(tmp_path: Path) -> None:

@@ -1070,11 +1070,15 @@ def _accounts_in_portfolio(doc: Document, rules: m.StakeholderRules, generated: 
 
 def _units_for_segments(doc: Document, rules: m.StakeholderRules, data: Any,
                         bad: set[tuple[Any, ...]], path: str) -> list[Problem]:
-    """A unit template (other than `default`) named after no segment of a generated
-    portfolio would be silently unused, and that segment's accounts given the default unit
-    (`corprate` for `corporate`): a problem at its key. The segments are read from the raw
-    scenario, so a problem elsewhere in it does not hide this one. (An imported portfolio's
-    segments are the CSV's: checked where it is read.)"""
+    """A unit template (other than `default`) that names no segment of a generated
+    portfolio but is close to one of its segments with no template of its own (`corprate`
+    for `corporate`) is a likely misspelling: that segment's accounts would get the default
+    unit without a word, so it is a problem at the template's key. Any other template for a
+    segment the portfolio lacks is left alone: a stakeholders file is shared by scenarios,
+    and one with fewer segments (or `--set portfolio.generate.segments=...`) does not use
+    them all. The segments are read from the raw scenario, so a problem elsewhere in it does
+    not hide this one. (An imported portfolio's segments are the CSV's: checked where it is
+    read.)"""
     pf = _at(data, "portfolio")
     gen = pf.get("generate") if isinstance(pf, dict) and "import" not in pf else None
     if not isinstance(gen, dict) or _touches(("portfolio", "generate", "segments"), bad):
@@ -1086,15 +1090,18 @@ def _units_for_segments(doc: Document, rules: m.StakeholderRules, data: Any,
     if not isinstance(segments, dict):
         return []
     names = [k for k in segments if isinstance(k, str)]
-    unused = [n for n in names if n not in rules.units]  # no template of their own: likelier meant
+    untemplated = [n for n in names if n not in rules.units]  # get the default unit
     out = []
     for unit in rules.units:
         if unit == "default" or unit in names:
             continue
-        hint = did_you_mean(unit, unused or names)
+        hint = did_you_mean(unit, untemplated)
+        if not hint:  # a template for a segment this scenario does not have
+            continue
         out.append(Problem(doc.locate(("units", unit), key=True),
                            f"unit template {unit!r} names no segment of the portfolio of "
-                           f"{path}, so it would never be used",
+                           f"{path} but is close to one with no template of its own, whose "
+                           "accounts would get the default unit",
                            f"{hint}one of its segments: {', '.join(names)}, or `default`"))
     return out
 
