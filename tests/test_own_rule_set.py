@@ -90,6 +90,38 @@ def test_a_unit_template_for_no_segment_is_located_with_a_suggestion(tmp_path: P
     load_scenario(plan, ["portfolio.generate.segments={shop: 0.5, other: 0.5}"])
 
 
+def test_a_stakeholders_files_problems_come_in_one_round(tmp_path: Path) -> None:
+    """Roles without an economic_buyer, an infinite influence, a misspelt template, a map
+    for an account the portfolio lacks and a reporting cycle took three rounds of `kamsim
+    validate`: the role names were not checked while a role had a problem of its own, nor
+    the templates and maps against the portfolio while the file did not load."""
+    plan = _copy(tmp_path)
+    people = plan.parent / "rules" / "people.yaml"
+    people.write_text(
+        "kamsim: 1\nkind: stakeholders\nroles:\n"
+        "  ceo: {influence: .inf}\n  engineer: {influence: 0.5}\n  buyer: {influence: 0.6}\n"
+        "units:\n"
+        "  corprate: {roles: {ceo: 1, engineer: 3, buyer: 2}}\n"
+        "  default: {roles: {ceo: 1, engineer: 1, buyer: 1}}\n"
+        "edges:\n"
+        "  - {source: engineer, target: ceo, kind: reports_to}\n"
+        "  - {source: ceo, target: engineer, kind: reports_to}\n"
+        "accounts:\n  A999: {people: [{id: boss, role: ceo}]}\n")
+    lines = _lines(plan)
+    assert [ln.split(": ")[0] for ln in lines] == [
+        _at(people, "roles:"), _at(people, ".inf"), _at(people, "corprate"),
+        _at(people, "{source: ceo"), _at(people, "A999")]
+    assert "no role is named economic_buyer" in lines[0]
+    assert "'.inf' is not a finite number" in lines[1]
+    assert "unit template 'corprate'" in lines[2] and "did you mean 'corporate'?" in lines[2]
+    assert "closes a cycle of roles: ceo -> engineer -> ceo" in lines[3]
+    assert "account 'A999' is not in the portfolio" in lines[4]
+    # the file alone: all but what only the scenario knows
+    with pytest.raises(InputError) as exc:
+        load_rule_file(people)
+    assert [p.format() for p in exc.value.problems] == [lines[0], lines[1], lines[3]]
+
+
 def test_move_rules_past_the_ends_of_the_ladder_are_refused(tmp_path: Path) -> None:
     plan = _copy(tmp_path, (
         "rules/stages.yaml", "  - name: prospect\n",
