@@ -223,16 +223,30 @@ def test_a_figure_name_unknown_in_every_variant_is_one_line(tmp_path: Path) -> N
 
 def test_a_path_leaving_the_workspace_says_what_widens_it(tmp_path: Path) -> None:
     """The workspace is widened only by a folder named rules/: "the scenario's folder tree"
-    did not tell an author with ../ruleset/ why it was refused."""
+    did not tell an author with ../ruleset/ why it was refused. With no rules/ folder at or
+    above the scenario, the message spoke of "the nearest folder ... that holds a folder
+    named rules/", which was not there: it says the workspace is the scenario's own folder,
+    and why."""
     plan = _copy(tmp_path)
     (plan.parent / "rules").rename(plan.parent / "ruleset")
     (plan.parent / "plans").mkdir()
     moved = plan.parent / "plans" / "plan.yaml"
     moved.write_text(plan.read_text().replace(": rules/", ": ../ruleset/"))
+    assert not any((d / "rules").is_dir() for d in moved.parents)  # (what this is about)
     lines = _lines(moved)
     assert len(lines) == 4
     assert lines[0] == (
         f"{_at(moved, '../ruleset/tiering.yaml')}: path '../ruleset/tiering.yaml' leads "
         f"outside {moved.parent}, the scenario's workspace (a path inside "
-        f"{moved.parent}: the nearest folder at or above the scenario's own that holds a "
-        "folder named rules/)")
+        f"{moved.parent}: no folder at or above the scenario's own holds a folder named "
+        "rules/, so the workspace is the scenario's own folder; a folder named rules/ "
+        "widens it to the folder that holds it)")
+    # as it says: a rules/ folder above the scenario makes the folder holding it the
+    # workspace, and a path leaving that one is told so
+    (plan.parent / "rules").mkdir()
+    load_scenario(moved)
+    moved.write_text(moved.read_text().replace(": ../ruleset/tiering", ": ../../tiering"))
+    assert _lines(moved) == [
+        f"{_at(moved, '../../tiering.yaml')}: path '../../tiering.yaml' leads outside "
+        f"{plan.parent}, the scenario's workspace (a path inside {plan.parent}: the nearest "
+        "folder at or above the scenario's own that holds a folder named rules/)"]

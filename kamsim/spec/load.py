@@ -639,7 +639,8 @@ def known_values(kind: str | None = None, data: Any = None, rules: dict[str, Any
 
 def _workspace_root(scenario: Path) -> Path:
     """The folder tree a scenario may read from: the nearest ancestor holding a ``rules/``
-    folder, else the scenario's own folder."""
+    folder, else the scenario's own folder (which then holds none: :func:`_resolve_ref`
+    tells the two apart by that)."""
     for parent in [scenario.parent, *scenario.parent.parents]:
         if (parent / "rules").is_dir():
             return parent
@@ -653,11 +654,17 @@ def _resolve_ref(doc: Document, path_key: tuple[Any, ...], ref: str, base: Path,
         target.relative_to(root.resolve())
     except ValueError:
         # (the workspace is widened only by a folder named rules/, which authors of a rule
-        # set of their own in ../ruleset/ cannot guess from "folder tree")
+        # set of their own in ../ruleset/ cannot guess from "folder tree". The root holds a
+        # rules/ folder exactly when _workspace_root found one: else it is the scenario's own
+        # folder, and saying "the nearest folder that holds rules/" would send them looking
+        # for one that is not there)
+        why = ("the nearest folder at or above the scenario's own that holds a folder named "
+               "rules/" if (root / "rules").is_dir() else
+               "no folder at or above the scenario's own holds a folder named rules/, so the "
+               "workspace is the scenario's own folder; a folder named rules/ widens it to "
+               "the folder that holds it")
         return None, [Problem(doc.locate(path_key), f"path {ref!r} leads outside {root}, "
-                              "the scenario's workspace", f"a path inside {root}: the nearest "
-                              "folder at or above the scenario's own that holds a folder "
-                              "named rules/")]
+                              "the scenario's workspace", f"a path inside {root}: {why}")]
     if target.is_dir():
         return None, [Problem(doc.locate(path_key), f"{ref!r} is a folder, not a file",
                               f"a file relative to {base}")]
