@@ -376,6 +376,28 @@ def test_explicit_map_of_an_account_the_portfolio_lacks_is_located(tmp_path: Pat
     assert problem.expected is not None and "A001 to A500" in problem.expected
 
 
+def test_the_shared_stakeholders_file_serves_a_scenario_with_fewer_segments(tmp_path: Path
+                                                                           ) -> None:
+    """rules/stakeholders.yaml is shared: its `small` template is not a problem for a
+    scenario without small accounts, from the file or by --set (both were refused, as a
+    template "that would never be used")."""
+    import shutil
+
+    shutil.copytree(ROOT / "rules", tmp_path / "rules")
+    (tmp_path / "scenarios").mkdir()
+    text = (ROOT / "scenarios" / "trainer_single_account.yaml").read_text()
+    three = "segments: {enterprise: 0.5, midmarket: 0.5, small: 0.0}"
+    assert three in text
+    two = tmp_path / "scenarios" / "two_seg.yaml"
+    two.write_text(text.replace(three, "segments: {enterprise: 0.5, midmarket: 0.5}"))
+    assert list(load_scenario(two).scenario.portfolio.generate.segments) == [
+        "enterprise", "midmarket"]
+    spec = load_scenario(ROOT / "scenarios" / "trainer_single_account.yaml",
+                         ["portfolio.generate.segments={enterprise: 1.0}"])
+    assert list(spec.scenario.portfolio.generate.segments) == ["enterprise"]
+    assert set(spec.stakeholders.units) == {"enterprise", "midmarket", "small", "default"}
+
+
 # ---------------------------------------------------------------- switching the strategy
 
 

@@ -457,7 +457,8 @@ def _read_rule_file(path: str | Path, kind: str | None, display: str | None,
     assert found is not None
     model, problems, bad = _validate(doc, ALL_KINDS[found])
     problems += doc.problems
-    if found == "stakeholders" and not _touches(("roles",), bad):
+    # (it needs only the role names: a problem inside a role does not hide it)
+    if found == "stakeholders" and _key_names(doc, bad, "roles") is not None:
         problems += [_placed(doc, e.path, e) for e in m.special_role_checks(doc.data)]
     if expressions:
         problems += check_expressions(found, doc.data, doc, skip=bad)
@@ -638,7 +639,8 @@ def known_values(kind: str | None = None, data: Any = None, rules: dict[str, Any
 
 def _workspace_root(scenario: Path) -> Path:
     """The folder tree a scenario may read from: the nearest ancestor holding a ``rules/``
-    folder, else the scenario's own folder."""
+    folder, else the scenario's own folder (which then holds none: :func:`_resolve_ref`
+    tells the two apart by that)."""
     for parent in [scenario.parent, *scenario.parent.parents]:
         if (parent / "rules").is_dir():
             return parent
@@ -652,11 +654,17 @@ def _resolve_ref(doc: Document, path_key: tuple[Any, ...], ref: str, base: Path,
         target.relative_to(root.resolve())
     except ValueError:
         # (the workspace is widened only by a folder named rules/, which authors of a rule
-        # set of their own in ../ruleset/ cannot guess from "folder tree")
+        # set of their own in ../ruleset/ cannot guess from "folder tree". The root holds a
+        # rules/ folder exactly when _workspace_root found one: else it is the scenario's own
+        # folder, and saying "the nearest folder that holds rules/" would send them looking
+        # for one that is not there)
+        why = ("the nearest folder at or above the scenario's own that holds a folder named "
+               "rules/" if (root / "rules").is_dir() else
+               "no folder at or above the scenario's own holds a folder named rules/, so the "
+               "workspace is the scenario's own folder; a folder named rules/ widens it to "
+               "the folder that holds it")
         return None, [Problem(doc.locate(path_key), f"path {ref!r} leads outside {root}, "
-                              "the scenario's workspace", f"a path inside {root}: the nearest "
-                              "folder at or above the scenario's own that holds a folder "
-                              "named rules/")]
+                              "the scenario's workspace", f"a path inside {root}: {why}")]
     if target.is_dir():
         return None, [Problem(doc.locate(path_key), f"{ref!r} is a folder, not a file",
                               f"a file relative to {base}")]
@@ -862,7 +870,6 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     to_check: dict[str, tuple[Path, Document, set[tuple[Any, ...]]]] = {}
     levels: list[str] | None = None  # the service levels' names, wherever they can be read
     service_doc: Document | None = None  # the service-levels file, even with problems
-    people_doc: Document | None = None  # the stakeholders file (where its explicit maps are)
     wanted = {"tiering": "tiering", "service": "service_levels", "stages": "stages",
               "stakeholders": "stakeholders"}
     for slot, kind_name in wanted.items():
@@ -879,7 +886,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
                                                          shown))
         problems += probs
         if slot == "service":
-            levels = _level_names(rule_doc, bad_rule)
+            levels = _key_names(rule_doc, bad_rule, "levels")
             service_doc = rule_doc
         if isinstance(rule_doc.data, dict) and rule_doc.data.get("kind") == kind_name:
             to_check[kind_name] = (target, rule_doc, bad_rule)
@@ -889,8 +896,6 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         rule_docs[kind_name] = rule_doc
         if slot == "tiering":
             place = table_place(rule_doc)
-        if slot == "stakeholders":
-            people_doc = rule_doc
         hashes[shown] = digest
     imported = None
     rel = ref("portfolio", "import", "path")
@@ -934,11 +939,16 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     problems += _cross_check(doc, ref("strategy", "level"), rules, levels,
                              {**rule_docs, **({"service_levels": service_doc}
                                               if service_doc is not None else {})})
-    if people_doc is not None:
-        problems += _accounts_in_portfolio(people_doc, rules["stakeholders"],
+    if "stakeholders" in to_check:
+        # the stakeholders file's names checked against the portfolio, read from the raw file
+        # (where its explicit maps and templates are), so that its other problems do not
+        # hide these: one round of `kamsim validate` shows them all
+        _, people_doc, bad_people = to_check["stakeholders"]
+        problems += _accounts_in_portfolio(people_doc,
+                                           _key_names(people_doc, bad_people, "accounts"),
                                            _generated_count(data, bad), imported, str(path))
-        problems += _units_for_segments(people_doc, rules["stakeholders"], data, bad,
-                                        str(path))
+        problems += _units_for_segments(people_doc, _key_names(people_doc, bad_people, "units"),
+                                        data, bad, str(path))
     # the names a rule compares `tier`, `stage`, `segment`, ... with, now that every file is
     # read: a stages file may name a tier, a tiering file a stage. Each expression is
     # compiled once, here (with a file's own names where its schema has problems, as
@@ -1017,16 +1027,18 @@ def _import_spec(scenario: BaseModel | None, raw: Any) -> m.PortfolioImport | No
         return None
 
 
-def _level_names(doc: Document, bad: set[tuple[Any, ...]]) -> list[str] | None:
-    """The names of a service-levels file's levels, read from the raw file so that a problem
-    elsewhere in it (a bad currency) does not hide the cross-check; None if ``levels`` is not a
-    mapping. A name with a problem of its own (not a valid name) is left out."""
+def _key_names(doc: Document, bad: set[tuple[Any, ...]], key: str) -> list[str] | None:
+    """The names a rule file gives under ``key`` (a service-levels file's levels, a
+    stakeholders file's roles, units or accounts), read from the raw file so that a problem
+    elsewhere in it, or inside one of the entries (a bad currency, an infinite influence),
+    does not hide the checks that need only the names; None if ``key`` is not a mapping. A
+    name with a problem of its own (not a valid name) is left out."""
     if () in bad or not isinstance(doc.data, dict):
         return None
-    levels = doc.data.get("levels")
-    if not isinstance(levels, dict) or ("levels",) in bad:
+    entries = doc.data.get(key)
+    if not isinstance(entries, dict) or (key,) in bad:
         return None
-    return [k for k in levels if isinstance(k, str) and ("levels", k, "[key]") not in bad]
+    return [k for k in entries if isinstance(k, str) and (key, k, "[key]") not in bad]
 
 
 def _generated_count(data: Any, bad: set[tuple[Any, ...]]) -> int | None:
@@ -1041,18 +1053,18 @@ def _generated_count(data: Any, bad: set[tuple[Any, ...]]) -> int | None:
     return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
-def _accounts_in_portfolio(doc: Document, rules: m.StakeholderRules, generated: int | None,
+def _accounts_in_portfolio(doc: Document, accounts: list[str] | None, generated: int | None,
                            imported: Any, path: str) -> list[Problem]:
-    """An explicit map (`accounts:` of the stakeholders file) for an account the scenario's
-    portfolio does not have would be silently unused: a problem at its id. A generated
-    portfolio's ids are known from its size (kamsim.portfolio.numbered_index) without
-    drawing it."""
-    if not rules.accounts or (generated is None and imported is None):
+    """An explicit map (`accounts:` of the stakeholders file, whose ids are ``accounts``) for
+    an account the scenario's portfolio does not have would be silently unused: a problem at
+    its id. A generated portfolio's ids are known from its size
+    (kamsim.portfolio.numbered_index) without drawing it."""
+    if not accounts or (generated is None and imported is None):
         return []
     if generated is not None:
         from kamsim.portfolio import START_PREFIX, numbered_id, numbered_index
 
-        unknown = [acc for acc in rules.accounts
+        unknown = [acc for acc in accounts
                    if numbered_index(START_PREFIX, generated, acc) is None]
         first = numbered_id(START_PREFIX, 1, generated)
         last = numbered_id(START_PREFIX, generated, generated)
@@ -1060,7 +1072,7 @@ def _accounts_in_portfolio(doc: Document, rules: m.StakeholderRules, generated: 
                     f"{last}")
     else:
         ids = {str(a) for a in imported.account_id}
-        unknown = [acc for acc in rules.accounts if acc not in ids]
+        unknown = [acc for acc in accounts if acc not in ids]
         expected = "an account_id of the imported portfolio"
     return [Problem(doc.locate(("accounts", acc), key=True),
                     f"account {acc!r} is not in the portfolio of {path}, so its map would "
@@ -1068,13 +1080,19 @@ def _accounts_in_portfolio(doc: Document, rules: m.StakeholderRules, generated: 
             for acc in unknown]
 
 
-def _units_for_segments(doc: Document, rules: m.StakeholderRules, data: Any,
+def _units_for_segments(doc: Document, units: list[str] | None, data: Any,
                         bad: set[tuple[Any, ...]], path: str) -> list[Problem]:
-    """A unit template (other than `default`) named after no segment of a generated
-    portfolio would be silently unused, and that segment's accounts given the default unit
-    (`corprate` for `corporate`): a problem at its key. The segments are read from the raw
-    scenario, so a problem elsewhere in it does not hide this one. (An imported portfolio's
-    segments are the CSV's: checked where it is read.)"""
+    """A unit template (other than `default`) that names no segment of a generated
+    portfolio but is close to one of its segments with no template of its own (`corprate`
+    for `corporate`) is a likely misspelling: that segment's accounts would get the default
+    unit without a word, so it is a problem at the template's key. Any other template for a
+    segment the portfolio lacks is left alone: a stakeholders file is shared by scenarios,
+    and one with fewer segments (or `--set portfolio.generate.segments=...`) does not use
+    them all. The segments are read from the raw scenario, so a problem elsewhere in it does
+    not hide this one. ``units``: the stakeholders file's template names (None: not known).
+    (An imported portfolio's segments are the CSV's: checked where it is read.)"""
+    if not units:
+        return []
     pf = _at(data, "portfolio")
     gen = pf.get("generate") if isinstance(pf, dict) and "import" not in pf else None
     if not isinstance(gen, dict) or _touches(("portfolio", "generate", "segments"), bad):
@@ -1086,15 +1104,18 @@ def _units_for_segments(doc: Document, rules: m.StakeholderRules, data: Any,
     if not isinstance(segments, dict):
         return []
     names = [k for k in segments if isinstance(k, str)]
-    unused = [n for n in names if n not in rules.units]  # no template of their own: likelier meant
+    untemplated = [n for n in names if n not in units]  # get the default unit
     out = []
-    for unit in rules.units:
+    for unit in units:
         if unit == "default" or unit in names:
             continue
-        hint = did_you_mean(unit, unused or names)
+        hint = did_you_mean(unit, untemplated)
+        if not hint:  # a template for a segment this scenario does not have
+            continue
         out.append(Problem(doc.locate(("units", unit), key=True),
                            f"unit template {unit!r} names no segment of the portfolio of "
-                           f"{path}, so it would never be used",
+                           f"{path} but is close to one with no template of its own, whose "
+                           "accounts would get the default unit",
                            f"{hint}one of its segments: {', '.join(names)}, or `default`"))
     return out
 

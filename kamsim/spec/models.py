@@ -58,9 +58,6 @@ COVERAGE_LEVELS = ("none", "brief", "multiple", "in_depth")
 ROLE_NAMES = (
     "economic_buyer", "technical_evaluator", "user", "purchaser", "influencer", "champion",
 )
-#: the roles kamsim reads by name: the decision maker (dm_covered, the eb_uncovered flag) and
-#: the role whose supporters count as champions (docs/rules.md, Stakeholder maps)
-SPECIAL_ROLES = ("economic_buyer", "champion")
 HOLDERS = ("account_manager", "executive", "specialist")
 #: the seven causes of key-account loss (domain.md section 6)
 CHURN_CAUSES = (
@@ -353,17 +350,19 @@ def stakeholder_checks(data: Any) -> list[PlacedError]:
 
 
 def special_role_checks(data: Any) -> list[PlacedError]:
-    """A stakeholders FILE names at least one of the roles kamsim reads by name. It finds the
-    decision maker and the champion role by these names only: without either, every
-    account's economic buyer counts as uncovered (dm_covered false, the eb_uncovered red
-    flag) and only a mentor is a champion, silently. (A check of the file, not of the model:
-    rules built in Python, such as the tests' odd ones, may leave both out.)"""
+    """A stakeholders FILE names a role economic_buyer. kamsim finds the decision maker by
+    that name only (dm_covered, the eb_uncovered red flag): without it every account's
+    economic buyer counts as uncovered, silently, whatever else the file has (a `champion`
+    role does not make up for it). The champion role is optional: without it only a mentor
+    is a champion, which a rule set may mean. Only the role names are needed, so a problem
+    inside a role does not hide this one. (A check of the file, not of the model: rules
+    built in Python, such as the tests' odd ones, may leave it out.)"""
     roles = data.get("roles") if isinstance(data, dict) else None
-    if not isinstance(roles, dict) or not roles or set(roles) & set(SPECIAL_ROLES):
+    if not isinstance(roles, dict) or not roles or "economic_buyer" in roles:
         return []
-    return [PlacedError(("roles",), "no role is named economic_buyer or champion, the names "
-                        "kamsim knows the decision maker and the champion by, so every "
-                        "account would count its economic buyer as uncovered",
+    return [PlacedError(("roles",), "no role is named economic_buyer, the name kamsim knows "
+                        "the decision maker by, so every account would count its economic "
+                        "buyer as uncovered, with dm_covered false and the eb_uncovered red flag",
                         "the decision maker's role named economic_buyer, and a champion "
                         "role, if any, champion; docs/rules.md, Stakeholder maps", key=True)]
 
