@@ -12,6 +12,7 @@ repository's own folders are the bundled ones, so an edit to them is what kamsim
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from pathlib import Path
 
@@ -50,10 +51,17 @@ def bundled_files() -> list[tuple[Path, Path]]:
 
 def _clash(dest: Path, rel: Path) -> Problem | None:
     """What stands in the way of copying the bundled file ``rel`` into ``dest``: the file
-    itself, or a file where one of its folders is to go."""
+    itself, or a file or a dangling symbolic link where one of its folders is to go (which
+    ``exists()`` does not see: the folder could not be made there, and the copy failed
+    with "File exists", naming no path)."""
     for part in reversed(rel.parents[:-1]):  # rules/, then deeper (the last is ".")
-        if (dest / part).exists() and not (dest / part).is_dir():
-            return Problem(Location(str(dest / part)), "is a file",
+        folder = dest / part
+        if folder.is_symlink() and not folder.exists():
+            return Problem(Location(str(folder)),
+                           f"is a symbolic link to {os.readlink(folder)}, which does not exist",
+                           f"a folder, for the bundled {part}/")
+        if folder.exists() and not folder.is_dir():
+            return Problem(Location(str(folder)), "is a file",
                            f"a folder, for the bundled {part}/")
     target = dest / rel
     if target.exists() or target.is_symlink():
@@ -72,6 +80,9 @@ def copy_examples(dest: str | Path = ".") -> list[Path]:
     is a problem, all told at once, and then nothing is copied. A copy that fails midway (a
     full disk) removes what it wrote, so the folder is as it was."""
     dest = Path(dest)
+    if dest.is_symlink() and not dest.exists():
+        raise RunError(f"{dest}: is a symbolic link to {os.readlink(dest)}, which does not "
+                       "exist (a folder to copy into)")
     if dest.exists() and not dest.is_dir():
         raise RunError(f"{dest}: exists and is not a folder")
     if not dest.exists() and not dest.resolve().parent.is_dir():
@@ -104,7 +115,10 @@ def copy_examples(dest: str | Path = ".") -> list[Path]:
             with contextlib.suppress(OSError):  # never another process's files
                 folder.rmdir()
         if isinstance(exc, OSError):
-            raise RunError(f"cannot copy the examples into {dest} "
-                           f"({exc.strerror or exc}); nothing was copied") from None
+            # the path the system refused, when it names one: what to look at
+            why = (f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror
+                   else exc.strerror or exc)
+            raise RunError(f"cannot copy the examples into {dest} ({why}); nothing was "
+                           "copied") from None
         raise
     return written

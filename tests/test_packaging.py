@@ -135,6 +135,44 @@ def test_examples_never_overwrites_and_then_copies_nothing(tmp_path: Path) -> No
     assert (tmp_path / "rules" / "tiering.yaml").read_text() == "mine\n"
 
 
+def test_examples_names_a_dangling_link_where_a_folder_is_to_go(tmp_path: Path) -> None:
+    """A symbolic link to nowhere where rules/ is to go: exists() does not see it, the
+    folder could not be made, and the message was "cannot copy the examples into d (File
+    exists)", naming no path. It is now a clash like the others, told before any copy."""
+    dest, nowhere = tmp_path / "d", tmp_path / "nowhere"
+    dest.mkdir()
+    (dest / "rules").symlink_to(nowhere)
+    res = kamsim("examples", str(dest))
+    assert res.exit_code == 2
+    assert res.stderr.splitlines() == [
+        f"{dest / 'rules'}: is a symbolic link to {nowhere}, which does not exist (a folder, "
+        "for the bundled rules/)",
+        "1 problem found; nothing was written.",
+    ]
+    assert [p.name for p in dest.iterdir()] == ["rules"] and not nowhere.exists()
+    (tmp_path / "e").symlink_to(nowhere)  # the examples folder itself
+    res = kamsim("examples", str(tmp_path / "e"))
+    assert res.exit_code == 2
+    assert res.stderr == (f"error: {tmp_path / 'e'}: is a symbolic link to {nowhere}, which "
+                          "does not exist (a folder to copy into)\n")
+    assert not nowhere.exists()
+
+
+def test_a_copy_the_system_refuses_names_the_path(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from kamsim.errors import RunError
+
+    def refused(fin: Any, fout: Any) -> None:
+        raise PermissionError(13, "Permission denied", fout.name)
+
+    monkeypatch.setattr(shutil, "copyfileobj", refused)
+    first = tmp_path / bundled_files()[0][1]
+    with pytest.raises(RunError) as exc:
+        copy_examples(tmp_path)
+    assert str(exc.value) == (f"cannot copy the examples into {tmp_path} ({first}: Permission "
+                              "denied); nothing was copied")
+
+
 def test_examples_into_the_current_folder_by_default(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

@@ -633,3 +633,15 @@ def test_cli_tables_cut_no_label_money_or_query_cell(result: Any, store_path: Pa
     first = accounts.iloc[0]
     assert re.search(rf"│ {rid} │ +0 │ {first['account_id']} +│", out.output)
     assert lines[-1].startswith(f"{len(accounts)} rows, {1 + len(accounts.columns)} columns in ")
+
+
+def test_cli_table_titles_are_whole_lines(result: Any, store_path: Path) -> None:
+    """A sweep's labels put `runs list`'s last columns in a further table narrower than its
+    title, which was wrapped to that table's width: "runs in PATH (part " and then "2 of 2)"
+    on the next line. Each title is now a line of its own, whole."""
+    label = "capacity.account_managers=20,capacity.executives=7"
+    record_run(result, store_path, label=label)
+    out = _cli("runs", "list", "--store", str(store_path))
+    assert out.exit_code == 0, out.output
+    titles = [ln.rstrip() for ln in out.output.splitlines() if not ln.startswith(tuple("┏┃┡│└"))]
+    assert titles == [f"runs in {store_path} (part {k} of 2)" for k in (1, 2)]

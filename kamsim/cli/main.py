@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import os
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -30,16 +31,8 @@ def _console(stderr: bool = False, width: int = 140) -> Any:
     and ``:x:`` must not become an emoji. Styled lines are built as ``rich.text.Text``."""
     from rich.console import Console
 
-    class _Console(Console):
-        def on_broken_pipe(self) -> None:
-            # rich's own handling exits with status 1. The command carries on instead, its
-            # output dropped: `kamsim run ... | head -3` still records the run and writes its
-            # folder (the table is printed before either), and ends with status 0
-            self.quiet = True
-            _stdout_to_devnull()
-
-    return _Console(stderr=stderr, soft_wrap=False, markup=False, emoji=False,
-                    width=None if sys.stdout.isatty() else width)
+    return Console(stderr=stderr, soft_wrap=False, markup=False, emoji=False,
+                   width=None if sys.stdout.isatty() else width)
 
 
 class _Written:
@@ -205,43 +198,82 @@ class _Preload:
                 return
 
 
-def _stdout_closed() -> NoReturn:
-    """End the command quietly, status 0, when whoever reads its output stopped reading
-    (``kamsim trace ... | head -11``): Python's advice for a closed pipe (the docs of the
-    signal module, "Note on SIGPIPE"). Standard output is pointed at devnull, since the
-    interpreter flushes it once more on its way out and that would fail again."""
-    _stdout_to_devnull()
-    sys.exit(0)
+class _ReaderGone(io.RawIOBase):
+    """Standard output's raw file under the text stream that click.echo, rich and print
+    write to, which drops what follows once whoever reads the output stopped reading
+    (``kamsim trace ... | head -11``). The command then carries on with its work and ends
+    with its own status: ``kamsim validate ... | head -1`` still tells its problems on
+    stderr and exits 2, ``kamsim plot ... | head -1`` writes every chart, ``kamsim run ... |
+    head -3`` records the run. The first write after the reader left raised
+    BrokenPipeError, which ended the command there (status 1 from click or rich, or 0 from
+    a catch around the command: a validate with problems said "ok" and nothing else).
+
+    Every write reaches the file through here (by the text stream's buffer, which click
+    writes to for an ASCII stdout, too), so this one place covers them all, and the
+    interpreter's last flush on its way out as well."""
+
+    def __init__(self, raw: Any) -> None:
+        super().__init__()
+        self.raw = raw
+        self.gone = False
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return int(self.raw.fileno())
+
+    def isatty(self) -> bool:
+        return bool(self.raw.isatty())
+
+    def write(self, data: Any) -> int:
+        if not self.gone:
+            try:
+                return int(self.raw.write(data))
+            except BrokenPipeError:
+                # Python's advice for a closed pipe (the signal module's docs, "Note on
+                # SIGPIPE"): the descriptor to devnull, so that a worker process sharing it
+                # writes nowhere instead of failing too
+                self.gone = True
+                _to_devnull(self.fileno())
+        return memoryview(data).nbytes
 
 
-def _stdout_to_devnull() -> None:
-    """Point standard output at devnull (what is still buffered then goes nowhere)."""
-    with contextlib.suppress(OSError, ValueError):  # (not a real file: a test's runner)
+def _guard_stdout() -> None:
+    """Put standard output's text stream over :class:`_ReaderGone` (same encoding and
+    buffering). Started with standard output closed (``kamsim run ... >&-``), Python has no
+    ``sys.stdout`` (None: the first print failed with an AttributeError, and the run was
+    not recorded); file descriptor 1 then becomes devnull, so that nothing the command
+    opens (the run store) takes that number, which worker processes write to."""
+    old = sys.stdout
+    raw: Any
+    if old is None:
+        _to_devnull(1)
+        raw = io.FileIO(1, "w", closefd=False)
+    else:
+        buffer = getattr(old, "buffer", None)
+        raw = getattr(buffer, "raw", buffer)  # (PYTHONUNBUFFERED: the raw file itself)
+        if not isinstance(raw, io.RawIOBase):  # not a real file: a caller's own, left alone
+            return
+        old.flush()  # (nothing is written yet: empty)
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(_ReaderGone(raw)),
+        encoding=getattr(old, "encoding", None) or "utf-8",
+        errors=getattr(old, "errors", None) or "strict",
+        line_buffering=getattr(old, "line_buffering", False),
+        write_through=getattr(old, "write_through", False))
+
+
+def _to_devnull(fd: int) -> None:
+    """Point the file descriptor ``fd`` (open or closed) at devnull."""
+    with contextlib.suppress(OSError):
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        if devnull != fd:
+            os.dup2(devnull, fd)
+            os.close(devnull)
 
 
-class _Cli(click.Group):
-    """The top command. A closed standard output ends any command quietly with status 0
-    (click would print nothing but exit 1, which fails a pipeline under ``pipefail``):
-    ``make_context`` covers ``--help`` and ``--version``, ``invoke`` every subcommand."""
-
-    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        try:
-            return super().make_context(*args, **kwargs)
-        except BrokenPipeError:
-            _stdout_closed()
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            rv = super().invoke(ctx)
-            sys.stdout.flush()  # what is still buffered fails here, not at the exit
-            return rv
-        except BrokenPipeError:
-            _stdout_closed()
-
-
-@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kamsim")
 def cli() -> None:
     """kamsim: rule engine and simulator for key-account strategy.
@@ -489,6 +521,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 def main() -> None:
     from kamsim.cli import commands  # noqa: F401  (registers the other command groups)
 
+    _guard_stdout()  # before anything is printed (--help and --version as well)
     warnings.showwarning = _show_warning
     cli(prog_name="kamsim")
 

@@ -37,21 +37,24 @@ _SHRINKABLE = {"hash": 8, "created_at": 10}
 
 def _frame_tables(df: Any, title: str | None, width: int,
                   shrinkable: dict[str, int] | None = None) -> list[Any]:
-    """``df`` as rich Tables at most ``width`` characters wide, every cell whole (but those
-    of ``shrinkable`` columns, down to their given width): one table when it fits, else
-    the columns split over several, each led by the first column (a run's id in ``runs
-    list``; whatever the query put first), and a cell wider than the screen wrapped.
+    """``df`` as rich Tables at most ``width`` characters wide, each under its ``title``,
+    every cell whole (but those of ``shrinkable`` columns, down to their given width): one
+    table when it fits, else the columns split over several, each led by the first column
+    (a run's id in ``runs list``; whatever the query put first) and titled as its part, and
+    a cell wider than the screen wrapped.
 
     Rich fits a table that is too wide by narrowing every column evenly, which cut a sweep's
     label to "capacity.a..." and profit to "339,517,3...", and a 23-column query's every
     cell to 2 characters; fewer columns per table keep each one readable."""
     from rich.cells import cell_len
+    from rich.console import Group
     from rich.table import Table
+    from rich.text import Text
 
     shrinkable = shrinkable or {}
     names = [str(c) for c in df.columns]
     if not names:
-        return [Table(title=title, title_justify="left")]
+        return [Group(Text(title, style="table.title"), Table()) if title else Table()]
     cells = [[_cell(v) for v in df.iloc[:, i]] for i in range(len(names))]
     need = [max([cell_len(n)] + [cell_len(c) for c in col]) for n, col in zip(names, cells,
                                                                            strict=True)]
@@ -85,7 +88,7 @@ def _frame_tables(df: Any, title: str | None, width: int,
             folded.add(i)
         head = title if len(parts) == 1 else (
             f"{title + ' ' if title else ''}(part {k + 1} of {len(parts)})")
-        t = Table(title=head, title_justify="left")
+        t = Table()
         for i in ix:
             numeric = df.iloc[:, i].dtype.kind in "iuf"
             whole = widths[i] >= need[i]
@@ -95,7 +98,10 @@ def _frame_tables(df: Any, title: str | None, width: int,
                          overflow="fold" if i in folded else "ellipsis")
         for r in range(len(df)):
             t.add_row(*(cells[i][r] for i in ix))
-        tables.append(t)
+        # the title as a line of its own, above the table: as the table's title it was
+        # wrapped to the table's width, and a narrow further part's "runs in PATH (part 2 of
+        # 2)" was cut to "... (part " and "2 of 2)" on the next line
+        tables.append(Group(Text(head, style="table.title"), t) if head else t)
     return tables
 
 
