@@ -58,7 +58,7 @@ def test_only_a_difference_whose_interval_excludes_zero_is_coloured(small_baseli
                  "rel_low", "rel_high"])
     ctx = html.report_context([small_baseline_result])
     ctx["comparison"] = {"verdict": [], "reference": "a", "pairing": "", "paired": True,
-                         "rows": html._diff_rows(table, "EUR")}
+                         "rows": html._diff_rows(table, "EUR"), "notes": []}
     page = html._render(ctx)
     cells = re.findall(r'<td>b</td><td>([^<]*)</td><td>([^<]*)</td>\s*<td class="(\w+)">',
                        page)
@@ -66,6 +66,46 @@ def test_only_a_difference_whose_interval_excludes_zero_is_coloured(small_baseli
                      ("key", "revenue", "good"), ("key", "cost to serve", "bad"),
                      ("key", "lifetime value / account", "bad"),
                      ("all accounts", "profit", "unclear")]
+
+
+def test_differences_compare_does_not_judge_are_grey_and_the_notes_say_why(
+        small_baseline_result, no_rendering):
+    # the report coloured as good or bad news the differences of runs over other horizons
+    # (compare: "no verdict") and lifetime values at another discount rate ("not
+    # comparable"), and left out the notes compare prints under its table
+    from dataclasses import replace
+
+    from test_compare import REF, _fake
+
+    from kamsim.compare import compare_runs
+    from kamsim.report import html
+    from kamsim.report.terminal import difference_notes
+
+    ref = replace(REF, horizon_months=36.0, discount_rate=0.1)
+    better = _fake("b", [110.0, 112.5, 107.5, 110.2], [0.84, 0.86, 0.82, 0.85])
+    better.per_rep["clv"] = better.per_rep["clv"] * np.array([[2.0], [2.1], [1.9], [2.0]])
+    cases = [(replace(better, horizon_months=36.0, discount_rate=0.1), set(),
+              []),
+             (replace(better, horizon_months=24.0, discount_rate=0.1),
+              {"retention", "profit", "lifetime value / account"},
+              ["b: no verdict, horizons differ (36 and 24 months)"]),
+             (replace(better, horizon_months=36.0, discount_rate=0.3),
+              {"lifetime value / account"},
+              ["b: lifetime values not comparable (discount rates differ (10% and 30%))"])]
+    for run, grey, notes in cases:
+        cmp = compare_runs([ref, run])
+        rows = html._diff_rows(cmp.table(), "EUR", cmp.judged)
+        clear = {r["metric"] for r in html._diff_rows(cmp.table(), "EUR")
+                 if r["news"] != "unclear"}
+        assert clear >= {"retention", "profit", "lifetime value / account"}
+        assert {r["metric"] for r in rows if r["news"] != "unclear"} == clear - grey
+        assert difference_notes(cmp) == notes
+        ctx = html.report_context([small_baseline_result])
+        ctx["comparison"] = {"verdict": [], "reference": "equal", "pairing": "",
+                             "paired": True, "rows": rows, "notes": difference_notes(cmp)}
+        page = html._render(ctx)
+        for note in notes:
+            assert f'<p class="meta">{note}</p>' in page
 
 
 def test_the_report_writes_a_difference_as_compare_prints_it():
