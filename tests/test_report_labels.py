@@ -15,9 +15,20 @@ from kamsim.report.terminal import percent_label, summary_table
 
 @pytest.mark.parametrize(("level", "label"), [(0.95, "95%"), (0.99, "99%"), (0.999, "99.9%"),
                                               (0.975, "97.5%"), (0.8, "80%"), (0.0, "0%"),
-                                              (-0.0, "0%"), (0.125, "12.5%")])
+                                              (-0.0, "0%"), (0.125, "12.5%"),
+                                              (1.0, "100%"), (0.9999999, "99.99999%"),
+                                              (0.9999999999999999, "99.99999999999999%"),
+                                              (0.99999, "99.999%"), (0.975000000001, "97.5%")])
 def test_a_percent_label_has_the_decimals_the_level_has(level, label):
     assert percent_label(level) == label
+
+
+def test_a_level_below_one_never_reads_100_percent():
+    # rounded to 4 decimals, 0.9999999 and 0.9999999999999999 read "100%": certainty
+    for k in range(1, 17):
+        level = 1 - 10.0 ** -k
+        if level < 1:
+            assert percent_label(level) != "100%" and float(percent_label(level)[:-1]) < 100
 
 
 def test_tables_and_captions_say_the_level_unrounded(small_baseline_result):

@@ -59,8 +59,15 @@ def percent_label(x: float) -> str:
     """A share as a percent with the decimals it has and no more: 95%, 97.5%, 99.9%. The
     label of a confidence level (every table, verdict and chart says its level with this)
     and of a percent axis' ticks: rounding to whole percent called 0.999 "100%" and a
-    97.5% tick "98%"."""
-    return f"{round(100 * x, 4) + 0.0:g}%"  # (+ 0.0: no "-0%")
+    97.5% tick "98%". Four decimals at most (float noise: 0.975 is 97.49999999999999), more
+    only where four would round a level below 1 up to "100%" (0.9999999 is 99.99999%): a
+    level that is not certainty never reads as one."""
+    p = 100 * x
+    digits = 4
+    while digits < 17 and round(p, digits) >= 100 > p:
+        digits += 1
+    text = f"{round(p, digits) + 0.0:.{digits}f}".rstrip("0").rstrip(".")  # (+ 0.0: no "-0")
+    return f"{text}%"
 
 
 def _missing(v: Any) -> bool:
