@@ -239,6 +239,25 @@ def test_no_whale_curve_for_a_portfolio_that_lost_money(baseline_frames):
     assert "no curve" in charts.caption("whale_curve")[1]
 
 
+def test_the_whale_curve_is_the_average_futures_not_blown_up_by_one_near_break_even():
+    # each replication's cumsum/total was averaged: one future whose total was barely above
+    # 0 (here 0.01, a peak of 1,000,000%) made the curve read thousands of percent
+    import pandas as pd
+
+    reps = {0: [300.0, 100.0, 0.0, -100.0], 1: [-100.0, 0.0, 100.0, 300.0],
+            2: [100.0, 0.0, 0.0, -99.99]}
+    acc = pd.DataFrame([(r, p) for r, ps in reps.items() for p in ps],
+                       columns=["replication", "profit"])
+    fig = charts.whale_curve({"a": {"accounts": acc}}, points=5)
+    (ax,) = fig.axes
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "a"]
+    total = np.mean([sum(ps) for ps in reps.values()])
+    cum = np.array([0.0, 300 + 300 + 100, 400 + 400 + 100, 400 + 400 + 100, 300 + 300 + 0.01])
+    assert line.get_ydata() == pytest.approx(cum / 3 / total)
+    assert [t.get_text() for t in ax.texts if "peak" in t.get_text()] == [
+        "peak 150% at 50% of accounts"]
+
+
 def test_each_summary_table_says_its_own_confidence(small_baseline_result, no_rendering):
     # runs at different levels were all labelled with the first run's
     from dataclasses import replace

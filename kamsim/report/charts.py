@@ -253,12 +253,15 @@ def profit_over_time(runs: Mapping[str, Frames], confidence: float = 0.95,
 @as_written
 def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
     """Cumulative share of total profit against share of accounts, most profitable first;
-    the curve rises above 100% when some accounts lose money. Averaged over replications
-    on a common grid of account shares.
+    the curve rises above 100% when some accounts lose money. The replications are
+    pooled on a common grid of account shares: the mean cumulative profit over the mean
+    total, the curve of the average future. (Averaging each replication's own shares let
+    one future that barely broke even, its total near 0, blow the curve up to thousands of
+    percent.)
 
     A run whose total profit is not positive in every replication has no curve, and the
-    chart says so: a share of a loss (or of nothing) turns the curve upside down, and
-    replications of either sign averaged together mean nothing."""
+    chart says so: a share of a loss (or of nothing) turns the curve upside down, and a
+    pooled curve drawn over futures of either sign would hide the ones that lost money."""
     fig = _figure(10, 4.2)
     ax = fig.add_subplot()
     _style(ax)
@@ -266,7 +269,7 @@ def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
     undrawn = []
     for i, (name, f) in enumerate(runs.items()):
         acc = f["accounts"]
-        curves, losing = [], 0
+        curves, totals, losing = [], [], 0
         for _rep, g in acc.groupby("replication"):
             p = np.sort(g["profit"].to_numpy(float))[::-1]
             total = p.sum()
@@ -276,7 +279,8 @@ def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
                 losing += 1
                 continue
             x = np.arange(p.size + 1) / p.size
-            curves.append(np.interp(grid, x, np.r_[0.0, np.cumsum(p)] / total))
+            curves.append(np.interp(grid, x, np.r_[0.0, np.cumsum(p)]))
+            totals.append(total)
         if losing:
             who = "" if len(runs) == 1 else f" for {name}"
             undrawn.append(f"no curve{who}: total profit was not positive in {losing} of "
@@ -284,7 +288,7 @@ def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
             continue
         if not curves:
             continue
-        mean = np.mean(curves, axis=0)
+        mean = np.mean(curves, axis=0) / np.mean(totals)  # sums over sums: pooled
         color = _COLORS[i % len(_COLORS)]
         ax.plot(grid, mean, color=color, linewidth=1.8, label=name)
         k = int(np.argmax(mean))
@@ -546,9 +550,12 @@ CHARTS = {
                          "earns more, the band is the {confidence} interval."),
     "whale_curve": ("Whale curve",
                     "Accounts ranked from most to least profitable: where the curve peaks "
-                    "above 100%, the accounts to its right lose money together. A scenario "
-                    "whose portfolio lost money overall in some simulated future has no "
-                    "curve (a share of a loss means nothing): the chart says so."),
+                    "above 100%, the accounts to its right lose money together. The "
+                    "simulated futures are pooled: the mean cumulative profit over the mean "
+                    "total profit, the curve of the average future. A scenario whose "
+                    "portfolio lost money overall in any simulated future has no curve (a "
+                    "share of a loss means nothing, and a pooled curve would hide that "
+                    "future): the chart says so."),
     "cost_vs_profit": ("Cost to serve against profit",
                        "For each tier, what serving it cost (left) and what it earned "
                        "(right) over the horizon, by starting tier; whiskers are "
