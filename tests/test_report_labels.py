@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from kamsim.report import charts
@@ -207,6 +208,28 @@ def test_churn_causes_are_drawn_once_each_in_size_order(baseline_frames):
     assert labels == [c.replace("_", " ") for c in sizes.index]
     tiers = list(dict.fromkeys(baseline_frames["timeseries"]["tier"]))
     assert len(ax.patches) == len(sizes) * len(tiers)  # one bar per cause and tier, no more
+
+
+def test_each_churn_panel_is_ordered_by_its_own_runs_sizes(baseline_frames):
+    # causes were ordered by their sum over all runs, under a caption saying largest first:
+    # a run's largest cause could be drawn anywhere in its panel
+    ch = baseline_frames["churn"]
+    sizes = ch.groupby("cause")["accounts"].sum().sort_values(ascending=False, kind="stable")
+    top, rest = sizes.index[0], list(sizes.index[1:])
+    # the other run lost 100 times more accounts to the smallest cause, and none to the top
+    other = dict(baseline_frames)
+    other["churn"] = pd.concat([ch[ch["cause"] != top],
+                                ch[ch["cause"] == rest[-1]].assign(
+                                    accounts=lambda d: d["accounts"] * 100)])
+    fig = charts.churn_causes({"a": baseline_frames, "b": other})
+    order = {ax.get_title(loc="left"): [t.get_text() for t in ax.get_yticklabels()]
+             for ax in fig.axes}
+    assert order["a"] == [c.replace("_", " ") for c in sizes.index]
+    own = other["churn"].groupby("cause")["accounts"].sum().sort_values(ascending=False,
+                                                                       kind="stable")
+    # its own largest first; the cause it never saw, at 0, last
+    assert order["b"] == [c.replace("_", " ") for c in [*own.index, top]]
+    assert order["b"][0] == rest[-1].replace("_", " ") != order["a"][0]
 
 
 def test_percent_ticks_say_the_share_they_are_at(baseline_frames):

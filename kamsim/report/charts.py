@@ -350,10 +350,12 @@ def cost_vs_profit(runs: Mapping[str, Frames], confidence: float = 0.95,
 
 @as_written
 def churn_causes(runs: Mapping[str, Frames]) -> Any:
-    """Accounts lost per replication by cause, largest first, stacked by the tier they were
-    in when lost (the churn table's: not the starting tier the summary groups by); one panel
-    per run. A tier has the same colour in every panel, by name (runs may have different
-    tier sets)."""
+    """Accounts lost per replication by cause, largest first in each panel by that run's
+    own sizes (a panel ordered by the runs' sum put a run's largest cause anywhere),
+    stacked by the tier they were in when lost (the churn table's: not the starting tier
+    the summary groups by); one panel per run. Every panel lists every run's causes (one a
+    run never saw at 0, last). A tier has the same colour in every panel, by name (runs may
+    have different tier sets)."""
     every = _all_tiers(runs)
     fig = _figure(10, 1.0 + 2.8 * len(runs))
     axes = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel())
@@ -372,13 +374,20 @@ def churn_causes(runs: Mapping[str, Frames]) -> Any:
     for ax, (name, f) in zip(axes, runs.items(), strict=True):
         _style(ax)
         tiers = _tiers(f)
-        by_tier = (pivots[name][0].reindex(index=causes_all, columns=tiers).fillna(0.0)
-                   / pivots[name][1]) if name in pivots else None
-        left = np.zeros(len(causes_all))
+        causes = causes_all
+        by_tier = None
+        if name in pivots:
+            piv, n_reps = pivots[name]
+            own = piv.sum(axis=1)
+            # this run's largest first; its ties and the causes it never saw in the runs'
+            # combined order (sorted is stable)
+            causes = sorted(causes_all, key=lambda c: -float(own.get(c, 0.0)))
+            by_tier = piv.reindex(index=causes, columns=tiers).fillna(0.0) / n_reps
+        left = np.zeros(len(causes))
         for tier in tiers:
             counts = (by_tier[tier].to_numpy() if by_tier is not None
-                      else np.zeros(len(causes_all)))
-            ax.barh([c.replace("_", " ") for c in causes_all], counts, left=left,
+                      else np.zeros(len(causes)))
+            ax.barh([c.replace("_", " ") for c in causes], counts, left=left,
                     color=_TIER_COLORS[every.index(tier) % 6], label=tier)
             left += counts
         ax.set_title(name, loc="left", fontsize=10)
@@ -561,8 +570,9 @@ CHARTS = {
                        "(right) over the horizon, by starting tier; whiskers are "
                        "{confidence} intervals."),
     "churn_causes": ("Churn causes",
-                     "Why accounts left, averaged per random future, largest first; longer "
-                     "bars are the causes to act on. Colours show the tier accounts were in "
+                     "Why accounts left, averaged per random future, largest first in each "
+                     "panel; longer bars are the causes to act on. Colours show the tier "
+                     "accounts were in "
                      "when lost, not the tier they started in as in the summary (re-tiering "
                      "moves accounts between tiers)."),
     "stage_mix": ("Relationship stages over time",
