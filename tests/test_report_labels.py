@@ -5,6 +5,7 @@ are, and which tier (starting or current) each table and chart groups by."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -326,3 +327,40 @@ def test_chart_bands_take_a_confidence_next_to_one() -> None:
     for v in (values, values[:, :1]):  # with and without an undefined value
         mean, lo, hi = _mean_band(v, 0.9999999999999999)
         assert np.all(np.isfinite(lo[:1])) and np.all(lo[:1] < mean[:1]) and np.all(hi[:1] > mean[:1])
+
+
+def test_the_inputs_table_names_every_file_and_writes_money_as_money():
+    # runs with rule files of other names had "nan" in each other's columns; an imported
+    # portfolio read "from file", its CSV (and the contacts') was called "rules:", and a
+    # budget read "1500000.0"
+    from kamsim.spec.load import load_scenario
+
+    repo = Path(__file__).resolve().parents[1]
+    base = load_scenario(repo / "scenarios" / "baseline.yaml").resolved()
+    crm = load_scenario(repo / "scenarios" / "crm_import.yaml").resolved()
+
+    def digest_of(res, file):
+        return next(v for k, v in res["rule_hashes"].items() if k.endswith("/" + file))[:12]
+
+    own = json_copy(base)
+    own["rule_hashes"] = {k.replace("stages.yaml", "my_stages.yaml"): v
+                          for k, v in base["rule_hashes"].items()}
+    own["scenario"]["capacity"]["budget_per_year"] = 1500000.0
+    table = charts.inputs_table({"base": base, "own": own, "crm": crm},
+                                {"own": {"currency": "USD"}})
+    assert not table.isna().any().any() and "nan" not in table.to_string()
+    digest = digest_of(base, "stages.yaml")
+    assert list(table.loc["rules: stages.yaml"]) == [digest, charts.NO_FILE, digest]
+    assert list(table.loc["rules: my_stages.yaml"]) == [charts.NO_FILE, digest, charts.NO_FILE]
+    assert table.loc["portfolio", "crm"] == "imported from accounts.csv"
+    assert table.loc["data: accounts.csv", "crm"] == digest_of(crm, "accounts.csv")
+    assert "data: contacts.csv" in table.index and "rules: accounts.csv" not in table.index
+    assert list(table.index[-2:]) == ["data: accounts.csv", "data: contacts.csv"]
+    assert table.loc["budget per year", "own"] == "$1.50M"
+    assert table.loc["budget per year", "base"] == "not limited"
+
+
+def json_copy(obj):
+    import json
+
+    return json.loads(json.dumps(obj))

@@ -633,13 +633,29 @@ def _fmt(value: Any, spec: str = "g") -> str:
         return str(value)
 
 
+def _file_name(path: Any) -> str:
+    """The name of a file a resolved scenario names (its last path part), as written if it is
+    no text."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1] if isinstance(path, str) else str(path)
+
+
+#: a file one run has and another has not (its row is empty in that run's column)
+NO_FILE = "—"
+
+
 def inputs_table(resolved: Mapping[str, dict[str, Any]],
                  summaries: Mapping[str, dict[str, Any]] | None = None) -> Any:
     """The inputs of each run, one column per run: strategy, capacity, portfolio, horizon,
-    replications and seed (as run), and a short hash of every rule file."""
+    replications and seed (as run), and a short hash of every rule file and data file
+    (an imported portfolio, a contact list). Runs of rule files of other names have a row
+    per file, empty (:data:`NO_FILE`) in the columns of runs without it: a file one run
+    lacks is no figure (pandas wrote it "nan")."""
     import pandas as pd
 
+    from kamsim.report.terminal import money
+
     cols = {}
+    files: dict[str, None] = {}  # the file rows in order: every run's rule files, then data
     for name, res in resolved.items():
         sc = res.get("scenario", {})
         summ = (summaries or {}).get(name, {})
@@ -647,9 +663,12 @@ def inputs_table(resolved: Mapping[str, dict[str, Any]],
         cap = sc.get("capacity", {}) or {}
         sup = cap.get("support", {}) or {}
         port = sc.get("portfolio", {}) or {}
+        imported = port.get("import") if isinstance(port.get("import"), dict) else None
         size = (f"{_fmt(port['generate'].get('accounts'), ',')} generated accounts"
                 if isinstance(port.get("generate"), dict)
+                else f"imported from {_file_name(imported.get('path'))}" if imported
                 else str(port.get("file") or port.get("accounts") or "from file"))
+        budget = cap.get("budget_per_year")
         detail = ", ".join(f"{k} {v}" for k, v in strat.items()
                            if k != "name" and v is not None)
         col = {
@@ -661,14 +680,27 @@ def inputs_table(resolved: Mapping[str, dict[str, Any]],
             "specialists": f"{_fmt(cap.get('specialists', 0))} × "
                            f"{_fmt(cap.get('specialist_hours_per_month', 0))} h/month",
             "support": f"{sup.get('agents', 0)} agents × {_fmt(sup.get('hours_per_month', 0))} h",
-            "budget per year": str(cap.get("budget_per_year") or "not limited"),
+            # money as every table writes it (a number of another type as written)
+            "budget per year": ("not limited" if not budget
+                                else money(budget, str(summ.get("currency", "EUR")))
+                                if isinstance(budget, int | float) and not isinstance(budget, bool)
+                                else str(budget)),
             "portfolio": size,
             "horizon": f"{sc.get('horizon_months', '?')} months",
             "replications": str(summ.get("replications", sc.get("replications", "?"))),
             "seed": str(summ.get("seed", sc.get("seed", "?"))),
             "shocks": str(len(sc.get("shocks") or [])),
         }
+        # the portfolio's and the contacts' CSV are hashed with the rule files: data files
+        data = {_file_name(p) for p in (imported.get("path") if imported else None,
+                                        sc.get("contacts")) if p}
         for path, digest in sorted((res.get("rule_hashes") or {}).items()):
-            col[f"rules: {path.rsplit('/', 1)[-1]}"] = str(digest)[:12]
+            file = _file_name(path)
+            row = f"{'data' if file in data else 'rules'}: {file}"
+            col[row] = str(digest)[:12]
+            files[row] = None
         cols[name] = col
-    return pd.DataFrame(cols)
+    fixed = [r for r in next(iter(cols.values()), {}) if r not in files]
+    rows = [*fixed, *sorted(files, key=lambda r: r.startswith("data: "))]  # (stable)
+    return pd.DataFrame({name: [col.get(r, NO_FILE) for r in rows] for name, col in cols.items()},
+                        index=rows)
