@@ -207,3 +207,36 @@ def test_a_figure_of_the_resolved_scenario_that_is_no_number_is_shown_as_written
     page = (tmp_path / "r.html").read_text()
     for shown in ("twelve × ", "a few agents × [160] h", "many generated accounts"):
         assert shown in page, shown
+
+
+def test_the_parts_of_the_resolved_scenario_the_report_reads_into_are_checked(
+        folder: Path, tmp_path: Path) -> None:
+    # each of these ended report and plot in a traceback (stage_order, the inputs table)
+    d = tmp_path / "shapes"
+    shutil.copytree(folder, d)
+    res_path = d / "scenario.resolved.json"
+    resolved = json.loads(res_path.read_text())
+    resolved["rules"]["stages"]["uncoupled"] = "x"
+    resolved["scenario"]["capacity"] = "lots"
+    resolved["scenario"]["strategy"] = 7
+    resolved["rule_hashes"] = [1, 2]
+    res_path.write_text(json.dumps(resolved))
+    d2 = tmp_path / "no_stage_rules"
+    shutil.copytree(folder, d2)
+    resolved = json.loads((d2 / "scenario.resolved.json").read_text())
+    resolved["rules"]["stages"] = []
+    (d2 / "scenario.resolved.json").write_text(json.dumps(resolved))
+    for cmd, out in (("report", tmp_path / "r.html"), ("plot", tmp_path / "charts")):
+        res = kamsim(cmd, str(d), str(d2), "--out", str(out))
+        assert res.exit_code == 2, res.output
+        assert res.output.splitlines() == [
+            f"{d2 / 'scenario.resolved.json'}: rules.stages is [] (an object: the stage "
+            "rules, with their stages)",
+            f"{res_path}: rule_hashes is [1, 2] (an object: each rule and data file's hash by "
+            "its path)",
+            f"{res_path}: rules.stages.uncoupled is \"x\" (an object: the broken-down stage, "
+            "with its name)",
+            f"{res_path}: scenario.capacity is \"lots\" (an object: the team's capacity)",
+            f"{res_path}: scenario.strategy is 7 (an object: the strategy, with its name)",
+            "5 problems found; nothing was written."]
+        assert not out.exists()

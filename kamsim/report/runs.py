@@ -207,6 +207,21 @@ def _check_summary(summary: Any, path: Path, problems: list[Problem]) -> None:
 
 
 
+#: the parts of ``scenario.resolved.json`` the report reads into, the type each must be,
+#: and what that is
+_RESOLVED_SHAPES: tuple[tuple[tuple[str, ...], type, str], ...] = (
+    (("rule_hashes",), dict, "an object: each rule and data file's hash by its path"),
+    (("rules", "stages"), dict, "an object: the stage rules, with their stages"),
+    (("rules", "stages", "uncoupled"), dict, "an object: the broken-down stage, with its name"),
+    (("scenario", "strategy"), dict, "an object: the strategy, with its name"),
+    (("scenario", "capacity"), dict, "an object: the team's capacity"),
+    (("scenario", "capacity", "support"), dict, "an object: the support team's capacity"),
+    (("scenario", "portfolio"), dict, "an object: how the portfolio is generated or imported"),
+    (("scenario", "portfolio", "import"), dict, "an object: the portfolio file's path"),
+    (("scenario", "shocks"), list, "a list of shocks"),
+)
+
+
 def _check_resolved(resolved: Any, path: Path, problems: list[Problem]) -> None:
     """Problems with the parts of ``scenario.resolved.json`` the report reads."""
     loc = Location(str(path))
@@ -225,6 +240,14 @@ def _check_resolved(resolved: Any, path: Path, problems: list[Problem]) -> None:
             node = node.get(k) if isinstance(node, dict) else None
         return node
 
+    # what stage_order and the inputs table read: each an object (a list) where it is
+    # there at all (null or absent takes the default); the figures in them are shown as
+    # written
+    for keys, kind, expected in _RESOLVED_SHAPES:
+        value = at(*keys)
+        if value is not None and not isinstance(value, kind):
+            problems.append(Problem(loc, f"{'.'.join(keys)} is {json.dumps(value)[:60]}",
+                                    expected))
     ladder = at("rules", "stages", "stages")
     if ladder is not None and not (isinstance(ladder, list) and all(
             isinstance(s, str) or (isinstance(s, dict) and isinstance(s.get("name"), str))
