@@ -86,6 +86,24 @@ BAD: dict[str, tuple[Callable[[Path], None], list[tuple[str, str]]]] = {
                                [("timeseries.parquet", "has no column profit")]),
     "column of text": (_table("utilisation", lambda df: df.astype({"utilisation": str})),
                        [("utilisation.parquet", "column utilisation is not numbers")]),
+    # tables each well formed but not of one run (copied in from another run's folder):
+    # an IndexError, a ValueError or numpy's empty-mean warnings before
+    "accounts of a longer run": (
+        _table("accounts", lambda df: df.assign(churn_period=df["churn_period"].where(
+            df.index != 0, 59))),
+        [("accounts.parquet", "churn_period 59 beyond the horizon of 24 months")]),
+    "a starting tier the timeseries has not": (
+        _table("accounts", lambda df: df.assign(initial_tier=df["initial_tier"].where(
+            df.index != 0, "gold"))),
+        [("accounts.parquet", "initial_tier 'gold' is none of the timeseries' tiers")]),
+    "tiers that are numbers": (_table("stage_mix", lambda df: df.assign(tier=1)),
+                               [("stage_mix.parquet", "column tier is not text")]),
+    "timeseries without rows": (_table("timeseries", lambda df: df.iloc[:0]),
+                                [("timeseries.parquet", "no rows")]),
+    "accounts and utilisation without rows": (
+        lambda d: (_table("accounts", lambda df: df.iloc[:0])(d),
+                   _table("utilisation", lambda df: df.iloc[:0])(d)),
+        [("accounts.parquet", "no rows"), ("utilisation.parquet", "no rows")]),
     "two problems": (_two_problems, [("churn.parquet", "cannot be read"),
                                      ("summary.json", 'seed is "42"')]),
 }

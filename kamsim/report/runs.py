@@ -127,7 +127,53 @@ def _read_parquet(path: Path, problems: list[Problem]) -> Any:
                                 f"column {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'}"
                                 " not numbers", f"the {path.stem} table {_AS_WRITTEN}"))
         return None
+    # a name column of numbers drew nothing for its names, or failed where the charts
+    # look the names up
+    unnamed = [c for c in _FOLDER_COLUMNS[path.stem]
+               if c in _TEXT_COLUMNS and not (pd.api.types.is_string_dtype(df[c])
+                                              or pd.api.types.is_object_dtype(df[c]))]
+    if unnamed:
+        problems.append(Problem(Location(str(path)),
+                                f"column {', '.join(unnamed)} "
+                                f"{'is' if len(unnamed) == 1 else 'are'} not text",
+                                f"names: the {path.stem} table {_AS_WRITTEN}"))
+        return None
     return df
+
+
+#: the tables a run always has rows in (a run may lose no account, so churn may be empty)
+_NOT_EMPTY = ("timeseries", "accounts", "utilisation")
+
+
+def _check_fit(frames: dict[str, Any], folder: Path, problems: list[Problem]) -> None:
+    """Problems of tables that are each well formed but not of one run (a table copied in
+    from another run's folder): the charts index one by the other, and failed on them with
+    an IndexError, or warned of empty means. Each is told at the table that does not fit
+    the timeseries (the run's periods and tiers)."""
+    def bad(table: str, what: str, expected: str) -> None:
+        problems.append(Problem(Location(str(folder / f"{table}.parquet")), what,
+                                f"{expected}: the {table} table {_AS_WRITTEN}"))
+
+    for t in _NOT_EMPTY:
+        if t in frames and frames[t] is not None and not len(frames[t]):
+            bad(t, "no rows", "a row for every replication")
+    ts, acc = frames.get("timeseries"), frames.get("accounts")
+    if ts is None or not len(ts) or acc is None or not len(acc):
+        return
+    periods = int(ts["period"].max()) + 1
+    months = ts.groupby("period")["month"].first()
+    dt = float(months.iloc[1] - months.iloc[0]) if len(months) > 1 else 1.0
+    unit = "months" if dt == 1.0 else "periods"
+    last = int(acc["churn_period"].max())
+    if last >= periods:
+        bad("accounts", f"churn_period {last} beyond the horizon of {periods} {unit}",
+            f"a period of the timeseries (0 to {periods - 1}), or -1 for never")
+    tiers = list(dict.fromkeys(ts["tier"]))
+    strangers = [t for t in dict.fromkeys(acc["initial_tier"]) if t not in tiers]
+    if strangers:
+        bad("accounts", f"initial_tier {', '.join(map(repr, strangers[:5]))} "
+            f"{'is' if len(strangers) == 1 else 'are'} none of the timeseries' tiers",
+            f"one of {', '.join(tiers)}")
 
 
 def _read_json(path: Path, problems: list[Problem]) -> Any:
@@ -260,7 +306,8 @@ def from_folder(folder: str | Path) -> ReportRun:
     """A results folder written by ``kamsim run --out`` or ``kamsim runs export`` (Parquet,
     summary.json and scenario.resolved.json), read and checked in one place: whatever in it
     the report cannot use (a file missing, not JSON, not Parquet, a field of the wrong type,
-    a table without a column the charts read) is an InputError with one located problem
+    a table without a column the charts read, tables that do not fit together) is an
+    InputError with one located problem
     each, all at once, before anything is drawn or written. A folder that is none of
     kamsim's, or a CSV export, is a RunError."""
     folder = Path(folder)
@@ -293,6 +340,7 @@ def from_folder(folder: str | Path) -> ReportRun:
             _check_resolved(resolved, folder / "scenario.resolved.json", problems)
     frames = {t: _read_parquet(folder / f"{t}.parquet", problems) for t in _FOLDER_TABLES
               if folder / f"{t}.parquet" not in missing}
+    _check_fit(frames, folder, problems)
     if problems:
         raise InputError(problems)
     assert isinstance(summary, dict) and isinstance(resolved, dict)
