@@ -258,3 +258,27 @@ def test_the_parts_of_the_resolved_scenario_the_report_reads_into_are_checked(
             f"{res_path}: scenario.strategy is 7 (an object: the strategy, with its name)",
             "5 problems found; nothing was written."]
         assert not out.exists()
+
+
+def test_a_folders_problems_and_unknown_runs_are_told_together(
+        folder: Path, tmp_path: Path, small_baseline_result: Any) -> None:
+    # "kamsim report c/trunc_parquet rzzzz" printed only "no run 'rzzzz'": the folder's
+    # problems were dropped when the other ref failed
+    from kamsim.store import record_runs
+
+    bad = _bad_folder(folder, tmp_path, "truncated table")
+    store = tmp_path / "runs.duckdb"
+    record_runs([small_baseline_result], store)
+    res = kamsim("report", str(bad), "rzzzz", "ryyyy", "--store", str(store),
+                 "--out", str(tmp_path / "r.html"))
+    assert res.exit_code == 2, res.output
+    out = res.output.splitlines()
+    assert len(out) == 4, res.output
+    assert out[0].startswith(f"{bad / 'accounts.parquet'}: cannot be read as a Parquet table")
+    assert out[1].startswith(f"ryyyy: no run 'ryyyy' in store {store}")
+    assert out[2].startswith(f"rzzzz: no run 'rzzzz' in store {store}")
+    assert out[3] == "3 problems found; nothing was written."
+    assert not (tmp_path / "r.html").exists()
+    # one unknown ref alone is told as before
+    res = kamsim("report", "rzzzz", "--store", str(store), "--out", str(tmp_path / "r.html"))
+    assert res.exit_code == 2 and res.output.startswith("error: no run 'rzzzz' in store")

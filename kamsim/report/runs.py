@@ -359,9 +359,12 @@ def _exported_run_id(folder: Path) -> str | None:
 
 def load_runs(refs: Sequence[str], store: str | Path | None = None) -> list[ReportRun]:
     """Each ref is a results folder, a run id (or unique prefix) or a group id (all the
-    runs of one comparison, oldest first). Unknown refs raise a RunError naming them."""
+    runs of one comparison, oldest first). Unknown refs raise a RunError naming them; with
+    a folder's problems, or other unknown refs, an InputError with every one of them, each
+    at its folder's file or its ref (one ref's error hid the problems of the others)."""
     runs: list[ReportRun] = []
     problems: list[Problem] = []  # of every folder, told together
+    unknown: list[tuple[str, RunError]] = []  # refs neither a folder nor a stored run
     st = None
     try:
         for ref in refs:
@@ -371,18 +374,27 @@ def load_runs(refs: Sequence[str], store: str | Path | None = None) -> list[Repo
                 except InputError as exc:
                     problems.extend(exc.problems)
                 continue
-            if st is None:
-                from kamsim import store as store_mod
+            try:
+                if st is None:
+                    from kamsim import store as store_mod
 
-                path = Path(store) if store is not None else store_mod.default_store_path()
-                if not path.exists():
-                    raise RunError(f"{ref}: not a results folder, and there is no run store "
-                                   f"at {path} to look it up in")
-                st = store_mod.open(path, read_only=True)
-            runs.extend(from_record(r) for r in st.get_many(ref))
+                    path = (Path(store) if store is not None
+                            else store_mod.default_store_path())
+                    if not path.exists():
+                        raise RunError(f"not a results folder, and there is no run store "
+                                       f"at {path} to look it up in")
+                    st = store_mod.open(path, read_only=True)
+                runs.extend(from_record(r) for r in st.get_many(ref))
+            except RunError as exc:
+                unknown.append((ref, exc))
     finally:
         if st is not None:
             st.close()
-    if problems:
-        raise InputError(problems)
+    if len(unknown) == 1 and not problems:
+        given, err = unknown[0]
+        raise RunError(f"{given}: {err}" if str(err).startswith("not a results folder")
+                       else str(err))
+    if problems or unknown:
+        raise InputError([*problems, *(Problem(Location(given), str(err))
+                                       for given, err in unknown)])
     return runs
