@@ -104,6 +104,13 @@ BAD: dict[str, tuple[Callable[[Path], None], list[tuple[str, str]]]] = {
         lambda d: (_table("accounts", lambda df: df.iloc[:0])(d),
                    _table("utilisation", lambda df: df.iloc[:0])(d)),
         [("accounts.parquet", "no rows"), ("utilisation.parquet", "no rows")]),
+    # stage tables of another ladder than the resolved scenario's were drawn empty, unsaid
+    "stages of another ladder": (
+        lambda d: (_table("stage_mix", lambda df: df.assign(stage="courtship"))(d),
+                   _table("stage_flows", lambda df: df.assign(to_stage=df["to_stage"].where(
+                       df.index != 0, "wooed")))(d)),
+        [("stage_flows.parquet", "stage 'wooed' is none of the resolved scenario's stages"),
+         ("stage_mix.parquet", "stage 'courtship' is none of the resolved scenario's stages")]),
     "two problems": (_two_problems, [("churn.parquet", "cannot be read"),
                                      ("summary.json", 'seed is "42"')]),
 }

@@ -52,14 +52,23 @@ def stage_order(run: ReportRun) -> tuple[str, ...]:
     resolved stage rules (else as first seen in the data, which keeps that order: the engine
     numbers the broken-down stage last). The charts read the last as the broken-down stage:
     without it its accounts had no band and a move into it was not counted as down."""
-    rules = run.resolved.get("rules", {}).get("stages", {})
-    stages = rules.get("stages")
-    if stages:
-        # (a resolved scenario names it; "uncoupled" is the name the stage rules default to)
-        broken = (rules.get("uncoupled") or {}).get("name") or "uncoupled"
-        return (*(s["name"] if isinstance(s, dict) else str(s) for s in stages), str(broken))
+    ladder = _resolved_stages(run.resolved)
+    if ladder:
+        return ladder
     mix = run.frames.get("stage_mix")
     return tuple(dict.fromkeys(mix["stage"])) if mix is not None and len(mix) else ()
+
+
+def _resolved_stages(resolved: dict[str, Any]) -> tuple[str, ...]:
+    """The stages a resolved scenario's stage rules name, as :func:`stage_order` gives them
+    (none when it names no ladder)."""
+    rules = (resolved.get("rules") or {}).get("stages") or {}
+    stages = rules.get("stages")
+    if not stages:
+        return ()
+    # (a resolved scenario names it; "uncoupled" is the name the stage rules default to)
+    broken = (rules.get("uncoupled") or {}).get("name") or "uncoupled"
+    return (*(s["name"] if isinstance(s, dict) else str(s) for s in stages), str(broken))
 
 
 def from_result(result: Any, run_id: str | None = None, group: str | None = None) -> ReportRun:
@@ -145,14 +154,30 @@ def _read_parquet(path: Path, problems: list[Problem]) -> Any:
 _NOT_EMPTY = ("timeseries", "accounts", "utilisation")
 
 
-def _check_fit(frames: dict[str, Any], folder: Path, problems: list[Problem]) -> None:
+def _check_fit(frames: dict[str, Any], folder: Path, problems: list[Problem],
+               stages: Sequence[str] = ()) -> None:
     """Problems of tables that are each well formed but not of one run (a table copied in
     from another run's folder): the charts index one by the other, and failed on them with
     an IndexError, or warned of empty means. Each is told at the table that does not fit
-    the timeseries (the run's periods and tiers)."""
+    the timeseries (the run's periods and tiers) or the resolved scenario's ``stages``
+    (the stage charts draw those: stages of another ladder were drawn empty, unsaid)."""
     def bad(table: str, what: str, expected: str) -> None:
         problems.append(Problem(Location(str(folder / f"{table}.parquet")), what,
                                 f"{expected}: the {table} table {_AS_WRITTEN}"))
+
+    # (a flow from "new" is an arrival, one to "lost" a lost account: results.py)
+    for table, columns in (("stage_mix", {"stage": ()}),
+                           ("stage_flows", {"from_stage": ("new",), "to_stage": ("lost",)})):
+        df = frames.get(table)
+        if not stages or df is None:
+            continue
+        strangers = [v for c, more in columns.items() for v in dict.fromkeys(df[c])
+                     if v not in stages and v not in more]
+        strangers = list(dict.fromkeys(strangers))
+        if strangers:
+            bad(table, f"stage {', '.join(map(repr, strangers[:5]))} "
+                f"{'is' if len(strangers) == 1 else 'are'} none of the resolved scenario's "
+                "stages", f"one of {', '.join(stages)}")
 
     for t in _NOT_EMPTY:
         if t in frames and frames[t] is not None and not len(frames[t]):
@@ -337,10 +362,14 @@ def from_folder(folder: str | Path) -> ReportRun:
     if folder / "scenario.resolved.json" not in missing:
         resolved = _read_json(folder / "scenario.resolved.json", problems)
         if resolved is not None:
+            before = len(problems)
             _check_resolved(resolved, folder / "scenario.resolved.json", problems)
+            if len(problems) > before:  # (its stages cannot be read)
+                resolved = None
     frames = {t: _read_parquet(folder / f"{t}.parquet", problems) for t in _FOLDER_TABLES
               if folder / f"{t}.parquet" not in missing}
-    _check_fit(frames, folder, problems)
+    _check_fit(frames, folder, problems,
+               _resolved_stages(resolved) if isinstance(resolved, dict) else ())
     if problems:
         raise InputError(problems)
     assert isinstance(summary, dict) and isinstance(resolved, dict)
