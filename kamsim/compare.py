@@ -433,6 +433,17 @@ class Comparison:
             lines.append(text)
         return lines
 
+    def judged(self, scenario: str, metric: str) -> bool:
+        """Whether a difference of ``scenario``'s ``metric`` against the reference is the
+        scenarios' own, to be read as good or bad news: not when the verdict gives none
+        (:func:`not_comparable`), nor of lifetime value when the discount rates differ
+        (:func:`discount_differs`). The report greys the rest, as compare's notes say why."""
+        i = self.names.index(scenario)
+        ref, run = self.runs[0], self.runs[i]
+        if not_comparable(ref, run):
+            return False
+        return not (metric == "clv" and discount_differs(ref, run))
+
     def _why_unpaired(self, i: int) -> str:
         a, b = self.runs[0], self.runs[i]
         if a.model_version != b.model_version:

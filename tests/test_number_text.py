@@ -45,7 +45,8 @@ def test_the_compare_tables_show_no_negative_zero() -> None:
     run = SimpleNamespace(currency="EUR", model_version=2, horizon_months=60, period="month",
                           discount_rate=0.1)
     cmp = SimpleNamespace(runs=[run, run], confidence=0.95,
-                          names=["a", "b"], paired=[True, True], table=_table)
+                          names=["a", "b"], paired=[True, True], table=_table,
+                          judged=lambda scenario, metric: True)
     console = Console(width=200, record=True)
     console.print(difference_table(cmp))
     text = console.export_text()

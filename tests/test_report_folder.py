@@ -86,6 +86,31 @@ BAD: dict[str, tuple[Callable[[Path], None], list[tuple[str, str]]]] = {
                                [("timeseries.parquet", "has no column profit")]),
     "column of text": (_table("utilisation", lambda df: df.astype({"utilisation": str})),
                        [("utilisation.parquet", "column utilisation is not numbers")]),
+    # tables each well formed but not of one run (copied in from another run's folder):
+    # an IndexError, a ValueError or numpy's empty-mean warnings before
+    "accounts of a longer run": (
+        _table("accounts", lambda df: df.assign(churn_period=df["churn_period"].where(
+            df.index != 0, 59))),
+        [("accounts.parquet", "churn_period 59 beyond the horizon of 24 months")]),
+    "a starting tier the timeseries has not": (
+        _table("accounts", lambda df: df.assign(initial_tier=df["initial_tier"].where(
+            df.index != 0, "gold"))),
+        [("accounts.parquet", "initial_tier 'gold' is none of the timeseries' tiers")]),
+    "tiers that are numbers": (_table("stage_mix", lambda df: df.assign(tier=1)),
+                               [("stage_mix.parquet", "column tier is not text")]),
+    "timeseries without rows": (_table("timeseries", lambda df: df.iloc[:0]),
+                                [("timeseries.parquet", "no rows")]),
+    "accounts and utilisation without rows": (
+        lambda d: (_table("accounts", lambda df: df.iloc[:0])(d),
+                   _table("utilisation", lambda df: df.iloc[:0])(d)),
+        [("accounts.parquet", "no rows"), ("utilisation.parquet", "no rows")]),
+    # stage tables of another ladder than the resolved scenario's were drawn empty, unsaid
+    "stages of another ladder": (
+        lambda d: (_table("stage_mix", lambda df: df.assign(stage="courtship"))(d),
+                   _table("stage_flows", lambda df: df.assign(to_stage=df["to_stage"].where(
+                       df.index != 0, "wooed")))(d)),
+        [("stage_flows.parquet", "stage 'wooed' is none of the resolved scenario's stages"),
+         ("stage_mix.parquet", "stage 'courtship' is none of the resolved scenario's stages")]),
     "two problems": (_two_problems, [("churn.parquet", "cannot be read"),
                                      ("summary.json", 'seed is "42"')]),
 }
@@ -207,3 +232,60 @@ def test_a_figure_of_the_resolved_scenario_that_is_no_number_is_shown_as_written
     page = (tmp_path / "r.html").read_text()
     for shown in ("twelve × ", "a few agents × [160] h", "many generated accounts"):
         assert shown in page, shown
+
+
+def test_the_parts_of_the_resolved_scenario_the_report_reads_into_are_checked(
+        folder: Path, tmp_path: Path) -> None:
+    # each of these ended report and plot in a traceback (stage_order, the inputs table)
+    d = tmp_path / "shapes"
+    shutil.copytree(folder, d)
+    res_path = d / "scenario.resolved.json"
+    resolved = json.loads(res_path.read_text())
+    resolved["rules"]["stages"]["uncoupled"] = "x"
+    resolved["scenario"]["capacity"] = "lots"
+    resolved["scenario"]["strategy"] = 7
+    resolved["rule_hashes"] = [1, 2]
+    res_path.write_text(json.dumps(resolved))
+    d2 = tmp_path / "no_stage_rules"
+    shutil.copytree(folder, d2)
+    resolved = json.loads((d2 / "scenario.resolved.json").read_text())
+    resolved["rules"]["stages"] = []
+    (d2 / "scenario.resolved.json").write_text(json.dumps(resolved))
+    for cmd, out in (("report", tmp_path / "r.html"), ("plot", tmp_path / "charts")):
+        res = kamsim(cmd, str(d), str(d2), "--out", str(out))
+        assert res.exit_code == 2, res.output
+        assert res.output.splitlines() == [
+            f"{d2 / 'scenario.resolved.json'}: rules.stages is [] (an object: the stage "
+            "rules, with their stages)",
+            f"{res_path}: rule_hashes is [1, 2] (an object: each rule and data file's hash by "
+            "its path)",
+            f"{res_path}: rules.stages.uncoupled is \"x\" (an object: the broken-down stage, "
+            "with its name)",
+            f"{res_path}: scenario.capacity is \"lots\" (an object: the team's capacity)",
+            f"{res_path}: scenario.strategy is 7 (an object: the strategy, with its name)",
+            "5 problems found; nothing was written."]
+        assert not out.exists()
+
+
+def test_a_folders_problems_and_unknown_runs_are_told_together(
+        folder: Path, tmp_path: Path, small_baseline_result: Any) -> None:
+    # "kamsim report c/trunc_parquet rzzzz" printed only "no run 'rzzzz'": the folder's
+    # problems were dropped when the other ref failed
+    from kamsim.store import record_runs
+
+    bad = _bad_folder(folder, tmp_path, "truncated table")
+    store = tmp_path / "runs.duckdb"
+    record_runs([small_baseline_result], store)
+    res = kamsim("report", str(bad), "rzzzz", "ryyyy", "--store", str(store),
+                 "--out", str(tmp_path / "r.html"))
+    assert res.exit_code == 2, res.output
+    out = res.output.splitlines()
+    assert len(out) == 4, res.output
+    assert out[0].startswith(f"{bad / 'accounts.parquet'}: cannot be read as a Parquet table")
+    assert out[1].startswith(f"ryyyy: no run 'ryyyy' in store {store}")
+    assert out[2].startswith(f"rzzzz: no run 'rzzzz' in store {store}")
+    assert out[3] == "3 problems found; nothing was written."
+    assert not (tmp_path / "r.html").exists()
+    # one unknown ref alone is told as before
+    res = kamsim("report", "rzzzz", "--store", str(store), "--out", str(tmp_path / "r.html"))
+    assert res.exit_code == 2 and res.output.startswith("error: no run 'rzzzz' in store")

@@ -17,11 +17,9 @@ def difference_table(cmp: Any) -> Any:
     """A rich Table of the paired differences: one row per scenario x tier x headline."""
     from rich.table import Table
 
-    from kamsim.compare import discount_differs, not_comparable
     from kamsim.report.terminal import (
-        NOTE_NO_ACCOUNTS,
-        NOTE_NO_INTERVAL,
         difference_cells,
+        difference_notes,
         money,
         pct,
         percent_label,
@@ -45,27 +43,13 @@ def difference_table(cmp: Any) -> Any:
     def value(v: float, f: Any) -> str:
         return "no accounts" if v != v else f(v)  # a share of a tier with no accounts
 
-    undefined = single = False
     for r in cmp.table().itertuples(index=False):
         fmt = pct if r.metric == "retention" else lambda v: money(v, cur)
         tier, measure, diff, rel, clear = difference_cells(r, cur)
-        undefined |= r.diff != r.diff
-        single |= r.diff == r.diff and r.diff_low != r.diff_low
         t.add_row(r.scenario, tier, measure, value(r.reference_mean, fmt), value(r.mean, fmt),
-                  diff, rel, style=None if clear else "dim", end_section=(r.metric == "clv"))
-    notes = []
-    for name, run in zip(cmp.names[1:], cmp.runs[1:], strict=True):
-        # said under the table too, where the differences are read
-        why = not_comparable(cmp.runs[0], run)
-        if why:
-            notes.append(f"{name}: no verdict, {'; '.join(why)}")
-        rates = discount_differs(cmp.runs[0], run)
-        if rates:
-            notes.append(f"{name}: lifetime values not comparable ({rates})")
-    if single:
-        notes.append(NOTE_NO_INTERVAL)
-    if undefined:
-        notes.append(NOTE_NO_ACCOUNTS)
+                  diff, rel, style=None if clear and cmp.judged(r.scenario, r.metric)
+                  else "dim", end_section=(r.metric == "clv"))
+    notes = difference_notes(cmp)
     if notes:
         t.caption, t.caption_justify = "; ".join(notes), "left"
     return t

@@ -253,12 +253,15 @@ def profit_over_time(runs: Mapping[str, Frames], confidence: float = 0.95,
 @as_written
 def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
     """Cumulative share of total profit against share of accounts, most profitable first;
-    the curve rises above 100% when some accounts lose money. Averaged over replications
-    on a common grid of account shares.
+    the curve rises above 100% when some accounts lose money. The replications are
+    pooled on a common grid of account shares: the mean cumulative profit over the mean
+    total, the curve of the average future. (Averaging each replication's own shares let
+    one future that barely broke even, its total near 0, blow the curve up to thousands of
+    percent.)
 
     A run whose total profit is not positive in every replication has no curve, and the
-    chart says so: a share of a loss (or of nothing) turns the curve upside down, and
-    replications of either sign averaged together mean nothing."""
+    chart says so: a share of a loss (or of nothing) turns the curve upside down, and a
+    pooled curve drawn over futures of either sign would hide the ones that lost money."""
     fig = _figure(10, 4.2)
     ax = fig.add_subplot()
     _style(ax)
@@ -266,7 +269,7 @@ def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
     undrawn = []
     for i, (name, f) in enumerate(runs.items()):
         acc = f["accounts"]
-        curves, losing = [], 0
+        curves, totals, losing = [], [], 0
         for _rep, g in acc.groupby("replication"):
             p = np.sort(g["profit"].to_numpy(float))[::-1]
             total = p.sum()
@@ -276,7 +279,8 @@ def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
                 losing += 1
                 continue
             x = np.arange(p.size + 1) / p.size
-            curves.append(np.interp(grid, x, np.r_[0.0, np.cumsum(p)] / total))
+            curves.append(np.interp(grid, x, np.r_[0.0, np.cumsum(p)]))
+            totals.append(total)
         if losing:
             who = "" if len(runs) == 1 else f" for {name}"
             undrawn.append(f"no curve{who}: total profit was not positive in {losing} of "
@@ -284,7 +288,7 @@ def whale_curve(runs: Mapping[str, Frames], points: int = 201) -> Any:
             continue
         if not curves:
             continue
-        mean = np.mean(curves, axis=0)
+        mean = np.mean(curves, axis=0) / np.mean(totals)  # sums over sums: pooled
         color = _COLORS[i % len(_COLORS)]
         ax.plot(grid, mean, color=color, linewidth=1.8, label=name)
         k = int(np.argmax(mean))
@@ -346,10 +350,12 @@ def cost_vs_profit(runs: Mapping[str, Frames], confidence: float = 0.95,
 
 @as_written
 def churn_causes(runs: Mapping[str, Frames]) -> Any:
-    """Accounts lost per replication by cause, largest first, stacked by the tier they were
-    in when lost (the churn table's: not the starting tier the summary groups by); one panel
-    per run. A tier has the same colour in every panel, by name (runs may have different
-    tier sets)."""
+    """Accounts lost per replication by cause, largest first in each panel by that run's
+    own sizes (a panel ordered by the runs' sum put a run's largest cause anywhere),
+    stacked by the tier they were in when lost (the churn table's: not the starting tier
+    the summary groups by); one panel per run. Every panel lists every run's causes (one a
+    run never saw at 0, last). A tier has the same colour in every panel, by name (runs may
+    have different tier sets)."""
     every = _all_tiers(runs)
     fig = _figure(10, 1.0 + 2.8 * len(runs))
     axes = np.atleast_1d(fig.subplots(len(runs), 1, sharex=True, squeeze=False).ravel())
@@ -368,13 +374,20 @@ def churn_causes(runs: Mapping[str, Frames]) -> Any:
     for ax, (name, f) in zip(axes, runs.items(), strict=True):
         _style(ax)
         tiers = _tiers(f)
-        by_tier = (pivots[name][0].reindex(index=causes_all, columns=tiers).fillna(0.0)
-                   / pivots[name][1]) if name in pivots else None
-        left = np.zeros(len(causes_all))
+        causes = causes_all
+        by_tier = None
+        if name in pivots:
+            piv, n_reps = pivots[name]
+            own = piv.sum(axis=1)
+            # this run's largest first; its ties and the causes it never saw in the runs'
+            # combined order (sorted is stable)
+            causes = sorted(causes_all, key=lambda c: -float(own.get(c, 0.0)))
+            by_tier = piv.reindex(index=causes, columns=tiers).fillna(0.0) / n_reps
+        left = np.zeros(len(causes))
         for tier in tiers:
             counts = (by_tier[tier].to_numpy() if by_tier is not None
-                      else np.zeros(len(causes_all)))
-            ax.barh([c.replace("_", " ") for c in causes_all], counts, left=left,
+                      else np.zeros(len(causes)))
+            ax.barh([c.replace("_", " ") for c in causes], counts, left=left,
                     color=_TIER_COLORS[every.index(tier) % 6], label=tier)
             left += counts
         ax.set_title(name, loc="left", fontsize=10)
@@ -546,16 +559,20 @@ CHARTS = {
                          "earns more, the band is the {confidence} interval."),
     "whale_curve": ("Whale curve",
                     "Accounts ranked from most to least profitable: where the curve peaks "
-                    "above 100%, the accounts to its right lose money together. A scenario "
-                    "whose portfolio lost money overall in some simulated future has no "
-                    "curve (a share of a loss means nothing): the chart says so."),
+                    "above 100%, the accounts to its right lose money together. The "
+                    "simulated futures are pooled: the mean cumulative profit over the mean "
+                    "total profit, the curve of the average future. A scenario whose "
+                    "portfolio lost money overall in any simulated future has no curve (a "
+                    "share of a loss means nothing, and a pooled curve would hide that "
+                    "future): the chart says so."),
     "cost_vs_profit": ("Cost to serve against profit",
                        "For each tier, what serving it cost (left) and what it earned "
                        "(right) over the horizon, by starting tier; whiskers are "
                        "{confidence} intervals."),
     "churn_causes": ("Churn causes",
-                     "Why accounts left, averaged per random future, largest first; longer "
-                     "bars are the causes to act on. Colours show the tier accounts were in "
+                     "Why accounts left, averaged per random future, largest first in each "
+                     "panel; longer bars are the causes to act on. Colours show the tier "
+                     "accounts were in "
                      "when lost, not the tier they started in as in the summary (re-tiering "
                      "moves accounts between tiers)."),
     "stage_mix": ("Relationship stages over time",
@@ -616,13 +633,29 @@ def _fmt(value: Any, spec: str = "g") -> str:
         return str(value)
 
 
+def _file_name(path: Any) -> str:
+    """The name of a file a resolved scenario names (its last path part), as written if it is
+    no text."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1] if isinstance(path, str) else str(path)
+
+
+#: a file one run has and another has not (its row is empty in that run's column)
+NO_FILE = "—"
+
+
 def inputs_table(resolved: Mapping[str, dict[str, Any]],
                  summaries: Mapping[str, dict[str, Any]] | None = None) -> Any:
     """The inputs of each run, one column per run: strategy, capacity, portfolio, horizon,
-    replications and seed (as run), and a short hash of every rule file."""
+    replications and seed (as run), and a short hash of every rule file and data file
+    (an imported portfolio, a contact list). Runs of rule files of other names have a row
+    per file, empty (:data:`NO_FILE`) in the columns of runs without it: a file one run
+    lacks is no figure (pandas wrote it "nan")."""
     import pandas as pd
 
+    from kamsim.report.terminal import money
+
     cols = {}
+    files: dict[str, None] = {}  # the file rows in order: every run's rule files, then data
     for name, res in resolved.items():
         sc = res.get("scenario", {})
         summ = (summaries or {}).get(name, {})
@@ -630,9 +663,12 @@ def inputs_table(resolved: Mapping[str, dict[str, Any]],
         cap = sc.get("capacity", {}) or {}
         sup = cap.get("support", {}) or {}
         port = sc.get("portfolio", {}) or {}
+        imported = port.get("import") if isinstance(port.get("import"), dict) else None
         size = (f"{_fmt(port['generate'].get('accounts'), ',')} generated accounts"
                 if isinstance(port.get("generate"), dict)
+                else f"imported from {_file_name(imported.get('path'))}" if imported
                 else str(port.get("file") or port.get("accounts") or "from file"))
+        budget = cap.get("budget_per_year")
         detail = ", ".join(f"{k} {v}" for k, v in strat.items()
                            if k != "name" and v is not None)
         col = {
@@ -644,14 +680,27 @@ def inputs_table(resolved: Mapping[str, dict[str, Any]],
             "specialists": f"{_fmt(cap.get('specialists', 0))} × "
                            f"{_fmt(cap.get('specialist_hours_per_month', 0))} h/month",
             "support": f"{sup.get('agents', 0)} agents × {_fmt(sup.get('hours_per_month', 0))} h",
-            "budget per year": str(cap.get("budget_per_year") or "not limited"),
+            # money as every table writes it (a number of another type as written)
+            "budget per year": ("not limited" if not budget
+                                else money(budget, str(summ.get("currency", "EUR")))
+                                if isinstance(budget, int | float) and not isinstance(budget, bool)
+                                else str(budget)),
             "portfolio": size,
             "horizon": f"{sc.get('horizon_months', '?')} months",
             "replications": str(summ.get("replications", sc.get("replications", "?"))),
             "seed": str(summ.get("seed", sc.get("seed", "?"))),
             "shocks": str(len(sc.get("shocks") or [])),
         }
+        # the portfolio's and the contacts' CSV are hashed with the rule files: data files
+        data = {_file_name(p) for p in (imported.get("path") if imported else None,
+                                        sc.get("contacts")) if p}
         for path, digest in sorted((res.get("rule_hashes") or {}).items()):
-            col[f"rules: {path.rsplit('/', 1)[-1]}"] = str(digest)[:12]
+            file = _file_name(path)
+            row = f"{'data' if file in data else 'rules'}: {file}"
+            col[row] = str(digest)[:12]
+            files[row] = None
         cols[name] = col
-    return pd.DataFrame(cols)
+    fixed = [r for r in next(iter(cols.values()), {}) if r not in files]
+    rows = [*fixed, *sorted(files, key=lambda r: r.startswith("data: "))]  # (stable)
+    return pd.DataFrame({name: [col.get(r, NO_FILE) for r in rows] for name, col in cols.items()},
+                        index=rows)

@@ -6,7 +6,7 @@ It reads runs (fresh Results, stored runs or results folders, see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from kamsim.report.terminal import (
     ALL_ACCOUNTS,
     MEASURE_NAMES,
     difference_cells,
+    difference_notes,
     interval,
     money,
     pct,
@@ -58,14 +59,21 @@ def _summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _diff_rows(table: Any, currency: str) -> list[dict[str, Any]]:
+def _diff_rows(table: Any, currency: str,
+               judged: Callable[[str, str], bool] = lambda scenario, metric: True
+               ) -> list[dict[str, Any]]:
+    """The rows of a difference table (:meth:`kamsim.compare.Comparison.table`); ``judged``
+    (:meth:`kamsim.compare.Comparison.judged`) tells whose differences are news at all."""
     rows = []
     for r in table.itertuples(index=False):
         tier, measure, d, rel, clear = difference_cells(r, currency)
         # colour says good or bad news, and only of a difference whose interval excludes 0
-        # (none without an interval, NaN): the rest is grey. More cost to serve is bad news.
+        # (none without an interval, NaN) and that compare judges (not over other horizons,
+        # periods or model versions, nor a lifetime value at another discount rate: the
+        # notes say why): the rest is grey. More cost to serve is bad news.
         good = (r.diff > 0) != (r.metric == "cost_to_serve")
-        news = ("good" if good else "bad") if clear else "unclear"
+        news = ("good" if good else "bad") if clear and judged(r.scenario, r.metric) \
+            else "unclear"
         rows.append({"scenario": r.scenario, "tier": tier, "metric": measure, "diff": d,
                      "rel": rel, "news": news})
     return rows
@@ -147,7 +155,8 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
         pairing, all_paired = _pairing(cmp)
         comparison = {"verdict": cmp.verdict(), "reference": labels[0],
                       "pairing": pairing, "paired": all_paired,
-                      "rows": _diff_rows(cmp.table(), currency)}
+                      "rows": _diff_rows(cmp.table(), currency, cmp.judged),
+                      "notes": difference_notes(cmp)}
     inputs = charts.inputs_table({lab: r.resolved for lab, r in zip(labels, runs, strict=True)},
                                  {lab: r.summary for lab, r in zip(labels, runs, strict=True)})
     flows = charts.stage_flow_table(frames, stages)

@@ -52,14 +52,23 @@ def stage_order(run: ReportRun) -> tuple[str, ...]:
     resolved stage rules (else as first seen in the data, which keeps that order: the engine
     numbers the broken-down stage last). The charts read the last as the broken-down stage:
     without it its accounts had no band and a move into it was not counted as down."""
-    rules = run.resolved.get("rules", {}).get("stages", {})
-    stages = rules.get("stages")
-    if stages:
-        # (a resolved scenario names it; "uncoupled" is the name the stage rules default to)
-        broken = (rules.get("uncoupled") or {}).get("name") or "uncoupled"
-        return (*(s["name"] if isinstance(s, dict) else str(s) for s in stages), str(broken))
+    ladder = _resolved_stages(run.resolved)
+    if ladder:
+        return ladder
     mix = run.frames.get("stage_mix")
     return tuple(dict.fromkeys(mix["stage"])) if mix is not None and len(mix) else ()
+
+
+def _resolved_stages(resolved: dict[str, Any]) -> tuple[str, ...]:
+    """The stages a resolved scenario's stage rules name, as :func:`stage_order` gives them
+    (none when it names no ladder)."""
+    rules = (resolved.get("rules") or {}).get("stages") or {}
+    stages = rules.get("stages")
+    if not stages:
+        return ()
+    # (a resolved scenario names it; "uncoupled" is the name the stage rules default to)
+    broken = (rules.get("uncoupled") or {}).get("name") or "uncoupled"
+    return (*(s["name"] if isinstance(s, dict) else str(s) for s in stages), str(broken))
 
 
 def from_result(result: Any, run_id: str | None = None, group: str | None = None) -> ReportRun:
@@ -127,7 +136,69 @@ def _read_parquet(path: Path, problems: list[Problem]) -> Any:
                                 f"column {', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'}"
                                 " not numbers", f"the {path.stem} table {_AS_WRITTEN}"))
         return None
+    # a name column of numbers drew nothing for its names, or failed where the charts
+    # look the names up
+    unnamed = [c for c in _FOLDER_COLUMNS[path.stem]
+               if c in _TEXT_COLUMNS and not (pd.api.types.is_string_dtype(df[c])
+                                              or pd.api.types.is_object_dtype(df[c]))]
+    if unnamed:
+        problems.append(Problem(Location(str(path)),
+                                f"column {', '.join(unnamed)} "
+                                f"{'is' if len(unnamed) == 1 else 'are'} not text",
+                                f"names: the {path.stem} table {_AS_WRITTEN}"))
+        return None
     return df
+
+
+#: the tables a run always has rows in (a run may lose no account, so churn may be empty)
+_NOT_EMPTY = ("timeseries", "accounts", "utilisation")
+
+
+def _check_fit(frames: dict[str, Any], folder: Path, problems: list[Problem],
+               stages: Sequence[str] = ()) -> None:
+    """Problems of tables that are each well formed but not of one run (a table copied in
+    from another run's folder): the charts index one by the other, and failed on them with
+    an IndexError, or warned of empty means. Each is told at the table that does not fit
+    the timeseries (the run's periods and tiers) or the resolved scenario's ``stages``
+    (the stage charts draw those: stages of another ladder were drawn empty, unsaid)."""
+    def bad(table: str, what: str, expected: str) -> None:
+        problems.append(Problem(Location(str(folder / f"{table}.parquet")), what,
+                                f"{expected}: the {table} table {_AS_WRITTEN}"))
+
+    # (a flow from "new" is an arrival, one to "lost" a lost account: results.py)
+    for table, columns in (("stage_mix", {"stage": ()}),
+                           ("stage_flows", {"from_stage": ("new",), "to_stage": ("lost",)})):
+        df = frames.get(table)
+        if not stages or df is None:
+            continue
+        strangers = [v for c, more in columns.items() for v in dict.fromkeys(df[c])
+                     if v not in stages and v not in more]
+        strangers = list(dict.fromkeys(strangers))
+        if strangers:
+            bad(table, f"stage {', '.join(map(repr, strangers[:5]))} "
+                f"{'is' if len(strangers) == 1 else 'are'} none of the resolved scenario's "
+                "stages", f"one of {', '.join(stages)}")
+
+    for t in _NOT_EMPTY:
+        if t in frames and frames[t] is not None and not len(frames[t]):
+            bad(t, "no rows", "a row for every replication")
+    ts, acc = frames.get("timeseries"), frames.get("accounts")
+    if ts is None or not len(ts) or acc is None or not len(acc):
+        return
+    periods = int(ts["period"].max()) + 1
+    months = ts.groupby("period")["month"].first()
+    dt = float(months.iloc[1] - months.iloc[0]) if len(months) > 1 else 1.0
+    unit = "months" if dt == 1.0 else "periods"
+    last = int(acc["churn_period"].max())
+    if last >= periods:
+        bad("accounts", f"churn_period {last} beyond the horizon of {periods} {unit}",
+            f"a period of the timeseries (0 to {periods - 1}), or -1 for never")
+    tiers = list(dict.fromkeys(ts["tier"]))
+    strangers = [t for t in dict.fromkeys(acc["initial_tier"]) if t not in tiers]
+    if strangers:
+        bad("accounts", f"initial_tier {', '.join(map(repr, strangers[:5]))} "
+            f"{'is' if len(strangers) == 1 else 'are'} none of the timeseries' tiers",
+            f"one of {', '.join(tiers)}")
 
 
 def _read_json(path: Path, problems: list[Problem]) -> Any:
@@ -207,6 +278,21 @@ def _check_summary(summary: Any, path: Path, problems: list[Problem]) -> None:
 
 
 
+#: the parts of ``scenario.resolved.json`` the report reads into, the type each must be,
+#: and what that is
+_RESOLVED_SHAPES: tuple[tuple[tuple[str, ...], type, str], ...] = (
+    (("rule_hashes",), dict, "an object: each rule and data file's hash by its path"),
+    (("rules", "stages"), dict, "an object: the stage rules, with their stages"),
+    (("rules", "stages", "uncoupled"), dict, "an object: the broken-down stage, with its name"),
+    (("scenario", "strategy"), dict, "an object: the strategy, with its name"),
+    (("scenario", "capacity"), dict, "an object: the team's capacity"),
+    (("scenario", "capacity", "support"), dict, "an object: the support team's capacity"),
+    (("scenario", "portfolio"), dict, "an object: how the portfolio is generated or imported"),
+    (("scenario", "portfolio", "import"), dict, "an object: the portfolio file's path"),
+    (("scenario", "shocks"), list, "a list of shocks"),
+)
+
+
 def _check_resolved(resolved: Any, path: Path, problems: list[Problem]) -> None:
     """Problems with the parts of ``scenario.resolved.json`` the report reads."""
     loc = Location(str(path))
@@ -225,6 +311,14 @@ def _check_resolved(resolved: Any, path: Path, problems: list[Problem]) -> None:
             node = node.get(k) if isinstance(node, dict) else None
         return node
 
+    # what stage_order and the inputs table read: each an object (a list) where it is
+    # there at all (null or absent takes the default); the figures in them are shown as
+    # written
+    for keys, kind, expected in _RESOLVED_SHAPES:
+        value = at(*keys)
+        if value is not None and not isinstance(value, kind):
+            problems.append(Problem(loc, f"{'.'.join(keys)} is {json.dumps(value)[:60]}",
+                                    expected))
     ladder = at("rules", "stages", "stages")
     if ladder is not None and not (isinstance(ladder, list) and all(
             isinstance(s, str) or (isinstance(s, dict) and isinstance(s.get("name"), str))
@@ -237,7 +331,8 @@ def from_folder(folder: str | Path) -> ReportRun:
     """A results folder written by ``kamsim run --out`` or ``kamsim runs export`` (Parquet,
     summary.json and scenario.resolved.json), read and checked in one place: whatever in it
     the report cannot use (a file missing, not JSON, not Parquet, a field of the wrong type,
-    a table without a column the charts read) is an InputError with one located problem
+    a table without a column the charts read, tables that do not fit together) is an
+    InputError with one located problem
     each, all at once, before anything is drawn or written. A folder that is none of
     kamsim's, or a CSV export, is a RunError."""
     folder = Path(folder)
@@ -267,9 +362,14 @@ def from_folder(folder: str | Path) -> ReportRun:
     if folder / "scenario.resolved.json" not in missing:
         resolved = _read_json(folder / "scenario.resolved.json", problems)
         if resolved is not None:
+            before = len(problems)
             _check_resolved(resolved, folder / "scenario.resolved.json", problems)
+            if len(problems) > before:  # (its stages cannot be read)
+                resolved = None
     frames = {t: _read_parquet(folder / f"{t}.parquet", problems) for t in _FOLDER_TABLES
               if folder / f"{t}.parquet" not in missing}
+    _check_fit(frames, folder, problems,
+               _resolved_stages(resolved) if isinstance(resolved, dict) else ())
     if problems:
         raise InputError(problems)
     assert isinstance(summary, dict) and isinstance(resolved, dict)
@@ -288,9 +388,12 @@ def _exported_run_id(folder: Path) -> str | None:
 
 def load_runs(refs: Sequence[str], store: str | Path | None = None) -> list[ReportRun]:
     """Each ref is a results folder, a run id (or unique prefix) or a group id (all the
-    runs of one comparison, oldest first). Unknown refs raise a RunError naming them."""
+    runs of one comparison, oldest first). Unknown refs raise a RunError naming them; with
+    a folder's problems, or other unknown refs, an InputError with every one of them, each
+    at its folder's file or its ref (one ref's error hid the problems of the others)."""
     runs: list[ReportRun] = []
     problems: list[Problem] = []  # of every folder, told together
+    unknown: list[tuple[str, RunError]] = []  # refs neither a folder nor a stored run
     st = None
     try:
         for ref in refs:
@@ -300,18 +403,27 @@ def load_runs(refs: Sequence[str], store: str | Path | None = None) -> list[Repo
                 except InputError as exc:
                     problems.extend(exc.problems)
                 continue
-            if st is None:
-                from kamsim import store as store_mod
+            try:
+                if st is None:
+                    from kamsim import store as store_mod
 
-                path = Path(store) if store is not None else store_mod.default_store_path()
-                if not path.exists():
-                    raise RunError(f"{ref}: not a results folder, and there is no run store "
-                                   f"at {path} to look it up in")
-                st = store_mod.open(path, read_only=True)
-            runs.extend(from_record(r) for r in st.get_many(ref))
+                    path = (Path(store) if store is not None
+                            else store_mod.default_store_path())
+                    if not path.exists():
+                        raise RunError(f"not a results folder, and there is no run store "
+                                       f"at {path} to look it up in")
+                    st = store_mod.open(path, read_only=True)
+                runs.extend(from_record(r) for r in st.get_many(ref))
+            except RunError as exc:
+                unknown.append((ref, exc))
     finally:
         if st is not None:
             st.close()
-    if problems:
-        raise InputError(problems)
+    if len(unknown) == 1 and not problems:
+        given, err = unknown[0]
+        raise RunError(f"{given}: {err}" if str(err).startswith("not a results folder")
+                       else str(err))
+    if problems or unknown:
+        raise InputError([*problems, *(Problem(Location(given), str(err))
+                                       for given, err in unknown)])
     return runs

@@ -6,7 +6,7 @@ from typing import Any
 
 __all__ = ["money", "signed_money", "decimal", "pct", "percent_label", "interval", "difference", "summary_table", "tier_table",
            "summary_notes", "NOTE_NO_ACCOUNTS", "NOTE_NO_INTERVAL", "MEASURE_NAMES",
-           "ALL_ACCOUNTS", "difference_cells"]
+           "ALL_ACCOUNTS", "difference_cells", "difference_notes"]
 
 #: what the headlines and the whole portfolio are called where a person reads them (run,
 #: compare, sweep and the report say the same), not their data names (``clv``, ``all``),
@@ -59,8 +59,15 @@ def percent_label(x: float) -> str:
     """A share as a percent with the decimals it has and no more: 95%, 97.5%, 99.9%. The
     label of a confidence level (every table, verdict and chart says its level with this)
     and of a percent axis' ticks: rounding to whole percent called 0.999 "100%" and a
-    97.5% tick "98%"."""
-    return f"{round(100 * x, 4) + 0.0:g}%"  # (+ 0.0: no "-0%")
+    97.5% tick "98%". Four decimals at most (float noise: 0.975 is 97.49999999999999), more
+    only where four would round a level below 1 up to "100%" (0.9999999 is 99.99999%): a
+    level that is not certainty never reads as one."""
+    p = 100 * x
+    digits = 4
+    while digits < 17 and round(p, digits) >= 100 > p:
+        digits += 1
+    text = f"{round(p, digits) + 0.0:.{digits}f}".rstrip("0").rstrip(".")  # (+ 0.0: no "-0")
+    return f"{text}%"
 
 
 def _missing(v: Any) -> bool:
@@ -113,6 +120,30 @@ def difference_cells(row: Any, currency: str) -> tuple[str, str, str, str, bool]
                            "%"))
     return (ALL_ACCOUNTS if row.tier == ALL else row.tier, MEASURE_NAMES[row.metric], diff,
             rel, bool(row.diff_low > 0 or row.diff_high < 0))
+
+
+def difference_notes(cmp: Any) -> list[str]:
+    """The notes under a table of :meth:`kamsim.compare.Comparison.table` (``kamsim
+    compare`` and the report say the same): which scenarios have no verdict and why, whose
+    lifetime values are not comparable, and what its ``n/a`` and its differences without an
+    interval mean."""
+    from kamsim.compare import discount_differs, not_comparable
+
+    notes = []
+    for name, run in zip(cmp.names[1:], cmp.runs[1:], strict=True):
+        # said under the table too, where the differences are read
+        why = not_comparable(cmp.runs[0], run)
+        if why:
+            notes.append(f"{name}: no verdict, {'; '.join(why)}")
+        rates = discount_differs(cmp.runs[0], run)
+        if rates:
+            notes.append(f"{name}: lifetime values not comparable ({rates})")
+    table = cmp.table()
+    if ((table["diff"] == table["diff"]) & (table["diff_low"] != table["diff_low"])).any():
+        notes.append(NOTE_NO_INTERVAL)
+    if (table["diff"] != table["diff"]).any():
+        notes.append(NOTE_NO_ACCOUNTS)
+    return notes
 
 
 def summary_table(summary: dict[str, Any]) -> Any:
