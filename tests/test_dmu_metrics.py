@@ -198,20 +198,3 @@ def test_counts_in_an_account_of_thousands_of_people():
         assert m.flags["newcomer_in_key_role"][a] == bool(
             np.any((units.months_in_post[s] < 6) & key))
     assert m.multithreading[1] > 63  # a count wider than 6 bits
-
-
-def test_frozen_metrics_are_read_only_to_the_last_block():
-    # the prepared start's metrics are shared by every replication: frozen() makes every
-    # array and the blocks they are rows of read-only (a later period copies from the blocks)
-    from dataclasses import replace
-
-    from kamsim.dmu.metrics import frozen
-
-    units = from_graphs([unit_a(), unit_b()], ROLES)
-    m = frozen(metrics(units, 0.3))
-    blocks = (m._blocks.f, m._blocks.b, m._blocks.red, *m._blocks.rows)
-    arrays = (m.coverage, m.sentiment, m.strength, m.red_flags, *m.flags.values())
-    assert not any(a.flags.writeable for a in (*blocks, *arrays))
-    # a Metrics whose arrays are not rows of blocks (replaced, unpickled) is frozen too
-    loose = frozen(replace(metrics(units, 0.3), coverage=np.zeros(2)))
-    assert not loose.coverage.flags.writeable

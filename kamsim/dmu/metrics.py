@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from kamsim.dmu.arrays import EPS, Units, read_only
+from kamsim.dmu.arrays import EPS, Units
 from kamsim.dmu.span import Scratch, Span, scratch, span, split
 from kamsim.dmu.structure import KEY_INFLUENCE, Structure, structure
 from kamsim.lanes import lane, side_by_side
 
-__all__ = ["Metrics", "metrics", "frozen", "unit_fields", "UNIT_FIELDS", "propagated_attitude",
+__all__ = ["Metrics", "metrics", "unit_fields", "UNIT_FIELDS", "propagated_attitude",
            "FLAG_NAMES", "FLAG_TEXT",
            "PROPAGATION_LAMBDA", "BRIEF", "MULTIPLE", "KEY_INFLUENCE", "NEWCOMER_MONTHS"]
 
@@ -81,11 +81,6 @@ class _Blocks:
         self.b = np.empty((len(_BOOL_ROWS), na), np.bool_)
         self.red = np.empty(na, np.int64)
         self.rows = (*self.f, *self.b, self.red)
-
-    def freeze(self) -> None:
-        """Every block and row read-only (see :func:`frozen`)."""
-        for a in (self.f, self.b, self.red, *self.rows):
-            read_only(a)
 
     def of(self, m: Metrics) -> bool:
         """Whether ``m``'s arrays are still exactly these rows."""
@@ -289,18 +284,6 @@ def _rows_of(m: Metrics) -> tuple[np.ndarray, ...]:
     return (m.coverage, m.sentiment, m.strength, m.multithreading, m.spof_share,
             m.dm_covered, m.champion, fl["hostile_influencer"], fl["newcomer_in_key_role"],
             fl["eb_uncovered"], fl["no_champion"], fl["single_threaded"], m.red_flags)
-
-
-def frozen(m: Metrics) -> Metrics:
-    """``m`` with its arrays (and the blocks they are rows of) made read-only in place, not
-    copied: every replication starts from the prepared metrics, and the next period's
-    metrics copy the values they keep out of these blocks (:func:`_metrics_span`), so one
-    replication writing into them would change the next one's start."""
-    if isinstance(m._blocks, _Blocks):
-        m._blocks.freeze()
-    for a in _rows_of(m):
-        read_only(a)
-    return m
 
 
 def metrics(units: Units, threshold: float, active: np.ndarray | None = None,

@@ -202,7 +202,7 @@ class Simulation:
         # the decision units' step and metrics, their set-up done once for the replication
         self.dmu = Context(self.units, self.dmu_params, self.roles, self.dmu_threshold,
                            threads=options.threads)
-        self.metrics = prep.start_metrics  # (read-only: each period makes new ones)
+        self.metrics = self.dmu.metrics()
         self.turnover = np.array([r.turnover_per_year for r in self.roles])
         # event clocks drawn for every slot, whatever happens, to keep streams aligned
         clocks = self.rng["clocks"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from kamsim.compile import CompiledModel, initial_env
 from kamsim.dmu import Units, build_units
-from kamsim.dmu.metrics import Metrics, frozen, metrics
+from kamsim.dmu.metrics import UNIT_FIELDS, Metrics, metrics
 from kamsim.dmu.structure import structure
 from kamsim.portfolio import Accounts, build_portfolio, generate_portfolio
 
@@ -32,9 +32,6 @@ class Prepared:
     wom_dst: np.ndarray
     wom_weight: np.ndarray
     leader: np.ndarray  # bool per slot
-    # the decision units' metrics at the start (read-only): what the first tiering reads and
-    # what every replication starts from, measured once (a million accounts' are not free)
-    start_metrics: Metrics
 
     @property
     def n_slots(self) -> int:
@@ -144,8 +141,13 @@ def prepare(model: CompiledModel) -> Prepared:
                         np.random.default_rng(seeds[0]), explicit=explicit)
     # the first tiering reads the real starting state: the units just built, the starting
     # trust and stage (neither depends on the tier; docs/model.md, "The start of a run")
-    start_metrics = frozen(metrics(units, spec.stakeholders.influence_threshold))
+    # (the units' metrics only when the tiering reads one of their fields: a million accounts'
+    # are ~200 MB, and each replication measures its own start; keeping these for the run
+    # raised the 1M-account peak by that much)
+    start_metrics = (metrics(units, spec.stakeholders.influence_threshold)
+                     if model.tiering.reads & set(UNIT_FIELDS) else None)
     env, tier, score, quadrant = first_tiering(model, accounts, n_start, start_metrics)
+    del start_metrics
     tier[n_start:] = len(model.tiers) - 1  # arrivals start in the lowest tier
     trust = env["trust"]
     stage = env["stage_index"].astype(np.int64)
@@ -157,4 +159,4 @@ def prepare(model: CompiledModel) -> Prepared:
     # replication, and every worker process forked after this, shares it
     structure(units)
     return Prepared(model, accounts, n_start, units, tier, score, quadrant, trust, stage,
-                    src, dst, w, leader, start_metrics)
+                    src, dst, w, leader)
