@@ -7,14 +7,14 @@ result ended the command in a MarkupError traceback; ``C:x:1006`` was shown as `
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parents[1]
+from kamsim.examples import copy_examples
+
 SMALL = ["-r", "2", "-w", "1", "-q"]
 CLOSE_TAG, BOLD, EMOJI = "[/x]C1005", "[bold]C1007", "C:x:1006"
 PERSON = "[bold]ingrid:x:[/x]"
@@ -35,8 +35,7 @@ def crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The CRM import scenario with account ids, a person id and a lesson title that look
     like markup and emoji codes."""
     tmp = tmp_path_factory.mktemp("literal")
-    shutil.copytree(ROOT / "scenarios", tmp / "scenarios")
-    shutil.copytree(ROOT / "rules", tmp / "rules")
+    copy_examples(tmp)  # (the shipped rules/ and scenarios/)
     data = tmp / "scenarios" / "data"
     for name in ("accounts.csv", "contacts.csv"):
         text = (data / name).read_text()

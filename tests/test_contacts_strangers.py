@@ -3,19 +3,16 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from kamsim.errors import InputError
-
-ROOT = Path(__file__).resolve().parents[1]
+from kamsim.examples import copy_examples
 
 
 def _crm_scenario(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    copy_examples(tmp_path)  # (the shipped rules/ and scenarios/)
     return tmp_path / "scenarios" / "crm_import.yaml"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kamsim.errors import InputError
+from kamsim.examples import copy_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "scenarios" / "data"
@@ -54,12 +55,10 @@ def test_workbook_is_not_a_csv_text_file(tmp_path: Path, name: str) -> None:
 
 
 def test_the_scenario_that_names_the_file_says_the_same(tmp_path: Path) -> None:
-    import shutil
 
     from kamsim.spec.load import load_scenario
 
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    copy_examples(tmp_path)  # (the shipped rules/ and scenarios/)
     acc = tmp_path / "scenarios" / "data" / "accounts.csv"
     acc.write_text(acc.read_text().replace(",", ";"))
     con = tmp_path / "scenarios" / "data" / "contacts.csv"

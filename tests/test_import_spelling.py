@@ -4,21 +4,20 @@ drawn at random instead); kamsim validate names the fields it draws."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from kamsim.errors import InputError
+from kamsim.examples import copy_examples
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _crm(tmp_path: Path, edit_header: dict[str, str], edit_row2: dict[str, str] | None = None
          ) -> Path:
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    copy_examples(tmp_path)  # (the shipped rules/ and scenarios/)
     acc = tmp_path / "scenarios" / "data" / "accounts.csv"
     lines = acc.read_text().splitlines()
     for old, new in edit_header.items():

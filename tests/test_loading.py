@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kamsim.errors import InputError
+from kamsim.examples import copy_examples
 from kamsim.spec.load import load_any, load_rule_file, load_scenario
 from kamsim.spec.yamlpos import load_yaml_text
 
@@ -271,10 +272,7 @@ def test_a_lone_rule_file_checks_the_names_it_declares() -> None:
 
 
 def test_a_scenario_checks_names_across_its_files(tmp_path: Path) -> None:
-    import shutil
-
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    copy_examples(tmp_path)  # (the shipped rules/ and scenarios/)
     stages = tmp_path / "rules" / "stages.yaml"
     text = stages.read_text()
     first = 'up_when: "trust >= 0.45 and coverage >= 0.2"'
@@ -328,10 +326,7 @@ def test_a_service_level_without_its_tier_is_reported_in_the_service_file(tmp_pa
                                                                         ) -> None:
     """Where the fix goes: at the level's key and the `levels` key of service_levels.yaml
     (both were at the scenario's `service:` line)."""
-    import shutil
-
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    copy_examples(tmp_path)  # (the shipped rules/ and scenarios/)
     service = tmp_path / "rules" / "service_levels.yaml"
     text = service.read_text()
     assert text.count("\n  important:") == 1
@@ -431,10 +426,7 @@ def test_switching_the_strategy_by_override_drops_the_files_former_settings() ->
 def test_a_non_finite_number_is_one_problem_and_the_rest_is_checked(tmp_path: Path) -> None:
     """`.nan` in an object is reported once, at itself (not again as a missing median by the
     object's own check), and another field of the same object is still checked."""
-    import shutil
-
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    copy_examples(tmp_path)  # (the shipped rules/ and scenarios/)
     path = tmp_path / "scenarios" / "baseline.yaml"
     text = path.read_text()
     line = "wallet: {dist: lognormal, median: 120000, sigma: 1.3}"
@@ -473,10 +465,7 @@ def test_names_of_a_file_with_a_broken_expression_are_still_known(tmp_path: Path
     """A tiering file with a bad expression still names the tiers a stages file compares
     `tier` with: both problems are reported at once (the stages file's was found only after
     the tiering file was mended)."""
-    import shutil
-
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    copy_examples(tmp_path)  # (the shipped rules/ and scenarios/)
     tiering = tmp_path / "rules" / "tiering.yaml"
     text = tiering.read_text()
     assert "expr: loyalty" in text

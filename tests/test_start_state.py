@@ -4,22 +4,20 @@ itself works out (tier, quadrant, score outside the table)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kamsim.errors import InputError
+from kamsim.examples import copy_examples
 
-ROOT = Path(__file__).resolve().parents[1]
 KEY_ROW = "rank_pct(score) >= 0.92 or (cum_share(revenue) <= 0.5 and payment_risk < 0.4)"
 
 
 def _workspace(tmp_path: Path, old: str, new: str) -> Path:
     """A copy of the shipped scenarios and rules with ``old`` replaced in the tiering file."""
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "scenarios", tmp_path / "scenarios")
+    copy_examples(tmp_path)  # (the shipped rules/ and scenarios/)
     tiering = tmp_path / "rules" / "tiering.yaml"
     text = tiering.read_text()
     assert old in text
