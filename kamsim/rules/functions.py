@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kamsim import lanes
+from kamsim.blocks import cache_block
 
 __all__ = [
     "FieldType",
@@ -169,14 +170,8 @@ def shared_sorts() -> Iterator[None]:
     Neither those arrays nor the helpers' results may be changed in place until the block
     ends. Nested blocks share the outermost block's sorts.
     """
-    if _SHARED.get() is not None:
+    with cache_block(_SHARED):
         yield
-        return
-    token = _SHARED.set({})
-    try:
-        yield
-    finally:
-        _SHARED.reset(token)
 
 
 def _block_array(kind: str, m: int) -> NDArray[np.uint64]:

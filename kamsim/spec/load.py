@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from kamsim.blocks import cache_block
 from kamsim.errors import InputError, Location, Problem, did_you_mean
 from kamsim.spec import models as m
 from kamsim.spec.yamlpos import Document, load_yaml, load_yaml_text
@@ -364,14 +365,8 @@ def reading_once() -> Iterator[None]:
     A block inside another joins it (the outer block's files are known inside): listing the
     lessons or validating several scenarios reads the rule files they share once, though
     each lesson's load opens its own block."""
-    if _READ.get() is not None:
+    with cache_block(_READ):
         yield
-        return
-    token = _READ.set({})
-    try:
-        yield
-    finally:
-        _READ.reset(token)
 
 
 def _once(what: str, path: Path, args: tuple[Any, ...], make: Callable[[], Any]) -> Any:
