@@ -198,9 +198,9 @@ def initial_env(model: CompiledModel, accounts: Accounts, start: Metrics | None
         "stage_index": stage.astype(np.float64), "months_in_stage": np.zeros(n),
         "service_ratio": np.ones(n), "complaints_open": np.zeros(n),
     })
-    from kamsim.dmu.metrics import UNIT_FIELDS, unit_fields
+    from kamsim.dmu.metrics import unit_fields
 
-    if model.tiering.reads & set(UNIT_FIELDS):
+    if model.tiering.reads_units:
         assert start is not None, "the tiering reads the decision units' metrics"
         env.update(unit_fields(start))
     return env

@@ -109,6 +109,15 @@ class CompiledTiering:
         the decision units' metrics only if it reads one of them."""
         return self.reread.union(*(expr.names for _n, expr, _w, _h in self.indicators))
 
+    @cached_property
+    def reads_units(self) -> bool:
+        """Whether the tiering reads a decision-unit field (coverage, dm_covered, ...): only
+        then does the first tiering need the units' starting metrics (prepare, initial_env
+        and kamsim validate's check all ask this)."""
+        from kamsim.dmu.metrics import UNIT_FIELDS
+
+        return bool(self.reads & set(UNIT_FIELDS))
+
     def indicator_values(self, env: dict[str, np.ndarray], mask: np.ndarray, *,
                          threads: int = 2) -> dict[str, np.ndarray]:
         """Each indicator, normalised to 0-1 across the masked accounts (``threads``: see
@@ -375,12 +384,11 @@ def check_start(spec: Any) -> None:
     if spec.tiering.table.hit_policy != "unique":
         return
     from kamsim.compile import compile_model
-    from kamsim.dmu.metrics import UNIT_FIELDS
     from kamsim.engine.prepare import first_tiering, prepare
     from kamsim.portfolio import build_portfolio
 
     model = compile_model(spec)
-    if model.tiering.reads & set(UNIT_FIELDS):
+    if model.tiering.reads_units:
         prepare(model)
         return
     start = build_portfolio(spec)

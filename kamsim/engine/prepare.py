@@ -10,7 +10,7 @@ import numpy as np
 
 from kamsim.compile import CompiledModel, initial_env
 from kamsim.dmu import Units, build_units
-from kamsim.dmu.metrics import UNIT_FIELDS, Metrics, metrics
+from kamsim.dmu.metrics import Metrics, metrics
 from kamsim.dmu.structure import structure
 from kamsim.portfolio import Accounts, build_portfolio, generate_portfolio
 
@@ -145,7 +145,7 @@ def prepare(model: CompiledModel) -> Prepared:
     # are ~200 MB, and each replication measures its own start; keeping these for the run
     # raised the 1M-account peak by that much)
     start_metrics = (metrics(units, spec.stakeholders.influence_threshold)
-                     if model.tiering.reads & set(UNIT_FIELDS) else None)
+                     if model.tiering.reads_units else None)
     env, tier, score, quadrant = first_tiering(model, accounts, n_start, start_metrics)
     del start_metrics
     tier[n_start:] = len(model.tiers) - 1  # arrivals start in the lowest tier
