@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from kamsim.drawtext import as_written
-from kamsim.report.terminal import ALL_ACCOUNTS
+from kamsim.report.terminal import ALL_ACCOUNTS, is_number
 from kamsim.stats import t_two_sided
 
 __all__ = ["CHARTS", "caption", "retention", "profit_over_time", "whale_curve", "cost_vs_profit",
@@ -683,7 +683,7 @@ def inputs_table(resolved: Mapping[str, dict[str, Any]],
             # money as every table writes it (a number of another type as written)
             "budget per year": ("not limited" if not budget
                                 else money(budget, str(summ.get("currency", "EUR")))
-                                if isinstance(budget, int | float) and not isinstance(budget, bool)
+                                if is_number(budget)
                                 else str(budget)),
             "portfolio": size,
             "horizon": f"{sc.get('horizon_months', '?')} months",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kamsim.errors import InputError, Location, Problem, RunError
+from kamsim.report.terminal import is_number
 
 __all__ = ["ReportRun", "from_result", "from_record", "from_folder", "load_runs",
            "tier_order", "stage_order"]
@@ -219,11 +220,6 @@ def _read_json(path: Path, problems: list[Problem]) -> Any:
 _MISSING: Any = object()
 
 
-def _is_number(value: Any) -> bool:
-    # (JSON true/false are bools, which Python counts as ints: not numbers here)
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _check_summary(summary: Any, path: Path, problems: list[Problem]) -> None:
     """Problems with the fields of ``summary.json`` the report reads, each named by its
     dotted path. Unknown fields (a newer kamsim's) are left alone; the optional ones an
@@ -245,9 +241,9 @@ def _check_summary(summary: Any, path: Path, problems: list[Problem]) -> None:
             return
         for k in ("mean", "ci_low", "ci_high"):
             v = value.get(k, _MISSING)
-            if v is not None and not _is_number(v):
+            if v is not None and not is_number(v):
                 bad(f"{field}.{k}", v, "a number, or null where there is no value")
-        if "n" in value and not _is_number(value["n"]):
+        if "n" in value and not is_number(value["n"]):
             bad(f"{field}.n", value["n"], "a whole number of replications")
 
     if not isinstance(summary.get("scenario", _MISSING), str):
@@ -257,9 +253,9 @@ def _check_summary(summary: Any, path: Path, problems: list[Problem]) -> None:
         if not isinstance(v, int) or isinstance(v, bool) or (k == "replications" and v < 1):
             bad(k, v, "a whole number" + (" of at least 1" if k == "replications" else ""))
     conf = summary.get("confidence", 0.95)
-    if not _is_number(conf) or not 0 < conf < 1:
+    if not is_number(conf) or not 0 < conf < 1:
         bad("confidence", conf, "a number between 0 and 1, as 0.95")
-    if not _is_number(summary.get("horizon_months", 0)):
+    if not is_number(summary.get("horizon_months", 0)):
         bad("horizon_months", summary["horizon_months"], "a number of months")
     if not isinstance(summary.get("currency", "EUR"), str):
         bad("currency", summary["currency"], "a currency code as text, as EUR")

@@ -6,7 +6,7 @@ from typing import Any
 
 __all__ = ["money", "signed_money", "decimal", "pct", "percent_label", "interval", "difference", "summary_table", "tier_table",
            "summary_notes", "NOTE_NO_ACCOUNTS", "NOTE_NO_INTERVAL", "MEASURE_NAMES",
-           "ALL_ACCOUNTS", "difference_cells", "difference_notes"]
+           "ALL_ACCOUNTS", "difference_cells", "difference_notes", "is_number"]
 
 #: what the headlines and the whole portfolio are called where a person reads them (run,
 #: compare, sweep and the report say the same), not their data names (``clv``, ``all``),
@@ -68,6 +68,12 @@ def percent_label(x: float) -> str:
         digits += 1
     text = f"{round(p, digits) + 0.0:.{digits}f}".rstrip("0").rstrip(".")  # (+ 0.0: no "-0")
     return f"{text}%"
+
+
+def is_number(value: Any) -> bool:
+    """A number as JSON or YAML gives one (JSON's true/false are bools, which Python counts as
+    ints: not numbers here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _missing(v: Any) -> bool:
