@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
 
@@ -433,16 +434,24 @@ class Comparison:
             lines.append(text)
         return lines
 
+    @cached_property
+    def caveats(self) -> dict[str, tuple[list[str], str]]:
+        """Per scenario (not the reference): why its verdict is withheld
+        (:func:`not_comparable`, empty if it is not) and whether the discount rates differ
+        (:func:`discount_differs`, '' if not). Worked out once: :meth:`judged` reads it for
+        every row of a table, the notes under the table (``report.terminal.difference_notes``)
+        say it."""
+        ref = self.runs[0]
+        return {name: (not_comparable(ref, run), discount_differs(ref, run))
+                for name, run in zip(self.names[1:], self.runs[1:], strict=True)}
+
     def judged(self, scenario: str, metric: str) -> bool:
         """Whether a difference of ``scenario``'s ``metric`` against the reference is the
         scenarios' own, to be read as good or bad news: not when the verdict gives none
         (:func:`not_comparable`), nor of lifetime value when the discount rates differ
         (:func:`discount_differs`). The report greys the rest, as compare's notes say why."""
-        i = self.names.index(scenario)
-        ref, run = self.runs[0], self.runs[i]
-        if not_comparable(ref, run):
-            return False
-        return not (metric == "clv" and discount_differs(ref, run))
+        why, rates = self.caveats[scenario]
+        return not why and not (metric == "clv" and rates)
 
     def _why_unpaired(self, i: int) -> str:
         a, b = self.runs[0], self.runs[i]

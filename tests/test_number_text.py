@@ -46,7 +46,7 @@ def test_the_compare_tables_show_no_negative_zero() -> None:
                           discount_rate=0.1)
     cmp = SimpleNamespace(runs=[run, run], confidence=0.95,
                           names=["a", "b"], paired=[True, True], table=_table,
-                          judged=lambda scenario, metric: True)
+                          judged=lambda scenario, metric: True, caveats={"b": ([], "")})
     console = Console(width=200, record=True)
     console.print(difference_table(cmp))
     text = console.export_text()

@@ -112,10 +112,10 @@ def test_differences_compare_does_not_judge_are_grey_and_the_notes_say_why(
                  if r["news"] != "unclear"}
         assert clear >= {"retention", "profit", "lifetime value / account"}
         assert {r["metric"] for r in rows if r["news"] != "unclear"} == clear - grey
-        assert difference_notes(cmp) == notes
+        assert difference_notes(cmp, cmp.table()) == notes
         ctx = html.report_context([small_baseline_result])
         ctx["comparison"] = {"verdict": [], "reference": "equal", "pairing": "",
-                             "paired": True, "rows": rows, "notes": difference_notes(cmp)}
+                             "paired": True, "rows": rows, "notes": difference_notes(cmp, cmp.table())}
         page = html._render(ctx)
         for note in notes:
             assert f'<p class="meta">{note}</p>' in page

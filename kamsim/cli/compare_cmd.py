@@ -43,13 +43,14 @@ def difference_table(cmp: Any) -> Any:
     def value(v: float, f: Any) -> str:
         return "no accounts" if v != v else f(v)  # a share of a tier with no accounts
 
-    for r in cmp.table().itertuples(index=False):
+    table = cmp.table()
+    for r in table.itertuples(index=False):
         fmt = pct if r.metric == "retention" else lambda v: money(v, cur)
         tier, measure, diff, rel, clear = difference_cells(r, cur)
         t.add_row(r.scenario, tier, measure, value(r.reference_mean, fmt), value(r.mean, fmt),
                   diff, rel, style=None if clear and cmp.judged(r.scenario, r.metric)
                   else "dim", end_section=(r.metric == "clv"))
-    notes = difference_notes(cmp)
+    notes = difference_notes(cmp, table)
     if notes:
         t.caption, t.caption_justify = "; ".join(notes), "left"
     return t

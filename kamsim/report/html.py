@@ -153,10 +153,11 @@ def report_context(records: Sequence[Any]) -> dict[str, Any]:
                                                            resolved=r.resolved), name=r.name)
                             for r in runs])
         pairing, all_paired = _pairing(cmp)
+        table = cmp.table()
         comparison = {"verdict": cmp.verdict(), "reference": labels[0],
                       "pairing": pairing, "paired": all_paired,
-                      "rows": _diff_rows(cmp.table(), currency, cmp.judged),
-                      "notes": difference_notes(cmp)}
+                      "rows": _diff_rows(table, currency, cmp.judged),
+                      "notes": difference_notes(cmp, table)}
     inputs = charts.inputs_table({lab: r.resolved for lab, r in zip(labels, runs, strict=True)},
                                  {lab: r.summary for lab, r in zip(labels, runs, strict=True)})
     flows = charts.stage_flow_table(frames, stages)

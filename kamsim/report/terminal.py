@@ -128,23 +128,18 @@ def difference_cells(row: Any, currency: str) -> tuple[str, str, str, str, bool]
             rel, bool(row.diff_low > 0 or row.diff_high < 0))
 
 
-def difference_notes(cmp: Any) -> list[str]:
-    """The notes under a table of :meth:`kamsim.compare.Comparison.table` (``kamsim
+def difference_notes(cmp: Any, table: Any) -> list[str]:
+    """The notes under ``table``, ``cmp``'s :meth:`kamsim.compare.Comparison.table` (``kamsim
     compare`` and the report say the same): which scenarios have no verdict and why, whose
-    lifetime values are not comparable, and what its ``n/a`` and its differences without an
-    interval mean."""
-    from kamsim.compare import discount_differs, not_comparable
-
+    lifetime values are not comparable (:attr:`~kamsim.compare.Comparison.caveats`), and
+    what its ``n/a`` and its differences without an interval mean."""
     notes = []
-    for name, run in zip(cmp.names[1:], cmp.runs[1:], strict=True):
+    for name, (why, rates) in cmp.caveats.items():
         # said under the table too, where the differences are read
-        why = not_comparable(cmp.runs[0], run)
         if why:
             notes.append(f"{name}: no verdict, {'; '.join(why)}")
-        rates = discount_differs(cmp.runs[0], run)
         if rates:
             notes.append(f"{name}: lifetime values not comparable ({rates})")
-    table = cmp.table()
     if ((table["diff"] == table["diff"]) & (table["diff_low"] != table["diff_low"])).any():
         notes.append(NOTE_NO_INTERVAL)
     if (table["diff"] != table["diff"]).any():
