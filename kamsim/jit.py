@@ -1,0 +1,66 @@
+"""Compiled kernels (numba) for the loops no numpy call fuses, and when to use them.
+
+A kernel does exactly the arithmetic of the numpy code it stands in for, value by value and
+in the same order (sums added in the same order, no fused multiply-adds, no reordering:
+numba without ``fastmath``), so a run gives the same figures to the bit with or without it.
+``tests/test_kernels.py`` checks that on every kind of decision unit, so whether numba is
+installed, or which machine of a Dask cluster runs a replication, never changes a result.
+
+What a kernel costs: a process that uses one imports numba (~0.15 s) and loads the compiled
+kernel from numba's on-disk cache (~0.1 s a kernel; compiling it the first time on a machine
+takes a few seconds). That pays only on a large portfolio, so by default
+(``KAMSIM_KERNELS=auto``) the kernels run from :data:`MIN_PEOPLE` people on; ``on`` uses them
+whatever the size (the tests do), ``off`` never. Without numba the numpy code runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+__all__ = ["MIN_PEOPLE", "ENV", "mode", "available", "wanted", "kernel"]
+
+#: the environment variable that chooses: auto (default), on or off
+ENV = "KAMSIM_KERNELS"
+
+#: from this many people in the decision units on, ``auto`` uses the kernels (below, numba's
+#: start-up in each process costs more than they save over a run)
+MIN_PEOPLE = 50_000
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def mode() -> str:
+    """``auto``, ``on`` or ``off``, from :data:`ENV` (anything else reads as ``auto``)."""
+    value = os.environ.get(ENV, "auto").strip().lower()
+    return value if value in ("on", "off") else "auto"
+
+
+@functools.cache
+def available() -> bool:
+    """Whether numba can be imported here (checked once a process)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def wanted(people: int) -> bool:
+    """Whether work on decision units of ``people`` people runs in the kernels."""
+    m = mode()
+    if m == "off" or not available():
+        return False
+    return m == "on" or people >= MIN_PEOPLE
+
+
+def kernel(fn: _F) -> _F:
+    """``fn`` compiled by numba: cached on disk, without the GIL (two lanes of
+    :func:`kamsim.lanes.side_by_side` run side by side) and with numpy's division rules (a
+    division by zero gives inf or NaN, as numpy's does, instead of raising). Only modules
+    imported once :func:`wanted` said yes use it, so numba is imported only then."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)  # type: ignore[no-any-return]
