@@ -1,0 +1,70 @@
+"""When the compiled kernels run (kamsim.jit), and that numba stays out of light work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kamsim import jit
+
+BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.yaml"
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, "auto"), ("auto", "auto"), ("on", "on"), ("OFF", "off"), (" on ", "on"),
+    ("yes", "auto"), ("", "auto"),
+])
+def test_mode_reads_the_environment(monkeypatch: pytest.MonkeyPatch, value: str | None,
+                                    expected: str) -> None:
+    if value is None:
+        monkeypatch.delenv(jit.ENV, raising=False)
+    else:
+        monkeypatch.setenv(jit.ENV, value)
+    assert jit.mode() == expected
+
+
+def test_wanted_follows_the_mode_and_the_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jit, "available", lambda: True)
+    monkeypatch.setenv(jit.ENV, "auto")
+    assert not jit.wanted(jit.MIN_PEOPLE - 1)
+    assert jit.wanted(jit.MIN_PEOPLE)
+    monkeypatch.setenv(jit.ENV, "on")
+    assert jit.wanted(1)
+    monkeypatch.setenv(jit.ENV, "off")
+    assert not jit.wanted(10 * jit.MIN_PEOPLE)
+
+
+def test_without_numba_nothing_is_wanted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jit, "available", lambda: False)
+    monkeypatch.setenv(jit.ENV, "on")
+    assert not jit.wanted(10 * jit.MIN_PEOPLE)
+
+
+def test_available_when_numba_cannot_be_imported() -> None:
+    # a process where importing numba fails reads as "not available" (the numpy code runs)
+    code = ("import sys; sys.modules['numba'] = None\n"
+            "from kamsim import jit; print(jit.available(), jit.wanted(10**7))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "KAMSIM_KERNELS": "on"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_small_run_never_imports_numba() -> None:
+    # numba's start-up (~0.3 s a process) would cost the default scenario more than the
+    # kernels save on 2,000 accounts: under auto, a small run stays with numpy
+    code = ("import sys\n"
+            "from kamsim.spec.load import load_scenario\n"
+            "from kamsim.experiment import simulate\n"
+            f"spec = load_scenario({str(BASELINE)!r}, ['portfolio.generate.accounts=200',"
+            " 'horizon_months=3', 'replications=1'])\n"
+            "simulate(spec, workers=1)\n"
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "KAMSIM_KERNELS": "auto"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
