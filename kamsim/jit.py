@@ -63,4 +63,4 @@ def kernel(fn: _F) -> _F:
     imported once :func:`wanted` said yes use it, so numba is imported only then."""
     import numba
 
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)  # type: ignore[no-any-return]
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)  # type: ignore[return-value]
