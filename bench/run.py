@@ -6,6 +6,7 @@ memory run, the target and PASS/MISS. Figures are whatever this machine measures
                                    # 25 minutes on 2 cores, most of it the 1M cases)
     python bench/run.py --quick    # one run per slow case, shorter time limits
     python bench/run.py --only model_10k --only naive_10k
+    python bench/run.py --kernels off --only model_10k   # the numpy code (kamsim.jit)
     python bench/run.py --set capacity.support.event_level_max=0   # extra overrides for
                                                                     # the full-model cases
 
@@ -271,6 +272,18 @@ def _work_of(c: Case) -> int:
     return 0
 
 
+def kernels() -> str:
+    """Which decision-unit code the cases ran (kamsim.jit): the compiled kernels from
+    kamsim.jit.MIN_PEOPLE people on (KAMSIM_KERNELS=auto), always (on) or never (off)."""
+    from kamsim import jit
+
+    if not jit.available():
+        return "kernels: none (numba not installed)"
+    import numba
+
+    return f"kernels: {jit.mode()} (numba {numba.__version__}, from {jit.MIN_PEOPLE:,} people)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer runs, shorter limits")
@@ -278,7 +291,11 @@ def main() -> None:
     ap.add_argument("--set", dest="sets", action="append", default=[],
                     help="extra scenario override for the full-model cases")
     ap.add_argument("--json", dest="json_out", default=None, help="also write figures here")
+    ap.add_argument("--kernels", choices=("auto", "on", "off"), default=None,
+                    help="KAMSIM_KERNELS for every case (default: as set, else auto)")
     args = ap.parse_args()
+    if args.kernels:
+        os.environ["KAMSIM_KERNELS"] = args.kernels  # the cases' processes inherit it
     todo = [c for c in cases(args.quick, args.sets) if not args.only or c.name in args.only]
     # the full bench runs every case all its times (at least 5); --quick stops repeating a
     # case once 20 s went into it
@@ -289,7 +306,7 @@ def main() -> None:
         measure(c, budget)
         done.append(c)
     print(f"kamsim bench ({'quick' if args.quick else 'full'}), python "
-          f"{sys.version.split()[0]}, {os.cpu_count()} cores")
+          f"{sys.version.split()[0]}, {os.cpu_count()} cores, {kernels()}")
     print(table(done, args.quick))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(
