@@ -269,9 +269,9 @@ def _step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, param
                u_depart: np.ndarray, active: np.ndarray, sp: Span, buf: Scratch
                ) -> StepOutcome:
     """:func:`step` of the accounts of ``sp``, with the scratch buffers ``buf``."""
-    # a large portfolio's step runs in one compiled pass an account, with the same values
-    # (kamsim.dmu.step_kernel; it walks each person's in-edges as one run, so it needs the
-    # edges sorted by target, as every builder makes them)
+    # a large portfolio's step runs compiled, with the same values (kamsim.dmu.step_kernel;
+    # it takes the edges into a block of people as one run, so it needs them sorted by
+    # target, as every builder makes them)
     if jit.wanted(units.n_people) and edges_sorted(units, st):
         from kamsim.dmu.step_kernel import step_part
 

@@ -1,11 +1,12 @@
-"""The decision-unit step of a stretch of accounts as one compiled pass an account (numba).
+"""The decision-unit step of a stretch of accounts, compiled (numba).
 
 :func:`kamsim.dmu.dynamics._step_part` runs this instead of its numpy passes when
 :func:`kamsim.jit.wanted` says so (imported only then: importing it imports numba). The numpy
-code makes about thirty passes over the stretch's people, each through memory; here each
-account's people are read once, worked on while in cache, and written once. The values are
-the numpy path's to the bit, because every value is computed with the same operations, on
-the same operands, in the same order (docs/dmu.md, "Dynamics"):
+code makes about thirty passes over the stretch's people, each through memory; here the
+accounts are taken in blocks of about two thousand people, and a block's few passes run
+while it is in cache. The values are the numpy path's to the bit, because every value is
+computed with the same operations, on the same operands, in the same order (docs/dmu.md,
+"Dynamics"):
 
 * each person's hours, coverage and drifted attitude are the numpy expressions written out
   for one person, operand for operand (numba adds no fused multiply-add and reorders
@@ -21,10 +22,10 @@ the same operands, in the same order (docs/dmu.md, "Dynamics"):
 * the clips compare as numpy's ``clip`` does: NaN passes, a value is replaced only if it is
   strictly outside (so -0.0 stays -0.0 against a bound of 0.0).
 
-The accounts of the stretch that are no longer active are skipped: the numpy code works on
-them too and puts their people back afterwards, so they end as they were, and no account
-reads another's people. Only the two part-wide decisions above read them, as the numpy code's
-do.
+The people of the stretch's lost accounts are worked out with the others but nothing of
+theirs is written (nobody leaves there): the numpy code puts them back as they were, and no
+account reads another's people. Only the two part-wide decisions above read lost accounts,
+as the numpy code's do.
 """
 
 from __future__ import annotations
