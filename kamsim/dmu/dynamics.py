@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from kamsim import jit
 from kamsim.dmu.arrays import Units, people_of
-from kamsim.dmu.span import Scratch, Span, scratch, span, split
+from kamsim.dmu.span import Scratch, Span, edges_sorted, scratch, span, split
 from kamsim.dmu.structure import SPLIT_EPS, Structure, structure
 from kamsim.lanes import lane, side_by_side
 from kamsim.spec.models import RoleArchetype
@@ -268,6 +269,13 @@ def _step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, param
                u_depart: np.ndarray, active: np.ndarray, sp: Span, buf: Scratch
                ) -> StepOutcome:
     """:func:`step` of the accounts of ``sp``, with the scratch buffers ``buf``."""
+    # a large portfolio's step runs compiled, with the same values (kamsim.dmu.step_kernel;
+    # it takes the edges into a block of people as one run, so it needs them sorted by
+    # target, as every builder makes them)
+    if jit.wanted(units.n_people) and edges_sorted(units, st):
+        from kamsim.dmu.step_kernel import step_part
+
+        return step_part(units, st, c, inp, params, u_depart, active, sp, buf)
     dt = params.dt_months
     ppl, p0, a0, a1 = sp.people, sp.p0, sp.a0, sp.a1
     f0, f1, f2 = buf.rows("f", 3, sp)

@@ -22,7 +22,7 @@ import numpy as np
 from kamsim.dmu.arrays import Units
 from kamsim.dmu.structure import Structure
 
-__all__ = ["Span", "span", "Scratch", "scratch", "split", "LANE_MIN_PEOPLE"]
+__all__ = ["Span", "span", "Scratch", "scratch", "split", "edges_sorted", "LANE_MIN_PEOPLE"]
 
 #: ``step`` and ``metrics`` split their stretch over threads (``threads`` > 1) only from this
 #: many people on: below, handing half to another thread costs more than it saves (at 100k
@@ -63,6 +63,12 @@ def _edges_sorted(units: Units) -> np.ndarray:
     return np.array(bool(d.size < 2 or np.all(d[1:] >= d[:-1])))
 
 
+def edges_sorted(units: Units, st: Structure) -> bool:
+    """Whether the influence edges are sorted by target (as every builder makes them; worked
+    out once, kept with the structure)."""
+    return bool(st.extra("edges_sorted", lambda: _edges_sorted(units)))
+
+
 def span(units: Units, st: Structure, active: np.ndarray | None) -> Span:
     """The stretch from the first to the last active account (everything if ``active`` is None
     or the influence edges are not sorted by target, nothing if no account is active). Influence
@@ -77,7 +83,7 @@ def span(units: Units, st: Structure, active: np.ndarray | None) -> Span:
         return Span(0, 0, 0, 0, 0, 0)
     a1 = na - int(active[::-1].argmax())
     p0, p1 = int(units.offsets[a0]), int(units.offsets[a1])
-    if not st.extra("edges_sorted", lambda: _edges_sorted(units)):
+    if not edges_sorted(units, st):
         return Span(0, na, 0, n, 0, ne)  # edges not by target: everything
     e0, e1 = units.edge_dst.searchsorted((p0, p1))
     return Span(a0, a1, p0, p1, int(e0), int(e1))
@@ -161,7 +167,7 @@ def split(units: Units, st: Structure, sp: Span, parts: int) -> list[Span]:
     people or the edges are not sorted by target. Every account of ``sp`` is in exactly one
     part, in order."""
     if (parts < 2 or sp.p1 - sp.p0 < LANE_MIN_PEOPLE
-            or not st.extra("edges_sorted", lambda: _edges_sorted(units))):
+            or not edges_sorted(units, st)):
         return [sp]
     targets = sp.p0 + (sp.p1 - sp.p0) * np.arange(1, parts) // parts
     cuts = np.unique(np.clip(units.offsets.searchsorted(targets), sp.a0 + 1, sp.a1 - 1))
