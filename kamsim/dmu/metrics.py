@@ -244,7 +244,7 @@ def _by_rank(units: Units, st: Structure, sp: Span, buf: Scratch, sums: np.ndarr
     a sum as it is: no sum of bincount's is -0), so the sums are bincount's to the bit; and
     the rows are a few long calls, where bincount and ``maximum.reduceat`` work value by value
     or account by account. False (nothing done) when the units are too many (see
-    RANK_LAYOUT_MAX) or too uneven for the padding to pay.
+    RANK_LAYOUT_MAX) or too uneven for the padding to pay, or the span has one account.
 
     The zeros past an account's people can change its largest f0 only where all its values
     are negative (or -0.0): then its sum of f0 is not positive, and the one reader of the
@@ -255,7 +255,10 @@ def _by_rank(units: Units, st: Structure, sp: Span, buf: Scratch, sums: np.ndarr
     a0, a1 = sp.a0, sp.a1
     index = st.extra("rank_index", lambda: _rank_index(units))
     m = index.shape[0]
-    if index.shape[1] != units.n_accounts or m * (a1 - a0) > 2 * (sp.p1 - sp.p0) + 64:
+    # (one account: the layout's account axis is then of length 1 and numpy reduces along the
+    # ranks, from 8 values on in its pairwise order, not bincount's)
+    if (index.shape[1] != units.n_accounts or a1 - a0 < 2
+            or m * (a1 - a0) > 2 * (sp.p1 - sp.p0) + 64):
         return False
     rows = buf.whole("f")
     rows[:, units.n_people] = 0.0  # what the index past the end points at
