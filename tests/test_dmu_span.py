@@ -147,6 +147,7 @@ def test_rank_layout_gives_bincounts_sums_to_the_bit(rules, monkeypatch):
     import importlib
 
     mod = importlib.import_module("kamsim.dmu.metrics")
+    monkeypatch.setenv("KAMSIM_KERNELS", "off")  # (the numpy path's layouts)
     units = make_units(rules, 300)
     prev = metrics(units, 0.3)
     for active in stepped_periods(rules, units, 8, seed=11):
@@ -174,6 +175,7 @@ def test_rank_layout_with_negative_and_nan_coverage_matches_bincount(rules, monk
     import importlib
 
     mod = importlib.import_module("kamsim.dmu.metrics")
+    monkeypatch.setenv("KAMSIM_KERNELS", "off")  # (the numpy path's layouts)
     units = make_units(rules, 300)
     sizes = units.sizes
     assert sizes.min() < sizes.max()  # some accounts are padded
@@ -192,6 +194,34 @@ def test_rank_layout_with_negative_and_nan_coverage_matches_bincount(rules, monk
         by_bincount = metrics(twin, 0.3)
         assert twin._cache.extras["rank_index"].size == 0
     _same_metrics(by_rank, by_bincount)
+
+
+def test_rank_layout_of_a_one_account_stretch_is_bincounts(rules, monkeypatch):
+    """A stretch of one account of 8 or more people: numpy would reduce the layout along its
+    ranks, pairwise (8 partial sums), not in bincount's order; the layout is not used there."""
+    import importlib
+
+    mod = importlib.import_module("kamsim.dmu.metrics")
+    monkeypatch.setenv("KAMSIM_KERNELS", "off")  # (the numpy path's layouts)
+    units = make_units(rules, 40)
+    big = int(np.flatnonzero(units.sizes >= 8)[0])
+    s = slice(units.offsets[big], units.offsets[big + 1])
+    units.influence[s] = 1.0
+    units.invalidate()
+    # coverages whose sum in numpy's pairwise order rounds otherwise than in turn
+    units.coverage[s] = np.random.default_rng(1).random(s.stop - s.start)
+    active = np.zeros(units.n_accounts, bool)
+    active[big] = True
+    prev = metrics(units, 0.3)
+    by_rank = metrics(units, 0.3, active=active, previous=prev)
+    twin = units.copy()
+    with monkeypatch.context() as m:
+        m.setattr(mod, "RANK_LAYOUT_MAX", 0)
+        twin._cache = None
+        by_bincount = metrics(twin, 0.3, active=active, previous=prev)
+    _same_metrics(by_rank, by_bincount)
+    cov = units.coverage[s]
+    assert np.add.reduce(cov) != np.bincount(np.zeros(cov.size, int), weights=cov)[0]
 
 
 def test_previous_metrics_copied_or_rebuilt_give_the_same_results(rules):

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from kamsim import jit
 from kamsim.dmu.arrays import EPS, Units
-from kamsim.dmu.span import Scratch, Span, scratch, span, split
+from kamsim.dmu.span import Scratch, Span, _edges_sorted, scratch, span, split
 from kamsim.dmu.structure import KEY_INFLUENCE, Structure, structure
 from kamsim.lanes import lane, side_by_side
 
@@ -60,6 +61,9 @@ class Metrics:
 
 #: the per-person marks counted per account in one running sum; mark i is bit i of a byte
 _MARKS = ("thread", "dm_covered", "champion", "hostile", "newcomer")
+#: the levels the marks compare with (EPS allowed, see the module docstring): hostile at most,
+#: supporter, mentor and brief coverage at least (one definition for both paths)
+_HOSTILE, _SUPPORTER, _MENTOR, _BRIEF = -0.5 + EPS, 0.5 - EPS, 1.0 - EPS, BRIEF - EPS
 #: the float results and the bool ones, as rows of one block each (plus red_flags, int64):
 #: one call then updates several of them. The bool rows are ordered so that rows 0-3 are
 #: "count > 0" of _MARKS[1:], rows 4-5 the negations of rows 0-1 and rows 2-6 the red flags.
@@ -115,7 +119,30 @@ def propagated_attitude(units: Units, lam: float = PROPAGATION_LAMBDA) -> np.nda
     """
     st = structure(units)
     sp = span(units, st, None)
-    return _propagated(units, st, sp, lam, np.empty(units.n_people), scratch(units))
+    out = np.empty(units.n_people)
+    if _compiled(units, st):
+        from kamsim.dmu.metrics_kernel import propagated
+
+        return propagated(units, st, sp, lam, out)
+    return _propagated(units, st, sp, lam, out, scratch(units))
+
+
+def _compiled(units: Units, st: Structure) -> bool:
+    """Whether the metrics of ``units`` run in :mod:`kamsim.dmu.metrics_kernel`: when
+    :func:`kamsim.jit.wanted` says so, the influence edges are sorted by target with both ends
+    in range (the kernel adds each edge to its target's sum in place, unchecked) and the
+    people's values are float64 (as built; numpy compares float32 with a level in float32)."""
+    return (jit.wanted(units.n_people)
+            and bool(st.extra("kernel_edges", lambda: _kernel_edges(units)))
+            and all(a.dtype == np.float64 for a in (units.influence, units.coverage,
+                                                     units.attitude, units.months_in_post)))
+
+
+def _kernel_edges(units: Units) -> np.ndarray:
+    n, src, dst = units.n_people, units.edge_src, units.edge_dst
+    return np.array(bool(_edges_sorted(units)) and (
+        not src.size or (int(src.min()) >= 0 and int(src.max()) < n
+                         and int(dst[0]) >= 0 and int(dst[-1]) < n)))
 
 
 def _propagated(units: Units, st: Structure, sp: Span, lam: float,
@@ -132,9 +159,14 @@ def _propagated(units: Units, st: Structure, sp: Span, lam: float,
     # and divides by 1, and the step below then leaves s = att
     mean = np.divide(in_s, st.in_weight_or_1[ppl], out=out)
     mean -= att
-    mean *= st.extra(("lam_has_in", float(lam)), lambda: lam * st.has_in)[ppl]
+    mean *= _lam_has_in(st, lam)[ppl]
     mean += att
     return mean
+
+
+def _lam_has_in(st: Structure, lam: float) -> np.ndarray:
+    """Per person, ``lam`` where the in-edges weigh more than 0, else 0 (kept per ``lam``)."""
+    return st.extra(("lam_has_in", float(lam)), lambda: lam * st.has_in)
 
 
 def _strength(ic: np.ndarray, att: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -244,7 +276,7 @@ def _by_rank(units: Units, st: Structure, sp: Span, buf: Scratch, sums: np.ndarr
     a sum as it is: no sum of bincount's is -0), so the sums are bincount's to the bit; and
     the rows are a few long calls, where bincount and ``maximum.reduceat`` work value by value
     or account by account. False (nothing done) when the units are too many (see
-    RANK_LAYOUT_MAX) or too uneven for the padding to pay.
+    RANK_LAYOUT_MAX) or too uneven for the padding to pay, or the span has one account.
 
     The zeros past an account's people can change its largest f0 only where all its values
     are negative (or -0.0): then its sum of f0 is not positive, and the one reader of the
@@ -255,7 +287,10 @@ def _by_rank(units: Units, st: Structure, sp: Span, buf: Scratch, sums: np.ndarr
     a0, a1 = sp.a0, sp.a1
     index = st.extra("rank_index", lambda: _rank_index(units))
     m = index.shape[0]
-    if index.shape[1] != units.n_accounts or m * (a1 - a0) > 2 * (sp.p1 - sp.p0) + 64:
+    # (one account: the layout's account axis is then of length 1 and numpy reduces along the
+    # ranks, from 8 values on in its pairwise order, not bincount's)
+    if (index.shape[1] != units.n_accounts or a1 - a0 < 2
+            or m * (a1 - a0) > 2 * (sp.p1 - sp.p0) + 64):
         return False
     rows = buf.whole("f")
     rows[:, units.n_people] = 0.0  # what the index past the end points at
@@ -333,7 +368,13 @@ def _metrics_span(units: Units, st: Structure, threshold: float, sp: Span,
 def _metrics_part(units: Units, st: Structure, threshold: float, sp: Span, buf: Scratch,
                   blocks: _Blocks) -> None:
     """The metrics of the accounts of ``sp`` into their columns of ``blocks``, with the
-    scratch buffers ``buf``."""
+    scratch buffers ``buf`` (compiled, :mod:`kamsim.dmu.metrics_kernel`, where
+    :func:`_compiled`)."""
+    if _compiled(units, st):
+        from kamsim.dmu.metrics_kernel import metrics_part
+
+        metrics_part(units, st, threshold, sp, buf, blocks)
+        return
     p0, p1, a0, a1 = sp.p0, sp.p1, sp.a0, sp.a1
     ppl = slice(p0, p1)
     acc = units.account[ppl]
@@ -379,16 +420,16 @@ def _metrics_part(units: Units, st: Structure, threshold: float, sp: Span, buf: 
     np.less(units.months_in_post[ppl], NEWCOMER_MONTHS, out=marks.view(np.bool_))
     marks *= on_key
     marks += marks  # a newcomer in a key role (bit 4)
-    np.less_equal(att, -0.5 + EPS, out=mark.view(np.bool_))
+    np.less_equal(att, _HOSTILE, out=mark.view(np.bool_))
     mark *= on_key  # a hostile key person (bit 3)
     marks |= mark
-    np.greater_equal(att, 0.5 - EPS, out=mark.view(np.bool_))
+    np.greater_equal(att, _SUPPORTER, out=mark.view(np.bool_))
     mark *= on_champ  # a supportive champion (bit 2)...
     marks |= mark
-    np.greater_equal(att, 1.0 - EPS, out=mark.view(np.bool_))
+    np.greater_equal(att, _MENTOR, out=mark.view(np.bool_))
     mark *= 4  # ... or a mentor in any role (bit 2; a multiply: uint8 shifts run ~5x slower)
     marks |= mark
-    np.greater_equal(cov, BRIEF - EPS, out=mark.view(np.bool_))
+    np.greater_equal(cov, _BRIEF, out=mark.view(np.bool_))
     mark *= on_cov  # a covered economic buyer (bit 1), a covered influential contact (bit 0)
     marks |= mark
     counts = _mark_counts(units, st, sp, marks, buf.rows("f", 3, sp, extra=1)[1].view(np.int64))
