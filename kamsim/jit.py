@@ -3,7 +3,8 @@
 A kernel does exactly the arithmetic of the numpy code it stands in for, value by value and
 in the same order (sums added in the same order, no fused multiply-adds, no reordering:
 numba without ``fastmath``), so a run gives the same figures to the bit with or without it.
-``tests/test_kernels.py`` checks that on every kind of decision unit, so whether numba is
+``tests/test_kernel_step.py``, ``test_kernel_metrics.py`` and the others check that on
+every kind of decision unit and every shipped scenario, so whether numba is
 installed, or which machine of a Dask cluster runs a replication, never changes a result.
 
 What a kernel costs: a process that uses one imports numba (~0.15 s) and loads the compiled
