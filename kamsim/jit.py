@@ -52,9 +52,11 @@ def available() -> bool:
 def wanted(people: int) -> bool:
     """Whether work on decision units of ``people`` people runs in the kernels."""
     m = mode()
-    if m == "off" or not available():
+    # the size first: asking whether numba is installed imports it, which a small run must
+    # not pay for
+    if m == "off" or (m == "auto" and people < MIN_PEOPLE):
         return False
-    return m == "on" or people >= MIN_PEOPLE
+    return available()
 
 
 def kernel(fn: _F) -> _F:
