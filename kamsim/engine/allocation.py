@@ -65,9 +65,11 @@ class ServiceOrder:
 
 
 def allocate(asked: np.ndarray, priority: np.ndarray | ServiceOrder,
-             capacity: float) -> np.ndarray:
+             capacity: float, kernels: bool = False) -> np.ndarray:
     """Delivered amounts (same shape as ``asked``), never above ``asked``, summing to at most
-    ``capacity``. Higher ``priority`` is served first; ties share pro rata."""
+    ``capacity``. Higher ``priority`` is served first; ties share pro rata. ``kernels``: the
+    classes' demand and shares in one compiled pass (``allocation_kernel.allocated``, the
+    same figures), when :func:`kamsim.jit.wanted` says so."""
     total = float(asked.sum())
     if total <= capacity:
         return asked.copy()
@@ -76,6 +78,10 @@ def allocate(asked: np.ndarray, priority: np.ndarray | ServiceOrder,
     order = priority if isinstance(priority, ServiceOrder) else ServiceOrder(priority)
     # classes in descending priority and their total demand
     inverse, n_classes = order.classes()
+    if kernels:
+        from kamsim.engine.allocation_kernel import allocated
+
+        return allocated(asked, inverse, n_classes, float(capacity))
     demand = np.bincount(inverse, weights=asked, minlength=n_classes)
     before = np.cumsum(demand) - demand  # demand of the classes served before each class
     ratio = np.clip((capacity - before) / np.where(demand > 0, demand, 1.0), 0.0, 1.0)
@@ -99,7 +105,7 @@ class Demand:
 
 def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np.ndarray,
            list_revenue: np.ndarray, env: dict[str, np.ndarray], quadrant: np.ndarray,
-           clv_rank: np.ndarray, dt: float) -> Demand:
+           clv_rank: np.ndarray, dt: float, kernels: bool = False) -> Demand:
     """The asked service of every account under the scenario's strategy:
 
     - ``equal``: every account the same service level (``strategy.level``, default the middle
@@ -110,6 +116,9 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
     - ``cultivate``: as tiered, plus ``extra_effort`` more contact for the cultivate quadrant
       (low volume, high loyalty), served first after the top tier;
     - ``custom``: each tier its level; served in order of the priority expression.
+
+    ``kernels``: each account's asked service in one compiled pass (``_demand_kernel``, the
+    same figures), when :func:`kamsim.jit.wanted` says so.
     """
     sv = model.service
     st = model.spec.scenario.strategy
@@ -119,6 +128,9 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
         level = np.full(tier.shape[0], tiers.index(level_name), dtype=np.int64)
     else:
         level = tier
+    if kernels:
+        return _demand_kernel(model, level, tier, active, stage, list_revenue, env, quadrant,
+                              clv_rank, dt)
     stage_cost = model.stages.cost_to_serve[stage]
     mult = stage_cost * dt
     am = sv.am_hours[level] * mult
@@ -152,5 +164,50 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
     for a in (am, ex, sp, money, need):
         np.putmask(a, off, 0.0)  # (as a[off] = 0.0, at half the cost)
     if st.name != "tiered":
+        order = ServiceOrder(priority, among=active)
+    return Demand(am, ex, sp, money, discount_rate, level, priority, need, order)
+
+
+def _demand_kernel(model: CompiledModel, level: np.ndarray, tier: np.ndarray,
+                   active: np.ndarray, stage: np.ndarray, list_revenue: np.ndarray,
+                   env: dict[str, np.ndarray], quadrant: np.ndarray, clv_rank: np.ndarray,
+                   dt: float) -> Demand:
+    """``demand`` from its service level on, each account worked out in one compiled pass
+    (``allocation_kernel.asked``): the same figures, in the same order of service."""
+    from kamsim.engine import allocation_kernel as ak
+
+    sv = model.service
+    st = model.spec.scenario.strategy
+    n = tier.shape[0]
+    am, ex, sp, money, discount_rate, need = (np.empty(n) for _ in range(6))
+    # (the per-level sums first, as ``demand`` does)
+    vip_joint = sv.vip_cost + sv.joint_dev
+    need_hours = sv.am_hours + sv.exec_hours + sv.specialist_hours
+    strategy = {"tiered": ak.TIERED, "cultivate": ak.CULTIVATE}.get(st.name, ak.PLAIN)
+    priority = np.empty(n if strategy != ak.PLAIN else 0)
+    klass = np.empty(n if strategy == ak.TIERED else 0, dtype=sv.priority_class.dtype)
+    ak.asked(level, tier, stage, list_revenue, active, quadrant, model.stages.cost_to_serve,
+             sv.am_hours, sv.exec_hours, sv.specialist_hours, sv.discount, vip_joint,
+             need_hours, float(dt), strategy, float(st.extra_effort), sv.priority,
+             float(sv.priority.max()), sv.priority_class, sv.n_priority_classes,
+             am, ex, sp, money, discount_rate, need, priority, klass)
+    if st.name == "tiered":
+        order = ServiceOrder(priority, among=active)
+        order._classes = klass, sv.n_priority_classes + 1  # as ServiceOrder.by_level's
+    elif st.name == "equal":
+        # one priority: the classes ServiceOrder.classes would sort out, without the sort (the
+        # accounts in the portfolio class 0, the others class 1; if none is in, all class 0)
+        priority = np.zeros(n)
+        order = ServiceOrder(priority, among=active)
+        if active.any():
+            order._classes = np.logical_not(active).astype(np.intp), 2
+        else:
+            order._classes = np.zeros(n, dtype=np.intp), 1
+    else:
+        if st.name == "value_based":
+            priority = clv_rank
+        elif st.name == "custom":
+            assert model.priority is not None
+            priority = model.priority(env, n, active)
         order = ServiceOrder(priority, among=active)
     return Demand(am, ex, sp, money, discount_rate, level, priority, need, order)

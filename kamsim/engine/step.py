@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kamsim import jit
 from kamsim.dmu import StepInput
 from kamsim.dmu.arrays import people_of
 from kamsim.dmu.structure import structure
@@ -130,25 +131,39 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     else:
         clv_rank = sim.score
     need_env = m.priority is not None
+    # (with kernels, the asked service, each allocation and the two ratios run compiled, one
+    # pass an account each: the same values, see allocation_kernel; the size is looked at
+    # first because jit.wanted imports numba to see whether it is there, which a small run
+    # must not pay)
+    kernels = ((jit.mode() == "on" or sim.units.n_people >= jit.MIN_PEOPLE)
+               and jit.wanted(sim.units.n_people))
     d = demand(m, tier, act, sim.stage, list_rev, sim.fields() if need_env else {},
-               sim.quadrant, clv_rank, dt)
+               sim.quadrant, clv_rank, dt, kernels)
     cap = m.spec.scenario.capacity
     c_am = cap.account_managers * cap.am_hours_per_month * dt * sim.capacity_mult
     c_ex = cap.executives * cap.exec_hours_per_month * dt
     c_sp = cap.specialists * cap.specialist_hours_per_month * dt
     # one order of service for all four resources; accounts out of the portfolio ask nothing
     order = d.order
-    am = allocate(d.am, order, c_am)
-    ex = allocate(d.exec, order, c_ex)
-    sp = allocate(d.specialist, order, c_sp)
+    am = allocate(d.am, order, c_am, kernels)
+    ex = allocate(d.exec, order, c_ex, kernels)
+    sp = allocate(d.specialist, order, c_sp, kernels)
     if cap.budget_per_year is None:
         money = d.money
     else:
-        money = allocate(d.money, order, cap.budget_per_year / 12.0 * dt * sim.budget_mult)
-    money_ratio = _ratio(money, d.money)
-    # service ratio: delivered against the account's need (its own tier's level), capped at 1
-    sim.service_ratio = np.where(act, np.minimum(1.0, _ratio(am + ex + sp, d.need)),
-                                 sim.service_ratio)
+        money = allocate(d.money, order, cap.budget_per_year / 12.0 * dt * sim.budget_mult,
+                         kernels)
+    if kernels:
+        from kamsim.engine.allocation_kernel import ratios
+
+        money_ratio, sim.service_ratio = ratios(money, d.money, am, ex, sp, d.need, act,
+                                                sim.service_ratio)
+    else:
+        money_ratio = _ratio(money, d.money)
+        # service ratio: delivered against the account's need (its own tier's level), capped
+        # at 1
+        sim.service_ratio = np.where(act, np.minimum(1.0, _ratio(am + ex + sp, d.need)),
+                                     sim.service_ratio)
     sim.util[k, :3] = [am.sum() / c_am if c_am else 0.0, ex.sum() / c_ex if c_ex else 0.0,
                        sp.sum() / c_sp if c_sp else 0.0]
 
