@@ -132,11 +132,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         clv_rank = sim.score
     need_env = m.priority is not None
     # (with kernels, the asked service, each allocation and the two ratios run compiled, one
-    # pass an account each: the same values, see allocation_kernel; the size is looked at
-    # first because jit.wanted imports numba to see whether it is there, which a small run
-    # must not pay)
-    kernels = ((jit.mode() == "on" or sim.units.n_people >= jit.MIN_PEOPLE)
-               and jit.wanted(sim.units.n_people))
+    # pass an account each: the same values, see allocation_kernel)
+    kernels = jit.wanted(sim.units.n_people)
     d = demand(m, tier, act, sim.stage, list_rev, sim.fields() if need_env else {},
                sim.quadrant, clv_rank, dt, kernels)
     cap = m.spec.scenario.capacity
