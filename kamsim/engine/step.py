@@ -235,23 +235,39 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         del other
 
     # -- trust: toward a target set by service, the decision unit and time
+    # (with kernels, the elementwise runs of trust, money, share of wallet and word of mouth
+    # run fused, one pass an account each: the same values, see step_kernels)
+    kernels = jit.wanted(sim.units.n_people)
+    if kernels:
+        from kamsim.engine import step_kernels as sk
     effects = mk.churn_effects
     if effects:
-        target = (0.10 + 0.30 * sim.service_ratio + 0.30 * (mt.sentiment + 1.0) / 2.0
-                  + 0.20 * mt.coverage + 0.10 * np.minimum(sim.tenure / 60.0, 1.0))
-        _clip(target, 0.0, 1.0, out=target)
-        sim.trust = sim.trust + mk.trust_speed * dt * (target - sim.trust)
-        sim.trust = sim.trust - mk.complaint_penalty * unresolved + mk.complaint_recovery * resolved
+        if kernels:
+            sim.trust = sk.trust_toward_target(
+                sim.trust, sim.service_ratio, mt.sentiment, mt.coverage, sim.tenure, unresolved,
+                resolved, mk.trust_speed * dt, mk.complaint_penalty, mk.complaint_recovery)
+        else:
+            target = (0.10 + 0.30 * sim.service_ratio + 0.30 * (mt.sentiment + 1.0) / 2.0
+                      + 0.20 * mt.coverage + 0.10 * np.minimum(sim.tenure / 60.0, 1.0))
+            _clip(target, 0.0, 1.0, out=target)
+            sim.trust = sim.trust + mk.trust_speed * dt * (target - sim.trust)
+            sim.trust = (sim.trust - mk.complaint_penalty * unresolved
+                         + mk.complaint_recovery * resolved)
+            del target
         # a relationship that hung on the person who just left breaks [003]: the account had
         # a thread before the departures and has none after (the others lose hit * 0 = +0.0,
         # which leaves them as they are; sim.trust is this period's own array by now)
         left = out.departed_account
         orphaned = left[(before.multithreading[left] > 0) & (mt.multithreading[left] == 0)]
         sim.trust[orphaned] = sim.trust[orphaned] - mk.orphaned_trust_hit
-        del target, left, orphaned
-    sim.since_unresolved += dt
-    sim.since_unresolved[unresolved > 0] = 0.0
-    sim.complaints_open = sim.complaints_open * 0.5 ** (dt / 3.0) + unresolved
+        del left, orphaned
+    if kernels:
+        sim.complaints_open = sk.complaints_age(sim.since_unresolved, sim.complaints_open,
+                                                unresolved, dt, 0.5 ** (dt / 3.0))
+    else:
+        sim.since_unresolved += dt
+        sim.since_unresolved[unresolved > 0] = 0.0
+        sim.complaints_open = sim.complaints_open * 0.5 ** (dt / 3.0) + unresolved
 
     # -- events: one uniform per slot; competing risks on disjoint intervals. Every slot
     # draws (common random numbers), but an event happens only to an account in the portfolio:
@@ -367,36 +383,57 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     del u, v, g_off
 
     # -- money of the period (accounts active at its start)
-    disc = list_rev * d.discount_rate * money_ratio
-    cogs = list_rev * sim.cost_share
-    cts = (am * sv.rate_am + ex * sv.rate_exec + sp * sv.rate_specialist
-           + support_hours * sv.rate_support
-           + np.where(act, sv.fixed_cost[d.level] * dt, 0.0)
-           + np.where(act, (sv.vip_cost + sv.joint_dev)[d.level] * dt * money_ratio,
-                      0.0))
-    bad_debt = np.where(act, bad_debt, 0.0)
     # (acquisition is booked with the arrivals, below: an account is paid for when won)
-    profit = list_rev - disc - cogs - cts - bad_debt
-    del money_ratio
     factor = (1.0 + sim.d_month) ** (-t)
-    for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
-                      ("cost_to_serve", cts), ("bad_debt", bad_debt), ("profit", profit)):
-        sim.acc[name] += val
-    sim.acc["clv"] += profit * factor
+    if kernels:
+        acc = sim.acc
+        # (support hours are integers when no complaint was answered: the zeros as floats,
+        # as numpy's product turns them, so one compiled kernel serves)
+        disc, cogs, cts, bad_debt, profit = sk.money(
+            act, list_rev, d.discount_rate, money_ratio, sim.cost_share, am, ex, sp,
+            support_hours.astype(np.float64, copy=False), d.level, sv.fixed_cost,
+            sv.vip_cost + sv.joint_dev, sv.rate_am, sv.rate_exec, sv.rate_specialist,
+            sv.rate_support, dt, bad_debt, factor, acc["revenue"], acc["discounts"],
+            acc["cogs"], acc["cost_to_serve"], acc["bad_debt"], acc["profit"], acc["clv"])
+    else:
+        disc = list_rev * d.discount_rate * money_ratio
+        cogs = list_rev * sim.cost_share
+        cts = (am * sv.rate_am + ex * sv.rate_exec + sp * sv.rate_specialist
+               + support_hours * sv.rate_support
+               + np.where(act, sv.fixed_cost[d.level] * dt, 0.0)
+               + np.where(act, (sv.vip_cost + sv.joint_dev)[d.level] * dt * money_ratio,
+                          0.0))
+        bad_debt = np.where(act, bad_debt, 0.0)
+        profit = list_rev - disc - cogs - cts - bad_debt
+        for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
+                          ("cost_to_serve", cts), ("bad_debt", bad_debt), ("profit", profit)):
+            sim.acc[name] += val
+        sim.acc["clv"] += profit * factor
+    del money_ratio
 
     # -- share of wallet toward the stage's target (accounts in the portfolio: an arrival
     # starts from its starting share, the lost keep the share they left with); wallets move
     # with the market, those of the accounts yet to arrive too (a wallet is the account's
     # spend in our category, whether it buys from us or not), but not those of the lost
     if effects:
-        pull = st.target_share[sim.stage] * (0.6 + 0.4 * sim.service_ratio)
-        moved = sim.share + mk.share_speed * dt * (pull - sim.share)
-        _clip(moved, 0.0, 1.0, out=moved)
-        sim.share = np.where(act, moved, sim.share)
-        del pull, moved
-    grown = sim.wallet * np.exp(sim.wallet_drift + sim.wallet_sigma * z)
-    sim.wallet = np.where(sim.churn_period < 0, grown, sim.wallet)
-    del z, grown
+        if kernels:
+            sim.share = sk.share_toward_target(act, sim.share, sim.stage, st.target_share,
+                                               sim.service_ratio, mk.share_speed * dt)
+        else:
+            pull = st.target_share[sim.stage] * (0.6 + 0.4 * sim.service_ratio)
+            moved = sim.share + mk.share_speed * dt * (pull - sim.share)
+            _clip(moved, 0.0, 1.0, out=moved)
+            sim.share = np.where(act, moved, sim.share)
+            del pull, moved
+    if kernels:
+        # (the exp stays numpy's: its last bits differ from a compiled one's)
+        sim.wallet = sk.wallet_grown(sim.wallet, np.exp(sim.wallet_drift + sim.wallet_sigma * z),
+                                     sim.churn_period)
+    else:
+        grown = sim.wallet * np.exp(sim.wallet_drift + sim.wallet_sigma * z)
+        sim.wallet = np.where(sim.churn_period < 0, grown, sim.wallet)
+        del grown
+    del z
 
     # -- stages: up or down one step after the minimum dwell; uncouple from any stage
     # (only accounts in the portfolio age: an arrival starts its first stage at 0 months, so
@@ -433,23 +470,31 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
 
     # -- word of mouth: leaders' satisfaction and anger reach their followers
     new_idx = np.zeros(0, dtype=np.int64)
-    if effects and sim.prep.wom_src.size and mk.word_of_mouth > 0:
-        src, dst, w = sim.prep.wom_src, sim.prep.wom_dst, sim.prep.wom_weight
-        signal = np.where(act, sim.trust - 0.5, 0.0)
-        angry = np.zeros(n, dtype=bool)
-        lost_now = churn.nonzero()[0]
-        angry[lost_now] = _ANGRY[cause[lost_now]]  # (every lost account has a cause)
-        signal = np.where(angry, -0.5, signal)
-        signal = np.where(signal < 0, signal * mk.negative_weight, signal)
-        # only leaders in the portfolio or leaving angry speak; the others' signal is 0
-        live_edge = (act | angry)[src]
-        num = np.bincount(dst, weights=w * signal[src], minlength=n)
-        den = np.bincount(dst, weights=w * live_edge, minlength=n)
-        sim.trust = sim.trust + mk.word_of_mouth * dt * _ratio(num, den) * (den > 0)
-        del signal, angry, live_edge, num, den
-    # only accounts in the portfolio this period move: the lost keep the trust they left
-    # with, and those yet to arrive start from their own starting trust
-    sim.trust = np.where(act, _clip(sim.trust, 0.0, 1.0), trust_start)
+    wom = bool(effects and sim.prep.wom_src.size and mk.word_of_mouth > 0)
+    if wom and kernels:
+        # the lines below, the settling of trust included: a pass over the accounts, one
+        # over the edges (in their order, as the bincounts add them) and one to settle
+        sim.trust = sk.word_of_mouth(act, sim.trust, trust_start, churn, cause, _ANGRY,
+                                     mk.negative_weight, sim.prep.wom_src, sim.prep.wom_dst,
+                                     sim.prep.wom_weight, mk.word_of_mouth * dt)
+    else:
+        if wom:
+            src, dst, w = sim.prep.wom_src, sim.prep.wom_dst, sim.prep.wom_weight
+            signal = np.where(act, sim.trust - 0.5, 0.0)
+            angry = np.zeros(n, dtype=bool)
+            lost_now = churn.nonzero()[0]
+            angry[lost_now] = _ANGRY[cause[lost_now]]  # (every lost account has a cause)
+            signal = np.where(angry, -0.5, signal)
+            signal = np.where(signal < 0, signal * mk.negative_weight, signal)
+            # only leaders in the portfolio or leaving angry speak; the others' signal is 0
+            live_edge = (act | angry)[src]
+            num = np.bincount(dst, weights=w * signal[src], minlength=n)
+            den = np.bincount(dst, weights=w * live_edge, minlength=n)
+            sim.trust = sim.trust + mk.word_of_mouth * dt * _ratio(num, den) * (den > 0)
+            del signal, angry, live_edge, num, den
+        # only accounts in the portfolio this period move: the lost keep the trust they left
+        # with, and those yet to arrive start from their own starting trust
+        sim.trust = np.where(act, _clip(sim.trust, 0.0, 1.0), trust_start)
 
     # -- new accounts: referrals from satisfied accounts, and cold acquisition
     if effects:

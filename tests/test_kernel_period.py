@@ -1,0 +1,341 @@
+"""The compiled kernels of the period step (kamsim/engine/step_kernels.py) give the numpy
+path's values to the bit: each kernel against the numpy lines it fuses (copied here from
+``kamsim/engine/step.py``) on arrays with NaN, infinities, signed zeros and empty portfolios;
+and whole runs of every shipped scenario, and of the variants that take other branches
+(weekly periods, each strategy, no word of mouth, no churn effects, a trace), with
+``KAMSIM_KERNELS=on`` against ``off``, state by state after every period.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from _identical import differences
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from kamsim import jit
+from kamsim.engine.core import _ANGRY, EngineOptions, Simulation
+from kamsim.engine.rng import Streams, replication_seeds
+from kamsim.engine.step import _ratio
+from kamsim.experiment import prepared
+from kamsim.spec.load import load_scenario
+from kamsim.ufuncs import clip as _clip
+
+sk = pytest.importorskip("kamsim.engine.step_kernels", reason="numba is not installed")
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+
+
+def _same(a: Any, b: Any, nan_bits: bool = True) -> bool:
+    """Bit for bit: same dtype, shape and bytes (NaN payloads and signed zeros count); with
+    ``nan_bits`` false a NaN only has to meet a NaN (see EXTREME)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if not nan_bits and a.dtype.kind == "f":
+        nan = np.isnan(a)
+        if not np.array_equal(nan, np.isnan(b)):
+            return False
+        a, b = np.where(nan, 0.0, a), np.where(nan, 0.0, b)
+    return a.tobytes() == b.tobytes()
+
+
+# -- the kernels against the numpy lines, value by value
+
+#: values where numpy's rules show: signed zeros, NaN, the 1e-12 of _ratio, a subnormal,
+#: the clip bounds; compared bit for bit, NaN payloads included
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, 1e-12, 2e-12, -1e-12, 5e-324, -5e-324, np.nan]
+FLOATS = st.one_of(st.sampled_from(SPECIAL), st.floats(-2.0, 2.0), st.floats(-1e9, 1e9))
+#: and with infinities, overflows and NaNs of any sign and payload. An invalid operation
+#: (inf - inf, 0 * inf) makes a NaN of the other sign than np.nan's, and when two NaNs meet in
+#: an addition or a product, which one comes out is the compiler's choice of operand order
+#: (LLVM's here, the C compiler's in numpy's loops: a numpy build on another CPU may differ
+#: too): there a NaN has to come out where numpy's does, whichever
+EXTREME = st.one_of(FLOATS, st.sampled_from([np.inf, -np.inf, 1e300, -1e300, -np.nan]),
+                    st.floats(allow_nan=True, allow_infinity=True))
+SCALARS = st.one_of(st.sampled_from([0.0, -0.0, 0.05, 0.15, 1.0, 2.0, -0.5, np.nan]),
+                    st.floats(-3.0, 3.0))
+DTS = st.sampled_from([1.0, 12.0 / 52.0, 0.5])
+
+
+def _floats(n: int, extreme: bool = False) -> st.SearchStrategy[np.ndarray]:
+    return arrays(np.float64, n, elements=EXTREME if extreme else FLOATS)
+
+
+def _bools(n: int) -> st.SearchStrategy[np.ndarray]:
+    return arrays(np.bool_, n)
+
+
+def test_clip_and_minimum_of_one_value_are_numpys() -> None:
+    x = np.array(SPECIAL + [-5e-324, 1.0000000000000002, 0.9999999999999999, -np.nan])
+    for lo, hi in ((0.0, 1.0), (-0.0, 1.0), (0.0, 0.0)):
+        got = np.array([sk._clip(v, lo, hi) for v in x])
+        assert _same(got, _clip(x, lo, hi)), (lo, hi)
+    got = np.array([sk._minimum(v, 1.0) for v in x])
+    assert _same(got, np.minimum(x, 1.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data(), st.integers(0, 40), SCALARS, DTS, SCALARS, SCALARS, st.booleans())
+def test_trust_toward_target(data: st.DataObject, n: int, trust_speed: float, dt: float,
+                             penalty: float, recovery: float, extreme: bool) -> None:
+    trust, service_ratio, sentiment, coverage, tenure = (data.draw(_floats(n, extreme))
+                                                         for _ in range(5))
+    unresolved = data.draw(arrays(np.float64, n, elements=st.sampled_from([0.0, 1.0, 2.0])))
+    resolved = data.draw(arrays(np.float64, n, elements=st.sampled_from([0.0, 1.0, 3.0])))
+    # step.py, section "trust"
+    target = (0.10 + 0.30 * service_ratio + 0.30 * (sentiment + 1.0) / 2.0
+              + 0.20 * coverage + 0.10 * np.minimum(tenure / 60.0, 1.0))
+    _clip(target, 0.0, 1.0, out=target)
+    want = trust + trust_speed * dt * (target - trust)
+    want = want - penalty * unresolved + recovery * resolved
+    got = sk.trust_toward_target(trust, service_ratio, sentiment, coverage, tenure, unresolved,
+                                 resolved, trust_speed * dt, penalty, recovery)
+    assert _same(got, want, nan_bits=not extreme)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data(), st.integers(0, 40), DTS, st.booleans())
+def test_complaints_age(data: st.DataObject, n: int, dt: float, extreme: bool) -> None:
+    since = data.draw(_floats(n, extreme))
+    complaints_open = data.draw(_floats(n, extreme))
+    unresolved = data.draw(arrays(np.float64, n, elements=st.sampled_from(
+        [0.0, -0.0, 1.0, 2.0, np.nan])))
+    # step.py, section "trust" (the complaints at its end)
+    want_since = since.copy()
+    want_since += dt
+    want_since[unresolved > 0] = 0.0
+    want_open = complaints_open * 0.5 ** (dt / 3.0) + unresolved
+    got_open = sk.complaints_age(since, complaints_open, unresolved, dt, 0.5 ** (dt / 3.0))
+    assert _same(since, want_since, nan_bits=not extreme)
+    assert _same(got_open, want_open, nan_bits=not extreme)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data(), st.integers(0, 40), DTS, st.sampled_from([1.0, 0.97, 0.5]),
+       st.booleans(), st.booleans())
+def test_money(data: st.DataObject, n: int, dt: float, factor: float, integer_hours: bool,
+               extreme: bool) -> None:
+    act = data.draw(_bools(n))
+    (list_rev, discount_rate, money_ratio, cost_share, am, ex, sp, bad_debt) = (
+        data.draw(_floats(n, extreme)) for _ in range(8))
+    # support hours are integer zeros when no complaint was answered this period
+    support_hours = (np.zeros(n, dtype=np.int64) if integer_hours
+                     else data.draw(_floats(n, extreme)))
+    level = data.draw(arrays(np.int64, n, elements=st.integers(0, 2)))
+    fixed_cost, vip_cost, joint_dev = (data.draw(_floats(3, extreme)) for _ in range(3))
+    rate_am, rate_exec, rate_specialist, rate_support = 60.0, 200.0, 80.0, 40.0
+    acc = {k: data.draw(_floats(n, extreme)) for k in ("revenue", "discounts", "cogs", "cost_to_serve",
+                                              "bad_debt", "profit", "clv")}
+    want_acc = {k: v.copy() for k, v in acc.items()}
+    # step.py, section "money of the period"
+    disc = list_rev * discount_rate * money_ratio
+    cogs = list_rev * cost_share
+    cts = (am * rate_am + ex * rate_exec + sp * rate_specialist
+           + support_hours * rate_support
+           + np.where(act, fixed_cost[level] * dt, 0.0)
+           + np.where(act, (vip_cost + joint_dev)[level] * dt * money_ratio, 0.0))
+    want_bad = np.where(act, bad_debt, 0.0)
+    profit = list_rev - disc - cogs - cts - want_bad
+    for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
+                      ("cost_to_serve", cts), ("bad_debt", want_bad), ("profit", profit)):
+        want_acc[name] += val
+    want_acc["clv"] += profit * factor
+    got = sk.money(act, list_rev, discount_rate, money_ratio, cost_share, am, ex, sp,
+                   support_hours.astype(np.float64, copy=False), level, fixed_cost,
+                   vip_cost + joint_dev, rate_am, rate_exec, rate_specialist, rate_support, dt,
+                   bad_debt, factor, acc["revenue"], acc["discounts"], acc["cogs"],
+                   acc["cost_to_serve"], acc["bad_debt"], acc["profit"], acc["clv"])
+    for g, w in zip(got, (disc, cogs, cts, want_bad, profit), strict=True):
+        assert _same(g, w, nan_bits=not extreme)
+    for name in acc:
+        assert _same(acc[name], want_acc[name], nan_bits=not extreme), name
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data(), st.integers(0, 40), SCALARS, DTS, st.booleans())
+def test_share_toward_target(data: st.DataObject, n: int, share_speed: float, dt: float,
+                             extreme: bool) -> None:
+    act = data.draw(_bools(n))
+    share, service_ratio = data.draw(_floats(n, extreme)), data.draw(_floats(n, extreme))
+    target_share = data.draw(_floats(6, extreme))
+    stage = data.draw(arrays(np.int64, n, elements=st.integers(0, 5)))
+    # step.py, section "share of wallet"
+    pull = target_share[stage] * (0.6 + 0.4 * service_ratio)
+    moved = share + share_speed * dt * (pull - share)
+    _clip(moved, 0.0, 1.0, out=moved)
+    want = np.where(act, moved, share)
+    got = sk.share_toward_target(act, share, stage, target_share, service_ratio,
+                                 share_speed * dt)
+    assert _same(got, want, nan_bits=not extreme)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data(), st.integers(0, 40), st.booleans())
+def test_wallet_grown(data: st.DataObject, n: int, extreme: bool) -> None:
+    wallet, growth = data.draw(_floats(n, extreme)), data.draw(_floats(n, extreme))
+    churn_period = data.draw(arrays(np.int32, n, elements=st.integers(-1, 2)))
+    # step.py, section "share of wallet" (growth stands for numpy's exp)
+    grown = wallet * growth
+    want = np.where(churn_period < 0, grown, wallet)
+    assert _same(sk.wallet_grown(wallet, growth, churn_period), want, nan_bits=not extreme)
+
+
+def _wom_numpy(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray, churn: np.ndarray,
+               cause: np.ndarray, negative_weight: float, src: np.ndarray, dst: np.ndarray,
+               w: np.ndarray, word_of_mouth: float, dt: float) -> np.ndarray:
+    """step.py, section "word of mouth", with the settling of trust after it."""
+    n = act.shape[0]
+    signal = np.where(act, trust - 0.5, 0.0)
+    angry = np.zeros(n, dtype=bool)
+    lost_now = churn.nonzero()[0]
+    angry[lost_now] = _ANGRY[cause[lost_now]]
+    signal = np.where(angry, -0.5, signal)
+    signal = np.where(signal < 0, signal * negative_weight, signal)
+    live_edge = (act | angry)[src]
+    num = np.bincount(dst, weights=w * signal[src], minlength=n)
+    den = np.bincount(dst, weights=w * live_edge, minlength=n)
+    trust = trust + word_of_mouth * dt * _ratio(num, den) * (den > 0)
+    return np.where(act, _clip(trust, 0.0, 1.0), trust_start)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.integers(0, 30), st.integers(0, 90), SCALARS, SCALARS, DTS,
+       st.booleans())
+def test_word_of_mouth(data: st.DataObject, n: int, edges: int, negative_weight: float,
+                       word_of_mouth: float, dt: float, extreme: bool) -> None:
+    act = data.draw(_bools(n))
+    # the lost this period are accounts of the portfolio (churn &= act), each with a cause
+    churn = data.draw(_bools(n)) & act
+    cause = np.where(churn, data.draw(arrays(np.int64, n, elements=st.integers(
+        0, len(_ANGRY) - 1))), -1)
+    trust, trust_start = data.draw(_floats(n, extreme)), data.draw(_floats(n, extreme))
+    edges = edges if n else 0
+    src = data.draw(arrays(np.int64, edges, elements=st.integers(0, max(n - 1, 0))))
+    dst = data.draw(arrays(np.int64, edges, elements=st.integers(0, max(n - 1, 0))))
+    w = data.draw(arrays(np.float64, edges, elements=st.one_of(
+        st.sampled_from([0.0, 1.0, 1e-13, 1e16, -1e16]), st.floats(0.0, 3.0),
+        EXTREME if extreme else FLOATS)))
+    want = _wom_numpy(act, trust, trust_start, churn, cause, negative_weight, src, dst, w,
+                      word_of_mouth, dt)
+    got = sk.word_of_mouth(act, trust, trust_start, churn, cause, _ANGRY, negative_weight, src,
+                           dst, w, word_of_mouth * dt)
+    assert _same(got, want, nan_bits=not extreme)
+
+
+def test_word_of_mouth_adds_the_edges_in_their_order() -> None:
+    # follower 3 hears signals 1e16, -1e16 and 1.0 (in edge order): added in that order,
+    # as the bincount adds them, they make 1.0; the other way round 0.0
+    act = np.ones(4, dtype=bool)
+    trust = np.array([1e16 + 0.5, 0.5 - 0.5e16, 1.5, 0.5])
+    src, dst, w = np.array([0, 1, 2]), np.array([3, 3, 3]), np.ones(3)
+    churn, cause = np.zeros(4, dtype=bool), np.full(4, -1)
+    want = _wom_numpy(act, trust, trust, churn, cause, 2.0, src, dst, w, 0.05, 1.0)
+    got = sk.word_of_mouth(act, trust, trust, churn, cause, _ANGRY, 2.0, src, dst, w, 0.05)
+    assert _same(got, want)
+    assert got[3] > 0.5
+    backwards = sk.word_of_mouth(act, trust, trust, churn, cause, _ANGRY, 2.0, src[::-1].copy(),
+                                 dst, w, 0.05)
+    assert backwards[3] == 0.5
+
+
+# -- whole runs, kernels on against off
+
+def _scenarios() -> list[Path]:
+    import yaml
+
+    paths = [*(ROOT / "scenarios").glob("*.yaml"), *(ROOT / "scenarios" / "lessons").glob("*.yaml")]
+    return sorted(p for p in paths
+                  if (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("kind")
+                  == "scenario")
+
+
+SMALL = ["horizon_months=12", "replications=1", "seed=20261124"]
+#: the state the kernels write, compared after every period
+STATE = ("trust", "share", "wallet", "since_unresolved", "complaints_open", "tenure",
+         "service_ratio")
+
+
+def _run(path: Path, over: list[str], focus: int | None) -> tuple[list[dict[str, Any]], Any]:
+    spec = load_scenario(path, SMALL + over)
+    gen = spec.scenario.portfolio.generate
+    if gen is not None and gen.accounts > 300:
+        spec = load_scenario(path, [*SMALL, *over, "portfolio.generate.accounts=300"])
+    sim = Simulation(prepared(spec), Streams(replication_seeds(spec.scenario.seed, 1)[0]),
+                     EngineOptions(focus=focus))
+    states: list[dict[str, Any]] = []
+    step = sim.step
+
+    def noting(k: int) -> None:
+        step(k)
+        states.append({**{name: getattr(sim, name).copy() for name in STATE},
+                       **{f"acc.{k}": v.copy() for k, v in sim.acc.items()}})
+
+    sim.step = noting  # type: ignore[method-assign]
+    return states, sim.run()
+
+
+def _assert_kernels_change_nothing(monkeypatch: pytest.MonkeyPatch, path: Path,
+                                   over: list[str], focus: int | None = None) -> set[str]:
+    """Run ``path`` with ``over`` without the kernels and with them; the kernels that ran."""
+    ran: set[str] = set()
+
+    def noting(name: str) -> Any:
+        fn = getattr(sk, name)
+
+        def noted(*args: Any) -> Any:
+            ran.add(name)
+            return fn(*args)
+        return noted
+
+    for name in sk.__all__:
+        monkeypatch.setattr(sk, name, noting(name))
+    monkeypatch.setenv(jit.ENV, "off")
+    numpy_states, numpy_out = _run(path, over, focus)
+    assert not ran
+    monkeypatch.setenv(jit.ENV, "on")
+    kernel_states, kernel_out = _run(path, over, focus)
+    diffs = differences(numpy_states, kernel_states, "states")
+    diffs += differences(numpy_out, kernel_out, "output")
+    assert not diffs, "kernels change the run:\n" + "\n".join(diffs[:20])
+    return ran
+
+
+#: the kernels that run every period, whatever the settings
+ALWAYS = {"complaints_age", "money", "wallet_grown"}
+
+
+@pytest.mark.parametrize("path", _scenarios(), ids=lambda p: p.stem)
+def test_every_scenario_runs_the_same_with_kernels(monkeypatch: pytest.MonkeyPatch,
+                                                   path: Path) -> None:
+    ran = _assert_kernels_change_nothing(monkeypatch, path, [])
+    assert ran == set(sk.__all__) or path.stem == "trainer_single_account", ran
+
+
+@pytest.mark.parametrize("over, kernels", [
+    (["period=week"], set(sk.__all__)),
+    (["strategy.name=equal"], set(sk.__all__)),
+    (["strategy.name=value_based", "strategy.by=clv"], set(sk.__all__)),
+    (["strategy.name=cultivate"], set(sk.__all__)),
+    (["strategy.name=custom", "strategy.priority=revenue * 2"], set(sk.__all__)),
+    (["capacity.support.event_level_max=0"], set(sk.__all__)),  # the fluid complaint desk
+    # no word of mouth: trust settles in numpy
+    (["market.word_of_mouth=0"], set(sk.__all__) - {"word_of_mouth"}),
+    # neither trust nor share move, nor is there word of mouth
+    (["market.churn_effects=false"], ALWAYS),
+], ids=lambda o: " ".join(o) if isinstance(o, list) else "")
+def test_baseline_variants_run_the_same_with_kernels(monkeypatch: pytest.MonkeyPatch,
+                                                     over: list[str], kernels: set[str]) -> None:
+    assert _assert_kernels_change_nothing(monkeypatch, BASELINE, over) == kernels
+
+
+def test_a_traced_run_is_the_same_with_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the trace reads the period's money and complaints from the step's locals
+    ran = _assert_kernels_change_nothing(monkeypatch, BASELINE, [], focus=3)
+    assert ran == set(sk.__all__)
