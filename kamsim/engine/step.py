@@ -97,6 +97,13 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     n = sim.n
     nt = len(m.tiers)
     log = sim.log
+    # compiled kernels (kamsim.jit) for the service asked and delivered (allocation_kernel)
+    # and the elementwise runs of trust, money, share of wallet and word of mouth
+    # (step_kernels), one pass an account each: the same values as the numpy lines they stand
+    # in for, to the bit. The decision units decide alike, from the same size.
+    kernels = jit.wanted(sim.units.n_people)
+    if kernels:
+        from kamsim.engine import step_kernels as sk
 
     # -- re-tiering on schedule (with hysteresis)
     if sim._pending_retier:
@@ -131,9 +138,6 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     else:
         clv_rank = sim.score
     need_env = m.priority is not None
-    # (with kernels, the asked service, each allocation and the two ratios run compiled, one
-    # pass an account each: the same values, see allocation_kernel)
-    kernels = jit.wanted(sim.units.n_people)
     d = demand(m, tier, act, sim.stage, list_rev, sim.fields() if need_env else {},
                sim.quadrant, clv_rank, dt, kernels)
     cap = m.spec.scenario.capacity
@@ -235,11 +239,6 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         del other
 
     # -- trust: toward a target set by service, the decision unit and time
-    # (with kernels, the elementwise runs of trust, money, share of wallet and word of mouth
-    # run fused, one pass an account each: the same values, see step_kernels)
-    kernels = jit.wanted(sim.units.n_people)
-    if kernels:
-        from kamsim.engine import step_kernels as sk
     effects = mk.churn_effects
     if effects:
         if kernels:
