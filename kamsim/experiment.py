@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from kamsim import lanes
+from kamsim import jit, lanes
 from kamsim.engine.core import EngineOptions, run_replication
 from kamsim.engine.record import ReplicationOutput
 from kamsim.engine.rng import replication_seeds
@@ -350,6 +350,7 @@ def _run_study(specs: Sequence[ScenarioSpec], seed: int, reps: int,
     """Replications ``0 .. reps-1`` of every scenario in ``specs``, on a Dask cluster, in
     worker processes or in this process; the outputs per scenario, in replication order."""
     dask = dask or os.environ.get("KAMSIM_DASK") or None
+    jit.mode()  # a bad KAMSIM_KERNELS stops the study before any work, not in a worker
     if dask:
         from kamsim.cluster import run_on_dask
 

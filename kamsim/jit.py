@@ -34,9 +34,14 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def mode() -> str:
-    """``auto``, ``on`` or ``off``, from :data:`ENV` (anything else reads as ``auto``)."""
-    value = os.environ.get(ENV, "auto").strip().lower()
-    return value if value in ("on", "off") else "auto"
+    """``auto``, ``on`` or ``off``, from :data:`ENV` (unset or empty: ``auto``); any other
+    value is a :class:`~kamsim.errors.RunError` (a misspelt ``of`` must not pass for auto)."""
+    value = os.environ.get(ENV, "").strip().lower() or "auto"
+    if value not in ("auto", "on", "off"):
+        from kamsim.errors import RunError
+
+        raise RunError(f"{ENV} is {os.environ[ENV]!r} (expected auto, on or off)")
+    return value
 
 
 @functools.cache

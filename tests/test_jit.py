@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from kamsim import jit
+from kamsim.errors import RunError
 
 BASELINE = Path(__file__).resolve().parent.parent / "scenarios" / "baseline.yaml"
 
 
 @pytest.mark.parametrize(("value", "expected"), [
     (None, "auto"), ("auto", "auto"), ("on", "on"), ("OFF", "off"), (" on ", "on"),
-    ("yes", "auto"), ("", "auto"),
+    ("", "auto"),
 ])
 def test_mode_reads_the_environment(monkeypatch: pytest.MonkeyPatch, value: str | None,
                                     expected: str) -> None:
@@ -25,6 +26,22 @@ def test_mode_reads_the_environment(monkeypatch: pytest.MonkeyPatch, value: str 
     else:
         monkeypatch.setenv(jit.ENV, value)
     assert jit.mode() == expected
+
+
+def test_a_misspelt_mode_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(jit.ENV, "of")
+    with pytest.raises(RunError, match=r"KAMSIM_KERNELS is 'of' \(expected auto, on or off\)"):
+        jit.mode()
+
+
+def test_the_cli_says_so_in_one_line_before_any_work(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "kamsim", "run", str(BASELINE), "-r", "1",
+                          "--no-store", "--out", str(tmp_path / "res")],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "KAMSIM_KERNELS": "yes"})
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: KAMSIM_KERNELS is 'yes' (expected auto, on or off)"
+    assert not (tmp_path / "res").exists()
 
 
 def test_wanted_follows_the_mode_and_the_size(monkeypatch: pytest.MonkeyPatch) -> None:
