@@ -71,4 +71,9 @@ def kernel(fn: _F) -> _F:
     imported once :func:`wanted` said yes use it, so numba is imported only then."""
     import numba
 
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)  # type: ignore[return-value]
+    try:
+        return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)  # type: ignore[return-value]
+    except RuntimeError:
+        # numba found no folder to cache in (an install in a read-only place, with no writable
+        # home or NUMBA_CACHE_DIR): the same kernel, compiled in each process that uses it
+        return numba.njit(nogil=True, error_model="numpy")(fn)  # type: ignore[return-value]

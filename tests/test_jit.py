@@ -85,3 +85,23 @@ def test_a_small_run_never_imports_numba() -> None:
                          timeout=120, env={**os.environ, "KAMSIM_KERNELS": "auto"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_a_kernel_without_a_cache_folder_is_compiled_all_the_same(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # numba raises when it finds no writable folder to cache in (a read-only install): the
+    # kernel is then compiled without the cache, not a traceback
+    numba = pytest.importorskip("numba")
+    real = numba.njit
+
+    def njit(*args: object, **options: object) -> object:
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'x'")
+        return real(*args, **options)
+
+    monkeypatch.setattr(numba, "njit", njit)
+
+    def twice(x: float) -> float:
+        return 2.0 * x
+
+    assert jit.kernel(twice)(1.5) == 3.0
