@@ -395,3 +395,28 @@ def test_property_kernel_equals_numpy(units_rows, edges, accounts, seed):
     u = np.random.default_rng(seed).random(units.n_people).astype(np.float32)
     with pytest.MonkeyPatch.context() as mp:
         both(mp, units, inp, u)
+
+
+def test_float32_values_take_the_numpy_path(monkeypatch, rules, kernel_calls):
+    # numpy works some steps of float32 coverage in float32 (1 - cov, cov * keep), the kernel
+    # in float64: such units (no builder makes them) stay with numpy, so the paths agree
+    units = make_units(rules, 60, 4)
+    units.coverage = units.coverage.astype(np.float32)
+    rng = np.random.default_rng(4)
+    inp = period_input(60, rng)
+    both(monkeypatch, units, inp, rng.random(units.n_people))
+    assert kernel_calls == []
+
+
+def test_the_models_weights_are_read_at_each_step(monkeypatch, rules, kernel_calls):
+    # the attitude target's weights are module values (assumptions, docs/dmu.md): the kernel
+    # is handed them at each call, so a changed weight reaches both paths (numba would have
+    # compiled a global in as it was, and kept it in its on-disk cache)
+    from kamsim.dmu import dynamics
+
+    monkeypatch.setattr(dynamics, "QUALITY_WEIGHT", 0.45)
+    monkeypatch.setattr(dynamics, "CONTACT_BONUS", 0.35)
+    units = make_units(rules, 60, 5)
+    rng = np.random.default_rng(5)
+    both(monkeypatch, units, period_input(60, rng), rng.random(units.n_people))
+    assert kernel_calls

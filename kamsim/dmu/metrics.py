@@ -14,7 +14,7 @@ import numpy as np
 
 from kamsim import jit
 from kamsim.dmu.arrays import EPS, Units
-from kamsim.dmu.span import Scratch, Span, _edges_sorted, scratch, span, split
+from kamsim.dmu.span import Scratch, Span, kernel_ready, scratch, span, split
 from kamsim.dmu.structure import KEY_INFLUENCE, Structure, structure
 from kamsim.lanes import lane, side_by_side
 
@@ -129,20 +129,9 @@ def propagated_attitude(units: Units, lam: float = PROPAGATION_LAMBDA) -> np.nda
 
 def _compiled(units: Units, st: Structure) -> bool:
     """Whether the metrics of ``units`` run in :mod:`kamsim.dmu.metrics_kernel`: when
-    :func:`kamsim.jit.wanted` says so, the influence edges are sorted by target with both ends
-    in range (the kernel adds each edge to its target's sum in place, unchecked) and the
-    people's values are float64 (as built; numpy compares float32 with a level in float32)."""
-    return (jit.wanted(units.n_people)
-            and bool(st.extra("kernel_edges", lambda: _kernel_edges(units)))
-            and all(a.dtype == np.float64 for a in (units.influence, units.coverage,
-                                                     units.attitude, units.months_in_post)))
-
-
-def _kernel_edges(units: Units) -> np.ndarray:
-    n, src, dst = units.n_people, units.edge_src, units.edge_dst
-    return np.array(bool(_edges_sorted(units)) and (
-        not src.size or (int(src.min()) >= 0 and int(src.max()) < n
-                         and int(dst[0]) >= 0 and int(dst[-1]) < n)))
+    :func:`kamsim.jit.wanted` says so and the kernel can take the units
+    (:func:`kamsim.dmu.span.kernel_ready`)."""
+    return jit.wanted(units.n_people) and kernel_ready(units, st)
 
 
 def _propagated(units: Units, st: Structure, sp: Span, lam: float,

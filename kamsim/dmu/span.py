@@ -22,7 +22,8 @@ import numpy as np
 from kamsim.dmu.arrays import Units
 from kamsim.dmu.structure import Structure
 
-__all__ = ["Span", "span", "Scratch", "scratch", "split", "edges_sorted", "LANE_MIN_PEOPLE"]
+__all__ = ["Span", "span", "Scratch", "scratch", "split", "edges_sorted", "kernel_ready",
+           "LANE_MIN_PEOPLE"]
 
 #: ``step`` and ``metrics`` split their stretch over threads (``threads`` > 1) only from this
 #: many people on: below, handing half to another thread costs more than it saves (at 100k
@@ -67,6 +68,24 @@ def edges_sorted(units: Units, st: Structure) -> bool:
     """Whether the influence edges are sorted by target (as every builder makes them; worked
     out once, kept with the structure)."""
     return bool(st.extra("edges_sorted", lambda: _edges_sorted(units)))
+
+
+def _edges_in_range(units: Units) -> np.ndarray:
+    n, src, dst = units.n_people, units.edge_src, units.edge_dst
+    return np.array(not src.size or (int(src.min()) >= 0 and int(src.max()) < n
+                                     and int(dst.min()) >= 0 and int(dst.max()) < n))
+
+
+def kernel_ready(units: Units, st: Structure) -> bool:
+    """Whether the compiled step and metrics (kamsim.dmu.step_kernel, metrics_kernel) can take
+    these units: influence edges sorted by target with both ends in range (the kernels index
+    with them unchecked) and the people's values float64, as every builder makes them (numpy
+    works some steps of float32 values in float32, the kernels in float64). The edge checks
+    are worked out once, kept with the structure."""
+    return (edges_sorted(units, st)
+            and bool(st.extra("edges_in_range", lambda: _edges_in_range(units)))
+            and all(a.dtype == np.float64 for a in (units.influence, units.coverage,
+                                                     units.attitude, units.months_in_post)))
 
 
 def span(units: Units, st: Structure, active: np.ndarray | None) -> Span:

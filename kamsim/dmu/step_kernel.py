@@ -32,10 +32,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kamsim.dmu import dynamics
 from kamsim.dmu.arrays import Units
 from kamsim.dmu.dynamics import (
-    CONTACT_BONUS,
-    QUALITY_WEIGHT,
     StepInput,
     StepOutcome,
     StepParams,
@@ -92,7 +91,8 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
                    all_split_weight, group_has, group_weight, edge_src, edge_dst,
                    signed_weight, in_weight_or_1, pull_rate, am, ex, spec, quality, resolved,
                    unresolved, hours_per_effort, gain, keep, speed, dt, resolved_gain,
-                   complaint_hit, kick_any, orphan_any, largest, dep, dep_coverage):
+                   complaint_hit, quality_weight, contact_bonus, kick_any, orphan_any, largest,
+                   dep, dep_coverage):
     """The step of the active accounts of ``a0:a1`` (the edges into their people are
     ``e0:e1``), in place; the people who left go to ``dep`` (their coverage before leaving to
     ``dep_coverage``), in person order, and how many is returned. ``largest`` is the most
@@ -152,7 +152,7 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
             rates[3 * j + 2] = g2 / group_weight[3 * ac + 2]
             split_all[j] = all_split_weight[ac]
             kick[j] = resolved_gain * resolved[ac] - complaint_hit * unresolved[ac]
-            target[j] = QUALITY_WEIGHT * quality[ac]
+            target[j] = quality_weight * quality[ac]
         # (views of the block: indices from 0 need no check for negative ones, which
         # costs a person's loop a good part of its time)
         draws = u_depart[q0:q1]
@@ -195,7 +195,7 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
             raised = effort * gain * (1.0 - cov) + cov
             decayed = cov * keep
             new_cov = _clip(raised if per > 0.0 else decayed, 0.0, 1.0)
-            new_att = (target[j] + effort * CONTACT_BONUS - att) * speed + att
+            new_att = (target[j] + effort * contact_bonus - att) * speed + att
             if kick_any:
                 new_att = new_att + (new_cov * 0.5 + 0.5) * kick[j]
             drifted[i] = new_att
@@ -249,8 +249,11 @@ def step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, params
                        units.edge_dst, st.signed_weight, st.in_weight_or_1, c.pull_rate, am,
                        ex, spec, quality, resolved, unresolved, float(c.hours_per_effort),
                        float(c.gain), float(c.keep), float(c.speed),
-                       float(params.dt_months), gain, hit, kick_any, orphan_any, largest,
-                       dep_buf, f1)
+                       float(params.dt_months), gain, hit,
+                       # (arguments, not globals: numba compiles a global in as a constant
+                       # and its on-disk cache is renewed only when this file changes)
+                       float(dynamics.QUALITY_WEIGHT), float(dynamics.CONTACT_BONUS),
+                       kick_any, orphan_any, largest, dep_buf, f1)
     dep = dep_buf[:k].copy()
     role = units.role[dep]
     out = StepOutcome(departed=dep, departed_account=units.account[dep], departed_role=role,
