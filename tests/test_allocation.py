@@ -8,6 +8,7 @@ total never exceeds capacity (docs/model.md, "Allocation").
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -124,3 +125,15 @@ def test_order_by_level_gives_the_same_allocation(asked: np.ndarray, data: st.Da
     for order in (ServiceOrder.by_level(table, level, among=among),
                   ServiceOrder.by_level(table, level)):
         assert np.array_equal(allocate(asked, order, capacity), expected)
+
+
+@pytest.mark.parametrize("share_in", [0.0, 0.3, 1.0])
+def test_one_priority_has_the_classes_a_sort_gives(share_in: float) -> None:
+    # the equal strategy's order is made without sorting its one priority: the same classes
+    # (and dtype) as ServiceOrder.classes works out by sorting, with no account in too
+    among = np.random.default_rng(3).random(500) < share_in
+    quick = ServiceOrder.one_priority(among).classes()
+    sorted_ = ServiceOrder(np.zeros(500), among).classes()
+    assert quick[1] == sorted_[1]
+    assert quick[0].dtype == sorted_[0].dtype
+    assert np.array_equal(quick[0], sorted_[0])

@@ -50,6 +50,27 @@ class ServiceOrder:
             order._classes = np.where(among, inverse, n_ranks), n_ranks + 1
         return order
 
+    @classmethod
+    def one_priority(cls, among: np.ndarray) -> ServiceOrder:
+        """The order when every account has the same priority (the equal strategy): the
+        classes :meth:`classes` would sort out, without the sort. The accounts in ``among``
+        are class 0 and the others class 1; if none is in, all are class 0."""
+        order = cls(np.zeros(among.shape[0]), among)
+        if among.any():
+            order._classes = np.logical_not(among).astype(np.intp), 2
+        else:
+            order._classes = np.zeros(among.shape[0], dtype=np.intp), 1
+        return order
+
+    @classmethod
+    def with_classes(cls, priority: np.ndarray, among: np.ndarray, classes: np.ndarray,
+                     n_classes: int) -> ServiceOrder:
+        """The order whose classes the caller worked out already (the compiled demand does
+        ``by_level``'s for a tiered strategy, in its pass over the accounts)."""
+        order = cls(priority, among)
+        order._classes = classes, n_classes
+        return order
+
     def classes(self) -> tuple[np.ndarray, int]:
         """(class of each account, number of classes); class 0 is served first."""
         if self._classes is None:
@@ -140,7 +161,8 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
     # (the per-level sum first: the same additions, one gather instead of two)
     money = (discount_rate * list_revenue + (sv.vip_cost + sv.joint_dev)[level] * dt)
     if st.name == "equal":
-        priority = np.zeros(tier.shape[0])
+        order = ServiceOrder.one_priority(active)
+        priority = order.priority
     elif st.name == "tiered":
         order = ServiceOrder.by_level(sv.priority, level, among=active,
                                       classes=(sv.n_priority_classes, sv.priority_class))
@@ -163,7 +185,7 @@ def demand(model: CompiledModel, tier: np.ndarray, active: np.ndarray, stage: np
     off = ~active
     for a in (am, ex, sp, money, need):
         np.putmask(a, off, 0.0)  # (as a[off] = 0.0, at half the cost)
-    if st.name != "tiered":
+    if st.name not in ("equal", "tiered"):
         order = ServiceOrder(priority, among=active)
     return Demand(am, ex, sp, money, discount_rate, level, priority, need, order)
 
@@ -192,17 +214,11 @@ def _demand_kernel(model: CompiledModel, level: np.ndarray, tier: np.ndarray,
              float(sv.priority.max()), sv.priority_class, sv.n_priority_classes,
              am, ex, sp, money, discount_rate, need, priority, klass)
     if st.name == "tiered":
-        order = ServiceOrder(priority, among=active)
-        order._classes = klass, sv.n_priority_classes + 1  # as ServiceOrder.by_level's
+        # (the classes as ServiceOrder.by_level's, made in the pass)
+        order = ServiceOrder.with_classes(priority, active, klass, sv.n_priority_classes + 1)
     elif st.name == "equal":
-        # one priority: the classes ServiceOrder.classes would sort out, without the sort (the
-        # accounts in the portfolio class 0, the others class 1; if none is in, all class 0)
-        priority = np.zeros(n)
-        order = ServiceOrder(priority, among=active)
-        if active.any():
-            order._classes = np.logical_not(active).astype(np.intp), 2
-        else:
-            order._classes = np.zeros(n, dtype=np.intp), 1
+        order = ServiceOrder.one_priority(active)
+        priority = order.priority
     else:
         if st.name == "value_based":
             priority = clv_rank
