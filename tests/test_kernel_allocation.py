@@ -245,7 +245,7 @@ def test_ratios_are_the_same(data) -> None:
     # as period_step has it without a budget: the money delivered is the money asked
     if data.draw(st.booleans()):
         money = money_asked
-    a = ratios(money, money_asked, am, ex, sp, need, act, service_ratio)
+    a = ratios(money, money_asked, am, ex, sp, need, act, service_ratio, np.empty(n), np.empty(n))
     b = _ratios_numpy(money, money_asked, am, ex, sp, need, act, service_ratio)
     for x, y in zip(a, b, strict=True):
         assert same(x, y), (x, y)

@@ -102,7 +102,7 @@ def allocate(asked: np.ndarray, priority: np.ndarray | ServiceOrder,
     if kernels:
         from kamsim.engine.allocation_kernel import allocated
 
-        return allocated(asked, inverse, n_classes, float(capacity))
+        return allocated(asked, inverse, n_classes, float(capacity), np.empty_like(asked))
     demand = np.bincount(inverse, weights=asked, minlength=n_classes)
     before = np.cumsum(demand) - demand  # demand of the classes served before each class
     ratio = np.clip((capacity - before) / np.where(demand > 0, demand, 1.0), 0.0, 1.0)

@@ -80,12 +80,13 @@ def asked(level, tier, stage, list_revenue, active, quadrant, cost_to_serve,  # 
 
 
 @kernel
-def allocated(asked, inverse, n_classes, capacity):
+def allocated(asked, inverse, n_classes, capacity, out):
     """``allocation.allocate`` once it is known that capacity runs short (its total, and its
     two early returns, stay in numpy): the demand of each class (as ``np.bincount`` adds, in
     account order from +0.0), the demand of the classes served before each (``np.cumsum(demand)
     - demand``), each class's ratio (``np.clip``: NaN passes, else the bounds) and each
-    account's share of what it asked."""
+    account's share of what it asked, into ``out`` (made by numpy, as the other kernels'
+    outputs are: see kamsim.engine.step_kernels)."""
     demand = np.zeros(n_classes)
     for i in range(asked.shape[0]):
         demand[inverse[i]] += asked[i]
@@ -101,21 +102,19 @@ def allocated(asked, inverse, n_classes, capacity):
             x = x if x > 0.0 else 0.0
             x = x if x < 1.0 else 1.0
         ratio[c] = x
-    out = np.empty_like(asked)
     for i in range(asked.shape[0]):
         out[i] = asked[i] * ratio[inverse[i]]
     return out
 
 
 @kernel
-def ratios(money, money_asked, am, ex, sp, need, active, service_ratio):
+def ratios(money, money_asked, am, ex, sp, need, active, service_ratio, money_ratio,
+           new_ratio):
     """``period_step``'s ``money_ratio = _ratio(money, d.money)`` and the new service ratio,
     ``np.where(act, np.minimum(1.0, _ratio(am + ex + sp, d.need)), sim.service_ratio)``
-    (``_ratio``: the quotient, 1 where the denominator is not above 1e-12)."""
-    n = money.shape[0]
-    money_ratio = np.empty(n)
-    new_ratio = np.empty(n)
-    for i in range(n):
+    (``_ratio``: the quotient, 1 where the denominator is not above 1e-12), into
+    ``money_ratio`` and ``new_ratio`` (made by numpy)."""
+    for i in range(money.shape[0]):
         den = money_asked[i]
         r = money[i] / den
         money_ratio[i] = r if den > 1e-12 else 1.0  # (np.putmask where not den > 1e-12)

@@ -158,7 +158,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         from kamsim.engine.allocation_kernel import ratios
 
         money_ratio, sim.service_ratio = ratios(money, d.money, am, ex, sp, d.need, act,
-                                                sim.service_ratio)
+                                                sim.service_ratio, np.empty(n), np.empty(n))
     else:
         money_ratio = _ratio(money, d.money)
         # service ratio: delivered against the account's need (its own tier's level), capped
