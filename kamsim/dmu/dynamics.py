@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from kamsim import jit
 from kamsim.dmu.arrays import Units, people_of
-from kamsim.dmu.span import Scratch, Span, kernel_ready, scratch, span, split
+from kamsim.dmu.span import Scratch, Span, compiled, scratch, span, split
 from kamsim.dmu.structure import SPLIT_EPS, Structure, structure
 from kamsim.lanes import lane, side_by_side
 from kamsim.spec.models import RoleArchetype
@@ -271,8 +270,8 @@ def _step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, param
     """:func:`step` of the accounts of ``sp``, with the scratch buffers ``buf``."""
     # a large portfolio's step runs compiled, with the same values (kamsim.dmu.step_kernel;
     # it takes the edges into a block of people as one run, so it needs them sorted by
-    # target, and float64 values, as every builder makes them: span.kernel_ready)
-    if jit.wanted(units.n_people) and kernel_ready(units, st):
+    # target, and float64 values, as every builder makes them: span.compiled)
+    if compiled(units, st):
         from kamsim.dmu.step_kernel import step_part
 
         return step_part(units, st, c, inp, params, u_depart, active, sp, buf)

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from kamsim import jit
 from kamsim.dmu.arrays import EPS, Units
-from kamsim.dmu.span import Scratch, Span, kernel_ready, scratch, span, split
+from kamsim.dmu.span import Scratch, Span, compiled, scratch, span, split
 from kamsim.dmu.structure import KEY_INFLUENCE, Structure, structure
 from kamsim.lanes import lane, side_by_side
 
@@ -120,18 +119,11 @@ def propagated_attitude(units: Units, lam: float = PROPAGATION_LAMBDA) -> np.nda
     st = structure(units)
     sp = span(units, st, None)
     out = np.empty(units.n_people)
-    if _compiled(units, st):
+    if compiled(units, st):
         from kamsim.dmu.metrics_kernel import propagated
 
         return propagated(units, st, sp, lam, out)
     return _propagated(units, st, sp, lam, out, scratch(units))
-
-
-def _compiled(units: Units, st: Structure) -> bool:
-    """Whether the metrics of ``units`` run in :mod:`kamsim.dmu.metrics_kernel`: when
-    :func:`kamsim.jit.wanted` says so and the kernel can take the units
-    (:func:`kamsim.dmu.span.kernel_ready`)."""
-    return jit.wanted(units.n_people) and kernel_ready(units, st)
 
 
 def _propagated(units: Units, st: Structure, sp: Span, lam: float,
@@ -358,8 +350,8 @@ def _metrics_part(units: Units, st: Structure, threshold: float, sp: Span, buf: 
                   blocks: _Blocks) -> None:
     """The metrics of the accounts of ``sp`` into their columns of ``blocks``, with the
     scratch buffers ``buf`` (compiled, :mod:`kamsim.dmu.metrics_kernel`, where
-    :func:`_compiled`)."""
-    if _compiled(units, st):
+    :func:`kamsim.dmu.span.compiled`)."""
+    if compiled(units, st):
         from kamsim.dmu.metrics_kernel import metrics_part
 
         metrics_part(units, st, threshold, sp, buf, blocks)

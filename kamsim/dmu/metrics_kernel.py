@@ -32,7 +32,7 @@ worked out by the same operations on the same operands in the same order.
   they are exact integers; the flags need only whether a count is positive, so all but the
   threads are or-ed.
 
-:func:`kamsim.dmu.metrics._compiled` says when this runs: influence edges sorted by target
+:func:`kamsim.dmu.span.compiled` says when this runs: influence edges sorted by target
 (as :class:`~kamsim.dmu.arrays.Units` keeps them) with both ends in range, and float64
 people (a float32 attitude would be compared with a level in float32 by numpy, in float64
 here).

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kamsim import jit
 from kamsim.dmu.arrays import Units
 from kamsim.dmu.structure import Structure
 
-__all__ = ["Span", "span", "Scratch", "scratch", "split", "edges_sorted", "kernel_ready",
+__all__ = ["Span", "span", "Scratch", "scratch", "split", "edges_sorted", "compiled",
            "LANE_MIN_PEOPLE"]
 
 #: ``step`` and ``metrics`` split their stretch over threads (``threads`` > 1) only from this
@@ -76,13 +77,14 @@ def _edges_in_range(units: Units) -> np.ndarray:
                                      and int(dst.min()) >= 0 and int(dst.max()) < n))
 
 
-def kernel_ready(units: Units, st: Structure) -> bool:
-    """Whether the compiled step and metrics (kamsim.dmu.step_kernel, metrics_kernel) can take
-    these units: influence edges sorted by target with both ends in range (the kernels index
-    with them unchecked) and the people's values float64, as every builder makes them (numpy
-    works some steps of float32 values in float32, the kernels in float64). The edge checks
-    are worked out once, kept with the structure."""
-    return (edges_sorted(units, st)
+def compiled(units: Units, st: Structure) -> bool:
+    """Whether the step and the metrics of these units run compiled
+    (kamsim.dmu.step_kernel, metrics_kernel): when :func:`kamsim.jit.wanted` says so and the
+    kernels can take the units, that is the influence edges sorted by target with both ends
+    in range (the kernels index with them unchecked) and the people's values float64, as
+    every builder makes them (numpy works some steps of float32 values in float32, the
+    kernels in float64). The edge checks are worked out once, kept with the structure."""
+    return (jit.wanted(units.n_people) and edges_sorted(units, st)
             and bool(st.extra("edges_in_range", lambda: _edges_in_range(units)))
             and all(a.dtype == np.float64 for a in (units.influence, units.coverage,
                                                      units.attitude, units.months_in_post)))
