@@ -70,6 +70,9 @@ def _part_flags(a0, a1, am, ex, spec, resolved, unresolved, group_has, gain, hit
     return kick_any, orphan_any
 
 
+# (each kernel module has its own copy of this one-value helper, on purpose: numba's on-disk
+# cache of a kernel is renewed only when the kernel's own file changes, so a kernel calling a
+# helper from another file could keep running an old version of it)
 @kernel
 def _clip(x, lo, hi):
     """numpy's clip of one value: NaN passes, a bound replaces only a value strictly beyond it."""

@@ -25,6 +25,9 @@ __all__ = ["trust_toward_target", "complaints_age", "money", "share_toward_targe
            "wallet_grown", "word_of_mouth"]
 
 
+# (each kernel module has its own copy of this one-value helper, on purpose: numba's on-disk
+# cache of a kernel is renewed only when the kernel's own file changes, so a kernel calling a
+# helper from another file could keep running an old version of it)
 @kernel
 def _clip(x: float, lo: float, hi: float) -> float:
     """``kamsim.ufuncs.clip`` of one value: ``lo`` if below it, ``hi`` if above, else ``x``
