@@ -254,7 +254,6 @@ class SupportDesk:
     def _open(self):
         """The agents' first free moment (a process: SimPy starts processes before the
         other events of the same time, as it started each agent's own process before)."""
-        now = self.env.now
         for agent in self._agents:
             agent.end(None)  # (no service in hand: only its taking the next)
         yield from ()
