@@ -177,7 +177,9 @@ class SupportDesk:
         self.rate = team.hours_per_month if team.agents > 0 else 0.0
         self.busy_hours = 0.0
         # arrivals not yet claimed, in order of arrival: SimPy times, months of work and
-        # -priority; index i is complaint number ``_base + i``, ``_next`` the first unclaimed
+        # -priority; index i is complaint number ``_base + i``, ``_next`` the first unclaimed.
+        # (These lists, the heap and the answers below are held by the agents' callbacks:
+        # they are only ever changed in place, never rebound.)
         self._times: list[float] = []
         self._months: list[float] = []
         self._negp: list[float] = []
