@@ -1,5 +1,6 @@
-"""Compiled kernels (numba) for the service a period asks and delivers: ``allocation.demand``,
-``allocation.allocate`` and the two ratios ``step.period_step`` takes of them.
+"""Compiled kernels (numba) for the service a period asks and delivers: the list revenue it
+starts from, ``allocation.demand``, ``allocation.allocate`` and the two ratios
+``step.period_step`` takes of them.
 
 The numpy code makes one pass over the accounts, and a fresh array, for every gather, product
 and mask (some twenty-five passes for the asked service, four for each allocation, seven for
@@ -18,12 +19,22 @@ import numpy as np
 
 from kamsim.jit import kernel
 
-__all__ = ["PLAIN", "TIERED", "CULTIVATE", "asked", "allocated", "ratios"]
+__all__ = ["PLAIN", "TIERED", "CULTIVATE", "list_revenue", "asked", "allocated", "ratios"]
 
 #: what ``asked`` works out besides the hours, money and need: nothing (equal, value_based,
 #: custom), the priority of the level and its class (tiered, as ``ServiceOrder.by_level``),
 #: or the cultivate quadrant's extra effort and priority
 PLAIN, TIERED, CULTIVATE = 0, 1, 2
+
+
+@kernel
+def list_revenue(active, wallet, share, dt, out):
+    """``period_step``'s ``np.where(act, sim.wallet / 12.0 * sim.share * dt, 0.0)``: the
+    period's revenue at list price, 0 out of the portfolio (the same products in the same
+    order), into ``out`` (made by numpy). Four passes over the slots in numpy, one here."""
+    for i in range(active.shape[0]):
+        out[i] = wallet[i] / 12.0 * share[i] * dt if active[i] else 0.0
+    return out
 
 
 @kernel

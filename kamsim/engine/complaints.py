@@ -14,14 +14,13 @@ plus its own work. ``tests/test_complaints.py`` checks the two against each othe
 
 from __future__ import annotations
 
-import heapq
 import math
-from functools import partial
+from heapq import heappop, heappush
 from operator import itemgetter
 
 import numpy as np
 import simpy
-from simpy.events import Timeout
+from simpy.events import NORMAL, Timeout
 
 from kamsim.engine.rng import norm_ppf
 from kamsim.spec.models import SupportTeam
@@ -43,18 +42,113 @@ def work_hours(team: SupportTeam, u: np.ndarray) -> np.ndarray:
     return team.mean_hours * np.exp(s * norm_ppf(u) - 0.5 * s * s)
 
 
+class _Service(Timeout):
+    """The SimPy timeout that ends one service, made by the agent's callbacks without
+    ``Timeout.__init__`` (the desk makes one a complaint, ~40,000 a replication at 10k
+    accounts, so its few microseconds count): the same attributes, and put on SimPy's queue
+    as ``Environment.schedule`` puts a ``Timeout``, ``(now + delay, NORMAL, next event id,
+    event)``, so it ends at the very time, and in the very order among the events of that
+    time, a ``Timeout`` made at that moment would."""
+
+    _ok = True
+    _value = None
+
+
 class _Agent:
     """One agent of a ``SupportDesk``: what it is working on, and the callbacks that the SimPy
-    events ending its services (or waking it) call. Bound once, so a service costs no new
-    callable."""
+    events ending its services (or waking it) call. The desk's inner loop is here (one event
+    a complaint): the callbacks are closures, made once per agent, over the desk's lists
+    (which the desk only ever changes in place) and SimPy's queue, so a service costs no new
+    callable, one Python frame and few attribute lookups."""
 
     __slots__ = ("item", "finish", "end", "woken")
 
     def __init__(self, desk: SupportDesk):
         self.item = -1  # number of the complaint in hand (-1: idle)
         self.finish = 0.0  # when its work ends
-        self.end = partial(desk._end, self)
-        self.woken = partial(desk._woken, self)
+        env = desk.env
+        # what Environment.schedule reads (env._now is env.now without the property)
+        queue, ids = env._queue, env._eid
+        new = object.__new__
+        times, months, negp = desk._times, desk._months, desk._negp
+        waiting = desk._waiting
+        served, ended = desk._served.append, desk._ended.append
+        agent = self
+
+        def start(now: float, delay: float) -> None:
+            # ``Timeout(env, delay).callbacks.append(end)`` at ``now`` (see _Service)
+            event = new(_Service)
+            event.env = env
+            event.callbacks = [end]
+            event._delay = delay
+            heappush(queue, (now + delay, NORMAL, next(ids), event))
+
+        def claim(now: float, j: int) -> None:
+            # the next arrival (in order of arrival), now or ahead of it
+            desk._next = j + 1
+            agent.item = desk._base + j
+            at, work = times[j], months[j]
+            if at <= now:
+                agent.finish = now + work
+                start(now, work)
+            else:  # one timeout to the end of its work: nothing happens to the agent before
+                agent.finish = finish = at + work  # as a timeout at its arrival gives
+                start(now, _delay_to(now, finish))
+
+        def end(event: simpy.Event | None) -> None:
+            # the service in hand ends (``event``: its timeout), or the agent's first free
+            # moment (``_open``, no service in hand). The agent takes the best of those
+            # waiting, first adding those that arrived while every agent was busy; if none
+            # waits it claims the next arrival, else it waits for new complaints. (What
+            # ``claim``, ``start`` and ``_delay_to`` do is written out here: one frame.)
+            now = env._now
+            item = agent.item
+            if item >= 0:
+                finish = agent.finish
+                if now < finish:  # an ulp or so early (rare): see _delay_to
+                    start(now, _delay_to(now, finish))
+                    return
+                served(item)
+                ended(now)
+            j = desk._next
+            n = len(times)
+            if j < n and times[j] <= now:
+                base = desk._base
+                while j < n and times[j] <= now:
+                    heappush(waiting, (negp[j], base + j, months[j]))
+                    j += 1
+                desk._next = j
+            if waiting:
+                _, agent.item, delay = heappop(waiting)
+                agent.finish = now + delay  # where SimPy puts the timeout
+            elif j < n:  # claim: the next arrival, ahead of it (the arrived ones wait)
+                desk._next = j + 1
+                agent.item = desk._base + j
+                # one timeout to the end of its work: nothing happens to the agent before
+                agent.finish = finish = times[j] + months[j]  # as a timeout at its arrival
+                delay = finish - now  # > 0: the arrival is after now
+                if now + delay > finish:
+                    delay = _delay_to(now, finish)
+            else:
+                agent.item = -1
+                desk._wake.callbacks.append(woken)
+                return
+            # start
+            event = new(_Service)
+            event.env = env
+            event.callbacks = [end]
+            event._delay = delay
+            heappush(queue, (now + delay, NORMAL, next(ids), event))
+
+        def woken(event: simpy.Event) -> None:
+            # new complaints: claim the next, without first queueing the arrived ones by
+            # priority (each arrival finds this agent idle at its arrival)
+            if desk._next < len(times):
+                claim(env._now, desk._next)
+            else:
+                desk._wake.callbacks.append(woken)
+
+        self.end, self.woken = end, woken
 
 
 class SupportDesk:
@@ -83,7 +177,9 @@ class SupportDesk:
         self.rate = team.hours_per_month if team.agents > 0 else 0.0
         self.busy_hours = 0.0
         # arrivals not yet claimed, in order of arrival: SimPy times, months of work and
-        # -priority; index i is complaint number ``_base + i``, ``_next`` the first unclaimed
+        # -priority; index i is complaint number ``_base + i``, ``_next`` the first unclaimed.
+        # (These lists, the heap and the answers below are held by the agents' callbacks:
+        # they are only ever changed in place, never rebound.)
         self._times: list[float] = []
         self._months: list[float] = []
         self._negp: list[float] = []
@@ -160,62 +256,9 @@ class SupportDesk:
     def _open(self):
         """The agents' first free moment (a process: SimPy starts processes before the
         other events of the same time, as it started each agent's own process before)."""
-        now = self.env.now
         for agent in self._agents:
-            self._free(agent, now)
+            agent.end(None)  # (no service in hand: only its taking the next)
         yield from ()
-
-    def _free(self, agent: _Agent, now: float) -> None:
-        """``agent`` is free at ``now``: it takes the best of those waiting, first adding
-        those that arrived while every agent was busy; if none waits it claims the next
-        arrival, else it waits for new complaints."""
-        times, j = self._times, self._next
-        n = len(times)
-        if j < n and times[j] <= now:
-            waiting, negp, months, base = self._waiting, self._negp, self._months, self._base
-            while j < n and times[j] <= now:
-                heapq.heappush(waiting, (negp[j], base + j, months[j]))
-                j += 1
-            self._next = j
-        if self._waiting:
-            _, agent.item, work = heapq.heappop(self._waiting)
-            agent.finish = now + work  # where SimPy puts the timeout
-            Timeout(self.env, work).callbacks.append(agent.end)
-        elif j < n:
-            self._claim(agent, now)
-        else:
-            agent.item = -1
-            self._wake.callbacks.append(agent.woken)
-
-    def _claim(self, agent: _Agent, now: float) -> None:
-        """``agent`` takes the next arrival (in order of arrival), now or ahead of it."""
-        j = self._next
-        self._next = j + 1
-        agent.item = self._base + j
-        at, work = self._times[j], self._months[j]
-        if at <= now:
-            agent.finish = now + work
-            Timeout(self.env, work).callbacks.append(agent.end)
-        else:  # one timeout to the end of its work: nothing happens to the agent before
-            agent.finish = finish = at + work  # as a timeout at its arrival gives
-            Timeout(self.env, _delay_to(now, finish)).callbacks.append(agent.end)
-
-    def _end(self, agent: _Agent, event: simpy.Event) -> None:
-        now = self.env.now
-        if now < agent.finish:  # an ulp or so early (rare): see _delay_to
-            Timeout(self.env, _delay_to(now, agent.finish)).callbacks.append(agent.end)
-            return
-        self._served.append(agent.item)
-        self._ended.append(now)
-        self._free(agent, now)
-
-    def _woken(self, agent: _Agent, event: simpy.Event) -> None:
-        # new complaints: claim the next, without first queueing the arrived ones by priority
-        # (each arrival finds this agent idle at its arrival)
-        if self._next < len(self._times):
-            self._claim(agent, self.env.now)
-        else:
-            self._wake.callbacks.append(agent.woken)
 
     def collect(self) -> Outcomes:
         """Complaints answered since the last call."""

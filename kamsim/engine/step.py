@@ -127,7 +127,12 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     stage_start = sim.stage.copy()
 
     # -- service asked and delivered
-    list_rev = np.where(act, sim.wallet / 12.0 * sim.share * dt, 0.0)
+    if kernels:
+        from kamsim.engine import allocation_kernel as ak
+
+        list_rev = ak.list_revenue(act, sim.wallet, sim.share, dt, np.empty(n))
+    else:
+        list_rev = np.where(act, sim.wallet / 12.0 * sim.share * dt, 0.0)
     strategy = m.spec.scenario.strategy
     if strategy.name == "value_based" and strategy.by != "score":
         # the expected lifetime value ranks the accounts (only the value-based strategy reads it)
@@ -155,10 +160,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         money = allocate(d.money, order, cap.budget_per_year / 12.0 * dt * sim.budget_mult,
                          kernels)
     if kernels:
-        from kamsim.engine.allocation_kernel import ratios
-
-        money_ratio, sim.service_ratio = ratios(money, d.money, am, ex, sp, d.need, act,
-                                                sim.service_ratio, np.empty(n), np.empty(n))
+        money_ratio, sim.service_ratio = ak.ratios(money, d.money, am, ex, sp, d.need, act,
+                                                   sim.service_ratio, np.empty(n),
+                                                   np.empty(n))
     else:
         money_ratio = _ratio(money, d.money)
         # service ratio: delivered against the account's need (its own tier's level), capped
@@ -189,9 +193,15 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # an account lost since its complaint was raised no longer counts (nor costs) anything
     keep = act[o_acc]
     o_acc, o_days, o_hours, o_ok = o_acc[keep], o_days[keep], o_hours[keep], o_ok[keep]
-    resolved = np.bincount(o_acc[o_ok], minlength=n).astype(np.float64)
-    unresolved = np.bincount(o_acc[~o_ok], minlength=n).astype(np.float64)
-    support_hours = np.bincount(o_acc, weights=o_hours, minlength=n)
+    if kernels:
+        from kamsim.engine.complaints_kernel import answered
+
+        resolved, unresolved, support_hours = answered(o_acc, o_ok, o_hours, np.zeros(n),
+                                                       np.zeros(n), np.zeros(n))
+    else:
+        resolved = np.bincount(o_acc[o_ok], minlength=n).astype(np.float64)
+        unresolved = np.bincount(o_acc[~o_ok], minlength=n).astype(np.float64)
+        support_hours = np.bincount(o_acc, weights=o_hours, minlength=n)
     support_cap = cap.support.agents * cap.support.hours_per_month * dt
     sim.util[k, 3] = float(o_hours.sum()) / support_cap if support_cap else 0.0
     if log is not None and o_acc.size:
