@@ -280,10 +280,14 @@ def _realistic(seed: int, n: int = 3000) -> dict[str, Any]:
     share = rng.uniform(0.0, 1.0, n)
     share[rng.random(n) < 0.05] = np.nan
     u = rng.random(n)
+    p_offer, p_default = 0.1, rng.uniform(0.0, 0.05, n)
+    # some uniforms right on a bound (each interval holds its lower bound, not its upper)
+    for j, bound in enumerate((b0, b1, b2, b2 + p_offer, b2 + p_offer + p_default)):
+        u[j::25] = bound[j::25]
     return {
         "c": np.flatnonzero(u < 0.5), "u": u, "v": rng.random(n), "g_off": rng.random(n),
-        "act": rng.random(n) < 0.9, "event_bounds": (b0, b1, b2), "p_offer": 0.1,
-        "p_default": rng.uniform(0.0, 0.05, n), "trust": trust,
+        "act": rng.random(n) < 0.9, "event_bounds": (b0, b1, b2), "p_offer": p_offer,
+        "p_default": p_default, "trust": trust,
         "stage": rng.integers(0, ladder + 1, n), "dm_covered": rng.random(n) < 0.5,
         "uncoupled": ladder, "ladder": ladder, "base_churn_per_year": 2.0, "dt": 1.0,
         "h_unc": 0.05, "price_gap": 0.1, "discount_rate": rng.uniform(0.0, 0.2, n),

@@ -120,12 +120,12 @@ def _slots(c, u, b_fail, b_strat, b_cons, p_offer, p_default, trust,  # noqa: PL
            money_ratio, offsets, price_focus, influence, sum_influence, price_sensitivity,
            stage_ps, multithreading, champion, kind, b_top, rate, keep_logit, u_defect,
            u_trim):
-    """Section "events" from ``uc = u[c]`` to ``u_trim = u_defect + 1.0``, and the rate of
-    the trust hazard (``base4`` is ``mk.base_churn_per_year * 4.0``); the numbers of the
+    """Section "events" from ``uc = u[c]`` to ``u_trim = u_defect + 1.0`` in two loops over
+    the slots, and the rate of the trust hazard (``base4`` is ``mk.base_churn_per_year * 4.0``); the numbers of the
     consolidations and of the offers (``keep_logit`` and ``u_defect``/``u_trim`` hold theirs
     in slot order)."""
-    n_cons = 0
-    n_off = 0
+    # first every slot's intervals and hazard rate, in a short loop without branches (the
+    # slots are scattered over the arrays: a short loop keeps many of their reads in flight)
     for j in range(c.shape[0]):
         i = c[j]
         uc = u[i]
@@ -135,21 +135,29 @@ def _slots(c, u, b_fail, b_strat, b_cons, p_offer, p_default, trust,  # noqa: PL
         b3 = b2 + p_offer
         b4 = b3 + p_default[i]
         b_top[j] = b4
-        k = 0
-        if uc < b0:
-            k |= FAIL
-        if uc >= b0 and uc < b1:
-            k |= STRAT
-        if uc >= b1 and uc < b2:
-            k |= CONS
+        kind[j] = ((uc < b0) * FAIL | ((uc >= b0) & (uc < b1)) * STRAT
+                   | ((uc >= b1) & (uc < b2)) * CONS | ((uc >= b2) & (uc < b3)) * OFFER
+                   | ((uc >= b3) & (uc < b4)) * DEFAULT)
+        # h = _p(mk.base_churn_per_year * 4.0 * (1.0 - sim.trust[c]) ** 2, dt) (numpy's
+        # square of the power of 2: a product)
+        d = 1.0 - trust[i]
+        rate[j] = base4 * (d * d)
+    # then the logits of the few consolidations and offers
+    n_cons = 0
+    n_off = 0
+    for j in range(c.shape[0]):
+        k = kind[j]
+        if not k & (CONS | OFFER):
+            continue
+        i = c[j]
+        if k & CONS:
             # keep_logit = (-1.0 + 4.0 * sim.trust[cons] + 1.5 * _stage_frac(st, ...)
             #               + 0.5 * mt.dm_covered[cons])
             keep_logit[n_cons] = (-1.0 + 4.0 * trust[i]
                                   + 1.5 * _stage_frac(stage[i], uncoupled, top, den)
                                   + 0.5 * dm_covered[i])
             n_cons += 1
-        if uc >= b2 and uc < b3:
-            k |= OFFER
+        if k & OFFER:
             # gap = sim.price_gap * (0.5 + g_off)
             # gap_eff = np.maximum(0.0, gap[off] - d.discount_rate[off] * money_ratio[off])
             # (numpy's maximum: the second where the first is not above it, or NaN)
@@ -177,13 +185,6 @@ def _slots(c, u, b_fail, b_strat, b_cons, p_offer, p_default, trust,  # noqa: PL
             u_defect[n_off] = ud
             u_trim[n_off] = ud + 1.0
             n_off += 1
-        if uc >= b3 and uc < b4:
-            k |= DEFAULT
-        kind[j] = k
-        # h = _p(mk.base_churn_per_year * 4.0 * (1.0 - sim.trust[c]) ** 2, dt) (numpy's
-        # square of the power of 2: a product)
-        d = 1.0 - trust[i]
-        rate[j] = base4 * (d * d)
     return n_cons, n_off
 
 
