@@ -299,6 +299,28 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         # operations as over every slot, so the same values
         reach = _event_reach(sim, p_offer, h_unc)
         c = (u < reach).nonzero()[0] if np.isfinite(reach) else np.arange(n)
+    if effects and kernels:
+        # the lines below, from ``uc = u[c]`` on, in two compiled passes over the slots ``c``
+        # with numpy's exp and _p between them (events_kernel)
+        from kamsim.engine import events_kernel as ek
+
+        ev = ek.events(
+            c, u, v, g_off, act, sim.event_bounds, p_offer, sim.p_default, sim.trust,
+            sim.stage, mt.dm_covered, st.uncoupled, st.ladder, mk.base_churn_per_year, dt,
+            h_unc, sim.price_gap, d.discount_rate, money_ratio, sim.units.offsets,
+            sim.units.price_focus, sim.units.influence, structure(sim.units).sum_influence,
+            sim.price_sensitivity, st.price_sensitivity, mt.multithreading, mt.champion,
+            sim.since_unresolved, mk.loss_given_default, sim.unfair_share, sim.wallet,
+            sim.share, churn, cause, bad_debt)
+        offered, defected, trimmed = ev.offered, ev.defected, ev.trimmed
+        if log is not None or sim.trace is not None:
+            # (the trace reads every slot's gap from the step's locals)
+            gap = sim.price_gap * (0.5 + g_off)
+        if log is not None:
+            log.add(k, offered, "offer", ev.outcome, gap[offered])
+            log.add(k, ev.dflt, "default", 0, bad_debt[ev.dflt])
+        del p_offer, c, ev
+    elif effects:
         uc = u[c]
         # upper bounds of the five intervals for the slots ``c``; those of failure, strategy
         # change and consolidation do not change from period to period
