@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -315,6 +316,9 @@ class _SortedPopulation:
 
     @classmethod
     def sort(cls, values: FloatArray, selected: BoolArray) -> _SortedPopulation:
+        kept = _kept_order(values, selected)
+        if kept is not None:
+            return cls(values, selected, *kept)
         everyone = bool(selected.all())
         population = values if everyone else values[selected]
         order, ties = _ascending(population)
@@ -363,6 +367,84 @@ class _SortedPopulation:
         counts = (self.run_end - self.run_start)[::-1]
         last = np.repeat(2 * start + counts - 1, counts)  # first + last position of the run
         return rows[last - np.arange(self.size)]
+
+
+# --- sorts kept from one evaluation to the next -------------------------------------------
+#
+# An array sorted again (the same object: a field that does not change, such as an
+# account's loyalty or payment risk, which each re-tiering of a run and each replication of
+# a study ranks anew over the accounts in the portfolio then) has the order of all its rows
+# kept while it lives. Each later sort checks that the kept order still sorts the array, in
+# one pass, and takes the population's rows from it: a stable order (equal values by row)
+# is the only one that passes, so the rows and ties are those a sort would give, whatever
+# became of the array meanwhile. An array that no longer passes is sorted afresh from then
+# on. The first sort of an array only notes it: most arrays are sorted once (a field worked
+# out anew for each evaluation, a portfolio tiered once).
+
+
+class _KeptOrder:
+    """What is known of one array sorted before: ``rows``, the order of all its rows
+    (None: not worked out yet, or the array changed since)."""
+
+    __slots__ = ("array", "rows", "changed")
+
+    def __init__(self, array: weakref.ref[FloatArray]) -> None:
+        self.array = array
+        self.rows: NDArray[np.intp] | None = None
+        self.changed = False
+
+
+#: id of an array sorted before -> what is known of it (dropped with the array)
+_KEPT: dict[int, _KeptOrder] = {}
+
+
+def _forget_kept(key: int, ref: weakref.ref[FloatArray]) -> None:
+    entry = _KEPT.get(key)
+    if entry is not None and entry.array is ref:
+        del _KEPT[key]
+
+
+def _kept_order(values: FloatArray, selected: BoolArray
+                ) -> tuple[NDArray[np.intp], NDArray[np.intp] | None] | None:
+    """The rows of the population ``values[selected]`` in ascending order (equal values
+    by row) and the positions of its ties, as _SortedPopulation.sort gives them, from the
+    order kept for ``values``; None: sort it (see above)."""
+    key = id(values)
+    entry = _KEPT.get(key)
+    if entry is None or entry.array() is not values:
+        try:
+            ref = weakref.ref(values, lambda ref: _forget_kept(key, ref))
+        except TypeError:  # (a view of a kind that takes no weak reference)
+            return None
+        _KEPT[key] = _KeptOrder(ref)
+        return None
+    if entry.changed:
+        return None
+    order = entry.rows
+    if order is None:
+        # seen again: every row sorted once (no NaN: the population is then any subset)
+        if np.isnan(values).any():
+            entry.changed = True
+            return None
+        order, _ties = _ascending(values)
+        entry.rows = order
+    ordered = values[order]
+    rising = ordered[1:] > ordered[:-1]
+    distinct = bool(rising.all())
+    if not distinct:
+        # equal values must come by row, and nothing else may be out of order (NaN fails)
+        rising |= (ordered[1:] == ordered[:-1]) & (order[1:] > order[:-1])
+        if not rising.all():
+            entry.changed = True
+            entry.rows = None
+            return None
+    keep = selected[order]
+    rows = np.compress(keep, order)  # (what order[keep] gives, in half the time)
+    if distinct:
+        return rows, None
+    population = np.compress(keep, ordered)
+    ties = np.flatnonzero(population[1:] == population[:-1])
+    return rows, (ties if ties.size else None)
 
 
 def _sorted_population(x: Any, n: int, mask: BoolArray | None) -> _SortedPopulation:

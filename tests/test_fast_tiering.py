@@ -1,0 +1,146 @@
+"""The shortcuts of re-tiering and of the stages give the figures of the plain computation,
+bit for bit: an array sorted again reuses the order kept for it only when that order still
+sorts it (kamsim.rules.functions, "sorts kept from one evaluation to the next")."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kamsim.rules import functions
+from kamsim.rules.functions import cum_share, rank_pct, shared_sorts
+from kamsim.spec.models import TieringRules
+from kamsim.tiering import compile_tiering
+
+# few distinct values (ties), both zeros, infinities and the smallest subnormal
+VALUES = [0.0, -0.0, 1.0, 2.0, -1.0, 0.5, np.inf, -np.inf, 5e-324, 3.0, 1e300]
+
+
+def same(a: np.ndarray, b: np.ndarray) -> None:
+    assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def plain_rank_pct(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """pandas' rank(pct=True, method="average") over the masked rows that are not NaN."""
+    selected = ~np.isnan(x) & mask
+    out = np.where(np.isnan(x) & mask, np.nan, 0.0)
+    pop = x[selected]
+    if pop.size:
+        _, inverse, counts = np.unique(pop, return_inverse=True, return_counts=True)
+        average = np.cumsum(counts) - counts + (counts + 1) / 2.0
+        out[selected] = average[inverse.reshape(-1)] / pop.size
+    return out
+
+
+@st.composite
+def runs(draw: st.DrawFn) -> tuple[np.ndarray, list[tuple[np.ndarray, dict[int, float]]]]:
+    """An array and the evaluations it goes through: each a mask and the values written into
+    the array just before (none, mostly: a field that does not change)."""
+    n = draw(st.integers(1, 40))
+    values = st.sampled_from(VALUES + ([np.nan] if draw(st.booleans()) else []))
+    x = np.array(draw(st.lists(values, min_size=n, max_size=n)), dtype=np.float64)
+    steps = []
+    for _ in range(draw(st.integers(2, 6))):
+        mask = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+        writes = draw(st.dictionaries(st.integers(0, n - 1), values, max_size=3)
+                      if draw(st.integers(0, 3)) == 0 else st.just({}))
+        steps.append((mask, writes))
+    return x, steps
+
+
+@settings(max_examples=300, deadline=None)
+@given(runs())
+def test_an_array_sorted_again_gives_the_figures_of_a_fresh_sort(
+        run: tuple[np.ndarray, list[tuple[np.ndarray, dict[int, float]]]]) -> None:
+    x, steps = run
+    with np.errstate(all="ignore"):
+        for mask, writes in steps:
+            for i, v in writes.items():  # (changed in place: the kept order may no longer do)
+                x[i] = v
+            fresh = x.copy()  # a new array: sorted afresh
+            n = x.size
+            same(rank_pct(x, n, mask), rank_pct(fresh, n, mask))
+            same(rank_pct(x, n, mask), plain_rank_pct(x, mask))
+            same(cum_share(x, n, mask), cum_share(fresh, n, mask))
+            with shared_sorts():  # the sort a block shares: its ties and descending order
+                pop = functions._sorted_population(x, n, mask)
+                twin = functions._sorted_population(fresh, n, mask)
+                same(pop.rows, twin.rows)
+                for a, b in ((pop.run_start, twin.run_start), (pop.run_end, twin.run_end)):
+                    assert (a is None) == (b is None)
+                    if a is not None and b is not None:
+                        same(a, b)
+                same(pop.descending_rows(), twin.descending_rows())
+
+
+def test_a_field_ranked_again_is_not_sorted_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 50, 3000).astype(float)  # ties
+    sorts = []
+    ascending = functions._ascending
+    monkeypatch.setattr(functions, "_ascending", lambda p: sorts.append(p.size) or ascending(p))
+    masks = [rng.random(x.size) < share for share in (0.9, 0.6, 0.7, 0.3)]
+    for mask in masks:
+        same(rank_pct(x, x.size, mask), plain_rank_pct(x, mask))
+    # the first sort is of the population, the second of every row, then none
+    assert sorts == [int(masks[0].sum()), x.size]
+    x[[3, 7]] = x[[7, 3]] + 0.5  # changed in place: the kept order no longer sorts it
+    same(rank_pct(x, x.size, masks[1]), plain_rank_pct(x, masks[1]))
+    same(rank_pct(x, x.size, masks[2]), plain_rank_pct(x, masks[2]))
+    # sorted afresh from then on, the population only
+    assert sorts == [int(masks[0].sum()), x.size, int(masks[1].sum()), int(masks[2].sum())]
+
+
+def test_a_kept_order_goes_with_its_array() -> None:
+    x = np.random.default_rng(1).random(100)
+    key = id(x)
+    mask = np.ones(100, dtype=bool)
+    rank_pct(x, 100, mask)
+    rank_pct(x, 100, mask)
+    assert functions._KEPT[key].rows is not None
+    del x
+    gc.collect()
+    assert key not in functions._KEPT
+
+
+def _rules(hysteresis: float) -> TieringRules:
+    return TieringRules.model_validate({
+        "kamsim": 1, "kind": "tiering", "tiers": ["key", "important", "general"],
+        "indicators": {"volume": {"expr": "revenue", "weight": 0.5},
+                       "loyal": {"expr": "loyalty", "weight": 0.3},
+                       "risk": {"expr": "payment_risk", "weight": -0.2}},
+        "table": {"hit_policy": "first", "rows": [
+            {"when": "rank_pct(score) >= 0.8 or cum_share(revenue) <= 0.3", "tier": "key"},
+            {"when": "rank_pct(score) >= 0.5 and payment_risk < 0.6", "tier": "important"}],
+            "default": "general"},
+        "retier": {"every_months": 12, "hysteresis": hysteresis},
+        "quadrants": {"volume": "rank_pct(revenue)", "loyalty": "loyalty",
+                      "volume_cut": 0.5, "loyalty_cut": 0.5},
+    })
+
+
+@pytest.mark.parametrize("hysteresis", [0.0, 0.05])
+def test_re_tiering_the_same_fields_gives_the_figures_of_new_ones(hysteresis: float) -> None:
+    # as a run re-tiers: the fields that do not change are the same arrays each time, the
+    # portfolio (mask) and the revenue change
+    tiering = compile_tiering(_rules(hysteresis))
+    rng = np.random.default_rng(9)
+    n = 2000
+    loyalty = rng.integers(0, 20, n) / 20.0  # ties
+    risk = rng.random(n)
+    current = None
+    for year in range(4):
+        revenue = rng.lognormal(10, 1, n)
+        mask = rng.random(n) < 0.8 - 0.1 * year
+        env = {"revenue": revenue, "loyalty": loyalty, "payment_risk": risk}
+        fresh = {name: value.copy() for name, value in env.items()}
+        got = tiering.classify(env, mask, current=current, threads=1)
+        want = tiering.classify(fresh, mask, current=current, threads=1)
+        for a, b in zip(got, want, strict=True):
+            same(a, b)
+        current = got[0]
+    assert functions._KEPT[id(loyalty)].rows is not None  # (the kept orders were used)
