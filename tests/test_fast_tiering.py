@@ -4,15 +4,29 @@ sorts it (kamsim.rules.functions, "sorts kept from one evaluation to the next").
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kamsim.engine import step as step_module
+from kamsim.engine.core import EngineOptions, Simulation
+from kamsim.engine.rng import Streams, replication_seeds
+from kamsim.experiment import prepared
+from kamsim.fields import field_types
 from kamsim.rules import functions
+from kamsim.rules.expr import compile_expr
 from kamsim.rules.functions import cum_share, rank_pct, shared_sorts
+from kamsim.rules.tables import DecisionTable, Row
+from kamsim.spec.load import load_scenario
 from kamsim.spec.models import TieringRules
 from kamsim.tiering import compile_tiering
 
@@ -144,3 +158,156 @@ def test_re_tiering_the_same_fields_gives_the_figures_of_new_ones(hysteresis: fl
             same(a, b)
         current = got[0]
     assert functions._KEPT[id(loyalty)].rows is not None  # (the kept orders were used)
+
+
+# -- rank_pct_moved's count of the values below each moved one
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(VALUES), min_size=1, max_size=30),
+       st.lists(st.sampled_from(VALUES), min_size=0, max_size=30),
+       st.booleans())
+def test_the_merged_count_is_the_searched_one(population: list[float], moved: list[float],
+                                              ordered: bool) -> None:
+    ascending = np.sort(np.array(population))
+    value = np.array(sorted(moved) if ordered else moved, dtype=np.float64)
+    same(functions._count_below(ascending, value), np.searchsorted(ascending, value, "left"))
+
+
+# -- a decision table's first matching row
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 4), st.integers(1, 30), st.data())
+def test_the_first_matching_row_wins(rows: int, n: int, data: st.DataObject) -> None:
+    matches = [np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+               for _ in range(rows)]
+    outputs = [float(data.draw(st.sampled_from([0.0, 1.0, 2.0, -0.0, 7.5]))) for _ in range(rows)]
+    order = data.draw(st.permutations(range(rows)))
+    table = DecisionTable([Row(compile_expr("true", {}), out) for out in outputs], "first",
+                          data.draw(st.sampled_from([None, 3.0])))
+    got_output, got_row = table._first(matches, list(order), n)
+    # the plain definition: each account takes the first row in order that matches it
+    want_output, want_row = table._fallback(n)
+    taken = np.zeros(n, dtype=bool)
+    for i in order:
+        new = matches[i] & ~taken
+        want_output[new] = outputs[i]
+        want_row[new] = i
+        taken |= new
+    same(got_output, want_output)
+    same(got_row, want_row)
+
+
+# -- the stages of a period (kamsim/engine/step.py, "-- stages")
+
+
+def plain_stages(stages: Any, env: dict[str, np.ndarray], stage: np.ndarray,
+                 months_in_stage: np.ndarray, act: np.ndarray) -> np.ndarray:
+    """The stages after a period's moves, one write a rule (the step's lines before they
+    added the moves up)."""
+    n = stage.shape[0]
+    new_stage = stage.copy()
+    may_move = act & (months_in_stage >= stages.min_dwell[stage])
+    for s in range(stages.ladder):
+        here = may_move & (stage == s)
+        if not here.any():
+            continue
+        if stages.up[s] is not None and s + 1 < stages.ladder:
+            up = here & stages.up[s](env, n, act)
+            new_stage[up] = s + 1
+            here &= ~up
+        if stages.down[s] is not None and s > 0:
+            new_stage[here & stages.down[s](env, n, act)] = s - 1
+    unc = act & (stage != stages.uncoupled) & stages.uncouple(env, n, act)
+    new_stage[unc] = stages.uncoupled
+    if stages.recover is not None:
+        rec = act & (stage == stages.uncoupled) & stages.recover(env, n, act)
+        new_stage[rec] = 0
+    return new_stage
+
+
+def _stage_fields_line() -> int:
+    """The line of the stages section that reads the fields."""
+    lines, _start = inspect.getsourcelines(step_module)
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("# -- stages"))
+    return 1 + next(i for i in range(at, len(lines)) if "sim.fields()" in lines[i])
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = sorted(p for p in [*(ROOT / "scenarios").glob("*.yaml"),
+                               *(ROOT / "scenarios" / "lessons").glob("*.yaml")]
+                   if (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("kind")
+                   == "scenario")
+
+
+@pytest.mark.parametrize(("path", "overlap"), [*((p, False) for p in SCENARIOS),
+                                               (ROOT / "scenarios" / "baseline.yaml", True)],
+                         ids=lambda p: p.stem if isinstance(p, Path) else str(p))
+def test_the_stages_move_as_one_write_a_rule_moved_them(path: Path, overlap: bool) -> None:
+    """Every shipped scenario; and the baseline with rules whose up and down overlap (up
+    wins), that uncouple and recover often."""
+    over = ["horizon_months=24", "replications=1"]
+    spec = load_scenario(path, over)
+    gen = spec.scenario.portfolio.generate
+    if gen is not None and gen.accounts > 400:
+        spec = load_scenario(path, [*over, "portfolio.generate.accounts=400"])
+    sim = Simulation(prepared(spec), Streams(replication_seeds(spec.scenario.seed, 1)[0]),
+                     EngineOptions())
+    stages = sim.model.stages
+    if overlap:
+        fields = field_types()
+        stages = dataclasses.replace(
+            stages, down=tuple(None if rule is None else compile_expr("trust < 0.9", fields)
+                               for rule in stages.down),
+            uncouple=compile_expr("trust < 0.45 and coverage < 0.5", fields),
+            recover=compile_expr("trust >= 0.3", fields))
+        sim.model = dataclasses.replace(sim.model, stages=stages)
+    names = set().union(*(rule.names for rule in (*stages.up, *stages.down, stages.uncouple,
+                                                  stages.recover) if rule is not None))
+    line = _stage_fields_line()
+    seen: list[tuple[Any, ...]] = []
+    read = sim.fields
+
+    def noting() -> Any:
+        env = read()
+        if sys._getframe(1).f_lineno == line:  # the state the stages section starts from
+            seen.append(({name: np.array(env[name]) for name in names}, sim.stage.copy(),
+                         sim.months_in_stage.copy(), sim.active.copy()))
+        return env
+
+    sim.fields = noting  # type: ignore[method-assign]
+    step = sim.step
+    checked = 0
+    moves = {"up and down": 0, "uncoupled": 0, "recovered": 0}
+
+    def checking(k: int) -> None:
+        seen.clear()
+        step(k)
+        if not seen:  # (no churn effects: no stage moves)
+            return
+        nonlocal checked
+        env, stage, months, act = seen[-1]
+        want = plain_stages(stages, env, stage, months, act)
+        n = stage.shape[0]
+        may = act & (months >= stages.min_dwell[stage])
+        ups = np.zeros(n, dtype=bool)
+        downs = np.zeros(n, dtype=bool)
+        for s in range(stages.ladder):
+            if stages.up[s] is not None and s + 1 < stages.ladder:
+                ups |= may & (stage == s) & stages.up[s](env, n, act)
+            if stages.down[s] is not None and s > 0:
+                downs |= may & (stage == s) & stages.down[s](env, n, act)
+        moves["up and down"] += int((ups & downs).sum())
+        moves["uncoupled"] += int((act & (want == stages.uncoupled) & (stage != want)).sum())
+        moves["recovered"] += int((act & (stage == stages.uncoupled) & (want == 0)).sum())
+        # (an account that arrived since keeps the stage it arrived with)
+        same(sim.stage[act], want[act])
+        assert sim.stage.dtype == want.dtype
+        checked += 1
+
+    sim.step = checking  # type: ignore[method-assign]
+    sim.run()
+    assert checked > 0
+    if overlap:  # (the rules did overlap, uncouple and recover)
+        assert moves["up and down"] and moves["uncoupled"] and moves["recovered"]

@@ -621,6 +621,18 @@ def _in_order(rows: NDArray[np.intp], pop: _SortedPopulation, n: int) -> NDArray
     return pop.rows[picked[pop.rows]]
 
 
+def _count_below(ascending: FloatArray, value: FloatArray) -> NDArray[np.intp]:
+    """``np.searchsorted(ascending, value, "left")``: how many of ``ascending`` are below
+    each of ``value`` (no NaN in either). When ``value`` is sorted too (the moved rows come
+    in the population's order, and a hysteresis nudge keeps it), a stable sort of the two
+    merges their runs in one pass, a third of the searches' cost: ``value[j]``, put before
+    the values equal to it, then has j of its own and those below it in front of it."""
+    if value.size > 1 and bool((value[1:] >= value[:-1]).all()):
+        merged = np.argsort(np.concatenate((value, ascending)), kind="stable")
+        return np.flatnonzero(merged < value.size) - np.arange(value.size)
+    return np.searchsorted(ascending, value, "left")
+
+
 def rank_pct_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArray:
     """rank_pct of each row's ``y`` among the other rows' ``x`` (see above). Inside
     shared_sorts, called again with the same ``x``, ``y`` and mask (``rank_pct(score)`` in
@@ -638,7 +650,7 @@ def rank_pct_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArray
         return plain
     pop, rows, value, own = moved
     ascending = pop.ascending()
-    below = np.searchsorted(ascending, value, "left")
+    below = _count_below(ascending, value)
     # the others equal to the moved value (own != value): few, so searched for them only
     equal = np.zeros(rows.size, dtype=np.intp)
     at = np.minimum(below, pop.size - 1)
