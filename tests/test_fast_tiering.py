@@ -311,3 +311,53 @@ def test_the_stages_move_as_one_write_a_rule_moved_them(path: Path, overlap: boo
     assert checked > 0
     if overlap:  # (the rules did overlap, uncouple and recover)
         assert moves["up and down"] and moves["uncoupled"] and moves["recovered"]
+
+
+# -- the compiled sort (kamsim/rules/sort_kernel.py)
+
+FINITE = st.one_of(st.sampled_from(VALUES), st.floats(allow_nan=False),
+                   st.floats(-1.0, 1.0, allow_nan=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FINITE, max_size=80), st.booleans())
+def test_the_compiled_sort_is_the_numpy_one(values: list[float], few: bool) -> None:
+    pytest.importorskip("numba", reason="numba is not installed")
+    x = np.array(values, dtype=np.float64)
+    if few:  # (many ties, and keys that differ only in their low bits: numpy's clash path)
+        with np.errstate(invalid="ignore"):  # (inf % 5, left out by the where)
+            x = 1.0 + np.where(np.isfinite(x), np.abs(np.round(x, 0) % 5), 2.0) * 2.0**-40
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KAMSIM_KERNELS", "off")
+        want_order, want_ties = functions._ascending(x)
+    got_order, got_ties = functions._ascending_compiled(x)
+    same(got_order, want_order)
+    assert (got_ties is None) == (want_ties is None)
+    if got_ties is not None and want_ties is not None:
+        same(got_ties, want_ties)
+
+
+@pytest.mark.parametrize("hysteresis", [0.0, 0.05])
+def test_tiering_with_the_compiled_sort_is_tiering_without(monkeypatch: pytest.MonkeyPatch,
+                                                            hysteresis: float) -> None:
+    pytest.importorskip("numba", reason="numba is not installed")
+    from kamsim.rules import sort_kernel
+
+    sorted_ = []
+    kernel = sort_kernel.ascending
+    monkeypatch.setattr(sort_kernel, "ascending", lambda *a: sorted_.append(1) or kernel(*a))
+    tiering = compile_tiering(_rules(hysteresis))
+    rng = np.random.default_rng(11)
+    n = 3000
+    env = {"revenue": np.round(rng.lognormal(10, 1, n), 1),  # a few ties
+           "loyalty": rng.integers(0, 20, n) / 20.0, "payment_risk": rng.random(n)}
+    mask = rng.random(n) < 0.8
+    current = rng.integers(0, 3, n)
+    figures = {}
+    for kernels in ("off", "on"):
+        monkeypatch.setenv("KAMSIM_KERNELS", kernels)
+        fresh = {name: value.copy() for name, value in env.items()}  # (sorted afresh)
+        figures[kernels] = tiering.classify(fresh, mask, current=current, threads=1)
+        assert bool(sorted_) == (kernels == "on")
+    for a, b in zip(figures["off"], figures["on"], strict=True):
+        same(a, b)

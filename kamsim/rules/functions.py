@@ -27,7 +27,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from kamsim import lanes
+from kamsim import jit, lanes
 from kamsim.blocks import cache_block
 
 __all__ = [
@@ -178,7 +178,8 @@ def shared_sorts() -> Iterator[None]:
 def _block_array(kind: str, m: int) -> NDArray[np.uint64]:
     """A uint64[m] kept for the shared_sorts block (fresh outside one): ``"row numbers"`` is
     ``arange(m)`` and ``"distinct ranks"`` the bits of the float64 ``arange(1, m + 1) / m``,
-    both read-only; ``"scratch"`` is overwritten by every sort (one per side_by_side lane).
+    both read-only; any other kind (``"scratch"``, ``"spare keys"``, ...) is overwritten by
+    every sort (one per side_by_side lane).
     A fresh array of a million rows costs more in page faults than the arithmetic done on
     it."""
     shared = _SHARED.get()
@@ -258,6 +259,8 @@ def _ascending(population: FloatArray) -> tuple[NDArray[np.intp], NDArray[np.int
     put in order by their full keys. Equal values can only be found among them.
     """
     m = population.size
+    if _compiled(m):
+        return _ascending_compiled(population)
     if m > _PACKED_MAX_ROWS:
         order = np.argsort(population, kind="stable")
         return order, _ties(population[order])
@@ -288,6 +291,37 @@ def _ascending(population: FloatArray) -> tuple[NDArray[np.intp], NDArray[np.int
     value = population[sub]
     same = (value[1:] == value[:-1]) & (at[1:] == at[:-1] + 1)
     return order, (at[:-1][same] if same.any() else None)
+
+
+#: the people of a portfolio's decision units per account, about (the baseline's): a sort of
+#: as many values as a portfolio has accounts runs compiled when kamsim.jit.wanted would
+#: compile the work on that portfolio's people
+_PEOPLE_PER_ACCOUNT = 6
+
+
+def _compiled(rows: int) -> bool:
+    """Whether a sort of ``rows`` values runs in the compiled kernel
+    (:mod:`kamsim.rules.sort_kernel`): from ~8,300 rows on with ``KAMSIM_KERNELS=auto``
+    (below, numba's start costs more than it saves), always with ``on``, never with
+    ``off`` or without numba."""
+    return rows > 1 and jit.wanted(rows * _PEOPLE_PER_ACCOUNT)
+
+
+def _ascending_compiled(population: FloatArray
+                        ) -> tuple[NDArray[np.intp], NDArray[np.intp] | None]:
+    """:func:`_ascending` by the compiled radix sort: the same order (the stable one) and
+    the same ties (equal keys are equal values, -0.0 and 0.0 included)."""
+    from kamsim.rules.sort_kernel import ascending
+
+    m = population.size
+    # (the keys and the kernel's spare room are the block's scratch, one set a lane: a
+    # million-row portfolio sorts a dozen arrays into the same pages)
+    spare_keys = _block_array("spare keys", m)
+    keys = _sort_keys(population, _block_array("scratch", m), spare_keys).view(np.int64)
+    order = np.empty(m, np.intp)  # the one new array: it is returned
+    ascending(keys, order, spare_keys.view(np.int64), _block_array("spare order", m).view(np.intp))
+    same = np.flatnonzero(keys[1:] == keys[:-1])
+    return order, (same if same.size else None)
 
 
 class _SortedPopulation:
