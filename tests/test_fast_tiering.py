@@ -12,6 +12,7 @@ import dataclasses
 import gc
 import inspect
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -349,7 +350,8 @@ def test_tiering_with_the_compiled_sort_is_tiering_without(monkeypatch: pytest.M
 
     sorted_ = []
     kernel = sort_kernel.ascending
-    monkeypatch.setattr(sort_kernel, "ascending", lambda *a: sorted_.append(1) or kernel(*a))
+    monkeypatch.setattr(sort_kernel, "ascending",
+                        lambda *a: sorted_.append(threading.get_ident()) or kernel(*a))
     tiering = compile_tiering(_rules(hysteresis))
     rng = np.random.default_rng(11)
     n = 3000
@@ -358,10 +360,28 @@ def test_tiering_with_the_compiled_sort_is_tiering_without(monkeypatch: pytest.M
     mask = rng.random(n) < 0.8
     current = rng.integers(0, 3, n)
     figures = {}
-    for kernels in ("off", "on"):
-        monkeypatch.setenv("KAMSIM_KERNELS", kernels)
+    for kernels in (False, True):
         fresh = {name: value.copy() for name, value in env.items()}  # (sorted afresh)
-        figures[kernels] = tiering.classify(fresh, mask, current=current, threads=1)
-        assert bool(sorted_) == (kernels == "on")
-    for a, b in zip(figures["off"], figures["on"], strict=True):
+        figures[kernels] = tiering.classify(fresh, mask, current=current, threads=1,
+                                            kernels=kernels)
+        assert bool(sorted_) == kernels
+    for a, b in zip(figures[False], figures[True], strict=True):
         same(a, b)
+    # the same on two threads (each lane sorts in the kernel too)
+    monkeypatch.setattr(functions, "_SIDE_BY_SIDE_MIN_ROWS", 1)
+    sorted_.clear()
+    fresh = {name: value.copy() for name, value in env.items()}
+    for a, b in zip(figures[False], tiering.classify(fresh, mask, current=current, threads=2,
+                                                     kernels=True), strict=True):
+        same(a, b)
+    assert len(set(sorted_)) == 2  # (both lanes sorted in the kernel)
+
+
+def test_only_a_block_that_asks_sorts_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAMSIM_KERNELS", "on")
+    assert not functions._compiled(10**6)  # (a tiering on its own: numpy's sort)
+    with functions.compiled_sorts(True):
+        assert functions._compiled(10**6) == functions.jit.available()
+        with functions.compiled_sorts(False):
+            assert not functions._compiled(10**6)
+    assert not functions._compiled(10**6)

@@ -109,10 +109,12 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if sim._pending_retier:
         sim._pending_retier = False
         env = sim.fields()
-        # (in a worker process one thread: the other core runs another worker)
+        # (in a worker process one thread: the other core runs another worker; the sorts
+        # compiled when the period's kernels are, numba being loaded for them)
         new_tier, score, quadrant = m.tiering.classify(env, act, current=sim.tier,
                                                        ids=sim.prep.accounts.account_id,
-                                                       threads=sim.options.threads)
+                                                       threads=sim.options.threads,
+                                                       kernels=kernels)
         # (only accounts in the portfolio are re-tiered: the others keep their tier, score and
         # quadrant, the lost as they left, the arrivals as they will start)
         sim.score = np.where(act, score, sim.score)

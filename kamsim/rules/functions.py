@@ -62,6 +62,7 @@ __all__ = [
     "mean_moved",
     "sum_moved",
     "shared_sorts",
+    "compiled_sorts",
     "side_by_side",
     "forget",
 ]
@@ -293,18 +294,29 @@ def _ascending(population: FloatArray) -> tuple[NDArray[np.intp], NDArray[np.int
     return order, (at[:-1][same] if same.any() else None)
 
 
-#: the people of a portfolio's decision units per account, about (the baseline's): a sort of
-#: as many values as a portfolio has accounts runs compiled when kamsim.jit.wanted would
-#: compile the work on that portfolio's people
-_PEOPLE_PER_ACCOUNT = 6
+#: whether the sorts run in the compiled kernel (see compiled_sorts)
+_COMPILED: ContextVar[bool] = ContextVar("kamsim_compiled_sorts", default=False)
+
+
+@contextmanager
+def compiled_sorts(on: bool = True) -> Iterator[None]:
+    """Within this block (``on``) the portfolio helpers sort in the compiled kernel of
+    :mod:`kamsim.rules.sort_kernel`: the same orders and ties, faster. The engine's
+    re-tiering asks for it when its period runs the kernels (``kamsim.jit.wanted``), so
+    numba is already loaded; a tiering on its own (a first tiering, ``kamsim tier``) sorts
+    in numpy and does not pay numba's start (~0.5 s) for a dozen sorts. The side_by_side
+    lanes run in a copy of the caller's context, so they sort alike."""
+    token = _COMPILED.set(on)
+    try:
+        yield
+    finally:
+        _COMPILED.reset(token)
 
 
 def _compiled(rows: int) -> bool:
-    """Whether a sort of ``rows`` values runs in the compiled kernel
-    (:mod:`kamsim.rules.sort_kernel`): from ~8,300 rows on with ``KAMSIM_KERNELS=auto``
-    (below, numba's start costs more than it saves), always with ``on``, never with
-    ``off`` or without numba."""
-    return rows > 1 and jit.wanted(rows * _PEOPLE_PER_ACCOUNT)
+    """Whether a sort of ``rows`` values runs in the compiled kernel: inside
+    ``compiled_sorts()``, if numba is there."""
+    return rows > 1 and _COMPILED.get() and jit.available()
 
 
 def _ascending_compiled(population: FloatArray

@@ -7,8 +7,8 @@ A radix sort is stable, so equal keys keep their row order: the order is the one
 the way to it. numpy's own sort of the packed keys runs on this machine's CPU (AMD Zen 4)
 at about 25 ns a value at 10k and 55 ns at 1M (its AVX-512 sort is slow there, see
 docs/scale.md); this one at 10-15 and 12-28, and it needs no second pass for keys that
-clash. Imported only when :func:`kamsim.jit.wanted` says yes (it compiles the kernel, so it
-imports numba).
+clash. Imported only inside ``functions.compiled_sorts()``, which the engine's re-tiering
+opens when :func:`kamsim.jit.wanted` says yes (it compiles the kernel, so it imports numba).
 """
 
 from __future__ import annotations
