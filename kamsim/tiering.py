@@ -19,6 +19,7 @@ from kamsim.fields import QUADRANT_NAMES, field_types
 from kamsim.rules.expr import Expr, compile_expr
 from kamsim.rules.functions import (
     column,
+    compiled_sorts,
     forget,
     rank_pct,
     shared_sorts,
@@ -261,13 +262,15 @@ class CompiledTiering:
 
     def classify(self, env: dict[str, np.ndarray], mask: np.ndarray,
                  current: np.ndarray | None = None, ids: np.ndarray | None = None, *,
-                 threads: int = 2
+                 threads: int = 2, kernels: bool = False
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``assign`` and ``quadrant`` in one go: (tier, score, quadrant). The same figures,
         but a field both rank (e.g. revenue) is sorted once. ``threads``: how many threads
         the indicator ranks may use (the engine passes ``EngineOptions.threads``, 1 in a
-        worker process); the figures do not depend on it."""
-        with shared_sorts():
+        worker process); ``kernels``: sort in the compiled kernel (the engine passes whether
+        its period runs the kernels: see ``compiled_sorts``). The figures depend on
+        neither."""
+        with shared_sorts(), compiled_sorts(kernels):
             tier, score = self._assign(env, mask, current, ids, threads)
             return tier, score, self.quadrant(env, mask)
 

@@ -109,17 +109,19 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if sim._pending_retier:
         sim._pending_retier = False
         env = sim.fields()
-        # (in a worker process one thread: the other core runs another worker)
+        # (in a worker process one thread: the other core runs another worker; the sorts
+        # compiled when the period's kernels are, numba being loaded for them)
         new_tier, score, quadrant = m.tiering.classify(env, act, current=sim.tier,
                                                        ids=sim.prep.accounts.account_id,
-                                                       threads=sim.options.threads)
+                                                       threads=sim.options.threads,
+                                                       kernels=kernels)
         # (only accounts in the portfolio are re-tiered: the others keep their tier, score and
         # quadrant, the lost as they left, the arrivals as they will start)
         sim.score = np.where(act, score, sim.score)
         sim.quadrant = np.where(act, quadrant, sim.quadrant)
         del score, quadrant
-        moved = np.flatnonzero(act & (new_tier != sim.tier))
         if log is not None:
+            moved = np.flatnonzero(act & (new_tier != sim.tier))
             log.add(k, moved, "tier_change", new_tier[moved], sim.tier[moved])
         sim.tier = new_tier
     tier = sim.tier
@@ -475,29 +477,36 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     del in_portfolio
     if effects:
         env = sim.fields()
-        new_stage = sim.stage.copy()
-        may_move = act & (sim.months_in_stage >= st.min_dwell[sim.stage])
+        stage = sim.stage
+        may_move = act & (sim.months_in_stage >= st.min_dwell.take(stage))
+        # who goes a step up and who a step down, added to the stages at the end (one pass,
+        # not two writes through a boolean index a stage)
+        ups, downs = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
         for s in range(st.ladder):  # a loop over stages, not accounts
-            here = may_move & (sim.stage == s)
+            here = may_move & (stage == s)
             if not here.any():
                 continue
             if st.up[s] is not None and s + 1 < st.ladder:
                 up = here & st.up[s](env, n, act)  # type: ignore[misc]
-                new_stage[up] = s + 1
-                here &= ~up
+                ups |= up
+                np.greater(here, up, out=here)  # here and not up: up first
             if st.down[s] is not None and s > 0:
-                new_stage[here & st.down[s](env, n, act)] = s - 1  # type: ignore[misc]
-        unc = act & (sim.stage != st.uncoupled) & st.uncouple(env, n, act)
-        new_stage[unc] = st.uncoupled
+                here &= st.down[s](env, n, act)  # type: ignore[misc]
+                downs |= here
+        new_stage = stage + (ups.view(np.int8) - downs.view(np.int8))
+        unc = act & (stage != st.uncoupled) & st.uncouple(env, n, act)
+        np.putmask(new_stage, unc, st.uncoupled)
         if st.recover is not None:
-            rec = act & (sim.stage == st.uncoupled) & st.recover(env, n, act)
-            new_stage[rec] = 0
-        changed = (new_stage != sim.stage).nonzero()[0]
+            rec = act & (stage == st.uncoupled)
+            if rec.any():  # (none uncoupled, mostly)
+                rec &= st.recover(env, n, act)
+                np.putmask(new_stage, rec, 0)
+        changed = np.flatnonzero(new_stage != stage)
         if log is not None:
             log.add(k, changed, "stage_change", new_stage[changed], sim.stage[changed])
         sim.months_in_stage[changed] = 0.0
         sim.stage = new_stage
-        del env, new_stage, may_move
+        del env, stage, new_stage, may_move, ups, downs
 
     # -- word of mouth: leaders' satisfaction and anger reach their followers
     new_idx = np.zeros(0, dtype=np.int64)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,7 +27,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from kamsim import lanes
+from kamsim import jit, lanes
 from kamsim.blocks import cache_block
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "mean_moved",
     "sum_moved",
     "shared_sorts",
+    "compiled_sorts",
     "side_by_side",
     "forget",
 ]
@@ -177,7 +179,8 @@ def shared_sorts() -> Iterator[None]:
 def _block_array(kind: str, m: int) -> NDArray[np.uint64]:
     """A uint64[m] kept for the shared_sorts block (fresh outside one): ``"row numbers"`` is
     ``arange(m)`` and ``"distinct ranks"`` the bits of the float64 ``arange(1, m + 1) / m``,
-    both read-only; ``"scratch"`` is overwritten by every sort (one per side_by_side lane).
+    both read-only; any other kind (``"scratch"``, ``"spare keys"``, ...) is overwritten by
+    every sort (one per side_by_side lane).
     A fresh array of a million rows costs more in page faults than the arithmetic done on
     it."""
     shared = _SHARED.get()
@@ -257,6 +260,8 @@ def _ascending(population: FloatArray) -> tuple[NDArray[np.intp], NDArray[np.int
     put in order by their full keys. Equal values can only be found among them.
     """
     m = population.size
+    if _compiled(m):
+        return _ascending_compiled(population)
     if m > _PACKED_MAX_ROWS:
         order = np.argsort(population, kind="stable")
         return order, _ties(population[order])
@@ -289,6 +294,48 @@ def _ascending(population: FloatArray) -> tuple[NDArray[np.intp], NDArray[np.int
     return order, (at[:-1][same] if same.any() else None)
 
 
+#: whether the sorts run in the compiled kernel (see compiled_sorts)
+_COMPILED: ContextVar[bool] = ContextVar("kamsim_compiled_sorts", default=False)
+
+
+@contextmanager
+def compiled_sorts(on: bool = True) -> Iterator[None]:
+    """Within this block (``on``) the portfolio helpers sort in the compiled kernel of
+    :mod:`kamsim.rules.sort_kernel`: the same orders and ties, faster. The engine's
+    re-tiering asks for it when its period runs the kernels (``kamsim.jit.wanted``), so
+    numba is already loaded; a tiering on its own (a first tiering, ``kamsim tier``) sorts
+    in numpy and does not pay numba's start (~0.5 s) for a dozen sorts. The side_by_side
+    lanes run in a copy of the caller's context, so they sort alike."""
+    token = _COMPILED.set(on)
+    try:
+        yield
+    finally:
+        _COMPILED.reset(token)
+
+
+def _compiled(rows: int) -> bool:
+    """Whether a sort of ``rows`` values runs in the compiled kernel: inside
+    ``compiled_sorts()``, if numba is there."""
+    return rows > 1 and _COMPILED.get() and jit.available()
+
+
+def _ascending_compiled(population: FloatArray
+                        ) -> tuple[NDArray[np.intp], NDArray[np.intp] | None]:
+    """:func:`_ascending` by the compiled radix sort: the same order (the stable one) and
+    the same ties (equal keys are equal values, -0.0 and 0.0 included)."""
+    from kamsim.rules.sort_kernel import ascending
+
+    m = population.size
+    # (the keys and the kernel's spare room are the block's scratch, one set a lane: a
+    # million-row portfolio sorts a dozen arrays into the same pages)
+    spare_keys = _block_array("spare keys", m)
+    keys = _sort_keys(population, _block_array("scratch", m), spare_keys).view(np.int64)
+    order = np.empty(m, np.intp)  # the one new array: it is returned
+    ascending(keys, order, spare_keys.view(np.int64), _block_array("spare order", m).view(np.intp))
+    same = np.flatnonzero(keys[1:] == keys[:-1])
+    return order, (same if same.size else None)
+
+
 class _SortedPopulation:
     """A portfolio helper's population (``values`` on the ``selected`` rows) sorted once.
 
@@ -315,6 +362,9 @@ class _SortedPopulation:
 
     @classmethod
     def sort(cls, values: FloatArray, selected: BoolArray) -> _SortedPopulation:
+        kept = _kept_order(values, selected)
+        if kept is not None:
+            return cls(values, selected, *kept)
         everyone = bool(selected.all())
         population = values if everyone else values[selected]
         order, ties = _ascending(population)
@@ -363,6 +413,90 @@ class _SortedPopulation:
         counts = (self.run_end - self.run_start)[::-1]
         last = np.repeat(2 * start + counts - 1, counts)  # first + last position of the run
         return rows[last - np.arange(self.size)]
+
+
+# --- sorts kept from one evaluation to the next -------------------------------------------
+#
+# An array sorted again (the same object: a field that does not change, such as an
+# account's loyalty or payment risk, which each re-tiering of a run and each replication of
+# a study ranks anew over the accounts in the portfolio then) has the order of all its rows
+# kept while it lives. Each later sort checks that the kept order still sorts the array, in
+# one pass, and takes the population's rows from it: a stable order (equal values by row)
+# is the only one that passes, so the rows and ties are those a sort would give, whatever
+# became of the array meanwhile. An array that no longer passes is sorted afresh from then
+# on. The first sort of an array only notes it: most arrays are sorted once (a field worked
+# out anew for each evaluation, a portfolio tiered once).
+
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+class _KeptOrder:
+    """What is known of one array sorted before: ``rows``, the order of all its rows
+    (int32 up to 2**31 rows; None: not worked out yet, or the array changed since)."""
+
+    __slots__ = ("array", "rows", "changed")
+
+    def __init__(self, array: weakref.ref[FloatArray]) -> None:
+        self.array = array
+        self.rows: NDArray[np.signedinteger[Any]] | None = None
+        self.changed = False
+
+
+#: id of an array sorted before -> what is known of it (dropped with the array)
+_KEPT: dict[int, _KeptOrder] = {}
+
+
+def _forget_kept(key: int, ref: weakref.ref[FloatArray]) -> None:
+    entry = _KEPT.get(key)
+    if entry is not None and entry.array is ref:
+        del _KEPT[key]
+
+
+def _kept_order(values: FloatArray, selected: BoolArray
+                ) -> tuple[NDArray[np.intp], NDArray[np.intp] | None] | None:
+    """The rows of the population ``values[selected]`` in ascending order (equal values
+    by row) and the positions of its ties, as _SortedPopulation.sort gives them, from the
+    order kept for ``values``; None: sort it (see above)."""
+    key = id(values)
+    entry = _KEPT.get(key)
+    if entry is None or entry.array() is not values:
+        try:
+            ref = weakref.ref(values, lambda ref: _forget_kept(key, ref))
+        except TypeError:  # (a view of a kind that takes no weak reference)
+            return None
+        _KEPT[key] = _KeptOrder(ref)
+        return None
+    if entry.changed:
+        return None
+    order = entry.rows
+    if order is None:
+        # seen again: every row sorted once (no NaN: the population is then any subset)
+        if np.isnan(values).any():
+            entry.changed = True
+            return None
+        order, _ties = _ascending(values)
+        if order.size <= _INT32_MAX:  # (kept in half the memory: 4 MB a million rows)
+            order = order.astype(np.int32)
+        entry.rows = order
+    ordered = values[order]
+    rising = ordered[1:] > ordered[:-1]
+    distinct = bool(rising.all())
+    if not distinct:
+        # equal values must come by row, and nothing else may be out of order (NaN fails)
+        rising |= (ordered[1:] == ordered[:-1]) & (order[1:] > order[:-1])
+        if not rising.all():
+            entry.changed = True
+            entry.rows = None
+            return None
+    keep = selected[order]
+    # (what order[keep] gives, in half the time)
+    rows = np.compress(keep, order).astype(np.intp, copy=False)
+    if distinct:
+        return rows, None
+    population = np.compress(keep, ordered)
+    ties = np.flatnonzero(population[1:] == population[:-1])
+    return rows, (ties if ties.size else None)
 
 
 def _sorted_population(x: Any, n: int, mask: BoolArray | None) -> _SortedPopulation:
@@ -539,6 +673,18 @@ def _in_order(rows: NDArray[np.intp], pop: _SortedPopulation, n: int) -> NDArray
     return pop.rows[picked[pop.rows]]
 
 
+def _count_below(ascending: FloatArray, value: FloatArray) -> NDArray[np.intp]:
+    """``np.searchsorted(ascending, value, "left")``: how many of ``ascending`` are below
+    each of ``value`` (no NaN in either). When ``value`` is sorted too (the moved rows come
+    in the population's order, and a hysteresis nudge keeps it), a stable sort of the two
+    merges their runs in one pass, a third of the searches' cost: ``value[j]``, put before
+    the values equal to it, then has j of its own and those below it in front of it."""
+    if value.size > 1 and bool((value[1:] >= value[:-1]).all()):
+        merged = np.argsort(np.concatenate((value, ascending)), kind="stable")
+        return np.flatnonzero(merged < value.size) - np.arange(value.size)
+    return np.searchsorted(ascending, value, "left")
+
+
 def rank_pct_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArray:
     """rank_pct of each row's ``y`` among the other rows' ``x`` (see above). Inside
     shared_sorts, called again with the same ``x``, ``y`` and mask (``rank_pct(score)`` in
@@ -556,7 +702,7 @@ def rank_pct_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArray
         return plain
     pop, rows, value, own = moved
     ascending = pop.ascending()
-    below = np.searchsorted(ascending, value, "left")
+    below = _count_below(ascending, value)
     # the others equal to the moved value (own != value): few, so searched for them only
     equal = np.zeros(rows.size, dtype=np.intp)
     at = np.minimum(below, pop.size - 1)

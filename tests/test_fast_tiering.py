@@ -1,0 +1,387 @@
+"""The shortcuts of re-tiering and of the stages give the figures of the plain computation,
+bit for bit: an array sorted again reuses the order kept for it only when that order still
+sorts it (kamsim.rules.functions, "sorts kept from one evaluation to the next"); the moved
+rank counts by a merge what a search counted; a decision table's first matching row is
+written last to first; the compiled radix sort (kamsim/rules/sort_kernel.py) gives numpy's
+order and ties, and a tiering with it the figures of one without; a period's stages move as
+they did with one write a rule, in every shipped scenario."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import inspect
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kamsim.engine import step as step_module
+from kamsim.engine.core import EngineOptions, Simulation
+from kamsim.engine.rng import Streams, replication_seeds
+from kamsim.experiment import prepared
+from kamsim.fields import field_types
+from kamsim.rules import functions
+from kamsim.rules.expr import compile_expr
+from kamsim.rules.functions import cum_share, rank_pct, shared_sorts
+from kamsim.rules.tables import DecisionTable, Row
+from kamsim.spec.load import load_scenario
+from kamsim.spec.models import TieringRules
+from kamsim.tiering import compile_tiering
+
+# few distinct values (ties), both zeros, infinities and the smallest subnormal
+VALUES = [0.0, -0.0, 1.0, 2.0, -1.0, 0.5, np.inf, -np.inf, 5e-324, 3.0, 1e300]
+
+
+def same(a: np.ndarray, b: np.ndarray) -> None:
+    assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def plain_rank_pct(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """pandas' rank(pct=True, method="average") over the masked rows that are not NaN."""
+    selected = ~np.isnan(x) & mask
+    out = np.where(np.isnan(x) & mask, np.nan, 0.0)
+    pop = x[selected]
+    if pop.size:
+        _, inverse, counts = np.unique(pop, return_inverse=True, return_counts=True)
+        average = np.cumsum(counts) - counts + (counts + 1) / 2.0
+        out[selected] = average[inverse.reshape(-1)] / pop.size
+    return out
+
+
+@st.composite
+def runs(draw: st.DrawFn) -> tuple[np.ndarray, list[tuple[np.ndarray, dict[int, float]]]]:
+    """An array and the evaluations it goes through: each a mask and the values written into
+    the array just before (none, mostly: a field that does not change)."""
+    n = draw(st.integers(1, 40))
+    values = st.sampled_from(VALUES + ([np.nan] if draw(st.booleans()) else []))
+    x = np.array(draw(st.lists(values, min_size=n, max_size=n)), dtype=np.float64)
+    steps = []
+    for _ in range(draw(st.integers(2, 6))):
+        mask = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+        writes = draw(st.dictionaries(st.integers(0, n - 1), values, max_size=3)
+                      if draw(st.integers(0, 3)) == 0 else st.just({}))
+        steps.append((mask, writes))
+    return x, steps
+
+
+@settings(max_examples=300, deadline=None)
+@given(runs())
+def test_an_array_sorted_again_gives_the_figures_of_a_fresh_sort(
+        run: tuple[np.ndarray, list[tuple[np.ndarray, dict[int, float]]]]) -> None:
+    x, steps = run
+    with np.errstate(all="ignore"):
+        for mask, writes in steps:
+            for i, v in writes.items():  # (changed in place: the kept order may no longer do)
+                x[i] = v
+            fresh = x.copy()  # a new array: sorted afresh
+            n = x.size
+            same(rank_pct(x, n, mask), rank_pct(fresh, n, mask))
+            same(rank_pct(x, n, mask), plain_rank_pct(x, mask))
+            same(cum_share(x, n, mask), cum_share(fresh, n, mask))
+            with shared_sorts():  # the sort a block shares: its ties and descending order
+                pop = functions._sorted_population(x, n, mask)
+                twin = functions._sorted_population(fresh, n, mask)
+                same(pop.rows, twin.rows)
+                for a, b in ((pop.run_start, twin.run_start), (pop.run_end, twin.run_end)):
+                    assert (a is None) == (b is None)
+                    if a is not None and b is not None:
+                        same(a, b)
+                same(pop.descending_rows(), twin.descending_rows())
+
+
+def test_a_field_ranked_again_is_not_sorted_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 50, 3000).astype(float)  # ties
+    sorts = []
+    ascending = functions._ascending
+    monkeypatch.setattr(functions, "_ascending", lambda p: sorts.append(p.size) or ascending(p))
+    masks = [rng.random(x.size) < share for share in (0.9, 0.6, 0.7, 0.3)]
+    for mask in masks:
+        same(rank_pct(x, x.size, mask), plain_rank_pct(x, mask))
+    # the first sort is of the population, the second of every row, then none
+    assert sorts == [int(masks[0].sum()), x.size]
+    x[[3, 7]] = x[[7, 3]] + 0.5  # changed in place: the kept order no longer sorts it
+    same(rank_pct(x, x.size, masks[1]), plain_rank_pct(x, masks[1]))
+    same(rank_pct(x, x.size, masks[2]), plain_rank_pct(x, masks[2]))
+    # sorted afresh from then on, the population only
+    assert sorts == [int(masks[0].sum()), x.size, int(masks[1].sum()), int(masks[2].sum())]
+
+
+def test_a_kept_order_goes_with_its_array() -> None:
+    x = np.random.default_rng(1).random(100)
+    key = id(x)
+    mask = np.ones(100, dtype=bool)
+    rank_pct(x, 100, mask)
+    rank_pct(x, 100, mask)
+    assert functions._KEPT[key].rows is not None
+    del x
+    gc.collect()
+    assert key not in functions._KEPT
+
+
+def _rules(hysteresis: float) -> TieringRules:
+    return TieringRules.model_validate({
+        "kamsim": 1, "kind": "tiering", "tiers": ["key", "important", "general"],
+        "indicators": {"volume": {"expr": "revenue", "weight": 0.5},
+                       "loyal": {"expr": "loyalty", "weight": 0.3},
+                       "risk": {"expr": "payment_risk", "weight": -0.2}},
+        "table": {"hit_policy": "first", "rows": [
+            {"when": "rank_pct(score) >= 0.8 or cum_share(revenue) <= 0.3", "tier": "key"},
+            {"when": "rank_pct(score) >= 0.5 and payment_risk < 0.6", "tier": "important"}],
+            "default": "general"},
+        "retier": {"every_months": 12, "hysteresis": hysteresis},
+        "quadrants": {"volume": "rank_pct(revenue)", "loyalty": "loyalty",
+                      "volume_cut": 0.5, "loyalty_cut": 0.5},
+    })
+
+
+@pytest.mark.parametrize("hysteresis", [0.0, 0.05])
+def test_re_tiering_the_same_fields_gives_the_figures_of_new_ones(hysteresis: float) -> None:
+    # as a run re-tiers: the fields that do not change are the same arrays each time, the
+    # portfolio (mask) and the revenue change
+    tiering = compile_tiering(_rules(hysteresis))
+    rng = np.random.default_rng(9)
+    n = 2000
+    loyalty = rng.integers(0, 20, n) / 20.0  # ties
+    risk = rng.random(n)
+    current = None
+    for year in range(4):
+        revenue = rng.lognormal(10, 1, n)
+        mask = rng.random(n) < 0.8 - 0.1 * year
+        env = {"revenue": revenue, "loyalty": loyalty, "payment_risk": risk}
+        fresh = {name: value.copy() for name, value in env.items()}
+        got = tiering.classify(env, mask, current=current, threads=1)
+        want = tiering.classify(fresh, mask, current=current, threads=1)
+        for a, b in zip(got, want, strict=True):
+            same(a, b)
+        current = got[0]
+    assert functions._KEPT[id(loyalty)].rows is not None  # (the kept orders were used)
+
+
+# -- rank_pct_moved's count of the values below each moved one
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(VALUES), min_size=1, max_size=30),
+       st.lists(st.sampled_from(VALUES), min_size=0, max_size=30),
+       st.booleans())
+def test_the_merged_count_is_the_searched_one(population: list[float], moved: list[float],
+                                              ordered: bool) -> None:
+    ascending = np.sort(np.array(population))
+    value = np.array(sorted(moved) if ordered else moved, dtype=np.float64)
+    same(functions._count_below(ascending, value), np.searchsorted(ascending, value, "left"))
+
+
+# -- a decision table's first matching row
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 4), st.integers(1, 30), st.data())
+def test_the_first_matching_row_wins(rows: int, n: int, data: st.DataObject) -> None:
+    matches = [np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+               for _ in range(rows)]
+    outputs = [float(data.draw(st.sampled_from([0.0, 1.0, 2.0, -0.0, 7.5]))) for _ in range(rows)]
+    order = data.draw(st.permutations(range(rows)))
+    table = DecisionTable([Row(compile_expr("true", {}), out) for out in outputs], "first",
+                          data.draw(st.sampled_from([None, 3.0])))
+    got_output, got_row = table._first(matches, list(order), n)
+    # the plain definition: each account takes the first row in order that matches it
+    want_output, want_row = table._fallback(n)
+    taken = np.zeros(n, dtype=bool)
+    for i in order:
+        new = matches[i] & ~taken
+        want_output[new] = outputs[i]
+        want_row[new] = i
+        taken |= new
+    same(got_output, want_output)
+    same(got_row, want_row)
+
+
+# -- the stages of a period (kamsim/engine/step.py, "-- stages")
+
+
+def plain_stages(stages: Any, env: dict[str, np.ndarray], stage: np.ndarray,
+                 months_in_stage: np.ndarray, act: np.ndarray) -> np.ndarray:
+    """The stages after a period's moves, one write a rule (the step's lines before they
+    added the moves up)."""
+    n = stage.shape[0]
+    new_stage = stage.copy()
+    may_move = act & (months_in_stage >= stages.min_dwell[stage])
+    for s in range(stages.ladder):
+        here = may_move & (stage == s)
+        if not here.any():
+            continue
+        if stages.up[s] is not None and s + 1 < stages.ladder:
+            up = here & stages.up[s](env, n, act)
+            new_stage[up] = s + 1
+            here &= ~up
+        if stages.down[s] is not None and s > 0:
+            new_stage[here & stages.down[s](env, n, act)] = s - 1
+    unc = act & (stage != stages.uncoupled) & stages.uncouple(env, n, act)
+    new_stage[unc] = stages.uncoupled
+    if stages.recover is not None:
+        rec = act & (stage == stages.uncoupled) & stages.recover(env, n, act)
+        new_stage[rec] = 0
+    return new_stage
+
+
+def _stage_fields_line() -> int:
+    """The line of the stages section that reads the fields."""
+    lines, _start = inspect.getsourcelines(step_module)
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("# -- stages"))
+    return 1 + next(i for i in range(at, len(lines)) if "sim.fields()" in lines[i])
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = sorted(p for p in [*(ROOT / "scenarios").glob("*.yaml"),
+                               *(ROOT / "scenarios" / "lessons").glob("*.yaml")]
+                   if (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("kind")
+                   == "scenario")
+
+
+@pytest.mark.parametrize(("path", "overlap"), [*((p, False) for p in SCENARIOS),
+                                               (ROOT / "scenarios" / "baseline.yaml", True)],
+                         ids=lambda p: p.stem if isinstance(p, Path) else str(p))
+def test_the_stages_move_as_one_write_a_rule_moved_them(path: Path, overlap: bool) -> None:
+    """Every shipped scenario; and the baseline with rules whose up and down overlap (up
+    wins), that uncouple and recover often."""
+    over = ["horizon_months=24", "replications=1"]
+    spec = load_scenario(path, over)
+    gen = spec.scenario.portfolio.generate
+    if gen is not None and gen.accounts > 400:
+        spec = load_scenario(path, [*over, "portfolio.generate.accounts=400"])
+    sim = Simulation(prepared(spec), Streams(replication_seeds(spec.scenario.seed, 1)[0]),
+                     EngineOptions())
+    stages = sim.model.stages
+    if overlap:
+        fields = field_types()
+        stages = dataclasses.replace(
+            stages, down=tuple(None if rule is None else compile_expr("trust < 0.9", fields)
+                               for rule in stages.down),
+            uncouple=compile_expr("trust < 0.45 and coverage < 0.5", fields),
+            recover=compile_expr("trust >= 0.3", fields))
+        sim.model = dataclasses.replace(sim.model, stages=stages)
+    names = set().union(*(rule.names for rule in (*stages.up, *stages.down, stages.uncouple,
+                                                  stages.recover) if rule is not None))
+    line = _stage_fields_line()
+    seen: list[tuple[Any, ...]] = []
+    read = sim.fields
+
+    def noting() -> Any:
+        env = read()
+        if sys._getframe(1).f_lineno == line:  # the state the stages section starts from
+            seen.append(({name: np.array(env[name]) for name in names}, sim.stage.copy(),
+                         sim.months_in_stage.copy(), sim.active.copy()))
+        return env
+
+    sim.fields = noting  # type: ignore[method-assign]
+    step = sim.step
+    checked = 0
+    moves = {"up and down": 0, "uncoupled": 0, "recovered": 0}
+
+    def checking(k: int) -> None:
+        seen.clear()
+        step(k)
+        if not seen:  # (no churn effects: no stage moves)
+            return
+        nonlocal checked
+        env, stage, months, act = seen[-1]
+        want = plain_stages(stages, env, stage, months, act)
+        n = stage.shape[0]
+        may = act & (months >= stages.min_dwell[stage])
+        ups = np.zeros(n, dtype=bool)
+        downs = np.zeros(n, dtype=bool)
+        for s in range(stages.ladder):
+            if stages.up[s] is not None and s + 1 < stages.ladder:
+                ups |= may & (stage == s) & stages.up[s](env, n, act)
+            if stages.down[s] is not None and s > 0:
+                downs |= may & (stage == s) & stages.down[s](env, n, act)
+        moves["up and down"] += int((ups & downs).sum())
+        moves["uncoupled"] += int((act & (want == stages.uncoupled) & (stage != want)).sum())
+        moves["recovered"] += int((act & (stage == stages.uncoupled) & (want == 0)).sum())
+        # (an account that arrived since keeps the stage it arrived with)
+        same(sim.stage[act], want[act])
+        assert sim.stage.dtype == want.dtype
+        checked += 1
+
+    sim.step = checking  # type: ignore[method-assign]
+    sim.run()
+    assert checked > 0
+    if overlap:  # (the rules did overlap, uncouple and recover)
+        assert moves["up and down"] and moves["uncoupled"] and moves["recovered"]
+
+
+# -- the compiled sort (kamsim/rules/sort_kernel.py)
+
+FINITE = st.one_of(st.sampled_from(VALUES), st.floats(allow_nan=False),
+                   st.floats(-1.0, 1.0, allow_nan=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FINITE, max_size=80), st.booleans())
+def test_the_compiled_sort_is_the_numpy_one(values: list[float], few: bool) -> None:
+    pytest.importorskip("numba", reason="numba is not installed")
+    x = np.array(values, dtype=np.float64)
+    if few:  # (many ties, and keys that differ only in their low bits: numpy's clash path)
+        with np.errstate(invalid="ignore"):  # (inf % 5, left out by the where)
+            x = 1.0 + np.where(np.isfinite(x), np.abs(np.round(x, 0) % 5), 2.0) * 2.0**-40
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KAMSIM_KERNELS", "off")
+        want_order, want_ties = functions._ascending(x)
+    got_order, got_ties = functions._ascending_compiled(x)
+    same(got_order, want_order)
+    assert (got_ties is None) == (want_ties is None)
+    if got_ties is not None and want_ties is not None:
+        same(got_ties, want_ties)
+
+
+@pytest.mark.parametrize("hysteresis", [0.0, 0.05])
+def test_tiering_with_the_compiled_sort_is_tiering_without(monkeypatch: pytest.MonkeyPatch,
+                                                            hysteresis: float) -> None:
+    pytest.importorskip("numba", reason="numba is not installed")
+    from kamsim.rules import sort_kernel
+
+    sorted_ = []
+    kernel = sort_kernel.ascending
+    monkeypatch.setattr(sort_kernel, "ascending",
+                        lambda *a: sorted_.append(threading.get_ident()) or kernel(*a))
+    tiering = compile_tiering(_rules(hysteresis))
+    rng = np.random.default_rng(11)
+    n = 3000
+    env = {"revenue": np.round(rng.lognormal(10, 1, n), 1),  # a few ties
+           "loyalty": rng.integers(0, 20, n) / 20.0, "payment_risk": rng.random(n)}
+    mask = rng.random(n) < 0.8
+    current = rng.integers(0, 3, n)
+    figures = {}
+    for kernels in (False, True):
+        fresh = {name: value.copy() for name, value in env.items()}  # (sorted afresh)
+        figures[kernels] = tiering.classify(fresh, mask, current=current, threads=1,
+                                            kernels=kernels)
+        assert bool(sorted_) == kernels
+    for a, b in zip(figures[False], figures[True], strict=True):
+        same(a, b)
+    # the same on two threads (each lane sorts in the kernel too)
+    monkeypatch.setattr(functions, "_SIDE_BY_SIDE_MIN_ROWS", 1)
+    sorted_.clear()
+    fresh = {name: value.copy() for name, value in env.items()}
+    for a, b in zip(figures[False], tiering.classify(fresh, mask, current=current, threads=2,
+                                                     kernels=True), strict=True):
+        same(a, b)
+    assert len(set(sorted_)) == 2  # (both lanes sorted in the kernel)
+
+
+def test_only_a_block_that_asks_sorts_compiled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAMSIM_KERNELS", "on")
+    assert not functions._compiled(10**6)  # (a tiering on its own: numpy's sort)
+    with functions.compiled_sorts(True):
+        assert functions._compiled(10**6) == functions.jit.available()
+        with functions.compiled_sorts(False):
+            assert not functions._compiled(10**6)
+    assert not functions._compiled(10**6)
