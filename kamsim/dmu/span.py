@@ -102,7 +102,9 @@ def span(units: Units, st: Structure, active: np.ndarray | None) -> Span:
     a0 = int(active.argmax()) if na else 0
     if not na or not active[a0]:
         return Span(0, 0, 0, 0, 0, 0)
-    a1 = na - int(active[::-1].argmax())
+    # (the last active one, as the bytes left once the trailing zeros are stripped: a
+    # reversed view's argmax runs value by value, ~5 µs at 10,000 accounts, this ~1 µs)
+    a1 = len(active.tobytes().rstrip(b"\0"))
     p0, p1 = int(units.offsets[a0]), int(units.offsets[a1])
     if not edges_sorted(units, st):
         return Span(0, na, 0, n, 0, ne)  # edges not by target: everything
