@@ -255,6 +255,42 @@ def test_word_of_mouth_adds_the_edges_in_their_order() -> None:
     assert backwards[3] == 0.5
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.data(), st.integers(1, 12), st.lists(st.integers(1, 4), max_size=12))
+def test_word_of_mouth_runs_of_a_follower(data: st.DataObject, n: int,
+                                          runs: list[int]) -> None:
+    # the edges in runs of one follower each, as prepare.industry_network writes them, and a
+    # follower may come back after others (the kernel keeps a run's sums in registers: a
+    # follower met again goes on from what its earlier runs added)
+    dst = np.repeat(data.draw(arrays(np.int64, len(runs), elements=st.integers(0, n - 1))),
+                    runs).astype(np.int64)
+    src = data.draw(arrays(np.int64, dst.size, elements=st.integers(0, n - 1)))
+    w = data.draw(arrays(np.float64, dst.size, elements=st.sampled_from(
+        [0.0, 1.0, 0.25, 3.0, 1e16, -1e16])))
+    act = data.draw(_bools(n))
+    churn = data.draw(_bools(n)) & act
+    cause = np.where(churn, data.draw(arrays(np.int64, n, elements=st.integers(
+        0, len(_ANGRY) - 1))), -1)
+    trust = data.draw(_floats(n))
+    want = _wom_numpy(act, trust, trust, churn, cause, 2.0, src, dst, w, 0.05, 1.0)
+    got = sk.word_of_mouth(act, trust, trust, churn, cause, _ANGRY, 2.0, src, dst, w, 0.05)
+    assert _same(got, want)
+
+
+def test_word_of_mouth_follower_met_again() -> None:
+    # follower 3's edges in two runs, follower 2's between them, and follower 1's last: what
+    # each run adds stays (3 hears 0.5, then 0.25 twice; 2 hears -0.5; 1 hears 0.5)
+    act = np.ones(4, dtype=bool)
+    trust = np.array([1.0, 0.75, 0.25, 0.5])
+    src, dst = np.array([0, 1, 2, 1, 0]), np.array([3, 3, 2, 3, 1])
+    w = np.ones(5)
+    churn, cause = np.zeros(4, dtype=bool), np.full(4, -1)
+    want = _wom_numpy(act, trust, trust, churn, cause, 2.0, src, dst, w, 0.5, 1.0)
+    got = sk.word_of_mouth(act, trust, trust, churn, cause, _ANGRY, 2.0, src, dst, w, 0.5)
+    assert _same(got, want)
+    assert got.tolist() == [1.0, 1.0, 0.0, 0.5 + 0.5 * (1.0 / 3.0)]
+
+
 # -- whole runs, kernels on against off
 
 def _scenarios() -> list[Path]:

@@ -263,11 +263,26 @@ def _word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
             s = s * negative_weight
         signal[i] = s
         speaks[i] = act[i] or angry
+    # a follower's edges come one after the other (prepare.industry_network writes each
+    # follower's links together): its two sums are kept in registers over its run of edges
+    # and stored once, not each addition waiting on the store of the one before (the same
+    # additions in the same order, so the same sums, whatever the order of the edges)
+    cur, a, b = 0, 0.0, 0.0
+    if src.shape[0]:
+        cur = dst[0]
+        a, b = num[cur], den[cur]
     for e in range(src.shape[0]):
-        num[dst[e]] += w[e] * signal[src[e]]
+        to = dst[e]
+        if to != cur:
+            num[cur], den[cur] = a, b
+            cur = to
+            a, b = num[cur], den[cur]
+        a += w[e] * signal[src[e]]
         # (the bool as numpy multiplies it: 1.0 or 0.0, so a NaN or negative weight of a
         # silent leader adds what numpy's product adds)
-        den[dst[e]] += w[e] * (1.0 if speaks[src[e]] else 0.0)
+        b += w[e] * (1.0 if speaks[src[e]] else 0.0)
+    if src.shape[0]:
+        num[cur], den[cur] = a, b
     for i in range(n):
         if act[i]:
             # _ratio: num / den where den > 1e-12, else 1
