@@ -20,7 +20,7 @@ from test_scenarios import SCENARIOS
 from kamsim import jit
 from kamsim.compile import CompiledModel, compile_model
 from kamsim.engine.allocation import Demand, ServiceOrder, allocate, demand
-from kamsim.engine.step import _ratio
+from kamsim.engine.step import _allocated, _ratio
 from kamsim.experiment import simulate
 from kamsim.spec.load import load_scenario
 
@@ -218,6 +218,28 @@ def test_allocate_by_level_with_ties_is_the_same(calls, capacity: float) -> None
     a = allocate(asked, order, capacity, kernels=True)
     assert same(a, allocate(asked, order, capacity))
     assert calls["allocated"] == (1 if 0.0 < capacity < asked.sum() else 0)
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), kernels=st.booleans())
+def test_allocated_is_allocate_and_its_sum(calls, data, kernels: bool) -> None:
+    # period_step's _allocated: what allocate delivers, and its sum for the utilisation; all
+    # served, the asked array itself (not a copy) and its own sum
+    n = data.draw(st.integers(0, 40))
+    asked = data.draw(arrays(np.float64, n, elements=_asked))
+    order = ServiceOrder(data.draw(arrays(np.float64, n, elements=st.sampled_from(
+        [0.0, 1.0, 2.5]))), data.draw(arrays(bool, n)))
+    finite = asked[np.isfinite(asked)].sum()
+    capacity = data.draw(st.one_of(st.sampled_from([0.0, -1.0, np.nan, np.inf]),
+                                   st.floats(0.0, 2.0 * finite + 1.0)))
+    kept = asked.copy()
+    got, used = _allocated(asked, order, capacity, kernels)
+    want = allocate(asked, order, capacity, kernels)
+    assert same(got, want)
+    assert same(np.float64(used), want.sum())
+    assert (got is asked) == bool(float(asked.sum()) <= capacity)
+    assert same(asked, kept)
 
 
 # -- the money and service ratios period_step takes of the allocation

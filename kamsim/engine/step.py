@@ -18,7 +18,7 @@ from kamsim import jit
 from kamsim.dmu import StepInput
 from kamsim.dmu.arrays import people_of
 from kamsim.dmu.structure import structure
-from kamsim.engine.allocation import allocate, demand
+from kamsim.engine.allocation import ServiceOrder, allocate, demand
 from kamsim.engine.complaints import FluidDesk, work_hours
 from kamsim.spec.models import CHURN_CAUSES
 from kamsim.ufuncs import clip as _clip
@@ -38,6 +38,19 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         out = np.divide(num, den)
     np.putmask(out, np.logical_not(den > 1e-12), 1.0)
     return out
+
+
+def _allocated(asked: np.ndarray, order: ServiceOrder, capacity: float,
+               kernels: bool) -> tuple[np.ndarray, float]:
+    """``allocate(asked, order, capacity, kernels)`` and the sum of what it delivers. When all
+    of it is served (most periods) that is ``asked`` itself, not a copy (neither is changed in
+    place: a copy would be a pass over every slot for nothing), and its sum the one taken to
+    know it (the same pairwise sum of the same values as ``.sum()`` of what is delivered)."""
+    total = float(asked.sum())
+    if total <= capacity:
+        return asked, total
+    delivered = allocate(asked, order, capacity, kernels)
+    return delivered, float(delivered.sum())
 
 
 def _count(index: tuple[np.ndarray, ...], shape: tuple[int, ...]) -> np.ndarray:
@@ -153,9 +166,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     c_sp = cap.specialists * cap.specialist_hours_per_month * dt
     # one order of service for all four resources; accounts out of the portfolio ask nothing
     order = d.order
-    am = allocate(d.am, order, c_am, kernels)
-    ex = allocate(d.exec, order, c_ex, kernels)
-    sp = allocate(d.specialist, order, c_sp, kernels)
+    am, am_used = _allocated(d.am, order, c_am, kernels)
+    ex, ex_used = _allocated(d.exec, order, c_ex, kernels)
+    sp, sp_used = _allocated(d.specialist, order, c_sp, kernels)
     if cap.budget_per_year is None:
         money = d.money
     else:
@@ -171,8 +184,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         # at 1
         sim.service_ratio = np.where(act, np.minimum(1.0, _ratio(am + ex + sp, d.need)),
                                      sim.service_ratio)
-    sim.util[k, :3] = [am.sum() / c_am if c_am else 0.0, ex.sum() / c_ex if c_ex else 0.0,
-                       sp.sum() / c_sp if c_sp else 0.0]
+    sim.util[k, :3] = [am_used / c_am if c_am else 0.0, ex_used / c_ex if c_ex else 0.0,
+                       sp_used / c_sp if c_sp else 0.0]
 
     # -- complaints: those arriving this period join the queue; outcomes answered so far
     due = np.flatnonzero(sim.next_complaint < t + dt)
