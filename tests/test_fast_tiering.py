@@ -22,6 +22,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kamsim import jit
 from kamsim.engine import step as step_module
 from kamsim.engine.core import EngineOptions, Simulation
 from kamsim.engine.rng import Streams, replication_seeds
@@ -232,11 +233,15 @@ def plain_stages(stages: Any, env: dict[str, np.ndarray], stage: np.ndarray,
     return new_stage
 
 
-def _stage_fields_line() -> int:
-    """The line of the stages section that reads the fields."""
+def _stage_fields_lines() -> set[int]:
+    """The lines of the stages section that read the fields (the compiled path's and the
+    numpy path's)."""
     lines, _start = inspect.getsourcelines(step_module)
     at = next(i for i, line in enumerate(lines) if line.strip().startswith("# -- stages"))
-    return 1 + next(i for i in range(at, len(lines)) if "sim.fields()" in lines[i])
+    end = next(i for i in range(at + 1, len(lines)) if lines[i].strip().startswith("# -- "))
+    found = {1 + i for i in range(at, end) if "sim.fields()" in lines[i]}
+    assert len(found) == 2, found
+    return found
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,12 +251,19 @@ SCENARIOS = sorted(p for p in [*(ROOT / "scenarios").glob("*.yaml"),
                    == "scenario")
 
 
+@pytest.mark.parametrize("kernels", ["off", "on"])
 @pytest.mark.parametrize(("path", "overlap"), [*((p, False) for p in SCENARIOS),
                                                (ROOT / "scenarios" / "baseline.yaml", True)],
                          ids=lambda p: p.stem if isinstance(p, Path) else str(p))
-def test_the_stages_move_as_one_write_a_rule_moved_them(path: Path, overlap: bool) -> None:
+def test_the_stages_move_as_one_write_a_rule_moved_them(monkeypatch: pytest.MonkeyPatch,
+                                                        path: Path, overlap: bool,
+                                                        kernels: str) -> None:
     """Every shipped scenario; and the baseline with rules whose up and down overlap (up
-    wins), that uncouple and recover often."""
+    wins), that uncouple and recover often; numpy's lines and the compiled ones
+    (kamsim/engine/stages_kernel.py)."""
+    if kernels == "on":
+        pytest.importorskip("numba", reason="numba is not installed")
+    monkeypatch.setenv(jit.ENV, kernels)
     over = ["horizon_months=24", "replications=1"]
     spec = load_scenario(path, over)
     gen = spec.scenario.portfolio.generate
@@ -270,13 +282,13 @@ def test_the_stages_move_as_one_write_a_rule_moved_them(path: Path, overlap: boo
         sim.model = dataclasses.replace(sim.model, stages=stages)
     names = set().union(*(rule.names for rule in (*stages.up, *stages.down, stages.uncouple,
                                                   stages.recover) if rule is not None))
-    line = _stage_fields_line()
+    lines = _stage_fields_lines()
     seen: list[tuple[Any, ...]] = []
     read = sim.fields
 
     def noting() -> Any:
         env = read()
-        if sys._getframe(1).f_lineno == line:  # the state the stages section starts from
+        if sys._getframe(1).f_lineno in lines:  # the state the stages section starts from
             seen.append(({name: np.array(env[name]) for name in names}, sim.stage.copy(),
                          sim.months_in_stage.copy(), sim.active.copy()))
         return env

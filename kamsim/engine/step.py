@@ -484,11 +484,49 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # -- stages: up or down one step after the minimum dwell; uncouple from any stage
     # (only accounts in the portfolio age: an arrival starts its first stage at 0 months, so
     # it stays the stage's min_dwell_months like any other account)
-    in_portfolio = np.where(act, dt, 0.0)
-    sim.tenure = sim.tenure + in_portfolio
-    sim.months_in_stage = sim.months_in_stage + in_portfolio
-    del in_portfolio
-    if effects:
+    if kernels and effects:
+        # the lines below in two passes around the rules (stages_kernel): the masks a stage,
+        # their ors and puts, and the changed accounts are some forty numpy calls a period;
+        # the rules are evaluated as below, in the same order and on the same conditions
+        from kamsim.engine import stages_kernel as stk
+
+        stage = sim.stage
+        sim.tenure, sim.months_in_stage, may_move, movable = stk.stages_age(
+            act, sim.tenure, sim.months_in_stage, dt, stage, st.min_dwell, st.ladder)
+        env = sim.fields()
+        up_said = np.empty((st.ladder, n), dtype=bool)
+        down_said = np.empty((st.ladder, n), dtype=bool)
+        up_asked = np.zeros(st.ladder, dtype=bool)
+        down_asked = np.zeros(st.ladder, dtype=bool)
+        for s in range(st.ladder):  # a loop over stages, not accounts
+            if not movable[s]:
+                continue
+            if st.up[s] is not None and s + 1 < st.ladder:
+                up_said[s] = st.up[s](env, n, act)  # type: ignore[misc]
+                up_asked[s] = True
+            if st.down[s] is not None and s > 0:
+                down_said[s] = st.down[s](env, n, act)  # type: ignore[misc]
+                down_asked[s] = True
+        unc_said = st.uncouple(env, n, act)
+        rec, rec_asked = unc_said, False
+        if st.recover is not None:
+            rec = act & (stage == st.uncoupled)
+            rec_asked = bool(rec.any())
+            if rec_asked:  # (none uncoupled, mostly)
+                rec &= st.recover(env, n, act)
+        new_stage, changed = stk.stages_move(act, stage, may_move, up_said, up_asked, down_said,
+                                             down_asked, unc_said, rec, rec_asked,
+                                             st.uncoupled, sim.months_in_stage)
+        if log is not None:
+            log.add(k, changed, "stage_change", new_stage[changed], stage[changed])
+        sim.stage = new_stage
+        del env, stage, new_stage, may_move, up_said, down_said, unc_said, rec
+    else:
+        in_portfolio = np.where(act, dt, 0.0)
+        sim.tenure = sim.tenure + in_portfolio
+        sim.months_in_stage = sim.months_in_stage + in_portfolio
+        del in_portfolio
+    if effects and not kernels:
         env = sim.fields()
         stage = sim.stage
         may_move = act & (sim.months_in_stage >= st.min_dwell.take(stage))
