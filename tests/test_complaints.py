@@ -104,12 +104,13 @@ def test_event_desk_starts_a_complaint_exactly_on_arrival() -> None:
 
 
 def _answered(team: SupportTeam, arrivals: np.ndarray, priority: np.ndarray,
-              hours: np.ndarray, by: str) -> list[tuple[int, float]]:
+              hours: np.ndarray, by: str, env: simpy.Environment | None = None
+              ) -> list[tuple[int, float]]:
     """(complaint, response days) in the order answered, driven as the engine does (at each
     month's start: that month's arrivals, then what was answered so far), by the
     ``SupportDesk`` or by a SimPy ``PriorityResource`` with one process and one request per
     complaint (the discipline the desk reproduces at one event per complaint)."""
-    env = simpy.Environment()
+    env = env if env is not None else simpy.Environment()
     answered: list[tuple[int, float]] = []
     desk = SupportDesk(env, team)
     agents = simpy.PriorityResource(env, capacity=team.agents)
@@ -157,6 +158,38 @@ def test_event_desk_serves_as_a_priority_resource_does() -> None:
         desk = _answered(team, arrivals, priority, hours, "desk")
         assert len(desk) == n
         assert desk == _answered(team, arrivals, priority, hours, "resource"), seed
+
+
+class _OwnSchedule(simpy.Environment):
+    """An environment that schedules through a method of its own (and counts the events)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scheduled = 0
+
+    def schedule(self, event: simpy.Event, priority: int = 1, delay: float = 0) -> None:
+        self.scheduled += 1
+        super().schedule(event, priority, delay)
+
+
+def test_event_desk_in_an_environment_that_schedules_its_own_way() -> None:
+    """The desk puts its services on SimPy 4's queue itself (complaints._Service) only where
+    ``Environment.schedule`` is SimPy's own; under a subclass that schedules its own way it
+    makes each service a ``Timeout``, which goes through that method, and answers the same,
+    to the last bit."""
+    for seed in range(6):
+        rng = np.random.default_rng(100 + seed)
+        team = SupportTeam(agents=1 + seed % 3, hours_per_month=140.0, mean_hours=6.0,
+                           service_time=("exponential", "lognormal", "fixed")[seed % 3])
+        n = int(rng.poisson(0.9 * team.agents * team.hours_per_month / team.mean_hours * 4))
+        arrivals = np.sort(rng.uniform(0.0, 4.0, n))
+        priority = rng.integers(1, 4, n).astype(np.float64)
+        hours = work_hours(team, rng.random(n))
+        own = _OwnSchedule()
+        answered = _answered(team, arrivals, priority, hours, "desk", own)
+        assert own.scheduled > n  # every service went through the subclass's schedule
+        assert answered == _answered(team, arrivals, priority, hours, "desk"), seed
+        assert answered == _answered(team, arrivals, priority, hours, "resource"), seed
 
 
 def _poisson(rng: np.random.Generator, rate: float, n: int) -> np.ndarray:

@@ -160,9 +160,10 @@ def _slots(c, u, b_fail, b_strat, b_cons, p_offer, p_default, trust,  # noqa: PL
         if k & OFFER:
             # gap = sim.price_gap * (0.5 + g_off)
             # gap_eff = np.maximum(0.0, gap[off] - d.discount_rate[off] * money_ratio[off])
-            # (numpy's maximum: the second where the first is not above it, or NaN)
+            # (numpy's maximum: the first where it is above the second, else the second: so
+            # NaN, and -0.0 from np.maximum(0.0, -0.0))
             x = price_gap * (0.5 + g_off[i]) - discount_rate[i] * money_ratio[i]
-            gap_eff = 0.0 if 0.0 >= x else x
+            gap_eff = 0.0 if 0.0 > x else x
             # focus = np.bincount(owner, weights=sim.units.price_focus[people]
             #                     * sim.units.influence[people], minlength=off.size)
             focus = 0.0

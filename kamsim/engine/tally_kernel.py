@@ -46,9 +46,9 @@ def referrals(act: np.ndarray, churn: np.ndarray, u_ref: np.ndarray,
     for i in range(act.shape[0]):
         if act[i] and not churn[i]:
             x = 2.0 * trust[i] - 1.0
-            # np.maximum(0.0, x): 0.0 unless x is larger or NaN (the sign of a zero does not
-            # matter: u < +0.0 and u < -0.0 are alike)
-            lift = 0.0 if 0.0 >= x else x
+            # np.maximum(0.0, x): 0.0 where it is above x, else x (so NaN, and -0.0 from
+            # np.maximum(0.0, -0.0))
+            lift = 0.0 if 0.0 > x else x
             p_ref = referral_rate[stage[i]] * influence[i] * lift
             if u_ref[i] < p_ref:
                 count += 1

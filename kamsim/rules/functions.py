@@ -678,8 +678,12 @@ def _count_below(ascending: FloatArray, value: FloatArray) -> NDArray[np.intp]:
     each of ``value`` (no NaN in either). When ``value`` is sorted too (the moved rows come
     in the population's order, and a hysteresis nudge keeps it), a stable sort of the two
     merges their runs in one pass, a third of the searches' cost: ``value[j]``, put before
-    the values equal to it, then has j of its own and those below it in front of it."""
-    if value.size > 1 and bool((value[1:] >= value[:-1]).all()):
+    the values equal to it, then has j of its own and those below it in front of it. Only
+    when ``value`` is a fair part of ``ascending`` (a re-tiering's hysteresis moves nearly
+    every row): the merge sorts both, so for a few values the searches are far cheaper (2
+    values among 1M: 10.8 ms against 15 µs)."""
+    if (value.size > 1 and 4 * value.size >= ascending.size
+            and bool((value[1:] >= value[:-1]).all())):
         merged = np.argsort(np.concatenate((value, ascending)), kind="stable")
         return np.flatnonzero(merged < value.size) - np.arange(value.size)
     return np.searchsorted(ascending, value, "left")
