@@ -420,3 +420,27 @@ def test_the_models_weights_are_read_at_each_step(monkeypatch, rules, kernel_cal
     rng = np.random.default_rng(5)
     both(monkeypatch, units, period_input(60, rng), rng.random(units.n_people))
     assert kernel_calls
+
+
+@pytest.mark.parametrize("field, value", [("role", len(ROLE_NAMES)), ("role", -1),
+                                          ("held_by", 3), ("held_by", -1), ("account", 0)])
+def test_ids_out_of_range_take_the_numpy_path(monkeypatch, kernel_calls, field, value):
+    # a person's role, holder or account out of range (no builder makes one): the kernel
+    # would read or write past its tables unchecked (a negative id counts from the end), so
+    # the numpy path runs, with its figures or its error
+    def outcome(mode: str):
+        units = mixed_units()
+        ids = getattr(units, field).copy()
+        ids[units.n_people // 2] = value
+        setattr(units, field, ids)
+        monkeypatch.setenv("KAMSIM_KERNELS", mode)
+        try:
+            out = step(units, busy(units.n_accounts), StepParams(), ROLES,
+                       np.zeros(units.n_people))
+        except (IndexError, ValueError) as e:
+            return type(e), str(e)
+        return [bits(getattr(out, f.name)) for f in fields(StepOutcome)] + [
+            bits(getattr(units, f)) for f in PERSON]
+
+    assert outcome("on") == outcome("off")
+    assert kernel_calls == []

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kamsim import jit
-from kamsim.dmu.arrays import Units
+from kamsim.dmu.arrays import HOLDERS, Units
 from kamsim.dmu.structure import Structure
 
 __all__ = ["Span", "span", "Scratch", "scratch", "split", "edges_sorted", "compiled",
@@ -77,15 +77,33 @@ def _edges_in_range(units: Units) -> np.ndarray:
                                      and int(dst.min()) >= 0 and int(dst.max()) < n))
 
 
+def _people_in_range(units: Units) -> np.ndarray:
+    # the person ids the kernels index with besides the edges: each person's role (the
+    # per-role tables), who holds the contact (the per-holder hours) and account (the
+    # kernels go through an account's people by the offsets and read a person's account
+    # values by its account: the two must agree, as Units.check requires)
+    offsets, n = units.offsets, units.n_people
+    role, held = units.role, units.held_by
+    return np.array(
+        offsets.dtype.kind in "iu" and role.dtype.kind in "iu" and held.dtype.kind in "iu"
+        and offsets.size >= 1 and int(offsets[0]) == 0 and int(offsets[-1]) == n
+        and bool(np.all(offsets[1:] >= offsets[:-1]))
+        and np.array_equal(units.account, np.repeat(np.arange(units.n_accounts), units.sizes))
+        and (not n or (int(role.min()) >= 0 and int(role.max()) < len(units.role_names)
+                       and int(held.min()) >= 0 and int(held.max()) < len(HOLDERS))))
+
+
 def compiled(units: Units, st: Structure) -> bool:
     """Whether the step and the metrics of these units run compiled
     (kamsim.dmu.step_kernel, metrics_kernel): when :func:`kamsim.jit.wanted` says so and the
     kernels can take the units, that is the influence edges sorted by target with both ends
-    in range (the kernels index with them unchecked) and the people's values float64, as
-    every builder makes them (numpy works some steps of float32 values in float32, the
-    kernels in float64). The edge checks are worked out once, kept with the structure."""
+    in range, the people's roles, holders and accounts in range (the kernels index with
+    them unchecked; numpy's indexing raises) and the people's values float64, as every
+    builder makes them (numpy works some steps of float32 values in float32, the kernels in
+    float64). The id checks are worked out once, kept with the structure."""
     return (jit.wanted(units.n_people) and edges_sorted(units, st)
             and bool(st.extra("edges_in_range", lambda: _edges_in_range(units)))
+            and bool(st.extra("people_in_range", lambda: _people_in_range(units)))
             and all(a.dtype == np.float64 for a in (units.influence, units.coverage,
                                                      units.attitude, units.months_in_post)))
 

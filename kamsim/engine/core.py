@@ -417,6 +417,9 @@ class Simulation:
             self._pending_retier = True
 
     _pending_retier = False
+    #: whether the engine's kernels can take this replication's arrays (see
+    #: kamsim.engine.step._kernels_fit): None until its first period with kernels
+    _kernels_fit: bool | None = None
 
     def step(self, k: int) -> None:
         from kamsim.engine.step import period_step

@@ -96,6 +96,72 @@ def _people_of(units: Units, accounts: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return people, np.arange(accounts.size).repeat(sizes)
 
 
+def _within(ids: np.ndarray, size: int) -> bool:
+    """Whether ``ids`` are integers from 0 to ``size - 1`` (none is also within)."""
+    return ids.dtype.kind in "iu" and (not ids.size or (int(ids.min()) >= 0
+                                                        and int(ids.max()) < size))
+
+
+def _kernels_fit(sim: Simulation) -> bool:
+    """Whether the engine's kernels can take ``sim``'s state, worked out once a replication
+    (at its first period with kernels; kept on ``sim``). Else every period runs the numpy
+    code, which raises on a bad id or works a float32 array by numpy's rules: so a run's
+    result, or its error, is the same with numba or without.
+
+    * The arrays the kernels take have the dtypes the kernels are written for, those
+      :class:`~kamsim.engine.core.Simulation` and the compiled rules make: a float32 array
+      would make numba compile another version, whose arithmetic is not numpy's float32
+      (NEP 50: ``float32 / 12.0`` stays float32 in numpy; in numba it is float64).
+    * The ids the kernels index with and that the period does not make itself are in range:
+      the starting stages and tiers (the period moves a stage by one step on the ladder, or
+      to uncoupled or back to its first stage, and the re-tiering takes its tiers from the
+      rules, so in range they stay) with the per-stage and per-tier tables as long as their
+      names, the word-of-mouth edges' ends and the decision units' offsets. numba checks no
+      index (tests/test_kernel_bounds.py runs the kernels with its checks on) and counts a
+      negative one from the end, as numpy's indexing does, where a bincount raises."""
+    fit = sim._kernels_fit
+    if fit is None:
+        fit = sim._kernels_fit = _dtypes_fit(sim) and _ids_fit(sim)
+    return fit
+
+
+def _dtypes_fit(sim: Simulation) -> bool:
+    m, mt = sim.model, sim.metrics
+    st, sv, units = m.stages, m.service, sim.units
+    floats = (sim.wallet, sim.share, sim.trust, sim.tenure, sim.months_in_stage,
+              sim.service_ratio, sim.complaints_open, sim.since_unresolved, sim.cost_share,
+              sim.price_sensitivity, sim.influence, sim.p_default, sim.referral_rate,
+              *sim.event_bounds, *sim.acc.values(), *sim.ts.values(), sim.stage_counts,
+              sim.transitions, sim.causes, sim.prep.wom_weight, st.target_share, st.min_dwell,
+              st.price_sensitivity, st.cost_to_serve, sv.am_hours, sv.exec_hours,
+              sv.specialist_hours, sv.discount, sv.vip_cost, sv.joint_dev, sv.fixed_cost,
+              sv.priority, units.price_focus, units.influence,
+              structure(units).sum_influence, mt.coverage, mt.sentiment, mt.multithreading)
+    exact = ((sim.active, np.bool_), (mt.dm_covered, np.bool_), (mt.champion, np.bool_),
+             (sim.stage, np.int64), (sim.tier, np.int64), (sim.quadrant, np.int64),
+             (sim.churn_period, np.int32), (sim.churn_cause, np.int8))
+    return (all(a.dtype == np.float64 for a in floats)
+            and all(a.dtype == dtype for a, dtype in exact))
+
+
+def _ids_fit(sim: Simulation) -> bool:
+    m, n = sim.model, sim.n
+    st, sv, units = m.stages, m.service, sim.units
+    ns, nt = len(st.names), len(m.tiers)
+    offsets = units.offsets
+    return (_within(sim.stage, ns) and _within(sim.tier, nt)
+            and all(a.shape == (ns,) for a in (st.target_share, st.min_dwell,
+                                               st.price_sensitivity, st.cost_to_serve,
+                                               sim.referral_rate))
+            and all(a.shape == (nt,) for a in (sv.am_hours, sv.exec_hours,
+                                               sv.specialist_hours, sv.discount, sv.vip_cost,
+                                               sv.joint_dev, sv.fixed_cost, sv.priority))
+            and _within(sim.prep.wom_src, n) and _within(sim.prep.wom_dst, n)
+            and sim.prep.wom_weight.shape == sim.prep.wom_src.shape == sim.prep.wom_dst.shape
+            and offsets.shape == (n + 1,) and _within(offsets, units.n_people + 1)
+            and bool(np.all(offsets[1:] >= offsets[:-1])))
+
+
 def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight sequence
     from kamsim.engine.core import _ANGRY, CAUSE, _p
 
@@ -113,8 +179,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # compiled kernels (kamsim.jit) for the service asked and delivered (allocation_kernel)
     # and the elementwise runs of trust, money, share of wallet and word of mouth
     # (step_kernels), one pass an account each: the same values as the numpy lines they stand
-    # in for, to the bit. The decision units decide alike, from the same size.
-    kernels = jit.wanted(sim.units.n_people)
+    # in for, to the bit. The decision units decide alike, from the same size. Only if the
+    # kernels can take this replication's arrays (checked once, see _kernels_fit)
+    kernels = jit.wanted(sim.units.n_people) and _kernels_fit(sim)
     if kernels:
         from kamsim.engine import step_kernels as sk
 
