@@ -10,11 +10,12 @@ format, comma-separated UTF-8, and says which of these a file is instead.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from kamsim.errors import InputError, Location, Problem
 
-__all__ = ["check_csv_text", "decode_problem", "norm_name"]
+__all__ = ["check_csv_text", "check_csv_head", "csv_lines", "decode_problem", "norm_name"]
 
 #: how much of the file's start is looked at for a binary file and for the header's separator
 _HEAD_BYTES = 65_536
@@ -35,7 +36,12 @@ def check_csv_text(path: str | Path, shown: str) -> None:
     bytes) or whose header separates its fields with ``;`` or a tab and has no ``,``.
     OSError is the caller's (it words a file it cannot open its own way)."""
     with open(path, "rb") as fh:
-        head = fh.read(_HEAD_BYTES)
+        check_csv_head(fh.read(_HEAD_BYTES), shown)
+
+
+def check_csv_head(data: bytes, shown: str) -> None:
+    """:func:`check_csv_text` of a file already read (``data``: its bytes, or their start)."""
+    head = data[:_HEAD_BYTES]
     if head.startswith(_BINARY_MAGIC) or b"\x00" in head:
         what = ("a spreadsheet workbook (.xlsx/.xls), not a CSV text file"
                 if head.startswith(_BINARY_MAGIC) else "not a CSV text file (it has binary bytes)")
@@ -51,11 +57,18 @@ def check_csv_text(path: str | Path, shown: str) -> None:
                 "files", f"',' between fields; {_SAVE_AS}")])
 
 
-def decode_problem(path: str | Path, shown: str) -> Problem:
-    """The problem of a file that is not UTF-8, at the line and column of its first byte that
-    is not (a UnicodeDecodeError names a position in some buffer of the reader's, not a
-    place a user can find). Read again as bytes: only a file that failed is."""
-    data = Path(path).read_bytes()
+def csv_lines(data: bytes) -> io.TextIOWrapper:
+    """The text of a CSV file read as ``data``, for ``csv.reader``: decoded as it is read
+    (UTF-8, a byte-order mark dropped; a UnicodeDecodeError where a byte is not), as
+    ``open(path, encoding="utf-8-sig", newline="")`` gives it, without a second copy of the
+    whole file."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+
+
+def decode_problem(data: bytes, shown: str) -> Problem:
+    """The problem of a file that is not UTF-8 (``data``: its bytes), at the line and column
+    of its first byte that is not (a UnicodeDecodeError names a position in some buffer of
+    the reader's, not a place a user can find)."""
     start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
         data[start:].decode("utf-8")
@@ -68,5 +81,5 @@ def decode_problem(path: str | Path, shown: str) -> Problem:
                        f"byte 0x{data[at]:02x} is not UTF-8 text (the file is in another "
                        "encoding, e.g. Latin-1 or Windows-1252)",
                        f"save the file as UTF-8; {_SAVE_AS}")
-    return Problem(Location(shown, 1, 1), "the file is not UTF-8 text",  # (changed meanwhile)
+    return Problem(Location(shown, 1, 1), "the file is not UTF-8 text",  # (not reached)
                    f"save the file as UTF-8; {_SAVE_AS}")

@@ -5,6 +5,7 @@ An input problem is always located: ``path:line:col: what is wrong (what was exp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -20,6 +21,16 @@ def did_you_mean(value: str, names: Iterable[str]) -> str:
 
     near = difflib.get_close_matches(value, list(names), n=1)
     return f"did you mean {near[0]!r}? " if near else ""
+
+
+_NUMBER = re.compile(r"(\d+)")
+
+
+def _natural(text: str) -> tuple[str | int, ...]:
+    """A key that orders ``text`` with its numbers read as numbers: ``--set[2]`` before
+    ``--set[10]``, ``people[9]`` before ``people[10]``. (The split alternates text and
+    digits, so two keys compare text with text and number with number.)"""
+    return tuple(int(part) if i % 2 else part for i, part in enumerate(_NUMBER.split(text)))
 
 
 @dataclass(frozen=True, order=True)
@@ -86,11 +97,13 @@ class KamsimError(Exception):
 
 
 class InputError(KamsimError):
-    """One or more problems in user input. ``problems`` holds all of them, in file order."""
+    """One or more problems in user input. ``problems`` holds all of them, in file order:
+    by path (its numbers as numbers: ``--set[2]`` before ``--set[10]``), then line, column."""
 
     def __init__(self, problems: Iterable[Problem]):
         self.problems: list[Problem] = sorted(
-            problems, key=lambda p: (p.loc.path, p.loc.line, p.loc.col, p.message)
+            problems, key=lambda p: (_natural(p.loc.path), p.loc.path, p.loc.line, p.loc.col,
+                                     p.message)
         )
         if not self.problems:
             raise ValueError("InputError needs at least one problem")

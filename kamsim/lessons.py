@@ -719,6 +719,7 @@ def run_lesson(lesson: Lesson | str, *, replications: int | None = None,
     first = specs[les.main].scenario
     seed = first.seed if seed is None else seed
     replications = first.replications if replications is None else replications
+    story = None
     for label, spec in specs.items():
         if progress:
             progress(label)
@@ -727,8 +728,11 @@ def run_lesson(lesson: Lesson | str, *, replications: int | None = None,
         results[label] = res
         roles = list(spec.stakeholders.roles)
         values[label] = {f.name: measure(res, f, roles) for f in les.figures}
+        if label == les.main:
+            # traced now, while its prepared starting point is the one this process keeps
+            # (one scenario): after the next variant, the trace prepared it again
+            story = trace(spec, les.focus, seed=res.seed)
     main = results[les.main]
-    story = trace(specs[les.main], les.focus, seed=main.seed)
     return LessonRun(lesson=les, results=results, values=values,
                      checks=_evaluate(les, values, main.confidence), trace=story,
                      seed=main.seed, replications=main.replications, currency=main.currency)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import csv
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from kamsim.csvtext import check_csv_text, decode_problem, norm_name
+from kamsim.csvtext import check_csv_head, csv_lines, decode_problem, norm_name
 from kamsim.errors import InputError, Location, Problem, capped, did_you_mean
 from kamsim.fields import PORTFOLIO_FIELDS
 from kamsim.spec.models import Distribution, PortfolioGenerate, PortfolioImport
@@ -209,8 +209,8 @@ def _spelling(known: Sequence[str]) -> dict[str, str]:
 
 
 def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str | None = None,
-                       max_bytes: int = 200_000_000, segments: Sequence[str] = ()
-                       ) -> ImportedTable:
+                       max_bytes: int = 200_000_000, segments: Sequence[str] = (),
+                       on_read: Callable[[bytes], None] | None = None) -> ImportedTable:
     """Read a CRM export. Columns are mapped by ``spec.columns`` (kamsim field -> column);
     unmapped fields whose name is a column are taken as they are. ``account_id`` is required.
     Column names are compared without case, spaces or ``-`` (``Payment Risk`` is
@@ -218,26 +218,32 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
     (``loyality``) is a problem, as that field would be drawn instead. A segment or industry
     that differs only so from a known one (``segments``, the stakeholder rules' unit
     templates, and those of ``spec.defaults``) is read as that one: ``Small`` gets the
-    ``small`` decision units. Every bad cell is reported at ``file:row:column``."""
+    ``small`` decision units. Every bad cell is reported at ``file:row:column``.
+
+    The file is read once; ``on_read`` is given the bytes read (that are parsed), as soon as
+    they are: the scenario's loader records their hash with the run."""
     shown = display or str(path)
     p = Path(path)
     # a file that is gone, a folder or one without read permission is one located problem
     # (as load_yaml words it), not a traceback
     try:
         size = p.stat().st_size
-        if size <= max_bytes:  # a workbook, ';' or tabs between fields: one line saying so
-            check_csv_text(p, shown)
-        fh = p.open(newline="", encoding="utf-8-sig")
+        if size > max_bytes:
+            p.open("rb").close()  # (one it cannot open is told so first)
+        else:
+            data = p.read_bytes()
     except OSError as exc:
         raise InputError([Problem(Location(shown, 1, 1),
                                   f"cannot read file: {exc.strerror or exc}",
                                   "an existing, readable file")]) from None
     if size > max_bytes:
-        fh.close()
         raise InputError([Problem(Location(shown, 1, 1), "file is too large",
                                   f"at most {max_bytes} bytes")])
+    if on_read is not None:
+        on_read(data)
+    check_csv_head(data, shown)  # a workbook, ';' or tabs between fields: one line saying so
     problems: list[Problem] = []
-    with fh:
+    with csv_lines(data) as fh:
         reader = csv.reader(fh)
         try:
             header = next(reader)
@@ -245,7 +251,7 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
             raise InputError([Problem(Location(shown, 1, 1), "file is empty",
                                       "a header row and one row per account")]) from None
         except UnicodeDecodeError:
-            raise InputError([decode_problem(p, shown)]) from None
+            raise InputError([decode_problem(data, shown)]) from None
         except csv.Error as exc:
             raise InputError([Problem(Location(shown, 1, 1), f"unreadable CSV: {exc}")]) from None
         # a repeated column name would make the mapping pick one of the two silently (and a
@@ -350,7 +356,7 @@ def read_portfolio_csv(path: str | Path, spec: PortfolioImport, *, display: str 
                                                 "a number between 0 and 1"))
                     values[fld].append(num)
         except UnicodeDecodeError:
-            problems.append(decode_problem(p, shown))
+            problems.append(decode_problem(data, shown))
         except csv.Error as exc:
             problems.append(Problem(Location(shown, reader.line_num, 1), f"unreadable CSV: {exc}"))
     if not values["account_id"] and not problems:

@@ -98,3 +98,57 @@ def test_a_run_with_stdout_closed_outright_is_recorded(tmp_path: Path) -> None:
 
     with runs.open(store) as st:
         assert len(st.runs()) == 1
+
+
+def _closed(fds: tuple[int, ...], *args: str) -> subprocess.CompletedProcess[str]:
+    """`kamsim ARGS 2>&-` (or `>&-`, or both): the descriptors ``fds`` closed outright before
+    the command starts; what of stdout and stderr is left open is captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "kamsim", *args], cwd=REPO,
+        preexec_fn=lambda: [os.close(fd) for fd in fds],  # type: ignore[func-returns-value]
+        stdout=None if 1 in fds else subprocess.PIPE, stderr=None if 2 in fds else subprocess.PIPE,
+        text=True, timeout=240, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+SMALL_RUN = ["-r", "2", "-w", "1", "--set", "portfolio.generate.accounts=100",
+             "--set", "horizon_months=6"]
+
+
+@pytest.mark.parametrize("fds", [(2,), (1, 2)], ids=["stderr", "stdout-and-stderr"])
+def test_a_run_with_stderr_closed_outright_is_recorded_and_written(
+        fds: tuple[int, ...], tmp_path: Path) -> None:
+    """`kamsim run ... 2>&-`: Python starts with no sys.stderr (None), and asking whether
+    it is a terminal (for the progress bar) failed with an AttributeError, status 1, before
+    the simulation: nothing recorded, no folder, and nothing said."""
+    store, out = tmp_path / "s.duckdb", tmp_path / "out"
+    res = _closed(fds, "run", "scenarios/baseline.yaml", *SMALL_RUN, "--store", str(store),
+                  "--out", str(out))
+    assert res.returncode == 0
+    if 1 not in fds:
+        assert res.stdout.splitlines()[-1].startswith("run r")
+    assert (out / "summary.json").exists()
+    from kamsim import store as runs
+
+    with runs.open(store) as st:
+        assert len(st.runs()) == 1
+
+
+def test_problems_told_to_a_closed_stderr_keep_their_status(tmp_path: Path) -> None:
+    """`kamsim run bad.yaml 2>&-` and `kamsim validate ... 2>&1 | head -1`: the problems
+    cannot be seen, and the status still says there were some (2). Told to a pipe whose
+    reader had left, they ended in status 1."""
+    res = _closed((2,), "run", "scenarios/baseline.yaml", "--set", "nosuch=1", "--store",
+                  str(tmp_path / "s.duckdb"))
+    assert (res.returncode, res.stdout) == (2, "")
+    assert not (tmp_path / "s.duckdb").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: tiering\nfoo: [\n")
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        res = subprocess.run([sys.executable, "-m", "kamsim", "validate", str(bad)], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=write, text=True, timeout=240,
+                             env={**os.environ, "PYTHONPATH": str(REPO)})
+    finally:
+        os.close(write)
+    assert (res.returncode, res.stdout) == (2, "")

@@ -634,3 +634,18 @@ def test_known_names_pass_and_only_check_never_change_the_rule() -> None:
     assert compile_expr("region == 'nort'", FIELDS).kind == "bool"  # type: ignore[arg-type]
     (p,) = problems("region == 'zzz'", values=REGIONS)
     assert p.message == "unknown region 'zzz'"
+
+
+def test_an_expression_compiled_before_is_given_again_and_names_are_still_checked() -> None:
+    """A scenario's rules were compiled when it was loaded (checked with the names `tier`
+    and `stage` may take) and again when its model was compiled: the second is the first.
+    Names given later are checked again however often the expression was compiled."""
+    first = compile_expr("region == 'north' and revenue > 2", FIELDS, expect="bool",
+                         values={"region": ["north", "south"]})
+    assert compile_expr("region == 'north' and revenue > 2", FIELDS, expect="bool") is first
+    assert compile_expr("region == 'north' and revenue > 2", FIELDS) is not first  # (expect)
+    assert compile_expr("region == 'north' and revenue > 2", {**FIELDS, "extra": "number"},
+                        expect="bool") is not first
+    compile_expr("region == 'nrth'", FIELDS)  # (no names to check it against: kept)
+    with pytest.raises(ExprErrors, match="nrth"):
+        compile_expr("region == 'nrth'", FIELDS, values={"region": ["north", "south"]})

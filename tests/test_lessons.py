@@ -660,3 +660,29 @@ def test_validating_several_scenarios_reads_the_shared_rule_files_once(
     result = CliRunner().invoke(cli, ["validate", *scenarios])
     assert result.exit_code == 0, result.output
     assert len(scenarios) >= 2 and reads["tiering.yaml"] == 1
+
+
+def test_a_lesson_prepares_each_variant_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The main variant runs first and its story was traced after the last variant: the
+    process keeps one prepared scenario, so the main variant's portfolio and decision units
+    were built again for the trace (three preparations for two variants). The story is the
+    one a trace made alone tells."""
+    from typing import Any
+
+    import kamsim.engine.prepare as prepare_module
+    from kamsim.trace import trace
+
+    names: list[str] = []
+    real = prepare_module.prepare
+
+    def spy(model: Any) -> Any:
+        names.append(model.spec.overrides)
+        return real(model)
+
+    monkeypatch.setattr(prepare_module, "prepare", spy)
+    les = find_lesson("champion_leaves", LESSONS)
+    run = run_lesson(les, replications=2, workers=1)
+    assert len(names) == len(les.variants) == 2
+    alone = trace(les.specs()[les.main], les.focus, seed=run.seed)
+    assert run.trace.sentences() == alone.sentences()
+    assert run.trace.records == alone.records

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -479,3 +480,24 @@ def test_names_of_a_file_with_a_broken_expression_are_still_known(tmp_path: Path
     where = {Path(p.loc.path).name for p in exc.value.problems}
     assert where == {"tiering.yaml", "stages.yaml"}, str(exc.value)
     assert "'kye'" in str(exc.value)
+
+
+def test_a_loaded_scenario_s_rules_are_compiled_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a scenario compiles its rules to check them; compiling its model compiled
+    each again (the check passes the names `tier`, `stage`, ... may take, the use does not),
+    26 expressions for the baseline. Now the model takes those the check compiled."""
+    import kamsim.rules.expr as expr
+    from kamsim.compile import compile_model
+
+    spec = load_scenario(ROOT / "scenarios" / "baseline.yaml", SMALL)
+    compiled: list[str] = []
+
+    class Counted(expr._Compiler):  # type: ignore[misc,name-defined]
+        def __init__(self, src: Any, *args: Any) -> None:
+            compiled.append(src.text)
+            super().__init__(src, *args)
+
+    monkeypatch.setattr(expr, "_Compiler", Counted)
+    model = compile_model(spec)
+    assert compiled == []
+    assert model.tiering.table.rows  # (the model has its rules)

@@ -671,7 +671,16 @@ def test_a_rule_file_is_hashed_from_the_bytes_parsed(tmp_path: Path,
     text = tiering.read_text().replace("description: Default", "description: Défaut")
     raw = b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8")
     tiering.write_bytes(raw)
-    monkeypatch.setattr(load, "_hash", lambda path: pytest.fail(f"{path} read again"))
+    reads: list[Path] = []
+    read_bytes = Path.read_bytes
+
+    def counted(self: Path) -> bytes:
+        if self.name == "tiering.yaml":
+            reads.append(self)
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counted)
     spec = load.load_scenario(scenario)
     assert spec.hashes[next(k for k in spec.hashes if k.endswith("tiering.yaml"))] == \
         hashlib.sha256(raw).hexdigest()
+    assert len(reads) == 1  # (parsed, and not read again to be hashed)

@@ -199,14 +199,15 @@ class _Preload:
 
 
 class _ReaderGone(io.RawIOBase):
-    """Standard output's raw file under the text stream that click.echo, rich and print
-    write to, which drops what follows once whoever reads the output stopped reading
-    (``kamsim trace ... | head -11``). The command then carries on with its work and ends
-    with its own status: ``kamsim validate ... | head -1`` still tells its problems on
-    stderr and exits 2, ``kamsim plot ... | head -1`` writes every chart, ``kamsim run ... |
-    head -3`` records the run. The first write after the reader left raised
-    BrokenPipeError, which ended the command there (status 1 from click or rich, or 0 from
-    a catch around the command: a validate with problems said "ok" and nothing else).
+    """Standard output's (or standard error's) raw file under the text stream that
+    click.echo, rich and print write to, which drops what follows once whoever reads the
+    output stopped reading (``kamsim trace ... | head -11``). The command then carries on
+    with its work and ends with its own status: ``kamsim validate ... | head -1`` still
+    tells its problems on stderr and exits 2 (and ``kamsim validate ... 2>&1 | head -1`` as
+    well), ``kamsim plot ... | head -1`` writes every chart, ``kamsim run ... | head -3``
+    records the run. The first write after the reader left raised BrokenPipeError, which
+    ended the command there (status 1 from click or rich, or 0 from a catch around the
+    command: a validate with problems said "ok" and nothing else).
 
     Every write reaches the file through here (by the text stream's buffer, which click
     writes to for an ASCII stdout, too), so this one place covers them all, and the
@@ -239,29 +240,33 @@ class _ReaderGone(io.RawIOBase):
         return memoryview(data).nbytes
 
 
-def _guard_stdout() -> None:
-    """Put standard output's text stream over :class:`_ReaderGone` (same encoding and
-    buffering). Started with standard output closed (``kamsim run ... >&-``), Python has no
-    ``sys.stdout`` (None: the first print failed with an AttributeError, and the run was
-    not recorded); file descriptor 1 then becomes devnull, so that nothing the command
-    opens (the run store) takes that number, which worker processes write to."""
-    old = sys.stdout
-    raw: Any
-    if old is None:
-        _to_devnull(1)
-        raw = io.FileIO(1, "w", closefd=False)
-    else:
-        buffer = getattr(old, "buffer", None)
-        raw = getattr(buffer, "raw", buffer)  # (PYTHONUNBUFFERED: the raw file itself)
-        if not isinstance(raw, io.RawIOBase):  # not a real file: a caller's own, left alone
-            return
-        old.flush()  # (nothing is written yet: empty)
-    sys.stdout = io.TextIOWrapper(
-        io.BufferedWriter(_ReaderGone(raw)),
-        encoding=getattr(old, "encoding", None) or "utf-8",
-        errors=getattr(old, "errors", None) or "strict",
-        line_buffering=getattr(old, "line_buffering", False),
-        write_through=getattr(old, "write_through", False))
+def _guard_output() -> None:
+    """Put standard output's and standard error's text streams over :class:`_ReaderGone`
+    (same encoding and buffering). Started with one of them closed (``kamsim run ... >&-``,
+    ``2>&-``), Python has no ``sys.stdout`` or ``sys.stderr`` (None: the first print, or the
+    progress bar's ``sys.stderr.isatty()``, failed with an AttributeError, status 1, and
+    the run was not recorded); its file descriptor then becomes devnull, so that nothing the
+    command opens (the run store) takes that number, which worker processes and C libraries
+    write to. Errors that cannot be seen so keep their status (2), as a finished run its 0."""
+    for name, fd, errors, lines in (("stdout", 1, "strict", False),
+                                    ("stderr", 2, "backslashreplace", True)):
+        old = getattr(sys, name)
+        raw: Any
+        if old is None:
+            _to_devnull(fd)
+            raw = io.FileIO(fd, "w", closefd=False)
+        else:
+            buffer = getattr(old, "buffer", None)
+            raw = getattr(buffer, "raw", buffer)  # (PYTHONUNBUFFERED: the raw file itself)
+            if not isinstance(raw, io.RawIOBase):  # not a real file: a caller's own, left alone
+                continue
+            old.flush()  # (nothing is written yet: empty)
+        setattr(sys, name, io.TextIOWrapper(
+            io.BufferedWriter(_ReaderGone(raw)),
+            encoding=getattr(old, "encoding", None) or "utf-8",
+            errors=getattr(old, "errors", None) or errors,
+            line_buffering=getattr(old, "line_buffering", lines),
+            write_through=getattr(old, "write_through", False)))
 
 
 def _to_devnull(fd: int) -> None:
@@ -521,7 +526,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 def main() -> None:
     from kamsim.cli import commands  # noqa: F401  (registers the other command groups)
 
-    _guard_stdout()  # before anything is printed (--help and --version as well)
+    _guard_output()  # before anything is printed (--help and --version as well)
     warnings.showwarning = _show_warning
     cli(prog_name="kamsim")
 

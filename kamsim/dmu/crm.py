@@ -26,11 +26,11 @@ all problems of the file are raised together as one :class:`InputError` (past
 from __future__ import annotations
 
 import csv
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from kamsim.csvtext import check_csv_text, decode_problem, norm_name
+from kamsim.csvtext import check_csv_head, csv_lines, decode_problem, norm_name
 from kamsim.errors import InputError, Location, Problem, capped, did_you_mean
 from kamsim.spec.models import (
     ATTITUDES,
@@ -72,8 +72,8 @@ def _number(value: str, what: str, lo: float, hi: float | None, loc: Location,
 
 
 def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
-                      display: str | None = None, accounts: Collection[str] | None = None
-                      ) -> dict[str, ExplicitUnit]:
+                      display: str | None = None, accounts: Collection[str] | None = None,
+                      on_read: Callable[[bytes], None] | None = None) -> dict[str, ExplicitUnit]:
     """The explicit decision units in a CRM export, keyed by account id (file order).
 
     The result feeds ``build_units(..., explicit=...)``. Raises InputError listing every bad
@@ -83,14 +83,20 @@ def read_contacts_csv(path: str | Path, role_names: Sequence[str] | None, *,
     on its own, without the stakeholder rules a scenario would pair it with. ``accounts``:
     the starting portfolio's ids, if known; a row of another account is a problem at its
     ``account_id`` (its unit would be dropped, and the template shown for the account meant).
+    The file is read once; ``on_read`` is given the bytes read (that are parsed), as soon as
+    they are: the scenario's loader records their hash with the run.
     """
     where = display if display is not None else str(path)
+    data = b""
     try:
-        check_csv_text(path, where)  # a workbook, ';' or tabs between fields: one line
-        with open(path, encoding="utf-8-sig", newline="") as fh:
+        data = Path(path).read_bytes()
+        if on_read is not None:
+            on_read(data)
+        check_csv_head(data, where)  # a workbook, ';' or tabs between fields: one line
+        with csv_lines(data) as fh:
             rows = _read_rows(csv.reader(fh))
     except UnicodeDecodeError:
-        raise InputError([decode_problem(path, where)]) from None
+        raise InputError([decode_problem(data, where)]) from None
     except (OSError, csv.Error) as err:
         raise InputError([Problem(Location(where), f"cannot read the contact file: {err}")]
                          ) from None

@@ -754,6 +754,14 @@ class _Compiler:
         return _Node("number", helper)
 
 
+#: the expressions compiled in this process, by source, field types and expected type: a
+#: scenario's rules are compiled when it is loaded (to check them, with ``values``) and
+#: again when its model is compiled, and a sweep's points share their rules. An Expr keeps
+#: no state between calls, so one serves them all. (Emptied when it reaches _KEPT_MAX.)
+_KEPT: dict[tuple[Any, ...], Expr] = {}
+_KEPT_MAX = 4096
+
+
 def compile_expr(
     source: str, fields: Mapping[str, FieldType], *, expect: FieldType | None = None,
     values: Mapping[str, Sequence[str]] | None = None,
@@ -763,11 +771,28 @@ def compile_expr(
     With ``expect``, a result of another type is a problem at offset 0 of the expression.
     ``values`` gives the names some text fields can hold (``{"tier": ["key", ...]}``, as the
     loader knows them): a string compared with such a field (``==``, ``!=``, ``in``) that is
-    none of them is a problem at the string. It only checks; the compiled rule is the same.
+    none of them is a problem at the string. It only checks; the compiled rule is the same,
+    so an expression compiled before with the same fields and ``expect`` (``values`` or
+    not) is given again without ``values``; with them it is checked again.
     """
     for name, kind in fields.items():
         if kind not in FIELD_TYPES:
             raise ValueError(f"field {name!r} has type {kind!r}, expected one of {FIELD_TYPES}")
+    key = (source, tuple(sorted(fields.items())), expect)
+    if values is None:
+        kept = _KEPT.get(key)
+        if kept is not None:
+            return kept
+    expr = _compile(source, fields, expect, values)
+    if len(_KEPT) >= _KEPT_MAX:
+        _KEPT.clear()
+    _KEPT[key] = expr
+    return expr
+
+
+def _compile(source: str, fields: Mapping[str, FieldType], expect: FieldType | None,
+             values: Mapping[str, Sequence[str]] | None) -> Expr:
+    """:func:`compile_expr`, every time."""
     body, src, problems = _parse(source)
     if body is None:
         raise ExprErrors(problems, source)

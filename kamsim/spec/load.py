@@ -391,13 +391,13 @@ def _once(what: str, path: Path, args: tuple[Any, ...], make: Callable[[], Any])
     return value
 
 
-def _hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _hashed(read: Callable[[], Any], path: Path) -> tuple[Any, str]:
-    """What ``read()`` makes of ``path``, and the file's hash (recorded with the run)."""
-    return read(), _hash(path)
+def _hashed(read: Callable[..., Any]) -> tuple[Any, str]:
+    """What ``read(on_read=...)`` makes of a data file, and the hash of the bytes it read and
+    parsed (recorded with the run): the file is read once, as a rule file's hash is of the
+    text parsed, and a second read might find another version of it."""
+    digest = hashlib.sha256()
+    value = read(on_read=digest.update)
+    return value, digest.hexdigest()
 
 
 # ---------------------------------------------------------------- single files
@@ -908,7 +908,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
             try:
                 imported, hashes[shown] = _once(
                     "portfolio", target, (spec.model_dump_json(), shown, segments),
-                    partial(_hashed, rows, target))
+                    partial(_hashed, rows))
             except InputError as exc:
                 problems += exc.problems
     contacts = None
@@ -928,7 +928,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = (),
             people = partial(_contacts, target, roles, shown, scenario, imported)
             try:
                 contacts, hashes[shown] = _once("contacts", target, (roles, shown, accounts),
-                                                partial(_hashed, people, target))
+                                                partial(_hashed, people))
             except InputError as exc:
                 problems += exc.problems
     problems += _cross_check(doc, ref("strategy", "level"), rules, levels,
@@ -979,12 +979,12 @@ def _rule_file_hashed(path: Path, kind: str, shown: str
 
 
 def _contacts(path: Path, roles: Sequence[str], shown: str, scenario: BaseModel | None,
-              imported: Any) -> Any:
+              imported: Any, *, on_read: Callable[[bytes], None]) -> Any:
     """The scenario's contact export, checked against its starting accounts."""
     from kamsim.dmu import read_contacts_csv
 
     return read_contacts_csv(path, list(roles), display=shown,
-                             accounts=_starting_ids(scenario, imported))
+                             accounts=_starting_ids(scenario, imported), on_read=on_read)
 
 
 def _scenario_doc(p: Path, shown: str) -> Document:
