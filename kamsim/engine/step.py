@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kamsim import jit
 from kamsim.dmu import StepInput
 from kamsim.dmu.arrays import people_of
 from kamsim.dmu.structure import structure
@@ -113,8 +112,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # compiled kernels (kamsim.jit) for the service asked and delivered (allocation_kernel)
     # and the elementwise runs of trust, money, share of wallet and word of mouth
     # (step_kernels), one pass an account each: the same values as the numpy lines they stand
-    # in for, to the bit. The decision units decide alike, from the same size.
-    kernels = jit.wanted(sim.units.n_people)
+    # in for, to the bit. The decision units decide alike, from the same size (the
+    # simulation asked kamsim.jit.wanted once for its run).
+    kernels = sim.kernels
     if kernels:
         from kamsim.engine import step_kernels as sk
 
