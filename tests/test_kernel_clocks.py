@@ -1,12 +1,22 @@
-"""What a simulation decides once for its run (whether the kernels run, the decision units'
-step constants) is what asking every period gives."""
+"""The compiled clocks of the period step give the numpy lines' figures to the bit: the
+key-person departures due (``departures_kernel``) and the complaints that arrive
+(``complaints_kernel.arrivals_due`` and ``queued``), on NaN, infinities, empty and inactive
+portfolios; whole short simulations of every shipped scenario run the same with them as
+without. And what a simulation decides once for its run (whether the kernels run, the
+decision units' step constants) is what asking every period gives."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _identical import differences
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from test_scenarios import SCENARIOS
 
 from kamsim import jit
 from kamsim.experiment import simulate
@@ -17,9 +27,120 @@ BASELINE = ROOT / "scenarios" / "baseline.yaml"
 
 needs_numba = pytest.mark.skipif(not jit.available(), reason="numba is not installed")
 
+#: clocks: NaN, infinities (a rate of 0), ties with the limit and plain values
+_CLOCKS = st.one_of(st.sampled_from([0.0, 1.0, 2.0, 3.0, np.nan, np.inf, 5e-324]),
+                    st.floats(-1.0, 10.0))
+_GAPS = st.one_of(st.sampled_from([0.0, np.inf, np.nan, 1e308]), st.floats(0.0, 50.0))
+
+
 def same(a: np.ndarray, b: np.ndarray) -> bool:
     """Bit for bit (a NaN's payload, the sign of a zero), in the same dtype and shape."""
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@needs_numba
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), limit=st.sampled_from([1.0, 2.0, 2.5, np.inf]))
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_the_departures_due_are_numpys(data: st.DataObject, limit: float) -> None:
+    from kamsim.engine import departures_kernel as dk
+
+    n_acc = data.draw(st.integers(1, 8))
+    sizes = data.draw(arrays(np.int64, n_acc, elements=st.integers(0, 4)))
+    account = np.repeat(np.arange(n_acc), sizes)
+    n = account.size
+    n_roles = data.draw(st.integers(1, 4))
+    role = data.draw(arrays(np.int8, n, elements=st.integers(-1, n_roles - 1)))
+    departure_lam = data.draw(arrays(np.float64, n_roles,
+                                     elements=st.sampled_from([0.0, 0.01, 0.1, 2.0])))
+    act = data.draw(arrays(np.bool_, n_acc))
+    clocks = data.draw(arrays(np.float64, n, elements=_CLOCKS))
+    u_depart = np.ones(n, dtype=np.float32)
+    # period_step's numpy lines, the draw's waiting times given
+    want_next, want_u = clocks.copy(), u_depart.copy()
+    due_p = want_next < limit
+    idx_p = due_p.nonzero()[0]
+    lam_p = departure_lam[role[idx_p]]
+    gaps = data.draw(arrays(np.float64, idx_p.size, elements=_GAPS))
+    want_next[idx_p] = np.maximum(want_next[idx_p] + gaps, limit)
+    leave_now = idx_p[act[account[idx_p]]]
+    want_u[leave_now] = 0.0
+    got_next, got_u = clocks.copy(), u_depart.copy()
+    got_idx, got_lam, got_leave = dk.due(got_next, limit, role, departure_lam, account, act)
+    assert same(got_idx, idx_p) and same(got_lam, lam_p) and same(got_leave, leave_now)
+    dk.set_clocks(got_next, got_idx, gaps, limit, got_u, got_leave)
+    assert same(got_next, want_next) and same(got_u, want_u)
+
+
+@needs_numba
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), limit=st.sampled_from([1.0, 2.0, 2.5, np.inf]))
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_the_complaints_that_arrive_are_numpys(data: st.DataObject, limit: float) -> None:
+    from kamsim.engine import complaints_kernel as ck
+
+    n = data.draw(st.integers(0, 30))
+    n_levels = data.draw(st.integers(1, 4))
+    act = data.draw(arrays(np.bool_, n))
+    level = data.draw(arrays(np.int64, n, elements=st.integers(0, n_levels - 1)))
+    priority = data.draw(arrays(data.draw(st.sampled_from([np.float64, np.int64])), n_levels,
+                                elements=st.integers(-3, 5)))
+    response_days = data.draw(arrays(np.float64, n_levels, elements=_CLOCKS))
+    clocks = data.draw(arrays(np.float64, n, elements=_CLOCKS))
+    # period_step's numpy lines, the draws given
+    want = clocks.copy()
+    due = np.flatnonzero(want < limit)
+    arrivals = want[due]
+    gaps = data.draw(arrays(np.float64, due.size, elements=_GAPS))
+    want[due] = np.maximum(arrivals + gaps, limit)
+    u_work = data.draw(arrays(np.float64, due.size, elements=st.floats(0.0, 1.0)))
+    live = act[due]
+    c_acc = due[live]
+    lvl = level[c_acc]
+    got = clocks.copy()
+    got_due, got_arrivals = ck.arrivals_due(got, limit)
+    assert same(got_due, due) and same(got_arrivals, arrivals)
+    queued = ck.queued(got, got_due, got_arrivals, gaps, limit, act, u_work, level, priority,
+                       response_days)
+    assert same(got, want)
+    for g, w in zip(queued, (c_acc, arrivals[live], u_work[live], priority[lvl],
+                             response_days[lvl]), strict=True):
+        assert same(g, w)
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many times each kernel ran (so that no test passes on two numpy runs)."""
+    count: dict[str, int] = {}
+    for module, name in (("departures_kernel", "due"), ("departures_kernel", "set_clocks"),
+                         ("complaints_kernel", "arrivals_due"), ("complaints_kernel", "queued")):
+        kernel = importlib.import_module(f"kamsim.engine.{module}")
+        fn = getattr(kernel, name)
+        count[name] = 0
+
+        def counted(*args, _fn=fn, _name=name):  # type: ignore[no-untyped-def]
+            count[_name] += 1
+            return _fn(*args)
+
+        monkeypatch.setattr(kernel, name, counted)
+    return count
+
+
+@needs_numba
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_every_scenario_runs_the_same(monkeypatch: pytest.MonkeyPatch, calls: dict[str, int],
+                                      path: Path) -> None:
+    over = ["replications=1", "horizon_months=13", "seed=5"]
+    gen = load_scenario(path).scenario.portfolio.generate
+    if gen is not None and gen.accounts > 300:
+        over.append("portfolio.generate.accounts=300")
+    out = {}
+    for value in ("off", "on"):
+        monkeypatch.setenv(jit.ENV, value)
+        res = simulate(load_scenario(path, over), workers=1, record_events=True)
+        out[value] = (res.per_replication(), res.outputs)
+    assert all(calls.values()), calls
+    assert not differences(out["off"], out["on"], path.stem)
 
 
 def test_a_simulation_asks_whether_the_kernels_run_once(monkeypatch: pytest.MonkeyPatch

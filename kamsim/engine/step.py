@@ -138,8 +138,11 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             log.add(k, moved, "tier_change", new_tier[moved], sim.tier[moved])
         sim.tier = new_tier
     tier = sim.tier
-    tier_start = tier.copy()
-    stage_start = sim.stage.copy()
+    # the tiers and stages at the period's start: the arrays themselves, not copies (a
+    # period never writes into them: the stages section makes a new array for sim.stage,
+    # and nothing after the re-tiering above changes sim.tier)
+    tier_start = tier
+    stage_start = sim.stage
 
     # -- service asked and delivered
     if kernels:
@@ -188,22 +191,39 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                        sp_used / c_sp if c_sp else 0.0]
 
     # -- complaints: those arriving this period join the queue; outcomes answered so far
-    due = np.flatnonzero(sim.next_complaint < t + dt)
-    arrivals = sim.next_complaint[due]
-    # the next one; a second complaint of the same account in the same period waits for the
-    # next period
-    sim.next_complaint[due] = np.maximum(arrivals + sim.complaint_gaps(due.shape[0]), t + dt)
-    u_work = sim.rng["complaint_work"].random(due.shape[0])
-    live = act[due]
-    c_acc = due[live]
-    lvl = d.level[c_acc]
-    hours = work_hours(m.spec.scenario.capacity.support, u_work[live])
-    if isinstance(sim.desk, FluidDesk):
-        sim.desk.submit(c_acc, np.clip((arrivals[live] - t) / dt, 0, 1), sv.priority[lvl],
-                        sv.response_days[lvl], hours, dt)
+    if kernels:
+        # the lines below in a pass over the slots and one over those due (complaints_kernel),
+        # the draws between them in the same order
+        from kamsim.engine import complaints_kernel as ck
+
+        due, arrivals = ck.arrivals_due(sim.next_complaint, t + dt)
+        gaps = sim.complaint_gaps(len(due))
+        u_work = sim.rng["complaint_work"].random(len(due))
+        c_acc, arr_live, u_live, c_priority, c_target = ck.queued(
+            sim.next_complaint, due, arrivals, gaps, t + dt, act, u_work, d.level, sv.priority,
+            sv.response_days)
+        del gaps
     else:
-        sim.desk.submit(c_acc, np.maximum(arrivals[live], t), sv.priority[lvl],
-                        sv.response_days[lvl], hours)
+        due = np.flatnonzero(sim.next_complaint < t + dt)
+        arrivals = sim.next_complaint[due]
+        # the next one; a second complaint of the same account in the same period waits for
+        # the next period
+        sim.next_complaint[due] = np.maximum(arrivals + sim.complaint_gaps(due.shape[0]),
+                                             t + dt)
+        u_work = sim.rng["complaint_work"].random(due.shape[0])
+        live = act[due]
+        c_acc = due[live]
+        lvl = d.level[c_acc]
+        arr_live, u_live = arrivals[live], u_work[live]
+        c_priority, c_target = sv.priority[lvl], sv.response_days[lvl]
+        del live, lvl
+    hours = work_hours(m.spec.scenario.capacity.support, u_live)
+    if isinstance(sim.desk, FluidDesk):
+        sim.desk.submit(c_acc, np.clip((arr_live - t) / dt, 0, 1), c_priority, c_target, hours,
+                        dt)
+    else:
+        sim.desk.submit(c_acc, np.maximum(arr_live, t), c_priority, c_target, hours)
+    del due, arrivals, u_work, arr_live, u_live
     o_acc, o_days, o_hours, o_ok = sim.desk.collect()
     # an account lost since its complaint was raised no longer counts (nor costs) anything
     keep = act[o_acc]
@@ -226,16 +246,29 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         log.add(k, o_acc[late], "complaint", 0, np.minimum(o_days[late], 1e6))
 
     # -- decision units: contact, attitudes, key-person departures
-    due_p = sim.next_departure < t + dt
-    idx_p = due_p.nonzero()[0]
-    lam_p = sim.departure_lam[sim.units.role[idx_p]]
-    sim.next_departure[idx_p] = np.maximum(
-        sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p), t + dt)
+    if kernels:
+        # the lines below in a pass over the people and one over the due (departures_kernel),
+        # the draw between them as here
+        from kamsim.engine import departures_kernel as dk
+
+        idx_p, lam_p, leave_now = dk.due(sim.next_departure, t + dt, sim.units.role,
+                                         sim.departure_lam, sim.units.account, act)
+        dk.set_clocks(sim.next_departure, idx_p,
+                      sim._exp_times(sim.rng["departures"], lam_p), t + dt, sim.u_depart,
+                      leave_now)
+    else:
+        due_p = sim.next_departure < t + dt
+        idx_p = due_p.nonzero()[0]
+        lam_p = sim.departure_lam[sim.units.role[idx_p]]
+        sim.next_departure[idx_p] = np.maximum(
+            sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p), t + dt)
+        # the people due to leave this period (of accounts in the portfolio) draw 0: they
+        # leave
+        leave_now = idx_p[act[sim.units.account[idx_p]]]
+        sim.u_depart[leave_now] = 0.0
+        del due_p
     quality = 2.0 * sim.service_ratio - 1.0
     _clip(quality, -1.0, 1.0, out=quality)
-    # the people due to leave this period (of accounts in the portfolio) draw 0: they leave
-    leave_now = idx_p[act[sim.units.account[idx_p]]]
-    sim.u_depart[leave_now] = 0.0
     # the trace's opening tells the focus account's unit as it was before the run's first
     # step (the step changes attitudes and coverage and replaces who leaves, in place)
     people_start = (_people(sim, sim.options.focus) if sim.trace is not None and not sim.trace
@@ -245,7 +278,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                                  complaints_unresolved=unresolved, active=act), sim.u_depart)
     sim.u_depart[leave_now] = 1.0
     # (the big temporaries are dropped once dead, to keep the peak low at 1M accounts)
-    del leave_now, due_p, idx_p, lam_p, quality
+    del leave_now, idx_p, lam_p, quality
     key = (out.departed_influence >= 0.5) | (out.departed_coverage >= 1 / 3 - 1e-9)
     kp_acc = out.departed_account[key]
     before = sim.metrics
