@@ -471,7 +471,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         disc, cogs, cts, bad_debt, profit = sk.money(
             act, list_rev, d.discount_rate, money_ratio, sim.cost_share, am, ex, sp,
             support_hours.astype(np.float64, copy=False), d.level, sv.fixed_cost,
-            sv.vip_cost + sv.joint_dev, sv.rate_am, sv.rate_exec, sv.rate_specialist,
+            sv.vip_joint, sv.rate_am, sv.rate_exec, sv.rate_specialist,
             sv.rate_support, dt, bad_debt, factor, acc["revenue"], acc["discounts"],
             acc["cogs"], acc["cost_to_serve"], acc["bad_debt"], acc["profit"], acc["clv"])
     else:
@@ -644,12 +644,15 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             # the last period was counted as new but its cost fell past the horizon
             acq = np.full(total, mk.acquisition_cost)
             acq[:n_ref] = mk.acquisition_cost * mk.referral_cost_ratio
-            sim.acc["acquisition"][new_idx] += acq
-            sim.acc["profit"][new_idx] -= acq
-            sim.acc["clv"][new_idx] -= acq * factor
-            sim.trust[new_idx[:n_ref]] += 0.1  # a referral arrives with some trust
-            sim.active[new_idx] = True
-            sim.born[new_idx] = k + 1
+            # (the arrivals are the next slots in a row: written through a slice, which is
+            # new_idx's values without gathering and scattering them)
+            won = slice(sim.next_free - total, sim.next_free)
+            sim.acc["acquisition"][won] += acq
+            sim.acc["profit"][won] -= acq
+            sim.acc["clv"][won] -= acq * factor
+            sim.trust[won][:n_ref] += 0.1  # a referral arrives with some trust
+            sim.active[won] = True
+            sim.born[won] = k + 1
             if log is not None:
                 log.add(k, new_idx, "new_account", np.r_[np.ones(n_ref), np.zeros(total - n_ref)]
                         .astype(np.int64), acq)
