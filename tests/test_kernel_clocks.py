@@ -1,5 +1,6 @@
-"""The compiled clocks of the period step give the numpy lines' figures to the bit: the
-key-person departures due (``departures_kernel``) and the complaints that arrive
+"""The compiled bits of the period step around its clocks give the numpy lines' figures to
+the bit: who of the people who left was key and the trust hit of the accounts they leave
+without a thread (``departures_kernel``), and the complaints that arrive
 (``complaints_kernel.arrivals_due`` and ``queued``), on NaN, infinities, empty and inactive
 portfolios; whole short simulations of every shipped scenario run the same with them as
 without. And what a simulation decides once for its run (whether the kernels run, the
@@ -42,40 +43,6 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
 @settings(max_examples=300, deadline=None)
 @given(data=st.data(), limit=st.sampled_from([1.0, 2.0, 2.5, np.inf]))
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_the_departures_due_are_numpys(data: st.DataObject, limit: float) -> None:
-    from kamsim.engine import departures_kernel as dk
-
-    n_acc = data.draw(st.integers(1, 8))
-    sizes = data.draw(arrays(np.int64, n_acc, elements=st.integers(0, 4)))
-    account = np.repeat(np.arange(n_acc), sizes)
-    n = account.size
-    n_roles = data.draw(st.integers(1, 4))
-    role = data.draw(arrays(np.int8, n, elements=st.integers(-1, n_roles - 1)))
-    departure_lam = data.draw(arrays(np.float64, n_roles,
-                                     elements=st.sampled_from([0.0, 0.01, 0.1, 2.0])))
-    act = data.draw(arrays(np.bool_, n_acc))
-    clocks = data.draw(arrays(np.float64, n, elements=_CLOCKS))
-    u_depart = np.ones(n, dtype=np.float32)
-    # period_step's numpy lines, the draw's waiting times given
-    want_next, want_u = clocks.copy(), u_depart.copy()
-    due_p = want_next < limit
-    idx_p = due_p.nonzero()[0]
-    lam_p = departure_lam[role[idx_p]]
-    gaps = data.draw(arrays(np.float64, idx_p.size, elements=_GAPS))
-    want_next[idx_p] = np.maximum(want_next[idx_p] + gaps, limit)
-    leave_now = idx_p[act[account[idx_p]]]
-    want_u[leave_now] = 0.0
-    got_next, got_u = clocks.copy(), u_depart.copy()
-    got_idx, got_lam, got_leave = dk.due(got_next, limit, role, departure_lam, account, act)
-    assert same(got_idx, idx_p) and same(got_lam, lam_p) and same(got_leave, leave_now)
-    dk.set_clocks(got_next, got_idx, gaps, limit, got_u, got_leave)
-    assert same(got_next, want_next) and same(got_u, want_u)
-
-
-@needs_numba
-@settings(max_examples=300, deadline=None)
-@given(data=st.data(), limit=st.sampled_from([1.0, 2.0, 2.5, np.inf]))
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_the_complaints_that_arrive_are_numpys(data: st.DataObject, limit: float) -> None:
     from kamsim.engine import complaints_kernel as ck
 
@@ -108,11 +75,47 @@ def test_the_complaints_that_arrive_are_numpys(data: st.DataObject, limit: float
         assert same(g, w)
 
 
+@needs_numba
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_the_key_people_and_the_orphaned_are_numpys(data: st.DataObject) -> None:
+    """Who of those who left was a key person, and the trust hit of the accounts left
+    without a thread: several people of one account may leave in a period (the account is
+    hit once), and a NaN compares as numpy compares it."""
+    from kamsim.engine import departures_kernel as dk
+
+    n = data.draw(st.integers(1, 8))
+    k = data.draw(st.integers(0, 12))
+    left = np.sort(data.draw(arrays(np.int64, k, elements=st.integers(0, n - 1))))
+    influence = data.draw(arrays(np.float64, k, elements=st.sampled_from(
+        [0.0, 0.2, 0.5, 0.4999999, 1.0, np.nan])))
+    coverage = data.draw(arrays(np.float64, k, elements=st.sampled_from(
+        [0.0, 1 / 3, 1 / 3 - 1e-9, 1 / 3 - 2e-9, 0.9, np.nan])))
+    threads = st.sampled_from([0.0, 1.0, 2.0, np.nan, -0.0])
+    before = data.draw(arrays(np.float64, n, elements=threads))
+    after = data.draw(arrays(np.float64, n, elements=threads))
+    trust = data.draw(arrays(np.float64, n, elements=_CLOCKS))
+    hit = data.draw(st.sampled_from([0.15, 0.0, -0.0, np.nan]))
+    # period_step's numpy lines
+    key = (influence >= 0.5) | (coverage >= 1 / 3 - 1e-9)
+    kp_acc = left[key]
+    want = trust.copy()
+    orphaned = left[(before[left] > 0) & (after[left] == 0)]
+    want[orphaned] = want[orphaned] - hit
+    got_key, got_kp = dk.key_people(influence, coverage, left)
+    assert same(got_key, key) and same(got_kp, kp_acc)
+    got = trust.copy()
+    dk.orphaned_hit(left, before, after, got, hit)
+    assert same(got, want)
+
+
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How many times each kernel ran (so that no test passes on two numpy runs)."""
     count: dict[str, int] = {}
-    for module, name in (("departures_kernel", "due"), ("departures_kernel", "set_clocks"),
+    for module, name in (("departures_kernel", "key_people"),
+                         ("departures_kernel", "orphaned_hit"),
                          ("complaints_kernel", "arrivals_due"), ("complaints_kernel", "queued")):
         kernel = importlib.import_module(f"kamsim.engine.{module}")
         fn = getattr(kernel, name)

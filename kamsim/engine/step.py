@@ -246,29 +246,16 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         log.add(k, o_acc[late], "complaint", 0, np.minimum(o_days[late], 1e6))
 
     # -- decision units: contact, attitudes, key-person departures
-    if kernels:
-        # the lines below in a pass over the people and one over the due (departures_kernel),
-        # the draw between them as here
-        from kamsim.engine import departures_kernel as dk
-
-        idx_p, lam_p, leave_now = dk.due(sim.next_departure, t + dt, sim.units.role,
-                                         sim.departure_lam, sim.units.account, act)
-        dk.set_clocks(sim.next_departure, idx_p,
-                      sim._exp_times(sim.rng["departures"], lam_p), t + dt, sim.u_depart,
-                      leave_now)
-    else:
-        due_p = sim.next_departure < t + dt
-        idx_p = due_p.nonzero()[0]
-        lam_p = sim.departure_lam[sim.units.role[idx_p]]
-        sim.next_departure[idx_p] = np.maximum(
-            sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p), t + dt)
-        # the people due to leave this period (of accounts in the portfolio) draw 0: they
-        # leave
-        leave_now = idx_p[act[sim.units.account[idx_p]]]
-        sim.u_depart[leave_now] = 0.0
-        del due_p
+    due_p = sim.next_departure < t + dt
+    idx_p = due_p.nonzero()[0]
+    lam_p = sim.departure_lam[sim.units.role[idx_p]]
+    sim.next_departure[idx_p] = np.maximum(
+        sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p), t + dt)
     quality = 2.0 * sim.service_ratio - 1.0
     _clip(quality, -1.0, 1.0, out=quality)
+    # the people due to leave this period (of accounts in the portfolio) draw 0: they leave
+    leave_now = idx_p[act[sim.units.account[idx_p]]]
+    sim.u_depart[leave_now] = 0.0
     # the trace's opening tells the focus account's unit as it was before the run's first
     # step (the step changes attitudes and coverage and replaces who leaves, in place)
     people_start = (_people(sim, sim.options.focus) if sim.trace is not None and not sim.trace
@@ -278,9 +265,17 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                                  complaints_unresolved=unresolved, active=act), sim.u_depart)
     sim.u_depart[leave_now] = 1.0
     # (the big temporaries are dropped once dead, to keep the peak low at 1M accounts)
-    del leave_now, idx_p, lam_p, quality
-    key = (out.departed_influence >= 0.5) | (out.departed_coverage >= 1 / 3 - 1e-9)
-    kp_acc = out.departed_account[key]
+    del leave_now, due_p, idx_p, lam_p, quality
+    if kernels:
+        # the two lines below and the orphaned accounts' trust hit (section "trust") in a
+        # pass over those who left each (departures_kernel)
+        from kamsim.engine import departures_kernel as dk
+
+        key, kp_acc = dk.key_people(out.departed_influence, out.departed_coverage,
+                                    out.departed_account)
+    else:
+        key = (out.departed_influence >= 0.5) | (out.departed_coverage >= 1 / 3 - 1e-9)
+        kp_acc = out.departed_account[key]
     before = sim.metrics
     # (the metrics of the step's stretch of active accounts, the others kept from before)
     sim.metrics = mt = sim.dmu.metrics(before)
@@ -314,10 +309,15 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         # a relationship that hung on the person who just left breaks [003]: the account had
         # a thread before the departures and has none after (the others lose hit * 0 = +0.0,
         # which leaves them as they are; sim.trust is this period's own array by now)
-        left = out.departed_account
-        orphaned = left[(before.multithreading[left] > 0) & (mt.multithreading[left] == 0)]
-        sim.trust[orphaned] = sim.trust[orphaned] - mk.orphaned_trust_hit
-        del left, orphaned
+        if kernels:
+            dk.orphaned_hit(out.departed_account, before.multithreading, mt.multithreading,
+                            sim.trust, mk.orphaned_trust_hit)
+        else:
+            left = out.departed_account
+            orphaned = left[(before.multithreading[left] > 0)
+                            & (mt.multithreading[left] == 0)]
+            sim.trust[orphaned] = sim.trust[orphaned] - mk.orphaned_trust_hit
+            del left, orphaned
     if kernels:
         sim.complaints_open = sk.complaints_age(sim.since_unresolved, sim.complaints_open,
                                                 unresolved, dt, 0.5 ** (dt / 3.0))
