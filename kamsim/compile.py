@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -47,6 +48,23 @@ class ServiceArrays:
     rate_specialist: float
     rate_support: float
     currency: str
+
+    # sums over the arrays above that a period reads (worked out once, on first use, not
+    # every period: the arrays are not changed once compiled)
+    @cached_property
+    def vip_joint(self) -> np.ndarray:
+        """``vip_cost + joint_dev`` of each level."""
+        return self.vip_cost + self.joint_dev
+
+    @cached_property
+    def need_hours(self) -> np.ndarray:
+        """``am_hours + exec_hours + specialist_hours`` of each level."""
+        return self.am_hours + self.exec_hours + self.specialist_hours
+
+    @cached_property
+    def top_priority(self) -> float:
+        """``float(priority.max())``."""
+        return float(self.priority.max())
 
 
 @dataclass(frozen=True)

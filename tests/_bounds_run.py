@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULES = ("kamsim.engine.step_kernels", "kamsim.engine.allocation_kernel",
            "kamsim.engine.events_kernel", "kamsim.engine.tally_kernel",
            "kamsim.engine.stages_kernel", "kamsim.engine.complaints_kernel",
+           "kamsim.engine.departures_kernel",
            "kamsim.rules.sort_kernel", "kamsim.dmu.step_kernel", "kamsim.dmu.metrics_kernel")
 
 SMALL = ["replications=1", "seed=20261124"]

@@ -39,7 +39,8 @@ def _run() -> tuple[Simulation, list[dict[str, Any]], dict[int, dict[str, Any]]]
         for a in np.flatnonzero(sim.active & (sim.born == k) & (k > 0)):
             arrived.append({"slot": int(a), "k": k, **{
                 name: float(getattr(sim, name)[a])
-                for name in ("months_in_stage", "share", "wallet", "stage", "tier", "tenure")}})
+                for name in ("months_in_stage", "share", "wallet", "stage", "tier", "tenure",
+                             "trust")}})
         step(k)
         for a in np.flatnonzero(sim.churn_period == k):
             left[int(a)] = {name: float(getattr(sim, name)[a])
@@ -106,3 +107,21 @@ def test_an_account_is_paid_for_in_the_period_it_is_won() -> None:
         assert mine.loc[mine["starting"], "acquisition"].eq(0).all()
         assert mine["profit"].sum() == pytest.approx(
             ts.loc[ts["replication"] == r, "profit"].sum(), rel=1e-9)
+
+
+def test_an_arrival_is_booked_on_its_own_slot() -> None:
+    """Each arrival's acquisition is its new_account event's (a referral's cheaper), booked
+    on its own slot, and it arrives with its starting trust, a referral with 0.1 more: what
+    period_step writes for the period's arrivals (the next slots in a row), on them only."""
+    sim, arrived, _left = _run()
+    ev = sim.log.arrays()  # type: ignore[union-attr]
+    won = ev["kind"] == EVENT_KINDS.index("new_account")
+    code = dict(zip(ev["account"][won].tolist(), ev["code"][won].tolist(), strict=True))
+    cost = dict(zip(ev["account"][won].tolist(), ev["value"][won].tolist(), strict=True))
+    assert 0 < sum(code.values()) < len(code)  # referrals and cold arrivals
+    for a in arrived:
+        s = a["slot"]
+        assert a["trust"] == sim.prep.trust[s] + (0.1 if code[s] else 0.0)
+    paid = np.flatnonzero(sim.acc["acquisition"])
+    assert paid.tolist() == sorted(cost)
+    assert all(sim.acc["acquisition"][s] == cost[s] for s in paid.tolist())

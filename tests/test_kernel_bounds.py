@@ -7,7 +7,7 @@ slot, a tier, a stage, a cause, an edge's end, a person) would read or write pas
 without a word, where the numpy path raises. With ``NUMBA_BOUNDSCHECK=1`` every array access
 of a kernel is checked (an index out of range raises IndexError; a negative one still counts
 from the end, as numpy's does, which is why the engine checks the ids it is handed for a sign
-too, see ``Simulation.kernels_fit``). numba's on-disk cache does not key its entries by that
+too, see ``kamsim.engine.step._kernels_fit``). numba's on-disk cache does not key its entries by that
 setting, so the run compiles every kernel afresh into an empty cache folder (~15 s).
 """
 
@@ -49,8 +49,26 @@ def test_every_kernel_runs_within_its_arrays(tmp_path: Path) -> None:
         "kamsim.engine.events_kernel.events", "kamsim.engine.tally_kernel.referrals",
         "kamsim.engine.tally_kernel.tally", "kamsim.engine.stages_kernel.stages_age",
         "kamsim.engine.stages_kernel.stages_move", "kamsim.engine.complaints_kernel.answered",
+        "kamsim.engine.complaints_kernel.arrivals_due", "kamsim.engine.complaints_kernel.queued",
+        "kamsim.engine.departures_kernel.key_people",
+        "kamsim.engine.departures_kernel.orphaned_hit",
         "kamsim.rules.sort_kernel.ascending", "kamsim.dmu.step_kernel.step_part",
         "kamsim.dmu.metrics_kernel.metrics_part", "kamsim.dmu.metrics_kernel.propagated"}
     # and the runs re-tiered, won and lost accounts (the ids that change during a run)
     assert {"tier_change", "new_account", "churn", "stage_change", "offer",
             "complaint"} <= set(got["events"])
+
+
+def test_every_kernel_module_is_run_with_the_checks() -> None:
+    # a new module of kernels must join _bounds_run.MODULES, else its kernels would run
+    # unchecked here without a word
+    sys.path.insert(0, str(ROOT / "tests"))
+    try:
+        from _bounds_run import MODULES
+    finally:
+        sys.path.remove(str(ROOT / "tests"))
+    with_kernels = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for path in (ROOT / "kamsim").rglob("*.py")
+        if any(line.startswith("@kernel") for line in path.read_text(encoding="utf-8").splitlines())}
+    assert with_kernels == set(MODULES)

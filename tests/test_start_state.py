@@ -97,8 +97,8 @@ def test_prepare_measures_the_units_only_for_a_tiering_that_reads_them(
         module = sys.modules[name]
         real = module._metrics_span
 
-        def spy(units, st, threshold, sp, previous, threads, real=real):  # type: ignore[no-untyped-def]
-            out = real(units, st, threshold, sp, previous, threads)
+        def spy(units, st, threshold, sp, previous, threads, *rest, real=real):  # type: ignore[no-untyped-def]
+            out = real(units, st, threshold, sp, previous, threads, *rest)
             if previous is None:
                 whole.append(out)
             return out

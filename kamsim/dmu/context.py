@@ -5,31 +5,34 @@ out on every call the roles' values, and the stretch of active accounts (once fo
 again for the metrics of the same period). A :class:`Context` is made once per simulation of
 one :class:`~kamsim.dmu.arrays.Units` (the engine makes one per replication): it keeps the
 roles' values, and the metrics that follow a step work on that step's stretch. The step's
-constants are still looked up by their key in the structure's cache every period (a cheap
-look-up; the structure is checked on every call, so changed units are never worked on with
-old constants). The values are those of the two functions, to the bit: both run the same
+constants are kept with the structure and parameters they come from (the structure is
+looked up on every call, so changed units are never worked on with old constants), and a
+simulation tells whether the kernels run once for its run (``kernels``). The values are those of the two functions, to the bit: both run the same
 code on the same stretch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from kamsim.dmu.arrays import Units
 from kamsim.dmu.dynamics import (
+    _PARAM_VALUES,
     StepInput,
     StepOutcome,
     StepParams,
     _check_draws,
+    _Constants,
     _role_values,
     _step_constants,
     _step_span,
 )
 from kamsim.dmu.metrics import Metrics, _metrics_span
 from kamsim.dmu.span import Span, span
-from kamsim.dmu.structure import structure
+from kamsim.dmu.structure import Structure, structure
 from kamsim.spec.models import RoleArchetype
 
 __all__ = ["Context"]
@@ -45,27 +48,39 @@ class Context:
     old one.
     """
 
-    __slots__ = ("units", "params", "threshold", "threads", "_roles", "_span")
+    __slots__ = ("units", "params", "threshold", "threads", "kernels", "_roles", "_span",
+                 "_constants")
 
     def __init__(self, units: Units, params: StepParams,
                  roles: Sequence[RoleArchetype] | Mapping[str, RoleArchetype],
-                 threshold: float, *, threads: int = 1) -> None:
+                 threshold: float, *, threads: int = 1, kernels: bool | None = None) -> None:
         self.units = units
         self.params = params
         self.threshold = threshold
         self.threads = threads
+        # whether the step and metrics run compiled as far as the caller goes (a simulation
+        # decides it once for its run, kamsim.jit.wanted); None: asked on every call
+        self.kernels = kernels
         self._roles = _role_values(units, roles)
         self._span: Span | None = None  # the stretch of the last step
+        # the step's constants, with the structure and the parameters' values they were taken
+        # from (looked up again only when either changed: the structure's cache key is a
+        # tuple of some twenty values to hash, ~10 µs a period)
+        self._constants: tuple[Structure, tuple[Any, ...], _Constants] | None = None
 
     def step(self, inp: StepInput, u_depart: np.ndarray) -> StepOutcome:
         """:func:`kamsim.dmu.step` of this context's units, parameters and roles."""
         units, params = self.units, self.params
         _check_draws(units, u_depart)
         st = structure(units)
+        kept, values = self._constants, _PARAM_VALUES(params)
+        if kept is None or kept[0] is not st or kept[1] != values:
+            kept = self._constants = (st, values,
+                                      _step_constants(units, st, self._roles, params))
         active = np.asarray(inp.active, bool)
         self._span = sp = span(units, st, active)
-        return _step_span(units, st, _step_constants(units, st, self._roles, params), inp,
-                          params, u_depart, active, sp, self.threads)
+        return _step_span(units, st, kept[2], inp, params, u_depart, active, sp, self.threads,
+                          self.kernels)
 
     def metrics(self, previous: Metrics | None = None) -> Metrics:
         """:func:`kamsim.dmu.metrics` of the units as they are now: every account if
@@ -80,4 +95,5 @@ class Context:
             raise ValueError("metrics with previous values follow a step")
         else:
             sp = self._span
-        return _metrics_span(units, st, self.threshold, sp, previous, self.threads)
+        return _metrics_span(units, st, self.threshold, sp, previous, self.threads,
+                             self.kernels)

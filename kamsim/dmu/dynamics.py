@@ -250,11 +250,13 @@ def _step_constants(units: Units, st: Structure, role_values: tuple[tuple[float,
 
 def _step_span(units: Units, st: Structure, c: _Constants, inp: StepInput,
                params: StepParams, u_depart: np.ndarray, active: np.ndarray, sp: Span,
-               threads: int) -> StepOutcome:
-    """:func:`step` of the accounts of the stretch ``sp`` (in parts with ``threads`` > 1)."""
+               threads: int, kernels: bool | None = None) -> StepOutcome:
+    """:func:`step` of the accounts of the stretch ``sp`` (in parts with ``threads`` > 1;
+    ``kernels`` as :func:`kamsim.dmu.span.compiled` takes it)."""
     parts = split(units, st, sp, threads)
     outs = list(side_by_side(lambda part: _step_part(units, st, c, inp, params, u_depart,
-                                                     active, part, scratch(units, lane())),
+                                                     active, part, scratch(units, lane()),
+                                                     kernels),
                              parts, threads))
     if len(outs) == 1:
         return outs[0]
@@ -265,13 +267,13 @@ def _step_span(units: Units, st: Structure, c: _Constants, inp: StepInput,
 
 
 def _step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, params: StepParams,
-               u_depart: np.ndarray, active: np.ndarray, sp: Span, buf: Scratch
-               ) -> StepOutcome:
+               u_depart: np.ndarray, active: np.ndarray, sp: Span, buf: Scratch,
+               kernels: bool | None = None) -> StepOutcome:
     """:func:`step` of the accounts of ``sp``, with the scratch buffers ``buf``."""
     # a large portfolio's step runs compiled, with the same values (kamsim.dmu.step_kernel;
     # it takes the edges into a block of people as one run, so it needs them sorted by
     # target, and float64 values, as every builder makes them: span.compiled)
-    if compiled(units, st):
+    if compiled(units, st, kernels):
         from kamsim.dmu.step_kernel import step_part
 
         return step_part(units, st, c, inp, params, u_depart, active, sp, buf)

@@ -322,9 +322,11 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
 
 
 def _metrics_span(units: Units, st: Structure, threshold: float, sp: Span,
-                  previous: Metrics | None, threads: int) -> Metrics:
+                  previous: Metrics | None, threads: int, kernels: bool | None = None
+                  ) -> Metrics:
     """:func:`metrics` of the accounts of the stretch ``sp``, ``previous``'s values elsewhere
-    (in parts with ``threads`` > 1)."""
+    (in parts with ``threads`` > 1; ``kernels`` as :func:`kamsim.dmu.span.compiled` takes
+    it)."""
     na, a0, a1 = units.n_accounts, sp.a0, sp.a1
     # the results are rows of new blocks, ``previous``'s values outside the span (copied
     # block by block when ``previous`` is made of such rows); the span's part is computed
@@ -340,18 +342,18 @@ def _metrics_span(units: Units, st: Structure, threshold: float, sp: Span,
                 new[..., :a0] = prev[..., :a0]
             new[..., a1:] = prev[..., a1:]
     for _ in side_by_side(lambda part: _metrics_part(units, st, threshold, part,
-                                                     scratch(units, lane()), blocks),
+                                                     scratch(units, lane()), blocks, kernels),
                           split(units, st, sp, threads), threads):
         pass  # each part writes its accounts' columns of the blocks
     return blocks.metrics()
 
 
 def _metrics_part(units: Units, st: Structure, threshold: float, sp: Span, buf: Scratch,
-                  blocks: _Blocks) -> None:
+                  blocks: _Blocks, kernels: bool | None = None) -> None:
     """The metrics of the accounts of ``sp`` into their columns of ``blocks``, with the
     scratch buffers ``buf`` (compiled, :mod:`kamsim.dmu.metrics_kernel`, where
     :func:`kamsim.dmu.span.compiled`)."""
-    if compiled(units, st):
+    if compiled(units, st, kernels):
         from kamsim.dmu.metrics_kernel import metrics_part
 
         metrics_part(units, st, threshold, sp, buf, blocks)

@@ -93,15 +93,19 @@ def _people_in_range(units: Units) -> np.ndarray:
                        and int(held.min()) >= 0 and int(held.max()) < len(HOLDERS))))
 
 
-def compiled(units: Units, st: Structure) -> bool:
+def compiled(units: Units, st: Structure, kernels: bool | None = None) -> bool:
     """Whether the step and the metrics of these units run compiled
-    (kamsim.dmu.step_kernel, metrics_kernel): when :func:`kamsim.jit.wanted` says so and the
+    (kamsim.dmu.step_kernel, metrics_kernel): when :func:`kamsim.jit.wanted` says so (or
+    ``kernels``, what the caller's simulation decided once for its run) and the
     kernels can take the units, that is the influence edges sorted by target with both ends
     in range, the people's roles, holders and accounts in range (the kernels index with
     them unchecked; numpy's indexing raises) and the people's values float64, as every
     builder makes them (numpy works some steps of float32 values in float32, the kernels in
     float64). The id checks are worked out once, kept with the structure."""
-    return (jit.wanted(units.n_people) and edges_sorted(units, st)
+    # (jit.wanted reads the environment: ~10 µs a call in a period's cold cache, twice a
+    # period for a simulation that already knows)
+    wanted = jit.wanted(units.n_people) if kernels is None else kernels
+    return (wanted and edges_sorted(units, st)
             and bool(st.extra("edges_in_range", lambda: _edges_in_range(units)))
             and bool(st.extra("people_in_range", lambda: _people_in_range(units)))
             and all(a.dtype == np.float64 for a in (units.influence, units.coverage,

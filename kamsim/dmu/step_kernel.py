@@ -22,10 +22,10 @@ computed with the same operations, on the same operands, in the same order (docs
 * the clips compare as numpy's ``clip`` does: NaN passes, a value is replaced only if it is
   strictly outside (so -0.0 stays -0.0 against a bound of 0.0).
 
-The people of the stretch's lost accounts are worked out with the others but nothing of
-theirs is written (nobody leaves there): the numpy code puts them back as they were, and no
-account reads another's people. Only the two part-wide decisions above read lost accounts,
-as the numpy code's do.
+The people of the stretch's lost accounts are skipped, nothing of theirs is written (nobody
+leaves there): the numpy code works them out with the others and puts them back as they
+were, and no account reads another's people. Only the two part-wide decisions above read
+lost accounts, as the numpy code's do.
 """
 
 from __future__ import annotations
@@ -184,11 +184,18 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
                 cov_b[i] = 0.0
                 att_b[i] = 0.0
                 mip_b[i] = 0.0
-        # 2.-3. contact, coverage, drift and complaints (a lost account's people are worked
-        # out with the others and left as they were)
+        # 2.-3. contact, coverage, drift and complaints. A lost account's people are left
+        # as they were, and not worked out: nothing of theirs is written, and the pull below
+        # reaches them only from their own account's people (~15% of a 10,000-account
+        # run's stretch over 60 months: lost accounts stay in it)
         for i in range(m):
             j = accs[i] - a
             act = act_a[j]
+            in_s[i] = 0.0
+            alive[i] = act
+            if not act:
+                drifted[i] = 0.0  # (read by the pull into its own account's people only)
+                continue
             cov = cov_b[i]
             att = att_b[i]
             wt = weight[i]
@@ -204,11 +211,8 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
             if kick_any:
                 new_att = new_att + (new_cov * 0.5 + 0.5) * kick[j]
             drifted[i] = new_att
-            in_s[i] = 0.0
-            alive[i] = act
-            if act:
-                cov_b[i] = new_cov
-                mip_b[i] = mip_b[i] + dt
+            cov_b[i] = new_cov
+            mip_b[i] = mip_b[i] + dt
         # 3. one Jacobi step of the in-neighbours' pull, on the drifted values: each
         # person's in-edges added in edge order from +0.0, as np.bincount adds them (the
         # edges are sorted by target and join people of one account, so the edges into the

@@ -202,16 +202,15 @@ def _demand_kernel(model: CompiledModel, level: np.ndarray, tier: np.ndarray,
     st = model.spec.scenario.strategy
     n = tier.shape[0]
     am, ex, sp, money, discount_rate, need = (np.empty(n) for _ in range(6))
-    # (the per-level sums first, as ``demand`` does)
-    vip_joint = sv.vip_cost + sv.joint_dev
-    need_hours = sv.am_hours + sv.exec_hours + sv.specialist_hours
+    # (the per-level sums first, as ``demand`` does: kept with the service levels)
+    vip_joint, need_hours = sv.vip_joint, sv.need_hours
     strategy = {"tiered": ak.TIERED, "cultivate": ak.CULTIVATE}.get(st.name, ak.PLAIN)
     priority = np.empty(n if strategy != ak.PLAIN else 0)
     klass = np.empty(n if strategy == ak.TIERED else 0, dtype=sv.priority_class.dtype)
     ak.asked(level, tier, stage, list_revenue, active, quadrant, model.stages.cost_to_serve,
              sv.am_hours, sv.exec_hours, sv.specialist_hours, sv.discount, vip_joint,
              need_hours, float(dt), strategy, float(st.extra_effort), sv.priority,
-             float(sv.priority.max()), sv.priority_class, sv.n_priority_classes,
+             sv.top_priority, sv.priority_class, sv.n_priority_classes,
              am, ex, sp, money, discount_rate, need, priority, klass)
     if st.name == "tiered":
         # (the classes as ServiceOrder.by_level's, made in the pass)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from kamsim import jit
 from kamsim.dmu import StepParams, Units
 from kamsim.dmu.arrays import read_only
 from kamsim.dmu.context import Context
@@ -199,9 +200,13 @@ class Simulation:
         self.roles = [roles[name] for name in self.units.role_names]
         self.dmu_params = StepParams(dt_months=self.dt,
                                      newcomer_price_focus=self.market.newcomer_price_focus)
+        # whether the compiled kernels run (kamsim.jit): decided once for the run, as it is
+        # one decision for every period (the environment is read in ~10 µs, three times a
+        # period when asked each time)
+        self.kernels = jit.wanted(self.units.n_people)
         # the decision units' step and metrics, their set-up done once for the replication
         self.dmu = Context(self.units, self.dmu_params, self.roles, self.dmu_threshold,
-                           threads=options.threads)
+                           threads=options.threads, kernels=self.kernels)
         self.metrics = self.dmu.metrics()
         self.turnover = np.array([r.turnover_per_year for r in self.roles])
         # event clocks drawn for every slot, whatever happens, to keep streams aligned

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kamsim import jit
 from kamsim.dmu import StepInput
 from kamsim.dmu.arrays import people_of
 from kamsim.dmu.structure import structure
@@ -179,9 +178,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # compiled kernels (kamsim.jit) for the service asked and delivered (allocation_kernel)
     # and the elementwise runs of trust, money, share of wallet and word of mouth
     # (step_kernels), one pass an account each: the same values as the numpy lines they stand
-    # in for, to the bit. The decision units decide alike, from the same size. Only if the
-    # kernels can take this replication's arrays (checked once, see _kernels_fit)
-    kernels = jit.wanted(sim.units.n_people) and _kernels_fit(sim)
+    # in for, to the bit. The decision units decide alike, from the same size (the
+    # simulation asked kamsim.jit.wanted once for its run). Only if the kernels can take
+    # this replication's arrays (checked once, see _kernels_fit)
+    kernels = sim.kernels and _kernels_fit(sim)
     if kernels:
         from kamsim.engine import step_kernels as sk
 
@@ -205,8 +205,11 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             log.add(k, moved, "tier_change", new_tier[moved], sim.tier[moved])
         sim.tier = new_tier
     tier = sim.tier
-    tier_start = tier.copy()
-    stage_start = sim.stage.copy()
+    # the tiers and stages at the period's start: the arrays themselves, not copies (a
+    # period never writes into them: the stages section makes a new array for sim.stage,
+    # and nothing after the re-tiering above changes sim.tier)
+    tier_start = tier
+    stage_start = sim.stage
 
     # -- service asked and delivered
     if kernels:
@@ -255,22 +258,39 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                        sp_used / c_sp if c_sp else 0.0]
 
     # -- complaints: those arriving this period join the queue; outcomes answered so far
-    due = np.flatnonzero(sim.next_complaint < t + dt)
-    arrivals = sim.next_complaint[due]
-    # the next one; a second complaint of the same account in the same period waits for the
-    # next period
-    sim.next_complaint[due] = np.maximum(arrivals + sim.complaint_gaps(due.shape[0]), t + dt)
-    u_work = sim.rng["complaint_work"].random(due.shape[0])
-    live = act[due]
-    c_acc = due[live]
-    lvl = d.level[c_acc]
-    hours = work_hours(m.spec.scenario.capacity.support, u_work[live])
-    if isinstance(sim.desk, FluidDesk):
-        sim.desk.submit(c_acc, np.clip((arrivals[live] - t) / dt, 0, 1), sv.priority[lvl],
-                        sv.response_days[lvl], hours, dt)
+    if kernels:
+        # the lines below in a pass over the slots and one over those due (complaints_kernel),
+        # the draws between them in the same order
+        from kamsim.engine import complaints_kernel as ck
+
+        due, arrivals = ck.arrivals_due(sim.next_complaint, t + dt)
+        gaps = sim.complaint_gaps(len(due))
+        u_work = sim.rng["complaint_work"].random(len(due))
+        c_acc, arr_live, u_live, c_priority, c_target = ck.queued(
+            sim.next_complaint, due, arrivals, gaps, t + dt, act, u_work, d.level, sv.priority,
+            sv.response_days)
+        del gaps
     else:
-        sim.desk.submit(c_acc, np.maximum(arrivals[live], t), sv.priority[lvl],
-                        sv.response_days[lvl], hours)
+        due = np.flatnonzero(sim.next_complaint < t + dt)
+        arrivals = sim.next_complaint[due]
+        # the next one; a second complaint of the same account in the same period waits for
+        # the next period
+        sim.next_complaint[due] = np.maximum(arrivals + sim.complaint_gaps(due.shape[0]),
+                                             t + dt)
+        u_work = sim.rng["complaint_work"].random(due.shape[0])
+        live = act[due]
+        c_acc = due[live]
+        lvl = d.level[c_acc]
+        arr_live, u_live = arrivals[live], u_work[live]
+        c_priority, c_target = sv.priority[lvl], sv.response_days[lvl]
+        del live, lvl
+    hours = work_hours(m.spec.scenario.capacity.support, u_live)
+    if isinstance(sim.desk, FluidDesk):
+        sim.desk.submit(c_acc, np.clip((arr_live - t) / dt, 0, 1), c_priority, c_target, hours,
+                        dt)
+    else:
+        sim.desk.submit(c_acc, np.maximum(arr_live, t), c_priority, c_target, hours)
+    del due, arrivals, u_work, arr_live, u_live
     o_acc, o_days, o_hours, o_ok = sim.desk.collect()
     # an account lost since its complaint was raised no longer counts (nor costs) anything
     keep = act[o_acc]
@@ -313,8 +333,16 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     sim.u_depart[leave_now] = 1.0
     # (the big temporaries are dropped once dead, to keep the peak low at 1M accounts)
     del leave_now, due_p, idx_p, lam_p, quality
-    key = (out.departed_influence >= 0.5) | (out.departed_coverage >= 1 / 3 - 1e-9)
-    kp_acc = out.departed_account[key]
+    if kernels:
+        # the two lines below and the orphaned accounts' trust hit (section "trust") in a
+        # pass over those who left each (departures_kernel)
+        from kamsim.engine import departures_kernel as dk
+
+        key, kp_acc = dk.key_people(out.departed_influence, out.departed_coverage,
+                                    out.departed_account)
+    else:
+        key = (out.departed_influence >= 0.5) | (out.departed_coverage >= 1 / 3 - 1e-9)
+        kp_acc = out.departed_account[key]
     before = sim.metrics
     # (the metrics of the step's stretch of active accounts, the others kept from before)
     sim.metrics = mt = sim.dmu.metrics(before)
@@ -348,10 +376,15 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         # a relationship that hung on the person who just left breaks [003]: the account had
         # a thread before the departures and has none after (the others lose hit * 0 = +0.0,
         # which leaves them as they are; sim.trust is this period's own array by now)
-        left = out.departed_account
-        orphaned = left[(before.multithreading[left] > 0) & (mt.multithreading[left] == 0)]
-        sim.trust[orphaned] = sim.trust[orphaned] - mk.orphaned_trust_hit
-        del left, orphaned
+        if kernels:
+            dk.orphaned_hit(out.departed_account, before.multithreading, mt.multithreading,
+                            sim.trust, mk.orphaned_trust_hit)
+        else:
+            left = out.departed_account
+            orphaned = left[(before.multithreading[left] > 0)
+                            & (mt.multithreading[left] == 0)]
+            sim.trust[orphaned] = sim.trust[orphaned] - mk.orphaned_trust_hit
+            del left, orphaned
     if kernels:
         sim.complaints_open = sk.complaints_age(sim.since_unresolved, sim.complaints_open,
                                                 unresolved, dt, 0.5 ** (dt / 3.0))
@@ -505,7 +538,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         disc, cogs, cts, bad_debt, profit = sk.money(
             act, list_rev, d.discount_rate, money_ratio, sim.cost_share, am, ex, sp,
             support_hours.astype(np.float64, copy=False), d.level, sv.fixed_cost,
-            sv.vip_cost + sv.joint_dev, sv.rate_am, sv.rate_exec, sv.rate_specialist,
+            sv.vip_joint, sv.rate_am, sv.rate_exec, sv.rate_specialist,
             sv.rate_support, dt, bad_debt, factor, acc["revenue"], acc["discounts"],
             acc["cogs"], acc["cost_to_serve"], acc["bad_debt"], acc["profit"], acc["clv"])
     else:
@@ -678,12 +711,15 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             # the last period was counted as new but its cost fell past the horizon
             acq = np.full(total, mk.acquisition_cost)
             acq[:n_ref] = mk.acquisition_cost * mk.referral_cost_ratio
-            sim.acc["acquisition"][new_idx] += acq
-            sim.acc["profit"][new_idx] -= acq
-            sim.acc["clv"][new_idx] -= acq * factor
-            sim.trust[new_idx[:n_ref]] += 0.1  # a referral arrives with some trust
-            sim.active[new_idx] = True
-            sim.born[new_idx] = k + 1
+            # (the arrivals are the next slots in a row: written through a slice, which is
+            # new_idx's values without gathering and scattering them)
+            won = slice(sim.next_free - total, sim.next_free)
+            sim.acc["acquisition"][won] += acq
+            sim.acc["profit"][won] -= acq
+            sim.acc["clv"][won] -= acq * factor
+            sim.trust[won][:n_ref] += 0.1  # a referral arrives with some trust
+            sim.active[won] = True
+            sim.born[won] = k + 1
             if log is not None:
                 log.add(k, new_idx, "new_account", np.r_[np.ones(n_ref), np.zeros(total - n_ref)]
                         .astype(np.int64), acq)

@@ -1,0 +1,217 @@
+"""The compiled bits of the period step around its clocks give the numpy lines' figures to
+the bit: who of the people who left was key and the trust hit of the accounts they leave
+without a thread (``departures_kernel``), and the complaints that arrive
+(``complaints_kernel.arrivals_due`` and ``queued``), on NaN, infinities, empty and inactive
+portfolios; whole short simulations of every shipped scenario run the same with them as
+without. And what a simulation decides once for its run (whether the kernels run, the
+decision units' step constants) is what asking every period gives."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _identical import differences
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from test_scenarios import SCENARIOS
+
+from kamsim import jit
+from kamsim.experiment import simulate
+from kamsim.spec.load import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+
+needs_numba = pytest.mark.skipif(not jit.available(), reason="numba is not installed")
+
+#: clocks: NaN, infinities (a rate of 0), ties with the limit and plain values
+_CLOCKS = st.one_of(st.sampled_from([0.0, 1.0, 2.0, 3.0, np.nan, np.inf, 5e-324]),
+                    st.floats(-1.0, 10.0))
+_GAPS = st.one_of(st.sampled_from([0.0, np.inf, np.nan, 1e308]), st.floats(0.0, 50.0))
+
+
+def same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit for bit (a NaN's payload, the sign of a zero), in the same dtype and shape."""
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@needs_numba
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), limit=st.sampled_from([1.0, 2.0, 2.5, np.inf]))
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_the_complaints_that_arrive_are_numpys(data: st.DataObject, limit: float) -> None:
+    from kamsim.engine import complaints_kernel as ck
+
+    n = data.draw(st.integers(0, 30))
+    n_levels = data.draw(st.integers(1, 4))
+    act = data.draw(arrays(np.bool_, n))
+    level = data.draw(arrays(np.int64, n, elements=st.integers(0, n_levels - 1)))
+    priority = data.draw(arrays(data.draw(st.sampled_from([np.float64, np.int64])), n_levels,
+                                elements=st.integers(-3, 5)))
+    response_days = data.draw(arrays(np.float64, n_levels, elements=_CLOCKS))
+    clocks = data.draw(arrays(np.float64, n, elements=_CLOCKS))
+    # period_step's numpy lines, the draws given
+    want = clocks.copy()
+    due = np.flatnonzero(want < limit)
+    arrivals = want[due]
+    gaps = data.draw(arrays(np.float64, due.size, elements=_GAPS))
+    want[due] = np.maximum(arrivals + gaps, limit)
+    u_work = data.draw(arrays(np.float64, due.size, elements=st.floats(0.0, 1.0)))
+    live = act[due]
+    c_acc = due[live]
+    lvl = level[c_acc]
+    got = clocks.copy()
+    got_due, got_arrivals = ck.arrivals_due(got, limit)
+    assert same(got_due, due) and same(got_arrivals, arrivals)
+    queued = ck.queued(got, got_due, got_arrivals, gaps, limit, act, u_work, level, priority,
+                       response_days)
+    assert same(got, want)
+    for g, w in zip(queued, (c_acc, arrivals[live], u_work[live], priority[lvl],
+                             response_days[lvl]), strict=True):
+        assert same(g, w)
+
+
+@needs_numba
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_the_key_people_and_the_orphaned_are_numpys(data: st.DataObject) -> None:
+    """Who of those who left was a key person, and the trust hit of the accounts left
+    without a thread: several people of one account may leave in a period (the account is
+    hit once), and a NaN compares as numpy compares it."""
+    from kamsim.engine import departures_kernel as dk
+
+    n = data.draw(st.integers(1, 8))
+    k = data.draw(st.integers(0, 12))
+    left = np.sort(data.draw(arrays(np.int64, k, elements=st.integers(0, n - 1))))
+    influence = data.draw(arrays(np.float64, k, elements=st.sampled_from(
+        [0.0, 0.2, 0.5, 0.4999999, 1.0, np.nan])))
+    coverage = data.draw(arrays(np.float64, k, elements=st.sampled_from(
+        [0.0, 1 / 3, 1 / 3 - 1e-9, 1 / 3 - 2e-9, 0.9, np.nan])))
+    threads = st.sampled_from([0.0, 1.0, 2.0, np.nan, -0.0])
+    before = data.draw(arrays(np.float64, n, elements=threads))
+    after = data.draw(arrays(np.float64, n, elements=threads))
+    trust = data.draw(arrays(np.float64, n, elements=_CLOCKS))
+    hit = data.draw(st.sampled_from([0.15, 0.0, -0.0, np.nan]))
+    # period_step's numpy lines
+    key = (influence >= 0.5) | (coverage >= 1 / 3 - 1e-9)
+    kp_acc = left[key]
+    want = trust.copy()
+    orphaned = left[(before[left] > 0) & (after[left] == 0)]
+    want[orphaned] = want[orphaned] - hit
+    got_key, got_kp = dk.key_people(influence, coverage, left)
+    assert same(got_key, key) and same(got_kp, kp_acc)
+    got = trust.copy()
+    dk.orphaned_hit(left, before, after, got, hit)
+    assert same(got, want)
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many times each kernel ran (so that no test passes on two numpy runs)."""
+    count: dict[str, int] = {}
+    for module, name in (("departures_kernel", "key_people"),
+                         ("departures_kernel", "orphaned_hit"),
+                         ("complaints_kernel", "arrivals_due"), ("complaints_kernel", "queued")):
+        kernel = importlib.import_module(f"kamsim.engine.{module}")
+        fn = getattr(kernel, name)
+        count[name] = 0
+
+        def counted(*args, _fn=fn, _name=name):  # type: ignore[no-untyped-def]
+            count[_name] += 1
+            return _fn(*args)
+
+        monkeypatch.setattr(kernel, name, counted)
+    return count
+
+
+@needs_numba
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_every_scenario_runs_the_same(monkeypatch: pytest.MonkeyPatch, calls: dict[str, int],
+                                      path: Path) -> None:
+    over = ["replications=1", "horizon_months=13", "seed=5"]
+    gen = load_scenario(path).scenario.portfolio.generate
+    if gen is not None and gen.accounts > 300:
+        over.append("portfolio.generate.accounts=300")
+    out = {}
+    for value in ("off", "on"):
+        monkeypatch.setenv(jit.ENV, value)
+        res = simulate(load_scenario(path, over), workers=1, record_events=True)
+        out[value] = (res.per_replication(), res.outputs)
+    assert all(calls.values()), calls
+    assert not differences(out["off"], out["on"], path.stem)
+
+
+def test_a_simulation_asks_whether_the_kernels_run_once(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """Once for its run, not every period (nor twice more a period for its decision units):
+    reading the environment costs ~10 µs a call in a period's cold cache."""
+    asked = []
+    real = jit.wanted
+    monkeypatch.setattr(jit, "wanted", lambda people: asked.append(people) or real(people))
+    spec = load_scenario(BASELINE, ["portfolio.generate.accounts=60", "horizon_months=12",
+                                    "replications=1"])
+    simulate(spec, workers=1)
+    assert len(asked) == 1
+
+
+def test_a_context_follows_its_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Context keeps its step's constants, but takes new ones when its parameters' values
+    change (in place too): the same step as kamsim.dmu.step's, which works them out on
+    every call."""
+    from kamsim.dmu import StepInput, StepParams, metrics, step
+    from kamsim.dmu.context import Context
+    from kamsim.engine.core import replication_units
+    from kamsim.experiment import prepared
+
+    monkeypatch.setenv(jit.ENV, "off")
+    spec = load_scenario(BASELINE, ["portfolio.generate.accounts=40", "replications=1"])
+    roles = spec.stakeholders.roles
+    units = replication_units(prepared(spec).units)
+    na, n = units.n_accounts, units.n_people
+    rng = np.random.default_rng(3)
+    params = StepParams()
+    ctx, twin = Context(units.copy(), params, roles, 0.3), units.copy()
+    for period in range(4):
+        if period == 2:
+            params.attitude_speed *= 3.0  # (in place: the same object)
+        hours = [rng.random(na) * 10 for _ in range(3)]
+        inp = StepInput(am_hours=hours[0], exec_hours=hours[1], specialist_hours=hours[2],
+                        quality=rng.random(na) * 2 - 1, complaints_resolved=np.zeros(na),
+                        complaints_unresolved=np.zeros(na), active=rng.random(na) < 0.9)
+        u = rng.random(n)
+        got, want = ctx.step(inp, u), step(twin, inp, params, roles, u)
+        assert same(got.departed, want.departed)
+        for name in ("coverage", "attitude", "months_in_post"):
+            assert same(getattr(ctx.units, name), getattr(twin, name))
+    assert same(ctx.metrics().coverage, metrics(twin, 0.3).coverage)
+
+
+@needs_numba
+@pytest.mark.parametrize("kernels, runs", [(None, True), (True, True), (False, False)])
+def test_a_context_runs_the_kernels_as_told(monkeypatch: pytest.MonkeyPatch,
+                                            kernels: bool | None, runs: bool) -> None:
+    """``kernels``: what the simulation decided for its run; None asks kamsim.jit.wanted
+    (here: on)."""
+    from kamsim.dmu import StepInput, StepParams, metrics_kernel, step_kernel
+    from kamsim.dmu.context import Context
+    from kamsim.engine.core import replication_units
+    from kamsim.experiment import prepared
+
+    monkeypatch.setenv(jit.ENV, "on")
+    ran = []
+    for module, name in ((step_kernel, "step_part"), (metrics_kernel, "metrics_part")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name,
+                            lambda *a, _real=real, _name=name: ran.append(_name) or _real(*a))
+    spec = load_scenario(BASELINE, ["portfolio.generate.accounts=40", "replications=1"])
+    units = replication_units(prepared(spec).units)
+    ctx = Context(units, StepParams(), spec.stakeholders.roles, 0.3, kernels=kernels)
+    before = ctx.metrics()
+    ctx.step(StepInput.idle(units.n_accounts), np.ones(units.n_people))
+    ctx.metrics(before)
+    assert ran == (["metrics_part", "step_part", "metrics_part"] if runs else [])
