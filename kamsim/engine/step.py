@@ -129,6 +129,7 @@ def _dtypes_fit(sim: Simulation) -> bool:
     st, sv, units = m.stages, m.service, sim.units
     floats = (sim.wallet, sim.share, sim.trust, sim.tenure, sim.months_in_stage,
               sim.service_ratio, sim.complaints_open, sim.since_unresolved, sim.cost_share,
+              sim.next_complaint, sv.response_days,
               sim.price_sensitivity, sim.influence, sim.p_default, sim.referral_rate,
               *sim.event_bounds, *sim.acc.values(), *sim.ts.values(), sim.stage_counts,
               sim.transitions, sim.causes, sim.prep.wom_weight, st.target_share, st.min_dwell,
@@ -154,7 +155,8 @@ def _ids_fit(sim: Simulation) -> bool:
                                                sim.referral_rate))
             and all(a.shape == (nt,) for a in (sv.am_hours, sv.exec_hours,
                                                sv.specialist_hours, sv.discount, sv.vip_cost,
-                                               sv.joint_dev, sv.fixed_cost, sv.priority))
+                                               sv.joint_dev, sv.fixed_cost, sv.priority,
+                                               sv.response_days))
             and _within(sim.prep.wom_src, n) and _within(sim.prep.wom_dst, n)
             and sim.prep.wom_weight.shape == sim.prep.wom_src.shape == sim.prep.wom_dst.shape
             and offsets.shape == (n + 1,) and _within(offsets, units.n_people + 1)
