@@ -8,12 +8,12 @@ decision units' step constants) is what asking every period gives."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from _identical import differences
+from _kernels import count_calls, off_and_on
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -113,35 +113,17 @@ def test_the_key_people_and_the_orphaned_are_numpys(data: st.DataObject) -> None
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How many times each kernel ran (so that no test passes on two numpy runs)."""
-    count: dict[str, int] = {}
-    for module, name in (("departures_kernel", "key_people"),
-                         ("departures_kernel", "orphaned_hit"),
-                         ("complaints_kernel", "arrivals_due"), ("complaints_kernel", "queued")):
-        kernel = importlib.import_module(f"kamsim.engine.{module}")
-        fn = getattr(kernel, name)
-        count[name] = 0
-
-        def counted(*args, _fn=fn, _name=name):  # type: ignore[no-untyped-def]
-            count[_name] += 1
-            return _fn(*args)
-
-        monkeypatch.setattr(kernel, name, counted)
-    return count
+    return count_calls(monkeypatch, (("departures_kernel", "key_people"),
+                                     ("departures_kernel", "orphaned_hit"),
+                                     ("complaints_kernel", "arrivals_due"),
+                                     ("complaints_kernel", "queued")))
 
 
 @needs_numba
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_every_scenario_runs_the_same(monkeypatch: pytest.MonkeyPatch, calls: dict[str, int],
                                       path: Path) -> None:
-    over = ["replications=1", "horizon_months=13", "seed=5"]
-    gen = load_scenario(path).scenario.portfolio.generate
-    if gen is not None and gen.accounts > 300:
-        over.append("portfolio.generate.accounts=300")
-    out = {}
-    for value in ("off", "on"):
-        monkeypatch.setenv(jit.ENV, value)
-        res = simulate(load_scenario(path, over), workers=1, record_events=True)
-        out[value] = (res.per_replication(), res.outputs)
+    out = off_and_on(monkeypatch, path, seed=5)
     assert all(calls.values()), calls
     assert not differences(out["off"], out["on"], path.stem)
 

@@ -6,13 +6,13 @@ end at SimPy timeouts, in the order SimPy gives the events of one time."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import simpy
 from _identical import differences
+from _kernels import count_calls, off_and_on
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -20,8 +20,6 @@ from test_scenarios import SCENARIOS
 
 from kamsim import jit
 from kamsim.engine.complaints import SupportDesk
-from kamsim.experiment import simulate
-from kamsim.spec.load import load_scenario
 from kamsim.spec.models import SupportTeam
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,32 +78,15 @@ def test_answered_counts_are_numpys(data: st.DataObject) -> None:
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How many times each kernel ran (so that no test passes on two numpy runs)."""
-    count = {"list_revenue": 0, "answered": 0}
-    for module, name in (("allocation_kernel", "list_revenue"), ("complaints_kernel", "answered")):
-        kernel = importlib.import_module(f"kamsim.engine.{module}")
-        fn = getattr(kernel, name)
-
-        def counted(*args, _fn=fn, _name=name):  # type: ignore[no-untyped-def]
-            count[_name] += 1
-            return _fn(*args)
-
-        monkeypatch.setattr(kernel, name, counted)
-    return count
+    return count_calls(monkeypatch, (("allocation_kernel", "list_revenue"),
+                                     ("complaints_kernel", "answered")))
 
 
 @needs_numba
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_every_scenario_runs_the_same(monkeypatch: pytest.MonkeyPatch, calls: dict[str, int],
                                       path: Path) -> None:
-    over = ["replications=1", "horizon_months=13", "seed=11"]
-    gen = load_scenario(path).scenario.portfolio.generate
-    if gen is not None and gen.accounts > 300:
-        over.append("portfolio.generate.accounts=300")
-    out = {}
-    for value in ("off", "on"):
-        monkeypatch.setenv(jit.ENV, value)
-        res = simulate(load_scenario(path, over), workers=1, record_events=True)
-        out[value] = (res.per_replication(), res.outputs)
+    out = off_and_on(monkeypatch, path, seed=11)
     assert calls["list_revenue"] > 0 and calls["answered"] > 0
     assert not differences(out["off"], out["on"], path.stem)
 
