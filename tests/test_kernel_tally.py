@@ -22,7 +22,7 @@ from kamsim import jit
 from kamsim.engine.core import EngineOptions, Simulation
 from kamsim.engine.record import TS_FIELDS
 from kamsim.engine.rng import Streams, replication_seeds
-from kamsim.engine.step import _count
+from kamsim.engine.step import tally_numpy
 from kamsim.experiment import prepared
 from kamsim.spec.load import load_scenario
 from kamsim.spec.models import CHURN_CAUSES
@@ -92,47 +92,6 @@ def test_referrals_counts_a_trust_of_one_half_or_nan_as_no_pull() -> None:
     assert tk.referrals(*args) == _referrals_numpy(*args) == 2
 
 
-def _tally_numpy(k: int, ts: dict[str, np.ndarray], stage_counts: np.ndarray,
-                 transitions: np.ndarray, causes: np.ndarray, act: np.ndarray,
-                 churn: np.ndarray, cause: np.ndarray, tier_start: np.ndarray,
-                 tier: np.ndarray, stage_start: np.ndarray, stage: np.ndarray,
-                 values: tuple[np.ndarray, ...], o_acc: np.ndarray, o_ok: np.ndarray,
-                 new_idx: np.ndarray, acq: np.ndarray, offered: np.ndarray,
-                 defected: np.ndarray, trimmed: np.ndarray, kp_acc: np.ndarray,
-                 active: np.ndarray, churn_period: np.ndarray,
-                 churn_cause: np.ndarray) -> None:
-    """The sections "the accounts lost this period leave" and "aggregates by tier" of
-    period_step, as numpy runs them."""
-    nt, ns = stage_counts.shape[1], stage_counts.shape[2]
-    lost_idx = churn.nonzero()[0]
-    active[lost_idx] = False
-    churn_period[lost_idx] = k
-    churn_cause[lost_idx] = cause[lost_idx]
-    live = act.nonzero()[0]
-    top = int(live[-1]) + 1 if live.size else 0
-    tier_live = tier_start[live]
-    bins = np.where(act[:top], tier_start[:top], nt)
-    for name, val in zip(tk.SUMS, values, strict=True):
-        ts[name][k] = np.bincount(bins, weights=val[:top], minlength=nt + 1)[:nt]
-    ts["complaints"][k] = np.bincount(tier_start[o_acc], minlength=nt)
-    ts["complaints_unresolved"][k] = np.bincount(tier_start[o_acc[~o_ok]], minlength=nt)
-    ts["active"][k] = np.bincount(tier_live, minlength=nt)
-    ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
-    if new_idx.size:
-        ts["acquisition"][k] = np.bincount(tier[new_idx], weights=acq, minlength=nt)
-        ts["profit"][k] -= ts["acquisition"][k]
-    for name, accounts in (("churned", lost_idx), ("offers", offered),
-                           ("offers_defect", defected), ("offers_trim", trimmed)):
-        ts[name][k] = np.bincount(tier_start[accounts], minlength=nt)
-    ts["key_person_departures"][k] = np.bincount(tier_start[kp_acc], minlength=nt)
-    stage_counts[k] += _count((tier_live, stage_start[live]), (nt, ns))
-    moving = live if new_idx.size == 0 else np.concatenate([live, new_idx])
-    frm = np.where(act[moving], stage_start[moving], ns)
-    to = np.where(churn[moving], ns, stage[moving])
-    transitions[k] += _count((tier[moving], frm, to), (nt, ns + 1, ns + 1))
-    causes[k] += _count((tier_start[lost_idx], cause[lost_idx]), (nt, NC))
-
-
 def _outputs(periods: int, nt: int, ns: int, n: int, active: np.ndarray) -> list[Any]:
     """Fresh aggregates and account state: ``ts``, stage counts, transitions, causes (some
     periods already written, to be kept), active, churn period and cause."""
@@ -182,7 +141,7 @@ def test_tally(data: st.DataObject, n: int, nt: int, ns: int, extreme: bool) -> 
     args = (act, churn, cause, tier_start, tier, stage_start, stage, tuple(values), o_acc,
             o_ok, new_idx, acq, offered, defected, trimmed, kp_acc)
     with np.errstate(all="ignore"):
-        _tally_numpy(k, *want[:4], *args, *want[4:])
+        tally_numpy(k, *want[:4], *args, *want[4:])
     tk.tally(k, *got[:4], *args, *got[4:])
     diffs = [name for name in TS_FIELDS
              if not _same(want[0][name], got[0][name], nan_bits=not extreme)]
@@ -205,7 +164,7 @@ def test_tally_adds_each_tiers_values_in_slot_order_from_plus_zero() -> None:
             np.zeros(n, np.int64), tuple(values), none, np.zeros(0, bool), none, np.zeros(0),
             none, none, none, none)
     want, got = _outputs(2, 2, 1, n, act), _outputs(2, 2, 1, n, act)
-    _tally_numpy(1, *want[:4], act, *args, *want[4:])
+    tally_numpy(1, *want[:4], act, *args, *want[4:])
     tk.tally(1, *got[:4], act, *args, *got[4:])
     assert got[0]["revenue"][1].tolist() == [1e16, 0.0]
     assert np.signbit(got[0]["revenue"][1]).tolist() == [False, False]

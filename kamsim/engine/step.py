@@ -163,6 +163,65 @@ def _ids_fit(sim: Simulation) -> bool:
             and bool(np.all(offsets[1:] >= offsets[:-1])))
 
 
+#: the sums by tier of ``sim.ts``, in the order of :func:`tally_numpy`'s ``values``
+SUMS = ("revenue", "discounts", "cogs", "cost_to_serve", "bad_debt", "profit", "am_asked",
+        "am_delivered", "exec_asked", "exec_delivered", "specialist_asked",
+        "specialist_delivered", "trust_sum", "coverage_sum", "service_ratio_sum")
+
+
+def tally_numpy(k: int, ts: dict[str, np.ndarray], stage_counts: np.ndarray,
+                transitions: np.ndarray, causes: np.ndarray, act: np.ndarray,
+                churn: np.ndarray, cause: np.ndarray, tier_start: np.ndarray, tier: np.ndarray,
+                stage_start: np.ndarray, stage: np.ndarray, values: tuple[np.ndarray, ...],
+                o_acc: np.ndarray, o_ok: np.ndarray, new_idx: np.ndarray, acq: np.ndarray,
+                offered: np.ndarray, defected: np.ndarray, trimmed: np.ndarray,
+                kp_acc: np.ndarray, active: np.ndarray, churn_period: np.ndarray,
+                churn_cause: np.ndarray) -> None:
+    """Period ``k``'s row of every aggregate by tier (the tier at the period's start) and the
+    leaving of the accounts lost in it (``active``, ``churn_period`` and ``churn_cause`` are
+    the simulation's, written in place; ``values`` the arrays of :data:`SUMS`, in its order).
+    kamsim.engine.tally_kernel.tally does the same in one compiled pass, to the bit."""
+    nt, ns = stage_counts.shape[1], stage_counts.shape[2]
+    lost_idx = churn.nonzero()[0]
+    active[lost_idx] = False
+    churn_period[lost_idx] = k
+    churn_cause[lost_idx] = cause[lost_idx]
+    # the accounts active at the period's start and their tiers. The sums by tier go over
+    # the slots up to the last active one (the slots after it are all inactive: accounts are
+    # filled in slot order; a third of the slots are never filled in a default run), with the
+    # inactive ones in a bin of their own (nt) that is dropped: a bin's values are added in
+    # slot order either way, so the sums are those of a bincount over the active slots only,
+    # without gathering each array's active values first
+    live = act.nonzero()[0]
+    top = int(live[-1]) + 1 if live.size else 0
+    tier_live = tier_start[live]
+    bins = np.where(act[:top], tier_start[:top], nt)
+    for name, val in zip(SUMS, values, strict=True):
+        ts[name][k] = np.bincount(bins, weights=val[:top], minlength=nt + 1)[:nt]
+    # the complaints answered this period, of accounts active at its start (o_acc): counted
+    # by tier, the integer sums of the per-account counts
+    ts["complaints"][k] = np.bincount(tier_start[o_acc], minlength=nt)
+    ts["complaints_unresolved"][k] = np.bincount(tier_start[o_acc[~o_ok]], minlength=nt)
+    ts["active"][k] = np.bincount(tier_live, minlength=nt)
+    ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
+    # the arrivals' acquisition, by the tier they arrive in (as they are counted as new)
+    if new_idx.size:
+        ts["acquisition"][k] = np.bincount(tier[new_idx], weights=acq, minlength=nt)
+        ts["profit"][k] -= ts["acquisition"][k]
+    # churn, offers and trims are of accounts active at the period's start
+    for name, accounts in (("churned", lost_idx), ("offers", offered),
+                           ("offers_defect", defected), ("offers_trim", trimmed)):
+        ts[name][k] = np.bincount(tier_start[accounts], minlength=nt)
+    ts["key_person_departures"][k] = np.bincount(tier_start[kp_acc], minlength=nt)
+    stage_counts[k] += _count((tier_live, stage_start[live]), (nt, ns))
+    # transitions: from the stage at the start (or "new") to the stage at the end (or "lost")
+    moving = live if new_idx.size == 0 else np.concatenate([live, new_idx])
+    frm = np.where(act[moving], stage_start[moving], ns)
+    to = np.where(churn[moving], ns, stage[moving])
+    transitions[k] += _count((tier[moving], frm, to), (nt, ns + 1, ns + 1))
+    causes[k] += _count((tier_start[lost_idx], cause[lost_idx]), (nt, len(CHURN_CAUSES)))
+
+
 def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight sequence
     from kamsim.engine.core import _ANGRY, CAUSE, _p
 
@@ -726,75 +785,24 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                 log.add(k, new_idx, "new_account", np.r_[np.ones(n_ref), np.zeros(total - n_ref)]
                         .astype(np.int64), acq)
 
-    # -- the accounts lost this period leave (compiled: in the pass of the aggregates below)
-    if kernels:
-        if log is not None:
-            lost_idx = churn.nonzero()[0]
-            log.add(k, lost_idx, "churn", cause[lost_idx], list_rev[lost_idx])
-    else:
+    # -- the accounts lost this period leave, and the aggregates by tier (tier at the
+    # period's start)
+    if log is not None:
         lost_idx = churn.nonzero()[0]
-        sim.active[lost_idx] = False
-        sim.churn_period[lost_idx] = k
-        sim.churn_cause[lost_idx] = cause[lost_idx]
-        if log is not None:
-            log.add(k, lost_idx, "churn", cause[lost_idx], list_rev[lost_idx])
-
-    # -- aggregates by tier (tier at the period's start)
+        log.add(k, lost_idx, "churn", cause[lost_idx], list_rev[lost_idx])
     if kernels:
-        # the lines below in one pass over the slots, with the leaving of the lost (some
-        # thirty numpy calls a period: at 10,000 accounts their calls cost more than their
-        # work); the same sums, each added in slot order from +0.0
-        from kamsim.engine import tally_kernel as tk
-
-        tk.tally(k, sim.ts, sim.stage_counts, sim.transitions, sim.causes, act, churn, cause,
-                 tier_start, tier, stage_start, sim.stage,
-                 (list_rev, disc, cogs, cts, bad_debt, profit, d.am, am, d.exec, ex,
-                  d.specialist, sp, sim.trust, mt.coverage, sim.service_ratio),
-                 o_acc, o_ok, new_idx, acq if new_idx.size else new_idx, offered, defected,
-                 trimmed, kp_acc, sim.active, sim.churn_period, sim.churn_cause)
+        # in one pass over the slots (some thirty numpy calls a period: at 10,000 accounts
+        # their calls cost more than their work); the same sums, each added in slot order
+        # from +0.0
+        from kamsim.engine.tally_kernel import tally
     else:
-        # the accounts active at the period's start and their tiers. The sums by tier go over
-        # the slots up to the last active one (the slots after it are all inactive: accounts are
-        # filled in slot order; a third of the slots are never filled in a default run), with the
-        # inactive ones in a bin of their own (nt) that is dropped: a bin's values are added in
-        # slot order either way, so the sums are those of a bincount over the active slots only,
-        # without gathering each array's active values first
-        live = act.nonzero()[0]
-        top = int(live[-1]) + 1 if live.size else 0
-        tier_live = tier_start[live]
-        bins = np.where(act[:top], tier_start[:top], nt)
-        ts = sim.ts
-        for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
-                          ("cost_to_serve", cts), ("bad_debt", bad_debt),
-                          ("profit", profit), ("am_asked", d.am), ("am_delivered", am),
-                          ("exec_asked", d.exec), ("exec_delivered", ex),
-                          ("specialist_asked", d.specialist), ("specialist_delivered", sp),
-                          ("trust_sum", sim.trust), ("coverage_sum", mt.coverage),
-                          ("service_ratio_sum", sim.service_ratio)):
-            ts[name][k] = np.bincount(bins, weights=val[:top], minlength=nt + 1)[:nt]
-        # the complaints answered this period, of accounts active at its start (o_acc): counted
-        # by tier, the integer sums of the per-account counts
-        ts["complaints"][k] = np.bincount(tier_start[o_acc], minlength=nt)
-        ts["complaints_unresolved"][k] = np.bincount(tier_start[o_acc[~o_ok]], minlength=nt)
-        ts["active"][k] = np.bincount(tier_live, minlength=nt)
-        ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
-        # the arrivals' acquisition, by the tier they arrive in (as they are counted as new)
-        if new_idx.size:
-            ts["acquisition"][k] = np.bincount(tier[new_idx], weights=acq, minlength=nt)
-            ts["profit"][k] -= ts["acquisition"][k]
-        # churn, offers and trims are of accounts active at the period's start
-        for name, accounts in (("churned", lost_idx), ("offers", offered),
-                               ("offers_defect", defected), ("offers_trim", trimmed)):
-            ts[name][k] = np.bincount(tier_start[accounts], minlength=nt)
-        ts["key_person_departures"][k] = np.bincount(tier_start[kp_acc], minlength=nt)
-        ns = len(st.names)
-        sim.stage_counts[k] += _count((tier_live, stage_start[live]), (nt, ns))
-        # transitions: from the stage at the start (or "new") to the stage at the end (or "lost")
-        moving = live if new_idx.size == 0 else np.concatenate([live, new_idx])
-        frm = np.where(act[moving], stage_start[moving], ns)
-        to = np.where(churn[moving], ns, sim.stage[moving])
-        sim.transitions[k] += _count((tier[moving], frm, to), (nt, ns + 1, ns + 1))
-        sim.causes[k] += _count((tier_start[lost_idx], cause[lost_idx]), (nt, len(CHURN_CAUSES)))
+        tally = tally_numpy
+    tally(k, sim.ts, sim.stage_counts, sim.transitions, sim.causes, act, churn, cause,
+          tier_start, tier, stage_start, sim.stage,
+          (list_rev, disc, cogs, cts, bad_debt, profit, d.am, am, d.exec, ex, d.specialist, sp,
+           sim.trust, mt.coverage, sim.service_ratio),
+          o_acc, o_ok, new_idx, acq if new_idx.size else new_idx, offered, defected, trimmed,
+          kp_acc, sim.active, sim.churn_period, sim.churn_cause)
 
     if sim.trace is not None:
         _trace(sim, k, locals())

@@ -16,15 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from kamsim.engine.step import SUMS
 from kamsim.jit import kernel
 
 __all__ = ["SUMS", "referrals", "tally"]
 
-#: the sums by tier of ``sim.ts``, in the order of ``tally``'s values (and of period_step's
-#: numpy loop)
-SUMS = ("revenue", "discounts", "cogs", "cost_to_serve", "bad_debt", "profit", "am_asked",
-        "am_delivered", "exec_asked", "exec_delivered", "specialist_asked",
-        "specialist_delivered", "trust_sum", "coverage_sum", "service_ratio_sum")
 
 #: the counts by tier of ``sim.ts`` that ``tally`` writes, each ``np.bincount(tier_start[x])``
 #: of an array of accounts ``x`` (``new`` is of ``tier``)
@@ -63,34 +59,8 @@ def tally(k: int, ts: dict[str, np.ndarray], stage_counts: np.ndarray,
           offered: np.ndarray, defected: np.ndarray, trimmed: np.ndarray,
           kp_acc: np.ndarray, active: np.ndarray, churn_period: np.ndarray,
           churn_cause: np.ndarray) -> None:
-    """Period ``k``'s row of every aggregate by tier, and the lost leave (``values`` are
-    the arrays of :data:`SUMS` in its order; ``active``, ``churn_period`` and
-    ``churn_cause`` are ``sim``'s, written in place), sections "the accounts lost this period
-    leave" and "aggregates by tier" of period_step:
-
-        lost_idx = churn.nonzero()[0]
-        sim.active[lost_idx] = False
-        sim.churn_period[lost_idx] = k
-        sim.churn_cause[lost_idx] = cause[lost_idx]
-        live = act.nonzero()[0]
-        ...
-        ts[name][k] = np.bincount(bins, weights=val[:top], minlength=nt + 1)[:nt]
-        ts["complaints"][k] = np.bincount(tier_start[o_acc], minlength=nt)
-        ts["complaints_unresolved"][k] = np.bincount(tier_start[o_acc[~o_ok]], minlength=nt)
-        ts["active"][k] = np.bincount(tier_live, minlength=nt)
-        ts["new"][k] = np.bincount(tier[new_idx], minlength=nt)
-        if new_idx.size:
-            ts["acquisition"][k] = np.bincount(tier[new_idx], weights=acq, minlength=nt)
-            ts["profit"][k] -= ts["acquisition"][k]
-        ts[name][k] = np.bincount(tier_start[accounts], minlength=nt)  (churned: lost_idx,
-            offers, offers_defect, offers_trim; key_person_departures: kp_acc)
-        sim.stage_counts[k] += _count((tier_live, stage_start[live]), (nt, ns))
-        moving = live if new_idx.size == 0 else np.concatenate([live, new_idx])
-        frm = np.where(act[moving], stage_start[moving], ns)
-        to = np.where(churn[moving], ns, sim.stage[moving])
-        sim.transitions[k] += _count((tier[moving], frm, to), (nt, ns + 1, ns + 1))
-        sim.causes[k] += _count((tier_start[lost_idx], cause[lost_idx]), (nt, nc))
-    """
+    """:func:`kamsim.engine.step.tally_numpy` (period ``k``'s row of every aggregate by tier,
+    and the lost leave), in one pass over the slots, to the bit."""
     # (the values go in one by one: numba's call takes a few tens of nanoseconds an array,
     # and a tuple of them indexed in the loop runs the sums three times slower. ``acq`` as a
     # bincount's weights, float64: integers when the acquisition cost is one)
