@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from kamsim import jit
@@ -46,3 +47,35 @@ def off_and_on(monkeypatch: pytest.MonkeyPatch, path: Path, seed: int) -> dict[s
         res = simulate(load_scenario(path, over), workers=1, record_events=True)
         out[value] = (res.per_replication(), res.outputs)
     return out
+
+
+#: a short run of a shipped scenario, for the whole-run comparisons
+SMALL = ["horizon_months=12", "replications=1", "seed=20261124"]
+
+
+def run_noting(path: Path, over: list[str], options: Any, state: tuple[str, ...],
+               table: str) -> tuple[list[dict[str, Any]], Any]:
+    """Scenario ``path`` run short (:data:`SMALL` and ``over``, at most 300 generated
+    accounts) as one Simulation with ``options``: after every period, copies of the
+    simulation's arrays named in ``state`` and of its dict of arrays ``table`` (``acc``,
+    ``ts``); and the run's output."""
+    from kamsim.engine.core import Simulation
+    from kamsim.engine.rng import Streams, replication_seeds
+    from kamsim.experiment import prepared
+
+    spec = load_scenario(path, SMALL + over)
+    gen = spec.scenario.portfolio.generate
+    if gen is not None and gen.accounts > 300:
+        spec = load_scenario(path, [*SMALL, *over, "portfolio.generate.accounts=300"])
+    sim = Simulation(prepared(spec), Streams(replication_seeds(spec.scenario.seed, 1)[0]),
+                     options)
+    states: list[dict[str, Any]] = []
+    step = sim.step
+
+    def noting(k: int) -> None:
+        step(k)
+        states.append({**{name: np.copy(getattr(sim, name)) for name in state},
+                       **{f"{table}.{key}": v.copy() for key, v in getattr(sim, table).items()}})
+
+    sim.step = noting  # type: ignore[method-assign]
+    return states, sim.run()

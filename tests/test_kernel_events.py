@@ -14,16 +14,15 @@ from typing import Any
 import numpy as np
 import pytest
 from _identical import differences
+from _kernels import run_noting
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from test_scenarios import SCENARIOS
 
 from kamsim import jit
-from kamsim.engine.core import CAUSE, EngineOptions, Simulation, _p
-from kamsim.engine.rng import Streams, replication_seeds
+from kamsim.engine.core import CAUSE, EngineOptions, _p
 from kamsim.engine.step import _ratio
-from kamsim.experiment import prepared
-from kamsim.spec.load import load_scenario
 
 ek = pytest.importorskip("kamsim.engine.events_kernel", reason="numba is not installed")
 
@@ -355,38 +354,14 @@ def test_events_keep_numpys_order_where_a_slot_is_in_two_intervals() -> None:
 
 # -- whole runs, kernels on against off
 
-def _scenarios() -> list[Path]:
-    import yaml
-
-    paths = [*(ROOT / "scenarios").glob("*.yaml"), *(ROOT / "scenarios" / "lessons").glob("*.yaml")]
-    return sorted(p for p in paths
-                  if (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("kind")
-                  == "scenario")
-
-
-SMALL = ["horizon_months=12", "replications=1", "seed=20261124"]
 #: the state the events write, compared after every period
 STATE = ("trust", "share", "wallet", "stage", "active", "churn_period", "churn_cause")
 
 
 def _run(path: Path, over: list[str], focus: int | None,
          record_events: bool) -> tuple[list[dict[str, Any]], Any]:
-    spec = load_scenario(path, SMALL + over)
-    gen = spec.scenario.portfolio.generate
-    if gen is not None and gen.accounts > 300:
-        spec = load_scenario(path, [*SMALL, *over, "portfolio.generate.accounts=300"])
-    sim = Simulation(prepared(spec), Streams(replication_seeds(spec.scenario.seed, 1)[0]),
-                     EngineOptions(record_events=record_events, focus=focus))
-    states: list[dict[str, Any]] = []
-    step = sim.step
-
-    def noting(k: int) -> None:
-        step(k)
-        states.append({**{name: getattr(sim, name).copy() for name in STATE},
-                       **{f"acc.{k}": v.copy() for k, v in sim.acc.items()}})
-
-    sim.step = noting  # type: ignore[method-assign]
-    return states, sim.run()
+    return run_noting(path, over, EngineOptions(record_events=record_events, focus=focus),
+                      STATE, "acc")
 
 
 def _assert_kernels_change_nothing(monkeypatch: pytest.MonkeyPatch, path: Path,
@@ -413,7 +388,7 @@ def _assert_kernels_change_nothing(monkeypatch: pytest.MonkeyPatch, path: Path,
     return calls[0]
 
 
-@pytest.mark.parametrize("path", _scenarios(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_every_scenario_runs_the_same_with_compiled_events(monkeypatch: pytest.MonkeyPatch,
                                                            path: Path) -> None:
     assert _assert_kernels_change_nothing(monkeypatch, path, []) > 0

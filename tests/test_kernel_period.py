@@ -14,16 +14,15 @@ from typing import Any
 import numpy as np
 import pytest
 from _identical import differences
+from _kernels import run_noting
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from test_scenarios import SCENARIOS
 
 from kamsim import jit
-from kamsim.engine.core import _ANGRY, EngineOptions, Simulation
-from kamsim.engine.rng import Streams, replication_seeds
+from kamsim.engine.core import _ANGRY, EngineOptions
 from kamsim.engine.step import _ratio
-from kamsim.experiment import prepared
-from kamsim.spec.load import load_scenario
 from kamsim.ufuncs import clip as _clip
 
 #: the numpy references meet extreme values on purpose (overflow to inf, inf - inf): their
@@ -293,38 +292,13 @@ def test_word_of_mouth_follower_met_again() -> None:
 
 # -- whole runs, kernels on against off
 
-def _scenarios() -> list[Path]:
-    import yaml
-
-    paths = [*(ROOT / "scenarios").glob("*.yaml"), *(ROOT / "scenarios" / "lessons").glob("*.yaml")]
-    return sorted(p for p in paths
-                  if (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("kind")
-                  == "scenario")
-
-
-SMALL = ["horizon_months=12", "replications=1", "seed=20261124"]
 #: the state the kernels write, compared after every period
 STATE = ("trust", "share", "wallet", "since_unresolved", "complaints_open", "tenure",
          "service_ratio")
 
 
 def _run(path: Path, over: list[str], focus: int | None) -> tuple[list[dict[str, Any]], Any]:
-    spec = load_scenario(path, SMALL + over)
-    gen = spec.scenario.portfolio.generate
-    if gen is not None and gen.accounts > 300:
-        spec = load_scenario(path, [*SMALL, *over, "portfolio.generate.accounts=300"])
-    sim = Simulation(prepared(spec), Streams(replication_seeds(spec.scenario.seed, 1)[0]),
-                     EngineOptions(focus=focus))
-    states: list[dict[str, Any]] = []
-    step = sim.step
-
-    def noting(k: int) -> None:
-        step(k)
-        states.append({**{name: getattr(sim, name).copy() for name in STATE},
-                       **{f"acc.{k}": v.copy() for k, v in sim.acc.items()}})
-
-    sim.step = noting  # type: ignore[method-assign]
-    return states, sim.run()
+    return run_noting(path, over, EngineOptions(focus=focus), STATE, "acc")
 
 
 def _assert_kernels_change_nothing(monkeypatch: pytest.MonkeyPatch, path: Path,
@@ -357,7 +331,7 @@ def _assert_kernels_change_nothing(monkeypatch: pytest.MonkeyPatch, path: Path,
 ALWAYS = {"complaints_age", "money", "wallet_grown"}
 
 
-@pytest.mark.parametrize("path", _scenarios(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_every_scenario_runs_the_same_with_kernels(monkeypatch: pytest.MonkeyPatch,
                                                    path: Path) -> None:
     ran = _assert_kernels_change_nothing(monkeypatch, path, [])

@@ -14,17 +14,16 @@ from typing import Any
 import numpy as np
 import pytest
 from _identical import differences
+from _kernels import run_noting
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from test_scenarios import SCENARIOS
 
 from kamsim import jit
-from kamsim.engine.core import EngineOptions, Simulation
+from kamsim.engine.core import EngineOptions
 from kamsim.engine.record import TS_FIELDS
-from kamsim.engine.rng import Streams, replication_seeds
 from kamsim.engine.step import tally_numpy
-from kamsim.experiment import prepared
-from kamsim.spec.load import load_scenario
 from kamsim.spec.models import CHURN_CAUSES
 
 tk = pytest.importorskip("kamsim.engine.tally_kernel", reason="numba is not installed")
@@ -175,38 +174,13 @@ def test_tally_adds_each_tiers_values_in_slot_order_from_plus_zero() -> None:
 
 # -- whole runs, kernels on against off
 
-def _scenarios() -> list[Path]:
-    import yaml
-
-    paths = [*(ROOT / "scenarios").glob("*.yaml"), *(ROOT / "scenarios" / "lessons").glob("*.yaml")]
-    return sorted(p for p in paths
-                  if (yaml.safe_load(p.read_text(encoding="utf-8")) or {}).get("kind")
-                  == "scenario")
-
-
-SMALL = ["horizon_months=12", "replications=1", "seed=20261124"]
 #: the state the tallies write or count from, compared after every period
 STATE = ("active", "churn_period", "churn_cause", "next_free", "stage_counts", "transitions",
          "causes")
 
 
 def _run(path: Path, over: list[str], options: EngineOptions) -> tuple[list[Any], Any]:
-    spec = load_scenario(path, SMALL + over)
-    gen = spec.scenario.portfolio.generate
-    if gen is not None and gen.accounts > 300:
-        spec = load_scenario(path, [*SMALL, *over, "portfolio.generate.accounts=300"])
-    sim = Simulation(prepared(spec), Streams(replication_seeds(spec.scenario.seed, 1)[0]),
-                     options)
-    states: list[dict[str, Any]] = []
-    step = sim.step
-
-    def noting(k: int) -> None:
-        step(k)
-        states.append({**{name: np.copy(getattr(sim, name)) for name in STATE},
-                       **{f"ts.{name}": v.copy() for name, v in sim.ts.items()}})
-
-    sim.step = noting  # type: ignore[method-assign]
-    return states, sim.run()
+    return run_noting(path, over, options, STATE, "ts")
 
 
 def _assert_kernels_change_nothing(monkeypatch: pytest.MonkeyPatch, path: Path,
@@ -237,7 +211,7 @@ def _assert_kernels_change_nothing(monkeypatch: pytest.MonkeyPatch, path: Path,
     return ran
 
 
-@pytest.mark.parametrize("path", _scenarios(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_every_scenario_tallies_the_same_with_kernels(monkeypatch: pytest.MonkeyPatch,
                                                       path: Path) -> None:
     assert _assert_kernels_change_nothing(monkeypatch, path, []) == {"referrals", "tally"}
