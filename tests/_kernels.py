@@ -79,3 +79,18 @@ def run_noting(path: Path, over: list[str], options: Any, state: tuple[str, ...]
 
     sim.step = noting  # type: ignore[method-assign]
     return states, sim.run()
+
+
+def same_bits(a: Any, b: Any, nan_bits: bool = True) -> bool:
+    """Bit for bit: same dtype, shape and bytes (NaN payloads and signed zeros count); with
+    ``nan_bits`` false a NaN only has to meet a NaN (where a sum of two NaNs may come out as
+    either, whichever order the compiler chose)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if not nan_bits and a.dtype.kind == "f":
+        nan = np.isnan(a)
+        if not np.array_equal(nan, np.isnan(b)):
+            return False
+        a, b = np.where(nan, 0.0, a), np.where(nan, 0.0, b)
+    return a.tobytes() == b.tobytes()

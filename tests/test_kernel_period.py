@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from _identical import differences
-from _kernels import run_noting
+from _kernels import run_noting, same_bits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -35,18 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "scenarios" / "baseline.yaml"
 
 
-def _same(a: Any, b: Any, nan_bits: bool = True) -> bool:
-    """Bit for bit: same dtype, shape and bytes (NaN payloads and signed zeros count); with
-    ``nan_bits`` false a NaN only has to meet a NaN (see EXTREME)."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    if not nan_bits and a.dtype.kind == "f":
-        nan = np.isnan(a)
-        if not np.array_equal(nan, np.isnan(b)):
-            return False
-        a, b = np.where(nan, 0.0, a), np.where(nan, 0.0, b)
-    return a.tobytes() == b.tobytes()
 
 
 # -- the kernels against the numpy lines, value by value
@@ -79,9 +67,9 @@ def test_clip_and_minimum_of_one_value_are_numpys() -> None:
     x = np.array(SPECIAL + [-5e-324, 1.0000000000000002, 0.9999999999999999, -np.nan])
     for lo, hi in ((0.0, 1.0), (-0.0, 1.0), (0.0, 0.0)):
         got = np.array([sk._clip(v, lo, hi) for v in x])
-        assert _same(got, _clip(x, lo, hi)), (lo, hi)
+        assert same_bits(got, _clip(x, lo, hi)), (lo, hi)
     got = np.array([sk._minimum(v, 1.0) for v in x])
-    assert _same(got, np.minimum(x, 1.0))
+    assert same_bits(got, np.minimum(x, 1.0))
 
 
 @_EXTREME
@@ -101,7 +89,7 @@ def test_trust_toward_target(data: st.DataObject, n: int, trust_speed: float, dt
     want = want - penalty * unresolved + recovery * resolved
     got = sk.trust_toward_target(trust, service_ratio, sentiment, coverage, tenure, unresolved,
                                  resolved, trust_speed * dt, penalty, recovery)
-    assert _same(got, want, nan_bits=not extreme)
+    assert same_bits(got, want, nan_bits=not extreme)
 
 
 @_EXTREME
@@ -118,8 +106,8 @@ def test_complaints_age(data: st.DataObject, n: int, dt: float, extreme: bool) -
     want_since[unresolved > 0] = 0.0
     want_open = complaints_open * 0.5 ** (dt / 3.0) + unresolved
     got_open = sk.complaints_age(since, complaints_open, unresolved, dt, 0.5 ** (dt / 3.0))
-    assert _same(since, want_since, nan_bits=not extreme)
-    assert _same(got_open, want_open, nan_bits=not extreme)
+    assert same_bits(since, want_since, nan_bits=not extreme)
+    assert same_bits(got_open, want_open, nan_bits=not extreme)
 
 
 @_EXTREME
@@ -159,9 +147,9 @@ def test_money(data: st.DataObject, n: int, dt: float, factor: float, integer_ho
                    bad_debt, factor, acc["revenue"], acc["discounts"], acc["cogs"],
                    acc["cost_to_serve"], acc["bad_debt"], acc["profit"], acc["clv"])
     for g, w in zip(got, (disc, cogs, cts, want_bad, profit), strict=True):
-        assert _same(g, w, nan_bits=not extreme)
+        assert same_bits(g, w, nan_bits=not extreme)
     for name in acc:
-        assert _same(acc[name], want_acc[name], nan_bits=not extreme), name
+        assert same_bits(acc[name], want_acc[name], nan_bits=not extreme), name
 
 
 @_EXTREME
@@ -180,7 +168,7 @@ def test_share_toward_target(data: st.DataObject, n: int, share_speed: float, dt
     want = np.where(act, moved, share)
     got = sk.share_toward_target(act, share, stage, target_share, service_ratio,
                                  share_speed * dt)
-    assert _same(got, want, nan_bits=not extreme)
+    assert same_bits(got, want, nan_bits=not extreme)
 
 
 @_EXTREME
@@ -192,7 +180,7 @@ def test_wallet_grown(data: st.DataObject, n: int, extreme: bool) -> None:
     # step.py, section "share of wallet" (growth stands for numpy's exp)
     grown = wallet * growth
     want = np.where(churn_period < 0, grown, wallet)
-    assert _same(sk.wallet_grown(wallet, growth, churn_period), want, nan_bits=not extreme)
+    assert same_bits(sk.wallet_grown(wallet, growth, churn_period), want, nan_bits=not extreme)
 
 
 def _wom_numpy(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray, churn: np.ndarray,
@@ -235,7 +223,7 @@ def test_word_of_mouth(data: st.DataObject, n: int, edges: int, negative_weight:
                       word_of_mouth, dt)
     got = sk.word_of_mouth(act, trust, trust_start, churn, cause, _ANGRY, negative_weight, src,
                            dst, w, word_of_mouth * dt)
-    assert _same(got, want, nan_bits=not extreme)
+    assert same_bits(got, want, nan_bits=not extreme)
 
 
 def test_word_of_mouth_adds_the_edges_in_their_order() -> None:
@@ -247,7 +235,7 @@ def test_word_of_mouth_adds_the_edges_in_their_order() -> None:
     churn, cause = np.zeros(4, dtype=bool), np.full(4, -1)
     want = _wom_numpy(act, trust, trust, churn, cause, 2.0, src, dst, w, 0.05, 1.0)
     got = sk.word_of_mouth(act, trust, trust, churn, cause, _ANGRY, 2.0, src, dst, w, 0.05)
-    assert _same(got, want)
+    assert same_bits(got, want)
     assert got[3] > 0.5
     backwards = sk.word_of_mouth(act, trust, trust, churn, cause, _ANGRY, 2.0, src[::-1].copy(),
                                  dst, w, 0.05)
@@ -273,7 +261,7 @@ def test_word_of_mouth_runs_of_a_follower(data: st.DataObject, n: int,
     trust = data.draw(_floats(n))
     want = _wom_numpy(act, trust, trust, churn, cause, 2.0, src, dst, w, 0.05, 1.0)
     got = sk.word_of_mouth(act, trust, trust, churn, cause, _ANGRY, 2.0, src, dst, w, 0.05)
-    assert _same(got, want)
+    assert same_bits(got, want)
 
 
 def test_word_of_mouth_follower_met_again() -> None:
@@ -286,7 +274,7 @@ def test_word_of_mouth_follower_met_again() -> None:
     churn, cause = np.zeros(4, dtype=bool), np.full(4, -1)
     want = _wom_numpy(act, trust, trust, churn, cause, 2.0, src, dst, w, 0.5, 1.0)
     got = sk.word_of_mouth(act, trust, trust, churn, cause, _ANGRY, 2.0, src, dst, w, 0.5)
-    assert _same(got, want)
+    assert same_bits(got, want)
     assert got.tolist() == [1.0, 1.0, 0.0, 0.5 + 0.5 * (1.0 / 3.0)]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 from _identical import differences
-from _kernels import run_noting
+from _kernels import run_noting, same_bits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -45,18 +45,6 @@ EXTREME = st.one_of(FLOATS, st.sampled_from([np.inf, -np.inf, 1e308, -1e308, -np
                     st.floats(allow_nan=True, allow_infinity=True))
 
 
-def _same(a: Any, b: Any, nan_bits: bool = True) -> bool:
-    """Bit for bit: same dtype, shape and bytes; with ``nan_bits`` false a NaN only has to
-    meet a NaN."""
-    a, b = np.asarray(a), np.asarray(b)
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return False
-    if not nan_bits and a.dtype.kind == "f":
-        nan = np.isnan(a)
-        if not np.array_equal(nan, np.isnan(b)):
-            return False
-        a, b = np.where(nan, 0.0, a), np.where(nan, 0.0, b)
-    return a.tobytes() == b.tobytes()
 
 
 def _referrals_numpy(act: np.ndarray, churn: np.ndarray, u_ref: np.ndarray,
@@ -143,10 +131,10 @@ def test_tally(data: st.DataObject, n: int, nt: int, ns: int, extreme: bool) -> 
         tally_numpy(k, *want[:4], *args, *want[4:])
     tk.tally(k, *got[:4], *args, *got[4:])
     diffs = [name for name in TS_FIELDS
-             if not _same(want[0][name], got[0][name], nan_bits=not extreme)]
+             if not same_bits(want[0][name], got[0][name], nan_bits=not extreme)]
     diffs += [name for name, a, b in zip(("stage_counts", "transitions", "causes", "active",
                                            "churn_period", "churn_cause"), want[1:], got[1:],
-                                          strict=True) if not _same(a, b)]
+                                          strict=True) if not same_bits(a, b)]
     assert not diffs
 
 
