@@ -44,22 +44,29 @@ def work_hours(team: SupportTeam, u: np.ndarray) -> np.ndarray:
 
 
 class _Service(Timeout):
-    """The SimPy timeout that ends one service, made by the agent's callbacks without
-    ``Timeout.__init__`` (the desk makes one a complaint, ~40,000 a replication at 10k
-    accounts, so its few microseconds count): the same attributes, and put on SimPy's queue
-    as ``Environment.schedule`` puts a ``Timeout``, ``(now + delay, NORMAL, next event id,
-    event)``, so it ends at the very time, and in the very order among the events of that
-    time, a ``Timeout`` made at that moment would.
+    """The SimPy timeout that ends an agent's services, made without ``Timeout.__init__``
+    and put on SimPy's queue by the agent's callbacks (the desk ends ~40,000 services a
+    replication at 10k accounts, so their few microseconds count): the attributes SimPy reads,
+    and put on the queue as ``Environment.schedule`` puts a ``Timeout``, ``(now + delay,
+    NORMAL, next event id, event)``, so it ends at the very time, and in the very order among
+    the events of that time, a ``Timeout`` made at that moment would.
+
+    One an agent, put on the queue again for each of its services with its callbacks given
+    back (SimPy sets them to None as it processes the event): an agent has at most one
+    service on the queue, the next one starting once the last has ended (from the callback
+    its end calls). Its ``_delay`` is that of no service in particular (0).
 
     This reads SimPy 4's private queue (``env._queue``, ``env._eid``, ``env._now``): the
     desk's events of a 10,000-account, 60-month replication took 50 ms so against 58 ms
-    through ``Timeout(env, delay)``. The desk does it only where ``Environment.schedule`` is
-    SimPy 4's own and its queue is there (else it makes a ``Timeout``); pyproject.toml keeps
-    SimPy below 5, and ``tests/test_kernel_service.py`` checks the time and the order of
-    such a service, and that the two ways give the same answers."""
+    through ``Timeout(env, delay)``, and 42 ms with one such event an agent instead of one a
+    service. The desk does it only where ``Environment.schedule`` is SimPy 4's own and its
+    queue is there (else it makes a ``Timeout``); pyproject.toml keeps SimPy below 5, and
+    ``tests/test_kernel_service.py`` checks the time and the order of such a service, and
+    that the two ways give the same answers."""
 
     _ok = True
     _value = None
+    _delay = 0.0
 
 
 class _Agent:
@@ -82,7 +89,12 @@ class _Agent:
                 and all(hasattr(env, name) for name in ("_queue", "_eid", "_now")))
         queue: Any = env._queue if fast else None
         ids: Any = env._eid if fast else None
-        new = object.__new__
+        # the agent's one service event, put on the queue again for each service (an agent
+        # has at most one on the queue: a service ends before the next starts), with its one
+        # list of callbacks (SimPy sets an event's callbacks to None as it processes it)
+        service = object.__new__(_Service)
+        service.env = env
+        ends: list[Any] = []
         times, months, negp = desk._times, desk._months, desk._negp
         waiting = desk._waiting
         served, ended = desk._served.append, desk._ended.append
@@ -93,11 +105,8 @@ class _Agent:
             if not fast:
                 Timeout(env, delay).callbacks.append(end)
                 return
-            event = new(_Service)
-            event.env = env
-            event.callbacks = [end]
-            event._delay = delay
-            heappush(queue, (now + delay, NORMAL, next(ids), event))
+            service.callbacks = ends
+            heappush(queue, (now + delay, NORMAL, next(ids), service))
 
         def claim(now: float, j: int) -> None:
             # the next arrival (in order of arrival), now or ahead of it
@@ -152,11 +161,8 @@ class _Agent:
             if not fast:  # start
                 Timeout(env, delay).callbacks.append(end)
                 return
-            event = new(_Service)
-            event.env = env
-            event.callbacks = [end]
-            event._delay = delay
-            heappush(queue, (now + delay, NORMAL, next(ids), event))
+            service.callbacks = ends
+            heappush(queue, (now + delay, NORMAL, next(ids), service))
 
         def woken(event: simpy.Event) -> None:
             # new complaints: claim the next, without first queueing the arrived ones by
@@ -166,6 +172,7 @@ class _Agent:
             else:
                 desk._wake.callbacks.append(woken)
 
+        ends.append(end)
         self.end, self.woken = end, woken
 
 
