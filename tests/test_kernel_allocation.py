@@ -1,7 +1,7 @@
 """The compiled service of a period (kamsim.engine.allocation_kernel) gives the numpy path's
 figures to the bit: the asked service of every strategy (``demand``), each allocation with
 capacity zero, short and ample, with and without a budget, tied priorities (``allocate``),
-the money and service ratios, and whole short simulations of every shipped scenario."""
+the money and service ratios (with the quality of service the decision units see), and whole short simulations of every shipped scenario."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from kamsim.engine.allocation import Demand, ServiceOrder, allocate, demand
 from kamsim.engine.step import _allocated, _ratio
 from kamsim.experiment import simulate
 from kamsim.spec.load import load_scenario
+from kamsim.ufuncs import clip as _clip
 
 pytestmark = [pytest.mark.skipif(not jit.available(), reason="numba is not installed"),
               # (the numpy path's warnings on the NaNs and infinities given on purpose)
@@ -245,10 +246,12 @@ def test_allocated_is_allocate_and_its_sum(calls, data, kernels: bool) -> None:
 # -- the money and service ratios period_step takes of the allocation
 
 def _ratios_numpy(money, money_asked, am, ex, sp, need, act, service_ratio):
-    # period_step's numpy lines
+    # period_step's numpy lines (the quality in its section "decision units")
     money_ratio = _ratio(money, money_asked)
     new = np.where(act, np.minimum(1.0, _ratio(am + ex + sp, need)), service_ratio)
-    return money_ratio, new
+    quality = 2.0 * new - 1.0
+    _clip(quality, -1.0, 1.0, out=quality)
+    return money_ratio, new, quality
 
 
 _amounts = st.one_of(st.just(0.0), st.just(-0.0), st.just(1e-12), st.just(np.nan),
@@ -267,7 +270,8 @@ def test_ratios_are_the_same(data) -> None:
     # as period_step has it without a budget: the money delivered is the money asked
     if data.draw(st.booleans()):
         money = money_asked
-    a = ratios(money, money_asked, am, ex, sp, need, act, service_ratio, np.empty(n), np.empty(n))
+    a = ratios(money, money_asked, am, ex, sp, need, act, service_ratio, np.empty(n), np.empty(n),
+               np.empty(n))
     b = _ratios_numpy(money, money_asked, am, ex, sp, need, act, service_ratio)
     for x, y in zip(a, b, strict=True):
         assert same(x, y), (x, y)

@@ -50,6 +50,7 @@ def test_every_kernel_runs_within_its_arrays(tmp_path: Path) -> None:
         "kamsim.engine.tally_kernel.tally", "kamsim.engine.stages_kernel.stages_age",
         "kamsim.engine.stages_kernel.stages_move", "kamsim.engine.complaints_kernel.answered",
         "kamsim.engine.complaints_kernel.arrivals_due", "kamsim.engine.complaints_kernel.queued",
+        "kamsim.engine.departures_kernel.leaving",
         "kamsim.engine.departures_kernel.key_people",
         "kamsim.engine.departures_kernel.orphaned_hit",
         "kamsim.rules.sort_kernel.ascending", "kamsim.dmu.step_kernel.step_part",

@@ -1,6 +1,7 @@
 """The compiled bits of the period step around its clocks give the numpy lines' figures to
-the bit: who of the people who left was key and the trust hit of the accounts they leave
-without a thread (``departures_kernel``), and the complaints that arrive
+the bit: the next clocks of the people due to leave and who of them leaves, who of the people
+who left was key and the trust hit of the accounts they leave without a thread
+(``departures_kernel``), and the complaints that arrive
 (``complaints_kernel.arrivals_due`` and ``queued``), on NaN, infinities, empty and inactive
 portfolios; whole short simulations of every shipped scenario run the same with them as
 without. And what a simulation decides once for its run (whether the kernels run, the
@@ -110,10 +111,59 @@ def test_the_key_people_and_the_orphaned_are_numpys(data: st.DataObject) -> None
     assert same(got, want)
 
 
+class _Draws:
+    """A stream that hands out the given uniforms (what ``Simulation._exp_times`` draws)."""
+
+    def __init__(self, u: np.ndarray):
+        self.u = u
+
+    def random(self, size: int) -> np.ndarray:
+        assert size == self.u.size
+        return self.u
+
+
+@needs_numba
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), limit=st.sampled_from([1.0, 2.0, 2.5, np.inf]))
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_the_people_who_leave_are_numpys(data: st.DataObject, limit: float) -> None:
+    """The next clocks of the people due and who of them leave (those of accounts in the
+    portfolio, whose draw becomes 0): a rate of 0, negative or NaN (never positive: a clock
+    at infinity), a NaN coming through the maximum, none due."""
+    from kamsim.engine import departures_kernel as dk
+    from kamsim.engine.core import Simulation
+
+    n = data.draw(st.integers(1, 6))
+    people = data.draw(st.integers(0, 20))
+    account = np.sort(data.draw(arrays(np.int64, people, elements=st.integers(0, n - 1))))
+    act = data.draw(arrays(np.bool_, n))
+    n_roles = data.draw(st.integers(1, 3))
+    role = data.draw(arrays(np.int8, people, elements=st.integers(0, n_roles - 1)))
+    departure_lam = data.draw(arrays(np.float64, n_roles, elements=st.one_of(
+        st.sampled_from([0.0, -0.0, -1.0, np.nan, np.inf, 1e-300]), st.floats(0.0, 2.0))))
+    # (-inf: a clock that the infinite gap of a rate of 0 makes NaN)
+    clocks = data.draw(arrays(np.float64, people, elements=st.one_of(_CLOCKS,
+                                                                     st.just(-np.inf))))
+    # period_step's numpy lines, the draws given
+    want, want_u = clocks.copy(), np.ones(people, dtype=np.float32)
+    idx_p = (want < limit).nonzero()[0]
+    u = data.draw(arrays(np.float64, idx_p.size, elements=st.one_of(
+        st.sampled_from([0.0, 0.5, 1 - 2**-53]), st.floats(0.0, 1.0, exclude_max=True))))
+    lam_p = departure_lam[role[idx_p]]
+    want[idx_p] = np.maximum(want[idx_p] + Simulation._exp_times(_Draws(u), lam_p), limit)
+    leave_now = idx_p[act[account[idx_p]]]
+    want_u[leave_now] = 0.0
+    got, got_u = clocks.copy(), np.ones(people, dtype=np.float32)
+    got_leave = dk.leaving(idx_p, np.log1p(-u), got, departure_lam, role, account, act, limit,
+                           got_u)
+    assert same(got, want) and same(got_u, want_u) and same(got_leave, leave_now)
+
+
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How many times each kernel ran (so that no test passes on two numpy runs)."""
-    return count_calls(monkeypatch, (("departures_kernel", "key_people"),
+    return count_calls(monkeypatch, (("departures_kernel", "leaving"),
+                                     ("departures_kernel", "key_people"),
                                      ("departures_kernel", "orphaned_hit"),
                                      ("complaints_kernel", "arrivals_due"),
                                      ("complaints_kernel", "queued")))

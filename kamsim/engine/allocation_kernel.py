@@ -120,11 +120,13 @@ def allocated(asked, inverse, n_classes, capacity, out):
 
 @kernel
 def ratios(money, money_asked, am, ex, sp, need, active, service_ratio, money_ratio,
-           new_ratio):
-    """``period_step``'s ``money_ratio = _ratio(money, d.money)`` and the new service ratio,
+           new_ratio, quality):
+    """``period_step``'s ``money_ratio = _ratio(money, d.money)``, the new service ratio,
     ``np.where(act, np.minimum(1.0, _ratio(am + ex + sp, d.need)), sim.service_ratio)``
-    (``_ratio``: the quotient, 1 where the denominator is not above 1e-12), into
-    ``money_ratio`` and ``new_ratio`` (made by numpy)."""
+    (``_ratio``: the quotient, 1 where the denominator is not above 1e-12), and the quality
+    of service the decision units see, ``quality = 2.0 * sim.service_ratio - 1.0`` clipped to
+    -1 to 1 (section "decision units", of the new ratio), into ``money_ratio``, ``new_ratio``
+    and ``quality`` (made by numpy)."""
     for i in range(money.shape[0]):
         den = money_asked[i]
         r = money[i] / den
@@ -138,4 +140,11 @@ def ratios(money, money_asked, am, ex, sp, need, active, service_ratio, money_ra
             new_ratio[i] = 1.0 if 1.0 <= r else r
         else:
             new_ratio[i] = service_ratio[i]
-    return money_ratio, new_ratio
+        # _clip(quality, -1.0, 1.0): the larger of the value and -1, then the smaller of that
+        # and 1, each keeping a NaN
+        q = 2.0 * new_ratio[i] - 1.0
+        if not (q != q):
+            q = q if q > -1.0 else -1.0
+            q = q if q < 1.0 else 1.0
+        quality[i] = q
+    return money_ratio, new_ratio, quality

@@ -115,7 +115,8 @@ def _kernels_fit(sim: Simulation) -> bool:
       the starting stages and tiers (the period moves a stage by one step on the ladder, or
       to uncoupled or back to its first stage, and the re-tiering takes its tiers from the
       rules, so in range they stay) with the per-stage and per-tier tables as long as their
-      names, the word-of-mouth edges' ends and the decision units' offsets. numba checks no
+      names, the word-of-mouth edges' ends and the decision units' offsets, and their
+      people's roles (with the departure rates) and accounts. numba checks no
       index (tests/test_kernel_bounds.py runs the kernels with its checks on) and counts a
       negative one from the end, as numpy's indexing does, where a bincount raises."""
     fit = sim._kernels_fit
@@ -136,8 +137,10 @@ def _dtypes_fit(sim: Simulation) -> bool:
               st.price_sensitivity, st.cost_to_serve, sv.am_hours, sv.exec_hours,
               sv.specialist_hours, sv.discount, sv.vip_cost, sv.joint_dev, sv.fixed_cost,
               sv.priority, units.price_focus, units.influence,
-              structure(units).sum_influence, mt.coverage, mt.sentiment, mt.multithreading)
+              structure(units).sum_influence, mt.coverage, mt.sentiment, mt.multithreading,
+              sim.next_departure, sim.departure_lam)
     exact = ((sim.active, np.bool_), (mt.dm_covered, np.bool_), (mt.champion, np.bool_),
+             (sim.u_depart, np.float32),
              (sim.stage, np.int64), (sim.tier, np.int64), (sim.quadrant, np.int64),
              (sim.churn_period, np.int32), (sim.churn_cause, np.int8))
     return (all(a.dtype == np.float64 for a in floats)
@@ -160,7 +163,9 @@ def _ids_fit(sim: Simulation) -> bool:
             and _within(sim.prep.wom_src, n) and _within(sim.prep.wom_dst, n)
             and sim.prep.wom_weight.shape == sim.prep.wom_src.shape == sim.prep.wom_dst.shape
             and offsets.shape == (n + 1,) and _within(offsets, units.n_people + 1)
-            and bool(np.all(offsets[1:] >= offsets[:-1])))
+            and bool(np.all(offsets[1:] >= offsets[:-1]))
+            and sim.next_departure.shape == sim.u_depart.shape == (units.n_people,)
+            and _within(units.role, sim.departure_lam.shape[0]) and _within(units.account, n))
 
 
 #: the sums by tier of ``sim.ts``, in the order of :func:`tally_numpy`'s ``values``
@@ -244,6 +249,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # this replication's arrays (checked once, see _kernels_fit)
     kernels = sim.kernels and _kernels_fit(sim)
     if kernels:
+        from kamsim.engine import departures_kernel as dk
         from kamsim.engine import step_kernels as sk
 
     # -- re-tiering on schedule (with hysteresis)
@@ -306,9 +312,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         money = allocate(d.money, order, cap.budget_per_year / 12.0 * dt * sim.budget_mult,
                          kernels)
     if kernels:
-        money_ratio, sim.service_ratio = ak.ratios(money, d.money, am, ex, sp, d.need, act,
-                                                   sim.service_ratio, np.empty(n),
-                                                   np.empty(n))
+        # (with the quality of service the decision units see, section "decision units")
+        money_ratio, sim.service_ratio, quality = ak.ratios(
+            money, d.money, am, ex, sp, d.need, act, sim.service_ratio, np.empty(n),
+            np.empty(n), np.empty(n))
     else:
         money_ratio = _ratio(money, d.money)
         # service ratio: delivered against the account's need (its own tier's level), capped
@@ -374,16 +381,27 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         log.add(k, o_acc[late], "complaint", 0, np.minimum(o_days[late], 1e6))
 
     # -- decision units: contact, attitudes, key-person departures
-    due_p = sim.next_departure < t + dt
-    idx_p = due_p.nonzero()[0]
-    lam_p = sim.departure_lam[sim.units.role[idx_p]]
-    sim.next_departure[idx_p] = np.maximum(
-        sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p), t + dt)
-    quality = 2.0 * sim.service_ratio - 1.0
-    _clip(quality, -1.0, 1.0, out=quality)
-    # the people due to leave this period (of accounts in the portfolio) draw 0: they leave
-    leave_now = idx_p[act[sim.units.account[idx_p]]]
-    sim.u_depart[leave_now] = 0.0
+    if kernels:
+        # the lines below from lam_p on in a pass over those due (departures_kernel), the
+        # draws as _exp_times makes them, with numpy's log1p; the quality came with the
+        # service ratio (allocation_kernel.ratios)
+        idx_p = (sim.next_departure < t + dt).nonzero()[0]
+        leave_now = dk.leaving(idx_p, np.log1p(-sim.rng["departures"].random(idx_p.shape[0])),
+                               sim.next_departure, sim.departure_lam, sim.units.role,
+                               sim.units.account, act, t + dt, sim.u_depart)
+    else:
+        due_p = sim.next_departure < t + dt
+        idx_p = due_p.nonzero()[0]
+        lam_p = sim.departure_lam[sim.units.role[idx_p]]
+        sim.next_departure[idx_p] = np.maximum(
+            sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p), t + dt)
+        quality = 2.0 * sim.service_ratio - 1.0
+        _clip(quality, -1.0, 1.0, out=quality)
+        # the people due to leave this period (of accounts in the portfolio) draw 0: they
+        # leave
+        leave_now = idx_p[act[sim.units.account[idx_p]]]
+        sim.u_depart[leave_now] = 0.0
+        del due_p, lam_p
     # the trace's opening tells the focus account's unit as it was before the run's first
     # step (the step changes attitudes and coverage and replaces who leaves, in place)
     people_start = (_people(sim, sim.options.focus) if sim.trace is not None and not sim.trace
@@ -393,7 +411,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                                  complaints_unresolved=unresolved, active=act), sim.u_depart)
     sim.u_depart[leave_now] = 1.0
     # (the big temporaries are dropped once dead, to keep the peak low at 1M accounts)
-    del leave_now, due_p, idx_p, lam_p, quality
+    del leave_now, idx_p, quality
     if kernels:
         # the two lines below and the orphaned accounts' trust hit (section "trust") in a
         # pass over those who left each (departures_kernel)
