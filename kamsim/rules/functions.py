@@ -475,10 +475,14 @@ def _kept_order(values: FloatArray, selected: BoolArray
         if np.isnan(values).any():
             entry.changed = True
             return None
-        order, _ties = _ascending(values)
-        if order.size <= _INT32_MAX:  # (kept in half the memory: 4 MB a million rows)
-            order = order.astype(np.int32)
-        entry.rows = order
+        everyone, ties = _ascending(values)
+        # (kept in half the memory: 4 MB a million rows)
+        entry.rows = everyone.astype(np.int32) if everyone.size <= _INT32_MAX else everyone
+        if ties is None:
+            # just sorted, every value distinct: the order sorts them (the check below
+            # would pass, and find no ties)
+            return np.compress(selected[everyone], everyone), None
+        order = entry.rows
     ordered = values[order]
     rising = ordered[1:] > ordered[:-1]
     distinct = bool(rising.all())
