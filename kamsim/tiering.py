@@ -105,6 +105,14 @@ class CompiledTiering:
         return self.table.names | self.volume.names | self.loyalty.names
 
     @cached_property
+    def _outputs_finite(self) -> bool:
+        """Whether the table's output can never be NaN: it has a default and every row's
+        output is finite (a tier's index, as compiled), so even a ``collect_sum`` of them
+        is a number."""
+        return self.table.default is not None and all(
+            np.isfinite(row.output) for row in self.table.rows)
+
+    @cached_property
     def reads(self) -> frozenset[str]:
         """Every field the tiering reads (the indicators' too): the first tiering is given
         the decision units' metrics only if it reads one of them."""
@@ -199,9 +207,11 @@ class CompiledTiering:
                 for name in self.table.names if name == "score" or name in values or name in env}
         moved = None if nudged is None else {"score": nudged}
         try:
-            out, _row = self.table.evaluate(env2, mask.shape[0], mask, moved)
+            out = self.table.outputs(env2, mask.shape[0], mask, moved)
         except TableHitError as exc:
             raise self._overlap(exc, ids, nudged is not None) from None
+        if self._outputs_finite:
+            return out.astype(np.int64)  # (no NaN to replace)
         return np.where(np.isnan(out), len(self.tiers) - 1, out).astype(np.int64)
 
     def _overlap(self, exc: TableHitError, ids: np.ndarray | None, nudged: bool) -> InputError:

@@ -3,8 +3,9 @@ bit for bit: an array sorted again reuses the order kept for it only when that o
 sorts it (kamsim.rules.functions, "sorts kept from one evaluation to the next"); the moved
 rank counts by a merge what a search counted; a decision table's first matching row is
 written last to first; the compiled radix sort (kamsim/rules/sort_kernel.py) gives numpy's
-order and ties, and a tiering with it the figures of one without; a period's stages move as
-they did with one write a rule, in every shipped scenario."""
+order and ties and its moved ranks numpy's figures, and a tiering with it the figures of one
+without; a period's stages move as they did with one write a rule, in every shipped
+scenario."""
 
 from __future__ import annotations
 
@@ -26,12 +27,13 @@ from kamsim import jit
 from kamsim.engine import step as step_module
 from kamsim.engine.core import EngineOptions, Simulation
 from kamsim.engine.rng import Streams, replication_seeds
+from kamsim.errors import InputError
 from kamsim.experiment import prepared
 from kamsim.fields import field_types
 from kamsim.rules import functions
 from kamsim.rules.expr import compile_expr
 from kamsim.rules.functions import cum_share, rank_pct, shared_sorts
-from kamsim.rules.tables import DecisionTable, Row
+from kamsim.rules.tables import DecisionTable, Row, TableHitError
 from kamsim.spec.load import load_scenario
 from kamsim.spec.models import TieringRules
 from kamsim.tiering import compile_tiering
@@ -166,6 +168,92 @@ def test_re_tiering_the_same_fields_gives_the_figures_of_new_ones(hysteresis: fl
     assert functions._KEPT[id(loyalty)].rows is not None  # (the kept orders were used)
 
 
+# -- a re-tiering against its plain definition, on any table
+
+#: conditions for random tables: the score, fields and indicators, every portfolio helper
+#: (moved or not by the hysteresis), and parts that do not read the score
+CONDITIONS = ["rank_pct(score) >= 0.7", "rank_pct(score) > 0.5", "cum_share(revenue) <= 0.5", "payment_risk < 0.4",
+              "zscore(score) > 0.5", "score > mean(score)", "quantile(score, 0.8) <= score",
+              "cum_share(score) <= 0.3", "volume > 0.5", "rank_pct(loyal) < 0.4",
+              "sum(score) * 0.0005 < score", "rank_pct(score * 2) > 0.5", "true",
+              "loyalty >= 0.5", "rank_pct(revenue + score) >= 0.6"]
+
+
+def plain_assign(tiering: Any, env: dict[str, np.ndarray], mask: np.ndarray,
+                 current: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray, Any]:
+    """The re-tiering by its definition (docs/model.md): the score, the table's tier read
+    from every row's match and the table's output (NaN: the last tier), and with a current
+    tier the table read again with each account's score nudged up and down alone. (tier,
+    score, the table's tiers for a score nudged so, or not: None.)"""
+    n = mask.shape[0]
+    values = tiering.indicator_values(env, mask, threads=1)
+    score = tiering.score(env, mask, values)
+
+    def table(nudged: np.ndarray | None) -> np.ndarray:
+        env2 = {**env, **values, "score": score}
+        out, _row = tiering.table.evaluate(env2, n, mask,
+                                           None if nudged is None else {"score": nudged})
+        return np.where(np.isnan(out), len(tiering.tiers) - 1, out).astype(np.int64)
+
+    tier = table(None)
+    if current is not None and tiering.hysteresis > 0:
+        up = table(np.minimum(score + tiering.hysteresis, 1.0))
+        down = table(np.maximum(score - tiering.hysteresis, 0.0))
+        tier = np.where((current >= up) & (current <= down), current, tier)
+    return np.where(mask, tier, current if current is not None else tier), score, table
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_re_tiering_is_its_plain_definition(data: st.DataObject) -> None:
+    # any rows, hit policy, outputs (NaN and no default included), hysteresis and portfolio;
+    # the kernels on and off
+    rows = [Row(compile_expr(" or ".join(data.draw(st.lists(st.sampled_from(CONDITIONS),
+                                                            min_size=1, max_size=2))),
+                             {**field_types(), "score": "number", "volume": "number",
+                              "loyal": "number", "risk": "number"}, expect="bool"),
+                data.draw(st.sampled_from([0.0, 1.0, 2.0, np.nan, 7.0])),
+                data.draw(st.sampled_from([0.0, 1.0, 2.0])))
+            for _ in range(data.draw(st.integers(0, 3)))]
+    policy = data.draw(st.sampled_from(["first", "priority", "collect_sum", "unique"]))
+    table = DecisionTable(rows, policy, data.draw(st.sampled_from([None, 2.0, 1.0])))
+    hysteresis = data.draw(st.sampled_from([0.0, 0.03, 0.5]))
+    tiering = dataclasses.replace(compile_tiering(_rules(hysteresis)), table=table)
+    n = data.draw(st.integers(1, 60))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    env = {"revenue": np.round(rng.lognormal(3, 1, n), data.draw(st.sampled_from([0, 3]))),
+           "loyalty": rng.integers(0, 5, n) / 4.0, "payment_risk": rng.random(n)}
+    mask = rng.random(n) < data.draw(st.sampled_from([1.0, 0.7]))
+    current = data.draw(st.sampled_from([None, rng.integers(0, 3, n)]))
+    try:
+        want = plain_assign(tiering, env, mask, current)
+    except TableHitError:
+        want = None
+    for kernels in (False, True):
+        fresh = {name: value.copy() for name, value in env.items()}
+        if want is None:
+            with pytest.raises(InputError):
+                tiering.classify(fresh, mask, current=current, threads=1, kernels=kernels)
+            continue
+        tier, score, _quadrant = tiering.classify(fresh, mask, current=current, threads=1,
+                                                  kernels=kernels)
+        same(tier, want[0])
+        same(score, want[1])
+        # and each of the three tables (a nudge may move no account's tier)
+        h = tiering.hysteresis
+        with shared_sorts(), functions.compiled_sorts(kernels):
+            values = tiering.indicator_values(fresh, mask, threads=1)
+            for nudged in (None, np.minimum(score + h, 1.0), np.maximum(score - h, 0.0)):
+                try:
+                    plain = want[2](nudged)
+                except TableHitError:
+                    with pytest.raises(InputError):
+                        tiering._table(fresh, score, values, mask, None, nudged)
+                    continue
+                same(tiering._table(fresh, score, values, mask, None, nudged), plain)
+
+
 # -- rank_pct_moved's count of the values below each moved one
 
 
@@ -178,6 +266,51 @@ def test_the_merged_count_is_the_searched_one(population: list[float], moved: li
     ascending = np.sort(np.array(population))
     value = np.array(sorted(moved) if ordered else moved, dtype=np.float64)
     same(functions._count_below(ascending, value), np.searchsorted(ascending, value, "left"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([*VALUES, np.nan]), min_size=1, max_size=40), st.data())
+def test_the_compiled_moved_rank_is_the_numpy_one(values: list[float],
+                                                  data: st.DataObject) -> None:
+    # sort_kernel.ranks_moved: rank_pct_moved's searches and arithmetic in one pass, moved
+    # values in the population's order (a nudge) or in any order, every row moved or some
+    pytest.importorskip("numba", reason="numba is not installed")
+    x = np.array(values, dtype=np.float64)
+    n = x.size
+    how = data.draw(st.sampled_from(["up", "down", "any", "some"]))
+    with np.errstate(all="ignore"):
+        if how == "up":
+            y = np.minimum(x + data.draw(st.sampled_from([0.03, 1.0, 0.0])), 1.0)
+        elif how == "down":
+            y = np.maximum(x - 0.5, 0.0)
+        else:
+            y = np.array(data.draw(st.lists(st.sampled_from([*VALUES, np.nan, 0.25]),
+                                            min_size=n, max_size=n)), dtype=np.float64)
+            if how == "some":
+                y = np.where(np.arange(n) % 2 == 0, x, y)
+    mask = (np.ones(n, dtype=bool) if data.draw(st.booleans())
+            else np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool))
+    figures = []
+    for compiled in (False, True):
+        with shared_sorts(), functions.compiled_sorts(compiled):
+            figures.append(functions.rank_pct_moved(x.copy(), y.copy(), n, mask))
+    same(figures[1], figures[0])
+
+
+def test_the_moved_rank_is_worked_out_in_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("numba", reason="numba is not installed")
+    from kamsim.rules import sort_kernel
+
+    calls = []
+    kernel = sort_kernel.ranks_moved
+    monkeypatch.setattr(sort_kernel, "ranks_moved", lambda *a: calls.append(1) or kernel(*a))
+    x = np.random.default_rng(4).random(50)
+    mask = np.ones(50, dtype=bool)
+    functions.rank_pct_moved(x, x + 0.1, 50, mask)
+    assert not calls
+    with functions.compiled_sorts(True):
+        functions.rank_pct_moved(x, x + 0.1, 50, mask)
+    assert calls
 
 
 # -- a decision table's first matching row

@@ -53,7 +53,8 @@ def test_every_kernel_runs_within_its_arrays(tmp_path: Path) -> None:
         "kamsim.engine.departures_kernel.leaving",
         "kamsim.engine.departures_kernel.key_people",
         "kamsim.engine.departures_kernel.orphaned_hit",
-        "kamsim.rules.sort_kernel.ascending", "kamsim.dmu.step_kernel.step_part",
+        "kamsim.rules.sort_kernel.ascending", "kamsim.rules.sort_kernel.ranks_moved",
+        "kamsim.dmu.step_kernel.step_part",
         "kamsim.dmu.metrics_kernel.metrics_part", "kamsim.dmu.metrics_kernel.propagated"}
     # and the runs re-tiered, won and lost accounts (the ids that change during a run)
     assert {"tier_change", "new_account", "churn", "stage_change", "offer",

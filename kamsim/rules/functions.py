@@ -475,10 +475,14 @@ def _kept_order(values: FloatArray, selected: BoolArray
         if np.isnan(values).any():
             entry.changed = True
             return None
-        order, _ties = _ascending(values)
-        if order.size <= _INT32_MAX:  # (kept in half the memory: 4 MB a million rows)
-            order = order.astype(np.int32)
-        entry.rows = order
+        everyone, ties = _ascending(values)
+        # (kept in half the memory: 4 MB a million rows)
+        entry.rows = everyone.astype(np.int32) if everyone.size <= _INT32_MAX else everyone
+        if ties is None:
+            # just sorted, every value distinct: the order sorts them (the check below
+            # would pass, and find no ties)
+            return np.compress(selected[everyone], everyone), None
+        order = entry.rows
     ordered = values[order]
     rising = ordered[1:] > ordered[:-1]
     distinct = bool(rising.all())
@@ -636,18 +640,18 @@ def portfolio_sum(x: Any, n: int, mask: BoolArray | None) -> np.float64:
 
 
 def _moved_rows(x: Any, y: Any, n: int, mask: BoolArray | None
-                ) -> tuple[FloatArray, BoolArray, FloatArray, NDArray[np.intp] | None]:
-    """(x's values, its population, y's values, the rows to work out; None: none is moved).
-    The rows come in the population's ascending order when a sort is held (searches of
-    nearly sorted keys are the fast ones)."""
+                ) -> tuple[FloatArray, BoolArray, FloatArray, NDArray[np.intp]] | None:
+    """(x's values, its population, y's values, the rows to work out), or None if no row
+    is moved (then the helper's plain value is the answer: ``x is y``, a field the moved
+    fields do not change, is told before the population is worked out)."""
+    if x is y:
+        return None
     values, selected = _population(x, n, mask)
     moved_to = np.broadcast_to(_float(y), (n,))
-    if x is y:
-        return values, selected, moved_to, None
     moved = selected & (moved_to != values)  # (a NaN y compares unequal: left out below)
     moved &= ~np.isnan(moved_to)
     if not moved.any():
-        return values, selected, moved_to, None
+        return None
     return values, selected, moved_to, np.flatnonzero(moved)
 
 
@@ -655,12 +659,14 @@ def _sorted_moved(x: Any, y: Any, n: int, mask: BoolArray | None
                   ) -> tuple[_SortedPopulation, NDArray[np.intp], FloatArray, FloatArray] | None:
     """What the sort-based moved functions work from: the sorted population of ``x``, the
     moved rows in its order, their moved values and their own (None: no row is moved)."""
-    _values, _selected, moved_to, rows = _moved_rows(x, y, n, mask)
-    if rows is None:
+    found = _moved_rows(x, y, n, mask)
+    if found is None:
         return None
+    _values, _selected, moved_to, rows = found
     pop = _sorted_population(x, n, mask)
     rows = _in_order(rows, pop, n)
-    return pop, rows, moved_to[rows], pop.values[rows]
+    # (every row moved: their own values are the population's, already in that order)
+    return pop, rows, moved_to[rows], pop.ascending() if rows is pop.rows else pop.values[rows]
 
 
 def _in_order(rows: NDArray[np.intp], pop: _SortedPopulation, n: int) -> NDArray[np.intp]:
@@ -701,21 +707,33 @@ def rank_pct_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArray
         if hit is not None and hit[0] is x and hit[1] is y and hit[2] is mask:
             return hit[3]
     plain = rank_pct(x, n, mask)
-    moved = _sorted_moved(x, y, n, mask)
-    if moved is None:
+    found = _moved_rows(x, y, n, mask)
+    if found is None:
         return plain
-    pop, rows, value, own = moved
+    _values, _selected, moved_to, rows = found
+    pop = _sorted_population(x, n, mask)
+    rows = _in_order(rows, pop, n)
     ascending = pop.ascending()
-    below = _count_below(ascending, value)
-    # the others equal to the moved value (own != value): few, so searched for them only
-    equal = np.zeros(rows.size, dtype=np.intp)
-    at = np.minimum(below, pop.size - 1)
-    tie = np.flatnonzero(ascending[at] == value)
-    if tie.size:
-        equal[tie] = np.searchsorted(ascending, value[tie], "right") - below[tie]
-    below -= own < value  # the account's unmoved value is not among the others
     out = plain.copy()  # (plain may be the block's shared result)
-    out[rows] = (below + (equal + 2) / 2.0) / pop.size
+    if (_compiled(pop.size) and pop.values.flags.c_contiguous
+            and moved_to.flags.c_contiguous):
+        # the lines below in one pass over the moved rows, each search starting where the
+        # one before ended (sort_kernel.ranks_moved: the same counts, the same arithmetic)
+        from kamsim.rules.sort_kernel import ranks_moved
+
+        ranks_moved(ascending, rows, pop.values, moved_to, out, rows is pop.rows)
+    else:
+        # (every row moved: their own values are the population's, already in that order)
+        value, own = moved_to[rows], ascending if rows is pop.rows else pop.values[rows]
+        below = _count_below(ascending, value)
+        # the others equal to the moved value (own != value): few, so searched for them only
+        equal = np.zeros(rows.size, dtype=np.intp)
+        at = np.minimum(below, pop.size - 1)
+        tie = np.flatnonzero(ascending[at] == value)
+        if tie.size:
+            equal[tie] = np.searchsorted(ascending, value[tie], "right") - below[tie]
+        below -= own < value  # the account's unmoved value is not among the others
+        out[rows] = (below + (equal + 2) / 2.0) / pop.size
     if shared is not None:
         shared[key] = (x, y, mask, out)
     return out
@@ -757,9 +775,10 @@ def zscore_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArray:
     """zscore of each row's ``y`` in the population of the other rows' ``x`` and it (see
     above): the mean and the spread move with it; 0.0 if the others all equal it."""
     plain = zscore(x, n, mask)
-    values, selected, moved_to, rows = _moved_rows(x, y, n, mask)
-    if rows is None:
+    found = _moved_rows(x, y, n, mask)
+    if found is None:
         return plain
+    values, selected, moved_to, rows = found
     population = values[selected]
     m = population.size
     value, own = moved_to[rows], values[rows]
@@ -829,9 +848,10 @@ def _total_moved(x: Any, y: Any, n: int, mask: BoolArray | None, plain: Any,
                  mean: bool) -> Any:
     """The population's sum (or mean) with each row's ``x`` replaced by its ``y``; rows
     that do not move keep ``plain``, the population's own."""
-    values, selected, moved_to, rows = _moved_rows(x, y, n, mask)
-    if rows is None:
+    found = _moved_rows(x, y, n, mask)
+    if found is None:
         return plain
+    values, selected, moved_to, rows = found
     population = values[selected]
     out = np.full(n, plain)
     out[rows] = population.sum() - values[rows] + moved_to[rows]

@@ -1,6 +1,8 @@
-"""Compiled kernel (numba) for the sort behind the portfolio helpers (``rank_pct``,
+"""Compiled kernels (numba) for the sort behind the portfolio helpers (``rank_pct``,
 ``cum_share`` and their moved versions): ``functions._ascending``'s order by one LSD radix
-sort of the value keys.
+sort of the value keys; and, in the same blocks, the moved ranks of a re-tiering's
+hysteresis (``ranks_moved``, for ``functions.rank_pct_moved``): one pass over the moved
+rows where numpy makes several.
 
 A radix sort is stable, so equal keys keep their row order: the order is the one
 ``np.argsort(keys, kind="stable")`` gives, the only order ``_ascending`` may give, whatever
@@ -17,7 +19,7 @@ import numpy as np
 
 from kamsim.jit import kernel
 
-__all__ = ["ascending"]
+__all__ = ["ascending", "ranks_moved"]
 
 
 @kernel
@@ -61,3 +63,81 @@ def ascending(keys, order, spare_keys, spare_order):
         for i in range(m):
             keys[i] = src_keys[i]
             order[i] = src_order[i]
+
+
+@kernel
+def _left(ascending, value, lo):
+    """``np.searchsorted(ascending, value, "left")`` given that every value before ``lo`` is
+    below ``value``: a gallop from ``lo`` (a few steps when the answer is near), then a
+    binary search."""
+    m = ascending.shape[0]
+    step = 1
+    hi = lo
+    while hi < m and ascending[hi] < value:
+        lo = hi + 1
+        hi = lo + step
+        step *= 2
+    if hi > m:
+        hi = m
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if ascending[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@kernel
+def _right(ascending, value, lo):
+    """``np.searchsorted(ascending, value, "right")`` given that every value before ``lo``
+    is at most ``value``: as :func:`_left`."""
+    m = ascending.shape[0]
+    step = 1
+    hi = lo
+    while hi < m and ascending[hi] <= value:
+        lo = hi + 1
+        hi = lo + step
+        step *= 2
+    if hi > m:
+        hi = m
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if ascending[mid] <= value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@kernel
+def ranks_moved(ascending, rows, values, moved_to, out, every):
+    """``functions.rank_pct_moved``'s lines from its search on, one moved row at a time:
+    ``value, own = moved_to[rows], values[rows]`` (``every``: the rows are the whole
+    population's, so ``own`` is ``ascending``); ``below = _count_below(ascending,
+    value)``; the others equal to the moved value counted (``equal``); ``below -= own <
+    value``; ``out[rows] = (below + (equal + 2) / 2.0) / pop.size``. ``ascending``: the
+    population's values sorted (no NaN, nor in the moved values). Each search starts where
+    the one before ended when the moved values come in ascending order (the rows come in
+    the population's order and a hysteresis nudge keeps it: one merge-like pass), from the
+    start when not."""
+    m = ascending.shape[0]
+    below = 0
+    previous = 0.0
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        value = moved_to[r]
+        own = ascending[j] if every else values[r]
+        # every value before the last search's answer is below the last value, so below
+        # this one too if it is not smaller (-0.0 and 0.0 compare equal, as in numpy)
+        start = below if j > 0 and value >= previous else 0
+        below = _left(ascending, value, start)
+        previous = value
+        equal = 0
+        if below < m and ascending[below] == value:
+            equal = _right(ascending, value, below) - below
+        counted = below
+        if own < value:
+            counted -= 1
+        out[r] = (counted + (equal + 2) / 2.0) / m
+

@@ -108,6 +108,24 @@ class DecisionTable:
         For ``collect_sum`` the output is the sum of all matching rows' outputs and
         ``matched_row`` the first matching row.
         """
+        output, matched = self._resolve(env, n, mask, moved, rows=True)
+        assert matched is not None
+        return output, matched
+
+    def outputs(
+        self,
+        env: Mapping[str, np.ndarray],
+        n: int | None = None,
+        mask: np.ndarray | None = None,
+        moved: Mapping[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """:meth:`evaluate`'s output alone (a re-tiering reads no more): the matched rows
+        are not written down, except where ``collect_sum`` needs them."""
+        return self._resolve(env, n, mask, moved, rows=False)[0]
+
+    def _resolve(self, env: Mapping[str, np.ndarray], n: int | None, mask: np.ndarray | None,
+                 moved: Mapping[str, np.ndarray] | None, rows: bool
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
         n = infer_length(env, n, sorted(self.names))
         with shared_sorts():  # e.g. rank_pct(score) in several rows: one sort
             matches = [row.when(env, n, mask, moved) for row in self.rows]
@@ -119,22 +137,29 @@ class DecisionTable:
         if self.hit_policy == "priority":
             # sorted() is stable: among equal priorities the earlier row wins.
             order.sort(key=lambda i: -self.rows[i].priority)
-        return self._first(matches, order, n)
+        return self._first(matches, order, n, rows)
 
     def _fallback(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         fill = np.nan if self.default is None else self.default
         return np.full(n, fill, dtype=np.float64), np.full(n, -1, dtype=np.int64)
 
     def _first(
-        self, matches: list[np.ndarray], order: list[int], n: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        output, matched = self._fallback(n)
+        self, matches: list[np.ndarray], order: list[int], n: int, rows: bool = True
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The output and (``rows``) the matched row of the first matching row in
+        ``order``."""
+        if rows:
+            output, matched = self._fallback(n)
+        else:
+            output = np.full(n, np.nan if self.default is None else self.default, np.float64)
+            matched = None
         # the rows written last to first, each over the ones after it: where several match,
         # the first one's output stays (putmask: a third of the cost of writing through a
         # boolean index, and no mask of the accounts taken to keep)
         for i in reversed(order):
             np.putmask(output, matches[i], self.rows[i].output)
-            np.putmask(matched, matches[i], i)
+            if matched is not None:
+                np.putmask(matched, matches[i], i)
         return output, matched
 
     def _collect_sum(self, matches: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
