@@ -66,36 +66,21 @@ def ascending(keys, order, spare_keys, spare_order):
 
 
 @kernel
-def _left(ascending, value, lo):
-    """``np.searchsorted(ascending, value, "left")`` given that every value before ``lo`` is
-    below ``value``: a gallop from ``lo`` (a few steps when the answer is near), then a
-    binary search."""
-    m = ascending.shape[0]
-    step = 1
-    hi = lo
-    while hi < m and ascending[hi] < value:
-        lo = hi + 1
-        hi = lo + step
-        step *= 2
-    if hi > m:
-        hi = m
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if ascending[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+def _before(x, value, right):
+    """Whether ``x`` comes before where ``value`` goes: below it (side "left"), or at most
+    it (side "right")."""
+    return x <= value if right else x < value
 
 
 @kernel
-def _right(ascending, value, lo):
-    """``np.searchsorted(ascending, value, "right")`` given that every value before ``lo``
-    is at most ``value``: as :func:`_left`."""
+def _search(ascending, value, lo, right):
+    """``np.searchsorted(ascending, value, "right" if right else "left")`` given that every
+    value before ``lo`` comes before it (see :func:`_before`): a gallop from ``lo`` (a few
+    steps when the answer is near), then a binary search."""
     m = ascending.shape[0]
     step = 1
     hi = lo
-    while hi < m and ascending[hi] <= value:
+    while hi < m and _before(ascending[hi], value, right):
         lo = hi + 1
         hi = lo + step
         step *= 2
@@ -103,7 +88,7 @@ def _right(ascending, value, lo):
         hi = m
     while lo < hi:
         mid = (lo + hi) >> 1
-        if ascending[mid] <= value:
+        if _before(ascending[mid], value, right):
             lo = mid + 1
         else:
             hi = mid
@@ -131,11 +116,11 @@ def ranks_moved(ascending, rows, values, moved_to, out, every):
         # every value before the last search's answer is below the last value, so below
         # this one too if it is not smaller (-0.0 and 0.0 compare equal, as in numpy)
         start = below if j > 0 and value >= previous else 0
-        below = _left(ascending, value, start)
+        below = _search(ascending, value, start, False)
         previous = value
         equal = 0
         if below < m and ascending[below] == value:
-            equal = _right(ascending, value, below) - below
+            equal = _search(ascending, value, below, True) - below
         counted = below
         if own < value:
             counted -= 1
