@@ -2,7 +2,10 @@
 departures exactly as the numpy path does, to the bit (values, signed zeros, NaN payloads,
 dtypes, order): on units built by the project's builders over run-like periods, on two
 threads, and on the corners the numpy code decides part-wide (complaint exposure, orphan
-hours), unclean groups, empty and lost accounts, signed zeros and NaN."""
+hours), unclean groups, empty and lost accounts, signed zeros and NaN. Where np.nan meets
+the other NaN (the processor's, from inf * 0) in a sum or product, which one comes out is
+not numpy's to the bit either: there a NaN only has to meet a NaN
+(test_property_nan_and_infinities)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from dataclasses import fields
 import networkx as nx
 import numpy as np
 import pytest
+from _kernels import same_bits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_dmu_cache import make_units, period_input
@@ -24,7 +28,8 @@ from kamsim.spec.models import ROLE_NAMES, RoleArchetype, StakeholderRules
 pytest.importorskip("numba")
 # the numpy path divides by weights that add up to 0 in the unclean units, and says so
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning",
-                                        "ignore:divide by zero:RuntimeWarning")
+                                        "ignore:divide by zero:RuntimeWarning",
+                                        "ignore:overflow:RuntimeWarning")
 
 PERSON = ("attitude", "coverage", "months_in_post", "price_focus")
 ROLES = {r: RoleArchetype(turnover_per_year=0.3, price_focus=0.2) for r in ROLE_NAMES}
@@ -70,18 +75,24 @@ def bits(a: np.ndarray) -> tuple[np.dtype, tuple[int, ...], bytes]:
     return a.dtype, a.shape, np.ascontiguousarray(a).tobytes()
 
 
-def assert_same(out_np: StepOutcome, out_k: StepOutcome, u_np: Units, u_k: Units) -> None:
+def assert_same(out_np: StepOutcome, out_k: StepOutcome, u_np: Units, u_k: Units,
+                nan_bits: bool = True) -> None:
+    """The outcomes and the people's values, bit for bit; with ``nan_bits`` false a NaN only
+    has to meet a NaN (see test_property_nan_and_infinities)."""
     for f in fields(StepOutcome):
-        assert bits(getattr(out_np, f.name)) == bits(getattr(out_k, f.name)), f.name
+        a, b = getattr(out_np, f.name), getattr(out_k, f.name)
+        assert same_bits(a, b, nan_bits), (f.name, a, b)
     for f in PERSON:
         a, b = getattr(u_np, f), getattr(u_k, f)
         bad = np.flatnonzero(a.view(np.uint64) != b.view(np.uint64))
+        if not nan_bits:
+            bad = bad[~(np.isnan(a[bad]) & np.isnan(b[bad]))]
         assert not bad.size, f"{f} differs at {bad[:5]}: {a[bad[:5]]} vs {b[bad[:5]]}"
 
 
 def both(monkeypatch, units: Units, inp: StepInput, u: np.ndarray, *,
-         params: StepParams | None = None, roles=None, threads: int = 1
-         ) -> tuple[StepOutcome, StepOutcome]:
+         params: StepParams | None = None, roles=None, threads: int = 1,
+         nan_bits: bool = True) -> tuple[StepOutcome, StepOutcome]:
     """One step of ``units`` by the numpy path and of a copy by the kernel (``units`` ends
     as the numpy path left it; the kernel's copy is returned too)."""
     params = params or StepParams()
@@ -91,7 +102,7 @@ def both(monkeypatch, units: Units, inp: StepInput, u: np.ndarray, *,
     out_np = step(units, inp, params, roles, u, threads=threads)
     monkeypatch.setenv("KAMSIM_KERNELS", "on")
     out_k = step(other, inp, params, roles, u, threads=threads)
-    assert_same(out_np, out_k, units, other)
+    assert_same(out_np, out_k, units, other, nan_bits)
     return out_np, out_k
 
 
@@ -395,6 +406,90 @@ def test_property_kernel_equals_numpy(units_rows, edges, accounts, seed):
     u = np.random.default_rng(seed).random(units.n_people).astype(np.float32)
     with pytest.MonkeyPatch.context() as mp:
         both(mp, units, inp, u)
+
+
+def test_a_nan_attitude_meets_the_nan_of_an_infinite_influence(monkeypatch, kernel_calls):
+    """A person of infinite influence in a group of two gets 0 hours * inf = the processor's
+    NaN (0xfff8...) as effort; with a NaN attitude (np.nan, 0x7ff8...) the drift adds the two
+    NaNs, and which comes out depends on the order of the operands the compiler chose (numpy
+    here: its loops' first operand's, but its tail loop's the second's; the kernel: the
+    attitude's). Both paths give a NaN, the other person's values are the same to the bit."""
+    g = nx.DiGraph()
+    person(g, "p0", "champion", "account_manager", np.inf, np.nan, 0.4)
+    person(g, "p1", "user", "account_manager", 0.5, 0.2, 0.3)
+    units = from_graphs([g], ROLE_NAMES)
+    both(monkeypatch, units, StepInput.idle(1), np.ones(units.n_people), nan_bits=False)
+    assert np.isnan(units.attitude[0])  # (and the kernel's: a NaN meets a NaN)
+    assert kernel_calls
+
+
+#: the NaN x86 makes of an invalid operation (inf * 0, inf - inf, 0 / 0): negative, unlike np.nan
+HARDWARE_NAN = float(np.array([0xFFF8_0000_0000_0000], np.uint64).view(np.float64)[0])
+extreme = st.sampled_from([0.0, -0.0, 1.0, -1.0, np.nan, HARDWARE_NAN, np.inf, -np.inf, 1e308,
+                           5e-324])
+wild = st.one_of(st.floats(-1.5, 1.5), extreme)
+wild_person = st.tuples(st.sampled_from(ROLE_NAMES),
+                        st.sampled_from(("account_manager", "executive", "specialist")),
+                        st.one_of(st.floats(-0.2, 1.0), extreme), wild, wild)
+wild_hours = st.one_of(st.floats(0, 9), extreme)
+#: complaint counts: none (often: the exposure is added only if some account has a kick)
+wild_count = st.one_of(st.sampled_from((0.0, -0.0)), wild)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.data_too_large])
+@given(st.lists(st.lists(wild_person, max_size=7), min_size=1, max_size=6),
+       st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6),
+                          st.one_of(st.floats(0.0, 1.0), extreme), st.sampled_from((1, -1))),
+                max_size=12),
+       st.lists(st.tuples(wild_hours, wild_hours, wild, wild_count, wild_count, st.booleans()),
+                min_size=6, max_size=6),
+       st.integers(0, 2**32 - 1), st.booleans())
+def test_property_nan_and_infinities(units_rows, edges, accounts, seed, split):
+    """NaN (np.nan's bits and the processor's), infinities, -0.0 and the extremes of float64
+    in the attitudes, coverage and influences, the edge weights and the accounts' hours,
+    quality and complaints, on one lane or two: the kernel gives the numpy path's departures
+    and values, signed zeros included, and a NaN wherever numpy has one.
+
+    Only which NaN it is can differ, where two NaNs of different bits (np.nan, 0x7ff8..., and
+    the 0xfff8... x86 makes of inf * 0, inf - inf or 0 / 0) meet in an addition or a
+    multiplication: numpy's own loops give the first or the second operand's by the array's
+    length, a value's place in it and the SIMD level numpy dispatches to (docs/dmu.md,
+    "Compiled step"), so that is not part of either path's result."""
+    from kamsim import lanes
+    from kamsim.dmu import span as span_module
+    from kamsim.dmu import step_kernel
+
+    graphs = []
+    for rows in units_rows:
+        g = nx.DiGraph()
+        for i, (role, held, infl, att, cov) in enumerate(rows):
+            person(g, f"p{i}", role, held, infl, att, cov)
+        for s, d, w, sign in edges:
+            if s < len(rows) and d < len(rows) and s != d:
+                g.add_edge(f"p{s}", f"p{d}", kind="influences", weight=w, sign=sign)
+        graphs.append(g)
+    units = from_graphs(graphs, ROLE_NAMES)
+    n = units.n_accounts
+    inp = StepInput.idle(n)
+    for a in range(n):
+        am, spec, quality, unresolved, resolved, alive = accounts[a]
+        inp.am_hours[a], inp.specialist_hours[a], inp.quality[a] = am, spec, quality
+        inp.exec_hours[a] = am / 3
+        inp.complaints_unresolved[a] = unresolved
+        inp.complaints_resolved[a] = resolved
+        inp.active[a] = alive
+    u = (np.random.default_rng(seed).random(units.n_people) * 0.1).astype(np.float32)
+    with pytest.MonkeyPatch.context() as mp:
+        calls = []
+        real = step_kernel.step_part
+        mp.setattr(step_kernel, "step_part", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+        if split:
+            # (1, not 0: split() would cut a stretch of nobody into a part of slot -1)
+            mp.setattr(span_module, "LANE_MIN_PEOPLE", 1)
+            mp.setattr(lanes, "CORES", 2)
+        both(mp, units, inp, u, threads=2 if split else 1, nan_bits=False)
+        assert calls or not inp.active.any() or not units.n_people
 
 
 def test_float32_values_take_the_numpy_path(monkeypatch, rules, kernel_calls):

@@ -7,7 +7,12 @@ no person depends on another, so it is vectorised) and one an account (its sums,
 counts and results, written straight into its columns of the result blocks).
 
 The figures are the numpy path's to the bit (tests/test_kernel_metrics.py): every value is
-worked out by the same operations on the same operands in the same order.
+worked out by the same operations on the same operands in the same order. All but one
+thing, which neither path fixes: which NaN comes out where two NaNs of different bits
+(np.nan, 0x7ff8..., and the 0xfff8... x86 makes of inf * 0 or inf - inf) meet in an addition
+or a multiplication. x86 returns the first operand's and the compiler picks which one is
+first (both operations commute): numpy's loops give either by the array's length, the value's
+place in it and the SIMD level numpy dispatches to. A NaN is a NaN on both paths.
 
 * A person's in-sum adds its in-edges' ``attitude[src] * signed_weight`` in edge order from
   +0.0, as the numpy path's ``np.bincount(edge_dst, weights=pulled)`` does (one pass over

@@ -26,6 +26,17 @@ The people of the stretch's lost accounts are skipped, nothing of theirs is writ
 leaves there): the numpy code works them out with the others and puts them back as they
 were, and no account reads another's people. Only the two part-wide decisions above read
 lost accounts, as the numpy code's do.
+
+One thing is not the numpy path's to the bit, nor can be: which NaN comes out where two NaNs
+of different bits meet in an addition or a multiplication (np.nan is 0x7ff8..., the NaN x86
+makes of inf * 0, inf - inf or 0 / 0 is 0xfff8...; e.g. a NaN attitude drifting with the
+effort of a person of infinite influence). x86 returns the first operand's, and which one is
+first is the compiler's choice (both operations commute): numpy's own loops give the first
+or the second operand's by the array's length, the value's place in it and the SIMD level
+numpy dispatches to, numba's by how LLVM ordered the operands. A NaN is a NaN on both paths
+(only its sign or payload can differ), and no such NaN arises in a simulation (attitudes and
+coverage stay finite and clipped); tests/test_kernel_step.py compares NaNs as NaNs where it
+mixes the two kinds.
 """
 
 from __future__ import annotations
