@@ -3,7 +3,7 @@ interpreter, several times; the table shows the median, the peak memory of the s
 memory run, the target and PASS/MISS. Figures are whatever this machine measures today.
 
     python bench/run.py            # the full bench: 5 runs of every case or more (about
-                                   # 25 minutes on 2 cores, most of it the 1M cases)
+                                   # 10 minutes on 2 cores, most of it the 1M cases)
     python bench/run.py --quick    # one run per slow case, shorter time limits
     python bench/run.py --only model_10k --only naive_10k
     python bench/run.py --kernels off --only model_10k   # the numpy code (kamsim.jit)
