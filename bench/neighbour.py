@@ -9,7 +9,8 @@ its own that runs until the timing is done:
 
 * ``compute``: a Python loop that touches almost no memory (takes the core's neighbour only);
 * ``l3``: a copy between two 20 MB arrays, over and over (they live in the shared L3 cache);
-* ``memory``: a copy between two 64 MB arrays (streams from memory: takes bandwidth).
+* ``memory``: a copy between two 64 MB arrays (streams from memory: takes bandwidth);
+* ``twin``: the same replications, over and over (what a study's other worker does).
 
 The rounds alternate the four, so that a drift of the machine's speed falls on all of them.
 Prints the median replication CPU time of each round. Also prints this machine's copy
@@ -61,9 +62,13 @@ def _next_to(kind: str | None, argv: list[str]) -> float:
     if kind is None:
         return _replication(argv)
     # long enough for any replication run; ended as soon as the timing is done
-    proc = subprocess.Popen([sys.executable, "-c", NEIGHBOURS[kind].format(secs=600)])
+    if kind == "twin":
+        cmd = [sys.executable, str(HERE / "replication.py"), argv[0], argv[1], "100000"]
+    else:
+        cmd = [sys.executable, "-c", NEIGHBOURS[kind].format(secs=600)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     try:
-        time.sleep(0.5)  # (its arrays allocated and touched)
+        time.sleep(0.5 if kind != "twin" else 3.0)  # (its arrays allocated and touched)
         return _replication(argv)
     finally:
         proc.kill()
@@ -87,7 +92,7 @@ def main(argv: list[str]) -> None:
     runs = argv[2] if len(argv) > 2 else "7"
     rounds = int(argv[3]) if len(argv) > 3 else 2
     rep = [accounts, months, runs]
-    kinds: list[str | None] = [None, *NEIGHBOURS]
+    kinds: list[str | None] = [None, *NEIGHBOURS, "twin"]
     figures: dict[str | None, list[float]] = {k: [] for k in kinds}
     for _ in range(rounds):
         for kind in kinds:
