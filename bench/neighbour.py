@@ -2,8 +2,8 @@
 
     python bench/neighbour.py [ACCOUNTS] [MONTHS] [RUNS] [ROUNDS]   # default 10000 60 7 2
 
-A study runs two workers side by side, and each replication costs more there than alone.
-This tells which resource the other worker takes: it times ``bench/replication.py`` (CPU time
+A study runs two workers side by side on a machine shared with others. This tells which
+resource a neighbour on the other core takes from a replication: it times ``bench/replication.py`` (CPU time
 of one replication as a worker plays it) alone and next to three neighbours, each a process of
 its own that runs until the timing is done:
 
