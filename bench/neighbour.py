@@ -3,16 +3,16 @@
     python bench/neighbour.py [ACCOUNTS] [MONTHS] [RUNS] [ROUNDS]   # default 10000 60 7 2
 
 A study runs two workers side by side on a machine shared with others. This tells which
-resource a neighbour on the other core takes from a replication: it times ``bench/replication.py`` (CPU time
-of one replication as a worker plays it) alone and next to three neighbours, each a process of
-its own that runs until the timing is done:
+resource a neighbour on the other core takes from a replication: it times
+``bench/replication.py`` (CPU time of one replication as a worker plays it) alone and next to
+four neighbours, each a process of its own that runs until the timing is done:
 
 * ``compute``: a Python loop that touches almost no memory (takes the core's neighbour only);
 * ``l3``: a copy between two 20 MB arrays, over and over (they live in the shared L3 cache);
 * ``memory``: a copy between two 64 MB arrays (streams from memory: takes bandwidth);
 * ``twin``: the same replications, over and over (what a study's other worker does).
 
-The rounds alternate the four, so that a drift of the machine's speed falls on all of them.
+The rounds alternate the five, so that a drift of the machine's speed falls on all of them.
 Prints the median replication CPU time of each round. Also prints this machine's copy
 bandwidth, one process and two side by side, and into fresh pages (docs/scale.md, "What the
 targets would need", uses these figures).
