@@ -399,13 +399,10 @@ def portfolios(draw, mixed: bool = False):
     return draw(st.lists(account, max_size=12))
 
 
-@settings(max_examples=150, deadline=None)
-@given(portfolios(), st.sampled_from((0.3, 0.0, 0.5 - EPS, 1.0)),
-       st.lists(st.booleans(), min_size=12, max_size=12), st.booleans())
-def test_any_units_any_stretch(accounts, threshold, active, split):
-    """Random accounts (any size, special values, edges of any weight and sign), measured in
-    full and then on the stretch of the active accounts with the full metrics kept outside,
-    on one thread or two: the kernel gives the numpy path's bits."""
+def _full_and_stretch(accounts, threshold, active, split, nan_bits=True):
+    """The metrics of ``accounts`` in full, then on the stretch of the active ones with the
+    full metrics kept outside, and the propagated attitudes, on one thread or two: the
+    kernel's against the numpy path's (``nan_bits``: a NaN's bits too)."""
     from kamsim import lanes
     from kamsim.dmu import span as span_module
 
@@ -418,18 +415,25 @@ def test_any_units_any_stretch(accounts, threshold, active, split):
         units = units_of(accounts)
         mask = np.array(active[:units.n_accounts], bool)
         kernel_m, numpy_m = both(mp, units, threshold, threads=threads)
-        assert_same(kernel_m, numpy_m)
+        assert_same(kernel_m, numpy_m, nan_bits=nan_bits)
         mp.setenv(jit.ENV, "off")
         numpy_part = metrics(units, threshold, active=mask, previous=numpy_m, threads=threads)
+        want = M.propagated_attitude(units)
         mp.setenv(jit.ENV, "on")
         kernel_part = metrics(units, threshold, active=mask, previous=kernel_m,
                               threads=threads)
-        assert_same(kernel_part, numpy_part)
-        mp.setenv(jit.ENV, "off")
-        want = M.propagated_attitude(units)
-        mp.setenv(jit.ENV, "on")
-        got = M.propagated_attitude(units)
-        assert got.tobytes() == want.tobytes()
+        assert_same(kernel_part, numpy_part, nan_bits=nan_bits)
+        assert same_bits(M.propagated_attitude(units), want, nan_bits=nan_bits)
+
+
+@settings(max_examples=150, deadline=None)
+@given(portfolios(), st.sampled_from((0.3, 0.0, 0.5 - EPS, 1.0)),
+       st.lists(st.booleans(), min_size=12, max_size=12), st.booleans())
+def test_any_units_any_stretch(accounts, threshold, active, split):
+    """Random accounts (any size, special values, edges of any weight and sign), measured in
+    full and then on the stretch of the active accounts with the full metrics kept outside,
+    on one thread or two: the kernel gives the numpy path's bits."""
+    _full_and_stretch(accounts, threshold, active, split)
 
 
 @settings(max_examples=100, deadline=None)
@@ -442,24 +446,4 @@ def test_nans_of_both_kinds(accounts, threshold, active, split):
     in an addition or a multiplication: numpy's own loops give the first or the second
     operand's by the array's length, a value's place in it and the SIMD level numpy
     dispatches to (docs/dmu.md, "Compiled metrics"), so that is not part of the result."""
-    from kamsim import lanes
-    from kamsim.dmu import span as span_module
-
-    with pytest.MonkeyPatch.context() as mp:
-        if split:
-            # (1, not 0: split() would cut a stretch of nobody into a part of slot -1)
-            mp.setattr(span_module, "LANE_MIN_PEOPLE", 1)
-            mp.setattr(lanes, "CORES", 2)
-        threads = 2 if split else 1
-        units = units_of(accounts)
-        mask = np.array(active[:units.n_accounts], bool)
-        kernel_m, numpy_m = both(mp, units, threshold, threads=threads)
-        assert_same(kernel_m, numpy_m, nan_bits=False)
-        mp.setenv(jit.ENV, "off")
-        numpy_part = metrics(units, threshold, active=mask, previous=numpy_m, threads=threads)
-        want = M.propagated_attitude(units)
-        mp.setenv(jit.ENV, "on")
-        kernel_part = metrics(units, threshold, active=mask, previous=kernel_m,
-                              threads=threads)
-        assert_same(kernel_part, numpy_part, nan_bits=False)
-        assert same_bits(M.propagated_attitude(units), want, nan_bits=False)
+    _full_and_stretch(accounts, threshold, active, split, nan_bits=False)

@@ -376,15 +376,9 @@ person_st = st.tuples(st.sampled_from(ROLE_NAMES),
 unit_st = st.lists(person_st, min_size=0, max_size=7)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.data_too_large])
-@given(st.lists(unit_st, min_size=1, max_size=6),
-       st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.floats(0.0, 1.0),
-                          st.sampled_from((1, -1))), max_size=12),
-       st.lists(st.tuples(st.floats(0, 9), st.floats(0, 4), value, st.sampled_from(
-           (0.0, 1.0, -0.0, np.nan)), st.booleans()), min_size=6, max_size=6),
-       st.integers(0, 2**32 - 1))
-def test_property_kernel_equals_numpy(units_rows, edges, accounts, seed):
+def _units_of(units_rows, edges):
+    """Units of one account a list of people rows (role, holder, influence, attitude,
+    coverage), each with the edges (source, target, weight, sign) whose ends it has."""
     graphs = []
     for rows in units_rows:
         g = nx.DiGraph()
@@ -394,7 +388,19 @@ def test_property_kernel_equals_numpy(units_rows, edges, accounts, seed):
             if s < len(rows) and d < len(rows) and s != d:
                 g.add_edge(f"p{s}", f"p{d}", kind="influences", weight=w, sign=sign)
         graphs.append(g)
-    units = from_graphs(graphs, ROLE_NAMES)
+    return from_graphs(graphs, ROLE_NAMES)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.data_too_large])
+@given(st.lists(unit_st, min_size=1, max_size=6),
+       st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.floats(0.0, 1.0),
+                          st.sampled_from((1, -1))), max_size=12),
+       st.lists(st.tuples(st.floats(0, 9), st.floats(0, 4), value, st.sampled_from(
+           (0.0, 1.0, -0.0, np.nan)), st.booleans()), min_size=6, max_size=6),
+       st.integers(0, 2**32 - 1))
+def test_property_kernel_equals_numpy(units_rows, edges, accounts, seed):
+    units = _units_of(units_rows, edges)
     n = units.n_accounts
     inp = StepInput.idle(n)
     for a in range(n):
@@ -460,16 +466,7 @@ def test_property_nan_and_infinities(units_rows, edges, accounts, seed, split):
     from kamsim.dmu import span as span_module
     from kamsim.dmu import step_kernel
 
-    graphs = []
-    for rows in units_rows:
-        g = nx.DiGraph()
-        for i, (role, held, infl, att, cov) in enumerate(rows):
-            person(g, f"p{i}", role, held, infl, att, cov)
-        for s, d, w, sign in edges:
-            if s < len(rows) and d < len(rows) and s != d:
-                g.add_edge(f"p{s}", f"p{d}", kind="influences", weight=w, sign=sign)
-        graphs.append(g)
-    units = from_graphs(graphs, ROLE_NAMES)
+    units = _units_of(units_rows, edges)
     n = units.n_accounts
     inp = StepInput.idle(n)
     for a in range(n):
