@@ -21,6 +21,7 @@ from hypothesis.extra.numpy import arrays
 from test_scenarios import SCENARIOS
 
 from kamsim import jit
+from kamsim.engine.step import KEY_COVERAGE, KEY_INFLUENCE
 from kamsim.experiment import simulate
 from kamsim.spec.load import load_scenario
 
@@ -99,12 +100,13 @@ def test_the_key_people_and_the_orphaned_are_numpys(data: st.DataObject) -> None
     trust = data.draw(arrays(np.float64, n, elements=_CLOCKS))
     hit = data.draw(st.sampled_from([0.15, 0.0, -0.0, np.nan]))
     # period_step's numpy lines
-    key = (influence >= 0.5) | (coverage >= 1 / 3 - 1e-9)
+    key = (influence >= KEY_INFLUENCE) | (coverage >= KEY_COVERAGE)
     kp_acc = left[key]
     want = trust.copy()
     orphaned = left[(before[left] > 0) & (after[left] == 0)]
     want[orphaned] = want[orphaned] - hit
-    got_key, got_kp = dk.key_people(influence, coverage, left)
+    got_key, got_kp = dk.key_people(influence, coverage, left, KEY_INFLUENCE,
+                                    KEY_COVERAGE)
     assert same(got_key, key) and same(got_kp, kp_acc)
     got = trust.copy()
     dk.orphaned_hit(left, before, after, got, hit)

@@ -67,25 +67,27 @@ def _leaving(idx_p, log_stay, next_departure, departure_lam, role, account, act,
     return m
 
 
-def key_people(influence: np.ndarray, coverage: np.ndarray, account: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
+def key_people(influence: np.ndarray, coverage: np.ndarray, account: np.ndarray,
+               influential: float, covered: float) -> tuple[np.ndarray, np.ndarray]:
     """``(key, kp_acc)`` of period_step's
 
-        key = (out.departed_influence >= 0.5) | (out.departed_coverage >= 1 / 3 - 1e-9)
+        key = ((out.departed_influence >= KEY_INFLUENCE)
+               | (out.departed_coverage >= KEY_COVERAGE))
         kp_acc = out.departed_account[key]
 
-    (``influence``, ``coverage`` and ``account``: the outcome's departed_ ones)."""
+    (``influence``, ``coverage`` and ``account``: the outcome's departed_ ones;
+    ``influential`` and ``covered``: the two levels)."""
     k = account.shape[0]
     key, kp_acc = np.empty(k, np.bool_), np.empty(k, account.dtype)
-    m = _key_people(influence, coverage, account, 1 / 3 - 1e-9, key, kp_acc)
+    m = _key_people(influence, coverage, account, influential, covered, key, kp_acc)
     return key, kp_acc[:m]
 
 
 @kernel
-def _key_people(influence, coverage, account, covered, key, kp_acc):
+def _key_people(influence, coverage, account, influential, covered, key, kp_acc):
     m = 0
     for j in range(account.shape[0]):
-        is_key = influence[j] >= 0.5 or coverage[j] >= covered
+        is_key = influence[j] >= influential or coverage[j] >= covered
         key[j] = is_key
         if is_key:
             kp_acc[m] = account[j]

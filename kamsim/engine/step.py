@@ -168,6 +168,14 @@ def _ids_fit(sim: Simulation) -> bool:
             and _within(units.role, sim.departure_lam.shape[0]) and _within(units.account, n))
 
 
+#: who is a key person among those who leave (``key_person_departures``; docs/model.md:
+#: influence >= 0.5 or coverage >= 1/3): an influence of at least the first, or our coverage
+#: of them at least the second (a third, with a hair of slack for a coverage that should be
+#: a third but rounds just below)
+KEY_INFLUENCE = 0.5
+KEY_COVERAGE = 1 / 3 - 1e-9
+
+
 #: the sums by tier of ``sim.ts``, in the order of :func:`tally_numpy`'s ``values``
 SUMS = ("revenue", "discounts", "cogs", "cost_to_serve", "bad_debt", "profit", "am_asked",
         "am_delivered", "exec_asked", "exec_delivered", "specialist_asked",
@@ -415,12 +423,11 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if kernels:
         # the two lines below and the orphaned accounts' trust hit (section "trust") in a
         # pass over those who left each (departures_kernel)
-        from kamsim.engine import departures_kernel as dk
-
         key, kp_acc = dk.key_people(out.departed_influence, out.departed_coverage,
-                                    out.departed_account)
+                                    out.departed_account, KEY_INFLUENCE, KEY_COVERAGE)
     else:
-        key = (out.departed_influence >= 0.5) | (out.departed_coverage >= 1 / 3 - 1e-9)
+        key = ((out.departed_influence >= KEY_INFLUENCE)
+               | (out.departed_coverage >= KEY_COVERAGE))
         kp_acc = out.departed_account[key]
     before = sim.metrics
     # (the metrics of the step's stretch of active accounts, the others kept from before)
