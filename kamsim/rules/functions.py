@@ -656,17 +656,21 @@ def _moved_rows(x: Any, y: Any, n: int, mask: BoolArray | None
 
 
 def _sorted_moved(x: Any, y: Any, n: int, mask: BoolArray | None
-                  ) -> tuple[_SortedPopulation, NDArray[np.intp], FloatArray, FloatArray] | None:
+                  ) -> tuple[_SortedPopulation, NDArray[np.intp], FloatArray] | None:
     """What the sort-based moved functions work from: the sorted population of ``x``, the
-    moved rows in its order, their moved values and their own (None: no row is moved)."""
+    moved rows in its order and every row's moved value (None: no row is moved)."""
     found = _moved_rows(x, y, n, mask)
     if found is None:
         return None
     _values, _selected, moved_to, rows = found
     pop = _sorted_population(x, n, mask)
-    rows = _in_order(rows, pop, n)
-    # (every row moved: their own values are the population's, already in that order)
-    return pop, rows, moved_to[rows], pop.ascending() if rows is pop.rows else pop.values[rows]
+    return pop, _in_order(rows, pop, n), moved_to
+
+
+def _own(pop: _SortedPopulation, rows: NDArray[np.intp]) -> FloatArray:
+    """The unmoved values of ``rows`` (in ``pop``'s order): with every row moved, the
+    population's own, already in that order."""
+    return pop.ascending() if rows is pop.rows else pop.values[rows]
 
 
 def _in_order(rows: NDArray[np.intp], pop: _SortedPopulation, n: int) -> NDArray[np.intp]:
@@ -707,12 +711,10 @@ def rank_pct_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArray
         if hit is not None and hit[0] is x and hit[1] is y and hit[2] is mask:
             return hit[3]
     plain = rank_pct(x, n, mask)
-    found = _moved_rows(x, y, n, mask)
-    if found is None:
+    moved = _sorted_moved(x, y, n, mask)
+    if moved is None:
         return plain
-    _values, _selected, moved_to, rows = found
-    pop = _sorted_population(x, n, mask)
-    rows = _in_order(rows, pop, n)
+    pop, rows, moved_to = moved
     ascending = pop.ascending()
     out = plain.copy()  # (plain may be the block's shared result)
     if (_compiled(pop.size) and pop.values.flags.c_contiguous
@@ -723,8 +725,7 @@ def rank_pct_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArray
 
         ranks_moved(ascending, rows, pop.values, moved_to, out, rows is pop.rows)
     else:
-        # (every row moved: their own values are the population's, already in that order)
-        value, own = moved_to[rows], ascending if rows is pop.rows else pop.values[rows]
+        value, own = moved_to[rows], _own(pop, rows)
         below = _count_below(ascending, value)
         # the others equal to the moved value (own != value): few, so searched for them only
         equal = np.zeros(rows.size, dtype=np.intp)
@@ -746,7 +747,8 @@ def cum_share_moved(x: Any, y: Any, n: int, mask: BoolArray | None) -> FloatArra
     moved = _sorted_moved(x, y, n, mask)
     if moved is None:
         return plain
-    pop, rows, value, own = moved
+    pop, rows, moved_to = moved
+    value, own = moved_to[rows], _own(pop, rows)
     m = pop.size
     descending, running = pop.descending_sums()  # (those cum_share just summed)
     ascending = pop.ascending()
@@ -809,7 +811,8 @@ def quantile_moved(x: Any, y: Any, q: float, n: int, mask: BoolArray | None) -> 
     moved = _sorted_moved(x, y, n, mask)
     if moved is None:
         return plain
-    pop, rows, value, own = moved
+    pop, rows, moved_to = moved
+    value, own = moved_to[rows], _own(pop, rows)
     ascending = pop.ascending()
     m = pop.size
     # the sorted population without the own value, with the moved value put in at `at`
