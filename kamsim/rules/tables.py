@@ -140,19 +140,19 @@ class DecisionTable:
         return self._first(matches, order, n, rows)
 
     def _fallback(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        fill = np.nan if self.default is None else self.default
-        return np.full(n, fill, dtype=np.float64), np.full(n, -1, dtype=np.int64)
+        return self._default_output(n), np.full(n, -1, dtype=np.int64)
+
+    def _default_output(self, n: int) -> np.ndarray:
+        """Every account's output where no row matches: the default, or NaN if none."""
+        return np.full(n, np.nan if self.default is None else self.default, dtype=np.float64)
 
     def _first(
         self, matches: list[np.ndarray], order: list[int], n: int, rows: bool = True
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """The output and (``rows``) the matched row of the first matching row in
         ``order``."""
-        if rows:
-            output, matched = self._fallback(n)
-        else:
-            output = np.full(n, np.nan if self.default is None else self.default, np.float64)
-            matched = None
+        output = self._default_output(n)
+        matched = np.full(n, -1, dtype=np.int64) if rows else None
         # the rows written last to first, each over the ones after it: where several match,
         # the first one's output stays (putmask: a third of the cost of writing through a
         # boolean index, and no mask of the accounts taken to keep)
