@@ -1,9 +1,10 @@
 """Work on two cores from one process: threads that numpy lets run side by side.
 
 numpy lets go of the GIL inside its loops (sorts, gathers, arithmetic on big arrays), so a
-second thread working on other arrays runs on the other core. Two users: the tiering
-indicators' ranks (kamsim.rules.functions) and the two halves of a large portfolio's decision
-units (kamsim.dmu). Both keep per-thread scratch buffers, keyed by :func:`lane`. Each result
+second thread working on other arrays runs on the other core. Three users: the tiering
+indicators' ranks (kamsim.rules.functions), the two halves of a large portfolio's decision
+units (kamsim.dmu), and the work of a large portfolio's period that does not wait for the
+rest of it (kamsim.engine.step: the period's draws, the departures, the money; :func:`aside`). Both keep per-thread scratch buffers, keyed by :func:`lane`. Each result
 is the one the work gives alone, so figures never depend on the threads. In a replication
 both take their thread count from ``EngineOptions.threads`` (1 in a worker process: a second
 thread there would fight the other worker for its core).
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar, copy_context
 from typing import Any, TypeVar
 
-__all__ = ["CORES", "lane", "side_by_side"]
+__all__ = ["CORES", "lane", "side_by_side", "aside"]
 
 #: The cores this process may run on.
 CORES = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -101,3 +102,43 @@ def side_by_side(fn: Callable[[_T], _R], items: Sequence[_T], threads: int = 2
                 break
         for helper in helpers:
             helper.join()
+
+
+def aside(threads: int, fn: Callable[..., _R], *args: Any) -> Callable[[], _R]:
+    """Start ``fn(*args)`` on a helper thread and go on; the function returned waits for it and
+    gives its result (or raises its exception, in the caller). With ``threads`` < 2 or one
+    core, ``fn(*args)`` runs now, in this thread.
+
+    For work that does not depend on what the caller does meanwhile and that the caller does
+    not read or write until it asks for the result: numpy and the kernels let go of the GIL,
+    so both run at once, on the two cores. The arguments are taken now (not names
+    the caller may bind again meanwhile, as a closure's would be). ``fn`` gives what it gives
+    alone, so the figures
+    never depend on the threads. The helper is lane 1 (:func:`lane`): the caller asks for the
+    result before it starts a :func:`side_by_side`, whose helper is lane 1 too, so the two
+    never share scratch buffers or the cores.
+    """
+    if min(threads, CORES) < 2:
+        value = fn(*args)
+        return lambda: value
+    box: list[tuple[bool, Any]] = []
+
+    def work() -> None:
+        _LANE.set(1)
+        try:
+            box.append((True, fn(*args)))
+        except BaseException as error:  # raised again in the caller, when it asks
+            box.append((False, error))
+
+    helper = threading.Thread(target=copy_context().run, args=(work,),
+                              name="kamsim-aside", daemon=True)
+    helper.start()
+
+    def result() -> _R:
+        helper.join()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+    return result

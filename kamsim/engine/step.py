@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kamsim import lanes
 from kamsim.dmu import StepInput
 from kamsim.dmu.arrays import people_of
 from kamsim.dmu.structure import structure
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from kamsim.dmu import Units
     from kamsim.engine.core import Simulation
 
-__all__ = ["period_step"]
+__all__ = ["period_step", "wom_split"]
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -145,6 +146,101 @@ def _dtypes_fit(sim: Simulation) -> bool:
              (sim.churn_period, np.int32), (sim.churn_cause, np.int8))
     return (all(a.dtype == np.float64 for a in floats)
             and all(a.dtype == dtype for a, dtype in exact))
+
+
+#: from this many slots on, a replication with two threads does the work of its period that
+#: does not wait for the rest on the other core (:func:`kamsim.lanes.aside`): below, a thread
+#: costs more than the few milliseconds it saves
+ASIDE_MIN_SLOTS = 50_000
+
+
+def _departures(sim: Simulation, act: np.ndarray, end: float,
+                kernels: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The people due to leave their post by ``end`` (the period's end): their next
+    departure drawn (from the ``departures`` stream) and, of accounts in the portfolio
+    (``act``), a draw of 0 in ``sim.u_depart``: they leave in this period's step. Returns
+    those due and those leaving."""
+    if kernels:
+        # the lines below in a pass over those due (departures_kernel), the draws as
+        # _exp_times makes them, with numpy's log1p
+        from kamsim.engine import departures_kernel as dk
+
+        idx_p = (sim.next_departure < end).nonzero()[0]
+        return idx_p, dk.leaving(idx_p, np.log1p(-sim.rng["departures"].random(idx_p.shape[0])),
+                                 sim.next_departure, sim.departure_lam, sim.units.role,
+                                 sim.units.account, act, end, sim.u_depart)
+    idx_p = (sim.next_departure < end).nonzero()[0]
+    lam_p = sim.departure_lam[sim.units.role[idx_p]]
+    sim.next_departure[idx_p] = np.maximum(
+        sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p), end)
+    leave_now = idx_p[act[sim.units.account[idx_p]]]
+    sim.u_depart[leave_now] = 0.0
+    return idx_p, leave_now
+
+
+def _ahead(sim: Simulation, act: np.ndarray, end: float, kernels: bool
+           ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, ...]]:
+    """The work of a period that does not wait for the rest of it: :func:`_departures`, then
+    :func:`_draws`."""
+    return _departures(sim, act, end, kernels), _draws(sim, sim.n)
+
+
+def _draws(sim: Simulation, n: int) -> tuple[np.ndarray, ...]:
+    """The period's draws for every slot, each from its own stream: the events' uniform, the
+    decisions', the wallets' growth (``exp(drift + sigma * z)``, z standard normal), the
+    referrals' and the offers' gap."""
+    rng = sim.rng
+    u = rng["events"].random(n)
+    v = rng["decisions"].random(n)
+    growth = np.exp(sim.wallet_drift + sim.wallet_sigma * rng["wallet"].standard_normal(n))
+    return u, v, growth, rng["referrals"].random(n), rng["offers"].random(n)
+
+
+def _money(sim: Simulation, act: np.ndarray, list_rev: np.ndarray, d: Any,
+           money_ratio: np.ndarray, am: np.ndarray, ex: np.ndarray, sp: np.ndarray,
+           support_hours: np.ndarray, bad_debt: np.ndarray, factor: float,
+           kernels: bool) -> tuple[np.ndarray, ...]:
+    """The period's money of the accounts active at its start (``act``), added to their
+    running sums (``sim.acc``; the lifetime value discounted by ``factor``): returns the
+    discounts, cost of goods, cost to serve, bad debt and profit of each slot."""
+    sv = sim.model.service
+    dt = sim.dt
+    acc = sim.acc
+    if kernels:
+        from kamsim.engine import step_kernels as sk
+
+        # (support hours are integers when no complaint was answered: the zeros as floats,
+        # as numpy's product turns them, so one compiled kernel serves)
+        return sk.money(
+            act, list_rev, d.discount_rate, money_ratio, sim.cost_share, am, ex, sp,
+            support_hours.astype(np.float64, copy=False), d.level, sv.fixed_cost,
+            sv.vip_joint, sv.rate_am, sv.rate_exec, sv.rate_specialist,
+            sv.rate_support, dt, bad_debt, factor, acc["revenue"], acc["discounts"],
+            acc["cogs"], acc["cost_to_serve"], acc["bad_debt"], acc["profit"], acc["clv"])
+    disc = list_rev * d.discount_rate * money_ratio
+    cogs = list_rev * sim.cost_share
+    cts = (am * sv.rate_am + ex * sv.rate_exec + sp * sv.rate_specialist
+           + support_hours * sv.rate_support
+           + np.where(act, sv.fixed_cost[d.level] * dt, 0.0)
+           + np.where(act, (sv.vip_cost + sv.joint_dev)[d.level] * dt * money_ratio, 0.0))
+    bad_debt = np.where(act, bad_debt, 0.0)
+    profit = list_rev - disc - cogs - cts - bad_debt
+    for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
+                      ("cost_to_serve", cts), ("bad_debt", bad_debt), ("profit", profit)):
+        acc[name] += val
+    acc["clv"] += profit * factor
+    return disc, cogs, cts, bad_debt, profit
+
+
+def wom_split(dst: np.ndarray) -> int | None:
+    """An edge index near the middle at which the word-of-mouth edges (their followers
+    ``dst``) can be cut in two so that no follower has edges on both sides, for the two
+    threads of :func:`kamsim.engine.step_kernels.word_of_mouth`; None if there is none (one
+    follower only, or a follower's edges not all one after the other)."""
+    starts = np.flatnonzero(dst[1:] != dst[:-1]) + 1  # where a follower's run of edges begins
+    if starts.size == 0 or np.bincount(dst[np.r_[0, starts]]).max() > 1:
+        return None  # (the second: some follower has two runs)
+    return int(starts[np.abs(starts - dst.shape[0] // 2).argmin()])
 
 
 def _ids_fit(sim: Simulation) -> bool:
@@ -286,6 +382,14 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     tier_start = tier
     stage_start = sim.stage
 
+    # -- what does not wait for the rest of the period: the departures due and the period's
+    # draws for every slot, each from its own stream. They read and write nothing that the
+    # service and complaints sections below touch, so with two threads they run on the other
+    # core meanwhile (a large portfolio in a process of its own; kamsim.lanes.aside), and
+    # are taken before the decision units' step, which uses both cores. Same values either way
+    ahead = lanes.aside(sim.options.threads if n >= ASIDE_MIN_SLOTS else 1, _ahead, sim, act,
+                        t + dt, kernels)
+
     # -- service asked and delivered
     if kernels:
         from kamsim.engine import allocation_kernel as ak
@@ -389,27 +493,12 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         log.add(k, o_acc[late], "complaint", 0, np.minimum(o_days[late], 1e6))
 
     # -- decision units: contact, attitudes, key-person departures
-    if kernels:
-        # the lines below from lam_p on in a pass over those due (departures_kernel), the
-        # draws as _exp_times makes them, with numpy's log1p; the quality came with the
-        # service ratio (allocation_kernel.ratios)
-        idx_p = (sim.next_departure < t + dt).nonzero()[0]
-        leave_now = dk.leaving(idx_p, np.log1p(-sim.rng["departures"].random(idx_p.shape[0])),
-                               sim.next_departure, sim.departure_lam, sim.units.role,
-                               sim.units.account, act, t + dt, sim.u_depart)
-    else:
-        due_p = sim.next_departure < t + dt
-        idx_p = due_p.nonzero()[0]
-        lam_p = sim.departure_lam[sim.units.role[idx_p]]
-        sim.next_departure[idx_p] = np.maximum(
-            sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p), t + dt)
+    (idx_p, leave_now), (u, v, growth, u_ref, g_off) = ahead()
+    del ahead
+    if not kernels:
+        # (with the kernels, the quality came with the service ratio: allocation_kernel.ratios)
         quality = 2.0 * sim.service_ratio - 1.0
         _clip(quality, -1.0, 1.0, out=quality)
-        # the people due to leave this period (of accounts in the portfolio) draw 0: they
-        # leave
-        leave_now = idx_p[act[sim.units.account[idx_p]]]
-        sim.u_depart[leave_now] = 0.0
-        del due_p, lam_p
     # the trace's opening tells the focus account's unit as it was before the run's first
     # step (the step changes attitudes and coverage and replaces who leaves, in place)
     people_start = (_people(sim, sim.options.focus) if sim.trace is not None and not sim.trace
@@ -482,11 +571,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # -- events: one uniform per slot; competing risks on disjoint intervals. Every slot
     # draws (common random numbers), but an event happens only to an account in the portfolio:
     # a slot not yet filled or already lost loses nothing and has its wallet and share kept
-    u = sim.rng["events"].random(n)
-    v = sim.rng["decisions"].random(n)
-    z = sim.rng["wallet"].standard_normal(n)
-    u_ref = sim.rng["referrals"].random(n)
-    g_off = sim.rng["offers"].random(n)
+    # (the draws were made with the departures, at the period's start)
     churn = np.zeros(n, dtype=bool)
     cause = np.full(n, -1, dtype=np.int64)
     bad_debt = np.zeros(n)
@@ -617,31 +702,11 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # -- money of the period (accounts active at its start)
     # (acquisition is booked with the arrivals, below: an account is paid for when won)
     factor = (1.0 + sim.d_month) ** (-t)
-    if kernels:
-        acc = sim.acc
-        # (support hours are integers when no complaint was answered: the zeros as floats,
-        # as numpy's product turns them, so one compiled kernel serves)
-        disc, cogs, cts, bad_debt, profit = sk.money(
-            act, list_rev, d.discount_rate, money_ratio, sim.cost_share, am, ex, sp,
-            support_hours.astype(np.float64, copy=False), d.level, sv.fixed_cost,
-            sv.vip_joint, sv.rate_am, sv.rate_exec, sv.rate_specialist,
-            sv.rate_support, dt, bad_debt, factor, acc["revenue"], acc["discounts"],
-            acc["cogs"], acc["cost_to_serve"], acc["bad_debt"], acc["profit"], acc["clv"])
-    else:
-        disc = list_rev * d.discount_rate * money_ratio
-        cogs = list_rev * sim.cost_share
-        cts = (am * sv.rate_am + ex * sv.rate_exec + sp * sv.rate_specialist
-               + support_hours * sv.rate_support
-               + np.where(act, sv.fixed_cost[d.level] * dt, 0.0)
-               + np.where(act, (sv.vip_cost + sv.joint_dev)[d.level] * dt * money_ratio,
-                          0.0))
-        bad_debt = np.where(act, bad_debt, 0.0)
-        profit = list_rev - disc - cogs - cts - bad_debt
-        for name, val in (("revenue", list_rev), ("discounts", disc), ("cogs", cogs),
-                          ("cost_to_serve", cts), ("bad_debt", bad_debt), ("profit", profit)):
-            sim.acc[name] += val
-        sim.acc["clv"] += profit * factor
-    del money_ratio
+    # (on the other core while the shares, wallets and stages move: it writes only the
+    # accounts' running sums, which nothing reads before the arrivals are booked)
+    money_done = lanes.aside(sim.options.threads if n >= ASIDE_MIN_SLOTS else 1, _money, sim,
+                             act, list_rev, d, money_ratio, am, ex, sp, support_hours, bad_debt,
+                             factor, kernels)
 
     # -- share of wallet toward the stage's target (accounts in the portfolio: an arrival
     # starts from its starting share, the lost keep the share they left with); wallets move
@@ -658,14 +723,14 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             sim.share = np.where(act, moved, sim.share)
             del pull, moved
     if kernels:
-        # (the exp stays numpy's: its last bits differ from a compiled one's)
-        sim.wallet = sk.wallet_grown(sim.wallet, np.exp(sim.wallet_drift + sim.wallet_sigma * z),
-                                     sim.churn_period)
+        # (the growth is numpy's exp, made with the draws: its last bits differ from a
+        # compiled one's)
+        sim.wallet = sk.wallet_grown(sim.wallet, growth, sim.churn_period)
     else:
-        grown = sim.wallet * np.exp(sim.wallet_drift + sim.wallet_sigma * z)
+        grown = sim.wallet * growth
         sim.wallet = np.where(sim.churn_period < 0, grown, sim.wallet)
         del grown
-    del z
+    del growth
 
     # -- stages: up or down one step after the minimum dwell; uncouple from any stage
     # (only accounts in the portfolio age: an arrival starts its first stage at 0 months, so
@@ -745,15 +810,22 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         sim.stage = new_stage
         del env, stage, new_stage, may_move, ups, downs
 
+    disc, cogs, cts, bad_debt, profit = money_done()
+    del money_done, money_ratio
+
     # -- word of mouth: leaders' satisfaction and anger reach their followers
     new_idx = np.zeros(0, dtype=np.int64)
     wom = bool(effects and sim.prep.wom_src.size and mk.word_of_mouth > 0)
     if wom and kernels:
         # the lines below, the settling of trust included: a pass over the accounts, one
         # over the edges (in their order, as the bincounts add them) and one to settle
+        # (with two threads, in two lanes: wom_split, found once a replication)
+        if sim.options.threads > 1 and n >= ASIDE_MIN_SLOTS and sim._wom_split is False:
+            sim._wom_split = wom_split(sim.prep.wom_dst)
         sim.trust = sk.word_of_mouth(act, sim.trust, trust_start, churn, cause, _ANGRY,
                                      mk.negative_weight, sim.prep.wom_src, sim.prep.wom_dst,
-                                     sim.prep.wom_weight, mk.word_of_mouth * dt)
+                                     sim.prep.wom_weight, mk.word_of_mouth * dt,
+                                     sim._wom_split or None)
     else:
         if wom:
             src, dst, w = sim.prep.wom_src, sim.prep.wom_dst, sim.prep.wom_weight

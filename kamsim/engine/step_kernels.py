@@ -17,8 +17,11 @@ path's do.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
+from kamsim import lanes
 from kamsim.jit import kernel
 
 __all__ = ["trust_toward_target", "complaints_age", "money", "share_toward_target",
@@ -220,7 +223,7 @@ def _wallet_grown(wallet: np.ndarray, growth: np.ndarray, churn_period: np.ndarr
 def word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
                   churn: np.ndarray, cause: np.ndarray, angry_cause: np.ndarray,
                   negative_weight: float, src: np.ndarray, dst: np.ndarray, w: np.ndarray,
-                  rate: float) -> np.ndarray:
+                  rate: float, split: int | None = None) -> np.ndarray:
     """The trust of every slot after word of mouth and settling (``angry_cause`` is
     ``_ANGRY``, ``rate`` is ``mk.word_of_mouth * dt``), section "word of mouth" of
     period_step:
@@ -238,23 +241,55 @@ def word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
         sim.trust = np.where(act, _clip(sim.trust, 0.0, 1.0), trust_start)
 
     The edges are added in their order, from +0.0, as the bincounts add them.
+
+    With ``split`` (an edge index from :func:`kamsim.engine.step.wom_split`: no follower has edges on both sides
+    of it), two threads share the work: each the signal of half the slots, then each the
+    edges on one side of ``split`` (each follower's sums added by one thread, in the edges'
+    order, so the same sums), then each the settling of half the slots.
     """
-    n = act.shape[0]
+    n, edges = act.shape[0], src.shape[0]
     signal, num, den, out = np.empty(n), np.zeros(n), np.zeros(n), np.empty(n)
     speaks = np.empty(n, dtype=bool)  # act | angry
-    _word_of_mouth(act, trust, trust_start, churn, cause, angry_cause, negative_weight, src,
-                   dst, w, rate, signal, speaks, num, den, out)
+    if split is None or lanes.CORES < 2:  # (one core: the two lanes would wait on each other)
+        _wom_signal(act, trust, churn, cause, angry_cause, negative_weight, signal, speaks, 0,
+                    n)
+        _wom_edges(src, dst, w, signal, speaks, num, den, 0, edges)
+        _wom_settle(act, trust, trust_start, num, den, rate, out, 0, n)
+        return out
+    between = threading.Barrier(2)
+
+    def lane(i: int) -> None:
+        lo, hi = (0, n // 2) if i == 0 else (n // 2, n)
+        try:
+            _wom_signal(act, trust, churn, cause, angry_cause, negative_weight, signal, speaks,
+                        lo, hi)
+            between.wait()  # every slot's signal, before any edge reads it
+            e0, e1 = (0, split) if i == 0 else (split, edges)
+            _wom_edges(src, dst, w, signal, speaks, num, den, e0, e1)
+            between.wait()  # every follower's sums, before any is settled
+            _wom_settle(act, trust, trust_start, num, den, rate, out, lo, hi)
+        except BaseException:
+            between.abort()  # (the other thread stops waiting: BrokenBarrierError)
+            raise
+
+    other = lanes.aside(2, lane, 1)
+    errors = []
+    for work in (lambda: lane(0), other):
+        try:
+            work()
+        except BaseException as error:  # noqa: PERF203 - two calls, each waited for
+            errors.append(error)
+    if errors:  # the error itself, not the other lane's broken wait
+        raise next((e for e in errors if not isinstance(e, threading.BrokenBarrierError)),
+                   errors[0])
     return out
 
 
 @kernel
-def _word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
-                   churn: np.ndarray, cause: np.ndarray, angry_cause: np.ndarray,
-                   negative_weight: float, src: np.ndarray, dst: np.ndarray, w: np.ndarray,
-                   rate: float, signal: np.ndarray, speaks: np.ndarray, num: np.ndarray,
-                   den: np.ndarray, out: np.ndarray) -> None:
-    n = act.shape[0]
-    for i in range(n):
+def _wom_signal(act: np.ndarray, trust: np.ndarray, churn: np.ndarray, cause: np.ndarray,
+                angry_cause: np.ndarray, negative_weight: float, signal: np.ndarray,
+                speaks: np.ndarray, lo: int, hi: int) -> None:
+    for i in range(lo, hi):
         angry = churn[i] and angry_cause[cause[i]]
         s = trust[i] - 0.5 if act[i] else 0.0
         if angry:
@@ -263,15 +298,20 @@ def _word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
             s = s * negative_weight
         signal[i] = s
         speaks[i] = act[i] or angry
+
+
+@kernel
+def _wom_edges(src: np.ndarray, dst: np.ndarray, w: np.ndarray, signal: np.ndarray,
+               speaks: np.ndarray, num: np.ndarray, den: np.ndarray, e0: int, e1: int) -> None:
     # a follower's edges come one after the other (prepare.industry_network writes each
     # follower's links together): its two sums are kept in registers over its run of edges
     # and stored once, not each addition waiting on the store of the one before (the same
     # additions in the same order, so the same sums, whatever the order of the edges)
-    cur, a, b = 0, 0.0, 0.0
-    if src.shape[0]:
-        cur = dst[0]
-        a, b = num[cur], den[cur]
-    for e in range(src.shape[0]):
+    if e1 <= e0:
+        return
+    cur = dst[e0]
+    a, b = num[cur], den[cur]
+    for e in range(e0, e1):
         to = dst[e]
         if to != cur:
             num[cur], den[cur] = a, b
@@ -281,9 +321,13 @@ def _word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
         # (the bool as numpy multiplies it: 1.0 or 0.0, so a NaN or negative weight of a
         # silent leader adds what numpy's product adds)
         b += w[e] * (1.0 if speaks[src[e]] else 0.0)
-    if src.shape[0]:
-        num[cur], den[cur] = a, b
-    for i in range(n):
+    num[cur], den[cur] = a, b
+
+
+@kernel
+def _wom_settle(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray, num: np.ndarray,
+                den: np.ndarray, rate: float, out: np.ndarray, lo: int, hi: int) -> None:
+    for i in range(lo, hi):
         if act[i]:
             # _ratio: num / den where den > 1e-12, else 1
             ratio = num[i] / den[i]
