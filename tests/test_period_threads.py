@@ -1,9 +1,10 @@
 """A replication with two threads gives exactly what it gives with one.
 
-With two threads (a large portfolio in a process of its own), period_step does the work of
-the period that does not wait for the rest on the other core (the departures due and the
-period's draws, then the money; :func:`kamsim.lanes.aside`) and, with the kernels, word of
-mouth in two lanes (:func:`kamsim.engine.step.wom_split`). Here they run on every portfolio
+With two threads (a large portfolio in a process of its own), a replication does the work
+that does not wait for the rest on the other core (:func:`kamsim.lanes.aside`): the people's
+first clocks while it is set up, and in each period the departures due and the period's
+draws, then the money; and, with the kernels, word of mouth in two lanes
+(:func:`kamsim.engine.step.wom_split`). Here they run on every portfolio
 (``ASIDE_MIN_SLOTS`` 0, two cores even on a one-core machine) and every shipped scenario is
 compared state by state, after every period, with the one-thread run, kernels on and off.
 """
@@ -26,6 +27,7 @@ from test_kernel_period import STATE, _bools, _floats, _wom_numpy
 from test_scenarios import SCENARIOS
 
 from kamsim import jit, lanes
+from kamsim.engine import core
 from kamsim.engine import step as step_module
 from kamsim.engine.core import _ANGRY, EngineOptions
 from kamsim.engine.step import wom_split
@@ -150,10 +152,10 @@ def test_word_of_mouth_in_two_lanes_is_numpys(data: st.DataObject, n: int,
 @pytest.fixture
 def two_threads_always(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     """The period's two-thread work on every portfolio, on two cores; notes what ran where."""
-    monkeypatch.setattr(step_module, "ASIDE_MIN_SLOTS", 0)
+    monkeypatch.setattr(core, "ASIDE_MIN_SLOTS", 0)
     monkeypatch.setattr(lanes, "CORES", 2)
-    seen: dict[str, list[Any]] = {"draws": [], "money": [], "split": []}
-    draws, money = step_module._draws, step_module._money
+    seen: dict[str, list[Any]] = {"draws": [], "money": [], "split": [], "clocks": []}
+    draws, money, clocks = step_module._draws, step_module._money, core.Simulation._clocks
 
     def noting_draws(*args: Any) -> Any:
         seen["draws"].append(threading.current_thread().name)
@@ -163,7 +165,12 @@ def two_threads_always(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
         seen["money"].append(threading.current_thread().name)
         return money(*args)
 
+    def noting_clocks(*args: Any) -> Any:
+        seen["clocks"].append(threading.current_thread().name)
+        return clocks(*args)
+
     monkeypatch.setattr(step_module, "_draws", noting_draws)
+    monkeypatch.setattr(core.Simulation, "_clocks", noting_clocks)
     monkeypatch.setattr(step_module, "_money", noting_money)
     if jit.available():
         from kamsim.engine import step_kernels as sk
@@ -188,13 +195,14 @@ def test_two_threads_run_every_scenario_as_one(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv(jit.ENV, kernels)
     seen = two_threads_always
     one_states, one_out = run_noting(path, [], EngineOptions(threads=1), STATE, "acc")
-    assert set(seen["draws"]) == set(seen["money"]) == {threading.current_thread().name}
+    assert set(seen["draws"]) == set(seen["money"]) == set(seen["clocks"]) \
+        == {threading.current_thread().name}
     assert not any(seen["split"])
     for notes in seen.values():
         notes.clear()
     two_states, two_out = run_noting(path, [], EngineOptions(threads=2), STATE, "acc")
     # (the work was done on the other thread, and word of mouth in two lanes)
-    assert set(seen["draws"]) == set(seen["money"]) == {"kamsim-aside"}
+    assert set(seen["draws"]) == set(seen["money"]) == set(seen["clocks"]) == {"kamsim-aside"}
     if kernels == "on" and path.stem != "trainer_single_account":
         assert seen["split"] and all(isinstance(s, int) for s in seen["split"])
     diffs = differences(one_states, two_states, "states")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from kamsim import jit
+from kamsim import jit, lanes
 from kamsim.dmu import StepParams, Units
 from kamsim.dmu.arrays import read_only
 from kamsim.dmu.context import Context
@@ -47,6 +47,14 @@ class EngineOptions:
     # (kamsim.lanes.side_by_side; the results do not change). 1 in worker processes and on
     # Dask, whose other cores run other replications.
     threads: int = 1
+
+
+#: from this many slots on, a replication with two threads does the work that does not wait
+#: for the rest on the other core (:func:`kamsim.lanes.aside`): the people's clocks while the
+#: replication is set up, and in each period the departures, draws and money
+#: (kamsim.engine.step.period_step) and word of mouth in two lanes. Below, a thread costs
+#: more than the few milliseconds it saves
+ASIDE_MIN_SLOTS = 50_000
 
 
 #: Units fields a run never writes into (see kamsim.dmu.structure: a newcomer keeps the post's
@@ -194,10 +202,21 @@ class Simulation:
         self.service_ratio = np.ones(n)
         self.complaints_open = np.zeros(n)  # decays: unresolved complaints, last ~6 months
         self.since_unresolved = np.full(n, 1e9)
+        #: the threads for the work of a period that does not wait for the rest of it
+        self.aside_threads = options.threads if n >= ASIDE_MIN_SLOTS else 1
+        roles = prep.model.spec.stakeholders.roles
+        self.roles = [roles[name] for name in prep.units.role_names]
+        self.turnover = np.array([r.turnover_per_year for r in self.roles])
+        # departures per month by role, from the yearly probability (looked up per person:
+        # the same values as working each person's out)
+        self.departure_lam = -np.log1p(-np.clip(self.turnover, 0.0, 1 - 1e-12)) / 12.0
+        self.complaint_rate = self.market.complaint_rate_per_month
+        # event clocks drawn for every slot, whatever happens, to keep streams aligned: with
+        # two threads on the other core while the decision units are set up (they read only
+        # the people's roles, shared by every replication, and their own stream)
+        clocks = lanes.aside(self.aside_threads, self._clocks, prep.units.role, n)
         self.units = replication_units(prep.units)
         self.dmu_threshold = prep.model.spec.stakeholders.influence_threshold
-        roles = prep.model.spec.stakeholders.roles
-        self.roles = [roles[name] for name in self.units.role_names]
         self.dmu_params = StepParams(dt_months=self.dt,
                                      newcomer_price_focus=self.market.newcomer_price_focus)
         # whether the compiled kernels run (kamsim.jit): decided once for the run, as it is
@@ -207,21 +226,15 @@ class Simulation:
         # the decision units' step and metrics, their set-up done once for the replication
         self.dmu = Context(self.units, self.dmu_params, self.roles, self.dmu_threshold,
                            threads=options.threads, kernels=self.kernels)
+        # (the clocks taken first: the metrics use both cores)
+        self.next_departure, self.next_complaint = clocks()
+        del clocks
         self.metrics = self.dmu.metrics()
-        self.turnover = np.array([r.turnover_per_year for r in self.roles])
-        # event clocks drawn for every slot, whatever happens, to keep streams aligned
-        clocks = self.rng["clocks"]
-        # departures per month by role, from the yearly probability (looked up per person:
-        # the same values as working each person's out)
-        self.departure_lam = -np.log1p(-np.clip(self.turnover, 0.0, 1 - 1e-12)) / 12.0
-        self.next_departure = self._exp_times(clocks, self.departure_lam[self.units.role])
         # the decision units' leaving draws: 1 (stays) for everyone but the people due to
         # leave this period, who get 0 for the period and 1 back after it. One reused array:
         # a fresh one is a page-faulted 48 MB a month at 1M accounts (~50 ms). float32 holds
         # 0 and 1 exactly and halves what the array adds to the peak memory
         self.u_depart = np.ones(self.units.n_people, dtype=np.float32)
-        self.complaint_rate = self.market.complaint_rate_per_month
-        self.next_complaint = self._exp_times(clocks, self.complaint_rate, n)
         # what the period step reads that no period changes (worked out once, in the same
         # operations, so the values are the same): the bounds of the competing risks that do
         # not depend on the state (failure, strategy change, consolidation), the default
@@ -275,6 +288,13 @@ class Simulation:
             self.desk = FluidDesk(team, self.model.service.priority)
         else:
             self.desk = SupportDesk(self.env, team)
+
+    def _clocks(self, role: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first clocks, from the ``clocks`` stream: each person's next departure (at
+        the rate of their ``role``), then each of the ``n`` slots' next complaint."""
+        clocks = self.rng["clocks"]
+        return (self._exp_times(clocks, self.departure_lam[role]),
+                self._exp_times(clocks, self.complaint_rate, n))
 
     def complaint_gaps(self, size: int) -> np.ndarray:
         """Months to each of ``size`` accounts' next complaint (every account has the same

@@ -148,12 +148,6 @@ def _dtypes_fit(sim: Simulation) -> bool:
             and all(a.dtype == dtype for a, dtype in exact))
 
 
-#: from this many slots on, a replication with two threads does the work of its period that
-#: does not wait for the rest on the other core (:func:`kamsim.lanes.aside`): below, a thread
-#: costs more than the few milliseconds it saves
-ASIDE_MIN_SLOTS = 50_000
-
-
 def _departures(sim: Simulation, act: np.ndarray, end: float,
                 kernels: bool) -> tuple[np.ndarray, np.ndarray]:
     """The people due to leave their post by ``end`` (the period's end): their next
@@ -387,8 +381,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # service and complaints sections below touch, so with two threads they run on the other
     # core meanwhile (a large portfolio in a process of its own; kamsim.lanes.aside), and
     # are taken before the decision units' step, which uses both cores. Same values either way
-    ahead = lanes.aside(sim.options.threads if n >= ASIDE_MIN_SLOTS else 1, _ahead, sim, act,
-                        t + dt, kernels)
+    ahead = lanes.aside(sim.aside_threads, _ahead, sim, act, t + dt, kernels)
 
     # -- service asked and delivered
     if kernels:
@@ -704,9 +697,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     factor = (1.0 + sim.d_month) ** (-t)
     # (on the other core while the shares, wallets and stages move: it writes only the
     # accounts' running sums, which nothing reads before the arrivals are booked)
-    money_done = lanes.aside(sim.options.threads if n >= ASIDE_MIN_SLOTS else 1, _money, sim,
-                             act, list_rev, d, money_ratio, am, ex, sp, support_hours, bad_debt,
-                             factor, kernels)
+    money_done = lanes.aside(sim.aside_threads, _money, sim, act, list_rev, d, money_ratio, am,
+                             ex, sp, support_hours, bad_debt, factor, kernels)
 
     # -- share of wallet toward the stage's target (accounts in the portfolio: an arrival
     # starts from its starting share, the lost keep the share they left with); wallets move
@@ -820,7 +812,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         # the lines below, the settling of trust included: a pass over the accounts, one
         # over the edges (in their order, as the bincounts add them) and one to settle
         # (with two threads, in two lanes: wom_split, found once a replication)
-        if sim.options.threads > 1 and n >= ASIDE_MIN_SLOTS and sim._wom_split is False:
+        if sim.aside_threads > 1 and sim._wom_split is False:
             sim._wom_split = wom_split(sim.prep.wom_dst)
         sim.trust = sk.word_of_mouth(act, sim.trust, trust_start, churn, cause, _ANGRY,
                                      mk.negative_weight, sim.prep.wom_src, sim.prep.wom_dst,
