@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from test_scenarios import SCENARIOS
 
-from kamsim import jit
+from kamsim import jit, lanes
 from kamsim.engine.core import EngineOptions
 from kamsim.engine.record import TS_FIELDS
 from kamsim.engine.step import tally_numpy
@@ -129,7 +130,10 @@ def test_tally(data: st.DataObject, n: int, nt: int, ns: int, extreme: bool) -> 
             o_ok, new_idx, acq, offered, defected, trimmed, kp_acc)
     with np.errstate(all="ignore"):
         tally_numpy(k, *want[:4], *args, *want[4:])
-    tk.tally(k, *got[:4], *args, *got[4:])
+    # with two threads, the last seven sums on the other core (two cores even on one)
+    threads = data.draw(st.sampled_from([1, 2]))
+    with mock.patch.object(lanes, "CORES", 2):
+        tk.tally(k, *got[:4], *args, *got[4:], threads)
     diffs = [name for name in TS_FIELDS
              if not same_bits(want[0][name], got[0][name], nan_bits=not extreme)]
     diffs += [name for name, a, b in zip(("stage_counts", "transitions", "causes", "active",
@@ -138,7 +142,8 @@ def test_tally(data: st.DataObject, n: int, nt: int, ns: int, extreme: bool) -> 
     assert not diffs
 
 
-def test_tally_adds_each_tiers_values_in_slot_order_from_plus_zero() -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tally_adds_each_tiers_values_in_slot_order_from_plus_zero(threads: int) -> None:
     # 1e16 + 1 + 1 is 1e16 in slot order, 1e16 + 2 the other way round; -0.0 alone sums to
     # +0.0 (a bincount starts from +0.0); a NaN stays in its tier
     n = 5
@@ -152,11 +157,13 @@ def test_tally_adds_each_tiers_values_in_slot_order_from_plus_zero() -> None:
             none, none, none, none)
     want, got = _outputs(2, 2, 1, n, act), _outputs(2, 2, 1, n, act)
     tally_numpy(1, *want[:4], act, *args, *want[4:])
-    tk.tally(1, *got[:4], act, *args, *got[4:])
+    with mock.patch.object(lanes, "CORES", 2):
+        tk.tally(1, *got[:4], act, *args, *got[4:], threads)
     assert got[0]["revenue"][1].tolist() == [1e16, 0.0]
     assert np.signbit(got[0]["revenue"][1]).tolist() == [False, False]
     assert np.isnan(got[0]["service_ratio_sum"][1][0])
     assert got[0]["service_ratio_sum"][1][1] == 2.0
+    assert got[0]["trust_sum"][1].tolist() == [1e16, 0.0]  # (a late sum: the other core's)
     assert not differences(want, got)
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from unittest import mock
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest

@@ -175,19 +175,25 @@ def _departures(sim: Simulation, act: np.ndarray, end: float,
 def _ahead(sim: Simulation, act: np.ndarray, end: float, kernels: bool
            ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, ...]]:
     """The work of a period that does not wait for the rest of it: :func:`_departures`, then
-    :func:`_draws`."""
-    return _departures(sim, act, end, kernels), _draws(sim, sim.n)
+    the events' draws (:func:`_draws`)."""
+    return _departures(sim, act, end, kernels), _draws(sim, "events")
 
 
-def _draws(sim: Simulation, n: int) -> tuple[np.ndarray, ...]:
-    """The period's draws for every slot, each from its own stream: the events' uniform, the
-    decisions', the wallets' growth (``exp(drift + sigma * z)``, z standard normal), the
-    referrals' and the offers' gap."""
-    rng = sim.rng
-    u = rng["events"].random(n)
-    v = rng["decisions"].random(n)
+#: the period's draws for every slot, each from its own stream, in the two parts period_step
+#: asks for: those the events read, and those read after them (the wallets' growth, made of
+#: the ``wallet`` stream's standard normals, and the referrals' uniforms)
+_DRAWS = {"events": ("events", "decisions", "offers"), "later": ("wallet", "referrals")}
+
+
+def _draws(sim: Simulation, part: str) -> tuple[np.ndarray, ...]:
+    """The period's draws for every slot of the streams of ``part`` (:data:`_DRAWS`), in its
+    order: the events' uniform, the decisions' and the offers' gap; or the wallets' growth
+    (``exp(drift + sigma * z)``, z standard normal) and the referrals' uniform."""
+    rng, n = sim.rng, sim.n
+    if part == "events":
+        return tuple(rng[name].random(n) for name in _DRAWS[part])
     growth = np.exp(sim.wallet_drift + sim.wallet_sigma * rng["wallet"].standard_normal(n))
-    return u, v, growth, rng["referrals"].random(n), rng["offers"].random(n)
+    return growth, rng["referrals"].random(n)
 
 
 def _money(sim: Simulation, act: np.ndarray, list_rev: np.ndarray, d: Any,
@@ -279,11 +285,12 @@ def tally_numpy(k: int, ts: dict[str, np.ndarray], stage_counts: np.ndarray,
                 o_acc: np.ndarray, o_ok: np.ndarray, new_idx: np.ndarray, acq: np.ndarray,
                 offered: np.ndarray, defected: np.ndarray, trimmed: np.ndarray,
                 kp_acc: np.ndarray, active: np.ndarray, churn_period: np.ndarray,
-                churn_cause: np.ndarray) -> None:
+                churn_cause: np.ndarray, threads: int = 1) -> None:
     """Period ``k``'s row of every aggregate by tier (the tier at the period's start) and the
     leaving of the accounts lost in it (``active``, ``churn_period`` and ``churn_cause`` are
     the simulation's, written in place; ``values`` the arrays of :data:`SUMS`, in its order).
-    kamsim.engine.tally_kernel.tally does the same in one compiled pass, to the bit."""
+    kamsim.engine.tally_kernel.tally does the same in compiled passes, to the bit (some of
+    them on the other core with ``threads`` 2; here one thread does all)."""
     nt, ns = stage_counts.shape[1], stage_counts.shape[2]
     lost_idx = churn.nonzero()[0]
     active[lost_idx] = False
@@ -376,7 +383,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     tier_start = tier
     stage_start = sim.stage
 
-    # -- what does not wait for the rest of the period: the departures due and the period's
+    # -- what does not wait for the rest of the period: the departures due and the events'
     # draws for every slot, each from its own stream. They read and write nothing that the
     # service and complaints sections below touch, so with two threads they run on the other
     # core meanwhile (a large portfolio in a process of its own; kamsim.lanes.aside), and
@@ -486,7 +493,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         log.add(k, o_acc[late], "complaint", 0, np.minimum(o_days[late], 1e6))
 
     # -- decision units: contact, attitudes, key-person departures
-    (idx_p, leave_now), (u, v, growth, u_ref, g_off) = ahead()
+    (idx_p, leave_now), (u, v, g_off) = ahead()
     del ahead
     if not kernels:
         # (with the kernels, the quality came with the service ratio: allocation_kernel.ratios)
@@ -525,6 +532,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         log.add(k, out.departed_account[other], "other_person_left", out.departed_role[other],
                 out.departed_coverage[other])
         del other
+
+    # the draws read after the events, on the other core while trust moves and the events
+    # happen (taken before the money goes there)
+    later = lanes.aside(sim.aside_threads, _draws, sim, "later")
 
     # -- trust: toward a target set by service, the decision unit and time
     effects = mk.churn_effects
@@ -695,6 +706,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # -- money of the period (accounts active at its start)
     # (acquisition is booked with the arrivals, below: an account is paid for when won)
     factor = (1.0 + sim.d_month) ** (-t)
+    growth, u_ref = later()
+    del later
     # (on the other core while the shares, wallets and stages move: it writes only the
     # accounts' running sums, which nothing reads before the arrivals are booked)
     money_done = lanes.aside(sim.aside_threads, _money, sim, act, list_rev, d, money_ratio, am,
@@ -891,7 +904,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
           (list_rev, disc, cogs, cts, bad_debt, profit, d.am, am, d.exec, ex, d.specialist, sp,
            sim.trust, mt.coverage, sim.service_ratio),
           o_acc, o_ok, new_idx, acq if new_idx.size else new_idx, offered, defected, trimmed,
-          kp_acc, sim.active, sim.churn_period, sim.churn_cause)
+          kp_acc, sim.active, sim.churn_period, sim.churn_cause, sim.aside_threads)
 
     if sim.trace is not None:
         _trace(sim, k, locals())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kamsim import lanes
 from kamsim.engine.step import SUMS
 from kamsim.jit import kernel
 
@@ -58,22 +59,57 @@ def tally(k: int, ts: dict[str, np.ndarray], stage_counts: np.ndarray,
           o_acc: np.ndarray, o_ok: np.ndarray, new_idx: np.ndarray, acq: np.ndarray,
           offered: np.ndarray, defected: np.ndarray, trimmed: np.ndarray,
           kp_acc: np.ndarray, active: np.ndarray, churn_period: np.ndarray,
-          churn_cause: np.ndarray) -> None:
+          churn_cause: np.ndarray, threads: int = 1) -> None:
     """:func:`kamsim.engine.step.tally_numpy` (period ``k``'s row of every aggregate by tier,
-    and the lost leave), in one pass over the slots, to the bit."""
+    and the lost leave), in one pass over the slots, to the bit. With ``threads`` 2, the sums
+    of the last seven quantities are added on the other core meanwhile (each tier's sum of a
+    quantity still added in slot order from +0.0, by one thread: the same sums)."""
     # (the values go in one by one: numba's call takes a few tens of nanoseconds an array,
     # and a tuple of them indexed in the loop runs the sums three times slower. ``acq`` as a
     # bincount's weights, float64: integers when the acquisition cost is one)
     (list_rev, disc, cogs, cts, bad_debt, profit, am_asked, am, exec_asked, ex,
      specialist_asked, sp, trust, coverage, service_ratio) = values
+    nt = stage_counts.shape[1]
+    sums = tuple(ts[name] for name in SUMS)
+    late = np.zeros((nt, _LATE))
+    aside = min(threads, lanes.CORES) > 1
+    if aside:
+        late_done = lanes.aside(2, _late_sums, act, tier_start, exec_asked, ex,
+                                specialist_asked, sp, trust, coverage, service_ratio, late)
     _tally(k, act, churn, cause, tier_start, tier, stage_start, stage, list_rev, disc, cogs,
            cts, bad_debt, profit, am_asked, am, exec_asked, ex, specialist_asked, sp, trust,
-           coverage, service_ratio, tuple(ts[name] for name in SUMS), o_acc, o_ok, new_idx,
+           coverage, service_ratio, late, not aside, sums, o_acc, o_ok, new_idx,
            np.asarray(acq, dtype=np.float64),
            tuple(ts[name] for name in _COUNTS), offered, defected, trimmed, kp_acc,
            ts["complaints_unresolved"], ts["active"], ts["new"], ts["acquisition"],
            ts["churned"], stage_counts, transitions, causes, active, churn_period,
            churn_cause)
+    if aside:
+        late_done()
+        for j in range(_LATE):
+            sums[len(SUMS) - _LATE + j][k] = late[:, j]
+
+
+#: the quantities of ``SUMS`` whose sums :func:`tally` adds on the other core with two threads
+#: (the last seven: exec_asked to service_ratio_sum)
+_LATE = 7
+
+
+@kernel
+def _late_sums(act, tier_start, exec_asked, ex, specialist_asked, sp, trust,  # noqa: PLR0913
+               coverage, service_ratio, late):
+    """The sums by tier of the last :data:`_LATE` quantities of ``SUMS``, each added in slot
+    order from +0.0, as ``_tally``'s first loop adds them."""
+    for i in range(act.shape[0]):
+        if act[i]:
+            r = late[tier_start[i]]
+            r[0] += exec_asked[i]
+            r[1] += ex[i]
+            r[2] += specialist_asked[i]
+            r[3] += sp[i]
+            r[4] += trust[i]
+            r[5] += coverage[i]
+            r[6] += service_ratio[i]
 
 
 @kernel
@@ -89,19 +125,20 @@ def _by_tier(out: np.ndarray, k: int, tier: np.ndarray, accounts: np.ndarray) ->
 @kernel
 def _tally(k, act, churn, cause, tier_start, tier, stage_start, stage,  # noqa: PLR0913
            list_rev, disc, cogs, cts, bad_debt, profit, am_asked, am, exec_asked, ex,
-           specialist_asked, sp, trust, coverage, service_ratio, sums,
+           specialist_asked, sp, trust, coverage, service_ratio, late, add_late, sums,
            o_acc, o_ok, new_idx, acq, counts, offered, defected, trimmed, kp_acc,
            ts_unresolved, ts_active, ts_new, ts_acquisition, ts_churned,
            stage_counts, transitions, causes, active, churn_period, churn_cause):
     nt = ts_active.shape[1]
     ns = stage_counts.shape[2]
     nc = causes.shape[2]
-    # the sums, a tier's row of fifteen at a time (in ``SUMS``' order); the counts, flat as
-    # ``_count`` makes them (the cell worked out by hand). Two passes, the sums' fifteen
-    # arrays and then the counts' seven: one pass over all of them took 60% longer at 1M
-    # slots (numpy's large arrays all start at the same offset in a page, see step_kernels'
-    # money) and no less at 10,000
-    acc = np.zeros((nt, len(sums)))
+    # the sums, a tier's row at a time (in ``SUMS``' order), the first eight in one pass and
+    # the last seven (``late``) in another, here when ``add_late`` (else on the other core,
+    # see ``tally``); the counts, flat as ``_count`` makes them (the cell worked out by hand),
+    # in a pass of their own: one pass over all of them took 60% longer at 1M slots (numpy's
+    # large arrays all start at the same offset in a page, see step_kernels' money) and no
+    # less at 10,000
+    acc = np.zeros((nt, len(sums) - late.shape[1]))
     n_active = np.zeros(nt, dtype=np.int64)
     n_churned = np.zeros(nt, dtype=np.int64)
     n_stage = np.zeros(nt * ns, dtype=np.int64)
@@ -118,13 +155,10 @@ def _tally(k, act, churn, cause, tier_start, tier, stage_start, stage,  # noqa: 
             r[5] += profit[i]
             r[6] += am_asked[i]
             r[7] += am[i]
-            r[8] += exec_asked[i]
-            r[9] += ex[i]
-            r[10] += specialist_asked[i]
-            r[11] += sp[i]
-            r[12] += trust[i]
-            r[13] += coverage[i]
-            r[14] += service_ratio[i]
+    # the last _LATE sums in a pass of their own (or on the other core: ``tally``)
+    if add_late:
+        _late_sums(act, tier_start, exec_asked, ex, specialist_asked, sp, trust, coverage,
+                   service_ratio, late)
     for i in range(act.shape[0]):
         if churn[i]:
             # the lost leave; counted by the tier at the period's start
@@ -145,9 +179,13 @@ def _tally(k, act, churn, cause, tier_start, tier, stage_start, stage,  # noqa: 
         frm = stage_start[i] if act[i] else ns
         to = ns if churn[i] else stage[i]
         n_moved[(tier[i] * (ns + 1) + frm) * (ns + 1) + to] += 1
-    for j in range(len(sums)):
+    for j in range(acc.shape[1]):
         for t in range(nt):
             sums[j][k, t] = acc[t, j]
+    if add_late:
+        for j in range(late.shape[1]):
+            for t in range(nt):
+                sums[acc.shape[1] + j][k, t] = late[t, j]
     for t in range(nt):
         ts_active[k, t] = n_active[t]
         ts_churned[k, t] = n_churned[t]
