@@ -20,6 +20,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+# the kamsim of this checkout, not whichever is installed (an A/B of two checkouts with one
+# virtual environment would otherwise time the installed one twice)
+sys.path.insert(0, str(REPO))
 BASELINE = REPO / "scenarios" / "baseline.yaml"
 
 
