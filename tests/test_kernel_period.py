@@ -242,6 +242,19 @@ def test_word_of_mouth_adds_the_edges_in_their_order() -> None:
     assert backwards[3] == 0.5
 
 
+def wom_inputs(data: st.DataObject, n: int, dst: np.ndarray) -> tuple[np.ndarray, ...]:
+    """For the followers ``dst`` of ``n`` slots: the leaders, the weights (with values whose
+    sums depend on their order), who is active, who was lost and why, and the trust."""
+    src = data.draw(arrays(np.int64, dst.size, elements=st.integers(0, n - 1)))
+    w = data.draw(arrays(np.float64, dst.size, elements=st.sampled_from(
+        [0.0, 1.0, 0.25, 3.0, 1e16, -1e16])))
+    act = data.draw(_bools(n))
+    churn = data.draw(_bools(n)) & act
+    cause = np.where(churn, data.draw(arrays(np.int64, n, elements=st.integers(
+        0, len(_ANGRY) - 1))), -1)
+    return src, w, act, churn, cause, data.draw(_floats(n))
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.data(), st.integers(1, 12), st.lists(st.integers(1, 4), max_size=12))
 def test_word_of_mouth_runs_of_a_follower(data: st.DataObject, n: int,
@@ -251,14 +264,7 @@ def test_word_of_mouth_runs_of_a_follower(data: st.DataObject, n: int,
     # follower met again goes on from what its earlier runs added)
     dst = np.repeat(data.draw(arrays(np.int64, len(runs), elements=st.integers(0, n - 1))),
                     runs).astype(np.int64)
-    src = data.draw(arrays(np.int64, dst.size, elements=st.integers(0, n - 1)))
-    w = data.draw(arrays(np.float64, dst.size, elements=st.sampled_from(
-        [0.0, 1.0, 0.25, 3.0, 1e16, -1e16])))
-    act = data.draw(_bools(n))
-    churn = data.draw(_bools(n)) & act
-    cause = np.where(churn, data.draw(arrays(np.int64, n, elements=st.integers(
-        0, len(_ANGRY) - 1))), -1)
-    trust = data.draw(_floats(n))
+    src, w, act, churn, cause, trust = wom_inputs(data, n, dst)
     want = _wom_numpy(act, trust, trust, churn, cause, 2.0, src, dst, w, 0.05, 1.0)
     got = sk.word_of_mouth(act, trust, trust, churn, cause, _ANGRY, 2.0, src, dst, w, 0.05)
     assert same_bits(got, want)

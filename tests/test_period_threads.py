@@ -22,8 +22,7 @@ from _identical import differences
 from _kernels import run_noting, same_bits
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
-from test_kernel_period import STATE, _bools, _floats, _wom_numpy
+from test_kernel_period import STATE, _floats, _wom_numpy, wom_inputs
 from test_scenarios import SCENARIOS
 
 from kamsim import jit, lanes
@@ -130,14 +129,8 @@ def test_word_of_mouth_in_two_lanes_is_numpys(data: st.DataObject, n: int,
     # writes them; the two lanes split the slots at n // 2 and the edges at the cut
     followers = data.draw(st.permutations(range(n)))[:len(runs)]
     dst = np.repeat(np.array(followers, dtype=np.int64), runs[:len(followers)])
-    src = data.draw(arrays(np.int64, dst.size, elements=st.integers(0, n - 1)))
-    w = data.draw(arrays(np.float64, dst.size, elements=st.sampled_from(
-        [0.0, 1.0, 0.25, 3.0, 1e16, -1e16])))
-    act = data.draw(_bools(n))
-    churn = data.draw(_bools(n)) & act
-    cause = np.where(churn, data.draw(arrays(np.int64, n, elements=st.integers(
-        0, len(_ANGRY) - 1))), -1)
-    trust, trust_start = data.draw(_floats(n)), data.draw(_floats(n))
+    src, w, act, churn, cause, trust = wom_inputs(data, n, dst)
+    trust_start = data.draw(_floats(n))
     cut = wom_split(dst)
     want = _wom_numpy(act, trust, trust_start, churn, cause, 2.0, src, dst, w, 0.05, 1.0)
     with mock.patch.object(lanes, "CORES", 2):
