@@ -288,6 +288,31 @@ def test_split_parts_cover_the_stretch_at_account_boundaries(rules, lanes_always
     assert split(units, st, span(units, st, None), 1) == [span(units, st, None)]
 
 
+def test_split_leaves_a_stretch_of_no_account_or_one_whole(rules, lanes_always):
+    # (with the threshold at 0: an empty stretch was cut into a part before its start)
+    from kamsim.dmu.span import span, split
+    from kamsim.dmu.structure import structure
+
+    roles = list(rules.roles.values())
+    units = make_units(rules, 50)
+    st = structure(units)
+    rng = np.random.default_rng(4)
+    active = np.zeros(units.n_accounts, dtype=bool)
+    for chosen in ([], [7], [0], [units.n_accounts - 1]):
+        active[:] = False
+        active[chosen] = True
+        sp = span(units, st, active)
+        assert split(units, st, sp, 2) == [sp]
+        # and a step and the metrics of such a period on two threads are one thread's
+        one, two = units.copy(), units.copy()
+        inp = period_input(units.n_accounts, active, rng)
+        u = rng.random(units.n_people) * 0.5
+        _same_step(step(one, inp, StepParams(), roles, u),
+                   step(two, inp, StepParams(), roles, u, threads=2), one, two)
+        _same_metrics(metrics(one, 0.3, active=active), metrics(two, 0.3, active=active,
+                                                                threads=2))
+
+
 def test_two_threads_give_exactly_what_one_gives(rules, lanes_always):
     """step and metrics on two threads (each half of the stretch in its own thread, with its
     own buffers) change the same people the same way and give the same metrics, bit for bit,

@@ -209,9 +209,9 @@ def split(units: Units, st: Structure, sp: Span, parts: int) -> list[Span]:
     """``sp`` cut at account boundaries into up to ``parts`` stretches of about as many people
     each (the edges into a stretch's people are a stretch of the span's edges, as in
     :func:`span`); just ``[sp]`` if ``parts`` < 2, it has fewer than ``LANE_MIN_PEOPLE``
-    people or the edges are not sorted by target. Every account of ``sp`` is in exactly one
-    part, in order."""
-    if (parts < 2 or sp.p1 - sp.p0 < LANE_MIN_PEOPLE
+    people or fewer than two accounts (nothing to cut between) or the edges are not sorted by
+    target. Every account of ``sp`` is in exactly one part, in order."""
+    if (parts < 2 or sp.p1 - sp.p0 < LANE_MIN_PEOPLE or sp.a1 - sp.a0 < 2
             or not edges_sorted(units, st)):
         return [sp]
     targets = sp.p0 + (sp.p1 - sp.p0) * np.arange(1, parts) // parts
