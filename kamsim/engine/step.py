@@ -603,12 +603,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             sim.since_unresolved, mk.loss_given_default, sim.unfair_share, sim.wallet,
             sim.share, churn, cause, bad_debt)
         offered, defected, trimmed = ev.offered, ev.defected, ev.trimmed
+        outcome, dflt = ev.outcome, ev.dflt
         if log is not None or sim.trace is not None:
             # (the trace reads every slot's gap from the step's locals)
             gap = sim.price_gap * (0.5 + g_off)
-        if log is not None:
-            log.add(k, offered, "offer", ev.outcome, gap[offered])
-            log.add(k, ev.dflt, "default", 0, bad_debt[ev.dflt])
         del p_offer, c, ev
     elif effects:
         uc = u[c]
@@ -687,11 +685,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         churn[lost] = True
         cause[lost] = np.where(sim.since_unresolved[lost] <= 6.0,
                                CAUSE["unresolved_complaints"], CAUSE["key_person_or_trust"])
-        if log is not None:
+        if log is not None:  # (each offer's outcome: only the log reads them)
             outcome = np.where(defect_off, 2, np.where(trim_off, 1, 0))[off_act]
-            log.add(k, offered, "offer", outcome, gap[offered])
-            log.add(k, dflt, "default", 0, bad_debt[dflt])
-        del (p_offer, c, uc, bounds, at, fail, strat, leave, shrink, cons, dropped, kept, dflt,
+        del (p_offer, c, uc, bounds, at, fail, strat, leave, shrink, cons, dropped, kept,
              monthly_rev, h, lost)
     else:
         # degenerate setting: a constant hazard is the only way to leave
@@ -700,6 +696,12 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         churn |= lost
         cause[lost] = CAUSE["key_person_or_trust"]
         offered = defected = trimmed = np.zeros(0, dtype=np.intp)
+    if effects:
+        if log is not None:
+            log.add(k, offered, "offer", outcome, gap[offered])
+            log.add(k, dflt, "default", 0, bad_debt[dflt])
+            del outcome
+        del dflt
     churn &= act
     del u, v, g_off
 
