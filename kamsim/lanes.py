@@ -1,13 +1,15 @@
 """Work on two cores from one process: threads that numpy lets run side by side.
 
-numpy lets go of the GIL inside its loops (sorts, gathers, arithmetic on big arrays), so a
-second thread working on other arrays runs on the other core. Three users: the tiering
-indicators' ranks (kamsim.rules.functions), the two halves of a large portfolio's decision
-units (kamsim.dmu), and the work of a large portfolio's period that does not wait for the
-rest of it (kamsim.engine.step: the period's draws, the departures, the money; :func:`aside`). Both keep per-thread scratch buffers, keyed by :func:`lane`. Each result
-is the one the work gives alone, so figures never depend on the threads. In a replication
-both take their thread count from ``EngineOptions.threads`` (1 in a worker process: a second
-thread there would fight the other worker for its core).
+numpy lets go of the GIL inside its loops (sorts, gathers, arithmetic on big arrays), and so
+do the compiled kernels (kamsim.jit), so a second thread working on other arrays runs on the
+other core. Three users: the tiering indicators' ranks (kamsim.rules.functions) and the two
+halves of a large portfolio's decision units (kamsim.dmu), which keep per-thread scratch
+buffers keyed by :func:`lane`; and the work of a large replication that does not wait for
+the rest of it (kamsim.engine: its first clocks, a period's departures, draws and money, word
+of mouth's second lane, the late sums by tier; :func:`aside`). Each result is the one the
+work gives alone, so figures never depend on the threads. In a replication all take their
+thread count from ``EngineOptions.threads`` (1 in a worker process: a second thread there
+would fight the other worker for its core).
 """
 
 from __future__ import annotations
@@ -111,12 +113,11 @@ def aside(threads: int, fn: Callable[..., _R], *args: Any) -> Callable[[], _R]:
 
     For work that does not depend on what the caller does meanwhile and that the caller does
     not read or write until it asks for the result: numpy and the kernels let go of the GIL,
-    so both run at once, on the two cores. The arguments are taken now (not names
-    the caller may bind again meanwhile, as a closure's would be). ``fn`` gives what it gives
-    alone, so the figures
-    never depend on the threads. The helper is lane 1 (:func:`lane`): the caller asks for the
-    result before it starts a :func:`side_by_side`, whose helper is lane 1 too, so the two
-    never share scratch buffers or the cores.
+    so both run at once, on the two cores. The arguments are taken now (not names the caller
+    may bind again meanwhile, as a closure's would be). ``fn`` gives what it gives alone, so
+    the figures never depend on the threads. The helper is lane 1 (:func:`lane`): the caller
+    asks for the result before it starts a :func:`side_by_side`, whose helper is lane 1 too,
+    so the two never share scratch buffers or the cores.
     """
     if min(threads, CORES) < 2:
         value = fn(*args)

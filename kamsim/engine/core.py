@@ -52,8 +52,8 @@ class EngineOptions:
 #: from this many slots on, a replication with two threads does the work that does not wait
 #: for the rest on the other core (:func:`kamsim.lanes.aside`): the people's clocks while the
 #: replication is set up, and in each period the departures, draws and money
-#: (kamsim.engine.step.period_step) and word of mouth in two lanes. Below, a thread costs
-#: more than the few milliseconds it saves
+#: (kamsim.engine.step.period_step), word of mouth in two lanes and the late sums by tier.
+#: Below, a thread costs more than the few milliseconds it saves
 ASIDE_MIN_SLOTS = 50_000
 
 

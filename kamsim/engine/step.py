@@ -575,7 +575,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # -- events: one uniform per slot; competing risks on disjoint intervals. Every slot
     # draws (common random numbers), but an event happens only to an account in the portfolio:
     # a slot not yet filled or already lost loses nothing and has its wallet and share kept
-    # (the draws were made with the departures, at the period's start)
+    # (u, v and g_off were drawn with the departures, at the period's start; the wallets'
+    # growth and the referrals' uniforms are being drawn beside trust and the events)
     churn = np.zeros(n, dtype=bool)
     cause = np.full(n, -1, dtype=np.int64)
     bad_debt = np.zeros(n)

@@ -61,9 +61,10 @@ def tally(k: int, ts: dict[str, np.ndarray], stage_counts: np.ndarray,
           kp_acc: np.ndarray, active: np.ndarray, churn_period: np.ndarray,
           churn_cause: np.ndarray, threads: int = 1) -> None:
     """:func:`kamsim.engine.step.tally_numpy` (period ``k``'s row of every aggregate by tier,
-    and the lost leave), in one pass over the slots, to the bit. With ``threads`` 2, the sums
-    of the last seven quantities are added on the other core meanwhile (each tier's sum of a
-    quantity still added in slot order from +0.0, by one thread: the same sums)."""
+    and the lost leave), in a few compiled passes over the slots, to the bit. With ``threads``
+    2, the sums of the last seven quantities are added on the other core meanwhile (each
+    tier's sum of a quantity still added in slot order from +0.0, by one thread: the same
+    sums)."""
     # (the values go in one by one: numba's call takes a few tens of nanoseconds an array,
     # and a tuple of them indexed in the loop runs the sums three times slower. ``acq`` as a
     # bincount's weights, float64: integers when the acquisition cost is one)
@@ -98,8 +99,8 @@ _LATE = 7
 @kernel
 def _late_sums(act, tier_start, exec_asked, ex, specialist_asked, sp, trust,  # noqa: PLR0913
                coverage, service_ratio, late):
-    """The sums by tier of the last :data:`_LATE` quantities of ``SUMS``, each added in slot
-    order from +0.0, as ``_tally``'s first loop adds them."""
+    """The sums by tier of the last :data:`_LATE` quantities of ``SUMS`` (``late``, a row a
+    tier), each added in slot order from +0.0, as a bincount by tier adds them."""
     for i in range(act.shape[0]):
         if act[i]:
             r = late[tier_start[i]]
