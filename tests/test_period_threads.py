@@ -4,7 +4,7 @@ With two threads (a large portfolio in a process of its own), a replication does
 that does not wait for the rest on the other core (:func:`kamsim.lanes.aside`): the people's
 first clocks while it is set up, and in each period the departures due and the period's
 draws, then the money; and, with the kernels, word of mouth in two lanes
-(:func:`kamsim.engine.step.wom_split`). Here they run on every portfolio
+(:func:`kamsim.engine.prepare.wom_split`). Here they run on every portfolio
 (``ASIDE_MIN_SLOTS`` 0, two cores even on a one-core machine) and every shipped scenario is
 compared state by state, after every period, with the one-thread run, kernels on and off.
 """
@@ -29,7 +29,7 @@ from kamsim import jit, lanes
 from kamsim.engine import core
 from kamsim.engine import step as step_module
 from kamsim.engine.core import _ANGRY, EngineOptions
-from kamsim.engine.step import wom_split
+from kamsim.engine.prepare import wom_split
 
 # -- lanes.aside
 

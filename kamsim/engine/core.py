@@ -445,9 +445,6 @@ class Simulation:
     #: whether the engine's kernels can take this replication's arrays (see
     #: kamsim.engine.step._kernels_fit): None until its first period with kernels
     _kernels_fit: bool | None = None
-    #: where word of mouth's edges are cut for two threads (kamsim.engine.step.wom_split):
-    #: False until a period with two threads asks, None if they cannot be cut
-    _wom_split: int | None | bool = False
 
     def step(self, k: int) -> None:
         from kamsim.engine.step import period_step

@@ -4,6 +4,7 @@ network that word of mouth travels along. Built once per scenario from the scena
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ from kamsim.dmu.metrics import Metrics, metrics
 from kamsim.dmu.structure import structure
 from kamsim.portfolio import Accounts, build_portfolio, generate_portfolio
 
-__all__ = ["Prepared", "prepare", "first_tiering", "industry_network"]
+__all__ = ["Prepared", "prepare", "first_tiering", "industry_network", "wom_split"]
 
 
 @dataclass
@@ -36,6 +37,25 @@ class Prepared:
     @property
     def n_slots(self) -> int:
         return self.accounts.n
+
+    @functools.cached_property
+    def wom_cut(self) -> int | None:
+        """Where the word-of-mouth edges can be cut for two threads (:func:`wom_split`),
+        found once for every replication that asks (a replaced ``wom_dst`` makes a new
+        Prepared, which finds its own)."""
+        return wom_split(self.wom_dst)
+
+
+def wom_split(dst: np.ndarray) -> int | None:
+    """An edge index near the middle at which the word-of-mouth edges (their followers
+    ``dst``) can be cut in two so that no follower has edges on both sides, for the two
+    threads of :func:`kamsim.engine.step_kernels.word_of_mouth` (``Prepared.wom_cut``);
+    None if there is none (one follower only, or a follower's edges not all one after the
+    other)."""
+    starts = np.flatnonzero(dst[1:] != dst[:-1]) + 1  # where a follower's run of edges begins
+    if starts.size == 0 or np.bincount(dst[np.r_[0, starts]]).max() > 1:
+        return None  # (the second: some follower has two runs)
+    return int(starts[np.abs(starts - dst.shape[0] // 2).argmin()])
 
 
 def _first_k(key: np.ndarray, k: int) -> np.ndarray:

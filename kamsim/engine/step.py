@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from kamsim.dmu import Units
     from kamsim.engine.core import Simulation
 
-__all__ = ["period_step", "wom_split"]
+__all__ = ["period_step"]
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -230,17 +230,6 @@ def _money(sim: Simulation, act: np.ndarray, list_rev: np.ndarray, d: Any,
         acc[name] += val
     acc["clv"] += profit * factor
     return disc, cogs, cts, bad_debt, profit
-
-
-def wom_split(dst: np.ndarray) -> int | None:
-    """An edge index near the middle at which the word-of-mouth edges (their followers
-    ``dst``) can be cut in two so that no follower has edges on both sides, for the two
-    threads of :func:`kamsim.engine.step_kernels.word_of_mouth`; None if there is none (one
-    follower only, or a follower's edges not all one after the other)."""
-    starts = np.flatnonzero(dst[1:] != dst[:-1]) + 1  # where a follower's run of edges begins
-    if starts.size == 0 or np.bincount(dst[np.r_[0, starts]]).max() > 1:
-        return None  # (the second: some follower has two runs)
-    return int(starts[np.abs(starts - dst.shape[0] // 2).argmin()])
 
 
 def _ids_fit(sim: Simulation) -> bool:
@@ -827,13 +816,11 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if wom and kernels:
         # the lines below, the settling of trust included: a pass over the accounts, one
         # over the edges (in their order, as the bincounts add them) and one to settle
-        # (with two threads, in two lanes: wom_split, found once a replication)
-        if sim.aside_threads > 1 and sim._wom_split is False:
-            sim._wom_split = wom_split(sim.prep.wom_dst)
+        # (with two threads, in two lanes cut where prepare found they can be: wom_cut)
         sim.trust = sk.word_of_mouth(act, sim.trust, trust_start, churn, cause, _ANGRY,
                                      mk.negative_weight, sim.prep.wom_src, sim.prep.wom_dst,
                                      sim.prep.wom_weight, mk.word_of_mouth * dt,
-                                     sim._wom_split or None)
+                                     sim.prep.wom_cut if sim.aside_threads > 1 else None)
     else:
         if wom:
             src, dst, w = sim.prep.wom_src, sim.prep.wom_dst, sim.prep.wom_weight

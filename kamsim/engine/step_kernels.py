@@ -242,7 +242,7 @@ def word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
 
     The edges are added in their order, from +0.0, as the bincounts add them.
 
-    With ``split`` (an edge index from :func:`kamsim.engine.step.wom_split`: no follower has
+    With ``split`` (an edge index from :func:`kamsim.engine.prepare.wom_split`: no follower has
     edges on both sides of it), two threads share the work: each the signal of half the
     slots, then each the edges on one side of ``split`` (each follower's sums added by one
     thread, in the edges' order, so the same sums), then each the settling of half the slots.
