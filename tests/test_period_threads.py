@@ -148,11 +148,14 @@ def two_threads_always(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     monkeypatch.setattr(core, "ASIDE_MIN_SLOTS", 0)
     monkeypatch.setattr(lanes, "CORES", 2)
     seen: dict[str, list[Any]] = {"draws": [], "money": [], "split": [], "clocks": []}
-    draws, money, clocks = step_module._draws, step_module._money, core.Simulation._clocks
+    event_draws, later_draws = step_module._event_draws, step_module._later_draws
+    money, clocks = step_module._money, core.Simulation._clocks
 
-    def noting_draws(*args: Any) -> Any:
-        seen["draws"].append(threading.current_thread().name)
-        return draws(*args)
+    def noting(draws: Any) -> Any:
+        def noted(*args: Any) -> Any:
+            seen["draws"].append(threading.current_thread().name)
+            return draws(*args)
+        return noted
 
     def noting_money(*args: Any) -> Any:
         seen["money"].append(threading.current_thread().name)
@@ -162,7 +165,8 @@ def two_threads_always(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
         seen["clocks"].append(threading.current_thread().name)
         return clocks(*args)
 
-    monkeypatch.setattr(step_module, "_draws", noting_draws)
+    monkeypatch.setattr(step_module, "_event_draws", noting(event_draws))
+    monkeypatch.setattr(step_module, "_later_draws", noting(later_draws))
     monkeypatch.setattr(core.Simulation, "_clocks", noting_clocks)
     monkeypatch.setattr(step_module, "_money", noting_money)
     if jit.available():

@@ -154,16 +154,15 @@ def _departures(sim: Simulation, act: np.ndarray, end: float,
     departure drawn (from the ``departures`` stream) and, of accounts in the portfolio
     (``act``), a draw of 0 in ``sim.u_depart``: they leave in this period's step. Returns
     those due and those leaving."""
+    idx_p = (sim.next_departure < end).nonzero()[0]
     if kernels:
         # the lines below in a pass over those due (departures_kernel), the draws as
         # _exp_times makes them, with numpy's log1p
         from kamsim.engine import departures_kernel as dk
 
-        idx_p = (sim.next_departure < end).nonzero()[0]
         return idx_p, dk.leaving(idx_p, np.log1p(-sim.rng["departures"].random(idx_p.shape[0])),
                                  sim.next_departure, sim.departure_lam, sim.units.role,
                                  sim.units.account, act, end, sim.u_depart)
-    idx_p = (sim.next_departure < end).nonzero()[0]
     lam_p = sim.departure_lam[sim.units.role[idx_p]]
     sim.next_departure[idx_p] = np.maximum(
         sim.next_departure[idx_p] + sim._exp_times(sim.rng["departures"], lam_p), end)
@@ -175,23 +174,22 @@ def _departures(sim: Simulation, act: np.ndarray, end: float,
 def _ahead(sim: Simulation, act: np.ndarray, end: float, kernels: bool
            ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, ...]]:
     """The work of a period that does not wait for the rest of it: :func:`_departures`, then
-    the events' draws (:func:`_draws`)."""
-    return _departures(sim, act, end, kernels), _draws(sim, "events")
+    :func:`_event_draws`."""
+    return _departures(sim, act, end, kernels), _event_draws(sim)
 
 
-#: the period's draws for every slot, each from its own stream, in the two parts period_step
-#: asks for: those the events read, and those read after them (the wallets' growth, made of
-#: the ``wallet`` stream's standard normals, and the referrals' uniforms)
-_DRAWS = {"events": ("events", "decisions", "offers"), "later": ("wallet", "referrals")}
-
-
-def _draws(sim: Simulation, part: str) -> tuple[np.ndarray, ...]:
-    """The period's draws for every slot of the streams of ``part`` (:data:`_DRAWS`), in its
-    order: the events' uniform, the decisions' and the offers' gap; or the wallets' growth
-    (``exp(drift + sigma * z)``, z standard normal) and the referrals' uniform."""
+def _event_draws(sim: Simulation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The period's draws the events read, one a slot, each from its own stream: the events'
+    uniform, the decisions' and the offers' gap."""
     rng, n = sim.rng, sim.n
-    if part == "events":
-        return tuple(rng[name].random(n) for name in _DRAWS[part])
+    return rng["events"].random(n), rng["decisions"].random(n), rng["offers"].random(n)
+
+
+def _later_draws(sim: Simulation) -> tuple[np.ndarray, np.ndarray]:
+    """The period's draws read after the events, one a slot: the wallets' growth
+    (``exp(drift + sigma * z)``, z the ``wallet`` stream's standard normal) and the
+    referrals' uniform."""
+    rng, n = sim.rng, sim.n
     growth = np.exp(sim.wallet_drift + sim.wallet_sigma * rng["wallet"].standard_normal(n))
     return growth, rng["referrals"].random(n)
 
@@ -524,7 +522,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
 
     # the draws read after the events, on the other core while trust moves and the events
     # happen (taken before the money goes there)
-    later = lanes.aside(sim.aside_threads, _draws, sim, "later")
+    later = lanes.aside(sim.aside_threads, _later_draws, sim)
 
     # -- trust: toward a target set by service, the decision unit and time
     effects = mk.churn_effects
