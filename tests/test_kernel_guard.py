@@ -48,9 +48,9 @@ def ran(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     names: set[str] = set()
 
     def noting(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def noted(*args: Any) -> Any:
+        def noted(*args: Any, **kwargs: Any) -> Any:
             names.add(name)
-            return fn(*args)
+            return fn(*args, **kwargs)
         return noted
 
     for mod_name, entries in ENTRIES.items():

@@ -187,9 +187,9 @@ def _assert_kernels_change_nothing(monkeypatch: pytest.MonkeyPatch, path: Path,
     def noting(name: str) -> Any:
         fn = getattr(tk, name)
 
-        def noted(*args: Any) -> Any:
+        def noted(*args: Any, **kwargs: Any) -> Any:
             ran.add(name)
-            return fn(*args)
+            return fn(*args, **kwargs)
         return noted
 
     for name in ("referrals", "tally"):

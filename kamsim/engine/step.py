@@ -9,6 +9,7 @@ then the accounts lost this period leave.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ from kamsim.spec.models import CHURN_CAUSES
 from kamsim.ufuncs import clip as _clip
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kamsim.dmu import Units
     from kamsim.engine.core import Simulation
 
@@ -272,12 +275,11 @@ def tally_numpy(k: int, ts: dict[str, np.ndarray], stage_counts: np.ndarray,
                 o_acc: np.ndarray, o_ok: np.ndarray, new_idx: np.ndarray, acq: np.ndarray,
                 offered: np.ndarray, defected: np.ndarray, trimmed: np.ndarray,
                 kp_acc: np.ndarray, active: np.ndarray, churn_period: np.ndarray,
-                churn_cause: np.ndarray, threads: int = 1) -> None:
+                churn_cause: np.ndarray) -> None:
     """Period ``k``'s row of every aggregate by tier (the tier at the period's start) and the
     leaving of the accounts lost in it (``active``, ``churn_period`` and ``churn_cause`` are
     the simulation's, written in place; ``values`` the arrays of :data:`SUMS`, in its order).
-    kamsim.engine.tally_kernel.tally does the same in compiled passes, to the bit (some of
-    them on the other core with ``threads`` 2; here one thread does all)."""
+    kamsim.engine.tally_kernel.tally does the same in compiled passes, to the bit."""
     nt, ns = stage_counts.shape[1], stage_counts.shape[2]
     lost_idx = churn.nonzero()[0]
     active[lost_idx] = False
@@ -880,11 +882,14 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if log is not None:
         lost_idx = churn.nonzero()[0]
         log.add(k, lost_idx, "churn", cause[lost_idx], list_rev[lost_idx])
+    tally: Callable[..., None]
     if kernels:
-        # in one pass over the slots (some thirty numpy calls a period: at 10,000 accounts
-        # their calls cost more than their work); the same sums, each added in slot order
-        # from +0.0
-        from kamsim.engine.tally_kernel import tally
+        # in a few compiled passes over the slots (some thirty numpy calls a period: at
+        # 10,000 accounts their calls cost more than their work); the same sums, each added
+        # in slot order from +0.0, the last seven on the other core with two threads
+        from kamsim.engine import tally_kernel
+
+        tally = functools.partial(tally_kernel.tally, threads=sim.aside_threads)
     else:
         tally = tally_numpy
     tally(k, sim.ts, sim.stage_counts, sim.transitions, sim.causes, act, churn, cause,
@@ -892,7 +897,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
           (list_rev, disc, cogs, cts, bad_debt, profit, d.am, am, d.exec, ex, d.specialist, sp,
            sim.trust, mt.coverage, sim.service_ratio),
           o_acc, o_ok, new_idx, acq if new_idx.size else new_idx, offered, defected, trimmed,
-          kp_acc, sim.active, sim.churn_period, sim.churn_cause, sim.aside_threads)
+          kp_acc, sim.active, sim.churn_period, sim.churn_cause)
 
     if sim.trace is not None:
         _trace(sim, k, locals())
