@@ -106,7 +106,7 @@ class _Constants:
     """What a step derives from the roles, the parameters and the structure alone (made once,
     kept with the structure)."""
 
-    p_leave: np.ndarray  # per person: the period's leaving probability of their role
+    p_leave: np.ndarray  # per role: the period's leaving probability
     # the highest of any role (NaN left out; -inf with no roles), a float64 scalar: a
     # Python float would be compared with float32 draws in float32 (NEP 50), rounded
     p_leave_max: np.float64
@@ -115,7 +115,11 @@ class _Constants:
     gain: float
     keep: float  # 1 - the period's coverage decay
     speed: float
-    pull_rate: np.ndarray  # per person: has in-edges * neighbour weight * speed
+    # neighbour weight * speed: the pull's rate of a person with in-edges; a person's rate is
+    # ``has_in * pull_rate`` (0 without in-edges), worked out where it is read rather than
+    # kept per person (at 1M accounts these two per-person arrays were 137 MB of the peak
+    # and read by every step)
+    pull_rate: float
 
 
 def _constants(units: Units, st: Structure, role_values: tuple[tuple[float, float], ...],
@@ -126,16 +130,13 @@ def _constants(units: Units, st: Structure, role_values: tuple[tuple[float, floa
     speed = _per_period(params.attitude_speed, dt)
     rate = params.neighbour_weight * speed
     per_role = 1.0 - (1.0 - turnover) ** (dt / 12.0)
-    p_leave = st.extra(("p_leave", turnover.tobytes(), float(dt)), lambda: per_role[units.role])
-    # people without in-edges are not pulled: one product by has_in * weight * speed is
-    # exactly the two products by has_in (0 or 1) and by weight * speed in turn
-    pull_rate = st.extra(("pull_rate", rate), lambda: st.has_in * rate)
+    per_role.flags.writeable = False
     newcomer = np.minimum(1.0, role_pf + params.newcomer_price_focus)
     newcomer.flags.writeable = False
-    return _Constants(p_leave, np.float64(np.fmax.reduce(per_role, initial=-np.inf)), newcomer,
+    return _Constants(per_role, np.float64(np.fmax.reduce(per_role, initial=-np.inf)), newcomer,
                       params.hours_for_full_coverage * dt,
                       _per_period(params.coverage_gain, dt),
-                      1.0 - _per_period(params.coverage_decay, dt), speed, pull_rate)
+                      1.0 - _per_period(params.coverage_decay, dt), speed, rate)
 
 
 def _lacking(group_has: np.ndarray, h: int) -> np.ndarray:
@@ -300,7 +301,7 @@ def _step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, param
     # (the same people, in the same order, as comparing everyone with their own)
     u = u_depart[ppl]
     dep = np.less(u, c.p_leave_max, out=buf.get("b1", sp, np.bool_)).nonzero()[0]
-    dep = dep[u.take(dep, mode="wrap") < c.p_leave[ppl].take(dep, mode="wrap")]
+    dep = dep[u.take(dep, mode="wrap") < c.p_leave[role[ppl].take(dep, mode="wrap")]]
     dep += p0
     if lost is not None and dep.size:
         dep = dep[active[units.account[dep]]]
@@ -358,7 +359,9 @@ def _step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, param
     # mean of the in-neighbours; people without in-edges have in_s = 0 and divide by 1
     pull = np.divide(in_s, st.in_weight_or_1[ppl], out=f0)
     pull -= new_att
-    pull *= c.pull_rate[ppl]
+    # people without in-edges are not pulled: by has_in (0 or 1) times the rate, the product
+    # numpy makes of the boolean and the float (f2, the exposure's buffer, is free again)
+    pull *= np.multiply(st.has_in[ppl], c.pull_rate, out=f2)
     new_att += pull
     _clip(new_att, -1.0, 1.0, out=att)
     mip += dt

@@ -103,7 +103,8 @@ _BLOCK = 2048
 def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_max,
                    coverage, attitude, months_in_post, price_focus, account, role, influence,
                    held_by, split_weight, all_split_weight, group_has, group_weight, edge_src,
-                   edge_dst, signed_weight, in_weight_or_1, pull_rate, newcomer_price_focus,
+                   edge_dst, signed_weight, in_weight_or_1, has_in, pull_rate,
+                   newcomer_price_focus,
                    am, ex, spec, quality, resolved, unresolved, hours_per_effort, gain, keep,
                    speed, dt, resolved_gain, complaint_hit, quality_weight, contact_bonus,
                    largest, dep, dep_coverage):
@@ -188,7 +189,7 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
             n_below += np.float64(draws[i]) < p_leave_max
         for t in range(n_below):
             i = below[t]
-            if act_a[accs[i] - a] and np.float64(draws[i]) < p_leave[q0 + i]:
+            if act_a[accs[i] - a] and np.float64(draws[i]) < p_leave[role[q0 + i]]:
                 dep[k] = q0 + i
                 dep_coverage[k] = cov_b[i]
                 k += 1
@@ -232,10 +233,13 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
             in_s[edge_dst[e] - q0] += drifted[edge_src[e] - q0] * signed_weight[e]
             e += 1
         w_in = in_weight_or_1[q0:q1]
-        rate = pull_rate[q0:q1]
+        pulled = has_in[q0:q1]
         for i in range(m):
             new_att = drifted[i]
-            new_att = new_att + (in_s[i] / w_in[i] - new_att) * rate[i]
+            # the person's rate: has_in times the pull's rate, the product numpy makes of a
+            # boolean and a float (0 without in-edges)
+            rate = np.float64(pulled[i]) * pull_rate
+            new_att = new_att + (in_s[i] / w_in[i] - new_att) * rate
             att = att_b[i]
             att_b[i] = _clip(new_att, -1.0, 1.0) if alive[i] else att
         a = b
@@ -272,7 +276,7 @@ def step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, params
         float(c.p_leave_max), units.coverage, units.attitude, units.months_in_post,
         units.price_focus, units.account, units.role, units.influence, units.held_by,
         st.split_weight, st.all_split_weight, st.group_has, st.group_weight, units.edge_src,
-        units.edge_dst, st.signed_weight, st.in_weight_or_1, c.pull_rate,
+        units.edge_dst, st.signed_weight, st.in_weight_or_1, st.has_in, float(c.pull_rate),
         c.newcomer_price_focus, np.asarray(inp.am_hours, f64), np.asarray(inp.exec_hours, f64),
         np.asarray(inp.specialist_hours, f64), np.asarray(inp.quality, f64),
         np.asarray(inp.complaints_resolved, f64), np.asarray(inp.complaints_unresolved, f64),
