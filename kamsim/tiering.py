@@ -260,10 +260,15 @@ class CompiledTiering:
             # time: its rank_pct(score), zscore(score), ... are taken against the other
             # accounts' unmoved scores. (Moving every score together would test nothing for
             # a table on ranks: the order, and so every rank, stays the same.)
+            # The two nudges read the same sorts (made above) and nothing of each other's:
+            # on a big portfolio they run side by side when ``threads`` allows, each the
+            # table it gives alone (an overlap of a `unique` table is raised for ``up``
+            # first, as one after the other)
             up_score = np.minimum(score + self.hysteresis, 1.0)
             down_score = np.maximum(score - self.hysteresis, 0.0)
-            up = self._table(env, score, values, mask, ids, nudged=up_score)
-            down = self._table(env, score, values, mask, ids, nudged=down_score)
+            up, down = side_by_side(
+                lambda nudged: self._table(env, score, values, mask, ids, nudged=nudged),
+                (up_score, down_score), mask.shape[0], threads)
             # lower index = better tier; keep the current tier if it lies between the
             # outcomes of the nudged scores
             keep = (current >= up) & (current <= down)

@@ -125,10 +125,11 @@ def test_threads_in_a_replication_do_not_change_results(spec, serial, monkeypatc
 def test_tiering_ranks_run_on_one_thread_in_worker_processes(spec, serial, monkeypatch,
                                                              tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Re-tiering ranks its indicators two at a time on a large portfolio (here every
-    portfolio: the row threshold set to 0) only where the replication may use two threads:
-    in this process, not in a worker process, whose other core already runs the other
-    worker's replication. The forked workers inherit the spy, which writes down the
-    threads each tiering asked for, and the results stay bit-identical."""
+    portfolio: the row threshold set to 0), and reads its table with the two hysteresis
+    nudges side by side, only where the replication may use two threads: in this process,
+    not in a worker process, whose other core already runs the other worker's replication.
+    The forked workers inherit the spy, which writes down the threads each tiering asked
+    for, and the results stay bit-identical."""
     import os
 
     from kamsim import lanes
@@ -149,12 +150,13 @@ def test_tiering_ranks_run_on_one_thread_in_worker_processes(spec, serial, monke
     parallel = simulate(spec, workers=2, record_events=True)
     asked = [line.split() for line in log.read_text().splitlines()]
     in_workers = [int(t) for pid, t in asked if int(pid) != os.getpid()]
-    assert len(in_workers) == 5  # one re-tiering (month 12) per replication
-    assert in_workers == [1] * 5
+    # one re-tiering (month 12) per replication: the ranks, then the nudged tables
+    assert len(in_workers) == 10
+    assert in_workers == [1] * 10
     assert_identical_results(serial, parallel)
     log.unlink()
     simulate(spec, workers=1, replications=1, record_events=True)  # in this process
-    assert [line.split()[1] for line in log.read_text().splitlines()] == ["2"]
+    assert [line.split()[1] for line in log.read_text().splitlines()] == ["2", "2"]
 
 
 def test_a_finished_replication_is_freed_without_the_cycle_collector(spec) -> None:  # type: ignore[no-untyped-def]
