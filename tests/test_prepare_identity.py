@@ -225,3 +225,92 @@ def test_first_k_is_the_head_of_the_stable_argsort(k) -> None:
     assert np.array_equal(_first_k(key, k), np.argsort(key, kind="stable")[:k])
     key[:150] = np.nan  # fewer numbers than k
     assert np.array_equal(_first_k(key, k), np.argsort(key, kind="stable")[:k])
+
+
+# -- the units built on the other core while the first tiering ranks the accounts
+
+
+def _prepared_arrays(prep: object) -> dict[str, object]:
+    import dataclasses
+
+    out: dict[str, object] = {}
+    for f in dataclasses.fields(prep):  # type: ignore[arg-type]
+        value = getattr(prep, f.name)
+        if f.name == "model":
+            continue
+        if f.name == "accounts":
+            value = (value.account_id, value.numbers, value.segment, value.industry)
+        elif f.name == "units":
+            # (the people's ids as their strings: a PersonIds has no equality of its own)
+            value = {g.name: (np.asarray(getattr(value, g.name)) if g.name == "person_id"
+                              else getattr(value, g.name))
+                     for g in dataclasses.fields(value) if g.init}
+        out[f.name] = value
+    return out
+
+
+@pytest.mark.parametrize("name", ["baseline.yaml", "crm_import.yaml"])
+def test_prepare_builds_the_units_beside_the_first_tiering_to_the_same_arrays(
+        monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """A large portfolio's decision units and their structure are built on the other core
+    (``kamsim.lanes.aside``) while the first tiering ranks the accounts on one thread: the
+    same starting point, array for array, as built one after the other (here on every
+    portfolio: the threshold at 0, two cores even on a one-core machine)."""
+    import threading
+
+    from _identical import differences
+
+    from kamsim import lanes
+    from kamsim.compile import compile_model
+    from kamsim.dmu import structure as structure_module
+    from kamsim.engine import core, prepare
+    from kamsim.spec.load import load_scenario
+
+    spec = load_scenario(ROOT / "scenarios" / name, ["portfolio.generate.accounts=3000"]
+                         if name == "baseline.yaml" else [])
+    model = compile_model(spec)
+    serial = prepare.prepare(model)
+    built_on: list[str] = []
+    real = structure_module.structure
+
+    def noting(units):  # type: ignore[no-untyped-def]
+        built_on.append(threading.current_thread().name)
+        return real(units)
+
+    monkeypatch.setattr(core, "ASIDE_MIN_SLOTS", 0)
+    monkeypatch.setattr(lanes, "CORES", 2)
+    monkeypatch.setattr(prepare, "structure", noting)
+    aside = prepare.prepare(model)
+    assert built_on == ["kamsim-aside"]
+    # (the structure was made with the units, on the other core, for these very units)
+    assert aside.units._cache.valid_for(aside.units)
+    assert not differences(_prepared_arrays(serial), _prepared_arrays(aside))
+
+
+def test_a_problem_of_the_units_built_aside_is_told_before_the_tiering_s(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Built first, the units' problem was the one raised; built beside a first tiering that
+    fails too, it still is."""
+    from kamsim import lanes
+    from kamsim.compile import compile_model
+    from kamsim.engine import core, prepare
+    from kamsim.spec.load import load_scenario
+
+    model = compile_model(load_scenario(ROOT / "scenarios" / "baseline.yaml",
+                                        ["portfolio.generate.accounts=500"]))
+
+    def units_fail(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ValueError("the units' problem")
+
+    def tiering_fails(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyError("the tiering's problem")
+
+    monkeypatch.setattr(core, "ASIDE_MIN_SLOTS", 0)
+    monkeypatch.setattr(lanes, "CORES", 2)
+    monkeypatch.setattr(prepare, "build_units", units_fail)
+    monkeypatch.setattr(prepare, "first_tiering", tiering_fails)
+    with pytest.raises(ValueError, match="the units' problem"):
+        prepare.prepare(model)
+    monkeypatch.setattr(prepare, "build_units", build_units)
+    with pytest.raises(KeyError, match="the tiering's problem"):
+        prepare.prepare(model)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from kamsim import lanes
 from kamsim.compile import CompiledModel, initial_env
 from kamsim.dmu import Units, build_units
 from kamsim.dmu.metrics import Metrics, metrics
@@ -116,18 +118,29 @@ def industry_network(industry: np.ndarray, influence: np.ndarray, n_start: int,
 
 
 def first_tiering(model: CompiledModel, accounts: Accounts, n_start: int,
-                  start_metrics: Metrics | None
+                  start_metrics: Metrics | None, threads: int = 2
                   ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """The start's account fields (:func:`~kamsim.compile.initial_env`) and the tier, score
     and quadrant of the first ``n_start`` accounts (the starting portfolio) from them.
     ``kamsim validate`` (kamsim.tiering.check_start) runs the same tiering without the rest
     of :func:`prepare` when the tiering reads no decision-unit field (``start_metrics``
-    None), so it finds what a run's start finds."""
+    None), so it finds what a run's start finds. ``threads``: how many the ranks may use
+    (the figures do not depend on it)."""
     env = initial_env(model, accounts, start_metrics)
     mask = np.zeros(accounts.n, dtype=bool)
     mask[:n_start] = True
-    tier, score, quadrant = model.tiering.classify(env, mask, ids=accounts.account_id)
+    tier, score, quadrant = model.tiering.classify(env, mask, ids=accounts.account_id,
+                                                   threads=threads)
     return env, tier, score, quadrant
+
+
+def _units_and_structure(*args: Any, **kwargs: Any) -> Units:
+    """:func:`~kamsim.dmu.build_units` and the units' structure (fixed during a run),
+    derived once here, so that every replication, and every worker process forked after
+    this, shares it."""
+    units = build_units(*args, **kwargs)
+    structure(units)
+    return units
 
 
 def prepare(model: CompiledModel) -> Prepared:
@@ -157,17 +170,36 @@ def prepare(model: CompiledModel) -> Prepared:
     seeds = np.random.SeedSequence([sc.seed, 0x444D55]).spawn(2)
     # explicit maps: the stakeholder rules' named accounts, then the CRM contacts export
     explicit = {**spec.stakeholders.accounts, **(spec.contacts or {})}
-    units = build_units(spec.stakeholders, accounts.segment, accounts.account_id,
-                        np.random.default_rng(seeds[0]), explicit=explicit)
-    # the first tiering reads the real starting state: the units just built, the starting
-    # trust and stage (neither depends on the tier; docs/model.md, "The start of a run")
-    # (the units' metrics only when the tiering reads one of their fields: a million accounts'
-    # are ~200 MB, and each replication measures its own start; keeping these for the run
-    # raised the 1M-account peak by that much)
-    start_metrics = (metrics(units, spec.stakeholders.influence_threshold)
-                     if model.tiering.reads_units else None)
-    env, tier, score, quadrant = first_tiering(model, accounts, n_start, start_metrics)
-    del start_metrics
+    build = functools.partial(_units_and_structure, spec.stakeholders, accounts.segment,
+                              accounts.account_id, np.random.default_rng(seeds[0]),
+                              explicit=explicit)
+    # the first tiering reads the real starting state: the units, the starting trust and
+    # stage (neither depends on the tier; docs/model.md, "The start of a run")
+    if model.tiering.reads_units:
+        units = build()
+        # (the units' metrics only when the tiering reads one of their fields: a million
+        # accounts' are ~200 MB, and each replication measures its own start; keeping these
+        # for the run raised the 1M-account peak by that much)
+        start_metrics = metrics(units, spec.stakeholders.influence_threshold)
+        env, tier, score, quadrant = first_tiering(model, accounts, n_start, start_metrics)
+        del start_metrics
+        units_done = None
+    else:
+        # a tiering that reads no decision-unit field does not wait for the units: a large
+        # portfolio's units and structure are built on the other core meanwhile (at 1M
+        # accounts ~0.6 s, and up to ~2.5 s when the machine hands out memory slowly), the
+        # ranks of the first tiering then one at a time on this one. The same units and
+        # tiers either way: each is what it is built alone, from its own stream
+        from kamsim.engine.core import ASIDE_MIN_SLOTS
+
+        two = accounts.n >= ASIDE_MIN_SLOTS and lanes.CORES > 1
+        units_done = lanes.aside(2 if two else 1, build)
+        try:
+            env, tier, score, quadrant = first_tiering(model, accounts, n_start, None,
+                                                       threads=1 if two else 2)
+        except BaseException:
+            units_done()  # a problem of the units is told first, as when built first
+            raise
     tier[n_start:] = len(model.tiers) - 1  # arrivals start in the lowest tier
     trust = env["trust"]
     stage = env["stage_index"].astype(np.int64)
@@ -175,8 +207,7 @@ def prepare(model: CompiledModel) -> Prepared:
     src, dst, w, leader = industry_network(accounts.industry, env["influence"], n_start,
                                            np.random.default_rng(seeds[1]))
     del env  # its state columns (~200 MB at 1M accounts) are not kept
-    # the decision units' structure (fixed during a run) is derived once here, so every
-    # replication, and every worker process forked after this, shares it
-    structure(units)
+    if units_done is not None:
+        units = units_done()
     return Prepared(model, accounts, n_start, units, tier, score, quadrant, trust, stage,
                     src, dst, w, leader)
