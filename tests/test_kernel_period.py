@@ -219,10 +219,16 @@ def test_word_of_mouth(data: st.DataObject, n: int, edges: int, negative_weight:
     w = data.draw(arrays(np.float64, edges, elements=st.one_of(
         st.sampled_from([0.0, 1.0, 1e-13, 1e16, -1e16]), st.floats(0.0, 3.0),
         EXTREME if extreme else FLOATS)))
+    # the slots from ``top`` on never in the portfolio (nor lost): their edges passed over
+    top = data.draw(st.integers(0, n))
+    if data.draw(st.booleans()):
+        act[top:] = churn[top:] = False
+    else:
+        top = None
     want = _wom_numpy(act, trust, trust_start, churn, cause, negative_weight, src, dst, w,
                       word_of_mouth, dt)
     got = sk.word_of_mouth(act, trust, trust_start, churn, cause, _ANGRY, negative_weight, src,
-                           dst, w, word_of_mouth * dt)
+                           dst, w, word_of_mouth * dt, None, top)
     assert same_bits(got, want, nan_bits=not extreme)
 
 
@@ -353,3 +359,59 @@ def test_a_traced_run_is_the_same_with_kernels(monkeypatch: pytest.MonkeyPatch) 
     # the trace reads the period's money and complaints from the step's locals
     ran = _assert_kernels_change_nothing(monkeypatch, BASELINE, [], focus=3)
     assert ran == set(sk.__all__)
+
+
+@pytest.mark.parametrize("kernels", ["off", "on"])
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_passes_stopped_at_the_slots_never_filled_change_nothing(
+        monkeypatch: pytest.MonkeyPatch, path: Path, kernels: str) -> None:
+    """The passes of a period that only act on accounts in the portfolio (the events, word
+    of mouth's edges, the referrals, the tally) stop at the slots never filled
+    (``step._filled``). Run to the last slot instead, every state after every period, the
+    running sums, the series by tier and the output are the same, kernels on and off."""
+    from kamsim.engine import step as step_module
+
+    monkeypatch.setenv(jit.ENV, kernels)
+    seen: list[tuple[int, int]] = []
+    filled = step_module._filled
+
+    def noting(sim: Any) -> int:
+        seen.append((filled(sim), sim.n))
+        return filled(sim)
+
+    monkeypatch.setattr(step_module, "_filled", noting)
+    stopped = run_noting(path, [], EngineOptions(record_events=True), STATE, "ts")
+    assert any(top < n for top, n in seen)  # (some slots waited for an arrival)
+    monkeypatch.setattr(step_module, "_filled", lambda sim: sim.n)
+    everyone = run_noting(path, [], EngineOptions(record_events=True), STATE, "ts")
+    diffs = differences(stopped[0], everyone[0], "states")
+    diffs += differences(stopped[1], everyone[1], "output")
+    assert not diffs, "stopping at the slots never filled changes the run:\n" + "\n".join(
+        diffs[:20])
+
+
+@pytest.mark.parametrize("kernels", ["off", "on"])
+def test_referrals_stopped_at_the_slots_never_filled_count_the_same(
+        monkeypatch: pytest.MonkeyPatch, kernels: str) -> None:
+    """The same with referrals forty times as likely (many accounts refer, arrivals among
+    them), over three years: the referrals' pass stopped at the slots never filled counts
+    what the pass over every slot counts."""
+    from kamsim.engine import core
+    from kamsim.engine import step as step_module
+
+    monkeypatch.setenv(jit.ENV, kernels)
+    init = core.Simulation.__init__
+
+    def eager(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.referral_rate = self.referral_rate * 40.0
+
+    monkeypatch.setattr(core.Simulation, "__init__", eager)
+    over = ["horizon_months=36"]
+    stopped = run_noting(BASELINE, over, EngineOptions(record_events=True), STATE, "ts")
+    monkeypatch.setattr(step_module, "_filled", lambda sim: sim.n)
+    everyone = run_noting(BASELINE, over, EngineOptions(record_events=True), STATE, "ts")
+    assert stopped[1].ts["new"].sum() > 3 * stopped[1].ts["new"][:1].sum()  # (many arrive)
+    diffs = differences(stopped[0], everyone[0], "states")
+    diffs += differences(stopped[1], everyone[1], "output")
+    assert not diffs, "\n".join(diffs[:20])

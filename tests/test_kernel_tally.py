@@ -130,10 +130,14 @@ def test_tally(data: st.DataObject, n: int, nt: int, ns: int, extreme: bool) -> 
             o_ok, new_idx, acq, offered, defected, trimmed, kp_acc)
     with np.errstate(all="ignore"):
         tally_numpy(k, *want[:4], *args, *want[4:])
-    # with two threads, the last seven sums on the other core (two cores even on one)
+    # with two threads, the last seven sums on the other core (two cores even on one); and
+    # the passes stopped at a ``top`` past every slot in the portfolio, lost, new or named
     threads = data.draw(st.sampled_from([1, 2]))
+    named = [np.flatnonzero(act | churn), new_idx, o_acc, offered, defected, trimmed, kp_acc]
+    low = max((int(x.max()) + 1 for x in named if x.size), default=0)
+    top = data.draw(st.sampled_from([None, low, n, data.draw(st.integers(low, n))]))
     with mock.patch.object(lanes, "CORES", 2):
-        tk.tally(k, *got[:4], *args, *got[4:], threads)
+        tk.tally(k, *got[:4], *args, *got[4:], threads, top)
     diffs = [name for name in TS_FIELDS
              if not same_bits(want[0][name], got[0][name], nan_bits=not extreme)]
     diffs += [name for name, a, b in zip(("stage_counts", "transitions", "causes", "active",

@@ -321,6 +321,14 @@ def tally_numpy(k: int, ts: dict[str, np.ndarray], stage_counts: np.ndarray,
     causes[k] += _count((tier_start[lost_idx], cause[lost_idx]), (nt, len(CHURN_CAUSES)))
 
 
+def _filled(sim: Simulation) -> int:
+    """How many slots have been in the portfolio: accounts arrive in slot order, so every
+    slot from this one on is out of it (never filled; the arrivals of a period are booked at
+    its end). The passes that only act on accounts in the portfolio stop here: a quarter to
+    a third of a large run's slots wait for an arrival."""
+    return sim.next_free
+
+
 def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight sequence
     from kamsim.engine.core import _ANGRY, CAUSE, _p
 
@@ -333,6 +341,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     act = sim.active.copy()
     trust_start = sim.trust.copy()
     n = sim.n
+    top = _filled(sim)
     nt = len(m.tiers)
     log = sim.log
     # compiled kernels (kamsim.jit) for the service asked and delivered (allocation_kernel)
@@ -578,7 +587,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         # whose uniform lies below a bound of all of it (one comparison each), with the same
         # operations as over every slot, so the same values
         reach = _event_reach(sim, p_offer, h_unc)
-        c = (u < reach).nonzero()[0] if np.isfinite(reach) else np.arange(n)
+        # (and only for the slots that have been in the portfolio: an event to one that
+        # has never been changes nothing, and a quarter of a large run's slots wait for an
+        # arrival)
+        c = (u[:top] < reach).nonzero()[0] if np.isfinite(reach) else np.arange(top)
     if effects and kernels:
         # the lines below, from ``uc = u[c]`` on, in two compiled passes over the slots ``c``
         # with numpy's exp and _p between them (events_kernel)
@@ -820,7 +832,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         sim.trust = sk.word_of_mouth(act, sim.trust, trust_start, churn, cause, _ANGRY,
                                      mk.negative_weight, sim.prep.wom_src, sim.prep.wom_dst,
                                      sim.prep.wom_weight, mk.word_of_mouth * dt,
-                                     sim.prep.wom_cut if sim.aside_threads > 1 else None)
+                                     sim.prep.wom_cut if sim.aside_threads > 1 else None, top)
     else:
         if wom:
             src, dst, w = sim.prep.wom_src, sim.prep.wom_dst, sim.prep.wom_weight
@@ -845,8 +857,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         if kernels:
             from kamsim.engine import tally_kernel as tk
 
-            referrals = tk.referrals(act, churn, u_ref, sim.referral_rate, sim.stage,
-                                     sim.influence, sim.trust)
+            # (over the slots that have been in the portfolio: only those are active)
+            referrals = tk.referrals(act[:top], churn[:top], u_ref[:top], sim.referral_rate,
+                                     sim.stage[:top], sim.influence[:top], sim.trust[:top])
         else:
             p_ref = (sim.referral_rate[sim.stage] * sim.influence
                      * np.maximum(0.0, 2.0 * sim.trust - 1.0))
@@ -886,10 +899,12 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if kernels:
         # in a few compiled passes over the slots (some thirty numpy calls a period: at
         # 10,000 accounts their calls cost more than their work); the same sums, each added
-        # in slot order from +0.0, the last seven on the other core with two threads
+        # in slot order from +0.0, the last seven on the other core with two threads; up to
+        # the slots never in the portfolio, past this period's arrivals
         from kamsim.engine import tally_kernel
 
-        tally = functools.partial(tally_kernel.tally, threads=sim.aside_threads)
+        tally = functools.partial(tally_kernel.tally, threads=sim.aside_threads,
+                                  top=_filled(sim))
     else:
         tally = tally_numpy
     tally(k, sim.ts, sim.stage_counts, sim.transitions, sim.causes, act, churn, cause,

@@ -223,7 +223,8 @@ def _wallet_grown(wallet: np.ndarray, growth: np.ndarray, churn_period: np.ndarr
 def word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
                   churn: np.ndarray, cause: np.ndarray, angry_cause: np.ndarray,
                   negative_weight: float, src: np.ndarray, dst: np.ndarray, w: np.ndarray,
-                  rate: float, split: int | None = None) -> np.ndarray:
+                  rate: float, split: int | None = None, top: int | None = None
+                  ) -> np.ndarray:
     """The trust of every slot after word of mouth and settling (``angry_cause`` is
     ``_ANGRY``, ``rate`` is ``mk.word_of_mouth * dt``), section "word of mouth" of
     period_step:
@@ -240,7 +241,11 @@ def word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
         sim.trust = sim.trust + mk.word_of_mouth * dt * _ratio(num, den) * (den > 0)
         sim.trust = np.where(act, _clip(sim.trust, 0.0, 1.0), trust_start)
 
-    The edges are added in their order, from +0.0, as the bincounts add them.
+    The edges are added in their order, from +0.0, as the bincounts add them. ``top``: the
+    slots from it on have never been in the portfolio (``act`` is false there, and nobody of
+    them is lost); the edges into them are passed over, their followers' sums being read by
+    nothing (such a slot settles to its ``trust_start``). At 1M accounts a third of the
+    slots wait for an arrival, and with them a third of the edges.
 
     With ``split`` (an edge index from :func:`kamsim.engine.prepare.wom_split`: no follower has
     edges on both sides of it), two threads share the work: each the signal of half the
@@ -248,12 +253,13 @@ def word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
     thread, in the edges' order, so the same sums), then each the settling of half the slots.
     """
     n, edges = act.shape[0], src.shape[0]
+    top = n if top is None else top
     signal, num, den, out = np.empty(n), np.zeros(n), np.zeros(n), np.empty(n)
     speaks = np.empty(n, dtype=bool)  # act | angry
     if split is None or lanes.CORES < 2:  # (one core: the two lanes would wait on each other)
         _wom_signal(act, trust, churn, cause, angry_cause, negative_weight, signal, speaks, 0,
                     n)
-        _wom_edges(src, dst, w, signal, speaks, num, den, 0, edges)
+        _wom_edges(src, dst, w, signal, speaks, num, den, 0, edges, top)
         _wom_settle(act, trust, trust_start, num, den, rate, out, 0, n)
         return out
     between = threading.Barrier(2)
@@ -265,7 +271,7 @@ def word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
                         lo, hi)
             between.wait()  # every slot's signal, before any edge reads it
             e0, e1 = (0, split) if i == 0 else (split, edges)
-            _wom_edges(src, dst, w, signal, speaks, num, den, e0, e1)
+            _wom_edges(src, dst, w, signal, speaks, num, den, e0, e1, top)
             between.wait()  # every follower's sums, before any is settled
             _wom_settle(act, trust, trust_start, num, den, rate, out, lo, hi)
         except BaseException:
@@ -302,7 +308,8 @@ def _wom_signal(act: np.ndarray, trust: np.ndarray, churn: np.ndarray, cause: np
 
 @kernel
 def _wom_edges(src: np.ndarray, dst: np.ndarray, w: np.ndarray, signal: np.ndarray,
-               speaks: np.ndarray, num: np.ndarray, den: np.ndarray, e0: int, e1: int) -> None:
+               speaks: np.ndarray, num: np.ndarray, den: np.ndarray, e0: int, e1: int,
+               top: int) -> None:
     # a follower's edges come one after the other (prepare.industry_network writes each
     # follower's links together): its two sums are kept in registers over its run of edges
     # and stored once, not each addition waiting on the store of the one before (the same
@@ -313,6 +320,8 @@ def _wom_edges(src: np.ndarray, dst: np.ndarray, w: np.ndarray, signal: np.ndarr
     a, b = num[cur], den[cur]
     for e in range(e0, e1):
         to = dst[e]
+        if to >= top:
+            continue  # (a slot never in the portfolio yet: its sums are not read)
         if to != cur:
             num[cur], den[cur] = a, b
             cur = to

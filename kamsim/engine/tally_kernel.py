@@ -59,12 +59,20 @@ def tally(k: int, ts: dict[str, np.ndarray], stage_counts: np.ndarray,
           o_acc: np.ndarray, o_ok: np.ndarray, new_idx: np.ndarray, acq: np.ndarray,
           offered: np.ndarray, defected: np.ndarray, trimmed: np.ndarray,
           kp_acc: np.ndarray, active: np.ndarray, churn_period: np.ndarray,
-          churn_cause: np.ndarray, threads: int = 1) -> None:
+          churn_cause: np.ndarray, threads: int = 1, top: int | None = None) -> None:
     """:func:`kamsim.engine.step.tally_numpy` (period ``k``'s row of every aggregate by tier,
     and the lost leave), in a few compiled passes over the slots, to the bit. With ``threads``
     2, the sums of the last seven quantities are added on the other core meanwhile (each
     tier's sum of a quantity still added in slot order from +0.0, by one thread: the same
-    sums)."""
+    sums). ``top``: the slots from it on have never been in the portfolio, this period's
+    arrivals included (so none of them is active, lost or new): the passes stop there."""
+    if top is not None:
+        # (views of the first ``top`` slots: what the passes read of the others is that
+        # they are out of the portfolio, which adds nothing to any sum or count)
+        act, churn, cause, tier_start, tier, stage_start, stage, active, churn_period, \
+            churn_cause = (a[:top] for a in (act, churn, cause, tier_start, tier, stage_start,
+                                             stage, active, churn_period, churn_cause))
+        values = tuple(v[:top] for v in values)
     # (the values go in one by one: numba's call takes a few tens of nanoseconds an array,
     # and a tuple of them indexed in the loop runs the sums three times slower. ``acq`` as a
     # bincount's weights, float64: integers when the acquisition cost is one)
