@@ -314,3 +314,36 @@ def test_a_problem_of_the_units_built_aside_is_told_before_the_tiering_s(
     monkeypatch.setattr(prepare, "build_units", build_units)
     with pytest.raises(KeyError, match="the tiering's problem"):
         prepare.prepare(model)
+
+
+def test_an_interruption_of_the_first_tiering_does_not_wait_for_the_units(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the first tiering runs goes at once: it does not wait for the units
+    being built beside it (here a build that would never end)."""
+    import threading
+
+    from kamsim import lanes
+    from kamsim.compile import compile_model
+    from kamsim.engine import core, prepare
+    from kamsim.spec.load import load_scenario
+
+    model = compile_model(load_scenario(ROOT / "scenarios" / "baseline.yaml",
+                                        ["portfolio.generate.accounts=500"]))
+    release = threading.Event()
+
+    def units_hang(*args, **kwargs):  # type: ignore[no-untyped-def]
+        release.wait(60)
+        raise ValueError("the units' problem")
+
+    def interrupted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(core, "ASIDE_MIN_SLOTS", 0)
+    monkeypatch.setattr(lanes, "CORES", 2)
+    monkeypatch.setattr(prepare, "build_units", units_hang)
+    monkeypatch.setattr(prepare, "first_tiering", interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            prepare.prepare(model)
+    finally:
+        release.set()  # (the helper ends)

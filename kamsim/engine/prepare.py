@@ -197,8 +197,10 @@ def prepare(model: CompiledModel) -> Prepared:
         try:
             env, tier, score, quadrant = first_tiering(model, accounts, n_start, None,
                                                        threads=1 if two else 2)
-        except BaseException:
-            units_done()  # a problem of the units is told first, as when built first
+        except Exception:
+            # a problem of the units is told first, as when they were built first (an
+            # interruption goes at once: the helper is a daemon thread)
+            units_done()
             raise
     tier[n_start:] = len(model.tiers) - 1  # arrivals start in the lowest tier
     trust = env["trust"]

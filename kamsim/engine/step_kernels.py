@@ -244,8 +244,8 @@ def word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
     The edges are added in their order, from +0.0, as the bincounts add them. ``top``: the
     slots from it on have never been in the portfolio (``act`` is false there, and nobody of
     them is lost); the edges into them are passed over, their followers' sums being read by
-    nothing (such a slot settles to its ``trust_start``). At 1M accounts a third of the
-    slots wait for an arrival, and with them a third of the edges.
+    nothing (such a slot settles to its ``trust_start``). In a large run a quarter to a
+    third of the slots wait for an arrival, and with them as many of the edges.
 
     With ``split`` (an edge index from :func:`kamsim.engine.prepare.wom_split`: no follower has
     edges on both sides of it), two threads share the work: each the signal of half the
