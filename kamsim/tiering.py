@@ -266,6 +266,17 @@ class CompiledTiering:
             # first, as one after the other)
             up_score = np.minimum(score + self.hysteresis, 1.0)
             down_score = np.maximum(score - self.hysteresis, 0.0)
+            if self.table.hit_policy != "unique":
+                # Only an account the plain table moves can be kept where it is: one it
+                # leaves in its tier stays there whatever the nudges say. So the others keep
+                # their unmoved score, and the moved helpers (rank_pct_moved, ...) work out
+                # the few that move, each still against every other's unmoved score: the
+                # same outcome for those, the same tiers (a year's re-tiering moves a few in
+                # a hundred; all of them were worked out before). A `unique` table nudges
+                # everyone, as its rows may overlap for any account's nudged score
+                staying = ~mask | (tier == current)
+                np.copyto(up_score, score, where=staying)
+                np.copyto(down_score, score, where=staying)
             up, down = side_by_side(
                 lambda nudged: self._table(env, score, values, mask, ids, nudged=nudged),
                 (up_score, down_score), mask.shape[0], threads)

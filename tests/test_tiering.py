@@ -145,6 +145,25 @@ def test_hysteresis_keeps_a_tier_for_a_small_change_only() -> None:
     assert list(_single(0.0).assign(env, mask, current)[0]) == [1, 1, 0, 0]
 
 
+def test_a_unique_tables_overlap_under_a_nudge_is_found_for_a_staying_account() -> None:
+    """An account the plain table leaves in its tier needs no nudge to keep it there, but a
+    `unique` table still nudges it: its rows may overlap for the nudged score alone, and
+    that is a problem of the rules. Here 0.49 matches neither row (general, as it is now),
+    and nudged up to 0.54 both."""
+    t = compile_tiering(TieringRules.model_validate({
+        "kind": "tiering", "tiers": ["key", "important", "general"],
+        "indicators": {"l": {"expr": "loyalty", "weight": 1, "normalize": "none"}},
+        "table": {"hit_policy": "unique", "default": "general",
+                  "rows": [{"when": "score >= 0.5", "tier": "key"},
+                           {"when": "score >= 0.52", "tier": "important"}]},
+        "retier": {"hysteresis": 0.05}}))
+    env = {"loyalty": np.array([0.49, 0.1])}
+    mask = np.ones(2, dtype=bool)
+    assert list(t.assign(env, mask)[0]) == [2, 2]  # no history: no nudge, no overlap
+    with pytest.raises(InputError, match="with the score moved by the re-tiering hysteresis"):
+        t.assign(env, mask, np.array([2, 2]))
+
+
 def test_hysteresis_leaves_inactive_accounts_alone() -> None:
     t = _single(0.05)
     env = {"loyalty": np.array([0.9, 0.1])}
