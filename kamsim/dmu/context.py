@@ -76,7 +76,7 @@ class Context:
         kept, values = self._constants, _PARAM_VALUES(params)
         if kept is None or kept[0] is not st or kept[1] != values:
             kept = self._constants = (st, values,
-                                      _step_constants(units, st, self._roles, params))
+                                      _step_constants(st, self._roles, params))
         active = np.asarray(inp.active, bool)
         self._span = sp = span(units, st, active)
         return _step_span(units, st, kept[2], inp, params, u_depart, active, sp, self.threads,

@@ -103,8 +103,8 @@ def _per_period(rate: float, dt: float) -> float:
 
 @dataclass(frozen=True)
 class _Constants:
-    """What a step derives from the roles, the parameters and the structure alone (made once,
-    kept with the structure)."""
+    """What a step derives from the roles and the parameters alone (made once, kept with the
+    structure of the units it steps)."""
 
     p_leave: np.ndarray  # per role: the period's leaving probability
     # the highest of any role (NaN left out; -inf with no roles), a float64 scalar: a
@@ -122,8 +122,8 @@ class _Constants:
     pull_rate: float
 
 
-def _constants(units: Units, st: Structure, role_values: tuple[tuple[float, float], ...],
-               params: StepParams) -> _Constants:
+def _constants(role_values: tuple[tuple[float, float], ...], params: StepParams
+               ) -> _Constants:
     dt = params.dt_months
     turnover = np.array([t for t, _ in role_values])
     role_pf = np.array([pf for _, pf in role_values])
@@ -229,7 +229,7 @@ def step(units: Units, inp: StepInput, params: StepParams,
     """
     _check_draws(units, u_depart)
     st = structure(units)
-    c = _step_constants(units, st, _role_values(units, roles), params)
+    c = _step_constants(st, _role_values(units, roles), params)
     active = np.asarray(inp.active, bool)
     # only the stretch from the first to the last active account is worked on (kamsim.dmu.span)
     return _step_span(units, st, c, inp, params, u_depart, active, span(units, st, active),
@@ -242,11 +242,11 @@ def _check_draws(units: Units, u_depart: np.ndarray) -> None:
         raise ValueError(f"u_depart has shape {u_depart.shape}, expected ({n},)")
 
 
-def _step_constants(units: Units, st: Structure, role_values: tuple[tuple[float, float], ...],
+def _step_constants(st: Structure, role_values: tuple[tuple[float, float], ...],
                     params: StepParams) -> _Constants:
     """The step's constants for these roles and parameters (made once, kept with ``st``)."""
     return st.value(("step", role_values, _PARAM_VALUES(params)),
-                    lambda: _constants(units, st, role_values, params))
+                    lambda: _constants(role_values, params))
 
 
 def _step_span(units: Units, st: Structure, c: _Constants, inp: StepInput,
