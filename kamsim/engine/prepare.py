@@ -174,34 +174,30 @@ def prepare(model: CompiledModel) -> Prepared:
                               accounts.account_id, np.random.default_rng(seeds[0]),
                               explicit=explicit)
     # the first tiering reads the real starting state: the units, the starting trust and
-    # stage (neither depends on the tier; docs/model.md, "The start of a run")
-    if model.tiering.reads_units:
-        units = build()
-        # (the units' metrics only when the tiering reads one of their fields: a million
-        # accounts' are ~200 MB, and each replication measures its own start; keeping these
-        # for the run raised the 1M-account peak by that much)
-        start_metrics = metrics(units, spec.stakeholders.influence_threshold)
-        env, tier, score, quadrant = first_tiering(model, accounts, n_start, start_metrics)
-        del start_metrics
-        units_done = None
-    else:
-        # a tiering that reads no decision-unit field does not wait for the units: a large
-        # portfolio's units and structure are built on the other core meanwhile (at 1M
-        # accounts ~0.6 s, and up to ~2.5 s when the machine hands out memory slowly), the
-        # ranks of the first tiering then one at a time on this one. The same units and
-        # tiers either way: each is what it is built alone, from its own stream
-        from kamsim.engine.core import ASIDE_MIN_SLOTS
+    # stage (neither depends on the tier; docs/model.md, "The start of a run"). A tiering
+    # that reads no decision-unit field does not wait for the units: a large portfolio's
+    # units and structure are built on the other core meanwhile (at 1M accounts ~0.6 s, and
+    # up to ~2.5 s when the machine hands out memory slowly), the first tiering's ranks then
+    # one at a time on this one. The same units and tiers either way: each is what it is
+    # built alone, from its own stream
+    from kamsim.engine.core import ASIDE_MIN_SLOTS
 
-        two = accounts.n >= ASIDE_MIN_SLOTS and lanes.CORES > 1
-        units_done = lanes.aside(2 if two else 1, build)
-        try:
-            env, tier, score, quadrant = first_tiering(model, accounts, n_start, None,
-                                                       threads=1 if two else 2)
-        except Exception:
-            # a problem of the units is told first, as when they were built first (an
-            # interruption goes at once: the helper is a daemon thread)
-            units_done()
-            raise
+    beside = not model.tiering.reads_units and accounts.n >= ASIDE_MIN_SLOTS
+    units_done = lanes.aside(2 if beside else 1, build)
+    # (the units' metrics only when the tiering reads one of their fields: a million
+    # accounts' are ~200 MB, and each replication measures its own start; keeping these for
+    # the run raised the 1M-account peak by that much)
+    start_metrics = (metrics(units_done(), spec.stakeholders.influence_threshold)
+                     if model.tiering.reads_units else None)
+    try:
+        env, tier, score, quadrant = first_tiering(model, accounts, n_start, start_metrics,
+                                                   threads=1 if beside else 2)
+    except Exception:
+        # a problem of the units is told first, as when they were built first (an
+        # interruption goes at once: the helper is a daemon thread)
+        units_done()
+        raise
+    del start_metrics
     tier[n_start:] = len(model.tiers) - 1  # arrivals start in the lowest tier
     trust = env["trust"]
     stage = env["stage_index"].astype(np.int64)
@@ -209,7 +205,5 @@ def prepare(model: CompiledModel) -> Prepared:
     src, dst, w, leader = industry_network(accounts.industry, env["influence"], n_start,
                                            np.random.default_rng(seeds[1]))
     del env  # its state columns (~200 MB at 1M accounts) are not kept
-    if units_done is not None:
-        units = units_done()
-    return Prepared(model, accounts, n_start, units, tier, score, quadrant, trust, stage,
+    return Prepared(model, accounts, n_start, units_done(), tier, score, quadrant, trust, stage,
                     src, dst, w, leader)
