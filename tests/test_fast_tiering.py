@@ -129,6 +129,33 @@ def test_a_kept_order_goes_with_its_array() -> None:
     assert key not in functions._KEPT
 
 
+def test_an_unchanged_array_passes_on_its_bits_and_a_changed_one_is_checked() -> None:
+    rng = np.random.default_rng(3)
+    x = np.sort(rng.integers(0, 400, 1000).astype(float))[rng.permutation(1000)]
+    mask = rng.random(1000) < 0.7
+    for _ in range(3):  # noted, sorted, then checked along the kept order
+        same(rank_pct(x, 1000, mask), plain_rank_pct(x, mask))
+    entry = functions._KEPT[id(x)]
+    kept = entry.values
+    assert kept is not None and entry.run is not None
+    same(rank_pct(x, 1000, mask), plain_rank_pct(x, mask))
+    assert entry.values is kept  # (the same bits: taken from the kept runs, not checked)
+    # changed in place, the order still sorting it: two neighbours made equal (a new tie),
+    # and a zero made -0.0 (the same value, other bits)
+    order = entry.rows
+    assert order is not None
+    i = next(i for i in range(500, 999)
+             if x[order[i]] != x[order[i + 1]] and order[i] < order[i + 1])
+    x[order[i + 1]] = x[order[i]]
+    zeros = np.flatnonzero(x == 0.0)
+    assert zeros.size
+    x[zeros[0]] = -0.0
+    for m in (mask, ~mask, np.ones(1000, dtype=bool)):
+        same(rank_pct(x, 1000, m), plain_rank_pct(x, m))
+        same(cum_share(x, 1000, m), cum_share(x.copy(), 1000, m))
+    assert entry.values is not kept and not entry.changed  # (checked, and kept again)
+
+
 def _rules(hysteresis: float) -> TieringRules:
     return TieringRules.model_validate({
         "kamsim": 1, "kind": "tiering", "tiers": ["key", "important", "general"],
