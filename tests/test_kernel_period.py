@@ -415,3 +415,44 @@ def test_referrals_stopped_at_the_slots_never_filled_count_the_same(
     diffs = differences(stopped[0], everyone[0], "states")
     diffs += differences(stopped[1], everyone[1], "output")
     assert not diffs, "\n".join(diffs[:20])
+
+
+@pytest.mark.parametrize("kernels", ["off", "on"])
+def test_the_last_slot_filled_refers_too(monkeypatch: pytest.MonkeyPatch, kernels: str) -> None:
+    """The referrals' pass reaches the last slot that has been in the portfolio: in one
+    period only that account may refer (every other one has no influence), and it surely
+    does (a referral rate no draw escapes, a full trust): one account arrives, no more, no
+    less (no cold acquisition)."""
+    from kamsim.engine.core import Simulation
+    from kamsim.engine.rng import Streams, replication_seeds
+    from kamsim.experiment import prepared
+    from kamsim.spec.load import load_scenario
+
+    monkeypatch.setenv(jit.ENV, kernels)
+    spec = load_scenario(BASELINE, ["portfolio.generate.accounts=300", "horizon_months=6",
+                                    "market.cold_acquisition_per_year=0"])
+    sim = Simulation(prepared(spec), Streams(replication_seeds(5, 1)[0]), EngineOptions())
+    step = sim.step
+    seen: list[tuple[int, int, bool]] = []
+
+    def arranged(k: int) -> None:
+        if k != 3:
+            step(k)
+            return
+        top = sim.next_free
+        last = top - 1
+        assert sim.active[last]
+        influence = np.zeros_like(sim.influence)
+        influence[last] = 1.0
+        trust = sim.trust.copy()
+        trust[last] = 1.0
+        sim.influence, sim.trust = influence, trust
+        sim.referral_rate = np.full_like(sim.referral_rate, 1e9)
+        step(k)
+        seen.append((top, sim.next_free, bool(sim.churn_period[last] == k)))
+
+    sim.step = arranged  # type: ignore[method-assign]
+    sim.run()
+    ((top, after, lost),) = seen
+    assert not lost
+    assert after == top + 1
