@@ -57,7 +57,6 @@ from kamsim.dmu.metrics import (
     NEWCOMER_MONTHS,
     PROPAGATION_LAMBDA,
     _Blocks,
-    _lam_has_in,
     _mark_bytes,
 )
 from kamsim.dmu.span import Scratch, Span
@@ -81,6 +80,14 @@ def _pulled(p0, p1, e0, e1, attitude, edge_src, edge_dst, signed_weight, out):
 
 
 @kernel
+def _lam(lam, has_in):
+    """A person's ``lam_has_in`` (:func:`~kamsim.dmu.metrics._lam_has_in`: ``lam * has_in``,
+    numpy's product of a float and a boolean), from the person's byte: the per-person array
+    is 8 bytes a person read every period, ~70 MB at a million accounts."""
+    return lam * np.float64(has_in)
+
+
+@kernel
 def _propagate(in_s, att, in_weight_or_1, lam_has_in):
     """A person's propagated attitude from its in-sum, step by step as
     :func:`~kamsim.dmu.metrics._propagated` computes it (a person without in-edges has
@@ -94,16 +101,16 @@ def _propagate(in_s, att, in_weight_or_1, lam_has_in):
 
 @kernel
 def _propagated_kernel(p0, p1, e0, e1, attitude, edge_src, edge_dst, signed_weight,
-                       in_weight_or_1, lam_has_in, out):
+                       in_weight_or_1, has_in, lam, out):
     _pulled(p0, p1, e0, e1, attitude, edge_src, edge_dst, signed_weight, out)
     for k in range(U(p1 - p0)):
         p = U(p0) + k
-        out[k] = _propagate(out[k], attitude[p], in_weight_or_1[p], lam_has_in[p])
+        out[k] = _propagate(out[k], attitude[p], in_weight_or_1[p], _lam(lam, has_in[p]))
 
 
 @kernel
 def _metrics_kernel(a0, a1, p0, p1, e0, e1, offsets, influence, coverage, attitude, months,
-                    edge_src, edge_dst, signed_weight, in_weight_or_1, lam_has_in, on_cov,
+                    edge_src, edge_dst, signed_weight, in_weight_or_1, has_in, lam, on_cov,
                     on_champ, on_key, sum_influence, sum_influence_or_1, newcomer, hostile,
                     supporter, mentor, brief, weighted, marks, f, b, red):
     """The metrics of the accounts ``a0:a1`` (people ``p0:p1``, the edges into them
@@ -118,7 +125,7 @@ def _metrics_kernel(a0, a1, p0, p1, e0, e1, offsets, influence, coverage, attitu
     for k in range(U(p1 - p0)):
         p = base + k
         att, cov = attitude[p], coverage[p]
-        s = _propagate(weighted[k], att, in_weight_or_1[p], lam_has_in[p])
+        s = _propagate(weighted[k], att, in_weight_or_1[p], _lam(lam, has_in[p]))
         weighted[k] = s * influence[p]  # (weighted *= infl)
         # a covered thread / economic buyer (on_cov: bits 0, 1), a supportive champion
         # (on_champ: bit 2) or a mentor, a hostile key person (on_key: bit 3), a newcomer in
@@ -186,7 +193,7 @@ def metrics_part(units: Units, st: Structure, threshold: float, sp: Span, buf: S
     _metrics_kernel(sp.a0, sp.a1, sp.p0, sp.p1, sp.e0, sp.e1, units.offsets, units.influence,
                     units.coverage, units.attitude, units.months_in_post, units.edge_src,
                     units.edge_dst, st.signed_weight, st.in_weight_or_1,
-                    _lam_has_in(st, PROPAGATION_LAMBDA), fixed[0], fixed[1], fixed[2],
+                    st.has_in, float(PROPAGATION_LAMBDA), fixed[0], fixed[1], fixed[2],
                     st.sum_influence, st.sum_influence_or_1, float(NEWCOMER_MONTHS),
                     _HOSTILE, _SUPPORTER, _MENTOR, _BRIEF, buf.rows("f", 3, sp)[1],
                     buf.get("bits", sp, np.uint8), blocks.f, blocks.b, blocks.red)
@@ -197,5 +204,5 @@ def propagated(units: Units, st: Structure, sp: Span, lam: float,
     """:func:`kamsim.dmu.metrics._propagated` of the span's people, compiled, into ``out``."""
     _propagated_kernel(sp.p0, sp.p1, sp.e0, sp.e1, units.attitude, units.edge_src,
                        units.edge_dst, st.signed_weight, st.in_weight_or_1,
-                       _lam_has_in(st, lam), out)
+                       st.has_in, float(lam), out)
     return out
