@@ -160,6 +160,41 @@ def test_the_engines_draws(monkeypatch, rules, kernel_calls):
     assert out.departed.size and kernel_calls
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_engines_draws_with_who_is_below_one(monkeypatch, rules, kernel_calls, lanes_always,
+                                                threads):
+    """The engine tells the step who is leaving (``below``: every person whose draw is below
+    1.0, the others' being 1.0): the compiled step looks at those only, and leaves and
+    changes exactly what the numpy path does, period after period, in one lane and two
+    (each finds its own share of the list). The list is read only when no leaving
+    probability is above 1.0."""
+    from kamsim.dmu.context import Context
+
+    roles = list(rules.roles.values())
+    n = 1500  # (several blocks of people a lane)
+    one = make_units(rules, n, 5)
+    two = one.copy()
+    rng = np.random.default_rng(6)
+    left = 0
+    for i, active in enumerate(portfolio_periods(n, 4, rng)):
+        active[:8 * i] = False
+        inp = period_input(n, rng)
+        inp.active = active
+        u = np.ones(one.n_people, np.float32)
+        u[rng.choice(one.n_people, 200, replace=False)] = 0.0
+        u[one.offsets[1:][one.sizes > 0] - 1] = 0.0  # every account's last person (a block ends so)
+        u[rng.choice(one.n_people, 50, replace=False)] = 0.05  # (below 1.0 but stays)
+        below = np.flatnonzero(u < 1.0)
+        monkeypatch.setenv("KAMSIM_KERNELS", "off")
+        out1 = Context(one, StepParams(), roles, 0.3, threads=threads).step(inp, u)
+        monkeypatch.setenv("KAMSIM_KERNELS", "on")
+        out2 = Context(two, StepParams(), roles, 0.3, threads=threads).step(inp, u, below)
+        assert_same(out1, out2, one, two)
+        left += out1.departed.size
+    assert left > 1000 and kernel_calls
+    assert threads == 1 or len({sp.a0 for sp in kernel_calls}) > 6
+
+
 # ------------------------------------------------------------------ hand-made units
 
 def person(g: nx.DiGraph, pid: str, role: str, held: str, infl: float = 0.5,

@@ -68,8 +68,12 @@ class Context:
         # tuple of some twenty values to hash, ~10 µs a period)
         self._constants: tuple[Structure, tuple[Any, ...], _Constants] | None = None
 
-    def step(self, inp: StepInput, u_depart: np.ndarray) -> StepOutcome:
-        """:func:`kamsim.dmu.step` of this context's units, parameters and roles."""
+    def step(self, inp: StepInput, u_depart: np.ndarray,
+             below: np.ndarray | None = None) -> StepOutcome:
+        """:func:`kamsim.dmu.step` of this context's units, parameters and roles. ``below``,
+        if given, lists in ascending order every person whose draw is below 1.0 (a
+        simulation's clocks say who leaves: their draw is 0, everyone else's 1.0); the
+        compiled step then looks at those only instead of comparing every draw."""
         units, params = self.units, self.params
         _check_draws(units, u_depart)
         st = structure(units)
@@ -80,7 +84,7 @@ class Context:
         active = np.asarray(inp.active, bool)
         self._span = sp = span(units, st, active)
         return _step_span(units, st, kept[2], inp, params, u_depart, active, sp, self.threads,
-                          self.kernels)
+                          self.kernels, below)
 
     def metrics(self, previous: Metrics | None = None) -> Metrics:
         """:func:`kamsim.dmu.metrics` of the units as they are now: every account if

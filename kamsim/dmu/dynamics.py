@@ -251,13 +251,15 @@ def _step_constants(st: Structure, role_values: tuple[tuple[float, float], ...],
 
 def _step_span(units: Units, st: Structure, c: _Constants, inp: StepInput,
                params: StepParams, u_depart: np.ndarray, active: np.ndarray, sp: Span,
-               threads: int, kernels: bool | None = None) -> StepOutcome:
+               threads: int, kernels: bool | None = None,
+               below: np.ndarray | None = None) -> StepOutcome:
     """:func:`step` of the accounts of the stretch ``sp`` (in parts with ``threads`` > 1;
-    ``kernels`` as :func:`kamsim.dmu.span.compiled` takes it)."""
+    ``kernels`` as :func:`kamsim.dmu.span.compiled` takes it; ``below`` as
+    :meth:`kamsim.dmu.context.Context.step` takes it)."""
     parts = split(units, st, sp, threads)
     outs = list(side_by_side(lambda part: _step_part(units, st, c, inp, params, u_depart,
                                                      active, part, scratch(units, lane()),
-                                                     kernels),
+                                                     kernels, below),
                              parts, threads))
     if len(outs) == 1:
         return outs[0]
@@ -269,15 +271,16 @@ def _step_span(units: Units, st: Structure, c: _Constants, inp: StepInput,
 
 def _step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, params: StepParams,
                u_depart: np.ndarray, active: np.ndarray, sp: Span, buf: Scratch,
-               kernels: bool | None = None) -> StepOutcome:
-    """:func:`step` of the accounts of ``sp``, with the scratch buffers ``buf``."""
+               kernels: bool | None = None, below: np.ndarray | None = None) -> StepOutcome:
+    """:func:`step` of the accounts of ``sp``, with the scratch buffers ``buf`` (``below``:
+    read by the compiled step only, see :meth:`kamsim.dmu.context.Context.step`)."""
     # a large portfolio's step runs compiled, with the same values (kamsim.dmu.step_kernel;
     # it takes the edges into a block of people as one run, so it needs them sorted by
     # target, and float64 values, as every builder makes them: span.compiled)
     if compiled(units, st, kernels):
         from kamsim.dmu.step_kernel import step_part
 
-        return step_part(units, st, c, inp, params, u_depart, active, sp, buf)
+        return step_part(units, st, c, inp, params, u_depart, active, sp, buf, below)
     dt = params.dt_months
     ppl, p0, a0, a1 = sp.people, sp.p0, sp.a0, sp.a1
     f0, f1, f2 = buf.rows("f", 3, sp)

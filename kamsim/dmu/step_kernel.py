@@ -94,6 +94,9 @@ def _clip(x, lo, hi):
     return x
 
 
+#: ``below`` when the draws are compared one by one
+_NONE = np.zeros(0, np.int64)
+
 #: people a block of accounts holds at most (unless one account alone has more): the block's
 #: buffers stay in the core's cache between the passes over it
 _BLOCK = 2048
@@ -107,11 +110,14 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
                    newcomer_price_focus,
                    am, ex, spec, quality, resolved, unresolved, hours_per_effort, gain, keep,
                    speed, dt, resolved_gain, complaint_hit, quality_weight, contact_bonus,
-                   largest, dep, dep_coverage):
+                   largest, dep, dep_coverage, scan, below_1):
     """The step of the active accounts of ``a0:a1`` (the edges into their people are
     ``e0:e1``), in place, and who left: the outcome's arrays (departed, departed_account,
     departed_role, departed_coverage, departed_influence), in person order. ``largest`` is
     the most people an account has; ``dep`` and ``dep_coverage`` are per-person buffers.
+    Without ``scan``, ``below_1`` lists (ascending) every person whose draw is below 1.0, and
+    the highest leaving probability is at most 1.0: only those can leave, and only they are
+    looked at.
 
     The accounts are worked on in blocks of about :data:`_BLOCK` people, each in four passes
     that stay in cache: the accounts' own values (group rates, target, kick), who leaves,
@@ -138,6 +144,9 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
     target = np.empty(_BLOCK)
     k = 0
     e = e0
+    # (the people below 1.0 of this stretch: from the first of its first account's people)
+    c = np.searchsorted(below_1, offsets[a0])
+    c1 = below_1.shape[0]
     a = a0
     while a < a1:
         # the block: accounts a:b, people q0:q1 (at least one account)
@@ -184,9 +193,16 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
         # numpy compares a float32 draw with a float64 probability). The few such people
         # are listed without a branch, then looked at one by one
         n_below = 0
-        for i in range(m):
-            below[n_below] = i
-            n_below += np.float64(draws[i]) < p_leave_max
+        if scan:
+            for i in range(m):
+                below[n_below] = i
+                n_below += np.float64(draws[i]) < p_leave_max
+        else:
+            # (the others' draws are 1.0 or more: not below any leaving probability)
+            while c < c1 and below_1[c] < q1:
+                below[n_below] = below_1[c] - q0
+                n_below += 1
+                c += 1
         for t in range(n_below):
             i = below[t]
             if act_a[accs[i] - a] and np.float64(draws[i]) < p_leave[role[q0 + i]]:
@@ -260,14 +276,17 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
 
 
 def step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, params: StepParams,
-              u_depart: np.ndarray, active: np.ndarray, sp: Span, buf: Scratch
-              ) -> StepOutcome:
+              u_depart: np.ndarray, active: np.ndarray, sp: Span, buf: Scratch,
+              below: np.ndarray | None = None) -> StepOutcome:
     """:func:`kamsim.dmu.dynamics._step_part` in the kernels (the influence edges sorted by
     target): the same changes to the units and the same outcome, to the bit. One kernel call
     does it all (the part-wide flags, the step, the outcome and the newcomers' price focus):
     at 10,000 accounts a period's step takes ~0.5 ms, and each numpy call around it a few
     microseconds more."""
     f64 = np.float64
+    # the people below 1.0 are all that may leave only if no leaving probability is above
+    # 1.0 (NaN included: the draws are then compared one by one, as numpy does)
+    scan = below is None or not float(c.p_leave_max) <= 1.0
     # person buffers for who left (as int64) and their coverage
     f0, f1, _ = buf.rows("f", 3, sp)
     largest = st.value("largest_account", lambda: int(units.sizes.max(initial=0)))
@@ -286,4 +305,4 @@ def step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, params
         # (arguments, not globals: numba compiles a global in as a constant and its on-disk
         # cache is renewed only when this file changes)
         float(dynamics.QUALITY_WEIGHT), float(dynamics.CONTACT_BONUS), largest,
-        f0.view(np.int64), f1))
+        f0.view(np.int64), f1, scan, _NONE if scan else below))

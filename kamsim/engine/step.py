@@ -503,7 +503,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                     and sim.options.focus is not None else None)
     out = sim.dmu.step(StepInput(am_hours=am, exec_hours=ex, specialist_hours=sp,
                                  quality=quality, complaints_resolved=resolved,
-                                 complaints_unresolved=unresolved, active=act), sim.u_depart)
+                                 complaints_unresolved=unresolved, active=act), sim.u_depart,
+                       # (whose draw is below 1.0: 0 for those leaving now, 1.0 for the rest)
+                       leave_now)
     sim.u_depart[leave_now] = 1.0
     # (the big temporaries are dropped once dead, to keep the peak low at 1M accounts)
     del leave_now, idx_p, quality
