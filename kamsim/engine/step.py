@@ -901,7 +901,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if kernels:
         # in a few compiled passes over the slots (some thirty numpy calls a period: at
         # 10,000 accounts their calls cost more than their work); the same sums, each added
-        # in slot order from +0.0, the last seven on the other core with two threads; up to
+        # in slot order from +0.0, the counts on the other core with two threads; up to
         # the slots never in the portfolio, past this period's arrivals
         from kamsim.engine import tally_kernel
 

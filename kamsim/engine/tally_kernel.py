@@ -62,10 +62,11 @@ def tally(k: int, ts: dict[str, np.ndarray], stage_counts: np.ndarray,
           churn_cause: np.ndarray, threads: int = 1, top: int | None = None) -> None:
     """:func:`kamsim.engine.step.tally_numpy` (period ``k``'s row of every aggregate by tier,
     and the lost leave), in a few compiled passes over the slots, to the bit. With ``threads``
-    2, the sums of the last seven quantities are added on the other core meanwhile (each
-    tier's sum of a quantity still added in slot order from +0.0, by one thread: the same
-    sums). ``top``: the slots from it on have never been in the portfolio, this period's
-    arrivals included (so none of them is active, lost or new): the passes stop there."""
+    2, the counts (and the leaving of the lost) are made on the other core while this one
+    adds the sums (each tier's sum of a quantity still added in slot order from +0.0, by one
+    thread: the same sums). ``top``: the slots from it on have never been in the portfolio,
+    this period's arrivals included (so none of them is active, lost or new): the passes
+    stop there."""
     if top is not None:
         # (views of the first ``top`` slots: what the passes read of the others is that
         # they are out of the portfolio, which adds nothing to any sum or count)
@@ -79,36 +80,51 @@ def tally(k: int, ts: dict[str, np.ndarray], stage_counts: np.ndarray,
     (list_rev, disc, cogs, cts, bad_debt, profit, am_asked, am, exec_asked, ex,
      specialist_asked, sp, trust, coverage, service_ratio) = values
     nt = stage_counts.shape[1]
-    sums = tuple(ts[name] for name in SUMS)
-    late = np.zeros((nt, _LATE))
-    aside = min(threads, lanes.CORES) > 1
-    if aside:
-        late_done = lanes.aside(2, _late_sums, act, tier_start, exec_asked, ex,
-                                specialist_asked, sp, trust, coverage, service_ratio, late)
-    _tally(k, act, churn, cause, tier_start, tier, stage_start, stage, list_rev, disc, cogs,
-           cts, bad_debt, profit, am_asked, am, exec_asked, ex, specialist_asked, sp, trust,
-           coverage, service_ratio, late, not aside, sums, o_acc, o_ok, new_idx,
-           np.asarray(acq, dtype=np.float64),
-           tuple(ts[name] for name in _COUNTS), offered, defected, trimmed, kp_acc,
-           ts["complaints_unresolved"], ts["active"], ts["new"], ts["acquisition"],
-           ts["churned"], stage_counts, transitions, causes, active, churn_period,
-           churn_cause)
-    if aside:
-        late_done()
-        for j in range(_LATE):
-            sums[len(SUMS) - _LATE + j][k] = late[:, j]
+    # (the counts read and write nothing the sums read: ``act`` is the period's start, the
+    # lost leave in ``active``)
+    counted = lanes.aside(threads, _counts, k, act, churn, cause, tier_start, tier,
+                          stage_start, stage, o_acc, o_ok, new_idx,
+                          np.asarray(acq, dtype=np.float64), tuple(ts[name] for name in _COUNTS),
+                          offered, defected, trimmed, kp_acc, ts["complaints_unresolved"],
+                          ts["active"], ts["new"], ts["acquisition"], ts["churned"],
+                          stage_counts, transitions, causes, active, churn_period, churn_cause,
+                          np.zeros(nt))
+    _sums(k, act, tier_start, list_rev, disc, cogs, cts, bad_debt, profit, am_asked, am,
+          exec_asked, ex, specialist_asked, sp, trust, coverage, service_ratio,
+          np.zeros((nt, _FIRST)), np.zeros((nt, len(SUMS) - _FIRST)),
+          tuple(ts[name] for name in SUMS))
+    acquisition = counted()
+    if new_idx.size:
+        # the arrivals' acquisition comes off the profit by the tier they arrive in
+        ts["profit"][k] -= acquisition
 
 
-#: the quantities of ``SUMS`` whose sums :func:`tally` adds on the other core with two threads
-#: (the last seven: exec_asked to service_ratio_sum)
-_LATE = 7
+#: the quantities of ``SUMS`` added in the first of the two passes (revenue to am_delivered);
+#: the other seven (exec_asked to service_ratio_sum) in the second
+_FIRST = 8
 
 
 @kernel
-def _late_sums(act, tier_start, exec_asked, ex, specialist_asked, sp, trust,  # noqa: PLR0913
-               coverage, service_ratio, late):
-    """The sums by tier of the last :data:`_LATE` quantities of ``SUMS`` (``late``, a row a
-    tier), each added in slot order from +0.0, as a bincount by tier adds them."""
+def _sums(k, act, tier_start, list_rev, disc, cogs, cts, bad_debt, profit,  # noqa: PLR0913
+          am_asked, am, exec_asked, ex, specialist_asked, sp, trust, coverage, service_ratio,
+          first, late, sums):
+    """Row ``k`` of each of ``sums`` (``SUMS``' order): each tier's sum of a quantity over
+    the slots active at the period's start, added in slot order from +0.0 (as a bincount by
+    tier adds them), in two passes (``first`` and ``late``, a row a tier): one pass over
+    all fifteen took 60% longer at 1M slots (numpy's large arrays all start at the same
+    offset in a page, see step_kernels' money) and no less at 10,000."""
+    nt = first.shape[0]
+    for i in range(act.shape[0]):
+        if act[i]:
+            r = first[tier_start[i]]
+            r[0] += list_rev[i]
+            r[1] += disc[i]
+            r[2] += cogs[i]
+            r[3] += cts[i]
+            r[4] += bad_debt[i]
+            r[5] += profit[i]
+            r[6] += am_asked[i]
+            r[7] += am[i]
     for i in range(act.shape[0]):
         if act[i]:
             r = late[tier_start[i]]
@@ -119,6 +135,12 @@ def _late_sums(act, tier_start, exec_asked, ex, specialist_asked, sp, trust,  # 
             r[4] += trust[i]
             r[5] += coverage[i]
             r[6] += service_ratio[i]
+    for j in range(first.shape[1]):
+        for t in range(nt):
+            sums[j][k, t] = first[t, j]
+    for j in range(late.shape[1]):
+        for t in range(nt):
+            sums[first.shape[1] + j][k, t] = late[t, j]
 
 
 @kernel
@@ -132,42 +154,23 @@ def _by_tier(out: np.ndarray, k: int, tier: np.ndarray, accounts: np.ndarray) ->
 
 
 @kernel
-def _tally(k, act, churn, cause, tier_start, tier, stage_start, stage,  # noqa: PLR0913
-           list_rev, disc, cogs, cts, bad_debt, profit, am_asked, am, exec_asked, ex,
-           specialist_asked, sp, trust, coverage, service_ratio, late, add_late, sums,
-           o_acc, o_ok, new_idx, acq, counts, offered, defected, trimmed, kp_acc,
-           ts_unresolved, ts_active, ts_new, ts_acquisition, ts_churned,
-           stage_counts, transitions, causes, active, churn_period, churn_cause):
+def _counts(k, act, churn, cause, tier_start, tier, stage_start, stage,  # noqa: PLR0913
+            o_acc, o_ok, new_idx, acq, counts, offered, defected, trimmed, kp_acc,
+            ts_unresolved, ts_active, ts_new, ts_acquisition, ts_churned,
+            stage_counts, transitions, causes, active, churn_period, churn_cause,
+            acquisition):
+    """Period ``k``'s counts by tier, flat as ``_count`` makes them (the cell worked out by
+    hand), and the lost leave (``active``, ``churn_period``, ``churn_cause``); the
+    arrivals' acquisition by the tier they arrive in into ``acquisition`` (returned: the
+    caller takes it off the profit once the sums are in)."""
     nt = ts_active.shape[1]
     ns = stage_counts.shape[2]
     nc = causes.shape[2]
-    # the sums, a tier's row at a time (in ``SUMS``' order), the first eight in one pass and
-    # the last seven (``late``) in another, here when ``add_late`` (else on the other core,
-    # see ``tally``); the counts, flat as ``_count`` makes them (the cell worked out by hand),
-    # in a pass of their own: one pass over all of them took 60% longer at 1M slots (numpy's
-    # large arrays all start at the same offset in a page, see step_kernels' money) and no
-    # less at 10,000
-    acc = np.zeros((nt, len(sums) - late.shape[1]))
     n_active = np.zeros(nt, dtype=np.int64)
     n_churned = np.zeros(nt, dtype=np.int64)
     n_stage = np.zeros(nt * ns, dtype=np.int64)
     n_moved = np.zeros(nt * (ns + 1) * (ns + 1), dtype=np.int64)
     n_cause = np.zeros(nt * nc, dtype=np.int64)
-    for i in range(act.shape[0]):
-        if act[i]:
-            r = acc[tier_start[i]]
-            r[0] += list_rev[i]
-            r[1] += disc[i]
-            r[2] += cogs[i]
-            r[3] += cts[i]
-            r[4] += bad_debt[i]
-            r[5] += profit[i]
-            r[6] += am_asked[i]
-            r[7] += am[i]
-    # the last _LATE sums in a pass of their own (or on the other core: ``tally``)
-    if add_late:
-        _late_sums(act, tier_start, exec_asked, ex, specialist_asked, sp, trust, coverage,
-                   service_ratio, late)
     for i in range(act.shape[0]):
         if churn[i]:
             # the lost leave; counted by the tier at the period's start
@@ -188,25 +191,16 @@ def _tally(k, act, churn, cause, tier_start, tier, stage_start, stage,  # noqa: 
         frm = stage_start[i] if act[i] else ns
         to = ns if churn[i] else stage[i]
         n_moved[(tier[i] * (ns + 1) + frm) * (ns + 1) + to] += 1
-    for j in range(acc.shape[1]):
-        for t in range(nt):
-            sums[j][k, t] = acc[t, j]
-    if add_late:
-        for j in range(late.shape[1]):
-            for t in range(nt):
-                sums[acc.shape[1] + j][k, t] = late[t, j]
     for t in range(nt):
         ts_active[k, t] = n_active[t]
         ts_churned[k, t] = n_churned[t]
     # the arrivals, and their acquisition by the tier they arrive in
     _by_tier(ts_new, k, tier, new_idx)
     if new_idx.size:
-        acquisition = np.zeros(nt)
         for a in range(new_idx.size):
             acquisition[tier[new_idx[a]]] += acq[a]
         for t in range(nt):
             ts_acquisition[k, t] = acquisition[t]
-            sums[5][k, t] -= acquisition[t]  # ts["profit"]
     # the complaints answered, those unresolved, offers, trims, key-person departures
     _by_tier(counts[0], k, tier_start, o_acc)
     unresolved = np.zeros(nt, dtype=np.int64)
@@ -219,7 +213,6 @@ def _tally(k, act, churn, cause, tier_start, tier, stage_start, stage,  # noqa: 
     _by_tier(counts[2], k, tier_start, defected)
     _by_tier(counts[3], k, tier_start, trimmed)
     _by_tier(counts[4], k, tier_start, kp_acc)
-    # stage_counts[k] += ...: the integer counts added to the floats, as numpy adds them
     for t in range(nt):
         for s in range(ns):
             stage_counts[k, t, s] += n_stage[t * ns + s]
@@ -228,3 +221,4 @@ def _tally(k, act, churn, cause, tier_start, tier, stage_start, stage,  # noqa: 
         for a in range(ns + 1):
             for b in range(ns + 1):
                 transitions[k, t, a, b] += n_moved[(t * (ns + 1) + a) * (ns + 1) + b]
+    return acquisition
