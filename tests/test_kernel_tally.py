@@ -130,7 +130,7 @@ def test_tally(data: st.DataObject, n: int, nt: int, ns: int, extreme: bool) -> 
             o_ok, new_idx, acq, offered, defected, trimmed, kp_acc)
     with np.errstate(all="ignore"):
         tally_numpy(k, *want[:4], *args, *want[4:])
-    # with two threads, the last seven sums on the other core (two cores even on one); and
+    # with two threads, the counts on the other core (two cores even on one); and
     # the passes stopped at a ``top`` past every slot in the portfolio, lost, new or named
     threads = data.draw(st.sampled_from([1, 2]))
     named = [np.flatnonzero(act | churn), new_idx, o_acc, offered, defected, trimmed, kp_acc]
