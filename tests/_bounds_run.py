@@ -33,7 +33,7 @@ from kamsim.spec.load import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: every module of compiled kernels (kamsim.jit)
+#: every module of compiled kernels (kamsim.jit), and metrics_kernel, for its entry points
 MODULES = ("kamsim.engine.step_kernels", "kamsim.engine.allocation_kernel",
            "kamsim.engine.events_kernel", "kamsim.engine.tally_kernel",
            "kamsim.engine.stages_kernel", "kamsim.engine.complaints_kernel",

@@ -55,7 +55,8 @@ def test_every_kernel_runs_within_its_arrays(tmp_path: Path) -> None:
         "kamsim.engine.departures_kernel.orphaned_hit",
         "kamsim.rules.sort_kernel.ascending", "kamsim.rules.sort_kernel.ranks_moved",
         "kamsim.dmu.step_kernel.step_part",
-        "kamsim.dmu.metrics_kernel.metrics_part", "kamsim.dmu.metrics_kernel.propagated"}
+        "kamsim.dmu.metrics_kernel.metrics_part", "kamsim.dmu.metrics_kernel.propagated",
+        "kamsim.dmu.metrics_kernel.step_metrics_part"}
     # and the runs re-tiered, won and lost accounts (the ids that change during a run)
     assert {"tier_change", "new_account", "churn", "stage_change", "offer",
             "complaint"} <= set(got["events"])
@@ -73,4 +74,7 @@ def test_every_kernel_module_is_run_with_the_checks() -> None:
         ".".join(path.relative_to(ROOT).with_suffix("").parts)
         for path in (ROOT / "kamsim").rglob("*.py")
         if any(line.startswith("@kernel") for line in path.read_text(encoding="utf-8").splitlines())}
-    assert with_kernels == set(MODULES)
+    # (a module may be there for its entry points alone: metrics_kernel's kernels live in
+    # step_kernel, which works out each block's metrics right after its step)
+    assert with_kernels <= set(MODULES)
+    assert set(MODULES) - with_kernels == {"kamsim.dmu.metrics_kernel"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import networkx as nx
@@ -225,6 +226,54 @@ def test_a_context_in_the_kernel(monkeypatch, rules, calls, lanes_always):
             prev[m] = ctx[m].metrics(prev[m])
         assert_same(prev["on"], prev["off"])
     assert calls["parts"] >= 12
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_context_steps_and_measures_in_one_pass(monkeypatch, rules, lanes_always, threads):
+    """``Context.step_metrics`` (the engine's call: each block's metrics right after its
+    step, in the step kernel) gives the outcome, the people and the metrics of a step then
+    a metrics pass, bit for bit: against the numpy path and the two kernels apart, period
+    after period, the stretch moving at both ends, in one lane and two."""
+    from kamsim.dmu import metrics_kernel
+    from kamsim.dmu.context import Context
+    from kamsim.dmu.dynamics import StepOutcome
+
+    fused = []
+    real = metrics_kernel.step_metrics_part
+    monkeypatch.setattr(metrics_kernel, "step_metrics_part",
+                        lambda *a: fused.append(a[7]) or real(*a))
+    n = 1200  # (several blocks of people a lane)
+    units = make_units(rules, n)
+    roles = {r: rules.roles[r] for r in units.role_names}
+    ways = ("off", "apart", "fused")
+    ctx = {w: Context(units.copy(), StepParams(), roles, 0.3, threads=threads) for w in ways}
+    prev = {}
+    for w in ways:
+        mode(monkeypatch, "off" if w == "off" else "on")
+        prev[w] = ctx[w].metrics()
+    rng = np.random.default_rng(34)
+    for i, active in enumerate(portfolio_periods(n, 5, rng)):
+        active[:40 * i] = False  # (the first accounts lost too: the stretch starts later)
+        inp = period_input(n, active, rng)
+        u = np.ones(units.n_people, np.float32)
+        u[rng.choice(units.n_people, 300, replace=False)] = 0.0
+        below = np.flatnonzero(u < 1.0)
+        out = {}
+        for w in ways:
+            mode(monkeypatch, "off" if w == "off" else "on")
+            if w == "fused":
+                out[w], prev[w] = ctx[w].step_metrics(inp, u, prev[w], below)
+            else:
+                out[w] = ctx[w].step(inp, u)
+                prev[w] = ctx[w].metrics(prev[w])
+        for w in ("apart", "fused"):
+            assert_same(prev[w], prev["off"])
+            for f in dataclass_fields(StepOutcome):
+                assert same_bits(getattr(out[w], f.name), getattr(out["off"], f.name)), f.name
+            for f in ("attitude", "coverage", "months_in_post", "price_focus"):
+                assert same_bits(getattr(ctx[w].units, f), getattr(ctx["off"].units, f)), f
+        assert out["off"].departed.size > 100
+    assert len(fused) >= 5 * threads and any(sp.a0 > 0 for sp in fused)
 
 
 def test_hand_built_units_and_empty_accounts(monkeypatch, calls):

@@ -261,6 +261,11 @@ def _step_span(units: Units, st: Structure, c: _Constants, inp: StepInput,
                                                      active, part, scratch(units, lane()),
                                                      kernels, below),
                              parts, threads))
+    return _joined(outs)
+
+
+def _joined(outs: list[StepOutcome]) -> StepOutcome:
+    """The outcome of the parts ``outs`` of a stretch, as one pass over it lists it."""
     if len(outs) == 1:
         return outs[0]
     # people are in account order and the parts in turn: one after the other is the order

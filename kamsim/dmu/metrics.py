@@ -327,10 +327,19 @@ def _metrics_span(units: Units, st: Structure, threshold: float, sp: Span,
     """:func:`metrics` of the accounts of the stretch ``sp``, ``previous``'s values elsewhere
     (in parts with ``threads`` > 1; ``kernels`` as :func:`kamsim.dmu.span.compiled` takes
     it)."""
-    na, a0, a1 = units.n_accounts, sp.a0, sp.a1
-    # the results are rows of new blocks, ``previous``'s values outside the span (copied
-    # block by block when ``previous`` is made of such rows); the span's part is computed
-    # straight into them
+    blocks = _blocks_for(units.n_accounts, sp, previous)
+    for _ in side_by_side(lambda part: _metrics_part(units, st, threshold, part,
+                                                     scratch(units, lane()), blocks, kernels),
+                          split(units, st, sp, threads), threads):
+        pass  # each part writes its accounts' columns of the blocks
+    return blocks.metrics()
+
+
+def _blocks_for(na: int, sp: Span, previous: Metrics | None) -> _Blocks:
+    """New result blocks for ``na`` accounts, ``previous``'s values outside the span (copied
+    block by block when ``previous`` is made of such rows); the span's part is computed
+    straight into them."""
+    a0, a1 = sp.a0, sp.a1
     blocks = _Blocks(na)
     if previous is not None and (a0 > 0 or a1 < na):
         old = previous._blocks
@@ -341,11 +350,7 @@ def _metrics_span(units: Units, st: Structure, threshold: float, sp: Span,
             if a0:  # (the stretch mostly starts at the first slot)
                 new[..., :a0] = prev[..., :a0]
             new[..., a1:] = prev[..., a1:]
-    for _ in side_by_side(lambda part: _metrics_part(units, st, threshold, part,
-                                                     scratch(units, lane()), blocks, kernels),
-                          split(units, st, sp, threads), threads):
-        pass  # each part writes its accounts' columns of the blocks
-    return blocks.metrics()
+    return blocks
 
 
 def _metrics_part(units: Units, st: Structure, threshold: float, sp: Span, buf: Scratch,

@@ -1,4 +1,6 @@
-"""The decision-unit step of a stretch of accounts, compiled (numba).
+"""The decision-unit step of a stretch of accounts, compiled (numba), and the kernels of the
+metrics (:mod:`kamsim.dmu.metrics_kernel` says what they compute), which the step can run
+on each block of people right after its step.
 
 :func:`kamsim.dmu.dynamics._step_part` runs this instead of its numpy passes when
 :func:`kamsim.jit.wanted` says so (imported only then: importing it imports numba). The numpy
@@ -41,7 +43,10 @@ mixes the two kinds.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numba import uint64 as U
 
 from kamsim.dmu import dynamics
 from kamsim.dmu.arrays import Units
@@ -97,6 +102,11 @@ def _clip(x, lo, hi):
 #: ``below`` when the draws are compared one by one
 _NONE = np.zeros(0, np.int64)
 
+#: the result blocks when the step works out no metrics (of kamsim.dmu.metrics._Blocks' types)
+_NO_F = np.zeros((5, 0))
+_NO_B = np.zeros((7, 0), np.bool_)
+_NO_RED = np.zeros(0, np.int64)
+
 #: people a block of accounts holds at most (unless one account alone has more): the block's
 #: buffers stay in the core's cache between the passes over it
 _BLOCK = 2048
@@ -110,14 +120,22 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
                    newcomer_price_focus,
                    am, ex, spec, quality, resolved, unresolved, hours_per_effort, gain, keep,
                    speed, dt, resolved_gain, complaint_hit, quality_weight, contact_bonus,
-                   largest, dep, dep_coverage, scan, below_1):
+                   largest, dep, dep_coverage, scan, below_1, with_metrics, lam, on_cov,
+                   on_champ, on_key, sum_influence, sum_influence_or_1, newcomer, hostile,
+                   supporter, mentor, brief, f, b_metrics, red):
     """The step of the active accounts of ``a0:a1`` (the edges into their people are
     ``e0:e1``), in place, and who left: the outcome's arrays (departed, departed_account,
     departed_role, departed_coverage, departed_influence), in person order. ``largest`` is
     the most people an account has; ``dep`` and ``dep_coverage`` are per-person buffers.
     Without ``scan``, ``below_1`` lists (ascending) every person whose draw is below 1.0, and
     the highest leaving probability is at most 1.0: only those can leave, and only they are
-    looked at.
+    looked at. ``with_metrics``: each block's accounts' metrics are then worked out into
+    ``f``, ``b_metrics`` and ``red`` (the result blocks) right after its step, while its
+    people are in cache, by :func:`_metrics_kernel` with the arguments from ``lam`` on (what
+    :func:`kamsim.dmu.metrics_kernel.metrics_part` passes it): the metrics of the stepped
+    units, as a metrics pass after the whole step finds them (no block reads another's
+    people, and the step's last lines touch only the price focus, which the metrics do not
+    read).
 
     The accounts are worked on in blocks of about :data:`_BLOCK` people, each in four passes
     that stay in cache: the accounts' own values (group rates, target, kick), who leaves,
@@ -142,6 +160,9 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
     split_all = np.empty(_BLOCK)
     kick = np.empty(_BLOCK)
     target = np.empty(_BLOCK)
+    # per person of a block, the metrics' propagated attitudes and marks
+    weighted = np.empty(size if with_metrics else 0)
+    marks = np.empty(size if with_metrics else 0, np.uint8)
     k = 0
     e = e0
     # (the people below 1.0 of this stretch: from the first of its first account's people)
@@ -241,6 +262,7 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
             drifted[i] = new_att
             cov_b[i] = new_cov
             mip_b[i] = mip_b[i] + dt
+        e_block = e
         # 3. one Jacobi step of the in-neighbours' pull, on the drifted values: each
         # person's in-edges added in edge order from +0.0, as np.bincount adds them (the
         # edges are sorted by target and join people of one account, so the edges into the
@@ -258,6 +280,12 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
             new_att = new_att + (in_s[i] / w_in[i] - new_att) * rate
             att = att_b[i]
             att_b[i] = _clip(new_att, -1.0, 1.0) if alive[i] else att
+        if with_metrics:
+            _metrics_kernel(a, b, q0, q1, e_block, e, offsets, influence, coverage, attitude,
+                            months_in_post, edge_src, edge_dst, signed_weight, in_weight_or_1,
+                            has_in, lam, on_cov, on_champ, on_key, sum_influence,
+                            sum_influence_or_1, newcomer, hostile, supporter, mentor, brief,
+                            weighted, marks, f, b_metrics, red)
         a = b
     # the outcome, and the newcomers' price focus by role (the numpy lines after the
     # departures: out = StepOutcome(...); units.price_focus[dep] = newcomer[departed_role])
@@ -275,9 +303,132 @@ def _step_accounts(a0, a1, e0, e1, offsets, active, u_depart, p_leave, p_leave_m
             departed_influence)
 
 
+# -- the decision-unit metrics' kernels (kamsim.dmu.metrics_kernel tells what they compute):
+# here, so that the step can work out each block's metrics while the block is in cache (a
+# kernel calls kernels of its own file only: numba renews a kernel's on-disk cache only
+# when its own file changes)
+
+
+@kernel
+def _pulled(p0, p1, e0, e1, attitude, edge_src, edge_dst, signed_weight, out):
+    """Into ``out`` (the people ``p0:p1``), each person's in-sum: its in-edges'
+    ``attitude[src] * signed_weight`` added in edge order from +0.0, which is what
+    ``np.bincount(edge_dst, weights=pulled)`` does (one pass over the edges, value by value,
+    into sums that start at +0.0). No branch a person: the in-degrees are as good as random."""
+    for k in range(U(p1 - p0)):
+        out[k] = 0.0
+    base = U(p0)
+    for e in range(U(e0), U(e1)):
+        out[U(edge_dst[e]) - base] += attitude[U(edge_src[e])] * signed_weight[e]
+
+
+@kernel
+def _lam(lam, has_in):
+    """A person's ``lam_has_in`` (:func:`~kamsim.dmu.metrics._lam_has_in`: ``lam * has_in``,
+    numpy's product of a float and a boolean), from the person's byte: the per-person array
+    is 8 bytes a person read every period, ~70 MB at a million accounts."""
+    return lam * np.float64(has_in)
+
+
+@kernel
+def _propagate(in_s, att, in_weight_or_1, lam_has_in):
+    """A person's propagated attitude from its in-sum, step by step as
+    :func:`~kamsim.dmu.metrics._propagated` computes it (a person without in-edges has
+    in_s = +0.0, divides by 1 and is pulled by 0: s = att, but +0.0 for -0.0)."""
+    s = in_s / in_weight_or_1
+    s -= att
+    s *= lam_has_in
+    s += att
+    return s
+
+
+@kernel
+def _propagated_kernel(p0, p1, e0, e1, attitude, edge_src, edge_dst, signed_weight,
+                       in_weight_or_1, has_in, lam, out):
+    _pulled(p0, p1, e0, e1, attitude, edge_src, edge_dst, signed_weight, out)
+    for k in range(U(p1 - p0)):
+        p = U(p0) + k
+        out[k] = _propagate(out[k], attitude[p], in_weight_or_1[p], _lam(lam, has_in[p]))
+
+
+@kernel
+def _metrics_kernel(a0, a1, p0, p1, e0, e1, offsets, influence, coverage, attitude, months,
+                    edge_src, edge_dst, signed_weight, in_weight_or_1, has_in, lam, on_cov,
+                    on_champ, on_key, sum_influence, sum_influence_or_1, newcomer, hostile,
+                    supporter, mentor, brief, weighted, marks, f, b, red):
+    """The metrics of the accounts ``a0:a1`` (people ``p0:p1``, the edges into them
+    ``e0:e1``) into their columns of ``f``, ``b`` and ``red`` (the result blocks), with the
+    per-person buffers ``weighted`` and ``marks`` (the span's people)."""
+    # (indices are unsigned: numba then leaves out the wrap-around of negative ones, a third
+    # of the time of the account loop)
+    base = U(p0)
+    # 1. each person's propagated attitude times influence, and marks (a byte, bit i =
+    # _MARKS[i]): one pass, vectorised (no person depends on another)
+    _pulled(p0, p1, e0, e1, attitude, edge_src, edge_dst, signed_weight, weighted)
+    for k in range(U(p1 - p0)):
+        p = base + k
+        att, cov = attitude[p], coverage[p]
+        s = _propagate(weighted[k], att, in_weight_or_1[p], _lam(lam, has_in[p]))
+        weighted[k] = s * influence[p]  # (weighted *= infl)
+        # a covered thread / economic buyer (on_cov: bits 0, 1), a supportive champion
+        # (on_champ: bit 2) or a mentor, a hostile key person (on_key: bit 3), a newcomer in
+        # a key role (bit 4)
+        key = on_key[p]
+        marks[k] = ((on_cov[p] * U(cov >= brief)) | (on_champ[p] * U(att >= supporter))
+                    | (U(4) * U(att >= mentor)) | (key * U(att <= hostile))
+                    | (U(2) * key * U(months[p] < newcomer)))
+    # 2. per account
+    for a in range(U(a0), U(a1)):
+        q0, q1 = U(offsets[a]), U(offsets[a + 1])
+        s_ic = 0.0
+        s_weighted = 0.0
+        s_strength = 0.0
+        top = influence[q0] * coverage[q0] if q1 > q0 else 0.0  # (the first ic)
+        threads = U(0)
+        seen = U(0)
+        for p in range(q0, q1):
+            att = attitude[p]
+            ic = influence[p] * coverage[p]
+            s_ic += ic
+            s_weighted += weighted[p - base]
+            s_strength += (att + 1.0) * ic * 0.5
+            # np.maximum: the largest so far stays unless it is smaller than ic (a NaN
+            # stays); a select, not a branch (which values win is as good as random)
+            keep = (top >= ic) | (top != top)
+            top = top if keep else ic
+            m = U(marks[p - base])
+            threads += m & U(1)
+            seen |= m
+        # spof_share: _ratio(max, sum, 1)
+        f[4, a] = top / s_ic if s_ic > 0 else 1.0
+        if sum_influence[a] > 0:
+            f[0, a] = s_ic / sum_influence_or_1[a]
+            f[1, a] = s_weighted / sum_influence_or_1[a]
+        else:
+            f[0, a] = 0.0
+            f[1, a] = 0.0
+        f[2, a] = s_strength
+        mt = float(threads)
+        f[3, a] = mt
+        dm, champ = (seen >> U(1)) & U(1), (seen >> U(2)) & U(1)
+        hostiles, newcomers = (seen >> U(3)) & U(1), (seen >> U(4)) & U(1)
+        single = mt <= 1.0
+        b[0, a] = dm != 0
+        b[1, a] = champ != 0
+        b[2, a] = hostiles != 0
+        b[3, a] = newcomers != 0
+        b[4, a] = dm == 0
+        b[5, a] = champ == 0
+        b[6, a] = single
+        # red flags: hostile_influencer, newcomer_in_key_role, eb_uncovered, no_champion,
+        # single_threaded
+        red[a] = hostiles + newcomers + (U(1) - dm) + (U(1) - champ) + U(single)
+
+
 def step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, params: StepParams,
               u_depart: np.ndarray, active: np.ndarray, sp: Span, buf: Scratch,
-              below: np.ndarray | None = None) -> StepOutcome:
+              below: np.ndarray | None = None, metrics: tuple[Any, ...] | None = None
+              ) -> StepOutcome:
     """:func:`kamsim.dmu.dynamics._step_part` in the kernels (the influence edges sorted by
     target): the same changes to the units and the same outcome, to the bit. One kernel call
     does it all (the part-wide flags, the step, the outcome and the newcomers' price focus):
@@ -305,4 +456,14 @@ def step_part(units: Units, st: Structure, c: _Constants, inp: StepInput, params
         # (arguments, not globals: numba compiles a global in as a constant and its on-disk
         # cache is renewed only when this file changes)
         float(dynamics.QUALITY_WEIGHT), float(dynamics.CONTACT_BONUS), largest,
-        f0.view(np.int64), f1, scan, _NONE if scan else below))
+        f0.view(np.int64), f1, scan, _NONE if scan else below,
+        *(_no_metrics(st) if metrics is None else (True, *metrics))))
+
+
+def _no_metrics(st: Structure) -> tuple[Any, ...]:
+    """The step kernel's metrics arguments when it works out none: of the types
+    :func:`kamsim.dmu.metrics_kernel.step_metrics_part` passes (one compiled version
+    serves both), empty result blocks."""
+    marks = st.has_in.view(np.uint8)  # (read-only bytes, as the marks are)
+    return (False, 0.0, marks, marks, marks, st.sum_influence, st.sum_influence_or_1, 0.0,
+            0.0, 0.0, 0.0, 0.0, _NO_F, _NO_B, _NO_RED)

@@ -501,11 +501,17 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # step (the step changes attitudes and coverage and replaces who leaves, in place)
     people_start = (_people(sim, sim.options.focus) if sim.trace is not None and not sim.trace
                     and sim.options.focus is not None else None)
-    out = sim.dmu.step(StepInput(am_hours=am, exec_hours=ex, specialist_hours=sp,
-                                 quality=quality, complaints_resolved=resolved,
-                                 complaints_unresolved=unresolved, active=act), sim.u_depart,
-                       # (whose draw is below 1.0: 0 for those leaving now, 1.0 for the rest)
-                       leave_now)
+    # the step and the metrics of its stretch of active accounts (the others kept from
+    # before), in one pass over the people where they run compiled
+    before = sim.metrics
+    out, mt = sim.dmu.step_metrics(StepInput(am_hours=am, exec_hours=ex, specialist_hours=sp,
+                                             quality=quality, complaints_resolved=resolved,
+                                             complaints_unresolved=unresolved, active=act),
+                                   sim.u_depart, before,
+                                   # (whose draw is below 1.0: 0 for those leaving now, 1.0
+                                   # for the rest)
+                                   leave_now)
+    sim.metrics = mt
     sim.u_depart[leave_now] = 1.0
     # (the big temporaries are dropped once dead, to keep the peak low at 1M accounts)
     del leave_now, idx_p, quality
@@ -518,9 +524,6 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         key = ((out.departed_influence >= KEY_INFLUENCE)
                | (out.departed_coverage >= KEY_COVERAGE))
         kp_acc = out.departed_account[key]
-    before = sim.metrics
-    # (the metrics of the step's stretch of active accounts, the others kept from before)
-    sim.metrics = mt = sim.dmu.metrics(before)
     if log is not None and out.departed_account.size:
         # the role, and our coverage of the person who left: the key-person departures as
         # key_person_left (what the time series counts), the others as other_person_left, so
