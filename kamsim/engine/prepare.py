@@ -47,6 +47,14 @@ class Prepared:
         Prepared, which finds its own)."""
         return wom_split(self.wom_dst)
 
+    @functools.cached_property
+    def wom_speakers(self) -> tuple[np.ndarray, np.ndarray]:
+        """The slots word of mouth's edges come from (the leaders), ascending, and each
+        edge's place among them (int32), found once: a period then works out the signal of
+        those slots only (:func:`kamsim.engine.step_kernels.word_of_mouth`)."""
+        slots = np.unique(self.wom_src)
+        return slots, np.searchsorted(slots, self.wom_src).astype(np.int32)
+
 
 def wom_split(dst: np.ndarray) -> int | None:
     """An edge index near the middle at which the word-of-mouth edges (their followers

@@ -831,13 +831,15 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     new_idx = np.zeros(0, dtype=np.int64)
     wom = bool(effects and sim.prep.wom_src.size and mk.word_of_mouth > 0)
     if wom and kernels:
-        # the lines below, the settling of trust included: a pass over the accounts, one
-        # over the edges (in their order, as the bincounts add them) and one to settle
-        # (with two threads, in two lanes cut where prepare found they can be: wom_cut)
+        # the lines below, the settling of trust included: a pass over the leaders (the
+        # edges' sources, wom_speakers), one over the edges (in their order, as the
+        # bincounts add them) and one to settle (with two threads, in two lanes cut where
+        # prepare found they can be: wom_cut)
         sim.trust = sk.word_of_mouth(act, sim.trust, trust_start, churn, cause, _ANGRY,
                                      mk.negative_weight, sim.prep.wom_src, sim.prep.wom_dst,
                                      sim.prep.wom_weight, mk.word_of_mouth * dt,
-                                     sim.prep.wom_cut if sim.aside_threads > 1 else None, top)
+                                     sim.prep.wom_cut if sim.aside_threads > 1 else None, top,
+                                     sim.prep.wom_speakers)
     else:
         if wom:
             src, dst, w = sim.prep.wom_src, sim.prep.wom_dst, sim.prep.wom_weight
