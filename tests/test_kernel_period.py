@@ -22,6 +22,7 @@ from test_scenarios import SCENARIOS
 
 from kamsim import jit
 from kamsim.engine.core import _ANGRY, EngineOptions
+from kamsim.engine.prepare import wom_speakers
 from kamsim.engine.step import _ratio
 from kamsim.ufuncs import clip as _clip
 
@@ -227,17 +228,11 @@ def test_word_of_mouth(data: st.DataObject, n: int, edges: int, negative_weight:
         top = None
     want = _wom_numpy(act, trust, trust_start, churn, cause, negative_weight, src, dst, w,
                       word_of_mouth, dt)
-    # the signals of every slot, or of the edges' sources only (Prepared.wom_speakers)
-    speakers = _speakers(src) if data.draw(st.booleans()) else None
+    # the speakers given (as Prepared.wom_speakers keeps them) or found by the kernel
+    speakers = wom_speakers(src) if data.draw(st.booleans()) else None
     got = sk.word_of_mouth(act, trust, trust_start, churn, cause, _ANGRY, negative_weight, src,
                            dst, w, word_of_mouth * dt, None, top, speakers)
     assert same_bits(got, want, nan_bits=not extreme)
-
-
-def _speakers(src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """What Prepared.wom_speakers makes of the edges' sources ``src``."""
-    slots = np.unique(src)
-    return slots, np.searchsorted(slots, src).astype(np.int32)
 
 
 def test_word_of_mouth_adds_the_edges_in_their_order() -> None:
@@ -280,7 +275,7 @@ def test_word_of_mouth_runs_of_a_follower(data: st.DataObject, n: int,
                     runs).astype(np.int64)
     src, w, act, churn, cause, trust = wom_inputs(data, n, dst)
     want = _wom_numpy(act, trust, trust, churn, cause, 2.0, src, dst, w, 0.05, 1.0)
-    speakers = _speakers(src) if data.draw(st.booleans()) else None
+    speakers = wom_speakers(src) if data.draw(st.booleans()) else None
     got = sk.word_of_mouth(act, trust, trust, churn, cause, _ANGRY, 2.0, src, dst, w, 0.05,
                            speakers=speakers)
     assert same_bits(got, want)

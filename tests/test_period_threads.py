@@ -22,14 +22,14 @@ from _identical import differences
 from _kernels import run_noting, same_bits
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_kernel_period import STATE, _floats, _speakers, _wom_numpy, wom_inputs
+from test_kernel_period import STATE, _floats, _wom_numpy, wom_inputs
 from test_scenarios import SCENARIOS
 
 from kamsim import jit, lanes
 from kamsim.engine import core
 from kamsim.engine import step as step_module
 from kamsim.engine.core import _ANGRY, EngineOptions
-from kamsim.engine.prepare import wom_split
+from kamsim.engine.prepare import wom_speakers, wom_split
 
 # -- lanes.aside
 
@@ -136,8 +136,8 @@ def test_word_of_mouth_in_two_lanes_is_numpys(data: st.DataObject, n: int,
     top = data.draw(st.integers(0, n))
     act[top:] = churn[top:] = False
     want = _wom_numpy(act, trust, trust_start, churn, cause, 2.0, src, dst, w, 0.05, 1.0)
-    # every slot's signal (each lane half of them), or the edges' sources' only, first
-    speakers = _speakers(src) if data.draw(st.booleans()) else None
+    # the speakers given (as Prepared.wom_speakers keeps them) or found by the kernel
+    speakers = wom_speakers(src) if data.draw(st.booleans()) else None
     with mock.patch.object(lanes, "CORES", 2):
         got = sk.word_of_mouth(act, trust, trust_start, churn, cause, _ANGRY, 2.0, src, dst, w,
                                0.05, cut, top, speakers)

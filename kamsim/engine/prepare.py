@@ -17,7 +17,8 @@ from kamsim.dmu.metrics import Metrics, metrics
 from kamsim.dmu.structure import structure
 from kamsim.portfolio import Accounts, build_portfolio, generate_portfolio
 
-__all__ = ["Prepared", "prepare", "first_tiering", "industry_network", "wom_split"]
+__all__ = ["Prepared", "prepare", "first_tiering", "industry_network", "wom_speakers",
+           "wom_split"]
 
 
 @dataclass
@@ -49,11 +50,18 @@ class Prepared:
 
     @functools.cached_property
     def wom_speakers(self) -> tuple[np.ndarray, np.ndarray]:
-        """The slots word of mouth's edges come from (the leaders), ascending, and each
-        edge's place among them (int32), found once: a period then works out the signal of
-        those slots only (:func:`kamsim.engine.step_kernels.word_of_mouth`)."""
-        slots = np.unique(self.wom_src)
-        return slots, np.searchsorted(slots, self.wom_src).astype(np.int32)
+        """:func:`wom_speakers` of the word-of-mouth edges, found once for every replication
+        that asks."""
+        return wom_speakers(self.wom_src)
+
+
+def wom_speakers(src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The slots word of mouth's edges come from (``src``: the leaders), ascending, and each
+    edge's place among them (int32 up to 2**31 of them): a period works out the signal of
+    those slots only (:func:`kamsim.engine.step_kernels.word_of_mouth`)."""
+    slots = np.unique(src)
+    place = np.searchsorted(slots, src)
+    return slots, place.astype(np.int32) if slots.size <= np.iinfo(np.int32).max else place
 
 
 def wom_split(dst: np.ndarray) -> int | None:

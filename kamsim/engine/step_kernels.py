@@ -248,30 +248,27 @@ def word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
     third of the slots wait for an arrival, and with them as many of the edges.
 
     With ``split`` (an edge index from :func:`kamsim.engine.prepare.wom_split`: no follower has
-    edges on both sides of it), two threads share the work: each the signal of half the
-    slots, then each the edges on one side of ``split`` (each follower's sums added by one
-    thread, in the edges' order, so the same sums), then each the settling of half the slots.
+    edges on both sides of it), two threads share the work: each the edges on one side of
+    ``split`` (each follower's sums added by one thread, in the edges' order, so the same
+    sums), then each the settling of half the slots.
 
-    ``speakers`` (``Prepared.wom_speakers``): the slots the edges come from, ascending, and
-    each edge's place among them. Only those slots' signals are read, so only theirs are
-    worked out (the leaders, a twentieth of the slots), into arrays the edges then read in
-    cache rather than across every slot's.
+    Only the edges' sources' signals are read, so only theirs are worked out (the leaders, a
+    twentieth of the slots), into arrays the edges then read in cache rather than across
+    every slot's: ``speakers`` are those slots and each edge's place among them
+    (:func:`kamsim.engine.prepare.wom_speakers`, kept as ``Prepared.wom_speakers``; found
+    here if not given).
     """
+    from kamsim.engine.prepare import wom_speakers
+
     n, edges = act.shape[0], src.shape[0]
     top = n if top is None else top
     num, den, out = np.zeros(n), np.zeros(n), np.empty(n)
-    if speakers is not None:
-        slots, src = speakers
-        signal, speaks = np.empty(slots.shape[0]), np.empty(slots.shape[0], dtype=bool)
-        _wom_signal_of(slots, act, trust, churn, cause, angry_cause, negative_weight, signal,
-                       speaks)
-    else:
-        signal, speaks = np.empty(n), np.empty(n, dtype=bool)  # (speaks: act | angry)
+    slots, place = wom_speakers(src) if speakers is None else speakers
+    # (speaks: act | angry)
+    signal, speaks = np.empty(slots.shape[0]), np.empty(slots.shape[0], dtype=bool)
+    _wom_signal(slots, act, trust, churn, cause, angry_cause, negative_weight, signal, speaks)
     if split is None or lanes.CORES < 2:  # (one core: the two lanes would wait on each other)
-        if speakers is None:
-            _wom_signal(act, trust, churn, cause, angry_cause, negative_weight, signal, speaks,
-                        0, n)
-        _wom_edges(src, dst, w, signal, speaks, num, den, 0, edges, top)
+        _wom_edges(place, dst, w, signal, speaks, num, den, 0, edges, top)
         _wom_settle(act, trust, trust_start, num, den, rate, out, 0, n)
         return out
     between = threading.Barrier(2)
@@ -279,12 +276,8 @@ def word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
     def lane(i: int) -> None:
         lo, hi = (0, n // 2) if i == 0 else (n // 2, n)
         try:
-            if speakers is None:
-                _wom_signal(act, trust, churn, cause, angry_cause, negative_weight, signal,
-                            speaks, lo, hi)
-            between.wait()  # every slot's signal, before any edge reads it
             e0, e1 = (0, split) if i == 0 else (split, edges)
-            _wom_edges(src, dst, w, signal, speaks, num, den, e0, e1, top)
+            _wom_edges(place, dst, w, signal, speaks, num, den, e0, e1, top)
             between.wait()  # every follower's sums, before any is settled
             _wom_settle(act, trust, trust_start, num, den, rate, out, lo, hi)
         except BaseException:
@@ -305,36 +298,21 @@ def word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
 
 
 @kernel
-def _speaker(i: int, act: np.ndarray, trust: np.ndarray, churn: np.ndarray, cause: np.ndarray,
-             angry_cause: np.ndarray, negative_weight: float) -> tuple[float, bool]:
-    """Slot ``i``'s signal and whether it speaks (``act | angry``)."""
-    angry = churn[i] and angry_cause[cause[i]]
-    s = trust[i] - 0.5 if act[i] else 0.0
-    if angry:
-        s = -0.5
-    if s < 0:
-        s = s * negative_weight
-    return s, act[i] or angry
-
-
-@kernel
-def _wom_signal(act: np.ndarray, trust: np.ndarray, churn: np.ndarray, cause: np.ndarray,
-                angry_cause: np.ndarray, negative_weight: float, signal: np.ndarray,
-                speaks: np.ndarray, lo: int, hi: int) -> None:
-    for i in range(lo, hi):
-        signal[i], speaks[i] = _speaker(i, act, trust, churn, cause, angry_cause,
-                                        negative_weight)
-
-
-@kernel
-def _wom_signal_of(slots: np.ndarray, act: np.ndarray, trust: np.ndarray, churn: np.ndarray,
-                   cause: np.ndarray, angry_cause: np.ndarray, negative_weight: float,
-                   signal: np.ndarray, speaks: np.ndarray) -> None:
-    """:func:`_wom_signal` of the slots ``slots``, into their places in ``signal`` and
-    ``speaks``."""
+def _wom_signal(slots: np.ndarray, act: np.ndarray, trust: np.ndarray, churn: np.ndarray,
+                cause: np.ndarray, angry_cause: np.ndarray, negative_weight: float,
+                signal: np.ndarray, speaks: np.ndarray) -> None:
+    """The signal of each slot of ``slots`` and whether it speaks (``act | angry``), into its
+    place in ``signal`` and ``speaks``."""
     for j in range(slots.shape[0]):
-        signal[j], speaks[j] = _speaker(slots[j], act, trust, churn, cause, angry_cause,
-                                        negative_weight)
+        i = slots[j]
+        angry = churn[i] and angry_cause[cause[i]]
+        s = trust[i] - 0.5 if act[i] else 0.0
+        if angry:
+            s = -0.5
+        if s < 0:
+            s = s * negative_weight
+        signal[j] = s
+        speaks[j] = act[i] or angry
 
 
 @kernel
