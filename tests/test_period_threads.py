@@ -120,6 +120,13 @@ def test_wom_split_leaves_no_follower_on_both_sides(runs: list[int], rnd: Any) -
     assert abs(cut - dst.size // 2) == np.abs(bounds - dst.size // 2).min()
 
 
+@given(st.lists(st.integers(0, 60), max_size=80))
+def test_wom_speakers_are_the_unique_sources_and_each_edges_place(src: list[int]) -> None:
+    slots, place = wom_speakers(np.array(src, dtype=np.int64))
+    assert slots.tolist() == sorted(set(src))
+    assert place.dtype == np.int32 and place.tolist() == [slots.tolist().index(s) for s in src]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.data(), st.integers(2, 40), st.lists(st.integers(1, 4), min_size=2, max_size=30))
 def test_word_of_mouth_in_two_lanes_is_numpys(data: st.DataObject, n: int,

@@ -59,9 +59,14 @@ def wom_speakers(src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The slots word of mouth's edges come from (``src``: the leaders), ascending, and each
     edge's place among them (int32 up to 2**31 of them): a period works out the signal of
     those slots only (:func:`kamsim.engine.step_kernels.word_of_mouth`)."""
-    slots = np.unique(src)
-    place = np.searchsorted(slots, src)
-    return slots, place.astype(np.int32) if slots.size <= np.iinfo(np.int32).max else place
+    # (np.unique and searchsorted, without sorting millions of edges: ~0.5 s at 1M accounts)
+    speaks = np.zeros(int(src.max()) + 1 if src.size else 0, dtype=bool)
+    speaks[src] = True
+    slots = np.flatnonzero(speaks)
+    kind = np.int32 if slots.size <= np.iinfo(np.int32).max else np.intp
+    rank: np.ndarray = np.cumsum(speaks, dtype=kind)
+    np.subtract(rank, 1, out=rank)
+    return slots, rank[src]
 
 
 def wom_split(dst: np.ndarray) -> int | None:
