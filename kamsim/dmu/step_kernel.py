@@ -56,6 +56,7 @@ from kamsim.dmu.dynamics import (
     StepParams,
     _Constants,
 )
+from kamsim.dmu.metrics import _Blocks
 from kamsim.dmu.span import Scratch, Span
 from kamsim.dmu.structure import Structure
 from kamsim.jit import kernel
@@ -102,10 +103,8 @@ def _clip(x, lo, hi):
 #: ``below`` when the draws are compared one by one
 _NONE = np.zeros(0, np.int64)
 
-#: the result blocks when the step works out no metrics (of kamsim.dmu.metrics._Blocks' types)
-_NO_F = np.zeros((5, 0))
-_NO_B = np.zeros((7, 0), np.bool_)
-_NO_RED = np.zeros(0, np.int64)
+#: the result blocks when the step works out no metrics (the metrics' own, of no account)
+_NO_BLOCKS = _Blocks(0)
 
 #: people a block of accounts holds at most (unless one account alone has more): the block's
 #: buffers stay in the core's cache between the passes over it
@@ -466,4 +465,4 @@ def _no_metrics(st: Structure) -> tuple[Any, ...]:
     serves both), empty result blocks."""
     marks = st.has_in.view(np.uint8)  # (read-only bytes, as the marks are)
     return (False, 0.0, marks, marks, marks, st.sum_influence, st.sum_influence_or_1, 0.0,
-            0.0, 0.0, 0.0, 0.0, _NO_F, _NO_B, _NO_RED)
+            0.0, 0.0, 0.0, 0.0, _NO_BLOCKS.f, _NO_BLOCKS.b, _NO_BLOCKS.red)

@@ -22,6 +22,7 @@ import threading
 import numpy as np
 
 from kamsim import lanes
+from kamsim.engine.prepare import wom_speakers
 from kamsim.jit import kernel
 
 __all__ = ["trust_toward_target", "complaints_age", "money", "share_toward_target",
@@ -258,8 +259,6 @@ def word_of_mouth(act: np.ndarray, trust: np.ndarray, trust_start: np.ndarray,
     (:func:`kamsim.engine.prepare.wom_speakers`, kept as ``Prepared.wom_speakers``; found
     here if not given).
     """
-    from kamsim.engine.prepare import wom_speakers
-
     n, edges = act.shape[0], src.shape[0]
     top = n if top is None else top
     num, den, out = np.zeros(n), np.zeros(n), np.empty(n)

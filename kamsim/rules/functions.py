@@ -493,7 +493,7 @@ def _kept_order(values: FloatArray, selected: BoolArray
             # just sorted, every value distinct: the order sorts them (the check below
             # would pass, and find no ties)
             entry.values, entry.run = values.copy(), None
-            return np.compress(selected[everyone], everyone), None
+            return _kept_rows(entry, selected)
         order = entry.rows
     elif _same_bits(values, entry.values):
         # not changed since its order was checked (a field that does not change, ranked at
