@@ -347,3 +347,49 @@ def test_an_interruption_of_the_first_tiering_does_not_wait_for_the_units(
             prepare.prepare(model)
     finally:
         release.set()  # (the helper ends)
+
+
+@pytest.mark.parametrize("name, sets", [
+    ("baseline.yaml", ["portfolio.generate.accounts=40000"]),  # 60,000 slots: built beside
+    ("baseline.yaml", ["portfolio.generate.accounts=300", "portfolio.max_new_share=0"]),
+    ("crm_import.yaml", []),
+])
+def test_prepare_draws_the_accounts_of_the_plain_assembly(name: str, sets: list[str]) -> None:
+    """prepare draws the accounts' labels first (the units are built from them), then each
+    number field straight into its column of every slot: the same accounts, field for field
+    and bit for bit, as the starting portfolio and the arrivals' slots built whole and put
+    end to end (the arrivals young: no tenure, half the share), and the industry network of
+    those."""
+    import math
+
+    from kamsim.compile import compile_model
+    from kamsim.engine.prepare import prepare
+    from kamsim.portfolio import build_portfolio, generate_portfolio
+    from kamsim.spec.load import load_scenario
+
+    spec = load_scenario(ROOT / "scenarios" / name, sets)
+    sc = spec.scenario
+    prep = prepare(compile_model(spec))
+    start = build_portfolio(spec)
+    n_new = int(math.ceil(start.n * sc.portfolio.max_new_share))
+    gen = sc.portfolio.generate or sc.portfolio.import_.defaults  # type: ignore[union-attr]
+    future = generate_portfolio(gen.model_copy(update={"accounts": max(n_new, 1)}),
+                                sc.seed + 7_919, id_prefix="N").take(slice(0, n_new))
+    numbers = {k: np.concatenate([v, future.numbers[k]]) for k, v in start.numbers.items()}
+    numbers["tenure_months"][start.n:] = 0.0
+    numbers["share"][start.n:] *= 0.5
+    got = prep.accounts
+    assert prep.n_start == start.n and got.n == start.n + n_new
+    for field, plain in (("account_id", start.account_id), ("segment", start.segment),
+                         ("industry", start.industry)):
+        assert getattr(got, field).tolist() == np.concatenate(
+            [plain, getattr(future, field)]).tolist(), field
+    assert list(got.numbers) == list(numbers)
+    for k, v in numbers.items():
+        assert got.numbers[k].tobytes() == v.tobytes(), k
+    seeds = np.random.SeedSequence([sc.seed, 0x444D55]).spawn(2)
+    network = industry_network(got.industry, numbers["influence"], start.n,
+                               np.random.default_rng(seeds[1]))
+    for a, b in zip(network, (prep.wom_src, prep.wom_dst, prep.wom_weight, prep.leader),
+                    strict=True):
+        assert a.tobytes() == b.tobytes()

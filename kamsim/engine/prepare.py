@@ -15,7 +15,13 @@ from kamsim.compile import CompiledModel, initial_env
 from kamsim.dmu import Units, build_units
 from kamsim.dmu.metrics import Metrics, metrics
 from kamsim.dmu.structure import structure
-from kamsim.portfolio import Accounts, build_portfolio, generate_portfolio
+from kamsim.portfolio import (
+    DRAWN_FIELDS,
+    Accounts,
+    generate_labels,
+    generate_numbers,
+    starting_parts,
+)
 
 __all__ = ["Prepared", "prepare", "first_tiering", "industry_network", "wom_speakers",
            "wom_split"]
@@ -168,49 +174,60 @@ def prepare(model: CompiledModel) -> Prepared:
     """Build the shared starting point of every replication of ``model``'s scenario."""
     spec = model.spec
     sc = spec.scenario
-    start = build_portfolio(spec)
-    n_start = start.n
+    (start_ids, start_segment, start_industry), start_numbers = starting_parts(spec)
+    n_start = start_ids.shape[0]
     n_new = int(np.ceil(n_start * spec.scenario.portfolio.max_new_share))
     gen = (sc.portfolio.generate if sc.portfolio.generate is not None
            else sc.portfolio.import_.defaults)  # type: ignore[union-attr]
     assert gen is not None
     # the arrivals' slots, named N1, N2, ... (zero-padded to the digits of n_new)
-    future = generate_portfolio(gen.model_copy(update={"accounts": max(n_new, 1)}),
-                                sc.seed + 7_919, id_prefix="N")
-    future = future.take(slice(0, n_new))
-    accounts = Accounts(
-        np.concatenate([start.account_id, future.account_id]),
-        {k: np.concatenate([v, future.numbers[k]]) for k, v in start.numbers.items()},
-        np.concatenate([start.segment, future.segment]),
-        np.concatenate([start.industry, future.industry]),
-    )
-    del start, future  # a 1M portfolio's parts are 260 MB: let what follows reuse them
-    # new accounts start young: no tenure, a small share, neutral loyalty
-    accounts.numbers["tenure_months"][n_start:] = 0.0
-    accounts.numbers["share"][n_start:] *= 0.5
+    future = gen.model_copy(update={"accounts": max(n_new, 1)})
+    future_seed = sc.seed + 7_919
+    future_ids, future_segment, future_industry = generate_labels(future, future_seed,
+                                                                  id_prefix="N")
+    account_id = np.concatenate([start_ids, future_ids[:n_new]])
+    segment = np.concatenate([start_segment, future_segment[:n_new]])
+    industry = np.concatenate([start_industry, future_industry[:n_new]])
+    del start_ids, start_segment, start_industry, future_ids, future_segment, future_industry
+    n = account_id.shape[0]
     seeds = np.random.SeedSequence([sc.seed, 0x444D55]).spawn(2)
     # explicit maps: the stakeholder rules' named accounts, then the CRM contacts export
     explicit = {**spec.stakeholders.accounts, **(spec.contacts or {})}
-    build = functools.partial(_units_and_structure, spec.stakeholders, accounts.segment,
-                              accounts.account_id, np.random.default_rng(seeds[0]),
-                              explicit=explicit)
-    # the first tiering reads the real starting state: the units, the starting trust and
-    # stage (neither depends on the tier; docs/model.md, "The start of a run"). A tiering
-    # that reads no decision-unit field does not wait for the units: a large portfolio's
-    # units and structure are built on the other core meanwhile (at 1M accounts ~0.6 s, and
-    # up to ~2.5 s when the machine hands out memory slowly), the first tiering's ranks then
-    # one at a time on this one. The same units and tiers either way: each is what it is
-    # built alone, from its own stream
+    build = functools.partial(_units_and_structure, spec.stakeholders, segment, account_id,
+                              np.random.default_rng(seeds[0]), explicit=explicit)
+    # The decision units read only the accounts' ids and segments. A tiering that reads no
+    # decision-unit field does not wait for the units: a large portfolio's units and
+    # structure are built on the other core (at 1M accounts ~0.7 s, and up to ~3 s when the
+    # machine hands out memory slowly) while the accounts' numbers are drawn and the first
+    # tiering ranks them one at a time on this one. The same units, numbers and tiers
+    # either way: each is what it is built alone, from its own stream
     from kamsim.engine.core import ASIDE_MIN_SLOTS
 
-    beside = not model.tiering.reads_units and accounts.n >= ASIDE_MIN_SLOTS
+    beside = not model.tiering.reads_units and n >= ASIDE_MIN_SLOTS
     units_done = lanes.aside(2 if beside else 1, build)
-    # (the units' metrics only when the tiering reads one of their fields: a million
-    # accounts' are ~200 MB, and each replication measures its own start; keeping these for
-    # the run raised the 1M-account peak by that much)
-    start_metrics = (metrics(units_done(), spec.stakeholders.influence_threshold)
-                     if model.tiering.reads_units else None)
     try:
+        # each field drawn straight into its column of every slot (one field's draws alive
+        # at a time)
+        numbers = {name: np.empty(n) for name in DRAWN_FIELDS}
+        for name, values in start_numbers():
+            numbers[name][:n_start] = values
+        for name, values in generate_numbers(future, future_seed):
+            numbers[name][n_start:] = values[:n_new]
+        accounts = Accounts(account_id, numbers, segment, industry)
+        # new accounts start young: no tenure, a small share, neutral loyalty
+        accounts.numbers["tenure_months"][n_start:] = 0.0
+        accounts.numbers["share"][n_start:] *= 0.5
+        # the industry network reads the industries and influences only: beside the first
+        # tiering, like the units
+        network = lanes.aside(2 if beside else 1, industry_network, industry,
+                              numbers["influence"], n_start, np.random.default_rng(seeds[1]))
+        # the first tiering reads the real starting state: the units (when it reads one of
+        # their fields), the starting trust and stage (neither depends on the tier;
+        # docs/model.md, "The start of a run"). The units' metrics only then: a million
+        # accounts' are ~200 MB, and each replication measures its own start; keeping
+        # these for the run raised the 1M-account peak by that much
+        start_metrics = (metrics(units_done(), spec.stakeholders.influence_threshold)
+                         if model.tiering.reads_units else None)
         env, tier, score, quadrant = first_tiering(model, accounts, n_start, start_metrics,
                                                    threads=1 if beside else 2)
     except Exception:
@@ -223,8 +240,7 @@ def prepare(model: CompiledModel) -> Prepared:
     trust = env["trust"]
     stage = env["stage_index"].astype(np.int64)
     stage[n_start:] = 0
-    src, dst, w, leader = industry_network(accounts.industry, env["influence"], n_start,
-                                           np.random.default_rng(seeds[1]))
+    src, dst, w, leader = network()
     del env  # its state columns (~200 MB at 1M accounts) are not kept
     return Prepared(model, accounts, n_start, units_done(), tier, score, quadrant, trust, stage,
                     src, dst, w, leader)
