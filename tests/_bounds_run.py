@@ -98,6 +98,14 @@ def main() -> None:
             kinds |= {EVENT_KINDS[k] for k in np.unique(out.events["kind"])}
     # the attitudes after one step of propagation (kamsim.dmu.metrics, not the engine's)
     propagated_attitude(sim.units)
+    # the compiled sort's other branches: keys that clash below the rows' bits, in runs
+    # short enough to be put in order in place (10 values) and one too long (1,000 values,
+    # runs of 256: the radix sort of whole keys)
+    from kamsim.rules import functions
+
+    with functions.compiled_sorts(True):
+        for size in (10, 1000):
+            functions._sorted_rows(1.0 + np.arange(size)[::-1] * 2.0**-50, None)
     print(json.dumps({
         "boundscheck": numba.config.BOUNDSCHECK,
         "cache_dir": os.environ.get("NUMBA_CACHE_DIR"),

@@ -74,12 +74,18 @@ def runs(draw: st.DrawFn) -> tuple[np.ndarray, list[tuple[np.ndarray, dict[int, 
     return x, steps
 
 
+@pytest.mark.parametrize("compiled", [False, True])
 @settings(max_examples=300, deadline=None)
 @given(runs())
 def test_an_array_sorted_again_gives_the_figures_of_a_fresh_sort(
-        run: tuple[np.ndarray, list[tuple[np.ndarray, dict[int, float]]]]) -> None:
+        compiled: bool, run: tuple[np.ndarray, list[tuple[np.ndarray, dict[int, float]]]]
+) -> None:
+    # (compiled: the packed sort, the kept rows and the ranks put in the kernels of
+    # kamsim/rules/sort_kernel.py, against the plain definition as well)
+    if compiled:
+        pytest.importorskip("numba", reason="numba is not installed")
     x, steps = run
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), functions.compiled_sorts(compiled):
         for mask, writes in steps:
             for i, v in writes.items():  # (changed in place: the kept order may no longer do)
                 x[i] = v
@@ -524,6 +530,51 @@ def test_the_compiled_sort_is_the_numpy_one(values: list[float], few: bool) -> N
         same(got_ties, want_ties)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(FINITE, max_size=150), st.sampled_from(["any", "few", "clash"]), st.data())
+def test_the_compiled_rows_are_the_numpy_ones(values: list[float], kind: str,
+                                              data: st.DataObject) -> None:
+    """The rows of a population by the packed keys sorted in numpy (the rows packed in,
+    clashing runs put in order in place) are those of numpy's packed sort of the
+    population, taken back to rows, and so are the ties."""
+    pytest.importorskip("numba", reason="numba is not installed")
+    x = np.array(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # (inf % 5, left out by the where)
+        if kind == "few":  # (many ties, and keys that differ only in their low bits)
+            x = 1.0 + np.where(np.isfinite(x), np.abs(np.round(x, 0) % 5), 2.0) * 2.0**-40
+        elif kind == "clash":  # (runs of keys that differ only in the rows' bits)
+            x = 1.0 + np.where(np.isfinite(x), np.abs(np.round(x, 0) % 200), 7.0) * 2.0**-50
+    selected = (None if data.draw(st.booleans()) else np.array(
+        data.draw(st.lists(st.booleans(), min_size=x.size, max_size=x.size)), dtype=bool))
+    want = functions._sorted_rows(x, selected)
+    with functions.compiled_sorts(True):
+        got = functions._sorted_rows(x, selected)
+    same(got[0], want[0])
+    assert (got[1] is None) == (want[1] is None)
+    if got[1] is not None and want[1] is not None:
+        same(got[1], want[1])
+
+
+@pytest.mark.parametrize("size", [10, 64, 65, 1000, 5000])
+def test_a_long_run_of_clashing_keys_is_sorted_whole(size: int) -> None:
+    """Values that differ only in the bits the rows take, in long runs out of order (runs of
+    256 at 1,000 values): the kernel gives up on putting them in order in place and the
+    radix sort of whole keys gives the same rows and ties as numpy."""
+    pytest.importorskip("numba", reason="numba is not installed")
+    rng = np.random.default_rng(size)
+    for x in (1.0 + np.arange(size)[::-1] * 2.0**-50,
+              1.0 + rng.permutation(size) * 2.0**-50,
+              1.0 + (np.arange(size)[::-1] // 3) * 2.0**-50):
+        for selected in (None, rng.random(size) < 0.7):
+            want = functions._sorted_rows(x, selected)
+            with functions.compiled_sorts(True):
+                got = functions._sorted_rows(x, selected)
+            same(got[0], want[0])
+            assert (got[1] is None) == (want[1] is None)
+            if got[1] is not None and want[1] is not None:
+                same(got[1], want[1])
+
+
 @pytest.mark.parametrize("hysteresis", [0.0, 0.05])
 def test_tiering_with_the_compiled_sort_is_tiering_without(monkeypatch: pytest.MonkeyPatch,
                                                             hysteresis: float) -> None:
@@ -531,8 +582,8 @@ def test_tiering_with_the_compiled_sort_is_tiering_without(monkeypatch: pytest.M
     from kamsim.rules import sort_kernel
 
     sorted_ = []
-    kernel = sort_kernel.ascending
-    monkeypatch.setattr(sort_kernel, "ascending",
+    kernel = sort_kernel.packed_keys
+    monkeypatch.setattr(sort_kernel, "packed_keys",
                         lambda *a: sorted_.append(threading.get_ident()) or kernel(*a))
     tiering = compile_tiering(_rules(hysteresis))
     rng = np.random.default_rng(11)

@@ -19,7 +19,7 @@ import numpy as np
 
 from kamsim.jit import kernel
 
-__all__ = ["ascending", "ranks_moved"]
+__all__ = ["ascending", "packed_keys", "rows_of_packed", "kept_rows", "put_ranks", "ranks_moved"]
 
 
 @kernel
@@ -63,6 +63,136 @@ def ascending(keys, order, spare_keys, spare_order):
         for i in range(m):
             keys[i] = src_keys[i]
             order[i] = src_order[i]
+
+
+#: a run of clashing keys is put in order in place up to this long (longer: sort otherwise)
+_RUN_MAX = 64
+_LOW63 = 0x7FFFFFFFFFFFFFFF
+
+
+@kernel
+def _signed_key(b):
+    """A value's key as a signed integer in the value's order, from its bits ``b`` (float64
+    as int64): -0.0 is 0.0's key, a negative value's bits below the sign flipped."""
+    if b == -_LOW63 - 1:  # (-0.0)
+        b = 0
+    return b ^ ((b >> 63) & _LOW63)
+
+
+@kernel
+def packed_keys(bits, selected, everyone, shift, packed):
+    """Each population row's key (the ``selected`` rows, every row if ``everyone``;
+    ``bits``: the float64 values as int64, no NaN among the population) with the row in its
+    low ``shift`` bits, which hold any row, into ``packed[:m]`` as unsigned integers in the
+    values' order (those bits of the key given up): returns m. Sorted, they give the rows
+    in ascending order of value, equal values by row, but for keys that differ only in the
+    bits given up (:func:`rows_of_packed`)."""
+    low = (1 << shift) - 1
+    top = -_LOW63 - 1  # (the sign bit: the unsigned order is the signed one with it flipped)
+    m = 0
+    for i in range(bits.shape[0]):
+        if everyone or selected[i]:
+            packed[m] = ((_signed_key(bits[i]) ^ top) & ~low) | i
+            m += 1
+    return m
+
+
+@kernel
+def rows_of_packed(packed, shift, bits, rows, ties):
+    """The rows of the sorted :func:`packed_keys` into ``rows``, and the positions along
+    them whose value equals the next one's into ``ties[:t]``: returns t, or -1 when a run
+    of clashing keys is too long and out of order (then sort with :func:`ascending`).
+
+    Keys that agree above the rows' bits but differ in the bits given up (a clash) come in
+    row order; each such run is put in order by the whole key (in place, by insertion:
+    equal keys keep their row order). Only in such a run can two values be equal."""
+    m = packed.shape[0]
+    low = (1 << shift) - 1
+    for j in range(m):
+        rows[j] = packed[j] & low
+    t = 0
+    full = np.empty(_RUN_MAX, np.int64)
+    held = np.empty(_RUN_MAX, np.int64)
+    j = 0
+    while j < m - 1:
+        if (packed[j] ^ packed[j + 1]) & ~low:
+            j += 1
+            continue
+        e = j + 2
+        while e < m and not (packed[e - 1] ^ packed[e]) & ~low:
+            e += 1
+        in_order = True
+        for q in range(j, e - 1):
+            if _signed_key(bits[rows[q]]) > _signed_key(bits[rows[q + 1]]):
+                in_order = False
+                break
+        if not in_order:
+            if e - j > _RUN_MAX:
+                return -1
+            for q in range(j, e):
+                r = rows[q]
+                k = _signed_key(bits[r])
+                at = q - j
+                while at > 0 and full[at - 1] > k:
+                    full[at] = full[at - 1]
+                    held[at] = held[at - 1]
+                    at -= 1
+                full[at] = k
+                held[at] = r
+            for q in range(j, e):
+                rows[q] = held[q - j]
+        for q in range(j, e - 1):
+            if _signed_key(bits[rows[q]]) == _signed_key(bits[rows[q + 1]]):
+                ties[t] = q
+                t += 1
+        j = e
+    return t
+
+
+@kernel
+def kept_rows(order, run, selected, rows, ties):
+    """``functions._kept_rows`` in one pass along a kept order of every row: the
+    ``selected`` rows in that order into ``rows``, and the positions along them whose run
+    of equal values (``run``, one a place of the order; empty: every value differs) is the
+    previous one's, less one, into ``ties[:t]``: returns t. ``rows`` and ``ties`` have room
+    for one more than the selected rows: each place is written whether or not its row is
+    selected, and counted only if it is (a branch on a row's mark, true for about half of
+    them, mispredicts half the time and took twice as long)."""
+    has_run = run.shape[0] > 0
+    m = np.int64(0)
+    t = np.int64(0)
+    last = np.int64(-1)
+    for p in range(order.shape[0]):
+        r = order[p]
+        s = np.int64(selected[r])
+        rows[m] = r
+        if has_run:
+            g = np.int64(run[p])
+            ties[t] = m - 1
+            t += s & np.int64(g == last)
+            last += (g - last) * s
+        m += s
+    return t
+
+
+@kernel
+def put_ranks(rows, run_start, run_end, out):
+    """``out[rows] = _SortedPopulation.average_rank()`` without the array of ranks: each
+    place's average 1-based rank over its run of equal values (``run_start``/``run_end``
+    along ``rows``; empty: every value differs), divided by the population's size, worked
+    out as numpy works it out (``run_start + (count + 1) / 2.0``, then the division; without
+    ties, ``(p + 1) / m``)."""
+    m = rows.shape[0]
+    if run_start.shape[0] == 0:
+        for p in range(m):
+            out[rows[p]] = (p + 1) / m
+        return
+    for i in range(run_start.shape[0]):
+        s = run_start[i]
+        e = run_end[i]
+        value = (s + (e - s + 1) / 2.0) / m
+        for p in range(s, e):
+            out[rows[p]] = value
 
 
 @kernel
