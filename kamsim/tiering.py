@@ -196,10 +196,11 @@ class CompiledTiering:
                            mask)[0]
 
     def _table(self, env: dict[str, np.ndarray], score: np.ndarray, values: dict[str, Any],
-               mask: np.ndarray, ids: np.ndarray | None, nudged: np.ndarray | None = None
-               ) -> np.ndarray:
+               mask: np.ndarray, ids: np.ndarray | None, nudged: np.ndarray | None = None,
+               at: np.ndarray | None = None) -> np.ndarray:
         """Tier indices from the table; ``nudged``: each account's score moved, read as if
-        that account alone had moved (its rank, z-score, ... against the others' ``score``)."""
+        that account alone had moved (its rank, z-score, ... against the others' ``score``);
+        ``at`` (indices): the tiers of those accounts only, in their order."""
         # the fields the table reads, an indicator's value or the score in place of a field
         # of the same name (copying the whole env would work out every derived field of an
         # engine's Fields, names included)
@@ -207,7 +208,7 @@ class CompiledTiering:
                 for name in self.table.names if name == "score" or name in values or name in env}
         moved = None if nudged is None else {"score": nudged}
         try:
-            out = self.table.outputs(env2, mask.shape[0], mask, moved)
+            out = self.table.outputs(env2, mask.shape[0], mask, moved, at)
         except TableHitError as exc:
             raise self._overlap(exc, ids, nudged is not None) from None
         if self._outputs_finite:
@@ -264,26 +265,36 @@ class CompiledTiering:
             # on a big portfolio they run side by side when ``threads`` allows, each the
             # table it gives alone (an overlap of a `unique` table is raised for ``up``
             # first, as one after the other)
-            up_score = np.minimum(score + self.hysteresis, 1.0)
-            down_score = np.maximum(score - self.hysteresis, 0.0)
             if self.table.hit_policy != "unique":
                 # Only an account the plain table moves can be kept where it is: one it
                 # leaves in its tier stays there whatever the nudges say. So the others keep
                 # their unmoved score, and the moved helpers (rank_pct_moved, ...) work out
-                # the few that move, each still against every other's unmoved score: the
-                # same outcome for those, the same tiers (a year's re-tiering moves a few in
-                # a hundred; all of them were worked out before). A `unique` table nudges
-                # everyone, as its rows may overlap for any account's nudged score
-                staying = ~mask | (tier == current)
-                np.copyto(up_score, score, where=staying)
-                np.copyto(down_score, score, where=staying)
-            up, down = side_by_side(
-                lambda nudged: self._table(env, score, values, mask, ids, nudged=nudged),
-                (up_score, down_score), mask.shape[0], threads)
-            # lower index = better tier; keep the current tier if it lies between the
-            # outcomes of the nudged scores
-            keep = (current >= up) & (current <= down)
-            tier = np.where(keep, current, tier)
+                # the few that move, each still against every other's unmoved score, and the
+                # nudged tables are read at those accounts only: the same outcome for them,
+                # the same tiers (a year's re-tiering moves a few in a hundred; all of them
+                # were worked out before). A `unique` table nudges everyone, as its rows
+                # may overlap for any account's nudged score
+                moving = np.flatnonzero(mask & (tier != current))
+                if moving.size:
+                    up_score, down_score = score.copy(), score.copy()
+                    up_score[moving] = np.minimum(score[moving] + self.hysteresis, 1.0)
+                    down_score[moving] = np.maximum(score[moving] - self.hysteresis, 0.0)
+                    up, down = side_by_side(
+                        lambda nudged: self._table(env, score, values, mask, ids,
+                                                   nudged=nudged, at=moving),
+                        (up_score, down_score), mask.shape[0], threads)
+                    # lower index = better tier; keep the current tier if it lies between
+                    # the outcomes of the nudged scores
+                    was = current[moving]
+                    tier[moving] = np.where((was >= up) & (was <= down), was, tier[moving])
+            else:
+                up_score = np.minimum(score + self.hysteresis, 1.0)
+                down_score = np.maximum(score - self.hysteresis, 0.0)
+                up, down = side_by_side(
+                    lambda nudged: self._table(env, score, values, mask, ids, nudged=nudged),
+                    (up_score, down_score), mask.shape[0], threads)
+                keep = (current >= up) & (current <= down)
+                tier = np.where(keep, current, tier)
         return np.where(mask, tier, current if current is not None else tier), score
 
     def classify(self, env: dict[str, np.ndarray], mask: np.ndarray,

@@ -10,6 +10,7 @@ import math
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -205,3 +206,73 @@ def test_long_chains_match_reference(
     source: str, data: tuple[dict[str, np.ndarray], np.ndarray | None]
 ) -> None:
     test_compiled_matches_reference.hypothesis.inner_test(source=source, data=data)  # type: ignore[attr-defined]
+
+
+def _same_values(got: np.ndarray, want: np.ndarray) -> bool:
+    """Bit for bit for numbers and true/false, value for value for text."""
+    if got.dtype == object or want.dtype == object:
+        return got.dtype == want.dtype and got.tolist() == want.tolist()
+    return got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+@settings(max_examples=400, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.filter_too_much])
+@given(source=expressions(), data=tables(), picks=st.data())
+def test_an_evaluation_at_some_rows_is_the_whole_one_taken_there(
+    source: str, data: tuple[dict[str, np.ndarray], np.ndarray | None], picks: st.DataObject
+) -> None:
+    """``rows``: each row-by-row operation on those rows' values, each portfolio helper
+    (moved or not) over every row then taken at them, so exactly the whole evaluation at
+    those rows (any rows, in any order, repeated or none)."""
+    env, mask = data
+    assume(len(source) <= MAX_SOURCE_CHARS)
+    expr = compile_expr(source, FIELDS)
+    n = len(env["a"])
+    rows = np.array(picks.draw(st.lists(st.integers(0, n - 1), max_size=2 * n)), dtype=np.intp)
+    moved = picks.draw(st.none() | st.lists(st.sampled_from(VALUES), min_size=n, max_size=n)
+                       .map(lambda v: {"a": np.array(v, dtype=np.float64)}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the compiled path must not warn
+        whole = expr(env, mask=mask, moved=moved)
+        at = expr(env, mask=mask, moved=moved, rows=rows)
+    assert at.shape == rows.shape
+    assert _same_values(at, whole[rows]), (source, rows, at, whole[rows])
+
+
+@settings(max_examples=200, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.filter_too_much])
+@given(count=st.integers(1, 3), data=tables(), picks=st.data())
+def test_a_table_at_some_rows_is_the_whole_table_taken_there(
+    count: int, data: tuple[dict[str, np.ndarray], np.ndarray | None], picks: st.DataObject
+) -> None:
+    """DecisionTable.outputs at some accounts (a re-tiering's nudged tables) gives each the
+    output of the whole table, every hit policy; a `unique` table's overlap names the same
+    accounts, among those asked for."""
+    from kamsim.rules.tables import DecisionTable, Row, TableHitError
+
+    env, mask = data
+    n = len(env["a"])
+    policy = picks.draw(st.sampled_from(["first", "unique", "priority", "collect_sum"]))
+    sources = [picks.draw(st.sampled_from(["p", "q", "(a > 0)", "(rank_pct(a) >= 0.5)",
+                                           "(cum_share(b) <= 0.5 and not p)",
+                                           "(zscore(a) < 0 or q)", "(a > quantile(b, 0.5))"]))
+               for _ in range(count)]
+    rows = [Row(compile_expr(src, FIELDS), float(i), float(-i)) for i, src in enumerate(sources)]
+    table = DecisionTable(rows, policy, picks.draw(st.sampled_from([None, 9.0])))
+    at = np.array(picks.draw(st.lists(st.integers(0, n - 1), max_size=2 * n)), dtype=np.intp)
+    moved = picks.draw(st.none() | st.just({"a": -env["a"]}))
+    try:
+        whole = table.outputs(env, n, mask, moved)
+    except TableHitError as whole_error:
+        named = sorted(set(whole_error.accounts.tolist()) & set(at.tolist()))
+        if not named:  # the accounts asked for match one row each
+            table.outputs(env, n, mask, moved, at)
+            return
+        with pytest.raises(TableHitError) as error:
+            table.outputs(env, n, mask, moved, at)
+        assert sorted(set(error.value.accounts.tolist())) == named
+        return
+    got = table.outputs(env, n, mask, moved, at)
+    assert _same_values(got, whole[at])

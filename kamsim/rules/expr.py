@@ -92,16 +92,36 @@ class _Context:
     """What the closures of one evaluation read (a plain class with slots: it is built on
     every call of an expression, so it must cost little)."""
 
-    __slots__ = ("env", "n", "mask", "base")
+    __slots__ = ("env", "n", "mask", "base", "whole", "rows")
 
     def __init__(self, env: Mapping[str, np.ndarray], n: int, mask: np.ndarray | None,
-                 base: _Context | None = None) -> None:
+                 base: _Context | None = None, whole: _Context | None = None,
+                 rows: np.ndarray | None = None) -> None:
         self.env = env
         self.n = n
         self.mask = mask
         # with moved fields (Expr's ``moved``): the evaluation over the unmoved ones, whose
         # values are the population a portfolio helper measures each moved row against
         self.base = base
+        # evaluated at some rows only (Expr's ``rows``): ``env`` holds those rows' values,
+        # and ``whole`` is the evaluation over every row, which a portfolio helper measures
+        # (then takes at ``rows``)
+        self.whole = whole
+        self.rows = rows
+
+
+def _at_rows(helper: Fn) -> Fn:
+    """A portfolio helper's node evaluated at some rows only: worked out over the whole
+    portfolio, then taken at the rows (a scalar, quantile's, as it is)."""
+
+    def at(ctx: _Context) -> Any:
+        whole = ctx.whole
+        if whole is None:
+            return helper(ctx)
+        value = helper(whole)
+        return value[ctx.rows] if np.ndim(value) else value
+
+    return at
 
 
 Fn = Callable[[_Context], Any]
@@ -168,6 +188,7 @@ class Expr:
         n: int | None = None,
         mask: np.ndarray | None = None,
         moved: Mapping[str, np.ndarray] | None = None,
+        rows: np.ndarray | None = None,
     ) -> np.ndarray:
         """Evaluate over ``n`` accounts; returns a fresh 1-D array of length ``n``.
 
@@ -179,6 +200,11 @@ class Expr:
         the expression reads the moved values; a portfolio helper gives each row its value
         in the portfolio where only that row is moved and every other account keeps its
         ``env`` value (``rank_pct(score)`` of a nudged score against the others' scores).
+
+        ``rows`` (indices): the value at those rows only, in their order (an array of their
+        length), each what the evaluation over every row gives there: the row-by-row
+        operations work on those rows' values, and a portfolio helper over every row (then
+        taken at them). A re-tiering's nudged tables need only the accounts that may move.
         """
         # (the checks and conversions cost more than a small portfolio's arithmetic: the
         # usual case, plain arrays of the right dtype and length, is told apart first)
@@ -205,6 +231,10 @@ class Expr:
             ctx = _Context({**columns, **{name: F.column(moved, name, "number", n)
                                           for name in moved if name in columns}},
                            n, mask, ctx)
+        if rows is not None:
+            ctx = _Context({name: column[rows] for name, column in ctx.env.items()},
+                           rows.shape[0], mask, whole=ctx, rows=rows)
+            shape = (rows.shape[0],)
         # Overflow to inf and inf - inf = NaN are defined results here, not events to report.
         if self._quiet:
             value = self._fn(ctx)
@@ -698,7 +728,7 @@ class _Compiler:
                 # each moved row against the others' unmoved values (see Expr.__call__)
                 return moved(g(ctx.base), g(ctx), ctx.n, ctx.mask)
 
-            return _Node("number", helper)
+            return _Node("number", _at_rows(helper))
         # (min, max, abs, log, exp, clip: each gives a new array)
         return _Node("number", lambda ctx: impl(*(g(ctx) for g in fns)), fresh=True)
 
@@ -751,7 +781,7 @@ class _Compiler:
                 return impl(g(ctx), q, ctx.n, ctx.mask)
             return moved(g(ctx.base), g(ctx), q, ctx.n, ctx.mask)
 
-        return _Node("number", helper)
+        return _Node("number", _at_rows(helper))
 
 
 #: the expressions compiled in this process, by source, field types and expected type: a

@@ -118,19 +118,24 @@ class DecisionTable:
         n: int | None = None,
         mask: np.ndarray | None = None,
         moved: Mapping[str, np.ndarray] | None = None,
+        at: np.ndarray | None = None,
     ) -> np.ndarray:
         """:meth:`evaluate`'s output alone (a re-tiering reads no more): the matched rows
-        are not written down, except where ``collect_sum`` needs them."""
-        return self._resolve(env, n, mask, moved, rows=False)[0]
+        are not written down, except where ``collect_sum`` needs them. ``at`` (indices):
+        the output of those accounts only, in their order (each condition evaluated at them,
+        :class:`kamsim.rules.expr.Expr`'s ``rows``)."""
+        return self._resolve(env, n, mask, moved, rows=False, at=at)[0]
 
     def _resolve(self, env: Mapping[str, np.ndarray], n: int | None, mask: np.ndarray | None,
-                 moved: Mapping[str, np.ndarray] | None, rows: bool
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
+                 moved: Mapping[str, np.ndarray] | None, rows: bool,
+                 at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         n = infer_length(env, n, sorted(self.names))
         with shared_sorts():  # e.g. rank_pct(score) in several rows: one sort
-            matches = [row.when(env, n, mask, moved) for row in self.rows]
+            matches = [row.when(env, n, mask, moved, at) for row in self.rows]
+        if at is not None:
+            n = at.shape[0]
         if self.hit_policy == "unique":
-            self._check_unique(matches, mask)
+            self._check_unique(matches, mask if mask is None or at is None else mask[at], at)
         if self.hit_policy == "collect_sum":
             return self._collect_sum(matches, n)
         order = list(range(len(self.rows)))
@@ -172,7 +177,10 @@ class DecisionTable:
         output[any_hit] = total[any_hit]
         return output, matched
 
-    def _check_unique(self, matches: list[np.ndarray], mask: np.ndarray | None) -> None:
+    def _check_unique(self, matches: list[np.ndarray], mask: np.ndarray | None,
+                      at: np.ndarray | None = None) -> None:
+        """A TableHitError naming the accounts (their indices: ``at``'s, when the matches
+        are of those accounts only) that match more than one row."""
         if not matches:
             return
         counts = np.sum(matches, axis=0)
@@ -182,4 +190,5 @@ class DecisionTable:
         if overlap.any():
             rows = [i for i, hit in enumerate(matches) if (hit & overlap).any()]
             labels = [row.label for row in self.rows]
-            raise TableHitError(rows, np.flatnonzero(overlap), labels)
+            accounts = np.flatnonzero(overlap)
+            raise TableHitError(rows, accounts if at is None else at[accounts], labels)
