@@ -496,3 +496,56 @@ def test_nans_of_both_kinds(accounts, threshold, active, split):
     operand's by the array's length, a value's place in it and the SIMD level numpy
     dispatches to (docs/dmu.md, "Compiled metrics"), so that is not part of the result."""
     _full_and_stretch(accounts, threshold, active, split, nan_bits=False)
+
+
+@pytest.mark.parametrize("way", ["off", "on"])
+def test_a_context_writes_over_only_the_blocks_nothing_holds(monkeypatch, rules, lanes_always,
+                                                             way):
+    """A Context makes each step's metrics in the memory of the blocks of two steps before
+    when nothing holds them any more (no Metrics of theirs, no array or view of one): the
+    same metrics, period after period, as a run that keeps every Metrics alive (where none
+    is written over), and a Metrics, a row or a view held stays as it was."""
+    from kamsim.dmu.context import Context
+    from kamsim.dmu.metrics import _Blocks, _rows_of
+
+    def snapshot(m):  # type: ignore[no-untyped-def]
+        return [row.copy() for row in _rows_of(m)]
+
+    n = 600
+    units = make_units(rules, n)
+    roles = {r: rules.roles[r] for r in units.role_names}
+    mode(monkeypatch, way)
+    unheld = []
+    real = _Blocks.unheld
+    monkeypatch.setattr(_Blocks, "unheld", lambda self: unheld.append(real(self)) or real(self))
+    keep, drop = (Context(units.copy(), StepParams(), roles, 0.3, threads=2) for _ in "kd")
+    kept = [keep.metrics()]
+    shots = [snapshot(kept[0])]
+    last = drop.metrics()
+    held: list[tuple[np.ndarray, np.ndarray]] = []  # (an array held, a copy of it then)
+    rng = np.random.default_rng(35)
+    for i, active in enumerate(portfolio_periods(n, 8, rng)):
+        inp = period_input(n, active, rng)
+        u = np.ones(units.n_people, np.float32)
+        u[rng.choice(units.n_people, 60, replace=False)] = 0.0
+        below = np.flatnonzero(u < 1.0)
+        _, m = keep.step_metrics(inp, u, kept[-1], below)
+        kept.append(m)
+        shots.append(snapshot(m))
+        _, last = drop.step_metrics(inp, u, last, below)
+        assert_same(last, m)
+        if i == 2:  # a row of this period's metrics, and a view of another row, held
+            held += [(last.coverage, last.coverage.copy()),
+                     (last.sentiment[5:50], last.sentiment[5:50].copy())]
+        if i == 4:  # a whole Metrics held
+            held += list(zip(_rows_of(last), snapshot(last), strict=True))
+    # the dropped run wrote over blocks nothing held, and held some back; the kept run
+    # wrote over none, and every Metrics it kept is still its period's
+    assert True in unheld and False in unheld
+    assert unheld.count(True) < len(kept) - 3
+    for now, then in held:
+        assert same_bits(now, then)
+    assert len({id(m._blocks) for m in kept[1:]}) == len(kept) - 1
+    for m, shot in zip(kept, shots, strict=True):
+        for now, then in zip(_rows_of(m), shot, strict=True):
+            assert same_bits(now, then)

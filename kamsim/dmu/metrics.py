@@ -6,6 +6,7 @@ value that is a level in decimal is counted as that level.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from operator import is_
 from typing import Any
@@ -77,13 +78,26 @@ class _Blocks:
     (7, n_accounts), red flags (n_accounts), and the row arrays handed out (by identity, so
     that a Metrics whose arrays were replaced, copied or unpickled is not taken for one)."""
 
-    __slots__ = ("f", "b", "red", "rows")
+    __slots__ = ("f", "b", "red", "rows", "_refs")
 
     def __init__(self, na: int) -> None:
         self.f = np.empty((len(_FLOAT_ROWS), na))
         self.b = np.empty((len(_BOOL_ROWS), na), np.bool_)
         self.red = np.empty(na, np.int64)
         self.rows = (*self.f, *self.b, self.red)
+        # how many references each array and row has with nothing else holding one (see
+        # unheld)
+        self._refs = self._counts()
+
+    def _counts(self) -> tuple[int, ...]:
+        return tuple(map(sys.getrefcount, (self.f, self.b, self.red, *self.rows)))
+
+    def unheld(self) -> bool:
+        """Whether nothing but these blocks holds their arrays, their rows or a view of them
+        (no Metrics of theirs, nor any array of one, is alive): then their memory may be
+        written over. (A Metrics holds its rows; a view of an array holds a reference to
+        the array that owns its memory.)"""
+        return self._counts() == self._refs
 
     def of(self, m: Metrics) -> bool:
         """Whether ``m``'s arrays are still exactly these rows."""
@@ -322,12 +336,12 @@ def metrics(units: Units, threshold: float, active: np.ndarray | None = None,
 
 
 def _metrics_span(units: Units, st: Structure, threshold: float, sp: Span,
-                  previous: Metrics | None, threads: int, kernels: bool | None = None
-                  ) -> Metrics:
+                  previous: Metrics | None, threads: int, kernels: bool | None = None,
+                  into: _Blocks | None = None) -> Metrics:
     """:func:`metrics` of the accounts of the stretch ``sp``, ``previous``'s values elsewhere
     (in parts with ``threads`` > 1; ``kernels`` as :func:`kamsim.dmu.span.compiled` takes
-    it)."""
-    blocks = _blocks_for(units.n_accounts, sp, previous)
+    it; ``into``: see :func:`_blocks_for`)."""
+    blocks = _blocks_for(units.n_accounts, sp, previous, into)
     for _ in side_by_side(lambda part: _metrics_part(units, st, threshold, part,
                                                      scratch(units, lane()), blocks, kernels),
                           split(units, st, sp, threads), threads):
@@ -335,12 +349,15 @@ def _metrics_span(units: Units, st: Structure, threshold: float, sp: Span,
     return blocks.metrics()
 
 
-def _blocks_for(na: int, sp: Span, previous: Metrics | None) -> _Blocks:
+def _blocks_for(na: int, sp: Span, previous: Metrics | None,
+                into: _Blocks | None = None) -> _Blocks:
     """New result blocks for ``na`` accounts, ``previous``'s values outside the span (copied
     block by block when ``previous`` is made of such rows); the span's part is computed
-    straight into them."""
+    straight into them. ``into``: blocks nothing uses any more (of another ``previous``),
+    whose memory is written over instead (every value of the blocks is written: outside
+    the span here, inside it by the metrics)."""
     a0, a1 = sp.a0, sp.a1
-    blocks = _Blocks(na)
+    blocks = into if into is not None and into.red.shape == (na,) else _Blocks(na)
     if previous is not None and (a0 > 0 or a1 < na):
         old = previous._blocks
         pairs: Any = ((blocks.f, old.f), (blocks.b, old.b), (blocks.red, old.red)) \
