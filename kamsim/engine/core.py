@@ -259,6 +259,13 @@ class Simulation:
         # money and results, per slot
         self.acc = {k: np.zeros(n) for k in ("revenue", "discounts", "cogs", "cost_to_serve",
                                               "acquisition", "bad_debt", "profit", "clv")}
+        # the period's draws (events, decisions, offers, wallets, referrals) and its money
+        # (with the kernels: discounts, cost of goods, cost to serve, bad debt, profit), one
+        # a slot, written into these rows each period: each is read within its period only.
+        # Made afresh they were ~10 new arrays a period on the helper thread (~120 MB at 1M
+        # accounts), whose memory glibc handed back and took again, zeroed, every period
+        self.draws = np.empty((5, n))
+        self.money_rows = np.empty((5, n))
         self.d_month = (1.0 + self.sc.discount_rate) ** (1.0 / 12.0) - 1.0
         # scenario-level multipliers changed by shocks
         self.offer_mult = 1.0

@@ -184,17 +184,22 @@ def _ahead(sim: Simulation, act: np.ndarray, end: float, kernels: bool
 def _event_draws(sim: Simulation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The period's draws the events read, one a slot, each from its own stream: the events'
     uniform, the decisions' and the offers' gap."""
-    rng, n = sim.rng, sim.n
-    return rng["events"].random(n), rng["decisions"].random(n), rng["offers"].random(n)
+    rng, rows = sim.rng, sim.draws
+    return (rng["events"].random(out=rows[0]), rng["decisions"].random(out=rows[1]),
+            rng["offers"].random(out=rows[2]))
 
 
 def _later_draws(sim: Simulation) -> tuple[np.ndarray, np.ndarray]:
     """The period's draws read after the events, one a slot: the wallets' growth
     (``exp(drift + sigma * z)``, z the ``wallet`` stream's standard normal) and the
     referrals' uniform."""
-    rng, n = sim.rng, sim.n
-    growth = np.exp(sim.wallet_drift + sim.wallet_sigma * rng["wallet"].standard_normal(n))
-    return growth, rng["referrals"].random(n)
+    rng, rows = sim.rng, sim.draws
+    # exp(drift + sigma * z) in place (the same products and sums, a factor at a time)
+    growth = rng["wallet"].standard_normal(out=rows[3])
+    growth *= sim.wallet_sigma
+    np.add(sim.wallet_drift, growth, out=growth)
+    np.exp(growth, out=growth)
+    return growth, rng["referrals"].random(out=rows[4])
 
 
 def _money(sim: Simulation, act: np.ndarray, list_rev: np.ndarray, d: Any,
@@ -217,7 +222,8 @@ def _money(sim: Simulation, act: np.ndarray, list_rev: np.ndarray, d: Any,
             support_hours.astype(np.float64, copy=False), d.level, sv.fixed_cost,
             sv.vip_joint, sv.rate_am, sv.rate_exec, sv.rate_specialist,
             sv.rate_support, dt, bad_debt, factor, acc["revenue"], acc["discounts"],
-            acc["cogs"], acc["cost_to_serve"], acc["bad_debt"], acc["profit"], acc["clv"])
+            acc["cogs"], acc["cost_to_serve"], acc["bad_debt"], acc["profit"], acc["clv"],
+            sim.money_rows)
     disc = list_rev * d.discount_rate * money_ratio
     cogs = list_rev * sim.cost_share
     cts = (am * sv.rate_am + ex * sv.rate_exec + sp * sv.rate_specialist

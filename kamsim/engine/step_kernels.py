@@ -110,7 +110,7 @@ def money(act: np.ndarray, list_rev: np.ndarray, discount_rate: np.ndarray,
           rate_specialist: float, rate_support: float, dt: float, bad_debt: np.ndarray,
           factor: float, acc_revenue: np.ndarray, acc_discounts: np.ndarray,
           acc_cogs: np.ndarray, acc_cost_to_serve: np.ndarray, acc_bad_debt: np.ndarray,
-          acc_profit: np.ndarray, acc_clv: np.ndarray,
+          acc_profit: np.ndarray, acc_clv: np.ndarray, out: np.ndarray | None = None,
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``disc, cogs, cts, bad_debt, profit`` of the period, added to the running totals
     ``sim.acc[...]`` in place, section "money of the period" of period_step (``vip_joint``
@@ -126,9 +126,11 @@ def money(act: np.ndarray, list_rev: np.ndarray, discount_rate: np.ndarray,
         profit = list_rev - disc - cogs - cts - bad_debt
         sim.acc[name] += val  (revenue, discounts, cogs, cost_to_serve, bad_debt, profit)
         sim.acc["clv"] += profit * factor
+
+    ``out`` (5, n): the rows to write the five into (new arrays if None).
     """
     n = act.shape[0]
-    disc, cogs, cts, bad, profit = (np.empty(n) for _ in range(5))
+    disc, cogs, cts, bad, profit = (np.empty(n) for _ in range(5)) if out is None else out
     _money(act, list_rev, discount_rate, money_ratio, cost_share, am, ex, sp, support_hours,
            level, fixed_cost, vip_joint, rate_am, rate_exec, rate_specialist, rate_support, dt,
            bad_debt, factor, acc_revenue, acc_discounts, acc_cogs, acc_cost_to_serve,
