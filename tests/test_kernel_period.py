@@ -461,3 +461,39 @@ def test_the_last_slot_filled_refers_too(monkeypatch: pytest.MonkeyPatch, kernel
     ((top, after, lost),) = seen
     assert not lost
     assert after == top + 1
+
+
+@pytest.mark.parametrize("rule", [None, "trust >= 0.45 and share >= 0.12",
+                                  "trust >= 0.45 and revenue > 100000"])
+def test_shares_move_beside_the_stages_only_if_no_rule_reads_them(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rule: str | None) -> None:
+    """With the kernels and two threads, a period's shares and wallets move on the other
+    core after the money, beside the stages (``_money_and_moves``), only when no stage rule
+    reads a share or a wallet; a rule that reads one (or the revenue, made of both) sees
+    the period's moved shares, as without the kernels: the same run either way."""
+    import shutil
+
+    import yaml
+
+    from kamsim import lanes
+    from kamsim.engine import core
+    from kamsim.engine import step as step_module
+
+    monkeypatch.setattr(core, "ASIDE_MIN_SLOTS", 0)
+    monkeypatch.setattr(lanes, "CORES", 2)
+    path = BASELINE
+    if rule is not None:  # (the shipped rules and scenario, the first stage's rule replaced)
+        shutil.copytree(ROOT / "rules", tmp_path / "rules")
+        (tmp_path / "scenarios").mkdir()
+        path = tmp_path / "scenarios" / BASELINE.name
+        shutil.copy(BASELINE, path)
+        stages_file = tmp_path / "rules" / "stages.yaml"
+        stages = yaml.safe_load(stages_file.read_text(encoding="utf-8"))
+        stages["stages"][0]["up_when"] = rule
+        stages_file.write_text(yaml.safe_dump(stages), encoding="utf-8")
+    beside = []
+    real = step_module._money_and_moves
+    monkeypatch.setattr(step_module, "_money_and_moves",
+                        lambda *a: beside.append(1) or real(*a))
+    _assert_kernels_change_nothing(monkeypatch, path, [])
+    assert bool(beside) == (rule is None)

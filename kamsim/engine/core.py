@@ -266,6 +266,12 @@ class Simulation:
         # accounts), whose memory glibc handed back and took again, zeroed, every period
         self.draws = np.empty((5, n))
         self.money_rows = np.empty((5, n))
+        # whether a period's shares and wallets may move on the other core beside the stages
+        # (kamsim.engine.step._money_and_moves): only if no stage rule reads them
+        st = self.model.stages
+        reads = frozenset().union(*(rule.names for rule in (*st.up, *st.down, st.uncouple,
+                                                            st.recover) if rule is not None))
+        self.moves_beside = not reads & {"share", "wallet", "revenue", "gross_profit"}
         self.d_month = (1.0 + self.sc.discount_rate) ** (1.0 / 12.0) - 1.0
         # scenario-level multipliers changed by shocks
         self.offer_mult = 1.0

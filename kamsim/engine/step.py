@@ -202,6 +202,59 @@ def _later_draws(sim: Simulation) -> tuple[np.ndarray, np.ndarray]:
     return growth, rng["referrals"].random(out=rows[4])
 
 
+def _share_and_wallet(sim: Simulation, act: np.ndarray, growth: np.ndarray, effects: bool,
+                      kernels: bool) -> None:
+    """Section "share of wallet": each share toward its stage's target (accounts in the
+    portfolio: an arrival starts from its starting share, the lost keep the share they left
+    with); wallets move with the market, those of the accounts yet to arrive too (a wallet
+    is the account's spend in our category, whether it buys from us or not), but not those
+    of the lost."""
+    st, mk, dt = sim.model.stages, sim.market, sim.dt
+    if effects:
+        if kernels:
+            from kamsim.engine import step_kernels as sk
+
+            sim.share = sk.share_toward_target(act, sim.share, sim.stage, st.target_share,
+                                               sim.service_ratio, mk.share_speed * dt)
+        else:
+            pull = st.target_share[sim.stage] * (0.6 + 0.4 * sim.service_ratio)
+            moved = sim.share + mk.share_speed * dt * (pull - sim.share)
+            _clip(moved, 0.0, 1.0, out=moved)
+            sim.share = np.where(act, moved, sim.share)
+            del pull, moved
+    if kernels:
+        from kamsim.engine import step_kernels as sk
+
+        # (the growth is numpy's exp, made with the draws: its last bits differ from a
+        # compiled one's)
+        sim.wallet = sk.wallet_grown(sim.wallet, growth, sim.churn_period)
+    else:
+        grown = sim.wallet * growth
+        sim.wallet = np.where(sim.churn_period < 0, grown, sim.wallet)
+
+
+def _money_and_moves(sim: Simulation, act: np.ndarray, list_rev: np.ndarray, d: Any,
+                     money_ratio: np.ndarray, am: np.ndarray, ex: np.ndarray, sp: np.ndarray,
+                     support_hours: np.ndarray, bad_debt: np.ndarray, factor: float,
+                     effects: bool, share: np.ndarray, stage: np.ndarray, wallet: np.ndarray,
+                     growth: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray,
+                                                  np.ndarray]:
+    """:func:`_money` (compiled), then the new shares and wallets of
+    :func:`_share_and_wallet` (compiled) from ``share``, ``stage`` and ``wallet`` as they
+    were when the task was started: the same arrays, worked out on the other core while the
+    stages move (their rules read neither: ``Simulation.moves_beside``; the stages section
+    makes a new array for the stages and leaves the one given here as it was; the service
+    ratio and the churn periods are not written before the task's result is taken)."""
+    from kamsim.engine import step_kernels as sk
+
+    money = _money(sim, act, list_rev, d, money_ratio, am, ex, sp, support_hours, bad_debt,
+                   factor, True)
+    if effects:
+        share = sk.share_toward_target(act, share, stage, sim.model.stages.target_share,
+                                       sim.service_ratio, sim.market.share_speed * sim.dt)
+    return money, share, sk.wallet_grown(wallet, growth, sim.churn_period)
+
+
 def _money(sim: Simulation, act: np.ndarray, list_rev: np.ndarray, d: Any,
            money_ratio: np.ndarray, am: np.ndarray, ex: np.ndarray, sp: np.ndarray,
            support_hours: np.ndarray, bad_debt: np.ndarray, factor: float,
@@ -724,32 +777,20 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     growth, u_ref = later()
     del later
     # (on the other core while the shares, wallets and stages move: it writes only the
-    # accounts' running sums, which nothing reads before the arrivals are booked)
-    money_done = lanes.aside(sim.aside_threads, _money, sim, act, list_rev, d, money_ratio, am,
-                             ex, sp, support_hours, bad_debt, factor, kernels)
-
-    # -- share of wallet toward the stage's target (accounts in the portfolio: an arrival
-    # starts from its starting share, the lost keep the share they left with); wallets move
-    # with the market, those of the accounts yet to arrive too (a wallet is the account's
-    # spend in our category, whether it buys from us or not), but not those of the lost
-    if effects:
-        if kernels:
-            sim.share = sk.share_toward_target(act, sim.share, sim.stage, st.target_share,
-                                               sim.service_ratio, mk.share_speed * dt)
-        else:
-            pull = st.target_share[sim.stage] * (0.6 + 0.4 * sim.service_ratio)
-            moved = sim.share + mk.share_speed * dt * (pull - sim.share)
-            _clip(moved, 0.0, 1.0, out=moved)
-            sim.share = np.where(act, moved, sim.share)
-            del pull, moved
-    if kernels:
-        # (the growth is numpy's exp, made with the draws: its last bits differ from a
-        # compiled one's)
-        sim.wallet = sk.wallet_grown(sim.wallet, growth, sim.churn_period)
+    # accounts' running sums, which nothing reads before the arrivals are booked). With the
+    # kernels, and if no stage rule reads a share or a wallet, the shares and wallets move
+    # there too, after the money (_money_and_moves), from the arrays of this moment
+    beside = kernels and sim.moves_beside
+    money_done: Callable[[], Any]
+    if beside:
+        money_done = lanes.aside(sim.aside_threads, _money_and_moves, sim, act, list_rev, d,
+                                 money_ratio, am, ex, sp, support_hours, bad_debt, factor,
+                                 effects, sim.share, sim.stage, sim.wallet, growth)
     else:
-        grown = sim.wallet * growth
-        sim.wallet = np.where(sim.churn_period < 0, grown, sim.wallet)
-        del grown
+        money_done = lanes.aside(sim.aside_threads, _money, sim, act, list_rev, d,
+                                 money_ratio, am, ex, sp, support_hours, bad_debt, factor,
+                                 kernels)
+        _share_and_wallet(sim, act, growth, effects, kernels)
     del growth
 
     # -- stages: up or down one step after the minimum dwell; uncouple from any stage
@@ -830,7 +871,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         sim.stage = new_stage
         del env, stage, new_stage, may_move, ups, downs
 
-    disc, cogs, cts, bad_debt, profit = money_done()
+    if beside:
+        (disc, cogs, cts, bad_debt, profit), sim.share, sim.wallet = money_done()
+    else:
+        disc, cogs, cts, bad_debt, profit = money_done()
     del money_done, money_ratio
 
     # -- word of mouth: leaders' satisfaction and anger reach their followers
