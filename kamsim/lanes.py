@@ -14,6 +14,7 @@ would fight the other worker for its core).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar, copy_context
 from typing import Any, TypeVar
 
-__all__ = ["CORES", "lane", "side_by_side", "aside"]
+__all__ = ["CORES", "lane", "side_by_side", "aside", "aside_each"]
 
 #: The cores this process may run on.
 CORES = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -119,27 +120,44 @@ def aside(threads: int, fn: Callable[..., _R], *args: Any) -> Callable[[], _R]:
     asks for the result before it starts a :func:`side_by_side`, whose helper is lane 1 too,
     so the two never share scratch buffers or the cores.
     """
+    return aside_each(threads, (fn, *args))[0]
+
+
+def aside_each(threads: int, *calls: tuple[Any, ...]) -> list[Callable[[], Any]]:
+    """:func:`aside` of several calls ``(fn, *args)``, one after the other on one helper
+    thread: a function a call, each waiting for its own call only (the caller can take the
+    first result while the helper works on the next). With ``threads`` < 2 or one core they
+    run now, in order."""
     if min(threads, CORES) < 2:
-        value = fn(*args)
-        return lambda: value
-    box: list[tuple[bool, Any]] = []
+        return [functools.partial(_given, call[0](*call[1:])) for call in calls]
+    boxes: list[list[tuple[bool, Any]]] = [[] for _ in calls]
+    done = [threading.Event() for _ in calls]
 
     def work() -> None:
         _LANE.set(1)
-        try:
-            box.append((True, fn(*args)))
-        except BaseException as error:  # raised again in the caller, when it asks
-            box.append((False, error))
+        for call, box, finished in zip(calls, boxes, done, strict=True):
+            try:
+                box.append((True, call[0](*call[1:])))
+            except BaseException as error:  # raised again in the caller, when it asks
+                box.append((False, error))
+            finished.set()
 
     helper = threading.Thread(target=copy_context().run, args=(work,),
                               name="kamsim-aside", daemon=True)
     helper.start()
 
-    def result() -> _R:
-        helper.join()
-        ok, value = box[0]
+    def result(i: int) -> Any:
+        if i == len(calls) - 1:
+            helper.join()
+        else:
+            done[i].wait()
+        ok, value = boxes[i][0]
         if not ok:
             raise value
         return value
 
-    return result
+    return [functools.partial(result, i) for i in range(len(calls))]
+
+
+def _given(value: _R) -> _R:
+    return value

@@ -88,6 +88,39 @@ def test_aside_takes_its_arguments_when_called() -> None:
     assert result() == 3
 
 
+def test_aside_each_gives_each_result_as_its_call_ends() -> None:
+    """Calls one after the other on one helper thread: the first result is there while the
+    helper still works on the second; an error is raised by its own call's function."""
+    if lanes.CORES < 2:
+        pytest.skip("one core: aside runs the work in the caller")  # (CI has two)
+    release = threading.Event()
+    order: list[str] = []
+
+    def first(a: int) -> str:
+        order.append("first")
+        return threading.current_thread().name + str(a)
+
+    def second() -> int:
+        release.wait(10)
+        order.append("second")
+        raise ValueError("the second's")
+
+    got_first, got_second = lanes.aside_each(2, (first, 1), (second,))
+    assert got_first() == "kamsim-aside1"  # (the second still waits)
+    assert order == ["first"]
+    release.set()
+    with pytest.raises(ValueError, match="the second's"):
+        got_second()
+    assert order == ["first", "second"]
+
+
+def test_aside_each_with_one_thread_runs_the_calls_now_in_order() -> None:
+    ran: list[int] = []
+    results = lanes.aside_each(1, (lambda: ran.append(1) or "a",), (lambda x: ran.append(x) or x, 2))
+    assert ran == [1, 2]  # before any result is asked for
+    assert [r() for r in results] == ["a", 2]
+
+
 # -- where word of mouth's edges are cut
 
 

@@ -174,6 +174,18 @@ def _departures(sim: Simulation, act: np.ndarray, end: float,
     return idx_p, leave_now
 
 
+def _complaints_due(sim: Simulation, end: float) -> tuple[np.ndarray, ...]:
+    """The slots whose complaint arrives before ``end`` (the period's end) and when
+    (``complaints_kernel.arrivals_due``), then, for those, the gaps to their next complaint
+    (the ``complaints`` stream) and the work's uniforms (``complaint_work``): what the
+    complaints section reads before it queues them. Nothing before it changes the clocks."""
+    from kamsim.engine import complaints_kernel as ck
+
+    due, arrivals = ck.arrivals_due(sim.next_complaint, end)
+    gaps = sim.complaint_gaps(len(due))
+    return due, arrivals, gaps, sim.rng["complaint_work"].random(len(due))
+
+
 def _ahead(sim: Simulation, act: np.ndarray, end: float, kernels: bool
            ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, ...]]:
     """The work of a period that does not wait for the rest of it: :func:`_departures`, then
@@ -445,7 +457,14 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # service and complaints sections below touch, so with two threads they run on the other
     # core meanwhile (a large portfolio in a process of its own; kamsim.lanes.aside), and
     # are taken before the decision units' step, which uses both cores. Same values either way
-    ahead = lanes.aside(sim.aside_threads, _ahead, sim, act, t + dt, kernels)
+    # With the kernels, the complaints due this period and their draws go first there
+    # (_complaints_due: the main thread takes them once the service is worked out)
+    if kernels:
+        complaints_due, ahead = lanes.aside_each(sim.aside_threads,
+                                                 (_complaints_due, sim, t + dt),
+                                                 (_ahead, sim, act, t + dt, kernels))
+    else:
+        ahead = lanes.aside(sim.aside_threads, _ahead, sim, act, t + dt, kernels)
 
     # -- service asked and delivered
     if kernels:
@@ -500,9 +519,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         # the draws between them in the same order
         from kamsim.engine import complaints_kernel as ck
 
-        due, arrivals = ck.arrivals_due(sim.next_complaint, t + dt)
-        gaps = sim.complaint_gaps(len(due))
-        u_work = sim.rng["complaint_work"].random(len(due))
+        due, arrivals, gaps, u_work = complaints_due()
+        del complaints_due
         c_acc, arr_live, u_live, c_priority, c_target = ck.queued(
             sim.next_complaint, due, arrivals, gaps, t + dt, act, u_work, d.level, sv.priority,
             sv.response_days)
