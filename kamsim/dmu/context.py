@@ -70,7 +70,7 @@ class Context:
         # tuple of some twenty values to hash, ~10 µs a period)
         self._constants: tuple[Structure, tuple[Any, ...], _Constants] | None = None
         # the result blocks of the last two metrics after a step, the newest last
-        # (:meth:`_blocks`)
+        # (:meth:`_spare`)
         self._made: list[_Blocks] = []
 
     def step(self, inp: StepInput, u_depart: np.ndarray,

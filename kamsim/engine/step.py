@@ -221,28 +221,33 @@ def _share_and_wallet(sim: Simulation, act: np.ndarray, growth: np.ndarray, effe
     with); wallets move with the market, those of the accounts yet to arrive too (a wallet
     is the account's spend in our category, whether it buys from us or not), but not those
     of the lost."""
+    if kernels:
+        sim.share, sim.wallet = _moved_compiled(sim, act, sim.share, sim.stage, sim.wallet,
+                                                growth, effects)
+        return
     st, mk, dt = sim.model.stages, sim.market, sim.dt
     if effects:
-        if kernels:
-            from kamsim.engine import step_kernels as sk
+        pull = st.target_share[sim.stage] * (0.6 + 0.4 * sim.service_ratio)
+        moved = sim.share + mk.share_speed * dt * (pull - sim.share)
+        _clip(moved, 0.0, 1.0, out=moved)
+        sim.share = np.where(act, moved, sim.share)
+        del pull, moved
+    grown = sim.wallet * growth
+    sim.wallet = np.where(sim.churn_period < 0, grown, sim.wallet)
 
-            sim.share = sk.share_toward_target(act, sim.share, sim.stage, st.target_share,
-                                               sim.service_ratio, mk.share_speed * dt)
-        else:
-            pull = st.target_share[sim.stage] * (0.6 + 0.4 * sim.service_ratio)
-            moved = sim.share + mk.share_speed * dt * (pull - sim.share)
-            _clip(moved, 0.0, 1.0, out=moved)
-            sim.share = np.where(act, moved, sim.share)
-            del pull, moved
-    if kernels:
-        from kamsim.engine import step_kernels as sk
 
-        # (the growth is numpy's exp, made with the draws: its last bits differ from a
-        # compiled one's)
-        sim.wallet = sk.wallet_grown(sim.wallet, growth, sim.churn_period)
-    else:
-        grown = sim.wallet * growth
-        sim.wallet = np.where(sim.churn_period < 0, grown, sim.wallet)
+def _moved_compiled(sim: Simulation, act: np.ndarray, share: np.ndarray, stage: np.ndarray,
+                    wallet: np.ndarray, growth: np.ndarray, effects: bool
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_share_and_wallet`'s new shares (if ``effects``) and wallets in the kernels,
+    from ``share``, ``stage`` and ``wallet``. (The growth is numpy's exp, made with the
+    draws: its last bits differ from a compiled one's.)"""
+    from kamsim.engine import step_kernels as sk
+
+    if effects:
+        share = sk.share_toward_target(act, share, stage, sim.model.stages.target_share,
+                                       sim.service_ratio, sim.market.share_speed * sim.dt)
+    return share, sk.wallet_grown(wallet, growth, sim.churn_period)
 
 
 def _money_and_moves(sim: Simulation, act: np.ndarray, list_rev: np.ndarray, d: Any,
@@ -257,14 +262,9 @@ def _money_and_moves(sim: Simulation, act: np.ndarray, list_rev: np.ndarray, d: 
     stages move (their rules read neither: ``Simulation.moves_beside``; the stages section
     makes a new array for the stages and leaves the one given here as it was; the service
     ratio and the churn periods are not written before the task's result is taken)."""
-    from kamsim.engine import step_kernels as sk
-
     money = _money(sim, act, list_rev, d, money_ratio, am, ex, sp, support_hours, bad_debt,
                    factor, True)
-    if effects:
-        share = sk.share_toward_target(act, share, stage, sim.model.stages.target_share,
-                                       sim.service_ratio, sim.market.share_speed * sim.dt)
-    return money, share, sk.wallet_grown(wallet, growth, sim.churn_period)
+    return (money, *_moved_compiled(sim, act, share, stage, wallet, growth, effects))
 
 
 def _money(sim: Simulation, act: np.ndarray, list_rev: np.ndarray, d: Any,
