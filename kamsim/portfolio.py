@@ -182,7 +182,7 @@ def generate_labels(gen: PortfolioGenerate, seed: int, id_prefix: str = START_PR
 def generate_numbers(gen: PortfolioGenerate, seed: int) -> Iterator[tuple[str, np.ndarray]]:
     """(field, values) of :func:`generate_portfolio`'s drawn fields, one at a time in
     DRAWN_FIELDS' order: a caller that copies each into place keeps one field's draws alive,
-    not all of them (26 fresh 8 MB arrays at 1M accounts)."""
+    not all of them (13 fresh 8 MB arrays at 1M accounts)."""
     n = gen.accounts
     for name, ss in zip(DRAWN_FIELDS, _streams(seed), strict=False):
         vals = sample(getattr(gen, name), n, np.random.default_rng(ss))

@@ -265,36 +265,34 @@ class CompiledTiering:
             # on a big portfolio they run side by side when ``threads`` allows, each the
             # table it gives alone (an overlap of a `unique` table is raised for ``up``
             # first, as one after the other)
-            if self.table.hit_policy != "unique":
+            if self.table.hit_policy == "unique":
+                # a `unique` table nudges everyone, as its rows may overlap for any
+                # account's nudged score
+                at = None
+                up_score = np.minimum(score + self.hysteresis, 1.0)
+                down_score = np.maximum(score - self.hysteresis, 0.0)
+            else:
                 # Only an account the plain table moves can be kept where it is: one it
                 # leaves in its tier stays there whatever the nudges say. So the others keep
                 # their unmoved score, and the moved helpers (rank_pct_moved, ...) work out
                 # the few that move, each still against every other's unmoved score, and the
                 # nudged tables are read at those accounts only: the same outcome for them,
                 # the same tiers (a year's re-tiering moves a few in a hundred; all of them
-                # were worked out before). A `unique` table nudges everyone, as its rows
-                # may overlap for any account's nudged score
-                moving = np.flatnonzero(mask & (tier != current))
-                if moving.size:
-                    up_score, down_score = score.copy(), score.copy()
-                    up_score[moving] = np.minimum(score[moving] + self.hysteresis, 1.0)
-                    down_score[moving] = np.maximum(score[moving] - self.hysteresis, 0.0)
-                    up, down = side_by_side(
-                        lambda nudged: self._table(env, score, values, mask, ids,
-                                                   nudged=nudged, at=moving),
-                        (up_score, down_score), mask.shape[0], threads)
-                    # lower index = better tier; keep the current tier if it lies between
-                    # the outcomes of the nudged scores
-                    was = current[moving]
-                    tier[moving] = np.where((was >= up) & (was <= down), was, tier[moving])
-            else:
-                up_score = np.minimum(score + self.hysteresis, 1.0)
-                down_score = np.maximum(score - self.hysteresis, 0.0)
-                up, down = side_by_side(
-                    lambda nudged: self._table(env, score, values, mask, ids, nudged=nudged),
-                    (up_score, down_score), mask.shape[0], threads)
-                keep = (current >= up) & (current <= down)
-                tier = np.where(keep, current, tier)
+                # were worked out before)
+                at = np.flatnonzero(mask & (tier != current))
+                if not at.size:
+                    return np.where(mask, tier, current), score
+                up_score, down_score = score.copy(), score.copy()
+                up_score[at] = np.minimum(score[at] + self.hysteresis, 1.0)
+                down_score[at] = np.maximum(score[at] - self.hysteresis, 0.0)
+            up, down = side_by_side(
+                lambda nudged: self._table(env, score, values, mask, ids, nudged=nudged, at=at),
+                (up_score, down_score), mask.shape[0], threads)
+            # lower index = better tier; keep the current tier if it lies between the
+            # outcomes of the nudged scores (``tier`` is the plain table's own new array)
+            rows = slice(None) if at is None else at
+            was = current[rows]
+            tier[rows] = np.where((was >= up) & (was <= down), was, tier[rows])
         return np.where(mask, tier, current if current is not None else tier), score
 
     def classify(self, env: dict[str, np.ndarray], mask: np.ndarray,

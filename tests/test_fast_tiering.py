@@ -297,6 +297,36 @@ def test_a_re_tiering_is_its_plain_definition(data: st.DataObject) -> None:
     assert len(problems) <= 1
 
 
+@pytest.mark.parametrize("policy", ["unique", "first"])
+@pytest.mark.parametrize("kernels", [False, True])
+def test_a_tables_nudges_move_accounts_whatever_its_policy(policy: str, kernels: bool) -> None:
+    """Bands of rank_pct(score) that never overlap, as a `unique` table (read for every
+    account) and as `first` (read at the accounts that move only): the hysteresis keeps
+    the accounts its definition keeps, and some it keeps would move without it."""
+    if kernels:
+        pytest.importorskip("numba", reason="numba is not installed")
+    band = {"unique": "rank_pct(score) >= 0.5 and rank_pct(score) < 0.8",
+            "first": "rank_pct(score) >= 0.5"}[policy]
+    rows = [Row(compile_expr(src, {**field_types(), "score": "number"}, expect="bool"),
+                float(out), 0.0)
+            for src, out in (("rank_pct(score) >= 0.8", 0), (band, 1))]
+    tiering = dataclasses.replace(compile_tiering(_rules(0.05)),
+                                  table=DecisionTable(rows, policy, 2.0))
+    rng = np.random.default_rng(7)
+    n = 4000
+    env = {"revenue": rng.lognormal(3, 1, n), "loyalty": rng.random(n),
+           "payment_risk": rng.random(n)}
+    mask = rng.random(n) < 0.9
+    current = rng.integers(0, 3, n)
+    want, _score, _table = plain_assign(tiering, env, mask, current)
+    plain, _score, _table = plain_assign(dataclasses.replace(tiering, hysteresis=0.0), env,
+                                         mask, current)
+    assert ((want == current) & (plain != current) & mask).sum() > 20  # (kept by the margin)
+    got, _score, _quadrant = tiering.classify(env, mask, current=current, threads=1,
+                                              kernels=kernels)
+    same(got, want)
+
+
 # -- rank_pct_moved's count of the values below each moved one
 
 
