@@ -46,7 +46,8 @@ def test_every_kernel_runs_within_its_arrays(tmp_path: Path) -> None:
             "wallet_grown", "word_of_mouth")} | {
         "kamsim.engine.allocation_kernel." + n for n in (
             "list_revenue", "asked", "allocated", "ratios")} | {
-        "kamsim.engine.events_kernel.events", "kamsim.engine.tally_kernel.referrals",
+        "kamsim.engine.events_kernel.events", "kamsim.engine.events_kernel.slots_below",
+        "kamsim.engine.tally_kernel.referrals",
         "kamsim.engine.tally_kernel.tally", "kamsim.engine.stages_kernel.stages_age",
         "kamsim.engine.stages_kernel.stages_move", "kamsim.engine.complaints_kernel.answered",
         "kamsim.engine.complaints_kernel.arrivals_due", "kamsim.engine.complaints_kernel.queued",
