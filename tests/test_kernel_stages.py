@@ -114,23 +114,25 @@ def _compiled_stages(p: dict[str, Any]) -> dict[str, Any]:
     act, stage, ladder, n = p["act"], p["stage"], p["ladder"], p["n"]
     uncoupled = ladder
     asked: list[tuple[str, int]] = []
-    tenure, months_in_stage, may_move, movable = stk.stages_age(
+    tenure, months_in_stage, movers, starts = stk.stages_age(
         act, p["tenure"], p["months"], p["dt"], stage, p["min_dwell"], ladder)
-    up_said = np.empty((ladder, n), dtype=bool)
-    down_said = np.empty((ladder, n), dtype=bool)
-    up_asked = np.zeros(ladder, dtype=bool)
-    down_asked = np.zeros(ladder, dtype=bool)
+    said = np.zeros(n, dtype=np.int8)
     for s in range(ladder):
-        if not movable[s]:
+        rows = movers[starts[s]:starts[s + 1]]
+        assert np.all(np.diff(rows) > 0) and np.all(stage[rows] == s)
+        if not rows.size:
             continue
+        up = down = None
         if p["has_up"][s] and s + 1 < ladder:
             asked.append(("up", s))
-            up_said[s] = p["up_said"][s]
-            up_asked[s] = True
+            up = p["up_said"][s][rows]
         if p["has_down"][s] and s > 0:
             asked.append(("down", s))
-            down_said[s] = p["down_said"][s]
-            down_asked[s] = True
+            down = p["down_said"][s][rows]
+        if down is not None:
+            said[rows[down if up is None else down & ~up]] = 2
+        if up is not None:
+            said[rows[up]] = 1
     rec, rec_asked = p["unc_said"], False
     if p["recover"]:
         rec = act & (stage == uncoupled)
@@ -138,9 +140,8 @@ def _compiled_stages(p: dict[str, Any]) -> dict[str, Any]:
         if rec_asked:
             asked.append(("recover", uncoupled))
             rec &= p["rec_said"]
-    new_stage, changed = stk.stages_move(act, stage, may_move, up_said, up_asked, down_said,
-                                         down_asked, p["unc_said"], rec, rec_asked, uncoupled,
-                                         months_in_stage)
+    new_stage, changed = stk.stages_move(act, stage, said, p["unc_said"], rec, rec_asked,
+                                         uncoupled, months_in_stage)
     return {"tenure": tenure, "months_in_stage": months_in_stage, "stage": new_stage,
             "changed": changed, "asked": asked}
 

@@ -25,61 +25,72 @@ __all__ = ["stages_age", "stages_move"]
 def stages_age(act: np.ndarray, tenure: np.ndarray, months_in_stage: np.ndarray, dt: float,
                stage: np.ndarray, min_dwell: np.ndarray,
                ladder: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The new tenure and months in stage, who may move and, a stage of the ladder, whether
-    anyone may move from it, as the lines
+    """The new tenure and months in stage, and the accounts that may move from a stage of
+    the ladder, as the lines
 
         in_portfolio = np.where(act, dt, 0.0)
         sim.tenure = sim.tenure + in_portfolio
         sim.months_in_stage = sim.months_in_stage + in_portfolio
         may_move = act & (sim.months_in_stage >= st.min_dwell.take(stage))
-        here = may_move & (stage == s); here.any()       (a stage s of the ladder)
+        here = may_move & (stage == s)                     (a stage s of the ladder)
 
-    give them (new arrays, as numpy's; ``min_dwell`` has one value a stage, uncoupled too)."""
+    give them (new arrays, as numpy's; ``min_dwell`` has one value a stage, uncoupled too):
+    ``movers``, the accounts of every ``here`` one stage after the other (each stage's in
+    ascending order), and ``starts`` (``ladder + 1``), where each stage's begin:
+    ``movers[starts[s]:starts[s + 1]]`` is ``np.flatnonzero(here)``."""
     n = act.shape[0]
     new_tenure = np.empty(n)
     new_months = np.empty(n)
-    may_move = np.empty(n, dtype=np.bool_)
-    movable = np.zeros(ladder, dtype=np.bool_)
-    _stages_age(act, tenure, months_in_stage, dt, stage, min_dwell, new_tenure, new_months,
-                may_move, movable)
-    return new_tenure, new_months, may_move, movable
+    starts = np.zeros(ladder + 1, dtype=np.intp)
+    movers = _stages_age(act, tenure, months_in_stage, dt, stage, min_dwell, new_tenure,
+                         new_months, np.empty(n, dtype=np.intp), starts)
+    return new_tenure, new_months, movers, starts
 
 
 @kernel
 def _stages_age(act: np.ndarray, tenure: np.ndarray, months_in_stage: np.ndarray, dt: float,
                 stage: np.ndarray, min_dwell: np.ndarray, new_tenure: np.ndarray,
-                new_months: np.ndarray, may_move: np.ndarray, movable: np.ndarray) -> None:
+                new_months: np.ndarray, ascending: np.ndarray,
+                starts: np.ndarray) -> np.ndarray:
+    ladder = starts.shape[0] - 1
+    m = 0
     for i in range(act.shape[0]):
         in_portfolio = dt if act[i] else 0.0
         new_tenure[i] = tenure[i] + in_portfolio
         months = months_in_stage[i] + in_portfolio
         new_months[i] = months
-        may_move[i] = act[i] and months >= min_dwell[stage[i]]
-    # whether anyone may move from a stage: up to the first of each, in a second pass (a
-    # tally a stage in the pass above would keep it from running several accounts at once:
-    # it costs as much as the pass itself)
-    ladder = movable.shape[0]
-    left = ladder
-    for i in range(act.shape[0]):
-        if may_move[i]:
-            s = stage[i]
-            if s < ladder and not movable[s]:
-                movable[s] = True
-                left -= 1
-                if left == 0:
-                    break
+        s = stage[i]
+        # (every slot written at the next place, which moves on if the slot may move: no
+        # branch on the answer, which is yes for one slot in three)
+        ascending[m] = i
+        m += act[i] & (months >= min_dwell[s]) & (s < ladder)
+    # then grouped by stage, each stage's in ascending order (a counting sort)
+    count = np.zeros(ladder, dtype=np.intp)
+    for j in range(m):
+        count[stage[ascending[j]]] += 1
+    at = np.empty(ladder, dtype=np.intp)
+    total = 0
+    for s in range(ladder):
+        starts[s] = at[s] = total
+        total += count[s]
+    starts[ladder] = total
+    movers = np.empty(m, dtype=np.intp)
+    for j in range(m):
+        i = ascending[j]
+        s = stage[i]
+        movers[at[s]] = i
+        at[s] += 1
+    return movers
 
 
-def stages_move(act: np.ndarray, stage: np.ndarray, may_move: np.ndarray, up_said: np.ndarray,
-                up_asked: np.ndarray, down_said: np.ndarray, down_asked: np.ndarray,
-                unc_said: np.ndarray, rec: np.ndarray, rec_asked: bool, uncoupled: int,
+def stages_move(act: np.ndarray, stage: np.ndarray, said: np.ndarray, unc_said: np.ndarray,
+                rec: np.ndarray, rec_asked: bool, uncoupled: int,
                 months_in_stage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The new stages and the accounts whose stage changed; their months in stage set to 0
-    in ``months_in_stage`` (in place). ``up_said[s]`` / ``down_said[s]`` is what stage
-    ``s``'s up / down rule said of every account, read only where ``up_asked[s]`` /
-    ``down_asked[s]`` (the rule was evaluated: it exists, leads somewhere and someone may
-    move from the stage); ``unc_said`` the uncouple rule's answer; ``rec`` the accounts that
-    recover (read only if ``rec_asked``). As the lines
+    in ``months_in_stage`` (in place). ``said`` is what the stage rules said of each account
+    that may move (``stages_age``'s movers; 0 elsewhere): 1 up, 2 down (up first: an
+    account both rules move goes up), 0 neither; ``unc_said`` the uncouple rule's answer;
+    ``rec`` the accounts that recover (read only if ``rec_asked``). As the lines
 
         up = here & st.up[s](env, n, act); ups |= up; here = here and not up
         here &= st.down[s](env, n, act); downs |= here     (a stage s: up first)
@@ -94,27 +105,24 @@ def stages_move(act: np.ndarray, stage: np.ndarray, may_move: np.ndarray, up_sai
     n = act.shape[0]
     new_stage = np.empty_like(stage)
     changed = np.empty(n, dtype=np.intp)
-    n_changed = _stages_move(act, stage, may_move, up_said, up_asked, down_said, down_asked,
-                             unc_said, rec, rec_asked, uncoupled, months_in_stage, new_stage,
-                             changed)
+    n_changed = _stages_move(act, stage, said, unc_said, rec, rec_asked, uncoupled,
+                             months_in_stage, new_stage, changed)
     return new_stage, changed[:n_changed]
 
 
 @kernel
-def _stages_move(act: np.ndarray, stage: np.ndarray, may_move: np.ndarray, up_said: np.ndarray,
-                 up_asked: np.ndarray, down_said: np.ndarray, down_asked: np.ndarray,
-                 unc_said: np.ndarray, rec: np.ndarray, rec_asked: bool, uncoupled: int,
+def _stages_move(act: np.ndarray, stage: np.ndarray, said: np.ndarray, unc_said: np.ndarray,
+                 rec: np.ndarray, rec_asked: bool, uncoupled: int,
                  months_in_stage: np.ndarray, new_stage: np.ndarray, changed: np.ndarray) -> int:
-    ladder = up_asked.shape[0]
     n_changed = 0
     for i in range(act.shape[0]):
         s = stage[i]
         to = s
-        if may_move[i] and s < ladder:
-            if up_asked[s] and up_said[s, i]:
-                to = s + 1
-            elif down_asked[s] and down_said[s, i]:
-                to = s - 1
+        told = said[i]
+        if told == 1:
+            to = s + 1
+        elif told == 2:
+            to = s - 1
         if act[i] and s != uncoupled and unc_said[i]:
             to = uncoupled
         if rec_asked and rec[i]:

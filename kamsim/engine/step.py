@@ -843,26 +843,32 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     if kernels and effects:
         # the lines below in two passes around the rules (stages_kernel): the masks a stage,
         # their ors and puts, and the changed accounts are some forty numpy calls a period;
-        # the rules are evaluated as below, in the same order and on the same conditions
+        # the rules are asked as below, in the same order and on the same conditions, each
+        # at the accounts its answer decides for (Expr's rows: the values the evaluation
+        # over every account gives there)
         from kamsim.engine import stages_kernel as stk
 
         stage = sim.stage
-        sim.tenure, sim.months_in_stage, may_move, movable = stk.stages_age(
+        sim.tenure, sim.months_in_stage, movers, starts = stk.stages_age(
             act, sim.tenure, sim.months_in_stage, dt, stage, st.min_dwell, st.ladder)
         env = sim.fields()
-        up_said = np.empty((st.ladder, n), dtype=bool)
-        down_said = np.empty((st.ladder, n), dtype=bool)
-        up_asked = np.zeros(st.ladder, dtype=bool)
-        down_asked = np.zeros(st.ladder, dtype=bool)
+        # what the up and down rules said of the accounts that may move, a stage's rules
+        # at its own accounts (rows): a third of the slots, where every rule over every slot
+        # read all of them (some 8 ms a 1M month). 1 up, 2 down (up first), 0 neither
+        said = np.zeros(n, dtype=np.int8)
         for s in range(st.ladder):  # a loop over stages, not accounts
-            if not movable[s]:
+            rows = movers[starts[s]:starts[s + 1]]
+            if not rows.size:
                 continue
+            up = down = None
             if st.up[s] is not None and s + 1 < st.ladder:
-                up_said[s] = st.up[s](env, n, act)  # type: ignore[misc]
-                up_asked[s] = True
+                up = st.up[s](env, n, act, rows=rows)  # type: ignore[misc]
             if st.down[s] is not None and s > 0:
-                down_said[s] = st.down[s](env, n, act)  # type: ignore[misc]
-                down_asked[s] = True
+                down = st.down[s](env, n, act, rows=rows)  # type: ignore[misc]
+            if down is not None:
+                said[rows[down if up is None else down & ~up]] = 2
+            if up is not None:
+                said[rows[up]] = 1
         unc_said = st.uncouple(env, n, act)
         rec, rec_asked = unc_said, False
         if st.recover is not None:
@@ -870,13 +876,12 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             rec_asked = bool(rec.any())
             if rec_asked:  # (none uncoupled, mostly)
                 rec &= st.recover(env, n, act)
-        new_stage, changed = stk.stages_move(act, stage, may_move, up_said, up_asked, down_said,
-                                             down_asked, unc_said, rec, rec_asked,
+        new_stage, changed = stk.stages_move(act, stage, said, unc_said, rec, rec_asked,
                                              st.uncoupled, sim.months_in_stage)
         if log is not None:
             log.add(k, changed, "stage_change", new_stage[changed], stage[changed])
         sim.stage = new_stage
-        del env, stage, new_stage, may_move, up_said, down_said, unc_said, rec
+        del env, stage, new_stage, movers, said, unc_said, rec
     else:
         in_portfolio = np.where(act, dt, 0.0)
         sim.tenure = sim.tenure + in_portfolio
