@@ -119,9 +119,9 @@ class _Draws:
     def __init__(self, u: np.ndarray):
         self.u = u
 
-    def random(self, size: int) -> np.ndarray:
-        assert size == self.u.size
-        return self.u
+    def random(self, size: int | tuple[int]) -> np.ndarray:
+        assert (size if isinstance(size, tuple) else (size,)) == self.u.shape
+        return self.u.copy()  # (a new array, as a generator's: _exp_times works in it)
 
 
 @needs_numba
