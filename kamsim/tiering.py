@@ -119,6 +119,13 @@ class CompiledTiering:
         return self.reread.union(*(expr.names for _n, expr, _w, _h in self.indicators))
 
     @cached_property
+    def ranked_fields(self) -> frozenset[str]:
+        """The fields an indicator ranks as they are (an indicator that is a bare number
+        field, normalised by rank): each re-tiering sorts the field's own array."""
+        return frozenset(expr.source.strip() for _n, expr, _w, how in self.indicators
+                         if how == "rank" and expr.source.strip() in expr.names)
+
+    @cached_property
     def reads_units(self) -> bool:
         """Whether the tiering reads a decision-unit field (coverage, dm_covered, ...): only
         then does the first tiering need the units' starting metrics (prepare, initial_env

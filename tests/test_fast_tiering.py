@@ -162,6 +162,62 @@ def test_an_unchanged_array_passes_on_its_bits_and_a_changed_one_is_checked() ->
     assert entry.values is not kept and not entry.changed  # (checked, and kept again)
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+def test_an_order_kept_ahead_gives_the_figures_of_a_fresh_sort(compiled: bool) -> None:
+    """keep_order works the order out at once (first sight or not), the ranks after it are
+    a fresh sort's, and one changed in place since is checked as any kept order."""
+    if compiled:
+        pytest.importorskip("numba", reason="numba is not installed")
+    rng = np.random.default_rng(8)
+    with functions.compiled_sorts(compiled):
+        for noted_first in (False, True):
+            x = rng.integers(0, 30, 2000).astype(float)  # ties
+            mask = rng.random(x.size) < 0.7
+            if noted_first:
+                rank_pct(x, x.size, mask)
+            functions.keep_order(x)
+            entry = functions._KEPT[id(x)]
+            assert entry.rows is not None and entry.values is not None
+            same(rank_pct(x, x.size, mask), plain_rank_pct(x, mask))
+            x[[5, 9]] = x[[9, 5]] + 0.25  # the kept order no longer sorts it
+            same(rank_pct(x, x.size, ~mask), plain_rank_pct(x, ~mask))
+            assert entry.changed or entry.values is not None
+
+
+def test_the_fields_a_tiering_ranks_as_they_are() -> None:
+    """Bare number fields normalised by rank; not an expression, nor another normalisation."""
+    rules = _rules(0.0).model_dump()
+    rules["indicators"]["margin"] = {"expr": "revenue * 0.1", "weight": 0.1}
+    rules["indicators"]["risk"]["normalize"] = "minmax"
+    tiering = compile_tiering(TieringRules.model_validate(rules))
+    assert tiering.ranked_fields == {"revenue", "loyalty"}
+
+
+def test_a_run_keeps_the_orders_of_the_fields_it_ranks_before_it_starts() -> None:
+    """With two threads, a run that will re-tier has the orders of the indicator fields
+    that do not change worked out in its set-up (and the same figures as with one thread,
+    which leaves them to the first re-tiering)."""
+    spec = load_scenario(ROOT / "scenarios/baseline.yaml", [
+        "portfolio.generate.accounts=60000", "horizon_months=13", "replications=1"])
+    prep = prepared(spec)
+    nums = prep.accounts.numbers
+    static = sorted(name for name in prep.model.tiering.ranked_fields
+                    if name in nums and name not in {"wallet", "share", "tenure_months"})
+    assert "loyalty" in static and "payment_risk" in static
+    outputs = []
+    for threads in (2, 1):
+        functions._KEPT.clear()
+        sim = Simulation(prep, Streams(replication_seeds(3, 1)[0]),
+                         EngineOptions(False, threads=threads))
+        kept = [name for name in static if id(nums[name]) in functions._KEPT
+                and functions._KEPT[id(nums[name])].rows is not None]
+        assert kept == (static if threads == 2 and lanes.CORES > 1 else [])
+        outputs.append(sim.run())
+    from _identical import differences
+
+    assert differences(outputs[0], outputs[1], "output") == []
+
+
 def _rules(hysteresis: float) -> TieringRules:
     return TieringRules.model_validate({
         "kamsim": 1, "kind": "tiering", "tiers": ["key", "important", "general"],

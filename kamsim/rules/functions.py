@@ -55,6 +55,7 @@ __all__ = [
     "zscore",
     "portfolio_mean",
     "portfolio_sum",
+    "keep_order",
     "rank_pct_moved",
     "cum_share_moved",
     "zscore_moved",
@@ -557,6 +558,18 @@ def _kept_order(values: FloatArray, selected: BoolArray
         np.cumsum(~equal, dtype=order.dtype, out=run[1:])
         entry.run = run
     return _kept_rows(entry, selected)
+
+
+def keep_order(values: FloatArray) -> None:
+    """Work out now the order a later sort of ``values`` keeps (see above): for an array that
+    will be ranked again (a run's fields that do not change, which each re-tiering ranks),
+    on a core that has time for it now rather than at the first re-tiering, which waited
+    for it. The ranks to come are the same either way: each later sort checks the kept
+    order as it would have."""
+    nothing = np.zeros(values.shape[0], dtype=bool)
+    # (the first sight of an array only notes it: then a second one works its order out)
+    if _kept_order(values, nothing) is None:
+        _kept_order(values, nothing)
 
 
 def _same_bits(values: FloatArray, kept: FloatArray | None) -> bool:
