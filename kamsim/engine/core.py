@@ -65,16 +65,6 @@ SHARED_UNIT_FIELDS = frozenset(STRUCTURAL_FIELDS) | {"seniority", "person_id", "
                                                      "reports_dst"}
 
 
-def _made_now(arrays: tuple[np.ndarray, ...]) -> None:
-    """On the other core (a helper lane), ``arrays`` written with zeros, which they hold or
-    which is written over before it is read: their fresh pages are made now, while the
-    set-up works, rather than in the first period, where the main thread waited for the
-    helper's money to touch them (~220 MB at 1M accounts)."""
-    if lanes.lane() == 1:
-        for a in arrays:
-            a.fill(0.0)
-
-
 def _orders_kept(arrays: list[np.ndarray]) -> None:
     """On the other core (a helper lane), the order a sort of each of ``arrays`` keeps
     (kamsim.rules.functions.keep_order) worked out now, while the set-up works: the first
@@ -246,21 +236,10 @@ class Simulation:
         # event clocks drawn for every slot, whatever happens, to keep streams aligned: with
         # two threads on the other core while the decision units are set up (they read only
         # the people's roles, shared by every replication, and their own stream)
-        # money and results, per slot
-        self.acc = {k: np.zeros(n) for k in ("revenue", "discounts", "cogs", "cost_to_serve",
-                                              "acquisition", "bad_debt", "profit", "clv")}
-        # the period's draws (events, decisions, offers, wallets, referrals) and its money
-        # (with the kernels: discounts, cost of goods, cost to serve, bad debt, profit), one
-        # a slot, written into these rows each period: each is read within its period only.
-        # Made afresh they were ~10 new arrays a period on the helper thread (~120 MB at 1M
-        # accounts), whose memory glibc handed back and took again, zeroed, every period
-        self.draws = np.empty((5, n))
-        self.money_rows = np.empty((5, n))
-        # (and then, there, these arrays' pages made: see _made_now; and the orders of the
-        # fields each re-tiering ranks kept: see _orders_kept)
-        clocks, made, kept = lanes.aside_each(
+        # (and then, there, the orders of the fields each re-tiering ranks kept: see
+        # _orders_kept)
+        clocks, kept = lanes.aside_each(
             self.aside_threads, (self._clocks, prep.units.role, n),
-            (_made_now, (*self.acc.values(), self.draws, self.money_rows)),
             (_orders_kept, self._ranked_again(nums)))
         self.units = replication_units(prep.units)
         self.dmu_threshold = prep.model.spec.stakeholders.influence_threshold
@@ -275,8 +254,7 @@ class Simulation:
                            threads=options.threads, kernels=self.kernels)
         # (the clocks taken first: the metrics use both cores)
         self.next_departure, self.next_complaint = clocks()
-        made()  # (before the first period writes into them)
-        del clocks, made
+        del clocks
         self.metrics = self.dmu.metrics()
         kept()
         del kept
@@ -306,6 +284,16 @@ class Simulation:
         # year of periods, of months or of weeks, has sigma
         self.wallet_sigma = mk.wallet_volatility * math.sqrt(self.dt / 12.0)
         self.cost_share = 1.0 - self.margin  # of the revenue: the cost of goods sold
+        # money and results, per slot
+        self.acc = {k: np.zeros(n) for k in ("revenue", "discounts", "cogs", "cost_to_serve",
+                                              "acquisition", "bad_debt", "profit", "clv")}
+        # the period's draws (events, decisions, offers, wallets, referrals) and its money
+        # (with the kernels: discounts, cost of goods, cost to serve, bad debt, profit), one
+        # a slot, written into these rows each period: each is read within its period only.
+        # Made afresh they were ~10 new arrays a period on the helper thread (~120 MB at 1M
+        # accounts), whose memory glibc handed back and took again, zeroed, every period
+        self.draws = np.empty((5, n))
+        self.money_rows = np.empty((5, n))
         # whether a period's shares and wallets may move on the other core beside the stages
         # (kamsim.engine.step._money_and_moves): only if no stage rule reads them
         st = self.model.stages
