@@ -241,7 +241,7 @@ def _inputs(draw: st.DrawFn) -> dict[str, Any]:
         "unfair_share": draw(st.sampled_from([0.0, 0.2, 1.0])),
         "wallet": draw(_floats(n, st.one_of(FLOATS, st.floats(0.0, 1e7)))),
         "share": draw(_floats(n, st.one_of(UNIT, st.sampled_from([0.9, 0.85, -0.0])))),
-        "churn": np.zeros(n, dtype=bool), "cause": np.full(n, -1, dtype=np.int64),
+        "churn": np.zeros(n, dtype=bool), "cause": np.full(n, -1, dtype=np.int8),
         "bad_debt": np.zeros(n),
     }
 
@@ -300,7 +300,7 @@ def _realistic(seed: int, n: int = 3000) -> dict[str, Any]:
         "since_unresolved": rng.choice([0.0, 3.0, 6.0, 9.0, 1e9], n),
         "loss_given_default": 0.5, "unfair_share": 0.3, "wallet": rng.uniform(0.0, 1e6, n),
         "share": share, "churn": np.zeros(n, dtype=bool),
-        "cause": np.full(n, -1, dtype=np.int64), "bad_debt": np.zeros(n)}
+        "cause": np.full(n, -1, dtype=np.int8), "bad_debt": np.zeros(n)}
 
 
 @_NAN
@@ -339,7 +339,7 @@ def test_events_keep_numpys_order_where_a_slot_is_in_two_intervals() -> None:
         "multithreading": np.zeros(n), "champion": np.zeros(n, dtype=bool),
         "since_unresolved": np.zeros(n), "loss_given_default": 0.5, "unfair_share": 0.2,
         "wallet": np.full(n, 120.0), "share": np.array([0.5, 0.9]),
-        "churn": np.zeros(n, dtype=bool), "cause": np.full(n, -1, dtype=np.int64),
+        "churn": np.zeros(n, dtype=bool), "cause": np.full(n, -1, dtype=np.int8),
         "bad_debt": np.zeros(n)}
     want_a, got_a = _copy(a), _copy(a)
     want, got = _events_numpy(want_a), _events_kernel(got_a)

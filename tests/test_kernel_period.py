@@ -211,8 +211,8 @@ def test_word_of_mouth(data: st.DataObject, n: int, edges: int, negative_weight:
     act = data.draw(_bools(n))
     # the lost this period are accounts of the portfolio (churn &= act), each with a cause
     churn = data.draw(_bools(n)) & act
-    cause = np.where(churn, data.draw(arrays(np.int64, n, elements=st.integers(
-        0, len(_ANGRY) - 1))), -1)
+    cause = np.where(churn, data.draw(arrays(np.int8, n, elements=st.integers(
+        0, len(_ANGRY) - 1))), np.int8(-1))  # (a byte, as period_step's)
     trust, trust_start = data.draw(_floats(n, extreme)), data.draw(_floats(n, extreme))
     edges = edges if n else 0
     src = data.draw(arrays(np.int64, edges, elements=st.integers(0, max(n - 1, 0))))
@@ -259,8 +259,8 @@ def wom_inputs(data: st.DataObject, n: int, dst: np.ndarray) -> tuple[np.ndarray
         [0.0, 1.0, 0.25, 3.0, 1e16, -1e16])))
     act = data.draw(_bools(n))
     churn = data.draw(_bools(n)) & act
-    cause = np.where(churn, data.draw(arrays(np.int64, n, elements=st.integers(
-        0, len(_ANGRY) - 1))), -1)
+    cause = np.where(churn, data.draw(arrays(np.int8, n, elements=st.integers(
+        0, len(_ANGRY) - 1))), np.int8(-1))  # (a byte, as period_step's)
     return src, w, act, churn, cause, data.draw(_floats(n))
 
 

@@ -114,8 +114,9 @@ def _compiled_stages(p: dict[str, Any]) -> dict[str, Any]:
     act, stage, ladder, n = p["act"], p["stage"], p["ladder"], p["n"]
     uncoupled = ladder
     asked: list[tuple[str, int]] = []
-    tenure, months_in_stage, movers, starts = stk.stages_age(
+    tenure, months_in_stage, movers, starts, n_uncoupled = stk.stages_age(
         act, p["tenure"], p["months"], p["dt"], stage, p["min_dwell"], ladder)
+    assert n_uncoupled == np.count_nonzero(act & (stage == uncoupled))
     said = np.zeros(n, dtype=np.int8)
     for s in range(ladder):
         rows = movers[starts[s]:starts[s + 1]]
@@ -134,12 +135,11 @@ def _compiled_stages(p: dict[str, Any]) -> dict[str, Any]:
         if up is not None:
             said[rows[up]] = 1
     rec, rec_asked = p["unc_said"], False
-    if p["recover"]:
+    if p["recover"] and n_uncoupled:
         rec = act & (stage == uncoupled)
-        rec_asked = bool(rec.any())
-        if rec_asked:
-            asked.append(("recover", uncoupled))
-            rec &= p["rec_said"]
+        rec_asked = True
+        asked.append(("recover", uncoupled))
+        rec &= p["rec_said"]
     new_stage, changed = stk.stages_move(act, stage, said, p["unc_said"], rec, rec_asked,
                                          uncoupled, months_in_stage)
     return {"tenure": tenure, "months_in_stage": months_in_stage, "stage": new_stage,

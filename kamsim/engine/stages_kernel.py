@@ -24,15 +24,16 @@ __all__ = ["stages_age", "stages_move"]
 
 def stages_age(act: np.ndarray, tenure: np.ndarray, months_in_stage: np.ndarray, dt: float,
                stage: np.ndarray, min_dwell: np.ndarray,
-               ladder: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The new tenure and months in stage, and the accounts that may move from a stage of
-    the ladder, as the lines
+               ladder: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The new tenure and months in stage, the accounts that may move from a stage of the
+    ladder, and how many accounts in the portfolio are uncoupled, as the lines
 
         in_portfolio = np.where(act, dt, 0.0)
         sim.tenure = sim.tenure + in_portfolio
         sim.months_in_stage = sim.months_in_stage + in_portfolio
         may_move = act & (sim.months_in_stage >= st.min_dwell.take(stage))
         here = may_move & (stage == s)                     (a stage s of the ladder)
+        np.count_nonzero(act & (stage == ladder))          (uncoupled: the stage past it)
 
     give them (new arrays, as numpy's; ``min_dwell`` has one value a stage, uncoupled too):
     ``movers``, the accounts of every ``here`` one stage after the other (each stage's in
@@ -41,10 +42,10 @@ def stages_age(act: np.ndarray, tenure: np.ndarray, months_in_stage: np.ndarray,
     n = act.shape[0]
     new_tenure = np.empty(n)
     new_months = np.empty(n)
-    starts = np.zeros(ladder + 1, dtype=np.intp)
+    starts = np.zeros(ladder + 2, dtype=np.intp)  # (the last: the uncoupled's count)
     movers = _stages_age(act, tenure, months_in_stage, dt, stage, min_dwell, new_tenure,
                          new_months, np.empty(n, dtype=np.intp), starts)
-    return new_tenure, new_months, movers, starts
+    return new_tenure, new_months, movers, starts[:-1], int(starts[-1])
 
 
 @kernel
@@ -52,8 +53,9 @@ def _stages_age(act: np.ndarray, tenure: np.ndarray, months_in_stage: np.ndarray
                 stage: np.ndarray, min_dwell: np.ndarray, new_tenure: np.ndarray,
                 new_months: np.ndarray, ascending: np.ndarray,
                 starts: np.ndarray) -> np.ndarray:
-    ladder = starts.shape[0] - 1
+    ladder = starts.shape[0] - 2
     m = 0
+    uncoupled = 0
     for i in range(act.shape[0]):
         in_portfolio = dt if act[i] else 0.0
         new_tenure[i] = tenure[i] + in_portfolio
@@ -64,6 +66,8 @@ def _stages_age(act: np.ndarray, tenure: np.ndarray, months_in_stage: np.ndarray
         # branch on the answer, which is yes for one slot in three)
         ascending[m] = i
         m += act[i] & (months >= min_dwell[s]) & (s < ladder)
+        uncoupled += act[i] & (s == ladder)
+    starts[ladder + 1] = uncoupled
     # then grouped by stage, each stage's in ascending order (a counting sort)
     count = np.zeros(ladder, dtype=np.intp)
     for j in range(m):

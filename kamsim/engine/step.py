@@ -684,7 +684,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
     # (u, v and g_off were drawn with the departures, at the period's start; the wallets'
     # growth and the referrals' uniforms are being drawn beside trust and the events)
     churn = np.zeros(n, dtype=bool)
-    cause = np.full(n, -1, dtype=np.int64)
+    cause = np.full(n, -1, dtype=np.int8)  # (a byte: a handful of causes, -1 for none)
     bad_debt = np.zeros(n)
     if effects:
         p_offer = 1.0 - np.exp(-mk.offer_rate_per_year * sim.offer_mult * dt / 12.0)
@@ -849,7 +849,7 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         from kamsim.engine import stages_kernel as stk
 
         stage = sim.stage
-        sim.tenure, sim.months_in_stage, movers, starts = stk.stages_age(
+        sim.tenure, sim.months_in_stage, movers, starts, n_uncoupled = stk.stages_age(
             act, sim.tenure, sim.months_in_stage, dt, stage, st.min_dwell, st.ladder)
         env = sim.fields()
         # what the up and down rules said of the accounts that may move, a stage's rules
@@ -871,11 +871,10 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
                 said[rows[up]] = 1
         unc_said = st.uncouple(env, n, act)
         rec, rec_asked = unc_said, False
-        if st.recover is not None:
+        if st.recover is not None and n_uncoupled:  # (none uncoupled, mostly)
             rec = act & (stage == st.uncoupled)
-            rec_asked = bool(rec.any())
-            if rec_asked:  # (none uncoupled, mostly)
-                rec &= st.recover(env, n, act)
+            rec_asked = True
+            rec &= st.recover(env, n, act)
         new_stage, changed = stk.stages_move(act, stage, said, unc_said, rec, rec_asked,
                                              st.uncoupled, sim.months_in_stage)
         if log is not None:
