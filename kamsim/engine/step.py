@@ -692,8 +692,9 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
         # The five events take up the bottom of a slot's uniform, up to their running sum of
         # probabilities (``bounds``), and leaving for lack of trust the hazard above it: all
         # of it is a few in a hundred, so the intervals are worked out only for the slots
-        # whose uniform lies below a bound of all of it (one comparison each), with the same
-        # operations as over every slot, so the same values
+        # whose uniform lies below a bound of all of it (one comparison each; an uncoupled
+        # slot's bound takes in the uncoupled hazard, the others' the trust's), with the
+        # same operations as over every slot, so the same values
         reach, reach_unc = _event_reach(sim, p_offer, h_unc)
         # (and only for the slots that have been in the portfolio: an event to one that
         # has never been changes nothing, and a quarter of a large run's slots wait for an
