@@ -74,12 +74,24 @@ def fingerprint(accounts: Accounts, n: int | None = None) -> str:
     k = accounts.n if n is None else n
     h = hashlib.blake2b(digest_size=8)
     for col in (accounts.account_id, accounts.segment, accounts.industry):
-        h.update("\x1f".join(map(str, col[:k])).encode())
+        h.update(_joined(col[:k]))
         h.update(b"\x1e")
     for name in sorted(accounts.numbers):
         h.update(name.encode())
         h.update(np.ascontiguousarray(accounts.numbers[name][:k], dtype="<f8").tobytes())
     return h.hexdigest()
+
+
+def _joined(col: np.ndarray) -> bytes:
+    """The text of each value (``str``), joined by \x1f, as UTF-8: the values' own text
+    when they are text (a million accounts' ids in ~10 ms, where a ``str`` call each took
+    ~40), else each one's ``str``."""
+    values = col.tolist()
+    try:
+        text = "\x1f".join(values)
+    except TypeError:  # (a value that is not text: a number read from a file, say)
+        text = "\x1f".join(map(str, values))
+    return text.encode()
 
 
 def sample(dist: Distribution, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -12,7 +12,9 @@ import pytest
 from kamsim.errors import InputError
 from kamsim.portfolio import (
     DRAWN_FIELDS,
+    Accounts,
     accounts_from_import,
+    fingerprint,
     generate_portfolio,
     read_portfolio_csv,
     sample,
@@ -257,3 +259,33 @@ def test_numbered_ids_are_read_back_by_the_one_format(n: int) -> None:
     for other in ("A" + "0" * width, f"A{n + 1:0{width}d}", wrong_width,
                   "A" + "１".rjust(width, "0"), "B" + ids[0][1:], ids[0] + " ", "A"):
         assert numbered_index("A", n, other) is None, other
+
+
+def _plain_fingerprint(accounts: Accounts, k: int) -> str:
+    """The fingerprint as first written (each value's str): a stored run's portfolio
+    fingerprint must stay what it was, or runs stored before would no longer pair."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=8)
+    for col in (accounts.account_id, accounts.segment, accounts.industry):
+        h.update("\x1f".join(map(str, col[:k])).encode())
+        h.update(b"\x1e")
+    for name in sorted(accounts.numbers):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(accounts.numbers[name][:k], dtype="<f8").tobytes())
+    return h.hexdigest()
+
+
+def test_the_fingerprint_is_the_plain_one_whatever_the_columns_hold() -> None:
+    gen = PortfolioGenerate(accounts=300)
+    accounts = generate_portfolio(gen, 7)
+    for k in (0, 1, 300):
+        assert fingerprint(accounts, k) == _plain_fingerprint(accounts, k)
+    # ids that are not text (numbers, numpy's strings, a mix), and text columns as numpy's
+    n = accounts.n
+    for ids in (np.arange(n), np.arange(n).astype(object), np.arange(n).astype(str),
+                np.array([np.str_(f"A{i}") for i in range(n)], dtype=object),
+                np.array([i if i % 2 else f"A{i}" for i in range(n)], dtype=object)):
+        other = Accounts(ids, accounts.numbers, accounts.segment.astype(str),
+                         accounts.industry)
+        assert fingerprint(other) == _plain_fingerprint(other, n)
