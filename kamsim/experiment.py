@@ -389,7 +389,8 @@ def _about(prep: Any) -> dict[str, Any]:
     return {"tiers": prep.model.tiers, "stages": prep.model.stages.names,
             "currency": prep.model.service.currency, "account_ids": prep.accounts.account_id,
             "n_start": prep.n_start, "roles": prep.units.role_names,
-            "portfolio": fingerprint(prep.accounts, prep.n_start)}
+            "portfolio": (prep.fingerprint if prep.fingerprint is not None
+                          else fingerprint(prep.accounts, prep.n_start))}
 
 
 def _result(spec: ScenarioSpec, about: dict[str, Any], seed: int, reps: int,

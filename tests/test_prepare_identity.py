@@ -10,6 +10,7 @@ format call per id.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -393,3 +394,34 @@ def test_prepare_draws_the_accounts_of_the_plain_assembly(name: str, sets: list[
     for a, b in zip(network, (prep.wom_src, prep.wom_dst, prep.wom_weight, prep.leader),
                     strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("beside", [False, True])
+def test_prepare_takes_the_fingerprint_and_the_speakers_beside_the_tiering(
+        monkeypatch: pytest.MonkeyPatch, beside: bool) -> None:
+    """The portfolio's fingerprint, word of mouth's speakers and its cut, worked out beside
+    the first tiering, are what they are worked out afresh from the prepared arrays (and
+    what a result and each replication read)."""
+    from kamsim import lanes
+    from kamsim.compile import compile_model
+    from kamsim.engine import core, prepare
+    from kamsim.engine.prepare import wom_speakers, wom_split
+    from kamsim.experiment import _about
+    from kamsim.portfolio import fingerprint
+    from kamsim.spec.load import load_scenario
+
+    if beside:
+        monkeypatch.setattr(core, "ASIDE_MIN_SLOTS", 0)
+        monkeypatch.setattr(lanes, "CORES", 2)
+    spec = load_scenario(ROOT / "scenarios" / "baseline.yaml",
+                         ["portfolio.generate.accounts=3000"])
+    prep = prepare.prepare(compile_model(spec))
+    assert prep.fingerprint == fingerprint(prep.accounts, prep.n_start)
+    assert _about(prep)["portfolio"] == prep.fingerprint
+    slots, place = wom_speakers(prep.wom_src)
+    assert np.array_equal(prep.wom_speakers[0], slots)
+    assert np.array_equal(prep.wom_speakers[1], place)
+    assert prep.wom_cut == wom_split(prep.wom_dst)
+    # a Prepared made without it takes the fingerprint when a result asks
+    other = dataclasses.replace(prep, fingerprint=None)
+    assert _about(other)["portfolio"] == prep.fingerprint
