@@ -56,13 +56,19 @@ def _rank_pct(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def _bare_field(expr: Expr) -> str | None:
+    """The field ``expr`` is, if it is a bare field name (``loyalty``), else None."""
+    name = expr.source.strip()
+    return name if name in expr.names else None
+
+
 def _evaluate(expr: Expr, env: dict[str, np.ndarray], n: int, mask: np.ndarray
               ) -> tuple[np.ndarray, str | None]:
     """The value of ``expr`` and, if it is a bare number field, the field's name: then the
     value is the env's own array rather than a copy, so that a table's
     ``rank_pct``/``cum_share`` of the same field reuse its sort."""
-    name = expr.source.strip()
-    if name in expr.names:
+    name = _bare_field(expr)
+    if name is not None:
         return column(env, name, "number", n), name
     return expr(env, n, mask), None
 
@@ -122,8 +128,8 @@ class CompiledTiering:
     def ranked_fields(self) -> frozenset[str]:
         """The fields an indicator ranks as they are (an indicator that is a bare number
         field, normalised by rank): each re-tiering sorts the field's own array."""
-        return frozenset(expr.source.strip() for _n, expr, _w, how in self.indicators
-                         if how == "rank" and expr.source.strip() in expr.names)
+        return frozenset(name for _n, expr, _w, how in self.indicators
+                         if how == "rank" and (name := _bare_field(expr)) is not None)
 
     @cached_property
     def reads_units(self) -> bool:

@@ -131,7 +131,7 @@ def _compiled_stages(p: dict[str, Any]) -> dict[str, Any]:
             asked.append(("down", s))
             down = p["down_said"][s][rows]
         if down is not None:
-            said[rows[down if up is None else down & ~up]] = 2
+            said[rows[down]] = 2
         if up is not None:
             said[rows[up]] = 1
     rec, rec_asked = p["unc_said"], False

@@ -867,8 +867,8 @@ def period_step(sim: Simulation, k: int) -> None:  # noqa: C901 - one straight s
             if st.down[s] is not None and s > 0:
                 down = st.down[s](env, n, act, rows=rows)  # type: ignore[misc]
             if down is not None:
-                said[rows[down if up is None else down & ~up]] = 2
-            if up is not None:
+                said[rows[down]] = 2
+            if up is not None:  # (written last: up first)
                 said[rows[up]] = 1
         unc_said = st.uncouple(env, n, act)
         rec, rec_asked = unc_said, False
