@@ -56,7 +56,7 @@ def main(argv: list[str]) -> None:
         total.append(time.process_time() - t0)
         steps.append(in_step[0])
     med = statistics.median(total)
-    kernels = "kernels" if jit.wanted(prep.units.n_people) else "numpy"
+    kernels = "kernels" if jit.wanted(prep.units.n_people, months, runs + 1) else "numpy"
     print(f"{accounts:,} accounts x {months} months, one thread, {kernels}, {runs} runs: "
           f"replication {med * 1000:.1f} ms CPU (least {min(total) * 1000:.1f}), "
           f"of which period_step {statistics.median(steps) * 1000:.1f} ms")

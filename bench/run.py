@@ -274,14 +274,16 @@ def _work_of(c: Case) -> int:
 
 def kernels() -> str:
     """Which decision-unit code the cases ran (kamsim.jit): the compiled kernels from
-    kamsim.jit.MIN_PEOPLE people on (KAMSIM_KERNELS=auto), always (on) or never (off)."""
+    kamsim.jit.MIN_PERSON_PERIODS person-months a process on (KAMSIM_KERNELS=auto), always
+    (on) or never (off)."""
     from kamsim import jit
 
     if not jit.available():
         return "kernels: none (numba not installed)"
     import numba
 
-    return f"kernels: {jit.mode()} (numba {numba.__version__}, from {jit.MIN_PEOPLE:,} people)"
+    return (f"kernels: {jit.mode()} (numba {numba.__version__}, from "
+            f"{jit.MIN_PERSON_PERIODS / 1e6:g}M person-months a process)")
 
 
 def main() -> None:

@@ -186,7 +186,8 @@ def test_a_simulation_asks_whether_the_kernels_run_once(monkeypatch: pytest.Monk
     reading the environment costs ~10 µs a call in a period's cold cache."""
     asked = []
     real = jit.wanted
-    monkeypatch.setattr(jit, "wanted", lambda people: asked.append(people) or real(people))
+    monkeypatch.setattr(jit, "wanted", lambda people, *work: asked.append(people)
+                        or real(people, *work))
     spec = load_scenario(BASELINE, ["portfolio.generate.accounts=60", "horizon_months=12",
                                     "replications=1"])
     simulate(spec, workers=1)

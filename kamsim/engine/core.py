@@ -47,6 +47,10 @@ class EngineOptions:
     # (kamsim.lanes.side_by_side; the results do not change). 1 in worker processes and on
     # Dask, whose other cores run other replications.
     threads: int = 1
+    # how many replications the process that runs this one is to run in all (its share of
+    # the study): whether the compiled kernels repay numba's start-up depends on it
+    # (kamsim.jit.wanted). It never changes a result.
+    runs_here: int = 1
 
 
 #: from this many slots on, a replication with two threads does the work that does not wait
@@ -247,8 +251,8 @@ class Simulation:
                                      newcomer_price_focus=self.market.newcomer_price_focus)
         # whether the compiled kernels run (kamsim.jit): decided once for the run, as it is
         # one decision for every period (the environment is read in ~10 µs, three times a
-        # period when asked each time)
-        self.kernels = jit.wanted(self.units.n_people)
+        # period when asked each time), by the work the process is to do
+        self.kernels = jit.wanted(self.units.n_people, self.periods, options.runs_here)
         # the decision units' step and metrics, their set-up done once for the replication
         self.dmu = Context(self.units, self.dmu_params, self.roles, self.dmu_threshold,
                            threads=options.threads, kernels=self.kernels)
