@@ -5,7 +5,8 @@ part only (what the case's name says), ``work`` the account-months it played.
 
 ``python bench/cases.py model ACCOUNTS MONTHS [KEY=VALUE ...]``
 ``python bench/cases.py study REPLICATIONS ACCOUNTS MONTHS WORKERS [KEY=VALUE ...]``
-``python bench/cases.py naive ACCOUNTS MONTHS`` / ``floor ACCOUNTS MONTHS``
+``python bench/cases.py naive ACCOUNTS MONTHS`` / ``floor ACCOUNTS MONTHS`` (the minimal
+reduced model; ``naive_core`` / ``floor_core``: the domain's core, bench/reduced.py)
 ``python bench/cases.py tiering ACCOUNTS`` / ``retiering ACCOUNTS`` (the yearly re-tiering, hysteresis on)
 ``python bench/cases.py dmu ACCOUNTS`` (one decision-unit step + metrics, median of 7)
 """
@@ -96,23 +97,20 @@ def study(reps: int, accounts: int, months: int, workers: int,
     return {"seconds": time.perf_counter() - t0, "work": reps * accounts * months}
 
 
-def naive(accounts: int, months: int) -> dict[str, object]:
+def reduced(kind: str, accounts: int, months: int) -> dict[str, object]:
+    """A reduced model (bench/reduced.py) played by its naive SimPy version or its numpy
+    floor: ``kind`` naive, floor, naive_core or floor_core."""
     sys.path.insert(0, str(HERE))
-    from naive_simpy import run
-    from reduced import Reduced
+    import naive_simpy
+    import numpy_floor
+    from reduced import Core, Reduced
 
+    way = naive_simpy if kind.startswith("naive") else numpy_floor
+    play, cfg = ((way.run_core, Core(accounts=accounts, months=months))
+                 if kind.endswith("_core") else (way.run, Reduced(accounts=accounts,
+                                                                  months=months)))
     t0 = time.perf_counter()
-    run(Reduced(accounts=accounts, months=months))
-    return {"seconds": time.perf_counter() - t0, "work": accounts * months}
-
-
-def floor(accounts: int, months: int) -> dict[str, object]:
-    sys.path.insert(0, str(HERE))
-    from numpy_floor import run
-    from reduced import Reduced
-
-    t0 = time.perf_counter()
-    run(Reduced(accounts=accounts, months=months))
+    play(cfg)  # type: ignore[operator]
     return {"seconds": time.perf_counter() - t0, "work": accounts * months}
 
 
@@ -161,10 +159,8 @@ def main(argv: list[str]) -> None:
         out = model(ints[0], ints[1], extra)
     elif kind == "study":
         out = study(ints[0], ints[1], ints[2], ints[3], extra)
-    elif kind == "naive":
-        out = naive(ints[0], ints[1])
-    elif kind == "floor":
-        out = floor(ints[0], ints[1])
+    elif kind in ("naive", "floor", "naive_core", "floor_core"):
+        out = reduced(kind, ints[0], ints[1])
     elif kind == "tiering":
         out = tiering(ints[0])
     elif kind == "retiering":
