@@ -18,20 +18,34 @@ import simpy
 from reduced import Core, Reduced
 
 
-def run(cfg: Reduced) -> dict[str, float]:
-    """Play the reduced model; returns totals (revenue, profit, active at the end)."""
-    start = cfg.start()
-    env = simpy.Environment()
-    rng = random.Random(cfg.seed)
-    asked_per_month = float(start["hours"].sum())
+def _team(env: simpy.Environment, hours: float) -> simpy.Container:
+    """The account managers' hours, a ``Container`` topped up to ``hours`` at the start of
+    every month (the accounts draw from it just after)."""
     team = simpy.Container(env, init=0.0, capacity=float("inf"))
-    totals = {"revenue": 0.0, "profit": 0.0, "active": 0.0}
 
     def refill():  # type: ignore[no-untyped-def]
-        while True:  # the team's hours of the month
-            team.put(asked_per_month * cfg.capacity_share - team.level + 1e-9) \
-                if team.level < asked_per_month * cfg.capacity_share else None
+        while True:
+            if team.level < hours:
+                team.put(hours - team.level + 1e-9)
             yield env.timeout(1.0)
+
+    env.process(refill())
+    return team
+
+
+def _world(cfg: Reduced | Core):  # type: ignore[no-untyped-def]
+    """What both models start from: the portfolio, the SimPy environment, Python's generator,
+    the team's hours (the share of what the starting accounts ask) and the totals."""
+    start = cfg.start()
+    env = simpy.Environment()
+    team = _team(env, float(start["hours"].sum()) * cfg.capacity_share)
+    return start, env, random.Random(cfg.seed), team, {"revenue": 0.0, "profit": 0.0,
+                                                       "active": 0.0}
+
+
+def run(cfg: Reduced) -> dict[str, float]:
+    """Play the reduced model; returns totals (revenue, profit, active at the end)."""
+    start, env, rng, team, totals = _world(cfg)
 
     def account(revenue: float, trust: float, hours: float):  # type: ignore[no-untyped-def]
         yield env.timeout(1e-6)  # after the team's refill of the month
@@ -51,7 +65,6 @@ def run(cfg: Reduced) -> dict[str, float]:
             yield env.timeout(1.0)
         totals["active"] += 1.0
 
-    env.process(refill())
     for i in range(cfg.accounts):
         env.process(account(float(start["revenue_month"][i]), float(start["trust"][i]),
                             float(start["hours"][i])))
@@ -63,19 +76,8 @@ def run_core(cfg: Core) -> dict[str, float]:
     """Play the domain's core; returns totals (revenue, profit, active at the end)."""
     import networkx as nx
 
-    start = cfg.start()
-    env = simpy.Environment()
-    rng = random.Random(cfg.seed)
-    asked_per_month = float(start["hours"].sum())
-    team = simpy.Container(env, init=0.0, capacity=float("inf"))
-    totals = {"revenue": 0.0, "profit": 0.0, "active": 0.0}
+    start, env, rng, team, totals = _world(cfg)
     top = len(cfg.share_by_stage) - 1
-
-    def refill():  # type: ignore[no-untyped-def]
-        while True:  # the team's hours of the month
-            team.put(asked_per_month * cfg.capacity_share - team.level + 1e-9) \
-                if team.level < asked_per_month * cfg.capacity_share else None
-            yield env.timeout(1.0)
 
     def account(wallet: float, hours: float, stage: int, unit: nx.DiGraph):  # type: ignore[no-untyped-def]
         yield env.timeout(1e-6)  # after the team's refill of the month
@@ -109,7 +111,6 @@ def run_core(cfg: Core) -> dict[str, float]:
             yield env.timeout(1.0)
         totals["active"] += 1.0
 
-    env.process(refill())
     first = 0
     for i in range(cfg.accounts):
         unit = nx.DiGraph()
