@@ -39,7 +39,8 @@ def run(cfg: Reduced) -> dict[str, float]:
 
 def run_core(cfg: Core) -> dict[str, float]:
     """Play the domain's core vectorised; returns the same totals as the naive version
-    (equal to the last bits where no draw decides, the same distribution where one does).
+    (equal to the rounding where no draw decides: the attitudes' update is written with
+    its constant parts taken out of the loop; the same distribution where a draw does).
     Every person and account is updated every month, the lost ones too (their values are
     never read again): masking them out would cost more than it saves."""
     s = cfg.start()
