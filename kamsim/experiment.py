@@ -23,7 +23,6 @@ from kamsim import jit, lanes
 from kamsim.engine.core import EngineOptions, run_replication
 from kamsim.engine.record import ReplicationOutput
 from kamsim.engine.rng import replication_seeds
-from kamsim.portfolio import fingerprint
 from kamsim.results import Result
 from kamsim.spec.load import ScenarioSpec, load_scenario
 
@@ -391,8 +390,7 @@ def _about(prep: Any) -> dict[str, Any]:
     return {"tiers": prep.model.tiers, "stages": prep.model.stages.names,
             "currency": prep.model.service.currency, "account_ids": prep.accounts.account_id,
             "n_start": prep.n_start, "roles": prep.units.role_names,
-            "portfolio": (prep.fingerprint if prep.fingerprint is not None
-                          else fingerprint(prep.accounts, prep.n_start))}
+            "portfolio": prep.fingerprint}
 
 
 def _result(spec: ScenarioSpec, about: dict[str, Any], seed: int, reps: int,

@@ -423,5 +423,6 @@ def test_prepare_takes_the_fingerprint_and_the_speakers_beside_the_tiering(
     assert np.array_equal(prep.wom_speakers[1], place)
     assert prep.wom_cut == wom_split(prep.wom_dst)
     # a Prepared made without it takes the fingerprint when a result asks
-    other = dataclasses.replace(prep, fingerprint=None)
+    other = dataclasses.replace(prep)
+    assert "fingerprint" not in other.__dict__
     assert _about(other)["portfolio"] == prep.fingerprint

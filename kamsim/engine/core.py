@@ -32,6 +32,10 @@ __all__ = ["EngineOptions", "run_replication", "CAUSE"]
 
 CAUSE = {name: i for i, name in enumerate(CHURN_CAUSES)}
 _QUADRANT_NAMES = np.asarray(QUADRANTS, dtype=object)
+#: the fields of :meth:`Simulation.fields` that are the wallet and the share or worked out
+#: from them (kept with fields(): a rule reading one of them keeps the shares' and wallets'
+#: move on the main thread, before the stages; Simulation.moves_beside)
+_OF_WALLET_AND_SHARE = frozenset({"wallet", "share", "revenue", "gross_profit"})
 #: by churn cause: does the account leave angry (and tell its followers)?
 _ANGRY = np.isin(np.arange(len(CHURN_CAUSES)), [CAUSE["unresolved_complaints"],
                                                 CAUSE["key_person_or_trust"],
@@ -303,7 +307,7 @@ class Simulation:
         st = self.model.stages
         reads = frozenset().union(*(rule.names for rule in (*st.up, *st.down, st.uncouple,
                                                             st.recover) if rule is not None))
-        self.moves_beside = not reads & {"share", "wallet", "revenue", "gross_profit"}
+        self.moves_beside = not reads & _OF_WALLET_AND_SHARE
         self.d_month = (1.0 + self.sc.discount_rate) ** (1.0 / 12.0) - 1.0
         # scenario-level multipliers changed by shocks
         self.offer_mult = 1.0
@@ -392,7 +396,7 @@ class Simulation:
             "trust": self.trust, "months_in_stage": self.months_in_stage,
             "service_ratio": self.service_ratio, **unit_fields(m, red_flags=False),
             "complaints_open": self.complaints_open, "score": self.score,
-        }, {
+        }, {  # (a new field of the wallet or the share goes into _OF_WALLET_AND_SHARE too)
             "revenue": lambda: wallet * share,
             "gross_profit": lambda: wallet * share * margin,
             "stage": lambda: stage_names[stage],

@@ -43,13 +43,19 @@ class Prepared:
     wom_dst: np.ndarray
     wom_weight: np.ndarray
     leader: np.ndarray  # bool per slot
-    #: kamsim.portfolio.fingerprint of the starting portfolio (its first n_start accounts),
-    #: taken beside the first tiering; None: taken when a result asks for it
-    fingerprint: str | None = None
+
+    # (the cached properties below: prepare() fills them in from what it worked out beside
+    # the first tiering; a Prepared made otherwise, or replaced, works out its own)
 
     @property
     def n_slots(self) -> int:
         return self.accounts.n
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """:func:`kamsim.portfolio.fingerprint` of the starting portfolio (its first
+        ``n_start`` accounts), what a result records."""
+        return fingerprint(self.accounts, self.n_start)
 
     @functools.cached_property
     def wom_cut(self) -> int | None:
@@ -254,8 +260,8 @@ def prepare(model: CompiledModel) -> Prepared:
     (src, dst, w, leader), speakers, cut = network()
     del env  # its state columns (~200 MB at 1M accounts) are not kept
     prep = Prepared(model, accounts, n_start, units_done(), tier, score, quadrant, trust,
-                    stage, src, dst, w, leader, marked())
-    prep.__dict__.update(wom_speakers=speakers, wom_cut=cut)  # (the cached properties)
+                    stage, src, dst, w, leader)
+    prep.__dict__.update(fingerprint=marked(), wom_speakers=speakers, wom_cut=cut)
     return prep
 
 

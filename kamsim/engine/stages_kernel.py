@@ -42,18 +42,18 @@ def stages_age(act: np.ndarray, tenure: np.ndarray, months_in_stage: np.ndarray,
     n = act.shape[0]
     new_tenure = np.empty(n)
     new_months = np.empty(n)
-    starts = np.zeros(ladder + 2, dtype=np.intp)  # (the last: the uncoupled's count)
-    movers = _stages_age(act, tenure, months_in_stage, dt, stage, min_dwell, new_tenure,
-                         new_months, np.empty(n, dtype=np.intp), starts)
-    return new_tenure, new_months, movers, starts[:-1], int(starts[-1])
+    starts = np.zeros(ladder + 1, dtype=np.intp)
+    movers, uncoupled = _stages_age(act, tenure, months_in_stage, dt, stage, min_dwell,
+                                    new_tenure, new_months, np.empty(n, dtype=np.intp), starts)
+    return new_tenure, new_months, movers, starts, int(uncoupled)
 
 
 @kernel
 def _stages_age(act: np.ndarray, tenure: np.ndarray, months_in_stage: np.ndarray, dt: float,
                 stage: np.ndarray, min_dwell: np.ndarray, new_tenure: np.ndarray,
                 new_months: np.ndarray, ascending: np.ndarray,
-                starts: np.ndarray) -> np.ndarray:
-    ladder = starts.shape[0] - 2
+                starts: np.ndarray) -> tuple[np.ndarray, int]:
+    ladder = starts.shape[0] - 1
     m = 0
     uncoupled = 0
     for i in range(act.shape[0]):
@@ -67,7 +67,6 @@ def _stages_age(act: np.ndarray, tenure: np.ndarray, months_in_stage: np.ndarray
         ascending[m] = i
         m += act[i] & (months >= min_dwell[s]) & (s < ladder)
         uncoupled += act[i] & (s == ladder)
-    starts[ladder + 1] = uncoupled
     # then grouped by stage, each stage's in ascending order (a counting sort)
     count = np.zeros(ladder, dtype=np.intp)
     for j in range(m):
@@ -84,7 +83,7 @@ def _stages_age(act: np.ndarray, tenure: np.ndarray, months_in_stage: np.ndarray
         s = stage[i]
         movers[at[s]] = i
         at[s] += 1
-    return movers
+    return movers, uncoupled
 
 
 def stages_move(act: np.ndarray, stage: np.ndarray, said: np.ndarray, unc_said: np.ndarray,
