@@ -3,8 +3,10 @@ interpreter, several times; the table shows the median, the peak memory of the s
 memory run, the target and PASS/MISS. Figures are whatever this machine measures today.
 
     python bench/run.py            # the full bench: 5 runs of every case or more (about
-                                   # 10 minutes on 2 cores, most of it the 1M cases)
-    python bench/run.py --quick    # one run per slow case, shorter time limits
+                                   # 50 minutes on 2 cores, 40 of them the naive SimPy
+                                   # version at 100k and 1M accounts)
+    python bench/run.py --quick    # one run per slow case, shorter time limits, and not
+                                   # the naive version at 100k and 1M
     python bench/run.py --only model_10k --only naive_10k --only floor_10k
     python bench/run.py --kernels off --only model_10k   # the numpy code (kamsim.jit)
     python bench/run.py --set capacity.support.event_level_max=0   # extra overrides for
@@ -171,7 +173,20 @@ def cases(quick: bool, sets: list[str]) -> list[Case]:
              [*c, "floor_core", "10000", "60"], 7, lim(60)),
         Case("floor_core_100k", "numpy floor of the domain's core, 100k x 60",
              [*c, "floor_core", "100000", "60"], slow, lim(60)),
+        # the ratios at a million accounts: a year (the naive version takes ~6 minutes and
+        # ~7 GB a run there, ~20 minutes for 60 months), the three on the same work
+        Case("model_1m_12", "full model, 1M accounts x 12 months, 1 rep",
+             [*c, "model", "1000000", "12"], slow, lim(300), model=True),
+        Case("floor_core_1m_12", "numpy floor of the domain's core, 1M x 12",
+             [*c, "floor_core", "1000000", "12"], slow, lim(60)),
     ]
+    if not quick:  # the naive version at scale: ~9 and ~30 minutes of the full bench
+        out += [
+            Case("naive_core_100k", "naive SimPy domain's core, 100k x 60",
+                 [*c, "naive_core", "100000", "60"], slow, 600),
+            Case("naive_core_1m_12", "naive SimPy domain's core, 1M x 12",
+                 [*c, "naive_core", "1000000", "12"], slow, 1500),
+        ]
     for case in out:
         if case.model and sets:
             case.argv = case.argv + sets
@@ -211,18 +226,24 @@ def _target(case: Case) -> str:
 
 
 #: the ratios: (what is compared, the full-model case, the naive case, the floor case), per
-#: account-month at the same size (the naive version's cost hardly depends on the size; at
-#: 100k it would run ~13 minutes a time, so it is not run there)
+#: account-month on the same work. They change with the size, each way: the full model's
+#: fixed costs (start-up, prepare, a few hundred numpy calls a period) weigh less per
+#: account the more accounts there are, and so do the floor's; the naive version's cost per
+#: account-month grows (at 100k and 1M its event heap is deeper, and CPython's cyclic
+#: garbage collector walks every account's graph again and again), so the table gives them
+#: at 10k, 100k and 1M
 COMPARED = [("minimal reduced model, 10k x 60", "model_10k", "naive_10k", "floor_10k"),
             ("domain's core, 10k x 60", "model_10k", "naive_core_10k", "floor_core_10k"),
-            ("domain's core, 100k x 60", "model_100k", None, "floor_core_100k")]
+            ("domain's core, 100k x 60", "model_100k", "naive_core_100k", "floor_core_100k"),
+            ("domain's core, 1M x 12", "model_1m_12", "naive_core_1m_12", "floor_core_1m_12")]
 
 
 def ratios(by: dict[str, Case]) -> list[tuple[str, str, str, str]]:
     """Per account-month, for each pair of reduced implementations in :data:`COMPARED`: the
     full model against the naive SimPy version (target: at least 100x faster) and against
-    the numpy floor (target: within 8x), and the naive version against its own floor. The
-    two targets hold together only if that last ratio is at least 800x."""
+    the numpy floor (target: within 8x), and the naive version against its own floor: the
+    product of the other two, so both targets hold only where it is at least 100 times the
+    full model's ratio to the floor (what its target column says)."""
     rows = []
 
     def per_am(c: Case) -> float | None:  # seconds per account-month; None if unknown
@@ -244,15 +265,15 @@ def ratios(by: dict[str, Case]) -> list[tuple[str, str, str, str]]:
             rows.append((f"{what} ({label})", text, target, "PASS" if ok else "MISS"))
 
         if naive is not None and (n := per_am(naive)) is not None and (f or late):
-            judged("speed-up over naive SimPy", f"< {n / bound(full):.2f}x" if late
-                   else f"{n / f:.2f}x", ">= 100x", not late and n / f >= 100)
+            judged("speed-up over naive SimPy", f"< {n / bound(full):.2f}x" if f is None
+                   else f"{n / f:.2f}x", ">= 100x", f is not None and n / f >= 100)
         if floor is not None and (fl := per_am(floor)) is not None:
             if f or late:
-                judged("full model / numpy floor", f"> {bound(full) / fl:.0f}x" if late
-                       else f"{f / fl:.1f}x", "<= 8x", not late and f / fl <= 8)
-            if naive is not None and (n := per_am(naive)) is not None:
+                judged("full model / numpy floor", f"> {bound(full) / fl:.0f}x" if f is None
+                       else f"{f / fl:.1f}x", "<= 8x", f is not None and f / fl <= 8)
+            if naive is not None and (n := per_am(naive)) is not None and f:
                 rows.append((f"naive SimPy / numpy floor ({label})", f"{n / fl:.0f}x",
-                             "(both: >= 800x)", ""))
+                             f"(both: >= {100 * f / fl:.0f}x)", ""))
     return rows
 
 

@@ -80,13 +80,31 @@ def test_the_ratio_rows() -> None:
         "5.00x", ">= 100x", "MISS")
     assert rows["full model / numpy floor (minimal reduced model, 10k x 60)"] == (
         "20.0x", "<= 8x", "MISS")
-    assert rows["naive SimPy / numpy floor (minimal reduced model, 10k x 60)"][0] == "100x"
+    # the naive version over its floor, and what both targets need of it: 100 times the full
+    # model's ratio to the floor
+    assert rows["naive SimPy / numpy floor (minimal reduced model, 10k x 60)"] == (
+        "100x", "(both: >= 2000x)", "")
     assert rows["speed-up over naive SimPy (domain's core, 10k x 60)"][0] == "20.00x"
     assert rows["full model / numpy floor (domain's core, 10k x 60)"] == ("6.0x", "<= 8x",
                                                                            "PASS")
     assert rows["full model / numpy floor (domain's core, 100k x 60)"] == ("3.0x", "<= 8x",
                                                                             "PASS")
+    # without the naive version at 100k (a --quick bench), only the floor's row
     assert "speed-up over naive SimPy (domain's core, 100k x 60)" not in rows
+    assert "naive SimPy / numpy floor (domain's core, 100k x 60)" not in rows
+    # at 1M, where both hold: 120x faster than the naive version and 5x the floor, so the
+    # naive version is 600x its floor, above the 500x both need
+    m = 1_000_000 * 12
+    by.update({c.name: c for c in [_case("model_1m_12", 3.0, m),
+                                   _case("naive_core_1m_12", 360.0, m),
+                                   _case("floor_core_1m_12", 0.6, m)]})
+    rows = {r[0]: r[1:] for r in bench_run.ratios(by)}
+    assert rows["speed-up over naive SimPy (domain's core, 1M x 12)"] == (
+        "120.00x", ">= 100x", "PASS")
+    assert rows["full model / numpy floor (domain's core, 1M x 12)"] == ("5.0x", "<= 8x",
+                                                                          "PASS")
+    assert rows["naive SimPy / numpy floor (domain's core, 1M x 12)"] == (
+        "600x", "(both: >= 500x)", "")
     # a full model that timed out: a bound, and a MISS
     slow = _case("model_10k", 0.0, 0)
     slow.seconds, slow.timed_out, slow.argv = [], True, ["x", "model", "10000", "60"]
