@@ -103,14 +103,11 @@ def reduced(kind: str, accounts: int, months: int) -> dict[str, object]:
     sys.path.insert(0, str(HERE))
     import naive_simpy
     import numpy_floor
-    from reduced import Core, Reduced
+    from reduced import play
 
     way = naive_simpy if kind.startswith("naive") else numpy_floor
-    play, cfg = ((way.run_core, Core(accounts=accounts, months=months))
-                 if kind.endswith("_core") else (way.run, Reduced(accounts=accounts,
-                                                                  months=months)))
     t0 = time.perf_counter()
-    play(cfg)  # type: ignore[operator]
+    play(way, kind.endswith("_core"), accounts, months)
     return {"seconds": time.perf_counter() - t0, "work": accounts * months}
 
 

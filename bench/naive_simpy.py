@@ -15,7 +15,7 @@ import sys
 import time
 
 import simpy
-from reduced import Core, Reduced
+from reduced import Core, Reduced, play
 
 
 def _team(env: simpy.Environment, hours: float) -> simpy.Container:
@@ -130,6 +130,5 @@ if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
     months = int(sys.argv[2]) if len(sys.argv) > 2 else 60
     t0 = time.perf_counter()
-    out = run_core(Core(accounts=n, months=months)) if "core" in sys.argv[3:] \
-        else run(Reduced(accounts=n, months=months))
+    out = play(sys.modules[__name__], "core" in sys.argv[3:], n, months)
     print(f"naive simpy {n} x {months}: {time.perf_counter() - t0:.2f} s {out}")

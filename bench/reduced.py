@@ -21,6 +21,7 @@ over 60 months (about half the accounts stay), not a calibration.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -91,3 +92,12 @@ class Core:
                 "rank": rank, "influence": raw / np.bincount(account, raw, n)[account],
                 "boss": first[account] + np.maximum(rank - 1, 0) // 2,
                 "attitude": rng.uniform(-0.2, 0.6, account.size)}
+
+
+def play(way: ModuleType, core: bool, accounts: int, months: int) -> dict[str, float]:
+    """``accounts`` x ``months`` of the domain's core (``core``) or of the minimal model,
+    played by ``way``: bench/naive_simpy.py or bench/numpy_floor.py (``run_core`` and
+    ``run``); returns its totals."""
+    if core:
+        return way.run_core(Core(accounts=accounts, months=months))
+    return way.run(Reduced(accounts=accounts, months=months))

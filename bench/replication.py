@@ -27,7 +27,6 @@ sys.path.insert(0, str(HERE.parent))
 def main(argv: list[str]) -> None:
     import cases
 
-    from kamsim import jit
     from kamsim.engine import core
     from kamsim.engine.core import EngineOptions, run_replication
     from kamsim.experiment import prepared, replication_seeds
@@ -36,12 +35,15 @@ def main(argv: list[str]) -> None:
     months = int(argv[1]) if len(argv) > 1 else 60
     runs = int(argv[2]) if len(argv) > 2 else 7
     prep = prepared(cases._spec(accounts, months, 1, []))
-    options = EngineOptions(record_events=False, threads=1)
+    # (this process plays runs + 1 replications: whether the kernels run depends on it)
+    options = EngineOptions(record_events=False, threads=1, runs_here=runs + 1)
     seeds = replication_seeds(0, runs + 1)
     in_step = [0.0]
+    kernels = [False]  # whether the replications ran the kernels (as they decided)
     step = core.Simulation.step
 
     def timed(sim: core.Simulation, k: int) -> None:
+        kernels[0] = sim.kernels
         t0 = time.process_time()
         step(sim, k)
         in_step[0] += time.process_time() - t0
@@ -56,8 +58,8 @@ def main(argv: list[str]) -> None:
         total.append(time.process_time() - t0)
         steps.append(in_step[0])
     med = statistics.median(total)
-    kernels = "kernels" if jit.wanted(prep.units.n_people, months, runs + 1) else "numpy"
-    print(f"{accounts:,} accounts x {months} months, one thread, {kernels}, {runs} runs: "
+    print(f"{accounts:,} accounts x {months} months, one thread, "
+          f"{'kernels' if kernels[0] else 'numpy'}, {runs} runs: "
           f"replication {med * 1000:.1f} ms CPU (least {min(total) * 1000:.1f}), "
           f"of which period_step {statistics.median(steps) * 1000:.1f} ms")
 

@@ -12,7 +12,6 @@ docs/scale.md. ``distributed`` is imported only when a cluster is asked for.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from kamsim.errors import RunError
@@ -128,8 +127,7 @@ def run_on_dask(address: str, specs: Sequence[ScenarioSpec], seed: int, reps: in
         n_workers = len(client.scheduler_info().get("workers", {})) or 1
         chunks = chunk_plan(reps, n_workers, len(specs))
         # each worker's share of the study, for whether the kernels repay numba's start-up
-        share = -(-reps * len(specs) // n_workers)
-        options = [replace(o, runs_here=share) for o in options]
+        options = [o.sharing(reps * len(specs), n_workers) for o in options]
         # each scenario is sent once and shared by its tasks instead of pickled per chunk
         spec_fs = client.scatter(list(specs), broadcast=False, hash=False)
         token = _token()

@@ -358,7 +358,7 @@ def _run_study(specs: Sequence[ScenarioSpec], seed: int, reps: int,
     n_workers = default_workers() if workers is None else max(1, workers)
     n_workers = min(n_workers, total)
     # each process's share of the study, for whether the kernels repay numba's start-up
-    options = [replace(o, runs_here=-(-total // n_workers)) for o in options]
+    options = [o.sharing(total, n_workers) for o in options]
     if n_workers > 1:
         return _run_local_pool(specs, seed, reps, options, n_workers, progress)
     # in this process, one replication at a time: a second core, if there is one, works on

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,11 @@ class EngineOptions:
     # the study): whether the compiled kernels repay numba's start-up depends on it
     # (kamsim.jit.wanted). It never changes a result.
     runs_here: int = 1
+
+    def sharing(self, runs: int, processes: int) -> EngineOptions:
+        """These options for one of ``processes`` processes that play ``runs`` replications
+        between them: its share, rounded up, is :attr:`runs_here`."""
+        return replace(self, runs_here=-(-runs // max(1, processes)))
 
 
 #: from this many slots on, a replication with two threads does the work that does not wait
